@@ -1,0 +1,76 @@
+//! B6 of BENCHMARKS.md: one control-plane authorization decision (target p50 ≤ 5 µs).
+//! The typical hot decision: an approver (a steward of the product's team, member of a
+//! few other teams) approving a team's share. Criterion's reported median is the p50.
+
+use std::hint::black_box;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use meshgate_authz::{Action, Actor, Authorizer, Membership, Resource};
+use meshgate_core::model::{PrincipalKind, TeamRole};
+use uuid::Uuid;
+
+fn decide(c: &mut Criterion) {
+    let Ok(authz) = Authorizer::new() else {
+        eprintln!("the shipped policies do not load; run the tests");
+        return;
+    };
+    let domain = Uuid::now_v7();
+    let product_team = Uuid::now_v7();
+    let membership = |team_id, role| Membership {
+        team_id,
+        domain_id: domain,
+        role,
+    };
+    let approver = Actor {
+        id: Uuid::now_v7(),
+        kind: PrincipalKind::User,
+        is_admin: false,
+        teams: vec![
+            membership(Uuid::now_v7(), TeamRole::Member),
+            membership(product_team, TeamRole::Steward),
+            membership(Uuid::now_v7(), TeamRole::Owner),
+        ],
+        groups: vec![Uuid::now_v7()],
+    };
+    let share = Resource::Share {
+        id: Uuid::now_v7(),
+        product_id: Uuid::now_v7(),
+        product_team_id: product_team,
+        product_domain_id: domain,
+        requester_team_id: Some(Uuid::now_v7()),
+        requester_principal_id: None,
+    };
+    let outsider = Actor {
+        teams: vec![],
+        groups: vec![],
+        ..approver.clone()
+    };
+    if !authz.is_allowed(&approver, Action::ApproveShare, &share)
+        || authz.is_allowed(&outsider, Action::ApproveShare, &share)
+    {
+        eprintln!("unexpected decision; the bench would measure the wrong path");
+        return;
+    }
+
+    c.bench_function("B6 approver approves share (allow)", |b| {
+        b.iter(|| {
+            authz.is_allowed(
+                black_box(&approver),
+                black_box(Action::ApproveShare),
+                black_box(&share),
+            )
+        })
+    });
+    c.bench_function("B6 non-member approves share (deny)", |b| {
+        b.iter(|| {
+            authz.is_allowed(
+                black_box(&outsider),
+                black_box(Action::ApproveShare),
+                black_box(&share),
+            )
+        })
+    });
+}
+
+criterion_group!(benches, decide);
+criterion_main!(benches);

@@ -1,0 +1,17 @@
+//! meshgate-core: the vocabulary of meshgate.
+//!
+//! Everything here is pure (no I/O) so it compiles fast and is unit-testable:
+//! - [`model`]: the concepts of ARCHITECTURE.md (mesh, domain, team, principal, data product,
+//!   table, share, share item, grant, audit event), one name each.
+//! - [`lifecycle`]: the share and share-item state machines of LIFECYCLE.md, table-driven.
+//! - [`names`]: validation of user-chosen names (they become SQL identifiers).
+//! - [`token`]: API token generation and hashing.
+//! - [`error`]: the domain error enum.
+
+pub mod error;
+pub mod lifecycle;
+pub mod model;
+pub mod names;
+pub mod token;
+
+pub use error::{Error, Result};

@@ -1,0 +1,333 @@
+//! The concepts of ARCHITECTURE.md as plain data. These structs are what the store returns and
+//! (mostly) what the API sends; ids are UUIDv7 so they sort by creation time.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::lifecycle::{ItemStatus, ShareStatus, ShareSummary, string_enum};
+
+/// A new time-ordered id.
+pub fn new_id() -> Uuid {
+    Uuid::now_v7()
+}
+
+string_enum!(
+    /// What kind of principal.
+    PrincipalKind {
+        User => "user",
+        Group => "group",
+        Service => "service",
+    }
+);
+
+string_enum!(
+    /// A principal's role in a team.
+    TeamRole {
+        Owner => "owner",
+        Steward => "steward",
+        Member => "member",
+    }
+);
+
+impl TeamRole {
+    /// Owners and stewards decide on requests for their team's products.
+    pub fn is_approver(self) -> bool {
+        matches!(self, TeamRole::Owner | TeamRole::Steward)
+    }
+}
+
+string_enum!(
+    /// What a share item covers.
+    ItemKind {
+        Table => "table",
+        Folder => "folder",
+        Product => "product",
+    }
+);
+
+string_enum!(
+    /// Permission a share item asks for or a grant gives.
+    Permission {
+        Read => "read",
+    }
+);
+
+string_enum!(
+    /// The health axis of a shared item.
+    Health {
+        Healthy => "healthy",
+        Unhealthy => "unhealthy",
+        PendingVerify => "pending_verify",
+        PendingReapply => "pending_reapply",
+    }
+);
+
+/// A user, a group or a service principal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Principal {
+    pub id: Uuid,
+    pub name: String,
+    pub kind: PrincipalKind,
+    pub display_name: String,
+    /// Mesh admins administer the whole mesh.
+    pub is_admin: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+/// An organisational unit that may produce and/or consume data products.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Domain {
+    pub id: Uuid,
+    pub name: String,
+    pub description: String,
+    pub producer: bool,
+    pub consumer: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A group of principals inside a domain that owns products or requests access.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Team {
+    pub id: Uuid,
+    pub domain_id: Uuid,
+    pub name: String,
+    pub description: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A principal's membership of a team.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TeamMember {
+    pub team_id: Uuid,
+    pub principal_id: Uuid,
+    pub role: TeamRole,
+}
+
+/// An API token's record. The token itself is never stored, only its hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiToken {
+    pub id: Uuid,
+    pub principal_id: Uuid,
+    pub name: String,
+    #[serde(skip_serializing)]
+    pub token_hash: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl ApiToken {
+    /// Whether the token may be used at `now`.
+    pub fn is_usable(&self, now: DateTime<Utc>) -> bool {
+        self.revoked_at.is_none() && self.expires_at.is_none_or(|e| e > now)
+    }
+}
+
+/// One column of a table, as the catalog describes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Column {
+    pub name: String,
+    pub data_type: String,
+    pub nullable: bool,
+    #[serde(default)]
+    pub description: String,
+}
+
+/// A named, owned, documented set of tables.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DataProduct {
+    pub id: Uuid,
+    pub domain_id: Uuid,
+    pub team_id: Uuid,
+    pub name: String,
+    pub description: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One Delta table of a product.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProductTable {
+    pub id: Uuid,
+    pub product_id: Uuid,
+    pub name: String,
+    pub description: String,
+    /// Where the Delta table lives (`file:///…`, `s3://…`).
+    pub location: String,
+    /// Whether meshgate created (and so manages) the table, or it was registered.
+    pub managed: bool,
+    pub columns: Vec<Column>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A request by a team (or a principal) for items of one data product.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Share {
+    pub id: Uuid,
+    pub product_id: Uuid,
+    /// The team that asked and whose members get access.
+    pub requester_team_id: Option<Uuid>,
+    /// A principal that asked for itself (a service principal, an external recipient).
+    pub requester_principal_id: Option<Uuid>,
+    pub created_by: Uuid,
+    pub reason: String,
+    pub status: ShareStatus,
+    pub requested_expiry: Option<DateTime<Utc>>,
+    /// The approver's or rejecter's notes.
+    pub decision_notes: Option<String>,
+    pub decided_by: Option<Uuid>,
+    /// Optimistic concurrency: bumped by every change.
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub deleted_reason: Option<String>,
+}
+
+/// One table, folder or whole product inside a share.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShareItem {
+    pub id: Uuid,
+    pub share_id: Uuid,
+    pub kind: ItemKind,
+    /// The table, for table items.
+    pub table_id: Option<Uuid>,
+    pub permission: Permission,
+    pub status: ItemStatus,
+    pub health: Option<Health>,
+    pub health_message: Option<String>,
+    pub last_verified_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A share together with its items and the derived summary.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShareDetail {
+    #[serde(flatten)]
+    pub share: Share,
+    pub items: Vec<ShareItem>,
+    pub summary: ShareSummary,
+}
+
+impl ShareDetail {
+    pub fn new(share: Share, items: Vec<ShareItem>) -> Self {
+        let summary = ShareSummary::from_items(items.iter().map(|i| i.status));
+        ShareDetail {
+            share,
+            items,
+            summary,
+        }
+    }
+}
+
+/// Who a grant is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "id", rename_all = "snake_case")]
+pub enum Grantee {
+    Team(Uuid),
+    Principal(Uuid),
+}
+
+/// The access a fulfilled share item gives, enforced on every read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Grant {
+    pub id: Uuid,
+    pub share_item_id: Uuid,
+    pub grantee: Grantee,
+    pub table_id: Uuid,
+    pub permission: Permission,
+    pub created_at: DateTime<Utc>,
+}
+
+string_enum!(
+    /// How an audited act ended.
+    Outcome {
+        Success => "success",
+        Denied => "denied",
+        Failure => "failure",
+    }
+);
+
+/// One entry of the append-only audit log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    /// Position in the log, assigned by the store.
+    pub seq: i64,
+    pub at: DateTime<Utc>,
+    /// The principal that acted (`None` for the system).
+    pub actor_id: Option<Uuid>,
+    /// Dotted verb, e.g. `share.approve`, `query.run`, `token.create`.
+    pub action: String,
+    pub object_type: String,
+    pub object_id: Option<String>,
+    pub outcome: Outcome,
+    pub request_id: Option<String>,
+    /// Free-form details: from/to states, reason, tables, rows, duration.
+    pub detail: serde_json::Value,
+}
+
+/// An audit event before the store assigns its sequence number.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewAuditEvent {
+    pub actor_id: Option<Uuid>,
+    pub action: String,
+    pub object_type: String,
+    pub object_id: Option<String>,
+    pub outcome: Outcome,
+    pub request_id: Option<String>,
+    pub detail: serde_json::Value,
+}
+
+impl NewAuditEvent {
+    pub fn new(
+        actor_id: Option<Uuid>,
+        action: impl Into<String>,
+        object_type: impl Into<String>,
+        object_id: Option<String>,
+    ) -> Self {
+        NewAuditEvent {
+            actor_id,
+            action: action.into(),
+            object_type: object_type.into(),
+            object_id,
+            outcome: Outcome::Success,
+            request_id: None,
+            detail: serde_json::Value::Null,
+        }
+    }
+
+    pub fn with_detail(mut self, detail: serde_json::Value) -> Self {
+        self.detail = detail;
+        self
+    }
+
+    pub fn with_outcome(mut self, outcome: Outcome) -> Self {
+        self.outcome = outcome;
+        self
+    }
+
+    pub fn with_request_id(mut self, request_id: Option<String>) -> Self {
+        self.request_id = request_id;
+        self
+    }
+}
+
+string_enum!(
+    /// Work a state change leaves for the workers (the outbox).
+    JobKind {
+        ProcessShare => "process_share",
+        RevokeShare => "revoke_share",
+    }
+);
+
+/// A leased unit of background work.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Job {
+    pub id: Uuid,
+    pub kind: JobKind,
+    /// The object the job works on (a share id for share jobs).
+    pub subject_id: Uuid,
+    pub attempts: i32,
+    pub created_at: DateTime<Utc>,
+}

@@ -1,0 +1,276 @@
+//! Turning uploaded files into Delta tables.
+//!
+//! The file is read by DataFusion (schema inferred for new tables, the table's own schema
+//! enforced on append) and streamed into a Delta write, so a large upload never has to fit in
+//! memory. Delta commits are atomic: a failed write leaves no visible data, and a failed
+//! create removes the half-made directory.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use deltalake::arrow::datatypes::{DataType, Schema, SchemaRef};
+use deltalake::arrow::record_batch::RecordBatch;
+use deltalake::datafusion::prelude::{CsvReadOptions, JsonReadOptions, ParquetReadOptions, SessionContext};
+use deltalake::operations::write::WriteMetrics;
+use deltalake::protocol::SaveMode;
+use deltalake::{DeltaTable, DeltaTableBuilder};
+use futures::TryStreamExt;
+use meshgate_core::model::Column;
+use url::Url;
+
+use crate::storage::{prepare_location, remove_location};
+use crate::{Error, Result};
+
+/// How many rows CSV and JSON schema inference looks at.
+const INFER_ROWS: usize = 10_000;
+
+/// An uploaded file's format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileFormat {
+    Csv,
+    Parquet,
+    JsonLines,
+}
+
+impl FileFormat {
+    /// Parses a format name as given on the CLI or in `?format=`.
+    pub fn parse(name: &str) -> Result<Self> {
+        match name.to_ascii_lowercase().as_str() {
+            "csv" => Ok(FileFormat::Csv),
+            "parquet" => Ok(FileFormat::Parquet),
+            "json" | "jsonl" | "ndjson" | "json-lines" | "jsonlines" => Ok(FileFormat::JsonLines),
+            other => Err(Error::InvalidData {
+                message: format!("unknown file format `{other}`; use `csv`, `parquet` or `jsonl`"),
+            }),
+        }
+    }
+
+    /// Guesses the format from a file name's extension.
+    pub fn from_path(path: &Path) -> Option<Self> {
+        let ext = path.extension()?.to_str()?;
+        FileFormat::parse(ext).ok()
+    }
+
+    /// The extension DataFusion expects on files of this format.
+    pub fn extension(self) -> &'static str {
+        match self {
+            FileFormat::Csv => ".csv",
+            FileFormat::Parquet => ".parquet",
+            FileFormat::JsonLines => ".jsonl",
+        }
+    }
+}
+
+/// What a write did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IngestReport {
+    pub rows: u64,
+    /// The table version the write committed.
+    pub version: i64,
+    /// The table's columns after the write.
+    pub columns: Vec<Column>,
+}
+
+/// Creates a new Delta table at `location` from a file. Fails if a table already exists there.
+pub async fn create_table(file: &Path, format: FileFormat, location: &Url, name: &str) -> Result<IngestReport> {
+    let ctx = SessionContext::new();
+    let df = read_file(&ctx, file, format, None).await?;
+    prepare_location(location)?;
+    let result = async {
+        let table = empty_table(location).await?;
+        let table = table
+            .write(Vec::new())
+            .with_input_plan(df.logical_plan().clone())
+            .with_session_state(Arc::new(ctx.state()))
+            .with_save_mode(SaveMode::ErrorIfExists)
+            .with_table_name(name)
+            .await
+            .map_err(Error::from_ingest)?;
+        report(&table).await
+    }
+    .await;
+    if result.is_err() {
+        remove_location(location);
+    }
+    result
+}
+
+/// Appends a file's rows to the table at `location`, reading it with the table's schema.
+pub async fn append_file(file: &Path, format: FileFormat, location: &Url) -> Result<IngestReport> {
+    let table = open(location).await?;
+    let schema = arrow_schema(&table)?;
+    let ctx = SessionContext::new();
+    let df = read_file(&ctx, file, format, Some(schema)).await?;
+    let table = table
+        .write(Vec::new())
+        .with_input_plan(df.logical_plan().clone())
+        .with_session_state(Arc::new(ctx.state()))
+        .with_save_mode(SaveMode::Append)
+        .await
+        .map_err(Error::from_ingest)?;
+    report(&table).await
+}
+
+/// Writes in-memory batches: creates the table if `create`, else appends.
+pub async fn write_batches(location: &Url, name: &str, batches: Vec<RecordBatch>, create: bool) -> Result<IngestReport> {
+    prepare_location(location)?;
+    let table = if create { empty_table(location).await? } else { open(location).await? };
+    let table = table
+        .write(batches)
+        .with_save_mode(if create { SaveMode::ErrorIfExists } else { SaveMode::Append })
+        .with_table_name(name)
+        .await
+        .map_err(Error::from_ingest)?;
+    report(&table).await
+}
+
+/// Opens an existing Delta table (e.g. to register it) and describes its columns.
+pub async fn describe(location: &Url) -> Result<(i64, Vec<Column>)> {
+    let table = open(location).await?;
+    let version = version_of(&table);
+    Ok((version, columns_of(arrow_schema(&table)?.as_ref())))
+}
+
+/// Opens the latest version of a Delta table.
+pub async fn open(location: &Url) -> Result<DeltaTable> {
+    let mut table = DeltaTableBuilder::from_url(location.clone())
+        .map_err(|e| Error::storage(format!("cannot open table at `{location}`: {e}")))?
+        .build()
+        .map_err(|e| Error::storage(format!("cannot open table at `{location}`: {e}")))?;
+    table.load().await.map_err(|e| match e {
+        deltalake::DeltaTableError::NotATable(_) => Error::InvalidData {
+            message: format!("`{location}` is not a Delta table (no `_delta_log`)"),
+        },
+        other => Error::storage(format!("cannot load table at `{location}`: {other}")),
+    })?;
+    Ok(table)
+}
+
+async fn empty_table(location: &Url) -> Result<DeltaTable> {
+    DeltaTable::try_from_url(location.clone())
+        .await
+        .map_err(|e| Error::storage(format!("cannot prepare table at `{location}`: {e}")))
+}
+
+/// The table's schema as Arrow sees it.
+pub fn arrow_schema(table: &DeltaTable) -> Result<SchemaRef> {
+    let snapshot = table
+        .snapshot()
+        .map_err(|e| Error::storage(format!("table has no snapshot: {e}")))?;
+    Ok(snapshot.snapshot().arrow_schema())
+}
+
+async fn read_file(
+    ctx: &SessionContext,
+    file: &Path,
+    format: FileFormat,
+    schema: Option<SchemaRef>,
+) -> Result<deltalake::datafusion::dataframe::DataFrame> {
+    let path = file
+        .to_str()
+        .ok_or_else(|| Error::internal("upload path is not valid UTF-8"))?;
+    let ext = file
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(|e| format!(".{e}"))
+        .unwrap_or_default();
+    let df = match format {
+        FileFormat::Csv => {
+            let mut opts = CsvReadOptions::new()
+                .has_header(true)
+                .file_extension(&ext)
+                .schema_infer_max_records(INFER_ROWS);
+            if let Some(schema) = schema.as_deref() {
+                opts = opts.schema(schema);
+            }
+            ctx.read_csv(path, opts).await
+        }
+        FileFormat::Parquet => {
+            let opts = ParquetReadOptions::default().file_extension(&ext);
+            ctx.read_parquet(path, opts).await
+        }
+        FileFormat::JsonLines => {
+            let mut opts = JsonReadOptions::default().file_extension(&ext);
+            opts.newline_delimited = true;
+            opts.schema_infer_max_records = INFER_ROWS;
+            opts.schema = schema.as_deref();
+            ctx.read_json(path, opts).await
+        }
+    };
+    let df = df.map_err(Error::from_ingest_df)?;
+    if df.schema().fields().is_empty() {
+        return Err(Error::InvalidData {
+            message: "the file has no columns; check the format and that a CSV file has a header row".into(),
+        });
+    }
+    if let Some(dup) = duplicate_column(df.schema().as_arrow()) {
+        return Err(Error::InvalidData {
+            message: format!("the file has the column `{dup}` twice; column names must be unique"),
+        });
+    }
+    Ok(df)
+}
+
+fn duplicate_column(schema: &Schema) -> Option<String> {
+    let mut seen = std::collections::HashSet::new();
+    schema
+        .fields()
+        .iter()
+        .map(|f| f.name().to_lowercase())
+        .find(|n| !seen.insert(n.clone()))
+}
+
+async fn report(table: &DeltaTable) -> Result<IngestReport> {
+    let version = version_of(&table);
+    let history: Vec<_> = table
+        .history(Some(1))
+        .try_collect()
+        .await
+        .map_err(|e| Error::storage(format!("cannot read table history: {e}")))?;
+    let rows = history
+        .into_iter()
+        .next()
+        .and_then(|mut c| c.info.remove("operationMetrics"))
+        .and_then(|m| serde_json::from_value::<WriteMetrics>(m).ok())
+        .map(|m| m.num_added_rows as u64)
+        .unwrap_or(0);
+    Ok(IngestReport {
+        rows,
+        version,
+        columns: columns_of(arrow_schema(table)?.as_ref()),
+    })
+}
+
+/// Catalog columns from an Arrow schema.
+pub fn columns_of(schema: &Schema) -> Vec<Column> {
+    schema
+        .fields()
+        .iter()
+        .map(|f| Column {
+            name: f.name().clone(),
+            data_type: type_name(f.data_type()),
+            nullable: f.is_nullable(),
+            description: String::new(),
+        })
+        .collect()
+}
+
+fn type_name(t: &DataType) -> String {
+    match t {
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => "string".into(),
+        DataType::Int8 | DataType::Int16 | DataType::Int32 => "int".into(),
+        DataType::Int64 => "bigint".into(),
+        DataType::Float32 => "float".into(),
+        DataType::Float64 => "double".into(),
+        DataType::Boolean => "boolean".into(),
+        DataType::Date32 | DataType::Date64 => "date".into(),
+        DataType::Timestamp(_, _) => "timestamp".into(),
+        DataType::Decimal128(p, s) => format!("decimal({p},{s})"),
+        other => other.to_string().to_lowercase(),
+    }
+}
+
+/// The loaded version as the catalog stores it.
+pub fn version_of(table: &DeltaTable) -> i64 {
+    table.version().and_then(|v| i64::try_from(v).ok()).unwrap_or(0)
+}

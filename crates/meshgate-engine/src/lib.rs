@@ -1,0 +1,24 @@
+//! meshgate-engine: the data plane.
+//!
+//! - [`storage`]: where product tables live (a local directory or an object-store URL).
+//! - [`ingest`]: turning an uploaded CSV, Parquet or JSON-lines file into a Delta table, or
+//!   appending it to one.
+//! - [`secure`]: the secure table provider every table is wrapped in at catalog lookup, so
+//!   views, CTEs, subqueries and joins cannot bypass access rules.
+//! - [`query`]: a DataFusion session over exactly the tables a principal may see, under a
+//!   memory limit and a timeout.
+//! - [`output`]: streaming encoders for query results (JSON, CSV, Arrow IPC).
+//!
+//! DataFusion and Arrow are used through `deltalake`'s re-exports so their versions always
+//! match the Delta reader's.
+
+pub mod error;
+pub mod ingest;
+pub mod output;
+pub mod query;
+pub mod secure;
+pub mod storage;
+
+pub use deltalake::arrow;
+pub use deltalake::datafusion;
+pub use error::{Error, Result};

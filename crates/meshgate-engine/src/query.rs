@@ -1,0 +1,291 @@
+//! Running a principal's SQL over exactly the tables it may see.
+//!
+//! Each query gets a fresh DataFusion session whose catalog holds only the visible tables,
+//! named `<domain>.<product>.<table>` (catalog, schema, table). Tables are opened lazily when
+//! a query names them, from a cache of loaded Delta tables that is refreshed to the latest
+//! version on use. DDL, DML and statements (`COPY`, `CREATE EXTERNAL TABLE`, `SET`, …) are
+//! refused: a query can only read. All sessions share one memory pool (spilling to disk when
+//! it fills) and every query has a deadline.
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use deltalake::DeltaTable;
+use deltalake::arrow::datatypes::SchemaRef;
+use deltalake::arrow::record_batch::RecordBatch;
+use deltalake::datafusion::catalog::{CatalogProvider, MemoryCatalogProvider, SchemaProvider, TableProvider};
+use deltalake::datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use deltalake::datafusion::error::{DataFusionError, Result as DfResult};
+use deltalake::datafusion::execution::SendableRecordBatchStream;
+use deltalake::datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
+use deltalake::datafusion::execution::memory_pool::FairSpillPool;
+use deltalake::datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use deltalake::datafusion::logical_expr::LogicalPlan;
+use deltalake::datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
+use futures::{Stream, StreamExt};
+use url::Url;
+
+use crate::ingest::open;
+use crate::secure::{SecureTable, TableAccess};
+use crate::{Error, Result};
+
+/// Limits for queries.
+#[derive(Debug, Clone)]
+pub struct QueryConfig {
+    /// Memory all running queries may use together before spilling or failing.
+    pub memory_limit_mb: u64,
+    /// How long one query may run, planning and streaming included.
+    pub timeout: Duration,
+    /// Where operators spill; `None` = the OS temp dir.
+    pub spill_dir: Option<PathBuf>,
+}
+
+impl Default for QueryConfig {
+    fn default() -> Self {
+        QueryConfig {
+            memory_limit_mb: 1024,
+            timeout: Duration::from_secs(300),
+            spill_dir: None,
+        }
+    }
+}
+
+/// A table the principal may read, with its SQL name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VisibleTable {
+    pub domain: String,
+    pub product: String,
+    pub table: String,
+    pub location: Url,
+    pub access: TableAccess,
+}
+
+/// Result rows as they are produced.
+pub struct QueryStream {
+    pub schema: SchemaRef,
+    /// The `<domain>.<product>.<table>` names the plan reads.
+    pub tables: Vec<String>,
+    pub batches: Pin<Box<dyn Stream<Item = Result<RecordBatch>> + Send>>,
+}
+
+/// Plans and runs queries; one per server.
+pub struct QueryEngine {
+    config: QueryConfig,
+    runtime: Arc<RuntimeEnv>,
+    tables: Arc<TableCache>,
+}
+
+impl QueryEngine {
+    pub fn new(config: QueryConfig) -> Result<Self> {
+        let bytes = usize::try_from(config.memory_limit_mb.saturating_mul(1024 * 1024)).unwrap_or(usize::MAX);
+        let disk = match &config.spill_dir {
+            Some(dir) => DiskManagerBuilder::default().with_mode(DiskManagerMode::Directories(vec![dir.clone()])),
+            None => DiskManagerBuilder::default().with_mode(DiskManagerMode::OsTmpDirectory),
+        };
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_pool(Arc::new(FairSpillPool::new(bytes)))
+            .with_disk_manager_builder(disk)
+            .build_arc()
+            .map_err(|e| Error::internal(format!("cannot build the query runtime: {e}")))?;
+        Ok(QueryEngine {
+            config,
+            runtime,
+            tables: Arc::new(TableCache::default()),
+        })
+    }
+
+    pub fn config(&self) -> &QueryConfig {
+        &self.config
+    }
+
+    /// Plans `sql` over `visible` and starts it. Errors in the SQL are [`Error::Sql`].
+    pub async fn run(&self, sql: &str, visible: &[VisibleTable]) -> Result<QueryStream> {
+        let deadline = tokio::time::Instant::now() + self.config.timeout;
+        let seconds = self.config.timeout.as_secs();
+        let planned = tokio::time::timeout_at(deadline, self.plan(sql, visible)).await;
+        let (schema, tables, stream) = match planned {
+            Ok(result) => result?,
+            Err(_) => return Err(Error::Timeout { seconds }),
+        };
+        let limit = self.config.memory_limit_mb;
+        let batches = Deadline {
+            inner: stream,
+            sleep: Box::pin(tokio::time::sleep_until(deadline)),
+            seconds,
+            memory_limit_mb: limit,
+            done: false,
+        };
+        Ok(QueryStream {
+            schema,
+            tables,
+            batches: Box::pin(batches),
+        })
+    }
+
+    async fn plan(&self, sql: &str, visible: &[VisibleTable]) -> Result<(SchemaRef, Vec<String>, SendableRecordBatchStream)> {
+        let limit = self.config.memory_limit_mb;
+        let ctx = self.session(visible)?;
+        let options = SQLOptions::new()
+            .with_allow_ddl(false)
+            .with_allow_dml(false)
+            .with_allow_statements(false);
+        let df = ctx
+            .sql_with_options(sql, options)
+            .await
+            .map_err(|e| Error::from_query(e, limit))?;
+        let tables = scanned_tables(df.logical_plan());
+        let stream = df.execute_stream().await.map_err(|e| Error::from_query(e, limit))?;
+        let schema = stream.schema();
+        Ok((schema, tables, stream))
+    }
+
+    fn session(&self, visible: &[VisibleTable]) -> Result<SessionContext> {
+        let config = SessionConfig::new()
+            .with_information_schema(true)
+            .with_default_catalog_and_schema("meshgate", "default");
+        let ctx = SessionContext::new_with_config_rt(config, self.runtime.clone());
+        let mut catalogs: BTreeMap<&str, BTreeMap<&str, HashMap<String, (Url, TableAccess)>>> = BTreeMap::new();
+        for t in visible {
+            catalogs
+                .entry(&t.domain)
+                .or_default()
+                .entry(&t.product)
+                .or_default()
+                .insert(t.table.clone(), (t.location.clone(), t.access.clone()));
+        }
+        for (domain, products) in catalogs {
+            let catalog = MemoryCatalogProvider::new();
+            for (product, tables) in products {
+                let schema = LazySchema {
+                    tables,
+                    cache: self.tables.clone(),
+                };
+                catalog
+                    .register_schema(product, Arc::new(schema))
+                    .map_err(|e| Error::internal(format!("cannot register schema: {e}")))?;
+            }
+            ctx.register_catalog(domain, Arc::new(catalog));
+        }
+        Ok(ctx)
+    }
+}
+
+/// The `<catalog>.<schema>.<table>` names a plan scans.
+fn scanned_tables(plan: &LogicalPlan) -> Vec<String> {
+    let mut names = Vec::new();
+    let _ = plan.apply(|node| {
+        if let LogicalPlan::TableScan(scan) = node {
+            let name = scan.table_name.to_string();
+            if !name.starts_with("information_schema") && !names.contains(&name) {
+                names.push(name);
+            }
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    names
+}
+
+/// Loaded Delta tables by location, refreshed to their latest version on use.
+#[derive(Default)]
+struct TableCache {
+    tables: Mutex<HashMap<Url, DeltaTable>>,
+}
+
+impl TableCache {
+    async fn latest(&self, location: &Url) -> Result<DeltaTable> {
+        let cached = self.tables.lock().ok().and_then(|m| m.get(location).cloned());
+        let table = match cached {
+            Some(mut table) => {
+                table
+                    .update_incremental(None)
+                    .await
+                    .map_err(|e| Error::storage(format!("cannot refresh table: {e}")))?;
+                table
+            }
+            None => open(location).await?,
+        };
+        if let Ok(mut m) = self.tables.lock() {
+            m.insert(location.clone(), table.clone());
+        }
+        Ok(table)
+    }
+}
+
+/// A product's tables, opened only when a query names them.
+struct LazySchema {
+    tables: HashMap<String, (Url, TableAccess)>,
+    cache: Arc<TableCache>,
+}
+
+impl std::fmt::Debug for LazySchema {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LazySchema").field("tables", &self.tables.keys()).finish()
+    }
+}
+
+#[async_trait]
+impl SchemaProvider for LazySchema {
+    fn table_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.tables.keys().cloned().collect();
+        names.sort();
+        names
+    }
+
+    async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
+        let Some((location, access)) = self.tables.get(name) else {
+            return Ok(None);
+        };
+        let table = self
+            .cache
+            .latest(location)
+            .await
+            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        let inner = table.table_provider().await?;
+        Ok(Some(Arc::new(SecureTable::new(inner, access.clone()))))
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.tables.contains_key(name)
+    }
+}
+
+/// Ends a result stream with [`Error::Timeout`] once the deadline passes.
+struct Deadline {
+    inner: SendableRecordBatchStream,
+    sleep: Pin<Box<tokio::time::Sleep>>,
+    seconds: u64,
+    memory_limit_mb: u64,
+    done: bool,
+}
+
+impl Stream for Deadline {
+    type Item = Result<RecordBatch>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.done {
+            return Poll::Ready(None);
+        }
+        if self.sleep.as_mut().poll(cx).is_ready() {
+            self.done = true;
+            return Poll::Ready(Some(Err(Error::Timeout { seconds: self.seconds })));
+        }
+        let limit = self.memory_limit_mb;
+        match self.inner.poll_next_unpin(cx) {
+            Poll::Ready(Some(Err(e))) => {
+                self.done = true;
+                Poll::Ready(Some(Err(Error::from_query(e, limit))))
+            }
+            Poll::Ready(None) => {
+                self.done = true;
+                Poll::Ready(None)
+            }
+            other => other.map(|o| o.map(|r| r.map_err(|e| Error::from_query(e, limit)))),
+        }
+    }
+}

@@ -1,0 +1,230 @@
+//! The [`Store`] trait and the value types its methods take.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use meshgate_core::Result;
+use meshgate_core::lifecycle::{ItemStatus, ShareStatus};
+use meshgate_core::model::{
+    ApiToken, AuditEvent, DataProduct, Domain, Grant, Health, Job, JobKind, NewAuditEvent,
+    Principal, ProductTable, Share, ShareDetail, ShareItem, Team, TeamMember,
+};
+use uuid::Uuid;
+
+/// Filters for [`Store::list_shares`]. `None` = any. Results are newest first.
+#[derive(Debug, Clone, Default)]
+pub struct ShareFilter {
+    pub status: Option<ShareStatus>,
+    pub product_id: Option<Uuid>,
+    pub requester_team_id: Option<Uuid>,
+    pub requester_principal_id: Option<Uuid>,
+    /// Shares whose product is owned by one of these teams, or requested by one of these
+    /// teams or by `visible_to_principal`: what a non-admin may list.
+    pub visible_to_teams: Option<Vec<Uuid>>,
+    pub visible_to_principal: Option<Uuid>,
+    /// Also list `deleted` (archived) shares; implied by `status: Some(Deleted)`.
+    pub include_deleted: bool,
+    pub limit: Option<u32>,
+}
+
+/// Filters for [`Store::list_products`].
+#[derive(Debug, Clone, Default)]
+pub struct ProductFilter {
+    pub domain_id: Option<Uuid>,
+    pub team_id: Option<Uuid>,
+}
+
+/// Filters for [`Store::list_audit`].
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// Only events with `seq` greater than this (for paging and tailing).
+    pub after_seq: Option<i64>,
+    pub actor_id: Option<Uuid>,
+    /// Events whose action starts with this (e.g. `share.` or `query.run`).
+    pub action_prefix: Option<String>,
+    pub object_id: Option<String>,
+    /// At most this many (the store caps it at 1000).
+    pub limit: Option<u32>,
+}
+
+/// A job to enqueue with a state change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewJob {
+    pub kind: JobKind,
+    pub subject_id: Uuid,
+}
+
+/// Everything one share transition changes, committed atomically by
+/// [`Store::apply_share_change`]. The service computes it with the state machines of
+/// `meshgate_core::lifecycle`; the store only checks the version and writes.
+#[derive(Debug, Clone, Default)]
+pub struct ShareChange {
+    pub share_id: Uuid,
+    /// The version the change was computed from; if the stored share has moved on, the change
+    /// is refused with a conflict (a lost race is a 409, never a silent overwrite).
+    pub expected_version: i64,
+    pub status: Option<ShareStatus>,
+    pub decision_notes: Option<String>,
+    pub decided_by: Option<Uuid>,
+    pub deleted_reason: Option<String>,
+    pub item_status: Vec<(Uuid, ItemStatus)>,
+    pub item_health: Vec<ItemHealth>,
+    pub new_items: Vec<ShareItem>,
+    pub removed_items: Vec<Uuid>,
+    pub grants_to_add: Vec<Grant>,
+    /// Grants to delete, by share item id.
+    pub grants_to_remove: Vec<Uuid>,
+    pub audit: Vec<NewAuditEvent>,
+    pub jobs: Vec<NewJob>,
+}
+
+/// A health update for one item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemHealth {
+    pub item_id: Uuid,
+    pub health: Health,
+    pub message: Option<String>,
+    pub verified_at: DateTime<Utc>,
+}
+
+/// The control-plane store. Methods that change state take the audit event(s) that describe
+/// the change and commit them in the same transaction.
+///
+/// Errors are `meshgate_core::Error`: a unique violation is `AlreadyExists`, a missing row
+/// `NotFound`, a stale version or a refused delete `Conflict`, anything else `Internal`
+/// (with the cause logged, never shown to callers).
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Which backend this is (`sqlite` or `postgres`), for logs and `/readyz`.
+    fn backend(&self) -> &'static str;
+
+    /// A cheap round trip, for readiness checks.
+    async fn ping(&self) -> Result<()>;
+
+    // ----- principals, groups, tokens -----
+
+    async fn create_principal(&self, principal: &Principal, audit: NewAuditEvent) -> Result<()>;
+    async fn get_principal(&self, id: Uuid) -> Result<Option<Principal>>;
+    async fn get_principal_by_name(&self, name: &str) -> Result<Option<Principal>>;
+    async fn list_principals(&self) -> Result<Vec<Principal>>;
+    /// Whether any admin principal exists (the mesh has been initialised).
+    async fn has_admin(&self) -> Result<bool>;
+
+    /// Adds `member` to `group`; bumps the policy version. Adding twice is a no-op.
+    async fn add_group_member(&self, group: Uuid, member: Uuid, audit: NewAuditEvent)
+    -> Result<()>;
+    /// Removes `member` from `group`; bumps the policy version. `NotFound` if absent.
+    async fn remove_group_member(
+        &self,
+        group: Uuid,
+        member: Uuid,
+        audit: NewAuditEvent,
+    ) -> Result<()>;
+    /// The groups `member` belongs to (directly).
+    async fn groups_of(&self, member: Uuid) -> Result<Vec<Uuid>>;
+
+    async fn create_token(&self, token: &ApiToken, audit: NewAuditEvent) -> Result<()>;
+    /// The token with this hash and its principal, whether usable or not.
+    async fn find_token(&self, token_hash: &str) -> Result<Option<(ApiToken, Principal)>>;
+    async fn list_tokens(&self, principal_id: Uuid) -> Result<Vec<ApiToken>>;
+    async fn get_token(&self, id: Uuid) -> Result<Option<ApiToken>>;
+    /// Sets `revoked_at`; revoking twice keeps the first time.
+    async fn revoke_token(&self, id: Uuid, at: DateTime<Utc>, audit: NewAuditEvent) -> Result<()>;
+
+    // ----- domains and teams -----
+
+    async fn create_domain(&self, domain: &Domain, audit: NewAuditEvent) -> Result<()>;
+    async fn get_domain(&self, id: Uuid) -> Result<Option<Domain>>;
+    async fn get_domain_by_name(&self, name: &str) -> Result<Option<Domain>>;
+    async fn list_domains(&self) -> Result<Vec<Domain>>;
+    /// Updates the producer/consumer flags and description.
+    async fn update_domain(&self, domain: &Domain, audit: NewAuditEvent) -> Result<()>;
+
+    async fn create_team(&self, team: &Team, audit: NewAuditEvent) -> Result<()>;
+    async fn get_team(&self, id: Uuid) -> Result<Option<Team>>;
+    async fn get_team_by_name(&self, domain_id: Uuid, name: &str) -> Result<Option<Team>>;
+    async fn list_teams(&self, domain_id: Option<Uuid>) -> Result<Vec<Team>>;
+    /// Adds or updates (role) a membership; bumps the policy version.
+    async fn put_team_member(&self, member: &TeamMember, audit: NewAuditEvent) -> Result<()>;
+    /// Removes a membership; bumps the policy version. `NotFound` if absent.
+    async fn remove_team_member(
+        &self,
+        team_id: Uuid,
+        principal_id: Uuid,
+        audit: NewAuditEvent,
+    ) -> Result<()>;
+    async fn list_team_members(&self, team_id: Uuid) -> Result<Vec<TeamMember>>;
+    /// Every team membership of a principal.
+    async fn memberships_of(&self, principal_id: Uuid) -> Result<Vec<TeamMember>>;
+
+    // ----- data products and tables -----
+
+    /// Creates a product with its tables, atomically.
+    async fn create_product(
+        &self,
+        product: &DataProduct,
+        tables: &[ProductTable],
+        audit: NewAuditEvent,
+    ) -> Result<()>;
+    async fn get_product(&self, id: Uuid) -> Result<Option<DataProduct>>;
+    async fn get_product_by_name(&self, domain_id: Uuid, name: &str)
+    -> Result<Option<DataProduct>>;
+    async fn list_products(&self, filter: &ProductFilter) -> Result<Vec<DataProduct>>;
+    /// Deletes a product and its tables. Refused with `Conflict` while any of its shares has an
+    /// item in a shared state (checked in the same transaction). Shares stay, for the record.
+    async fn delete_product(&self, id: Uuid, audit: NewAuditEvent) -> Result<()>;
+    async fn add_table(&self, table: &ProductTable, audit: NewAuditEvent) -> Result<()>;
+    /// Replaces a table's column list (after an append that evolved the schema).
+    async fn update_table_columns(&self, table: &ProductTable, audit: NewAuditEvent) -> Result<()>;
+    async fn get_table(&self, id: Uuid) -> Result<Option<ProductTable>>;
+    async fn list_tables(&self, product_id: Uuid) -> Result<Vec<ProductTable>>;
+
+    // ----- shares -----
+
+    /// Creates a share with its first items.
+    async fn create_share(
+        &self,
+        share: &Share,
+        items: &[ShareItem],
+        audit: NewAuditEvent,
+    ) -> Result<()>;
+    async fn get_share(&self, id: Uuid) -> Result<Option<ShareDetail>>;
+    async fn list_shares(&self, filter: &ShareFilter) -> Result<Vec<ShareDetail>>;
+    /// Applies a transition atomically (see [`ShareChange`]); bumps the share version, and the
+    /// policy version when grants change. Returns the share as it is after the change.
+    async fn apply_share_change(&self, change: ShareChange) -> Result<ShareDetail>;
+
+    // ----- grants and policy version -----
+
+    /// Grants in force for a principal: to it directly, or to any of `teams`.
+    async fn grants_for(&self, principal_id: Uuid, teams: &[Uuid]) -> Result<Vec<Grant>>;
+    /// Grants in force on items of one share.
+    async fn grants_of_share(&self, share_id: Uuid) -> Result<Vec<Grant>>;
+    /// A counter bumped by every change that can alter what anyone may read (grants, group and
+    /// team membership). Access snapshots are cached by it.
+    async fn policy_version(&self) -> Result<i64>;
+
+    // ----- outbox -----
+
+    /// Leases up to `limit` jobs that are due and not leased (or whose lease ran out) for
+    /// `lease_for`. On PostgreSQL concurrent workers never get the same job (`SKIP LOCKED`).
+    async fn lease_jobs(
+        &self,
+        worker: &str,
+        limit: u32,
+        lease_for: chrono::Duration,
+    ) -> Result<Vec<Job>>;
+    /// Removes a finished job. `NotFound` if it is gone already.
+    async fn complete_job(&self, id: Uuid) -> Result<()>;
+    /// Records a failure, ends the lease and makes the job due again at `retry_at`. `NotFound`
+    /// if the job is gone.
+    async fn fail_job(&self, id: Uuid, error: &str, retry_at: DateTime<Utc>) -> Result<()>;
+    /// Jobs not yet completed (for tests and `/readyz`).
+    async fn pending_jobs(&self) -> Result<u64>;
+
+    // ----- audit -----
+
+    /// Appends one event on its own (reads, denials); returns its sequence number.
+    async fn append_audit(&self, event: NewAuditEvent) -> Result<i64>;
+    /// Events in sequence order.
+    async fn list_audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEvent>>;
+}

@@ -1,0 +1,319 @@
+//! How domain values are written to and read from columns, the same on both backends:
+//! uuids as text, timestamps as BIGINT microseconds since the epoch (so they round-trip
+//! exactly, and sort and compare as numbers), enums as their text names, JSON as text.
+
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use meshgate_core::lifecycle::{ItemStatus, ShareStatus};
+use meshgate_core::model::{
+    ApiToken, AuditEvent, Column, DataProduct, Domain, Grant, Grantee, Health, ItemKind, Job,
+    JobKind, Outcome, Permission, Principal, PrincipalKind, ProductTable, Share, ShareItem, Team,
+    TeamMember, TeamRole,
+};
+use meshgate_core::{Error, Result};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+use uuid::Uuid;
+
+/// A timestamp as stored: microseconds since the epoch (sub-microsecond precision is dropped).
+pub(crate) fn ts(at: DateTime<Utc>) -> i64 {
+    at.timestamp_micros()
+}
+
+pub(crate) fn opt_ts(at: Option<DateTime<Utc>>) -> Option<i64> {
+    at.map(ts)
+}
+
+/// `at` as the store keeps it, for comparing what was written with what is read back.
+pub fn truncate_to_micros(at: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(at.timestamp_micros()).unwrap_or(at)
+}
+
+pub(crate) fn opt_id(id: Option<Uuid>) -> Option<String> {
+    id.map(|i| i.to_string())
+}
+
+/// A stored value this version cannot read: the database was written by something else, or
+/// by a newer meshgate.
+fn unreadable(column: &str, cause: impl std::fmt::Display) -> Error {
+    tracing::error!(column, error = %cause, "store holds a value it cannot read");
+    Error::internal("the store holds a value it cannot read")
+}
+
+fn get<'r, T>(row: &'r AnyRow, column: &str) -> Result<T>
+where
+    T: sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
+{
+    row.try_get(column).map_err(|e| unreadable(column, e))
+}
+
+pub(crate) fn text(row: &AnyRow, column: &str) -> Result<String> {
+    get(row, column)
+}
+
+pub(crate) fn opt_text(row: &AnyRow, column: &str) -> Result<Option<String>> {
+    get(row, column)
+}
+
+pub(crate) fn int(row: &AnyRow, column: &str) -> Result<i64> {
+    get(row, column)
+}
+
+pub(crate) fn uuid(row: &AnyRow, column: &str) -> Result<Uuid> {
+    let s = text(row, column)?;
+    Uuid::parse_str(&s).map_err(|e| unreadable(column, e))
+}
+
+pub(crate) fn opt_uuid(row: &AnyRow, column: &str) -> Result<Option<Uuid>> {
+    opt_text(row, column)?
+        .map(|s| Uuid::parse_str(&s).map_err(|e| unreadable(column, e)))
+        .transpose()
+}
+
+fn from_micros(column: &str, micros: i64) -> Result<DateTime<Utc>> {
+    DateTime::from_timestamp_micros(micros)
+        .ok_or_else(|| unreadable(column, format_args!("timestamp {micros} out of range")))
+}
+
+pub(crate) fn time(row: &AnyRow, column: &str) -> Result<DateTime<Utc>> {
+    from_micros(column, int(row, column)?)
+}
+
+pub(crate) fn opt_time(row: &AnyRow, column: &str) -> Result<Option<DateTime<Utc>>> {
+    get::<Option<i64>>(row, column)?
+        .map(|m| from_micros(column, m))
+        .transpose()
+}
+
+/// Booleans are BOOLEAN on PostgreSQL and INTEGER on SQLite; accept either.
+pub(crate) fn boolean(row: &AnyRow, column: &str) -> Result<bool> {
+    match row.try_get::<bool, _>(column) {
+        Ok(b) => Ok(b),
+        Err(_) => Ok(int(row, column)? != 0),
+    }
+}
+
+pub(crate) fn enum_of<T: FromStr>(row: &AnyRow, column: &str) -> Result<T>
+where
+    T::Err: std::fmt::Display,
+{
+    text(row, column)?
+        .parse()
+        .map_err(|e: T::Err| unreadable(column, e))
+}
+
+pub(crate) fn opt_enum_of<T: FromStr>(row: &AnyRow, column: &str) -> Result<Option<T>>
+where
+    T::Err: std::fmt::Display,
+{
+    opt_text(row, column)?
+        .map(|s| s.parse().map_err(|e: T::Err| unreadable(column, e)))
+        .transpose()
+}
+
+pub(crate) fn json<T: serde::de::DeserializeOwned>(row: &AnyRow, column: &str) -> Result<T> {
+    serde_json::from_str(&text(row, column)?).map_err(|e| unreadable(column, e))
+}
+
+/// JSON text for a column. Serialising plain data cannot fail, but stay total anyway.
+pub(crate) fn to_json<T: serde::Serialize>(what: &str, value: &T) -> Result<String> {
+    serde_json::to_string(value).map_err(|e| {
+        tracing::error!(what, error = %e, "cannot serialise value for the store");
+        Error::internal(format!("cannot store the {what}"))
+    })
+}
+
+pub(crate) const PRINCIPAL_COLS: &str = "id, name, kind, display_name, is_admin, created_at";
+
+pub(crate) fn principal(row: &AnyRow) -> Result<Principal> {
+    Ok(Principal {
+        id: uuid(row, "id")?,
+        name: text(row, "name")?,
+        kind: enum_of::<PrincipalKind>(row, "kind")?,
+        display_name: text(row, "display_name")?,
+        is_admin: boolean(row, "is_admin")?,
+        created_at: time(row, "created_at")?,
+    })
+}
+
+pub(crate) const TOKEN_COLS: &str =
+    "id, principal_id, name, token_hash, created_at, expires_at, revoked_at";
+
+pub(crate) fn token(row: &AnyRow) -> Result<ApiToken> {
+    Ok(ApiToken {
+        id: uuid(row, "id")?,
+        principal_id: uuid(row, "principal_id")?,
+        name: text(row, "name")?,
+        token_hash: text(row, "token_hash")?,
+        created_at: time(row, "created_at")?,
+        expires_at: opt_time(row, "expires_at")?,
+        revoked_at: opt_time(row, "revoked_at")?,
+    })
+}
+
+pub(crate) const DOMAIN_COLS: &str = "id, name, description, producer, consumer, created_at";
+
+pub(crate) fn domain(row: &AnyRow) -> Result<Domain> {
+    Ok(Domain {
+        id: uuid(row, "id")?,
+        name: text(row, "name")?,
+        description: text(row, "description")?,
+        producer: boolean(row, "producer")?,
+        consumer: boolean(row, "consumer")?,
+        created_at: time(row, "created_at")?,
+    })
+}
+
+pub(crate) const TEAM_COLS: &str = "id, domain_id, name, description, created_at";
+
+pub(crate) fn team(row: &AnyRow) -> Result<Team> {
+    Ok(Team {
+        id: uuid(row, "id")?,
+        domain_id: uuid(row, "domain_id")?,
+        name: text(row, "name")?,
+        description: text(row, "description")?,
+        created_at: time(row, "created_at")?,
+    })
+}
+
+pub(crate) fn team_member(row: &AnyRow) -> Result<TeamMember> {
+    Ok(TeamMember {
+        team_id: uuid(row, "team_id")?,
+        principal_id: uuid(row, "principal_id")?,
+        role: enum_of::<TeamRole>(row, "role")?,
+    })
+}
+
+pub(crate) const PRODUCT_COLS: &str =
+    "id, domain_id, team_id, name, description, created_at, updated_at";
+
+pub(crate) fn product(row: &AnyRow) -> Result<DataProduct> {
+    Ok(DataProduct {
+        id: uuid(row, "id")?,
+        domain_id: uuid(row, "domain_id")?,
+        team_id: uuid(row, "team_id")?,
+        name: text(row, "name")?,
+        description: text(row, "description")?,
+        created_at: time(row, "created_at")?,
+        updated_at: time(row, "updated_at")?,
+    })
+}
+
+pub(crate) const TABLE_COLS: &str =
+    "id, product_id, name, description, location, managed, columns, created_at";
+
+pub(crate) fn table(row: &AnyRow) -> Result<ProductTable> {
+    Ok(ProductTable {
+        id: uuid(row, "id")?,
+        product_id: uuid(row, "product_id")?,
+        name: text(row, "name")?,
+        description: text(row, "description")?,
+        location: text(row, "location")?,
+        managed: boolean(row, "managed")?,
+        columns: json::<Vec<Column>>(row, "columns")?,
+        created_at: time(row, "created_at")?,
+    })
+}
+
+pub(crate) const SHARE_COLS: &str = "id, product_id, requester_team_id, requester_principal_id, \
+     created_by, reason, status, requested_expiry, decision_notes, decided_by, version, \
+     created_at, updated_at, deleted_reason";
+
+pub(crate) fn share(row: &AnyRow) -> Result<Share> {
+    Ok(Share {
+        id: uuid(row, "id")?,
+        product_id: uuid(row, "product_id")?,
+        requester_team_id: opt_uuid(row, "requester_team_id")?,
+        requester_principal_id: opt_uuid(row, "requester_principal_id")?,
+        created_by: uuid(row, "created_by")?,
+        reason: text(row, "reason")?,
+        status: enum_of::<ShareStatus>(row, "status")?,
+        requested_expiry: opt_time(row, "requested_expiry")?,
+        decision_notes: opt_text(row, "decision_notes")?,
+        decided_by: opt_uuid(row, "decided_by")?,
+        version: int(row, "version")?,
+        created_at: time(row, "created_at")?,
+        updated_at: time(row, "updated_at")?,
+        deleted_reason: opt_text(row, "deleted_reason")?,
+    })
+}
+
+pub(crate) const ITEM_COLS: &str = "id, share_id, kind, table_id, permission, status, health, \
+     health_message, last_verified_at, created_at, updated_at";
+
+pub(crate) fn item(row: &AnyRow) -> Result<ShareItem> {
+    Ok(ShareItem {
+        id: uuid(row, "id")?,
+        share_id: uuid(row, "share_id")?,
+        kind: enum_of::<ItemKind>(row, "kind")?,
+        table_id: opt_uuid(row, "table_id")?,
+        permission: enum_of::<Permission>(row, "permission")?,
+        status: enum_of::<ItemStatus>(row, "status")?,
+        health: opt_enum_of::<Health>(row, "health")?,
+        health_message: opt_text(row, "health_message")?,
+        last_verified_at: opt_time(row, "last_verified_at")?,
+        created_at: time(row, "created_at")?,
+        updated_at: time(row, "updated_at")?,
+    })
+}
+
+pub(crate) const GRANTEE_TEAM: &str = "team";
+pub(crate) const GRANTEE_PRINCIPAL: &str = "principal";
+
+/// A grantee as its two columns.
+pub(crate) fn grantee_cols(grantee: Grantee) -> (&'static str, String) {
+    match grantee {
+        Grantee::Team(id) => (GRANTEE_TEAM, id.to_string()),
+        Grantee::Principal(id) => (GRANTEE_PRINCIPAL, id.to_string()),
+    }
+}
+
+pub(crate) const GRANT_COLS: &str =
+    "id, share_item_id, grantee_type, grantee_id, table_id, permission, created_at";
+
+pub(crate) fn grant(row: &AnyRow) -> Result<Grant> {
+    let grantee_id = uuid(row, "grantee_id")?;
+    let grantee = match text(row, "grantee_type")?.as_str() {
+        GRANTEE_TEAM => Grantee::Team(grantee_id),
+        GRANTEE_PRINCIPAL => Grantee::Principal(grantee_id),
+        other => return Err(unreadable("grantee_type", format_args!("`{other}`"))),
+    };
+    Ok(Grant {
+        id: uuid(row, "id")?,
+        share_item_id: uuid(row, "share_item_id")?,
+        grantee,
+        table_id: uuid(row, "table_id")?,
+        permission: enum_of::<Permission>(row, "permission")?,
+        created_at: time(row, "created_at")?,
+    })
+}
+
+pub(crate) const JOB_COLS: &str = "id, kind, subject_id, attempts, created_at";
+
+pub(crate) fn job(row: &AnyRow) -> Result<Job> {
+    Ok(Job {
+        id: uuid(row, "id")?,
+        kind: enum_of::<JobKind>(row, "kind")?,
+        subject_id: uuid(row, "subject_id")?,
+        attempts: get::<i32>(row, "attempts")?,
+        created_at: time(row, "created_at")?,
+    })
+}
+
+pub(crate) const AUDIT_COLS: &str =
+    "seq, at, actor_id, action, object_type, object_id, outcome, request_id, detail";
+
+pub(crate) fn audit(row: &AnyRow) -> Result<AuditEvent> {
+    Ok(AuditEvent {
+        seq: int(row, "seq")?,
+        at: time(row, "at")?,
+        actor_id: opt_uuid(row, "actor_id")?,
+        action: text(row, "action")?,
+        object_type: text(row, "object_type")?,
+        object_id: opt_text(row, "object_id")?,
+        outcome: enum_of::<Outcome>(row, "outcome")?,
+        request_id: opt_text(row, "request_id")?,
+        detail: json(row, "detail")?,
+    })
+}

@@ -1,0 +1,1388 @@
+//! [`Store`] for [`SqlStore`]: the queries, written once for both backends.
+//!
+//! Each mutating method runs its statements in one write transaction (see
+//! [`SqlStore::begin_write`]) through a free function taking the connection, so that `?` inside
+//! the body rolls the whole change back, audit event included. Where the backends need
+//! different SQL (job leasing, row locks) the code branches on [`Backend`].
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use meshgate_core::lifecycle::ItemStatus;
+use meshgate_core::model::{
+    ApiToken, AuditEvent, DataProduct, Domain, Grant, Job, NewAuditEvent, Principal, PrincipalKind,
+    ProductTable, Share, ShareDetail, ShareItem, Team, TeamMember, new_id,
+};
+use meshgate_core::{Error, Result};
+use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::query::Query;
+use sqlx::{Any, AnyConnection};
+use uuid::Uuid;
+
+use crate::codec::{self, opt_id, opt_ts, to_json, ts};
+use crate::db::{Backend, SqlStore, internal, subject, write_error};
+use crate::{AuditFilter, ItemHealth, ProductFilter, ShareChange, ShareFilter, Store};
+
+/// How many values go into one `IN (…)` list; well under both backends' parameter limits.
+const IN_CHUNK: usize = 500;
+const AUDIT_DEFAULT_LIMIT: u32 = 100;
+const AUDIT_MAX_LIMIT: u32 = 1000;
+
+/// Values for a query whose shape depends on its filters; placeholders are numbered as they
+/// are added.
+#[derive(Default)]
+struct Args(Vec<Arg>);
+
+enum Arg {
+    Text(String),
+    Int(i64),
+}
+
+impl Args {
+    fn text(&mut self, value: impl Into<String>) -> String {
+        self.0.push(Arg::Text(value.into()));
+        format!("${}", self.0.len())
+    }
+
+    fn int(&mut self, value: i64) -> String {
+        self.0.push(Arg::Int(value));
+        format!("${}", self.0.len())
+    }
+
+    /// `$a, $b, …` for a non-empty list of ids.
+    fn ids(&mut self, ids: &[Uuid]) -> String {
+        ids.iter()
+            .map(|id| self.text(id.to_string()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    fn bind<'q>(&'q self, sql: &'q str) -> Query<'q, Any, AnyArguments<'q>> {
+        self.0.iter().fold(sqlx::query(sql), |q, arg| match arg {
+            Arg::Text(s) => q.bind(s.as_str()),
+            Arg::Int(i) => q.bind(*i),
+        })
+    }
+}
+
+async fn fetch_all(
+    conn: &mut AnyConnection,
+    doing: &str,
+    sql: &str,
+    args: &Args,
+) -> Result<Vec<AnyRow>> {
+    args.bind(sql)
+        .fetch_all(conn)
+        .await
+        .map_err(|e| internal(doing, e))
+}
+
+async fn insert_audit(conn: &mut AnyConnection, event: &NewAuditEvent) -> Result<i64> {
+    let detail = to_json("audit detail", &event.detail)?;
+    let row = sqlx::query(
+        "INSERT INTO audit_events \
+         (at, actor_id, action, object_type, object_id, outcome, request_id, detail) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING seq",
+    )
+    .bind(ts(Utc::now()))
+    .bind(opt_id(event.actor_id))
+    .bind(event.action.as_str())
+    .bind(event.object_type.as_str())
+    .bind(event.object_id.as_deref())
+    .bind(event.outcome.as_str())
+    .bind(event.request_id.as_deref())
+    .bind(detail)
+    .fetch_one(conn)
+    .await
+    .map_err(|e| internal("append to the audit log", e))?;
+    codec::int(&row, "seq")
+}
+
+async fn bump_policy_version(conn: &mut AnyConnection) -> Result<()> {
+    sqlx::query("UPDATE policy_version SET version = version + 1 WHERE id = 1")
+        .execute(conn)
+        .await
+        .map_err(|e| internal("bump the policy version", e))?;
+    Ok(())
+}
+
+async fn fetch_optional_by_id(
+    conn: &mut AnyConnection,
+    doing: &str,
+    sql: &str,
+    id: Uuid,
+) -> Result<Option<AnyRow>> {
+    sqlx::query(sql)
+        .bind(id.to_string())
+        .fetch_optional(conn)
+        .await
+        .map_err(|e| internal(doing, e))
+}
+
+async fn count(conn: &mut AnyConnection, doing: &str, sql: &str, args: &Args) -> Result<i64> {
+    let row = args
+        .bind(sql)
+        .fetch_one(conn)
+        .await
+        .map_err(|e| internal(doing, e))?;
+    codec::int(&row, "n")
+}
+
+async fn load_items(
+    conn: &mut AnyConnection,
+    share_ids: &[Uuid],
+) -> Result<HashMap<Uuid, Vec<ShareItem>>> {
+    let mut by_share: HashMap<Uuid, Vec<ShareItem>> = HashMap::new();
+    for chunk in share_ids.chunks(IN_CHUNK) {
+        let mut args = Args::default();
+        let sql = format!(
+            "SELECT {} FROM share_items WHERE share_id IN ({}) ORDER BY created_at, id",
+            codec::ITEM_COLS,
+            args.ids(chunk)
+        );
+        for row in fetch_all(conn, "read share items", &sql, &args).await? {
+            let item = codec::item(&row)?;
+            by_share.entry(item.share_id).or_default().push(item);
+        }
+    }
+    Ok(by_share)
+}
+
+async fn load_share(conn: &mut AnyConnection, id: Uuid) -> Result<Option<ShareDetail>> {
+    let sql = format!("SELECT {} FROM shares WHERE id = $1", codec::SHARE_COLS);
+    let Some(row) = fetch_optional_by_id(conn, "read a share", &sql, id).await? else {
+        return Ok(None);
+    };
+    let share = codec::share(&row)?;
+    let items = load_items(conn, &[id])
+        .await?
+        .remove(&id)
+        .unwrap_or_default();
+    Ok(Some(ShareDetail::new(share, items)))
+}
+
+fn check_item_belongs(item: &ShareItem, share_id: Uuid) -> Result<()> {
+    if item.share_id == share_id {
+        Ok(())
+    } else {
+        Err(Error::invalid(format!(
+            "share item `{}` belongs to share `{}`, not `{share_id}`",
+            item.id, item.share_id
+        )))
+    }
+}
+
+async fn insert_item(conn: &mut AnyConnection, item: &ShareItem) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO share_items (id, share_id, kind, table_id, permission, status, health, \
+         health_message, last_verified_at, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(item.id.to_string())
+    .bind(item.share_id.to_string())
+    .bind(item.kind.as_str())
+    .bind(opt_id(item.table_id))
+    .bind(item.permission.as_str())
+    .bind(item.status.as_str())
+    .bind(item.health.map(|h| h.as_str()))
+    .bind(item.health_message.as_deref())
+    .bind(opt_ts(item.last_verified_at))
+    .bind(ts(item.created_at))
+    .bind(ts(item.updated_at))
+    .execute(conn)
+    .await
+    .map_err(|e| write_error(&subject("share item", item.id.to_string()), e))?;
+    Ok(())
+}
+
+async fn insert_table(conn: &mut AnyConnection, table: &ProductTable) -> Result<()> {
+    let columns = to_json("table columns", &table.columns)?;
+    sqlx::query(
+        "INSERT INTO product_tables (id, product_id, name, description, location, managed, \
+         columns, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(table.id.to_string())
+    .bind(table.product_id.to_string())
+    .bind(table.name.as_str())
+    .bind(table.description.as_str())
+    .bind(table.location.as_str())
+    .bind(table.managed)
+    .bind(columns)
+    .bind(ts(table.created_at))
+    .execute(conn)
+    .await
+    .map_err(|e| write_error(&subject("table", table.name.as_str()), e))?;
+    Ok(())
+}
+
+/// Whether share item `item` exists and belongs to `share`.
+async fn item_in_share(conn: &mut AnyConnection, item: Uuid, share: &str) -> Result<bool> {
+    let mut args = Args::default();
+    let sql = format!(
+        "SELECT COUNT(*) AS n FROM share_items WHERE id = {} AND share_id = {}",
+        args.text(item.to_string()),
+        args.text(share)
+    );
+    Ok(count(conn, "read a share item", &sql, &args).await? > 0)
+}
+
+async fn delete_grants_of_item(conn: &mut AnyConnection, item: Uuid, share: &str) -> Result<u64> {
+    let done = sqlx::query(
+        "DELETE FROM grants WHERE share_item_id = $1 \
+         AND share_item_id IN (SELECT id FROM share_items WHERE share_id = $2)",
+    )
+    .bind(item.to_string())
+    .bind(share)
+    .execute(conn)
+    .await
+    .map_err(|e| internal("delete grants", e))?;
+    Ok(done.rows_affected())
+}
+
+async fn apply_change(conn: &mut AnyConnection, change: &ShareChange) -> Result<ShareDetail> {
+    let now = ts(Utc::now());
+    let share_id = change.share_id.to_string();
+
+    // The version check and the bump are one statement, so two racing changes cannot both pass
+    // it: on PostgreSQL the second waits for the first's row lock and then sees the new version.
+    let updated = sqlx::query(
+        "UPDATE shares SET version = version + 1, updated_at = $3, \
+         status = COALESCE($4, status), decision_notes = COALESCE($5, decision_notes), \
+         decided_by = COALESCE($6, decided_by), deleted_reason = COALESCE($7, deleted_reason) \
+         WHERE id = $1 AND version = $2",
+    )
+    .bind(share_id.as_str())
+    .bind(change.expected_version)
+    .bind(now)
+    .bind(change.status.map(|s| s.as_str()))
+    .bind(change.decision_notes.as_deref())
+    .bind(opt_id(change.decided_by))
+    .bind(change.deleted_reason.as_deref())
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| internal("update a share", e))?;
+    if updated.rows_affected() == 0 {
+        let row = fetch_optional_by_id(
+            conn,
+            "read a share",
+            "SELECT version FROM shares WHERE id = $1",
+            change.share_id,
+        )
+        .await?;
+        return Err(match row {
+            None => Error::not_found("share", share_id),
+            Some(row) => Error::conflict(format!(
+                "share `{share_id}` was changed concurrently (now version {}, you had {}); \
+                 reload it and retry",
+                codec::int(&row, "version")?,
+                change.expected_version
+            )),
+        });
+    }
+
+    for item in &change.new_items {
+        check_item_belongs(item, change.share_id)?;
+        insert_item(conn, item).await?;
+    }
+    for (item_id, status) in &change.item_status {
+        let done = sqlx::query(
+            "UPDATE share_items SET status = $1, updated_at = $2 WHERE id = $3 AND share_id = $4",
+        )
+        .bind(status.as_str())
+        .bind(now)
+        .bind(item_id.to_string())
+        .bind(share_id.as_str())
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| internal("update a share item", e))?;
+        if done.rows_affected() == 0 {
+            return Err(Error::not_found("share item", item_id.to_string()));
+        }
+    }
+    for ItemHealth {
+        item_id,
+        health,
+        message,
+        verified_at,
+    } in &change.item_health
+    {
+        let done = sqlx::query(
+            "UPDATE share_items SET health = $1, health_message = $2, last_verified_at = $3, \
+             updated_at = $4 WHERE id = $5 AND share_id = $6",
+        )
+        .bind(health.as_str())
+        .bind(message.as_deref())
+        .bind(ts(*verified_at))
+        .bind(now)
+        .bind(item_id.to_string())
+        .bind(share_id.as_str())
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| internal("update a share item", e))?;
+        if done.rows_affected() == 0 {
+            return Err(Error::not_found("share item", item_id.to_string()));
+        }
+    }
+
+    let mut grants_changed = false;
+    for item_id in &change.grants_to_remove {
+        grants_changed |= delete_grants_of_item(conn, *item_id, &share_id).await? > 0;
+    }
+    for item_id in &change.removed_items {
+        // Grants go with their item; deleted explicitly (not only by cascade) so that the
+        // policy version moves when they do.
+        grants_changed |= delete_grants_of_item(conn, *item_id, &share_id).await? > 0;
+        let done = sqlx::query("DELETE FROM share_items WHERE id = $1 AND share_id = $2")
+            .bind(item_id.to_string())
+            .bind(share_id.as_str())
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| internal("delete a share item", e))?;
+        if done.rows_affected() == 0 {
+            return Err(Error::not_found("share item", item_id.to_string()));
+        }
+    }
+    for grant in &change.grants_to_add {
+        if !item_in_share(conn, grant.share_item_id, &share_id).await? {
+            return Err(Error::not_found(
+                "share item",
+                grant.share_item_id.to_string(),
+            ));
+        }
+        let (grantee_type, grantee_id) = codec::grantee_cols(grant.grantee);
+        sqlx::query(
+            "INSERT INTO grants (id, share_item_id, grantee_type, grantee_id, table_id, \
+             permission, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(grant.id.to_string())
+        .bind(grant.share_item_id.to_string())
+        .bind(grantee_type)
+        .bind(grantee_id)
+        .bind(grant.table_id.to_string())
+        .bind(grant.permission.as_str())
+        .bind(ts(grant.created_at))
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| write_error(&subject("grant", grant.id.to_string()), e))?;
+        grants_changed = true;
+    }
+    if grants_changed {
+        bump_policy_version(conn).await?;
+    }
+
+    for event in &change.audit {
+        insert_audit(conn, event).await?;
+    }
+    for job in &change.jobs {
+        sqlx::query(
+            "INSERT INTO jobs (id, kind, subject_id, attempts, run_at, created_at) \
+             VALUES ($1, $2, $3, 0, $4, $4)",
+        )
+        .bind(new_id().to_string())
+        .bind(job.kind.as_str())
+        .bind(job.subject_id.to_string())
+        .bind(now)
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| internal("enqueue a job", e))?;
+    }
+
+    load_share(conn, change.share_id)
+        .await?
+        .ok_or_else(|| Error::not_found("share", share_id))
+}
+
+async fn delete_product_tx(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    id: Uuid,
+    audit: &NewAuditEvent,
+) -> Result<()> {
+    let product_sql = match backend {
+        Backend::Postgres => "SELECT name FROM products WHERE id = $1 FOR UPDATE",
+        Backend::Sqlite => "SELECT name FROM products WHERE id = $1",
+    };
+    let Some(row) = fetch_optional_by_id(conn, "read a data product", product_sql, id).await?
+    else {
+        return Err(Error::not_found("data product", id.to_string()));
+    };
+    let name = codec::text(&row, "name")?;
+    if backend == Backend::Postgres {
+        // Lock the product's shares: a concurrent share change holds (or waits for) the same
+        // row locks, so the item check below sees its outcome rather than racing it. SQLite
+        // needs nothing: its writes are serialised.
+        sqlx::query("SELECT id FROM shares WHERE product_id = $1 FOR UPDATE")
+            .bind(id.to_string())
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(|e| internal("lock shares", e))?;
+    }
+    let statuses = sqlx::query(
+        "SELECT DISTINCT i.status FROM share_items i JOIN shares s ON s.id = i.share_id \
+         WHERE s.product_id = $1",
+    )
+    .bind(id.to_string())
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(|e| internal("read share items", e))?;
+    for row in &statuses {
+        if codec::enum_of::<ItemStatus>(row, "status")?.is_shared() {
+            return Err(Error::conflict(format!(
+                "cannot delete data product `{name}`: some of its shares still give access; \
+                 revoke its shares first"
+            )));
+        }
+    }
+    for sql in [
+        "DELETE FROM product_tables WHERE product_id = $1",
+        "DELETE FROM products WHERE id = $1",
+    ] {
+        sqlx::query(sql)
+            .bind(id.to_string())
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| internal("delete a data product", e))?;
+    }
+    insert_audit(conn, audit).await?;
+    Ok(())
+}
+
+/// Reads rows with a query taking one text argument (or none, if `arg` is `None`).
+async fn rows(
+    pool: &sqlx::AnyPool,
+    doing: &str,
+    sql: &str,
+    arg: Option<String>,
+) -> Result<Vec<AnyRow>> {
+    let mut q = sqlx::query(sql);
+    if let Some(a) = arg {
+        q = q.bind(a);
+    }
+    q.fetch_all(pool).await.map_err(|e| internal(doing, e))
+}
+
+async fn row(
+    pool: &sqlx::AnyPool,
+    doing: &str,
+    sql: &str,
+    args: Vec<String>,
+) -> Result<Option<AnyRow>> {
+    args.into_iter()
+        .fold(sqlx::query(sql), |q, a| q.bind(a))
+        .fetch_optional(pool)
+        .await
+        .map_err(|e| internal(doing, e))
+}
+
+fn all<T>(rows: Vec<AnyRow>, f: impl Fn(&AnyRow) -> Result<T>) -> Result<Vec<T>> {
+    rows.iter().map(f).collect()
+}
+
+impl SqlStore {
+    /// Runs `query` and appends `audit` in one transaction. With `not_found`, a query that
+    /// changes no row fails with it; with `bump_policy`, one that does bumps the policy version.
+    async fn write_one<'q>(
+        &self,
+        query: Query<'q, Any, AnyArguments<'q>>,
+        on_error: impl FnOnce(sqlx::Error) -> Error,
+        not_found: Option<Error>,
+        audit: &NewAuditEvent,
+        bump_policy: bool,
+    ) -> Result<()> {
+        let mut w = self.begin_write().await?;
+        let result = async {
+            let done = query.execute(&mut *w.conn()).await.map_err(on_error)?;
+            if done.rows_affected() == 0
+                && let Some(err) = not_found
+            {
+                return Err(err);
+            }
+            if bump_policy && done.rows_affected() > 0 {
+                bump_policy_version(w.conn()).await?;
+            }
+            insert_audit(w.conn(), audit).await?;
+            Ok(())
+        }
+        .await;
+        w.finish(result).await
+    }
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    fn backend(&self) -> &'static str {
+        self.backend.as_str()
+    }
+
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(|e| internal("answer a ping", e))?;
+        Ok(())
+    }
+
+    // ----- principals, groups, tokens -----
+
+    async fn create_principal(&self, principal: &Principal, audit: NewAuditEvent) -> Result<()> {
+        let query = sqlx::query(
+            "INSERT INTO principals (id, name, kind, display_name, is_admin, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(principal.id.to_string())
+        .bind(principal.name.as_str())
+        .bind(principal.kind.as_str())
+        .bind(principal.display_name.as_str())
+        .bind(principal.is_admin)
+        .bind(ts(principal.created_at));
+        let on_error = |e| write_error(&subject("principal", principal.name.as_str()), e);
+        self.write_one(query, on_error, None, &audit, false).await
+    }
+
+    async fn get_principal(&self, id: Uuid) -> Result<Option<Principal>> {
+        let sql = format!(
+            "SELECT {} FROM principals WHERE id = $1",
+            codec::PRINCIPAL_COLS
+        );
+        row(&self.pool, "read a principal", &sql, vec![id.to_string()])
+            .await?
+            .map(|r| codec::principal(&r))
+            .transpose()
+    }
+
+    async fn get_principal_by_name(&self, name: &str) -> Result<Option<Principal>> {
+        let sql = format!(
+            "SELECT {} FROM principals WHERE name = $1",
+            codec::PRINCIPAL_COLS
+        );
+        row(&self.pool, "read a principal", &sql, vec![name.to_string()])
+            .await?
+            .map(|r| codec::principal(&r))
+            .transpose()
+    }
+
+    async fn list_principals(&self) -> Result<Vec<Principal>> {
+        let sql = format!(
+            "SELECT {} FROM principals ORDER BY name",
+            codec::PRINCIPAL_COLS
+        );
+        all(
+            rows(&self.pool, "list principals", &sql, None).await?,
+            codec::principal,
+        )
+    }
+
+    async fn has_admin(&self) -> Result<bool> {
+        let n = sqlx::query("SELECT COUNT(*) AS n FROM principals WHERE is_admin")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| internal("count admins", e))?;
+        Ok(codec::int(&n, "n")? > 0)
+    }
+
+    async fn add_group_member(
+        &self,
+        group: Uuid,
+        member: Uuid,
+        audit: NewAuditEvent,
+    ) -> Result<()> {
+        let mut w = self.begin_write().await?;
+        let result = async {
+            let conn = w.conn();
+            let sql = "SELECT kind, name FROM principals WHERE id = $1";
+            let Some(g) = fetch_optional_by_id(conn, "read a principal", sql, group).await? else {
+                return Err(Error::not_found("group", group.to_string()));
+            };
+            if codec::enum_of::<PrincipalKind>(&g, "kind")? != PrincipalKind::Group {
+                return Err(Error::invalid(format!(
+                    "principal `{}` is not a group",
+                    codec::text(&g, "name")?
+                )));
+            }
+            if fetch_optional_by_id(conn, "read a principal", sql, member)
+                .await?
+                .is_none()
+            {
+                return Err(Error::not_found("principal", member.to_string()));
+            }
+            let done = sqlx::query(
+                "INSERT INTO group_members (group_id, member_id) VALUES ($1, $2) \
+                 ON CONFLICT (group_id, member_id) DO NOTHING",
+            )
+            .bind(group.to_string())
+            .bind(member.to_string())
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| write_error(&subject("group member", member.to_string()), e))?;
+            if done.rows_affected() > 0 {
+                bump_policy_version(conn).await?;
+            }
+            insert_audit(conn, &audit).await?;
+            Ok(())
+        }
+        .await;
+        w.finish(result).await
+    }
+
+    async fn remove_group_member(
+        &self,
+        group: Uuid,
+        member: Uuid,
+        audit: NewAuditEvent,
+    ) -> Result<()> {
+        let query = sqlx::query("DELETE FROM group_members WHERE group_id = $1 AND member_id = $2")
+            .bind(group.to_string())
+            .bind(member.to_string());
+        let not_found = Error::not_found("group member", member.to_string());
+        self.write_one(
+            query,
+            |e| internal("remove a group member", e),
+            Some(not_found),
+            &audit,
+            true,
+        )
+        .await
+    }
+
+    async fn groups_of(&self, member: Uuid) -> Result<Vec<Uuid>> {
+        let sql = "SELECT group_id FROM group_members WHERE member_id = $1 ORDER BY group_id";
+        all(
+            rows(&self.pool, "list groups", sql, Some(member.to_string())).await?,
+            |r| codec::uuid(r, "group_id"),
+        )
+    }
+
+    async fn create_token(&self, token: &ApiToken, audit: NewAuditEvent) -> Result<()> {
+        let query = sqlx::query(
+            "INSERT INTO api_tokens (id, principal_id, name, token_hash, created_at, expires_at, \
+             revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(token.id.to_string())
+        .bind(token.principal_id.to_string())
+        .bind(token.name.as_str())
+        .bind(token.token_hash.as_str())
+        .bind(ts(token.created_at))
+        .bind(opt_ts(token.expires_at))
+        .bind(opt_ts(token.revoked_at));
+        let on_error = |e| write_error(&subject("token", token.name.as_str()), e);
+        self.write_one(query, on_error, None, &audit, false).await
+    }
+
+    async fn find_token(&self, token_hash: &str) -> Result<Option<(ApiToken, Principal)>> {
+        let Some(t) = row(
+            &self.pool,
+            "read a token",
+            &format!(
+                "SELECT {} FROM api_tokens WHERE token_hash = $1",
+                codec::TOKEN_COLS
+            ),
+            vec![token_hash.to_string()],
+        )
+        .await?
+        else {
+            return Ok(None);
+        };
+        let token = codec::token(&t)?;
+        let Some(principal) = self.get_principal(token.principal_id).await? else {
+            return Ok(None);
+        };
+        Ok(Some((token, principal)))
+    }
+
+    async fn list_tokens(&self, principal_id: Uuid) -> Result<Vec<ApiToken>> {
+        let sql = format!(
+            "SELECT {} FROM api_tokens WHERE principal_id = $1 ORDER BY created_at, id",
+            codec::TOKEN_COLS
+        );
+        all(
+            rows(
+                &self.pool,
+                "list tokens",
+                &sql,
+                Some(principal_id.to_string()),
+            )
+            .await?,
+            codec::token,
+        )
+    }
+
+    async fn get_token(&self, id: Uuid) -> Result<Option<ApiToken>> {
+        let sql = format!("SELECT {} FROM api_tokens WHERE id = $1", codec::TOKEN_COLS);
+        row(&self.pool, "read a token", &sql, vec![id.to_string()])
+            .await?
+            .map(|r| codec::token(&r))
+            .transpose()
+    }
+
+    async fn revoke_token(&self, id: Uuid, at: DateTime<Utc>, audit: NewAuditEvent) -> Result<()> {
+        let query = sqlx::query(
+            "UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1",
+        )
+        .bind(id.to_string())
+        .bind(ts(at));
+        let not_found = Error::not_found("token", id.to_string());
+        self.write_one(
+            query,
+            |e| internal("revoke a token", e),
+            Some(not_found),
+            &audit,
+            false,
+        )
+        .await
+    }
+
+    // ----- domains and teams -----
+
+    async fn create_domain(&self, domain: &Domain, audit: NewAuditEvent) -> Result<()> {
+        let query = sqlx::query(
+            "INSERT INTO domains (id, name, description, producer, consumer, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(domain.id.to_string())
+        .bind(domain.name.as_str())
+        .bind(domain.description.as_str())
+        .bind(domain.producer)
+        .bind(domain.consumer)
+        .bind(ts(domain.created_at));
+        let on_error = |e| write_error(&subject("domain", domain.name.as_str()), e);
+        self.write_one(query, on_error, None, &audit, false).await
+    }
+
+    async fn get_domain(&self, id: Uuid) -> Result<Option<Domain>> {
+        let sql = format!("SELECT {} FROM domains WHERE id = $1", codec::DOMAIN_COLS);
+        row(&self.pool, "read a domain", &sql, vec![id.to_string()])
+            .await?
+            .map(|r| codec::domain(&r))
+            .transpose()
+    }
+
+    async fn get_domain_by_name(&self, name: &str) -> Result<Option<Domain>> {
+        let sql = format!("SELECT {} FROM domains WHERE name = $1", codec::DOMAIN_COLS);
+        row(&self.pool, "read a domain", &sql, vec![name.to_string()])
+            .await?
+            .map(|r| codec::domain(&r))
+            .transpose()
+    }
+
+    async fn list_domains(&self) -> Result<Vec<Domain>> {
+        let sql = format!("SELECT {} FROM domains ORDER BY name", codec::DOMAIN_COLS);
+        all(
+            rows(&self.pool, "list domains", &sql, None).await?,
+            codec::domain,
+        )
+    }
+
+    async fn update_domain(&self, domain: &Domain, audit: NewAuditEvent) -> Result<()> {
+        let query = sqlx::query(
+            "UPDATE domains SET description = $2, producer = $3, consumer = $4 WHERE id = $1",
+        )
+        .bind(domain.id.to_string())
+        .bind(domain.description.as_str())
+        .bind(domain.producer)
+        .bind(domain.consumer);
+        let not_found = Error::not_found("domain", domain.name.as_str());
+        self.write_one(
+            query,
+            |e| internal("update a domain", e),
+            Some(not_found),
+            &audit,
+            false,
+        )
+        .await
+    }
+
+    async fn create_team(&self, team: &Team, audit: NewAuditEvent) -> Result<()> {
+        let query = sqlx::query(
+            "INSERT INTO teams (id, domain_id, name, description, created_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(team.id.to_string())
+        .bind(team.domain_id.to_string())
+        .bind(team.name.as_str())
+        .bind(team.description.as_str())
+        .bind(ts(team.created_at));
+        let on_error = |e| write_error(&subject("team", team.name.as_str()), e);
+        self.write_one(query, on_error, None, &audit, false).await
+    }
+
+    async fn get_team(&self, id: Uuid) -> Result<Option<Team>> {
+        let sql = format!("SELECT {} FROM teams WHERE id = $1", codec::TEAM_COLS);
+        row(&self.pool, "read a team", &sql, vec![id.to_string()])
+            .await?
+            .map(|r| codec::team(&r))
+            .transpose()
+    }
+
+    async fn get_team_by_name(&self, domain_id: Uuid, name: &str) -> Result<Option<Team>> {
+        let sql = format!(
+            "SELECT {} FROM teams WHERE domain_id = $1 AND name = $2",
+            codec::TEAM_COLS
+        );
+        row(
+            &self.pool,
+            "read a team",
+            &sql,
+            vec![domain_id.to_string(), name.to_string()],
+        )
+        .await?
+        .map(|r| codec::team(&r))
+        .transpose()
+    }
+
+    async fn list_teams(&self, domain_id: Option<Uuid>) -> Result<Vec<Team>> {
+        let (sql, arg) = match domain_id {
+            Some(d) => (
+                format!(
+                    "SELECT {} FROM teams WHERE domain_id = $1 ORDER BY name, id",
+                    codec::TEAM_COLS
+                ),
+                Some(d.to_string()),
+            ),
+            None => (
+                format!("SELECT {} FROM teams ORDER BY name, id", codec::TEAM_COLS),
+                None,
+            ),
+        };
+        all(
+            rows(&self.pool, "list teams", &sql, arg).await?,
+            codec::team,
+        )
+    }
+
+    async fn put_team_member(&self, member: &TeamMember, audit: NewAuditEvent) -> Result<()> {
+        let query = sqlx::query(
+            "INSERT INTO team_members (team_id, principal_id, role) VALUES ($1, $2, $3) \
+             ON CONFLICT (team_id, principal_id) DO UPDATE SET role = excluded.role",
+        )
+        .bind(member.team_id.to_string())
+        .bind(member.principal_id.to_string())
+        .bind(member.role.as_str());
+        let on_error = |e| write_error(&subject("team member", member.principal_id.to_string()), e);
+        self.write_one(query, on_error, None, &audit, true).await
+    }
+
+    async fn remove_team_member(
+        &self,
+        team_id: Uuid,
+        principal_id: Uuid,
+        audit: NewAuditEvent,
+    ) -> Result<()> {
+        let query =
+            sqlx::query("DELETE FROM team_members WHERE team_id = $1 AND principal_id = $2")
+                .bind(team_id.to_string())
+                .bind(principal_id.to_string());
+        let not_found = Error::not_found("team member", principal_id.to_string());
+        self.write_one(
+            query,
+            |e| internal("remove a team member", e),
+            Some(not_found),
+            &audit,
+            true,
+        )
+        .await
+    }
+
+    async fn list_team_members(&self, team_id: Uuid) -> Result<Vec<TeamMember>> {
+        let sql = "SELECT team_id, principal_id, role FROM team_members WHERE team_id = $1 \
+                   ORDER BY principal_id";
+        all(
+            rows(
+                &self.pool,
+                "list team members",
+                sql,
+                Some(team_id.to_string()),
+            )
+            .await?,
+            codec::team_member,
+        )
+    }
+
+    async fn memberships_of(&self, principal_id: Uuid) -> Result<Vec<TeamMember>> {
+        let sql = "SELECT team_id, principal_id, role FROM team_members WHERE principal_id = $1 \
+                   ORDER BY team_id";
+        all(
+            rows(
+                &self.pool,
+                "list memberships",
+                sql,
+                Some(principal_id.to_string()),
+            )
+            .await?,
+            codec::team_member,
+        )
+    }
+
+    // ----- data products and tables -----
+
+    async fn create_product(
+        &self,
+        product: &DataProduct,
+        tables: &[ProductTable],
+        audit: NewAuditEvent,
+    ) -> Result<()> {
+        let mut w = self.begin_write().await?;
+        let result = async {
+            let conn = w.conn();
+            sqlx::query(
+                "INSERT INTO products (id, domain_id, team_id, name, description, created_at, \
+                 updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(product.id.to_string())
+            .bind(product.domain_id.to_string())
+            .bind(product.team_id.to_string())
+            .bind(product.name.as_str())
+            .bind(product.description.as_str())
+            .bind(ts(product.created_at))
+            .bind(ts(product.updated_at))
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| write_error(&subject("data product", product.name.as_str()), e))?;
+            for table in tables {
+                if table.product_id != product.id {
+                    return Err(Error::invalid(format!(
+                        "table `{}` belongs to another data product",
+                        table.name
+                    )));
+                }
+                insert_table(conn, table).await?;
+            }
+            insert_audit(conn, &audit).await?;
+            Ok(())
+        }
+        .await;
+        w.finish(result).await
+    }
+
+    async fn get_product(&self, id: Uuid) -> Result<Option<DataProduct>> {
+        let sql = format!("SELECT {} FROM products WHERE id = $1", codec::PRODUCT_COLS);
+        row(
+            &self.pool,
+            "read a data product",
+            &sql,
+            vec![id.to_string()],
+        )
+        .await?
+        .map(|r| codec::product(&r))
+        .transpose()
+    }
+
+    async fn get_product_by_name(
+        &self,
+        domain_id: Uuid,
+        name: &str,
+    ) -> Result<Option<DataProduct>> {
+        let sql = format!(
+            "SELECT {} FROM products WHERE domain_id = $1 AND name = $2",
+            codec::PRODUCT_COLS
+        );
+        row(
+            &self.pool,
+            "read a data product",
+            &sql,
+            vec![domain_id.to_string(), name.to_string()],
+        )
+        .await?
+        .map(|r| codec::product(&r))
+        .transpose()
+    }
+
+    async fn list_products(&self, filter: &ProductFilter) -> Result<Vec<DataProduct>> {
+        let mut args = Args::default();
+        let mut sql = format!("SELECT {} FROM products WHERE 1 = 1", codec::PRODUCT_COLS);
+        if let Some(d) = filter.domain_id {
+            sql += &format!(" AND domain_id = {}", args.text(d.to_string()));
+        }
+        if let Some(t) = filter.team_id {
+            sql += &format!(" AND team_id = {}", args.text(t.to_string()));
+        }
+        sql += " ORDER BY name, id";
+        let mut conn = self.read().await?;
+        all(
+            fetch_all(&mut conn, "list data products", &sql, &args).await?,
+            codec::product,
+        )
+    }
+
+    async fn delete_product(&self, id: Uuid, audit: NewAuditEvent) -> Result<()> {
+        let mut w = self.begin_write().await?;
+        let result = delete_product_tx(w.conn(), self.backend, id, &audit).await;
+        w.finish(result).await
+    }
+
+    async fn add_table(&self, table: &ProductTable, audit: NewAuditEvent) -> Result<()> {
+        let mut w = self.begin_write().await?;
+        let result = async {
+            let conn = w.conn();
+            let touched = sqlx::query("UPDATE products SET updated_at = $2 WHERE id = $1")
+                .bind(table.product_id.to_string())
+                .bind(ts(Utc::now()))
+                .execute(&mut *conn)
+                .await
+                .map_err(|e| internal("update a data product", e))?;
+            if touched.rows_affected() == 0 {
+                return Err(Error::not_found(
+                    "data product",
+                    table.product_id.to_string(),
+                ));
+            }
+            insert_table(conn, table).await?;
+            insert_audit(conn, &audit).await?;
+            Ok(())
+        }
+        .await;
+        w.finish(result).await
+    }
+
+    async fn update_table_columns(&self, table: &ProductTable, audit: NewAuditEvent) -> Result<()> {
+        let columns = to_json("table columns", &table.columns)?;
+        let query = sqlx::query("UPDATE product_tables SET columns = $2 WHERE id = $1")
+            .bind(table.id.to_string())
+            .bind(columns);
+        let not_found = Error::not_found("table", table.name.as_str());
+        self.write_one(
+            query,
+            |e| internal("update a table", e),
+            Some(not_found),
+            &audit,
+            false,
+        )
+        .await
+    }
+
+    async fn get_table(&self, id: Uuid) -> Result<Option<ProductTable>> {
+        let sql = format!(
+            "SELECT {} FROM product_tables WHERE id = $1",
+            codec::TABLE_COLS
+        );
+        row(&self.pool, "read a table", &sql, vec![id.to_string()])
+            .await?
+            .map(|r| codec::table(&r))
+            .transpose()
+    }
+
+    async fn list_tables(&self, product_id: Uuid) -> Result<Vec<ProductTable>> {
+        let sql = format!(
+            "SELECT {} FROM product_tables WHERE product_id = $1 ORDER BY name, id",
+            codec::TABLE_COLS
+        );
+        all(
+            rows(
+                &self.pool,
+                "list tables",
+                &sql,
+                Some(product_id.to_string()),
+            )
+            .await?,
+            codec::table,
+        )
+    }
+
+    // ----- shares -----
+
+    async fn create_share(
+        &self,
+        share: &Share,
+        items: &[ShareItem],
+        audit: NewAuditEvent,
+    ) -> Result<()> {
+        let mut w = self.begin_write().await?;
+        let result = async {
+            let conn = w.conn();
+            let sql = "SELECT team_id FROM products WHERE id = $1";
+            let Some(product) =
+                fetch_optional_by_id(conn, "read a data product", sql, share.product_id).await?
+            else {
+                return Err(Error::not_found(
+                    "data product",
+                    share.product_id.to_string(),
+                ));
+            };
+            let owner_team = codec::text(&product, "team_id")?;
+            sqlx::query(
+                "INSERT INTO shares (id, product_id, owner_team_id, requester_team_id, \
+                 requester_principal_id, created_by, reason, status, requested_expiry, \
+                 decision_notes, decided_by, version, created_at, updated_at, deleted_reason) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+            )
+            .bind(share.id.to_string())
+            .bind(share.product_id.to_string())
+            .bind(owner_team)
+            .bind(opt_id(share.requester_team_id))
+            .bind(opt_id(share.requester_principal_id))
+            .bind(share.created_by.to_string())
+            .bind(share.reason.as_str())
+            .bind(share.status.as_str())
+            .bind(opt_ts(share.requested_expiry))
+            .bind(share.decision_notes.as_deref())
+            .bind(opt_id(share.decided_by))
+            .bind(share.version)
+            .bind(ts(share.created_at))
+            .bind(ts(share.updated_at))
+            .bind(share.deleted_reason.as_deref())
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| write_error(&subject("share", share.id.to_string()), e))?;
+            for item in items {
+                check_item_belongs(item, share.id)?;
+                insert_item(conn, item).await?;
+            }
+            insert_audit(conn, &audit).await?;
+            Ok(())
+        }
+        .await;
+        w.finish(result).await
+    }
+
+    async fn get_share(&self, id: Uuid) -> Result<Option<ShareDetail>> {
+        let mut conn = self.read().await?;
+        load_share(&mut conn, id).await
+    }
+
+    async fn list_shares(&self, filter: &ShareFilter) -> Result<Vec<ShareDetail>> {
+        let mut args = Args::default();
+        let mut sql = format!("SELECT {} FROM shares WHERE 1 = 1", codec::SHARE_COLS);
+        if let Some(status) = filter.status {
+            sql += &format!(" AND status = {}", args.text(status.as_str()));
+        }
+        let asks_for_deleted =
+            filter.status == Some(meshgate_core::lifecycle::ShareStatus::Deleted);
+        if !filter.include_deleted && !asks_for_deleted {
+            sql += &format!(" AND status <> {}", args.text("deleted"));
+        }
+        if let Some(p) = filter.product_id {
+            sql += &format!(" AND product_id = {}", args.text(p.to_string()));
+        }
+        if let Some(t) = filter.requester_team_id {
+            sql += &format!(" AND requester_team_id = {}", args.text(t.to_string()));
+        }
+        if let Some(p) = filter.requester_principal_id {
+            sql += &format!(" AND requester_principal_id = {}", args.text(p.to_string()));
+        }
+        let teams = filter.visible_to_teams.as_deref();
+        if teams.is_some() || filter.visible_to_principal.is_some() {
+            let mut visible = Vec::new();
+            if let Some(teams) = teams.filter(|t| !t.is_empty()) {
+                let owner = args.ids(teams);
+                let requester = args.ids(teams);
+                visible.push(format!("owner_team_id IN ({owner})"));
+                visible.push(format!("requester_team_id IN ({requester})"));
+            }
+            if let Some(p) = filter.visible_to_principal {
+                visible.push(format!(
+                    "requester_principal_id = {}",
+                    args.text(p.to_string())
+                ));
+            }
+            if visible.is_empty() {
+                // Restricted to an empty set of teams and no principal: nothing is visible.
+                visible.push("1 = 0".to_string());
+            }
+            sql += &format!(" AND ({})", visible.join(" OR "));
+        }
+        sql += " ORDER BY created_at DESC, id DESC";
+        if let Some(limit) = filter.limit {
+            sql += &format!(" LIMIT {}", args.int(i64::from(limit)));
+        }
+        let mut conn = self.read().await?;
+        let shares = all(
+            fetch_all(&mut conn, "list shares", &sql, &args).await?,
+            codec::share,
+        )?;
+        let ids: Vec<Uuid> = shares.iter().map(|s| s.id).collect();
+        let mut items = load_items(&mut conn, &ids).await?;
+        Ok(shares
+            .into_iter()
+            .map(|s| {
+                let its = items.remove(&s.id).unwrap_or_default();
+                ShareDetail::new(s, its)
+            })
+            .collect())
+    }
+
+    async fn apply_share_change(&self, change: ShareChange) -> Result<ShareDetail> {
+        let mut w = self.begin_write().await?;
+        let result = apply_change(w.conn(), &change).await;
+        w.finish(result).await
+    }
+
+    // ----- grants and policy version -----
+
+    async fn grants_for(&self, principal_id: Uuid, teams: &[Uuid]) -> Result<Vec<Grant>> {
+        let mut grants = Vec::new();
+        let mut conn = self.read().await?;
+        let mut args = Args::default();
+        let sql = format!(
+            "SELECT {} FROM grants WHERE grantee_type = {} AND grantee_id = {} \
+             ORDER BY created_at, id",
+            codec::GRANT_COLS,
+            args.text(codec::GRANTEE_PRINCIPAL),
+            args.text(principal_id.to_string())
+        );
+        grants.extend(all(
+            fetch_all(&mut conn, "read grants", &sql, &args).await?,
+            codec::grant,
+        )?);
+        for chunk in teams.chunks(IN_CHUNK) {
+            let mut args = Args::default();
+            let sql = format!(
+                "SELECT {} FROM grants WHERE grantee_type = {} AND grantee_id IN ({}) \
+                 ORDER BY created_at, id",
+                codec::GRANT_COLS,
+                args.text(codec::GRANTEE_TEAM),
+                args.ids(chunk)
+            );
+            grants.extend(all(
+                fetch_all(&mut conn, "read grants", &sql, &args).await?,
+                codec::grant,
+            )?);
+        }
+        Ok(grants)
+    }
+
+    async fn grants_of_share(&self, share_id: Uuid) -> Result<Vec<Grant>> {
+        let sql = format!(
+            "SELECT {} FROM grants WHERE share_item_id IN \
+             (SELECT id FROM share_items WHERE share_id = $1) ORDER BY created_at, id",
+            codec::GRANT_COLS
+        );
+        all(
+            rows(&self.pool, "read grants", &sql, Some(share_id.to_string())).await?,
+            codec::grant,
+        )
+    }
+
+    async fn policy_version(&self) -> Result<i64> {
+        let row = sqlx::query("SELECT version FROM policy_version WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| internal("read the policy version", e))?;
+        codec::int(&row, "version")
+    }
+
+    // ----- outbox -----
+
+    async fn lease_jobs(
+        &self,
+        worker: &str,
+        limit: u32,
+        lease_for: chrono::Duration,
+    ) -> Result<Vec<Job>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let now = Utc::now();
+        let until = now
+            .checked_add_signed(lease_for)
+            .ok_or_else(|| Error::invalid("lease duration is out of range"))?;
+        // On PostgreSQL, rows another worker is leasing right now are skipped, not waited for;
+        // on SQLite the write lock already makes leasing one at a time.
+        let lock = match self.backend {
+            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
+        };
+        let sql = format!(
+            "UPDATE jobs SET leased_by = $1, lease_until = $2, attempts = attempts + 1 \
+             WHERE id IN (SELECT id FROM jobs WHERE run_at <= $3 \
+             AND (lease_until IS NULL OR lease_until <= $3) \
+             ORDER BY created_at, id LIMIT $4{lock}) RETURNING {}",
+            codec::JOB_COLS
+        );
+        let mut w = self.begin_write().await?;
+        let result = sqlx::query(&sql)
+            .bind(worker)
+            .bind(ts(until))
+            .bind(ts(now))
+            .bind(i64::from(limit))
+            .fetch_all(&mut *w.conn())
+            .await
+            .map_err(|e| internal("lease jobs", e));
+        let mut jobs = w.finish(result).await.and_then(|r| all(r, codec::job))?;
+        // RETURNING does not keep the subquery's order.
+        jobs.sort_by_key(|j| (j.created_at, j.id));
+        Ok(jobs)
+    }
+
+    async fn complete_job(&self, id: Uuid) -> Result<()> {
+        let mut w = self.begin_write().await?;
+        let result = sqlx::query("DELETE FROM jobs WHERE id = $1")
+            .bind(id.to_string())
+            .execute(&mut *w.conn())
+            .await
+            .map_err(|e| internal("complete a job", e))
+            .and_then(|done| match done.rows_affected() {
+                0 => Err(Error::not_found("job", id.to_string())),
+                _ => Ok(()),
+            });
+        w.finish(result).await
+    }
+
+    async fn fail_job(&self, id: Uuid, error: &str, retry_at: DateTime<Utc>) -> Result<()> {
+        let mut w = self.begin_write().await?;
+        let result = sqlx::query(
+            "UPDATE jobs SET last_error = $2, run_at = $3, leased_by = NULL, lease_until = NULL \
+             WHERE id = $1",
+        )
+        .bind(id.to_string())
+        .bind(error)
+        .bind(ts(retry_at))
+        .execute(&mut *w.conn())
+        .await
+        .map_err(|e| internal("record a job failure", e))
+        .and_then(|done| match done.rows_affected() {
+            0 => Err(Error::not_found("job", id.to_string())),
+            _ => Ok(()),
+        });
+        w.finish(result).await
+    }
+
+    async fn pending_jobs(&self) -> Result<u64> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM jobs")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| internal("count jobs", e))?;
+        Ok(u64::try_from(codec::int(&row, "n")?).unwrap_or(0))
+    }
+
+    // ----- audit -----
+
+    async fn append_audit(&self, event: NewAuditEvent) -> Result<i64> {
+        let mut w = self.begin_write().await?;
+        let result = insert_audit(w.conn(), &event).await;
+        w.finish(result).await
+    }
+
+    async fn list_audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEvent>> {
+        let mut args = Args::default();
+        let mut sql = format!("SELECT {} FROM audit_events WHERE 1 = 1", codec::AUDIT_COLS);
+        if let Some(after) = filter.after_seq {
+            sql += &format!(" AND seq > {}", args.int(after));
+        }
+        if let Some(actor) = filter.actor_id {
+            sql += &format!(" AND actor_id = {}", args.text(actor.to_string()));
+        }
+        if let Some(prefix) = &filter.action_prefix {
+            // Not LIKE: SQLite's LIKE ignores case, and the prefix would need escaping. The
+            // length is a number we computed, so it can go into the SQL text (PostgreSQL has no
+            // `substr` taking the BIGINT a bound integer would be).
+            sql += &format!(
+                " AND substr(action, 1, {}) = {}",
+                prefix.chars().count(),
+                args.text(prefix.as_str())
+            );
+        }
+        if let Some(object) = &filter.object_id {
+            sql += &format!(" AND object_id = {}", args.text(object.as_str()));
+        }
+        let limit = filter
+            .limit
+            .unwrap_or(AUDIT_DEFAULT_LIMIT)
+            .min(AUDIT_MAX_LIMIT);
+        sql += &format!(" ORDER BY seq LIMIT {}", args.int(i64::from(limit)));
+        let mut conn = self.read().await?;
+        all(
+            fetch_all(&mut conn, "read the audit log", &sql, &args).await?,
+            codec::audit,
+        )
+    }
+}

@@ -1,0 +1,1754 @@
+//! The behavioural test suite of [`Store`], run on both backends: every test function below is
+//! instantiated once for SQLite (always, on a fresh file) and once for PostgreSQL when
+//! `MESHGATE_TEST_POSTGRES_URL` is set (on a fresh schema, dropped afterwards). With the
+//! variable set, an unreachable server fails the PostgreSQL tests rather than skipping them.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use meshgate_core::Error;
+use meshgate_core::lifecycle::{ItemStatus, ShareStatus};
+use meshgate_core::model::{
+    ApiToken, Column, DataProduct, Domain, Grant, Grantee, Health, ItemKind, JobKind,
+    NewAuditEvent, Outcome, Permission, Principal, PrincipalKind, ProductTable, Share, ShareItem,
+    Team, TeamMember, TeamRole, new_id,
+};
+use meshgate_store::{
+    AuditFilter, ItemHealth, NewJob, ProductFilter, ShareChange, ShareFilter, Store, connect,
+    migrate, truncate_to_micros,
+};
+use sqlx::{Connection, Executor};
+use uuid::Uuid;
+
+// ----- harness -----
+
+struct Env {
+    store: Arc<dyn Store>,
+    url: String,
+    _dir: Option<tempfile::TempDir>,
+    /// The server URL and schema to drop after a PostgreSQL test.
+    pg: Option<(String, String)>,
+}
+
+impl Env {
+    fn s(&self) -> &dyn Store {
+        self.store.as_ref()
+    }
+
+    async fn cleanup(self) {
+        if let Some((base, schema)) = &self.pg {
+            let mut admin = sqlx::PgConnection::connect(base).await.unwrap();
+            admin
+                .execute(format!("DROP SCHEMA {schema} CASCADE").as_str())
+                .await
+                .unwrap();
+        }
+    }
+}
+
+async fn sqlite_env() -> Env {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/meshgate.db", dir.path().display());
+    let store = connect(&url).await.unwrap();
+    Env {
+        store,
+        url,
+        _dir: Some(dir),
+        pg: None,
+    }
+}
+
+const PG_VAR: &str = "MESHGATE_TEST_POSTGRES_URL";
+
+async fn postgres_env() -> Option<Env> {
+    let Ok(base) = std::env::var(PG_VAR) else {
+        eprintln!("note: {PG_VAR} is not set; skipping the PostgreSQL variant of this test");
+        return None;
+    };
+    let mut admin = sqlx::PgConnection::connect(&base)
+        .await
+        .unwrap_or_else(|e| panic!("{PG_VAR} is set but PostgreSQL is unreachable: {e}"));
+    let schema = format!("meshgate_test_{}", Uuid::now_v7().simple());
+    admin
+        .execute(format!("CREATE SCHEMA {schema}").as_str())
+        .await
+        .unwrap();
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let url = format!("{base}{sep}options[search_path]={schema}");
+    let store = connect(&url).await.unwrap();
+    Some(Env {
+        store,
+        url,
+        _dir: None,
+        pg: Some((base, schema)),
+    })
+}
+
+macro_rules! suite {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let env = super::sqlite_env().await;
+                    assert_eq!(env.s().backend(), "sqlite");
+                    super::$name(&env).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(env) = super::postgres_env().await else { return };
+                    assert_eq!(env.s().backend(), "postgres");
+                    super::$name(&env).await;
+                    env.cleanup().await;
+                }
+            )*
+        }
+    };
+}
+
+suite!(
+    ping_and_migrations_are_idempotent,
+    timestamps_round_trip_at_microsecond_precision,
+    principals_crud_and_unique_names,
+    group_membership_bumps_policy_version,
+    tokens_lookup_by_hash_and_revocation,
+    domains_and_teams_crud_and_unique_names,
+    team_membership_bumps_policy_version,
+    product_with_tables_is_atomic,
+    tables_add_and_update_columns,
+    delete_product_refused_while_an_item_is_shared,
+    shares_create_get_and_list_filters,
+    apply_share_change_writes_everything,
+    stale_share_change_is_a_conflict_and_writes_nothing,
+    failed_share_change_rolls_back_completely,
+    job_leasing_complete_and_fail,
+    concurrent_leasing_never_hands_out_a_job_twice,
+    audit_order_filters_and_limits,
+    concurrent_writers_all_succeed,
+);
+
+// ----- fixtures -----
+
+/// Now, as the store keeps it, so values compare equal after a round trip.
+fn now() -> DateTime<Utc> {
+    truncate_to_micros(Utc::now())
+}
+
+fn audit(action: &str) -> NewAuditEvent {
+    NewAuditEvent::new(None, action, "test", None)
+}
+
+async fn audit_actions(s: &dyn Store) -> Vec<String> {
+    let filter = AuditFilter {
+        limit: Some(1000),
+        ..Default::default()
+    };
+    s.list_audit(&filter)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect()
+}
+
+async fn principal(s: &dyn Store, name: &str, kind: PrincipalKind) -> Principal {
+    let p = Principal {
+        id: new_id(),
+        name: name.to_string(),
+        kind,
+        display_name: format!("{name} (display)"),
+        is_admin: false,
+        created_at: now(),
+    };
+    s.create_principal(&p, audit("principal.create"))
+        .await
+        .unwrap();
+    p
+}
+
+async fn domain(s: &dyn Store, name: &str) -> Domain {
+    let d = Domain {
+        id: new_id(),
+        name: name.to_string(),
+        description: format!("the {name} domain"),
+        producer: true,
+        consumer: false,
+        created_at: now(),
+    };
+    s.create_domain(&d, audit("domain.create")).await.unwrap();
+    d
+}
+
+async fn team(s: &dyn Store, domain: &Domain, name: &str) -> Team {
+    let t = Team {
+        id: new_id(),
+        domain_id: domain.id,
+        name: name.to_string(),
+        description: String::new(),
+        created_at: now(),
+    };
+    s.create_team(&t, audit("team.create")).await.unwrap();
+    t
+}
+
+fn columns() -> Vec<Column> {
+    vec![
+        Column {
+            name: "id".into(),
+            data_type: "Int64".into(),
+            nullable: false,
+            description: "the key".into(),
+        },
+        Column {
+            name: "amount".into(),
+            data_type: "Float64".into(),
+            nullable: true,
+            description: String::new(),
+        },
+    ]
+}
+
+fn table_of(product: &DataProduct, name: &str) -> ProductTable {
+    ProductTable {
+        id: new_id(),
+        product_id: product.id,
+        name: name.to_string(),
+        description: format!("table {name}"),
+        location: format!("file:///data/{}/{name}", product.name),
+        managed: true,
+        columns: columns(),
+        created_at: now(),
+    }
+}
+
+fn product_of(team: &Team, name: &str) -> DataProduct {
+    DataProduct {
+        id: new_id(),
+        domain_id: team.domain_id,
+        team_id: team.id,
+        name: name.to_string(),
+        description: format!("product {name}"),
+        created_at: now(),
+        updated_at: now(),
+    }
+}
+
+async fn product(
+    s: &dyn Store,
+    team: &Team,
+    name: &str,
+    tables: &[&str],
+) -> (DataProduct, Vec<ProductTable>) {
+    let p = product_of(team, name);
+    let ts: Vec<ProductTable> = tables.iter().map(|t| table_of(&p, t)).collect();
+    s.create_product(&p, &ts, audit("product.create"))
+        .await
+        .unwrap();
+    (p, ts)
+}
+
+fn share_of(
+    product: &DataProduct,
+    team: Option<&Team>,
+    principal: Option<&Principal>,
+    created_by: &Principal,
+    status: ShareStatus,
+) -> Share {
+    Share {
+        id: new_id(),
+        product_id: product.id,
+        requester_team_id: team.map(|t| t.id),
+        requester_principal_id: principal.map(|p| p.id),
+        created_by: created_by.id,
+        reason: "quarterly reporting".into(),
+        status,
+        requested_expiry: Some(now() + Duration::days(30)),
+        decision_notes: None,
+        decided_by: None,
+        version: 1,
+        created_at: now(),
+        updated_at: now(),
+        deleted_reason: None,
+    }
+}
+
+fn item_of(share: &Share, table: &ProductTable, status: ItemStatus) -> ShareItem {
+    ShareItem {
+        id: new_id(),
+        share_id: share.id,
+        kind: ItemKind::Table,
+        table_id: Some(table.id),
+        permission: Permission::Read,
+        status,
+        health: None,
+        health_message: None,
+        last_verified_at: None,
+        created_at: now(),
+        updated_at: now(),
+    }
+}
+
+fn grant_of(item: &ShareItem, grantee: Grantee) -> Grant {
+    Grant {
+        id: new_id(),
+        share_item_id: item.id,
+        grantee,
+        table_id: item.table_id.unwrap(),
+        permission: Permission::Read,
+        created_at: now(),
+    }
+}
+
+/// A mesh with a producer team owning a product of two tables, a consumer team, and a user.
+struct Mesh {
+    owner: Team,
+    consumer: Team,
+    user: Principal,
+    product: DataProduct,
+    tables: Vec<ProductTable>,
+}
+
+async fn mesh(s: &dyn Store) -> Mesh {
+    let sales = domain(s, "sales").await;
+    let finance = domain(s, "finance").await;
+    let owner = team(s, &sales, "orders").await;
+    let consumer = team(s, &finance, "reporting").await;
+    let user = principal(s, "alice", PrincipalKind::User).await;
+    let (product, tables) = product(s, &owner, "orders", &["orders", "customers"]).await;
+    Mesh {
+        owner,
+        consumer,
+        user,
+        product,
+        tables,
+    }
+}
+
+/// A share by the consumer team with one pending item per table.
+async fn submitted_share(s: &dyn Store, m: &Mesh) -> (Share, Vec<ShareItem>) {
+    let share = share_of(
+        &m.product,
+        Some(&m.consumer),
+        None,
+        &m.user,
+        ShareStatus::Submitted,
+    );
+    let items: Vec<ShareItem> = m
+        .tables
+        .iter()
+        .map(|t| item_of(&share, t, ItemStatus::PendingApproval))
+        .collect();
+    s.create_share(&share, &items, audit("share.create"))
+        .await
+        .unwrap();
+    (share, items)
+}
+
+fn change(share: &Share, expected_version: i64) -> ShareChange {
+    ShareChange {
+        share_id: share.id,
+        expected_version,
+        ..Default::default()
+    }
+}
+
+// ----- tests -----
+
+async fn ping_and_migrations_are_idempotent(env: &Env) {
+    let s = env.s();
+    s.ping().await.unwrap();
+    let d = domain(s, "sales").await;
+    // Migrating again (as `meshgate migrate` would) and reconnecting changes nothing.
+    migrate(&env.url).await.unwrap();
+    migrate(&env.url).await.unwrap();
+    let again = connect(&env.url).await.unwrap();
+    assert_eq!(again.get_domain(d.id).await.unwrap(), Some(d));
+    assert_eq!(again.policy_version().await.unwrap(), 0);
+}
+
+async fn timestamps_round_trip_at_microsecond_precision(env: &Env) {
+    let s = env.s();
+    // Nanoseconds are dropped on write; microseconds survive exactly, as do old dates.
+    let created = Utc.timestamp_opt(1_700_000_000, 123_456_789).unwrap();
+    let p = Principal {
+        id: new_id(),
+        name: "clock".into(),
+        kind: PrincipalKind::Service,
+        display_name: "Clock".into(),
+        is_admin: true,
+        created_at: created,
+    };
+    s.create_principal(&p, audit("principal.create"))
+        .await
+        .unwrap();
+    let got = s.get_principal(p.id).await.unwrap().unwrap();
+    assert_eq!(
+        got.created_at,
+        Utc.timestamp_opt(1_700_000_000, 123_456_000).unwrap()
+    );
+    assert_eq!(got.created_at, truncate_to_micros(created));
+
+    let old = Utc.timestamp_opt(-86_400, 1_000).unwrap();
+    let token = ApiToken {
+        id: new_id(),
+        principal_id: p.id,
+        name: "old".into(),
+        token_hash: "h-old".into(),
+        created_at: old,
+        expires_at: Some(Utc.timestamp_opt(4_102_444_800, 999_999_000).unwrap()),
+        revoked_at: None,
+    };
+    s.create_token(&token, audit("token.create")).await.unwrap();
+    assert_eq!(s.get_token(token.id).await.unwrap(), Some(token));
+}
+
+async fn principals_crud_and_unique_names(env: &Env) {
+    let s = env.s();
+    assert!(!s.has_admin().await.unwrap());
+    let bob = principal(s, "bob", PrincipalKind::User).await;
+    assert!(!s.has_admin().await.unwrap());
+    let admin = Principal {
+        id: new_id(),
+        name: "admin".into(),
+        kind: PrincipalKind::User,
+        display_name: "Admin".into(),
+        is_admin: true,
+        created_at: now(),
+    };
+    s.create_principal(&admin, audit("principal.create"))
+        .await
+        .unwrap();
+    assert!(s.has_admin().await.unwrap());
+    let svc = principal(s, "etl", PrincipalKind::Service).await;
+
+    assert_eq!(s.get_principal(bob.id).await.unwrap(), Some(bob.clone()));
+    assert_eq!(s.get_principal(new_id()).await.unwrap(), None);
+    assert_eq!(
+        s.get_principal_by_name("etl").await.unwrap(),
+        Some(svc.clone())
+    );
+    assert_eq!(s.get_principal_by_name("nobody").await.unwrap(), None);
+    let names: Vec<String> = s
+        .list_principals()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
+    assert_eq!(names, ["admin", "bob", "etl"]);
+
+    let dup = Principal {
+        id: new_id(),
+        ..bob.clone()
+    };
+    let err = s
+        .create_principal(&dup, audit("principal.dup"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::AlreadyExists { what: "principal", name } if name == "bob"),
+        "{err}"
+    );
+    assert_eq!(err.to_string(), "principal `bob` already exists");
+    // The refused create left no audit event.
+    let actions = audit_actions(s).await;
+    assert_eq!(actions.len(), 3);
+    assert!(!actions.contains(&"principal.dup".to_string()));
+}
+
+async fn group_membership_bumps_policy_version(env: &Env) {
+    let s = env.s();
+    let group = principal(s, "analysts", PrincipalKind::Group).await;
+    let alice = principal(s, "alice", PrincipalKind::User).await;
+    let v0 = s.policy_version().await.unwrap();
+
+    s.add_group_member(group.id, alice.id, audit("group.add"))
+        .await
+        .unwrap();
+    assert_eq!(s.policy_version().await.unwrap(), v0 + 1);
+    assert_eq!(s.groups_of(alice.id).await.unwrap(), vec![group.id]);
+    // Adding twice is a no-op: no error, no bump.
+    s.add_group_member(group.id, alice.id, audit("group.add"))
+        .await
+        .unwrap();
+    assert_eq!(s.policy_version().await.unwrap(), v0 + 1);
+    assert_eq!(s.groups_of(alice.id).await.unwrap(), vec![group.id]);
+
+    // Only groups have members; unknown principals are not found.
+    let err = s
+        .add_group_member(alice.id, group.id, audit("group.add"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Invalid { .. }), "{err}");
+    let err = s
+        .add_group_member(new_id(), alice.id, audit("group.add"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::NotFound { what: "group", .. }),
+        "{err}"
+    );
+    let err = s
+        .add_group_member(group.id, new_id(), audit("group.add"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::NotFound {
+                what: "principal",
+                ..
+            }
+        ),
+        "{err}"
+    );
+
+    s.remove_group_member(group.id, alice.id, audit("group.remove"))
+        .await
+        .unwrap();
+    assert_eq!(s.policy_version().await.unwrap(), v0 + 2);
+    assert!(s.groups_of(alice.id).await.unwrap().is_empty());
+    let err = s
+        .remove_group_member(group.id, alice.id, audit("group.remove"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }), "{err}");
+    assert_eq!(s.policy_version().await.unwrap(), v0 + 2);
+}
+
+async fn tokens_lookup_by_hash_and_revocation(env: &Env) {
+    let s = env.s();
+    let alice = principal(s, "alice", PrincipalKind::User).await;
+    let token = ApiToken {
+        id: new_id(),
+        principal_id: alice.id,
+        name: "laptop".into(),
+        token_hash: "3f2a".repeat(16),
+        created_at: now(),
+        expires_at: Some(now() + Duration::days(90)),
+        revoked_at: None,
+    };
+    s.create_token(&token, audit("token.create")).await.unwrap();
+    let second = ApiToken {
+        id: new_id(),
+        name: "ci".into(),
+        token_hash: "b00c".repeat(16),
+        expires_at: None,
+        ..token.clone()
+    };
+    s.create_token(&second, audit("token.create"))
+        .await
+        .unwrap();
+
+    let (found, who) = s.find_token(&token.token_hash).await.unwrap().unwrap();
+    assert_eq!(found, token);
+    assert_eq!(who, alice);
+    assert_eq!(s.find_token("no-such-hash").await.unwrap(), None);
+    assert_eq!(s.get_token(second.id).await.unwrap(), Some(second.clone()));
+    assert_eq!(
+        s.list_tokens(alice.id).await.unwrap(),
+        vec![token.clone(), second.clone()]
+    );
+
+    let dup = ApiToken {
+        id: new_id(),
+        name: "copy".into(),
+        ..token.clone()
+    };
+    let err = s
+        .create_token(&dup, audit("token.create"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::AlreadyExists { what: "token", .. }),
+        "{err}"
+    );
+
+    let first = now();
+    s.revoke_token(token.id, first, audit("token.revoke"))
+        .await
+        .unwrap();
+    s.revoke_token(token.id, first + Duration::hours(1), audit("token.revoke"))
+        .await
+        .unwrap();
+    let (revoked, _) = s.find_token(&token.token_hash).await.unwrap().unwrap();
+    assert_eq!(
+        revoked.revoked_at,
+        Some(first),
+        "revoking twice keeps the first time"
+    );
+    assert!(!revoked.is_usable(now()));
+    assert!(
+        s.get_token(second.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at
+            .is_none()
+    );
+
+    let err = s
+        .revoke_token(new_id(), first, audit("token.revoke"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::NotFound { what: "token", .. }),
+        "{err}"
+    );
+}
+
+async fn domains_and_teams_crud_and_unique_names(env: &Env) {
+    let s = env.s();
+    let sales = domain(s, "sales").await;
+    let finance = domain(s, "finance").await;
+    assert_eq!(s.get_domain(sales.id).await.unwrap(), Some(sales.clone()));
+    assert_eq!(
+        s.get_domain_by_name("finance").await.unwrap(),
+        Some(finance.clone())
+    );
+    assert_eq!(s.get_domain_by_name("hr").await.unwrap(), None);
+    assert_eq!(
+        s.list_domains().await.unwrap(),
+        vec![finance.clone(), sales.clone()]
+    );
+    let err = s
+        .create_domain(
+            &Domain {
+                id: new_id(),
+                ..sales.clone()
+            },
+            audit("domain.create"),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::AlreadyExists { what: "domain", .. }),
+        "{err}"
+    );
+
+    let updated = Domain {
+        description: "everything sold".into(),
+        producer: false,
+        consumer: true,
+        ..sales.clone()
+    };
+    s.update_domain(&updated, audit("domain.update"))
+        .await
+        .unwrap();
+    assert_eq!(s.get_domain(sales.id).await.unwrap(), Some(updated));
+    let err = s
+        .update_domain(
+            &Domain {
+                id: new_id(),
+                ..sales.clone()
+            },
+            audit("domain.update"),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::NotFound { what: "domain", .. }),
+        "{err}"
+    );
+
+    let orders = team(s, &sales, "orders").await;
+    let fin_orders = team(s, &finance, "orders").await; // same name, other domain: fine
+    let billing = team(s, &finance, "billing").await;
+    assert_eq!(s.get_team(orders.id).await.unwrap(), Some(orders.clone()));
+    assert_eq!(
+        s.get_team_by_name(finance.id, "orders").await.unwrap(),
+        Some(fin_orders.clone())
+    );
+    assert_eq!(s.get_team_by_name(finance.id, "nope").await.unwrap(), None);
+    assert_eq!(
+        s.list_teams(Some(finance.id)).await.unwrap(),
+        vec![billing.clone(), fin_orders.clone()]
+    );
+    assert_eq!(s.list_teams(None).await.unwrap().len(), 3);
+    let err = s
+        .create_team(
+            &Team {
+                id: new_id(),
+                ..orders.clone()
+            },
+            audit("team.create"),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::AlreadyExists { what: "team", name } if name == "orders"),
+        "{err}"
+    );
+    let orphan = Team {
+        id: new_id(),
+        domain_id: new_id(),
+        name: "orphan".into(),
+        description: String::new(),
+        created_at: now(),
+    };
+    let err = s
+        .create_team(&orphan, audit("team.create"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Invalid { .. }), "{err}");
+    assert_eq!(s.get_team(orphan.id).await.unwrap(), None);
+}
+
+async fn team_membership_bumps_policy_version(env: &Env) {
+    let s = env.s();
+    let d = domain(s, "sales").await;
+    let t = team(s, &d, "orders").await;
+    let alice = principal(s, "alice", PrincipalKind::User).await;
+    let bob = principal(s, "bob", PrincipalKind::User).await;
+    let v0 = s.policy_version().await.unwrap();
+
+    let mut m = TeamMember {
+        team_id: t.id,
+        principal_id: alice.id,
+        role: TeamRole::Member,
+    };
+    s.put_team_member(&m, audit("team.member.put"))
+        .await
+        .unwrap();
+    assert_eq!(s.policy_version().await.unwrap(), v0 + 1);
+    m.role = TeamRole::Owner;
+    s.put_team_member(&m, audit("team.member.put"))
+        .await
+        .unwrap();
+    assert_eq!(s.policy_version().await.unwrap(), v0 + 2);
+    let b = TeamMember {
+        team_id: t.id,
+        principal_id: bob.id,
+        role: TeamRole::Steward,
+    };
+    s.put_team_member(&b, audit("team.member.put"))
+        .await
+        .unwrap();
+
+    let mut members = s.list_team_members(t.id).await.unwrap();
+    members.sort_by_key(|m| m.principal_id);
+    assert_eq!(members, vec![m.clone(), b.clone()]);
+    assert_eq!(s.memberships_of(alice.id).await.unwrap(), vec![m.clone()]);
+
+    s.remove_team_member(t.id, alice.id, audit("team.member.remove"))
+        .await
+        .unwrap();
+    let v = s.policy_version().await.unwrap();
+    assert_eq!(v, v0 + 4);
+    assert!(s.memberships_of(alice.id).await.unwrap().is_empty());
+    let err = s
+        .remove_team_member(t.id, alice.id, audit("team.member.remove"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }), "{err}");
+    assert_eq!(
+        s.policy_version().await.unwrap(),
+        v,
+        "a refused removal bumps nothing"
+    );
+    let actions = audit_actions(s).await;
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| a.starts_with("team.member."))
+            .count(),
+        4
+    );
+}
+
+async fn product_with_tables_is_atomic(env: &Env) {
+    let s = env.s();
+    let sales = domain(s, "sales").await;
+    let finance = domain(s, "finance").await;
+    let orders_team = team(s, &sales, "orders").await;
+    let fin_team = team(s, &finance, "fin").await;
+    let (p, tables) = product(s, &orders_team, "orders", &["orders", "customers"]).await;
+
+    assert_eq!(s.get_product(p.id).await.unwrap(), Some(p.clone()));
+    assert_eq!(
+        s.get_product_by_name(sales.id, "orders").await.unwrap(),
+        Some(p.clone())
+    );
+    assert_eq!(
+        s.get_product_by_name(finance.id, "orders").await.unwrap(),
+        None
+    );
+    let mut listed = s.list_tables(p.id).await.unwrap();
+    listed.sort_by_key(|t| t.id);
+    let mut expected = tables.clone();
+    expected.sort_by_key(|t| t.id);
+    assert_eq!(listed, expected);
+    assert_eq!(
+        s.get_table(tables[0].id).await.unwrap(),
+        Some(tables[0].clone())
+    );
+
+    // Same name in another domain is fine; in the same domain it is taken.
+    let (other, _) = product(s, &fin_team, "orders", &[]).await;
+    let err = s
+        .create_product(
+            &product_of(&orders_team, "orders"),
+            &[],
+            audit("product.create"),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::AlreadyExists { what: "data product", name } if name == "orders"),
+        "{err}"
+    );
+
+    assert_eq!(
+        s.list_products(&ProductFilter::default())
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    let by_domain = ProductFilter {
+        domain_id: Some(finance.id),
+        ..Default::default()
+    };
+    assert_eq!(
+        s.list_products(&by_domain).await.unwrap(),
+        vec![other.clone()]
+    );
+    let by_team = ProductFilter {
+        team_id: Some(orders_team.id),
+        ..Default::default()
+    };
+    assert_eq!(s.list_products(&by_team).await.unwrap(), vec![p.clone()]);
+
+    // A product whose second table clashes with its first is not created at all.
+    let before = audit_actions(s).await.len();
+    let broken = product_of(&orders_team, "broken");
+    let t1 = table_of(&broken, "same");
+    let t2 = table_of(&broken, "same");
+    let err = s
+        .create_product(&broken, &[t1.clone(), t2], audit("product.create"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::AlreadyExists { what: "table", .. }),
+        "{err}"
+    );
+    assert_eq!(s.get_product(broken.id).await.unwrap(), None);
+    assert_eq!(s.get_table(t1.id).await.unwrap(), None);
+    assert_eq!(audit_actions(s).await.len(), before);
+}
+
+async fn tables_add_and_update_columns(env: &Env) {
+    let s = env.s();
+    let d = domain(s, "sales").await;
+    let t = team(s, &d, "orders").await;
+    let (p, tables) = product(s, &t, "orders", &["orders"]).await;
+
+    let extra = ProductTable {
+        managed: false,
+        columns: vec![],
+        ..table_of(&p, "returns")
+    };
+    s.add_table(&extra, audit("table.add")).await.unwrap();
+    assert_eq!(s.get_table(extra.id).await.unwrap(), Some(extra.clone()));
+    assert_eq!(s.list_tables(p.id).await.unwrap().len(), 2);
+    let err = s
+        .add_table(
+            &ProductTable {
+                id: new_id(),
+                ..extra.clone()
+            },
+            audit("table.add"),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::AlreadyExists { what: "table", .. }),
+        "{err}"
+    );
+    let err = s
+        .add_table(
+            &ProductTable {
+                id: new_id(),
+                product_id: new_id(),
+                ..extra.clone()
+            },
+            audit("table.add"),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }), "{err}");
+
+    let mut evolved = tables[0].clone();
+    evolved.columns.push(Column {
+        name: "note".into(),
+        data_type: "Utf8".into(),
+        nullable: true,
+        description: "free text, with \"quotes\" and ünïcode".into(),
+    });
+    s.update_table_columns(&evolved, audit("table.update"))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.get_table(evolved.id).await.unwrap(),
+        Some(evolved.clone())
+    );
+    let err = s
+        .update_table_columns(
+            &ProductTable {
+                id: new_id(),
+                ..evolved
+            },
+            audit("table.update"),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::NotFound { what: "table", .. }),
+        "{err}"
+    );
+}
+
+async fn delete_product_refused_while_an_item_is_shared(env: &Env) {
+    let s = env.s();
+    let m = mesh(s).await;
+    let share = share_of(
+        &m.product,
+        Some(&m.consumer),
+        None,
+        &m.user,
+        ShareStatus::Processed,
+    );
+    let shared = item_of(&share, &m.tables[0], ItemStatus::ShareSucceeded);
+    let rejected = item_of(&share, &m.tables[1], ItemStatus::ShareRejected);
+    s.create_share(&share, &[shared.clone(), rejected], audit("share.create"))
+        .await
+        .unwrap();
+
+    let before = audit_actions(s).await;
+    let err = s
+        .delete_product(m.product.id, audit("product.delete"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Conflict { .. }), "{err}");
+    let msg = err.to_string();
+    assert!(msg.contains("`orders`") && msg.contains("revoke"), "{msg}");
+    assert!(s.get_product(m.product.id).await.unwrap().is_some());
+    assert_eq!(s.list_tables(m.product.id).await.unwrap().len(), 2);
+    assert_eq!(
+        audit_actions(s).await,
+        before,
+        "a refused delete is not audited"
+    );
+
+    // Revoked: now it may go, and the share stays readable.
+    let mut c = change(&share, 1);
+    c.item_status = vec![(shared.id, ItemStatus::RevokeSucceeded)];
+    s.apply_share_change(c).await.unwrap();
+    s.delete_product(m.product.id, audit("product.delete"))
+        .await
+        .unwrap();
+    assert_eq!(s.get_product(m.product.id).await.unwrap(), None);
+    assert!(s.list_tables(m.product.id).await.unwrap().is_empty());
+    assert_eq!(s.get_table(m.tables[0].id).await.unwrap(), None);
+    let kept = s.get_share(share.id).await.unwrap().unwrap();
+    assert_eq!(kept.items.len(), 2);
+    assert_eq!(kept.share.product_id, m.product.id);
+    // The owning team still sees it.
+    let owner_view = ShareFilter {
+        visible_to_teams: Some(vec![m.owner.id]),
+        ..Default::default()
+    };
+    assert_eq!(s.list_shares(&owner_view).await.unwrap().len(), 1);
+    assert_eq!(audit_actions(s).await.last().unwrap(), "product.delete");
+
+    let err = s
+        .delete_product(m.product.id, audit("product.delete"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }), "{err}");
+}
+
+async fn shares_create_get_and_list_filters(env: &Env) {
+    let s = env.s();
+    let m = mesh(s).await;
+    let d = s.get_domain_by_name("finance").await.unwrap().unwrap();
+    let other_team = team(s, &d, "audit").await;
+    let svc = principal(s, "etl", PrincipalKind::Service).await;
+    let (other_product, other_tables) = product(s, &other_team, "ledger", &["ledger"]).await;
+
+    // s1: consumer team asks for orders; s2: a service principal asks for orders;
+    // s3: consumer team asked for the ledger, then deleted it.
+    let (s1, s1_items) = submitted_share(s, &m).await;
+    let s2 = share_of(&m.product, None, Some(&svc), &svc, ShareStatus::Draft);
+    s.create_share(&s2, &[], audit("share.create"))
+        .await
+        .unwrap();
+    let mut s3 = share_of(
+        &other_product,
+        Some(&m.consumer),
+        None,
+        &m.user,
+        ShareStatus::Deleted,
+    );
+    s3.deleted_reason = Some("no longer needed".into());
+    s3.decision_notes = Some("ok".into());
+    s3.decided_by = Some(m.user.id);
+    let s3_item = item_of(&s3, &other_tables[0], ItemStatus::RevokeSucceeded);
+    s.create_share(&s3, std::slice::from_ref(&s3_item), audit("share.create"))
+        .await
+        .unwrap();
+
+    let got = s.get_share(s1.id).await.unwrap().unwrap();
+    assert_eq!(got.share, s1);
+    assert_eq!(got.items, s1_items);
+    assert_eq!(got.summary.pending, 2);
+    let got3 = s.get_share(s3.id).await.unwrap().unwrap();
+    assert_eq!(got3.share, s3);
+    assert_eq!(got3.summary.revoked, 1);
+    assert_eq!(s.get_share(new_id()).await.unwrap(), None);
+
+    let ids = |v: Vec<meshgate_core::model::ShareDetail>| -> Vec<Uuid> {
+        v.into_iter().map(|d| d.share.id).collect()
+    };
+    let list = |f: ShareFilter| async move { ids(s.list_shares(&f).await.unwrap()) };
+
+    // Newest first; deleted shares hidden unless asked for.
+    assert_eq!(list(ShareFilter::default()).await, vec![s2.id, s1.id]);
+    assert_eq!(
+        list(ShareFilter {
+            include_deleted: true,
+            ..Default::default()
+        })
+        .await,
+        vec![s3.id, s2.id, s1.id]
+    );
+    assert_eq!(
+        list(ShareFilter {
+            status: Some(ShareStatus::Deleted),
+            ..Default::default()
+        })
+        .await,
+        vec![s3.id]
+    );
+    assert_eq!(
+        list(ShareFilter {
+            status: Some(ShareStatus::Submitted),
+            ..Default::default()
+        })
+        .await,
+        vec![s1.id]
+    );
+    assert_eq!(
+        list(ShareFilter {
+            product_id: Some(other_product.id),
+            include_deleted: true,
+            ..Default::default()
+        })
+        .await,
+        vec![s3.id]
+    );
+    assert_eq!(
+        list(ShareFilter {
+            requester_team_id: Some(m.consumer.id),
+            ..Default::default()
+        })
+        .await,
+        vec![s1.id]
+    );
+    assert_eq!(
+        list(ShareFilter {
+            requester_principal_id: Some(svc.id),
+            ..Default::default()
+        })
+        .await,
+        vec![s2.id]
+    );
+    assert_eq!(
+        list(ShareFilter {
+            limit: Some(1),
+            ..Default::default()
+        })
+        .await,
+        vec![s2.id]
+    );
+
+    // Visibility: owner team sees requests for its products; requester team sees its own;
+    // a principal sees what it asked for itself.
+    let visible = |teams: Option<Vec<Uuid>>, principal: Option<Uuid>| ShareFilter {
+        visible_to_teams: teams,
+        visible_to_principal: principal,
+        include_deleted: true,
+        ..Default::default()
+    };
+    assert_eq!(
+        list(visible(Some(vec![m.owner.id]), None)).await,
+        vec![s2.id, s1.id]
+    );
+    assert_eq!(
+        list(visible(Some(vec![m.consumer.id]), None)).await,
+        vec![s3.id, s1.id]
+    );
+    assert_eq!(
+        list(visible(Some(vec![other_team.id]), None)).await,
+        vec![s3.id]
+    );
+    assert_eq!(list(visible(Some(vec![]), Some(svc.id))).await, vec![s2.id]);
+    assert_eq!(list(visible(None, Some(svc.id))).await, vec![s2.id]);
+    assert_eq!(
+        list(visible(Some(vec![other_team.id]), Some(svc.id))).await,
+        vec![s3.id, s2.id]
+    );
+    assert!(list(visible(Some(vec![]), None)).await.is_empty());
+    assert!(
+        list(visible(Some(vec![new_id()]), Some(new_id())))
+            .await
+            .is_empty()
+    );
+
+    // Items come with listed shares.
+    let listed = s
+        .list_shares(&ShareFilter {
+            product_id: Some(m.product.id),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(listed[1].items, s1_items);
+    assert!(listed[0].items.is_empty());
+
+    // Errors: duplicate id, unknown product, an item of another share.
+    let err = s
+        .create_share(&s1, &[], audit("share.create"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::AlreadyExists { what: "share", .. }),
+        "{err}"
+    );
+    let mut ghost = share_of(
+        &m.product,
+        Some(&m.consumer),
+        None,
+        &m.user,
+        ShareStatus::Draft,
+    );
+    ghost.product_id = new_id();
+    let err = s
+        .create_share(&ghost, &[], audit("share.create"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }), "{err}");
+    let s4 = share_of(
+        &m.product,
+        Some(&m.consumer),
+        None,
+        &m.user,
+        ShareStatus::Draft,
+    );
+    let stray = item_of(&s1, &m.tables[0], ItemStatus::PendingApproval);
+    let err = s
+        .create_share(&s4, &[stray], audit("share.create"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Invalid { .. }), "{err}");
+    assert_eq!(s.get_share(s4.id).await.unwrap(), None);
+}
+
+async fn apply_share_change_writes_everything(env: &Env) {
+    let s = env.s();
+    let m = mesh(s).await;
+    let (share, items) = submitted_share(s, &m).await;
+    let v0 = s.policy_version().await.unwrap();
+    let jobs0 = s.pending_jobs().await.unwrap();
+
+    // Approve: decision fields, item statuses, a job and an audit event; no grants yet.
+    let mut c = change(&share, 1);
+    c.status = Some(ShareStatus::Approved);
+    c.decision_notes = Some("fine for Q3".into());
+    c.decided_by = Some(m.user.id);
+    c.item_status = items
+        .iter()
+        .map(|i| (i.id, ItemStatus::ShareApproved))
+        .collect();
+    c.audit = vec![NewAuditEvent::new(
+        Some(m.user.id),
+        "share.approve",
+        "share",
+        Some(share.id.to_string()),
+    )];
+    c.jobs = vec![NewJob {
+        kind: JobKind::ProcessShare,
+        subject_id: share.id,
+    }];
+    let after = s.apply_share_change(c).await.unwrap();
+    assert_eq!(after.share.version, 2);
+    assert_eq!(after.share.status, ShareStatus::Approved);
+    assert_eq!(after.share.decision_notes.as_deref(), Some("fine for Q3"));
+    assert_eq!(after.share.decided_by, Some(m.user.id));
+    assert!(after.share.updated_at >= share.updated_at);
+    assert!(
+        after
+            .items
+            .iter()
+            .all(|i| i.status == ItemStatus::ShareApproved)
+    );
+    assert_eq!(s.get_share(share.id).await.unwrap().unwrap(), after);
+    assert_eq!(s.policy_version().await.unwrap(), v0, "no grant changed");
+    assert_eq!(s.pending_jobs().await.unwrap(), jobs0 + 1);
+    let jobs = s.lease_jobs("w", 10, Duration::seconds(60)).await.unwrap();
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(
+        (jobs[0].kind, jobs[0].subject_id),
+        (JobKind::ProcessShare, share.id)
+    );
+    s.complete_job(jobs[0].id).await.unwrap();
+
+    // Process: first item succeeds with grants and health, second is removed, a new one added.
+    let granted = &items[0];
+    let new_item = item_of(&share, &m.tables[1], ItemStatus::PendingApproval);
+    let verified = now();
+    let team_grant = grant_of(granted, Grantee::Team(m.consumer.id));
+    let user_grant = grant_of(granted, Grantee::Principal(m.user.id));
+    let mut c = change(&share, 2);
+    c.status = Some(ShareStatus::Processed);
+    c.item_status = vec![(granted.id, ItemStatus::ShareSucceeded)];
+    c.item_health = vec![ItemHealth {
+        item_id: granted.id,
+        health: Health::Healthy,
+        message: Some("grant in force".into()),
+        verified_at: verified,
+    }];
+    c.new_items = vec![new_item.clone()];
+    c.removed_items = vec![items[1].id];
+    c.grants_to_add = vec![team_grant.clone(), user_grant.clone()];
+    c.audit = vec![audit("share.item.success"), audit("share.finish")];
+    let after = s.apply_share_change(c).await.unwrap();
+    assert_eq!(after.share.version, 3);
+    assert_eq!(after.share.status, ShareStatus::Processed);
+    assert_eq!(
+        after.share.decision_notes.as_deref(),
+        Some("fine for Q3"),
+        "kept"
+    );
+    assert_eq!(after.items.len(), 2);
+    let got = after.items.iter().find(|i| i.id == granted.id).unwrap();
+    assert_eq!(got.status, ItemStatus::ShareSucceeded);
+    assert_eq!(got.health, Some(Health::Healthy));
+    assert_eq!(got.health_message.as_deref(), Some("grant in force"));
+    assert_eq!(got.last_verified_at, Some(verified));
+    assert_eq!(
+        after.items.iter().find(|i| i.id == new_item.id),
+        Some(&new_item)
+    );
+    assert!(after.items.iter().all(|i| i.id != items[1].id));
+    assert_eq!((after.summary.shared, after.summary.pending), (1, 1));
+    assert_eq!(s.policy_version().await.unwrap(), v0 + 1);
+
+    let mut of_share = s.grants_of_share(share.id).await.unwrap();
+    of_share.sort_by_key(|g| g.id);
+    let mut expected = vec![team_grant.clone(), user_grant.clone()];
+    expected.sort_by_key(|g| g.id);
+    assert_eq!(of_share, expected);
+    assert_eq!(
+        s.grants_for(m.user.id, &[]).await.unwrap(),
+        vec![user_grant.clone()]
+    );
+    assert_eq!(
+        s.grants_for(new_id(), &[m.consumer.id, m.owner.id])
+            .await
+            .unwrap(),
+        vec![team_grant.clone()]
+    );
+    assert_eq!(
+        s.grants_for(m.user.id, &[m.consumer.id])
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    assert!(
+        s.grants_for(new_id(), &[m.owner.id])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let actions = audit_actions(s).await;
+    let n = actions.len();
+    assert_eq!(
+        actions[n - 3..],
+        ["share.approve", "share.item.success", "share.finish"]
+    );
+
+    // Revoke: grants removed by item, policy bumped again.
+    let mut c = change(&share, 3);
+    c.status = Some(ShareStatus::Revoked);
+    c.item_status = vec![(granted.id, ItemStatus::RevokeSucceeded)];
+    c.grants_to_remove = vec![granted.id];
+    c.deleted_reason = Some("kept for the record".into());
+    let after = s.apply_share_change(c).await.unwrap();
+    assert_eq!(after.share.version, 4);
+    assert_eq!(
+        after.share.deleted_reason.as_deref(),
+        Some("kept for the record")
+    );
+    assert!(s.grants_of_share(share.id).await.unwrap().is_empty());
+    assert!(
+        s.grants_for(m.user.id, &[m.consumer.id])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(s.policy_version().await.unwrap(), v0 + 2);
+
+    // Removing an item removes its grants too (and that is a grant change).
+    let mut c = change(&share, 4);
+    c.grants_to_add = vec![grant_of(&new_item, Grantee::Team(m.consumer.id))];
+    s.apply_share_change(c).await.unwrap();
+    assert_eq!(s.policy_version().await.unwrap(), v0 + 3);
+    let mut c = change(&share, 5);
+    c.removed_items = vec![new_item.id];
+    s.apply_share_change(c).await.unwrap();
+    assert!(s.grants_of_share(share.id).await.unwrap().is_empty());
+    assert_eq!(s.policy_version().await.unwrap(), v0 + 4);
+}
+
+async fn stale_share_change_is_a_conflict_and_writes_nothing(env: &Env) {
+    let s = env.s();
+    let m = mesh(s).await;
+    let (share, items) = submitted_share(s, &m).await;
+    let mut c = change(&share, 1);
+    c.status = Some(ShareStatus::Approved);
+    s.apply_share_change(c).await.unwrap();
+
+    let before_share = s.get_share(share.id).await.unwrap().unwrap();
+    let before_audit = audit_actions(s).await;
+    let before_jobs = s.pending_jobs().await.unwrap();
+    let before_policy = s.policy_version().await.unwrap();
+
+    // Computed from version 1, but the share is at 2 now.
+    let mut stale = change(&share, 1);
+    stale.status = Some(ShareStatus::Rejected);
+    stale.item_status = vec![(items[0].id, ItemStatus::ShareSucceeded)];
+    stale.new_items = vec![item_of(&share, &m.tables[0], ItemStatus::PendingApproval)];
+    stale.grants_to_add = vec![grant_of(&items[0], Grantee::Team(m.consumer.id))];
+    stale.audit = vec![audit("share.reject")];
+    stale.jobs = vec![NewJob {
+        kind: JobKind::ProcessShare,
+        subject_id: share.id,
+    }];
+    let err = s.apply_share_change(stale).await.unwrap_err();
+    assert!(matches!(err, Error::Conflict { .. }), "{err}");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "share `{}` was changed concurrently (now version 2, you had 1); reload it and retry",
+            share.id
+        )
+    );
+    assert_eq!(s.get_share(share.id).await.unwrap().unwrap(), before_share);
+    assert_eq!(audit_actions(s).await, before_audit);
+    assert_eq!(s.pending_jobs().await.unwrap(), before_jobs);
+    assert_eq!(s.policy_version().await.unwrap(), before_policy);
+    assert!(s.grants_of_share(share.id).await.unwrap().is_empty());
+
+    let err = s
+        .apply_share_change(change(
+            &Share {
+                id: new_id(),
+                ..share.clone()
+            },
+            1,
+        ))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::NotFound { what: "share", .. }),
+        "{err}"
+    );
+}
+
+async fn failed_share_change_rolls_back_completely(env: &Env) {
+    let s = env.s();
+    let m = mesh(s).await;
+    let (share, items) = submitted_share(s, &m).await;
+    let before_share = s.get_share(share.id).await.unwrap().unwrap();
+    let before_audit = audit_actions(s).await;
+    let before_policy = s.policy_version().await.unwrap();
+
+    // The right version, and most of the change is valid, but the last grant names an item of
+    // no share: by then the version was bumped, items updated and grants written, and all of
+    // it must be undone.
+    let mut c = change(&share, 1);
+    c.status = Some(ShareStatus::Processed);
+    c.item_status = vec![(items[0].id, ItemStatus::ShareSucceeded)];
+    c.removed_items = vec![items[1].id];
+    c.grants_to_add = vec![
+        grant_of(&items[0], Grantee::Team(m.consumer.id)),
+        Grant {
+            share_item_id: new_id(),
+            ..grant_of(&items[0], Grantee::Team(m.consumer.id))
+        },
+    ];
+    c.audit = vec![audit("share.finish")];
+    c.jobs = vec![NewJob {
+        kind: JobKind::RevokeShare,
+        subject_id: share.id,
+    }];
+    let err = s.apply_share_change(c).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::NotFound {
+                what: "share item",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(s.get_share(share.id).await.unwrap().unwrap(), before_share);
+    assert_eq!(audit_actions(s).await, before_audit);
+    assert_eq!(s.pending_jobs().await.unwrap(), 0);
+    assert_eq!(s.policy_version().await.unwrap(), before_policy);
+    assert!(s.grants_of_share(share.id).await.unwrap().is_empty());
+
+    // An unknown item in a status update is refused the same way.
+    let mut c = change(&share, 1);
+    c.item_status = vec![(new_id(), ItemStatus::ShareApproved)];
+    c.audit = vec![audit("share.approve")];
+    let err = s.apply_share_change(c).await.unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }), "{err}");
+    assert_eq!(s.get_share(share.id).await.unwrap().unwrap(), before_share);
+    assert_eq!(audit_actions(s).await, before_audit);
+
+    // A new item claiming another share is invalid.
+    let mut c = change(&share, 1);
+    c.new_items = vec![ShareItem {
+        share_id: new_id(),
+        ..item_of(&share, &m.tables[0], ItemStatus::PendingApproval)
+    }];
+    let err = s.apply_share_change(c).await.unwrap_err();
+    assert!(matches!(err, Error::Invalid { .. }), "{err}");
+    assert_eq!(s.get_share(share.id).await.unwrap().unwrap(), before_share);
+}
+
+async fn job_leasing_complete_and_fail(env: &Env) {
+    let s = env.s();
+    let m = mesh(s).await;
+    let (share, _) = submitted_share(s, &m).await;
+    let mut c = change(&share, 1);
+    c.jobs = (0..3)
+        .map(|i| NewJob {
+            kind: if i == 2 {
+                JobKind::RevokeShare
+            } else {
+                JobKind::ProcessShare
+            },
+            subject_id: share.id,
+        })
+        .collect();
+    s.apply_share_change(c).await.unwrap();
+    assert_eq!(s.pending_jobs().await.unwrap(), 3);
+    assert!(
+        s.lease_jobs("w0", 0, Duration::seconds(60))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let minute = Duration::seconds(60);
+    let first = s.lease_jobs("w1", 2, minute).await.unwrap();
+    assert_eq!(first.len(), 2);
+    assert!(first.iter().all(|j| j.attempts == 1));
+    assert!(first[0].id < first[1].id, "oldest first");
+    let rest = s.lease_jobs("w2", 10, minute).await.unwrap();
+    assert_eq!(rest.len(), 1);
+    assert_eq!(rest[0].kind, JobKind::RevokeShare, "the last one created");
+    assert!(
+        s.lease_jobs("w3", 10, minute).await.unwrap().is_empty(),
+        "all leased"
+    );
+
+    // Done: gone. Failed and due again: leased again with one more attempt. Failed with a later
+    // retry: not yet.
+    s.complete_job(first[0].id).await.unwrap();
+    assert_eq!(s.pending_jobs().await.unwrap(), 2);
+    let err = s.complete_job(first[0].id).await.unwrap_err();
+    assert!(matches!(err, Error::NotFound { what: "job", .. }), "{err}");
+    s.fail_job(
+        first[1].id,
+        "object store unreachable",
+        now() - Duration::seconds(1),
+    )
+    .await
+    .unwrap();
+    s.fail_job(rest[0].id, "later", now() + Duration::hours(1))
+        .await
+        .unwrap();
+    let again = s.lease_jobs("w4", 10, minute).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!((again[0].id, again[0].attempts), (first[1].id, 2));
+    let err = s.fail_job(new_id(), "x", now()).await.unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }), "{err}");
+
+    // A lease that has run out (here: one that ended before it began) frees the job.
+    s.complete_job(again[0].id).await.unwrap();
+    s.fail_job(rest[0].id, "now", now() - Duration::seconds(1))
+        .await
+        .unwrap();
+    let short = s.lease_jobs("w5", 10, Duration::seconds(-1)).await.unwrap();
+    assert_eq!(short.len(), 1);
+    let taken_over = s.lease_jobs("w6", 10, minute).await.unwrap();
+    assert_eq!(taken_over.len(), 1);
+    assert_eq!((taken_over[0].id, taken_over[0].attempts), (rest[0].id, 3));
+    assert!(s.lease_jobs("w7", 10, minute).await.unwrap().is_empty());
+    s.complete_job(rest[0].id).await.unwrap();
+    assert_eq!(s.pending_jobs().await.unwrap(), 0);
+}
+
+async fn concurrent_leasing_never_hands_out_a_job_twice(env: &Env) {
+    let s = env.s();
+    let m = mesh(s).await;
+    let (share, _) = submitted_share(s, &m).await;
+    let mut c = change(&share, 1);
+    c.jobs = (0..40)
+        .map(|_| NewJob {
+            kind: JobKind::ProcessShare,
+            subject_id: share.id,
+        })
+        .collect();
+    s.apply_share_change(c).await.unwrap();
+
+    let workers = (0..4).map(|w| {
+        let store = env.store.clone();
+        tokio::spawn(async move {
+            let mut got = Vec::new();
+            loop {
+                let jobs = store
+                    .lease_jobs(&format!("w{w}"), 3, Duration::seconds(60))
+                    .await
+                    .unwrap();
+                if jobs.is_empty() {
+                    return got;
+                }
+                got.extend(jobs.into_iter().map(|j| j.id));
+            }
+        })
+    });
+    let mut all = Vec::new();
+    for w in workers.collect::<Vec<_>>() {
+        all.extend(w.await.unwrap());
+    }
+    let distinct: HashSet<Uuid> = all.iter().copied().collect();
+    assert_eq!(all.len(), 40, "every job leased once");
+    assert_eq!(distinct.len(), 40, "no job leased twice");
+}
+
+async fn audit_order_filters_and_limits(env: &Env) {
+    let s = env.s();
+    let alice = new_id();
+    let bob = new_id();
+    let mut seqs = Vec::new();
+    for (actor, action, object) in [
+        (alice, "share.approve", "s1"),
+        (bob, "share.reject", "s2"),
+        (alice, "shares.list", "s1"),
+        (bob, "query.run", "t1"),
+        (alice, "SHARE.approve", "s1"),
+    ] {
+        let event = NewAuditEvent::new(Some(actor), action, "share", Some(object.into()))
+            .with_detail(serde_json::json!({"from": "submitted", "rows": 3, "why": "ünï \"q\""}))
+            .with_outcome(Outcome::Denied)
+            .with_request_id(Some(format!("req-{action}")));
+        seqs.push(s.append_audit(event).await.unwrap());
+    }
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+
+    let list = |f: AuditFilter| async move { s.list_audit(&f).await.unwrap() };
+    let all = list(AuditFilter::default()).await;
+    assert_eq!(all.iter().map(|e| e.seq).collect::<Vec<_>>(), seqs);
+    let first = &all[0];
+    assert_eq!(first.actor_id, Some(alice));
+    assert_eq!(first.action, "share.approve");
+    assert_eq!(first.object_type, "share");
+    assert_eq!(first.object_id.as_deref(), Some("s1"));
+    assert_eq!(first.outcome, Outcome::Denied);
+    assert_eq!(first.request_id.as_deref(), Some("req-share.approve"));
+    assert_eq!(
+        first.detail,
+        serde_json::json!({"from": "submitted", "rows": 3, "why": "ünï \"q\""})
+    );
+    assert!(first.at <= Utc::now());
+
+    let actions = |v: Vec<meshgate_core::model::AuditEvent>| -> Vec<String> {
+        v.into_iter().map(|e| e.action).collect()
+    };
+    assert_eq!(
+        actions(
+            list(AuditFilter {
+                action_prefix: Some("share.".into()),
+                ..Default::default()
+            })
+            .await
+        ),
+        ["share.approve", "share.reject"],
+        "a prefix, matched case-sensitively, with `.` taken literally"
+    );
+    assert_eq!(
+        actions(
+            list(AuditFilter {
+                actor_id: Some(bob),
+                ..Default::default()
+            })
+            .await
+        ),
+        ["share.reject", "query.run"]
+    );
+    assert_eq!(
+        actions(
+            list(AuditFilter {
+                object_id: Some("s1".into()),
+                after_seq: Some(seqs[0]),
+                ..Default::default()
+            })
+            .await
+        ),
+        ["shares.list", "SHARE.approve"]
+    );
+    assert_eq!(
+        actions(
+            list(AuditFilter {
+                after_seq: Some(seqs[1]),
+                limit: Some(2),
+                ..Default::default()
+            })
+            .await
+        ),
+        ["shares.list", "query.run"]
+    );
+
+    // The default page is 100, the largest 1000. (1100 events in one transaction, via a share
+    // change, to keep this fast.)
+    let m = mesh(s).await;
+    let (share, _) = submitted_share(s, &m).await;
+    let mut c = change(&share, 1);
+    c.audit = (0..1100).map(|i| audit(&format!("bulk.{i}"))).collect();
+    s.apply_share_change(c).await.unwrap();
+    assert_eq!(list(AuditFilter::default()).await.len(), 100);
+    let big = list(AuditFilter {
+        limit: Some(5000),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(big.len(), 1000);
+    assert!(big.windows(2).all(|w| w[0].seq < w[1].seq));
+    let tail = list(AuditFilter {
+        after_seq: Some(big[999].seq),
+        limit: Some(1000),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(tail.last().unwrap().action, "bulk.1099");
+}
+
+async fn concurrent_writers_all_succeed(env: &Env) {
+    // Many writers at once: on SQLite they queue on the single writer instead of failing with
+    // "database is locked".
+    let tasks: Vec<_> = (0..24)
+        .map(|i| {
+            let store = env.store.clone();
+            tokio::spawn(async move {
+                let p = Principal {
+                    id: new_id(),
+                    name: format!("user-{i}"),
+                    kind: PrincipalKind::User,
+                    display_name: String::new(),
+                    is_admin: false,
+                    created_at: now(),
+                };
+                store
+                    .create_principal(&p, audit("principal.create"))
+                    .await
+                    .unwrap();
+                store.append_audit(audit("read")).await.unwrap();
+                store.get_principal(p.id).await.unwrap().unwrap();
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(env.s().list_principals().await.unwrap().len(), 24);
+    assert_eq!(audit_actions(env.s()).await.len(), 48);
+}
+
+// ----- SQLite-only: opening files -----
+
+#[tokio::test]
+async fn sqlite_creates_the_file_and_its_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nested/data/meshgate.db");
+    let url = format!("sqlite://{}", path.display());
+    let store = connect(&url).await.unwrap();
+    assert!(path.exists());
+    domain(store.as_ref(), "sales").await;
+    // Written ahead (WAL), with foreign keys enforced on every connection.
+    let mut raw = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&mut raw)
+        .await
+        .unwrap();
+    assert_eq!(mode, "wal");
+    let orphan = Team {
+        id: new_id(),
+        domain_id: new_id(),
+        name: "orphan".into(),
+        description: String::new(),
+        created_at: now(),
+    };
+    let err = store
+        .create_team(&orphan, audit("team.create"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Invalid { .. }), "{err}");
+    drop(store);
+    // Reopening keeps the data.
+    let store = connect(&url).await.unwrap();
+    assert!(store.get_domain_by_name("sales").await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn sqlite_in_memory_works() {
+    let store = connect("sqlite::memory:").await.unwrap();
+    let m = mesh(store.as_ref()).await;
+    let (share, _) = submitted_share(store.as_ref(), &m).await;
+    let mut c = change(&share, 1);
+    c.status = Some(ShareStatus::Approved);
+    c.audit = vec![audit("share.approve")];
+    store.apply_share_change(c).await.unwrap();
+    assert_eq!(
+        store
+            .get_share(share.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .share
+            .status,
+        ShareStatus::Approved
+    );
+}
+
+#[tokio::test]
+async fn unsupported_urls_are_refused_clearly() {
+    let err = connect("mysql://localhost/x").await.err().unwrap();
+    assert!(matches!(err, Error::Invalid { .. }), "{err}");
+    assert!(err.to_string().contains("sqlite://PATH"), "{err}");
+    let err = connect("sqlite://").await.err().unwrap();
+    assert!(matches!(err, Error::Invalid { .. }), "{err}");
+}
