@@ -14,16 +14,20 @@
 //! principal-to-principal relation, so it is the hierarchy: an actor's parents are its
 //! groups, and `principal in resource.requester_principal` covers a group's members.
 //!
-//! Entities are built per request from the caller's data only (no store access); type
-//! names and action ids are parsed once, at construction. Entities are not re-validated
-//! against the schema per request (this module builds them, and the tests check every
-//! built shape against the schema); the request is, so an action asked about a resource
-//! kind it does not apply to is denied. Any error denies, and nothing is logged: the
-//! crate has nothing to say that would not leak ids into logs.
+//! Entities are built per request from the caller's data only (no store access), and
+//! sliced: the actor entity carries only the memberships and groups the resource names
+//! (see [`Slice`]). What does not depend on the request is prepared once, at
+//! construction: type names and action ids (parsing them would be most of a decision's
+//! cost), for each action the policies whose scope can match it, and the resource kinds
+//! the schema lets it apply to (asking about another kind is denied). Per request, the
+//! built entities are not re-validated against the schema: this module builds them, and
+//! the tests check every built shape against the schema and that this fast path decides
+//! as Cedar's fully validated, unsliced path does. Any error denies, and nothing is
+//! logged: the crate has nothing to say that would not put ids in logs.
 
 use cedar_policy::{
-    Context, Decision, Entities, Entity, EntityId, EntityTypeName, EntityUid, PolicySet, Request,
-    RestrictedExpression, Schema, ValidationMode, Validator,
+    ActionConstraint, Context, Decision, Entities, Entity, EntityId, EntityTypeName, EntityUid,
+    PolicySet, Request, RestrictedExpression, Schema, ValidationMode, Validator,
 };
 use meshgate_core::model::TeamRole;
 use uuid::Uuid;
@@ -40,13 +44,27 @@ pub const POLICIES: &str = include_str!("../policies/meshgate.cedar");
 /// and share it (`Send + Sync`); a decision takes a few microseconds.
 #[derive(Debug)]
 pub struct Authorizer {
+    /// All shipped policies, as validated; the strict path of [`Self::decide`] uses them.
     policies: PolicySet,
     schema: Schema,
     cedar: cedar_policy::Authorizer,
     types: Types,
-    /// The Cedar uid of each [`Action`], indexed by `action as usize`.
-    actions: Vec<EntityUid>,
+    /// Per [`Action`], indexed by `action as usize`.
+    actions: Vec<ActionEntry>,
     mesh: EntityUid,
+}
+
+/// What is precomputed for one action, so a decision does no parsing and Cedar evaluates
+/// only the policies that can apply.
+#[derive(Debug)]
+struct ActionEntry {
+    uid: EntityUid,
+    /// The policies whose action scope can match this action: a superset of those that
+    /// can permit it, so the decision is the one the full set gives, at a fraction of the
+    /// cost (Cedar has no index and otherwise evaluates every policy's scope).
+    policies: PolicySet,
+    /// Which [`Resource`] kinds (by [`kind_index`]) the schema lets it apply to.
+    applies_to: [bool; KINDS],
 }
 
 /// Entity type names, parsed once: parsing is most of what building a uid would cost.
@@ -59,28 +77,47 @@ struct Types {
     share: EntityTypeName,
 }
 
+/// The Cedar entity type of each [`Resource`] kind, in [`kind_index`] order.
+const KIND_TYPES: [&str; KINDS] = ["Mesh", "Domain", "Team", "Principal", "Product", "Share"];
+const KINDS: usize = 6;
+
+fn kind_index(resource: &Resource) -> usize {
+    match resource {
+        Resource::Mesh => 0,
+        Resource::Domain { .. } => 1,
+        Resource::Team { .. } => 2,
+        Resource::Principal { .. } => 3,
+        Resource::Product { .. } => 4,
+        Resource::Share { .. } => 5,
+    }
+}
+
 /// Why a decision could not be made (it is then a denial). Kept apart from [`Error`]
 /// because it never leaves the crate, except to the tests.
 #[derive(Debug)]
 enum Failure {
+    UnknownAction,
+    /// The action does not apply to this kind of resource (per the schema).
+    NotApplicable,
     Entity,
     Entities,
     Request,
-    UnknownAction,
     Evaluation,
 }
 
 impl Authorizer {
     /// Loads and validates (strict mode) the shipped schema and policies.
     pub fn new() -> Result<Self> {
-        let (schema, _warnings) = Schema::from_cedarschema_str(SCHEMA).map_err(|e| Error::Schema {
-            message: e.to_string(),
-        })?;
-        let policies: PolicySet = POLICIES.parse().map_err(|e: cedar_policy::ParseErrors| {
-            Error::Policies {
+        let (schema, _warnings) =
+            Schema::from_cedarschema_str(SCHEMA).map_err(|e| Error::Schema {
                 message: e.to_string(),
-            }
-        })?;
+            })?;
+        let policies: PolicySet =
+            POLICIES
+                .parse()
+                .map_err(|e: cedar_policy::ParseErrors| Error::Policies {
+                    message: e.to_string(),
+                })?;
         let validation = Validator::new(schema.clone()).validate(&policies, ValidationMode::Strict);
         if !validation.validation_passed() {
             let message = validation
@@ -103,11 +140,42 @@ impl Authorizer {
             product: type_name("Product")?,
             share: type_name("Share")?,
         };
+        let kind_types = KIND_TYPES
+            .iter()
+            .map(|name| type_name(name))
+            .collect::<Result<Vec<_>>>()?;
         let action_type = type_name("Action")?;
-        let actions = Action::ALL
+        let known_actions: Vec<EntityUid> = Action::ALL
             .iter()
             .map(|a| EntityUid::from_type_name_and_id(action_type.clone(), EntityId::new(a.name())))
             .collect();
+        let actions = known_actions
+            .iter()
+            .map(|uid| {
+                let resources: Vec<&EntityTypeName> = schema
+                    .resources_for_action(uid)
+                    .ok_or_else(|| Error::Schema {
+                        message: format!("no action `{}`", uid.id().unescaped()),
+                    })?
+                    .collect();
+                let applies_to = std::array::from_fn(|k| {
+                    kind_types.get(k).is_some_and(|t| resources.contains(&t))
+                });
+                let mut subset = PolicySet::new();
+                for policy in policies.policies() {
+                    if may_apply(&policy.action_constraint(), uid, &known_actions) {
+                        subset.add(policy.clone()).map_err(|e| Error::Policies {
+                            message: e.to_string(),
+                        })?;
+                    }
+                }
+                Ok(ActionEntry {
+                    uid: uid.clone(),
+                    policies: subset,
+                    applies_to,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
         let mesh = EntityUid::from_type_name_and_id(type_name("Mesh")?, EntityId::new("mesh"));
 
         Ok(Self {
@@ -122,40 +190,54 @@ impl Authorizer {
 
     /// Whether `actor` may do `action` on `resource`. Deny by default, and on any error.
     pub fn is_allowed(&self, actor: &Actor, action: Action, resource: &Resource) -> bool {
-        self.decide(actor, action, resource, None).unwrap_or(false)
+        self.decide(actor, action, resource, false).unwrap_or(false)
     }
 
-    /// The decision, or why none could be made. `entity_schema` validates the built
-    /// entities too: the tests pass it, production does not (see the module docs).
+    /// The decision, or why none could be made. `strict` is for the tests: it validates
+    /// the built entities and the request against the schema and evaluates every shipped
+    /// policy, so they can check that the fast path (production) decides the same.
     fn decide(
         &self,
         actor: &Actor,
         action: Action,
         resource: &Resource,
-        entity_schema: Option<&Schema>,
+        strict: bool,
     ) -> Result<bool, Failure> {
-        let action_uid = self
+        let entry = self
             .actions
             .get(action as usize)
-            .ok_or(Failure::UnknownAction)?
-            .clone();
-        let principal = self.actor_entity(actor)?;
+            .ok_or(Failure::UnknownAction)?;
+        let schema = strict.then_some(&self.schema);
+        if !strict
+            && !entry
+                .applies_to
+                .get(kind_index(resource))
+                .copied()
+                .unwrap_or(false)
+        {
+            return Err(Failure::NotApplicable);
+        }
+        let slice = (!strict).then(|| Slice::of(resource));
+        let principal = self.actor_entity(actor, slice.as_ref())?;
         let principal_uid = principal.uid();
         let (resource_uid, resource_entity) = self.resource_entity(resource)?;
-        let entities = Entities::from_entities(
-            std::iter::once(principal).chain(resource_entity),
-            entity_schema,
-        )
-        .map_err(|_| Failure::Entities)?;
+        let entities =
+            Entities::from_entities(std::iter::once(principal).chain(resource_entity), schema)
+                .map_err(|_| Failure::Entities)?;
         let request = Request::new(
             principal_uid,
-            action_uid,
+            entry.uid.clone(),
             resource_uid,
             Context::empty(),
-            Some(&self.schema),
+            schema,
         )
         .map_err(|_| Failure::Request)?;
-        let response = self.cedar.is_authorized(&request, &self.policies, &entities);
+        let policies = if strict {
+            &self.policies
+        } else {
+            &entry.policies
+        };
+        let response = self.cedar.is_authorized(&request, policies, &entities);
         // A policy that errored was skipped by Cedar; with only permits that cannot widen
         // access, but it means a bug, so fail closed rather than trust the other policies.
         if response.diagnostics().errors().next().is_some() {
@@ -176,13 +258,15 @@ impl Authorizer {
         RestrictedExpression::new_entity_uid(Self::uid(ty, id))
     }
 
-    fn actor_entity(&self, actor: &Actor) -> Result<Entity, Failure> {
+    /// The actor as a Cedar entity. With a `slice` (the fast path) it carries only the
+    /// memberships and groups the resource names; without, all of them.
+    fn actor_entity(&self, actor: &Actor, slice: Option<&Slice>) -> Result<Entity, Failure> {
         let teams = |keep: fn(&Membership) -> bool| {
             RestrictedExpression::new_set(
                 actor
                     .teams
                     .iter()
-                    .filter(|m| keep(m))
+                    .filter(|m| keep(m) && slice.is_none_or(|s| s.names_team(m.team_id)))
                     .map(|m| Self::entity_ref(&self.types.team, m.team_id)),
             )
         };
@@ -204,7 +288,7 @@ impl Authorizer {
         let parents = actor
             .groups
             .iter()
-            .filter(|&&g| g != actor.id)
+            .filter(|&&g| g != actor.id && slice.is_none_or(|s| s.principal == Some(g)))
             .map(|g| Self::uid(&self.types.principal, *g));
         Entity::new_with_tags(
             Self::uid(&self.types.principal, actor.id),
@@ -277,6 +361,53 @@ impl Authorizer {
                 entity(Self::uid(&t.share, id), attrs)
             }
         }
+    }
+}
+
+/// The teams and the principal a resource names: the only ones a policy can ask about
+/// the actor (policies reach teams and principals through the resource alone), so the
+/// fast path gives the actor entity just those memberships and groups — Cedar's "entity
+/// slicing". It keeps the entity small however many teams the actor is in; the tests
+/// check that the sliced and the full entity decide alike.
+struct Slice {
+    teams: [Option<Uuid>; 2],
+    principal: Option<Uuid>,
+}
+
+impl Slice {
+    fn of(resource: &Resource) -> Self {
+        let (teams, principal) = match *resource {
+            Resource::Mesh | Resource::Domain { .. } | Resource::Principal { .. } => {
+                ([None, None], None)
+            }
+            Resource::Team { id, .. } => ([Some(id), None], None),
+            Resource::Product { team_id, .. } => ([Some(team_id), None], None),
+            Resource::Share {
+                product_team_id,
+                requester_team_id,
+                requester_principal_id,
+                ..
+            } => (
+                [Some(product_team_id), requester_team_id],
+                requester_principal_id,
+            ),
+        };
+        Self { teams, principal }
+    }
+
+    fn names_team(&self, team: Uuid) -> bool {
+        self.teams.contains(&Some(team))
+    }
+}
+
+/// Whether a policy with this action scope can apply to `action`. Conservative: an
+/// `in` list naming anything but a plain action (an action group, should the schema grow
+/// one) keeps the policy, since membership would need the action hierarchy.
+fn may_apply(constraint: &ActionConstraint, action: &EntityUid, plain: &[EntityUid]) -> bool {
+    match constraint {
+        ActionConstraint::Any => true,
+        ActionConstraint::Eq(uid) => uid == action,
+        ActionConstraint::In(uids) => uids.iter().any(|uid| uid == action || !plain.contains(uid)),
     }
 }
 

@@ -444,6 +444,7 @@ async fn delete_product_tx(
             .await
             .map_err(|e| internal("delete a data product", e))?;
     }
+    bump_policy_version(conn).await?;
     insert_audit(conn, audit).await?;
     Ok(())
 }
@@ -947,6 +948,8 @@ impl Store for SqlStore {
                 }
                 insert_table(conn, table).await?;
             }
+            // Owners read their own products' tables: a new product changes what they see.
+            bump_policy_version(conn).await?;
             insert_audit(conn, &audit).await?;
             Ok(())
         }
@@ -1027,6 +1030,7 @@ impl Store for SqlStore {
                 ));
             }
             insert_table(conn, table).await?;
+            bump_policy_version(conn).await?;
             insert_audit(conn, &audit).await?;
             Ok(())
         }

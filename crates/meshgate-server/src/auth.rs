@@ -1,0 +1,90 @@
+//! Authentication: the bearer token names a principal, whose team memberships and groups make
+//! the [`Actor`] the authorizer decides on. Missing, unknown, expired and revoked tokens are
+//! all a plain 401 — the response never says which, so tokens cannot be probed.
+
+use axum::extract::FromRequestParts;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use chrono::Utc;
+use meshgate_authz::{Actor, Membership};
+use meshgate_core::model::Principal;
+use meshgate_core::token;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The authenticated caller of a request.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub principal: Principal,
+    pub actor: Actor,
+}
+
+impl Caller {
+    pub fn id(&self) -> uuid::Uuid {
+        self.principal.id
+    }
+
+    /// The ids of the teams the caller belongs to, with any role.
+    pub fn team_ids(&self) -> Vec<uuid::Uuid> {
+        self.actor.teams.iter().map(|m| m.team_id).collect()
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let header = parts
+            .headers
+            .get(AUTHORIZATION)
+            .ok_or_else(|| ApiError::unauthenticated("missing bearer token: send `Authorization: Bearer <token>`"))?;
+        let value = header
+            .to_str()
+            .map_err(|_| ApiError::unauthenticated("invalid authorization header"))?;
+        let token = value
+            .strip_prefix("Bearer ")
+            .or_else(|| value.strip_prefix("bearer "))
+            .map(str::trim)
+            .ok_or_else(|| ApiError::unauthenticated("the authorization header must be `Bearer <token>`"))?;
+        let found = state.store.find_token(&token::hash(token)).await?;
+        let Some((record, principal)) = found else {
+            return Err(ApiError::unauthenticated("invalid, expired or revoked token"));
+        };
+        if !record.is_usable(Utc::now()) {
+            return Err(ApiError::unauthenticated("invalid, expired or revoked token"));
+        }
+        let actor = actor_of(state, &principal).await?;
+        Ok(Caller { principal, actor })
+    }
+}
+
+/// Builds the authorizer's view of a principal from the store.
+pub async fn actor_of(state: &AppState, principal: &Principal) -> Result<Actor, ApiError> {
+    let groups = state.store.groups_of(principal.id).await?;
+    // A group's team memberships are its members' too.
+    let mut memberships = state.store.memberships_of(principal.id).await?;
+    for group in &groups {
+        memberships.extend(state.store.memberships_of(*group).await?);
+    }
+    let mut teams: Vec<Membership> = Vec::new();
+    for m in memberships {
+        if teams.iter().any(|t| t.team_id == m.team_id && t.role == m.role) {
+            continue;
+        }
+        if let Some(team) = state.store.get_team(m.team_id).await? {
+            teams.push(Membership {
+                team_id: team.id,
+                domain_id: team.domain_id,
+                role: m.role,
+            });
+        }
+    }
+    Ok(Actor {
+        id: principal.id,
+        kind: principal.kind,
+        is_admin: principal.is_admin,
+        teams,
+        groups,
+    })
+}

@@ -1,0 +1,135 @@
+//! Server configuration: defaults, then a TOML file, then `MESHGATE_*` environment variables
+//! (nested keys with `__`, e.g. `MESHGATE_QUERY__TIMEOUT_SECS=60`), then command-line flags.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Directory for the embedded store, local tables and temporary uploads.
+    pub data_dir: PathBuf,
+    /// Store URL; default `sqlite://<data_dir>/meshgate.db`. Use `postgres://…` for replicas.
+    pub store_url: Option<String>,
+    /// Where managed tables are created; default `<data_dir>/tables`. A path or a URL.
+    pub data_root: Option<String>,
+    /// Largest accepted upload, in MiB.
+    pub max_upload_mb: u64,
+    /// The URL clients use to reach this server (for links in messages).
+    pub public_url: Option<String>,
+    pub query: QuerySettings,
+    /// `text` or `json`.
+    pub log_format: LogFormat,
+    /// How often the worker polls for jobs it was not woken for, in milliseconds.
+    pub worker_poll_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QuerySettings {
+    /// Memory all running queries share before spilling to disk or failing, in MiB.
+    pub memory_limit_mb: u64,
+    /// Longest a query may run, in seconds.
+    pub timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("meshgate-data"),
+            store_url: None,
+            data_root: None,
+            max_upload_mb: 1024,
+            public_url: None,
+            query: QuerySettings::default(),
+            log_format: LogFormat::Text,
+            worker_poll_ms: 1000,
+        }
+    }
+}
+
+impl Default for QuerySettings {
+    fn default() -> Self {
+        QuerySettings {
+            memory_limit_mb: 1024,
+            timeout_secs: 300,
+        }
+    }
+}
+
+impl Config {
+    /// Loads defaults ← `file` (if any) ← `MESHGATE_*` environment.
+    pub fn load(file: Option<&Path>) -> Result<Config, String> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            if !file.exists() {
+                return Err(format!("config file `{}` does not exist", file.display()));
+            }
+            figment = figment.merge(Toml::file(file));
+        }
+        figment = figment.merge(
+            Env::prefixed("MESHGATE_")
+                .split("__")
+                .ignore(&["url", "token", "config", "test_postgres_url"]),
+        );
+        figment.extract().map_err(|e| format!("invalid configuration: {e}"))
+    }
+
+    pub fn store_url(&self) -> String {
+        self.store_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("meshgate.db").display()))
+    }
+
+    pub fn data_root(&self) -> String {
+        self.data_root
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("tables").to_string_lossy().into_owned())
+    }
+
+    pub fn public_url(&self) -> String {
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.listen))
+    }
+
+    /// Where uploads are staged before they are written as tables.
+    pub fn upload_dir(&self) -> PathBuf {
+        self.data_dir.join("uploads")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_file() -> Result<(), String> {
+        let c = Config::load(None)?;
+        assert_eq!(c.max_upload_mb, 1024);
+        assert!(c.store_url().starts_with("sqlite://"));
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let f = dir.path().join("m.toml");
+        std::fs::write(&f, "max_upload_mb = 5\n[query]\ntimeout_secs = 7\n").map_err(|e| e.to_string())?;
+        let c = Config::load(Some(&f))?;
+        assert_eq!((c.max_upload_mb, c.query.timeout_secs), (5, 7));
+        std::fs::write(&f, "bogus = 1\n").map_err(|e| e.to_string())?;
+        assert!(Config::load(Some(&f)).is_err());
+        Ok(())
+    }
+}

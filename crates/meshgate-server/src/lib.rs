@@ -1,0 +1,155 @@
+//! meshgate-server: the HTTP surface and the background work of a meshgate process.
+//!
+//! - [`config`]: settings from file and environment.
+//! - [`state`]: what handlers and workers share.
+//! - [`auth`]: bearer tokens → the calling principal.
+//! - [`routes`]: the REST API (docs/API.md), thin handlers over
+//!   [`service`] (identity, domains, teams, products), [`shares`] (the share lifecycle) and
+//!   [`query`] (SQL).
+//! - [`worker`]: turns approvals and revocations into grants, from the outbox.
+//! - [`mesh`]: `init`, and the quickstart's demo mesh.
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod mesh;
+pub mod query;
+pub mod routes;
+pub mod service;
+pub mod shares;
+pub mod state;
+pub mod views;
+pub mod worker;
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use tokio_util::sync::CancellationToken;
+
+pub use config::{Config, LogFormat};
+pub use state::AppState;
+
+use crate::error::{ApiError, REQUEST_ID};
+
+/// The whole HTTP application.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .nest("/api/v1", routes::api(&state))
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint; see docs/API.md") })
+        .layer(middleware::from_fn(request_id))
+        .with_state(state)
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    match state.store.ping().await {
+        Ok(()) => (StatusCode::OK, format!("ready ({})", state.store.backend())).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "store is not reachable");
+            (StatusCode::SERVICE_UNAVAILABLE, "store unreachable").into_response()
+        }
+    }
+}
+
+/// Gives every request an id (the caller's `x-request-id` if it sent a sane one), logs the
+/// request under it, makes it available to error bodies and audit events, and returns it.
+async fn request_id(req: Request, next: Next) -> Response {
+    let id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let started = std::time::Instant::now();
+    let mut response = REQUEST_ID.scope(id.clone(), next.run(req)).await;
+    tracing::info!(
+        request_id = %id,
+        method = %method,
+        path = %path,
+        status = response.status().as_u16(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "request"
+    );
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-request-id", v);
+    }
+    response
+}
+
+/// Sets up logging: `RUST_LOG` filters (default `info`), text or JSON lines on stderr.
+pub fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,deltalake=warn,datafusion=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+/// Serves until SIGINT/SIGTERM, then stops accepting, finishes in-flight requests and stops
+/// the worker.
+pub async fn serve(state: AppState) -> Result<(), String> {
+    let listener = tokio::net::TcpListener::bind(state.config.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", state.config.listen))?;
+    serve_on(state, listener, shutdown_signal()).await
+}
+
+/// Serves on an already bound listener until `shutdown` completes.
+pub async fn serve_on(
+    state: AppState,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), String> {
+    let stop = CancellationToken::new();
+    let worker = tokio::spawn(worker::run(state.clone(), stop.clone()));
+    tracing::info!(
+        listen = %state.config.listen,
+        store = state.store.backend(),
+        data_root = %state.data_root.url(),
+        "meshgate is serving"
+    );
+    let app = router(state);
+    let result = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(|e| format!("server error: {e}"));
+    stop.cancel();
+    if tokio::time::timeout(Duration::from_secs(10), worker).await.is_err() {
+        tracing::warn!("the worker did not stop within 10 s");
+    }
+    tracing::info!("meshgate stopped");
+    result
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

@@ -1,0 +1,169 @@
+//! `POST /api/v1/query`: resolves the tables the caller may read, runs its SQL over exactly
+//! those, streams the result, and audits the query when the stream ends (rows, bytes,
+//! duration, outcome).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::http::{HeaderValue, header};
+use axum::response::Response;
+use futures::StreamExt;
+use meshgate_core::model::{Grantee, NewAuditEvent, Outcome};
+use meshgate_engine::output::{self, OutputFormat};
+use meshgate_engine::query::VisibleTable;
+use meshgate_engine::secure::TableAccess;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueryRequest {
+    pub sql: String,
+    #[serde(default)]
+    pub format: Option<String>,
+}
+
+/// Longest accepted SQL text.
+const MAX_SQL: usize = 1024 * 1024;
+
+/// The tables `caller` may read: its own teams' products and tables granted to it or its
+/// teams. Cached by the policy version, which every grant, membership or product change bumps.
+pub async fn visible_tables(state: &AppState, caller: &Caller) -> ApiResult<Arc<Vec<VisibleTable>>> {
+    let version = state.store.policy_version().await?;
+    if let Ok(cache) = state.visibility.lock()
+        && let Some((v, tables)) = cache.get(&caller.id())
+        && *v == version
+    {
+        return Ok(tables.clone());
+    }
+    let teams = caller.team_ids();
+    let mut out: Vec<VisibleTable> = Vec::new();
+    let mut push = |domain: &str, product: &str, t: &meshgate_core::model::ProductTable, owner: bool| -> ApiResult<()> {
+        let location = url::Url::parse(&t.location).map_err(ApiError::internal)?;
+        if let Some(existing) = out.iter_mut().find(|v| v.location == location && v.domain == domain && v.product == product) {
+            existing.access.owner |= owner;
+            return Ok(());
+        }
+        out.push(VisibleTable {
+            domain: domain.to_string(),
+            product: product.to_string(),
+            table: t.name.clone(),
+            location,
+            access: TableAccess { owner },
+        });
+        Ok(())
+    };
+    for team in &teams {
+        let filter = meshgate_store::ProductFilter {
+            team_id: Some(*team),
+            ..Default::default()
+        };
+        for p in state.store.list_products(&filter).await? {
+            let domain = crate::views::name_of_domain(state, p.domain_id).await?;
+            for t in state.store.list_tables(p.id).await? {
+                push(&domain, &p.name, &t, true)?;
+            }
+        }
+    }
+    for grant in state.store.grants_for(caller.id(), &teams).await? {
+        debug_assert!(matches!(grant.grantee, Grantee::Team(_) | Grantee::Principal(_)));
+        let Some(t) = state.store.get_table(grant.table_id).await? else {
+            continue;
+        };
+        let Some(p) = state.store.get_product(t.product_id).await? else {
+            continue;
+        };
+        let domain = crate::views::name_of_domain(state, p.domain_id).await?;
+        push(&domain, &p.name, &t, false)?;
+    }
+    let tables = Arc::new(out);
+    if let Ok(mut cache) = state.visibility.lock() {
+        cache.insert(caller.id(), (version, tables.clone()));
+    }
+    Ok(tables)
+}
+
+/// Picks the output format: the body's `format`, else the `Accept` header, else JSON.
+pub fn output_format(requested: Option<&str>, accept: Option<&str>) -> ApiResult<OutputFormat> {
+    if let Some(f) = requested {
+        return OutputFormat::parse(f)
+            .ok_or_else(|| ApiError::bad_request(format!("unknown format `{f}`; use `json`, `csv` or `arrow`")));
+    }
+    let accept = accept.unwrap_or("");
+    Ok(if accept.contains("text/csv") {
+        OutputFormat::Csv
+    } else if accept.contains("apache.arrow") {
+        OutputFormat::Arrow
+    } else {
+        OutputFormat::Json
+    })
+}
+
+pub async fn run(state: &AppState, caller: &Caller, req: QueryRequest, format: OutputFormat) -> ApiResult<Response> {
+    if req.sql.trim().is_empty() {
+        return Err(ApiError::bad_request("`sql` is empty"));
+    }
+    if req.sql.len() > MAX_SQL {
+        return Err(ApiError::bad_request("`sql` is longer than 1 MiB"));
+    }
+    let started = Instant::now();
+    let visible = visible_tables(state, caller).await?;
+    let request_id = crate::error::REQUEST_ID.try_with(|id| id.clone()).ok();
+    let event = |outcome: Outcome, detail: serde_json::Value| {
+        NewAuditEvent::new(Some(caller.id()), "query.run", "query", None)
+            .with_outcome(outcome)
+            .with_request_id(request_id.clone())
+            .with_detail(detail)
+    };
+    let stream = match state.engine.run(&req.sql, &visible).await {
+        Ok(s) => s,
+        Err(e) => {
+            let failed = event(
+                if e.is_user_error() { Outcome::Denied } else { Outcome::Failure },
+                json!({"sql": req.sql, "error": e.to_string(), "duration_ms": started.elapsed().as_millis() as u64}),
+            );
+            state.store.append_audit(failed).await?;
+            return Err(e.into());
+        }
+    };
+    // Most runtime errors (a failing cast, a division by zero) surface in the first batch:
+    // wait for it so they get a proper 400 instead of a truncated 200.
+    let mut batches = stream.batches;
+    let first = batches.next().await;
+    if let Some(Err(e)) = first {
+        let failed = event(
+            if e.is_user_error() { Outcome::Denied } else { Outcome::Failure },
+            json!({"sql": req.sql, "tables": stream.tables, "error": e.to_string(), "duration_ms": started.elapsed().as_millis() as u64}),
+        );
+        state.store.append_audit(failed).await?;
+        return Err(e.into());
+    }
+    let batches = futures::stream::iter(first).chain(batches);
+    let store = state.store.clone();
+    let tables = stream.tables.clone();
+    let sql = req.sql.clone();
+    let done_event = event(Outcome::Success, json!(null));
+    let on_end = move |end: output::StreamEnd| {
+        let outcome = if end.error.is_some() { Outcome::Failure } else { Outcome::Success };
+        let record = done_event.with_outcome(outcome).with_detail(json!({
+            "sql": sql, "tables": tables, "rows": end.rows, "bytes": end.bytes,
+            "duration_ms": started.elapsed().as_millis() as u64, "error": end.error,
+        }));
+        tokio::spawn(async move {
+            if let Err(e) = store.append_audit(record).await {
+                tracing::error!(error = %e, "cannot audit a query");
+            }
+        });
+    };
+    let body = output::encode(batches, stream.schema, format, on_end)?;
+    let mut response = Response::new(Body::from_stream(body));
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(format.content_type()));
+    Ok(response)
+}

@@ -1,0 +1,566 @@
+//! The REST API's routes (docs/API.md). Handlers extract and delegate; the work is in
+//! `service`, `shares` and `query`.
+
+use std::path::PathBuf;
+
+use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use futures::TryStreamExt;
+use meshgate_authz::{Action, Resource};
+use meshgate_core::model::{ApiToken, AuditEvent, Domain, Principal, TeamRole};
+use meshgate_engine::ingest::FileFormat;
+use meshgate_store::{AuditFilter, ProductFilter};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tokio::io::AsyncWriteExt;
+use uuid::Uuid;
+
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::service::{self, StagedFile};
+use crate::shares;
+use crate::state::AppState;
+use crate::views::{MemberView, ProductView, ShareView, TeamView};
+
+/// JSON bodies that fail to parse get our error shape with serde's explanation.
+pub struct JsonBody<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(JsonBody(v)),
+            Err(rejection) => Err(ApiError::bad_request(format!("invalid request body: {}", rejection.body_text()))),
+        }
+    }
+}
+
+/// Query strings likewise.
+pub struct Params<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequestParts<S> for Params<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(v)) => Ok(Params(v)),
+            Err(rejection) => Err(ApiError::bad_request(format!("invalid query string: {}", rejection.body_text()))),
+        }
+    }
+}
+
+pub fn api(state: &AppState) -> Router<AppState> {
+    let upload_limit = usize::try_from(state.config.max_upload_mb.saturating_mul(1024 * 1024)).unwrap_or(usize::MAX);
+    Router::new()
+        .route("/whoami", get(whoami))
+        .route("/principals", post(create_principal).get(list_principals))
+        .route("/principals/{name}", get(get_principal))
+        .route("/principals/{group}/members/{name}", put(add_group_member).delete(remove_group_member))
+        .route("/tokens", post(create_token).get(list_tokens))
+        .route("/tokens/{id}", axum::routing::delete(revoke_token))
+        .route("/domains", post(create_domain).get(list_domains))
+        .route("/domains/{domain}", get(get_domain).patch(update_domain))
+        .route("/domains/{domain}/teams", post(create_team).get(list_teams))
+        .route("/domains/{domain}/teams/{team}/members", get(list_members))
+        .route(
+            "/domains/{domain}/teams/{team}/members/{principal}",
+            put(put_member).delete(remove_member),
+        )
+        .route(
+            "/products",
+            post(create_product).get(list_products).layer(DefaultBodyLimit::max(upload_limit)),
+        )
+        .route("/products/{domain}/{product}", get(get_product).delete(delete_product))
+        .route(
+            "/products/{domain}/{product}/tables/{table}/data",
+            post(append_data).layer(DefaultBodyLimit::max(upload_limit)),
+        )
+        .route("/shares", post(request_access).get(list_shares))
+        .route("/shares/{id}", get(get_share))
+        .route("/shares/{id}/submit", post(submit_share))
+        .route("/shares/{id}/approve", post(approve_share))
+        .route("/shares/{id}/reject", post(reject_share))
+        .route("/shares/{id}/revoke", post(revoke_share))
+        .route("/query", post(query))
+        .route("/audit", get(audit))
+}
+
+fn share_id(raw: &str) -> ApiResult<Uuid> {
+    Uuid::parse_str(raw).map_err(|_| ApiError::not_found("share", raw))
+}
+
+#[derive(Serialize)]
+struct WhoAmI {
+    principal: Principal,
+    teams: Vec<Value>,
+    groups: Vec<String>,
+}
+
+async fn whoami(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<WhoAmI>> {
+    let mut teams = Vec::new();
+    for m in &caller.actor.teams {
+        teams.push(json!({
+            "team": crate::views::qualified_team(&state, m.team_id).await?,
+            "role": m.role,
+        }));
+    }
+    let mut groups = Vec::new();
+    for g in &caller.actor.groups {
+        groups.push(crate::views::name_of_principal(&state, *g).await?);
+    }
+    Ok(Json(WhoAmI {
+        principal: caller.principal,
+        teams,
+        groups,
+    }))
+}
+
+async fn create_principal(
+    State(state): State<AppState>,
+    caller: Caller,
+    JsonBody(req): JsonBody<service::NewPrincipal>,
+) -> ApiResult<(StatusCode, Json<Principal>)> {
+    Ok((StatusCode::CREATED, Json(service::create_principal(&state, &caller, req).await?)))
+}
+
+async fn list_principals(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<Principal>>> {
+    service::authorize(&state, &caller, Action::ViewMesh, &Resource::Mesh, "list principals")?;
+    Ok(Json(state.store.list_principals().await?))
+}
+
+async fn get_principal(State(state): State<AppState>, caller: Caller, Path(name): Path<String>) -> ApiResult<Json<Principal>> {
+    service::authorize(&state, &caller, Action::ViewMesh, &Resource::Mesh, "view principals")?;
+    Ok(Json(service::principal_by_name(&state, &name).await?))
+}
+
+async fn add_group_member(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((group, name)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    service::set_group_member(&state, &caller, &group, &name, true).await?;
+    Ok(Json(json!({})))
+}
+
+async fn remove_group_member(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((group, name)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    service::set_group_member(&state, &caller, &group, &name, false).await?;
+    Ok(Json(json!({})))
+}
+
+async fn create_token(
+    State(state): State<AppState>,
+    caller: Caller,
+    JsonBody(req): JsonBody<service::NewToken>,
+) -> ApiResult<(StatusCode, Json<service::CreatedToken>)> {
+    Ok((StatusCode::CREATED, Json(service::create_token(&state, &caller, req).await?)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokenQuery {
+    principal: Option<String>,
+}
+
+async fn list_tokens(
+    State(state): State<AppState>,
+    caller: Caller,
+    Params(q): Params<TokenQuery>,
+) -> ApiResult<Json<Vec<ApiToken>>> {
+    Ok(Json(service::list_tokens(&state, &caller, q.principal.as_deref()).await?))
+}
+
+async fn revoke_token(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<ApiToken>> {
+    let id = Uuid::parse_str(&id).map_err(|_| ApiError::not_found("token", &id))?;
+    Ok(Json(service::revoke_token(&state, &caller, id).await?))
+}
+
+async fn create_domain(
+    State(state): State<AppState>,
+    caller: Caller,
+    JsonBody(req): JsonBody<service::NewDomain>,
+) -> ApiResult<(StatusCode, Json<Domain>)> {
+    Ok((StatusCode::CREATED, Json(service::create_domain(&state, &caller, req).await?)))
+}
+
+async fn list_domains(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<Domain>>> {
+    service::authorize(&state, &caller, Action::ViewMesh, &Resource::Mesh, "list domains")?;
+    Ok(Json(state.store.list_domains().await?))
+}
+
+async fn get_domain(State(state): State<AppState>, caller: Caller, Path(name): Path<String>) -> ApiResult<Json<Domain>> {
+    service::authorize(&state, &caller, Action::ViewMesh, &Resource::Mesh, "view domains")?;
+    Ok(Json(service::domain_by_name(&state, &name).await?))
+}
+
+async fn update_domain(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    JsonBody(patch): JsonBody<service::DomainPatch>,
+) -> ApiResult<Json<Domain>> {
+    Ok(Json(service::update_domain(&state, &caller, &name, patch).await?))
+}
+
+async fn create_team(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(domain): Path<String>,
+    JsonBody(req): JsonBody<service::NewTeam>,
+) -> ApiResult<(StatusCode, Json<TeamView>)> {
+    Ok((StatusCode::CREATED, Json(service::create_team(&state, &caller, &domain, req).await?)))
+}
+
+async fn list_teams(State(state): State<AppState>, caller: Caller, Path(domain): Path<String>) -> ApiResult<Json<Vec<TeamView>>> {
+    service::authorize(&state, &caller, Action::ViewMesh, &Resource::Mesh, "list teams")?;
+    let d = service::domain_by_name(&state, &domain).await?;
+    let teams = state.store.list_teams(Some(d.id)).await?;
+    Ok(Json(teams.into_iter().map(|t| TeamView::new(t, &d)).collect()))
+}
+
+async fn list_members(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((domain, team)): Path<(String, String)>,
+) -> ApiResult<Json<Vec<MemberView>>> {
+    service::authorize(&state, &caller, Action::ViewMesh, &Resource::Mesh, "list team members")?;
+    Ok(Json(service::list_members(&state, &domain, &team).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RoleBody {
+    role: TeamRole,
+}
+
+async fn put_member(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((domain, team, principal)): Path<(String, String, String)>,
+    JsonBody(body): JsonBody<RoleBody>,
+) -> ApiResult<Json<MemberView>> {
+    Ok(Json(service::put_member(&state, &caller, &domain, &team, &principal, body.role).await?))
+}
+
+async fn remove_member(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((domain, team, principal)): Path<(String, String, String)>,
+) -> ApiResult<Json<Value>> {
+    service::remove_member(&state, &caller, &domain, &team, &principal).await?;
+    Ok(Json(json!({})))
+}
+
+/// Staged uploads, removed when the request ends whatever happens.
+struct Staging {
+    dir: tempfile::TempDir,
+}
+
+impl Staging {
+    fn new(state: &AppState) -> ApiResult<Self> {
+        let dir = tempfile::Builder::new()
+            .prefix("upload-")
+            .tempdir_in(state.config.upload_dir())
+            .map_err(ApiError::internal)?;
+        Ok(Staging { dir })
+    }
+
+    fn path(&self, name: &str, ext: &str) -> PathBuf {
+        self.dir.path().join(format!("{name}{ext}"))
+    }
+}
+
+fn too_large(state: &AppState) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        format!(
+            "the upload is larger than {} MiB; split it and append the parts, or ask an admin to raise `max_upload_mb`",
+            state.config.max_upload_mb
+        ),
+    )
+}
+
+async fn create_product(
+    State(state): State<AppState>,
+    caller: Caller,
+    mut multipart: Multipart,
+) -> ApiResult<(StatusCode, Json<ProductView>)> {
+    let staging = Staging::new(&state)?;
+    let mut product: Option<service::NewProduct> = None;
+    let mut files = Vec::new();
+    loop {
+        let field = match multipart.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => return Err(too_large(&state)),
+            Err(e) => return Err(ApiError::bad_request(format!("invalid multipart body: {}", e.body_text()))),
+        };
+        let name = field.name().unwrap_or_default().to_string();
+        if name == "product" {
+            let text = field
+                .text()
+                .await
+                .map_err(|e| ApiError::bad_request(format!("invalid `product` part: {}", e.body_text())))?;
+            product = Some(
+                serde_json::from_str(&text).map_err(|e| ApiError::bad_request(format!("invalid `product` part: {e}")))?,
+            );
+            continue;
+        }
+        meshgate_core::names::validate("table name", &name)?;
+        let file_name = field.file_name().map(str::to_string);
+        let ext = file_name
+            .as_deref()
+            .and_then(|n| std::path::Path::new(n).extension())
+            .and_then(|e| e.to_str())
+            .map(|e| format!(".{e}"))
+            .unwrap_or_default();
+        let path = staging.path(&name, &ext);
+        let mut out = tokio::fs::File::create(&path).await.map_err(ApiError::internal)?;
+        let mut field = field;
+        loop {
+            match field.chunk().await {
+                Ok(Some(chunk)) => out.write_all(&chunk).await.map_err(ApiError::internal)?,
+                Ok(None) => break,
+                Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => return Err(too_large(&state)),
+                Err(e) => return Err(ApiError::bad_request(format!("upload of `{name}` failed: {}", e.body_text()))),
+            }
+        }
+        out.flush().await.map_err(ApiError::internal)?;
+        files.push(StagedFile {
+            table: name,
+            path,
+            file_name,
+        });
+    }
+    let product = product.ok_or_else(|| {
+        ApiError::bad_request("missing the `product` part: a JSON object with `domain`, `team` and `name`")
+    })?;
+    let view = service::create_product(&state, &caller, product, files).await?;
+    drop(staging);
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProductQuery {
+    domain: Option<String>,
+    team: Option<String>,
+}
+
+async fn list_products(
+    State(state): State<AppState>,
+    caller: Caller,
+    Params(q): Params<ProductQuery>,
+) -> ApiResult<Json<Vec<ProductView>>> {
+    service::authorize(&state, &caller, Action::ViewMesh, &Resource::Mesh, "list data products")?;
+    let mut filter = ProductFilter::default();
+    if let Some(d) = &q.domain {
+        let domain = service::domain_by_name(&state, d).await?;
+        filter.domain_id = Some(domain.id);
+        if let Some(t) = &q.team {
+            filter.team_id = Some(service::team_by_name(&state, d, t).await?.1.id);
+        }
+    } else if let Some(t) = &q.team {
+        filter.team_id = Some(service::team_by_qualified_name(&state, t).await?.1.id);
+    }
+    let mut out = Vec::new();
+    for p in state.store.list_products(&filter).await? {
+        out.push(ProductView::load(&state, p).await?);
+    }
+    Ok(Json(out))
+}
+
+async fn get_product(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((domain, product)): Path<(String, String)>,
+) -> ApiResult<Json<ProductView>> {
+    let (_, p) = service::product_by_name(&state, &domain, &product).await?;
+    service::authorize(&state, &caller, Action::ViewProduct, &service::product_resource(&p), "view this product")?;
+    Ok(Json(ProductView::load(&state, p).await?))
+}
+
+async fn delete_product(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((domain, product)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    service::delete_product(&state, &caller, &domain, &product).await?;
+    Ok(Json(json!({})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AppendQuery {
+    format: String,
+}
+
+async fn append_data(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((domain, product, table)): Path<(String, String, String)>,
+    Params(q): Params<AppendQuery>,
+    body: axum::body::Body,
+) -> ApiResult<Json<Value>> {
+    let format = FileFormat::parse(&q.format)?;
+    let staging = Staging::new(&state)?;
+    let path = staging.path(&table, format.extension());
+    let mut out = tokio::fs::File::create(&path).await.map_err(ApiError::internal)?;
+    let limit = state.config.max_upload_mb.saturating_mul(1024 * 1024);
+    let mut written: u64 = 0;
+    let mut stream = body.into_data_stream();
+    loop {
+        match stream.try_next().await {
+            Ok(Some(chunk)) => {
+                written += chunk.len() as u64;
+                if written > limit {
+                    return Err(too_large(&state));
+                }
+                out.write_all(&chunk).await.map_err(ApiError::internal)?;
+            }
+            Ok(None) => break,
+            Err(e) => {
+                return Err(if e.to_string().contains("length limit") {
+                    too_large(&state)
+                } else {
+                    ApiError::bad_request(format!("upload failed: {e}"))
+                });
+            }
+        }
+    }
+    out.flush().await.map_err(ApiError::internal)?;
+    if written == 0 {
+        return Err(ApiError::bad_request("the upload is empty"));
+    }
+    let result = service::append_data(&state, &caller, &domain, &product, &table, format, &path).await?;
+    drop(staging);
+    Ok(Json(result))
+}
+
+async fn request_access(
+    State(state): State<AppState>,
+    caller: Caller,
+    JsonBody(req): JsonBody<shares::AccessRequest>,
+) -> ApiResult<(StatusCode, Json<ShareView>)> {
+    Ok((StatusCode::CREATED, Json(shares::request_access(&state, &caller, req).await?)))
+}
+
+async fn list_shares(
+    State(state): State<AppState>,
+    caller: Caller,
+    Params(q): Params<shares::ListQuery>,
+) -> ApiResult<Json<Vec<ShareView>>> {
+    Ok(Json(shares::list(&state, &caller, q).await?))
+}
+
+async fn get_share(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<ShareView>> {
+    Ok(Json(shares::get(&state, &caller, share_id(&id)?).await?))
+}
+
+/// An optional JSON body: empty means the defaults.
+fn optional_body<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> ApiResult<T> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("invalid request body: {e}")))
+}
+
+async fn submit_share(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<ShareView>> {
+    Ok(Json(shares::submit(&state, &caller, share_id(&id)?).await?))
+}
+
+async fn approve_share(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<ShareView>> {
+    let d = optional_body(&body)?;
+    Ok(Json(shares::approve(&state, &caller, share_id(&id)?, d).await?))
+}
+
+async fn reject_share(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<ShareView>> {
+    let d = optional_body(&body)?;
+    Ok(Json(shares::reject(&state, &caller, share_id(&id)?, d).await?))
+}
+
+async fn revoke_share(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<ShareView>> {
+    let r = optional_body(&body)?;
+    Ok(Json(shares::revoke(&state, &caller, share_id(&id)?, r).await?))
+}
+
+async fn query(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    JsonBody(req): JsonBody<crate::query::QueryRequest>,
+) -> ApiResult<Response> {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    let format = crate::query::output_format(req.format.as_deref(), accept)?;
+    crate::query::run(&state, &caller, req, format).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuditQuery {
+    after: Option<i64>,
+    actor: Option<String>,
+    action: Option<String>,
+    object: Option<String>,
+    limit: Option<u32>,
+}
+
+#[derive(Serialize)]
+struct AuditView {
+    #[serde(flatten)]
+    event: AuditEvent,
+    actor: Option<String>,
+}
+
+async fn audit(State(state): State<AppState>, caller: Caller, Params(q): Params<AuditQuery>) -> ApiResult<impl IntoResponse> {
+    service::authorize(&state, &caller, Action::ReadAudit, &Resource::Mesh, "read the audit log")?;
+    let actor_id = match &q.actor {
+        Some(name) => Some(service::principal_by_name(&state, name).await?.id),
+        None => None,
+    };
+    let filter = AuditFilter {
+        after_seq: q.after,
+        actor_id,
+        action_prefix: q.action,
+        object_id: q.object,
+        limit: q.limit,
+    };
+    let mut names = std::collections::HashMap::new();
+    let mut out = Vec::new();
+    for event in state.store.list_audit(&filter).await? {
+        let actor = match event.actor_id {
+            Some(id) => {
+                if !names.contains_key(&id) {
+                    names.insert(id, crate::views::name_of_principal(&state, id).await?);
+                }
+                names.get(&id).cloned()
+            }
+            None => Some("system".to_string()),
+        };
+        out.push(AuditView { event, actor });
+    }
+    Ok(Json(out))
+}

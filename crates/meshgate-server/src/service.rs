@@ -1,0 +1,666 @@
+//! Control-plane operations on identity, domains, teams and data products. Each checks the
+//! action with the authorizer, validates input, and writes the change with its audit event in
+//! one store call. Handlers only extract and delegate to these.
+
+use std::path::PathBuf;
+
+use chrono::{Duration, Utc};
+use meshgate_authz::{Action, Resource};
+use meshgate_core::model::{
+    ApiToken, DataProduct, Domain, NewAuditEvent, Principal, PrincipalKind, ProductTable, Team, TeamMember, TeamRole,
+    new_id,
+};
+use meshgate_core::{names, token};
+use meshgate_engine::ingest::{self, FileFormat};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use crate::views::{MemberView, ProductView, TeamView};
+
+/// Fails with 403 unless the caller may do `action` on `resource`.
+pub fn authorize(state: &AppState, caller: &Caller, action: Action, resource: &Resource, what: &str) -> ApiResult<()> {
+    if state.authz.is_allowed(&caller.actor, action, resource) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(format!(
+            "principal `{}` may not {what}",
+            caller.principal.name
+        )))
+    }
+}
+
+pub fn audit(caller: &Caller, action: &str, object_type: &str, object_id: impl ToString) -> NewAuditEvent {
+    NewAuditEvent::new(Some(caller.id()), action, object_type, Some(object_id.to_string()))
+        .with_request_id(crate::error::REQUEST_ID.try_with(|id| id.clone()).ok())
+}
+
+// ----- principals and tokens -----
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewPrincipal {
+    pub name: String,
+    pub kind: PrincipalKind,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub admin: bool,
+}
+
+pub async fn create_principal(state: &AppState, caller: &Caller, req: NewPrincipal) -> ApiResult<Principal> {
+    authorize(state, caller, Action::CreatePrincipal, &Resource::Mesh, "create principals")?;
+    names::validate("principal name", &req.name)?;
+    let principal = Principal {
+        id: new_id(),
+        display_name: req.display_name.unwrap_or_else(|| req.name.clone()),
+        name: req.name,
+        kind: req.kind,
+        is_admin: req.admin,
+        created_at: Utc::now(),
+    };
+    let event = audit(caller, "principal.create", "principal", principal.id)
+        .with_detail(json!({"name": principal.name, "kind": principal.kind, "admin": principal.is_admin}));
+    state.store.create_principal(&principal, event).await?;
+    Ok(principal)
+}
+
+pub async fn principal_by_name(state: &AppState, name: &str) -> ApiResult<Principal> {
+    state
+        .store
+        .get_principal_by_name(name)
+        .await?
+        .ok_or_else(|| ApiError::not_found("principal", name))
+}
+
+pub async fn set_group_member(state: &AppState, caller: &Caller, group: &str, member: &str, add: bool) -> ApiResult<()> {
+    authorize(state, caller, Action::CreatePrincipal, &Resource::Mesh, "change group membership")?;
+    let g = principal_by_name(state, group).await?;
+    if g.kind != PrincipalKind::Group {
+        return Err(ApiError::bad_request(format!("`{group}` is a {}, not a group", g.kind)));
+    }
+    let m = principal_by_name(state, member).await?;
+    let action = if add { "group.add_member" } else { "group.remove_member" };
+    let event = audit(caller, action, "principal", g.id).with_detail(json!({"member": member}));
+    if add {
+        state.store.add_group_member(g.id, m.id, event).await?;
+    } else {
+        state.store.remove_group_member(g.id, m.id, event).await?;
+    }
+    Ok(())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewToken {
+    #[serde(default)]
+    pub principal: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Days until expiry; 0 = never. Default 90.
+    #[serde(default)]
+    pub expires_in_days: Option<u32>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CreatedToken {
+    pub id: Uuid,
+    /// Shown only here, once.
+    pub token: String,
+    pub principal: String,
+    pub expires_at: Option<chrono::DateTime<Utc>>,
+}
+
+/// Issues a token for `principal` without an authorization check: for `init`, the quickstart
+/// and the API handler after its own check.
+pub async fn issue_token(
+    state: &AppState,
+    actor: Option<Uuid>,
+    principal: &Principal,
+    name: &str,
+    expires_in_days: u32,
+) -> ApiResult<CreatedToken> {
+    let secret = token::generate();
+    let now = Utc::now();
+    let record = ApiToken {
+        id: new_id(),
+        principal_id: principal.id,
+        name: name.to_string(),
+        token_hash: token::hash(&secret),
+        created_at: now,
+        expires_at: (expires_in_days > 0).then(|| now + Duration::days(i64::from(expires_in_days))),
+        revoked_at: None,
+    };
+    let event = NewAuditEvent::new(actor, "token.create", "token", Some(record.id.to_string()))
+        .with_request_id(crate::error::REQUEST_ID.try_with(|id| id.clone()).ok())
+        .with_detail(json!({"principal": principal.name, "name": name, "expires_at": record.expires_at}));
+    state.store.create_token(&record, event).await?;
+    Ok(CreatedToken {
+        id: record.id,
+        token: secret,
+        principal: principal.name.clone(),
+        expires_at: record.expires_at,
+    })
+}
+
+pub async fn create_token(state: &AppState, caller: &Caller, req: NewToken) -> ApiResult<CreatedToken> {
+    let principal = match &req.principal {
+        Some(name) => principal_by_name(state, name).await?,
+        None => caller.principal.clone(),
+    };
+    authorize(
+        state,
+        caller,
+        Action::CreateToken,
+        &Resource::Principal { id: principal.id },
+        &format!("create tokens for `{}`", principal.name),
+    )?;
+    if principal.kind == PrincipalKind::Group {
+        return Err(ApiError::bad_request("groups cannot hold tokens; create a token for a user or service principal"));
+    }
+    let name = req.name.unwrap_or_else(|| "api".to_string());
+    if name.len() > 200 {
+        return Err(ApiError::bad_request("token name is longer than 200 bytes"));
+    }
+    let days = req.expires_in_days.unwrap_or(90);
+    if days > 3650 {
+        return Err(ApiError::bad_request("`expires_in_days` must be at most 3650 (0 = never)"));
+    }
+    issue_token(state, Some(caller.id()), &principal, &name, days).await
+}
+
+pub async fn list_tokens(state: &AppState, caller: &Caller, principal: Option<&str>) -> ApiResult<Vec<ApiToken>> {
+    let principal = match principal {
+        Some(name) => principal_by_name(state, name).await?,
+        None => caller.principal.clone(),
+    };
+    authorize(
+        state,
+        caller,
+        Action::ListTokens,
+        &Resource::Principal { id: principal.id },
+        &format!("list the tokens of `{}`", principal.name),
+    )?;
+    Ok(state.store.list_tokens(principal.id).await?)
+}
+
+pub async fn revoke_token(state: &AppState, caller: &Caller, id: Uuid) -> ApiResult<ApiToken> {
+    let record = state
+        .store
+        .get_token(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("token", &id.to_string()))?;
+    let resource = Resource::Principal { id: record.principal_id };
+    if !state.authz.is_allowed(&caller.actor, Action::RevokeToken, &resource) {
+        // Someone else's token: do not confirm it exists.
+        return Err(ApiError::not_found("token", &id.to_string()));
+    }
+    let event = audit(caller, "token.revoke", "token", id);
+    state.store.revoke_token(id, Utc::now(), event).await?;
+    state
+        .store
+        .get_token(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("token", &id.to_string()))
+}
+
+// ----- domains and teams -----
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewDomain {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default = "yes")]
+    pub producer: bool,
+    #[serde(default = "yes")]
+    pub consumer: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+pub async fn create_domain(state: &AppState, caller: &Caller, req: NewDomain) -> ApiResult<Domain> {
+    authorize(state, caller, Action::CreateDomain, &Resource::Mesh, "create domains")?;
+    names::validate("domain name", &req.name)?;
+    let domain = Domain {
+        id: new_id(),
+        name: req.name,
+        description: req.description,
+        producer: req.producer,
+        consumer: req.consumer,
+        created_at: Utc::now(),
+    };
+    let event = audit(caller, "domain.create", "domain", domain.id)
+        .with_detail(json!({"name": domain.name, "producer": domain.producer, "consumer": domain.consumer}));
+    state.store.create_domain(&domain, event).await?;
+    Ok(domain)
+}
+
+pub async fn domain_by_name(state: &AppState, name: &str) -> ApiResult<Domain> {
+    state
+        .store
+        .get_domain_by_name(name)
+        .await?
+        .ok_or_else(|| ApiError::not_found("domain", name))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DomainPatch {
+    pub description: Option<String>,
+    pub producer: Option<bool>,
+    pub consumer: Option<bool>,
+}
+
+pub async fn update_domain(state: &AppState, caller: &Caller, name: &str, patch: DomainPatch) -> ApiResult<Domain> {
+    let mut domain = domain_by_name(state, name).await?;
+    authorize(state, caller, Action::UpdateDomain, &Resource::Domain { id: domain.id }, "update domains")?;
+    let before = (domain.producer, domain.consumer);
+    if let Some(d) = patch.description {
+        domain.description = d;
+    }
+    domain.producer = patch.producer.unwrap_or(domain.producer);
+    domain.consumer = patch.consumer.unwrap_or(domain.consumer);
+    let event = audit(caller, "domain.update", "domain", domain.id).with_detail(json!({
+        "from": {"producer": before.0, "consumer": before.1},
+        "to": {"producer": domain.producer, "consumer": domain.consumer},
+    }));
+    state.store.update_domain(&domain, event).await?;
+    Ok(domain)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewTeam {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+}
+
+pub async fn create_team(state: &AppState, caller: &Caller, domain: &str, req: NewTeam) -> ApiResult<TeamView> {
+    let domain = domain_by_name(state, domain).await?;
+    authorize(state, caller, Action::CreateTeam, &Resource::Domain { id: domain.id }, "create teams")?;
+    names::validate("team name", &req.name)?;
+    let team = Team {
+        id: new_id(),
+        domain_id: domain.id,
+        name: req.name,
+        description: req.description,
+        created_at: Utc::now(),
+    };
+    let event = audit(caller, "team.create", "team", team.id).with_detail(json!({"domain": domain.name, "name": team.name}));
+    state.store.create_team(&team, event).await?;
+    Ok(TeamView::new(team, &domain))
+}
+
+pub async fn team_by_name(state: &AppState, domain: &str, team: &str) -> ApiResult<(Domain, Team)> {
+    let d = domain_by_name(state, domain).await?;
+    let t = state
+        .store
+        .get_team_by_name(d.id, team)
+        .await?
+        .ok_or_else(|| ApiError::not_found("team", &format!("{domain}.{team}")))?;
+    Ok((d, t))
+}
+
+/// Resolves `domain.team`.
+pub async fn team_by_qualified_name(state: &AppState, qualified: &str) -> ApiResult<(Domain, Team)> {
+    let (d, t) = split_qualified(qualified, "team")?;
+    team_by_name(state, d, t).await
+}
+
+/// Splits `a.b`, with an error that shows the expected form.
+pub fn split_qualified<'a>(value: &'a str, what: &str) -> ApiResult<(&'a str, &'a str)> {
+    value
+        .split_once('.')
+        .filter(|(a, b)| !a.is_empty() && !b.is_empty() && !b.contains('.'))
+        .ok_or_else(|| ApiError::bad_request(format!("`{value}` is not a {what} name; write it as `<domain>.<{what}>`")))
+}
+
+pub async fn list_members(state: &AppState, domain: &str, team: &str) -> ApiResult<Vec<MemberView>> {
+    let (_, t) = team_by_name(state, domain, team).await?;
+    let mut out = Vec::new();
+    for m in state.store.list_team_members(t.id).await? {
+        out.push(MemberView {
+            principal: crate::views::name_of_principal(state, m.principal_id).await?,
+            role: m.role,
+        });
+    }
+    Ok(out)
+}
+
+pub async fn put_member(
+    state: &AppState,
+    caller: &Caller,
+    domain: &str,
+    team: &str,
+    principal: &str,
+    role: TeamRole,
+) -> ApiResult<MemberView> {
+    let (d, t) = team_by_name(state, domain, team).await?;
+    authorize(
+        state,
+        caller,
+        Action::ManageTeamMembers,
+        &Resource::Team { id: t.id, domain_id: d.id },
+        &format!("manage the members of team `{domain}.{team}`"),
+    )?;
+    let p = principal_by_name(state, principal).await?;
+    let event = audit(caller, "team.put_member", "team", t.id).with_detail(json!({"principal": principal, "role": role}));
+    state
+        .store
+        .put_team_member(&TeamMember { team_id: t.id, principal_id: p.id, role }, event)
+        .await?;
+    Ok(MemberView {
+        principal: p.name,
+        role,
+    })
+}
+
+pub async fn remove_member(state: &AppState, caller: &Caller, domain: &str, team: &str, principal: &str) -> ApiResult<()> {
+    let (d, t) = team_by_name(state, domain, team).await?;
+    authorize(
+        state,
+        caller,
+        Action::ManageTeamMembers,
+        &Resource::Team { id: t.id, domain_id: d.id },
+        &format!("manage the members of team `{domain}.{team}`"),
+    )?;
+    let p = principal_by_name(state, principal).await?;
+    let event = audit(caller, "team.remove_member", "team", t.id).with_detail(json!({"principal": principal}));
+    state.store.remove_team_member(t.id, p.id, event).await?;
+    Ok(())
+}
+
+// ----- data products -----
+
+/// The `product` part of a create request.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewProduct {
+    pub domain: String,
+    pub team: String,
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub tables: Vec<NewTable>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewTable {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// Register an existing Delta table at this URL instead of uploading a file.
+    #[serde(default)]
+    pub location: Option<String>,
+    /// The uploaded file's format, when its name does not tell.
+    #[serde(default)]
+    pub format: Option<String>,
+    /// Column descriptions by column name.
+    #[serde(default)]
+    pub columns: std::collections::BTreeMap<String, String>,
+}
+
+/// A file uploaded for one table, staged on disk.
+pub struct StagedFile {
+    pub table: String,
+    pub path: PathBuf,
+    pub file_name: Option<String>,
+}
+
+pub async fn product_by_name(state: &AppState, domain: &str, product: &str) -> ApiResult<(Domain, DataProduct)> {
+    let d = domain_by_name(state, domain).await?;
+    let p = state
+        .store
+        .get_product_by_name(d.id, product)
+        .await?
+        .ok_or_else(|| ApiError::not_found("data product", &format!("{domain}.{product}")))?;
+    Ok((d, p))
+}
+
+pub fn product_resource(p: &DataProduct) -> Resource {
+    Resource::Product {
+        id: p.id,
+        team_id: p.team_id,
+        domain_id: p.domain_id,
+    }
+}
+
+/// Creates a product from staged uploads and registered locations. Tables are written first;
+/// the catalog record is committed only if all of them succeed, and any table written for a
+/// failed create is removed, so a failure leaves no half-made product.
+pub async fn create_product(state: &AppState, caller: &Caller, req: NewProduct, files: Vec<StagedFile>) -> ApiResult<ProductView> {
+    let (domain, team) = team_by_name(state, &req.domain, &req.team).await?;
+    authorize(
+        state,
+        caller,
+        Action::CreateProduct,
+        &Resource::Team { id: team.id, domain_id: domain.id },
+        &format!("create data products for team `{}.{}`", domain.name, team.name),
+    )?;
+    if !domain.producer {
+        return Err(ApiError::new(
+            axum::http::StatusCode::CONFLICT,
+            "conflict",
+            format!(
+                "domain `{}` is not enabled as a producer; an admin can run `meshgate domain enable {} --producer`",
+                domain.name, domain.name
+            ),
+        ));
+    }
+    names::validate("data product name", &req.name)?;
+    if state.store.get_product_by_name(domain.id, &req.name).await?.is_some() {
+        return Err(meshgate_core::Error::AlreadyExists {
+            what: "data product",
+            name: format!("{}.{}", domain.name, req.name),
+        }
+        .into());
+    }
+    // Every table is described once: by a `tables` entry, an uploaded file, or both.
+    let mut specs: Vec<NewTable> = req.tables;
+    for f in &files {
+        if !specs.iter().any(|t| t.name == f.table) {
+            specs.push(NewTable {
+                name: f.table.clone(),
+                description: String::new(),
+                location: None,
+                format: None,
+                columns: Default::default(),
+            });
+        }
+    }
+    if specs.is_empty() {
+        return Err(ApiError::bad_request(
+            "a data product needs at least one table: upload a file (part named after the table) or register a Delta table by `location`",
+        ));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for t in &specs {
+        names::validate("table name", &t.name)?;
+        if !seen.insert(t.name.as_str()) {
+            return Err(ApiError::bad_request(format!("table `{}` is given twice", t.name)));
+        }
+        let has_file = files.iter().any(|f| f.table == t.name);
+        match (&t.location, has_file) {
+            (Some(_), true) => {
+                return Err(ApiError::bad_request(format!(
+                    "table `{}` has both a file and a `location`; give one",
+                    t.name
+                )));
+            }
+            (None, false) => {
+                return Err(ApiError::bad_request(format!(
+                    "table `{}` has neither an uploaded file nor a `location`",
+                    t.name
+                )));
+            }
+            _ => {}
+        }
+    }
+
+    let product_id = new_id();
+    let now = Utc::now();
+    let mut tables = Vec::new();
+    let mut written = Vec::new();
+    let outcome: ApiResult<()> = async {
+        for spec in &specs {
+            let (location, managed, mut columns) = if let Some(loc) = &spec.location {
+                let url = url_of(loc)?;
+                let (_, columns) = ingest::describe(&url).await?;
+                (url, false, columns)
+            } else {
+                let Some(file) = files.iter().find(|f| f.table == spec.name) else {
+                    return Err(ApiError::bad_request(format!("no file uploaded for table `{}`", spec.name)));
+                };
+                let format = file_format(spec.format.as_deref(), file)?;
+                let url = state.data_root.table_url(product_id, &spec.name)?;
+                written.push(url.clone());
+                let report = ingest::create_table(&file.path, format, &url, &spec.name).await?;
+                (url, true, report.columns)
+            };
+            for (col, description) in &spec.columns {
+                let Some(c) = columns.iter_mut().find(|c| &c.name == col) else {
+                    return Err(ApiError::bad_request(format!(
+                        "table `{}` has no column `{col}` to describe; its columns are: {}",
+                        spec.name,
+                        columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+                    )));
+                };
+                c.description = description.clone();
+            }
+            tables.push(ProductTable {
+                id: new_id(),
+                product_id,
+                name: spec.name.clone(),
+                description: spec.description.clone(),
+                location: location.to_string(),
+                managed,
+                columns,
+                created_at: now,
+            });
+        }
+        Ok(())
+    }
+    .await;
+    let product = DataProduct {
+        id: product_id,
+        domain_id: domain.id,
+        team_id: team.id,
+        name: req.name,
+        description: req.description,
+        created_at: now,
+        updated_at: now,
+    };
+    let committed = match outcome {
+        Ok(()) => {
+            let event = audit(caller, "product.create", "data_product", product.id).with_detail(json!({
+                "name": format!("{}.{}", domain.name, product.name),
+                "team": team.name,
+                "tables": tables.iter().map(|t| &t.name).collect::<Vec<_>>(),
+            }));
+            state.store.create_product(&product, &tables, event).await.map_err(ApiError::from)
+        }
+        Err(e) => Err(e),
+    };
+    if let Err(e) = committed {
+        for url in &written {
+            meshgate_engine::storage::remove_location(url);
+        }
+        return Err(e);
+    }
+    ProductView::load(state, product).await
+}
+
+fn url_of(location: &str) -> ApiResult<url::Url> {
+    let url = url::Url::parse(location)
+        .or_else(|_| {
+            std::path::Path::new(location)
+                .canonicalize()
+                .ok()
+                .and_then(|p| url::Url::from_directory_path(p).ok())
+                .ok_or(())
+        })
+        .map_err(|()| ApiError::bad_request(format!("`{location}` is neither a URL nor an existing directory")))?;
+    Ok(url)
+}
+
+fn file_format(explicit: Option<&str>, file: &StagedFile) -> ApiResult<FileFormat> {
+    if let Some(f) = explicit {
+        return Ok(FileFormat::parse(f)?);
+    }
+    file.file_name
+        .as_deref()
+        .and_then(|n| FileFormat::from_path(std::path::Path::new(n)))
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "cannot tell the format of the file for table `{}`: name it `.csv`, `.parquet` or `.jsonl`, or give `format`",
+                file.table
+            ))
+        })
+}
+
+pub async fn append_data(
+    state: &AppState,
+    caller: &Caller,
+    domain: &str,
+    product: &str,
+    table: &str,
+    format: FileFormat,
+    file: &std::path::Path,
+) -> ApiResult<serde_json::Value> {
+    let (_, p) = product_by_name(state, domain, product).await?;
+    authorize(
+        state,
+        caller,
+        Action::AppendData,
+        &product_resource(&p),
+        &format!("append data to `{domain}.{product}`"),
+    )?;
+    let mut t = state
+        .store
+        .list_tables(p.id)
+        .await?
+        .into_iter()
+        .find(|t| t.name == table)
+        .ok_or_else(|| ApiError::not_found("table", &format!("{domain}.{product}.{table}")))?;
+    let url = url::Url::parse(&t.location).map_err(ApiError::internal)?;
+    let report = ingest::append_file(file, format, &url).await?;
+    let described: std::collections::HashMap<String, String> =
+        t.columns.iter().map(|c| (c.name.clone(), c.description.clone())).collect();
+    t.columns = report
+        .columns
+        .into_iter()
+        .map(|mut c| {
+            c.description = described.get(&c.name).cloned().unwrap_or_default();
+            c
+        })
+        .collect();
+    let event = audit(caller, "product.append", "table", t.id).with_detail(json!({
+        "table": format!("{domain}.{product}.{table}"), "rows": report.rows, "version": report.version,
+    }));
+    state.store.update_table_columns(&t, event).await?;
+    Ok(json!({"table": format!("{domain}.{product}.{table}"), "rows": report.rows, "version": report.version}))
+}
+
+pub async fn delete_product(state: &AppState, caller: &Caller, domain: &str, product: &str) -> ApiResult<()> {
+    let (_, p) = product_by_name(state, domain, product).await?;
+    authorize(
+        state,
+        caller,
+        Action::DeleteProduct,
+        &product_resource(&p),
+        &format!("delete `{domain}.{product}`"),
+    )?;
+    let event = audit(caller, "product.delete", "data_product", p.id).with_detail(json!({"name": format!("{domain}.{product}")}));
+    state.store.delete_product(p.id, event).await?;
+    Ok(())
+}

@@ -1,0 +1,619 @@
+//! The share lifecycle (LIFECYCLE.md): people's actions on shares, and the worker that turns
+//! approvals and revocations into grants.
+//!
+//! Every action loads the share, asks the authorizer, computes the new states with the state
+//! machines of `meshgate_core::lifecycle`, and commits the change with its audit event and
+//! follow-up jobs in one store transaction, guarded by the share's version (a lost race is a
+//! 409). The worker leases jobs from that outbox; its steps are idempotent, so a job repeated
+//! after a crash resumes where the last run stopped.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use meshgate_authz::{Action, Resource};
+use meshgate_core::lifecycle::{
+    ItemAction, ItemStatus, ItemTarget, ShareAction, ShareStatus, Step, item_step, share_step,
+};
+use meshgate_core::model::{
+    Grant, Grantee, ItemKind, JobKind, NewAuditEvent, Permission, Share, ShareDetail, ShareItem, new_id,
+};
+use meshgate_store::{NewJob, ShareChange, ShareFilter};
+use serde::Deserialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::service::{audit, product_by_name, split_qualified, team_by_qualified_name};
+use crate::state::AppState;
+use crate::views::ShareView;
+
+/// The longest a reason may be.
+const MAX_REASON: usize = 4096;
+/// How long `wait` waits for the worker before answering with the share as it is.
+const WAIT_FOR: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessRequest {
+    /// `domain.product`
+    pub product: String,
+    /// `domain.team`; default: the caller's only team.
+    #[serde(default)]
+    pub team: Option<String>,
+    /// Table names; default: all of the product's tables.
+    #[serde(default)]
+    pub tables: Option<Vec<String>>,
+    pub reason: String,
+    /// Keep the share as a draft instead of submitting it.
+    #[serde(default)]
+    pub draft: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Decision {
+    #[serde(default)]
+    pub notes: Option<String>,
+    /// Answer after the worker has put the grants in force (default true).
+    #[serde(default)]
+    pub wait: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeRequest {
+    /// Item ids; default: every revokable item.
+    #[serde(default)]
+    pub items: Option<Vec<Uuid>>,
+    #[serde(default)]
+    pub wait: Option<bool>,
+}
+
+/// The authorizer's view of a share.
+async fn share_resource(state: &AppState, share: &Share) -> ApiResult<Resource> {
+    let (team, domain) = match state.store.get_product(share.product_id).await? {
+        Some(p) => (p.team_id, p.domain_id),
+        // The product is gone: only requesters and admins can still see the record.
+        None => (Uuid::nil(), Uuid::nil()),
+    };
+    Ok(Resource::Share {
+        id: share.id,
+        product_id: share.product_id,
+        product_team_id: team,
+        product_domain_id: domain,
+        requester_team_id: share.requester_team_id,
+        requester_principal_id: share.requester_principal_id,
+    })
+}
+
+/// Loads a share the caller may act on: 404 if it may not even see it, 403 if it may see it
+/// but not do `action`.
+async fn load_for(state: &AppState, caller: &Caller, id: Uuid, action: Action, verb: &str) -> ApiResult<(ShareDetail, Resource)> {
+    let not_found = || ApiError::not_found("share", &id.to_string());
+    let detail = state.store.get_share(id).await?.ok_or_else(not_found)?;
+    let resource = share_resource(state, &detail.share).await?;
+    if !state.authz.is_allowed(&caller.actor, Action::ViewShare, &resource) {
+        return Err(not_found());
+    }
+    if !state.authz.is_allowed(&caller.actor, action, &resource) {
+        return Err(ApiError::forbidden(format!(
+            "principal `{}` may not {verb} share `{id}`",
+            caller.principal.name
+        )));
+    }
+    Ok((detail, resource))
+}
+
+pub async fn request_access(state: &AppState, caller: &Caller, req: AccessRequest) -> ApiResult<ShareView> {
+    let reason = req.reason.trim();
+    if reason.is_empty() {
+        return Err(ApiError::bad_request("a reason is required: say why you need this data"));
+    }
+    if reason.len() > MAX_REASON {
+        return Err(ApiError::bad_request(format!(
+            "the reason is {} bytes long; keep it within {MAX_REASON}",
+            reason.len()
+        )));
+    }
+    let (pd, pn) = split_qualified(&req.product, "product")?;
+    let (product_domain, product) = product_by_name(state, pd, pn).await?;
+
+    // Who asks: a team the caller belongs to, or a service principal for itself.
+    let (team_id, principal_id) = match &req.team {
+        Some(q) => {
+            let (d, t) = team_by_qualified_name(state, q).await?;
+            crate::service::authorize(
+                state,
+                caller,
+                Action::RequestAccess,
+                &Resource::Team { id: t.id, domain_id: d.id },
+                &format!("request access for team `{q}`"),
+            )?;
+            if !d.consumer {
+                return Err(ApiError::new(
+                    axum::http::StatusCode::CONFLICT,
+                    "conflict",
+                    format!(
+                        "domain `{}` is not enabled as a consumer; an admin can run `meshgate domain enable {} --consumer`",
+                        d.name, d.name
+                    ),
+                ));
+            }
+            (Some(t.id), None)
+        }
+        None => {
+            let mut teams = caller.team_ids();
+            teams.dedup();
+            match teams.as_slice() {
+                [one] => {
+                    let t = state.store.get_team(*one).await?.ok_or_else(|| ApiError::internal("team vanished"))?;
+                    let q = crate::views::qualified_team(state, t.id).await?;
+                    return Box::pin(request_access(state, caller, AccessRequest { team: Some(q), ..req })).await;
+                }
+                [] if caller.principal.kind == meshgate_core::model::PrincipalKind::Service => {
+                    crate::service::authorize(
+                        state,
+                        caller,
+                        Action::RequestAccessForSelf,
+                        &Resource::Principal { id: caller.id() },
+                        "request access for itself",
+                    )?;
+                    (None, Some(caller.id()))
+                }
+                [] => {
+                    return Err(ApiError::bad_request(
+                        "you are not a member of any team; ask a team owner to add you, then request access for that team",
+                    ));
+                }
+                _ => {
+                    return Err(ApiError::bad_request(
+                        "you are a member of several teams; say which one asks with `team` (`--team <domain>.<team>`)",
+                    ));
+                }
+            }
+        }
+    };
+    if team_id == Some(product.team_id) {
+        return Err(ApiError::bad_request(format!(
+            "team already owns `{}`; owners read their products without a share",
+            req.product
+        )));
+    }
+    if !product_domain.producer {
+        return Err(ApiError::new(
+            axum::http::StatusCode::CONFLICT,
+            "conflict",
+            format!("domain `{}` is not enabled as a producer", product_domain.name),
+        ));
+    }
+    let tables = state.store.list_tables(product.id).await?;
+    let wanted: Vec<_> = match &req.tables {
+        None => tables.iter().collect(),
+        Some(names) if names.is_empty() => {
+            return Err(ApiError::bad_request("`tables` is empty; leave it out to ask for every table"));
+        }
+        Some(names) => {
+            let mut out = Vec::new();
+            for n in names {
+                match tables.iter().find(|t| &t.name == n) {
+                    Some(t) if !out.iter().any(|o: &&meshgate_core::model::ProductTable| o.id == t.id) => out.push(t),
+                    Some(_) => {}
+                    None => {
+                        return Err(ApiError::bad_request(format!(
+                            "`{}` has no table `{n}`; its tables are: {}",
+                            req.product,
+                            tables.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", ")
+                        )));
+                    }
+                }
+            }
+            out
+        }
+    };
+    if wanted.is_empty() {
+        return Err(ApiError::bad_request(format!("`{}` has no tables to share", req.product)));
+    }
+    let now = Utc::now();
+    let share_id = new_id();
+    let status = if req.draft {
+        ShareStatus::Draft
+    } else {
+        share_step(&share_id.to_string(), ShareStatus::Draft, ShareAction::Submit)?.resulting(ShareStatus::Draft)
+    };
+    let share = Share {
+        id: share_id,
+        product_id: product.id,
+        requester_team_id: team_id,
+        requester_principal_id: principal_id,
+        created_by: caller.id(),
+        reason: reason.to_string(),
+        status,
+        requested_expiry: None,
+        decision_notes: None,
+        decided_by: None,
+        version: 1,
+        created_at: now,
+        updated_at: now,
+        deleted_reason: None,
+    };
+    let items: Vec<ShareItem> = wanted
+        .iter()
+        .map(|t| ShareItem {
+            id: new_id(),
+            share_id,
+            kind: ItemKind::Table,
+            table_id: Some(t.id),
+            permission: Permission::Read,
+            status: ItemStatus::PendingApproval,
+            health: None,
+            health_message: None,
+            last_verified_at: None,
+            created_at: now,
+            updated_at: now,
+        })
+        .collect();
+    let event = audit(caller, "share.request", "share", share_id).with_detail(json!({
+        "product": req.product, "requester_team": req.team, "to": status,
+        "tables": wanted.iter().map(|t| &t.name).collect::<Vec<_>>(), "reason": reason,
+    }));
+    state.store.create_share(&share, &items, event).await?;
+    get(state, caller, share_id).await
+}
+
+pub async fn get(state: &AppState, caller: &Caller, id: Uuid) -> ApiResult<ShareView> {
+    let (detail, _) = load_for(state, caller, id, Action::ViewShare, "view").await?;
+    ShareView::load(state, detail).await
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    pub status: Option<String>,
+    /// `domain.product`
+    pub product: Option<String>,
+    /// `domain.team`
+    pub requester: Option<String>,
+    /// Only shares the caller may decide on.
+    #[serde(default)]
+    pub pending_for_me: bool,
+    pub limit: Option<u32>,
+}
+
+pub async fn list(state: &AppState, caller: &Caller, q: ListQuery) -> ApiResult<Vec<ShareView>> {
+    let mut filter = ShareFilter {
+        limit: Some(q.limit.unwrap_or(500).min(5000)),
+        ..Default::default()
+    };
+    if let Some(s) = &q.status {
+        filter.status = Some(s.parse()?);
+    }
+    if let Some(p) = &q.product {
+        let (d, n) = split_qualified(p, "product")?;
+        filter.product_id = Some(product_by_name(state, d, n).await?.1.id);
+    }
+    if let Some(r) = &q.requester {
+        filter.requester_team_id = Some(team_by_qualified_name(state, r).await?.1.id);
+    }
+    if !caller.actor.is_admin {
+        filter.visible_to_teams = Some(caller.team_ids());
+        filter.visible_to_principal = Some(caller.id());
+    }
+    let mut out = Vec::new();
+    for detail in state.store.list_shares(&filter).await? {
+        let resource = share_resource(state, &detail.share).await?;
+        if !state.authz.is_allowed(&caller.actor, Action::ViewShare, &resource) {
+            continue;
+        }
+        if q.pending_for_me && !state.authz.is_allowed(&caller.actor, Action::ApproveShare, &resource) {
+            continue;
+        }
+        out.push(ShareView::load(state, detail).await?);
+    }
+    Ok(out)
+}
+
+/// Applies an item action to the items `select` picks; errors if an item cannot move.
+fn items_to(detail: &ShareDetail, action: ItemAction, select: impl Fn(&ShareItem) -> bool) -> ApiResult<Vec<(Uuid, ItemStatus)>> {
+    let mut out = Vec::new();
+    for item in detail.items.iter().filter(|i| select(i)) {
+        if let ItemTarget::Status(to) = item_step(&item.id.to_string(), item.status, action)? {
+            out.push((item.id, to));
+        }
+    }
+    Ok(out)
+}
+
+fn transition_event(caller: &Caller, verb: &str, detail: &ShareDetail, to: ShareStatus, extra: serde_json::Value) -> NewAuditEvent {
+    audit(caller, &format!("share.{verb}"), "share", detail.share.id).with_detail(json!({
+        "from": detail.share.status, "to": to, "extra": extra,
+    }))
+}
+
+pub async fn submit(state: &AppState, caller: &Caller, id: Uuid) -> ApiResult<ShareView> {
+    let (detail, _) = load_for(state, caller, id, Action::SubmitShare, "submit").await?;
+    let step = share_step(&id.to_string(), detail.share.status, ShareAction::Submit)?;
+    let Step::Moved(to) = step else {
+        return ShareView::load(state, detail).await;
+    };
+    let resubmitted = items_to(&detail, ItemAction::Submit, |i| {
+        matches!(i.status, ItemStatus::ShareRejected | ItemStatus::ShareFailed)
+    })?;
+    let pending = detail.items.iter().filter(|i| i.status == ItemStatus::PendingApproval).count() + resubmitted.len();
+    if pending == 0 {
+        return Err(ApiError::new(
+            axum::http::StatusCode::CONFLICT,
+            "invalid_transition",
+            format!("share `{id}` has no item pending approval; add an item before submitting"),
+        ));
+    }
+    let change = ShareChange {
+        share_id: id,
+        expected_version: detail.share.version,
+        status: Some(to),
+        item_status: resubmitted,
+        audit: vec![transition_event(caller, "submit", &detail, to, json!(null))],
+        ..Default::default()
+    };
+    let after = state.store.apply_share_change(change).await?;
+    ShareView::load(state, after).await
+}
+
+pub async fn approve(state: &AppState, caller: &Caller, id: Uuid, d: Decision) -> ApiResult<ShareView> {
+    let (detail, _) = load_for(state, caller, id, Action::ApproveShare, "approve").await?;
+    let Step::Moved(to) = share_step(&id.to_string(), detail.share.status, ShareAction::Approve)? else {
+        return ShareView::load(state, detail).await;
+    };
+    let items = items_to(&detail, ItemAction::Approve, |i| i.status == ItemStatus::PendingApproval)?;
+    let change = ShareChange {
+        share_id: id,
+        expected_version: detail.share.version,
+        status: Some(to),
+        decision_notes: d.notes.clone(),
+        decided_by: Some(caller.id()),
+        item_status: items,
+        audit: vec![transition_event(caller, "approve", &detail, to, json!({"notes": d.notes}))],
+        jobs: vec![NewJob {
+            kind: JobKind::ProcessShare,
+            subject_id: id,
+        }],
+        ..Default::default()
+    };
+    let after = enqueue_and_wait(state, change, d.wait.unwrap_or(true)).await?;
+    ShareView::load(state, after).await
+}
+
+pub async fn reject(state: &AppState, caller: &Caller, id: Uuid, d: Decision) -> ApiResult<ShareView> {
+    let (detail, _) = load_for(state, caller, id, Action::RejectShare, "reject").await?;
+    let Step::Moved(to) = share_step(&id.to_string(), detail.share.status, ShareAction::Reject)? else {
+        return ShareView::load(state, detail).await;
+    };
+    let items = items_to(&detail, ItemAction::Reject, |i| i.status == ItemStatus::PendingApproval)?;
+    let change = ShareChange {
+        share_id: id,
+        expected_version: detail.share.version,
+        status: Some(to),
+        decision_notes: d.notes.clone(),
+        decided_by: Some(caller.id()),
+        item_status: items,
+        audit: vec![transition_event(caller, "reject", &detail, to, json!({"notes": d.notes}))],
+        ..Default::default()
+    };
+    let after = state.store.apply_share_change(change).await?;
+    ShareView::load(state, after).await
+}
+
+pub async fn revoke(state: &AppState, caller: &Caller, id: Uuid, r: RevokeRequest) -> ApiResult<ShareView> {
+    let (detail, _) = load_for(state, caller, id, Action::RevokeShare, "revoke").await?;
+    if let Some(wanted) = &r.items
+        && let Some(unknown) = wanted.iter().find(|w| !detail.items.iter().any(|i| i.id == **w))
+    {
+        return Err(ApiError::bad_request(format!("share `{id}` has no item `{unknown}`")));
+    }
+    let selected = |i: &ShareItem| r.items.as_ref().is_none_or(|w| w.contains(&i.id));
+    let revokable: Vec<_> = detail.items.iter().filter(|i| selected(i) && i.status.is_revokable()).collect();
+    if revokable.is_empty() {
+        let already = detail
+            .items
+            .iter()
+            .filter(|i| selected(i))
+            .all(|i| matches!(i.status, ItemStatus::RevokeSucceeded | ItemStatus::RevokeApproved | ItemStatus::RevokeInProgress));
+        if already && !detail.items.is_empty() {
+            return ShareView::load(state, detail).await;
+        }
+        return Err(ApiError::new(
+            axum::http::StatusCode::CONFLICT,
+            "invalid_transition",
+            format!(
+                "share `{id}` has nothing to revoke: no selected item is shared (it is `{}`)",
+                detail.share.status
+            ),
+        ));
+    }
+    let Step::Moved(to) = share_step(&id.to_string(), detail.share.status, ShareAction::RevokeItems)? else {
+        return ShareView::load(state, detail).await;
+    };
+    let items = items_to(&detail, ItemAction::RevokeItems, |i| selected(i) && i.status.is_revokable())?;
+    let change = ShareChange {
+        share_id: id,
+        expected_version: detail.share.version,
+        status: Some(to),
+        item_status: items,
+        audit: vec![transition_event(caller, "revoke", &detail, to, json!({"items": r.items}))],
+        jobs: vec![NewJob {
+            kind: JobKind::RevokeShare,
+            subject_id: id,
+        }],
+        ..Default::default()
+    };
+    let after = enqueue_and_wait(state, change, r.wait.unwrap_or(true)).await?;
+    ShareView::load(state, after).await
+}
+
+/// Commits a change that enqueues a job, wakes the worker, and (if `wait`) waits until the
+/// worker has finished this share.
+async fn enqueue_and_wait(state: &AppState, change: ShareChange, wait: bool) -> ApiResult<ShareDetail> {
+    let id = change.share_id;
+    let mut done = state.processed.subscribe();
+    let after = state.store.apply_share_change(change).await?;
+    state.wake_worker.notify_one();
+    if !wait {
+        return Ok(after);
+    }
+    let waited = tokio::time::timeout(WAIT_FOR, async {
+        loop {
+            match done.recv().await {
+                Ok(finished) if finished == id => return,
+                Ok(_) => {}
+                // Missed announcements: check the share itself.
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => return,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    })
+    .await;
+    if waited.is_err() {
+        tracing::warn!(share = %id, "share processing did not finish within the wait; answering with its current state");
+    }
+    state
+        .store
+        .get_share(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("share", &id.to_string()))
+}
+
+// ----- the worker's side -----
+
+fn system_event(verb: &str, detail: &ShareDetail, to: ShareStatus, extra: serde_json::Value) -> NewAuditEvent {
+    NewAuditEvent::new(None, format!("share.{verb}"), "share", Some(detail.share.id.to_string())).with_detail(json!({
+        "from": detail.share.status, "to": to, "extra": extra,
+    }))
+}
+
+/// Processes an approved share: grants every approved item. Safe to run again after a crash:
+/// a share already in progress is resumed, one already processed is left alone.
+pub async fn process_share(state: &AppState, id: Uuid) -> meshgate_core::Result<()> {
+    let Some(mut detail) = state.store.get_share(id).await? else {
+        return Ok(());
+    };
+    if detail.share.status == ShareStatus::Approved {
+        let to = share_step(&id.to_string(), detail.share.status, ShareAction::Start)?.resulting(detail.share.status);
+        let items = detail
+            .items
+            .iter()
+            .filter(|i| i.status == ItemStatus::ShareApproved)
+            .map(|i| (i.id, ItemStatus::ShareInProgress))
+            .collect();
+        detail = state
+            .store
+            .apply_share_change(ShareChange {
+                share_id: id,
+                expected_version: detail.share.version,
+                status: Some(to),
+                item_status: items,
+                audit: vec![system_event("start", &detail, to, json!(null))],
+                ..Default::default()
+            })
+            .await?;
+    }
+    if detail.share.status != ShareStatus::ShareInProgress {
+        return Ok(());
+    }
+    let grantee = match (detail.share.requester_team_id, detail.share.requester_principal_id) {
+        (Some(t), _) => Grantee::Team(t),
+        (None, Some(p)) => Grantee::Principal(p),
+        (None, None) => return Err(meshgate_core::Error::internal("share has no requester")),
+    };
+    let mut item_status = Vec::new();
+    let mut grants = Vec::new();
+    let mut failed = Vec::new();
+    for item in detail.items.iter().filter(|i| i.status == ItemStatus::ShareInProgress) {
+        let table = match item.table_id {
+            Some(t) => state.store.get_table(t).await?,
+            None => None,
+        };
+        match table {
+            Some(table) if table.product_id == detail.share.product_id => {
+                item_status.push((item.id, ItemStatus::ShareSucceeded));
+                grants.push(Grant {
+                    id: new_id(),
+                    share_item_id: item.id,
+                    grantee,
+                    table_id: table.id,
+                    permission: item.permission,
+                    created_at: Utc::now(),
+                });
+            }
+            _ => {
+                item_status.push((item.id, ItemStatus::ShareFailed));
+                failed.push(item.id);
+            }
+        }
+    }
+    let to = share_step(&id.to_string(), detail.share.status, ShareAction::Finish)?.resulting(detail.share.status);
+    state
+        .store
+        .apply_share_change(ShareChange {
+            share_id: id,
+            expected_version: detail.share.version,
+            status: Some(to),
+            item_status,
+            grants_to_add: grants,
+            audit: vec![system_event("finish", &detail, to, json!({"failed_items": failed}))],
+            ..Default::default()
+        })
+        .await?;
+    Ok(())
+}
+
+/// Processes a revocation: removes the grants of items approved for revocation.
+pub async fn revoke_share(state: &AppState, id: Uuid) -> meshgate_core::Result<()> {
+    let Some(mut detail) = state.store.get_share(id).await? else {
+        return Ok(());
+    };
+    if detail.share.status == ShareStatus::Revoked {
+        let to = share_step(&id.to_string(), detail.share.status, ShareAction::Start)?.resulting(detail.share.status);
+        let items = detail
+            .items
+            .iter()
+            .filter(|i| i.status == ItemStatus::RevokeApproved)
+            .map(|i| (i.id, ItemStatus::RevokeInProgress))
+            .collect();
+        detail = state
+            .store
+            .apply_share_change(ShareChange {
+                share_id: id,
+                expected_version: detail.share.version,
+                status: Some(to),
+                item_status: items,
+                audit: vec![system_event("start", &detail, to, json!(null))],
+                ..Default::default()
+            })
+            .await?;
+    }
+    if detail.share.status != ShareStatus::RevokeInProgress {
+        return Ok(());
+    }
+    let revoking: Vec<Uuid> = detail
+        .items
+        .iter()
+        .filter(|i| i.status == ItemStatus::RevokeInProgress)
+        .map(|i| i.id)
+        .collect();
+    let pending = detail.items.iter().any(|i| i.status == ItemStatus::PendingApproval);
+    let action = if pending { ShareAction::FinishPending } else { ShareAction::Finish };
+    let to = share_step(&id.to_string(), detail.share.status, action)?.resulting(detail.share.status);
+    state
+        .store
+        .apply_share_change(ShareChange {
+            share_id: id,
+            expected_version: detail.share.version,
+            status: Some(to),
+            item_status: revoking.iter().map(|i| (*i, ItemStatus::RevokeSucceeded)).collect(),
+            grants_to_remove: revoking.clone(),
+            audit: vec![system_event("finish", &detail, to, json!({"revoked_items": revoking}))],
+            ..Default::default()
+        })
+        .await?;
+    Ok(())
+}

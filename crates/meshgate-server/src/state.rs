@@ -1,0 +1,61 @@
+//! What every handler and worker shares.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use meshgate_authz::Authorizer;
+use meshgate_engine::query::{QueryConfig, QueryEngine, VisibleTable};
+use meshgate_engine::storage::DataRoot;
+use meshgate_store::Store;
+use tokio::sync::{Notify, broadcast};
+use uuid::Uuid;
+
+use crate::config::Config;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub authz: Arc<Authorizer>,
+    pub engine: Arc<QueryEngine>,
+    pub data_root: Arc<DataRoot>,
+    pub config: Arc<Config>,
+    /// Wakes the share worker right after a job is enqueued.
+    pub wake_worker: Arc<Notify>,
+    /// The worker announces each share it finished processing, for `wait` on approve/revoke.
+    pub processed: broadcast::Sender<Uuid>,
+    /// Visible tables by (principal, policy version): any grant, membership or product change
+    /// bumps the version, so a stale entry is never read.
+    pub visibility: Arc<Mutex<HashMap<Uuid, (i64, Arc<Vec<VisibleTable>>)>>>,
+}
+
+impl AppState {
+    /// Opens the store (running migrations) and the engine.
+    pub async fn open(config: Config) -> Result<AppState, String> {
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(|e| format!("cannot create data dir `{}`: {e}", config.data_dir.display()))?;
+        std::fs::create_dir_all(config.upload_dir()).map_err(|e| format!("cannot create the upload dir: {e}"))?;
+        let store = meshgate_store::connect(&config.store_url())
+            .await
+            .map_err(|e| format!("cannot open the store: {e}"))?;
+        let authz = Authorizer::new().map_err(|e| format!("cannot load the authorization policies: {e}"))?;
+        let data_root = DataRoot::parse(&config.data_root()).map_err(|e| e.to_string())?;
+        let engine = QueryEngine::new(QueryConfig {
+            memory_limit_mb: config.query.memory_limit_mb,
+            timeout: std::time::Duration::from_secs(config.query.timeout_secs),
+            spill_dir: Some(config.data_dir.join("spill")),
+        })
+        .map_err(|e| e.to_string())?;
+        std::fs::create_dir_all(config.data_dir.join("spill")).map_err(|e| format!("cannot create the spill dir: {e}"))?;
+        let (processed, _) = broadcast::channel(1024);
+        Ok(AppState {
+            store,
+            authz: Arc::new(authz),
+            engine: Arc::new(engine),
+            data_root: Arc::new(data_root),
+            config: Arc::new(config),
+            wake_worker: Arc::new(Notify::new()),
+            processed,
+            visibility: Arc::new(Mutex::new(HashMap::new())),
+        })
+    }
+}

@@ -1,0 +1,227 @@
+//! What the API sends: store records with ids resolved to the names people use
+//! (`domain.product`, `domain.team`, principal names).
+
+use chrono::{DateTime, Utc};
+use meshgate_core::lifecycle::{ItemStatus, ShareStatus, ShareSummary};
+use meshgate_core::model::{
+    Column, DataProduct, Domain, Health, ItemKind, Permission, Principal, ProductTable, ShareDetail, Team, TeamRole,
+};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::error::ApiResult;
+use crate::state::AppState;
+
+#[derive(Debug, Serialize)]
+pub struct TeamView {
+    pub id: Uuid,
+    pub domain: String,
+    pub name: String,
+    pub description: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl TeamView {
+    pub fn new(team: Team, domain: &Domain) -> Self {
+        TeamView {
+            id: team.id,
+            domain: domain.name.clone(),
+            name: team.name,
+            description: team.description,
+            created_at: team.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct MemberView {
+    pub principal: String,
+    pub role: TeamRole,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TableView {
+    pub id: Uuid,
+    pub name: String,
+    pub description: String,
+    pub location: String,
+    pub managed: bool,
+    pub columns: Vec<Column>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<ProductTable> for TableView {
+    fn from(t: ProductTable) -> Self {
+        TableView {
+            id: t.id,
+            name: t.name,
+            description: t.description,
+            location: t.location,
+            managed: t.managed,
+            columns: t.columns,
+            created_at: t.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct ProductView {
+    pub id: Uuid,
+    pub domain: String,
+    pub team: String,
+    pub name: String,
+    pub description: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub tables: Vec<TableView>,
+}
+
+impl ProductView {
+    pub async fn load(state: &AppState, product: DataProduct) -> ApiResult<Self> {
+        let domain = name_of_domain(state, product.domain_id).await?;
+        let team = name_of_team(state, product.team_id).await?;
+        let tables = state.store.list_tables(product.id).await?;
+        Ok(ProductView {
+            id: product.id,
+            domain,
+            team,
+            name: product.name,
+            description: product.description,
+            created_at: product.created_at,
+            updated_at: product.updated_at,
+            tables: tables.into_iter().map(TableView::from).collect(),
+        })
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct ItemView {
+    pub id: Uuid,
+    pub kind: ItemKind,
+    pub table: Option<String>,
+    pub table_id: Option<Uuid>,
+    pub permission: Permission,
+    pub status: ItemStatus,
+    pub health: Option<Health>,
+    pub health_message: Option<String>,
+    pub last_verified_at: Option<DateTime<Utc>>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ShareView {
+    pub id: Uuid,
+    /// `domain.product`
+    pub product: String,
+    pub product_id: Uuid,
+    /// `domain.team`
+    pub requester_team: Option<String>,
+    pub requester_principal: Option<String>,
+    pub created_by: String,
+    pub reason: String,
+    pub status: ShareStatus,
+    pub requested_expiry: Option<DateTime<Utc>>,
+    pub decision_notes: Option<String>,
+    pub decided_by: Option<String>,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub deleted_reason: Option<String>,
+    pub items: Vec<ItemView>,
+    pub summary: ShareSummary,
+}
+
+impl ShareView {
+    pub async fn load(state: &AppState, detail: ShareDetail) -> ApiResult<Self> {
+        let share = detail.share;
+        let product = match state.store.get_product(share.product_id).await? {
+            Some(p) => format!("{}.{}", name_of_domain(state, p.domain_id).await?, p.name),
+            None => format!("(deleted product {})", share.product_id),
+        };
+        let requester_team = match share.requester_team_id {
+            Some(id) => Some(qualified_team(state, id).await?),
+            None => None,
+        };
+        let requester_principal = match share.requester_principal_id {
+            Some(id) => Some(name_of_principal(state, id).await?),
+            None => None,
+        };
+        let decided_by = match share.decided_by {
+            Some(id) => Some(name_of_principal(state, id).await?),
+            None => None,
+        };
+        let mut items = Vec::with_capacity(detail.items.len());
+        for item in detail.items {
+            let table = match item.table_id {
+                Some(id) => state.store.get_table(id).await?.map(|t| t.name),
+                None => None,
+            };
+            items.push(ItemView {
+                id: item.id,
+                kind: item.kind,
+                table,
+                table_id: item.table_id,
+                permission: item.permission,
+                status: item.status,
+                health: item.health,
+                health_message: item.health_message,
+                last_verified_at: item.last_verified_at,
+                updated_at: item.updated_at,
+            });
+        }
+        Ok(ShareView {
+            id: share.id,
+            product,
+            product_id: share.product_id,
+            requester_team,
+            requester_principal,
+            created_by: name_of_principal(state, share.created_by).await?,
+            reason: share.reason,
+            status: share.status,
+            requested_expiry: share.requested_expiry,
+            decision_notes: share.decision_notes,
+            decided_by,
+            version: share.version,
+            created_at: share.created_at,
+            updated_at: share.updated_at,
+            deleted_reason: share.deleted_reason,
+            items,
+            summary: detail.summary,
+        })
+    }
+}
+
+pub async fn name_of_domain(state: &AppState, id: Uuid) -> ApiResult<String> {
+    Ok(state
+        .store
+        .get_domain(id)
+        .await?
+        .map(|d| d.name)
+        .unwrap_or_else(|| id.to_string()))
+}
+
+pub async fn name_of_team(state: &AppState, id: Uuid) -> ApiResult<String> {
+    Ok(state
+        .store
+        .get_team(id)
+        .await?
+        .map(|t| t.name)
+        .unwrap_or_else(|| id.to_string()))
+}
+
+/// `domain.team`
+pub async fn qualified_team(state: &AppState, id: Uuid) -> ApiResult<String> {
+    match state.store.get_team(id).await? {
+        Some(t) => Ok(format!("{}.{}", name_of_domain(state, t.domain_id).await?, t.name)),
+        None => Ok(id.to_string()),
+    }
+}
+
+pub async fn name_of_principal(state: &AppState, id: Uuid) -> ApiResult<String> {
+    Ok(state
+        .store
+        .get_principal(id)
+        .await?
+        .map(|p: Principal| p.name)
+        .unwrap_or_else(|| id.to_string()))
+}

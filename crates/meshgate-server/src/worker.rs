@@ -1,0 +1,64 @@
+//! The share worker: leases jobs from the outbox and runs their processors. It is woken right
+//! after a job is enqueued (so an approval is fulfilled at once) and also polls, so jobs left
+//! by a crashed process or another replica are picked up when their lease runs out.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use meshgate_core::model::JobKind;
+use tokio_util::sync::CancellationToken;
+
+use crate::shares;
+use crate::state::AppState;
+
+/// How long a leased job is reserved for one worker.
+const LEASE: Duration = Duration::from_secs(60);
+
+/// Runs until `stop` is cancelled.
+pub async fn run(state: AppState, stop: CancellationToken) {
+    let worker = format!("worker-{}", uuid::Uuid::now_v7());
+    let poll = Duration::from_millis(state.config.worker_poll_ms.max(10));
+    let lease = chrono::Duration::from_std(LEASE).unwrap_or(chrono::Duration::seconds(60));
+    loop {
+        let jobs = match state.store.lease_jobs(&worker, 32, lease).await {
+            Ok(jobs) => jobs,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot lease jobs");
+                Vec::new()
+            }
+        };
+        let idle = jobs.is_empty();
+        for job in jobs {
+            let result = match job.kind {
+                JobKind::ProcessShare => shares::process_share(&state, job.subject_id).await,
+                JobKind::RevokeShare => shares::revoke_share(&state, job.subject_id).await,
+            };
+            match result {
+                Ok(()) => {
+                    if let Err(e) = state.store.complete_job(job.id).await {
+                        tracing::error!(job = %job.id, error = %e, "cannot complete job");
+                    }
+                }
+                Err(e) => {
+                    // Back off exponentially, capped at ten minutes.
+                    let delay = 2i64.saturating_pow(job.attempts.clamp(0, 10) as u32).min(600);
+                    tracing::warn!(job = %job.id, kind = %job.kind, attempts = job.attempts, error = %e, "job failed; will retry");
+                    let retry_at = Utc::now() + chrono::Duration::seconds(delay);
+                    if let Err(e) = state.store.fail_job(job.id, &e.to_string(), retry_at).await {
+                        tracing::error!(job = %job.id, error = %e, "cannot record job failure");
+                    }
+                }
+            }
+            let _ = state.processed.send(job.subject_id);
+        }
+        if idle {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = state.wake_worker.notified() => {}
+                () = tokio::time::sleep(poll) => {}
+            }
+        } else if stop.is_cancelled() {
+            return;
+        }
+    }
+}
