@@ -1,1 +1,211 @@
-//! placeholder
+//! `meshgate`: parses the command line, sets up logging and dispatches — `serve`,
+//! `quickstart`, `init` and `migrate` run a server or touch the store locally; every other verb
+//! talks to a running server over HTTP.
+
+mod client;
+mod output;
+mod verbs;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use meshgate_server::{AppState, Config, LogFormat};
+
+/// meshgate — a self-hosted data mesh: publish data products, request and approve access,
+/// query what you were granted
+#[derive(Parser, Debug)]
+#[command(name = "meshgate", version)]
+struct Cli {
+    #[command(flatten)]
+    client: verbs::ClientOpts,
+    #[command(subcommand)]
+    cmd: Command,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+struct ServerOpts {
+    /// configuration file (TOML); `MESHGATE_*` environment variables override it
+    #[arg(long, env = "MESHGATE_CONFIG")]
+    config: Option<PathBuf>,
+    /// data directory (store, local tables, uploads)
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// address to listen on, e.g. 127.0.0.1:8080
+    #[arg(long)]
+    listen: Option<std::net::SocketAddr>,
+    /// store URL: `sqlite://PATH` or `postgres://…` (default: SQLite in the data dir)
+    #[arg(long)]
+    store_url: Option<String>,
+    /// log lines as `text` or `json`
+    #[arg(long, value_parser = ["text", "json"])]
+    log_format: Option<String>,
+}
+
+impl ServerOpts {
+    fn config(&self) -> Result<Config, String> {
+        let mut c = Config::load(self.config.as_deref())?;
+        if let Some(d) = &self.data_dir {
+            c.data_dir = d.clone();
+        }
+        if let Some(l) = self.listen {
+            c.listen = l;
+        }
+        if let Some(s) = &self.store_url {
+            c.store_url = Some(s.clone());
+        }
+        match self.log_format.as_deref() {
+            Some("json") => c.log_format = LogFormat::Json,
+            Some("text") => c.log_format = LogFormat::Text,
+            _ => {}
+        }
+        Ok(c)
+    }
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum Command {
+    /// run the server
+    Serve(ServerOpts),
+    /// create (or reuse) a demo mesh in the data dir, serve it, and print a tour
+    Quickstart(ServerOpts),
+    /// create the mesh and its first admin; prints the admin token once
+    Init {
+        #[command(flatten)]
+        server: ServerOpts,
+        /// name of the first admin
+        #[arg(long, default_value = "admin")]
+        admin: String,
+    },
+    /// create or upgrade the store's tables (also done by `serve`)
+    Migrate(ServerOpts),
+    #[command(flatten)]
+    Client(verbs::ClientCommand),
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.cmd {
+        Command::Serve(opts) => serve(opts).await,
+        Command::Quickstart(opts) => quickstart(opts).await,
+        Command::Init { server, admin } => init(server, &admin).await,
+        Command::Migrate(opts) => migrate(opts).await,
+        Command::Client(cmd) => verbs::run(&cli.client, cmd).await.map_err(|e| format!("{e:#}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(opts: ServerOpts) -> Result<(), String> {
+    let config = opts.config()?;
+    meshgate_server::init_logging(config.log_format);
+    let state = AppState::open(config).await?;
+    meshgate_server::serve(state).await
+}
+
+async fn init(opts: ServerOpts, admin: &str) -> Result<(), String> {
+    let config = opts.config()?;
+    let state = AppState::open(config).await?;
+    let created = meshgate_server::mesh::init(&state, admin).await?;
+    println!("mesh initialised; admin `{}` created", created.principal);
+    println!("admin token (shown only once, keep it safe):\n\n  {}\n", created.token);
+    println!("next: export MESHGATE_TOKEN={} && meshgate serve", created.token);
+    Ok(())
+}
+
+async fn migrate(opts: ServerOpts) -> Result<(), String> {
+    let config = opts.config()?;
+    meshgate_store::migrate(&config.store_url())
+        .await
+        .map_err(|e| format!("migration failed: {e}"))?;
+    println!("store is up to date: {}", redact(&config.store_url()));
+    Ok(())
+}
+
+/// A store URL without its password, for printing.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}://…{}", &url[..s], &url[at..]),
+        _ => url.to_string(),
+    }
+}
+
+async fn quickstart(opts: ServerOpts) -> Result<(), String> {
+    let config = opts.config()?;
+    meshgate_server::init_logging(config.log_format);
+    let fresh = !config.data_dir.join("meshgate.db").exists() && config.store_url.is_none();
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e} (is another meshgate running? pass --listen)", config.listen))?;
+    let data_dir = config.data_dir.clone();
+    let url = config.public_url();
+    let state = AppState::open(config).await?;
+    eprintln!(
+        "{} the demo mesh in `{}` …",
+        if fresh { "seeding" } else { "reusing" },
+        data_dir.display()
+    );
+    let tokens = meshgate_server::mesh::seed_demo(&state).await?;
+    print_tour(&url, &tokens);
+    meshgate_server::serve_on(state, listener, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await
+}
+
+fn print_tour(url: &str, tokens: &meshgate_server::mesh::DemoTokens) {
+    let token = |name: &str| tokens.get(name).cloned().unwrap_or_default();
+    let exe = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "meshgate".into());
+    println!(
+        r#"
+meshgate is serving the demo mesh on {url}
+
+  domains   sales (producer), marketing (consumer)
+  people    alice (owner of sales.core), carol (steward of sales.core),
+            bob (member of marketing.analytics), admin (mesh admin)
+  products  sales.orders (100,000 orders), sales.customers (5,000 customers)
+
+In another terminal, paste:
+
+  alias meshgate='{exe}'
+  export MESHGATE_URL={url}
+  export ADMIN={admin} ALICE={alice} CAROL={carol} BOB={bob}
+
+  # bob (marketing) cannot see sales' orders yet
+  MESHGATE_TOKEN=$BOB meshgate query "SELECT region, count(*) AS orders FROM sales.orders.orders GROUP BY region"
+
+  # bob asks for access, with a reason
+  SHARE=$(MESHGATE_TOKEN=$BOB meshgate request-access sales.orders --reason "campaign attribution for Q3" -o id)
+
+  # alice, an owner of sales.core, sees the request and approves it
+  MESHGATE_TOKEN=$ALICE meshgate list-pending-requests
+  MESHGATE_TOKEN=$ALICE meshgate approve-subscription $SHARE --notes "ok for Q3"
+
+  # bob's query now returns rows
+  MESHGATE_TOKEN=$BOB meshgate query "SELECT region, count(*) AS orders FROM sales.orders.orders GROUP BY region"
+
+  # alice revokes; bob is denied again
+  MESHGATE_TOKEN=$ALICE meshgate revoke $SHARE
+  MESHGATE_TOKEN=$BOB meshgate query "SELECT count(*) FROM sales.orders.orders"
+
+  # every decision and every query is in the audit log
+  MESHGATE_TOKEN=$ADMIN meshgate audit --action share.
+  MESHGATE_TOKEN=$ADMIN meshgate audit --action query.
+
+Tokens are kept in the data dir (quickstart-tokens.json) so re-running quickstart reuses
+them. Press Ctrl-C to stop.
+"#,
+        admin = token("admin"),
+        alice = token("alice"),
+        carol = token("carol"),
+        bob = token("bob"),
+    );
+}

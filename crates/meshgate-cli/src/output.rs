@@ -22,6 +22,8 @@ pub enum OutputFormat {
     Json,
     /// a header line and one line per row, same columns as the table
     Csv,
+    /// only the `id` of each object, one per line (for scripts: `SHARE=$(meshgate … -o id)`)
+    Id,
 }
 
 /// How a column takes its cell out of a JSON object.
@@ -321,6 +323,14 @@ pub fn render_list(format: OutputFormat, value: &Value, columns: &[Column]) -> R
         OutputFormat::Table => Ok(table(&headers, cells())),
         OutputFormat::Csv => csv(&headers, cells()),
         OutputFormat::Json => json(value),
+        OutputFormat::Id => Ok(rows
+            .iter()
+            .filter_map(|row| row.get("id"))
+            .map(|id| match id {
+                Value::String(s) => format!("{s}\n"),
+                other => format!("{other}\n"),
+            })
+            .collect()),
     }
 }
 
@@ -335,7 +345,7 @@ pub fn render_record(format: OutputFormat, value: &Value, columns: &[Column]) ->
                 .map(|c| vec![c.header.to_string(), c.cell(value)])
                 .collect(),
         )),
-        OutputFormat::Csv | OutputFormat::Json => render_list(format, value, columns),
+        OutputFormat::Csv | OutputFormat::Json | OutputFormat::Id => render_list(format, value, columns),
     }
 }
 
@@ -484,6 +494,7 @@ mod tests {
 
     #[test]
     fn json_is_the_response_unchanged() {
+        assert_eq!(render_list(OutputFormat::Id, &shares(), SHARE).unwrap(), "s1\ns2\n");
         let out = render_list(OutputFormat::Json, &shares(), SHARE).unwrap();
         let back: Value = serde_json::from_str(&out).unwrap();
         assert_eq!(back, shares());

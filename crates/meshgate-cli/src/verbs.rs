@@ -938,7 +938,7 @@ async fn query(c: &Client, out: OutputFormat, args: QueryArgs) -> Result<()> {
         (Some(f), _) => Some(f),
         (None, OutputFormat::Json) => Some(QueryFormat::Json),
         (None, OutputFormat::Csv) => Some(QueryFormat::Csv),
-        (None, OutputFormat::Table) => None,
+        (None, OutputFormat::Table | OutputFormat::Id) => None,
     };
     match stream_format {
         Some(format) => {
@@ -1048,7 +1048,7 @@ fn confirm(out: OutputFormat, v: &Value, columns: &[Column], msg: &str) -> Resul
     match out {
         OutputFormat::Table => output::print(&format!("{msg}\n")),
         OutputFormat::Csv if columns.is_empty() => Ok(()),
-        OutputFormat::Csv | OutputFormat::Json => show_list(out, v, columns),
+        OutputFormat::Csv | OutputFormat::Json | OutputFormat::Id => show_list(out, v, columns),
     }
 }
 
