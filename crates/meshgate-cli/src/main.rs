@@ -91,7 +91,9 @@ async fn main() -> ExitCode {
         Command::Quickstart(opts) => quickstart(opts).await,
         Command::Init { server, admin } => init(server, &admin).await,
         Command::Migrate(opts) => migrate(opts).await,
-        Command::Client(cmd) => verbs::run(&cli.client, cmd).await.map_err(|e| format!("{e:#}")),
+        Command::Client(cmd) => verbs::run(&cli.client, cmd)
+            .await
+            .map_err(|e| format!("{e:#}")),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -114,8 +116,14 @@ async fn init(opts: ServerOpts, admin: &str) -> Result<(), String> {
     let state = AppState::open(config).await?;
     let created = meshgate_server::mesh::init(&state, admin).await?;
     println!("mesh initialised; admin `{}` created", created.principal);
-    println!("admin token (shown only once, keep it safe):\n\n  {}\n", created.token);
-    println!("next: export MESHGATE_TOKEN={} && meshgate serve", created.token);
+    println!(
+        "admin token (shown only once, keep it safe):\n\n  {}\n",
+        created.token
+    );
+    println!(
+        "next: export MESHGATE_TOKEN={} && meshgate serve",
+        created.token
+    );
     Ok(())
 }
 
@@ -142,7 +150,12 @@ async fn quickstart(opts: ServerOpts) -> Result<(), String> {
     let fresh = !config.data_dir.join("meshgate.db").exists() && config.store_url.is_none();
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
-        .map_err(|e| format!("cannot listen on {}: {e} (is another meshgate running? pass --listen)", config.listen))?;
+        .map_err(|e| {
+            format!(
+                "cannot listen on {}: {e} (is another meshgate running? pass --listen)",
+                config.listen
+            )
+        })?;
     let data_dir = config.data_dir.clone();
     let url = config.public_url();
     let state = AppState::open(config).await?;

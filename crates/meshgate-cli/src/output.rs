@@ -345,7 +345,9 @@ pub fn render_record(format: OutputFormat, value: &Value, columns: &[Column]) ->
                 .map(|c| vec![c.header.to_string(), c.cell(value)])
                 .collect(),
         )),
-        OutputFormat::Csv | OutputFormat::Json | OutputFormat::Id => render_list(format, value, columns),
+        OutputFormat::Csv | OutputFormat::Json | OutputFormat::Id => {
+            render_list(format, value, columns)
+        }
     }
 }
 
@@ -494,7 +496,10 @@ mod tests {
 
     #[test]
     fn json_is_the_response_unchanged() {
-        assert_eq!(render_list(OutputFormat::Id, &shares(), SHARE).unwrap(), "s1\ns2\n");
+        assert_eq!(
+            render_list(OutputFormat::Id, &shares(), SHARE).unwrap(),
+            "s1\ns2\n"
+        );
         let out = render_list(OutputFormat::Json, &shares(), SHARE).unwrap();
         let back: Value = serde_json::from_str(&out).unwrap();
         assert_eq!(back, shares());

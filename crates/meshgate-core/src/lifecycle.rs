@@ -183,14 +183,21 @@ pub fn allowed_share_actions(from: ShareStatus) -> Vec<ShareAction> {
 }
 
 /// Applies `action` to a share in state `from`. `share` names it in the error.
-pub fn share_step(share: &str, from: ShareStatus, action: ShareAction) -> Result<Step<ShareStatus>> {
+pub fn share_step(
+    share: &str,
+    from: ShareStatus,
+    action: ShareAction,
+) -> Result<Step<ShareStatus>> {
     if let Some(to) = share_transition(from, action) {
         return Ok(Step::Moved(to));
     }
     // Workers' actions are never idempotent no-ops: a repeated `start` means a lost lease.
     let by_person = !matches!(
         action,
-        ShareAction::Start | ShareAction::Finish | ShareAction::FinishPending | ShareAction::AddItem
+        ShareAction::Start
+            | ShareAction::Finish
+            | ShareAction::FinishPending
+            | ShareAction::AddItem
     );
     if by_person && share_targets(action).any(|t| t == from) {
         return Ok(Step::Unchanged);
@@ -235,7 +242,10 @@ pub fn item_transition(from: ItemStatus, action: ItemAction) -> Option<ItemTarge
         (A::Failure, S::ShareInProgress | S::ShareApproved) => S::ShareFailed,
         (A::Failure, S::RevokeInProgress | S::RevokeApproved) => S::RevokeFailed,
         (A::RevokeItems, S::ShareSucceeded | S::RevokeFailed) => S::RevokeApproved,
-        (A::RemoveItem, S::PendingApproval | S::ShareRejected | S::ShareFailed | S::RevokeSucceeded) => {
+        (
+            A::RemoveItem,
+            S::PendingApproval | S::ShareRejected | S::ShareFailed | S::RevokeSucceeded,
+        ) => {
             return Some(ItemTarget::Removed);
         }
         (A::Extend, S::ShareSucceeded) => S::PendingExtension,
@@ -306,6 +316,7 @@ impl ShareSummary {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
     use proptest::prelude::*;

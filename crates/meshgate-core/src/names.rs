@@ -18,17 +18,17 @@ pub fn validate(what: &'static str, value: &str) -> Result<()> {
         ))
     } else if !value.starts_with(|c: char| c.is_ascii_lowercase()) {
         Some("it must start with a lowercase letter `a`-`z`".into())
-    } else if let Some(bad) = value
-        .chars()
-        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_'))
-    {
-        Some(format!(
-            "it contains `{}`; use only lowercase letters, digits and `_` (for example `{}`)",
-            bad.escape_default(),
-            suggest(value)
-        ))
     } else {
-        None
+        value
+            .chars()
+            .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_'))
+            .map(|bad| {
+                format!(
+                    "it contains `{}`; use only lowercase letters, digits and `_` (for example `{}`)",
+                    bad.escape_default(),
+                    suggest(value)
+                )
+            })
     };
     match reason {
         Some(reason) => Err(Error::InvalidName {
@@ -61,6 +61,7 @@ fn suggest(value: &str) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 
@@ -75,7 +76,15 @@ mod tests {
     fn rejects_bad_names_with_a_fix() {
         let err = validate("product", "my orders").unwrap_err().to_string();
         assert!(err.contains("`my_orders`"), "{err}");
-        for bad in ["", "1abc", "Orders", "a;drop", "a\"b", "a-b", &"a".repeat(64)] {
+        for bad in [
+            "",
+            "1abc",
+            "Orders",
+            "a;drop",
+            "a\"b",
+            "a-b",
+            &"a".repeat(64),
+        ] {
             assert!(validate("product", bad).is_err(), "{bad}");
         }
     }

@@ -15,10 +15,14 @@ pub enum Error {
     #[error("{message}")]
     Sql { message: String },
     /// The query needed more memory than the configured limit.
-    #[error("query exceeded the memory limit of {limit_mb} MiB; add filters or aggregate, or ask an admin to raise `query.memory_limit_mb`")]
+    #[error(
+        "query exceeded the memory limit of {limit_mb} MiB; add filters or aggregate, or ask an admin to raise `query.memory_limit_mb`"
+    )]
     MemoryLimit { limit_mb: u64 },
     /// The query ran longer than the configured timeout.
-    #[error("query exceeded the timeout of {seconds} s; add filters or ask an admin to raise `query.timeout_secs`")]
+    #[error(
+        "query exceeded the timeout of {seconds} s; add filters or ask an admin to raise `query.timeout_secs`"
+    )]
     Timeout { seconds: u64 },
     /// A table's storage is missing or unreadable.
     #[error("storage error: {message}")]
@@ -44,7 +48,10 @@ impl Error {
     pub fn is_user_error(&self) -> bool {
         matches!(
             self,
-            Error::InvalidData { .. } | Error::Sql { .. } | Error::MemoryLimit { .. } | Error::Timeout { .. }
+            Error::InvalidData { .. }
+                | Error::Sql { .. }
+                | Error::MemoryLimit { .. }
+                | Error::Timeout { .. }
         )
     }
 
@@ -74,7 +81,10 @@ impl Error {
                 message: format!("the data does not match the table's schema: {msg}"),
             },
             other => Error::InvalidData {
-                message: format!("the file could not be written as a table: {}", strip_backtrace(&other.to_string())),
+                message: format!(
+                    "the file could not be written as a table: {}",
+                    strip_backtrace(&other.to_string())
+                ),
             },
         }
     }
@@ -85,7 +95,10 @@ impl Error {
             DataFusionError::ObjectStore(e) => Error::storage(e.to_string()),
             DataFusionError::ArrowError(e, _) => invalid_arrow(e),
             _ => Error::InvalidData {
-                message: format!("the file could not be read: {}", strip_backtrace(&err.to_string())),
+                message: format!(
+                    "the file could not be read: {}",
+                    strip_backtrace(&err.to_string())
+                ),
             },
         }
     }

@@ -10,7 +10,9 @@ use std::sync::Arc;
 
 use deltalake::arrow::datatypes::{DataType, Schema, SchemaRef};
 use deltalake::arrow::record_batch::RecordBatch;
-use deltalake::datafusion::prelude::{CsvReadOptions, JsonReadOptions, ParquetReadOptions, SessionContext};
+use deltalake::datafusion::prelude::{
+    CsvReadOptions, JsonReadOptions, ParquetReadOptions, SessionContext,
+};
 use deltalake::operations::write::WriteMetrics;
 use deltalake::protocol::SaveMode;
 use deltalake::{DeltaTable, DeltaTableBuilder};
@@ -72,7 +74,12 @@ pub struct IngestReport {
 }
 
 /// Creates a new Delta table at `location` from a file. Fails if a table already exists there.
-pub async fn create_table(file: &Path, format: FileFormat, location: &Url, name: &str) -> Result<IngestReport> {
+pub async fn create_table(
+    file: &Path,
+    format: FileFormat,
+    location: &Url,
+    name: &str,
+) -> Result<IngestReport> {
     let ctx = SessionContext::new();
     let df = read_file(&ctx, file, format, None).await?;
     prepare_location(location)?;
@@ -112,12 +119,25 @@ pub async fn append_file(file: &Path, format: FileFormat, location: &Url) -> Res
 }
 
 /// Writes in-memory batches: creates the table if `create`, else appends.
-pub async fn write_batches(location: &Url, name: &str, batches: Vec<RecordBatch>, create: bool) -> Result<IngestReport> {
+pub async fn write_batches(
+    location: &Url,
+    name: &str,
+    batches: Vec<RecordBatch>,
+    create: bool,
+) -> Result<IngestReport> {
     prepare_location(location)?;
-    let table = if create { empty_table(location).await? } else { open(location).await? };
+    let table = if create {
+        empty_table(location).await?
+    } else {
+        open(location).await?
+    };
     let table = table
         .write(batches)
-        .with_save_mode(if create { SaveMode::ErrorIfExists } else { SaveMode::Append })
+        .with_save_mode(if create {
+            SaveMode::ErrorIfExists
+        } else {
+            SaveMode::Append
+        })
         .with_table_name(name)
         .await
         .map_err(Error::from_ingest)?;
@@ -200,7 +220,9 @@ async fn read_file(
     let df = df.map_err(Error::from_ingest_df)?;
     if df.schema().fields().is_empty() {
         return Err(Error::InvalidData {
-            message: "the file has no columns; check the format and that a CSV file has a header row".into(),
+            message:
+                "the file has no columns; check the format and that a CSV file has a header row"
+                    .into(),
         });
     }
     if let Some(dup) = duplicate_column(df.schema().as_arrow()) {
@@ -272,5 +294,8 @@ fn type_name(t: &DataType) -> String {
 
 /// The loaded version as the catalog stores it.
 pub fn version_of(table: &DeltaTable) -> i64 {
-    table.version().and_then(|v| i64::try_from(v).ok()).unwrap_or(0)
+    table
+        .version()
+        .and_then(|v| i64::try_from(v).ok())
+        .unwrap_or(0)
 }

@@ -69,7 +69,8 @@ impl Encoder {
                 (Encoder::Csv { first: true }, Bytes::from(w.into_inner()))
             }
             OutputFormat::Arrow => {
-                let mut w = StreamWriter::try_new(Vec::new(), schema).map_err(|e| Error::internal(format!("arrow ipc: {e}")))?;
+                let mut w = StreamWriter::try_new(Vec::new(), schema)
+                    .map_err(|e| Error::internal(format!("arrow ipc: {e}")))?;
                 let head = std::mem::take(w.get_mut());
                 (Encoder::Arrow(Box::new(w)), Bytes::from(head))
             }
@@ -85,8 +86,10 @@ impl Encoder {
                 let mut w = JsonWriterBuilder::new()
                     .with_explicit_nulls(true)
                     .build::<_, LineDelimited>(Vec::new());
-                w.write(batch).map_err(|e| Error::internal(format!("json: {e}")))?;
-                w.finish().map_err(|e| Error::internal(format!("json: {e}")))?;
+                w.write(batch)
+                    .map_err(|e| Error::internal(format!("json: {e}")))?;
+                w.finish()
+                    .map_err(|e| Error::internal(format!("json: {e}")))?;
                 let lines = w.into_inner();
                 // JSON strings escape newlines, so the line breaks are exactly the row ends.
                 let mut out = Vec::with_capacity(lines.len() + 1);
@@ -101,12 +104,14 @@ impl Encoder {
             }
             Encoder::Csv { first } => {
                 let mut w = CsvWriterBuilder::new().with_header(false).build(Vec::new());
-                w.write(batch).map_err(|e| Error::internal(format!("csv: {e}")))?;
+                w.write(batch)
+                    .map_err(|e| Error::internal(format!("csv: {e}")))?;
                 *first = false;
                 Ok(Bytes::from(w.into_inner()))
             }
             Encoder::Arrow(w) => {
-                w.write(batch).map_err(|e| Error::internal(format!("arrow ipc: {e}")))?;
+                w.write(batch)
+                    .map_err(|e| Error::internal(format!("arrow ipc: {e}")))?;
                 Ok(Bytes::from(std::mem::take(w.get_mut())))
             }
         }
@@ -117,7 +122,8 @@ impl Encoder {
             Encoder::Json { .. } => Ok(Bytes::from_static(b"]")),
             Encoder::Csv { .. } => Ok(Bytes::new()),
             Encoder::Arrow(w) => {
-                w.finish().map_err(|e| Error::internal(format!("arrow ipc: {e}")))?;
+                w.finish()
+                    .map_err(|e| Error::internal(format!("arrow ipc: {e}")))?;
                 Ok(Bytes::from(std::mem::take(w.get_mut())))
             }
         }
@@ -126,7 +132,12 @@ impl Encoder {
 
 /// Encodes `batches` as `format`. `on_end` is called exactly once, when the stream ends,
 /// fails, or is dropped early (the client went away).
-pub fn encode<S, F>(batches: S, schema: SchemaRef, format: OutputFormat, on_end: F) -> Result<impl Stream<Item = Result<Bytes>> + Send>
+pub fn encode<S, F>(
+    batches: S,
+    schema: SchemaRef,
+    format: OutputFormat,
+    on_end: F,
+) -> Result<impl Stream<Item = Result<Bytes>> + Send>
 where
     S: Stream<Item = Result<RecordBatch>> + Send + Unpin + 'static,
     F: FnOnce(StreamEnd) + Send + 'static,
@@ -137,7 +148,11 @@ where
         encoder,
         head: Some(head),
         tally: Tally {
-            end: StreamEnd { rows: 0, bytes: 0, error: None },
+            end: StreamEnd {
+                rows: 0,
+                bytes: 0,
+                error: None,
+            },
             on_end: Some(Box::new(on_end)),
         },
         finished: false,

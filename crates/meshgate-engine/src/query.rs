@@ -19,7 +19,9 @@ use async_trait::async_trait;
 use deltalake::DeltaTable;
 use deltalake::arrow::datatypes::SchemaRef;
 use deltalake::arrow::record_batch::RecordBatch;
-use deltalake::datafusion::catalog::{CatalogProvider, MemoryCatalogProvider, SchemaProvider, TableProvider};
+use deltalake::datafusion::catalog::{
+    CatalogProvider, MemoryCatalogProvider, SchemaProvider, TableProvider,
+};
 use deltalake::datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use deltalake::datafusion::error::{DataFusionError, Result as DfResult};
 use deltalake::datafusion::execution::SendableRecordBatchStream;
@@ -83,9 +85,11 @@ pub struct QueryEngine {
 
 impl QueryEngine {
     pub fn new(config: QueryConfig) -> Result<Self> {
-        let bytes = usize::try_from(config.memory_limit_mb.saturating_mul(1024 * 1024)).unwrap_or(usize::MAX);
+        let bytes = usize::try_from(config.memory_limit_mb.saturating_mul(1024 * 1024))
+            .unwrap_or(usize::MAX);
         let disk = match &config.spill_dir {
-            Some(dir) => DiskManagerBuilder::default().with_mode(DiskManagerMode::Directories(vec![dir.clone()])),
+            Some(dir) => DiskManagerBuilder::default()
+                .with_mode(DiskManagerMode::Directories(vec![dir.clone()])),
             None => DiskManagerBuilder::default().with_mode(DiskManagerMode::OsTmpDirectory),
         };
         let runtime = RuntimeEnvBuilder::new()
@@ -128,7 +132,11 @@ impl QueryEngine {
         })
     }
 
-    async fn plan(&self, sql: &str, visible: &[VisibleTable]) -> Result<(SchemaRef, Vec<String>, SendableRecordBatchStream)> {
+    async fn plan(
+        &self,
+        sql: &str,
+        visible: &[VisibleTable],
+    ) -> Result<(SchemaRef, Vec<String>, SendableRecordBatchStream)> {
         let limit = self.config.memory_limit_mb;
         let ctx = self.session(visible)?;
         let options = SQLOptions::new()
@@ -140,7 +148,10 @@ impl QueryEngine {
             .await
             .map_err(|e| Error::from_query(e, limit))?;
         let tables = scanned_tables(df.logical_plan());
-        let stream = df.execute_stream().await.map_err(|e| Error::from_query(e, limit))?;
+        let stream = df
+            .execute_stream()
+            .await
+            .map_err(|e| Error::from_query(e, limit))?;
         let schema = stream.schema();
         Ok((schema, tables, stream))
     }
@@ -150,7 +161,8 @@ impl QueryEngine {
             .with_information_schema(true)
             .with_default_catalog_and_schema("meshgate", "default");
         let ctx = SessionContext::new_with_config_rt(config, self.runtime.clone());
-        let mut catalogs: BTreeMap<&str, BTreeMap<&str, HashMap<String, (Url, TableAccess)>>> = BTreeMap::new();
+        let mut catalogs: BTreeMap<&str, BTreeMap<&str, HashMap<String, (Url, TableAccess)>>> =
+            BTreeMap::new();
         for t in visible {
             catalogs
                 .entry(&t.domain)
@@ -199,7 +211,11 @@ struct TableCache {
 
 impl TableCache {
     async fn latest(&self, location: &Url) -> Result<DeltaTable> {
-        let cached = self.tables.lock().ok().and_then(|m| m.get(location).cloned());
+        let cached = self
+            .tables
+            .lock()
+            .ok()
+            .and_then(|m| m.get(location).cloned());
         let table = match cached {
             Some(mut table) => {
                 table
@@ -225,7 +241,9 @@ struct LazySchema {
 
 impl std::fmt::Debug for LazySchema {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LazySchema").field("tables", &self.tables.keys()).finish()
+        f.debug_struct("LazySchema")
+            .field("tables", &self.tables.keys())
+            .finish()
     }
 }
 
@@ -273,7 +291,9 @@ impl Stream for Deadline {
         }
         if self.sleep.as_mut().poll(cx).is_ready() {
             self.done = true;
-            return Poll::Ready(Some(Err(Error::Timeout { seconds: self.seconds })));
+            return Poll::Ready(Some(Err(Error::Timeout {
+                seconds: self.seconds,
+            })));
         }
         let limit = self.memory_limit_mb;
         match self.inner.poll_next_unpin(cx) {

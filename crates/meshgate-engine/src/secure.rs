@@ -13,7 +13,9 @@ use deltalake::arrow::datatypes::SchemaRef;
 use deltalake::datafusion::catalog::{ScanArgs, ScanResult, Session, TableProvider};
 use deltalake::datafusion::common::{Constraints, Statistics};
 use deltalake::datafusion::error::Result as DfResult;
-use deltalake::datafusion::logical_expr::{Expr, LogicalPlan, TableProviderFilterPushDown, TableType};
+use deltalake::datafusion::logical_expr::{
+    Expr, LogicalPlan, TableProviderFilterPushDown, TableType,
+};
 use deltalake::datafusion::physical_plan::ExecutionPlan;
 
 /// What a principal may read of one table.
@@ -74,11 +76,18 @@ impl TableProvider for SecureTable {
         self.inner.scan(state, projection, filters, limit).await
     }
 
-    async fn scan_with_args<'a>(&self, state: &dyn Session, args: ScanArgs<'a>) -> DfResult<ScanResult> {
+    async fn scan_with_args<'a>(
+        &self,
+        state: &dyn Session,
+        args: ScanArgs<'a>,
+    ) -> DfResult<ScanResult> {
         self.inner.scan_with_args(state, args).await
     }
 
-    fn supports_filters_pushdown(&self, filters: &[&Expr]) -> DfResult<Vec<TableProviderFilterPushDown>> {
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> DfResult<Vec<TableProviderFilterPushDown>> {
         self.inner.supports_filters_pushdown(filters)
     }
 

@@ -23,13 +23,15 @@ impl DataRoot {
             Ok(url) if url.scheme().len() > 1 => url,
             _ => {
                 let path = Path::new(root);
-                std::fs::create_dir_all(path)
-                    .map_err(|e| Error::storage(format!("cannot create data root `{root}`: {e}")))?;
-                let abs = path
-                    .canonicalize()
-                    .map_err(|e| Error::storage(format!("cannot resolve data root `{root}`: {e}")))?;
-                Url::from_directory_path(&abs)
-                    .map_err(|()| Error::storage(format!("data root `{root}` is not a valid directory")))?
+                std::fs::create_dir_all(path).map_err(|e| {
+                    Error::storage(format!("cannot create data root `{root}`: {e}"))
+                })?;
+                let abs = path.canonicalize().map_err(|e| {
+                    Error::storage(format!("cannot resolve data root `{root}`: {e}"))
+                })?;
+                Url::from_directory_path(&abs).map_err(|()| {
+                    Error::storage(format!("data root `{root}` is not a valid directory"))
+                })?
             }
         };
         let mut url = url;

@@ -34,11 +34,13 @@ impl Caller {
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let header = parts
-            .headers
-            .get(AUTHORIZATION)
-            .ok_or_else(|| ApiError::unauthenticated("missing bearer token: send `Authorization: Bearer <token>`"))?;
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let header = parts.headers.get(AUTHORIZATION).ok_or_else(|| {
+            ApiError::unauthenticated("missing bearer token: send `Authorization: Bearer <token>`")
+        })?;
         let value = header
             .to_str()
             .map_err(|_| ApiError::unauthenticated("invalid authorization header"))?;
@@ -46,13 +48,19 @@ impl FromRequestParts<AppState> for Caller {
             .strip_prefix("Bearer ")
             .or_else(|| value.strip_prefix("bearer "))
             .map(str::trim)
-            .ok_or_else(|| ApiError::unauthenticated("the authorization header must be `Bearer <token>`"))?;
+            .ok_or_else(|| {
+                ApiError::unauthenticated("the authorization header must be `Bearer <token>`")
+            })?;
         let found = state.store.find_token(&token::hash(token)).await?;
         let Some((record, principal)) = found else {
-            return Err(ApiError::unauthenticated("invalid, expired or revoked token"));
+            return Err(ApiError::unauthenticated(
+                "invalid, expired or revoked token",
+            ));
         };
         if !record.is_usable(Utc::now()) {
-            return Err(ApiError::unauthenticated("invalid, expired or revoked token"));
+            return Err(ApiError::unauthenticated(
+                "invalid, expired or revoked token",
+            ));
         }
         let actor = actor_of(state, &principal).await?;
         Ok(Caller { principal, actor })
@@ -69,7 +77,10 @@ pub async fn actor_of(state: &AppState, principal: &Principal) -> Result<Actor, 
     }
     let mut teams: Vec<Membership> = Vec::new();
     for m in memberships {
-        if teams.iter().any(|t| t.team_id == m.team_id && t.role == m.role) {
+        if teams
+            .iter()
+            .any(|t| t.team_id == m.team_id && t.role == m.role)
+        {
             continue;
         }
         if let Some(team) = state.store.get_team(m.team_id).await? {

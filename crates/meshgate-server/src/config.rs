@@ -82,12 +82,15 @@ impl Config {
             }
             figment = figment.merge(Toml::file(file));
         }
-        figment = figment.merge(
-            Env::prefixed("MESHGATE_")
-                .split("__")
-                .ignore(&["url", "token", "config", "test_postgres_url"]),
-        );
-        figment.extract().map_err(|e| format!("invalid configuration: {e}"))
+        figment = figment.merge(Env::prefixed("MESHGATE_").split("__").ignore(&[
+            "url",
+            "token",
+            "config",
+            "test_postgres_url",
+        ]));
+        figment
+            .extract()
+            .map_err(|e| format!("invalid configuration: {e}"))
     }
 
     pub fn store_url(&self) -> String {
@@ -125,7 +128,8 @@ mod tests {
         assert!(c.store_url().starts_with("sqlite://"));
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let f = dir.path().join("m.toml");
-        std::fs::write(&f, "max_upload_mb = 5\n[query]\ntimeout_secs = 7\n").map_err(|e| e.to_string())?;
+        std::fs::write(&f, "max_upload_mb = 5\n[query]\ntimeout_secs = 7\n")
+            .map_err(|e| e.to_string())?;
         let c = Config::load(Some(&f))?;
         assert_eq!((c.max_upload_mb, c.query.timeout_secs), (5, 7));
         std::fs::write(&f, "bogus = 1\n").map_err(|e| e.to_string())?;

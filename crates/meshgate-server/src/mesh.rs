@@ -9,8 +9,13 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::Utc;
-use meshgate_core::model::{DataProduct, Domain, NewAuditEvent, Principal, PrincipalKind, ProductTable, Team, TeamMember, TeamRole, new_id};
-use meshgate_engine::arrow::array::{Date32Array, Float64Array, Int64Array, RecordBatch, StringArray};
+use meshgate_core::model::{
+    DataProduct, Domain, NewAuditEvent, Principal, PrincipalKind, ProductTable, Team, TeamMember,
+    TeamRole, new_id,
+};
+use meshgate_engine::arrow::array::{
+    Date32Array, Float64Array, Int64Array, RecordBatch, StringArray,
+};
 use meshgate_engine::arrow::datatypes::{DataType, Field, Schema};
 use meshgate_engine::ingest;
 use rand::{Rng, SeedableRng};
@@ -24,14 +29,25 @@ use crate::state::AppState;
 /// Creates the first admin and returns its token (shown once). Refuses if an admin exists.
 pub async fn init(state: &AppState, admin: &str) -> Result<CreatedToken, String> {
     if state.store.has_admin().await.map_err(|e| e.to_string())? {
-        return Err("this mesh is already initialised (an admin exists); ask an admin for a token".into());
+        return Err(
+            "this mesh is already initialised (an admin exists); ask an admin for a token".into(),
+        );
     }
     meshgate_core::names::validate("principal name", admin).map_err(|e| e.to_string())?;
-    let principal = ensure_principal(state, admin, PrincipalKind::User, true).await.map_err(|e| e.message)?;
-    issue_token(state, None, &principal, "init", 0).await.map_err(|e| e.message)
+    let principal = ensure_principal(state, admin, PrincipalKind::User, true)
+        .await
+        .map_err(|e| e.message)?;
+    issue_token(state, None, &principal, "init", 0)
+        .await
+        .map_err(|e| e.message)
 }
 
-async fn ensure_principal(state: &AppState, name: &str, kind: PrincipalKind, admin: bool) -> Result<Principal, ApiError> {
+async fn ensure_principal(
+    state: &AppState,
+    name: &str,
+    kind: PrincipalKind,
+    admin: bool,
+) -> Result<Principal, ApiError> {
     if let Some(p) = state.store.get_principal_by_name(name).await? {
         return Ok(p);
     }
@@ -43,13 +59,22 @@ async fn ensure_principal(state: &AppState, name: &str, kind: PrincipalKind, adm
         is_admin: admin,
         created_at: Utc::now(),
     };
-    let event = NewAuditEvent::new(None, "principal.create", "principal", Some(p.id.to_string()))
-        .with_detail(json!({"name": name, "kind": kind, "admin": admin, "by": "seed"}));
+    let event = NewAuditEvent::new(
+        None,
+        "principal.create",
+        "principal",
+        Some(p.id.to_string()),
+    )
+    .with_detail(json!({"name": name, "kind": kind, "admin": admin, "by": "seed"}));
     state.store.create_principal(&p, event).await?;
     Ok(p)
 }
 
-async fn ensure_domain(state: &AppState, name: &str, description: &str) -> Result<Domain, ApiError> {
+async fn ensure_domain(
+    state: &AppState,
+    name: &str,
+    description: &str,
+) -> Result<Domain, ApiError> {
     if let Some(d) = state.store.get_domain_by_name(name).await? {
         return Ok(d);
     }
@@ -61,12 +86,18 @@ async fn ensure_domain(state: &AppState, name: &str, description: &str) -> Resul
         consumer: true,
         created_at: Utc::now(),
     };
-    let event = NewAuditEvent::new(None, "domain.create", "domain", Some(d.id.to_string())).with_detail(json!({"name": name, "by": "seed"}));
+    let event = NewAuditEvent::new(None, "domain.create", "domain", Some(d.id.to_string()))
+        .with_detail(json!({"name": name, "by": "seed"}));
     state.store.create_domain(&d, event).await?;
     Ok(d)
 }
 
-async fn ensure_team(state: &AppState, domain: &Domain, name: &str, members: &[(&Principal, TeamRole)]) -> Result<Team, ApiError> {
+async fn ensure_team(
+    state: &AppState,
+    domain: &Domain,
+    name: &str,
+    members: &[(&Principal, TeamRole)],
+) -> Result<Team, ApiError> {
     let team = match state.store.get_team_by_name(domain.id, name).await? {
         Some(t) => t,
         None => {
@@ -77,7 +108,8 @@ async fn ensure_team(state: &AppState, domain: &Domain, name: &str, members: &[(
                 description: format!("the {name} team of {}", domain.name),
                 created_at: Utc::now(),
             };
-            let event = NewAuditEvent::new(None, "team.create", "team", Some(t.id.to_string())).with_detail(json!({"name": name, "by": "seed"}));
+            let event = NewAuditEvent::new(None, "team.create", "team", Some(t.id.to_string()))
+                .with_detail(json!({"name": name, "by": "seed"}));
             state.store.create_team(&t, event).await?;
             t
         }
@@ -91,7 +123,14 @@ async fn ensure_team(state: &AppState, domain: &Domain, name: &str, members: &[(
             .with_detail(json!({"principal": p.name, "role": role, "by": "seed"}));
         state
             .store
-            .put_team_member(&TeamMember { team_id: team.id, principal_id: p.id, role: *role }, event)
+            .put_team_member(
+                &TeamMember {
+                    team_id: team.id,
+                    principal_id: p.id,
+                    role: *role,
+                },
+                event,
+            )
             .await?;
     }
     Ok(team)
@@ -138,10 +177,16 @@ pub fn generate_orders(rows: usize, seed: u64) -> Result<RecordBatch, String> {
 /// Deterministic demo customers: id, email, name, region.
 pub fn generate_customers(rows: usize) -> Result<RecordBatch, String> {
     const REGIONS: [&str; 4] = ["eu", "us", "apac", "latam"];
-    const FIRST: [&str; 8] = ["ada", "alan", "grace", "linus", "margaret", "dennis", "barbara", "ken"];
+    const FIRST: [&str; 8] = [
+        "ada", "alan", "grace", "linus", "margaret", "dennis", "barbara", "ken",
+    ];
     let ids: Vec<i64> = (1..=rows as i64).collect();
-    let emails: Vec<String> = (1..=rows).map(|c| format!("customer{c}@example.com")).collect();
-    let names: Vec<String> = (1..=rows).map(|c| format!("{} {}", FIRST[c % FIRST.len()], c)).collect();
+    let emails: Vec<String> = (1..=rows)
+        .map(|c| format!("customer{c}@example.com"))
+        .collect();
+    let names: Vec<String> = (1..=rows)
+        .map(|c| format!("{} {}", FIRST[c % FIRST.len()], c))
+        .collect();
     let regions: Vec<&str> = (1..=rows).map(|c| REGIONS[c % REGIONS.len()]).collect();
     let schema = Arc::new(Schema::new(vec![
         Field::new("customer_id", DataType::Int64, false),
@@ -170,12 +215,23 @@ async fn ensure_product(
     table_description: &str,
     batch: impl FnOnce() -> Result<RecordBatch, String>,
 ) -> Result<(), String> {
-    if state.store.get_product_by_name(domain.id, name).await.map_err(|e| e.to_string())?.is_some() {
+    if state
+        .store
+        .get_product_by_name(domain.id, name)
+        .await
+        .map_err(|e| e.to_string())?
+        .is_some()
+    {
         return Ok(());
     }
     let id = new_id();
-    let url = state.data_root.table_url(id, name).map_err(|e| e.to_string())?;
-    let report = ingest::write_batches(&url, name, vec![batch()?], true).await.map_err(|e| e.to_string())?;
+    let url = state
+        .data_root
+        .table_url(id, name)
+        .map_err(|e| e.to_string())?;
+    let report = ingest::write_batches(&url, name, vec![batch()?], true)
+        .await
+        .map_err(|e| e.to_string())?;
     let now = Utc::now();
     let product = DataProduct {
         id,
@@ -197,7 +253,9 @@ async fn ensure_product(
         created_at: now,
     };
     let event = NewAuditEvent::new(None, "product.create", "data_product", Some(id.to_string()))
-        .with_detail(json!({"name": format!("{}.{name}", domain.name), "rows": report.rows, "by": "seed"}));
+        .with_detail(
+            json!({"name": format!("{}.{name}", domain.name), "rows": report.rows, "by": "seed"}),
+        );
     if let Err(e) = state.store.create_product(&product, &[table], event).await {
         meshgate_engine::storage::remove_location(&url);
         return Err(e.to_string());
@@ -211,16 +269,35 @@ pub type DemoTokens = BTreeMap<String, String>;
 /// Seeds the demo mesh (idempotent) and returns the demo tokens.
 pub async fn seed_demo(state: &AppState) -> Result<DemoTokens, String> {
     let err = |e: ApiError| e.message;
-    let admin = ensure_principal(state, "admin", PrincipalKind::User, true).await.map_err(err)?;
-    let alice = ensure_principal(state, "alice", PrincipalKind::User, false).await.map_err(err)?;
-    let carol = ensure_principal(state, "carol", PrincipalKind::User, false).await.map_err(err)?;
-    let bob = ensure_principal(state, "bob", PrincipalKind::User, false).await.map_err(err)?;
-    let sales = ensure_domain(state, "sales", "orders, customers and revenue").await.map_err(err)?;
-    let marketing = ensure_domain(state, "marketing", "campaigns and attribution").await.map_err(err)?;
-    let sales_team = ensure_team(state, &sales, "core", &[(&alice, TeamRole::Owner), (&carol, TeamRole::Steward)])
+    let admin = ensure_principal(state, "admin", PrincipalKind::User, true)
         .await
         .map_err(err)?;
-    ensure_team(state, &marketing, "analytics", &[(&bob, TeamRole::Member)]).await.map_err(err)?;
+    let alice = ensure_principal(state, "alice", PrincipalKind::User, false)
+        .await
+        .map_err(err)?;
+    let carol = ensure_principal(state, "carol", PrincipalKind::User, false)
+        .await
+        .map_err(err)?;
+    let bob = ensure_principal(state, "bob", PrincipalKind::User, false)
+        .await
+        .map_err(err)?;
+    let sales = ensure_domain(state, "sales", "orders, customers and revenue")
+        .await
+        .map_err(err)?;
+    let marketing = ensure_domain(state, "marketing", "campaigns and attribution")
+        .await
+        .map_err(err)?;
+    let sales_team = ensure_team(
+        state,
+        &sales,
+        "core",
+        &[(&alice, TeamRole::Owner), (&carol, TeamRole::Steward)],
+    )
+    .await
+    .map_err(err)?;
+    ensure_team(state, &marketing, "analytics", &[(&bob, TeamRole::Member)])
+        .await
+        .map_err(err)?;
     ensure_product(
         state,
         &sales,
@@ -257,13 +334,18 @@ pub async fn seed_demo(state: &AppState) -> Result<DemoTokens, String> {
             None => false,
         };
         if !usable {
-            let created = issue_token(state, None, p, "quickstart", 0).await.map_err(err)?;
+            let created = issue_token(state, None, p, "quickstart", 0)
+                .await
+                .map_err(err)?;
             tokens.insert(p.name.clone(), created.token);
             changed = true;
         }
     }
     if changed {
-        write_private(&path, &serde_json::to_string_pretty(&tokens).map_err(|e| e.to_string())?)?;
+        write_private(
+            &path,
+            &serde_json::to_string_pretty(&tokens).map_err(|e| e.to_string())?,
+        )?;
     }
     Ok(tokens)
 }

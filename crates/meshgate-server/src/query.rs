@@ -33,7 +33,10 @@ const MAX_SQL: usize = 1024 * 1024;
 
 /// The tables `caller` may read: its own teams' products and tables granted to it or its
 /// teams. Cached by the policy version, which every grant, membership or product change bumps.
-pub async fn visible_tables(state: &AppState, caller: &Caller) -> ApiResult<Arc<Vec<VisibleTable>>> {
+pub async fn visible_tables(
+    state: &AppState,
+    caller: &Caller,
+) -> ApiResult<Arc<Vec<VisibleTable>>> {
     let version = state.store.policy_version().await?;
     if let Ok(cache) = state.visibility.lock()
         && let Some((v, tables)) = cache.get(&caller.id())
@@ -43,9 +46,16 @@ pub async fn visible_tables(state: &AppState, caller: &Caller) -> ApiResult<Arc<
     }
     let teams = caller.team_ids();
     let mut out: Vec<VisibleTable> = Vec::new();
-    let mut push = |domain: &str, product: &str, t: &meshgate_core::model::ProductTable, owner: bool| -> ApiResult<()> {
+    let mut push = |domain: &str,
+                    product: &str,
+                    t: &meshgate_core::model::ProductTable,
+                    owner: bool|
+     -> ApiResult<()> {
         let location = url::Url::parse(&t.location).map_err(ApiError::internal)?;
-        if let Some(existing) = out.iter_mut().find(|v| v.location == location && v.domain == domain && v.product == product) {
+        if let Some(existing) = out
+            .iter_mut()
+            .find(|v| v.location == location && v.domain == domain && v.product == product)
+        {
             existing.access.owner |= owner;
             return Ok(());
         }
@@ -71,7 +81,10 @@ pub async fn visible_tables(state: &AppState, caller: &Caller) -> ApiResult<Arc<
         }
     }
     for grant in state.store.grants_for(caller.id(), &teams).await? {
-        debug_assert!(matches!(grant.grantee, Grantee::Team(_) | Grantee::Principal(_)));
+        debug_assert!(matches!(
+            grant.grantee,
+            Grantee::Team(_) | Grantee::Principal(_)
+        ));
         let Some(t) = state.store.get_table(grant.table_id).await? else {
             continue;
         };
@@ -91,8 +104,11 @@ pub async fn visible_tables(state: &AppState, caller: &Caller) -> ApiResult<Arc<
 /// Picks the output format: the body's `format`, else the `Accept` header, else JSON.
 pub fn output_format(requested: Option<&str>, accept: Option<&str>) -> ApiResult<OutputFormat> {
     if let Some(f) = requested {
-        return OutputFormat::parse(f)
-            .ok_or_else(|| ApiError::bad_request(format!("unknown format `{f}`; use `json`, `csv` or `arrow`")));
+        return OutputFormat::parse(f).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "unknown format `{f}`; use `json`, `csv` or `arrow`"
+            ))
+        });
     }
     let accept = accept.unwrap_or("");
     Ok(if accept.contains("text/csv") {
@@ -104,7 +120,12 @@ pub fn output_format(requested: Option<&str>, accept: Option<&str>) -> ApiResult
     })
 }
 
-pub async fn run(state: &AppState, caller: &Caller, req: QueryRequest, format: OutputFormat) -> ApiResult<Response> {
+pub async fn run(
+    state: &AppState,
+    caller: &Caller,
+    req: QueryRequest,
+    format: OutputFormat,
+) -> ApiResult<Response> {
     if req.sql.trim().is_empty() {
         return Err(ApiError::bad_request("`sql` is empty"));
     }
@@ -124,7 +145,11 @@ pub async fn run(state: &AppState, caller: &Caller, req: QueryRequest, format: O
         Ok(s) => s,
         Err(e) => {
             let failed = event(
-                if e.is_user_error() { Outcome::Denied } else { Outcome::Failure },
+                if e.is_user_error() {
+                    Outcome::Denied
+                } else {
+                    Outcome::Failure
+                },
                 json!({"sql": req.sql, "error": e.to_string(), "duration_ms": started.elapsed().as_millis() as u64}),
             );
             state.store.append_audit(failed).await?;
@@ -137,7 +162,11 @@ pub async fn run(state: &AppState, caller: &Caller, req: QueryRequest, format: O
     let first = batches.next().await;
     if let Some(Err(e)) = first {
         let failed = event(
-            if e.is_user_error() { Outcome::Denied } else { Outcome::Failure },
+            if e.is_user_error() {
+                Outcome::Denied
+            } else {
+                Outcome::Failure
+            },
             json!({"sql": req.sql, "tables": stream.tables, "error": e.to_string(), "duration_ms": started.elapsed().as_millis() as u64}),
         );
         state.store.append_audit(failed).await?;
@@ -149,7 +178,11 @@ pub async fn run(state: &AppState, caller: &Caller, req: QueryRequest, format: O
     let sql = req.sql.clone();
     let done_event = event(Outcome::Success, json!(null));
     let on_end = move |end: output::StreamEnd| {
-        let outcome = if end.error.is_some() { Outcome::Failure } else { Outcome::Success };
+        let outcome = if end.error.is_some() {
+            Outcome::Failure
+        } else {
+            Outcome::Success
+        };
         let record = done_event.with_outcome(outcome).with_detail(json!({
             "sql": sql, "tables": tables, "rows": end.rows, "bytes": end.bytes,
             "duration_ms": started.elapsed().as_millis() as u64, "error": end.error,
@@ -162,8 +195,9 @@ pub async fn run(state: &AppState, caller: &Caller, req: QueryRequest, format: O
     };
     let body = output::encode(batches, stream.schema, format, on_end)?;
     let mut response = Response::new(Body::from_stream(body));
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(format.content_type()));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(format.content_type()),
+    );
     Ok(response)
 }

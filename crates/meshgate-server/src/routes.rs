@@ -34,7 +34,10 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         match Json::<T>::from_request(req, state).await {
             Ok(Json(v)) => Ok(JsonBody(v)),
-            Err(rejection) => Err(ApiError::bad_request(format!("invalid request body: {}", rejection.body_text()))),
+            Err(rejection) => Err(ApiError::bad_request(format!(
+                "invalid request body: {}",
+                rejection.body_text()
+            ))),
         }
     }
 }
@@ -42,24 +45,36 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<
 /// Query strings likewise.
 pub struct Params<T>(pub T);
 
-impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequestParts<S> for Params<T> {
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequestParts<S>
+    for Params<T>
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
         match Query::<T>::from_request_parts(parts, state).await {
             Ok(Query(v)) => Ok(Params(v)),
-            Err(rejection) => Err(ApiError::bad_request(format!("invalid query string: {}", rejection.body_text()))),
+            Err(rejection) => Err(ApiError::bad_request(format!(
+                "invalid query string: {}",
+                rejection.body_text()
+            ))),
         }
     }
 }
 
 pub fn api(state: &AppState) -> Router<AppState> {
-    let upload_limit = usize::try_from(state.config.max_upload_mb.saturating_mul(1024 * 1024)).unwrap_or(usize::MAX);
+    let upload_limit = usize::try_from(state.config.max_upload_mb.saturating_mul(1024 * 1024))
+        .unwrap_or(usize::MAX);
     Router::new()
         .route("/whoami", get(whoami))
         .route("/principals", post(create_principal).get(list_principals))
         .route("/principals/{name}", get(get_principal))
-        .route("/principals/{group}/members/{name}", put(add_group_member).delete(remove_group_member))
+        .route(
+            "/principals/{group}/members/{name}",
+            put(add_group_member).delete(remove_group_member),
+        )
         .route("/tokens", post(create_token).get(list_tokens))
         .route("/tokens/{id}", axum::routing::delete(revoke_token))
         .route("/domains", post(create_domain).get(list_domains))
@@ -72,9 +87,14 @@ pub fn api(state: &AppState) -> Router<AppState> {
         )
         .route(
             "/products",
-            post(create_product).get(list_products).layer(DefaultBodyLimit::max(upload_limit)),
+            post(create_product)
+                .get(list_products)
+                .layer(DefaultBodyLimit::max(upload_limit)),
         )
-        .route("/products/{domain}/{product}", get(get_product).delete(delete_product))
+        .route(
+            "/products/{domain}/{product}",
+            get(get_product).delete(delete_product),
+        )
         .route(
             "/products/{domain}/{product}/tables/{table}/data",
             post(append_data).layer(DefaultBodyLimit::max(upload_limit)),
@@ -124,16 +144,38 @@ async fn create_principal(
     caller: Caller,
     JsonBody(req): JsonBody<service::NewPrincipal>,
 ) -> ApiResult<(StatusCode, Json<Principal>)> {
-    Ok((StatusCode::CREATED, Json(service::create_principal(&state, &caller, req).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(service::create_principal(&state, &caller, req).await?),
+    ))
 }
 
-async fn list_principals(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<Principal>>> {
-    service::authorize(&state, &caller, Action::ViewMesh, &Resource::Mesh, "list principals")?;
+async fn list_principals(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<Principal>>> {
+    service::authorize(
+        &state,
+        &caller,
+        Action::ViewMesh,
+        &Resource::Mesh,
+        "list principals",
+    )?;
     Ok(Json(state.store.list_principals().await?))
 }
 
-async fn get_principal(State(state): State<AppState>, caller: Caller, Path(name): Path<String>) -> ApiResult<Json<Principal>> {
-    service::authorize(&state, &caller, Action::ViewMesh, &Resource::Mesh, "view principals")?;
+async fn get_principal(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Principal>> {
+    service::authorize(
+        &state,
+        &caller,
+        Action::ViewMesh,
+        &Resource::Mesh,
+        "view principals",
+    )?;
     Ok(Json(service::principal_by_name(&state, &name).await?))
 }
 
@@ -160,7 +202,10 @@ async fn create_token(
     caller: Caller,
     JsonBody(req): JsonBody<service::NewToken>,
 ) -> ApiResult<(StatusCode, Json<service::CreatedToken>)> {
-    Ok((StatusCode::CREATED, Json(service::create_token(&state, &caller, req).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(service::create_token(&state, &caller, req).await?),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -174,10 +219,16 @@ async fn list_tokens(
     caller: Caller,
     Params(q): Params<TokenQuery>,
 ) -> ApiResult<Json<Vec<ApiToken>>> {
-    Ok(Json(service::list_tokens(&state, &caller, q.principal.as_deref()).await?))
+    Ok(Json(
+        service::list_tokens(&state, &caller, q.principal.as_deref()).await?,
+    ))
 }
 
-async fn revoke_token(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<ApiToken>> {
+async fn revoke_token(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ApiToken>> {
     let id = Uuid::parse_str(&id).map_err(|_| ApiError::not_found("token", &id))?;
     Ok(Json(service::revoke_token(&state, &caller, id).await?))
 }
@@ -187,16 +238,38 @@ async fn create_domain(
     caller: Caller,
     JsonBody(req): JsonBody<service::NewDomain>,
 ) -> ApiResult<(StatusCode, Json<Domain>)> {
-    Ok((StatusCode::CREATED, Json(service::create_domain(&state, &caller, req).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(service::create_domain(&state, &caller, req).await?),
+    ))
 }
 
-async fn list_domains(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<Domain>>> {
-    service::authorize(&state, &caller, Action::ViewMesh, &Resource::Mesh, "list domains")?;
+async fn list_domains(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<Domain>>> {
+    service::authorize(
+        &state,
+        &caller,
+        Action::ViewMesh,
+        &Resource::Mesh,
+        "list domains",
+    )?;
     Ok(Json(state.store.list_domains().await?))
 }
 
-async fn get_domain(State(state): State<AppState>, caller: Caller, Path(name): Path<String>) -> ApiResult<Json<Domain>> {
-    service::authorize(&state, &caller, Action::ViewMesh, &Resource::Mesh, "view domains")?;
+async fn get_domain(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Domain>> {
+    service::authorize(
+        &state,
+        &caller,
+        Action::ViewMesh,
+        &Resource::Mesh,
+        "view domains",
+    )?;
     Ok(Json(service::domain_by_name(&state, &name).await?))
 }
 
@@ -206,7 +279,9 @@ async fn update_domain(
     Path(name): Path<String>,
     JsonBody(patch): JsonBody<service::DomainPatch>,
 ) -> ApiResult<Json<Domain>> {
-    Ok(Json(service::update_domain(&state, &caller, &name, patch).await?))
+    Ok(Json(
+        service::update_domain(&state, &caller, &name, patch).await?,
+    ))
 }
 
 async fn create_team(
@@ -215,14 +290,29 @@ async fn create_team(
     Path(domain): Path<String>,
     JsonBody(req): JsonBody<service::NewTeam>,
 ) -> ApiResult<(StatusCode, Json<TeamView>)> {
-    Ok((StatusCode::CREATED, Json(service::create_team(&state, &caller, &domain, req).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(service::create_team(&state, &caller, &domain, req).await?),
+    ))
 }
 
-async fn list_teams(State(state): State<AppState>, caller: Caller, Path(domain): Path<String>) -> ApiResult<Json<Vec<TeamView>>> {
-    service::authorize(&state, &caller, Action::ViewMesh, &Resource::Mesh, "list teams")?;
+async fn list_teams(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(domain): Path<String>,
+) -> ApiResult<Json<Vec<TeamView>>> {
+    service::authorize(
+        &state,
+        &caller,
+        Action::ViewMesh,
+        &Resource::Mesh,
+        "list teams",
+    )?;
     let d = service::domain_by_name(&state, &domain).await?;
     let teams = state.store.list_teams(Some(d.id)).await?;
-    Ok(Json(teams.into_iter().map(|t| TeamView::new(t, &d)).collect()))
+    Ok(Json(
+        teams.into_iter().map(|t| TeamView::new(t, &d)).collect(),
+    ))
 }
 
 async fn list_members(
@@ -230,7 +320,13 @@ async fn list_members(
     caller: Caller,
     Path((domain, team)): Path<(String, String)>,
 ) -> ApiResult<Json<Vec<MemberView>>> {
-    service::authorize(&state, &caller, Action::ViewMesh, &Resource::Mesh, "list team members")?;
+    service::authorize(
+        &state,
+        &caller,
+        Action::ViewMesh,
+        &Resource::Mesh,
+        "list team members",
+    )?;
     Ok(Json(service::list_members(&state, &domain, &team).await?))
 }
 
@@ -246,7 +342,9 @@ async fn put_member(
     Path((domain, team, principal)): Path<(String, String, String)>,
     JsonBody(body): JsonBody<RoleBody>,
 ) -> ApiResult<Json<MemberView>> {
-    Ok(Json(service::put_member(&state, &caller, &domain, &team, &principal, body.role).await?))
+    Ok(Json(
+        service::put_member(&state, &caller, &domain, &team, &principal, body.role).await?,
+    ))
 }
 
 async fn remove_member(
@@ -301,16 +399,21 @@ async fn create_product(
             Ok(Some(f)) => f,
             Ok(None) => break,
             Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => return Err(too_large(&state)),
-            Err(e) => return Err(ApiError::bad_request(format!("invalid multipart body: {}", e.body_text()))),
+            Err(e) => {
+                return Err(ApiError::bad_request(format!(
+                    "invalid multipart body: {}",
+                    e.body_text()
+                )));
+            }
         };
         let name = field.name().unwrap_or_default().to_string();
         if name == "product" {
-            let text = field
-                .text()
-                .await
-                .map_err(|e| ApiError::bad_request(format!("invalid `product` part: {}", e.body_text())))?;
+            let text = field.text().await.map_err(|e| {
+                ApiError::bad_request(format!("invalid `product` part: {}", e.body_text()))
+            })?;
             product = Some(
-                serde_json::from_str(&text).map_err(|e| ApiError::bad_request(format!("invalid `product` part: {e}")))?,
+                serde_json::from_str(&text)
+                    .map_err(|e| ApiError::bad_request(format!("invalid `product` part: {e}")))?,
             );
             continue;
         }
@@ -323,14 +426,23 @@ async fn create_product(
             .map(|e| format!(".{e}"))
             .unwrap_or_default();
         let path = staging.path(&name, &ext);
-        let mut out = tokio::fs::File::create(&path).await.map_err(ApiError::internal)?;
+        let mut out = tokio::fs::File::create(&path)
+            .await
+            .map_err(ApiError::internal)?;
         let mut field = field;
         loop {
             match field.chunk().await {
                 Ok(Some(chunk)) => out.write_all(&chunk).await.map_err(ApiError::internal)?,
                 Ok(None) => break,
-                Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => return Err(too_large(&state)),
-                Err(e) => return Err(ApiError::bad_request(format!("upload of `{name}` failed: {}", e.body_text()))),
+                Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                    return Err(too_large(&state));
+                }
+                Err(e) => {
+                    return Err(ApiError::bad_request(format!(
+                        "upload of `{name}` failed: {}",
+                        e.body_text()
+                    )));
+                }
             }
         }
         out.flush().await.map_err(ApiError::internal)?;
@@ -341,7 +453,9 @@ async fn create_product(
         });
     }
     let product = product.ok_or_else(|| {
-        ApiError::bad_request("missing the `product` part: a JSON object with `domain`, `team` and `name`")
+        ApiError::bad_request(
+            "missing the `product` part: a JSON object with `domain`, `team` and `name`",
+        )
     })?;
     let view = service::create_product(&state, &caller, product, files).await?;
     drop(staging);
@@ -360,7 +474,13 @@ async fn list_products(
     caller: Caller,
     Params(q): Params<ProductQuery>,
 ) -> ApiResult<Json<Vec<ProductView>>> {
-    service::authorize(&state, &caller, Action::ViewMesh, &Resource::Mesh, "list data products")?;
+    service::authorize(
+        &state,
+        &caller,
+        Action::ViewMesh,
+        &Resource::Mesh,
+        "list data products",
+    )?;
     let mut filter = ProductFilter::default();
     if let Some(d) = &q.domain {
         let domain = service::domain_by_name(&state, d).await?;
@@ -384,7 +504,13 @@ async fn get_product(
     Path((domain, product)): Path<(String, String)>,
 ) -> ApiResult<Json<ProductView>> {
     let (_, p) = service::product_by_name(&state, &domain, &product).await?;
-    service::authorize(&state, &caller, Action::ViewProduct, &service::product_resource(&p), "view this product")?;
+    service::authorize(
+        &state,
+        &caller,
+        Action::ViewProduct,
+        &service::product_resource(&p),
+        "view this product",
+    )?;
     Ok(Json(ProductView::load(&state, p).await?))
 }
 
@@ -413,7 +539,9 @@ async fn append_data(
     let format = FileFormat::parse(&q.format)?;
     let staging = Staging::new(&state)?;
     let path = staging.path(&table, format.extension());
-    let mut out = tokio::fs::File::create(&path).await.map_err(ApiError::internal)?;
+    let mut out = tokio::fs::File::create(&path)
+        .await
+        .map_err(ApiError::internal)?;
     let limit = state.config.max_upload_mb.saturating_mul(1024 * 1024);
     let mut written: u64 = 0;
     let mut stream = body.into_data_stream();
@@ -440,7 +568,8 @@ async fn append_data(
     if written == 0 {
         return Err(ApiError::bad_request("the upload is empty"));
     }
-    let result = service::append_data(&state, &caller, &domain, &product, &table, format, &path).await?;
+    let result =
+        service::append_data(&state, &caller, &domain, &product, &table, format, &path).await?;
     drop(staging);
     Ok(Json(result))
 }
@@ -450,7 +579,10 @@ async fn request_access(
     caller: Caller,
     JsonBody(req): JsonBody<shares::AccessRequest>,
 ) -> ApiResult<(StatusCode, Json<ShareView>)> {
-    Ok((StatusCode::CREATED, Json(shares::request_access(&state, &caller, req).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(shares::request_access(&state, &caller, req).await?),
+    ))
 }
 
 async fn list_shares(
@@ -461,7 +593,11 @@ async fn list_shares(
     Ok(Json(shares::list(&state, &caller, q).await?))
 }
 
-async fn get_share(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<ShareView>> {
+async fn get_share(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ShareView>> {
     Ok(Json(shares::get(&state, &caller, share_id(&id)?).await?))
 }
 
@@ -470,10 +606,15 @@ fn optional_body<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> ApiRe
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("invalid request body: {e}")))
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("invalid request body: {e}")))
 }
 
-async fn submit_share(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<ShareView>> {
+async fn submit_share(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ShareView>> {
     Ok(Json(shares::submit(&state, &caller, share_id(&id)?).await?))
 }
 
@@ -484,7 +625,9 @@ async fn approve_share(
     body: axum::body::Bytes,
 ) -> ApiResult<Json<ShareView>> {
     let d = optional_body(&body)?;
-    Ok(Json(shares::approve(&state, &caller, share_id(&id)?, d).await?))
+    Ok(Json(
+        shares::approve(&state, &caller, share_id(&id)?, d).await?,
+    ))
 }
 
 async fn reject_share(
@@ -494,7 +637,9 @@ async fn reject_share(
     body: axum::body::Bytes,
 ) -> ApiResult<Json<ShareView>> {
     let d = optional_body(&body)?;
-    Ok(Json(shares::reject(&state, &caller, share_id(&id)?, d).await?))
+    Ok(Json(
+        shares::reject(&state, &caller, share_id(&id)?, d).await?,
+    ))
 }
 
 async fn revoke_share(
@@ -504,7 +649,9 @@ async fn revoke_share(
     body: axum::body::Bytes,
 ) -> ApiResult<Json<ShareView>> {
     let r = optional_body(&body)?;
-    Ok(Json(shares::revoke(&state, &caller, share_id(&id)?, r).await?))
+    Ok(Json(
+        shares::revoke(&state, &caller, share_id(&id)?, r).await?,
+    ))
 }
 
 async fn query(
@@ -535,8 +682,18 @@ struct AuditView {
     actor: Option<String>,
 }
 
-async fn audit(State(state): State<AppState>, caller: Caller, Params(q): Params<AuditQuery>) -> ApiResult<impl IntoResponse> {
-    service::authorize(&state, &caller, Action::ReadAudit, &Resource::Mesh, "read the audit log")?;
+async fn audit(
+    State(state): State<AppState>,
+    caller: Caller,
+    Params(q): Params<AuditQuery>,
+) -> ApiResult<impl IntoResponse> {
+    service::authorize(
+        &state,
+        &caller,
+        Action::ReadAudit,
+        &Resource::Mesh,
+        "read the audit log",
+    )?;
     let actor_id = match &q.actor {
         Some(name) => Some(service::principal_by_name(&state, name).await?.id),
         None => None,

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use chrono::{Duration, Utc};
 use meshgate_authz::{Action, Resource};
 use meshgate_core::model::{
-    ApiToken, DataProduct, Domain, NewAuditEvent, Principal, PrincipalKind, ProductTable, Team, TeamMember, TeamRole,
-    new_id,
+    ApiToken, DataProduct, Domain, NewAuditEvent, Principal, PrincipalKind, ProductTable, Team,
+    TeamMember, TeamRole, new_id,
 };
 use meshgate_core::{names, token};
 use meshgate_engine::ingest::{self, FileFormat};
@@ -22,7 +22,13 @@ use crate::state::AppState;
 use crate::views::{MemberView, ProductView, TeamView};
 
 /// Fails with 403 unless the caller may do `action` on `resource`.
-pub fn authorize(state: &AppState, caller: &Caller, action: Action, resource: &Resource, what: &str) -> ApiResult<()> {
+pub fn authorize(
+    state: &AppState,
+    caller: &Caller,
+    action: Action,
+    resource: &Resource,
+    what: &str,
+) -> ApiResult<()> {
     if state.authz.is_allowed(&caller.actor, action, resource) {
         Ok(())
     } else {
@@ -33,9 +39,19 @@ pub fn authorize(state: &AppState, caller: &Caller, action: Action, resource: &R
     }
 }
 
-pub fn audit(caller: &Caller, action: &str, object_type: &str, object_id: impl ToString) -> NewAuditEvent {
-    NewAuditEvent::new(Some(caller.id()), action, object_type, Some(object_id.to_string()))
-        .with_request_id(crate::error::REQUEST_ID.try_with(|id| id.clone()).ok())
+pub fn audit(
+    caller: &Caller,
+    action: &str,
+    object_type: &str,
+    object_id: impl ToString,
+) -> NewAuditEvent {
+    NewAuditEvent::new(
+        Some(caller.id()),
+        action,
+        object_type,
+        Some(object_id.to_string()),
+    )
+    .with_request_id(crate::error::REQUEST_ID.try_with(|id| id.clone()).ok())
 }
 
 // ----- principals and tokens -----
@@ -51,8 +67,18 @@ pub struct NewPrincipal {
     pub admin: bool,
 }
 
-pub async fn create_principal(state: &AppState, caller: &Caller, req: NewPrincipal) -> ApiResult<Principal> {
-    authorize(state, caller, Action::CreatePrincipal, &Resource::Mesh, "create principals")?;
+pub async fn create_principal(
+    state: &AppState,
+    caller: &Caller,
+    req: NewPrincipal,
+) -> ApiResult<Principal> {
+    authorize(
+        state,
+        caller,
+        Action::CreatePrincipal,
+        &Resource::Mesh,
+        "create principals",
+    )?;
     names::validate("principal name", &req.name)?;
     let principal = Principal {
         id: new_id(),
@@ -62,8 +88,9 @@ pub async fn create_principal(state: &AppState, caller: &Caller, req: NewPrincip
         is_admin: req.admin,
         created_at: Utc::now(),
     };
-    let event = audit(caller, "principal.create", "principal", principal.id)
-        .with_detail(json!({"name": principal.name, "kind": principal.kind, "admin": principal.is_admin}));
+    let event = audit(caller, "principal.create", "principal", principal.id).with_detail(
+        json!({"name": principal.name, "kind": principal.kind, "admin": principal.is_admin}),
+    );
     state.store.create_principal(&principal, event).await?;
     Ok(principal)
 }
@@ -76,14 +103,33 @@ pub async fn principal_by_name(state: &AppState, name: &str) -> ApiResult<Princi
         .ok_or_else(|| ApiError::not_found("principal", name))
 }
 
-pub async fn set_group_member(state: &AppState, caller: &Caller, group: &str, member: &str, add: bool) -> ApiResult<()> {
-    authorize(state, caller, Action::CreatePrincipal, &Resource::Mesh, "change group membership")?;
+pub async fn set_group_member(
+    state: &AppState,
+    caller: &Caller,
+    group: &str,
+    member: &str,
+    add: bool,
+) -> ApiResult<()> {
+    authorize(
+        state,
+        caller,
+        Action::CreatePrincipal,
+        &Resource::Mesh,
+        "change group membership",
+    )?;
     let g = principal_by_name(state, group).await?;
     if g.kind != PrincipalKind::Group {
-        return Err(ApiError::bad_request(format!("`{group}` is a {}, not a group", g.kind)));
+        return Err(ApiError::bad_request(format!(
+            "`{group}` is a {}, not a group",
+            g.kind
+        )));
     }
     let m = principal_by_name(state, member).await?;
-    let action = if add { "group.add_member" } else { "group.remove_member" };
+    let action = if add {
+        "group.add_member"
+    } else {
+        "group.remove_member"
+    };
     let event = audit(caller, action, "principal", g.id).with_detail(json!({"member": member}));
     if add {
         state.store.add_group_member(g.id, m.id, event).await?;
@@ -136,7 +182,9 @@ pub async fn issue_token(
     };
     let event = NewAuditEvent::new(actor, "token.create", "token", Some(record.id.to_string()))
         .with_request_id(crate::error::REQUEST_ID.try_with(|id| id.clone()).ok())
-        .with_detail(json!({"principal": principal.name, "name": name, "expires_at": record.expires_at}));
+        .with_detail(
+            json!({"principal": principal.name, "name": name, "expires_at": record.expires_at}),
+        );
     state.store.create_token(&record, event).await?;
     Ok(CreatedToken {
         id: record.id,
@@ -146,7 +194,11 @@ pub async fn issue_token(
     })
 }
 
-pub async fn create_token(state: &AppState, caller: &Caller, req: NewToken) -> ApiResult<CreatedToken> {
+pub async fn create_token(
+    state: &AppState,
+    caller: &Caller,
+    req: NewToken,
+) -> ApiResult<CreatedToken> {
     let principal = match &req.principal {
         Some(name) => principal_by_name(state, name).await?,
         None => caller.principal.clone(),
@@ -159,7 +211,9 @@ pub async fn create_token(state: &AppState, caller: &Caller, req: NewToken) -> A
         &format!("create tokens for `{}`", principal.name),
     )?;
     if principal.kind == PrincipalKind::Group {
-        return Err(ApiError::bad_request("groups cannot hold tokens; create a token for a user or service principal"));
+        return Err(ApiError::bad_request(
+            "groups cannot hold tokens; create a token for a user or service principal",
+        ));
     }
     let name = req.name.unwrap_or_else(|| "api".to_string());
     if name.len() > 200 {
@@ -167,12 +221,18 @@ pub async fn create_token(state: &AppState, caller: &Caller, req: NewToken) -> A
     }
     let days = req.expires_in_days.unwrap_or(90);
     if days > 3650 {
-        return Err(ApiError::bad_request("`expires_in_days` must be at most 3650 (0 = never)"));
+        return Err(ApiError::bad_request(
+            "`expires_in_days` must be at most 3650 (0 = never)",
+        ));
     }
     issue_token(state, Some(caller.id()), &principal, &name, days).await
 }
 
-pub async fn list_tokens(state: &AppState, caller: &Caller, principal: Option<&str>) -> ApiResult<Vec<ApiToken>> {
+pub async fn list_tokens(
+    state: &AppState,
+    caller: &Caller,
+    principal: Option<&str>,
+) -> ApiResult<Vec<ApiToken>> {
     let principal = match principal {
         Some(name) => principal_by_name(state, name).await?,
         None => caller.principal.clone(),
@@ -193,8 +253,13 @@ pub async fn revoke_token(state: &AppState, caller: &Caller, id: Uuid) -> ApiRes
         .get_token(id)
         .await?
         .ok_or_else(|| ApiError::not_found("token", &id.to_string()))?;
-    let resource = Resource::Principal { id: record.principal_id };
-    if !state.authz.is_allowed(&caller.actor, Action::RevokeToken, &resource) {
+    let resource = Resource::Principal {
+        id: record.principal_id,
+    };
+    if !state
+        .authz
+        .is_allowed(&caller.actor, Action::RevokeToken, &resource)
+    {
         // Someone else's token: do not confirm it exists.
         return Err(ApiError::not_found("token", &id.to_string()));
     }
@@ -226,7 +291,13 @@ fn yes() -> bool {
 }
 
 pub async fn create_domain(state: &AppState, caller: &Caller, req: NewDomain) -> ApiResult<Domain> {
-    authorize(state, caller, Action::CreateDomain, &Resource::Mesh, "create domains")?;
+    authorize(
+        state,
+        caller,
+        Action::CreateDomain,
+        &Resource::Mesh,
+        "create domains",
+    )?;
     names::validate("domain name", &req.name)?;
     let domain = Domain {
         id: new_id(),
@@ -236,8 +307,9 @@ pub async fn create_domain(state: &AppState, caller: &Caller, req: NewDomain) ->
         consumer: req.consumer,
         created_at: Utc::now(),
     };
-    let event = audit(caller, "domain.create", "domain", domain.id)
-        .with_detail(json!({"name": domain.name, "producer": domain.producer, "consumer": domain.consumer}));
+    let event = audit(caller, "domain.create", "domain", domain.id).with_detail(
+        json!({"name": domain.name, "producer": domain.producer, "consumer": domain.consumer}),
+    );
     state.store.create_domain(&domain, event).await?;
     Ok(domain)
 }
@@ -258,9 +330,20 @@ pub struct DomainPatch {
     pub consumer: Option<bool>,
 }
 
-pub async fn update_domain(state: &AppState, caller: &Caller, name: &str, patch: DomainPatch) -> ApiResult<Domain> {
+pub async fn update_domain(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+    patch: DomainPatch,
+) -> ApiResult<Domain> {
     let mut domain = domain_by_name(state, name).await?;
-    authorize(state, caller, Action::UpdateDomain, &Resource::Domain { id: domain.id }, "update domains")?;
+    authorize(
+        state,
+        caller,
+        Action::UpdateDomain,
+        &Resource::Domain { id: domain.id },
+        "update domains",
+    )?;
     let before = (domain.producer, domain.consumer);
     if let Some(d) = patch.description {
         domain.description = d;
@@ -283,9 +366,20 @@ pub struct NewTeam {
     pub description: String,
 }
 
-pub async fn create_team(state: &AppState, caller: &Caller, domain: &str, req: NewTeam) -> ApiResult<TeamView> {
+pub async fn create_team(
+    state: &AppState,
+    caller: &Caller,
+    domain: &str,
+    req: NewTeam,
+) -> ApiResult<TeamView> {
     let domain = domain_by_name(state, domain).await?;
-    authorize(state, caller, Action::CreateTeam, &Resource::Domain { id: domain.id }, "create teams")?;
+    authorize(
+        state,
+        caller,
+        Action::CreateTeam,
+        &Resource::Domain { id: domain.id },
+        "create teams",
+    )?;
     names::validate("team name", &req.name)?;
     let team = Team {
         id: new_id(),
@@ -294,7 +388,8 @@ pub async fn create_team(state: &AppState, caller: &Caller, domain: &str, req: N
         description: req.description,
         created_at: Utc::now(),
     };
-    let event = audit(caller, "team.create", "team", team.id).with_detail(json!({"domain": domain.name, "name": team.name}));
+    let event = audit(caller, "team.create", "team", team.id)
+        .with_detail(json!({"domain": domain.name, "name": team.name}));
     state.store.create_team(&team, event).await?;
     Ok(TeamView::new(team, &domain))
 }
@@ -310,7 +405,10 @@ pub async fn team_by_name(state: &AppState, domain: &str, team: &str) -> ApiResu
 }
 
 /// Resolves `domain.team`.
-pub async fn team_by_qualified_name(state: &AppState, qualified: &str) -> ApiResult<(Domain, Team)> {
+pub async fn team_by_qualified_name(
+    state: &AppState,
+    qualified: &str,
+) -> ApiResult<(Domain, Team)> {
     let (d, t) = split_qualified(qualified, "team")?;
     team_by_name(state, d, t).await
 }
@@ -320,10 +418,18 @@ pub fn split_qualified<'a>(value: &'a str, what: &str) -> ApiResult<(&'a str, &'
     value
         .split_once('.')
         .filter(|(a, b)| !a.is_empty() && !b.is_empty() && !b.contains('.'))
-        .ok_or_else(|| ApiError::bad_request(format!("`{value}` is not a {what} name; write it as `<domain>.<{what}>`")))
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "`{value}` is not a {what} name; write it as `<domain>.<{what}>`"
+            ))
+        })
 }
 
-pub async fn list_members(state: &AppState, domain: &str, team: &str) -> ApiResult<Vec<MemberView>> {
+pub async fn list_members(
+    state: &AppState,
+    domain: &str,
+    team: &str,
+) -> ApiResult<Vec<MemberView>> {
     let (_, t) = team_by_name(state, domain, team).await?;
     let mut out = Vec::new();
     for m in state.store.list_team_members(t.id).await? {
@@ -348,14 +454,25 @@ pub async fn put_member(
         state,
         caller,
         Action::ManageTeamMembers,
-        &Resource::Team { id: t.id, domain_id: d.id },
+        &Resource::Team {
+            id: t.id,
+            domain_id: d.id,
+        },
         &format!("manage the members of team `{domain}.{team}`"),
     )?;
     let p = principal_by_name(state, principal).await?;
-    let event = audit(caller, "team.put_member", "team", t.id).with_detail(json!({"principal": principal, "role": role}));
+    let event = audit(caller, "team.put_member", "team", t.id)
+        .with_detail(json!({"principal": principal, "role": role}));
     state
         .store
-        .put_team_member(&TeamMember { team_id: t.id, principal_id: p.id, role }, event)
+        .put_team_member(
+            &TeamMember {
+                team_id: t.id,
+                principal_id: p.id,
+                role,
+            },
+            event,
+        )
         .await?;
     Ok(MemberView {
         principal: p.name,
@@ -363,17 +480,27 @@ pub async fn put_member(
     })
 }
 
-pub async fn remove_member(state: &AppState, caller: &Caller, domain: &str, team: &str, principal: &str) -> ApiResult<()> {
+pub async fn remove_member(
+    state: &AppState,
+    caller: &Caller,
+    domain: &str,
+    team: &str,
+    principal: &str,
+) -> ApiResult<()> {
     let (d, t) = team_by_name(state, domain, team).await?;
     authorize(
         state,
         caller,
         Action::ManageTeamMembers,
-        &Resource::Team { id: t.id, domain_id: d.id },
+        &Resource::Team {
+            id: t.id,
+            domain_id: d.id,
+        },
         &format!("manage the members of team `{domain}.{team}`"),
     )?;
     let p = principal_by_name(state, principal).await?;
-    let event = audit(caller, "team.remove_member", "team", t.id).with_detail(json!({"principal": principal}));
+    let event = audit(caller, "team.remove_member", "team", t.id)
+        .with_detail(json!({"principal": principal}));
     state.store.remove_team_member(t.id, p.id, event).await?;
     Ok(())
 }
@@ -417,7 +544,11 @@ pub struct StagedFile {
     pub file_name: Option<String>,
 }
 
-pub async fn product_by_name(state: &AppState, domain: &str, product: &str) -> ApiResult<(Domain, DataProduct)> {
+pub async fn product_by_name(
+    state: &AppState,
+    domain: &str,
+    product: &str,
+) -> ApiResult<(Domain, DataProduct)> {
     let d = domain_by_name(state, domain).await?;
     let p = state
         .store
@@ -438,14 +569,25 @@ pub fn product_resource(p: &DataProduct) -> Resource {
 /// Creates a product from staged uploads and registered locations. Tables are written first;
 /// the catalog record is committed only if all of them succeed, and any table written for a
 /// failed create is removed, so a failure leaves no half-made product.
-pub async fn create_product(state: &AppState, caller: &Caller, req: NewProduct, files: Vec<StagedFile>) -> ApiResult<ProductView> {
+pub async fn create_product(
+    state: &AppState,
+    caller: &Caller,
+    req: NewProduct,
+    files: Vec<StagedFile>,
+) -> ApiResult<ProductView> {
     let (domain, team) = team_by_name(state, &req.domain, &req.team).await?;
     authorize(
         state,
         caller,
         Action::CreateProduct,
-        &Resource::Team { id: team.id, domain_id: domain.id },
-        &format!("create data products for team `{}.{}`", domain.name, team.name),
+        &Resource::Team {
+            id: team.id,
+            domain_id: domain.id,
+        },
+        &format!(
+            "create data products for team `{}.{}`",
+            domain.name, team.name
+        ),
     )?;
     if !domain.producer {
         return Err(ApiError::new(
@@ -458,7 +600,12 @@ pub async fn create_product(state: &AppState, caller: &Caller, req: NewProduct, 
         ));
     }
     names::validate("data product name", &req.name)?;
-    if state.store.get_product_by_name(domain.id, &req.name).await?.is_some() {
+    if state
+        .store
+        .get_product_by_name(domain.id, &req.name)
+        .await?
+        .is_some()
+    {
         return Err(meshgate_core::Error::AlreadyExists {
             what: "data product",
             name: format!("{}.{}", domain.name, req.name),
@@ -487,7 +634,10 @@ pub async fn create_product(state: &AppState, caller: &Caller, req: NewProduct, 
     for t in &specs {
         names::validate("table name", &t.name)?;
         if !seen.insert(t.name.as_str()) {
-            return Err(ApiError::bad_request(format!("table `{}` is given twice", t.name)));
+            return Err(ApiError::bad_request(format!(
+                "table `{}` is given twice",
+                t.name
+            )));
         }
         let has_file = files.iter().any(|f| f.table == t.name);
         match (&t.location, has_file) {
@@ -519,7 +669,10 @@ pub async fn create_product(state: &AppState, caller: &Caller, req: NewProduct, 
                 (url, false, columns)
             } else {
                 let Some(file) = files.iter().find(|f| f.table == spec.name) else {
-                    return Err(ApiError::bad_request(format!("no file uploaded for table `{}`", spec.name)));
+                    return Err(ApiError::bad_request(format!(
+                        "no file uploaded for table `{}`",
+                        spec.name
+                    )));
                 };
                 let format = file_format(spec.format.as_deref(), file)?;
                 let url = state.data_root.table_url(product_id, &spec.name)?;
@@ -532,7 +685,11 @@ pub async fn create_product(state: &AppState, caller: &Caller, req: NewProduct, 
                     return Err(ApiError::bad_request(format!(
                         "table `{}` has no column `{col}` to describe; its columns are: {}",
                         spec.name,
-                        columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+                        columns
+                            .iter()
+                            .map(|c| c.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     )));
                 };
                 c.description = description.clone();
@@ -562,12 +719,17 @@ pub async fn create_product(state: &AppState, caller: &Caller, req: NewProduct, 
     };
     let committed = match outcome {
         Ok(()) => {
-            let event = audit(caller, "product.create", "data_product", product.id).with_detail(json!({
-                "name": format!("{}.{}", domain.name, product.name),
-                "team": team.name,
-                "tables": tables.iter().map(|t| &t.name).collect::<Vec<_>>(),
-            }));
-            state.store.create_product(&product, &tables, event).await.map_err(ApiError::from)
+            let event =
+                audit(caller, "product.create", "data_product", product.id).with_detail(json!({
+                    "name": format!("{}.{}", domain.name, product.name),
+                    "team": team.name,
+                    "tables": tables.iter().map(|t| &t.name).collect::<Vec<_>>(),
+                }));
+            state
+                .store
+                .create_product(&product, &tables, event)
+                .await
+                .map_err(ApiError::from)
         }
         Err(e) => Err(e),
     };
@@ -589,7 +751,11 @@ fn url_of(location: &str) -> ApiResult<url::Url> {
                 .and_then(|p| url::Url::from_directory_path(p).ok())
                 .ok_or(())
         })
-        .map_err(|()| ApiError::bad_request(format!("`{location}` is neither a URL nor an existing directory")))?;
+        .map_err(|()| {
+            ApiError::bad_request(format!(
+                "`{location}` is neither a URL nor an existing directory"
+            ))
+        })?;
     Ok(url)
 }
 
@@ -634,8 +800,11 @@ pub async fn append_data(
         .ok_or_else(|| ApiError::not_found("table", &format!("{domain}.{product}.{table}")))?;
     let url = url::Url::parse(&t.location).map_err(ApiError::internal)?;
     let report = ingest::append_file(file, format, &url).await?;
-    let described: std::collections::HashMap<String, String> =
-        t.columns.iter().map(|c| (c.name.clone(), c.description.clone())).collect();
+    let described: std::collections::HashMap<String, String> = t
+        .columns
+        .iter()
+        .map(|c| (c.name.clone(), c.description.clone()))
+        .collect();
     t.columns = report
         .columns
         .into_iter()
@@ -648,10 +817,17 @@ pub async fn append_data(
         "table": format!("{domain}.{product}.{table}"), "rows": report.rows, "version": report.version,
     }));
     state.store.update_table_columns(&t, event).await?;
-    Ok(json!({"table": format!("{domain}.{product}.{table}"), "rows": report.rows, "version": report.version}))
+    Ok(
+        json!({"table": format!("{domain}.{product}.{table}"), "rows": report.rows, "version": report.version}),
+    )
 }
 
-pub async fn delete_product(state: &AppState, caller: &Caller, domain: &str, product: &str) -> ApiResult<()> {
+pub async fn delete_product(
+    state: &AppState,
+    caller: &Caller,
+    domain: &str,
+    product: &str,
+) -> ApiResult<()> {
     let (_, p) = product_by_name(state, domain, product).await?;
     authorize(
         state,
@@ -660,7 +836,8 @@ pub async fn delete_product(state: &AppState, caller: &Caller, domain: &str, pro
         &product_resource(&p),
         &format!("delete `{domain}.{product}`"),
     )?;
-    let event = audit(caller, "product.delete", "data_product", p.id).with_detail(json!({"name": format!("{domain}.{product}")}));
+    let event = audit(caller, "product.delete", "data_product", p.id)
+        .with_detail(json!({"name": format!("{domain}.{product}")}));
     state.store.delete_product(p.id, event).await?;
     Ok(())
 }

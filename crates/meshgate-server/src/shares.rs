@@ -15,7 +15,8 @@ use meshgate_core::lifecycle::{
     ItemAction, ItemStatus, ItemTarget, ShareAction, ShareStatus, Step, item_step, share_step,
 };
 use meshgate_core::model::{
-    Grant, Grantee, ItemKind, JobKind, NewAuditEvent, Permission, Share, ShareDetail, ShareItem, new_id,
+    Grant, Grantee, ItemKind, JobKind, NewAuditEvent, Permission, Share, ShareDetail, ShareItem,
+    new_id,
 };
 use meshgate_store::{NewJob, ShareChange, ShareFilter};
 use serde::Deserialize;
@@ -89,11 +90,20 @@ async fn share_resource(state: &AppState, share: &Share) -> ApiResult<Resource> 
 
 /// Loads a share the caller may act on: 404 if it may not even see it, 403 if it may see it
 /// but not do `action`.
-async fn load_for(state: &AppState, caller: &Caller, id: Uuid, action: Action, verb: &str) -> ApiResult<(ShareDetail, Resource)> {
+async fn load_for(
+    state: &AppState,
+    caller: &Caller,
+    id: Uuid,
+    action: Action,
+    verb: &str,
+) -> ApiResult<(ShareDetail, Resource)> {
     let not_found = || ApiError::not_found("share", &id.to_string());
     let detail = state.store.get_share(id).await?.ok_or_else(not_found)?;
     let resource = share_resource(state, &detail.share).await?;
-    if !state.authz.is_allowed(&caller.actor, Action::ViewShare, &resource) {
+    if !state
+        .authz
+        .is_allowed(&caller.actor, Action::ViewShare, &resource)
+    {
         return Err(not_found());
     }
     if !state.authz.is_allowed(&caller.actor, action, &resource) {
@@ -105,10 +115,16 @@ async fn load_for(state: &AppState, caller: &Caller, id: Uuid, action: Action, v
     Ok((detail, resource))
 }
 
-pub async fn request_access(state: &AppState, caller: &Caller, req: AccessRequest) -> ApiResult<ShareView> {
+pub async fn request_access(
+    state: &AppState,
+    caller: &Caller,
+    req: AccessRequest,
+) -> ApiResult<ShareView> {
     let reason = req.reason.trim();
     if reason.is_empty() {
-        return Err(ApiError::bad_request("a reason is required: say why you need this data"));
+        return Err(ApiError::bad_request(
+            "a reason is required: say why you need this data",
+        ));
     }
     if reason.len() > MAX_REASON {
         return Err(ApiError::bad_request(format!(
@@ -127,7 +143,10 @@ pub async fn request_access(state: &AppState, caller: &Caller, req: AccessReques
                 state,
                 caller,
                 Action::RequestAccess,
-                &Resource::Team { id: t.id, domain_id: d.id },
+                &Resource::Team {
+                    id: t.id,
+                    domain_id: d.id,
+                },
                 &format!("request access for team `{q}`"),
             )?;
             if !d.consumer {
@@ -147,9 +166,21 @@ pub async fn request_access(state: &AppState, caller: &Caller, req: AccessReques
             teams.dedup();
             match teams.as_slice() {
                 [one] => {
-                    let t = state.store.get_team(*one).await?.ok_or_else(|| ApiError::internal("team vanished"))?;
+                    let t = state
+                        .store
+                        .get_team(*one)
+                        .await?
+                        .ok_or_else(|| ApiError::internal("team vanished"))?;
                     let q = crate::views::qualified_team(state, t.id).await?;
-                    return Box::pin(request_access(state, caller, AccessRequest { team: Some(q), ..req })).await;
+                    return Box::pin(request_access(
+                        state,
+                        caller,
+                        AccessRequest {
+                            team: Some(q),
+                            ..req
+                        },
+                    ))
+                    .await;
                 }
                 [] if caller.principal.kind == meshgate_core::model::PrincipalKind::Service => {
                     crate::service::authorize(
@@ -184,26 +215,41 @@ pub async fn request_access(state: &AppState, caller: &Caller, req: AccessReques
         return Err(ApiError::new(
             axum::http::StatusCode::CONFLICT,
             "conflict",
-            format!("domain `{}` is not enabled as a producer", product_domain.name),
+            format!(
+                "domain `{}` is not enabled as a producer",
+                product_domain.name
+            ),
         ));
     }
     let tables = state.store.list_tables(product.id).await?;
     let wanted: Vec<_> = match &req.tables {
         None => tables.iter().collect(),
         Some(names) if names.is_empty() => {
-            return Err(ApiError::bad_request("`tables` is empty; leave it out to ask for every table"));
+            return Err(ApiError::bad_request(
+                "`tables` is empty; leave it out to ask for every table",
+            ));
         }
         Some(names) => {
             let mut out = Vec::new();
             for n in names {
                 match tables.iter().find(|t| &t.name == n) {
-                    Some(t) if !out.iter().any(|o: &&meshgate_core::model::ProductTable| o.id == t.id) => out.push(t),
+                    Some(t)
+                        if !out
+                            .iter()
+                            .any(|o: &&meshgate_core::model::ProductTable| o.id == t.id) =>
+                    {
+                        out.push(t)
+                    }
                     Some(_) => {}
                     None => {
                         return Err(ApiError::bad_request(format!(
                             "`{}` has no table `{n}`; its tables are: {}",
                             req.product,
-                            tables.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", ")
+                            tables
+                                .iter()
+                                .map(|t| t.name.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
                         )));
                     }
                 }
@@ -212,14 +258,22 @@ pub async fn request_access(state: &AppState, caller: &Caller, req: AccessReques
         }
     };
     if wanted.is_empty() {
-        return Err(ApiError::bad_request(format!("`{}` has no tables to share", req.product)));
+        return Err(ApiError::bad_request(format!(
+            "`{}` has no tables to share",
+            req.product
+        )));
     }
     let now = Utc::now();
     let share_id = new_id();
     let status = if req.draft {
         ShareStatus::Draft
     } else {
-        share_step(&share_id.to_string(), ShareStatus::Draft, ShareAction::Submit)?.resulting(ShareStatus::Draft)
+        share_step(
+            &share_id.to_string(),
+            ShareStatus::Draft,
+            ShareAction::Submit,
+        )?
+        .resulting(ShareStatus::Draft)
     };
     let share = Share {
         id: share_id,
@@ -302,10 +356,17 @@ pub async fn list(state: &AppState, caller: &Caller, q: ListQuery) -> ApiResult<
     let mut out = Vec::new();
     for detail in state.store.list_shares(&filter).await? {
         let resource = share_resource(state, &detail.share).await?;
-        if !state.authz.is_allowed(&caller.actor, Action::ViewShare, &resource) {
+        if !state
+            .authz
+            .is_allowed(&caller.actor, Action::ViewShare, &resource)
+        {
             continue;
         }
-        if q.pending_for_me && !state.authz.is_allowed(&caller.actor, Action::ApproveShare, &resource) {
+        if q.pending_for_me
+            && !state
+                .authz
+                .is_allowed(&caller.actor, Action::ApproveShare, &resource)
+        {
             continue;
         }
         out.push(ShareView::load(state, detail).await?);
@@ -314,7 +375,11 @@ pub async fn list(state: &AppState, caller: &Caller, q: ListQuery) -> ApiResult<
 }
 
 /// Applies an item action to the items `select` picks; errors if an item cannot move.
-fn items_to(detail: &ShareDetail, action: ItemAction, select: impl Fn(&ShareItem) -> bool) -> ApiResult<Vec<(Uuid, ItemStatus)>> {
+fn items_to(
+    detail: &ShareDetail,
+    action: ItemAction,
+    select: impl Fn(&ShareItem) -> bool,
+) -> ApiResult<Vec<(Uuid, ItemStatus)>> {
     let mut out = Vec::new();
     for item in detail.items.iter().filter(|i| select(i)) {
         if let ItemTarget::Status(to) = item_step(&item.id.to_string(), item.status, action)? {
@@ -324,7 +389,13 @@ fn items_to(detail: &ShareDetail, action: ItemAction, select: impl Fn(&ShareItem
     Ok(out)
 }
 
-fn transition_event(caller: &Caller, verb: &str, detail: &ShareDetail, to: ShareStatus, extra: serde_json::Value) -> NewAuditEvent {
+fn transition_event(
+    caller: &Caller,
+    verb: &str,
+    detail: &ShareDetail,
+    to: ShareStatus,
+    extra: serde_json::Value,
+) -> NewAuditEvent {
     audit(caller, &format!("share.{verb}"), "share", detail.share.id).with_detail(json!({
         "from": detail.share.status, "to": to, "extra": extra,
     }))
@@ -337,9 +408,17 @@ pub async fn submit(state: &AppState, caller: &Caller, id: Uuid) -> ApiResult<Sh
         return ShareView::load(state, detail).await;
     };
     let resubmitted = items_to(&detail, ItemAction::Submit, |i| {
-        matches!(i.status, ItemStatus::ShareRejected | ItemStatus::ShareFailed)
+        matches!(
+            i.status,
+            ItemStatus::ShareRejected | ItemStatus::ShareFailed
+        )
     })?;
-    let pending = detail.items.iter().filter(|i| i.status == ItemStatus::PendingApproval).count() + resubmitted.len();
+    let pending = detail
+        .items
+        .iter()
+        .filter(|i| i.status == ItemStatus::PendingApproval)
+        .count()
+        + resubmitted.len();
     if pending == 0 {
         return Err(ApiError::new(
             axum::http::StatusCode::CONFLICT,
@@ -359,12 +438,40 @@ pub async fn submit(state: &AppState, caller: &Caller, id: Uuid) -> ApiResult<Sh
     ShareView::load(state, after).await
 }
 
-pub async fn approve(state: &AppState, caller: &Caller, id: Uuid, d: Decision) -> ApiResult<ShareView> {
+pub async fn approve(
+    state: &AppState,
+    caller: &Caller,
+    id: Uuid,
+    d: Decision,
+) -> ApiResult<ShareView> {
     let (detail, _) = load_for(state, caller, id, Action::ApproveShare, "approve").await?;
-    let Step::Moved(to) = share_step(&id.to_string(), detail.share.status, ShareAction::Approve)? else {
+    // The worker moves an approved share on (`share_in_progress`, `processed`): repeating the
+    // approval then is the same decision again, a no-op like repeating it while `approved`.
+    let taken_up = matches!(
+        detail.share.status,
+        ShareStatus::ShareInProgress | ShareStatus::Processed
+    ) && !detail
+        .items
+        .iter()
+        .any(|i| i.status == ItemStatus::PendingApproval)
+        && detail.items.iter().any(|i| {
+            matches!(
+                i.status,
+                ItemStatus::ShareApproved
+                    | ItemStatus::ShareInProgress
+                    | ItemStatus::ShareSucceeded
+            )
+        });
+    if taken_up {
+        return ShareView::load(state, detail).await;
+    }
+    let Step::Moved(to) = share_step(&id.to_string(), detail.share.status, ShareAction::Approve)?
+    else {
         return ShareView::load(state, detail).await;
     };
-    let items = items_to(&detail, ItemAction::Approve, |i| i.status == ItemStatus::PendingApproval)?;
+    let items = items_to(&detail, ItemAction::Approve, |i| {
+        i.status == ItemStatus::PendingApproval
+    })?;
     let change = ShareChange {
         share_id: id,
         expected_version: detail.share.version,
@@ -372,7 +479,13 @@ pub async fn approve(state: &AppState, caller: &Caller, id: Uuid, d: Decision) -
         decision_notes: d.notes.clone(),
         decided_by: Some(caller.id()),
         item_status: items,
-        audit: vec![transition_event(caller, "approve", &detail, to, json!({"notes": d.notes}))],
+        audit: vec![transition_event(
+            caller,
+            "approve",
+            &detail,
+            to,
+            json!({"notes": d.notes}),
+        )],
         jobs: vec![NewJob {
             kind: JobKind::ProcessShare,
             subject_id: id,
@@ -383,12 +496,20 @@ pub async fn approve(state: &AppState, caller: &Caller, id: Uuid, d: Decision) -
     ShareView::load(state, after).await
 }
 
-pub async fn reject(state: &AppState, caller: &Caller, id: Uuid, d: Decision) -> ApiResult<ShareView> {
+pub async fn reject(
+    state: &AppState,
+    caller: &Caller,
+    id: Uuid,
+    d: Decision,
+) -> ApiResult<ShareView> {
     let (detail, _) = load_for(state, caller, id, Action::RejectShare, "reject").await?;
-    let Step::Moved(to) = share_step(&id.to_string(), detail.share.status, ShareAction::Reject)? else {
+    let Step::Moved(to) = share_step(&id.to_string(), detail.share.status, ShareAction::Reject)?
+    else {
         return ShareView::load(state, detail).await;
     };
-    let items = items_to(&detail, ItemAction::Reject, |i| i.status == ItemStatus::PendingApproval)?;
+    let items = items_to(&detail, ItemAction::Reject, |i| {
+        i.status == ItemStatus::PendingApproval
+    })?;
     let change = ShareChange {
         share_id: id,
         expected_version: detail.share.version,
@@ -396,28 +517,50 @@ pub async fn reject(state: &AppState, caller: &Caller, id: Uuid, d: Decision) ->
         decision_notes: d.notes.clone(),
         decided_by: Some(caller.id()),
         item_status: items,
-        audit: vec![transition_event(caller, "reject", &detail, to, json!({"notes": d.notes}))],
+        audit: vec![transition_event(
+            caller,
+            "reject",
+            &detail,
+            to,
+            json!({"notes": d.notes}),
+        )],
         ..Default::default()
     };
     let after = state.store.apply_share_change(change).await?;
     ShareView::load(state, after).await
 }
 
-pub async fn revoke(state: &AppState, caller: &Caller, id: Uuid, r: RevokeRequest) -> ApiResult<ShareView> {
+pub async fn revoke(
+    state: &AppState,
+    caller: &Caller,
+    id: Uuid,
+    r: RevokeRequest,
+) -> ApiResult<ShareView> {
     let (detail, _) = load_for(state, caller, id, Action::RevokeShare, "revoke").await?;
     if let Some(wanted) = &r.items
-        && let Some(unknown) = wanted.iter().find(|w| !detail.items.iter().any(|i| i.id == **w))
+        && let Some(unknown) = wanted
+            .iter()
+            .find(|w| !detail.items.iter().any(|i| i.id == **w))
     {
-        return Err(ApiError::bad_request(format!("share `{id}` has no item `{unknown}`")));
+        return Err(ApiError::bad_request(format!(
+            "share `{id}` has no item `{unknown}`"
+        )));
     }
     let selected = |i: &ShareItem| r.items.as_ref().is_none_or(|w| w.contains(&i.id));
-    let revokable: Vec<_> = detail.items.iter().filter(|i| selected(i) && i.status.is_revokable()).collect();
+    let revokable: Vec<_> = detail
+        .items
+        .iter()
+        .filter(|i| selected(i) && i.status.is_revokable())
+        .collect();
     if revokable.is_empty() {
-        let already = detail
-            .items
-            .iter()
-            .filter(|i| selected(i))
-            .all(|i| matches!(i.status, ItemStatus::RevokeSucceeded | ItemStatus::RevokeApproved | ItemStatus::RevokeInProgress));
+        let already = detail.items.iter().filter(|i| selected(i)).all(|i| {
+            matches!(
+                i.status,
+                ItemStatus::RevokeSucceeded
+                    | ItemStatus::RevokeApproved
+                    | ItemStatus::RevokeInProgress
+            )
+        });
         if already && !detail.items.is_empty() {
             return ShareView::load(state, detail).await;
         }
@@ -430,16 +573,29 @@ pub async fn revoke(state: &AppState, caller: &Caller, id: Uuid, r: RevokeReques
             ),
         ));
     }
-    let Step::Moved(to) = share_step(&id.to_string(), detail.share.status, ShareAction::RevokeItems)? else {
+    let Step::Moved(to) = share_step(
+        &id.to_string(),
+        detail.share.status,
+        ShareAction::RevokeItems,
+    )?
+    else {
         return ShareView::load(state, detail).await;
     };
-    let items = items_to(&detail, ItemAction::RevokeItems, |i| selected(i) && i.status.is_revokable())?;
+    let items = items_to(&detail, ItemAction::RevokeItems, |i| {
+        selected(i) && i.status.is_revokable()
+    })?;
     let change = ShareChange {
         share_id: id,
         expected_version: detail.share.version,
         status: Some(to),
         item_status: items,
-        audit: vec![transition_event(caller, "revoke", &detail, to, json!({"items": r.items}))],
+        audit: vec![transition_event(
+            caller,
+            "revoke",
+            &detail,
+            to,
+            json!({"items": r.items}),
+        )],
         jobs: vec![NewJob {
             kind: JobKind::RevokeShare,
             subject_id: id,
@@ -452,7 +608,11 @@ pub async fn revoke(state: &AppState, caller: &Caller, id: Uuid, r: RevokeReques
 
 /// Commits a change that enqueues a job, wakes the worker, and (if `wait`) waits until the
 /// worker has finished this share.
-async fn enqueue_and_wait(state: &AppState, change: ShareChange, wait: bool) -> ApiResult<ShareDetail> {
+async fn enqueue_and_wait(
+    state: &AppState,
+    change: ShareChange,
+    wait: bool,
+) -> ApiResult<ShareDetail> {
     let id = change.share_id;
     let mut done = state.processed.subscribe();
     let after = state.store.apply_share_change(change).await?;
@@ -484,8 +644,19 @@ async fn enqueue_and_wait(state: &AppState, change: ShareChange, wait: bool) -> 
 
 // ----- the worker's side -----
 
-fn system_event(verb: &str, detail: &ShareDetail, to: ShareStatus, extra: serde_json::Value) -> NewAuditEvent {
-    NewAuditEvent::new(None, format!("share.{verb}"), "share", Some(detail.share.id.to_string())).with_detail(json!({
+fn system_event(
+    verb: &str,
+    detail: &ShareDetail,
+    to: ShareStatus,
+    extra: serde_json::Value,
+) -> NewAuditEvent {
+    NewAuditEvent::new(
+        None,
+        format!("share.{verb}"),
+        "share",
+        Some(detail.share.id.to_string()),
+    )
+    .with_detail(json!({
         "from": detail.share.status, "to": to, "extra": extra,
     }))
 }
@@ -497,7 +668,8 @@ pub async fn process_share(state: &AppState, id: Uuid) -> meshgate_core::Result<
         return Ok(());
     };
     if detail.share.status == ShareStatus::Approved {
-        let to = share_step(&id.to_string(), detail.share.status, ShareAction::Start)?.resulting(detail.share.status);
+        let to = share_step(&id.to_string(), detail.share.status, ShareAction::Start)?
+            .resulting(detail.share.status);
         let items = detail
             .items
             .iter()
@@ -519,7 +691,10 @@ pub async fn process_share(state: &AppState, id: Uuid) -> meshgate_core::Result<
     if detail.share.status != ShareStatus::ShareInProgress {
         return Ok(());
     }
-    let grantee = match (detail.share.requester_team_id, detail.share.requester_principal_id) {
+    let grantee = match (
+        detail.share.requester_team_id,
+        detail.share.requester_principal_id,
+    ) {
         (Some(t), _) => Grantee::Team(t),
         (None, Some(p)) => Grantee::Principal(p),
         (None, None) => return Err(meshgate_core::Error::internal("share has no requester")),
@@ -527,7 +702,11 @@ pub async fn process_share(state: &AppState, id: Uuid) -> meshgate_core::Result<
     let mut item_status = Vec::new();
     let mut grants = Vec::new();
     let mut failed = Vec::new();
-    for item in detail.items.iter().filter(|i| i.status == ItemStatus::ShareInProgress) {
+    for item in detail
+        .items
+        .iter()
+        .filter(|i| i.status == ItemStatus::ShareInProgress)
+    {
         let table = match item.table_id {
             Some(t) => state.store.get_table(t).await?,
             None => None,
@@ -550,7 +729,8 @@ pub async fn process_share(state: &AppState, id: Uuid) -> meshgate_core::Result<
             }
         }
     }
-    let to = share_step(&id.to_string(), detail.share.status, ShareAction::Finish)?.resulting(detail.share.status);
+    let to = share_step(&id.to_string(), detail.share.status, ShareAction::Finish)?
+        .resulting(detail.share.status);
     state
         .store
         .apply_share_change(ShareChange {
@@ -559,7 +739,12 @@ pub async fn process_share(state: &AppState, id: Uuid) -> meshgate_core::Result<
             status: Some(to),
             item_status,
             grants_to_add: grants,
-            audit: vec![system_event("finish", &detail, to, json!({"failed_items": failed}))],
+            audit: vec![system_event(
+                "finish",
+                &detail,
+                to,
+                json!({"failed_items": failed}),
+            )],
             ..Default::default()
         })
         .await?;
@@ -572,7 +757,8 @@ pub async fn revoke_share(state: &AppState, id: Uuid) -> meshgate_core::Result<(
         return Ok(());
     };
     if detail.share.status == ShareStatus::Revoked {
-        let to = share_step(&id.to_string(), detail.share.status, ShareAction::Start)?.resulting(detail.share.status);
+        let to = share_step(&id.to_string(), detail.share.status, ShareAction::Start)?
+            .resulting(detail.share.status);
         let items = detail
             .items
             .iter()
@@ -600,18 +786,34 @@ pub async fn revoke_share(state: &AppState, id: Uuid) -> meshgate_core::Result<(
         .filter(|i| i.status == ItemStatus::RevokeInProgress)
         .map(|i| i.id)
         .collect();
-    let pending = detail.items.iter().any(|i| i.status == ItemStatus::PendingApproval);
-    let action = if pending { ShareAction::FinishPending } else { ShareAction::Finish };
-    let to = share_step(&id.to_string(), detail.share.status, action)?.resulting(detail.share.status);
+    let pending = detail
+        .items
+        .iter()
+        .any(|i| i.status == ItemStatus::PendingApproval);
+    let action = if pending {
+        ShareAction::FinishPending
+    } else {
+        ShareAction::Finish
+    };
+    let to =
+        share_step(&id.to_string(), detail.share.status, action)?.resulting(detail.share.status);
     state
         .store
         .apply_share_change(ShareChange {
             share_id: id,
             expected_version: detail.share.version,
             status: Some(to),
-            item_status: revoking.iter().map(|i| (*i, ItemStatus::RevokeSucceeded)).collect(),
+            item_status: revoking
+                .iter()
+                .map(|i| (*i, ItemStatus::RevokeSucceeded))
+                .collect(),
             grants_to_remove: revoking.clone(),
-            audit: vec![system_event("finish", &detail, to, json!({"revoked_items": revoking}))],
+            audit: vec![system_event(
+                "finish",
+                &detail,
+                to,
+                json!({"revoked_items": revoking}),
+            )],
             ..Default::default()
         })
         .await?;

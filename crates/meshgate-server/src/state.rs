@@ -31,13 +31,19 @@ pub struct AppState {
 impl AppState {
     /// Opens the store (running migrations) and the engine.
     pub async fn open(config: Config) -> Result<AppState, String> {
-        std::fs::create_dir_all(&config.data_dir)
-            .map_err(|e| format!("cannot create data dir `{}`: {e}", config.data_dir.display()))?;
-        std::fs::create_dir_all(config.upload_dir()).map_err(|e| format!("cannot create the upload dir: {e}"))?;
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+            format!(
+                "cannot create data dir `{}`: {e}",
+                config.data_dir.display()
+            )
+        })?;
+        std::fs::create_dir_all(config.upload_dir())
+            .map_err(|e| format!("cannot create the upload dir: {e}"))?;
         let store = meshgate_store::connect(&config.store_url())
             .await
             .map_err(|e| format!("cannot open the store: {e}"))?;
-        let authz = Authorizer::new().map_err(|e| format!("cannot load the authorization policies: {e}"))?;
+        let authz = Authorizer::new()
+            .map_err(|e| format!("cannot load the authorization policies: {e}"))?;
         let data_root = DataRoot::parse(&config.data_root()).map_err(|e| e.to_string())?;
         let engine = QueryEngine::new(QueryConfig {
             memory_limit_mb: config.query.memory_limit_mb,
@@ -45,7 +51,8 @@ impl AppState {
             spill_dir: Some(config.data_dir.join("spill")),
         })
         .map_err(|e| e.to_string())?;
-        std::fs::create_dir_all(config.data_dir.join("spill")).map_err(|e| format!("cannot create the spill dir: {e}"))?;
+        std::fs::create_dir_all(config.data_dir.join("spill"))
+            .map_err(|e| format!("cannot create the spill dir: {e}"))?;
         let (processed, _) = broadcast::channel(1024);
         Ok(AppState {
             store,

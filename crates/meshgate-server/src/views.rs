@@ -4,7 +4,8 @@
 use chrono::{DateTime, Utc};
 use meshgate_core::lifecycle::{ItemStatus, ShareStatus, ShareSummary};
 use meshgate_core::model::{
-    Column, DataProduct, Domain, Health, ItemKind, Permission, Principal, ProductTable, ShareDetail, Team, TeamRole,
+    Column, DataProduct, Domain, Health, ItemKind, Permission, Principal, ProductTable,
+    ShareDetail, Team, TeamRole,
 };
 use serde::Serialize;
 use uuid::Uuid;
@@ -212,7 +213,11 @@ pub async fn name_of_team(state: &AppState, id: Uuid) -> ApiResult<String> {
 /// `domain.team`
 pub async fn qualified_team(state: &AppState, id: Uuid) -> ApiResult<String> {
     match state.store.get_team(id).await? {
-        Some(t) => Ok(format!("{}.{}", name_of_domain(state, t.domain_id).await?, t.name)),
+        Some(t) => Ok(format!(
+            "{}.{}",
+            name_of_domain(state, t.domain_id).await?,
+            t.name
+        )),
         None => Ok(id.to_string()),
     }
 }

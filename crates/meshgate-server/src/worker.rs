@@ -41,7 +41,9 @@ pub async fn run(state: AppState, stop: CancellationToken) {
                 }
                 Err(e) => {
                     // Back off exponentially, capped at ten minutes.
-                    let delay = 2i64.saturating_pow(job.attempts.clamp(0, 10) as u32).min(600);
+                    let delay = 2i64
+                        .saturating_pow(job.attempts.clamp(0, 10) as u32)
+                        .min(600);
                     tracing::warn!(job = %job.id, kind = %job.kind, attempts = job.attempts, error = %e, "job failed; will retry");
                     let retry_at = Utc::now() + chrono::Duration::seconds(delay);
                     if let Err(e) = state.store.fail_job(job.id, &e.to_string(), retry_at).await {
