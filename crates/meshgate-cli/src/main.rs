@@ -166,10 +166,7 @@ async fn quickstart(opts: ServerOpts) -> Result<(), String> {
     );
     let tokens = meshgate_server::mesh::seed_demo(&state).await?;
     print_tour(&url, &tokens);
-    meshgate_server::serve_on(state, listener, async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
-    .await
+    meshgate_server::serve_on(state, listener, meshgate_server::shutdown_signal()).await
 }
 
 fn print_tour(url: &str, tokens: &meshgate_server::mesh::DemoTokens) {

@@ -80,7 +80,7 @@ pub async fn create_table(
     location: &Url,
     name: &str,
 ) -> Result<IngestReport> {
-    let ctx = SessionContext::new();
+    let ctx = write_session();
     let df = read_file(&ctx, file, format, None).await?;
     prepare_location(location)?;
     let result = async {
@@ -106,7 +106,7 @@ pub async fn create_table(
 pub async fn append_file(file: &Path, format: FileFormat, location: &Url) -> Result<IngestReport> {
     let table = open(location).await?;
     let schema = arrow_schema(&table)?;
-    let ctx = SessionContext::new();
+    let ctx = write_session();
     let df = read_file(&ctx, file, format, Some(schema)).await?;
     let table = table
         .write(Vec::new())
@@ -166,9 +166,15 @@ pub async fn open(location: &Url) -> Result<DeltaTable> {
     Ok(table)
 }
 
+/// A session for writes: deltalake's writer plans nodes only its own planner can run.
+fn write_session() -> SessionContext {
+    deltalake::delta_datafusion::create_session().into_inner()
+}
+
+/// A handle on a location where a table is about to be created (nothing is read from it).
 async fn empty_table(location: &Url) -> Result<DeltaTable> {
-    DeltaTable::try_from_url(location.clone())
-        .await
+    DeltaTableBuilder::from_url(location.clone())
+        .and_then(|b| b.build())
         .map_err(|e| Error::storage(format!("cannot prepare table at `{location}`: {e}")))
 }
 

@@ -161,8 +161,7 @@ impl QueryEngine {
             .with_information_schema(true)
             .with_default_catalog_and_schema("meshgate", "default");
         let ctx = SessionContext::new_with_config_rt(config, self.runtime.clone());
-        let mut catalogs: BTreeMap<&str, BTreeMap<&str, HashMap<String, (Url, TableAccess)>>> =
-            BTreeMap::new();
+        let mut catalogs: BTreeMap<&str, BTreeMap<&str, TableMap>> = BTreeMap::new();
         for t in visible {
             catalogs
                 .entry(&t.domain)
@@ -233,9 +232,12 @@ impl TableCache {
     }
 }
 
+/// A product's tables by name: where each lives and how the principal may read it.
+type TableMap = HashMap<String, (Url, TableAccess)>;
+
 /// A product's tables, opened only when a query names them.
 struct LazySchema {
-    tables: HashMap<String, (Url, TableAccess)>,
+    tables: TableMap,
     cache: Arc<TableCache>,
 }
 

@@ -709,12 +709,14 @@ async fn audit(
     let mut out = Vec::new();
     for event in state.store.list_audit(&filter).await? {
         let actor = match event.actor_id {
-            Some(id) => {
-                if !names.contains_key(&id) {
-                    names.insert(id, crate::views::name_of_principal(&state, id).await?);
+            Some(id) => match names.get(&id) {
+                Some(name) => Some(String::clone(name)),
+                None => {
+                    let name = crate::views::name_of_principal(&state, id).await?;
+                    names.insert(id, name.clone());
+                    Some(name)
                 }
-                names.get(&id).cloned()
-            }
+            },
             None => Some("system".to_string()),
         };
         out.push(AuditView { event, actor });

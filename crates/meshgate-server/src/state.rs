@@ -12,6 +12,9 @@ use uuid::Uuid;
 
 use crate::config::Config;
 
+/// Per principal: the policy version its visible tables were resolved at, and the tables.
+pub type VisibilityCache = HashMap<Uuid, (i64, Arc<Vec<VisibleTable>>)>;
+
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
@@ -25,7 +28,7 @@ pub struct AppState {
     pub processed: broadcast::Sender<Uuid>,
     /// Visible tables by (principal, policy version): any grant, membership or product change
     /// bumps the version, so a stale entry is never read.
-    pub visibility: Arc<Mutex<HashMap<Uuid, (i64, Arc<Vec<VisibleTable>>)>>>,
+    pub visibility: Arc<Mutex<VisibilityCache>>,
 }
 
 impl AppState {

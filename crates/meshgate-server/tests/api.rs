@@ -1421,7 +1421,7 @@ async fn upload_query_append_share_and_delete_a_product() {
     assert_eq!(m.count("bob", "sales.returns.returns").await, 5);
     let r = m.delete("alice", "/api/v1/products/sales/returns").await;
     let message = r.error(StatusCode::CONFLICT, "conflict");
-    assert_mentions(&message, "sales.returns");
+    assert_mentions(&message, "`returns`");
     assert_mentions(&message, "revoke");
     m.get("alice", "/api/v1/products/sales/returns")
         .await
@@ -1522,7 +1522,9 @@ async fn bad_uploads_leave_nothing_behind() {
             ],
         )
         .await;
-    r.error(StatusCode::BAD_REQUEST, "invalid_data");
+    let message = r.error(StatusCode::BAD_REQUEST, "invalid_data");
+    assert_mentions(&message, "could not be parsed");
+    assert_mentions(&message, "line 3");
     m.get("alice", "/api/v1/products/sales/returns2")
         .await
         .error(StatusCode::NOT_FOUND, "not_found");
@@ -1626,7 +1628,10 @@ async fn bad_uploads_leave_nothing_behind() {
             "order_id,customer_email,region,amount,order_date\nnot-a-number,x@example.com,eu,1.0,2025-01-01\n",
         )
         .await;
-    r.error(StatusCode::BAD_REQUEST, "invalid_data");
+    assert_mentions(
+        &r.error(StatusCode::BAD_REQUEST, "invalid_data"),
+        "'not-a-number'",
+    );
     assert_eq!(m.count("alice", "sales.orders.orders").await, 100_000);
 }
 
