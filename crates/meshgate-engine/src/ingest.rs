@@ -249,7 +249,7 @@ fn duplicate_column(schema: &Schema) -> Option<String> {
 }
 
 async fn report(table: &DeltaTable) -> Result<IngestReport> {
-    let version = version_of(&table);
+    let version = version_of(table);
     let history: Vec<_> = table
         .history(Some(1))
         .try_collect()
