@@ -12,7 +12,8 @@ use std::time::Duration;
 use chrono::Utc;
 use meshgate_authz::{Action, Resource};
 use meshgate_core::lifecycle::{
-    ItemAction, ItemStatus, ItemTarget, ShareAction, ShareStatus, Step, item_step, share_step,
+    ItemAction, ItemStatus, ItemTarget, ShareAction, ShareStatus, Step, item_step, item_transition,
+    share_step,
 };
 use meshgate_core::model::{
     Grant, Grantee, ItemKind, JobKind, NewAuditEvent, Permission, Share, ShareDetail, ShareItem,
@@ -661,6 +662,33 @@ fn system_event(
     }))
 }
 
+/// The worker's `start`: moves the share into its `*_in_progress` state and every item that
+/// `start` applies to (approved for sharing or for revocation) into its own, in one change.
+async fn start(state: &AppState, detail: ShareDetail) -> meshgate_core::Result<ShareDetail> {
+    let id = detail.share.id;
+    let to = share_step(&id.to_string(), detail.share.status, ShareAction::Start)?
+        .resulting(detail.share.status);
+    let items = detail
+        .items
+        .iter()
+        .filter_map(|i| match item_transition(i.status, ItemAction::Start) {
+            Some(ItemTarget::Status(next)) => Some((i.id, next)),
+            _ => None,
+        })
+        .collect();
+    state
+        .store
+        .apply_share_change(ShareChange {
+            share_id: id,
+            expected_version: detail.share.version,
+            status: Some(to),
+            item_status: items,
+            audit: vec![system_event("start", &detail, to, json!(null))],
+            ..Default::default()
+        })
+        .await
+}
+
 /// Processes an approved share: grants every approved item. Safe to run again after a crash:
 /// a share already in progress is resumed, one already processed is left alone.
 pub async fn process_share(state: &AppState, id: Uuid) -> meshgate_core::Result<()> {
@@ -668,25 +696,7 @@ pub async fn process_share(state: &AppState, id: Uuid) -> meshgate_core::Result<
         return Ok(());
     };
     if detail.share.status == ShareStatus::Approved {
-        let to = share_step(&id.to_string(), detail.share.status, ShareAction::Start)?
-            .resulting(detail.share.status);
-        let items = detail
-            .items
-            .iter()
-            .filter(|i| i.status == ItemStatus::ShareApproved)
-            .map(|i| (i.id, ItemStatus::ShareInProgress))
-            .collect();
-        detail = state
-            .store
-            .apply_share_change(ShareChange {
-                share_id: id,
-                expected_version: detail.share.version,
-                status: Some(to),
-                item_status: items,
-                audit: vec![system_event("start", &detail, to, json!(null))],
-                ..Default::default()
-            })
-            .await?;
+        detail = start(state, detail).await?;
     }
     if detail.share.status != ShareStatus::ShareInProgress {
         return Ok(());
@@ -757,25 +767,7 @@ pub async fn revoke_share(state: &AppState, id: Uuid) -> meshgate_core::Result<(
         return Ok(());
     };
     if detail.share.status == ShareStatus::Revoked {
-        let to = share_step(&id.to_string(), detail.share.status, ShareAction::Start)?
-            .resulting(detail.share.status);
-        let items = detail
-            .items
-            .iter()
-            .filter(|i| i.status == ItemStatus::RevokeApproved)
-            .map(|i| (i.id, ItemStatus::RevokeInProgress))
-            .collect();
-        detail = state
-            .store
-            .apply_share_change(ShareChange {
-                share_id: id,
-                expected_version: detail.share.version,
-                status: Some(to),
-                item_status: items,
-                audit: vec![system_event("start", &detail, to, json!(null))],
-                ..Default::default()
-            })
-            .await?;
+        detail = start(state, detail).await?;
     }
     if detail.share.status != ShareStatus::RevokeInProgress {
         return Ok(());
