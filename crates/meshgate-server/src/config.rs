@@ -72,6 +72,12 @@ impl Default for QuerySettings {
     }
 }
 
+/// `MESHGATE_*` variables that belong to the CLI client or to test suites.
+fn is_foreign_key(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    key.starts_with("test_") || matches!(key.as_str(), "url" | "token" | "config" | "ci_venv")
+}
+
 impl Config {
     /// Loads defaults ← `file` (if any) ← `MESHGATE_*` environment.
     pub fn load(file: Option<&Path>) -> Result<Config, String> {
@@ -82,12 +88,13 @@ impl Config {
             }
             figment = figment.merge(Toml::file(file));
         }
-        figment = figment.merge(Env::prefixed("MESHGATE_").split("__").ignore(&[
-            "url",
-            "token",
-            "config",
-            "test_postgres_url",
-        ]));
+        // `MESHGATE_*` also names the CLI's client settings and the test suites' switches;
+        // those are not server settings, so they must not trip `deny_unknown_fields`.
+        figment = figment.merge(
+            Env::prefixed("MESHGATE_")
+                .filter(|key| !is_foreign_key(key.as_str()))
+                .split("__"),
+        );
         figment
             .extract()
             .map_err(|e| format!("invalid configuration: {e}"))
@@ -120,6 +127,23 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn client_and_test_variables_are_not_server_settings() {
+        for key in [
+            "URL",
+            "token",
+            "TEST_S3_ROOT",
+            "test_postgres_url",
+            "CONFIG",
+            "CI_VENV",
+        ] {
+            assert!(is_foreign_key(key), "{key}");
+        }
+        for key in ["listen", "DATA_DIR", "query__timeout_secs"] {
+            assert!(!is_foreign_key(key), "{key}");
+        }
+    }
 
     #[test]
     fn defaults_and_file() -> Result<(), String> {
