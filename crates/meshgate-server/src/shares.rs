@@ -466,35 +466,7 @@ pub async fn approve(
     if taken_up {
         return ShareView::load(state, detail).await;
     }
-    let Step::Moved(to) = share_step(&id.to_string(), detail.share.status, ShareAction::Approve)?
-    else {
-        return ShareView::load(state, detail).await;
-    };
-    let items = items_to(&detail, ItemAction::Approve, |i| {
-        i.status == ItemStatus::PendingApproval
-    })?;
-    let change = ShareChange {
-        share_id: id,
-        expected_version: detail.share.version,
-        status: Some(to),
-        decision_notes: d.notes.clone(),
-        decided_by: Some(caller.id()),
-        item_status: items,
-        audit: vec![transition_event(
-            caller,
-            "approve",
-            &detail,
-            to,
-            json!({"notes": d.notes}),
-        )],
-        jobs: vec![NewJob {
-            kind: JobKind::ProcessShare,
-            subject_id: id,
-        }],
-        ..Default::default()
-    };
-    let after = enqueue_and_wait(state, change, d.wait.unwrap_or(true)).await?;
-    ShareView::load(state, after).await
+    decide(state, caller, detail, Verdict::Approve, d).await
 }
 
 pub async fn reject(
@@ -504,13 +476,43 @@ pub async fn reject(
     d: Decision,
 ) -> ApiResult<ShareView> {
     let (detail, _) = load_for(state, caller, id, Action::RejectShare, "reject").await?;
-    let Step::Moved(to) = share_step(&id.to_string(), detail.share.status, ShareAction::Reject)?
-    else {
+    decide(state, caller, detail, Verdict::Reject, d).await
+}
+
+/// An approver's decision on a submitted share.
+#[derive(Debug, Clone, Copy)]
+enum Verdict {
+    Approve,
+    Reject,
+}
+
+/// Applies a decision to the share and to every item pending approval, with the approver's
+/// notes; an approval also enqueues the processing job and (unless `wait: false`) waits for it.
+async fn decide(
+    state: &AppState,
+    caller: &Caller,
+    detail: ShareDetail,
+    verdict: Verdict,
+    d: Decision,
+) -> ApiResult<ShareView> {
+    let (share_action, item_action, verb) = match verdict {
+        Verdict::Approve => (ShareAction::Approve, ItemAction::Approve, "approve"),
+        Verdict::Reject => (ShareAction::Reject, ItemAction::Reject, "reject"),
+    };
+    let id = detail.share.id;
+    let Step::Moved(to) = share_step(&id.to_string(), detail.share.status, share_action)? else {
         return ShareView::load(state, detail).await;
     };
-    let items = items_to(&detail, ItemAction::Reject, |i| {
+    let items = items_to(&detail, item_action, |i| {
         i.status == ItemStatus::PendingApproval
     })?;
+    let jobs = match verdict {
+        Verdict::Approve => vec![NewJob {
+            kind: JobKind::ProcessShare,
+            subject_id: id,
+        }],
+        Verdict::Reject => Vec::new(),
+    };
     let change = ShareChange {
         share_id: id,
         expected_version: detail.share.version,
@@ -520,14 +522,18 @@ pub async fn reject(
         item_status: items,
         audit: vec![transition_event(
             caller,
-            "reject",
+            verb,
             &detail,
             to,
             json!({"notes": d.notes}),
         )],
+        jobs,
         ..Default::default()
     };
-    let after = state.store.apply_share_change(change).await?;
+    let after = match verdict {
+        Verdict::Approve => enqueue_and_wait(state, change, d.wait.unwrap_or(true)).await?,
+        Verdict::Reject => state.store.apply_share_change(change).await?,
+    };
     ShareView::load(state, after).await
 }
 
