@@ -9,7 +9,7 @@ use axum::body::Body;
 use axum::http::{HeaderValue, header};
 use axum::response::Response;
 use futures::StreamExt;
-use meshgate_core::model::{Grantee, NewAuditEvent, Outcome};
+use meshgate_core::model::{NewAuditEvent, Outcome};
 use meshgate_engine::output::{self, OutputFormat};
 use meshgate_engine::query::VisibleTable;
 use meshgate_engine::secure::TableAccess;
@@ -81,10 +81,6 @@ pub async fn visible_tables(
         }
     }
     for grant in state.store.grants_for(caller.id(), &teams).await? {
-        debug_assert!(matches!(
-            grant.grantee,
-            Grantee::Team(_) | Grantee::Principal(_)
-        ));
         let Some(t) = state.store.get_table(grant.table_id).await? else {
             continue;
         };

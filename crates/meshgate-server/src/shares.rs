@@ -715,7 +715,7 @@ pub async fn process_share(state: &AppState, id: Uuid) -> meshgate_core::Result<
         (None, Some(p)) => Grantee::Principal(p),
         (None, None) => return Err(meshgate_core::Error::internal("share has no requester")),
     };
-    let mut item_status = Vec::new();
+    let mut outcomes = Vec::new();
     let mut grants = Vec::new();
     let mut failed = Vec::new();
     for item in detail
@@ -729,7 +729,7 @@ pub async fn process_share(state: &AppState, id: Uuid) -> meshgate_core::Result<
         };
         match table {
             Some(table) if table.product_id == detail.share.product_id => {
-                item_status.push((item.id, ItemStatus::ShareSucceeded));
+                outcomes.push((item.id, ItemAction::Success));
                 grants.push(Grant {
                     id: new_id(),
                     share_item_id: item.id,
@@ -740,31 +740,24 @@ pub async fn process_share(state: &AppState, id: Uuid) -> meshgate_core::Result<
                 });
             }
             _ => {
-                item_status.push((item.id, ItemStatus::ShareFailed));
+                outcomes.push((item.id, ItemAction::Failure));
                 failed.push(item.id);
             }
         }
     }
-    let to = share_step(&id.to_string(), detail.share.status, ShareAction::Finish)?
-        .resulting(detail.share.status);
-    state
-        .store
-        .apply_share_change(ShareChange {
-            share_id: id,
-            expected_version: detail.share.version,
-            status: Some(to),
-            item_status,
-            grants_to_add: grants,
-            audit: vec![system_event(
-                "finish",
-                &detail,
-                to,
-                json!({"failed_items": failed}),
-            )],
-            ..Default::default()
-        })
-        .await?;
-    Ok(())
+    let change = ShareChange {
+        grants_to_add: grants,
+        ..Default::default()
+    };
+    finish(
+        state,
+        detail,
+        ShareAction::Finish,
+        &outcomes,
+        change,
+        json!({"failed_items": failed}),
+    )
+    .await
 }
 
 /// Processes a revocation: removes the grants of items approved for revocation.
@@ -793,26 +786,54 @@ pub async fn revoke_share(state: &AppState, id: Uuid) -> meshgate_core::Result<(
     } else {
         ShareAction::Finish
     };
+    let outcomes: Vec<_> = revoking.iter().map(|i| (*i, ItemAction::Success)).collect();
+    let change = ShareChange {
+        grants_to_remove: revoking.clone(),
+        ..Default::default()
+    };
+    finish(
+        state,
+        detail,
+        action,
+        &outcomes,
+        change,
+        json!({"revoked_items": revoking}),
+    )
+    .await
+}
+
+/// The worker's last step: the share takes `action` (`finish` or `finish_pending`) and each
+/// item the outcome of its run (`success` or `failure`), resolved through the state tables,
+/// together with the grant changes in `change`, in one store change.
+async fn finish(
+    state: &AppState,
+    detail: ShareDetail,
+    action: ShareAction,
+    outcomes: &[(Uuid, ItemAction)],
+    change: ShareChange,
+    extra: serde_json::Value,
+) -> meshgate_core::Result<()> {
+    let id = detail.share.id;
     let to =
         share_step(&id.to_string(), detail.share.status, action)?.resulting(detail.share.status);
+    let mut item_status = Vec::with_capacity(outcomes.len());
+    for (item_id, outcome) in outcomes {
+        let Some(item) = detail.items.iter().find(|i| i.id == *item_id) else {
+            continue;
+        };
+        if let ItemTarget::Status(next) = item_step(&item_id.to_string(), item.status, *outcome)? {
+            item_status.push((*item_id, next));
+        }
+    }
     state
         .store
         .apply_share_change(ShareChange {
             share_id: id,
             expected_version: detail.share.version,
             status: Some(to),
-            item_status: revoking
-                .iter()
-                .map(|i| (*i, ItemStatus::RevokeSucceeded))
-                .collect(),
-            grants_to_remove: revoking.clone(),
-            audit: vec![system_event(
-                "finish",
-                &detail,
-                to,
-                json!({"revoked_items": revoking}),
-            )],
-            ..Default::default()
+            item_status,
+            audit: vec![system_event("finish", &detail, to, extra)],
+            ..change
         })
         .await?;
     Ok(())
