@@ -6,8 +6,10 @@
 //! - [`lifecycle`]: the share and share-item state machines of LIFECYCLE.md, table-driven.
 //! - [`names`]: validation of user-chosen names (they become SQL identifiers).
 //! - [`token`]: API token generation and hashing.
+//! - [`access`]: masks, grant scopes, data filters, row rules, tag masks (ACCESS.md).
 //! - [`error`]: the domain error enum.
 
+pub mod access;
 pub mod error;
 pub mod lifecycle;
 pub mod model;

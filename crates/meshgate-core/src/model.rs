@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::access::GrantScope;
 use crate::lifecycle::{ItemStatus, ShareStatus, ShareSummary, string_enum};
 
 /// A new time-ordered id.
@@ -193,6 +194,9 @@ pub struct ShareItem {
     /// The table, for table items.
     pub table_id: Option<Uuid>,
     pub permission: Permission,
+    /// What of the table the item covers (data filters, kept columns, masks).
+    #[serde(default)]
+    pub scope: GrantScope,
     pub status: ItemStatus,
     pub health: Option<Health>,
     pub health_message: Option<String>,
@@ -237,6 +241,9 @@ pub struct Grant {
     pub grantee: Grantee,
     pub table_id: Uuid,
     pub permission: Permission,
+    /// Copied from the item when the grant is made; its data filters are read live.
+    #[serde(default)]
+    pub scope: GrantScope,
     pub created_at: DateTime<Utc>,
 }
 

@@ -5,6 +5,8 @@
 //!   appending it to one.
 //! - [`secure`]: the secure table provider every table is wrapped in at catalog lookup, so
 //!   views, CTEs, subqueries and joins cannot bypass access rules.
+//! - [`policy`]: the row-filter and mask expression language (ACCESS.md), compiled to
+//!   DataFusion expressions with positions in its errors.
 //! - [`query`]: a DataFusion session over exactly the tables a principal may see, under a
 //!   memory limit and a timeout.
 //! - [`output`]: streaming encoders for query results (JSON, CSV, Arrow IPC).
@@ -14,7 +16,9 @@
 
 pub mod error;
 pub mod ingest;
+mod masks;
 pub mod output;
+pub mod policy;
 pub mod query;
 pub mod secure;
 pub mod storage;

@@ -267,7 +267,9 @@ impl SchemaProvider for LazySchema {
             .await
             .map_err(|e| DataFusionError::External(Box::new(e)))?;
         let inner = table.table_provider().await?;
-        Ok(Some(Arc::new(SecureTable::new(inner, access.clone()))))
+        let secure = SecureTable::try_new(name, inner, access)
+            .map_err(|e| DataFusionError::Plan(e.reason))?;
+        Ok(Some(Arc::new(secure)))
     }
 
     fn table_exist(&self, name: &str) -> bool {

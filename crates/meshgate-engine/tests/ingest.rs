@@ -21,7 +21,7 @@ async fn count(location: &url::Url) -> i64 {
         product: "p".into(),
         table: "t".into(),
         location: location.clone(),
-        access: TableAccess { owner: true },
+        access: TableAccess::owner(),
     }];
     let stream = engine
         .run("SELECT count(*) FROM d.p.t", &visible)

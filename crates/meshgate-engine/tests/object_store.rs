@@ -47,7 +47,7 @@ async fn tables_on_s3_are_created_appended_and_queried() {
         product: "returns".into(),
         table: "returns".into(),
         location: location.clone(),
-        access: TableAccess { owner: true },
+        access: TableAccess::owner(),
     }];
     let stream = engine
         .run(

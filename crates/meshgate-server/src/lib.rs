@@ -9,6 +9,7 @@
 //! - [`worker`]: turns approvals and revocations into grants, from the outbox.
 //! - [`mesh`]: `init`, and the quickstart's demo mesh.
 
+pub mod access;
 pub mod auth;
 pub mod config;
 pub mod error;
@@ -41,7 +42,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
-        .nest("/api/v1", routes::api(&state))
+        .nest("/api/v1", routes::api(&state).merge(access::routes()))
         .fallback(|| async {
             ApiError::new(
                 StatusCode::NOT_FOUND,

@@ -2,6 +2,7 @@
 //! those, streams the result, and audits the query when the stream ends (rows, bytes,
 //! duration, outcome).
 
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -9,12 +10,13 @@ use axum::body::Body;
 use axum::http::{HeaderValue, header};
 use axum::response::Response;
 use futures::StreamExt;
-use meshgate_core::model::{NewAuditEvent, Outcome};
+use meshgate_core::model::{Grant, NewAuditEvent, Outcome};
 use meshgate_engine::output::{self, OutputFormat};
 use meshgate_engine::query::VisibleTable;
 use meshgate_engine::secure::TableAccess;
 use serde::Deserialize;
 use serde_json::json;
+use uuid::Uuid;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
@@ -45,56 +47,67 @@ pub async fn visible_tables(
         return Ok(tables.clone());
     }
     let teams = caller.team_ids();
+    let identity = crate::access::identity_of(state, caller).await?;
+    // Owned products first: an owner reads its tables in full whatever it was also granted.
+    let mut owned: HashSet<Uuid> = HashSet::new();
     let mut out: Vec<VisibleTable> = Vec::new();
-    let mut push = |domain: &str,
-                    product: &str,
-                    t: &meshgate_core::model::ProductTable,
-                    owner: bool|
-     -> ApiResult<()> {
-        let location = url::Url::parse(&t.location).map_err(ApiError::internal)?;
-        if let Some(existing) = out
-            .iter_mut()
-            .find(|v| v.location == location && v.domain == domain && v.product == product)
-        {
-            existing.access.owner |= owner;
-            return Ok(());
-        }
-        out.push(VisibleTable {
-            domain: domain.to_string(),
-            product: product.to_string(),
-            table: t.name.clone(),
-            location,
-            access: TableAccess { owner },
-        });
-        Ok(())
-    };
     for team in &teams {
         let filter = meshgate_store::ProductFilter {
             team_id: Some(*team),
             ..Default::default()
         };
         for p in state.store.list_products(&filter).await? {
+            if !owned.insert(p.id) {
+                continue;
+            }
             let domain = crate::views::name_of_domain(state, p.domain_id).await?;
             for t in state.store.list_tables(p.id).await? {
-                push(&domain, &p.name, &t, true)?;
+                let access =
+                    crate::access::table_access(state, &p, &t, &[], true, &identity).await?;
+                out.push(visible(&domain, &p.name, &t, access)?);
             }
         }
     }
-    for grant in state.store.grants_for(caller.id(), &teams).await? {
-        let Some(t) = state.store.get_table(grant.table_id).await? else {
+    // Granted tables: all grants on one table resolve together (union of columns, OR of rows).
+    let grants = state.store.grants_for(caller.id(), &teams).await?;
+    let mut by_table: BTreeMap<Uuid, Vec<&Grant>> = BTreeMap::new();
+    for g in &grants {
+        by_table.entry(g.table_id).or_default().push(g);
+    }
+    for (table_id, grants) in by_table {
+        let Some(t) = state.store.get_table(table_id).await? else {
             continue;
         };
+        if owned.contains(&t.product_id) {
+            continue;
+        }
         let Some(p) = state.store.get_product(t.product_id).await? else {
             continue;
         };
         let domain = crate::views::name_of_domain(state, p.domain_id).await?;
-        push(&domain, &p.name, &t, false)?;
+        let access = crate::access::table_access(state, &p, &t, &grants, false, &identity).await?;
+        out.push(visible(&domain, &p.name, &t, access)?);
     }
     let tables = Arc::new(out);
     if let Ok(mut cache) = state.visibility.lock() {
         cache.insert(caller.id(), (version, tables.clone()));
     }
     Ok(tables)
+}
+
+fn visible(
+    domain: &str,
+    product: &str,
+    t: &meshgate_core::model::ProductTable,
+    access: TableAccess,
+) -> ApiResult<VisibleTable> {
+    Ok(VisibleTable {
+        domain: domain.to_string(),
+        product: product.to_string(),
+        table: t.name.clone(),
+        location: url::Url::parse(&t.location).map_err(ApiError::internal)?,
+        access,
+    })
 }
 
 /// Picks the output format: the body's `format`, else the `Accept` header, else JSON.

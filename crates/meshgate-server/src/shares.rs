@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use meshgate_authz::{Action, Resource};
+use meshgate_core::access::GrantScope;
 use meshgate_core::lifecycle::{
     ItemAction, ItemStatus, ItemTarget, ShareAction, ShareStatus, Step, item_step, item_transition,
     share_step,
@@ -60,6 +61,9 @@ pub struct Decision {
     /// Answer after the worker has put the grants in force (default true).
     #[serde(default)]
     pub wait: Option<bool>,
+    /// On approval: narrowing of table items (data filters, kept columns, masks).
+    #[serde(default)]
+    pub items: Vec<crate::access::ItemScopeRequest>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -300,6 +304,7 @@ pub async fn request_access(
             kind: ItemKind::Table,
             table_id: Some(t.id),
             permission: Permission::Read,
+            scope: GrantScope::default(),
             status: ItemStatus::PendingApproval,
             health: None,
             health_message: None,
@@ -506,6 +511,15 @@ async fn decide(
     let items = items_to(&detail, item_action, |i| {
         i.status == ItemStatus::PendingApproval
     })?;
+    let item_scopes = match verdict {
+        Verdict::Approve => scopes_of(state, &detail, &d.items).await?,
+        Verdict::Reject if !d.items.is_empty() => {
+            return Err(ApiError::bad_request(
+                "`items` narrows an approval; a rejection takes none",
+            ));
+        }
+        Verdict::Reject => Vec::new(),
+    };
     let jobs = match verdict {
         Verdict::Approve => vec![NewJob {
             kind: JobKind::ProcessShare,
@@ -525,8 +539,9 @@ async fn decide(
             verb,
             &detail,
             to,
-            json!({"notes": d.notes}),
+            json!({"notes": d.notes, "scopes": item_scopes.iter().map(|(id, s)| json!({"item": id, "scope": s})).collect::<Vec<_>>()}),
         )],
+        item_scopes,
         jobs,
         ..Default::default()
     };
@@ -535,6 +550,54 @@ async fn decide(
         Verdict::Reject => state.store.apply_share_change(change).await?,
     };
     ShareView::load(state, after).await
+}
+
+/// Who a share's grants go to: the requesting team, else the requesting principal.
+fn grantee_of(share: &Share) -> meshgate_core::Result<Grantee> {
+    match (share.requester_team_id, share.requester_principal_id) {
+        (Some(t), _) => Ok(Grantee::Team(t)),
+        (None, Some(p)) => Ok(Grantee::Principal(p)),
+        (None, None) => Err(meshgate_core::Error::internal("share has no requester")),
+    }
+}
+
+/// The scopes an approver attaches, by item: each request names a table whose item is
+/// pending approval in this share.
+async fn scopes_of(
+    state: &AppState,
+    detail: &ShareDetail,
+    requests: &[crate::access::ItemScopeRequest],
+) -> ApiResult<Vec<(Uuid, meshgate_core::access::GrantScope)>> {
+    if requests.is_empty() {
+        return Ok(Vec::new());
+    }
+    let grantee = grantee_of(&detail.share)?;
+    let tables = state.store.list_tables(detail.share.product_id).await?;
+    let mut out = Vec::new();
+    for req in requests {
+        let table = tables.iter().find(|t| t.name == req.table).ok_or_else(|| {
+            ApiError::bad_request(format!("items: the product has no table `{}`", req.table))
+        })?;
+        let item = detail
+            .items
+            .iter()
+            .find(|i| i.table_id == Some(table.id) && i.status == ItemStatus::PendingApproval)
+            .ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "items: table `{}` has no item pending approval in this share",
+                    req.table
+                ))
+            })?;
+        if out.iter().any(|(id, _)| *id == item.id) {
+            return Err(ApiError::bad_request(format!(
+                "items: table `{}` is named twice",
+                req.table
+            )));
+        }
+        let scope = crate::access::scope_for(state, table, grantee, req).await?;
+        out.push((item.id, scope));
+    }
+    Ok(out)
 }
 
 pub async fn revoke(
@@ -707,14 +770,7 @@ pub async fn process_share(state: &AppState, id: Uuid) -> meshgate_core::Result<
     if detail.share.status != ShareStatus::ShareInProgress {
         return Ok(());
     }
-    let grantee = match (
-        detail.share.requester_team_id,
-        detail.share.requester_principal_id,
-    ) {
-        (Some(t), _) => Grantee::Team(t),
-        (None, Some(p)) => Grantee::Principal(p),
-        (None, None) => return Err(meshgate_core::Error::internal("share has no requester")),
-    };
+    let grantee = grantee_of(&detail.share)?;
     let mut outcomes = Vec::new();
     let mut grants = Vec::new();
     let mut failed = Vec::new();
@@ -736,6 +792,7 @@ pub async fn process_share(state: &AppState, id: Uuid) -> meshgate_core::Result<
                     grantee,
                     table_id: table.id,
                     permission: item.permission,
+                    scope: item.scope.clone(),
                     created_at: Utc::now(),
                 });
             }

@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use meshgate_core::Result;
+use meshgate_core::access::{ColumnTags, DataFilter, GrantScope, RowRule, TagMask};
 use meshgate_core::lifecycle::{ItemStatus, ShareStatus};
 use meshgate_core::model::{
     ApiToken, AuditEvent, DataProduct, Domain, Grant, Health, Job, JobKind, NewAuditEvent,
@@ -68,6 +69,9 @@ pub struct ShareChange {
     pub deleted_reason: Option<String>,
     pub item_status: Vec<(Uuid, ItemStatus)>,
     pub item_health: Vec<ItemHealth>,
+    /// New scopes for items of the share. Not a grant change by itself: grants keep the scope
+    /// they were made with (change those through `grants_to_remove`/`grants_to_add`).
+    pub item_scopes: Vec<(Uuid, GrantScope)>,
     pub new_items: Vec<ShareItem>,
     pub removed_items: Vec<Uuid>,
     pub grants_to_add: Vec<Grant>,
@@ -200,8 +204,59 @@ pub trait Store: Send + Sync + 'static {
     /// Grants in force on items of one share.
     async fn grants_of_share(&self, share_id: Uuid) -> Result<Vec<Grant>>;
     /// A counter bumped by every change that can alter what anyone may read (grants, group and
-    /// team membership). Access snapshots are cached by it.
+    /// team membership, data filters, row rules, column tags, tag masks). Access snapshots are
+    /// cached by it.
     async fn policy_version(&self) -> Result<i64>;
+
+    // ----- fine-grained access (ACCESS.md) -----
+    //
+    // Every write here changes what someone may read, so each bumps the policy version.
+
+    /// Creates a data filter on a table of its product. `AlreadyExists` if the table has a
+    /// filter of that name, `NotFound` if the table is missing, `Invalid` if the table belongs
+    /// to another product.
+    async fn create_data_filter(&self, filter: &DataFilter, audit: NewAuditEvent) -> Result<()>;
+    /// Updates a filter's description, row filter, columns and `updated_at` (by id; its name,
+    /// table and creator stay). `NotFound` if absent.
+    async fn update_data_filter(&self, filter: &DataFilter, audit: NewAuditEvent) -> Result<()>;
+    /// Deletes a data filter. `NotFound` if absent; refused with `Conflict` while any grant's
+    /// scope uses it (checked in the same transaction).
+    async fn delete_data_filter(&self, id: Uuid, audit: NewAuditEvent) -> Result<()>;
+    async fn get_data_filter(&self, id: Uuid) -> Result<Option<DataFilter>>;
+    async fn get_data_filter_by_name(
+        &self,
+        table_id: Uuid,
+        name: &str,
+    ) -> Result<Option<DataFilter>>;
+    /// A table's data filters, by name.
+    async fn list_data_filters(&self, table_id: Uuid) -> Result<Vec<DataFilter>>;
+    /// The filters with these ids (missing ids are simply absent), by table, then name.
+    async fn data_filters_by_ids(&self, ids: &[Uuid]) -> Result<Vec<DataFilter>>;
+
+    /// Replaces all of a product's row rules atomically, keeping their order; an empty slice
+    /// leaves the product without rules. `NotFound` if the product is missing.
+    async fn replace_row_rules(
+        &self,
+        product_id: Uuid,
+        rules: &[RowRule],
+        audit: NewAuditEvent,
+    ) -> Result<()>;
+    /// A product's row rules, in the order they were given.
+    async fn row_rules(&self, product_id: Uuid) -> Result<Vec<RowRule>>;
+
+    /// Replaces the tags of one column; no tags clears them. `NotFound` if the table is missing.
+    async fn set_column_tags(&self, tags: &ColumnTags, audit: NewAuditEvent) -> Result<()>;
+    /// The tagged columns of a table (columns without tags are absent), by column name.
+    async fn column_tags(&self, table_id: Uuid) -> Result<Vec<ColumnTags>>;
+
+    /// Sets the default mask for a tag, mesh-wide or for one domain: an upsert on
+    /// (`domain_id`, `tag`) that keeps an existing entry's id and `created_at`. `Invalid` if
+    /// the domain does not exist.
+    async fn put_tag_mask(&self, mask: &TagMask, audit: NewAuditEvent) -> Result<()>;
+    /// Deletes a tag mask. `NotFound` if absent.
+    async fn delete_tag_mask(&self, id: Uuid, audit: NewAuditEvent) -> Result<()>;
+    /// Every tag mask, by tag, mesh-wide before per-domain.
+    async fn list_tag_masks(&self) -> Result<Vec<TagMask>>;
 
     // ----- outbox -----
 

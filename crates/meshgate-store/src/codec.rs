@@ -5,6 +5,7 @@
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
+use meshgate_core::access::{ColumnTags, DataFilter, GrantScope, Mask, RowRule, TagMask};
 use meshgate_core::lifecycle::{ItemStatus, ShareStatus};
 use meshgate_core::model::{
     ApiToken, AuditEvent, Column, DataProduct, Domain, Grant, Grantee, Health, ItemKind, Job,
@@ -116,12 +117,35 @@ pub(crate) fn json<T: serde::de::DeserializeOwned>(row: &AnyRow, column: &str) -
     serde_json::from_str(&text(row, column)?).map_err(|e| unreadable(column, e))
 }
 
+pub(crate) fn opt_json<T: serde::de::DeserializeOwned>(
+    row: &AnyRow,
+    column: &str,
+) -> Result<Option<T>> {
+    opt_text(row, column)?
+        .map(|s| serde_json::from_str(&s).map_err(|e| unreadable(column, e)))
+        .transpose()
+}
+
 /// JSON text for a column. Serialising plain data cannot fail, but stay total anyway.
 pub(crate) fn to_json<T: serde::Serialize>(what: &str, value: &T) -> Result<String> {
     serde_json::to_string(value).map_err(|e| {
         tracing::error!(what, error = %e, "cannot serialise value for the store");
         Error::internal(format!("cannot store the {what}"))
     })
+}
+
+/// A scope as its column: NULL for the default (whole-table) scope, which is also what rows
+/// written before scopes existed hold.
+pub(crate) fn scope_col(scope: &GrantScope) -> Result<Option<String>> {
+    if scope.is_whole_table() {
+        Ok(None)
+    } else {
+        to_json("grant scope", scope).map(Some)
+    }
+}
+
+fn scope(row: &AnyRow) -> Result<GrantScope> {
+    Ok(opt_json(row, "scope")?.unwrap_or_default())
 }
 
 pub(crate) const PRINCIPAL_COLS: &str = "id, name, kind, display_name, is_admin, created_at";
@@ -239,8 +263,8 @@ pub(crate) fn share(row: &AnyRow) -> Result<Share> {
     })
 }
 
-pub(crate) const ITEM_COLS: &str = "id, share_id, kind, table_id, permission, status, health, \
-     health_message, last_verified_at, created_at, updated_at";
+pub(crate) const ITEM_COLS: &str = "id, share_id, kind, table_id, permission, scope, status, \
+     health, health_message, last_verified_at, created_at, updated_at";
 
 pub(crate) fn item(row: &AnyRow) -> Result<ShareItem> {
     Ok(ShareItem {
@@ -249,6 +273,7 @@ pub(crate) fn item(row: &AnyRow) -> Result<ShareItem> {
         kind: enum_of::<ItemKind>(row, "kind")?,
         table_id: opt_uuid(row, "table_id")?,
         permission: enum_of::<Permission>(row, "permission")?,
+        scope: scope(row)?,
         status: enum_of::<ItemStatus>(row, "status")?,
         health: opt_enum_of::<Health>(row, "health")?,
         health_message: opt_text(row, "health_message")?,
@@ -270,7 +295,7 @@ pub(crate) fn grantee_cols(grantee: Grantee) -> (&'static str, String) {
 }
 
 pub(crate) const GRANT_COLS: &str =
-    "id, share_item_id, grantee_type, grantee_id, table_id, permission, created_at";
+    "id, share_item_id, grantee_type, grantee_id, table_id, permission, scope, created_at";
 
 pub(crate) fn grant(row: &AnyRow) -> Result<Grant> {
     let grantee_id = uuid(row, "grantee_id")?;
@@ -285,6 +310,57 @@ pub(crate) fn grant(row: &AnyRow) -> Result<Grant> {
         grantee,
         table_id: uuid(row, "table_id")?,
         permission: enum_of::<Permission>(row, "permission")?,
+        scope: scope(row)?,
+        created_at: time(row, "created_at")?,
+    })
+}
+
+pub(crate) const DATA_FILTER_COLS: &str = "id, product_id, table_id, name, description, \
+     row_filter, columns, created_by, created_at, updated_at";
+
+pub(crate) fn data_filter(row: &AnyRow) -> Result<DataFilter> {
+    Ok(DataFilter {
+        id: uuid(row, "id")?,
+        product_id: uuid(row, "product_id")?,
+        table_id: uuid(row, "table_id")?,
+        name: text(row, "name")?,
+        description: text(row, "description")?,
+        row_filter: opt_text(row, "row_filter")?,
+        columns: opt_json::<Vec<String>>(row, "columns")?,
+        created_by: uuid(row, "created_by")?,
+        created_at: time(row, "created_at")?,
+        updated_at: time(row, "updated_at")?,
+    })
+}
+
+pub(crate) const ROW_RULE_COLS: &str = "user_name, group_name, field_values";
+
+pub(crate) fn row_rule(row: &AnyRow) -> Result<RowRule> {
+    Ok(RowRule {
+        user_name: opt_text(row, "user_name")?,
+        group_name: opt_text(row, "group_name")?,
+        values: json(row, "field_values")?,
+    })
+}
+
+pub(crate) const COLUMN_TAGS_COLS: &str = "table_id, column_name, tags";
+
+pub(crate) fn column_tags(row: &AnyRow) -> Result<ColumnTags> {
+    Ok(ColumnTags {
+        table_id: uuid(row, "table_id")?,
+        column: text(row, "column_name")?,
+        tags: json::<Vec<String>>(row, "tags")?,
+    })
+}
+
+pub(crate) const TAG_MASK_COLS: &str = "id, domain_id, tag, mask, created_at";
+
+pub(crate) fn tag_mask(row: &AnyRow) -> Result<TagMask> {
+    Ok(TagMask {
+        id: uuid(row, "id")?,
+        domain_id: opt_uuid(row, "domain_id")?,
+        tag: text(row, "tag")?,
+        mask: enum_of::<Mask>(row, "mask")?,
         created_at: time(row, "created_at")?,
     })
 }

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use meshgate_core::access::{ColumnTags, DataFilter, RowRule, TagMask};
 use meshgate_core::lifecycle::ItemStatus;
 use meshgate_core::model::{
     ApiToken, AuditEvent, DataProduct, Domain, Grant, Job, NewAuditEvent, Principal, PrincipalKind,
@@ -175,15 +176,16 @@ fn check_item_belongs(item: &ShareItem, share_id: Uuid) -> Result<()> {
 
 async fn insert_item(conn: &mut AnyConnection, item: &ShareItem) -> Result<()> {
     sqlx::query(
-        "INSERT INTO share_items (id, share_id, kind, table_id, permission, status, health, \
-         health_message, last_verified_at, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        "INSERT INTO share_items (id, share_id, kind, table_id, permission, scope, status, \
+         health, health_message, last_verified_at, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
     .bind(item.id.to_string())
     .bind(item.share_id.to_string())
     .bind(item.kind.as_str())
     .bind(opt_id(item.table_id))
     .bind(item.permission.as_str())
+    .bind(codec::scope_col(&item.scope)?)
     .bind(item.status.as_str())
     .bind(item.health.map(|h| h.as_str()))
     .bind(item.health_message.as_deref())
@@ -240,7 +242,39 @@ async fn delete_grants_of_item(conn: &mut AnyConnection, item: Uuid, share: &str
     Ok(done.rows_affected())
 }
 
-async fn apply_change(conn: &mut AnyConnection, change: &ShareChange) -> Result<ShareDetail> {
+/// On PostgreSQL, share-locks the data filters that new grants use, so that a concurrent
+/// [`Store::delete_data_filter`] (which locks the filter, then counts the grants using it)
+/// either sees these grants or finishes first. SQLite needs nothing: its writes are serialised.
+async fn lock_filters_of(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    grants: &[Grant],
+) -> Result<()> {
+    if backend != Backend::Postgres {
+        return Ok(());
+    }
+    let mut ids: Vec<Uuid> = grants
+        .iter()
+        .flat_map(|g| g.scope.data_filters.iter().copied())
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    for chunk in ids.chunks(IN_CHUNK) {
+        let mut args = Args::default();
+        let sql = format!(
+            "SELECT id FROM data_filters WHERE id IN ({}) ORDER BY id FOR SHARE",
+            args.ids(chunk)
+        );
+        fetch_all(conn, "lock data filters", &sql, &args).await?;
+    }
+    Ok(())
+}
+
+async fn apply_change(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    change: &ShareChange,
+) -> Result<ShareDetail> {
     let now = ts(Utc::now());
     let share_id = change.share_id.to_string();
 
@@ -324,6 +358,21 @@ async fn apply_change(conn: &mut AnyConnection, change: &ShareChange) -> Result<
             return Err(Error::not_found("share item", item_id.to_string()));
         }
     }
+    for (item_id, scope) in &change.item_scopes {
+        let done = sqlx::query(
+            "UPDATE share_items SET scope = $1, updated_at = $2 WHERE id = $3 AND share_id = $4",
+        )
+        .bind(codec::scope_col(scope)?)
+        .bind(now)
+        .bind(item_id.to_string())
+        .bind(share_id.as_str())
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| internal("update a share item", e))?;
+        if done.rows_affected() == 0 {
+            return Err(Error::not_found("share item", item_id.to_string()));
+        }
+    }
 
     let mut grants_changed = false;
     for item_id in &change.grants_to_remove {
@@ -343,6 +392,7 @@ async fn apply_change(conn: &mut AnyConnection, change: &ShareChange) -> Result<
             return Err(Error::not_found("share item", item_id.to_string()));
         }
     }
+    lock_filters_of(conn, backend, &change.grants_to_add).await?;
     for grant in &change.grants_to_add {
         if !item_in_share(conn, grant.share_item_id, &share_id).await? {
             return Err(Error::not_found(
@@ -353,7 +403,7 @@ async fn apply_change(conn: &mut AnyConnection, change: &ShareChange) -> Result<
         let (grantee_type, grantee_id) = codec::grantee_cols(grant.grantee);
         sqlx::query(
             "INSERT INTO grants (id, share_item_id, grantee_type, grantee_id, table_id, \
-             permission, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+             permission, scope, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(grant.id.to_string())
         .bind(grant.share_item_id.to_string())
@@ -361,6 +411,7 @@ async fn apply_change(conn: &mut AnyConnection, change: &ShareChange) -> Result<
         .bind(grantee_id)
         .bind(grant.table_id.to_string())
         .bind(grant.permission.as_str())
+        .bind(codec::scope_col(&grant.scope)?)
         .bind(ts(grant.created_at))
         .execute(&mut *conn)
         .await
@@ -434,7 +485,13 @@ async fn delete_product_tx(
             )));
         }
     }
+    // The product's fine-grained access goes with it. Explicit rather than left to the
+    // cascades, like its tables, so that the statements say what a delete removes.
     for sql in [
+        "DELETE FROM data_filters WHERE product_id = $1",
+        "DELETE FROM row_rules WHERE product_id = $1",
+        "DELETE FROM column_tags WHERE table_id IN \
+         (SELECT id FROM product_tables WHERE product_id = $1)",
         "DELETE FROM product_tables WHERE product_id = $1",
         "DELETE FROM products WHERE id = $1",
     ] {
@@ -445,6 +502,185 @@ async fn delete_product_tx(
             .map_err(|e| internal("delete a data product", e))?;
     }
     bump_policy_version(conn).await?;
+    insert_audit(conn, audit).await?;
+    Ok(())
+}
+
+async fn create_data_filter_tx(
+    conn: &mut AnyConnection,
+    filter: &DataFilter,
+    audit: &NewAuditEvent,
+) -> Result<()> {
+    let sql = "SELECT name, product_id FROM product_tables WHERE id = $1";
+    let Some(table) = fetch_optional_by_id(conn, "read a table", sql, filter.table_id).await?
+    else {
+        return Err(Error::not_found("table", filter.table_id.to_string()));
+    };
+    if codec::uuid(&table, "product_id")? != filter.product_id {
+        return Err(Error::invalid(format!(
+            "table `{}` does not belong to data product `{}`",
+            codec::text(&table, "name")?,
+            filter.product_id
+        )));
+    }
+    let columns = filter
+        .columns
+        .as_ref()
+        .map(|c| to_json("data filter columns", c))
+        .transpose()?;
+    sqlx::query(
+        "INSERT INTO data_filters (id, product_id, table_id, name, description, row_filter, \
+         columns, created_by, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(filter.id.to_string())
+    .bind(filter.product_id.to_string())
+    .bind(filter.table_id.to_string())
+    .bind(filter.name.as_str())
+    .bind(filter.description.as_str())
+    .bind(filter.row_filter.as_deref())
+    .bind(columns)
+    .bind(filter.created_by.to_string())
+    .bind(ts(filter.created_at))
+    .bind(ts(filter.updated_at))
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| write_error(&subject("data filter", filter.name.as_str()), e))?;
+    bump_policy_version(conn).await?;
+    insert_audit(conn, audit).await?;
+    Ok(())
+}
+
+async fn delete_data_filter_tx(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    id: Uuid,
+    audit: &NewAuditEvent,
+) -> Result<()> {
+    // On PostgreSQL the row lock orders this delete against share changes adding grants that
+    // use the filter (they share-lock it first, see `lock_filters_of`), so the count below
+    // cannot miss one. SQLite's writes are serialised.
+    let filter_sql = match backend {
+        Backend::Postgres => "SELECT name FROM data_filters WHERE id = $1 FOR UPDATE",
+        Backend::Sqlite => "SELECT name FROM data_filters WHERE id = $1",
+    };
+    let Some(row) = fetch_optional_by_id(conn, "read a data filter", filter_sql, id).await? else {
+        return Err(Error::not_found("data filter", id.to_string()));
+    };
+    let name = codec::text(&row, "name")?;
+    // Scopes are JSON text: the LIKE narrows the candidates on both backends alike (a uuid has
+    // no wildcard characters), the parsed scope decides.
+    let mut args = Args::default();
+    let sql = format!(
+        "SELECT {} FROM grants WHERE scope LIKE {}",
+        codec::GRANT_COLS,
+        args.text(format!("%{id}%"))
+    );
+    let using = all(
+        fetch_all(conn, "read grants", &sql, &args).await?,
+        codec::grant,
+    )?
+    .into_iter()
+    .filter(|g| g.scope.data_filters.contains(&id))
+    .count();
+    if using > 0 {
+        let grants = if using == 1 {
+            "1 grant uses it".to_string()
+        } else {
+            format!("{using} grants use it")
+        };
+        return Err(Error::conflict(format!(
+            "cannot delete data filter `{name}`: {grants}; revoke the shares that use it first"
+        )));
+    }
+    sqlx::query("DELETE FROM data_filters WHERE id = $1")
+        .bind(id.to_string())
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| internal("delete a data filter", e))?;
+    bump_policy_version(conn).await?;
+    insert_audit(conn, audit).await?;
+    Ok(())
+}
+
+async fn replace_row_rules_tx(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    product_id: Uuid,
+    rules: &[RowRule],
+    audit: &NewAuditEvent,
+) -> Result<()> {
+    // On PostgreSQL the product's row lock queues concurrent replacements (and a product
+    // delete), so each one's delete sees the rules the previous one wrote.
+    let product_sql = match backend {
+        Backend::Postgres => "SELECT id FROM products WHERE id = $1 FOR UPDATE",
+        Backend::Sqlite => "SELECT id FROM products WHERE id = $1",
+    };
+    if fetch_optional_by_id(conn, "read a data product", product_sql, product_id)
+        .await?
+        .is_none()
+    {
+        return Err(Error::not_found("data product", product_id.to_string()));
+    }
+    sqlx::query("DELETE FROM row_rules WHERE product_id = $1")
+        .bind(product_id.to_string())
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| internal("delete row rules", e))?;
+    for (ordinal, rule) in (0_i64..).zip(rules) {
+        let values = to_json("row rule values", &rule.values)?;
+        sqlx::query(
+            "INSERT INTO row_rules (product_id, ordinal, user_name, group_name, field_values) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(product_id.to_string())
+        .bind(ordinal)
+        .bind(rule.user_name.as_deref())
+        .bind(rule.group_name.as_deref())
+        .bind(values)
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| write_error(&subject("row rule", ordinal.to_string()), e))?;
+    }
+    bump_policy_version(conn).await?;
+    insert_audit(conn, audit).await?;
+    Ok(())
+}
+
+async fn set_column_tags_tx(
+    conn: &mut AnyConnection,
+    tags: &ColumnTags,
+    audit: &NewAuditEvent,
+) -> Result<()> {
+    let sql = "SELECT id FROM product_tables WHERE id = $1";
+    if fetch_optional_by_id(conn, "read a table", sql, tags.table_id)
+        .await?
+        .is_none()
+    {
+        return Err(Error::not_found("table", tags.table_id.to_string()));
+    }
+    let done = if tags.tags.is_empty() {
+        sqlx::query("DELETE FROM column_tags WHERE table_id = $1 AND column_name = $2")
+            .bind(tags.table_id.to_string())
+            .bind(tags.column.as_str())
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| internal("clear column tags", e))?
+    } else {
+        sqlx::query(
+            "INSERT INTO column_tags (table_id, column_name, tags) VALUES ($1, $2, $3) \
+             ON CONFLICT (table_id, column_name) DO UPDATE SET tags = excluded.tags",
+        )
+        .bind(tags.table_id.to_string())
+        .bind(tags.column.as_str())
+        .bind(to_json("column tags", &tags.tags)?)
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| write_error(&subject("column tags", tags.column.as_str()), e))?
+    };
+    if done.rows_affected() > 0 {
+        bump_policy_version(conn).await?;
+    }
     insert_audit(conn, audit).await?;
     Ok(())
 }
@@ -1206,7 +1442,7 @@ impl Store for SqlStore {
 
     async fn apply_share_change(&self, change: ShareChange) -> Result<ShareDetail> {
         let mut w = self.begin_write().await?;
-        let result = apply_change(w.conn(), &change).await;
+        let result = apply_change(w.conn(), self.backend, &change).await;
         w.finish(result).await
     }
 
@@ -1262,6 +1498,215 @@ impl Store for SqlStore {
             .await
             .map_err(|e| internal("read the policy version", e))?;
         codec::int(&row, "version")
+    }
+
+    // ----- fine-grained access (ACCESS.md) -----
+
+    async fn create_data_filter(&self, filter: &DataFilter, audit: NewAuditEvent) -> Result<()> {
+        let mut w = self.begin_write().await?;
+        let result = create_data_filter_tx(w.conn(), filter, &audit).await;
+        w.finish(result).await
+    }
+
+    async fn update_data_filter(&self, filter: &DataFilter, audit: NewAuditEvent) -> Result<()> {
+        let columns = filter
+            .columns
+            .as_ref()
+            .map(|c| to_json("data filter columns", c))
+            .transpose()?;
+        let query = sqlx::query(
+            "UPDATE data_filters SET description = $2, row_filter = $3, columns = $4, \
+             updated_at = $5 WHERE id = $1",
+        )
+        .bind(filter.id.to_string())
+        .bind(filter.description.as_str())
+        .bind(filter.row_filter.as_deref())
+        .bind(columns)
+        .bind(ts(filter.updated_at));
+        let not_found = Error::not_found("data filter", filter.name.as_str());
+        self.write_one(
+            query,
+            |e| internal("update a data filter", e),
+            Some(not_found),
+            &audit,
+            true,
+        )
+        .await
+    }
+
+    async fn delete_data_filter(&self, id: Uuid, audit: NewAuditEvent) -> Result<()> {
+        let mut w = self.begin_write().await?;
+        let result = delete_data_filter_tx(w.conn(), self.backend, id, &audit).await;
+        w.finish(result).await
+    }
+
+    async fn get_data_filter(&self, id: Uuid) -> Result<Option<DataFilter>> {
+        let sql = format!(
+            "SELECT {} FROM data_filters WHERE id = $1",
+            codec::DATA_FILTER_COLS
+        );
+        row(&self.pool, "read a data filter", &sql, vec![id.to_string()])
+            .await?
+            .map(|r| codec::data_filter(&r))
+            .transpose()
+    }
+
+    async fn get_data_filter_by_name(
+        &self,
+        table_id: Uuid,
+        name: &str,
+    ) -> Result<Option<DataFilter>> {
+        let sql = format!(
+            "SELECT {} FROM data_filters WHERE table_id = $1 AND name = $2",
+            codec::DATA_FILTER_COLS
+        );
+        row(
+            &self.pool,
+            "read a data filter",
+            &sql,
+            vec![table_id.to_string(), name.to_string()],
+        )
+        .await?
+        .map(|r| codec::data_filter(&r))
+        .transpose()
+    }
+
+    async fn list_data_filters(&self, table_id: Uuid) -> Result<Vec<DataFilter>> {
+        let sql = format!(
+            "SELECT {} FROM data_filters WHERE table_id = $1",
+            codec::DATA_FILTER_COLS
+        );
+        let mut filters = all(
+            rows(
+                &self.pool,
+                "list data filters",
+                &sql,
+                Some(table_id.to_string()),
+            )
+            .await?,
+            codec::data_filter,
+        )?;
+        // Sorted here rather than by ORDER BY: text order follows the database's collation on
+        // PostgreSQL, and byte order on SQLite.
+        filters.sort_by(|a, b| (&a.name, a.id).cmp(&(&b.name, b.id)));
+        Ok(filters)
+    }
+
+    async fn data_filters_by_ids(&self, ids: &[Uuid]) -> Result<Vec<DataFilter>> {
+        let mut ids = ids.to_vec();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut filters = Vec::new();
+        let mut conn = self.read().await?;
+        for chunk in ids.chunks(IN_CHUNK) {
+            let mut args = Args::default();
+            let sql = format!(
+                "SELECT {} FROM data_filters WHERE id IN ({})",
+                codec::DATA_FILTER_COLS,
+                args.ids(chunk)
+            );
+            filters.extend(all(
+                fetch_all(&mut conn, "read data filters", &sql, &args).await?,
+                codec::data_filter,
+            )?);
+        }
+        filters.sort_by(|a, b| (a.table_id, &a.name, a.id).cmp(&(b.table_id, &b.name, b.id)));
+        Ok(filters)
+    }
+
+    async fn replace_row_rules(
+        &self,
+        product_id: Uuid,
+        rules: &[RowRule],
+        audit: NewAuditEvent,
+    ) -> Result<()> {
+        let mut w = self.begin_write().await?;
+        let result = replace_row_rules_tx(w.conn(), self.backend, product_id, rules, &audit).await;
+        w.finish(result).await
+    }
+
+    async fn row_rules(&self, product_id: Uuid) -> Result<Vec<RowRule>> {
+        let sql = format!(
+            "SELECT {} FROM row_rules WHERE product_id = $1 ORDER BY ordinal",
+            codec::ROW_RULE_COLS
+        );
+        all(
+            rows(
+                &self.pool,
+                "read row rules",
+                &sql,
+                Some(product_id.to_string()),
+            )
+            .await?,
+            codec::row_rule,
+        )
+    }
+
+    async fn set_column_tags(&self, tags: &ColumnTags, audit: NewAuditEvent) -> Result<()> {
+        let mut w = self.begin_write().await?;
+        let result = set_column_tags_tx(w.conn(), tags, &audit).await;
+        w.finish(result).await
+    }
+
+    async fn column_tags(&self, table_id: Uuid) -> Result<Vec<ColumnTags>> {
+        let sql = format!(
+            "SELECT {} FROM column_tags WHERE table_id = $1",
+            codec::COLUMN_TAGS_COLS
+        );
+        let mut tags = all(
+            rows(
+                &self.pool,
+                "read column tags",
+                &sql,
+                Some(table_id.to_string()),
+            )
+            .await?,
+            codec::column_tags,
+        )?;
+        // Byte order on both backends (see `list_data_filters`).
+        tags.sort_by(|a, b| a.column.cmp(&b.column));
+        Ok(tags)
+    }
+
+    async fn put_tag_mask(&self, mask: &TagMask, audit: NewAuditEvent) -> Result<()> {
+        // The conflict target is the expression of the unique index (NULL domain as ''), so a
+        // mesh-wide mask is unique per tag on both backends.
+        let query = sqlx::query(
+            "INSERT INTO tag_masks (id, domain_id, tag, mask, created_at) \
+             VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT ((COALESCE(domain_id, '')), tag) DO UPDATE SET mask = excluded.mask",
+        )
+        .bind(mask.id.to_string())
+        .bind(opt_id(mask.domain_id))
+        .bind(mask.tag.as_str())
+        .bind(mask.mask.to_string())
+        .bind(ts(mask.created_at));
+        let on_error = |e| write_error(&subject("tag mask", mask.tag.as_str()), e);
+        self.write_one(query, on_error, None, &audit, true).await
+    }
+
+    async fn delete_tag_mask(&self, id: Uuid, audit: NewAuditEvent) -> Result<()> {
+        let query = sqlx::query("DELETE FROM tag_masks WHERE id = $1").bind(id.to_string());
+        let not_found = Error::not_found("tag mask", id.to_string());
+        self.write_one(
+            query,
+            |e| internal("delete a tag mask", e),
+            Some(not_found),
+            &audit,
+            true,
+        )
+        .await
+    }
+
+    async fn list_tag_masks(&self) -> Result<Vec<TagMask>> {
+        let sql = format!("SELECT {} FROM tag_masks", codec::TAG_MASK_COLS);
+        let mut masks = all(
+            rows(&self.pool, "list tag masks", &sql, None).await?,
+            codec::tag_mask,
+        )?;
+        // Sorted here: the backends also disagree on where NULLs (mesh-wide) sort.
+        masks.sort_by(|a, b| (&a.tag, a.domain_id, a.id).cmp(&(&b.tag, b.domain_id, b.id)));
+        Ok(masks)
     }
 
     // ----- outbox -----

@@ -5,11 +5,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use meshgate_core::Error;
+use meshgate_core::access::{ColumnTags, DataFilter, GrantScope, Mask, RowRule, TagMask};
 use meshgate_core::lifecycle::{ItemStatus, ShareStatus};
 use meshgate_core::model::{
     ApiToken, Column, DataProduct, Domain, Grant, Grantee, Health, ItemKind, JobKind,
@@ -132,6 +133,12 @@ suite!(
     concurrent_leasing_never_hands_out_a_job_twice,
     audit_order_filters_and_limits,
     concurrent_writers_all_succeed,
+    grant_scopes_round_trip,
+    data_filters_crud_and_delete_guard,
+    row_rules_replace_in_order,
+    column_tags_set_and_clear,
+    tag_masks_upsert_delete_and_list,
+    delete_product_removes_its_fine_grained_access,
 );
 
 // ----- fixtures -----
@@ -286,6 +293,7 @@ fn item_of(share: &Share, table: &ProductTable, status: ItemStatus) -> ShareItem
         kind: ItemKind::Table,
         table_id: Some(table.id),
         permission: Permission::Read,
+        scope: GrantScope::default(),
         status,
         health: None,
         health_message: None,
@@ -302,6 +310,7 @@ fn grant_of(item: &ShareItem, grantee: Grantee) -> Grant {
         grantee,
         table_id: item.table_id.unwrap(),
         permission: Permission::Read,
+        scope: item.scope.clone(),
         created_at: now(),
     }
 }
@@ -1686,6 +1695,825 @@ async fn concurrent_writers_all_succeed(env: &Env) {
     }
     assert_eq!(env.s().list_principals().await.unwrap().len(), 24);
     assert_eq!(audit_actions(env.s()).await.len(), 48);
+}
+
+// ----- fine-grained access (ACCESS.md) -----
+
+fn filter_of(m: &Mesh, table: &ProductTable, name: &str) -> DataFilter {
+    DataFilter {
+        id: new_id(),
+        product_id: table.product_id,
+        table_id: table.id,
+        name: name.to_string(),
+        description: format!("the {name} filter"),
+        row_filter: Some("region = 'EU'".into()),
+        columns: Some(vec!["id".into(), "amount".into()]),
+        created_by: m.user.id,
+        created_at: now(),
+        updated_at: now(),
+    }
+}
+
+/// A scope using `filters`, keeping one column and masking another.
+fn scope_with(filters: &[Uuid]) -> GrantScope {
+    GrantScope {
+        data_filters: filters.to_vec(),
+        columns: Some(vec!["id".into()]),
+        masks: BTreeMap::from([("amount".to_string(), Mask::ShowLast4)]),
+    }
+}
+
+fn sorted_by_id(mut grants: Vec<Grant>) -> Vec<Grant> {
+    grants.sort_by_key(|g| g.id);
+    grants
+}
+
+async fn grant_scopes_round_trip(env: &Env) {
+    let s = env.s();
+    let m = mesh(s).await;
+    let f = filter_of(&m, &m.tables[0], "eu_only");
+    s.create_data_filter(&f, audit("filter.create"))
+        .await
+        .unwrap();
+
+    // create_share keeps each item's scope; the default scope reads back as the default.
+    let share = share_of(
+        &m.product,
+        Some(&m.consumer),
+        None,
+        &m.user,
+        ShareStatus::Submitted,
+    );
+    let scoped = ShareItem {
+        scope: scope_with(&[f.id]),
+        ..item_of(&share, &m.tables[0], ItemStatus::PendingApproval)
+    };
+    let whole = item_of(&share, &m.tables[1], ItemStatus::PendingApproval);
+    s.create_share(
+        &share,
+        &[scoped.clone(), whole.clone()],
+        audit("share.create"),
+    )
+    .await
+    .unwrap();
+    let got = s.get_share(share.id).await.unwrap().unwrap();
+    assert_eq!(got.items, vec![scoped.clone(), whole.clone()]);
+    assert_eq!(got.items[0].scope.data_filters, vec![f.id]);
+    assert!(got.items[1].scope.is_whole_table());
+    let listed = s.list_shares(&ShareFilter::default()).await.unwrap();
+    assert_eq!(listed[0].items, got.items);
+
+    // item_scopes sets scopes (back to the default too), new items keep theirs, and none of
+    // it is a grant change.
+    let v0 = s.policy_version().await.unwrap();
+    let masked = GrantScope {
+        masks: BTreeMap::from([
+            ("id".to_string(), Mask::Custom("lower({col})".into())),
+            ("amount".to_string(), Mask::None),
+        ]),
+        ..Default::default()
+    };
+    let no_columns = ShareItem {
+        // Some(empty) is not None: every column dropped, not all kept.
+        scope: GrantScope {
+            columns: Some(Vec::new()),
+            ..Default::default()
+        },
+        ..item_of(&share, &m.tables[1], ItemStatus::PendingApproval)
+    };
+    let mut c = change(&share, 1);
+    c.item_scopes = vec![
+        (whole.id, masked.clone()),
+        (scoped.id, GrantScope::default()),
+    ];
+    c.new_items = vec![no_columns.clone()];
+    let after = s.apply_share_change(c).await.unwrap();
+    let scope_of = |id: Uuid| {
+        after
+            .items
+            .iter()
+            .find(|i| i.id == id)
+            .unwrap()
+            .scope
+            .clone()
+    };
+    assert_eq!(scope_of(whole.id), masked);
+    assert_eq!(scope_of(scoped.id), GrantScope::default());
+    assert_eq!(scope_of(no_columns.id), no_columns.scope);
+    assert!(!scope_of(no_columns.id).is_whole_table());
+    assert_eq!(s.get_share(share.id).await.unwrap().unwrap(), after);
+    assert_eq!(
+        s.policy_version().await.unwrap(),
+        v0,
+        "an item's scope alone is not a grant change"
+    );
+
+    // A scope for an unknown item fails the whole change.
+    let before = s.get_share(share.id).await.unwrap().unwrap();
+    let mut c = change(&share, 2);
+    c.item_scopes = vec![
+        (whole.id, GrantScope::default()),
+        (new_id(), masked.clone()),
+    ];
+    c.audit = vec![audit("share.scope")];
+    let err = s.apply_share_change(c).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::NotFound {
+                what: "share item",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(s.get_share(share.id).await.unwrap().unwrap(), before);
+    assert!(!audit_actions(s).await.contains(&"share.scope".to_string()));
+
+    // Grants carry their own scope, read back by grants_for and grants_of_share.
+    let scoped_now = ShareItem {
+        scope: scope_with(&[f.id]),
+        ..scoped.clone()
+    };
+    let whole_now = ShareItem {
+        scope: masked.clone(),
+        ..whole.clone()
+    };
+    let team_grant = grant_of(&scoped_now, Grantee::Team(m.consumer.id));
+    let user_grant = grant_of(&whole_now, Grantee::Principal(m.user.id));
+    let plain_grant = grant_of(&whole, Grantee::Team(m.consumer.id));
+    assert_eq!(team_grant.scope, scope_with(&[f.id]));
+    let mut c = change(&share, 2);
+    c.item_scopes = vec![(scoped.id, scope_with(&[f.id]))];
+    c.grants_to_add = vec![team_grant.clone(), user_grant.clone(), plain_grant.clone()];
+    s.apply_share_change(c).await.unwrap();
+    assert_eq!(s.policy_version().await.unwrap(), v0 + 1);
+    assert_eq!(
+        s.grants_for(m.user.id, &[]).await.unwrap(),
+        vec![user_grant.clone()]
+    );
+    let all_three = sorted_by_id(vec![
+        team_grant.clone(),
+        user_grant.clone(),
+        plain_grant.clone(),
+    ]);
+    assert_eq!(
+        sorted_by_id(s.grants_for(m.user.id, &[m.consumer.id]).await.unwrap()),
+        all_three
+    );
+    assert_eq!(
+        sorted_by_id(s.grants_of_share(share.id).await.unwrap()),
+        all_three
+    );
+
+    // Changing the item's scope later leaves the grant's as it was made.
+    let mut c = change(&share, 3);
+    c.item_scopes = vec![(scoped.id, GrantScope::default())];
+    s.apply_share_change(c).await.unwrap();
+    let team_grants = s.grants_for(new_id(), &[m.consumer.id]).await.unwrap();
+    let kept = team_grants.iter().find(|g| g.id == team_grant.id).unwrap();
+    assert_eq!(kept.scope, scope_with(&[f.id]));
+    assert_eq!(s.policy_version().await.unwrap(), v0 + 1);
+}
+
+async fn data_filters_crud_and_delete_guard(env: &Env) {
+    let s = env.s();
+    let m = mesh(s).await;
+    let (_, other_tables) = product(s, &m.owner, "returns", &["returns"]).await;
+    let orders = &m.tables[0];
+    let customers = &m.tables[1];
+    let v0 = s.policy_version().await.unwrap();
+
+    let zeta = filter_of(&m, orders, "zeta");
+    let alpha = DataFilter {
+        row_filter: None,
+        columns: None,
+        ..filter_of(&m, orders, "alpha")
+    };
+    // The same name on another table is another filter.
+    let on_customers = filter_of(&m, customers, "zeta");
+    for f in [&zeta, &alpha, &on_customers] {
+        s.create_data_filter(f, audit("filter.create"))
+            .await
+            .unwrap();
+    }
+    assert_eq!(s.policy_version().await.unwrap(), v0 + 3);
+    assert_eq!(audit_actions(s).await.last().unwrap(), "filter.create");
+    assert_eq!(
+        s.get_data_filter(zeta.id).await.unwrap(),
+        Some(zeta.clone())
+    );
+    assert_eq!(
+        s.get_data_filter(alpha.id).await.unwrap(),
+        Some(alpha.clone())
+    );
+    assert_eq!(s.get_data_filter(new_id()).await.unwrap(), None);
+    assert_eq!(
+        s.get_data_filter_by_name(orders.id, "zeta").await.unwrap(),
+        Some(zeta.clone())
+    );
+    assert_eq!(
+        s.get_data_filter_by_name(customers.id, "zeta")
+            .await
+            .unwrap(),
+        Some(on_customers.clone())
+    );
+    assert_eq!(
+        s.get_data_filter_by_name(orders.id, "ZETA").await.unwrap(),
+        None
+    );
+    assert_eq!(
+        s.list_data_filters(orders.id).await.unwrap(),
+        vec![alpha.clone(), zeta.clone()],
+        "by name"
+    );
+    assert!(s.list_data_filters(new_id()).await.unwrap().is_empty());
+
+    // Duplicates, unknown tables and tables of another product are refused; nothing is written.
+    let before_audit = audit_actions(s).await;
+    let err = s
+        .create_data_filter(&filter_of(&m, orders, "zeta"), audit("filter.create"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::AlreadyExists {
+                what: "data filter",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("`zeta`"), "{err}");
+    let lost = DataFilter {
+        table_id: new_id(),
+        ..filter_of(&m, orders, "lost")
+    };
+    let err = s
+        .create_data_filter(&lost, audit("filter.create"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::NotFound { what: "table", .. }),
+        "{err}"
+    );
+    let foreign = DataFilter {
+        table_id: other_tables[0].id,
+        ..filter_of(&m, orders, "foreign")
+    };
+    let err = s
+        .create_data_filter(&foreign, audit("filter.create"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Invalid { .. }), "{err}");
+    assert_eq!(audit_actions(s).await, before_audit);
+    assert_eq!(s.policy_version().await.unwrap(), v0 + 3);
+    assert_eq!(s.list_data_filters(orders.id).await.unwrap().len(), 2);
+    assert!(
+        s.list_data_filters(other_tables[0].id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Update changes the description, row filter, columns and updated_at, nothing else.
+    let updated = DataFilter {
+        description: "EU and UK rows, every column".into(),
+        row_filter: Some("region IN ('EU', 'UK')".into()),
+        columns: None,
+        updated_at: now() + Duration::seconds(5),
+        ..zeta.clone()
+    };
+    s.update_data_filter(&updated, audit("filter.update"))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.get_data_filter(zeta.id).await.unwrap(),
+        Some(updated.clone())
+    );
+    assert_eq!(s.policy_version().await.unwrap(), v0 + 4);
+    assert_eq!(audit_actions(s).await.last().unwrap(), "filter.update");
+    let sneaky = DataFilter {
+        name: "renamed".into(),
+        created_by: new_id(),
+        created_at: now() + Duration::days(1),
+        row_filter: None,
+        columns: Some(vec!["id".into()]),
+        ..updated.clone()
+    };
+    s.update_data_filter(&sneaky, audit("filter.update"))
+        .await
+        .unwrap();
+    let got = s.get_data_filter(zeta.id).await.unwrap().unwrap();
+    assert_eq!(
+        got,
+        DataFilter {
+            row_filter: None,
+            columns: Some(vec!["id".into()]),
+            ..updated.clone()
+        }
+    );
+    let err = s
+        .update_data_filter(
+            &DataFilter {
+                id: new_id(),
+                ..updated.clone()
+            },
+            audit("filter.update"),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::NotFound {
+                what: "data filter",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(s.policy_version().await.unwrap(), v0 + 5);
+    let zeta = got;
+
+    // By ids: missing ids are absent, duplicates are returned once, by table then name.
+    let got = s
+        .data_filters_by_ids(&[zeta.id, new_id(), on_customers.id, zeta.id, alpha.id])
+        .await
+        .unwrap();
+    let mut expected = vec![alpha.clone(), zeta.clone(), on_customers.clone()];
+    expected.sort_by(|a, b| (a.table_id, &a.name).cmp(&(b.table_id, &b.name)));
+    assert_eq!(got, expected);
+    assert!(s.data_filters_by_ids(&[]).await.unwrap().is_empty());
+    assert!(s.data_filters_by_ids(&[new_id()]).await.unwrap().is_empty());
+
+    // Grants using a filter keep it from being deleted.
+    let share = share_of(
+        &m.product,
+        Some(&m.consumer),
+        None,
+        &m.user,
+        ShareStatus::Processed,
+    );
+    let item = ShareItem {
+        scope: scope_with(&[zeta.id, alpha.id]),
+        ..item_of(&share, orders, ItemStatus::ShareSucceeded)
+    };
+    // This item's custom mask merely mentions the other filter's id in its text.
+    let decoy = ShareItem {
+        scope: GrantScope {
+            masks: BTreeMap::from([(
+                "id".to_string(),
+                Mask::Custom(format!("concat({{col}}, '{}')", on_customers.id)),
+            )]),
+            ..Default::default()
+        },
+        ..item_of(&share, customers, ItemStatus::ShareSucceeded)
+    };
+    s.create_share(
+        &share,
+        &[item.clone(), decoy.clone()],
+        audit("share.create"),
+    )
+    .await
+    .unwrap();
+    let mut c = change(&share, 1);
+    c.grants_to_add = vec![
+        grant_of(&item, Grantee::Team(m.consumer.id)),
+        grant_of(&item, Grantee::Principal(m.user.id)),
+        grant_of(&decoy, Grantee::Team(m.consumer.id)),
+    ];
+    s.apply_share_change(c).await.unwrap();
+
+    let before_audit = audit_actions(s).await;
+    let before_policy = s.policy_version().await.unwrap();
+    let err = s
+        .delete_data_filter(zeta.id, audit("filter.delete"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Conflict { .. }), "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("`zeta`") && msg.contains("2 grants use it"),
+        "{msg}"
+    );
+    for secret in [
+        m.consumer.id.to_string(),
+        m.user.id.to_string(),
+        share.id.to_string(),
+        "EU".to_string(),
+    ] {
+        assert!(!msg.contains(&secret), "{msg} names {secret}");
+    }
+    assert!(s.get_data_filter(zeta.id).await.unwrap().is_some());
+    assert_eq!(
+        audit_actions(s).await,
+        before_audit,
+        "a refused delete is not audited"
+    );
+    assert_eq!(s.policy_version().await.unwrap(), before_policy);
+
+    // The decoy's mask text contains `on_customers`' id, but no grant uses that filter.
+    s.delete_data_filter(on_customers.id, audit("filter.delete"))
+        .await
+        .unwrap();
+    assert_eq!(s.get_data_filter(on_customers.id).await.unwrap(), None);
+    assert_eq!(s.policy_version().await.unwrap(), before_policy + 1);
+    assert_eq!(audit_actions(s).await.last().unwrap(), "filter.delete");
+
+    // Once the grants are gone, so may the filter be.
+    let mut c = change(&share, 2);
+    c.grants_to_remove = vec![item.id];
+    s.apply_share_change(c).await.unwrap();
+    s.delete_data_filter(zeta.id, audit("filter.delete"))
+        .await
+        .unwrap();
+    assert_eq!(s.get_data_filter(zeta.id).await.unwrap(), None);
+    assert_eq!(
+        s.list_data_filters(orders.id).await.unwrap(),
+        vec![alpha.clone()]
+    );
+    assert_eq!(s.policy_version().await.unwrap(), before_policy + 3);
+    let err = s
+        .delete_data_filter(zeta.id, audit("filter.delete"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::NotFound {
+                what: "data filter",
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+fn rule(user: Option<&str>, group: Option<&str>, values: &[(&str, &[&str])]) -> RowRule {
+    RowRule {
+        user_name: user.map(str::to_string),
+        group_name: group.map(str::to_string),
+        values: values
+            .iter()
+            .map(|(field, allowed)| {
+                (
+                    field.to_string(),
+                    allowed.iter().map(|v| v.to_string()).collect(),
+                )
+            })
+            .collect(),
+    }
+}
+
+async fn row_rules_replace_in_order(env: &Env) {
+    let s = env.s();
+    let m = mesh(s).await;
+    let (other, _) = product(s, &m.owner, "returns", &["returns"]).await;
+    assert!(s.row_rules(m.product.id).await.unwrap().is_empty());
+    let v0 = s.policy_version().await.unwrap();
+
+    let rules = vec![
+        rule(Some("zoe"), None, &[("region", &["EU", "UK"])]),
+        rule(
+            None,
+            Some("analysts"),
+            &[("region", &[]), ("segment", &["smb"])],
+        ),
+        rule(Some("adam"), Some("analysts"), &[]),
+    ];
+    s.replace_row_rules(m.product.id, &rules, audit("rules.replace"))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.row_rules(m.product.id).await.unwrap(),
+        rules,
+        "import order, not sorted"
+    );
+    assert_eq!(s.policy_version().await.unwrap(), v0 + 1);
+    assert_eq!(audit_actions(s).await.last().unwrap(), "rules.replace");
+    s.replace_row_rules(other.id, &rules[..1], audit("rules.replace"))
+        .await
+        .unwrap();
+
+    // Replacing replaces all of the product's rules, and only the product's.
+    let fewer = vec![rules[2].clone(), rules[0].clone()];
+    s.replace_row_rules(m.product.id, &fewer, audit("rules.replace"))
+        .await
+        .unwrap();
+    assert_eq!(s.row_rules(m.product.id).await.unwrap(), fewer);
+    assert_eq!(s.row_rules(other.id).await.unwrap(), rules[..1].to_vec());
+
+    // Order is numeric: more than ten rules keep their order.
+    let names: Vec<String> = (0..12).rev().map(|i| format!("user{i}")).collect();
+    let many: Vec<RowRule> = names
+        .iter()
+        .map(|n| rule(Some(n), None, &[("region", &["EU"])]))
+        .collect();
+    s.replace_row_rules(m.product.id, &many, audit("rules.replace"))
+        .await
+        .unwrap();
+    assert_eq!(s.row_rules(m.product.id).await.unwrap(), many);
+
+    // Empty: the product has no rules.
+    s.replace_row_rules(m.product.id, &[], audit("rules.replace"))
+        .await
+        .unwrap();
+    assert!(s.row_rules(m.product.id).await.unwrap().is_empty());
+    assert_eq!(s.policy_version().await.unwrap(), v0 + 5);
+
+    // An unknown product: NotFound, nothing written.
+    let before_audit = audit_actions(s).await;
+    let ghost = new_id();
+    let err = s
+        .replace_row_rules(ghost, &rules, audit("rules.replace"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::NotFound {
+                what: "data product",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(s.row_rules(ghost).await.unwrap().is_empty());
+    assert_eq!(audit_actions(s).await, before_audit);
+    assert_eq!(s.policy_version().await.unwrap(), v0 + 5);
+}
+
+fn tags_of(table: &ProductTable, column: &str, tags: &[&str]) -> ColumnTags {
+    ColumnTags {
+        table_id: table.id,
+        column: column.to_string(),
+        tags: tags.iter().map(|t| t.to_string()).collect(),
+    }
+}
+
+async fn column_tags_set_and_clear(env: &Env) {
+    let s = env.s();
+    let m = mesh(s).await;
+    let (orders, customers) = (&m.tables[0], &m.tables[1]);
+    assert!(s.column_tags(orders.id).await.unwrap().is_empty());
+    let v0 = s.policy_version().await.unwrap();
+
+    for tags in [
+        tags_of(orders, "id", &["pii"]),
+        tags_of(orders, "amount", &["finance", "confidential"]),
+        tags_of(customers, "id", &["pii"]),
+    ] {
+        s.set_column_tags(&tags, audit("tags.set")).await.unwrap();
+    }
+    assert_eq!(
+        s.column_tags(orders.id).await.unwrap(),
+        vec![
+            tags_of(orders, "amount", &["finance", "confidential"]),
+            tags_of(orders, "id", &["pii"]),
+        ],
+        "by column name, tags as given"
+    );
+    assert_eq!(s.policy_version().await.unwrap(), v0 + 3);
+    assert_eq!(audit_actions(s).await.last().unwrap(), "tags.set");
+
+    // Setting replaces the column's tags.
+    s.set_column_tags(
+        &tags_of(orders, "id", &["pii", "restricted"]),
+        audit("tags.set"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        s.column_tags(orders.id).await.unwrap()[1],
+        tags_of(orders, "id", &["pii", "restricted"])
+    );
+
+    // No tags clears them: the column is no longer listed.
+    s.set_column_tags(&tags_of(orders, "amount", &[]), audit("tags.clear"))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.column_tags(orders.id).await.unwrap(),
+        vec![tags_of(orders, "id", &["pii", "restricted"])]
+    );
+    assert_eq!(s.policy_version().await.unwrap(), v0 + 5);
+    // Clearing an untagged column changes nothing (it is still audited).
+    s.set_column_tags(&tags_of(orders, "amount", &[]), audit("tags.clear"))
+        .await
+        .unwrap();
+    assert_eq!(s.policy_version().await.unwrap(), v0 + 5);
+    assert_eq!(audit_actions(s).await.last().unwrap(), "tags.clear");
+    assert_eq!(
+        s.column_tags(customers.id).await.unwrap(),
+        vec![tags_of(customers, "id", &["pii"])]
+    );
+
+    // An unknown table: NotFound, nothing written.
+    let before_audit = audit_actions(s).await;
+    let ghost = ColumnTags {
+        table_id: new_id(),
+        ..tags_of(orders, "id", &["pii"])
+    };
+    let err = s
+        .set_column_tags(&ghost, audit("tags.set"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::NotFound { what: "table", .. }),
+        "{err}"
+    );
+    assert!(s.column_tags(ghost.table_id).await.unwrap().is_empty());
+    assert_eq!(audit_actions(s).await, before_audit);
+    assert_eq!(s.policy_version().await.unwrap(), v0 + 5);
+}
+
+fn tag_mask_of(domain: Option<&Domain>, tag: &str, mask: Mask) -> TagMask {
+    TagMask {
+        id: new_id(),
+        domain_id: domain.map(|d| d.id),
+        tag: tag.to_string(),
+        mask,
+        created_at: now(),
+    }
+}
+
+async fn tag_masks_upsert_delete_and_list(env: &Env) {
+    let s = env.s();
+    let sales = domain(s, "sales").await;
+    let finance = domain(s, "finance").await;
+    assert!(s.list_tag_masks().await.unwrap().is_empty());
+    let v0 = s.policy_version().await.unwrap();
+
+    let sales_pii = tag_mask_of(Some(&sales), "pii", Mask::Hash);
+    let mesh_pii = tag_mask_of(None, "pii", Mask::Redact);
+    let finance_pii = tag_mask_of(Some(&finance), "pii", Mask::ShowLast4);
+    let mesh_conf = tag_mask_of(
+        None,
+        "confidential",
+        Mask::Custom("concat('#', {col})".into()),
+    );
+    for mask in [&sales_pii, &mesh_pii, &finance_pii, &mesh_conf] {
+        s.put_tag_mask(mask, audit("tagmask.put")).await.unwrap();
+    }
+    assert_eq!(s.policy_version().await.unwrap(), v0 + 4);
+    assert_eq!(audit_actions(s).await.last().unwrap(), "tagmask.put");
+    // By tag; mesh-wide before per-domain (on both backends, whatever they do with NULLs).
+    let mut per_domain = vec![sales_pii.clone(), finance_pii.clone()];
+    per_domain.sort_by_key(|t| t.domain_id);
+    let mut expected = vec![mesh_conf.clone(), mesh_pii.clone()];
+    expected.extend(per_domain);
+    assert_eq!(s.list_tag_masks().await.unwrap(), expected);
+
+    // Putting the same (domain, tag) again updates the mask and keeps the id (mesh-wide too:
+    // a NULL domain is one scope, not many).
+    let again = TagMask {
+        id: new_id(),
+        mask: Mask::Null,
+        created_at: now() + Duration::seconds(1),
+        ..mesh_pii.clone()
+    };
+    s.put_tag_mask(&again, audit("tagmask.put")).await.unwrap();
+    let again_sales = TagMask {
+        id: new_id(),
+        mask: Mask::DateYearOnly,
+        ..sales_pii.clone()
+    };
+    s.put_tag_mask(&again_sales, audit("tagmask.put"))
+        .await
+        .unwrap();
+    let listed = s.list_tag_masks().await.unwrap();
+    assert_eq!(listed.len(), 4);
+    assert!(listed.contains(&TagMask {
+        mask: Mask::Null,
+        ..mesh_pii.clone()
+    }));
+    assert!(listed.contains(&TagMask {
+        mask: Mask::DateYearOnly,
+        ..sales_pii.clone()
+    }));
+    assert!(
+        listed
+            .iter()
+            .all(|t| t.id != again.id && t.id != again_sales.id)
+    );
+    assert_eq!(s.policy_version().await.unwrap(), v0 + 6);
+
+    // An unknown domain is refused; nothing is written.
+    let before_audit = audit_actions(s).await;
+    let ghost = Domain {
+        id: new_id(),
+        ..sales.clone()
+    };
+    let err = s
+        .put_tag_mask(
+            &tag_mask_of(Some(&ghost), "pii", Mask::Redact),
+            audit("tagmask.put"),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Invalid { .. }), "{err}");
+    assert_eq!(audit_actions(s).await, before_audit);
+    assert_eq!(s.list_tag_masks().await.unwrap().len(), 4);
+    assert_eq!(s.policy_version().await.unwrap(), v0 + 6);
+
+    // Delete; then the mesh-wide `pii` can be set anew.
+    s.delete_tag_mask(mesh_pii.id, audit("tagmask.delete"))
+        .await
+        .unwrap();
+    let listed = s.list_tag_masks().await.unwrap();
+    assert_eq!(listed.len(), 3);
+    assert!(listed.iter().all(|t| t.id != mesh_pii.id));
+    assert_eq!(s.policy_version().await.unwrap(), v0 + 7);
+    assert_eq!(audit_actions(s).await.last().unwrap(), "tagmask.delete");
+    let err = s
+        .delete_tag_mask(mesh_pii.id, audit("tagmask.delete"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::NotFound {
+                what: "tag mask",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let fresh = tag_mask_of(None, "pii", Mask::Redact);
+    s.put_tag_mask(&fresh, audit("tagmask.put")).await.unwrap();
+    assert_eq!(s.list_tag_masks().await.unwrap()[1], fresh);
+}
+
+async fn delete_product_removes_its_fine_grained_access(env: &Env) {
+    let s = env.s();
+    let m = mesh(s).await;
+    let (other, other_tables) = product(s, &m.owner, "returns", &["returns"]).await;
+    let mine = filter_of(&m, &m.tables[0], "eu");
+    let theirs = filter_of(&m, &other_tables[0], "eu");
+    for f in [&mine, &theirs] {
+        s.create_data_filter(f, audit("filter.create"))
+            .await
+            .unwrap();
+    }
+    let rules = vec![rule(Some("zoe"), None, &[("region", &["EU"])])];
+    for p in [m.product.id, other.id] {
+        s.replace_row_rules(p, &rules, audit("rules.replace"))
+            .await
+            .unwrap();
+    }
+    for t in [&m.tables[0], &m.tables[1], &other_tables[0]] {
+        s.set_column_tags(&tags_of(t, "id", &["pii"]), audit("tags.set"))
+            .await
+            .unwrap();
+    }
+    let sales = s.get_domain(m.owner.domain_id).await.unwrap().unwrap();
+    let mask = tag_mask_of(Some(&sales), "pii", Mask::Hash);
+    s.put_tag_mask(&mask, audit("tagmask.put")).await.unwrap();
+    let v = s.policy_version().await.unwrap();
+
+    s.delete_product(m.product.id, audit("product.delete"))
+        .await
+        .unwrap();
+    assert_eq!(s.get_data_filter(mine.id).await.unwrap(), None);
+    assert!(s.data_filters_by_ids(&[mine.id]).await.unwrap().is_empty());
+    assert!(
+        s.list_data_filters(m.tables[0].id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(s.row_rules(m.product.id).await.unwrap().is_empty());
+    for t in &m.tables {
+        assert!(s.column_tags(t.id).await.unwrap().is_empty());
+    }
+    assert_eq!(s.policy_version().await.unwrap(), v + 1);
+
+    // The other product keeps its own; tag masks belong to domains, not products.
+    assert_eq!(s.get_data_filter(theirs.id).await.unwrap(), Some(theirs));
+    assert_eq!(s.row_rules(other.id).await.unwrap(), rules);
+    assert_eq!(
+        s.column_tags(other_tables[0].id).await.unwrap(),
+        vec![tags_of(&other_tables[0], "id", &["pii"])]
+    );
+    assert_eq!(s.list_tag_masks().await.unwrap(), vec![mask]);
+
+    // A product of the same name starts clean: nothing of the old one is found by name.
+    let (again, again_tables) = product(s, &m.owner, "orders", &["orders"]).await;
+    assert!(s.row_rules(again.id).await.unwrap().is_empty());
+    assert_eq!(
+        s.get_data_filter_by_name(again_tables[0].id, "eu")
+            .await
+            .unwrap(),
+        None
+    );
+    s.create_data_filter(
+        &filter_of(&m, &again_tables[0], "eu"),
+        audit("filter.create"),
+    )
+    .await
+    .unwrap();
 }
 
 // ----- SQLite-only: opening files -----

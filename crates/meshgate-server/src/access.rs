@@ -1,0 +1,963 @@
+//! Fine-grained access (ACCESS.md) on the control plane: data filters, row rules, column
+//! tags and tag-driven masks, the scopes approvers attach to share items, and the resolution
+//! of a principal's grants into the [`TableAccess`] the query engine enforces.
+//!
+//! Every write is checked against the table's current schema when it is saved (a filter that
+//! does not compile is refused with its position), bumps the policy version (so it takes
+//! effect on everyone's next query) and is audited.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, put};
+use chrono::Utc;
+use meshgate_authz::{Action, Resource};
+use meshgate_core::access::{ColumnTags, DataFilter, GrantScope, Mask, RowRule, TagMask};
+use meshgate_core::model::{DataProduct, Domain, Grant, Grantee, ProductTable};
+use meshgate_engine::arrow::datatypes::SchemaRef;
+use meshgate_engine::datafusion::common::ScalarValue;
+use meshgate_engine::ingest;
+use meshgate_engine::policy::{self, Identity};
+use meshgate_engine::secure::{GrantRule, TableAccess};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::routes::{JsonBody, Params};
+use crate::service::{self, audit, authorize, product_by_name, product_resource};
+use crate::state::AppState;
+
+/// The routes of this module, under `/api/v1`.
+pub fn routes() -> axum::Router<AppState> {
+    axum::Router::new()
+        .route(
+            "/products/{domain}/{product}/tables/{table}/data-filters",
+            get(list_filters).post(create_filter),
+        )
+        .route(
+            "/products/{domain}/{product}/tables/{table}/data-filters/{name}",
+            get(get_filter).put(update_filter).delete(delete_filter),
+        )
+        .route(
+            "/products/{domain}/{product}/tables/{table}/tags",
+            get(list_tags),
+        )
+        .route(
+            "/products/{domain}/{product}/tables/{table}/columns/{column}/tags",
+            put(set_tags),
+        )
+        .route(
+            "/products/{domain}/{product}/row-rules",
+            get(export_rules).put(import_rules),
+        )
+        .route("/tag-masks", get(list_tag_masks).put(put_tag_mask))
+        .route("/tag-masks/{id}", delete(delete_tag_mask))
+}
+
+// ----- lookups -----
+
+struct TableRef {
+    domain: Domain,
+    product: DataProduct,
+    table: ProductTable,
+}
+
+async fn table_ref(
+    state: &AppState,
+    domain: &str,
+    product: &str,
+    table: &str,
+) -> ApiResult<TableRef> {
+    let (domain, product) = product_by_name(state, domain, product).await?;
+    let table = state
+        .store
+        .list_tables(product.id)
+        .await?
+        .into_iter()
+        .find(|t| t.name == table)
+        .ok_or_else(|| {
+            ApiError::not_found(
+                "table",
+                &format!("{}.{}.{table}", domain.name, product.name),
+            )
+        })?;
+    Ok(TableRef {
+        domain,
+        product,
+        table,
+    })
+}
+
+impl TableRef {
+    fn qualified(&self) -> String {
+        format!(
+            "{}.{}.{}",
+            self.domain.name, self.product.name, self.table.name
+        )
+    }
+}
+
+/// The table's current Arrow schema, read from its Delta log.
+async fn schema_of(table: &ProductTable) -> ApiResult<SchemaRef> {
+    let location = url::Url::parse(&table.location).map_err(ApiError::internal)?;
+    let delta = ingest::open(&location).await.map_err(ApiError::internal)?;
+    ingest::arrow_schema(&delta).map_err(ApiError::internal)
+}
+
+fn invalid(field: &str, message: impl std::fmt::Display) -> ApiError {
+    ApiError::bad_request(format!("{field}: {message}"))
+}
+
+/// Columns named in a list must exist; reports every unknown one.
+fn check_columns(schema: &SchemaRef, columns: &[String], field: &str) -> ApiResult<()> {
+    let unknown: Vec<&str> = columns
+        .iter()
+        .filter(|c| schema.field_with_name(c).is_err())
+        .map(String::as_str)
+        .collect();
+    if !unknown.is_empty() {
+        return Err(invalid(
+            field,
+            format!(
+                "unknown column(s) {}; the table has: {}",
+                quoted(&unknown),
+                schema
+                    .fields()
+                    .iter()
+                    .map(|f| f.name().as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ));
+    }
+    if columns.is_empty() {
+        return Err(invalid(
+            field,
+            "must name at least one column (omit it for all)",
+        ));
+    }
+    Ok(())
+}
+
+fn quoted(names: &[&str]) -> String {
+    names
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn check_filter_text(schema: &SchemaRef, text: &str) -> ApiResult<()> {
+    policy::validate_filter(text, schema).map_err(|e| invalid("row_filter", e))
+}
+
+fn check_masks(schema: &SchemaRef, masks: &BTreeMap<String, Mask>) -> ApiResult<()> {
+    for (column, mask) in masks {
+        let field = schema
+            .field_with_name(column)
+            .map_err(|_| invalid("masks", format!("unknown column `{column}`")))?;
+        policy::compile_mask(mask, field, schema, &Identity::default())
+            .map_err(|e| invalid("masks", format!("column `{column}`: {e}")))?;
+    }
+    Ok(())
+}
+
+// ----- data filters -----
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilterRequest {
+    pub name: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The row filter; absent or null = all rows.
+    #[serde(default)]
+    pub row_filter: Option<String>,
+    /// The columns; absent or null = all.
+    #[serde(default)]
+    pub columns: Option<Vec<String>>,
+}
+
+async fn list_filters(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((domain, product, table)): Path<(String, String, String)>,
+) -> ApiResult<Json<Vec<DataFilter>>> {
+    let t = table_ref(&state, &domain, &product, &table).await?;
+    authorize(
+        &state,
+        &caller,
+        Action::UpdateProduct,
+        &product_resource(&t.product),
+        "view the data filters of this product",
+    )?;
+    Ok(Json(state.store.list_data_filters(t.table.id).await?))
+}
+
+async fn filter_by_name(state: &AppState, t: &TableRef, name: &str) -> ApiResult<DataFilter> {
+    state
+        .store
+        .get_data_filter_by_name(t.table.id, name)
+        .await?
+        .ok_or_else(|| ApiError::not_found("data filter", &format!("{}/{name}", t.qualified())))
+}
+
+async fn get_filter(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((domain, product, table, name)): Path<(String, String, String, String)>,
+) -> ApiResult<Json<DataFilter>> {
+    let t = table_ref(&state, &domain, &product, &table).await?;
+    authorize(
+        &state,
+        &caller,
+        Action::UpdateProduct,
+        &product_resource(&t.product),
+        "view the data filters of this product",
+    )?;
+    Ok(Json(filter_by_name(&state, &t, &name).await?))
+}
+
+async fn create_filter(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((domain, product, table)): Path<(String, String, String)>,
+    JsonBody(req): JsonBody<FilterRequest>,
+) -> ApiResult<(StatusCode, Json<DataFilter>)> {
+    let t = table_ref(&state, &domain, &product, &table).await?;
+    authorize(
+        &state,
+        &caller,
+        Action::UpdateProduct,
+        &product_resource(&t.product),
+        "create data filters on this product",
+    )?;
+    let name = req
+        .name
+        .clone()
+        .ok_or_else(|| invalid("name", "is required"))?;
+    meshgate_core::names::validate("data filter", &name).map_err(ApiError::from)?;
+    let schema = schema_of(&t.table).await?;
+    if let Some(text) = &req.row_filter {
+        check_filter_text(&schema, text)?;
+    }
+    if let Some(columns) = &req.columns {
+        check_columns(&schema, columns, "columns")?;
+    }
+    let now = Utc::now();
+    let filter = DataFilter {
+        id: Uuid::now_v7(),
+        product_id: t.product.id,
+        table_id: t.table.id,
+        name,
+        description: req.description.unwrap_or_default(),
+        row_filter: req.row_filter,
+        columns: req.columns,
+        created_by: caller.id(),
+        created_at: now,
+        updated_at: now,
+    };
+    let event = audit(&caller, "data_filter.create", "data_filter", filter.id)
+        .with_detail(json!({"table": t.qualified(), "name": filter.name}));
+    state.store.create_data_filter(&filter, event).await?;
+    Ok((StatusCode::CREATED, Json(filter)))
+}
+
+async fn update_filter(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((domain, product, table, name)): Path<(String, String, String, String)>,
+    JsonBody(req): JsonBody<FilterRequest>,
+) -> ApiResult<Json<DataFilter>> {
+    let t = table_ref(&state, &domain, &product, &table).await?;
+    authorize(
+        &state,
+        &caller,
+        Action::UpdateProduct,
+        &product_resource(&t.product),
+        "change data filters on this product",
+    )?;
+    let mut filter = filter_by_name(&state, &t, &name).await?;
+    if req.name.as_deref().is_some_and(|n| n != name) {
+        return Err(invalid("name", "a data filter cannot be renamed"));
+    }
+    let schema = schema_of(&t.table).await?;
+    if let Some(text) = &req.row_filter {
+        check_filter_text(&schema, text)?;
+    }
+    if let Some(columns) = &req.columns {
+        check_columns(&schema, columns, "columns")?;
+    }
+    if let Some(d) = req.description {
+        filter.description = d;
+    }
+    filter.row_filter = req.row_filter;
+    filter.columns = req.columns;
+    filter.updated_at = Utc::now();
+    let event = audit(&caller, "data_filter.update", "data_filter", filter.id)
+        .with_detail(json!({"table": t.qualified(), "name": filter.name}));
+    state.store.update_data_filter(&filter, event).await?;
+    Ok(Json(filter))
+}
+
+async fn delete_filter(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((domain, product, table, name)): Path<(String, String, String, String)>,
+) -> ApiResult<StatusCode> {
+    let t = table_ref(&state, &domain, &product, &table).await?;
+    authorize(
+        &state,
+        &caller,
+        Action::UpdateProduct,
+        &product_resource(&t.product),
+        "delete data filters on this product",
+    )?;
+    let filter = filter_by_name(&state, &t, &name).await?;
+    let event = audit(&caller, "data_filter.delete", "data_filter", filter.id)
+        .with_detail(json!({"table": t.qualified(), "name": filter.name}));
+    state.store.delete_data_filter(filter.id, event).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ----- column tags and tag masks -----
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TagsRequest {
+    pub tags: Vec<String>,
+}
+
+async fn list_tags(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((domain, product, table)): Path<(String, String, String)>,
+) -> ApiResult<Json<Vec<ColumnTags>>> {
+    let t = table_ref(&state, &domain, &product, &table).await?;
+    authorize(
+        &state,
+        &caller,
+        Action::ViewProduct,
+        &product_resource(&t.product),
+        "view this product",
+    )?;
+    Ok(Json(state.store.column_tags(t.table.id).await?))
+}
+
+async fn set_tags(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((domain, product, table, column)): Path<(String, String, String, String)>,
+    JsonBody(req): JsonBody<TagsRequest>,
+) -> ApiResult<Json<ColumnTags>> {
+    let t = table_ref(&state, &domain, &product, &table).await?;
+    authorize(
+        &state,
+        &caller,
+        Action::UpdateProduct,
+        &product_resource(&t.product),
+        "tag columns of this product",
+    )?;
+    if !t.table.columns.iter().any(|c| c.name == column) {
+        return Err(ApiError::not_found(
+            "column",
+            &format!("{}.{column}", t.qualified()),
+        ));
+    }
+    let mut tags: Vec<String> = Vec::new();
+    for tag in req.tags {
+        meshgate_core::names::validate("tag", &tag).map_err(ApiError::from)?;
+        if !tags.contains(&tag) {
+            tags.push(tag);
+        }
+    }
+    let value = ColumnTags {
+        table_id: t.table.id,
+        column: column.clone(),
+        tags,
+    };
+    let event = audit(&caller, "column.tag", "table", t.table.id)
+        .with_detail(json!({"table": t.qualified(), "column": column, "tags": value.tags}));
+    state.store.set_column_tags(&value, event).await?;
+    Ok(Json(value))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TagMaskRequest {
+    pub tag: String,
+    pub mask: Mask,
+    /// A domain name: the default applies to that domain's products only; absent = mesh-wide.
+    #[serde(default)]
+    pub domain: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TagMaskView {
+    #[serde(flatten)]
+    pub mask: TagMask,
+    pub domain: Option<String>,
+}
+
+async fn tag_mask_view(state: &AppState, mask: TagMask) -> ApiResult<TagMaskView> {
+    let domain = match mask.domain_id {
+        Some(id) => Some(crate::views::name_of_domain(state, id).await?),
+        None => None,
+    };
+    Ok(TagMaskView { mask, domain })
+}
+
+async fn list_tag_masks(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<TagMaskView>>> {
+    authorize(
+        &state,
+        &caller,
+        Action::ViewMesh,
+        &Resource::Mesh,
+        "view tag masks",
+    )?;
+    let mut out = Vec::new();
+    for m in state.store.list_tag_masks().await? {
+        out.push(tag_mask_view(&state, m).await?);
+    }
+    Ok(Json(out))
+}
+
+async fn put_tag_mask(
+    State(state): State<AppState>,
+    caller: Caller,
+    JsonBody(req): JsonBody<TagMaskRequest>,
+) -> ApiResult<Json<TagMaskView>> {
+    meshgate_core::names::validate("tag", &req.tag).map_err(ApiError::from)?;
+    let domain_id = match &req.domain {
+        Some(name) => {
+            let d = service::domain_by_name(&state, name).await?;
+            authorize(
+                &state,
+                &caller,
+                Action::UpdateDomain,
+                &Resource::Domain { id: d.id },
+                "set tag masks for this domain",
+            )?;
+            Some(d.id)
+        }
+        None => {
+            authorize(
+                &state,
+                &caller,
+                Action::CreateDomain,
+                &Resource::Mesh,
+                "set mesh-wide tag masks",
+            )?;
+            None
+        }
+    };
+    let existing = state
+        .store
+        .list_tag_masks()
+        .await?
+        .into_iter()
+        .find(|m| m.domain_id == domain_id && m.tag == req.tag);
+    let mask = TagMask {
+        id: existing.as_ref().map_or_else(Uuid::now_v7, |m| m.id),
+        domain_id,
+        tag: req.tag,
+        mask: req.mask,
+        created_at: existing.map_or_else(Utc::now, |m| m.created_at),
+    };
+    let event = audit(&caller, "tag_mask.put", "tag_mask", mask.id)
+        .with_detail(json!({"tag": mask.tag, "mask": mask.mask, "domain": req.domain}));
+    state.store.put_tag_mask(&mask, event).await?;
+    Ok(Json(tag_mask_view(&state, mask).await?))
+}
+
+async fn delete_tag_mask(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let parsed = Uuid::parse_str(&id).map_err(|_| ApiError::not_found("tag mask", &id))?;
+    let mask = state
+        .store
+        .list_tag_masks()
+        .await?
+        .into_iter()
+        .find(|m| m.id == parsed)
+        .ok_or_else(|| ApiError::not_found("tag mask", &id))?;
+    match mask.domain_id {
+        Some(d) => authorize(
+            &state,
+            &caller,
+            Action::UpdateDomain,
+            &Resource::Domain { id: d },
+            "remove tag masks of this domain",
+        )?,
+        None => authorize(
+            &state,
+            &caller,
+            Action::CreateDomain,
+            &Resource::Mesh,
+            "remove mesh-wide tag masks",
+        )?,
+    }
+    let event = audit(&caller, "tag_mask.delete", "tag_mask", mask.id)
+        .with_detail(json!({"tag": mask.tag}));
+    state.store.delete_tag_mask(mask.id, event).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ----- row rules (QuickSight format) -----
+
+const USER_NAME: &str = "UserName";
+const GROUP_NAME: &str = "GroupName";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RulesQuery {
+    format: Option<String>,
+}
+
+async fn export_rules(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((domain, product)): Path<(String, String)>,
+    Params(q): Params<RulesQuery>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let (_, p) = product_by_name(&state, &domain, &product).await?;
+    authorize(
+        &state,
+        &caller,
+        Action::UpdateProduct,
+        &product_resource(&p),
+        "view the row rules of this product",
+    )?;
+    let rules = state.store.row_rules(p.id).await?;
+    let csv = q.format.as_deref() == Some("csv")
+        || headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|a| a.contains("text/csv"));
+    if csv {
+        let body = rules_to_csv(&rules).map_err(ApiError::internal)?;
+        return Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], body).into_response());
+    }
+    Ok(Json(rules).into_response())
+}
+
+/// Replaces the product's row rules: a QuickSight rules CSV (`Content-Type: text/csv`) or a
+/// JSON list of rules. An empty CSV (header only) or `[]` removes them.
+async fn import_rules(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((domain, product)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    let (d, p) = product_by_name(&state, &domain, &product).await?;
+    authorize(
+        &state,
+        &caller,
+        Action::UpdateProduct,
+        &product_resource(&p),
+        "set the row rules of this product",
+    )?;
+    let is_csv = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|c| c.starts_with("text/csv") || c.starts_with("text/plain"));
+    let rules = if is_csv {
+        let text = std::str::from_utf8(&body)
+            .map_err(|_| ApiError::bad_request("the rules CSV must be UTF-8"))?;
+        rules_from_csv(text)?
+    } else {
+        serde_json::from_slice::<Vec<RowRule>>(&body)
+            .map_err(|e| ApiError::bad_request(format!("invalid request body: {e}")))?
+    };
+    validate_rules(&state, &p, &rules).await?;
+    let event = audit(&caller, "row_rules.replace", "product", p.id).with_detail(json!({
+        "product": format!("{}.{}", d.name, p.name), "rules": rules.len(),
+    }));
+    state.store.replace_row_rules(p.id, &rules, event).await?;
+    Ok(Json(json!({"rules": rules.len()})))
+}
+
+/// Parses the QuickSight rules format: a header with `UserName` and/or `GroupName` and one
+/// column per field; values are comma-separated lists inside a (quoted) cell; empty = all.
+pub fn rules_from_csv(text: &str) -> ApiResult<Vec<RowRule>> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
+    let header: Vec<String> = reader
+        .headers()
+        .map_err(|e| ApiError::bad_request(format!("rules CSV: {e}")))?
+        .iter()
+        .map(str::to_string)
+        .collect();
+    let user_col = header.iter().position(|h| h == USER_NAME);
+    let group_col = header.iter().position(|h| h == GROUP_NAME);
+    if user_col.is_none() && group_col.is_none() {
+        return Err(ApiError::bad_request(format!(
+            "rules CSV: the header must have a `{USER_NAME}` or a `{GROUP_NAME}` column (or both)"
+        )));
+    }
+    let mut seen = BTreeSet::new();
+    for h in &header {
+        if h.is_empty() || !seen.insert(h) {
+            return Err(ApiError::bad_request(format!(
+                "rules CSV: header columns must be named and unique; `{h}` is not"
+            )));
+        }
+    }
+    let mut rules = Vec::new();
+    for (i, record) in reader.records().enumerate() {
+        let record = record.map_err(|e| ApiError::bad_request(format!("rules CSV: {e}")))?;
+        let line = i + 2;
+        let cell = |c: Option<usize>| {
+            c.and_then(|c| record.get(c))
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_string)
+        };
+        let user_name = cell(user_col);
+        let group_name = cell(group_col);
+        if user_name.is_none() && group_name.is_none() {
+            return Err(ApiError::bad_request(format!(
+                "rules CSV line {line}: a rule needs a {USER_NAME} or a {GROUP_NAME}"
+            )));
+        }
+        let mut values = BTreeMap::new();
+        for (c, h) in header.iter().enumerate() {
+            if Some(c) == user_col || Some(c) == group_col {
+                continue;
+            }
+            let raw = record.get(c).unwrap_or("");
+            let list: Vec<String> = raw
+                .split(',')
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_string)
+                .collect();
+            values.insert(h.clone(), list);
+        }
+        rules.push(RowRule {
+            user_name,
+            group_name,
+            values,
+        });
+    }
+    Ok(rules)
+}
+
+/// Writes rules in the QuickSight format (the inverse of [`rules_from_csv`]).
+pub fn rules_to_csv(rules: &[RowRule]) -> Result<String, csv::Error> {
+    let mut fields: Vec<&String> = rules.iter().flat_map(|r| r.values.keys()).collect();
+    fields.sort();
+    fields.dedup();
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    let mut header = vec![USER_NAME.to_string(), GROUP_NAME.to_string()];
+    header.extend(fields.iter().map(|f| f.to_string()));
+    writer.write_record(&header)?;
+    for r in rules {
+        let mut row = vec![
+            r.user_name.clone().unwrap_or_default(),
+            r.group_name.clone().unwrap_or_default(),
+        ];
+        for f in &fields {
+            row.push(r.values.get(*f).map(|v| v.join(",")).unwrap_or_default());
+        }
+        writer.write_record(&row)?;
+    }
+    let bytes = writer.into_inner().map_err(|e| e.into_error())?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// Every user and group must exist, every field must be a column of one of the product's
+/// tables, and every value must be valid for that column; all offenders are listed.
+async fn validate_rules(
+    state: &AppState,
+    product: &DataProduct,
+    rules: &[RowRule],
+) -> ApiResult<()> {
+    let mut types: HashMap<String, meshgate_engine::arrow::datatypes::DataType> = HashMap::new();
+    for t in state.store.list_tables(product.id).await? {
+        let schema = schema_of(&t).await?;
+        for f in schema.fields() {
+            types
+                .entry(f.name().clone())
+                .or_insert_with(|| f.data_type().clone());
+        }
+    }
+    let mut problems = Vec::new();
+    let mut unknown_users = BTreeSet::new();
+    let mut unknown_groups = BTreeSet::new();
+    let mut unknown_fields = BTreeSet::new();
+    for (i, rule) in rules.iter().enumerate() {
+        if rule.user_name.is_none() && rule.group_name.is_none() {
+            problems.push(format!(
+                "rule {}: needs a {USER_NAME} or a {GROUP_NAME}",
+                i + 1
+            ));
+        }
+        if let Some(u) = &rule.user_name {
+            match state.store.get_principal_by_name(u).await? {
+                Some(p) if p.kind != meshgate_core::model::PrincipalKind::Group => {}
+                _ => {
+                    unknown_users.insert(u.clone());
+                }
+            }
+        }
+        if let Some(g) = &rule.group_name {
+            match state.store.get_principal_by_name(g).await? {
+                Some(p) if p.kind == meshgate_core::model::PrincipalKind::Group => {}
+                _ => {
+                    unknown_groups.insert(g.clone());
+                }
+            }
+        }
+        for (field, values) in &rule.values {
+            let Some(data_type) = types.get(field) else {
+                unknown_fields.insert(field.clone());
+                continue;
+            };
+            for v in values {
+                if ScalarValue::try_from_string(v.clone(), data_type).is_err() {
+                    problems.push(format!(
+                        "rule {}: `{v}` is not a valid {data_type} for field `{field}`",
+                        i + 1
+                    ));
+                }
+            }
+        }
+    }
+    if !unknown_users.is_empty() {
+        problems.push(format!(
+            "unknown user(s): {}",
+            unknown_users.into_iter().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    if !unknown_groups.is_empty() {
+        problems.push(format!(
+            "unknown group(s): {}",
+            unknown_groups.into_iter().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    if !unknown_fields.is_empty() {
+        problems.push(format!(
+            "unknown field(s): {} (fields must be columns of the product's tables)",
+            unknown_fields.into_iter().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(format!(
+            "the row rules are invalid: {}",
+            problems.join("; ")
+        )))
+    }
+}
+
+// ----- item scopes (what an approver attaches) -----
+
+/// An approver's narrowing of one table item: data filters (by name), kept columns, masks.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ItemScopeRequest {
+    /// The table the item is for.
+    pub table: String,
+    #[serde(default)]
+    pub data_filters: Vec<String>,
+    #[serde(default)]
+    pub columns: Option<Vec<String>>,
+    #[serde(default)]
+    pub masks: BTreeMap<String, Mask>,
+}
+
+/// Validates an approver's scope for `table` and turns filter names into ids. A mask that
+/// conflicts with a mask the same grantee already holds on the table is refused (ACCESS.md:
+/// at most one mask per column).
+pub async fn scope_for(
+    state: &AppState,
+    table: &ProductTable,
+    grantee: Grantee,
+    req: &ItemScopeRequest,
+) -> ApiResult<GrantScope> {
+    let schema = schema_of(table).await?;
+    let mut data_filters = Vec::new();
+    for name in &req.data_filters {
+        let f = state
+            .store
+            .get_data_filter_by_name(table.id, name)
+            .await?
+            .ok_or_else(|| {
+                invalid(
+                    "data_filters",
+                    format!("table `{}` has no data filter `{name}`", table.name),
+                )
+            })?;
+        data_filters.push(f.id);
+    }
+    if let Some(columns) = &req.columns {
+        check_columns(&schema, columns, "columns")?;
+    }
+    check_masks(&schema, &req.masks)?;
+    let held = grants_of_grantee(state, grantee, table.id).await?;
+    for (column, mask) in &req.masks {
+        if let Some(other) = held.iter().find_map(|g| g.scope.masks.get(column)) {
+            if other != mask {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "conflict",
+                    format!(
+                        "column `{column}` of `{}` is already masked with `{other}` for this grantee; a column has at most one mask",
+                        table.name
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(GrantScope {
+        data_filters,
+        columns: req.columns.clone(),
+        masks: req.masks.clone(),
+    })
+}
+
+async fn grants_of_grantee(
+    state: &AppState,
+    grantee: Grantee,
+    table: Uuid,
+) -> ApiResult<Vec<Grant>> {
+    let grants = match grantee {
+        Grantee::Principal(p) => state.store.grants_for(p, &[]).await?,
+        Grantee::Team(t) => state.store.grants_for(Uuid::nil(), &[t]).await?,
+    };
+    Ok(grants.into_iter().filter(|g| g.table_id == table).collect())
+}
+
+// ----- resolution -----
+
+/// The caller's identity as expressions see it: its name and its groups' names.
+pub async fn identity_of(state: &AppState, caller: &Caller) -> ApiResult<Identity> {
+    let mut groups = Vec::new();
+    for g in &caller.actor.groups {
+        if let Some(p) = state.store.get_principal(*g).await? {
+            groups.push(p.name);
+        }
+    }
+    Ok(Identity {
+        principal: caller.principal.name.clone(),
+        groups,
+    })
+}
+
+/// What `grants` (all on `table`) give, with the table's data filters read now, the product's
+/// row rules and the tag-driven default masks of its columns.
+pub async fn table_access(
+    state: &AppState,
+    product: &DataProduct,
+    table: &ProductTable,
+    grants: &[&Grant],
+    owner: bool,
+    identity: &Identity,
+) -> ApiResult<TableAccess> {
+    if owner {
+        return Ok(TableAccess {
+            identity: identity.clone(),
+            ..TableAccess::owner()
+        });
+    }
+    let ids: Vec<Uuid> = grants
+        .iter()
+        .flat_map(|g| g.scope.data_filters.iter().copied())
+        .collect();
+    let filters: HashMap<Uuid, DataFilter> = state
+        .store
+        .data_filters_by_ids(&ids)
+        .await?
+        .into_iter()
+        .map(|f| (f.id, f))
+        .collect();
+    let mut rules = Vec::new();
+    for g in grants {
+        if g.scope.data_filters.is_empty() {
+            rules.push(GrantRule {
+                columns: g.scope.columns.clone(),
+                row_filter: None,
+                masks: g.scope.masks.clone(),
+            });
+            continue;
+        }
+        // Each data filter is a grant of its own; a deleted filter gives nothing.
+        for id in &g.scope.data_filters {
+            let Some(f) = filters.get(id) else { continue };
+            let columns = match (&f.columns, &g.scope.columns) {
+                (None, None) => None,
+                (Some(a), None) => Some(a.clone()),
+                (None, Some(b)) => Some(b.clone()),
+                (Some(a), Some(b)) => Some(a.iter().filter(|c| b.contains(c)).cloned().collect()),
+            };
+            rules.push(GrantRule {
+                columns,
+                row_filter: f.row_filter.clone(),
+                masks: g.scope.masks.clone(),
+            });
+        }
+    }
+    let row_rules = state.store.row_rules(product.id).await?;
+    let tag_masks = tag_masks_for(state, product, table).await?;
+    Ok(TableAccess {
+        owner: false,
+        grants: rules,
+        row_rules,
+        tag_masks,
+        restrictive: Vec::new(),
+        identity: identity.clone(),
+    })
+}
+
+/// Column → default mask from its tags: a domain's tag mask beats a mesh-wide one; several
+/// tags with different masks → `null` (fail closed).
+async fn tag_masks_for(
+    state: &AppState,
+    product: &DataProduct,
+    table: &ProductTable,
+) -> ApiResult<BTreeMap<String, Mask>> {
+    let tags = state.store.column_tags(table.id).await?;
+    if tags.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let masks = state.store.list_tag_masks().await?;
+    let lookup = |tag: &str| -> Option<Mask> {
+        masks
+            .iter()
+            .find(|m| m.tag == tag && m.domain_id == Some(product.domain_id))
+            .or_else(|| masks.iter().find(|m| m.tag == tag && m.domain_id.is_none()))
+            .map(|m| m.mask.clone())
+    };
+    let mut out = BTreeMap::new();
+    for c in tags {
+        let found: BTreeSet<Mask> = c.tags.iter().filter_map(|t| lookup(t)).collect();
+        let mut iter = found.into_iter();
+        match (iter.next(), iter.next()) {
+            (Some(only), None) => {
+                out.insert(c.column, only);
+            }
+            (Some(_), Some(_)) => {
+                out.insert(c.column, Mask::Null);
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
+}
