@@ -2,6 +2,7 @@
 //! `quickstart`, `init` and `migrate` run a server or touch the store locally; every other verb
 //! talks to a running server over HTTP.
 
+mod access;
 mod client;
 mod output;
 mod verbs;
@@ -205,6 +206,16 @@ In another terminal, paste:
   # alice revokes; bob is denied again
   MESHGATE_TOKEN=$ALICE meshgate revoke $SHARE
   MESHGATE_TOKEN=$BOB meshgate query "SELECT count(*) FROM sales.orders.orders"
+
+  # fine-grained access: bob's team asks for customers; alice shares only EU rows
+  # (the demo's data filter `eu_only`) with names redacted; emails are tagged `pii`,
+  # which the mesh hashes for everyone but the owners
+  SHARE2=$(MESHGATE_TOKEN=$BOB meshgate request-access sales.customers --reason "EU newsletter" -o id)
+  MESHGATE_TOKEN=$ALICE meshgate data-filter list sales.customers.customers
+  MESHGATE_TOKEN=$ALICE meshgate approve-subscription $SHARE2 --filter customers=eu_only --mask customers.name=redact
+  MESHGATE_TOKEN=$BOB meshgate query "SELECT * FROM sales.customers.customers ORDER BY customer_id LIMIT 3"
+  MESHGATE_TOKEN=$BOB meshgate query "SELECT region, count(*) AS customers FROM sales.customers.customers GROUP BY region"
+  MESHGATE_TOKEN=$ALICE meshgate query "SELECT * FROM sales.customers.customers ORDER BY customer_id LIMIT 3"
 
   # every decision and every query is in the audit log
   MESHGATE_TOKEN=$ADMIN meshgate audit --action share.

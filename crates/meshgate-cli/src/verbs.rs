@@ -136,7 +136,8 @@ pub enum ClientCommand {
         /// the share id
         id: String,
     },
-    /// approve a subscription request and apply its grants (producers)
+    /// approve a subscription request and apply its grants, optionally narrowed with data
+    /// filters, kept columns and masks (producers)
     ApproveSubscription {
         /// the share id
         id: String,
@@ -146,6 +147,8 @@ pub enum ClientCommand {
         /// return once approved, before the grants are in force
         #[arg(long)]
         no_wait: bool,
+        #[command(flatten)]
+        scope: crate::access::ScopeArgs,
     },
     /// reject a subscription request (producers)
     DenySubscription {
@@ -170,6 +173,18 @@ pub enum ClientCommand {
     ListProductAccess,
     /// run SQL over the tables you can see (`<domain>.<product>.<table>`)
     Query(QueryArgs),
+    /// named row filters and column lists on a table, to attach to grants (owners)
+    #[command(subcommand)]
+    DataFilter(crate::access::DataFilterCommand),
+    /// row-level security rules of a product, in the QuickSight CSV format (owners)
+    #[command(subcommand)]
+    RowRules(crate::access::RowRulesCommand),
+    /// tag columns (e.g. `pii`) so tag masks apply to them
+    #[command(subcommand)]
+    Tags(crate::access::TagsCommand),
+    /// default masks for tagged columns (admins; domain admins with --domain)
+    #[command(subcommand)]
+    TagMask(crate::access::TagMaskCommand),
     /// read the audit log (mesh admins)
     Audit {
         /// only events after this sequence number
@@ -628,8 +643,17 @@ pub async fn run(opts: &ClientOpts, cmd: ClientCommand) -> Result<()> {
                 .await?;
             show_share(out, &v)
         }
-        ClientCommand::ApproveSubscription { id, notes, no_wait } => {
-            let body = object([("notes", some(notes)), ("wait", Some(json!(!no_wait)))]);
+        ClientCommand::ApproveSubscription {
+            id,
+            notes,
+            no_wait,
+            scope,
+        } => {
+            let body = object([
+                ("notes", some(notes)),
+                ("wait", Some(json!(!no_wait))),
+                ("items", scope.items()?),
+            ]);
             let v = c
                 .json(Method::POST, &["shares", &id, "approve"], &body)
                 .await?;
@@ -656,6 +680,10 @@ pub async fn run(opts: &ClientOpts, cmd: ClientCommand) -> Result<()> {
             show_list(out, &product_access(&me, shares), output::PRODUCT_ACCESS)
         }
         ClientCommand::Query(args) => query(&c, out, args).await,
+        ClientCommand::DataFilter(cmd) => crate::access::data_filter(&c, out, cmd).await,
+        ClientCommand::RowRules(cmd) => crate::access::row_rules(&c, out, cmd).await,
+        ClientCommand::Tags(cmd) => crate::access::tags(&c, out, cmd).await,
+        ClientCommand::TagMask(cmd) => crate::access::tag_mask(&c, out, cmd).await,
         ClientCommand::Audit {
             after,
             actor,
@@ -1004,11 +1032,11 @@ pub fn product_access(whoami: &Value, shares: Value) -> Value {
     }
 }
 
-fn show_list(out: OutputFormat, v: &Value, columns: &[Column]) -> Result<()> {
+pub(crate) fn show_list(out: OutputFormat, v: &Value, columns: &[Column]) -> Result<()> {
     output::print(&output::render_list(out, v, columns)?)
 }
 
-fn show_record(out: OutputFormat, v: &Value, columns: &[Column]) -> Result<()> {
+pub(crate) fn show_record(out: OutputFormat, v: &Value, columns: &[Column]) -> Result<()> {
     output::print(&output::render_record(out, v, columns)?)
 }
 

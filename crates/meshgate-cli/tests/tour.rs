@@ -246,6 +246,87 @@ fn quickstart_tour_shutdown_and_restart() {
     let stderr = server.fails(bob, &["query", "SELECT count(*) FROM sales.orders.orders"]);
     assert!(stderr.contains("not found"), "{stderr}");
 
+    // fine-grained access: EU rows only, names redacted, `pii` emails hashed by the tag mask
+    let id2 = server.ok(
+        bob,
+        &[
+            "request-access",
+            "sales.customers",
+            "--reason",
+            "EU newsletter",
+            "-o",
+            "id",
+        ],
+    );
+    let id2 = id2.trim().to_string();
+    let filters = server.ok(alice, &["data-filter", "list", "sales.customers.customers"]);
+    assert!(
+        filters.contains("eu_only") && filters.contains("region = 'eu'"),
+        "{filters}"
+    );
+    let approved = server.ok(
+        alice,
+        &[
+            "approve-subscription",
+            &id2,
+            "--filter",
+            "customers=eu_only",
+            "--mask",
+            "customers.name=redact",
+        ],
+    );
+    assert!(approved.contains("processed"), "{approved}");
+    let rows = server.json(
+        bob,
+        &[
+            "query",
+            "SELECT * FROM sales.customers.customers ORDER BY customer_id LIMIT 3",
+            "-o",
+            "json",
+        ],
+    );
+    let rows = rows.as_array().expect("rows");
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    for row in rows {
+        assert_eq!(row["region"], "eu", "{row}");
+        let email = row["email"].as_str().expect("email");
+        assert!(
+            email.len() == 64 && email.chars().all(|c| c.is_ascii_hexdigit()),
+            "email hashed: {row}"
+        );
+        let name = row["name"].as_str().expect("name");
+        assert!(
+            name.chars().all(|c| "xX0 ".contains(c)),
+            "name redacted: {row}"
+        );
+    }
+    let by_region = server.json(
+        bob,
+        &[
+            "query",
+            "SELECT region, count(*) AS customers FROM sales.customers.customers GROUP BY region",
+            "-o",
+            "json",
+        ],
+    );
+    assert_eq!(
+        by_region,
+        serde_json::json!([{"region": "eu", "customers": 1250}])
+    );
+    let raw = server.json(
+        alice,
+        &[
+            "query",
+            "SELECT * FROM sales.customers.customers ORDER BY customer_id LIMIT 1",
+            "-o",
+            "json",
+        ],
+    );
+    assert_eq!(
+        raw[0]["email"], "customer1@example.com",
+        "owners read raw values"
+    );
+
     // every decision and every query is in the audit log
     let events = server.json(admin, &["audit", "--action", "share.", "-o", "json"]);
     let events = events.as_array().expect("events");

@@ -199,24 +199,24 @@ fn unalias(expr: Expr) -> Expr {
     }
 }
 
-/// The mask of a column: the covering grants' explicit masks (several different ones → NULL,
-/// failing closed), else the tag default, else none.
+/// The mask of a column: each covering grant's own mask, else the tag default (so a grant's
+/// explicit `none` lifts the tag mask for that grant only); several different ones → NULL,
+/// failing closed; none at all → unmasked.
 fn mask_of(
     column: &str,
     covering: &[usize],
     grants: &[GrantRule],
     tag_masks: &BTreeMap<String, Mask>,
 ) -> Option<Mask> {
-    let mut explicit = covering.iter().filter_map(|&i| grants[i].masks.get(column));
-    match explicit.next() {
-        Some(first) => {
-            if explicit.all(|m| m == first) {
-                Some(first.clone())
-            } else {
-                Some(Mask::Null)
-            }
-        }
-        None => tag_masks.get(column).cloned(),
+    let tag = tag_masks.get(column);
+    let mut effective = covering
+        .iter()
+        .filter_map(|&i| grants[i].masks.get(column).or(tag));
+    let first = effective.next()?;
+    if effective.all(|m| m == first) {
+        Some(first.clone())
+    } else {
+        Some(Mask::Null)
     }
 }
 

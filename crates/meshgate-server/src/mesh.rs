@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::Utc;
+use meshgate_core::access::{ColumnTags, DataFilter, Mask, TagMask};
 use meshgate_core::model::{
     DataProduct, Domain, NewAuditEvent, Principal, PrincipalKind, ProductTable, Team, TeamMember,
     TeamRole, new_id,
@@ -206,6 +207,95 @@ pub fn generate_customers(rows: usize) -> Result<RecordBatch, String> {
     .map_err(|e| e.to_string())
 }
 
+/// The fine-grained part of the demo: a data filter `eu_only` on `sales.customers`, the
+/// customers' `email` tagged `pii`, and a mesh-wide default mask hashing `pii` columns.
+async fn ensure_access_demo(
+    state: &AppState,
+    sales: &Domain,
+    owner: &Principal,
+) -> Result<(), String> {
+    let err = |e: meshgate_core::Error| e.to_string();
+    let Some(product) = state
+        .store
+        .get_product_by_name(sales.id, "customers")
+        .await
+        .map_err(err)?
+    else {
+        return Ok(());
+    };
+    let tables = state.store.list_tables(product.id).await.map_err(err)?;
+    let Some(table) = tables.iter().find(|t| t.name == "customers") else {
+        return Ok(());
+    };
+    if state
+        .store
+        .get_data_filter_by_name(table.id, "eu_only")
+        .await
+        .map_err(err)?
+        .is_none()
+    {
+        let now = Utc::now();
+        let filter = DataFilter {
+            id: new_id(),
+            product_id: product.id,
+            table_id: table.id,
+            name: "eu_only".into(),
+            description: "customers in the EU".into(),
+            row_filter: Some("region = 'eu'".into()),
+            columns: None,
+            created_by: owner.id,
+            created_at: now,
+            updated_at: now,
+        };
+        let event = NewAuditEvent::new(
+            None,
+            "data_filter.create",
+            "data_filter",
+            Some(filter.id.to_string()),
+        )
+        .with_detail(
+            json!({"table": "sales.customers.customers", "name": "eu_only", "by": "seed"}),
+        );
+        state
+            .store
+            .create_data_filter(&filter, event)
+            .await
+            .map_err(err)?;
+    }
+    let tagged = state.store.column_tags(table.id).await.map_err(err)?;
+    if !tagged.iter().any(|c| c.column == "email") {
+        let tags = ColumnTags {
+            table_id: table.id,
+            column: "email".into(),
+            tags: vec!["pii".into()],
+        };
+        let event = NewAuditEvent::new(None, "column.tag", "table", Some(table.id.to_string()))
+            .with_detail(json!({"table": "sales.customers.customers", "column": "email", "tags": ["pii"], "by": "seed"}));
+        state
+            .store
+            .set_column_tags(&tags, event)
+            .await
+            .map_err(err)?;
+    }
+    let masks = state.store.list_tag_masks().await.map_err(err)?;
+    if !masks
+        .iter()
+        .any(|m| m.tag == "pii" && m.domain_id.is_none())
+    {
+        let mask = TagMask {
+            id: new_id(),
+            domain_id: None,
+            tag: "pii".into(),
+            mask: Mask::Hash,
+            created_at: Utc::now(),
+        };
+        let event = NewAuditEvent::new(None, "tag_mask.put", "tag_mask", Some(mask.id.to_string()))
+            .with_detail(json!({"tag": "pii", "mask": "hash", "by": "seed"}));
+        state.store.put_tag_mask(&mask, event).await.map_err(err)?;
+    }
+    Ok(())
+}
+
 async fn ensure_product(
     state: &AppState,
     domain: &Domain,
@@ -318,6 +408,7 @@ pub async fn seed_demo(state: &AppState) -> Result<DemoTokens, String> {
         || generate_customers(5_000),
     )
     .await?;
+    ensure_access_demo(state, &sales, &alice).await?;
 
     let path = state.config.data_dir.join("quickstart-tokens.json");
     let mut tokens: DemoTokens = std::fs::read_to_string(&path)

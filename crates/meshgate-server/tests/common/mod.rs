@@ -1,0 +1,370 @@
+//! A test mesh driven through `router(state)` with `oneshot`, as in `api.rs`: its own data
+//! dir and SQLite store, the demo seed (admin, alice and carol of `sales.core`, bob of
+//! `marketing.analytics`), a running share worker, and helpers for the requests tests make.
+//! Not every test file uses every helper.
+#![allow(dead_code)]
+
+use std::path::Path;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, Request, StatusCode, header};
+use http_body_util::BodyExt;
+use meshgate_server::mesh::DemoTokens;
+use meshgate_server::{AppState, Config};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
+
+const BOUNDARY: &str = "meshgate-test-boundary-5f1c2e";
+
+/// One test's mesh: its own data dir, state, router and a running share worker.
+pub struct Mesh {
+    pub state: AppState,
+    pub app: Router,
+    pub tokens: DemoTokens,
+    pub dir: tempfile::TempDir,
+    stop: CancellationToken,
+}
+
+impl Drop for Mesh {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+/// An answer, read in full.
+pub struct Resp {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Resp {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}), status {}: {}", self.status, self.text()))
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn content_type(&self) -> String {
+        self.headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// Asserts the status, then returns the JSON body.
+    pub fn ok(&self, status: StatusCode) -> Value {
+        assert_eq!(
+            self.status,
+            status,
+            "unexpected status; body: {}",
+            self.text()
+        );
+        self.json()
+    }
+
+    /// Asserts the status and the error shape `{"error":{"code","message","request_id"}}`
+    /// with `code`, and returns the message.
+    pub fn error(&self, status: StatusCode, code: &str) -> String {
+        assert_eq!(
+            self.status,
+            status,
+            "unexpected status; body: {}",
+            self.text()
+        );
+        let v = self.json();
+        assert_eq!(v["error"]["code"], code, "{v}");
+        assert!(v["error"]["request_id"].is_string(), "{v}");
+        let message = v["error"]["message"]
+            .as_str()
+            .expect("message is a string")
+            .to_string();
+        assert!(!message.is_empty(), "{v}");
+        message
+    }
+}
+
+pub fn assert_mentions(message: &str, needle: &str) {
+    assert!(
+        message.contains(needle),
+        "expected `{needle}` in: {message}"
+    );
+}
+
+fn config(dir: &Path) -> Config {
+    Config {
+        data_dir: dir.to_path_buf(),
+        ..Config::default()
+    }
+}
+
+fn multipart(parts: &[(&str, Option<&str>, &[u8])]) -> Vec<u8> {
+    let mut body = Vec::new();
+    for (name, file_name, content) in parts {
+        body.extend_from_slice(format!("--{BOUNDARY}\r\n").as_bytes());
+        match file_name {
+            Some(f) => body.extend_from_slice(
+                format!(
+                    "Content-Disposition: form-data; name=\"{name}\"; filename=\"{f}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+                )
+                .as_bytes(),
+            ),
+            None => body.extend_from_slice(
+                format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes(),
+            ),
+        }
+        body.extend_from_slice(content);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
+    body
+}
+
+impl Mesh {
+    /// A fresh demo mesh with a running worker.
+    pub async fn demo() -> Mesh {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let state = AppState::open(config(dir.path()))
+            .await
+            .expect("open state");
+        let tokens = meshgate_server::mesh::seed_demo(&state)
+            .await
+            .expect("seed the demo mesh");
+        let stop = CancellationToken::new();
+        tokio::spawn(meshgate_server::worker::run(state.clone(), stop.clone()));
+        let app = meshgate_server::router(state.clone());
+        Mesh {
+            state,
+            app,
+            tokens,
+            dir,
+            stop,
+        }
+    }
+
+    pub fn token(&self, who: &str) -> String {
+        self.tokens
+            .get(who)
+            .cloned()
+            .unwrap_or_else(|| panic!("no token for `{who}`"))
+    }
+
+    /// Sends a request as `who` (`None`: no bearer token).
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        who: Option<&str>,
+        content_type: Option<&str>,
+        body: Body,
+    ) -> Resp {
+        let mut req = Request::builder().method(method).uri(path);
+        if let Some(who) = who {
+            req = req.header(header::AUTHORIZATION, format!("Bearer {}", self.token(who)));
+        }
+        if let Some(ct) = content_type {
+            req = req.header(header::CONTENT_TYPE, ct);
+        }
+        let response = self
+            .app
+            .clone()
+            .oneshot(req.body(body).expect("request"))
+            .await
+            .expect("infallible");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .expect("read body")
+            .to_bytes();
+        Resp {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn get(&self, who: &str, path: &str) -> Resp {
+        self.send("GET", path, Some(who), None, Body::empty()).await
+    }
+
+    pub async fn delete(&self, who: &str, path: &str) -> Resp {
+        self.send("DELETE", path, Some(who), None, Body::empty())
+            .await
+    }
+
+    pub async fn post(&self, who: &str, path: &str, body: &Value) -> Resp {
+        self.send(
+            "POST",
+            path,
+            Some(who),
+            Some("application/json"),
+            Body::from(body.to_string()),
+        )
+        .await
+    }
+
+    pub async fn put(&self, who: &str, path: &str, body: &Value) -> Resp {
+        self.put_raw(who, path, "application/json", body.to_string())
+            .await
+    }
+
+    pub async fn put_raw(
+        &self,
+        who: &str,
+        path: &str,
+        content_type: &str,
+        body: impl Into<Body>,
+    ) -> Resp {
+        self.send("PUT", path, Some(who), Some(content_type), body.into())
+            .await
+    }
+
+    /// `POST /api/v1/query` with JSON output.
+    pub async fn query(&self, who: &str, sql: &str) -> Resp {
+        self.post(who, "/api/v1/query", &json!({"sql": sql, "format": "json"}))
+            .await
+    }
+
+    /// The rows of a JSON query that must succeed.
+    pub async fn rows(&self, who: &str, sql: &str) -> Vec<Value> {
+        let v = self.query(who, sql).await.ok(StatusCode::OK);
+        v.as_array()
+            .unwrap_or_else(|| panic!("rows are an array: {v}"))
+            .clone()
+    }
+
+    /// The audit events (as admin) matching a query string.
+    pub async fn audit(&self, query: &str) -> Vec<Value> {
+        let v = self
+            .get("admin", &format!("/api/v1/audit?{query}"))
+            .await
+            .ok(StatusCode::OK);
+        v.as_array().expect("audit is an array").clone()
+    }
+
+    /// Uploads a one-table CSV product as `who`.
+    pub async fn upload_csv(
+        &self,
+        who: &str,
+        domain: &str,
+        team: &str,
+        product: &str,
+        table: &str,
+        csv: &[u8],
+    ) -> Value {
+        let meta = json!({"domain": domain, "team": team, "name": product}).to_string();
+        let file = format!("{table}.csv");
+        let body = multipart(&[
+            ("product", None, meta.as_bytes()),
+            (table, Some(&file), csv),
+        ]);
+        self.send(
+            "POST",
+            "/api/v1/products",
+            Some(who),
+            Some(&format!("multipart/form-data; boundary={BOUNDARY}")),
+            Body::from(body),
+        )
+        .await
+        .ok(StatusCode::CREATED)
+    }
+
+    /// Creates (as admin) a team in a domain.
+    pub async fn create_team(&self, domain: &str, team: &str) {
+        self.post(
+            "admin",
+            &format!("/api/v1/domains/{domain}/teams"),
+            &json!({"name": team}),
+        )
+        .await
+        .ok(StatusCode::CREATED);
+    }
+
+    /// Creates (as admin) a user, optionally a member of `domain.team`, with a token.
+    pub async fn add_user(&mut self, name: &str, team: Option<(&str, &str)>) {
+        self.post(
+            "admin",
+            "/api/v1/principals",
+            &json!({"name": name, "kind": "user"}),
+        )
+        .await
+        .ok(StatusCode::CREATED);
+        if let Some((domain, team)) = team {
+            self.put(
+                "admin",
+                &format!("/api/v1/domains/{domain}/teams/{team}/members/{name}"),
+                &json!({"role": "member"}),
+            )
+            .await
+            .ok(StatusCode::OK);
+        }
+        let created = self
+            .post(
+                "admin",
+                "/api/v1/tokens",
+                &json!({"principal": name, "name": "test"}),
+            )
+            .await
+            .ok(StatusCode::CREATED);
+        let token = created["token"].as_str().expect("token").to_string();
+        self.tokens.insert(name.to_string(), token);
+    }
+
+    /// Creates (as admin) a group principal.
+    pub async fn create_group(&self, name: &str) {
+        self.post(
+            "admin",
+            "/api/v1/principals",
+            &json!({"name": name, "kind": "group"}),
+        )
+        .await
+        .ok(StatusCode::CREATED);
+    }
+
+    /// Adds (`true`) or removes (`false`) a group member, as admin.
+    pub async fn group_member(&self, group: &str, member: &str, add: bool) {
+        let path = format!("/api/v1/principals/{group}/members/{member}");
+        let r = if add {
+            self.put("admin", &path, &json!({})).await
+        } else {
+            self.delete("admin", &path).await
+        };
+        r.ok(StatusCode::OK);
+    }
+
+    /// `who` requests access to `product` for its only team; returns the share id.
+    pub async fn request_access(&self, who: &str, product: &str) -> String {
+        let v = self
+            .post(
+                who,
+                "/api/v1/shares",
+                &json!({"product": product, "reason": "testing access"}),
+            )
+            .await
+            .ok(StatusCode::CREATED);
+        assert_eq!(v["status"], "submitted", "{v}");
+        v["id"].as_str().expect("share id").to_string()
+    }
+
+    /// `who` approves a share with a decision body; the answer.
+    pub async fn approve(&self, who: &str, share: &str, body: &Value) -> Resp {
+        self.post(who, &format!("/api/v1/shares/{share}/approve"), body)
+            .await
+    }
+
+    /// The share as `who` sees it.
+    pub async fn share(&self, who: &str, share: &str) -> Value {
+        self.get(who, &format!("/api/v1/shares/{share}"))
+            .await
+            .ok(StatusCode::OK)
+    }
+}
