@@ -405,7 +405,7 @@ impl TableProvider for SecureTable {
         let pruning: Vec<Expr> = plan.predicate.iter().cloned().collect();
         let input = self
             .inner
-            .scan(state, Some(&inner_projection), &pruning, None)
+            .scan(state, Some(&inner_projection), &pruning, limit)
             .await?;
         let input_schema = DFSchema::try_from(input.schema().as_ref().clone())?;
 

@@ -801,6 +801,7 @@ async fn explain_shows_neither_the_security_predicate_nor_hidden_counts() {
             .await
             .unwrap_or_else(|e| panic!("{sql}: {e}"));
         let text = out.text();
+        eprintln!("=== {sql}\n{text}");
         assert!(!text.is_empty(), "{sql}");
         for needle in [
             "EU",

@@ -162,7 +162,8 @@ async fn data_filters_are_validated_owned_and_audited() {
     for (text, reason) in [
         ("lower(name)", "must be true or false"),
         ("salary + 1", "`+` is not allowed"),
-        ("region = ", "at line 1"),
+        ("region = = 'EU'", "at line 1, column 10: syntax error"),
+        ("region = ", "syntax error"),
         ("region IN (SELECT region FROM x)", "at line 1"),
     ] {
         let r = m
@@ -755,6 +756,29 @@ async fn tag_masks_hash_pii_for_consumers_unless_the_grant_says_none() {
     assert_eq!(
         first_email(m.rows("bob", &emails_sql).await),
         "ann@example.com"
+    );
+
+    // The demo seed hashes `pii` mesh-wide; start without that default. Admins only.
+    let masks = m.get("admin", "/api/v1/tag-masks").await.ok(StatusCode::OK);
+    let seeded = masks
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["tag"] == "pii" && t["domain"].is_null())
+        .unwrap_or_else(|| panic!("no seeded pii mask in {masks}"))["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    m.delete("alice", &format!("/api/v1/tag-masks/{seeded}"))
+        .await
+        .error(StatusCode::FORBIDDEN, "forbidden");
+    let r = m
+        .delete("admin", &format!("/api/v1/tag-masks/{seeded}"))
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+    assert_eq!(
+        m.get("admin", "/api/v1/tag-masks").await.ok(StatusCode::OK),
+        json!([])
     );
 
     // Tagging: owners only, existing columns only.
