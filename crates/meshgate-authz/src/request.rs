@@ -140,4 +140,9 @@ actions!(
     ListTokens,
     /// (`Principal`): the principal itself.
     RevokeToken,
+    /// Define metadata form types and glossaries (`Mesh`): admins.
+    ManageCatalog,
+    /// Publish and unpublish a product's catalog listing (`Product`): owners and stewards of
+    /// the product's team.
+    PublishProduct,
 );

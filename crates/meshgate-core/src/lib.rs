@@ -7,9 +7,13 @@
 //! - [`names`]: validation of user-chosen names (they become SQL identifiers).
 //! - [`token`]: API token generation and hashing.
 //! - [`access`]: masks, grant scopes, data filters, row rules, tag masks (ACCESS.md).
+//! - [`catalog`]: metadata forms, enforcement rules, listing states, glossary, classification.
+//! - [`credential`]: signed, short-lived, tenant-scoped credentials (session policies).
 //! - [`error`]: the domain error enum.
 
 pub mod access;
+pub mod catalog;
+pub mod credential;
 pub mod error;
 pub mod lifecycle;
 pub mod model;

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::access::GrantScope;
+use crate::catalog::ListingState;
 use crate::lifecycle::{ItemStatus, ShareStatus, ShareSummary, string_enum};
 
 /// A new time-ordered id.
@@ -85,6 +86,10 @@ pub struct Domain {
     pub producer: bool,
     pub consumer: bool,
     pub created_at: DateTime<Utc>,
+    /// The domain this one is a unit of (domains form a hierarchy); `None` for a top-level
+    /// domain.
+    #[serde(default)]
+    pub parent_id: Option<Uuid>,
 }
 
 /// A group of principals inside a domain that owns products or requests access.
@@ -145,6 +150,17 @@ pub struct DataProduct {
     pub description: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Where the product stands in the catalog (draft, published, unpublished).
+    #[serde(default)]
+    pub listing: ListingState,
+    /// Bumped by every change to the product's catalog metadata (description, forms,
+    /// glossary terms, tags); what is published is always the latest revision.
+    #[serde(default = "first_revision")]
+    pub revision: i64,
+}
+
+fn first_revision() -> i64 {
+    1
 }
 
 /// One Delta table of a product.

@@ -20,6 +20,7 @@ use futures::TryStreamExt;
 use meshgate_core::model::Column;
 use url::Url;
 
+use crate::rows::{TENANT_COLUMN, Tenancy};
 use crate::storage::{prepare_location, remove_location};
 use crate::{Error, Result};
 
@@ -80,20 +81,37 @@ pub async fn create_table(
     location: &Url,
     name: &str,
 ) -> Result<IngestReport> {
+    create_table_with(file, format, location, name, None).await
+}
+
+/// Like [`create_table`]; with `tenancy`, the table gets the derived tenant column and is
+/// partitioned by it (see [`crate::rows`]).
+pub async fn create_table_with(
+    file: &Path,
+    format: FileFormat,
+    location: &Url,
+    name: &str,
+    tenancy: Option<&Tenancy>,
+) -> Result<IngestReport> {
     let ctx = write_session();
-    let df = read_file(&ctx, file, format, None).await?;
+    let mut df = read_file(&ctx, file, format, None).await?;
+    if let Some(t) = tenancy {
+        df = with_tenant(df, t)?;
+    }
     prepare_location(location)?;
     let result = async {
         let table = empty_table(location).await?;
-        let table = table
+        let mut write = table
             .write(Vec::new())
             .with_input_plan(df.logical_plan().clone())
             .with_session_state(Arc::new(ctx.state()))
             .with_save_mode(SaveMode::ErrorIfExists)
-            .with_table_name(name)
-            .await
-            .map_err(Error::from_ingest)?;
-        report(&table).await
+            .with_table_name(name);
+        if tenancy.is_some() {
+            write = write.with_partition_columns(vec![TENANT_COLUMN.to_string()]);
+        }
+        let table = write.await.map_err(Error::from_ingest)?;
+        write_report(&table).await
     }
     .await;
     if result.is_err() {
@@ -102,12 +120,79 @@ pub async fn create_table(
     result
 }
 
+/// Adds the tenant column derived from the key column to a file being written.
+fn with_tenant(
+    df: deltalake::datafusion::dataframe::DataFrame,
+    tenancy: &Tenancy,
+) -> Result<deltalake::datafusion::dataframe::DataFrame> {
+    use deltalake::datafusion::logical_expr::{Expr, cast, lit};
+    if df
+        .schema()
+        .field_with_unqualified_name(&tenancy.key_column)
+        .is_err()
+    {
+        return Err(Error::InvalidData {
+            message: format!(
+                "the tenant key column `{}` is not a column of the file",
+                tenancy.key_column
+            ),
+        });
+    }
+    if df
+        .schema()
+        .field_with_unqualified_name(TENANT_COLUMN)
+        .is_ok()
+    {
+        return Err(Error::InvalidData {
+            message: format!(
+                "a multi-tenant table derives its `{TENANT_COLUMN}` column from the key; the file may not have one"
+            ),
+        });
+    }
+    let key: Expr = cast(
+        Expr::Column(deltalake::datafusion::common::Column::new_unqualified(
+            &tenancy.key_column,
+        )),
+        DataType::Utf8,
+    );
+    let tenant = match &tenancy.separator {
+        Some(sep) => {
+            deltalake::datafusion::functions::expr_fn::split_part(key, lit(sep.as_str()), lit(1i64))
+        }
+        None => key,
+    };
+    df.with_column(TENANT_COLUMN, tenant)
+        .map_err(Error::from_ingest_df)
+}
+
 /// Appends a file's rows to the table at `location`, reading it with the table's schema.
 pub async fn append_file(file: &Path, format: FileFormat, location: &Url) -> Result<IngestReport> {
+    append_file_with(file, format, location, None).await
+}
+
+/// Like [`append_file`]; with `tenancy`, the file has no tenant column and it is derived.
+pub async fn append_file_with(
+    file: &Path,
+    format: FileFormat,
+    location: &Url,
+    tenancy: Option<&Tenancy>,
+) -> Result<IngestReport> {
     let table = open(location).await?;
-    let schema = arrow_schema(&table)?;
+    let mut schema = arrow_schema(&table)?;
+    if tenancy.is_some() {
+        let fields: Vec<_> = schema
+            .fields()
+            .iter()
+            .filter(|f| f.name() != TENANT_COLUMN)
+            .cloned()
+            .collect();
+        schema = Arc::new(Schema::new(fields));
+    }
     let ctx = write_session();
-    let df = read_file(&ctx, file, format, Some(schema)).await?;
+    let mut df = read_file(&ctx, file, format, Some(schema)).await?;
+    if let Some(t) = tenancy {
+        df = with_tenant(df, t)?;
+    }
     let table = table
         .write(Vec::new())
         .with_input_plan(df.logical_plan().clone())
@@ -115,7 +200,7 @@ pub async fn append_file(file: &Path, format: FileFormat, location: &Url) -> Res
         .with_save_mode(SaveMode::Append)
         .await
         .map_err(Error::from_ingest)?;
-    report(&table).await
+    write_report(&table).await
 }
 
 /// Writes in-memory batches: creates the table if `create`, else appends.
@@ -141,7 +226,7 @@ pub async fn write_batches(
         .with_table_name(name)
         .await
         .map_err(Error::from_ingest)?;
-    report(&table).await
+    write_report(&table).await
 }
 
 /// Opens an existing Delta table (e.g. to register it) and describes its columns.
@@ -248,7 +333,8 @@ fn duplicate_column(schema: &Schema) -> Option<String> {
         .find(|n| !seen.insert(n.clone()))
 }
 
-async fn report(table: &DeltaTable) -> Result<IngestReport> {
+/// What the latest commit of `table` wrote.
+pub(crate) async fn write_report(table: &DeltaTable) -> Result<IngestReport> {
     let version = version_of(table);
     let history: Vec<_> = table
         .history(Some(1))

@@ -9,6 +9,7 @@
 //!   DataFusion expressions with positions in its errors.
 //! - [`query`]: a DataFusion session over exactly the tables a principal may see, under a
 //!   memory limit and a timeout.
+//! - [`rows`]: appending JSON rows atomically, and multi-tenant tables partitioned by tenant.
 //! - [`output`]: streaming encoders for query results (JSON, CSV, Arrow IPC).
 //!
 //! DataFusion and Arrow are used through `deltalake`'s re-exports so their versions always
@@ -20,6 +21,7 @@ mod masks;
 pub mod output;
 pub mod policy;
 pub mod query;
+pub mod rows;
 pub mod secure;
 pub mod storage;
 

@@ -237,3 +237,28 @@ impl Drop for Tally {
         self.fire();
     }
 }
+
+/// Result rows as JSON objects (for small results such as key lookups), encoded as the
+/// streaming JSON output encodes them.
+pub fn json_rows(batches: &[RecordBatch]) -> Result<Vec<serde_json::Value>> {
+    let mut out = Vec::new();
+    for batch in batches.iter().filter(|b| b.num_rows() > 0) {
+        let mut w = JsonWriterBuilder::new()
+            .with_explicit_nulls(true)
+            .build::<_, LineDelimited>(Vec::new());
+        w.write(batch)
+            .map_err(|e| Error::internal(format!("json: {e}")))?;
+        w.finish()
+            .map_err(|e| Error::internal(format!("json: {e}")))?;
+        for line in w
+            .into_inner()
+            .split(|b| *b == b'\n')
+            .filter(|r| !r.is_empty())
+        {
+            out.push(
+                serde_json::from_slice(line).map_err(|e| Error::internal(format!("json: {e}")))?,
+            );
+        }
+    }
+    Ok(out)
+}

@@ -194,8 +194,10 @@ fn parse(text: &str) -> Result<ast::Expr, PolicyError> {
     let dialect = GenericDialect {};
     let mut parser = Parser::new(&dialect)
         .try_with_sql(text)
-        .map_err(|e| syntax(&e.to_string()))?;
-    let expr = parser.parse_expr().map_err(|e| syntax(&e.to_string()))?;
+        .map_err(|e| syntax(&e.to_string(), text))?;
+    let expr = parser
+        .parse_expr()
+        .map_err(|e| syntax(&e.to_string(), text))?;
     let next = parser.peek_token();
     if next.token != deltalake::datafusion::sql::sqlparser::tokenizer::Token::EOF {
         return Err(PolicyError::at(
@@ -209,8 +211,9 @@ fn parse(text: &str) -> Result<ast::Expr, PolicyError> {
     Ok(expr)
 }
 
-/// sqlparser reports positions inside its message ("… at Line: 1, Column: 5").
-fn syntax(message: &str) -> PolicyError {
+/// sqlparser reports positions inside its message ("… at Line: 1, Column: 5"); an error at
+/// the end of the text (found: EOF) has none, so it points just past the last character.
+fn syntax(message: &str, text: &str) -> PolicyError {
     let message = message.trim_start_matches("sql parser error: ");
     let position = message.rfind(" at Line: ").and_then(|at| {
         let rest = &message[at + " at Line: ".len()..];
@@ -223,7 +226,15 @@ fn syntax(message: &str) -> PolicyError {
             column,
             reason: format!("syntax error: {}", &message[..at]),
         },
-        None => PolicyError::whole(format!("syntax error: {message}")),
+        None => {
+            let line = text.lines().count().max(1) as u64;
+            let column = text.lines().last().map_or(0, |l| l.chars().count()) as u64 + 1;
+            PolicyError {
+                line,
+                column,
+                reason: format!("syntax error: {message}"),
+            }
+        }
     }
 }
 
@@ -790,6 +801,7 @@ mod tests {
 
         let e = err("region = ");
         assert!(e.reason.starts_with("syntax error"), "{e}");
+        assert_eq!((e.line, e.column), (1, 10), "{e}");
 
         let e = err("region");
         assert!(e.reason.contains("true or false"), "{e}");

@@ -126,10 +126,10 @@ pub fn resolve(schema: &Schema, access: &TableAccess) -> Result<Option<SecurePla
     for text in &access.restrictive {
         restrictive.push(compile_filter(text, schema, identity)?);
     }
-    if !access.owner {
-        if let Some(rules) = row_rule_predicate(schema, &access.row_rules, identity)? {
-            restrictive.push(rules);
-        }
+    if !access.owner
+        && let Some(rules) = row_rule_predicate(schema, &access.row_rules, identity)?
+    {
+        restrictive.push(rules);
     }
 
     // Each grant's row filter, compiled once; `None` = all rows.
@@ -161,13 +161,16 @@ pub fn resolve(schema: &Schema, access: &TableAccess) -> Result<Option<SecurePla
             continue;
         }
         let mut expr = Expr::Column(Column::new_unqualified(name));
-        if !access.owner {
-            if let Some(mask) = mask_of(name, &covering, grants, &access.tag_masks) {
-                if let Some(masked) = compile_mask(&mask, field, schema, identity)? {
-                    expr = masked;
-                    rewritten = true;
-                }
-            }
+        let mask = if access.owner {
+            None
+        } else {
+            mask_of(name, &covering, grants, &access.tag_masks)
+        };
+        if let Some(mask) = mask
+            && let Some(masked) = compile_mask(&mask, field, schema, identity)?
+        {
+            expr = masked;
+            rewritten = true;
         }
         // Cells: a column covered by only some grants is NULL in rows only the others admit.
         if covering.len() < grants.len() && !covering.iter().any(|&i| filters[i].is_none()) {
@@ -220,22 +223,17 @@ fn mask_of(
     }
 }
 
-/// The row rules (QuickSight format) as a predicate, if they restrict this table: they do
-/// when the product has rules and the table has every field they name. Fields of one rule
-/// are ANDed, the principal's rules (its own and its groups') ORed; an empty value list
-/// admits every value; no matching rule → no rows.
+/// The row rules (QuickSight format) as a predicate, if the product has rules. Fields of one
+/// rule are ANDed, the principal's rules (its own and its groups') ORed; an empty value list
+/// admits every value; no matching rule → no rows, in every table of the product (deny by
+/// default). A condition on a field a table does not have does not apply to that table (a
+/// lookup table without `region` is not filtered by region for a principal that has a rule).
 pub fn row_rule_predicate(
     schema: &Schema,
     rules: &[RowRule],
     identity: &Identity,
 ) -> Result<Option<Expr>, PolicyError> {
     if rules.is_empty() {
-        return Ok(None);
-    }
-    let mut fields: Vec<&String> = rules.iter().flat_map(|r| r.values.keys()).collect();
-    fields.sort();
-    fields.dedup();
-    if fields.iter().any(|f| schema.field_with_name(f).is_err()) {
         return Ok(None);
     }
     let mut alternatives = Vec::new();
@@ -405,7 +403,7 @@ impl TableProvider for SecureTable {
         let pruning: Vec<Expr> = plan.predicate.iter().cloned().collect();
         let input = self
             .inner
-            .scan(state, Some(&inner_projection), &pruning, limit)
+            .scan(state, Some(&inner_projection), &pruning, None)
             .await?;
         let input_schema = DFSchema::try_from(input.schema().as_ref().clone())?;
 

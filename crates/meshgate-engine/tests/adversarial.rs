@@ -113,8 +113,7 @@ fn days((y, m, d): (i32, u32, u32)) -> i32 {
     i32::try_from((day - epoch).num_days()).unwrap()
 }
 
-fn batch() -> RecordBatch {
-    let rows = people();
+fn batch(rows: &[Person]) -> RecordBatch {
     let text = |f: fn(&Person) -> Option<String>| -> ArrayRef {
         Arc::new(StringArray::from(rows.iter().map(f).collect::<Vec<_>>()))
     };
@@ -257,7 +256,15 @@ async fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let root = DataRoot::parse(&dir.path().join("tables").to_string_lossy()).unwrap();
     let location = root.table_url(uuid::Uuid::now_v7(), "people").unwrap();
-    ingest::write_batches(&location, "people", vec![batch()], true)
+    // Two files: the hidden rows then one visible row (so the security predicate cannot
+    // prune the file), then the other visible rows. A limit applied before the security
+    // filter (in the file scan, or when choosing files by row count) would come back short.
+    let rows = people();
+    let (first, second) = rows.split_at(6);
+    ingest::write_batches(&location, "people", vec![batch(first)], true)
+        .await
+        .unwrap();
+    ingest::write_batches(&location, "people", vec![batch(second)], false)
         .await
         .unwrap();
     Fixture {
@@ -744,8 +751,10 @@ async fn hidden_columns_are_absent_from_schema_catalog_and_errors() {
         .unwrap();
     assert_eq!(out.rows, rows(&[&["d", "p", "people"]]));
 
-    if let Ok(out) = fx.probe(&a, &format!("SHOW COLUMNS FROM {P}")).await {
-        assert!(!out.text().contains("secret"), "{}", out.text());
+    for sql in [format!("SHOW COLUMNS FROM {P}"), format!("DESCRIBE {P}")] {
+        if let Ok(out) = fx.probe(&a, &sql).await {
+            assert!(!out.text().contains("secret"), "{sql}: {}", out.text());
+        }
     }
 
     for sql in [
@@ -801,7 +810,6 @@ async fn explain_shows_neither_the_security_predicate_nor_hidden_counts() {
             .await
             .unwrap_or_else(|e| panic!("{sql}: {e}"));
         let text = out.text();
-        eprintln!("=== {sql}\n{text}");
         assert!(!text.is_empty(), "{sql}");
         for needle in [
             "EU",
@@ -1001,6 +1009,18 @@ async fn restrictive_filters_narrow_grants_and_owners() {
         .await
         .unwrap();
     assert_eq!(out.rows, rows(&[&["HIDDEN_SECRET_1"]]));
+    // A grant may filter on a column it does not show.
+    let a = TableAccess {
+        grants: vec![GrantRule {
+            columns: cols(&["id"]),
+            row_filter: Some("secret LIKE 'eu-%' AND pin > 12341".into()),
+            masks: BTreeMap::new(),
+        }],
+        ..TableAccess::default()
+    };
+    let out = fx.probe(&a, &format!("SELECT * FROM {P}")).await.unwrap();
+    assert_eq!(out.columns, ["id"]);
+    assert_eq!(ids(&out), [2, 3, 4]);
     // A restrictive filter cannot widen: it is ANDed with the grant.
     let a = TableAccess {
         restrictive: vec!["region = 'US' OR region = 'EU'".into()],
@@ -1090,14 +1110,23 @@ async fn row_rules_restrict_by_user_and_group() {
         ..TableAccess::owner()
     };
     assert_eq!(visible_ids(&fx, &owner).await, EVERYONE);
-    // Rules naming a field the table lacks do not restrict it.
+    // A condition on a field the table lacks does not restrict it.
     let other = TableAccess {
         grants: vec![GrantRule::whole()],
         row_rules: vec![rule(Some("alice"), None, &[("tenant", &["t1"])])],
-        identity: who("carol", &[]),
+        identity: who("alice", &[]),
         ..TableAccess::default()
     };
     assert_eq!(visible_ids(&fx, &other).await, EVERYONE);
+    let other = TableAccess {
+        row_rules: vec![rule(
+            Some("alice"),
+            None,
+            &[("tenant", &["t1"]), ("region", &["US"])],
+        )],
+        ..other
+    };
+    assert_eq!(visible_ids(&fx, &other).await, US);
     // The rule predicate stays out of EXPLAIN.
     let out = fx
         .run(
@@ -1336,4 +1365,99 @@ async fn an_explicit_none_does_not_unmask_rows_of_other_grants() {
         .await
         .unwrap();
     assert_eq!(out.rows, rows(&[&["0"]]));
+}
+
+/// Security predicates keep SQL's three-valued logic: a row whose filter is UNKNOWN (a NULL
+/// `region`) is not admitted, however the filter is written. DataFusion's expression
+/// simplifier turns `x NOT IN (..) OR x NOT IN (..)` with disjoint lists into TRUE and
+/// `x IN (..) AND x IN (..)` into FALSE (so `NOT (..)` into TRUE), which would admit the
+/// NULL-region row; the secure scan must not run its predicates through it.
+#[tokio::test]
+async fn security_predicates_keep_null_semantics() {
+    let fx = fixture().await;
+    let but_null: Vec<i64> = EU.iter().chain(US.iter()).copied().collect();
+    for filter in [
+        "region NOT IN ('US') OR region NOT IN ('EU')",
+        "NOT (region IN ('EU') AND region IN ('US'))",
+        "NOT (region IN ('EU', 'X') AND region IN ('US'))",
+        "region <> 'zz' OR NOT (region IN ('EU') AND region IN ('US'))",
+    ] {
+        let grant = TableAccess {
+            grants: vec![GrantRule {
+                columns: None,
+                row_filter: Some(filter.into()),
+                masks: BTreeMap::new(),
+            }],
+            ..TableAccess::default()
+        };
+        assert_eq!(
+            visible_ids(&fx, &grant).await,
+            but_null,
+            "grant filter {filter}"
+        );
+        let restrictive = TableAccess {
+            restrictive: vec![filter.into()],
+            ..TableAccess::whole_table()
+        };
+        assert_eq!(
+            visible_ids(&fx, &restrictive).await,
+            but_null,
+            "restrictive {filter}"
+        );
+        // As a cell condition: `secret` is covered by the filtered grant only.
+        let cells = TableAccess {
+            grants: vec![
+                GrantRule {
+                    columns: None,
+                    row_filter: Some(filter.into()),
+                    masks: BTreeMap::new(),
+                },
+                GrantRule {
+                    columns: cols(&["id"]),
+                    row_filter: None,
+                    masks: BTreeMap::new(),
+                },
+            ],
+            ..TableAccess::default()
+        };
+        let out = fx
+            .run(&cells, &format!("SELECT secret FROM {P} WHERE id = 905"))
+            .await
+            .unwrap();
+        assert_eq!(out.rows, rows(&[&["NULL"]]), "cell under {filter}");
+    }
+}
+
+/// DataFusion 55.2 simplifies user predicates `x IN (A) AND x IN (B)` (A, B disjoint) to
+/// FALSE and `x NOT IN (A) OR x NOT IN (B)` to TRUE, wrong for a NULL `x` (UNKNOWN). It only
+/// affects the user's own predicates over rows it may read (no leak), so it is recorded here
+/// rather than worked around. Run with `--ignored` to check an upgrade.
+#[tokio::test]
+#[ignore = "DataFusion 55.2 IN-list simplification ignores NULLs (upstream bug)"]
+async fn upstream_in_list_simplification_keeps_null_semantics() {
+    let fx = fixture().await;
+    let owner = TableAccess::owner();
+    for sql in [
+        format!("SELECT id FROM {P} WHERE region NOT IN ('US') OR region NOT IN ('EU')"),
+        format!("SELECT id FROM {P} WHERE NOT (region IN ('EU') AND region IN ('US'))"),
+    ] {
+        let out = fx.run(&owner, &sql).await.unwrap();
+        assert!(
+            !ids(&out).contains(&905),
+            "{sql}: the NULL-region row is returned"
+        );
+    }
+}
+
+/// The leak check itself: reading a hidden row through it fails.
+#[tokio::test]
+#[should_panic(expected = "leaks")]
+async fn the_leak_check_catches_a_leak() {
+    let fx = fixture().await;
+    let _ = fx
+        .probe(
+            &TableAccess::owner(),
+            &format!("SELECT name FROM {P} WHERE id = 901"),
+        )
+        .await;
 }

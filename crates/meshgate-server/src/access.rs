@@ -62,13 +62,13 @@ pub fn routes() -> axum::Router<AppState> {
 
 // ----- lookups -----
 
-struct TableRef {
-    domain: Domain,
-    product: DataProduct,
-    table: ProductTable,
+pub(crate) struct TableRef {
+    pub domain: Domain,
+    pub product: DataProduct,
+    pub table: ProductTable,
 }
 
-async fn table_ref(
+pub(crate) async fn table_ref(
     state: &AppState,
     domain: &str,
     product: &str,
@@ -95,7 +95,7 @@ async fn table_ref(
 }
 
 impl TableRef {
-    fn qualified(&self) -> String {
+    pub(crate) fn qualified(&self) -> String {
         format!(
             "{}.{}.{}",
             self.domain.name, self.product.name, self.table.name
@@ -385,6 +385,7 @@ async fn set_tags(
     let event = audit(&caller, "column.tag", "table", t.table.id)
         .with_detail(json!({"table": t.qualified(), "column": column, "tags": value.tags}));
     state.store.set_column_tags(&value, event).await?;
+    crate::catalog::reindex(&state, t.product.id).await;
     Ok(Json(value))
 }
 
@@ -813,17 +814,17 @@ pub async fn scope_for(
     check_masks(&schema, &req.masks)?;
     let held = grants_of_grantee(state, grantee, table.id).await?;
     for (column, mask) in &req.masks {
-        if let Some(other) = held.iter().find_map(|g| g.scope.masks.get(column)) {
-            if other != mask {
-                return Err(ApiError::new(
-                    StatusCode::CONFLICT,
-                    "conflict",
-                    format!(
-                        "column `{column}` of `{}` is already masked with `{other}` for this grantee; a column has at most one mask",
-                        table.name
-                    ),
-                ));
-            }
+        if let Some(other) = held.iter().find_map(|g| g.scope.masks.get(column))
+            && other != mask
+        {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                format!(
+                    "column `{column}` of `{}` is already masked with `{other}` for this grantee; a column has at most one mask",
+                    table.name
+                ),
+            ));
         }
     }
     Ok(GrantScope {

@@ -7,6 +7,7 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use chrono::Utc;
 use meshgate_authz::{Actor, Membership};
+use meshgate_core::credential::{self, Claims};
 use meshgate_core::model::Principal;
 use meshgate_core::token;
 
@@ -18,6 +19,9 @@ use crate::state::AppState;
 pub struct Caller {
     pub principal: Principal,
     pub actor: Actor,
+    /// Set when the caller authenticated with a credential: its session policy narrows
+    /// every read and write, and control-plane actions are refused.
+    pub session: Option<Claims>,
 }
 
 impl Caller {
@@ -51,6 +55,24 @@ impl FromRequestParts<AppState> for Caller {
             .ok_or_else(|| {
                 ApiError::unauthenticated("the authorization header must be `Bearer <token>`")
             })?;
+        if credential::is_credential(token) {
+            let Some(claims) = state.credentials.verify(token) else {
+                return Err(ApiError::unauthenticated(
+                    "invalid, expired or revoked token",
+                ));
+            };
+            let Some(principal) = state.store.get_principal(claims.principal_id).await? else {
+                return Err(ApiError::unauthenticated(
+                    "invalid, expired or revoked token",
+                ));
+            };
+            let actor = actor_of(state, &principal).await?;
+            return Ok(Caller {
+                principal,
+                actor,
+                session: Some(claims),
+            });
+        }
         let found = state.store.find_token(&token::hash(token)).await?;
         let Some((record, principal)) = found else {
             return Err(ApiError::unauthenticated(
@@ -63,7 +85,11 @@ impl FromRequestParts<AppState> for Caller {
             ));
         }
         let actor = actor_of(state, &principal).await?;
-        Ok(Caller { principal, actor })
+        Ok(Caller {
+            principal,
+            actor,
+            session: None,
+        })
     }
 }
 

@@ -11,11 +11,14 @@
 
 pub mod access;
 pub mod auth;
+pub mod catalog;
 pub mod config;
+pub mod credentials;
 pub mod error;
 pub mod mesh;
 pub mod query;
 pub mod routes;
+pub mod rows;
 pub mod service;
 pub mod shares;
 pub mod state;
@@ -42,7 +45,14 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
-        .nest("/api/v1", routes::api(&state).merge(access::routes()))
+        .nest(
+            "/api/v1",
+            routes::api(&state)
+                .merge(access::routes())
+                .merge(credentials::routes())
+                .merge(rows::routes())
+                .merge(catalog::routes()),
+        )
         .fallback(|| async {
             ApiError::new(
                 StatusCode::NOT_FOUND,
@@ -127,6 +137,7 @@ pub async fn serve_on(
 ) -> Result<(), String> {
     let stop = CancellationToken::new();
     let worker = tokio::spawn(worker::run(state.clone(), stop.clone()));
+    tokio::spawn(credentials::watch_revocations(state.clone(), stop.clone()));
     tracing::info!(
         listen = %state.config.listen,
         store = state.store.backend(),

@@ -86,6 +86,7 @@ async fn ensure_domain(
         producer: true,
         consumer: true,
         created_at: Utc::now(),
+        parent_id: None,
     };
     let event = NewAuditEvent::new(None, "domain.create", "domain", Some(d.id.to_string()))
         .with_detail(json!({"name": name, "by": "seed"}));
@@ -331,6 +332,8 @@ async fn ensure_product(
         description: description.to_string(),
         created_at: now,
         updated_at: now,
+        listing: Default::default(),
+        revision: 1,
     };
     let table = ProductTable {
         id: new_id(),
@@ -409,6 +412,7 @@ pub async fn seed_demo(state: &AppState) -> Result<DemoTokens, String> {
     )
     .await?;
     ensure_access_demo(state, &sales, &alice).await?;
+    crate::catalog::rebuild_index(state).await.map_err(err)?;
 
     let path = state.config.data_dir.join("quickstart-tokens.json");
     let mut tokens: DemoTokens = std::fs::read_to_string(&path)

@@ -10,6 +10,7 @@ use axum::body::Body;
 use axum::http::{HeaderValue, header};
 use axum::response::Response;
 use futures::StreamExt;
+use meshgate_core::credential::CredentialAction;
 use meshgate_core::model::{Grant, NewAuditEvent, Outcome};
 use meshgate_engine::output::{self, OutputFormat};
 use meshgate_engine::query::VisibleTable;
@@ -95,6 +96,58 @@ pub async fn visible_tables(
     Ok(tables)
 }
 
+/// The tables `caller` may read now: its visible tables, narrowed by the session policy of
+/// the credential it uses (only the policy's tables with `read`, each restricted to keys
+/// starting with the policy's prefix, and pruned to that tenant's files where the prefix
+/// names a tenant). A table the prefix cannot scope (no tenant key) is left out.
+pub async fn readable_tables(
+    state: &AppState,
+    caller: &Caller,
+) -> ApiResult<Arc<Vec<VisibleTable>>> {
+    let visible = visible_tables(state, caller).await?;
+    let Some(session) = &caller.session else {
+        return Ok(visible);
+    };
+    let policy = &session.policy;
+    let mut out = Vec::new();
+    for v in visible.iter() {
+        let name = format!("{}.{}.{}", v.domain, v.product, v.table);
+        if !policy.allows(&name, CredentialAction::Read) {
+            continue;
+        }
+        let mut table = v.clone();
+        if let Some(prefix) = &policy.key_prefix {
+            let Some(tenancy) = tenancy_of(state, v).await? else {
+                continue;
+            };
+            table
+                .access
+                .restrictive
+                .extend(crate::rows::prefix_filters(&tenancy, prefix));
+        }
+        out.push(table);
+    }
+    Ok(Arc::new(out))
+}
+
+/// The tenancy of a visible table, by its names.
+pub async fn tenancy_of(
+    state: &AppState,
+    v: &VisibleTable,
+) -> ApiResult<Option<meshgate_core::credential::TableTenancy>> {
+    let (_, product) = crate::service::product_by_name(state, &v.domain, &v.product).await?;
+    let Some(table) = state
+        .store
+        .list_tables(product.id)
+        .await?
+        .into_iter()
+        .find(|t| t.name == v.table)
+    else {
+        return Ok(None);
+    };
+    Ok(state.store.tenancy(table.id).await?)
+}
+
 fn visible(
     domain: &str,
     product: &str,
@@ -142,7 +195,7 @@ pub async fn run(
         return Err(ApiError::bad_request("`sql` is longer than 1 MiB"));
     }
     let started = Instant::now();
-    let visible = visible_tables(state, caller).await?;
+    let visible = readable_tables(state, caller).await?;
     let request_id = crate::error::REQUEST_ID.try_with(|id| id.clone()).ok();
     let event = |outcome: Outcome, detail: serde_json::Value| {
         NewAuditEvent::new(Some(caller.id()), "query.run", "query", None)

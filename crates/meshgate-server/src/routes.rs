@@ -493,6 +493,10 @@ async fn list_products(
     }
     let mut out = Vec::new();
     for p in state.store.list_products(&filter).await? {
+        // Drafts and unpublished products exist only for their team (and admins).
+        if !crate::catalog::can_see(&caller, &p) {
+            continue;
+        }
         out.push(ProductView::load(&state, p).await?);
     }
     Ok(Json(out))
@@ -503,7 +507,7 @@ async fn get_product(
     caller: Caller,
     Path((domain, product)): Path<(String, String)>,
 ) -> ApiResult<Json<ProductView>> {
-    let (_, p) = service::product_by_name(&state, &domain, &product).await?;
+    let (_, p) = crate::catalog::visible_product(&state, &caller, &domain, &product).await?;
     service::authorize(
         &state,
         &caller,

@@ -29,6 +29,13 @@ pub fn authorize(
     resource: &Resource,
     what: &str,
 ) -> ApiResult<()> {
+    if caller.session.is_some() {
+        // A credential carries data access only; it can never act on the control plane.
+        return Err(ApiError::forbidden(format!(
+            "principal `{}` may not {what} with a credential: credentials carry data access only (its session policy); use an API token",
+            caller.principal.name
+        )));
+    }
     if state.authz.is_allowed(&caller.actor, action, resource) {
         Ok(())
     } else {
@@ -284,6 +291,9 @@ pub struct NewDomain {
     pub producer: bool,
     #[serde(default = "yes")]
     pub consumer: bool,
+    /// The domain this one is a unit of.
+    #[serde(default)]
+    pub parent: Option<String>,
 }
 
 fn yes() -> bool {
@@ -299,6 +309,10 @@ pub async fn create_domain(state: &AppState, caller: &Caller, req: NewDomain) ->
         "create domains",
     )?;
     names::validate("domain name", &req.name)?;
+    let parent_id = match &req.parent {
+        Some(parent) => Some(domain_by_name(state, parent).await?.id),
+        None => None,
+    };
     let domain = Domain {
         id: new_id(),
         name: req.name,
@@ -306,6 +320,7 @@ pub async fn create_domain(state: &AppState, caller: &Caller, req: NewDomain) ->
         producer: req.producer,
         consumer: req.consumer,
         created_at: Utc::now(),
+        parent_id,
     };
     let event = audit(caller, "domain.create", "domain", domain.id).with_detail(
         json!({"name": domain.name, "producer": domain.producer, "consumer": domain.consumer}),
@@ -518,6 +533,10 @@ pub struct NewProduct {
     pub description: String,
     #[serde(default)]
     pub tables: Vec<NewTable>,
+    /// Create the product as a catalog `draft` (visible to its team only) instead of
+    /// publishing it; a domain with a publish rule always starts products as drafts.
+    #[serde(default)]
+    pub draft: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -535,6 +554,29 @@ pub struct NewTable {
     /// Column descriptions by column name.
     #[serde(default)]
     pub columns: std::collections::BTreeMap<String, String>,
+    /// Makes the table multi-tenant: the column holding each row's key (`tenant1-17`); the
+    /// table is partitioned by the tenant the key names.
+    #[serde(default)]
+    pub tenant_key: Option<String>,
+    /// The tenant is the key's part before this (default `-`); `""` = the whole key.
+    #[serde(default)]
+    pub tenant_separator: Option<String>,
+}
+
+impl NewTable {
+    /// The tenancy this table declares, if any.
+    fn tenancy(&self) -> Option<meshgate_engine::rows::Tenancy> {
+        let key = self.tenant_key.clone()?;
+        let separator = match self.tenant_separator.as_deref() {
+            None => Some("-".to_string()),
+            Some("") => None,
+            Some(s) => Some(s.to_string()),
+        };
+        Some(meshgate_engine::rows::Tenancy {
+            key_column: key,
+            separator,
+        })
+    }
 }
 
 /// A file uploaded for one table, staged on disk.
@@ -600,6 +642,7 @@ pub async fn create_product(
         ));
     }
     names::validate("data product name", &req.name)?;
+    let listing = crate::catalog::initial_listing(state, &domain, req.draft).await?;
     if state
         .store
         .get_product_by_name(domain.id, &req.name)
@@ -622,6 +665,8 @@ pub async fn create_product(
                 location: None,
                 format: None,
                 columns: Default::default(),
+                tenant_key: None,
+                tenant_separator: None,
             });
         }
     }
@@ -664,6 +709,12 @@ pub async fn create_product(
     let outcome: ApiResult<()> = async {
         for spec in &specs {
             let (location, managed, mut columns) = if let Some(loc) = &spec.location {
+                if spec.tenant_key.is_some() {
+                    return Err(ApiError::bad_request(format!(
+                        "table `{}`: `tenant_key` needs a table meshgate writes (upload a file); a registered table cannot be partitioned by tenant",
+                        spec.name
+                    )));
+                }
                 let url = url_of(loc)?;
                 let (_, columns) = ingest::describe(&url).await?;
                 (url, false, columns)
@@ -677,7 +728,10 @@ pub async fn create_product(
                 let format = file_format(spec.format.as_deref(), file)?;
                 let url = state.data_root.table_url(product_id, &spec.name)?;
                 written.push(url.clone());
-                let report = ingest::create_table(&file.path, format, &url, &spec.name).await?;
+                let tenancy = spec.tenancy();
+                let report =
+                    ingest::create_table_with(&file.path, format, &url, &spec.name, tenancy.as_ref())
+                        .await?;
                 (url, true, report.columns)
             };
             for (col, description) in &spec.columns {
@@ -716,6 +770,8 @@ pub async fn create_product(
         description: req.description,
         created_at: now,
         updated_at: now,
+        listing,
+        revision: 1,
     };
     let committed = match outcome {
         Ok(()) => {
@@ -739,6 +795,22 @@ pub async fn create_product(
         }
         return Err(e);
     }
+    for spec in &specs {
+        let (Some(tenancy), Some(table)) =
+            (spec.tenancy(), tables.iter().find(|t| t.name == spec.name))
+        else {
+            continue;
+        };
+        let record = meshgate_core::credential::TableTenancy {
+            table_id: table.id,
+            key_column: tenancy.key_column,
+            separator: tenancy.separator,
+        };
+        let event = audit(caller, "table.tenancy", "table", table.id)
+            .with_detail(json!({"table": format!("{}.{}.{}", domain.name, product.name, table.name), "key": record.key_column, "separator": record.separator}));
+        state.store.set_tenancy(&record, event).await?;
+    }
+    crate::catalog::reindex(state, product.id).await;
     ProductView::load(state, product).await
 }
 
@@ -799,7 +871,12 @@ pub async fn append_data(
         .find(|t| t.name == table)
         .ok_or_else(|| ApiError::not_found("table", &format!("{domain}.{product}.{table}")))?;
     let url = url::Url::parse(&t.location).map_err(ApiError::internal)?;
-    let report = ingest::append_file(file, format, &url).await?;
+    let tenancy = state
+        .store
+        .tenancy(t.id)
+        .await?
+        .map(|t| crate::rows::engine_tenancy(&t));
+    let report = ingest::append_file_with(file, format, &url, tenancy.as_ref()).await?;
     let described: std::collections::HashMap<String, String> = t
         .columns
         .iter()
@@ -817,6 +894,7 @@ pub async fn append_data(
         "table": format!("{domain}.{product}.{table}"), "rows": report.rows, "version": report.version,
     }));
     state.store.update_table_columns(&t, event).await?;
+    crate::catalog::reindex(state, p.id).await;
     Ok(
         json!({"table": format!("{domain}.{product}.{table}"), "rows": report.rows, "version": report.version}),
     )
@@ -839,5 +917,6 @@ pub async fn delete_product(
     let event = audit(caller, "product.delete", "data_product", p.id)
         .with_detail(json!({"name": format!("{domain}.{product}")}));
     state.store.delete_product(p.id, event).await?;
+    crate::catalog::reindex(state, p.id).await;
     Ok(())
 }

@@ -51,6 +51,11 @@ pub struct AccessRequest {
     /// Keep the share as a draft instead of submitting it.
     #[serde(default)]
     pub draft: bool,
+    /// Metadata forms for the request (form type name → field values), as the enforcement
+    /// rules of the product's domain demand (see `catalog`).
+    #[serde(default)]
+    pub forms:
+        std::collections::BTreeMap<String, std::collections::BTreeMap<String, serde_json::Value>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -77,7 +82,7 @@ pub struct RevokeRequest {
 }
 
 /// The authorizer's view of a share.
-async fn share_resource(state: &AppState, share: &Share) -> ApiResult<Resource> {
+pub(crate) async fn share_resource(state: &AppState, share: &Share) -> ApiResult<Resource> {
     let (team, domain) = match state.store.get_product(share.product_id).await? {
         Some(p) => (p.team_id, p.domain_id),
         // The product is gone: only requesters and admins can still see the record.
@@ -139,6 +144,7 @@ pub async fn request_access(
     }
     let (pd, pn) = split_qualified(&req.product, "product")?;
     let (product_domain, product) = product_by_name(state, pd, pn).await?;
+    crate::catalog::check_requestable(caller, &req.product, &product)?;
 
     // Who asks: a team the caller belongs to, or a service principal for itself.
     let (team_id, principal_id) = match &req.team {
@@ -317,7 +323,17 @@ pub async fn request_access(
         "product": req.product, "requester_team": req.team, "to": status,
         "tables": wanted.iter().map(|t| &t.name).collect::<Vec<_>>(), "reason": reason,
     }));
-    state.store.create_share(&share, &items, event).await?;
+    let forms = crate::catalog::request_forms(
+        state,
+        caller,
+        &product_domain,
+        &req.product,
+        &req.forms,
+        share_id,
+        req.draft,
+    )
+    .await?;
+    crate::catalog::create_share(state, &share, &items, &forms, event).await?;
     get(state, caller, share_id).await
 }
 
@@ -413,6 +429,7 @@ pub async fn submit(state: &AppState, caller: &Caller, id: Uuid) -> ApiResult<Sh
     let Step::Moved(to) = step else {
         return ShareView::load(state, detail).await;
     };
+    crate::catalog::check_share_forms(state, &detail.share).await?;
     let resubmitted = items_to(&detail, ItemAction::Submit, |i| {
         matches!(
             i.status,

@@ -29,6 +29,10 @@ pub struct AppState {
     /// Visible tables by (principal, policy version): any grant, membership or product change
     /// bumps the version, so a stale entry is never read.
     pub visibility: Arc<Mutex<VisibilityCache>>,
+    /// The credential signing key and this replica's revocation list.
+    pub credentials: Arc<crate::credentials::CredentialKeys>,
+    /// The catalog's search index, rebuilt from the store when the state is opened.
+    pub catalog: Arc<crate::catalog::Catalog>,
 }
 
 impl AppState {
@@ -57,7 +61,15 @@ impl AppState {
         std::fs::create_dir_all(config.data_dir.join("spill"))
             .map_err(|e| format!("cannot create the spill dir: {e}"))?;
         let (processed, _) = broadcast::channel(1024);
-        Ok(AppState {
+        let key = store
+            .signing_key()
+            .await
+            .map_err(|e| format!("cannot read the credential signing key: {e}"))?;
+        let credentials = crate::credentials::CredentialKeys::new(key);
+        if let Ok(ids) = store.revoked_credentials(chrono::Utc::now()).await {
+            credentials.replace_revoked(ids);
+        }
+        let state = AppState {
             store,
             authz: Arc::new(authz),
             engine: Arc::new(engine),
@@ -66,6 +78,12 @@ impl AppState {
             wake_worker: Arc::new(Notify::new()),
             processed,
             visibility: Arc::new(Mutex::new(HashMap::new())),
-        })
+            credentials: Arc::new(credentials),
+            catalog: Arc::new(crate::catalog::Catalog::new()?),
+        };
+        crate::catalog::rebuild_index(&state)
+            .await
+            .map_err(|e| format!("cannot build the catalog's search index: {}", e.message))?;
+        Ok(state)
     }
 }

@@ -74,6 +74,9 @@ pub struct ProductView {
     pub description: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Catalog listing state and metadata revision (see `catalog`).
+    pub listing: meshgate_core::catalog::ListingState,
+    pub revision: i64,
     pub tables: Vec<TableView>,
 }
 
@@ -90,6 +93,8 @@ impl ProductView {
             description: product.description,
             created_at: product.created_at,
             updated_at: product.updated_at,
+            listing: product.listing,
+            revision: product.revision,
             tables: tables.into_iter().map(TableView::from).collect(),
         })
     }

@@ -198,7 +198,7 @@ async fn data_filters_are_validated_owned_and_audited() {
             &json!({"name": "eu", "row_filter": "true"}),
         )
         .await;
-    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text());
+    assert_mentions(&r.error(StatusCode::CONFLICT, "already_exists"), "eu");
     // Nothing of that was saved.
     let listed = m.get("alice", FILTERS).await.ok(StatusCode::OK);
     assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
@@ -388,7 +388,7 @@ async fn an_approved_scope_filters_rows_drops_columns_and_masks_values() {
 
     // The filter is in use: it cannot be deleted.
     let r = m.delete("alice", &format!("{FILTERS}/eu")).await;
-    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text());
+    assert_mentions(&r.error(StatusCode::CONFLICT, "conflict"), "eu");
     m.get("alice", &format!("{FILTERS}/eu"))
         .await
         .ok(StatusCode::OK);
@@ -437,7 +437,15 @@ async fn bad_scopes_are_refused_and_conflicting_masks_are_409() {
             item(json!({"masks": {"salary": "date_year_only"}})),
             "salary",
         ),
+        (
+            item(json!({"masks": {"email": "custom:sha512({col})"}})),
+            "sha512",
+        ),
         (json!({"items": [{"table": "nope"}]}), "`nope`"),
+        (
+            json!({"items": [{"table": "people"}, {"table": "people"}]}),
+            "named twice",
+        ),
     ];
     for (body, needle) in &refusals {
         let r = m.approve("alice", &first, body).await;
@@ -577,6 +585,9 @@ async fn filter_group_and_rule_changes_apply_on_the_next_query() {
     let message = r.error(StatusCode::BAD_REQUEST, "invalid_sql");
     assert_mentions(&message, PEOPLE);
     assert_mentions(&message, "not found");
+    // The grant is gone, so its data filter may go too.
+    let r = m.delete("alice", &format!("{FILTERS}/mine")).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
 }
 
 // ----- row rules -----
@@ -703,6 +714,17 @@ async fn row_rules_in_quicksight_format() {
         assert_mentions(&message, offender);
     }
     assert!(!message.contains("bob"), "bob is a user: {message}");
+    let r = m
+        .put_raw(
+            "alice",
+            RULES,
+            "text/csv",
+            "UserName,person_id\nbob,\"1,two\"\n",
+        )
+        .await;
+    let message = r.error(StatusCode::BAD_REQUEST, "invalid_request");
+    assert_mentions(&message, "`two`");
+    assert_mentions(&message, "`person_id`");
     let r = m.put_raw("alice", RULES, "text/csv", "region\nEU\n").await;
     assert_mentions(
         &r.error(StatusCode::BAD_REQUEST, "invalid_request"),
@@ -866,6 +888,32 @@ async fn tag_masks_hash_pii_for_consumers_unless_the_grant_says_none() {
         "ann@example.com"
     );
 
+    // A domain's own tag mask beats the mesh-wide one, for that domain's products.
+    let sales_mask = m
+        .put(
+            "admin",
+            "/api/v1/tag-masks",
+            &json!({"tag": "pii", "mask": "redact", "domain": "sales"}),
+        )
+        .await
+        .ok(StatusCode::OK);
+    assert_eq!(sales_mask["domain"], "sales", "{sales_mask}");
+    assert_eq!(
+        first_email(m.rows("bob", &emails_sql).await),
+        "xxx@xxxxxxx.xxx"
+    );
+    let r = m
+        .delete(
+            "admin",
+            &format!("/api/v1/tag-masks/{}", sales_mask["id"].as_str().unwrap()),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+    assert_eq!(
+        first_email(m.rows("bob", &emails_sql).await),
+        sha256_of("ann@example.com")
+    );
+
     // Untagging lifts the default mask.
     m.put("alice", tags, &json!({"tags": []}))
         .await
@@ -874,4 +922,73 @@ async fn tag_masks_hash_pii_for_consumers_unless_the_grant_says_none() {
         first_email(m.rows("bob", &emails_sql).await),
         "ann@example.com"
     );
+}
+
+// ----- cells and leaks -----
+
+#[tokio::test]
+async fn several_filters_null_cells_only_others_admit_and_nothing_hidden_leaks() {
+    let m = people_mesh().await;
+    create_filter(&m, &json!({"name": "eu", "row_filter": "region = 'EU'"})).await;
+    create_filter(
+        &m,
+        &json!({"name": "us_names", "row_filter": "region = 'US'",
+                "columns": ["person_id", "name", "region"]}),
+    )
+    .await;
+    let share = m.request_access("bob", "sales.people").await;
+    approved(
+        &m.approve(
+            "alice",
+            &share,
+            &json!({"items": [{"table": "people", "data_filters": ["eu", "us_names"]}]}),
+        )
+        .await
+        .ok(StatusCode::OK),
+    );
+
+    // Rows: EU or US. Cells: email and salary only where the `eu` filter admits the row.
+    let rows = m
+        .rows(
+            "bob",
+            &format!("SELECT person_id, email, salary FROM {PEOPLE} ORDER BY person_id"),
+        )
+        .await;
+    assert_eq!(
+        rows,
+        vec![
+            json!({"person_id": 1, "email": "ann@example.com", "salary": 100}),
+            json!({"person_id": 2, "email": null, "salary": null}),
+            json!({"person_id": 5, "email": "eve@example.com", "salary": 500}),
+        ]
+    );
+    assert_eq!(star_columns(&m, "bob").await, set(&ALL_COLUMNS));
+    // A user predicate never runs on a hidden row: 10 / (person_id - 3) would fail on cat's.
+    assert_eq!(
+        m.rows(
+            "bob",
+            &format!("SELECT name FROM {PEOPLE} WHERE 10 / (person_id - 3) > 0 ORDER BY person_id"),
+        )
+        .await,
+        vec![json!({"name": "eve"})]
+    );
+    // Hidden cells are not reachable through predicates either.
+    assert_eq!(
+        m.rows(
+            "bob",
+            &format!("SELECT count(*) AS n FROM {PEOPLE} WHERE salary = 200"),
+        )
+        .await,
+        vec![json!({"n": 0})]
+    );
+
+    // EXPLAIN does not show the security predicate to bob.
+    let r = m
+        .query("bob", &format!("EXPLAIN SELECT * FROM {PEOPLE}"))
+        .await;
+    let plan = r.ok(StatusCode::OK).to_string();
+    assert_mentions(&plan, "SecureScanExec");
+    for secret in ["EU", "US", "region =", "CASE"] {
+        assert!(!plan.contains(secret), "`{secret}` in {plan}");
+    }
 }

@@ -4,6 +4,11 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use meshgate_core::Result;
 use meshgate_core::access::{ColumnTags, DataFilter, GrantScope, RowRule, TagMask};
+use meshgate_core::catalog::{
+    FormTargetKind, FormType, FormTypeRevision, Glossary, GlossaryTerm, ListingState, MetadataForm,
+    Rule, TableTags, TermLink, TermRelation,
+};
+use meshgate_core::credential::{Credential, TableTenancy};
 use meshgate_core::lifecycle::{ItemStatus, ShareStatus};
 use meshgate_core::model::{
     ApiToken, AuditEvent, DataProduct, Domain, Grant, Health, Job, JobKind, NewAuditEvent,
@@ -45,6 +50,19 @@ pub struct AuditFilter {
     pub object_id: Option<String>,
     /// At most this many (the store caps it at 1000).
     pub limit: Option<u32>,
+}
+
+/// The catalog metadata of one or all products, read at once (for the search index): the
+/// products, their tables, the tags of their tables and columns, the glossary terms attached
+/// to them and the forms filled for them and their tables.
+#[derive(Debug, Clone, Default)]
+pub struct CatalogRows {
+    pub products: Vec<DataProduct>,
+    pub tables: Vec<ProductTable>,
+    pub column_tags: Vec<ColumnTags>,
+    pub table_tags: Vec<TableTags>,
+    pub term_links: Vec<TermLink>,
+    pub forms: Vec<MetadataForm>,
 }
 
 /// A job to enqueue with a state change.
@@ -257,6 +275,151 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_tag_mask(&self, id: Uuid, audit: NewAuditEvent) -> Result<()>;
     /// Every tag mask, by tag, mesh-wide before per-domain.
     async fn list_tag_masks(&self) -> Result<Vec<TagMask>>;
+
+    // ----- credentials and tenancy (ACCESS.md §Tenant isolation) -----
+
+    /// The mesh's credential signing key, created on first use; the same on every replica.
+    async fn signing_key(&self) -> Result<Vec<u8>>;
+    async fn create_credential(&self, credential: &Credential, audit: NewAuditEvent) -> Result<()>;
+    async fn get_credential(&self, id: Uuid) -> Result<Option<Credential>>;
+    /// A principal's credentials, newest first.
+    async fn list_credentials(&self, principal_id: Uuid) -> Result<Vec<Credential>>;
+    /// Sets `revoked_at` (the first time counts). `NotFound` if absent.
+    async fn revoke_credential(
+        &self,
+        id: Uuid,
+        at: DateTime<Utc>,
+        audit: NewAuditEvent,
+    ) -> Result<()>;
+    /// Ids of revoked credentials that have not expired by `now` (the revocation list every
+    /// replica keeps in memory).
+    async fn revoked_credentials(&self, now: DateTime<Utc>) -> Result<Vec<Uuid>>;
+    /// Declares (or changes) a table's tenant key; bumps the policy version.
+    async fn set_tenancy(&self, tenancy: &TableTenancy, audit: NewAuditEvent) -> Result<()>;
+    async fn tenancy(&self, table_id: Uuid) -> Result<Option<TableTenancy>>;
+
+    // ----- catalog (issue 7) -----
+    //
+    // Changes to a product's catalog metadata (description, forms of it and its tables,
+    // glossary terms, table and column tags) bump the product's `revision` in the same
+    // transaction.
+
+    /// Sets or clears a domain's parent. `NotFound` for a missing domain or parent, `Invalid`
+    /// (naming the domains on the cycle) if the parent is the domain or one of its units.
+    async fn set_domain_parent(
+        &self,
+        id: Uuid,
+        parent: Option<Uuid>,
+        audit: NewAuditEvent,
+    ) -> Result<()>;
+
+    /// Moves a product's listing from `from` to `to`; `Conflict` if it is no longer at
+    /// `from` (a lost race), `NotFound` if the product is gone. Returns the product after.
+    async fn set_listing(
+        &self,
+        product_id: Uuid,
+        from: ListingState,
+        to: ListingState,
+        audit: NewAuditEvent,
+    ) -> Result<DataProduct>;
+    /// Replaces a product's description; bumps its revision. Returns the product after.
+    async fn update_product_description(
+        &self,
+        product_id: Uuid,
+        description: &str,
+        audit: NewAuditEvent,
+    ) -> Result<DataProduct>;
+
+    /// Replaces a table's tags; no tags clears them. `NotFound` if the table is missing.
+    async fn set_table_tags(&self, tags: &TableTags, audit: NewAuditEvent) -> Result<()>;
+    /// The tagged tables of a product, by table id.
+    async fn table_tags(&self, product_id: Uuid) -> Result<Vec<TableTags>>;
+
+    /// Creates a form type at revision 1 (its `revision` must be 1). `AlreadyExists` for a
+    /// taken name.
+    async fn create_form_type(&self, form_type: &FormType, audit: NewAuditEvent) -> Result<()>;
+    /// Stores a new revision of a form type: `form_type.revision` must be the stored one plus
+    /// one (else `Conflict`, a lost race); the description and fields become current.
+    async fn revise_form_type(&self, form_type: &FormType, audit: NewAuditEvent) -> Result<()>;
+    async fn get_form_type(&self, id: Uuid) -> Result<Option<FormType>>;
+    async fn get_form_type_by_name(&self, name: &str) -> Result<Option<FormType>>;
+    /// Every form type at its latest revision, by name.
+    async fn list_form_types(&self) -> Result<Vec<FormType>>;
+    async fn form_type_revision(&self, id: Uuid, revision: i64)
+    -> Result<Option<FormTypeRevision>>;
+    /// Deletes a form type with all its revisions. `Conflict` while a rule requires it or a
+    /// form of it is filled anywhere.
+    async fn delete_form_type(&self, id: Uuid, audit: NewAuditEvent) -> Result<()>;
+
+    /// Fills (or refills) the form of one type for a target: an upsert on (target, type).
+    /// `NotFound` if a product or table target is missing.
+    async fn put_form(&self, form: &MetadataForm, audit: NewAuditEvent) -> Result<()>;
+    /// Removes a target's form of one type. `NotFound` if it has none.
+    async fn delete_form(
+        &self,
+        kind: FormTargetKind,
+        target_id: Uuid,
+        form_type_id: Uuid,
+        audit: NewAuditEvent,
+    ) -> Result<()>;
+    /// The forms filled for one target.
+    async fn forms_of(&self, kind: FormTargetKind, target_id: Uuid) -> Result<Vec<MetadataForm>>;
+    /// [`Store::create_share`] together with the forms filled for the request, atomically.
+    async fn create_share_with_forms(
+        &self,
+        share: &Share,
+        items: &[ShareItem],
+        forms: &[MetadataForm],
+        audit: NewAuditEvent,
+    ) -> Result<()>;
+
+    /// Creates an enforcement rule with its form types. `Invalid` if the domain or a form
+    /// type does not exist.
+    async fn create_rule(&self, rule: &Rule, audit: NewAuditEvent) -> Result<()>;
+    /// Deletes a rule. `NotFound` if absent.
+    async fn delete_rule(&self, id: Uuid, audit: NewAuditEvent) -> Result<()>;
+    /// Every rule with its form types, oldest first.
+    async fn list_rules(&self) -> Result<Vec<Rule>>;
+
+    async fn create_glossary(&self, glossary: &Glossary, audit: NewAuditEvent) -> Result<()>;
+    /// Updates a glossary's description, `enabled` and `updated_at`. `NotFound` if absent.
+    async fn update_glossary(&self, glossary: &Glossary, audit: NewAuditEvent) -> Result<()>;
+    /// Deletes a glossary. `Conflict` while it has terms.
+    async fn delete_glossary(&self, id: Uuid, audit: NewAuditEvent) -> Result<()>;
+    async fn get_glossary_by_name(&self, name: &str) -> Result<Option<Glossary>>;
+    /// Every glossary, by name.
+    async fn list_glossaries(&self) -> Result<Vec<Glossary>>;
+
+    /// Creates a term. `AlreadyExists` if its glossary has a term of that name.
+    async fn create_term(&self, term: &GlossaryTerm, audit: NewAuditEvent) -> Result<()>;
+    /// Updates a term's description, `enabled` and `updated_at`. `NotFound` if absent.
+    async fn update_term(&self, term: &GlossaryTerm, audit: NewAuditEvent) -> Result<()>;
+    /// Deletes a term. `Conflict` while it is attached to a product or column, related to
+    /// another term, or the value of a filled form.
+    async fn delete_term(&self, id: Uuid, audit: NewAuditEvent) -> Result<()>;
+    /// The terms of one glossary (or of all), by glossary then name.
+    async fn list_terms(&self, glossary_id: Option<Uuid>) -> Result<Vec<GlossaryTerm>>;
+    /// Relates two terms; relating them again is a no-op. `Invalid` for an `is_a` that would
+    /// close a cycle (naming the terms on it) or a term related to itself.
+    async fn add_term_relation(&self, relation: &TermRelation, audit: NewAuditEvent) -> Result<()>;
+    /// `NotFound` if the relation does not exist.
+    async fn remove_term_relation(
+        &self,
+        relation: &TermRelation,
+        audit: NewAuditEvent,
+    ) -> Result<()>;
+    /// Every term relation.
+    async fn term_relations(&self) -> Result<Vec<TermRelation>>;
+    /// Attaches a term to a product or one of its columns; attaching again is a no-op.
+    /// `NotFound` if the product is missing, `Invalid` if the table is another product's.
+    async fn link_term(&self, link: &TermLink, audit: NewAuditEvent) -> Result<()>;
+    /// `NotFound` if the term is not attached there.
+    async fn unlink_term(&self, link: &TermLink, audit: NewAuditEvent) -> Result<()>;
+    /// The terms attached to one product (or to all).
+    async fn term_links(&self, product_id: Option<Uuid>) -> Result<Vec<TermLink>>;
+
+    /// The catalog metadata of one product (or of all), for the search index.
+    async fn catalog_rows(&self, product_id: Option<Uuid>) -> Result<CatalogRows>;
 
     // ----- outbox -----
 

@@ -2,10 +2,15 @@
 //! uuids as text, timestamps as BIGINT microseconds since the epoch (so they round-trip
 //! exactly, and sort and compare as numbers), enums as their text names, JSON as text.
 
+use meshgate_core::credential::{Credential, TableTenancy};
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 use meshgate_core::access::{ColumnTags, DataFilter, GrantScope, Mask, RowRule, TagMask};
+use meshgate_core::catalog::{
+    FormField, FormTargetKind, FormType, FormTypeRevision, Glossary, GlossaryTerm, ListingState,
+    MetadataForm, RelationKind, Rule, RuleAction, TableTags, TermLink, TermRelation,
+};
 use meshgate_core::lifecycle::{ItemStatus, ShareStatus};
 use meshgate_core::model::{
     ApiToken, AuditEvent, Column, DataProduct, Domain, Grant, Grantee, Health, ItemKind, Job,
@@ -176,7 +181,8 @@ pub(crate) fn token(row: &AnyRow) -> Result<ApiToken> {
     })
 }
 
-pub(crate) const DOMAIN_COLS: &str = "id, name, description, producer, consumer, created_at";
+pub(crate) const DOMAIN_COLS: &str =
+    "id, name, description, producer, consumer, created_at, parent_id";
 
 pub(crate) fn domain(row: &AnyRow) -> Result<Domain> {
     Ok(Domain {
@@ -186,6 +192,7 @@ pub(crate) fn domain(row: &AnyRow) -> Result<Domain> {
         producer: boolean(row, "producer")?,
         consumer: boolean(row, "consumer")?,
         created_at: time(row, "created_at")?,
+        parent_id: opt_uuid(row, "parent_id")?,
     })
 }
 
@@ -210,7 +217,7 @@ pub(crate) fn team_member(row: &AnyRow) -> Result<TeamMember> {
 }
 
 pub(crate) const PRODUCT_COLS: &str =
-    "id, domain_id, team_id, name, description, created_at, updated_at";
+    "id, domain_id, team_id, name, description, created_at, updated_at, listing, revision";
 
 pub(crate) fn product(row: &AnyRow) -> Result<DataProduct> {
     Ok(DataProduct {
@@ -221,6 +228,8 @@ pub(crate) fn product(row: &AnyRow) -> Result<DataProduct> {
         description: text(row, "description")?,
         created_at: time(row, "created_at")?,
         updated_at: time(row, "updated_at")?,
+        listing: enum_of::<ListingState>(row, "listing")?,
+        revision: int(row, "revision")?,
     })
 }
 
@@ -353,6 +362,28 @@ pub(crate) fn column_tags(row: &AnyRow) -> Result<ColumnTags> {
     })
 }
 
+pub(crate) const CREDENTIAL_COLS: &str =
+    "id, principal_id, policy, created_at, expires_at, revoked_at";
+
+pub(crate) fn credential(row: &AnyRow) -> Result<Credential> {
+    Ok(Credential {
+        id: uuid(row, "id")?,
+        principal_id: uuid(row, "principal_id")?,
+        policy: json(row, "policy")?,
+        created_at: time(row, "created_at")?,
+        expires_at: time(row, "expires_at")?,
+        revoked_at: opt_time(row, "revoked_at")?,
+    })
+}
+
+pub(crate) fn tenancy(row: &AnyRow) -> Result<TableTenancy> {
+    Ok(TableTenancy {
+        table_id: uuid(row, "table_id")?,
+        key_column: text(row, "key_column")?,
+        separator: opt_text(row, "separator")?,
+    })
+}
+
 pub(crate) const TAG_MASK_COLS: &str = "id, domain_id, tag, mask, created_at";
 
 pub(crate) fn tag_mask(row: &AnyRow) -> Result<TagMask> {
@@ -391,5 +422,137 @@ pub(crate) fn audit(row: &AnyRow) -> Result<AuditEvent> {
         outcome: enum_of::<Outcome>(row, "outcome")?,
         request_id: opt_text(row, "request_id")?,
         detail: json(row, "detail")?,
+    })
+}
+
+// ----- catalog -----
+
+pub(crate) fn table_tags(row: &AnyRow) -> Result<TableTags> {
+    Ok(TableTags {
+        table_id: uuid(row, "table_id")?,
+        tags: json::<Vec<String>>(row, "tags")?,
+    })
+}
+
+pub(crate) const FORM_TYPE_COLS: &str =
+    "t.id, t.name, t.description, t.revision, r.fields, t.created_by, t.created_at, t.updated_at";
+
+/// A form type, from `form_types t` joined with its latest revision `r`.
+pub(crate) fn form_type(row: &AnyRow) -> Result<FormType> {
+    Ok(FormType {
+        id: uuid(row, "id")?,
+        name: text(row, "name")?,
+        description: text(row, "description")?,
+        revision: int(row, "revision")?,
+        fields: json::<Vec<FormField>>(row, "fields")?,
+        created_by: uuid(row, "created_by")?,
+        created_at: time(row, "created_at")?,
+        updated_at: time(row, "updated_at")?,
+    })
+}
+
+pub(crate) const FORM_REVISION_COLS: &str =
+    "form_type_id, revision, description, fields, created_by, created_at";
+
+pub(crate) fn form_revision(row: &AnyRow) -> Result<FormTypeRevision> {
+    Ok(FormTypeRevision {
+        form_type_id: uuid(row, "form_type_id")?,
+        revision: int(row, "revision")?,
+        description: text(row, "description")?,
+        fields: json::<Vec<FormField>>(row, "fields")?,
+        created_by: uuid(row, "created_by")?,
+        created_at: time(row, "created_at")?,
+    })
+}
+
+pub(crate) const FORM_COLS: &str = "target_kind, target_id, product_id, form_type_id, revision, \
+     field_values, updated_by, updated_at";
+
+pub(crate) fn form(row: &AnyRow) -> Result<MetadataForm> {
+    Ok(MetadataForm {
+        target_kind: enum_of::<FormTargetKind>(row, "target_kind")?,
+        target_id: uuid(row, "target_id")?,
+        product_id: opt_uuid(row, "product_id")?,
+        form_type_id: uuid(row, "form_type_id")?,
+        revision: int(row, "revision")?,
+        values: json(row, "field_values")?,
+        updated_by: uuid(row, "updated_by")?,
+        updated_at: time(row, "updated_at")?,
+    })
+}
+
+pub(crate) const RULE_COLS: &str =
+    "id, domain_id, action, include_children, description, created_by, created_at";
+
+/// A rule without its form types (read separately, in order).
+pub(crate) fn rule(row: &AnyRow) -> Result<Rule> {
+    Ok(Rule {
+        id: uuid(row, "id")?,
+        domain_id: uuid(row, "domain_id")?,
+        action: enum_of::<RuleAction>(row, "action")?,
+        form_type_ids: Vec::new(),
+        include_children: boolean(row, "include_children")?,
+        description: text(row, "description")?,
+        created_by: uuid(row, "created_by")?,
+        created_at: time(row, "created_at")?,
+    })
+}
+
+pub(crate) const GLOSSARY_COLS: &str = "id, name, description, enabled, created_at, updated_at";
+
+pub(crate) fn glossary(row: &AnyRow) -> Result<Glossary> {
+    Ok(Glossary {
+        id: uuid(row, "id")?,
+        name: text(row, "name")?,
+        description: text(row, "description")?,
+        enabled: boolean(row, "enabled")?,
+        created_at: time(row, "created_at")?,
+        updated_at: time(row, "updated_at")?,
+    })
+}
+
+pub(crate) const TERM_COLS: &str =
+    "id, glossary_id, name, description, enabled, created_at, updated_at";
+
+pub(crate) fn term(row: &AnyRow) -> Result<GlossaryTerm> {
+    Ok(GlossaryTerm {
+        id: uuid(row, "id")?,
+        glossary_id: uuid(row, "glossary_id")?,
+        name: text(row, "name")?,
+        description: text(row, "description")?,
+        enabled: boolean(row, "enabled")?,
+        created_at: time(row, "created_at")?,
+        updated_at: time(row, "updated_at")?,
+    })
+}
+
+pub(crate) fn term_relation(row: &AnyRow) -> Result<TermRelation> {
+    Ok(TermRelation {
+        term_id: uuid(row, "term_id")?,
+        kind: enum_of::<RelationKind>(row, "kind")?,
+        target_id: uuid(row, "target_id")?,
+    })
+}
+
+/// A link's table and column are stored as '' for a product-level link.
+pub(crate) fn term_link_cols(link: &TermLink) -> (String, String) {
+    (
+        link.table_id.map(|t| t.to_string()).unwrap_or_default(),
+        link.column.clone().unwrap_or_default(),
+    )
+}
+
+pub(crate) fn term_link(row: &AnyRow) -> Result<TermLink> {
+    let table = text(row, "table_id")?;
+    let column = text(row, "column_name")?;
+    Ok(TermLink {
+        term_id: uuid(row, "term_id")?,
+        product_id: uuid(row, "product_id")?,
+        table_id: if table.is_empty() {
+            None
+        } else {
+            Some(Uuid::parse_str(&table).map_err(|e| unreadable("table_id", e))?)
+        },
+        column: (!column.is_empty()).then_some(column),
     })
 }

@@ -10,6 +10,11 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use meshgate_core::access::{ColumnTags, DataFilter, RowRule, TagMask};
+use meshgate_core::catalog::{
+    FormTargetKind, FormType, FormTypeRevision, Glossary, GlossaryTerm, ListingState, MetadataForm,
+    Rule, TableTags, TermLink, TermRelation,
+};
+use meshgate_core::credential::{Credential, TableTenancy};
 use meshgate_core::lifecycle::ItemStatus;
 use meshgate_core::model::{
     ApiToken, AuditEvent, DataProduct, Domain, Grant, Job, NewAuditEvent, Principal, PrincipalKind,
@@ -21,9 +26,11 @@ use sqlx::query::Query;
 use sqlx::{Any, AnyConnection};
 use uuid::Uuid;
 
+mod catalog;
+
 use crate::codec::{self, opt_id, opt_ts, to_json, ts};
 use crate::db::{Backend, SqlStore, internal, subject, write_error};
-use crate::{AuditFilter, ItemHealth, ProductFilter, ShareChange, ShareFilter, Store};
+use crate::{AuditFilter, CatalogRows, ItemHealth, ProductFilter, ShareChange, ShareFilter, Store};
 
 /// How many values go into one `IN (…)` list; well under both backends' parameter limits.
 const IN_CHUNK: usize = 500;
@@ -444,6 +451,55 @@ async fn apply_change(
         .ok_or_else(|| Error::not_found("share", share_id))
 }
 
+/// Creates a share with its first items and its audit event (one transaction's statements).
+async fn create_share_tx(
+    conn: &mut AnyConnection,
+    share: &Share,
+    items: &[ShareItem],
+    audit: &NewAuditEvent,
+) -> Result<()> {
+    let sql = "SELECT team_id FROM products WHERE id = $1";
+    let Some(product) =
+        fetch_optional_by_id(conn, "read a data product", sql, share.product_id).await?
+    else {
+        return Err(Error::not_found(
+            "data product",
+            share.product_id.to_string(),
+        ));
+    };
+    let owner_team = codec::text(&product, "team_id")?;
+    sqlx::query(
+        "INSERT INTO shares (id, product_id, owner_team_id, requester_team_id, \
+             requester_principal_id, created_by, reason, status, requested_expiry, \
+             decision_notes, decided_by, version, created_at, updated_at, deleted_reason) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+    )
+    .bind(share.id.to_string())
+    .bind(share.product_id.to_string())
+    .bind(owner_team)
+    .bind(opt_id(share.requester_team_id))
+    .bind(opt_id(share.requester_principal_id))
+    .bind(share.created_by.to_string())
+    .bind(share.reason.as_str())
+    .bind(share.status.as_str())
+    .bind(opt_ts(share.requested_expiry))
+    .bind(share.decision_notes.as_deref())
+    .bind(opt_id(share.decided_by))
+    .bind(share.version)
+    .bind(ts(share.created_at))
+    .bind(ts(share.updated_at))
+    .bind(share.deleted_reason.as_deref())
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| write_error(&subject("share", share.id.to_string()), e))?;
+    for item in items {
+        check_item_belongs(item, share.id)?;
+        insert_item(conn, item).await?;
+    }
+    insert_audit(conn, audit).await?;
+    Ok(())
+}
+
 async fn delete_product_tx(
     conn: &mut AnyConnection,
     backend: Backend,
@@ -492,6 +548,13 @@ async fn delete_product_tx(
         "DELETE FROM row_rules WHERE product_id = $1",
         "DELETE FROM column_tags WHERE table_id IN \
          (SELECT id FROM product_tables WHERE product_id = $1)",
+        "DELETE FROM tenant_tables WHERE table_id IN \
+         (SELECT id FROM product_tables WHERE product_id = $1)",
+        // Its catalog metadata (issue 7).
+        "DELETE FROM table_tags WHERE table_id IN \
+         (SELECT id FROM product_tables WHERE product_id = $1)",
+        "DELETE FROM metadata_forms WHERE product_id = $1",
+        "DELETE FROM glossary_term_links WHERE product_id = $1",
         "DELETE FROM product_tables WHERE product_id = $1",
         "DELETE FROM products WHERE id = $1",
     ] {
@@ -680,6 +743,7 @@ async fn set_column_tags_tx(
     };
     if done.rows_affected() > 0 {
         bump_policy_version(conn).await?;
+        catalog::bump_revision_of_table(conn, tags.table_id).await?;
     }
     insert_audit(conn, audit).await?;
     Ok(())
@@ -973,15 +1037,16 @@ impl Store for SqlStore {
 
     async fn create_domain(&self, domain: &Domain, audit: NewAuditEvent) -> Result<()> {
         let query = sqlx::query(
-            "INSERT INTO domains (id, name, description, producer, consumer, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO domains (id, name, description, producer, consumer, created_at, \
+             parent_id) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(domain.id.to_string())
         .bind(domain.name.as_str())
         .bind(domain.description.as_str())
         .bind(domain.producer)
         .bind(domain.consumer)
-        .bind(ts(domain.created_at));
+        .bind(ts(domain.created_at))
+        .bind(opt_id(domain.parent_id));
         let on_error = |e| write_error(&subject("domain", domain.name.as_str()), e);
         self.write_one(query, on_error, None, &audit, false).await
     }
@@ -1163,7 +1228,7 @@ impl Store for SqlStore {
             let conn = w.conn();
             sqlx::query(
                 "INSERT INTO products (id, domain_id, team_id, name, description, created_at, \
-                 updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                 updated_at, listing, revision) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             )
             .bind(product.id.to_string())
             .bind(product.domain_id.to_string())
@@ -1172,6 +1237,8 @@ impl Store for SqlStore {
             .bind(product.description.as_str())
             .bind(ts(product.created_at))
             .bind(ts(product.updated_at))
+            .bind(product.listing.as_str())
+            .bind(product.revision)
             .execute(&mut *conn)
             .await
             .map_err(|e| write_error(&subject("data product", product.name.as_str()), e))?;
@@ -1327,50 +1394,7 @@ impl Store for SqlStore {
         audit: NewAuditEvent,
     ) -> Result<()> {
         let mut w = self.begin_write().await?;
-        let result = async {
-            let conn = w.conn();
-            let sql = "SELECT team_id FROM products WHERE id = $1";
-            let Some(product) =
-                fetch_optional_by_id(conn, "read a data product", sql, share.product_id).await?
-            else {
-                return Err(Error::not_found(
-                    "data product",
-                    share.product_id.to_string(),
-                ));
-            };
-            let owner_team = codec::text(&product, "team_id")?;
-            sqlx::query(
-                "INSERT INTO shares (id, product_id, owner_team_id, requester_team_id, \
-                 requester_principal_id, created_by, reason, status, requested_expiry, \
-                 decision_notes, decided_by, version, created_at, updated_at, deleted_reason) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-            )
-            .bind(share.id.to_string())
-            .bind(share.product_id.to_string())
-            .bind(owner_team)
-            .bind(opt_id(share.requester_team_id))
-            .bind(opt_id(share.requester_principal_id))
-            .bind(share.created_by.to_string())
-            .bind(share.reason.as_str())
-            .bind(share.status.as_str())
-            .bind(opt_ts(share.requested_expiry))
-            .bind(share.decision_notes.as_deref())
-            .bind(opt_id(share.decided_by))
-            .bind(share.version)
-            .bind(ts(share.created_at))
-            .bind(ts(share.updated_at))
-            .bind(share.deleted_reason.as_deref())
-            .execute(&mut *conn)
-            .await
-            .map_err(|e| write_error(&subject("share", share.id.to_string()), e))?;
-            for item in items {
-                check_item_belongs(item, share.id)?;
-                insert_item(conn, item).await?;
-            }
-            insert_audit(conn, &audit).await?;
-            Ok(())
-        }
-        .await;
+        let result = create_share_tx(w.conn(), share, items, &audit).await;
         w.finish(result).await
     }
 
@@ -1707,6 +1731,317 @@ impl Store for SqlStore {
         // Sorted here: the backends also disagree on where NULLs (mesh-wide) sort.
         masks.sort_by(|a, b| (&a.tag, a.domain_id, a.id).cmp(&(&b.tag, b.domain_id, b.id)));
         Ok(masks)
+    }
+
+    // ----- credentials and tenancy (ACCESS.md §Tenant isolation) -----
+
+    async fn signing_key(&self) -> Result<Vec<u8>> {
+        // First caller wins; every replica then reads the same key.
+        let candidate = hex::encode(meshgate_core::credential::generate_key());
+        sqlx::query(
+            "INSERT INTO mesh_secrets (name, value) VALUES ('credential_signing_key', $1) \
+             ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(candidate)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| internal("store the signing key", e))?;
+        let found = row(
+            &self.pool,
+            "read the signing key",
+            "SELECT value FROM mesh_secrets WHERE name = 'credential_signing_key'",
+            Vec::new(),
+        )
+        .await?
+        .ok_or_else(|| Error::internal("the signing key is missing"))?;
+        hex::decode(codec::text(&found, "value")?)
+            .map_err(|e| Error::internal(format!("the signing key is unreadable: {e}")))
+    }
+
+    async fn create_credential(&self, c: &Credential, audit: NewAuditEvent) -> Result<()> {
+        let query = sqlx::query(
+            "INSERT INTO credentials (id, principal_id, policy, created_at, expires_at, revoked_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(c.id.to_string())
+        .bind(c.principal_id.to_string())
+        .bind(codec::to_json("credential policy", &c.policy)?)
+        .bind(ts(c.created_at))
+        .bind(ts(c.expires_at))
+        .bind(codec::opt_ts(c.revoked_at));
+        let on_error = |e| write_error(&subject("credential", c.id.to_string()), e);
+        self.write_one(query, on_error, None, &audit, false).await
+    }
+
+    async fn get_credential(&self, id: Uuid) -> Result<Option<Credential>> {
+        let sql = format!(
+            "SELECT {} FROM credentials WHERE id = $1",
+            codec::CREDENTIAL_COLS
+        );
+        row(&self.pool, "read a credential", &sql, vec![id.to_string()])
+            .await?
+            .map(|r| codec::credential(&r))
+            .transpose()
+    }
+
+    async fn list_credentials(&self, principal_id: Uuid) -> Result<Vec<Credential>> {
+        let sql = format!(
+            "SELECT {} FROM credentials WHERE principal_id = $1 ORDER BY created_at DESC, id",
+            codec::CREDENTIAL_COLS
+        );
+        all(
+            rows(
+                &self.pool,
+                "list credentials",
+                &sql,
+                Some(principal_id.to_string()),
+            )
+            .await?,
+            codec::credential,
+        )
+    }
+
+    async fn revoke_credential(
+        &self,
+        id: Uuid,
+        at: DateTime<Utc>,
+        audit: NewAuditEvent,
+    ) -> Result<()> {
+        let query = sqlx::query(
+            "UPDATE credentials SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2",
+        )
+        .bind(ts(at))
+        .bind(id.to_string());
+        let not_found = Error::not_found("credential", id.to_string());
+        self.write_one(
+            query,
+            |e| internal("revoke a credential", e),
+            Some(not_found),
+            &audit,
+            false,
+        )
+        .await
+    }
+
+    async fn revoked_credentials(&self, now: DateTime<Utc>) -> Result<Vec<Uuid>> {
+        let sql = "SELECT id FROM credentials WHERE revoked_at IS NOT NULL AND expires_at > $1";
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .map_err(|e| internal("read revoked credentials", e))?;
+        let found = sqlx::query(sql)
+            .bind(ts(now))
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(|e| internal("read revoked credentials", e))?;
+        all(found, |r| codec::uuid(r, "id"))
+    }
+
+    async fn set_tenancy(&self, tenancy: &TableTenancy, audit: NewAuditEvent) -> Result<()> {
+        let query = sqlx::query(
+            "INSERT INTO tenant_tables (table_id, key_column, separator) VALUES ($1, $2, $3) \
+             ON CONFLICT (table_id) DO UPDATE SET key_column = excluded.key_column, \
+             separator = excluded.separator",
+        )
+        .bind(tenancy.table_id.to_string())
+        .bind(tenancy.key_column.as_str())
+        .bind(tenancy.separator.clone());
+        let on_error = |e| write_error(&subject("table", tenancy.table_id.to_string()), e);
+        self.write_one(query, on_error, None, &audit, true).await
+    }
+
+    async fn tenancy(&self, table_id: Uuid) -> Result<Option<TableTenancy>> {
+        row(
+            &self.pool,
+            "read a table's tenancy",
+            "SELECT table_id, key_column, separator FROM tenant_tables WHERE table_id = $1",
+            vec![table_id.to_string()],
+        )
+        .await?
+        .map(|r| codec::tenancy(&r))
+        .transpose()
+    }
+
+    // ----- catalog (issue 7): see `store/catalog.rs` -----
+
+    async fn set_domain_parent(
+        &self,
+        id: Uuid,
+        parent: Option<Uuid>,
+        audit: NewAuditEvent,
+    ) -> Result<()> {
+        self.cat_set_domain_parent(id, parent, audit).await
+    }
+
+    async fn set_listing(
+        &self,
+        product_id: Uuid,
+        from: ListingState,
+        to: ListingState,
+        audit: NewAuditEvent,
+    ) -> Result<DataProduct> {
+        self.cat_set_listing(product_id, from, to, audit).await
+    }
+
+    async fn update_product_description(
+        &self,
+        product_id: Uuid,
+        description: &str,
+        audit: NewAuditEvent,
+    ) -> Result<DataProduct> {
+        self.cat_update_product_description(product_id, description, audit)
+            .await
+    }
+
+    async fn set_table_tags(&self, tags: &TableTags, audit: NewAuditEvent) -> Result<()> {
+        self.cat_set_table_tags(tags, audit).await
+    }
+
+    async fn table_tags(&self, product_id: Uuid) -> Result<Vec<TableTags>> {
+        self.cat_table_tags(product_id).await
+    }
+
+    async fn create_form_type(&self, form_type: &FormType, audit: NewAuditEvent) -> Result<()> {
+        self.cat_create_form_type(form_type, audit).await
+    }
+
+    async fn revise_form_type(&self, form_type: &FormType, audit: NewAuditEvent) -> Result<()> {
+        self.cat_revise_form_type(form_type, audit).await
+    }
+
+    async fn get_form_type(&self, id: Uuid) -> Result<Option<FormType>> {
+        self.cat_get_form_type(id).await
+    }
+
+    async fn get_form_type_by_name(&self, name: &str) -> Result<Option<FormType>> {
+        self.cat_get_form_type_by_name(name).await
+    }
+
+    async fn list_form_types(&self) -> Result<Vec<FormType>> {
+        self.cat_list_form_types().await
+    }
+
+    async fn form_type_revision(
+        &self,
+        id: Uuid,
+        revision: i64,
+    ) -> Result<Option<FormTypeRevision>> {
+        self.cat_form_type_revision(id, revision).await
+    }
+
+    async fn delete_form_type(&self, id: Uuid, audit: NewAuditEvent) -> Result<()> {
+        self.cat_delete_form_type(id, audit).await
+    }
+
+    async fn put_form(&self, form: &MetadataForm, audit: NewAuditEvent) -> Result<()> {
+        self.cat_put_form(form, audit).await
+    }
+
+    async fn delete_form(
+        &self,
+        kind: FormTargetKind,
+        target_id: Uuid,
+        form_type_id: Uuid,
+        audit: NewAuditEvent,
+    ) -> Result<()> {
+        self.cat_delete_form(kind, target_id, form_type_id, audit)
+            .await
+    }
+
+    async fn forms_of(&self, kind: FormTargetKind, target_id: Uuid) -> Result<Vec<MetadataForm>> {
+        self.cat_forms_of(kind, target_id).await
+    }
+
+    async fn create_share_with_forms(
+        &self,
+        share: &Share,
+        items: &[ShareItem],
+        forms: &[MetadataForm],
+        audit: NewAuditEvent,
+    ) -> Result<()> {
+        self.cat_create_share_with_forms(share, items, forms, audit)
+            .await
+    }
+
+    async fn create_rule(&self, rule: &Rule, audit: NewAuditEvent) -> Result<()> {
+        self.cat_create_rule(rule, audit).await
+    }
+
+    async fn delete_rule(&self, id: Uuid, audit: NewAuditEvent) -> Result<()> {
+        self.cat_delete_rule(id, audit).await
+    }
+
+    async fn list_rules(&self) -> Result<Vec<Rule>> {
+        self.cat_list_rules().await
+    }
+
+    async fn create_glossary(&self, glossary: &Glossary, audit: NewAuditEvent) -> Result<()> {
+        self.cat_create_glossary(glossary, audit).await
+    }
+
+    async fn update_glossary(&self, glossary: &Glossary, audit: NewAuditEvent) -> Result<()> {
+        self.cat_update_glossary(glossary, audit).await
+    }
+
+    async fn delete_glossary(&self, id: Uuid, audit: NewAuditEvent) -> Result<()> {
+        self.cat_delete_glossary(id, audit).await
+    }
+
+    async fn get_glossary_by_name(&self, name: &str) -> Result<Option<Glossary>> {
+        self.cat_get_glossary_by_name(name).await
+    }
+
+    async fn list_glossaries(&self) -> Result<Vec<Glossary>> {
+        self.cat_list_glossaries().await
+    }
+
+    async fn create_term(&self, term: &GlossaryTerm, audit: NewAuditEvent) -> Result<()> {
+        self.cat_create_term(term, audit).await
+    }
+
+    async fn update_term(&self, term: &GlossaryTerm, audit: NewAuditEvent) -> Result<()> {
+        self.cat_update_term(term, audit).await
+    }
+
+    async fn delete_term(&self, id: Uuid, audit: NewAuditEvent) -> Result<()> {
+        self.cat_delete_term(id, audit).await
+    }
+
+    async fn list_terms(&self, glossary_id: Option<Uuid>) -> Result<Vec<GlossaryTerm>> {
+        self.cat_list_terms(glossary_id).await
+    }
+
+    async fn add_term_relation(&self, relation: &TermRelation, audit: NewAuditEvent) -> Result<()> {
+        self.cat_add_term_relation(relation, audit).await
+    }
+
+    async fn remove_term_relation(
+        &self,
+        relation: &TermRelation,
+        audit: NewAuditEvent,
+    ) -> Result<()> {
+        self.cat_remove_term_relation(relation, audit).await
+    }
+
+    async fn term_relations(&self) -> Result<Vec<TermRelation>> {
+        self.cat_term_relations().await
+    }
+
+    async fn link_term(&self, link: &TermLink, audit: NewAuditEvent) -> Result<()> {
+        self.cat_link_term(link, audit).await
+    }
+
+    async fn unlink_term(&self, link: &TermLink, audit: NewAuditEvent) -> Result<()> {
+        self.cat_unlink_term(link, audit).await
+    }
+
+    async fn term_links(&self, product_id: Option<Uuid>) -> Result<Vec<TermLink>> {
+        self.cat_term_links(product_id).await
+    }
+
+    async fn catalog_rows(&self, product_id: Option<Uuid>) -> Result<CatalogRows> {
+        self.cat_catalog_rows(product_id).await
     }
 
     // ----- outbox -----

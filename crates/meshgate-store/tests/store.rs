@@ -139,6 +139,10 @@ suite!(
     column_tags_set_and_clear,
     tag_masks_upsert_delete_and_list,
     delete_product_removes_its_fine_grained_access,
+    catalog_domain_hierarchy_refuses_cycles,
+    catalog_listing_revisions_and_table_tags,
+    catalog_form_types_revisions_and_forms,
+    catalog_rules_glossary_and_rows,
 );
 
 // ----- fixtures -----
@@ -188,6 +192,7 @@ async fn domain(s: &dyn Store, name: &str) -> Domain {
         producer: true,
         consumer: false,
         created_at: now(),
+        parent_id: None,
     };
     s.create_domain(&d, audit("domain.create")).await.unwrap();
     d
@@ -244,6 +249,8 @@ fn product_of(team: &Team, name: &str) -> DataProduct {
         description: format!("product {name}"),
         created_at: now(),
         updated_at: now(),
+        listing: Default::default(),
+        revision: 1,
     }
 }
 
@@ -2579,4 +2586,608 @@ async fn unsupported_urls_are_refused_clearly() {
     assert!(err.to_string().contains("sqlite://PATH"), "{err}");
     let err = connect("sqlite://").await.err().unwrap();
     assert!(matches!(err, Error::Invalid { .. }), "{err}");
+}
+
+// ----- catalog (issue 7) -----
+
+mod catalog_fixtures {
+    use super::*;
+    use meshgate_core::catalog::{FieldKind, FormField, FormType};
+
+    pub fn field(name: &str, kind: FieldKind, required: bool) -> FormField {
+        FormField {
+            name: name.into(),
+            kind,
+            required,
+            description: String::new(),
+            values: Vec::new(),
+            glossary: None,
+        }
+    }
+
+    pub fn form_type(name: &str, fields: Vec<FormField>) -> FormType {
+        FormType {
+            id: new_id(),
+            name: name.into(),
+            description: format!("the {name} form"),
+            revision: 1,
+            fields,
+            created_by: new_id(),
+            created_at: now(),
+            updated_at: now(),
+        }
+    }
+}
+
+async fn catalog_domain_hierarchy_refuses_cycles(env: &Env) {
+    let s = env.s();
+    let sales = domain(s, "sales").await;
+    let emea = domain(s, "emea").await;
+    let france = domain(s, "france").await;
+    s.set_domain_parent(emea.id, Some(sales.id), audit("domain.set_parent"))
+        .await
+        .unwrap();
+    s.set_domain_parent(france.id, Some(emea.id), audit("domain.set_parent"))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.get_domain(france.id).await.unwrap().unwrap().parent_id,
+        Some(emea.id)
+    );
+    // sales under france would close sales → france → emea → sales.
+    let err = s
+        .set_domain_parent(sales.id, Some(france.id), audit("domain.set_parent"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Invalid { .. }), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("sales → france → emea → sales"),
+        "names the cycle: {text}"
+    );
+    let err = s
+        .set_domain_parent(sales.id, Some(sales.id), audit("domain.set_parent"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Invalid { .. }), "{err}");
+    let err = s
+        .set_domain_parent(sales.id, Some(new_id()), audit("domain.set_parent"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }), "{err}");
+    // Nothing refused was written; clearing a parent works.
+    assert_eq!(
+        s.get_domain(sales.id).await.unwrap().unwrap().parent_id,
+        None
+    );
+    s.set_domain_parent(emea.id, None, audit("domain.set_parent"))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.get_domain(emea.id).await.unwrap().unwrap().parent_id,
+        None
+    );
+    let actions = audit_actions(s).await;
+    assert_eq!(
+        actions.iter().filter(|a| *a == "domain.set_parent").count(),
+        3
+    );
+}
+
+async fn catalog_listing_revisions_and_table_tags(env: &Env) {
+    use meshgate_core::catalog::{ListingState, TableTags};
+    let s = env.s();
+    let m = mesh(s).await;
+    let p = s.get_product(m.product.id).await.unwrap().unwrap();
+    assert_eq!((p.listing, p.revision), (ListingState::Published, 1));
+    // A draft is stored as one.
+    let mut draft = product_of(&m.owner, "drafty");
+    draft.listing = ListingState::Draft;
+    s.create_product(&draft, &[], audit("product.create"))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.get_product(draft.id).await.unwrap().unwrap().listing,
+        ListingState::Draft
+    );
+
+    let after = s
+        .set_listing(
+            p.id,
+            ListingState::Published,
+            ListingState::Unpublished,
+            audit("product.unpublish"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(after.listing, ListingState::Unpublished);
+    // A change computed from a stale state is a conflict and writes nothing.
+    let err = s
+        .set_listing(
+            p.id,
+            ListingState::Published,
+            ListingState::Unpublished,
+            audit("product.unpublish"),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Conflict { .. }), "{err}");
+    let err = s
+        .set_listing(
+            new_id(),
+            ListingState::Draft,
+            ListingState::Published,
+            audit("product.publish"),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }), "{err}");
+
+    // Catalog edits bump the revision: description, table tags, column tags.
+    let after = s
+        .update_product_description(p.id, "every order", audit("product.update"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (after.description.as_str(), after.revision),
+        ("every order", 2)
+    );
+    let version = s.policy_version().await.unwrap();
+    let tags = TableTags {
+        table_id: m.tables[0].id,
+        tags: vec!["pii".into(), "confidential".into()],
+    };
+    s.set_table_tags(&tags, audit("table.tag")).await.unwrap();
+    assert_eq!(s.table_tags(p.id).await.unwrap(), vec![tags.clone()]);
+    assert_eq!(
+        s.policy_version().await.unwrap(),
+        version,
+        "table tags are catalog metadata, not access"
+    );
+    s.set_column_tags(
+        &tags_of(&m.tables[1], "id", &["internal"]),
+        audit("column.tag"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.get_product(p.id).await.unwrap().unwrap().revision, 4);
+    s.set_table_tags(
+        &TableTags {
+            table_id: m.tables[0].id,
+            tags: Vec::new(),
+        },
+        audit("table.tag"),
+    )
+    .await
+    .unwrap();
+    assert!(s.table_tags(p.id).await.unwrap().is_empty());
+    let err = s
+        .set_table_tags(
+            &TableTags {
+                table_id: new_id(),
+                tags: vec!["x".into()],
+            },
+            audit("table.tag"),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }), "{err}");
+}
+
+async fn catalog_form_types_revisions_and_forms(env: &Env) {
+    use catalog_fixtures::*;
+    use meshgate_core::catalog::{FieldKind, FormTargetKind, MetadataForm};
+    let s = env.s();
+    let m = mesh(s).await;
+    let mut ft = form_type(
+        "ownership",
+        vec![field("owner", FieldKind::Principal, true)],
+    );
+    s.create_form_type(&ft, audit("form_type.create"))
+        .await
+        .unwrap();
+    let dup = form_type("ownership", vec![field("x", FieldKind::String, false)]);
+    let err = s
+        .create_form_type(&dup, audit("form_type.create"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::AlreadyExists { .. }), "{err}");
+    assert_eq!(s.get_form_type(ft.id).await.unwrap(), Some(ft.clone()));
+
+    // A new revision; a stale one is a conflict.
+    let v1_fields = ft.fields.clone();
+    ft.revision = 2;
+    ft.fields.push(field("reviewed", FieldKind::Date, true));
+    ft.updated_at = now();
+    s.revise_form_type(&ft, audit("form_type.revise"))
+        .await
+        .unwrap();
+    let err = s
+        .revise_form_type(&ft, audit("form_type.revise"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Conflict { .. }), "{err}");
+    let latest = s.get_form_type_by_name("ownership").await.unwrap().unwrap();
+    assert_eq!((latest.revision, latest.fields.len()), (2, 2));
+    let old = s.form_type_revision(ft.id, 1).await.unwrap().unwrap();
+    assert_eq!(old.fields, v1_fields, "revision 1 keeps its fields");
+    assert!(s.form_type_revision(ft.id, 3).await.unwrap().is_none());
+    assert_eq!(s.list_form_types().await.unwrap(), vec![latest.clone()]);
+
+    // Forms: filled under revision 1, refilled, on a product and on a table.
+    let product_form = MetadataForm {
+        target_kind: FormTargetKind::Product,
+        target_id: m.product.id,
+        product_id: Some(m.product.id),
+        form_type_id: ft.id,
+        revision: 1,
+        values: [("owner".to_string(), serde_json::json!("alice"))].into(),
+        updated_by: m.user.id,
+        updated_at: now(),
+    };
+    s.put_form(&product_form, audit("form.put")).await.unwrap();
+    let mut refilled = product_form.clone();
+    refilled.revision = 2;
+    refilled
+        .values
+        .insert("reviewed".into(), serde_json::json!("2024-01-31"));
+    s.put_form(&refilled, audit("form.put")).await.unwrap();
+    assert_eq!(
+        s.forms_of(FormTargetKind::Product, m.product.id)
+            .await
+            .unwrap(),
+        vec![refilled.clone()]
+    );
+    let table_form = MetadataForm {
+        target_kind: FormTargetKind::Table,
+        target_id: m.tables[0].id,
+        ..product_form.clone()
+    };
+    s.put_form(&table_form, audit("form.put")).await.unwrap();
+    assert_eq!(
+        s.get_product(m.product.id).await.unwrap().unwrap().revision,
+        4,
+        "each fill bumps the product's revision"
+    );
+    let missing_table = MetadataForm {
+        target_id: new_id(),
+        ..table_form.clone()
+    };
+    let err = s
+        .put_form(&missing_table, audit("form.put"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }), "{err}");
+
+    // A used form type cannot be deleted.
+    let err = s
+        .delete_form_type(ft.id, audit("form_type.delete"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Conflict { .. }), "{err}");
+    s.delete_form(
+        FormTargetKind::Table,
+        m.tables[0].id,
+        ft.id,
+        audit("form.delete"),
+    )
+    .await
+    .unwrap();
+    let err = s
+        .delete_form(
+            FormTargetKind::Table,
+            m.tables[0].id,
+            ft.id,
+            audit("form.delete"),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }), "{err}");
+
+    // A share with its request forms, atomically: a bad form writes no share.
+    let share = share_of(
+        &m.product,
+        Some(&m.consumer),
+        None,
+        &m.user,
+        ShareStatus::Submitted,
+    );
+    let items = vec![item_of(&share, &m.tables[0], ItemStatus::PendingApproval)];
+    let share_form = MetadataForm {
+        target_kind: FormTargetKind::Share,
+        target_id: share.id,
+        product_id: None,
+        ..product_form.clone()
+    };
+    let stray = MetadataForm {
+        target_id: new_id(),
+        ..share_form.clone()
+    };
+    let err = s
+        .create_share_with_forms(
+            &share,
+            &items,
+            &[share_form.clone(), stray],
+            audit("share.request"),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Invalid { .. }), "{err}");
+    assert!(s.get_share(share.id).await.unwrap().is_none());
+    s.create_share_with_forms(
+        &share,
+        &items,
+        std::slice::from_ref(&share_form),
+        audit("share.request"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.get_share(share.id).await.unwrap().unwrap().items.len(), 1);
+    assert_eq!(
+        s.forms_of(FormTargetKind::Share, share.id).await.unwrap(),
+        vec![share_form]
+    );
+}
+
+async fn catalog_rules_glossary_and_rows(env: &Env) {
+    use catalog_fixtures::*;
+    use meshgate_core::catalog::{
+        FieldKind, FormTargetKind, Glossary, GlossaryTerm, MetadataForm, RelationKind, Rule,
+        RuleAction, TableTags, TermLink, TermRelation,
+    };
+    let s = env.s();
+    let m = mesh(s).await;
+    let a = form_type("quality", vec![field("tier", FieldKind::String, false)]);
+    let b = form_type("purpose", vec![field("why", FieldKind::String, true)]);
+    for f in [&a, &b] {
+        s.create_form_type(f, audit("form_type.create"))
+            .await
+            .unwrap();
+    }
+    let rule = Rule {
+        id: new_id(),
+        domain_id: m.product.domain_id,
+        action: RuleAction::PublishProduct,
+        form_type_ids: vec![b.id, a.id],
+        include_children: true,
+        description: "document before publishing".into(),
+        created_by: m.user.id,
+        created_at: now(),
+    };
+    s.create_rule(&rule, audit("rule.create")).await.unwrap();
+    assert_eq!(s.list_rules().await.unwrap(), vec![rule.clone()]);
+    let ghost = Rule {
+        id: new_id(),
+        form_type_ids: vec![new_id()],
+        ..rule.clone()
+    };
+    let err = s
+        .create_rule(&ghost, audit("rule.create"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Invalid { .. }), "{err}");
+    assert_eq!(
+        s.list_rules().await.unwrap().len(),
+        1,
+        "nothing half-written"
+    );
+    let err = s
+        .delete_form_type(a.id, audit("form_type.delete"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Conflict { .. }) && err.to_string().contains("rule"),
+        "{err}"
+    );
+    s.delete_rule(rule.id, audit("rule.delete")).await.unwrap();
+    let err = s
+        .delete_rule(rule.id, audit("rule.delete"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }), "{err}");
+    s.delete_form_type(a.id, audit("form_type.delete"))
+        .await
+        .unwrap();
+
+    // The glossary.
+    let g = Glossary {
+        id: new_id(),
+        name: "business".into(),
+        description: "business terms".into(),
+        enabled: true,
+        created_at: now(),
+        updated_at: now(),
+    };
+    s.create_glossary(&g, audit("glossary.create"))
+        .await
+        .unwrap();
+    let err = s
+        .create_glossary(
+            &Glossary {
+                id: new_id(),
+                ..g.clone()
+            },
+            audit("glossary.create"),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::AlreadyExists { .. }), "{err}");
+    let term = |name: &str| GlossaryTerm {
+        id: new_id(),
+        glossary_id: g.id,
+        name: name.into(),
+        description: format!("a {name}"),
+        enabled: true,
+        created_at: now(),
+        updated_at: now(),
+    };
+    let (party, customer, vip) = (term("party"), term("customer"), term("vip"));
+    for t in [&party, &customer, &vip] {
+        s.create_term(t, audit("term.create")).await.unwrap();
+    }
+    let err = s
+        .create_term(&term("customer"), audit("term.create"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::AlreadyExists { .. }), "{err}");
+    let mut disabled = vip.clone();
+    disabled.enabled = false;
+    s.update_term(&disabled, audit("term.update"))
+        .await
+        .unwrap();
+    let names: Vec<(String, bool)> = s
+        .list_terms(Some(g.id))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| (t.name, t.enabled))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("customer".to_string(), true),
+            ("party".to_string(), true),
+            ("vip".to_string(), false)
+        ]
+    );
+    let is_a = |t: &GlossaryTerm, x: &GlossaryTerm| TermRelation {
+        term_id: t.id,
+        kind: RelationKind::IsA,
+        target_id: x.id,
+    };
+    s.add_term_relation(&is_a(&vip, &customer), audit("term.relate"))
+        .await
+        .unwrap();
+    s.add_term_relation(&is_a(&customer, &party), audit("term.relate"))
+        .await
+        .unwrap();
+    // Again: a no-op.
+    s.add_term_relation(&is_a(&customer, &party), audit("term.relate"))
+        .await
+        .unwrap();
+    let err = s
+        .add_term_relation(&is_a(&party, &vip), audit("term.relate"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Invalid { .. }), "{err}");
+    assert!(
+        err.to_string().contains(
+            "business.party is_a business.vip is_a business.customer is_a business.party"
+        ),
+        "{err}"
+    );
+    let classifies = TermRelation {
+        term_id: party.id,
+        kind: RelationKind::Classifies,
+        target_id: vip.id,
+    };
+    s.add_term_relation(&classifies, audit("term.relate"))
+        .await
+        .unwrap();
+    assert_eq!(s.term_relations().await.unwrap().len(), 3);
+    s.remove_term_relation(&classifies, audit("term.unrelate"))
+        .await
+        .unwrap();
+    let err = s
+        .remove_term_relation(&classifies, audit("term.unrelate"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }), "{err}");
+
+    // Terms on the product and on a column; catalog rows gather everything.
+    let on_product = TermLink {
+        term_id: customer.id,
+        product_id: m.product.id,
+        table_id: None,
+        column: None,
+    };
+    let on_column = TermLink {
+        term_id: vip.id,
+        product_id: m.product.id,
+        table_id: Some(m.tables[1].id),
+        column: Some("id".into()),
+    };
+    s.link_term(&on_product, audit("term.attach"))
+        .await
+        .unwrap();
+    s.link_term(&on_column, audit("term.attach")).await.unwrap();
+    s.link_term(&on_column, audit("term.attach")).await.unwrap();
+    let foreign = TermLink {
+        table_id: Some(new_id()),
+        ..on_column.clone()
+    };
+    assert!(s.link_term(&foreign, audit("term.attach")).await.is_err());
+    assert_eq!(s.term_links(Some(m.product.id)).await.unwrap().len(), 2);
+    let err = s
+        .delete_term(customer.id, audit("term.delete"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Conflict { .. }), "{err}");
+    let err = s
+        .delete_glossary(g.id, audit("glossary.delete"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Conflict { .. }), "{err}");
+    s.set_table_tags(
+        &TableTags {
+            table_id: m.tables[0].id,
+            tags: vec!["public".into()],
+        },
+        audit("table.tag"),
+    )
+    .await
+    .unwrap();
+    let form = MetadataForm {
+        target_kind: FormTargetKind::Product,
+        target_id: m.product.id,
+        product_id: Some(m.product.id),
+        form_type_id: b.id,
+        revision: 1,
+        values: [("why".to_string(), serde_json::json!("business.party"))].into(),
+        updated_by: m.user.id,
+        updated_at: now(),
+    };
+    s.put_form(&form, audit("form.put")).await.unwrap();
+    let other = product(s, &m.owner, "other", &["t"]).await.0;
+    let rows = s.catalog_rows(Some(m.product.id)).await.unwrap();
+    assert_eq!(rows.products.len(), 1);
+    assert_eq!(rows.tables.len(), 2);
+    assert_eq!(rows.table_tags.len(), 1);
+    assert_eq!(rows.term_links.len(), 2);
+    assert_eq!(rows.forms.len(), 1);
+    let everything = s.catalog_rows(None).await.unwrap();
+    assert_eq!(everything.products.len(), 2);
+    assert_eq!(everything.tables.len(), 3);
+    assert!(everything.products.iter().any(|p| p.id == other.id));
+
+    // A term named by a form's value cannot be deleted either.
+    s.unlink_term(&on_product, audit("term.detach"))
+        .await
+        .unwrap();
+    s.remove_term_relation(&is_a(&customer, &party), audit("term.unrelate"))
+        .await
+        .unwrap();
+    let err = s
+        .delete_term(party.id, audit("term.delete"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Conflict { .. }) && err.to_string().contains("form"),
+        "{err}"
+    );
+
+    // Deleting the product takes its catalog metadata with it.
+    s.delete_product(m.product.id, audit("product.delete"))
+        .await
+        .unwrap();
+    let rows = s.catalog_rows(Some(m.product.id)).await.unwrap();
+    assert!(rows.products.is_empty() && rows.forms.is_empty() && rows.term_links.is_empty());
+    s.remove_term_relation(&is_a(&vip, &customer), audit("term.unrelate"))
+        .await
+        .unwrap();
+    s.delete_term(customer.id, audit("term.delete"))
+        .await
+        .unwrap();
+    s.delete_term(party.id, audit("term.delete")).await.unwrap();
+    assert_eq!(s.list_terms(None).await.unwrap().len(), 1);
 }

@@ -143,10 +143,10 @@ fn group_share() -> Resource {
 fn sample_resource(action: Action) -> Resource {
     use Action::*;
     match action {
-        ViewMesh | ReadAudit | CreateDomain | CreatePrincipal => mesh(),
+        ViewMesh | ReadAudit | CreateDomain | CreatePrincipal | ManageCatalog => mesh(),
         UpdateDomain | CreateTeam => domain(),
         ManageTeamMembers | CreateProduct | RequestAccess => team(PRODUCT_TEAM),
-        UpdateProduct | AppendData | DeleteProduct | ViewProduct => product(),
+        UpdateProduct | AppendData | DeleteProduct | ViewProduct | PublishProduct => product(),
         RequestAccessForSelf | CreateToken | ListTokens | RevokeToken => principal(SERVICE),
         ViewShare | ApproveShare | RejectShare | ModifyShare | ReapplyShare | SubmitShare
         | ExtendShare | CancelShare | AddShareItem | RemoveShareItem | RevokeShare
@@ -416,6 +416,49 @@ fn cases() -> Vec<Case> {
             ViewProduct,
             product(),
             true,
+        ),
+        // Catalog.
+        (
+            "owner publishes the product",
+            product_owner(),
+            PublishProduct,
+            product(),
+            true,
+        ),
+        (
+            "steward publishes the product",
+            product_steward(),
+            PublishProduct,
+            product(),
+            true,
+        ),
+        (
+            "member cannot publish the product",
+            product_member(),
+            PublishProduct,
+            product(),
+            false,
+        ),
+        (
+            "another team's owner cannot publish the product",
+            other_owner(),
+            PublishProduct,
+            product(),
+            false,
+        ),
+        (
+            "admin manages the catalog",
+            admin(),
+            ManageCatalog,
+            mesh(),
+            true,
+        ),
+        (
+            "an owner cannot manage the catalog",
+            product_owner(),
+            ManageCatalog,
+            mesh(),
+            false,
         ),
         // Requests.
         (
@@ -886,12 +929,13 @@ fn reference(actor: &Actor, action: Action, resource: &Resource) -> bool {
             | Resource::Team { .. }
             | Resource::Principal { .. },
         ) => true,
-        (ReadAudit | CreateDomain | CreatePrincipal, Resource::Mesh) => true,
+        (ReadAudit | CreateDomain | CreatePrincipal | ManageCatalog, Resource::Mesh) => true,
         (UpdateDomain | CreateTeam, Resource::Domain { .. }) => true,
         (ManageTeamMembers | CreateProduct | RequestAccess, Resource::Team { .. }) => true,
-        (UpdateProduct | AppendData | DeleteProduct | ViewProduct, Resource::Product { .. }) => {
-            true
-        }
+        (
+            UpdateProduct | AppendData | DeleteProduct | ViewProduct | PublishProduct,
+            Resource::Product { .. },
+        ) => true,
         (
             RequestAccessForSelf | CreateToken | ListTokens | RevokeToken,
             Resource::Principal { .. },
@@ -926,7 +970,7 @@ fn reference(actor: &Actor, action: Action, resource: &Resource) -> bool {
         },
         Resource::Product { team_id, .. } => match action {
             ViewProduct => true,
-            UpdateProduct | AppendData => approver(team_id),
+            UpdateProduct | AppendData | PublishProduct => approver(team_id),
             DeleteProduct => owner(team_id),
             _ => false,
         },

@@ -1,0 +1,322 @@
+//! Short-lived, tenant-scoped credentials (the token vending machine of ACCESS.md §Tenant
+//! isolation).
+//!
+//! A principal asks for a credential with a **session policy** (tables, actions, a key
+//! prefix, an expiry ≤ 12 h). It is granted only within the principal's own rights, so a
+//! credential can never widen access. The token is signed (HMAC-SHA-256 with the mesh's key,
+//! shared by all replicas through the store): verification needs no store round trip, and
+//! revocation is checked against an in-memory list each replica refreshes every second (and
+//! at once for revocations it makes itself).
+
+use std::collections::HashSet;
+use std::sync::RwLock;
+use std::time::Duration as StdDuration;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{delete, get};
+use chrono::{Duration, Utc};
+use meshgate_authz::{Action, Resource};
+use meshgate_core::credential::{
+    self, Claims, Credential, CredentialAction, DEFAULT_TTL, MAX_TTL, SessionPolicy,
+};
+use meshgate_core::model::Outcome;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::routes::{JsonBody, Params};
+use crate::service::{audit, authorize};
+use crate::state::AppState;
+
+/// The signing key and the revocation list of this replica.
+pub struct CredentialKeys {
+    key: Vec<u8>,
+    revoked: RwLock<HashSet<Uuid>>,
+}
+
+impl CredentialKeys {
+    pub fn new(key: Vec<u8>) -> Self {
+        CredentialKeys {
+            key,
+            revoked: RwLock::new(HashSet::new()),
+        }
+    }
+
+    /// The claims of a valid, unexpired, unrevoked credential token.
+    pub fn verify(&self, token: &str) -> Option<Claims> {
+        let claims = credential::verify(token, &self.key, Utc::now()).ok()?;
+        let revoked = self
+            .revoked
+            .read()
+            .map(|r| r.contains(&claims.id))
+            // A poisoned lock fails closed.
+            .unwrap_or(true);
+        (!revoked).then_some(claims)
+    }
+
+    fn sign(&self, claims: &Claims) -> ApiResult<String> {
+        credential::sign(claims, &self.key).map_err(ApiError::internal)
+    }
+
+    fn mark_revoked(&self, id: Uuid) {
+        if let Ok(mut r) = self.revoked.write() {
+            r.insert(id);
+        }
+    }
+
+    pub fn replace_revoked(&self, ids: Vec<Uuid>) {
+        if let Ok(mut r) = self.revoked.write() {
+            *r = ids.into_iter().collect();
+        }
+    }
+}
+
+/// Keeps the revocation list in step with the store (other replicas' revocations).
+pub async fn watch_revocations(state: AppState, shutdown: tokio_util::sync::CancellationToken) {
+    let mut tick = tokio::time::interval(StdDuration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        match state.store.revoked_credentials(Utc::now()).await {
+            Ok(ids) => state.credentials.replace_revoked(ids),
+            Err(e) => tracing::warn!(error = %e, "cannot refresh the credential revocation list"),
+        }
+    }
+}
+
+pub fn routes() -> axum::Router<AppState> {
+    axum::Router::new()
+        .route("/credentials", get(list).post(create))
+        .route("/credentials/{id}", delete(revoke))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialRequest {
+    /// `domain.product.table` names.
+    pub tables: Vec<String>,
+    pub actions: Vec<CredentialAction>,
+    #[serde(default)]
+    pub key_prefix: Option<String>,
+    /// Lifetime in seconds (default 3600, at most 43200).
+    #[serde(default)]
+    pub expires_in: Option<i64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CreatedCredential {
+    #[serde(flatten)]
+    pub credential: Credential,
+    /// The token, shown once: `Authorization: Bearer <token>`.
+    pub token: String,
+}
+
+/// Fails unless `caller` holds every right `policy` asks for, saying which part is missing.
+async fn check_within_rights(
+    state: &AppState,
+    caller: &Caller,
+    policy: &SessionPolicy,
+) -> ApiResult<()> {
+    let visible = crate::query::visible_tables(state, caller).await?;
+    let mut unknown = Vec::new();
+    for name in &policy.tables {
+        let parts: Vec<&str> = name.split('.').collect();
+        let [d, p, t] = parts.as_slice() else {
+            return Err(ApiError::bad_request(format!(
+                "tables: `{name}` is not `domain.product.table`"
+            )));
+        };
+        let Ok((_, product)) = crate::service::product_by_name(state, d, p).await else {
+            unknown.push(name.clone());
+            continue;
+        };
+        let tables = state.store.list_tables(product.id).await?;
+        let Some(table) = tables.iter().find(|x| x.name == *t) else {
+            unknown.push(name.clone());
+            continue;
+        };
+        let readable = visible
+            .iter()
+            .any(|v| v.domain == *d && v.product == *p && v.table == *t);
+        if policy.actions.contains(&CredentialAction::Read) && !readable {
+            return Err(ApiError::forbidden(format!(
+                "the session policy asks to read `{name}`, which principal `{}` may not read",
+                caller.principal.name
+            )));
+        }
+        if policy.actions.contains(&CredentialAction::Write)
+            && !state.authz.is_allowed(
+                &caller.actor,
+                Action::AppendData,
+                &crate::service::product_resource(&product),
+            )
+        {
+            return Err(ApiError::forbidden(format!(
+                "the session policy asks to write `{name}`, which principal `{}` may not write",
+                caller.principal.name
+            )));
+        }
+        if policy.key_prefix.is_some() && state.store.tenancy(table.id).await?.is_none() {
+            return Err(ApiError::bad_request(format!(
+                "key_prefix: `{name}` has no tenant key, so a key prefix cannot scope it"
+            )));
+        }
+    }
+    if !unknown.is_empty() {
+        return Err(ApiError::bad_request(format!(
+            "tables: unknown table(s) {}",
+            unknown
+                .iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    Ok(())
+}
+
+async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    JsonBody(req): JsonBody<CredentialRequest>,
+) -> ApiResult<(StatusCode, Json<CreatedCredential>)> {
+    authorize(
+        &state,
+        &caller,
+        Action::CreateToken,
+        &Resource::Principal { id: caller.id() },
+        "create credentials",
+    )?;
+    if req.tables.is_empty() {
+        return Err(ApiError::bad_request("tables: name at least one table"));
+    }
+    if req.actions.is_empty() {
+        return Err(ApiError::bad_request(
+            "actions: name at least one of `read`, `write`",
+        ));
+    }
+    if let Some(p) = &req.key_prefix
+        && p.is_empty()
+    {
+        return Err(ApiError::bad_request(
+            "key_prefix: must not be empty (omit it for no key condition)",
+        ));
+    }
+    let ttl = match req.expires_in {
+        None => DEFAULT_TTL,
+        Some(s) if s > 0 && s <= MAX_TTL.num_seconds() => Duration::seconds(s),
+        Some(s) => {
+            return Err(ApiError::bad_request(format!(
+                "expires_in: {s} s is outside 1 s … {} s (12 h)",
+                MAX_TTL.num_seconds()
+            )));
+        }
+    };
+    let mut actions = req.actions.clone();
+    actions.sort();
+    actions.dedup();
+    let policy = SessionPolicy {
+        tables: req.tables.clone(),
+        actions,
+        key_prefix: req.key_prefix.clone(),
+    };
+    if let Err(e) = check_within_rights(&state, &caller, &policy).await {
+        if e.status == StatusCode::FORBIDDEN {
+            let event = audit(&caller, "credential.create", "principal", caller.id())
+                .with_outcome(Outcome::Denied)
+                .with_detail(json!({"policy": policy, "reason": e.message}));
+            state.store.append_audit(event).await?;
+        }
+        return Err(e);
+    }
+    let now = Utc::now();
+    let record = Credential {
+        id: Uuid::now_v7(),
+        principal_id: caller.id(),
+        policy: policy.clone(),
+        created_at: now,
+        expires_at: now + ttl,
+        revoked_at: None,
+    };
+    let claims = Claims {
+        id: record.id,
+        principal_id: record.principal_id,
+        policy,
+        issued_at: now,
+        expires_at: record.expires_at,
+    };
+    let token = state.credentials.sign(&claims)?;
+    let event = audit(&caller, "credential.create", "credential", record.id)
+        .with_detail(json!({"policy": record.policy, "expires_at": record.expires_at}));
+    state.store.create_credential(&record, event).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedCredential {
+            credential: record,
+            token,
+        }),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    principal: Option<String>,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Params(q): Params<ListQuery>,
+) -> ApiResult<Json<Vec<Credential>>> {
+    let principal = match q.principal {
+        Some(name) => crate::service::principal_by_name(&state, &name).await?,
+        None => caller.principal.clone(),
+    };
+    authorize(
+        &state,
+        &caller,
+        Action::ListTokens,
+        &Resource::Principal { id: principal.id },
+        "list these credentials",
+    )?;
+    Ok(Json(state.store.list_credentials(principal.id).await?))
+}
+
+async fn revoke(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Credential>> {
+    let parsed = Uuid::parse_str(&id).map_err(|_| ApiError::not_found("credential", &id))?;
+    let found = state
+        .store
+        .get_credential(parsed)
+        .await?
+        .ok_or_else(|| ApiError::not_found("credential", &id))?;
+    authorize(
+        &state,
+        &caller,
+        Action::RevokeToken,
+        &Resource::Principal {
+            id: found.principal_id,
+        },
+        "revoke this credential",
+    )?;
+    let now = Utc::now();
+    let event = audit(&caller, "credential.revoke", "credential", found.id);
+    state.store.revoke_credential(found.id, now, event).await?;
+    state.credentials.mark_revoked(found.id);
+    let after = state
+        .store
+        .get_credential(found.id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("credential", &id))?;
+    Ok(Json(after))
+}

@@ -1,0 +1,313 @@
+//! The rows API: append rows as JSON (atomic, validated), look rows up by key, list a
+//! tenant's rows. Reads go through the same secured query path as SQL; writes are checked row
+//! by row against the caller's session policy (WITH CHECK): one row outside the credential's
+//! key prefix rejects the whole write, which then writes nothing.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use futures::TryStreamExt;
+use meshgate_core::credential::{CredentialAction, TableTenancy};
+use meshgate_core::model::Outcome;
+use meshgate_engine::rows::{TENANT_COLUMN, Tenancy};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::access::{TableRef, table_ref};
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::routes::Params;
+use crate::service::{audit, authorize, product_resource};
+use crate::state::AppState;
+
+/// Most rows one append may carry.
+const MAX_ROWS: usize = 100_000;
+/// Most rows one list returns.
+const MAX_LIST: u32 = 10_000;
+
+pub fn routes() -> axum::Router<AppState> {
+    axum::Router::new().route(
+        "/products/{domain}/{product}/tables/{table}/rows",
+        get(read).post(append),
+    )
+}
+
+/// The restrictive filters that scope a table to keys starting with `prefix`: the key
+/// condition itself and, where the prefix names a tenant, that tenant's partition (so the
+/// scan reads only its files).
+pub fn prefix_filters(tenancy: &TableTenancy, prefix: &str) -> Vec<String> {
+    let mut filters = vec![format!(
+        "starts_with({}, {})",
+        ident(&tenancy.key_column),
+        literal(prefix)
+    )];
+    if let Some(tenant) = engine_tenancy(tenancy).tenant_of_prefix(prefix) {
+        filters.push(format!("{} = {}", ident(TENANT_COLUMN), literal(tenant)));
+    }
+    filters
+}
+
+pub fn engine_tenancy(t: &TableTenancy) -> Tenancy {
+    Tenancy {
+        key_column: t.key_column.clone(),
+        separator: t.separator.clone(),
+    }
+}
+
+fn ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+fn literal(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "''"))
+}
+
+/// A denial that names the principal, the action and the table, audited.
+async fn deny(
+    state: &AppState,
+    caller: &Caller,
+    action: &str,
+    t: &TableRef,
+    why: String,
+) -> ApiResult<ApiError> {
+    let message = format!(
+        "principal `{}` may not {action} `{}`: {why}",
+        caller.principal.name,
+        t.qualified()
+    );
+    let event = audit(caller, &format!("rows.{action}"), "table", t.table.id)
+        .with_outcome(Outcome::Denied)
+        .with_detail(json!({
+            "table": t.qualified(),
+            "credential": caller.session.as_ref().map(|s| s.id),
+            "reason": message,
+        }));
+    state.store.append_audit(event).await?;
+    Ok(ApiError::forbidden(message))
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RowsBody {
+    List(Vec<Value>),
+    Wrapped { rows: Vec<Value> },
+}
+
+async fn append(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((domain, product, table)): Path<(String, String, String)>,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let t = table_ref(&state, &domain, &product, &table).await?;
+    match &caller.session {
+        Some(s) if !s.policy.allows(&t.qualified(), CredentialAction::Write) => {
+            return Err(deny(
+                &state,
+                &caller,
+                "write",
+                &t,
+                "no session policy allows writing it".into(),
+            )
+            .await?);
+        }
+        Some(_) => {}
+        None => authorize(
+            &state,
+            &caller,
+            meshgate_authz::Action::AppendData,
+            &product_resource(&t.product),
+            &format!("write rows of `{}`", t.qualified()),
+        )?,
+    }
+    let rows = match serde_json::from_slice::<RowsBody>(&body) {
+        Ok(RowsBody::List(rows) | RowsBody::Wrapped { rows }) => rows,
+        Err(e) => {
+            return Err(ApiError::bad_request(format!(
+                "the body must be a JSON array of row objects (or {{\"rows\": [...]}}): {e}"
+            )));
+        }
+    };
+    if rows.is_empty() {
+        return Err(ApiError::bad_request("no rows to append"));
+    }
+    if rows.len() > MAX_ROWS {
+        return Err(ApiError::bad_request(format!(
+            "at most {MAX_ROWS} rows per append; split the write"
+        )));
+    }
+    let tenancy = state.store.tenancy(t.table.id).await?;
+    if let Some(prefix) = caller
+        .session
+        .as_ref()
+        .and_then(|s| s.policy.key_prefix.as_ref())
+    {
+        // WITH CHECK: every row must lie inside the credential's key prefix.
+        let Some(tenancy) = &tenancy else {
+            return Err(deny(
+                &state,
+                &caller,
+                "write",
+                &t,
+                "the table has no tenant key to check the session policy's key prefix against"
+                    .into(),
+            )
+            .await?);
+        };
+        for (i, row) in rows.iter().enumerate() {
+            let key = row.get(&tenancy.key_column).and_then(Value::as_str);
+            match key {
+                Some(k) if k.starts_with(prefix.as_str()) => {}
+                Some(k) => {
+                    return Err(deny(
+                        &state,
+                        &caller,
+                        "write",
+                        &t,
+                        format!(
+                            "row {i} has key `{k}` and no session policy allows keys outside `{prefix}`; nothing was written"
+                        ),
+                    )
+                    .await?);
+                }
+                None => {
+                    return Err(ApiError::bad_request(format!(
+                        "row {i}: column `{}`: the tenant key is required (text)",
+                        tenancy.key_column
+                    )));
+                }
+            }
+        }
+    }
+    let location = url::Url::parse(&t.table.location).map_err(ApiError::internal)?;
+    let engine_t = tenancy.as_ref().map(engine_tenancy);
+    let report = meshgate_engine::rows::append_rows(&location, &rows, engine_t.as_ref()).await?;
+    let event = audit(&caller, "rows.append", "table", t.table.id).with_detail(json!({
+        "table": t.qualified(), "rows": rows.len(), "version": report.version,
+        "credential": caller.session.as_ref().map(|s| s.id),
+    }));
+    state.store.append_audit(event).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"rows": rows.len(), "version": report.version})),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReadQuery {
+    /// Look one row up by its key.
+    key: Option<String>,
+    /// List rows (the caller's tenant's, under a credential), by key.
+    limit: Option<u32>,
+    /// List rows with keys after this one (paging).
+    after: Option<String>,
+}
+
+async fn read(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((domain, product, table)): Path<(String, String, String)>,
+    Params(q): Params<ReadQuery>,
+) -> ApiResult<Json<Value>> {
+    let t = table_ref(&state, &domain, &product, &table).await?;
+    let readable = crate::query::readable_tables(&state, &caller).await?;
+    let visible = readable.iter().any(|v| {
+        v.domain == t.domain.name && v.product == t.product.name && v.table == t.table.name
+    });
+    if let Some(s) = &caller.session {
+        if !s.policy.allows(&t.qualified(), CredentialAction::Read) {
+            return Err(deny(
+                &state,
+                &caller,
+                "read",
+                &t,
+                "no session policy allows reading it".into(),
+            )
+            .await?);
+        }
+        if let (Some(prefix), Some(key)) = (&s.policy.key_prefix, &q.key)
+            && !key.starts_with(prefix.as_str())
+        {
+            return Err(deny(
+                &state,
+                &caller,
+                "read",
+                &t,
+                format!("no session policy allows reading key `{key}` (outside `{prefix}`)"),
+            )
+            .await?);
+        }
+    }
+    if !visible {
+        return Err(ApiError::not_found("table", &t.qualified()));
+    }
+    let tenancy = state.store.tenancy(t.table.id).await?.ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "`{}` has no tenant key column to look rows up by; query it with SQL",
+            t.qualified()
+        ))
+    })?;
+    let name = format!(
+        "{}.{}.{}",
+        ident(&t.domain.name),
+        ident(&t.product.name),
+        ident(&t.table.name)
+    );
+    let key_col = ident(&tenancy.key_column);
+    let (sql, single) = match &q.key {
+        Some(key) => {
+            let tenant = engine_tenancy(&tenancy).tenant_of(key).to_string();
+            (
+                format!(
+                    "SELECT * FROM {name} WHERE {key_col} = {} AND {} = {} LIMIT 2",
+                    literal(key),
+                    ident(TENANT_COLUMN),
+                    literal(&tenant)
+                ),
+                true,
+            )
+        }
+        None => {
+            let limit = q.limit.unwrap_or(100).clamp(1, MAX_LIST);
+            let after = q
+                .after
+                .as_ref()
+                .map(|a| format!(" WHERE {key_col} > {}", literal(a)))
+                .unwrap_or_default();
+            (
+                format!("SELECT * FROM {name}{after} ORDER BY {key_col} LIMIT {limit}"),
+                false,
+            )
+        }
+    };
+    let stream = state.engine.run(&sql, &readable).await?;
+    let batches: Vec<_> = stream.batches.try_collect().await?;
+    let rows = meshgate_engine::output::json_rows(&batches).map_err(ApiError::internal)?;
+    let event = audit(
+        &caller,
+        if single { "rows.get" } else { "rows.list" },
+        "table",
+        t.table.id,
+    )
+    .with_detail(json!({
+        "table": t.qualified(), "key": q.key, "rows": rows.len(),
+        "credential": caller.session.as_ref().map(|s| s.id),
+    }));
+    state.store.append_audit(event).await?;
+    if single {
+        return rows.into_iter().next().map(Json).ok_or_else(|| {
+            ApiError::not_found(
+                "row",
+                &format!("{} key {}", t.qualified(), q.key.unwrap_or_default()),
+            )
+        });
+    }
+    let next = rows
+        .last()
+        .and_then(|r| r.get(&tenancy.key_column))
+        .cloned();
+    Ok(Json(json!({"rows": rows, "next_after": next})))
+}
