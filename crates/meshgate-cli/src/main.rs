@@ -3,8 +3,10 @@
 //! talks to a running server over HTTP.
 
 mod access;
+mod catalog;
 mod client;
 mod output;
+mod tenants;
 mod verbs;
 
 use std::path::PathBuf;
@@ -179,16 +181,18 @@ fn print_tour(url: &str, tokens: &meshgate_server::mesh::DemoTokens) {
         r#"
 meshgate is serving the demo mesh on {url}
 
-  domains   sales (producer), marketing (consumer)
+  domains   sales (producer), marketing (consumer), apps (producer)
   people    alice (owner of sales.core), carol (steward of sales.core),
-            bob (member of marketing.analytics), admin (mesh admin)
-  products  sales.orders (100,000 orders), sales.customers (5,000 customers)
+            bob (member of marketing.analytics), admin (mesh admin),
+            item-service (service principal, steward of apps.platform)
+  products  sales.orders (100,000 orders), sales.customers (5,000 customers),
+            apps.items (multi-tenant: items keyed `tenantN-…`, tenant3's seeded)
 
 In another terminal, paste:
 
   alias meshgate='{exe}'
   export MESHGATE_URL={url}
-  export ADMIN={admin} ALICE={alice} CAROL={carol} BOB={bob}
+  export ADMIN={admin} ALICE={alice} CAROL={carol} BOB={bob} ITEMS={items}
 
   # bob (marketing) cannot see sales' orders yet
   MESHGATE_TOKEN=$BOB meshgate query "SELECT region, count(*) AS orders FROM sales.orders.orders GROUP BY region"
@@ -217,9 +221,36 @@ In another terminal, paste:
   MESHGATE_TOKEN=$BOB meshgate query "SELECT region, count(*) AS customers FROM sales.customers.customers GROUP BY region"
   MESHGATE_TOKEN=$ALICE meshgate query "SELECT * FROM sales.customers.customers ORDER BY customer_id LIMIT 3"
 
+  # tenant isolation: item-service vends short-lived credentials, each scoped to one
+  # tenant's keys of apps.items.items (its rights narrowed, never widened)
+  T1=$(MESHGATE_TOKEN=$ITEMS meshgate credentials create --table apps.items.items --action read --action write --key-prefix tenant1- --expires-in 1h --token-only)
+  T2=$(MESHGATE_TOKEN=$ITEMS meshgate credentials create --table apps.items.items --action read --action write --key-prefix tenant2- --token-only)
+
+  # each tenant's items are written with its own credential
+  MESHGATE_TOKEN=$T1 meshgate rows append apps.items.items --row '{{"item_id":"tenant1-1","name":"bolt","qty":100,"price":0.25}}' --row '{{"item_id":"tenant1-2","name":"nut","qty":250,"price":0.1}}'
+  MESHGATE_TOKEN=$T2 meshgate rows append apps.items.items --row '{{"item_id":"tenant2-1","name":"gear","qty":40,"price":2.5}}'
+
+  # tenant1's credential lists all of tenant1's items (and nothing else), and reads one by key
+  MESHGATE_TOKEN=$T1 meshgate rows list apps.items.items
+  MESHGATE_TOKEN=$T1 meshgate rows get apps.items.items tenant1-1
+
+  # tenant2's credential may not read tenant1's item, nor write outside tenant2- (403, audited)
+  MESHGATE_TOKEN=$T2 meshgate rows get apps.items.items tenant1-1
+  MESHGATE_TOKEN=$T2 meshgate rows append apps.items.items --row '{{"item_id":"tenant1-9","name":"spoof","qty":1,"price":1}}'
+
+  # SQL under tenant1's credential sees tenant1's rows only; item-service's own token sees all
+  MESHGATE_TOKEN=$T1 meshgate query "SELECT item_id, name, qty FROM apps.items.items ORDER BY item_id"
+  MESHGATE_TOKEN=$ITEMS meshgate query "SELECT tenant, count(*) AS items FROM apps.items.items GROUP BY tenant ORDER BY tenant"
+
+  # credentials are listed (newest first) and revoked; a revoked credential gets 401
+  MESHGATE_TOKEN=$ITEMS meshgate credentials list
+  MESHGATE_TOKEN=$ITEMS meshgate credentials revoke $(MESHGATE_TOKEN=$ITEMS meshgate credentials list -o id | head -1)
+  MESHGATE_TOKEN=$T2 meshgate rows list apps.items.items
+
   # every decision and every query is in the audit log
   MESHGATE_TOKEN=$ADMIN meshgate audit --action share.
   MESHGATE_TOKEN=$ADMIN meshgate audit --action query.
+  MESHGATE_TOKEN=$ADMIN meshgate audit --action rows.
 
 Tokens are kept in the data dir (quickstart-tokens.json) so re-running quickstart reuses
 them. Press Ctrl-C to stop.
@@ -228,5 +259,6 @@ them. Press Ctrl-C to stop.
         alice = token("alice"),
         carol = token("carol"),
         bob = token("bob"),
+        items = token("item-service"),
     );
 }

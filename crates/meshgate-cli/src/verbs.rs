@@ -77,6 +77,12 @@ pub enum ClientCommand {
     /// create, list and revoke api tokens
     #[command(subcommand)]
     Token(TokenCommand),
+    /// vend, list and revoke short-lived, tenant-scoped credentials
+    #[command(subcommand)]
+    Credentials(crate::tenants::CredentialsCommand),
+    /// append, look up and list rows of a table by key
+    #[command(subcommand)]
+    Rows(crate::tenants::RowsCommand),
     /// publish a data product from files and/or existing delta tables (producers)
     CreateDataProduct(CreateDataProductArgs),
     /// list the data products you can see
@@ -185,6 +191,8 @@ pub enum ClientCommand {
     /// default masks for tagged columns (admins; domain admins with --domain)
     #[command(subcommand)]
     TagMask(crate::access::TagMaskCommand),
+    #[command(flatten)]
+    Catalog(crate::catalog::CatalogCommand),
     /// read the audit log (mesh admins)
     Audit {
         /// only events after this sequence number
@@ -224,9 +232,17 @@ pub enum DomainCommand {
         /// the domain may not request access to data products
         #[arg(long, overrides_with = "consumer")]
         no_consumer: bool,
+        /// make it a unit of this domain (rules of the parent may apply to it)
+        #[arg(long)]
+        parent: Option<String>,
     },
     /// list domains
     List,
+    /// make a domain a unit of another (without PARENT: a top-level domain)
+    SetParent {
+        name: String,
+        parent: Option<String>,
+    },
     /// let a domain publish (`--producer`) and/or consume (`--consumer`)
     Enable(DomainRoles),
     /// stop a domain from publishing (`--producer`) and/or consuming (`--consumer`)
@@ -340,6 +356,9 @@ pub struct CreateDataProductArgs {
     /// register an existing delta table as table NAME (repeatable)
     #[arg(long = "register", value_name = "NAME=DELTA_URL", value_parser = parse_table_location)]
     registers: Vec<(String, String)>,
+    /// create it as a catalog draft (visible to its team only) instead of publishing it
+    #[arg(long)]
+    draft: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -358,6 +377,9 @@ pub struct RequestAccessArgs {
     /// keep the request as a draft instead of submitting it
     #[arg(long)]
     draft: bool,
+    /// a metadata form value the domain's rules require: FORM.FIELD=VALUE (repeatable)
+    #[arg(long = "form", value_name = "FORM.FIELD=VALUE")]
+    forms: Vec<String>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -533,6 +555,8 @@ pub async fn run(opts: &ClientOpts, cmd: ClientCommand) -> Result<()> {
         ClientCommand::Principal(cmd) => principal(&c, out, cmd).await,
         ClientCommand::Group(cmd) => group(&c, out, cmd).await,
         ClientCommand::Token(cmd) => token(&c, out, cmd).await,
+        ClientCommand::Credentials(cmd) => crate::tenants::credentials(&c, out, cmd).await,
+        ClientCommand::Rows(cmd) => crate::tenants::rows(&c, out, cmd).await,
         ClientCommand::CreateDataProduct(args) => create_data_product(&c, out, args).await,
         ClientCommand::ListProducts { domain, team } => {
             let v = c
@@ -604,6 +628,10 @@ pub async fn run(opts: &ClientOpts, cmd: ClientCommand) -> Result<()> {
                 ("tables", tables),
                 ("reason", Some(json!(args.reason))),
                 ("draft", args.draft.then_some(json!(true))),
+                (
+                    "forms",
+                    crate::catalog::request_forms(&c, &args.forms).await?,
+                ),
             ]);
             let v = c.json(Method::POST, &["shares"], &body).await?;
             show_share(out, &v)
@@ -684,6 +712,7 @@ pub async fn run(opts: &ClientOpts, cmd: ClientCommand) -> Result<()> {
         ClientCommand::RowRules(cmd) => crate::access::row_rules(&c, out, cmd).await,
         ClientCommand::Tags(cmd) => crate::access::tags(&c, out, cmd).await,
         ClientCommand::TagMask(cmd) => crate::access::tag_mask(&c, out, cmd).await,
+        ClientCommand::Catalog(cmd) => crate::catalog::run(&c, out, cmd).await,
         ClientCommand::Audit {
             after,
             actor,
@@ -713,12 +742,14 @@ async fn domain(c: &Client, out: OutputFormat, cmd: DomainCommand) -> Result<()>
             no_producer,
             consumer,
             no_consumer,
+            parent,
         } => {
             let body = object([
                 ("name", Some(json!(name))),
                 ("description", some(description)),
                 ("producer", switch(producer, no_producer)),
                 ("consumer", switch(consumer, no_consumer)),
+                ("parent", some(parent)),
             ]);
             let v = c.json(Method::POST, &["domains"], &body).await?;
             show_record(out, &v, output::DOMAIN)
@@ -726,6 +757,16 @@ async fn domain(c: &Client, out: OutputFormat, cmd: DomainCommand) -> Result<()>
         DomainCommand::List => {
             let v = c.get(&["domains"], &[]).await?;
             show_list(out, &v, output::DOMAIN)
+        }
+        DomainCommand::SetParent { name, parent } => {
+            let v = c
+                .json(
+                    Method::PUT,
+                    &["domains", &name, "parent"],
+                    &json!({ "parent": parent }),
+                )
+                .await?;
+            show_record(out, &v, output::DOMAIN)
         }
         DomainCommand::Enable(roles) => set_roles(c, out, roles, true).await,
         DomainCommand::Disable(roles) => set_roles(c, out, roles, false).await,
@@ -907,6 +948,7 @@ async fn create_data_product(
             "tables",
             (!registered.is_empty()).then(|| json!(registered)),
         ),
+        ("draft", args.draft.then_some(json!(true))),
     ]);
     let mut form = Form::new().part(
         PRODUCT_PART,

@@ -1,5 +1,7 @@
 //! End to end: starts the real `meshgate quickstart`, walks the tour it prints with the CLI
-//! (bob denied → request → alice approves → bob reads → alice revokes → bob denied → audit),
+//! (bob denied → request → alice approves → bob reads → alice revokes → bob denied → masked
+//! reads → tenant-scoped credentials of item-service: writes, reads and cross-tenant denials
+//! → audit),
 //! stops the server with SIGTERM expecting a graceful exit, and restarts it on the same data
 //! dir expecting the demo mesh and its tokens to be reused, not duplicated.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -16,6 +18,7 @@ use serde_json::Value;
 const EXE: &str = env!("CARGO_BIN_EXE_meshgate");
 const BY_REGION: &str =
     "SELECT region, count(*) AS orders FROM sales.orders.orders GROUP BY region";
+const ITEMS_TABLE: &str = "apps.items.items";
 
 /// A running `meshgate quickstart`, killed when dropped (also when the test fails).
 struct Server {
@@ -176,6 +179,15 @@ fn healthz(addr: SocketAddr) -> bool {
     response.starts_with("HTTP/1.1 200")
 }
 
+/// The `column` of each row of a JSON array of rows.
+fn keys(rows: &Value, column: &str) -> Vec<String> {
+    rows.as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| r[column].as_str().expect("a text key").to_string())
+        .collect()
+}
+
 fn read_tokens(data_dir: &Path) -> BTreeMap<String, String> {
     let text =
         std::fs::read_to_string(data_dir.join("quickstart-tokens.json")).expect("the tokens file");
@@ -183,7 +195,7 @@ fn read_tokens(data_dir: &Path) -> BTreeMap<String, String> {
         serde_json::from_str(&text).expect("tokens are a JSON object");
     let mut names: Vec<&str> = tokens.keys().map(String::as_str).collect();
     names.sort_unstable();
-    assert_eq!(names, ["admin", "alice", "bob", "carol"]);
+    assert_eq!(names, ["admin", "alice", "bob", "carol", "item-service"]);
     tokens
 }
 
@@ -195,6 +207,7 @@ fn quickstart_tour_shutdown_and_restart() {
     let mut server = Server::start(&data_dir, "first");
     let tokens = read_tokens(&data_dir);
     let (admin, alice, bob) = (&tokens["admin"], &tokens["alice"], &tokens["bob"]);
+    let items = &tokens["item-service"];
 
     // bob (marketing) cannot see sales' orders yet
     let stderr = server.fails(bob, &["query", BY_REGION]);
@@ -327,6 +340,166 @@ fn quickstart_tour_shutdown_and_restart() {
         "owners read raw values"
     );
 
+    // tenant isolation: item-service vends one credential per tenant
+    let vend = |prefix: &str, extra: &[&str]| {
+        let mut args = vec![
+            "credentials",
+            "create",
+            "--table",
+            ITEMS_TABLE,
+            "--action",
+            "read",
+            "--action",
+            "write",
+            "--key-prefix",
+            prefix,
+        ];
+        args.extend_from_slice(extra);
+        args.push("--token-only");
+        let token = server.ok(items, &args).trim().to_string();
+        assert!(
+            token.starts_with("mgs_") && !token.contains(char::is_whitespace),
+            "only the token is printed: {token:?}"
+        );
+        token
+    };
+    let t1 = vend("tenant1-", &["--expires-in", "1h"]);
+    let t2 = vend("tenant2-", &[]);
+
+    // each tenant's items are written with its own credential
+    let appended = server.ok(
+        &t1,
+        &[
+            "rows",
+            "append",
+            ITEMS_TABLE,
+            "--row",
+            r#"{"item_id":"tenant1-1","name":"bolt","qty":100,"price":0.25}"#,
+            "--row",
+            r#"{"item_id":"tenant1-2","name":"nut","qty":250,"price":0.1}"#,
+        ],
+    );
+    assert!(
+        appended.contains("appended 2 rows to `apps.items.items`"),
+        "{appended}"
+    );
+    let appended = server.ok(
+        &t2,
+        &[
+            "rows",
+            "append",
+            ITEMS_TABLE,
+            "--row",
+            r#"{"item_id":"tenant2-1","name":"gear","qty":40,"price":2.5}"#,
+        ],
+    );
+    assert!(appended.contains("appended 1 rows"), "{appended}");
+
+    // tenant1's credential lists all of tenant1's items and nothing else
+    let listed = server.ok(&t1, &["rows", "list", ITEMS_TABLE]);
+    assert!(
+        listed.contains("tenant1-1") && listed.contains("(2 rows)"),
+        "{listed}"
+    );
+    let page = server.json(&t1, &["rows", "list", ITEMS_TABLE, "-o", "json"]);
+    assert_eq!(keys(&page["rows"], "item_id"), ["tenant1-1", "tenant1-2"]);
+    assert_eq!(page["next_after"], "tenant1-2");
+
+    // … and reads one by key
+    let item = server.json(
+        &t1,
+        &["rows", "get", ITEMS_TABLE, "tenant1-1", "-o", "json"],
+    );
+    assert_eq!(
+        (&item["item_id"], &item["name"], &item["qty"]),
+        (
+            &Value::from("tenant1-1"),
+            &Value::from("bolt"),
+            &Value::from(100)
+        ),
+        "{item}"
+    );
+
+    // tenant2's credential may not read tenant1's item, nor write outside tenant2-
+    let denied = server.fails(&t2, &["rows", "get", ITEMS_TABLE, "tenant1-1"]);
+    for needle in [
+        "item-service",
+        "read",
+        "apps.items.items",
+        "no session policy allows",
+        "forbidden",
+    ] {
+        assert!(denied.contains(needle), "`{needle}` missing from: {denied}");
+    }
+    let denied = server.fails(
+        &t2,
+        &[
+            "rows",
+            "append",
+            ITEMS_TABLE,
+            "--row",
+            r#"{"item_id":"tenant1-9","name":"spoof","qty":1,"price":1}"#,
+        ],
+    );
+    for needle in [
+        "item-service",
+        "write",
+        "apps.items.items",
+        "no session policy allows",
+        "nothing was written",
+    ] {
+        assert!(denied.contains(needle), "`{needle}` missing from: {denied}");
+    }
+    let missing = server.fails(items, &["rows", "get", ITEMS_TABLE, "tenant1-9"]);
+    assert!(missing.contains("not found"), "{missing}");
+
+    // SQL under tenant1's credential sees tenant1's rows only; item-service's own token all
+    let rows = server.json(
+        &t1,
+        &[
+            "query",
+            "SELECT item_id, name, qty FROM apps.items.items ORDER BY item_id",
+            "-o",
+            "json",
+        ],
+    );
+    assert_eq!(keys(&rows, "item_id"), ["tenant1-1", "tenant1-2"]);
+    let by_tenant = server.json(
+        items,
+        &[
+            "query",
+            "SELECT tenant, count(*) AS items FROM apps.items.items GROUP BY tenant ORDER BY tenant",
+            "-o",
+            "json",
+        ],
+    );
+    assert_eq!(
+        by_tenant,
+        serde_json::json!([
+            {"tenant": "tenant1", "items": 2},
+            {"tenant": "tenant2", "items": 1},
+            {"tenant": "tenant3", "items": 3}
+        ])
+    );
+
+    // credentials are listed (newest first) and revoked; a revoked credential gets 401
+    let creds = server.json(items, &["credentials", "list", "-o", "json"]);
+    let creds = creds.as_array().expect("credentials");
+    assert_eq!(creds.len(), 2, "{creds:?}");
+    assert_eq!(creds[0]["policy"]["key_prefix"], "tenant2-");
+    assert!(creds.iter().all(|c| c.get("token").is_none()), "{creds:?}");
+    let newest = server.ok(items, &["credentials", "list", "-o", "id"]);
+    let newest = newest.lines().next().expect("a credential id");
+    assert_eq!(newest, creds[0]["id"].as_str().expect("id"));
+    let revoked = server.json(items, &["credentials", "revoke", newest, "-o", "json"]);
+    assert!(revoked["revoked_at"].is_string(), "{revoked}");
+    let stderr = server.fails(&t2, &["rows", "list", ITEMS_TABLE]);
+    assert!(
+        stderr.contains("invalid, expired or revoked token"),
+        "{stderr}"
+    );
+    server.ok(&t1, &["rows", "get", ITEMS_TABLE, "tenant1-2"]);
+
     // every decision and every query is in the audit log
     let events = server.json(admin, &["audit", "--action", "share.", "-o", "json"]);
     let events = events.as_array().expect("events");
@@ -358,6 +531,21 @@ fn quickstart_tour_shutdown_and_restart() {
             .any(|e| e["outcome"] == "success"),
         "{queries:#?}"
     );
+    let row_events = server.json(admin, &["audit", "--action", "rows.", "-o", "json"]);
+    let row_events = row_events.as_array().expect("events");
+    for (action, outcome) in [
+        ("rows.append", "success"),
+        ("rows.append", "denied"),
+        ("rows.get", "denied"),
+        ("rows.list", "success"),
+    ] {
+        assert!(
+            row_events.iter().any(|e| e["action"] == action
+                && e["outcome"] == outcome
+                && e["actor"] == "item-service"),
+            "no {action} {outcome} by item-service: {row_events:#?}"
+        );
+    }
 
     // SIGTERM stops the server gracefully (checked after the restart, so that a failure here
     // still lets the restart be tested).
@@ -400,6 +588,31 @@ fn quickstart_tour_shutdown_and_restart() {
             ]
         ),
         "n\n100000\n"
+    );
+
+    // Credentials survive the restart (signed with the mesh's stored key), revocations too.
+    let item = server.json(
+        &t1,
+        &["rows", "get", ITEMS_TABLE, "tenant1-1", "-o", "json"],
+    );
+    assert_eq!(item["name"], "bolt");
+    let stderr = server.fails(&t2, &["rows", "get", ITEMS_TABLE, "tenant2-1"]);
+    assert!(
+        stderr.contains("invalid, expired or revoked token"),
+        "{stderr}"
+    );
+    let seeded = server.json(items, &["rows", "list", ITEMS_TABLE, "-o", "json"]);
+    assert_eq!(
+        keys(&seeded["rows"], "item_id"),
+        [
+            "tenant1-1",
+            "tenant1-2",
+            "tenant2-1",
+            "tenant3-1",
+            "tenant3-2",
+            "tenant3-3"
+        ],
+        "the seed did not add tenant3's items again"
     );
 
     assert!(

@@ -255,9 +255,17 @@ impl<'a> Compiler<'a> {
         })
     }
 
+    /// The type of `expr` as the language sees it: a dictionary-encoded column (Delta
+    /// partition columns are) has the type of its values, so literals compared with it are
+    /// plain values that file pruning understands.
     fn type_of(&self, expr: &Expr, span: Span) -> Result<DataType, PolicyError> {
-        expr.get_type(&self.df_schema)
-            .map_err(|e| PolicyError::at(span, first_line(&e.to_string())))
+        let t = expr
+            .get_type(&self.df_schema)
+            .map_err(|e| PolicyError::at(span, first_line(&e.to_string())))?;
+        Ok(match t {
+            DataType::Dictionary(_, values) => *values,
+            other => other,
+        })
     }
 
     fn column(&self, ident: &ast::Ident) -> Result<Expr, PolicyError> {

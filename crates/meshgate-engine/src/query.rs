@@ -34,8 +34,11 @@ use futures::{Stream, StreamExt};
 use url::Url;
 
 use crate::ingest::open;
-use crate::secure::{SecureTable, TableAccess};
+use crate::secure::{SecureScanExec, SecureTable, TableAccess};
 use crate::{Error, Result};
+use deltalake::datafusion::datasource::physical_plan::FileScanConfig;
+use deltalake::datafusion::datasource::source::DataSourceExec;
+use deltalake::datafusion::physical_plan::ExecutionPlan;
 
 /// Limits for queries.
 #[derive(Debug, Clone)]
@@ -156,6 +159,31 @@ impl QueryEngine {
         Ok((schema, tables, stream))
     }
 
+    /// The data files a query's plan would read, secured scans included (for diagnostics,
+    /// tests and benchmarks: e.g. that a tenant-scoped read touches only that tenant's
+    /// files). Nothing is executed.
+    pub async fn files_read(&self, sql: &str, visible: &[VisibleTable]) -> Result<Vec<String>> {
+        let limit = self.config.memory_limit_mb;
+        let ctx = self.session(visible)?;
+        let options = SQLOptions::new()
+            .with_allow_ddl(false)
+            .with_allow_dml(false)
+            .with_allow_statements(false);
+        let df = ctx
+            .sql_with_options(sql, options)
+            .await
+            .map_err(|e| Error::from_query(e, limit))?;
+        let plan = df
+            .create_physical_plan()
+            .await
+            .map_err(|e| Error::from_query(e, limit))?;
+        let mut files = Vec::new();
+        collect_files(&plan, &mut files);
+        files.sort();
+        files.dedup();
+        Ok(files)
+    }
+
     fn session(&self, visible: &[VisibleTable]) -> Result<SessionContext> {
         let config = SessionConfig::new()
             .with_information_schema(true)
@@ -184,6 +212,24 @@ impl QueryEngine {
             ctx.register_catalog(domain, Arc::new(catalog));
         }
         Ok(ctx)
+    }
+}
+
+/// The files of every file scan in `plan`, looking inside secured scans.
+fn collect_files(plan: &Arc<dyn ExecutionPlan>, out: &mut Vec<String>) {
+    if let Some(secure) = plan.downcast_ref::<SecureScanExec>() {
+        collect_files(secure.input(), out);
+    }
+    if let Some(source) = plan.downcast_ref::<DataSourceExec>() {
+        let any: &dyn std::any::Any = source.data_source().as_ref();
+        if let Some(config) = any.downcast_ref::<FileScanConfig>() {
+            for group in &config.file_groups {
+                out.extend(group.iter().map(|f| f.object_meta.location.to_string()));
+            }
+        }
+    }
+    for child in plan.children() {
+        collect_files(child, out);
     }
 }
 

@@ -11,9 +11,11 @@
 
 use std::sync::Arc;
 
+use deltalake::DeltaTableError;
 use deltalake::arrow::array::{Array, ArrayRef, RecordBatch};
 use deltalake::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use deltalake::datafusion::common::ScalarValue;
+use deltalake::kernel::transaction::{CommitProperties, TransactionError};
 use deltalake::protocol::SaveMode;
 use serde_json::Value;
 use url::Url;
@@ -194,6 +196,14 @@ pub fn rows_to_batch(
                 continue;
             }
             let value = map.get(field.name()).unwrap_or(&Value::Null);
+            if value.is_null() && tenancy.is_some_and(|t| t.key_column == *field.name()) {
+                // Caught here, with its row: a null key has no tenant to derive.
+                return Err(RowError {
+                    row: i,
+                    column: Some(field.name().clone()),
+                    reason: "the tenant key is required".into(),
+                });
+            }
             cells[c].push(scalar(value, field).map_err(|reason| RowError {
                 row: i,
                 column: Some(field.name().clone()),
@@ -305,17 +315,41 @@ pub async fn append_rows(
     rows: &[Value],
     tenancy: Option<&Tenancy>,
 ) -> Result<IngestReport> {
-    let table = open(location).await?;
-    let schema = arrow_schema(&table)?;
-    let batch = rows_to_batch(&schema, rows, tenancy)?;
-    let batch = align(batch, &schema)?;
-    let table = table
-        .write(vec![batch])
-        .with_save_mode(SaveMode::Append)
-        .await
-        .map_err(Error::from_ingest)?;
-    write_report(&table).await
+    let mut attempt = 0u32;
+    loop {
+        let table = open(location).await?;
+        let schema = arrow_schema(&table)?;
+        let batch = rows_to_batch(&schema, rows, tenancy)?;
+        let batch = align(batch, &schema)?;
+        // Concurrent appends never conflict logically; the commit protocol retries each
+        // against the versions others committed meanwhile.
+        let written = table
+            .write(vec![batch])
+            .with_save_mode(SaveMode::Append)
+            .with_commit_properties(CommitProperties::default().with_max_retries(COMMIT_RETRIES))
+            .await;
+        match written {
+            Ok(table) => return write_report(&table).await,
+            Err(DeltaTableError::Transaction {
+                source: TransactionError::MaxCommitAttempts(_),
+            }) if attempt < WRITE_ATTEMPTS => {
+                // Extreme contention: back off (with jitter) and write again.
+                attempt += 1;
+                let jitter = u64::from(rand::random::<u8>());
+                tokio::time::sleep(std::time::Duration::from_millis(
+                    20 * u64::from(attempt) + jitter,
+                ))
+                .await;
+            }
+            Err(e) => return Err(Error::from_ingest(e)),
+        }
+    }
 }
+
+/// Commit attempts one write makes against concurrent commits.
+const COMMIT_RETRIES: usize = 100;
+/// Writes retried (re-reading the table) when all commit attempts lost a race.
+const WRITE_ATTEMPTS: u32 = 5;
 
 /// Reorders a batch's columns to the table's order.
 fn align(batch: RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
@@ -382,6 +416,22 @@ mod tests {
             .unwrap();
         assert_eq!(tenants.value(0), "t1");
         assert_eq!(tenants.value(1), "t2");
+    }
+
+    #[test]
+    fn a_missing_nullable_tenant_key_names_its_row() {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("item_id", DataType::Utf8, true),
+            Field::new("qty", DataType::Int64, true),
+        ]));
+        let rows = vec![json!({"item_id": "a-1"}), json!({"qty": 1})];
+        let err = rows_to_batch(&schema, &rows, Some(&tenancy())).unwrap_err();
+        assert_eq!(
+            (err.row, err.column.as_deref()),
+            (1, Some("item_id")),
+            "{err}"
+        );
+        assert!(!err.to_string().contains("row 0"), "{err}");
     }
 
     #[test]

@@ -32,6 +32,7 @@ use deltalake::datafusion::common::tree_node::TreeNodeRecursion;
 use deltalake::datafusion::common::{Column, Constraints, DFSchema, ScalarValue, Statistics};
 use deltalake::datafusion::error::{DataFusionError, Result as DfResult};
 use deltalake::datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use deltalake::datafusion::logical_expr::utils::split_conjunction;
 use deltalake::datafusion::logical_expr::{
     Expr, ExprSchemable, LogicalPlan, TableProviderFilterPushDown, TableType, lit, when,
 };
@@ -400,7 +401,13 @@ impl TableProvider for SecureTable {
         }
         let inner_projection: Vec<usize> = (0..needed.len()).filter(|&i| needed[i]).collect();
         // The trusted security predicate may prune files; user predicates never go down.
-        let pruning: Vec<Expr> = plan.predicate.iter().cloned().collect();
+        // Split into conjuncts: the Delta provider prunes files with the ones it understands
+        // (e.g. a tenant partition) even when others (a function call) it cannot use.
+        let pruning: Vec<Expr> = plan
+            .predicate
+            .iter()
+            .flat_map(|p| split_conjunction(p).into_iter().cloned())
+            .collect();
         let input = self
             .inner
             .scan(state, Some(&inner_projection), &pruning, None)
@@ -469,6 +476,14 @@ impl SecureScanExec {
             inner,
             properties,
         }
+    }
+}
+
+impl SecureScanExec {
+    /// The plan under the secured scan, for diagnostics (which files a read touches). It is
+    /// not part of the optimizer's view and never shown in `EXPLAIN`.
+    pub fn input(&self) -> &Arc<dyn ExecutionPlan> {
+        &self.inner
     }
 }
 

@@ -4,12 +4,18 @@
 //! time (seeded generator). Seeding is idempotent — re-running it on an existing data dir
 //! reuses what is there — and the demo tokens are kept in `quickstart-tokens.json` in the
 //! data dir (readable only by its owner) so a second run can print them again.
+//!
+//! Besides the sales/marketing story it seeds the tenant-isolation demo of ACCESS.md: a
+//! service principal `item-service`, steward of `apps.platform`, and a multi-tenant product
+//! `apps.items` whose table `items` is keyed by `item_id` (`tenant3-1`, …). Only tenant3 has
+//! rows; the tour creates tenant1's and tenant2's through tenant-scoped credentials.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::Utc;
 use meshgate_core::access::{ColumnTags, DataFilter, Mask, TagMask};
+use meshgate_core::credential::TableTenancy;
 use meshgate_core::model::{
     DataProduct, Domain, NewAuditEvent, Principal, PrincipalKind, ProductTable, Team, TeamMember,
     TeamRole, new_id,
@@ -19,6 +25,7 @@ use meshgate_engine::arrow::array::{
 };
 use meshgate_engine::arrow::datatypes::{DataType, Field, Schema};
 use meshgate_engine::ingest;
+use meshgate_engine::rows::{Tenancy, create_tenant_table};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::json;
@@ -206,6 +213,124 @@ pub fn generate_customers(rows: usize) -> Result<RecordBatch, String> {
         ],
     )
     .map_err(|e| e.to_string())
+}
+
+/// Deterministic demo items of one tenant: key `<tenant>-<n>`, name, quantity, price.
+pub fn generate_items(tenant: &str) -> Result<RecordBatch, String> {
+    const ITEMS: [(&str, i64, f64); 3] = [
+        ("anchor bolt", 120, 0.35),
+        ("hex nut", 400, 0.05),
+        ("hinge", 35, 2.4),
+    ];
+    let keys: Vec<String> = (1..=ITEMS.len()).map(|n| format!("{tenant}-{n}")).collect();
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("item_id", DataType::Utf8, false),
+        Field::new("name", DataType::Utf8, true),
+        Field::new("qty", DataType::Int64, true),
+        Field::new("price", DataType::Float64, true),
+    ]));
+    RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(StringArray::from(keys)),
+            Arc::new(StringArray::from(
+                ITEMS.iter().map(|i| i.0).collect::<Vec<_>>(),
+            )),
+            Arc::new(Int64Array::from(
+                ITEMS.iter().map(|i| i.1).collect::<Vec<_>>(),
+            )),
+            Arc::new(Float64Array::from(
+                ITEMS.iter().map(|i| i.2).collect::<Vec<_>>(),
+            )),
+        ],
+    )
+    .map_err(|e| e.to_string())
+}
+
+/// The multi-tenant product `apps.items`: table `items` keyed by `item_id` (tenant = the part
+/// before `-`), partitioned by tenant, seeded with tenant3's items. Its tenancy record is
+/// (re)set when missing, so a seed interrupted between the two writes completes on re-run.
+async fn ensure_items_product(
+    state: &AppState,
+    domain: &Domain,
+    team: &Team,
+) -> Result<(), String> {
+    const NAME: &str = "items";
+    let err = |e: meshgate_core::Error| e.to_string();
+    let tenancy = Tenancy {
+        key_column: "item_id".into(),
+        separator: Some("-".into()),
+    };
+    let existing = state
+        .store
+        .get_product_by_name(domain.id, NAME)
+        .await
+        .map_err(err)?;
+    let table = match existing {
+        Some(product) => {
+            let tables = state.store.list_tables(product.id).await.map_err(err)?;
+            match tables.into_iter().find(|t| t.name == NAME) {
+                Some(t) => t,
+                None => return Ok(()),
+            }
+        }
+        None => {
+            let id = new_id();
+            let url = state
+                .data_root
+                .table_url(id, NAME)
+                .map_err(|e| e.to_string())?;
+            let report =
+                create_tenant_table(&url, NAME, vec![generate_items("tenant3")?], &tenancy)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            let now = Utc::now();
+            let product = DataProduct {
+                id,
+                domain_id: domain.id,
+                team_id: team.id,
+                name: NAME.to_string(),
+                description: "the item catalogue of every tenant of the apps platform".into(),
+                created_at: now,
+                updated_at: now,
+                listing: Default::default(),
+                revision: 1,
+            };
+            let table = ProductTable {
+                id: new_id(),
+                product_id: id,
+                name: NAME.to_string(),
+                description: "one row per item, keyed `<tenant>-<n>`, partitioned by tenant".into(),
+                location: url.to_string(),
+                managed: true,
+                columns: report.columns,
+                created_at: now,
+            };
+            let event =
+                NewAuditEvent::new(None, "product.create", "data_product", Some(id.to_string()))
+                    .with_detail(json!({"name": "apps.items", "rows": report.rows, "by": "seed"}));
+            if let Err(e) = state
+                .store
+                .create_product(&product, std::slice::from_ref(&table), event)
+                .await
+            {
+                meshgate_engine::storage::remove_location(&url);
+                return Err(e.to_string());
+            }
+            table
+        }
+    };
+    if state.store.tenancy(table.id).await.map_err(err)?.is_none() {
+        let record = TableTenancy {
+            table_id: table.id,
+            key_column: tenancy.key_column,
+            separator: tenancy.separator,
+        };
+        let event = NewAuditEvent::new(None, "table.tenancy", "table", Some(table.id.to_string()))
+            .with_detail(json!({"table": "apps.items.items", "key": record.key_column, "separator": record.separator, "by": "seed"}));
+        state.store.set_tenancy(&record, event).await.map_err(err)?;
+    }
+    Ok(())
 }
 
 /// The fine-grained part of the demo: a data filter `eu_only` on `sales.customers`, the
@@ -412,6 +537,21 @@ pub async fn seed_demo(state: &AppState) -> Result<DemoTokens, String> {
     )
     .await?;
     ensure_access_demo(state, &sales, &alice).await?;
+    let item_service = ensure_principal(state, "item-service", PrincipalKind::Service, false)
+        .await
+        .map_err(err)?;
+    let apps = ensure_domain(state, "apps", "the apps platform's operational data")
+        .await
+        .map_err(err)?;
+    let platform = ensure_team(
+        state,
+        &apps,
+        "platform",
+        &[(&item_service, TeamRole::Steward)],
+    )
+    .await
+    .map_err(err)?;
+    ensure_items_product(state, &apps, &platform).await?;
     crate::catalog::rebuild_index(state).await.map_err(err)?;
 
     let path = state.config.data_dir.join("quickstart-tokens.json");
@@ -420,7 +560,7 @@ pub async fn seed_demo(state: &AppState) -> Result<DemoTokens, String> {
         .and_then(|s| serde_json::from_str(&s).ok())
         .unwrap_or_default();
     let mut changed = false;
-    for p in [&admin, &alice, &carol, &bob] {
+    for p in [&admin, &alice, &carol, &bob, &item_service] {
         let usable = match tokens.get(&p.name) {
             Some(t) => matches!(
                 state.store.find_token(&meshgate_core::token::hash(t)).await.map_err(|e| e.to_string())?,
@@ -467,6 +607,20 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(a.num_rows(), 1000);
         assert_ne!(a, generate_orders(1000, 7)?);
+        Ok(())
+    }
+
+    #[test]
+    fn demo_items_belong_to_their_tenant() -> Result<(), String> {
+        let items = generate_items("tenant3")?;
+        assert_eq!(items, generate_items("tenant3")?);
+        let keys = items
+            .column(0)
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .ok_or("keys are text")?;
+        assert!(keys.iter().flatten().all(|k| k.starts_with("tenant3-")));
+        assert_eq!(keys.len(), 3);
         Ok(())
     }
 }

@@ -113,6 +113,24 @@ async fn append(
             )
             .await?);
         }
+        // The session policy only narrows: the principal must still hold the right itself
+        // (it may have lost it since the credential was vended).
+        Some(_)
+            if !state.authz.is_allowed(
+                &caller.actor,
+                meshgate_authz::Action::AppendData,
+                &product_resource(&t.product),
+            ) =>
+        {
+            return Err(deny(
+                &state,
+                &caller,
+                "write",
+                &t,
+                "the principal itself may not write it, and no session policy allows more than its principal may do".into(),
+            )
+            .await?);
+        }
         Some(_) => {}
         None => authorize(
             &state,

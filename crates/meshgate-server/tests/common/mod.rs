@@ -164,9 +164,24 @@ impl Mesh {
         content_type: Option<&str>,
         body: Body,
     ) -> Resp {
+        let token = who.map(|w| self.token(w));
+        self.send_bearer(method, path, token.as_deref(), content_type, body)
+            .await
+    }
+
+    /// Sends a request with a raw bearer token (an API token, a credential, a forgery;
+    /// `None`: no `Authorization` header).
+    pub async fn send_bearer(
+        &self,
+        method: &str,
+        path: &str,
+        bearer: Option<&str>,
+        content_type: Option<&str>,
+        body: Body,
+    ) -> Resp {
         let mut req = Request::builder().method(method).uri(path);
-        if let Some(who) = who {
-            req = req.header(header::AUTHORIZATION, format!("Bearer {}", self.token(who)));
+        if let Some(token) = bearer {
+            req = req.header(header::AUTHORIZATION, format!("Bearer {token}"));
         }
         if let Some(ct) = content_type {
             req = req.header(header::CONTENT_TYPE, ct);
@@ -276,6 +291,25 @@ impl Mesh {
         )
         .await
         .ok(StatusCode::CREATED)
+    }
+
+    /// `POST /api/v1/products` as `who`: the `product` JSON part (`meta`, which may carry
+    /// `tables` specs such as a `tenant_key`) and one uploaded CSV per `(table, content)`.
+    pub async fn create_product(&self, who: &str, meta: &Value, files: &[(&str, &[u8])]) -> Resp {
+        let meta = meta.to_string();
+        let names: Vec<String> = files.iter().map(|(t, _)| format!("{t}.csv")).collect();
+        let mut parts: Vec<(&str, Option<&str>, &[u8])> = vec![("product", None, meta.as_bytes())];
+        for ((table, csv), file) in files.iter().zip(&names) {
+            parts.push((table, Some(file.as_str()), csv));
+        }
+        self.send(
+            "POST",
+            "/api/v1/products",
+            Some(who),
+            Some(&format!("multipart/form-data; boundary={BOUNDARY}")),
+            Body::from(multipart(&parts)),
+        )
+        .await
     }
 
     /// Creates (as admin) a team in a domain.
