@@ -579,6 +579,15 @@ def fmt_ms(seconds):
     return f"{ms:.0f} ms" if ms >= 100 else f"{ms:.1f} ms"
 
 
+def fmt_times(x):
+    """A speed-up factor with two significant digits at least (0.0034×, 0.53×, 3.7×, 21×)."""
+    if x >= 10:
+        return f"{x:.0f}×"
+    if x >= 1:
+        return f"{x:.1f}×"
+    return f"{x:.2g}×"
+
+
 def geomean(xs):
     return math.exp(sum(math.log(x) for x in xs) / len(xs))
 
@@ -774,9 +783,9 @@ def report(args, results, debug_build, binary, pg_version, pg_settings, eu_rows,
     lines.append("|---|---|---|---|---|")
     for r, x in zip(results, b3):
         lines.append(f"| {r['query']} | {fmt_ms(r['median']['mg_secured'])} | {fmt_ms(r['median']['pg_secured'])} | "
-                     f"{x:.1f}× | {verdict(x >= 20)} |" if x >= 10 else f"{x:.2f}× | {verdict(x >= 20)} |")
+                     f"{fmt_times(x)} | {verdict(x >= 20)} |")
     g = geomean(b3)
-    lines.append(f"| **geometric mean** | | | **{g:.2f}×** | **{verdict(g >= 20)}** |")
+    lines.append(f"| **geometric mean** | | | **{fmt_times(g)}** | **{verdict(g >= 20)}** |")
     tables = "\n".join(lines)
 
     machine = f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}"
