@@ -794,8 +794,10 @@ def report(args, results, debug_build, binary, pg_version, pg_settings, eu_rows,
                                 text=True, check=True).stdout.strip()
     except Exception:
         commit = "unknown"
+    built = dt.datetime.fromtimestamp(os.path.getmtime(binary), dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     build = ("**DEBUG BUILD — not a valid result** (timings of an unoptimised binary)"
-             if debug_build else "release build")
+             if debug_build else "release build") + f" of {built}, HEAD {commit} at run time"
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     cmd = "python3 bench/b1_b3_access.py"
     for flag, value, default in (("--rows", args.rows, 2_000_000), ("--runs", args.runs, 7),
                                  ("--warmup", args.warmup, 2), ("--seed", args.seed, 20261123)):
@@ -804,11 +806,11 @@ def report(args, results, debug_build, binary, pg_version, pg_settings, eu_rows,
     if binary != os.path.abspath(default_binary()):
         cmd += f" --binary {binary}"
     method = (
-        f"Command: `{cmd}` (meshgate {commit}, {build}; DuckDB {duckdb.__version__}; "
+        f"Command: `{cmd}` (meshgate {build}; DuckDB {duckdb.__version__}; "
         f"PostgreSQL {pg_version}, shared_buffers {pg_settings['shared_buffers']}, work_mem "
         f"{pg_settings['work_mem']}, max_parallel_workers_per_gather "
         f"{pg_settings['max_parallel_workers_per_gather']}, jit {pg_settings['jit']}; whole run "
-        f"{total:.0f} s).\n\n"
+        f"{total:.0f} s; load average {load:.1f} at the end).\n\n"
         f"Data: seeded generator (seed {args.seed}), lineitem-like table of {args.rows:,} rows "
         f"(14 columns incl. `region`, `customer_email`, `card_number`) and an orders table of "
         f"{max(1_000, args.rows // 100):,} rows, written once with pyarrow as Parquet and uploaded "

@@ -365,10 +365,12 @@ pub async fn rows(c: &Client, out: OutputFormat, cmd: RowsCommand) -> Result<()>
                 .await?;
             match out {
                 OutputFormat::Table => output::print(&format!(
-                    "appended {} rows to `{}` (version {})\n",
-                    output::lookup(&v, "rows")
-                        .map(output::cell)
-                        .unwrap_or_default(),
+                    "appended {} to `{}` (version {})\n",
+                    match output::lookup(&v, "rows").and_then(Value::as_u64) {
+                        Some(1) => "1 row".to_string(),
+                        Some(n) => format!("{n} rows"),
+                        None => "rows".to_string(),
+                    },
                     qualified(&table),
                     output::lookup(&v, "version")
                         .map(output::cell)

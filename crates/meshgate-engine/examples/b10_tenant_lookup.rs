@@ -31,7 +31,11 @@ fn arg(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-fn batch(tenants: std::ops::Range<u64>, per_tenant: u64, rng: &mut rand::rngs::StdRng) -> RecordBatch {
+fn batch(
+    tenants: std::ops::Range<u64>,
+    per_tenant: u64,
+    rng: &mut rand::rngs::StdRng,
+) -> RecordBatch {
     let n = ((tenants.end - tenants.start) * per_tenant) as usize;
     let (mut ids, mut names, mut qty, mut price) = (
         Vec::with_capacity(n),
@@ -174,7 +178,10 @@ async fn main() {
     println!("| metric | value |");
     println!("|---|---|");
     println!("| tenants × rows | {tenants} × {rows_total} ({per_tenant} per tenant) |");
-    println!("| table build (write, partitioned) | {:.1} s |", build.as_secs_f64());
+    println!(
+        "| table build (write, partitioned) | {:.1} s |",
+        build.as_secs_f64()
+    );
     println!("| files in the table | {all_files} |");
     println!(
         "| files a tenant-scoped lookup reads | {} (only `tenant=tenant7/`) |",

@@ -37,6 +37,7 @@ use deltalake::datafusion::logical_expr::{
     Expr, ExprSchemable, LogicalPlan, TableProviderFilterPushDown, TableType, lit, when,
 };
 use deltalake::datafusion::physical_expr::{EquivalenceProperties, Partitioning, PhysicalExpr};
+use deltalake::datafusion::physical_optimizer::optimizer::PhysicalOptimizer;
 use deltalake::datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use deltalake::datafusion::physical_plan::filter::FilterExecBuilder;
 use deltalake::datafusion::physical_plan::projection::ProjectionExec;
@@ -196,6 +197,19 @@ pub fn resolve(schema: &Schema, access: &TableAccess) -> Result<Option<SecurePla
     Ok(Some(SecurePlan { columns, predicate }))
 }
 
+/// `expr` with its columns unqualified (the secured scan's input schema has no table name).
+fn unqualified(expr: &Expr) -> DfResult<Expr> {
+    use deltalake::datafusion::common::tree_node::{Transformed, TreeNode};
+    expr.clone()
+        .transform(|e| {
+            Ok(match e {
+                Expr::Column(c) => Transformed::yes(Expr::Column(Column::new_unqualified(c.name))),
+                other => Transformed::no(other),
+            })
+        })
+        .map(|t| t.data)
+}
+
 fn unalias(expr: Expr) -> Expr {
     match expr {
         Expr::Alias(a) => *a.expr,
@@ -341,6 +355,47 @@ impl SecureTable {
         })
     }
 
+    /// Whether a user predicate may run inside the secured scan and prune it: it reads only
+    /// columns shown as they are (no mask, no cell rule, so the value is the same below and
+    /// above the projection) and is built only of expressions that cannot fail: columns,
+    /// literals, comparisons, `IN` lists and `BETWEEN` of literals, `IS [NOT] NULL`, `AND`,
+    /// `OR`, `NOT`. Anything else stays above the secured scan.
+    fn safe_filter(&self, expr: &Expr) -> bool {
+        let Some(plan) = &self.plan else {
+            return false;
+        };
+        let plain = |name: &str| {
+            plan.columns
+                .iter()
+                .any(|(n, e)| n == name && matches!(e, Expr::Column(c) if c.name == name))
+        };
+        fn safe(e: &Expr, plain: &dyn Fn(&str) -> bool) -> bool {
+            match e {
+                Expr::Column(c) => plain(&c.name),
+                Expr::Literal(_, _) => true,
+                Expr::BinaryExpr(b) => {
+                    use deltalake::datafusion::logical_expr::Operator::*;
+                    matches!(b.op, Eq | NotEq | Lt | LtEq | Gt | GtEq | And | Or)
+                        && safe(&b.left, plain)
+                        && safe(&b.right, plain)
+                }
+                Expr::Not(inner) | Expr::IsNull(inner) | Expr::IsNotNull(inner) => {
+                    safe(inner, plain)
+                }
+                Expr::InList(l) => {
+                    safe(&l.expr, plain) && l.list.iter().all(|x| matches!(x, Expr::Literal(_, _)))
+                }
+                Expr::Between(b) => {
+                    safe(&b.expr, plain)
+                        && matches!(*b.low, Expr::Literal(_, _))
+                        && matches!(*b.high, Expr::Literal(_, _))
+                }
+                _ => false,
+            }
+        }
+        safe(expr, &plain)
+    }
+
     /// Whether reads go through security rules (false: the table is read as it is).
     pub fn is_secured(&self) -> bool {
         self.plan.is_some()
@@ -399,14 +454,26 @@ impl TableProvider for SecureTable {
         if let Some(p) = &plan.predicate {
             mark(p);
         }
+        // User predicates DataFusion handed down: only the safe ones (see `safe_filter`).
+        let user: Vec<Expr> = filters
+            .iter()
+            .filter(|f| self.safe_filter(f))
+            .map(unqualified)
+            .collect::<DfResult<_>>()?;
+        for f in &user {
+            mark(f);
+        }
         let inner_projection: Vec<usize> = (0..needed.len()).filter(|&i| needed[i]).collect();
         // The trusted security predicate may prune files; user predicates never go down.
         // Split into conjuncts: the Delta provider prunes files with the ones it understands
         // (e.g. a tenant partition) even when others (a function call) it cannot use.
+        // Safe user predicates cannot fail and are evaluated after the security filter, so
+        // they may prune too (skipping data never shows a hidden row).
         let pruning: Vec<Expr> = plan
             .predicate
             .iter()
             .flat_map(|p| split_conjunction(p).into_iter().cloned())
+            .chain(user.iter().cloned())
             .collect();
         let input = self
             .inner
@@ -414,9 +481,25 @@ impl TableProvider for SecureTable {
             .await?;
         let input_schema = DFSchema::try_from(input.schema().as_ref().clone())?;
 
+        // The security filter first; then the safe user predicates, on the rows it admits and
+        // before masks are computed; the limit after both.
+        let user_predicate = conjunction(user);
         let mut filtered = input;
         if let Some(p) = &plan.predicate {
             let predicate = state.create_physical_expr(p.clone(), &input_schema)?;
+            let fetch = if user_predicate.is_none() {
+                limit
+            } else {
+                None
+            };
+            filtered = Arc::new(
+                FilterExecBuilder::new(predicate, filtered)
+                    .with_fetch(fetch)
+                    .build()?,
+            );
+        }
+        if let Some(u) = user_predicate {
+            let predicate = state.create_physical_expr(u, &input_schema)?;
             filtered = Arc::new(
                 FilterExecBuilder::new(predicate, filtered)
                     .with_fetch(limit)
@@ -429,8 +512,15 @@ impl TableProvider for SecureTable {
             let physical = state.create_physical_expr(unalias(expr.clone()), &input_schema)?;
             exprs.push((physical, name.clone()));
         }
-        let projected: Arc<dyn ExecutionPlan> = Arc::new(ProjectionExec::try_new(exprs, filtered)?);
-        Ok(Arc::new(SecureScanExec::new(self.name.clone(), projected)))
+        let mut secured: Arc<dyn ExecutionPlan> =
+            Arc::new(ProjectionExec::try_new(exprs, filtered)?);
+        // The optimizer cannot see inside the secured scan, so it is optimized here on its
+        // own (file-range repartitioning for parallel scans, the trusted filter into the
+        // Parquet reader, …): nothing of the query is in it to move across the filter.
+        for rule in PhysicalOptimizer::new().rules {
+            secured = rule.optimize(secured, state.config_options())?;
+        }
+        Ok(Arc::new(SecureScanExec::new(self.name.clone(), secured)))
     }
 
     fn supports_filters_pushdown(
@@ -440,11 +530,18 @@ impl TableProvider for SecureTable {
         if self.plan.is_none() {
             return self.inner.supports_filters_pushdown(filters);
         }
-        // Every user predicate stays above the security filter.
-        Ok(vec![
-            TableProviderFilterPushDown::Unsupported;
-            filters.len()
-        ])
+        // Safe predicates also run inside the secured scan (after its filter, before masks);
+        // DataFusion keeps every predicate above it as well.
+        Ok(filters
+            .iter()
+            .map(|f| {
+                if self.safe_filter(f) {
+                    TableProviderFilterPushDown::Inexact
+                } else {
+                    TableProviderFilterPushDown::Unsupported
+                }
+            })
+            .collect())
     }
 
     fn statistics(&self) -> Option<Statistics> {

@@ -213,8 +213,9 @@ fn entries(rng: &mut ChaCha8Rng, words: &[String], mesh: &Mesh) -> Vec<CatalogEn
                     }
                 }
             }
+            let tag_count = rng.gen_range(0..=3);
             let mut tags: Vec<String> = TAGS
-                .choose_multiple(rng, rng.gen_range(0..=3))
+                .choose_multiple(rng, tag_count)
                 .map(|t| t.to_string())
                 .collect();
             let classification = match rng.gen_range(0..10) {
@@ -441,7 +442,7 @@ fn main() -> Result<(), Box<dyn Error>> {
 Command: `CARGO_TARGET_DIR=/work/target-b8 cargo run --release -p meshgate-server --example b8_search -- --append`. \
 {PRODUCTS} products generated with a seeded generator (18 domains in a hierarchy, {TEAMS} teams, 1–4 tables \
 and 4–15 columns per table, tags, classifications, 0–3 glossary terms, form values; 90 % published), indexed \
-in memory by the server's own search index (`catalog::search::SearchIndex`, tantivy 0.27) in {indexed:.1} s; \
+in memory by the server's own search index (`catalog::search::SearchIndex`, tantivy 0.27) in {indexed_s:.1} s; \
 {SEARCHES} searches after {WARM_UP} warm-up, a fixed mix of the {nkinds} kinds below interleaved, each \
 returning the top 20 with counts and five facets (domain, team, tag, classification, term) over all \
 matches, with the caller's visibility filter; one thread; {profile}.\n\n\
@@ -450,6 +451,7 @@ matches, with the caller's visibility filter; one thread; {profile}.\n\n\
 | target p95 ≤ {TARGET_P95_MS} ms | {verdict} |\n\n\
 | kind of search | p50 | p95 |\n|---|---|---|\n{rows}\n",
         date = Utc::now().format("%Y-%m-%d"),
+        indexed_s = indexed.as_secs_f64(),
         arch = std::env::consts::ARCH,
         nkinds = KINDS.len(),
         rows = rows.join("\n"),

@@ -552,6 +552,7 @@ pub async fn seed_demo(state: &AppState) -> Result<DemoTokens, String> {
     .await
     .map_err(err)?;
     ensure_items_product(state, &apps, &platform).await?;
+    crate::catalog::seed_demo(state).await.map_err(err)?;
     crate::catalog::rebuild_index(state).await.map_err(err)?;
 
     let path = state.config.data_dir.join("quickstart-tokens.json");
@@ -620,7 +621,7 @@ mod tests {
             .downcast_ref::<StringArray>()
             .ok_or("keys are text")?;
         assert!(keys.iter().flatten().all(|k| k.starts_with("tenant3-")));
-        assert_eq!(keys.len(), 3);
+        assert_eq!(items.num_rows(), 3);
         Ok(())
     }
 }

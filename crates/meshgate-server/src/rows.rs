@@ -131,6 +131,24 @@ async fn append(
             )
             .await?);
         }
+        // The credential's rights are re-intersected with the principal's at every use: a
+        // principal that lost write access cannot keep writing through an older credential.
+        Some(_)
+            if !state.authz.is_allowed(
+                &caller.actor,
+                meshgate_authz::Action::AppendData,
+                &product_resource(&t.product),
+            ) =>
+        {
+            return Err(deny(
+                &state,
+                &caller,
+                "write",
+                &t,
+                "the principal itself may no longer write it".into(),
+            )
+            .await?);
+        }
         Some(_) => {}
         None => authorize(
             &state,
