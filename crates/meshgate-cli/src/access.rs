@@ -210,13 +210,13 @@ pub struct ScopeArgs {
     pub masks: Vec<String>,
 }
 
+/// One table's narrowing while flags are gathered: data filters, kept columns, masks.
+type TableScope = (Vec<String>, Option<Vec<String>>, BTreeMap<String, String>);
+
 impl ScopeArgs {
     /// The `items` of an approval body; `None` when no flag was given.
     pub fn items(&self) -> Result<Option<Value>> {
-        let mut tables: BTreeMap<
-            String,
-            (Vec<String>, Option<Vec<String>>, BTreeMap<String, String>),
-        > = BTreeMap::new();
+        let mut tables: BTreeMap<String, TableScope> = BTreeMap::new();
         for f in &self.filters {
             let Some((table, filter)) = f.split_once('=') else {
                 bail!("--filter expects TABLE=FILTER, got `{f}`");

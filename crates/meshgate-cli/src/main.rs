@@ -168,6 +168,9 @@ async fn quickstart(opts: ServerOpts) -> Result<(), String> {
         data_dir.display()
     );
     let tokens = meshgate_server::mesh::seed_demo(&state).await?;
+    meshgate_server::catalog::seed_demo(&state)
+        .await
+        .map_err(|e| e.message)?;
     print_tour(&url, &tokens);
     meshgate_server::serve_on(state, listener, meshgate_server::shutdown_signal()).await
 }
@@ -246,6 +249,11 @@ In another terminal, paste:
   MESHGATE_TOKEN=$ITEMS meshgate credentials list
   MESHGATE_TOKEN=$ITEMS meshgate credentials revoke $(MESHGATE_TOKEN=$ITEMS meshgate credentials list -o id | head -1)
   MESHGATE_TOKEN=$T2 meshgate rows list apps.items.items
+
+  # the catalog: search metadata (never data) with facets; a product's catalog entry
+  MESHGATE_TOKEN=$BOB meshgate search customer
+  MESHGATE_TOKEN=$BOB meshgate search --term business.party
+  MESHGATE_TOKEN=$BOB meshgate describe sales.orders
 
   # every decision and every query is in the audit log
   MESHGATE_TOKEN=$ADMIN meshgate audit --action share.

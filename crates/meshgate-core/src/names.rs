@@ -6,6 +6,27 @@ use crate::{Error, Result};
 /// Longest accepted name, in bytes.
 pub const MAX_NAME_LEN: usize = 63;
 
+/// Checks a principal's name: like [`validate`], and `-` is allowed too (principal names are
+/// never SQL identifiers; service names such as `item-service` are common).
+pub fn validate_principal(value: &str) -> Result<()> {
+    let underscored = value.replace('-', "_");
+    if value.starts_with('-') || value.ends_with('-') {
+        return Err(Error::InvalidName {
+            what: "principal name",
+            value: value.chars().take(80).collect(),
+            reason: "it may not start or end with `-`".into(),
+        });
+    }
+    validate("principal name", &underscored).map_err(|e| match e {
+        Error::InvalidName { what, reason, .. } => Error::InvalidName {
+            what,
+            value: value.chars().take(80).collect(),
+            reason: reason.replace("letters, digits and `_`", "letters, digits, `_` and `-`"),
+        },
+        other => other,
+    })
+}
+
 /// Checks `value` is a valid name for `what`: lowercase ASCII letters, digits and `_`,
 /// starting with a letter, at most [`MAX_NAME_LEN`] bytes.
 pub fn validate(what: &'static str, value: &str) -> Result<()> {
@@ -87,5 +108,16 @@ mod tests {
         ] {
             assert!(validate("product", bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn principal_names_may_have_dashes() {
+        assert!(validate_principal("item-service").is_ok());
+        assert!(validate_principal("item_service2").is_ok());
+        assert!(validate_principal("-x").is_err());
+        assert!(validate_principal("x-").is_err());
+        assert!(validate_principal("Item-service").is_err());
+        let err = validate_principal("a b").unwrap_err().to_string();
+        assert!(err.contains("`-`"), "{err}");
     }
 }

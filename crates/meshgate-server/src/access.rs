@@ -340,6 +340,13 @@ async fn list_tags(
     Path((domain, product, table)): Path<(String, String, String)>,
 ) -> ApiResult<Json<Vec<ColumnTags>>> {
     let t = table_ref(&state, &domain, &product, &table).await?;
+    // A draft's metadata is its team's (see `catalog`).
+    if !crate::catalog::can_see(&caller, &t.product) {
+        return Err(ApiError::not_found(
+            "data product",
+            &format!("{domain}.{product}"),
+        ));
+    }
     authorize(
         &state,
         &caller,

@@ -1218,11 +1218,17 @@ pub async fn check_share_forms(state: &AppState, share: &Share) -> ApiResult<()>
 
 // ----- the quickstart's demo catalog -----
 
-/// Seeds a small catalog for the demo mesh (idempotent: skipped once the `business`
-/// glossary exists): a glossary, a form type filled for both demo products, glossary terms on
-/// them, and a classification of each table. No rules, so the demo's products stay
-/// requestable without forms.
+/// Seeds a small catalog for the quickstart's demo mesh (idempotent: skipped once the
+/// `business` glossary exists) and brings the search index up to date: a glossary, a form
+/// type filled for both demo products, glossary terms on them, and a classification of each
+/// table. No rules, so the demo's products stay requestable without forms. Kept out of
+/// `mesh::seed_demo`, which tests build on, so their catalogs start empty.
 pub async fn seed_demo(state: &AppState) -> ApiResult<()> {
+    seed_demo_catalog(state).await?;
+    rebuild_index(state).await
+}
+
+async fn seed_demo_catalog(state: &AppState) -> ApiResult<()> {
     use chrono::Utc;
     use meshgate_core::catalog::{FieldKind, FormField, FormType, Glossary, GlossaryTerm};
     use meshgate_core::model::NewAuditEvent;

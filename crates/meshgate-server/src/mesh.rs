@@ -41,7 +41,7 @@ pub async fn init(state: &AppState, admin: &str) -> Result<CreatedToken, String>
             "this mesh is already initialised (an admin exists); ask an admin for a token".into(),
         );
     }
-    meshgate_core::names::validate("principal name", admin).map_err(|e| e.to_string())?;
+    meshgate_core::names::validate_principal(admin).map_err(|e| e.to_string())?;
     let principal = ensure_principal(state, admin, PrincipalKind::User, true)
         .await
         .map_err(|e| e.message)?;
@@ -552,7 +552,6 @@ pub async fn seed_demo(state: &AppState) -> Result<DemoTokens, String> {
     .await
     .map_err(err)?;
     ensure_items_product(state, &apps, &platform).await?;
-    crate::catalog::seed_demo(state).await.map_err(err)?;
     crate::catalog::rebuild_index(state).await.map_err(err)?;
 
     let path = state.config.data_dir.join("quickstart-tokens.json");

@@ -69,6 +69,7 @@ async fn deny(
     state: &AppState,
     caller: &Caller,
     action: &str,
+    audited: &str,
     t: &TableRef,
     why: String,
 ) -> ApiResult<ApiError> {
@@ -77,7 +78,7 @@ async fn deny(
         caller.principal.name,
         t.qualified()
     );
-    let event = audit(caller, &format!("rows.{action}"), "table", t.table.id)
+    let event = audit(caller, audited, "table", t.table.id)
         .with_outcome(Outcome::Denied)
         .with_detail(json!({
             "table": t.qualified(),
@@ -108,6 +109,7 @@ async fn append(
                 &state,
                 &caller,
                 "write",
+                "rows.write",
                 &t,
                 "no session policy allows writing it".into(),
             )
@@ -126,6 +128,7 @@ async fn append(
                 &state,
                 &caller,
                 "write",
+                "rows.write",
                 &t,
                 "the principal itself may not write it, and no session policy allows more than its principal may do".into(),
             )
@@ -144,6 +147,7 @@ async fn append(
                 &state,
                 &caller,
                 "write",
+                "rows.write",
                 &t,
                 "the principal itself may no longer write it".into(),
             )
@@ -186,6 +190,7 @@ async fn append(
                 &state,
                 &caller,
                 "write",
+                "rows.write",
                 &t,
                 "the table has no tenant key to check the session policy's key prefix against"
                     .into(),
@@ -201,6 +206,7 @@ async fn append(
                         &state,
                         &caller,
                         "write",
+                        "rows.write",
                         &t,
                         format!(
                             "row {i} has key `{k}` and no session policy allows keys outside `{prefix}`; nothing was written"
@@ -249,6 +255,8 @@ async fn read(
     Params(q): Params<ReadQuery>,
 ) -> ApiResult<Json<Value>> {
     let t = table_ref(&state, &domain, &product, &table).await?;
+    // Denials are audited by the right asked for (`rows.read`, `rows.write`).
+    let read_action = "rows.read";
     let readable = crate::query::readable_tables(&state, &caller).await?;
     let visible = readable.iter().any(|v| {
         v.domain == t.domain.name && v.product == t.product.name && v.table == t.table.name
@@ -259,6 +267,7 @@ async fn read(
                 &state,
                 &caller,
                 "read",
+                read_action,
                 &t,
                 "no session policy allows reading it".into(),
             )
@@ -271,6 +280,7 @@ async fn read(
                 &state,
                 &caller,
                 "read",
+                read_action,
                 &t,
                 format!("no session policy allows reading key `{key}` (outside `{prefix}`)"),
             )

@@ -86,7 +86,7 @@ pub async fn create_principal(
         &Resource::Mesh,
         "create principals",
     )?;
-    names::validate("principal name", &req.name)?;
+    names::validate_principal(&req.name)?;
     let principal = Principal {
         id: new_id(),
         display_name: req.display_name.unwrap_or_else(|| req.name.clone()),
