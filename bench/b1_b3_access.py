@@ -17,7 +17,7 @@ filter (l_partkey = k, returning masked columns) and a join (lineitem ⋈ orders
 Every answer is compared across engines (meshgate secured = DuckDB secure view = PostgreSQL
 RLS; meshgate owner = DuckDB over the raw files) and the script fails if any differ.
 
-Setup:
+Setup (bench/b1_b3.sh does all of this and then runs the script):
     python3 -m venv ~/.cache/meshgate/bench-venv
     ~/.cache/meshgate/bench-venv/bin/pip install -r bench/requirements.txt
     # a local PostgreSQL (≥ 15) reachable as `postgres` with trust auth, e.g. Debian's
