@@ -11,23 +11,32 @@
 //! admins everything. The restriction is a required clause of the tantivy query, so counts,
 //! facets and ranking only ever consider what the caller may see.
 //!
-//! **Ranking** is BM25 over the text fields with per-field boosts: a product's name counts
-//! most, then its glossary terms, tags and table names, then column names, then
-//! descriptions and form values. Terms are stemmed (English), so `order` finds `orders`.
+//! **Ranking** is BM25 over three text fields with boosts: a product's name counts most (×4),
+//! then its keywords — glossary terms, tags, table names (×2) — then everything else:
+//! descriptions, column names, what its terms mean, form values. Terms are stemmed (English),
+//! so `order` finds `orders`.
+//!
+//! **Facets are counted from decoded arrays**, not from tantivy's facet columns: each
+//! segment's facet values are decoded once when it appears, so counting five facets over
+//! every match of a broad search costs a few array reads per document (B8).
 
-use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, RwLock};
 
 use chrono::{DateTime, Utc};
 use meshgate_core::catalog::{Classification, ListingState};
 use serde::{Deserialize, Serialize};
-use tantivy::collector::{Count, FacetCollector, MultiCollector, TopDocs};
+use tantivy::collector::{Collector, Count, MultiCollector, SegmentCollector, TopDocs};
 use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, QueryParser, TermQuery};
 use tantivy::schema::{
     FacetOptions, Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions,
     Value,
 };
-use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
+use tantivy::{
+    DocId, Index, IndexReader, IndexWriter, ReloadPolicy, Score, Searcher, SegmentOrdinal,
+    SegmentReader, TantivyDocument, Term,
+};
+use tantivy::index::SegmentId;
 use uuid::Uuid;
 
 /// Results per page by default, and at most.
@@ -146,73 +155,109 @@ pub struct SearchResults {
     pub facets: BTreeMap<String, Vec<FacetValue>>,
 }
 
-/// The facets a search reports, by the name the API uses.
-const FACETS: [&str; 5] = ["domain", "team", "tag", "classification", "term"];
+/// The facets a search reports: the API's name and the tantivy field holding it.
+const FACETS: [(&str, &str); 5] = [
+    ("domain", "domain_facet"),
+    ("team", "team_facet"),
+    ("tag", "tag_facet"),
+    ("classification", "classification_facet"),
+    ("term", "term_facet"),
+];
 
 struct Fields {
     id: Field,
     team_id: Field,
     listing: Field,
+    /// The product's name, as written and as words.
     name: Field,
-    description: Field,
-    tables: Field,
-    columns: Field,
-    terms_text: Field,
-    tags_text: Field,
-    forms: Field,
+    /// Glossary terms, tags and table names.
+    keywords: Field,
+    /// Descriptions, column names, what the terms mean, form values.
+    body: Field,
     domain_tree: Field,
-    domain: Field,
-    team: Field,
-    tag: Field,
-    classification: Field,
-    term: Field,
+    /// In [`FACETS`] order.
+    facets: [Field; 5],
     summary: Field,
 }
 
-/// The in-memory search index of the catalog. Cheap to search from many threads at once;
-/// writes are serialised by the writer's lock.
-pub struct SearchIndex {
-    index: Index,
-    fields: Fields,
-    writer: Mutex<IndexWriter>,
-    reader: IndexReader,
-    parser: QueryParser,
+/// One segment's facet values, decoded once when the segment appears: per facet (in
+/// [`FACETS`] order), each document's value ids, as offsets into a flat list. Counting a
+/// facet is then two array reads per document rather than a column decode, which keeps
+/// searches that match most of the catalog (browsing, common words) within budget.
+struct SegmentFacets {
+    facets: Vec<(Vec<u32>, Vec<u32>)>,
 }
 
-fn text_options(stored: bool) -> TextOptions {
+/// Facet values ↔ ids, per facet, for the life of the index.
+#[derive(Default, Clone)]
+struct Interner {
+    ids: std::collections::HashMap<String, u32>,
+    names: Vec<String>,
+}
+
+impl Interner {
+    fn id(&mut self, value: &str) -> u32 {
+        if let Some(id) = self.ids.get(value) {
+            return *id;
+        }
+        let id = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
+        self.names.push(value.to_string());
+        self.ids.insert(value.to_string(), id);
+        id
+    }
+}
+
+/// What searches read: a searcher and the decoded facets of each of its segments, swapped
+/// in as a whole after each commit so the two always match.
+struct Snapshot {
+    searcher: Searcher,
+    segments: HashMap<SegmentId, Arc<SegmentFacets>>,
+    /// Per facet: value id → value.
+    names: Vec<Vec<String>>,
+}
+
+/// The writer and what only writes touch.
+struct Writer {
+    writer: IndexWriter,
+    interners: Vec<Interner>,
+    segments: HashMap<SegmentId, Arc<SegmentFacets>>,
+}
+
+/// The in-memory search index of the catalog. Searches run concurrently on the current
+/// snapshot; writes are serialised by the writer's lock.
+pub struct SearchIndex {
+    fields: Fields,
+    writer: Mutex<Writer>,
+    reader: IndexReader,
+    parser: QueryParser,
+    snapshot: RwLock<Arc<Snapshot>>,
+}
+
+fn text_options() -> TextOptions {
     let indexing = TextFieldIndexing::default()
         .set_tokenizer("en_stem")
         .set_index_option(IndexRecordOption::WithFreqsAndPositions);
-    let options = TextOptions::default().set_indexing_options(indexing);
-    if stored {
-        options.set_stored()
-    } else {
-        options
-    }
+    TextOptions::default().set_indexing_options(indexing)
+}
+
+fn poisoned() -> IndexError {
+    IndexError("a search index lock is poisoned".into())
 }
 
 impl SearchIndex {
     /// An empty index.
     pub fn new() -> Result<SearchIndex, IndexError> {
         let mut b = Schema::builder();
-        let facet = || FacetOptions::default();
+        let facet = FacetOptions::default;
         let fields = Fields {
             id: b.add_text_field("id", STRING | STORED),
             team_id: b.add_text_field("team_id", STRING),
             listing: b.add_text_field("listing", STRING),
-            name: b.add_text_field("name", text_options(false)),
-            description: b.add_text_field("description", text_options(false)),
-            tables: b.add_text_field("tables", text_options(false)),
-            columns: b.add_text_field("columns", text_options(false)),
-            terms_text: b.add_text_field("terms", text_options(false)),
-            tags_text: b.add_text_field("tags", text_options(false)),
-            forms: b.add_text_field("forms", text_options(false)),
+            name: b.add_text_field("name", text_options()),
+            keywords: b.add_text_field("keywords", text_options()),
+            body: b.add_text_field("body", text_options()),
             domain_tree: b.add_facet_field("domain_tree", facet()),
-            domain: b.add_facet_field("domain_facet", facet()),
-            team: b.add_facet_field("team_facet", facet()),
-            tag: b.add_facet_field("tag_facet", facet()),
-            classification: b.add_facet_field("classification_facet", facet()),
-            term: b.add_facet_field("term_facet", facet()),
+            facets: FACETS.map(|(_, field)| b.add_facet_field(field, facet())),
             summary: b.add_text_field("summary", STORED),
         };
         let index = Index::create_in_ram(b.build());
@@ -221,33 +266,25 @@ impl SearchIndex {
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
             .try_into()?;
-        let mut parser = QueryParser::for_index(
-            &index,
-            vec![
-                fields.name,
-                fields.description,
-                fields.tables,
-                fields.columns,
-                fields.terms_text,
-                fields.tags_text,
-                fields.forms,
-            ],
-        );
-        for (field, boost) in [
-            (fields.name, 4.0),
-            (fields.terms_text, 2.0),
-            (fields.tags_text, 2.0),
-            (fields.tables, 2.0),
-            (fields.columns, 1.5),
-        ] {
-            parser.set_field_boost(field, boost);
-        }
+        let mut parser =
+            QueryParser::for_index(&index, vec![fields.name, fields.keywords, fields.body]);
+        parser.set_field_boost(fields.name, 4.0);
+        parser.set_field_boost(fields.keywords, 2.0);
+        let snapshot = Snapshot {
+            searcher: reader.searcher(),
+            segments: HashMap::new(),
+            names: vec![Vec::new(); FACETS.len()],
+        };
         Ok(SearchIndex {
-            index,
             fields,
-            writer: Mutex::new(writer),
+            writer: Mutex::new(Writer {
+                writer,
+                interners: vec![Interner::default(); FACETS.len()],
+                segments: HashMap::new(),
+            }),
             reader,
             parser,
+            snapshot: RwLock::new(Arc::new(snapshot)),
         })
     }
 
@@ -257,36 +294,40 @@ impl SearchIndex {
         doc.add_text(f.id, e.product_id.to_string());
         doc.add_text(f.team_id, e.team_id.to_string());
         doc.add_text(f.listing, e.listing.as_str());
-        // The name both as written (`customer_orders`) and as words.
+        // The name both as written (`customer_orders`, a phrase) and as words.
         doc.add_text(f.name, &e.name);
         doc.add_text(f.name, e.name.replace('_', " "));
-        doc.add_text(f.description, &e.description);
         for (field, texts) in [
-            (f.tables, &e.tables),
-            (f.columns, &e.columns),
-            (f.terms_text, &e.terms),
-            (f.terms_text, &e.term_text),
-            (f.tags_text, &e.tags),
-            (f.forms, &e.forms),
+            (f.keywords, &e.terms),
+            (f.keywords, &e.tags),
+            (f.body, &e.term_text),
+            (f.body, &e.columns),
+            (f.body, &e.forms),
         ] {
             for t in texts {
                 doc.add_text(field, t);
             }
         }
+        // Tables come as name, description, name, description, …
+        for (i, t) in e.tables.iter().enumerate() {
+            doc.add_text(if i % 2 == 0 { f.keywords } else { f.body }, t);
+        }
+        doc.add_text(f.body, &e.description);
         doc.add_facet(
             f.domain_tree,
             tantivy::schema::Facet::from_path(&e.domain_path),
         );
-        doc.add_facet(f.domain, facet_of(&e.domain));
-        doc.add_facet(f.team, facet_of(&e.team));
+        let [domain, team, tag, classification, term] = f.facets;
+        doc.add_facet(domain, facet_of(&e.domain));
+        doc.add_facet(team, facet_of(&e.team));
         for t in &e.tags {
-            doc.add_facet(f.tag, facet_of(t));
+            doc.add_facet(tag, facet_of(t));
         }
         if let Some(c) = e.classification {
-            doc.add_facet(f.classification, facet_of(c.as_str()));
+            doc.add_facet(classification, facet_of(c.as_str()));
         }
         for t in &e.terms {
-            doc.add_facet(f.term, facet_of(t));
+            doc.add_facet(term, facet_of(t));
         }
         let summary = Summary {
             product: e.product.clone(),
@@ -313,68 +354,70 @@ impl SearchIndex {
             .iter()
             .map(|e| self.document(e))
             .collect::<Result<Vec<_>, _>>()?;
-        let mut writer = self
-            .writer
-            .lock()
-            .map_err(|_| IndexError("the index writer lock is poisoned".into()))?;
+        let mut w = self.writer.lock().map_err(|_| poisoned())?;
         for id in remove.iter().chain(entries.iter().map(|e| &e.product_id)) {
-            writer.delete_term(Term::from_field_text(self.fields.id, &id.to_string()));
+            w.writer
+                .delete_term(Term::from_field_text(self.fields.id, &id.to_string()));
         }
         for doc in docs {
-            writer.add_document(doc)?;
+            w.writer.add_document(doc)?;
         }
-        writer.commit()?;
-        // Reload under the writer's lock: a search after this call returns sees the commit.
-        self.reader.reload()?;
-        Ok(())
+        self.commit(&mut w)
     }
 
     /// Replaces the whole index with `entries`.
     pub fn replace_all(&self, entries: &[CatalogEntry]) -> Result<(), IndexError> {
-        let mut writer = self
-            .writer
-            .lock()
-            .map_err(|_| IndexError("the index writer lock is poisoned".into()))?;
-        writer.delete_all_documents()?;
+        let mut w = self.writer.lock().map_err(|_| poisoned())?;
+        w.writer.delete_all_documents()?;
         for e in entries {
-            writer.add_document(self.document(e)?)?;
+            w.writer.add_document(self.document(e)?)?;
         }
-        writer.commit()?;
+        self.commit(&mut w)
+    }
+
+    /// Commits, reloads, decodes the facets of new segments and publishes the snapshot,
+    /// all under the writer's lock: a search after a write returns sees the write.
+    fn commit(&self, w: &mut Writer) -> Result<(), IndexError> {
+        w.writer.commit()?;
         self.reader.reload()?;
+        let searcher = self.reader.searcher();
+        let mut segments = HashMap::new();
+        for reader in searcher.segment_readers() {
+            let id = reader.segment_id();
+            let decoded = match w.segments.get(&id) {
+                Some(d) => d.clone(),
+                None => Arc::new(decode_facets(reader, &mut w.interners)?),
+            };
+            segments.insert(id, decoded);
+        }
+        w.segments = segments.clone();
+        let snapshot = Snapshot {
+            searcher,
+            segments,
+            names: w.interners.iter().map(|i| i.names.clone()).collect(),
+        };
+        *self.snapshot.write().map_err(|_| poisoned())? = Arc::new(snapshot);
         Ok(())
+    }
+
+    fn current(&self) -> Result<Arc<Snapshot>, IndexError> {
+        Ok(self.snapshot.read().map_err(|_| poisoned())?.clone())
     }
 
     /// How many products the index holds.
     pub fn len(&self) -> u64 {
-        self.reader.searcher().num_docs()
+        self.current().map_or(0, |s| s.searcher.num_docs())
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    fn visibility(&self, viewer: &Viewer) -> Option<Box<dyn Query>> {
-        let Viewer::Member { teams } = viewer else {
-            return None;
-        };
-        let f = &self.fields;
-        let mut any: Vec<(Occur, Box<dyn Query>)> = vec![(
-            Occur::Should,
-            Box::new(TermQuery::new(
-                Term::from_field_text(f.listing, ListingState::Published.as_str()),
-                IndexRecordOption::Basic,
-            )),
-        )];
-        for t in teams {
-            any.push((
-                Occur::Should,
-                Box::new(TermQuery::new(
-                    Term::from_field_text(f.team_id, &t.to_string()),
-                    IndexRecordOption::Basic,
-                )),
-            ));
-        }
-        Some(Box::new(BooleanQuery::new(any)))
+    fn term_query(field: Field, text: &str) -> Box<dyn Query> {
+        Box::new(TermQuery::new(
+            Term::from_field_text(field, text),
+            IndexRecordOption::Basic,
+        ))
     }
 
     fn facet_query(field: Field, path: &[String]) -> Box<dyn Query> {
@@ -386,6 +429,7 @@ impl SearchIndex {
 
     fn query(&self, viewer: &Viewer, q: &SearchQuery) -> Box<dyn Query> {
         let f = &self.fields;
+        let [_, team, tag, classification, term] = f.facets;
         let mut must: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         let text = q.text.trim();
         if !text.is_empty() {
@@ -393,72 +437,62 @@ impl SearchIndex {
             let (parsed, _errors) = self.parser.parse_query_lenient(text);
             must.push((Occur::Must, parsed));
         }
-        if let Some(v) = self.visibility(viewer) {
-            must.push((Occur::Must, v));
+        if let Viewer::Member { teams } = viewer {
+            let mut visible = vec![(
+                Occur::Should,
+                Self::term_query(f.listing, ListingState::Published.as_str()),
+            )];
+            for t in teams {
+                visible.push((Occur::Should, Self::term_query(f.team_id, &t.to_string())));
+            }
+            must.push((Occur::Must, Box::new(BooleanQuery::new(visible))));
         }
         if let Some(path) = &q.domain_path {
             must.push((Occur::Must, Self::facet_query(f.domain_tree, path)));
         }
-        if let Some(team) = &q.team {
-            must.push((
-                Occur::Must,
-                Self::facet_query(f.team, std::slice::from_ref(team)),
-            ));
+        if let Some(t) = &q.team {
+            must.push((Occur::Must, Self::facet_query(team, std::slice::from_ref(t))));
         }
-        for tag in &q.tags {
-            must.push((
-                Occur::Must,
-                Self::facet_query(f.tag, std::slice::from_ref(tag)),
-            ));
+        for t in &q.tags {
+            must.push((Occur::Must, Self::facet_query(tag, std::slice::from_ref(t))));
         }
         if let Some(c) = q.classification {
             must.push((
                 Occur::Must,
-                Self::facet_query(f.classification, &[c.as_str().to_string()]),
+                Self::facet_query(classification, &[c.as_str().to_string()]),
             ));
         }
         if !q.terms.is_empty() {
             let any = q
                 .terms
                 .iter()
-                .map(|t| {
-                    (
-                        Occur::Should,
-                        Self::facet_query(f.term, std::slice::from_ref(t)),
-                    )
-                })
+                .map(|t| (Occur::Should, Self::facet_query(term, std::slice::from_ref(t))))
                 .collect();
             must.push((Occur::Must, Box::new(BooleanQuery::new(any))));
         }
         if let Some(l) = q.listing {
-            must.push((
-                Occur::Must,
-                Box::new(TermQuery::new(
-                    Term::from_field_text(f.listing, l.as_str()),
-                    IndexRecordOption::Basic,
-                )),
-            ));
+            must.push((Occur::Must, Self::term_query(f.listing, l.as_str())));
         }
-        if must.is_empty() {
-            Box::new(AllQuery)
-        } else {
-            if text.is_empty() {
-                // Filters only: every match scores alike, so results come in index order.
-                must.push((Occur::Must, Box::new(AllQuery)));
+        match must.len() {
+            0 => Box::new(AllQuery),
+            _ => {
+                if text.is_empty() {
+                    // Filters only: every match scores alike, so results come in index order.
+                    must.push((Occur::Must, Box::new(AllQuery)));
+                }
+                Box::new(BooleanQuery::new(must))
             }
-            Box::new(BooleanQuery::new(must))
         }
     }
 
     /// Runs a search as `viewer`.
     pub fn search(&self, viewer: &Viewer, q: &SearchQuery) -> Result<SearchResults, IndexError> {
-        let f = &self.fields;
+        let snapshot = self.current()?;
         let query = self.query(viewer, q);
         let limit = match q.limit {
             0 => DEFAULT_LIMIT,
             n => n.min(MAX_LIMIT),
         };
-        let searcher = self.reader.searcher();
         let mut collectors = MultiCollector::new();
         let top = collectors.add_collector(
             TopDocs::with_limit(limit)
@@ -466,44 +500,37 @@ impl SearchIndex {
                 .order_by_score(),
         );
         let count = collectors.add_collector(Count);
-        let facet_fields = [
-            ("domain_facet", FACETS[0]),
-            ("team_facet", FACETS[1]),
-            ("tag_facet", FACETS[2]),
-            ("classification_facet", FACETS[3]),
-            ("term_facet", FACETS[4]),
-        ];
-        let mut facet_handles = Vec::new();
-        for (field, name) in facet_fields {
-            let mut c = FacetCollector::for_field(field);
-            c.add_facet("/");
-            facet_handles.push((name, collectors.add_collector(c)));
-        }
-        let mut fruits = searcher.search(&query, &collectors)?;
+        let counts = collectors.add_collector(FacetCounter {
+            snapshot: &snapshot,
+        });
+        let mut fruits = snapshot.searcher.search(&query, &collectors)?;
         let top = top.extract(&mut fruits);
         let total = count.extract(&mut fruits);
+        let counts = counts.extract(&mut fruits);
         let mut facets = BTreeMap::new();
-        for (name, handle) in facet_handles {
-            let counts = handle.extract(&mut fruits);
+        for (i, (name, _)) in FACETS.iter().enumerate() {
+            let names = snapshot.names.get(i).map(Vec::as_slice).unwrap_or_default();
             let mut values: Vec<FacetValue> = counts
-                .top_k("/", FACET_VALUES)
+                .get(i)
                 .into_iter()
-                .map(|(facet, count)| FacetValue {
-                    value: facet
-                        .to_path()
-                        .last()
-                        .map(|s| s.to_string())
-                        .unwrap_or_default(),
-                    count,
+                .flatten()
+                .enumerate()
+                .filter(|(_, n)| **n > 0)
+                .filter_map(|(id, n)| {
+                    names.get(id).map(|v| FacetValue {
+                        value: v.clone(),
+                        count: *n,
+                    })
                 })
                 .collect();
             values.sort_by(|a, b| b.count.cmp(&a.count).then(a.value.cmp(&b.value)));
+            values.truncate(FACET_VALUES);
             facets.insert(name.to_string(), values);
         }
         let mut results = Vec::with_capacity(top.len());
         for (score, address) in top {
-            let doc: TantivyDocument = searcher.doc(address)?;
-            let Some(json) = doc.get_first(f.summary).and_then(|v| v.as_str()) else {
+            let doc: TantivyDocument = snapshot.searcher.doc(address)?;
+            let Some(json) = doc.get_first(self.fields.summary).and_then(|v| v.as_str()) else {
                 return Err(IndexError("a document has no summary".into()));
             };
             let s: Summary = serde_json::from_str(json).map_err(|e| IndexError(e.to_string()))?;
@@ -528,10 +555,106 @@ impl SearchIndex {
             facets,
         })
     }
+}
 
-    /// The index's schema, for tests of the index itself.
-    pub fn schema(&self) -> Schema {
-        self.index.schema()
+/// Decodes the facets of one segment (see [`SegmentFacets`]).
+fn decode_facets(
+    segment: &SegmentReader,
+    interners: &mut [Interner],
+) -> Result<SegmentFacets, IndexError> {
+    let mut facets = Vec::with_capacity(FACETS.len());
+    for ((_, field), interner) in FACETS.iter().zip(interners.iter_mut()) {
+        let reader = segment.facet_reader(field)?;
+        let mut ids = Vec::with_capacity(reader.num_facets());
+        let mut facet = tantivy::schema::Facet::root();
+        for ord in 0..reader.num_facets() {
+            reader.facet_from_ord(ord as u64, &mut facet)?;
+            ids.push(interner.id(facet.to_path().last().copied().unwrap_or_default()));
+        }
+        let docs = segment.max_doc() as usize;
+        let mut offsets = Vec::with_capacity(docs + 1);
+        let mut values = Vec::with_capacity(docs);
+        offsets.push(0);
+        for doc in 0..segment.max_doc() {
+            for ord in reader.facet_ords(doc) {
+                values.push(ids.get(ord as usize).copied().unwrap_or(u32::MAX));
+            }
+            offsets.push(u32::try_from(values.len()).unwrap_or(u32::MAX));
+        }
+        facets.push((offsets, values));
+    }
+    Ok(SegmentFacets { facets })
+}
+
+/// Counts the facet values of the matching documents from the decoded segments.
+struct FacetCounter<'a> {
+    snapshot: &'a Snapshot,
+}
+
+struct SegmentFacetCounter {
+    facets: Arc<SegmentFacets>,
+    counts: Vec<Vec<u64>>,
+}
+
+impl Collector for FacetCounter<'_> {
+    type Fruit = Vec<Vec<u64>>;
+    type Child = SegmentFacetCounter;
+
+    fn for_segment(
+        &self,
+        _ord: SegmentOrdinal,
+        segment: &SegmentReader,
+    ) -> tantivy::Result<SegmentFacetCounter> {
+        let facets = self
+            .snapshot
+            .segments
+            .get(&segment.segment_id())
+            .cloned()
+            .ok_or_else(|| {
+                tantivy::TantivyError::InternalError("a segment's facets are not decoded".into())
+            })?;
+        Ok(SegmentFacetCounter {
+            facets,
+            counts: self.snapshot.names.iter().map(|n| vec![0; n.len()]).collect(),
+        })
+    }
+
+    fn requires_scoring(&self) -> bool {
+        false
+    }
+
+    fn merge_fruits(&self, fruits: Vec<Vec<Vec<u64>>>) -> tantivy::Result<Vec<Vec<u64>>> {
+        let mut total: Vec<Vec<u64>> = self.snapshot.names.iter().map(|n| vec![0; n.len()]).collect();
+        for fruit in fruits {
+            for (sum, part) in total.iter_mut().zip(fruit) {
+                for (s, p) in sum.iter_mut().zip(part) {
+                    *s += p;
+                }
+            }
+        }
+        Ok(total)
+    }
+}
+
+impl SegmentCollector for SegmentFacetCounter {
+    type Fruit = Vec<Vec<u64>>;
+
+    fn collect(&mut self, doc: DocId, _score: Score) {
+        let doc = doc as usize;
+        for ((offsets, values), counts) in self.facets.facets.iter().zip(self.counts.iter_mut()) {
+            let (Some(&start), Some(&end)) = (offsets.get(doc), offsets.get(doc + 1)) else {
+                continue;
+            };
+            for v in values.get(start as usize..end as usize).into_iter().flatten() {
+                if let Some(c) = counts.get_mut(*v as usize) {
+                    *c += 1;
+                }
+            }
+        }
+    }
+
+    fn harvest(self) -> Vec<Vec<u64>> {
+        self.counts
     }
 }
 
