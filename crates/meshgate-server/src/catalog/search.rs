@@ -27,6 +27,7 @@ use chrono::{DateTime, Utc};
 use meshgate_core::catalog::{Classification, ListingState};
 use serde::{Deserialize, Serialize};
 use tantivy::collector::{Collector, Count, MultiCollector, SegmentCollector, TopDocs};
+use tantivy::index::SegmentId;
 use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, QueryParser, TermQuery};
 use tantivy::schema::{
     FacetOptions, Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions,
@@ -36,7 +37,6 @@ use tantivy::{
     DocId, Index, IndexReader, IndexWriter, ReloadPolicy, Score, Searcher, SegmentOrdinal,
     SegmentReader, TantivyDocument, Term,
 };
-use tantivy::index::SegmentId;
 use uuid::Uuid;
 
 /// Results per page by default, and at most.
@@ -451,7 +451,10 @@ impl SearchIndex {
             must.push((Occur::Must, Self::facet_query(f.domain_tree, path)));
         }
         if let Some(t) = &q.team {
-            must.push((Occur::Must, Self::facet_query(team, std::slice::from_ref(t))));
+            must.push((
+                Occur::Must,
+                Self::facet_query(team, std::slice::from_ref(t)),
+            ));
         }
         for t in &q.tags {
             must.push((Occur::Must, Self::facet_query(tag, std::slice::from_ref(t))));
@@ -466,7 +469,12 @@ impl SearchIndex {
             let any = q
                 .terms
                 .iter()
-                .map(|t| (Occur::Should, Self::facet_query(term, std::slice::from_ref(t))))
+                .map(|t| {
+                    (
+                        Occur::Should,
+                        Self::facet_query(term, std::slice::from_ref(t)),
+                    )
+                })
                 .collect();
             must.push((Occur::Must, Box::new(BooleanQuery::new(any))));
         }
@@ -615,7 +623,12 @@ impl Collector for FacetCounter<'_> {
             })?;
         Ok(SegmentFacetCounter {
             facets,
-            counts: self.snapshot.names.iter().map(|n| vec![0; n.len()]).collect(),
+            counts: self
+                .snapshot
+                .names
+                .iter()
+                .map(|n| vec![0; n.len()])
+                .collect(),
         })
     }
 
@@ -624,7 +637,12 @@ impl Collector for FacetCounter<'_> {
     }
 
     fn merge_fruits(&self, fruits: Vec<Vec<Vec<u64>>>) -> tantivy::Result<Vec<Vec<u64>>> {
-        let mut total: Vec<Vec<u64>> = self.snapshot.names.iter().map(|n| vec![0; n.len()]).collect();
+        let mut total: Vec<Vec<u64>> = self
+            .snapshot
+            .names
+            .iter()
+            .map(|n| vec![0; n.len()])
+            .collect();
         for fruit in fruits {
             for (sum, part) in total.iter_mut().zip(fruit) {
                 for (s, p) in sum.iter_mut().zip(part) {
@@ -645,7 +663,11 @@ impl SegmentCollector for SegmentFacetCounter {
             let (Some(&start), Some(&end)) = (offsets.get(doc), offsets.get(doc + 1)) else {
                 continue;
             };
-            for v in values.get(start as usize..end as usize).into_iter().flatten() {
+            for v in values
+                .get(start as usize..end as usize)
+                .into_iter()
+                .flatten()
+            {
                 if let Some(c) = counts.get_mut(*v as usize) {
                     *c += 1;
                 }
