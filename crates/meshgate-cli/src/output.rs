@@ -164,6 +164,7 @@ pub const PRODUCT: &[Column] = &[
     Column::path("domain", "domain"),
     Column::path("name", "name"),
     Column::path("team", "team"),
+    Column::path("listing", "listing"),
     Column::path("tables", "tables"),
     Column::path("description", "description"),
 ];
@@ -173,6 +174,8 @@ pub const PRODUCT_DETAIL: &[Column] = &[
     Column::path("domain", "domain"),
     Column::path("name", "name"),
     Column::path("team", "team"),
+    Column::path("listing", "listing"),
+    Column::path("revision", "revision"),
     Column::path("description", "description"),
     Column::path("created_at", "created_at"),
     Column::path("updated_at", "updated_at"),

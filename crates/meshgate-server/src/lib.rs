@@ -6,6 +6,8 @@
 //! - [`routes`]: the REST API (docs/API.md), thin handlers over
 //!   [`service`] (identity, domains, teams, products), [`shares`] (the share lifecycle) and
 //!   [`query`] (SQL).
+//! - [`catalog`]: listing states, metadata forms and rules, the glossary, classification,
+//!   and search (a tantivy index kept in step with the store).
 //! - [`worker`]: turns approvals and revocations into grants, from the outbox.
 //! - [`mesh`]: `init`, and the quickstart's demo mesh.
 
