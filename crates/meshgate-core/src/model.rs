@@ -199,6 +199,35 @@ pub struct Share {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub deleted_reason: Option<String>,
+    /// Expiry, extension, local name and reminders.
+    #[serde(flatten)]
+    pub terms: ShareTerms,
+}
+
+/// The parts of a share that follow its approval: how long it lasts, an extension asked for,
+/// the consumer's local name for it and the reminders sent.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShareTerms {
+    /// When the share's access ends (set at approval, moved by an approved extension); the
+    /// scheduler revokes it then.
+    #[serde(default)]
+    pub expires_at: Option<DateTime<Utc>>,
+    /// The expiry an extension request asks for, while one is open.
+    #[serde(default)]
+    pub extension_expiry: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub extension_reason: Option<String>,
+    /// The schema name under which the consumer's SQL sees the shared tables
+    /// (`finalize-subscription`), besides `<domain>.<product>`.
+    #[serde(default)]
+    pub local_name: Option<String>,
+    #[serde(default)]
+    pub expiry_reminded_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub pending_reminded_at: Option<DateTime<Utc>>,
+    /// When it was last submitted (for reminders about requests left pending).
+    #[serde(default)]
+    pub submitted_at: Option<DateTime<Utc>>,
 }
 
 /// One table, folder or whole product inside a share.
@@ -209,6 +238,9 @@ pub struct ShareItem {
     pub kind: ItemKind,
     /// The table, for table items.
     pub table_id: Option<Uuid>,
+    /// The file prefix, for folder items (`reports/2026/`; empty = every file).
+    #[serde(default)]
+    pub path: Option<String>,
     pub permission: Permission,
     /// What of the table the item covers (data filters, kept columns, masks).
     #[serde(default)]
@@ -261,6 +293,77 @@ pub struct Grant {
     #[serde(default)]
     pub scope: GrantScope,
     pub created_at: DateTime<Utc>,
+}
+
+/// Access to a product's files under a prefix, given by a folder item (its prefix) or a
+/// whole-product item (the empty prefix).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileGrant {
+    pub id: Uuid,
+    pub share_item_id: Uuid,
+    pub grantee: Grantee,
+    pub product_id: Uuid,
+    /// Files whose path starts with this are covered.
+    pub prefix: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl FileGrant {
+    /// Whether the grant covers the file at `path` of `product_id`.
+    pub fn covers(&self, product_id: Uuid, path: &str) -> bool {
+        self.product_id == product_id && path.starts_with(&self.prefix)
+    }
+}
+
+/// A product's rules for shares of it (LIFECYCLE.md §Rules around the workflow).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShareSettings {
+    /// Every request must ask for an expiry.
+    #[serde(default)]
+    pub expiry_required: bool,
+    /// Shortest and longest share a request may ask for, in days.
+    #[serde(default)]
+    pub min_days: Option<u32>,
+    #[serde(default)]
+    pub max_days: Option<u32>,
+    /// Requests approved without an approver.
+    #[serde(default)]
+    pub auto_approve: AutoApprove,
+}
+
+/// When a submitted request is approved at once, by the system.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AutoApprove {
+    /// Requests by teams of these domains (names).
+    #[serde(default)]
+    pub requester_domains: Vec<String>,
+    /// Requests for the product while every table of it is classified `public`.
+    #[serde(default)]
+    pub when_public: bool,
+}
+
+impl AutoApprove {
+    pub fn is_off(&self) -> bool {
+        self.requester_domains.is_empty() && !self.when_public
+    }
+}
+
+/// One line a processor run wrote about a share.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShareLog {
+    /// Position in the log, assigned by the store (0 before it is stored).
+    pub seq: i64,
+    pub share_id: Uuid,
+    /// One processor run (all its lines share it).
+    pub run_id: Uuid,
+    /// What ran (`process_share`, `verify_share`, …).
+    pub job: String,
+    pub at: DateTime<Utc>,
+    /// `info`, `warn` or `error`.
+    pub level: String,
+    pub message: String,
 }
 
 string_enum!(
@@ -341,6 +444,9 @@ string_enum!(
     JobKind {
         ProcessShare => "process_share",
         RevokeShare => "revoke_share",
+        VerifyShare => "verify_share",
+        ReapplyShare => "reapply_share",
+        CleanupShare => "cleanup_share",
     }
 );
 

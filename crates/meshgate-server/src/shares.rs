@@ -301,6 +301,7 @@ pub async fn request_access(
         created_at: now,
         updated_at: now,
         deleted_reason: None,
+        terms: Default::default(),
     };
     let items: Vec<ShareItem> = wanted
         .iter()
@@ -309,6 +310,7 @@ pub async fn request_access(
             share_id,
             kind: ItemKind::Table,
             table_id: Some(t.id),
+            path: None,
             permission: Permission::Read,
             scope: GrantScope::default(),
             status: ItemStatus::PendingApproval,
@@ -541,6 +543,8 @@ async fn decide(
         Verdict::Approve => vec![NewJob {
             kind: JobKind::ProcessShare,
             subject_id: id,
+            lock_product: Some(detail.share.product_id),
+            lock_grantee: None,
         }],
         Verdict::Reject => Vec::new(),
     };
@@ -686,6 +690,8 @@ pub async fn revoke(
         jobs: vec![NewJob {
             kind: JobKind::RevokeShare,
             subject_id: id,
+            lock_product: Some(detail.share.product_id),
+            lock_grantee: None,
         }],
         ..Default::default()
     };

@@ -11,8 +11,9 @@ use meshgate_core::catalog::{
 use meshgate_core::credential::{Credential, TableTenancy};
 use meshgate_core::lifecycle::{ItemStatus, ShareStatus};
 use meshgate_core::model::{
-    ApiToken, AuditEvent, DataProduct, Domain, Grant, Health, Job, JobKind, NewAuditEvent,
-    Principal, ProductTable, Share, ShareDetail, ShareItem, Team, TeamMember,
+    ApiToken, AuditEvent, DataProduct, Domain, FileGrant, Grant, Health, Job, JobKind,
+    NewAuditEvent, Principal, ProductTable, Share, ShareDetail, ShareItem, ShareLog, ShareSettings,
+    ShareTerms, Team, TeamMember,
 };
 use uuid::Uuid;
 
@@ -70,6 +71,24 @@ pub struct CatalogRows {
 pub struct NewJob {
     pub kind: JobKind,
     pub subject_id: Uuid,
+    /// Processors lock per product and per grantee: the job is not leased while another job
+    /// with the same product or grantee holds a lease.
+    pub lock_product: Option<Uuid>,
+    pub lock_grantee: Option<Uuid>,
+}
+
+/// Which shares a scheduled task looks for (see [`Store::due_shares`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Due {
+    /// Shares whose access has ended (`expires_at` ≤ the time) and that still give some.
+    Expired,
+    /// Shares giving access that ends before the time and whose expiry reminder has not gone
+    /// out.
+    ExpiringBefore,
+    /// Submitted shares left undecided since before the time, not reminded since then.
+    PendingSince,
+    /// Shares with a shared item not verified since before the time.
+    UnverifiedSince,
 }
 
 /// Everything one share transition changes, committed atomically by
@@ -93,8 +112,11 @@ pub struct ShareChange {
     pub new_items: Vec<ShareItem>,
     pub removed_items: Vec<Uuid>,
     pub grants_to_add: Vec<Grant>,
-    /// Grants to delete, by share item id.
+    pub file_grants_to_add: Vec<FileGrant>,
+    /// Grants (table and file grants) to delete, by share item id.
     pub grants_to_remove: Vec<Uuid>,
+    /// Replaces the share's terms (expiry, extension, local name, reminders).
+    pub terms: Option<ShareTerms>,
     pub audit: Vec<NewAuditEvent>,
     pub jobs: Vec<NewJob>,
 }
@@ -221,6 +243,34 @@ pub trait Store: Send + Sync + 'static {
     async fn grants_for(&self, principal_id: Uuid, teams: &[Uuid]) -> Result<Vec<Grant>>;
     /// Grants in force on items of one share.
     async fn grants_of_share(&self, share_id: Uuid) -> Result<Vec<Grant>>;
+    /// File grants in force for a principal: to it directly, or to any of `teams`.
+    async fn file_grants_for(&self, principal_id: Uuid, teams: &[Uuid]) -> Result<Vec<FileGrant>>;
+    /// File grants in force on items of one share.
+    async fn file_grants_of_share(&self, share_id: Uuid) -> Result<Vec<FileGrant>>;
+    /// The local names consumers chose for the shares of these items (`finalize`), by item.
+    async fn local_names(&self, item_ids: &[Uuid]) -> Result<Vec<(Uuid, String)>>;
+
+    // ----- lifecycle settings, logs and schedules -----
+
+    /// A product's share settings (defaults when none were set).
+    async fn share_settings(&self, product_id: Uuid) -> Result<ShareSettings>;
+    /// Replaces a product's share settings. `NotFound` if the product is missing.
+    async fn put_share_settings(
+        &self,
+        product_id: Uuid,
+        settings: &ShareSettings,
+        audit: NewAuditEvent,
+    ) -> Result<()>;
+    /// Appends processor log lines (their `seq` is assigned here).
+    async fn append_share_logs(&self, lines: &[ShareLog]) -> Result<()>;
+    /// A share's log lines after `after_seq`, oldest first, at most `limit` (capped at 5000).
+    async fn share_logs(&self, share_id: Uuid, after_seq: i64, limit: u32) -> Result<Vec<ShareLog>>;
+    /// Ids of shares a scheduled task must look at (see [`Due`]), oldest first, at most
+    /// `limit`.
+    async fn due_shares(&self, due: Due, at: DateTime<Utc>, limit: u32) -> Result<Vec<Uuid>>;
+    /// Enqueues jobs on their own (bulk verification, scheduled work).
+    async fn enqueue_jobs(&self, jobs: &[NewJob], audit: NewAuditEvent) -> Result<()>;
+
     /// A counter bumped by every change that can alter what anyone may read (grants, group and
     /// team membership, data filters, row rules, column tags, tag masks). Access snapshots are
     /// cached by it.

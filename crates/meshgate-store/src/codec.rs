@@ -13,8 +13,9 @@ use meshgate_core::catalog::{
 };
 use meshgate_core::lifecycle::{ItemStatus, ShareStatus};
 use meshgate_core::model::{
-    ApiToken, AuditEvent, Column, DataProduct, Domain, Grant, Grantee, Health, ItemKind, Job,
-    JobKind, Outcome, Permission, Principal, PrincipalKind, ProductTable, Share, ShareItem, Team,
+    ApiToken, AuditEvent, Column, DataProduct, Domain, FileGrant, Grant, Grantee, Health, ItemKind,
+    Job, JobKind, Outcome, Permission, Principal, PrincipalKind, ProductTable, Share, ShareItem,
+    ShareLog, ShareTerms, Team,
     TeamMember, TeamRole,
 };
 use meshgate_core::{Error, Result};
@@ -251,7 +252,8 @@ pub(crate) fn table(row: &AnyRow) -> Result<ProductTable> {
 
 pub(crate) const SHARE_COLS: &str = "id, product_id, requester_team_id, requester_principal_id, \
      created_by, reason, status, requested_expiry, decision_notes, decided_by, version, \
-     created_at, updated_at, deleted_reason";
+     created_at, updated_at, deleted_reason, expires_at, extension_expiry, extension_reason, \
+     local_name, expiry_reminded_at, pending_reminded_at, submitted_at";
 
 pub(crate) fn share(row: &AnyRow) -> Result<Share> {
     Ok(Share {
@@ -269,11 +271,20 @@ pub(crate) fn share(row: &AnyRow) -> Result<Share> {
         created_at: time(row, "created_at")?,
         updated_at: time(row, "updated_at")?,
         deleted_reason: opt_text(row, "deleted_reason")?,
+        terms: ShareTerms {
+            expires_at: opt_time(row, "expires_at")?,
+            extension_expiry: opt_time(row, "extension_expiry")?,
+            extension_reason: opt_text(row, "extension_reason")?,
+            local_name: opt_text(row, "local_name")?,
+            expiry_reminded_at: opt_time(row, "expiry_reminded_at")?,
+            pending_reminded_at: opt_time(row, "pending_reminded_at")?,
+            submitted_at: opt_time(row, "submitted_at")?,
+        },
     })
 }
 
-pub(crate) const ITEM_COLS: &str = "id, share_id, kind, table_id, permission, scope, status, \
-     health, health_message, last_verified_at, created_at, updated_at";
+pub(crate) const ITEM_COLS: &str = "id, share_id, kind, table_id, path, permission, scope, \
+     status, health, health_message, last_verified_at, created_at, updated_at";
 
 pub(crate) fn item(row: &AnyRow) -> Result<ShareItem> {
     Ok(ShareItem {
@@ -281,6 +292,7 @@ pub(crate) fn item(row: &AnyRow) -> Result<ShareItem> {
         share_id: uuid(row, "share_id")?,
         kind: enum_of::<ItemKind>(row, "kind")?,
         table_id: opt_uuid(row, "table_id")?,
+        path: opt_text(row, "path")?,
         permission: enum_of::<Permission>(row, "permission")?,
         scope: scope(row)?,
         status: enum_of::<ItemStatus>(row, "status")?,
@@ -321,6 +333,40 @@ pub(crate) fn grant(row: &AnyRow) -> Result<Grant> {
         permission: enum_of::<Permission>(row, "permission")?,
         scope: scope(row)?,
         created_at: time(row, "created_at")?,
+    })
+}
+
+pub(crate) const FILE_GRANT_COLS: &str =
+    "id, share_item_id, grantee_type, grantee_id, product_id, prefix, created_at";
+
+pub(crate) fn file_grant(row: &AnyRow) -> Result<FileGrant> {
+    let grantee_id = uuid(row, "grantee_id")?;
+    let grantee = match text(row, "grantee_type")?.as_str() {
+        GRANTEE_TEAM => Grantee::Team(grantee_id),
+        GRANTEE_PRINCIPAL => Grantee::Principal(grantee_id),
+        other => return Err(unreadable("grantee_type", format_args!("`{other}`"))),
+    };
+    Ok(FileGrant {
+        id: uuid(row, "id")?,
+        share_item_id: uuid(row, "share_item_id")?,
+        grantee,
+        product_id: uuid(row, "product_id")?,
+        prefix: text(row, "prefix")?,
+        created_at: time(row, "created_at")?,
+    })
+}
+
+pub(crate) const SHARE_LOG_COLS: &str = "seq, share_id, run_id, job, at, level, message";
+
+pub(crate) fn share_log(row: &AnyRow) -> Result<ShareLog> {
+    Ok(ShareLog {
+        seq: int(row, "seq")?,
+        share_id: uuid(row, "share_id")?,
+        run_id: uuid(row, "run_id")?,
+        job: text(row, "job")?,
+        at: time(row, "at")?,
+        level: text(row, "level")?,
+        message: text(row, "message")?,
     })
 }
 

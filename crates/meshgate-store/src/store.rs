@@ -17,8 +17,9 @@ use meshgate_core::catalog::{
 use meshgate_core::credential::{Credential, TableTenancy};
 use meshgate_core::lifecycle::ItemStatus;
 use meshgate_core::model::{
-    ApiToken, AuditEvent, DataProduct, Domain, Grant, Job, NewAuditEvent, Principal, PrincipalKind,
-    ProductTable, Share, ShareDetail, ShareItem, Team, TeamMember, new_id,
+    ApiToken, AuditEvent, DataProduct, Domain, FileGrant, Grant, Job, NewAuditEvent, Principal,
+    PrincipalKind, ProductTable, Share, ShareDetail, ShareItem, ShareLog, ShareSettings, Team,
+    TeamMember, new_id,
 };
 use meshgate_core::{Error, Result};
 use sqlx::any::{AnyArguments, AnyRow};
@@ -30,7 +31,10 @@ mod catalog;
 
 use crate::codec::{self, opt_id, opt_ts, to_json, ts};
 use crate::db::{Backend, SqlStore, internal, subject, write_error};
-use crate::{AuditFilter, CatalogRows, ItemHealth, ProductFilter, ShareChange, ShareFilter, Store};
+use crate::{
+    AuditFilter, CatalogRows, Due, ItemHealth, NewJob, ProductFilter, ShareChange, ShareFilter,
+    Store,
+};
 
 /// How many values go into one `IN (…)` list; well under both backends' parameter limits.
 const IN_CHUNK: usize = 500;
@@ -183,9 +187,9 @@ fn check_item_belongs(item: &ShareItem, share_id: Uuid) -> Result<()> {
 
 async fn insert_item(conn: &mut AnyConnection, item: &ShareItem) -> Result<()> {
     sqlx::query(
-        "INSERT INTO share_items (id, share_id, kind, table_id, permission, scope, status, \
-         health, health_message, last_verified_at, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        "INSERT INTO share_items (id, share_id, kind, table_id, path, permission, scope, \
+         status, health, health_message, last_verified_at, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $13, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
     .bind(item.id.to_string())
     .bind(item.share_id.to_string())
@@ -199,6 +203,7 @@ async fn insert_item(conn: &mut AnyConnection, item: &ShareItem) -> Result<()> {
     .bind(opt_ts(item.last_verified_at))
     .bind(ts(item.created_at))
     .bind(ts(item.updated_at))
+    .bind(item.path.as_deref())
     .execute(conn)
     .await
     .map_err(|e| write_error(&subject("share item", item.id.to_string()), e))?;
@@ -236,17 +241,22 @@ async fn item_in_share(conn: &mut AnyConnection, item: Uuid, share: &str) -> Res
     Ok(count(conn, "read a share item", &sql, &args).await? > 0)
 }
 
+/// Deletes an item's table grants and file grants; returns how many went.
 async fn delete_grants_of_item(conn: &mut AnyConnection, item: Uuid, share: &str) -> Result<u64> {
-    let done = sqlx::query(
-        "DELETE FROM grants WHERE share_item_id = $1 \
-         AND share_item_id IN (SELECT id FROM share_items WHERE share_id = $2)",
-    )
-    .bind(item.to_string())
-    .bind(share)
-    .execute(conn)
-    .await
-    .map_err(|e| internal("delete grants", e))?;
-    Ok(done.rows_affected())
+    let mut n = 0;
+    for table in ["grants", "file_grants"] {
+        let done = sqlx::query(&format!(
+            "DELETE FROM {table} WHERE share_item_id = $1 \
+             AND share_item_id IN (SELECT id FROM share_items WHERE share_id = $2)"
+        ))
+        .bind(item.to_string())
+        .bind(share)
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| internal("delete grants", e))?;
+        n += done.rows_affected();
+    }
+    Ok(n)
 }
 
 /// On PostgreSQL, share-locks the data filters that new grants use, so that a concurrent
@@ -322,6 +332,24 @@ async fn apply_change(
         });
     }
 
+    if let Some(terms) = &change.terms {
+        sqlx::query(
+            "UPDATE shares SET expires_at = $2, extension_expiry = $3, extension_reason = $4, \
+             local_name = $5, expiry_reminded_at = $6, pending_reminded_at = $7, \
+             submitted_at = $8 WHERE id = $1",
+        )
+        .bind(share_id.as_str())
+        .bind(opt_ts(terms.expires_at))
+        .bind(opt_ts(terms.extension_expiry))
+        .bind(terms.extension_reason.as_deref())
+        .bind(terms.local_name.as_deref())
+        .bind(opt_ts(terms.expiry_reminded_at))
+        .bind(opt_ts(terms.pending_reminded_at))
+        .bind(opt_ts(terms.submitted_at))
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| internal("update a share's terms", e))?;
+    }
     for item in &change.new_items {
         check_item_belongs(item, change.share_id)?;
         insert_item(conn, item).await?;
@@ -425,6 +453,30 @@ async fn apply_change(
         .map_err(|e| write_error(&subject("grant", grant.id.to_string()), e))?;
         grants_changed = true;
     }
+    for grant in &change.file_grants_to_add {
+        if !item_in_share(conn, grant.share_item_id, &share_id).await? {
+            return Err(Error::not_found(
+                "share item",
+                grant.share_item_id.to_string(),
+            ));
+        }
+        let (grantee_type, grantee_id) = codec::grantee_cols(grant.grantee);
+        sqlx::query(
+            "INSERT INTO file_grants (id, share_item_id, grantee_type, grantee_id, product_id, \
+             prefix, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(grant.id.to_string())
+        .bind(grant.share_item_id.to_string())
+        .bind(grantee_type)
+        .bind(grantee_id)
+        .bind(grant.product_id.to_string())
+        .bind(grant.prefix.as_str())
+        .bind(ts(grant.created_at))
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| write_error(&subject("file grant", grant.id.to_string()), e))?;
+        grants_changed = true;
+    }
     if grants_changed {
         bump_policy_version(conn).await?;
     }
@@ -433,22 +485,30 @@ async fn apply_change(
         insert_audit(conn, event).await?;
     }
     for job in &change.jobs {
-        sqlx::query(
-            "INSERT INTO jobs (id, kind, subject_id, attempts, run_at, created_at) \
-             VALUES ($1, $2, $3, 0, $4, $4)",
-        )
-        .bind(new_id().to_string())
-        .bind(job.kind.as_str())
-        .bind(job.subject_id.to_string())
-        .bind(now)
-        .execute(&mut *conn)
-        .await
-        .map_err(|e| internal("enqueue a job", e))?;
+        insert_job(conn, job, now).await?;
     }
 
     load_share(conn, change.share_id)
         .await?
         .ok_or_else(|| Error::not_found("share", share_id))
+}
+
+/// Enqueues one job, due now.
+pub(crate) async fn insert_job(conn: &mut AnyConnection, job: &NewJob, now: i64) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO jobs (id, kind, subject_id, attempts, run_at, created_at, lock_product, \
+         lock_grantee) VALUES ($1, $2, $3, 0, $4, $4, $5, $6)",
+    )
+    .bind(new_id().to_string())
+    .bind(job.kind.as_str())
+    .bind(job.subject_id.to_string())
+    .bind(now)
+    .bind(opt_id(job.lock_product))
+    .bind(opt_id(job.lock_grantee))
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| internal("enqueue a job", e))?;
+    Ok(())
 }
 
 /// Creates a share with its first items and its audit event (one transaction's statements).
@@ -471,8 +531,11 @@ async fn create_share_tx(
     sqlx::query(
         "INSERT INTO shares (id, product_id, owner_team_id, requester_team_id, \
              requester_principal_id, created_by, reason, status, requested_expiry, \
-             decision_notes, decided_by, version, created_at, updated_at, deleted_reason) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+             decision_notes, decided_by, version, created_at, updated_at, deleted_reason, \
+             expires_at, extension_expiry, extension_reason, local_name, expiry_reminded_at, \
+             pending_reminded_at, submitted_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
+             $18, $19, $20, $21, $22)",
     )
     .bind(share.id.to_string())
     .bind(share.product_id.to_string())
@@ -489,6 +552,13 @@ async fn create_share_tx(
     .bind(ts(share.created_at))
     .bind(ts(share.updated_at))
     .bind(share.deleted_reason.as_deref())
+    .bind(opt_ts(share.terms.expires_at))
+    .bind(opt_ts(share.terms.extension_expiry))
+    .bind(share.terms.extension_reason.as_deref())
+    .bind(share.terms.local_name.as_deref())
+    .bind(opt_ts(share.terms.expiry_reminded_at))
+    .bind(opt_ts(share.terms.pending_reminded_at))
+    .bind(opt_ts(share.terms.submitted_at))
     .execute(&mut *conn)
     .await
     .map_err(|e| write_error(&subject("share", share.id.to_string()), e))?;
@@ -1516,6 +1586,217 @@ impl Store for SqlStore {
         )
     }
 
+    async fn file_grants_for(&self, principal_id: Uuid, teams: &[Uuid]) -> Result<Vec<FileGrant>> {
+        let mut grants = Vec::new();
+        let mut conn = self.read().await?;
+        let mut args = Args::default();
+        let sql = format!(
+            "SELECT {} FROM file_grants WHERE grantee_type = {} AND grantee_id = {} \
+             ORDER BY created_at, id",
+            codec::FILE_GRANT_COLS,
+            args.text(codec::GRANTEE_PRINCIPAL),
+            args.text(principal_id.to_string())
+        );
+        grants.extend(all(
+            fetch_all(&mut conn, "read file grants", &sql, &args).await?,
+            codec::file_grant,
+        )?);
+        for chunk in teams.chunks(IN_CHUNK) {
+            let mut args = Args::default();
+            let sql = format!(
+                "SELECT {} FROM file_grants WHERE grantee_type = {} AND grantee_id IN ({}) \
+                 ORDER BY created_at, id",
+                codec::FILE_GRANT_COLS,
+                args.text(codec::GRANTEE_TEAM),
+                args.ids(chunk)
+            );
+            grants.extend(all(
+                fetch_all(&mut conn, "read file grants", &sql, &args).await?,
+                codec::file_grant,
+            )?);
+        }
+        Ok(grants)
+    }
+
+    async fn file_grants_of_share(&self, share_id: Uuid) -> Result<Vec<FileGrant>> {
+        let sql = format!(
+            "SELECT {} FROM file_grants WHERE share_item_id IN \
+             (SELECT id FROM share_items WHERE share_id = $1) ORDER BY created_at, id",
+            codec::FILE_GRANT_COLS
+        );
+        all(
+            rows(&self.pool, "read file grants", &sql, Some(share_id.to_string())).await?,
+            codec::file_grant,
+        )
+    }
+
+    async fn local_names(&self, item_ids: &[Uuid]) -> Result<Vec<(Uuid, String)>> {
+        let mut out = Vec::new();
+        let mut conn = self.read().await?;
+        for chunk in item_ids.chunks(IN_CHUNK) {
+            let mut args = Args::default();
+            let sql = format!(
+                "SELECT i.id AS id, s.local_name AS local_name FROM share_items i \
+                 JOIN shares s ON s.id = i.share_id \
+                 WHERE i.id IN ({}) AND s.local_name IS NOT NULL",
+                args.ids(chunk)
+            );
+            for r in fetch_all(&mut conn, "read local names", &sql, &args).await? {
+                out.push((codec::uuid(&r, "id")?, codec::text(&r, "local_name")?));
+            }
+        }
+        Ok(out)
+    }
+
+    async fn share_settings(&self, product_id: Uuid) -> Result<ShareSettings> {
+        let found = row(
+            &self.pool,
+            "read share settings",
+            "SELECT settings FROM share_settings WHERE product_id = $1",
+            vec![product_id.to_string()],
+        )
+        .await?;
+        match found {
+            Some(r) => codec::json::<ShareSettings>(&r, "settings"),
+            None => Ok(ShareSettings::default()),
+        }
+    }
+
+    async fn put_share_settings(
+        &self,
+        product_id: Uuid,
+        settings: &ShareSettings,
+        audit: NewAuditEvent,
+    ) -> Result<()> {
+        let json = to_json("share settings", settings)?;
+        let mut w = self.begin_write().await?;
+        let result = async {
+            let exists = fetch_optional_by_id(
+                w.conn(),
+                "read a data product",
+                "SELECT id FROM products WHERE id = $1",
+                product_id,
+            )
+            .await?;
+            if exists.is_none() {
+                return Err(Error::not_found("data product", product_id.to_string()));
+            }
+            sqlx::query(
+                "INSERT INTO share_settings (product_id, settings, updated_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (product_id) DO UPDATE SET settings = $2, updated_at = $3",
+            )
+            .bind(product_id.to_string())
+            .bind(json.as_str())
+            .bind(ts(Utc::now()))
+            .execute(&mut *w.conn())
+            .await
+            .map_err(|e| internal("write share settings", e))?;
+            insert_audit(w.conn(), &audit).await?;
+            Ok(())
+        }
+        .await;
+        w.finish(result).await
+    }
+
+    async fn append_share_logs(&self, lines: &[ShareLog]) -> Result<()> {
+        if lines.is_empty() {
+            return Ok(());
+        }
+        let mut w = self.begin_write().await?;
+        let result = async {
+            for l in lines {
+                sqlx::query(
+                    "INSERT INTO share_logs (share_id, run_id, job, at, level, message) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(l.share_id.to_string())
+                .bind(l.run_id.to_string())
+                .bind(l.job.as_str())
+                .bind(ts(l.at))
+                .bind(l.level.as_str())
+                .bind(l.message.as_str())
+                .execute(&mut *w.conn())
+                .await
+                .map_err(|e| internal("write share logs", e))?;
+            }
+            Ok(())
+        }
+        .await;
+        w.finish(result).await
+    }
+
+    async fn share_logs(&self, share_id: Uuid, after_seq: i64, limit: u32) -> Result<Vec<ShareLog>> {
+        let mut conn = self.read().await?;
+        let mut args = Args::default();
+        let sql = format!(
+            "SELECT {} FROM share_logs WHERE share_id = {} AND seq > {} ORDER BY seq LIMIT {}",
+            codec::SHARE_LOG_COLS,
+            args.text(share_id.to_string()),
+            args.int(after_seq),
+            args.int(i64::from(limit.clamp(1, 5000)))
+        );
+        all(
+            fetch_all(&mut conn, "read share logs", &sql, &args).await?,
+            codec::share_log,
+        )
+    }
+
+    async fn due_shares(&self, due: Due, at: DateTime<Utc>, limit: u32) -> Result<Vec<Uuid>> {
+        // States whose items may give access.
+        const GIVING: &str = "('processed', 'draft', 'submitted', 'rejected', \
+             'extension_rejected', 'submitted_for_extension')";
+        const SHARED_ITEMS: &str = "('share_succeeded', 'revoke_failed', 'pending_extension')";
+        let mut conn = self.read().await?;
+        let mut args = Args::default();
+        let when = args.int(ts(at));
+        let cond = match due {
+            Due::Expired => format!(
+                "s.expires_at IS NOT NULL AND s.expires_at <= {when} AND s.status IN {GIVING} \
+                 AND EXISTS (SELECT 1 FROM share_items i WHERE i.share_id = s.id \
+                 AND i.status IN {SHARED_ITEMS})"
+            ),
+            Due::ExpiringBefore => format!(
+                "s.expires_at IS NOT NULL AND s.expires_at <= {when} \
+                 AND s.expiry_reminded_at IS NULL AND s.status IN {GIVING} \
+                 AND EXISTS (SELECT 1 FROM share_items i WHERE i.share_id = s.id \
+                 AND i.status IN {SHARED_ITEMS})"
+            ),
+            Due::PendingSince => format!(
+                "s.status = 'submitted' AND s.submitted_at IS NOT NULL \
+                 AND s.submitted_at <= {when} \
+                 AND (s.pending_reminded_at IS NULL OR s.pending_reminded_at <= {when})"
+            ),
+            Due::UnverifiedSince => format!(
+                "s.status <> 'deleted' AND EXISTS (SELECT 1 FROM share_items i \
+                 WHERE i.share_id = s.id AND i.status IN {SHARED_ITEMS} \
+                 AND (i.last_verified_at IS NULL OR i.last_verified_at <= {when}))"
+            ),
+        };
+        let sql = format!(
+            "SELECT s.id AS id FROM shares s WHERE {cond} ORDER BY s.created_at, s.id LIMIT {}",
+            args.int(i64::from(limit.max(1)))
+        );
+        fetch_all(&mut conn, "find due shares", &sql, &args)
+            .await?
+            .iter()
+            .map(|r| codec::uuid(r, "id"))
+            .collect()
+    }
+
+    async fn enqueue_jobs(&self, jobs: &[NewJob], audit: NewAuditEvent) -> Result<()> {
+        let mut w = self.begin_write().await?;
+        let result = async {
+            let now = ts(Utc::now());
+            for job in jobs {
+                insert_job(w.conn(), job, now).await?;
+            }
+            insert_audit(w.conn(), &audit).await?;
+            Ok(())
+        }
+        .await;
+        w.finish(result).await
+    }
+
     async fn policy_version(&self) -> Result<i64> {
         let row = sqlx::query("SELECT version FROM policy_version WHERE id = 1")
             .fetch_one(&self.pool)
@@ -2059,30 +2340,68 @@ impl Store for SqlStore {
         let until = now
             .checked_add_signed(lease_for)
             .ok_or_else(|| Error::invalid("lease duration is out of range"))?;
-        // On PostgreSQL, rows another worker is leasing right now are skipped, not waited for;
-        // on SQLite the write lock already makes leasing one at a time.
-        let lock = match self.backend {
-            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
-            Backend::Sqlite => "",
-        };
-        let sql = format!(
-            "UPDATE jobs SET leased_by = $1, lease_until = $2, attempts = attempts + 1 \
-             WHERE id IN (SELECT id FROM jobs WHERE run_at <= $3 \
-             AND (lease_until IS NULL OR lease_until <= $3) \
-             ORDER BY created_at, id LIMIT $4{lock}) RETURNING {}",
-            codec::JOB_COLS
-        );
+        // Leasing is serialised (SQLite: its single writer; PostgreSQL: a transaction-scoped
+        // advisory lock), so the lock check below sees every lease taken before it.
         let mut w = self.begin_write().await?;
-        let result = sqlx::query(&sql)
-            .bind(worker)
-            .bind(ts(until))
-            .bind(ts(now))
-            .bind(i64::from(limit))
-            .fetch_all(&mut *w.conn())
-            .await
-            .map_err(|e| internal("lease jobs", e));
-        let mut jobs = w.finish(result).await.and_then(|r| all(r, codec::job))?;
-        // RETURNING does not keep the subquery's order.
+        let result = async {
+            if self.backend == Backend::Postgres {
+                sqlx::query("SELECT pg_advisory_xact_lock(7305813)")
+                    .execute(&mut *w.conn())
+                    .await
+                    .map_err(|e| internal("lock the job queue", e))?;
+            }
+            // Due, unleased jobs none of whose locks (product, grantee) is held by a leased job.
+            let sql = "SELECT id, lock_product, lock_grantee FROM jobs j WHERE run_at <= $1 \
+                 AND (lease_until IS NULL OR lease_until <= $1) \
+                 AND NOT EXISTS (SELECT 1 FROM jobs k WHERE k.lease_until > $1 AND \
+                 ((j.lock_product IS NOT NULL AND k.lock_product = j.lock_product) OR \
+                 (j.lock_grantee IS NOT NULL AND k.lock_grantee = j.lock_grantee))) \
+                 ORDER BY created_at, id LIMIT $2";
+            let candidates = sqlx::query(sql)
+                .bind(ts(now))
+                .bind(i64::from(limit.saturating_mul(4)))
+                .fetch_all(&mut *w.conn())
+                .await
+                .map_err(|e| internal("lease jobs", e))?;
+            // One job per lock within the batch, too.
+            let mut held = std::collections::HashSet::new();
+            let mut ids = Vec::new();
+            for r in &candidates {
+                let locks = [
+                    codec::opt_text(r, "lock_product")?.map(|l| format!("p:{l}")),
+                    codec::opt_text(r, "lock_grantee")?.map(|l| format!("g:{l}")),
+                ];
+                if locks.iter().flatten().any(|l| held.contains(l)) {
+                    continue;
+                }
+                held.extend(locks.into_iter().flatten());
+                ids.push(codec::uuid(r, "id")?);
+                if ids.len() >= limit as usize {
+                    break;
+                }
+            }
+            if ids.is_empty() {
+                return Ok(Vec::new());
+            }
+            let mut args = Args::default();
+            let sql = format!(
+                "UPDATE jobs SET leased_by = {}, lease_until = {}, attempts = attempts + 1 \
+                 WHERE id IN ({}) RETURNING {}",
+                args.text(worker),
+                args.int(ts(until)),
+                args.ids(&ids),
+                codec::JOB_COLS
+            );
+            let rows = args
+                .bind(&sql)
+                .fetch_all(&mut *w.conn())
+                .await
+                .map_err(|e| internal("lease jobs", e))?;
+            all(rows, codec::job)
+        }
+        .await;
+        let mut jobs = w.finish(result).await?;
+        // RETURNING does not keep the candidates' order.
         jobs.sort_by_key(|j| (j.created_at, j.id));
         Ok(jobs)
     }

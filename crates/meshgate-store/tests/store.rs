@@ -290,6 +290,7 @@ fn share_of(
         created_at: now(),
         updated_at: now(),
         deleted_reason: None,
+        terms: Default::default(),
     }
 }
 
@@ -299,6 +300,7 @@ fn item_of(share: &Share, table: &ProductTable, status: ItemStatus) -> ShareItem
         share_id: share.id,
         kind: ItemKind::Table,
         table_id: Some(table.id),
+        path: None,
         permission: Permission::Read,
         scope: GrantScope::default(),
         status,
@@ -1202,6 +1204,8 @@ async fn apply_share_change_writes_everything(env: &Env) {
     c.jobs = vec![NewJob {
         kind: JobKind::ProcessShare,
         subject_id: share.id,
+        lock_product: None,
+        lock_grantee: None,
     }];
     let after = s.apply_share_change(c).await.unwrap();
     assert_eq!(after.share.version, 2);
@@ -1358,6 +1362,8 @@ async fn stale_share_change_is_a_conflict_and_writes_nothing(env: &Env) {
     stale.jobs = vec![NewJob {
         kind: JobKind::ProcessShare,
         subject_id: share.id,
+        lock_product: None,
+        lock_grantee: None,
     }];
     let err = s.apply_share_change(stale).await.unwrap_err();
     assert!(matches!(err, Error::Conflict { .. }), "{err}");
@@ -1537,6 +1543,8 @@ async fn concurrent_leasing_never_hands_out_a_job_twice(env: &Env) {
         .map(|_| NewJob {
             kind: JobKind::ProcessShare,
             subject_id: share.id,
+            lock_product: None,
+            lock_grantee: None,
         })
         .collect();
     s.apply_share_change(c).await.unwrap();
