@@ -217,6 +217,10 @@ pub const SHARE_DETAIL: &[Column] = &[
     Column::path("requested_expiry", "requested_expiry"),
     Column::path("decision_notes", "decision_notes"),
     Column::path("decided_by", "decided_by"),
+    Column::path("expires_at", "expires_at"),
+    Column::path("extension_expiry", "extension_expiry"),
+    Column::path("local_name", "local_name"),
+    Column::path("deleted_reason", "deleted_reason"),
     Column::path("shared", "summary.shared"),
     Column::path("pending", "summary.pending"),
     Column::path("failed", "summary.failed"),
@@ -231,9 +235,11 @@ pub const SHARE_ITEM: &[Column] = &[
     Column::path("item", "id"),
     Column::path("kind", "kind"),
     Column::path("table", "table"),
+    Column::path("folder", "folder"),
     Column::path("permission", "permission"),
     Column::path("status", "status"),
     Column::path("health", "health"),
+    Column::path("health_message", "health_message"),
 ];
 
 /// What a consumer can query: the tables of a share that are in force, by their SQL names.

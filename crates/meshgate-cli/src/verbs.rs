@@ -193,6 +193,8 @@ pub enum ClientCommand {
     TagMask(crate::access::TagMaskCommand),
     #[command(flatten)]
     Catalog(crate::catalog::CatalogCommand),
+    #[command(flatten)]
+    Lifecycle(crate::lifecycle::LifecycleCommand),
     /// read the audit log (mesh admins)
     Audit {
         /// only events after this sequence number
@@ -374,6 +376,15 @@ pub struct RequestAccessArgs {
     /// ask for this table only (repeatable; default: all tables)
     #[arg(long = "table", value_name = "T")]
     tables: Vec<String>,
+    /// ask for this folder (file prefix) of the product (repeatable)
+    #[arg(long = "folder", value_name = "PREFIX")]
+    folders: Vec<String>,
+    /// ask for the whole product: every table and file, now and later
+    #[arg(long)]
+    whole_product: bool,
+    /// when the access should end: a time (2027-01-31T00:00:00Z) or a duration (90d)
+    #[arg(long, value_parser = crate::lifecycle::parse_when)]
+    expires: Option<String>,
     /// keep the request as a draft instead of submitting it
     #[arg(long)]
     draft: bool,
@@ -626,6 +637,12 @@ pub async fn run(opts: &ClientOpts, cmd: ClientCommand) -> Result<()> {
                 ("product", Some(json!(args.product.to_string()))),
                 ("team", args.team.map(|t| json!(t.to_string()))),
                 ("tables", tables),
+                (
+                    "folders",
+                    (!args.folders.is_empty()).then(|| json!(args.folders)),
+                ),
+                ("whole_product", args.whole_product.then_some(json!(true))),
+                ("expires_at", args.expires.map(|e| json!(e))),
                 ("reason", Some(json!(args.reason))),
                 ("draft", args.draft.then_some(json!(true))),
                 (
@@ -713,6 +730,7 @@ pub async fn run(opts: &ClientOpts, cmd: ClientCommand) -> Result<()> {
         ClientCommand::Tags(cmd) => crate::access::tags(&c, out, cmd).await,
         ClientCommand::TagMask(cmd) => crate::access::tag_mask(&c, out, cmd).await,
         ClientCommand::Catalog(cmd) => crate::catalog::run(&c, out, cmd).await,
+        ClientCommand::Lifecycle(cmd) => crate::lifecycle::run(&c, out, cmd).await,
         ClientCommand::Audit {
             after,
             actor,
@@ -1109,7 +1127,7 @@ fn show_product(out: OutputFormat, v: &Value) -> Result<()> {
     )
 }
 
-fn show_share(out: OutputFormat, v: &Value) -> Result<()> {
+pub(crate) fn show_share(out: OutputFormat, v: &Value) -> Result<()> {
     show_nested(out, v, output::SHARE_DETAIL, "items", output::SHARE_ITEM)
 }
 

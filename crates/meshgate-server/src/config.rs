@@ -28,6 +28,36 @@ pub struct Config {
     pub log_format: LogFormat,
     /// How often the worker polls for jobs it was not woken for, in milliseconds.
     pub worker_poll_ms: u64,
+    /// A pause the worker takes between the steps of a run, in milliseconds. A testing aid
+    /// (the crash test kills the server inside these windows); 0 in service.
+    pub worker_step_delay_ms: u64,
+    pub lifecycle: LifecycleSettings,
+}
+
+/// The share lifecycle's scheduled tasks (LIFECYCLE.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LifecycleSettings {
+    /// How often the scheduler looks for expired shares, reminders due and items to verify,
+    /// in seconds.
+    pub schedule_interval_secs: u64,
+    /// Shared items not verified for this long are verified (and re-applied if unhealthy).
+    pub verify_interval_secs: u64,
+    /// How long before a share expires its reminder goes out, in days.
+    pub expiry_reminder_days: u32,
+    /// A request left undecided this long gets a reminder (and again after as long), in days.
+    pub pending_reminder_days: u32,
+}
+
+impl Default for LifecycleSettings {
+    fn default() -> Self {
+        LifecycleSettings {
+            schedule_interval_secs: 60,
+            verify_interval_secs: 7 * 24 * 3600,
+            expiry_reminder_days: 7,
+            pending_reminder_days: 3,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -59,6 +89,8 @@ impl Default for Config {
             query: QuerySettings::default(),
             log_format: LogFormat::Text,
             worker_poll_ms: 1000,
+            worker_step_delay_ms: 0,
+            lifecycle: LifecycleSettings::default(),
         }
     }
 }

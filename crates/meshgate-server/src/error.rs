@@ -38,6 +38,10 @@ impl ApiError {
         ApiError::new(StatusCode::FORBIDDEN, "forbidden", message)
     }
 
+    pub fn conflict(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::CONFLICT, "conflict", message)
+    }
+
     pub fn not_found(what: &str, name: &str) -> Self {
         ApiError::new(
             StatusCode::NOT_FOUND,

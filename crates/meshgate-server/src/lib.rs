@@ -140,6 +140,7 @@ pub async fn serve_on(
     let stop = CancellationToken::new();
     let worker = tokio::spawn(worker::run(state.clone(), stop.clone()));
     tokio::spawn(credentials::watch_revocations(state.clone(), stop.clone()));
+    tokio::spawn(shares::run_scheduler(state.clone(), stop.clone()));
     tracing::info!(
         listen = %state.config.listen,
         store = state.store.backend(),

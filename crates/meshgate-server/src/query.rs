@@ -31,6 +31,9 @@ pub struct QueryRequest {
     pub format: Option<String>,
 }
 
+/// The SQL session's default catalog, where consumers' local names for their shares live.
+const LOCAL_CATALOG: &str = "meshgate";
+
 /// Longest accepted SQL text.
 const MAX_SQL: usize = 1024 * 1024;
 
@@ -75,6 +78,20 @@ pub async fn visible_tables(
     for g in &grants {
         by_table.entry(g.table_id).or_default().push(g);
     }
+    // Local names the consumer chose for its shares (`finalize-subscription`): the same
+    // tables also appear as `<local_name>.<table>` in the default catalog.
+    let item_ids: Vec<Uuid> = grants.iter().map(|g| g.share_item_id).collect();
+    let local_names: BTreeMap<Uuid, String> = if item_ids.is_empty() {
+        BTreeMap::new()
+    } else {
+        state
+            .store
+            .local_names(&item_ids)
+            .await?
+            .into_iter()
+            .collect()
+    };
+    let mut aliases: Vec<VisibleTable> = Vec::new();
     for (table_id, grants) in by_table {
         let Some(t) = state.store.get_table(table_id).await? else {
             continue;
@@ -87,8 +104,29 @@ pub async fn visible_tables(
         };
         let domain = crate::views::name_of_domain(state, p.domain_id).await?;
         let access = crate::access::table_access(state, &p, &t, &grants, false, &identity).await?;
-        out.push(visible(&domain, &p.name, &t, access)?);
+        let table = visible(&domain, &p.name, &t, access)?;
+        let mut names: Vec<&String> = grants
+            .iter()
+            .filter_map(|g| local_names.get(&g.share_item_id))
+            .collect();
+        names.sort();
+        names.dedup();
+        for local in names {
+            if aliases
+                .iter()
+                .any(|a| &a.product == local && a.table == table.table)
+            {
+                continue;
+            }
+            aliases.push(VisibleTable {
+                domain: LOCAL_CATALOG.to_string(),
+                product: local.clone(),
+                ..table.clone()
+            });
+        }
+        out.push(table);
     }
+    out.extend(aliases);
     let tables = Arc::new(out);
     if let Ok(mut cache) = state.visibility.lock() {
         cache.insert(caller.id(), (version, tables.clone()));

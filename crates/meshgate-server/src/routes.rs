@@ -100,13 +100,211 @@ pub fn api(state: &AppState) -> Router<AppState> {
             post(append_data).layer(DefaultBodyLimit::max(upload_limit)),
         )
         .route("/shares", post(request_access).get(list_shares))
-        .route("/shares/{id}", get(get_share))
+        .route("/shares/{id}", get(get_share).delete(delete_share))
         .route("/shares/{id}/submit", post(submit_share))
         .route("/shares/{id}/approve", post(approve_share))
         .route("/shares/{id}/reject", post(reject_share))
         .route("/shares/{id}/revoke", post(revoke_share))
+        .route("/shares/{id}/items", post(add_share_items))
+        .route(
+            "/shares/{id}/items/{item}",
+            axum::routing::delete(remove_share_item),
+        )
+        .route("/shares/{id}/items/{item}/modify", post(modify_share_item))
+        .route("/shares/{id}/extend", post(extend_share))
+        .route("/shares/{id}/extension/{decision}", post(decide_extension))
+        .route("/shares/{id}/finalize", post(finalize_share))
+        .route("/shares/{id}/verify", post(verify_share))
+        .route("/shares/{id}/reapply", post(reapply_share))
+        .route("/shares/{id}/logs", get(share_logs))
+        .route(
+            "/products/{domain}/{product}/share-settings",
+            get(get_share_settings).put(put_share_settings),
+        )
+        .route("/products/{domain}/{product}/verify", post(verify_product))
+        .route("/access", get(list_access))
         .route("/query", post(query))
         .route("/audit", get(audit))
+}
+
+fn item_id(raw: &str) -> ApiResult<Uuid> {
+    Uuid::parse_str(raw).map_err(|_| ApiError::not_found("share item", raw))
+}
+
+async fn add_share_items(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<shares::ItemSelection>,
+) -> ApiResult<Json<ShareView>> {
+    Ok(Json(
+        shares::add_items(&state, &caller, share_id(&id)?, body).await?,
+    ))
+}
+
+async fn remove_share_item(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, item)): Path<(String, String)>,
+) -> ApiResult<Json<ShareView>> {
+    Ok(Json(
+        shares::remove_item(&state, &caller, share_id(&id)?, item_id(&item)?).await?,
+    ))
+}
+
+async fn modify_share_item(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, item)): Path<(String, String)>,
+    JsonBody(body): JsonBody<shares::ModifyRequest>,
+) -> ApiResult<Json<ShareView>> {
+    Ok(Json(
+        shares::modify(&state, &caller, share_id(&id)?, item_id(&item)?, body).await?,
+    ))
+}
+
+async fn extend_share(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<shares::ExtendRequest>,
+) -> ApiResult<Json<ShareView>> {
+    Ok(Json(
+        shares::extend(&state, &caller, share_id(&id)?, body).await?,
+    ))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NotesBody {
+    #[serde(default)]
+    notes: Option<String>,
+}
+
+async fn decide_extension(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, decision)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<ShareView>> {
+    let body: NotesBody = optional_body(&body)?;
+    let decision = match decision.as_str() {
+        "approve" => shares::ExtensionDecision::Approve,
+        "reject" => shares::ExtensionDecision::Reject,
+        "cancel" => shares::ExtensionDecision::Cancel,
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "unknown extension decision `{other}`; use approve, reject or cancel"
+            )));
+        }
+    };
+    let notes = body.notes;
+    Ok(Json(
+        shares::decide_extension(&state, &caller, share_id(&id)?, decision, notes).await?,
+    ))
+}
+
+async fn finalize_share(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<shares::FinalizeRequest>,
+) -> ApiResult<Json<ShareView>> {
+    Ok(Json(
+        shares::finalize(&state, &caller, share_id(&id)?, body).await?,
+    ))
+}
+
+async fn delete_share(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<shares::DeleteRequest>,
+) -> ApiResult<Json<ShareView>> {
+    Ok(Json(
+        shares::delete(&state, &caller, share_id(&id)?, body).await?,
+    ))
+}
+
+async fn verify_share(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<ShareView>> {
+    let r: shares::RunRequest = optional_body(&body)?;
+    Ok(Json(
+        shares::run_check(&state, &caller, share_id(&id)?, false, r).await?,
+    ))
+}
+
+async fn reapply_share(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<ShareView>> {
+    let r: shares::RunRequest = optional_body(&body)?;
+    Ok(Json(
+        shares::run_check(&state, &caller, share_id(&id)?, true, r).await?,
+    ))
+}
+
+async fn share_logs(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Params(q): Params<shares::LogQuery>,
+) -> ApiResult<Json<Vec<meshgate_core::model::ShareLog>>> {
+    Ok(Json(
+        shares::logs(&state, &caller, share_id(&id)?, q).await?,
+    ))
+}
+
+async fn get_share_settings(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((domain, product)): Path<(String, String)>,
+) -> ApiResult<Json<meshgate_core::model::ShareSettings>> {
+    Ok(Json(
+        shares::get_settings(&state, &caller, &format!("{domain}.{product}")).await?,
+    ))
+}
+
+async fn put_share_settings(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((domain, product)): Path<(String, String)>,
+    JsonBody(body): JsonBody<meshgate_core::model::ShareSettings>,
+) -> ApiResult<Json<meshgate_core::model::ShareSettings>> {
+    Ok(Json(
+        shares::put_settings(&state, &caller, &format!("{domain}.{product}"), body).await?,
+    ))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VerifyAllQuery {
+    #[serde(default)]
+    reapply: bool,
+}
+
+async fn verify_product(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((domain, product)): Path<(String, String)>,
+    Params(q): Params<VerifyAllQuery>,
+) -> ApiResult<Json<shares::BulkVerify>> {
+    Ok(Json(
+        shares::verify_all(&state, &caller, &format!("{domain}.{product}"), q.reapply).await?,
+    ))
+}
+
+async fn list_access(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<shares::AccessEntry>>> {
+    Ok(Json(shares::list_access(&state, &caller).await?))
 }
 
 fn share_id(raw: &str) -> ApiResult<Uuid> {

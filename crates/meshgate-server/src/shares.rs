@@ -11,19 +11,33 @@ use std::time::Duration;
 
 use chrono::Utc;
 use meshgate_authz::{Action, Resource};
-use meshgate_core::access::GrantScope;
 use meshgate_core::lifecycle::{
-    ItemAction, ItemStatus, ItemTarget, ShareAction, ShareStatus, Step, item_step, item_transition,
-    share_step,
+    ItemAction, ItemStatus, ItemTarget, ShareAction, ShareStatus, Step, item_step, share_step,
 };
 use meshgate_core::model::{
-    Grant, Grantee, ItemKind, JobKind, NewAuditEvent, Permission, Share, ShareDetail, ShareItem,
-    new_id,
+    Grantee, JobKind, NewAuditEvent, Share, ShareDetail, ShareItem, new_id,
 };
 use meshgate_store::{NewJob, ShareChange, ShareFilter};
 use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
+
+mod items;
+mod process;
+mod schedule;
+mod terms;
+
+pub use items::{ItemSelection, ModifyRequest, add_items, modify, remove_item};
+use items::{describe_item_plain, new_items};
+pub use process::{
+    BulkVerify, cleanup_share, process_share, revoke_share, verify_product, verify_share,
+};
+pub use schedule::{run as run_scheduler, tick as run_scheduled_tasks};
+pub use terms::{
+    DeleteRequest, ExtendRequest, ExtensionDecision, FinalizeRequest, decide_extension, delete,
+    extend, finalize, get_settings, put_settings,
+};
+use terms::{approved_terms, auto_approve, check_expiry};
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
@@ -44,9 +58,19 @@ pub struct AccessRequest {
     /// `domain.team`; default: the caller's only team.
     #[serde(default)]
     pub team: Option<String>,
-    /// Table names; default: all of the product's tables.
+    /// Table names; default (with no folders and no `whole_product`): all of the product's
+    /// tables.
     #[serde(default)]
     pub tables: Option<Vec<String>>,
+    /// File prefixes of the product (`reports/2026/`).
+    #[serde(default)]
+    pub folders: Vec<String>,
+    /// One item for the whole product: every table and every file, now and later.
+    #[serde(default)]
+    pub whole_product: bool,
+    /// When the access should end (required if the product demands expiring shares).
+    #[serde(default)]
+    pub expires_at: Option<chrono::DateTime<Utc>>,
     pub reason: String,
     /// Keep the share as a draft instead of submitting it.
     #[serde(default)]
@@ -69,6 +93,9 @@ pub struct Decision {
     /// On approval: narrowing of table items (data filters, kept columns, masks).
     #[serde(default)]
     pub items: Vec<crate::access::ItemScopeRequest>,
+    /// On approval: an earlier expiry than the requester asked for.
+    #[serde(default)]
+    pub expires_at: Option<chrono::DateTime<Utc>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -100,7 +127,7 @@ pub(crate) async fn share_resource(state: &AppState, share: &Share) -> ApiResult
 
 /// Loads a share the caller may act on: 404 if it may not even see it, 403 if it may see it
 /// but not do `action`.
-async fn load_for(
+pub(crate) async fn load_for(
     state: &AppState,
     caller: &Caller,
     id: Uuid,
@@ -232,50 +259,16 @@ pub async fn request_access(
             ),
         ));
     }
-    let tables = state.store.list_tables(product.id).await?;
-    let wanted: Vec<_> = match &req.tables {
-        None => tables.iter().collect(),
-        Some(names) if names.is_empty() => {
-            return Err(ApiError::bad_request(
-                "`tables` is empty; leave it out to ask for every table",
-            ));
-        }
-        Some(names) => {
-            let mut out = Vec::new();
-            for n in names {
-                match tables.iter().find(|t| &t.name == n) {
-                    Some(t)
-                        if !out
-                            .iter()
-                            .any(|o: &&meshgate_core::model::ProductTable| o.id == t.id) =>
-                    {
-                        out.push(t)
-                    }
-                    Some(_) => {}
-                    None => {
-                        return Err(ApiError::bad_request(format!(
-                            "`{}` has no table `{n}`; its tables are: {}",
-                            req.product,
-                            tables
-                                .iter()
-                                .map(|t| t.name.as_str())
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        )));
-                    }
-                }
-            }
-            out
-        }
-    };
-    if wanted.is_empty() {
-        return Err(ApiError::bad_request(format!(
-            "`{}` has no tables to share",
-            req.product
-        )));
-    }
+    let settings = state.store.share_settings(product.id).await?;
     let now = Utc::now();
+    check_expiry(&settings, req.expires_at, now)?;
     let share_id = new_id();
+    let selection = ItemSelection {
+        tables: req.tables.clone(),
+        folders: req.folders.clone(),
+        whole_product: req.whole_product,
+    };
+    let items = new_items(state, &req.product, product.id, share_id, &selection, &[]).await?;
     let status = if req.draft {
         ShareStatus::Draft
     } else {
@@ -294,36 +287,22 @@ pub async fn request_access(
         created_by: caller.id(),
         reason: reason.to_string(),
         status,
-        requested_expiry: None,
+        requested_expiry: req.expires_at,
         decision_notes: None,
         decided_by: None,
         version: 1,
         created_at: now,
         updated_at: now,
         deleted_reason: None,
-        terms: Default::default(),
+        terms: meshgate_core::model::ShareTerms {
+            submitted_at: (status == ShareStatus::Submitted).then_some(now),
+            ..Default::default()
+        },
     };
-    let items: Vec<ShareItem> = wanted
-        .iter()
-        .map(|t| ShareItem {
-            id: new_id(),
-            share_id,
-            kind: ItemKind::Table,
-            table_id: Some(t.id),
-            path: None,
-            permission: Permission::Read,
-            scope: GrantScope::default(),
-            status: ItemStatus::PendingApproval,
-            health: None,
-            health_message: None,
-            last_verified_at: None,
-            created_at: now,
-            updated_at: now,
-        })
-        .collect();
+    let wanted: Vec<String> = items.iter().map(describe_item_plain).collect();
     let event = audit(caller, "share.request", "share", share_id).with_detail(json!({
         "product": req.product, "requester_team": req.team, "to": status,
-        "tables": wanted.iter().map(|t| &t.name).collect::<Vec<_>>(), "reason": reason,
+        "items": wanted, "reason": reason, "expires_at": req.expires_at,
     }));
     let forms = crate::catalog::request_forms(
         state,
@@ -336,6 +315,9 @@ pub async fn request_access(
     )
     .await?;
     crate::catalog::create_share(state, &share, &items, &forms, event).await?;
+    if status == ShareStatus::Submitted {
+        auto_approve(state, share_id).await?;
+    }
     get(state, caller, share_id).await
 }
 
@@ -413,7 +395,7 @@ fn items_to(
     Ok(out)
 }
 
-fn transition_event(
+pub(crate) fn transition_event(
     caller: &Caller,
     verb: &str,
     detail: &ShareDetail,
@@ -451,16 +433,24 @@ pub async fn submit(state: &AppState, caller: &Caller, id: Uuid) -> ApiResult<Sh
             format!("share `{id}` has no item pending approval; add an item before submitting"),
         ));
     }
+    let settings = state.store.share_settings(detail.share.product_id).await?;
+    check_expiry(&settings, detail.share.requested_expiry, Utc::now())?;
     let change = ShareChange {
         share_id: id,
         expected_version: detail.share.version,
         status: Some(to),
         item_status: resubmitted,
+        terms: Some(meshgate_core::model::ShareTerms {
+            submitted_at: Some(Utc::now()),
+            pending_reminded_at: None,
+            ..detail.share.terms.clone()
+        }),
         audit: vec![transition_event(caller, "submit", &detail, to, json!(null))],
         ..Default::default()
     };
-    let after = state.store.apply_share_change(change).await?;
-    ShareView::load(state, after).await
+    state.store.apply_share_change(change).await?;
+    auto_approve(state, id).await?;
+    get(state, caller, id).await
 }
 
 pub async fn approve(
@@ -530,6 +520,15 @@ async fn decide(
     let items = items_to(&detail, item_action, |i| {
         i.status == ItemStatus::PendingApproval
     })?;
+    let terms = match verdict {
+        Verdict::Approve => Some(approved_terms(state, &detail, d.expires_at).await?),
+        Verdict::Reject if d.expires_at.is_some() => {
+            return Err(ApiError::bad_request(
+                "`expires_at` sets an approval's expiry; a rejection takes none",
+            ));
+        }
+        Verdict::Reject => None,
+    };
     let item_scopes = match verdict {
         Verdict::Approve => scopes_of(state, &detail, &d.items).await?,
         Verdict::Reject if !d.items.is_empty() => {
@@ -540,12 +539,7 @@ async fn decide(
         Verdict::Reject => Vec::new(),
     };
     let jobs = match verdict {
-        Verdict::Approve => vec![NewJob {
-            kind: JobKind::ProcessShare,
-            subject_id: id,
-            lock_product: Some(detail.share.product_id),
-            lock_grantee: None,
-        }],
+        Verdict::Approve => vec![share_job(JobKind::ProcessShare, &detail.share)],
         Verdict::Reject => Vec::new(),
     };
     let change = ShareChange {
@@ -555,6 +549,7 @@ async fn decide(
         decision_notes: d.notes.clone(),
         decided_by: Some(caller.id()),
         item_status: items,
+        terms,
         audit: vec![transition_event(
             caller,
             verb,
@@ -574,7 +569,7 @@ async fn decide(
 }
 
 /// Who a share's grants go to: the requesting team, else the requesting principal.
-fn grantee_of(share: &Share) -> meshgate_core::Result<Grantee> {
+pub(crate) fn grantee_of(share: &Share) -> meshgate_core::Result<Grantee> {
     match (share.requester_team_id, share.requester_principal_id) {
         (Some(t), _) => Ok(Grantee::Team(t)),
         (None, Some(p)) => Ok(Grantee::Principal(p)),
@@ -687,12 +682,7 @@ pub async fn revoke(
             to,
             json!({"items": r.items}),
         )],
-        jobs: vec![NewJob {
-            kind: JobKind::RevokeShare,
-            subject_id: id,
-            lock_product: Some(detail.share.product_id),
-            lock_grantee: None,
-        }],
+        jobs: vec![share_job(JobKind::RevokeShare, &detail.share)],
         ..Default::default()
     };
     let after = enqueue_and_wait(state, change, r.wait.unwrap_or(true)).await?;
@@ -701,7 +691,7 @@ pub async fn revoke(
 
 /// Commits a change that enqueues a job, wakes the worker, and (if `wait`) waits until the
 /// worker has finished this share.
-async fn enqueue_and_wait(
+pub(crate) async fn enqueue_and_wait(
     state: &AppState,
     change: ShareChange,
     wait: bool,
@@ -735,186 +725,209 @@ async fn enqueue_and_wait(
         .ok_or_else(|| ApiError::not_found("share", &id.to_string()))
 }
 
-// ----- the worker's side -----
-
-fn system_event(
-    verb: &str,
-    detail: &ShareDetail,
-    to: ShareStatus,
-    extra: serde_json::Value,
-) -> NewAuditEvent {
-    NewAuditEvent::new(
-        None,
-        format!("share.{verb}"),
-        "share",
-        Some(detail.share.id.to_string()),
-    )
-    .with_detail(json!({
-        "from": detail.share.status, "to": to, "extra": extra,
-    }))
+/// A job on a share, locked per product and per grantee.
+pub(crate) fn share_job(kind: JobKind, share: &Share) -> NewJob {
+    NewJob {
+        kind,
+        subject_id: share.id,
+        lock_product: Some(share.product_id),
+        lock_grantee: share.requester_team_id.or(share.requester_principal_id),
+    }
 }
 
-/// The worker's `start`: moves the share into its `*_in_progress` state and every item that
-/// `start` applies to (approved for sharing or for revocation) into its own, in one change.
-async fn start(state: &AppState, detail: ShareDetail) -> meshgate_core::Result<ShareDetail> {
-    let id = detail.share.id;
-    let to = share_step(&id.to_string(), detail.share.status, ShareAction::Start)?
-        .resulting(detail.share.status);
-    let items = detail
-        .items
-        .iter()
-        .filter_map(|i| match item_transition(i.status, ItemAction::Start) {
-            Some(ItemTarget::Status(next)) => Some((i.id, next)),
-            _ => None,
-        })
-        .collect();
+/// Options of `verify` and `reapply`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunRequest {
+    #[serde(default)]
+    pub wait: Option<bool>,
+}
+
+/// `POST /shares/{id}/verify` (approvers and requesters) and `POST /shares/{id}/reapply`
+/// (approvers): enqueue a verification run — with `reapply`, one that also re-makes the
+/// grants of unhealthy items — and wait for it.
+pub async fn run_check(
+    state: &AppState,
+    caller: &Caller,
+    id: Uuid,
+    reapply: bool,
+    r: RunRequest,
+) -> ApiResult<ShareView> {
+    let (action, verb, kind) = if reapply {
+        (Action::ReapplyShare, "reapply", JobKind::ReapplyShare)
+    } else {
+        (Action::VerifyShare, "verify", JobKind::VerifyShare)
+    };
+    let (detail, _) = load_for(state, caller, id, action, verb).await?;
+    if !detail.items.iter().any(|i| i.status.is_shared()) {
+        return Err(ApiError::conflict(format!(
+            "share `{id}` gives nothing to {verb}: no item is in a shared state"
+        )));
+    }
+    let mut done = state.processed.subscribe();
     state
         .store
-        .apply_share_change(ShareChange {
-            share_id: id,
-            expected_version: detail.share.version,
-            status: Some(to),
-            item_status: items,
-            audit: vec![system_event("start", &detail, to, json!(null))],
-            ..Default::default()
+        .enqueue_jobs(
+            &[share_job(kind, &detail.share)],
+            audit(caller, &format!("share.{verb}_requested"), "share", id),
+        )
+        .await?;
+    state.wake_worker.notify_one();
+    if r.wait.unwrap_or(true) {
+        let _ = tokio::time::timeout(WAIT_FOR, async {
+            loop {
+                match done.recv().await {
+                    Ok(finished) if finished == id => return,
+                    Ok(_) => {}
+                    Err(_) => return,
+                }
+            }
         })
-        .await
+        .await;
+    }
+    get(state, caller, id).await
 }
 
-/// Processes an approved share: grants every approved item. Safe to run again after a crash:
-/// a share already in progress is resumed, one already processed is left alone.
-pub async fn process_share(state: &AppState, id: Uuid) -> meshgate_core::Result<()> {
-    let Some(mut detail) = state.store.get_share(id).await? else {
-        return Ok(());
-    };
-    if detail.share.status == ShareStatus::Approved {
-        detail = start(state, detail).await?;
-    }
-    if detail.share.status != ShareStatus::ShareInProgress {
-        return Ok(());
-    }
-    let grantee = grantee_of(&detail.share)?;
-    let mut outcomes = Vec::new();
-    let mut grants = Vec::new();
-    let mut failed = Vec::new();
-    for item in detail
-        .items
-        .iter()
-        .filter(|i| i.status == ItemStatus::ShareInProgress)
-    {
-        let table = match item.table_id {
-            Some(t) => state.store.get_table(t).await?,
-            None => None,
-        };
-        match table {
-            Some(table) if table.product_id == detail.share.product_id => {
-                outcomes.push((item.id, ItemAction::Success));
-                grants.push(Grant {
-                    id: new_id(),
-                    share_item_id: item.id,
-                    grantee,
-                    table_id: table.id,
-                    permission: item.permission,
-                    scope: item.scope.clone(),
-                    created_at: Utc::now(),
-                });
-            }
-            _ => {
-                outcomes.push((item.id, ItemAction::Failure));
-                failed.push(item.id);
-            }
-        }
-    }
-    let change = ShareChange {
-        grants_to_add: grants,
-        ..Default::default()
-    };
-    finish(
-        state,
-        detail,
-        ShareAction::Finish,
-        &outcomes,
-        change,
-        json!({"failed_items": failed}),
-    )
-    .await
+/// Query of `share-logs`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogQuery {
+    #[serde(default)]
+    pub after: Option<i64>,
+    #[serde(default)]
+    pub limit: Option<u32>,
 }
 
-/// Processes a revocation: removes the grants of items approved for revocation.
-pub async fn revoke_share(state: &AppState, id: Uuid) -> meshgate_core::Result<()> {
-    let Some(mut detail) = state.store.get_share(id).await? else {
-        return Ok(());
-    };
-    if detail.share.status == ShareStatus::Revoked {
-        detail = start(state, detail).await?;
-    }
-    if detail.share.status != ShareStatus::RevokeInProgress {
-        return Ok(());
-    }
-    let revoking: Vec<Uuid> = detail
-        .items
-        .iter()
-        .filter(|i| i.status == ItemStatus::RevokeInProgress)
-        .map(|i| i.id)
-        .collect();
-    let pending = detail
-        .items
-        .iter()
-        .any(|i| i.status == ItemStatus::PendingApproval);
-    let action = if pending {
-        ShareAction::FinishPending
-    } else {
-        ShareAction::Finish
-    };
-    let outcomes: Vec<_> = revoking.iter().map(|i| (*i, ItemAction::Success)).collect();
-    let change = ShareChange {
-        grants_to_remove: revoking.clone(),
-        ..Default::default()
-    };
-    finish(
-        state,
-        detail,
-        action,
-        &outcomes,
-        change,
-        json!({"revoked_items": revoking}),
-    )
-    .await
-}
-
-/// The worker's last step: the share takes `action` (`finish` or `finish_pending`) and each
-/// item the outcome of its run (`success` or `failure`), resolved through the state tables,
-/// together with the grant changes in `change`, in one store change.
-async fn finish(
+/// `GET /shares/{id}/logs`: the processors' log lines, oldest first.
+pub async fn logs(
     state: &AppState,
-    detail: ShareDetail,
-    action: ShareAction,
-    outcomes: &[(Uuid, ItemAction)],
-    change: ShareChange,
-    extra: serde_json::Value,
-) -> meshgate_core::Result<()> {
-    let id = detail.share.id;
-    let to =
-        share_step(&id.to_string(), detail.share.status, action)?.resulting(detail.share.status);
-    let mut item_status = Vec::with_capacity(outcomes.len());
-    for (item_id, outcome) in outcomes {
-        let Some(item) = detail.items.iter().find(|i| i.id == *item_id) else {
+    caller: &Caller,
+    id: Uuid,
+    q: LogQuery,
+) -> ApiResult<Vec<meshgate_core::model::ShareLog>> {
+    load_for(state, caller, id, Action::ReadShareLogs, "read the logs of").await?;
+    Ok(state
+        .store
+        .share_logs(id, q.after.unwrap_or(0), q.limit.unwrap_or(1000))
+        .await?)
+}
+
+/// `POST /products/{domain}/{product}/verify`: approvers verify every shared item of the
+/// product at once; with `reapply`, unhealthy shares get a re-apply run.
+pub async fn verify_all(
+    state: &AppState,
+    caller: &Caller,
+    product_name: &str,
+    reapply: bool,
+) -> ApiResult<BulkVerify> {
+    let (d, p) = split_qualified(product_name, "product")?;
+    let (_, product) = product_by_name(state, d, p).await?;
+    crate::service::authorize(
+        state,
+        caller,
+        Action::UpdateProduct,
+        &crate::service::product_resource(&product),
+        &format!("verify the shares of `{product_name}`"),
+    )?;
+    Ok(verify_product(state, product.id, Some(caller.id()), reapply).await?)
+}
+
+/// One table, folder or product the caller can read through a share.
+#[derive(Debug, serde::Serialize)]
+pub struct AccessEntry {
+    pub share_id: Uuid,
+    pub product: String,
+    pub kind: meshgate_core::model::ItemKind,
+    pub table: Option<String>,
+    pub folder: Option<String>,
+    /// The SQL names it is read under.
+    pub sql_names: Vec<String>,
+    pub expires_at: Option<chrono::DateTime<Utc>>,
+    pub local_name: Option<String>,
+    pub health: Option<meshgate_core::model::Health>,
+}
+
+/// `GET /access` (`list-product-access`): what the caller reads through shares given to it
+/// or its teams.
+pub async fn list_access(state: &AppState, caller: &Caller) -> ApiResult<Vec<AccessEntry>> {
+    let teams = caller.team_ids();
+    let mut item_ids: Vec<Uuid> = state
+        .store
+        .grants_for(caller.id(), &teams)
+        .await?
+        .into_iter()
+        .map(|g| g.share_item_id)
+        .chain(
+            state
+                .store
+                .file_grants_for(caller.id(), &teams)
+                .await?
+                .into_iter()
+                .map(|g| g.share_item_id),
+        )
+        .collect();
+    item_ids.sort_unstable();
+    item_ids.dedup();
+    let mut shares: std::collections::BTreeMap<Uuid, ShareDetail> = Default::default();
+    let mut out = Vec::new();
+    let mut share_of_item = std::collections::HashMap::new();
+    let filter = ShareFilter {
+        visible_to_teams: Some(teams.clone()),
+        visible_to_principal: Some(caller.id()),
+        limit: Some(5000),
+        ..Default::default()
+    };
+    for d in state.store.list_shares(&filter).await? {
+        for i in &d.items {
+            share_of_item.insert(i.id, d.share.id);
+        }
+        shares.insert(d.share.id, d);
+    }
+    for item_id in item_ids {
+        let Some(detail) = share_of_item.get(&item_id).and_then(|s| shares.get(s)) else {
             continue;
         };
-        if let ItemTarget::Status(next) = item_step(&item_id.to_string(), item.status, *outcome)? {
-            item_status.push((*item_id, next));
+        let Some(item) = detail.items.iter().find(|i| i.id == item_id) else {
+            continue;
+        };
+        let Some(product) = state.store.get_product(detail.share.product_id).await? else {
+            continue;
+        };
+        let domain = crate::views::name_of_domain(state, product.domain_id).await?;
+        let qualified = format!("{domain}.{}", product.name);
+        let table = match item.table_id {
+            Some(t) => state.store.get_table(t).await?.map(|t| t.name),
+            None => None,
+        };
+        let mut sql_names = Vec::new();
+        let names: Vec<String> = match item.kind {
+            meshgate_core::model::ItemKind::Table => table.iter().cloned().collect(),
+            meshgate_core::model::ItemKind::Product => state
+                .store
+                .list_tables(product.id)
+                .await?
+                .into_iter()
+                .map(|t| t.name)
+                .collect(),
+            meshgate_core::model::ItemKind::Folder => Vec::new(),
+        };
+        for n in &names {
+            sql_names.push(format!("{qualified}.{n}"));
+            if let Some(local) = &detail.share.terms.local_name {
+                sql_names.push(format!("{local}.{n}"));
+            }
         }
+        out.push(AccessEntry {
+            share_id: detail.share.id,
+            product: qualified,
+            kind: item.kind,
+            table,
+            folder: item.path.clone(),
+            sql_names,
+            expires_at: detail.share.terms.expires_at,
+            local_name: detail.share.terms.local_name.clone(),
+            health: item.health,
+        });
     }
-    state
-        .store
-        .apply_share_change(ShareChange {
-            share_id: id,
-            expected_version: detail.share.version,
-            status: Some(to),
-            item_status,
-            audit: vec![system_event("finish", &detail, to, extra)],
-            ..change
-        })
-        .await?;
-    Ok(())
+    Ok(out)
 }

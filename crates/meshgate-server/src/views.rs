@@ -106,7 +106,11 @@ pub struct ItemView {
     pub kind: ItemKind,
     pub table: Option<String>,
     pub table_id: Option<Uuid>,
+    /// The file prefix, for folder items.
+    pub folder: Option<String>,
     pub permission: Permission,
+    /// What of the table a table item gives (data filters, kept columns, masks).
+    pub scope: meshgate_core::access::GrantScope,
     pub status: ItemStatus,
     pub health: Option<Health>,
     pub health_message: Option<String>,
@@ -133,6 +137,9 @@ pub struct ShareView {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub deleted_reason: Option<String>,
+    /// Expiry, open extension, local name, reminders.
+    #[serde(flatten)]
+    pub terms: meshgate_core::model::ShareTerms,
     pub items: Vec<ItemView>,
     pub summary: ShareSummary,
 }
@@ -167,7 +174,9 @@ impl ShareView {
                 kind: item.kind,
                 table,
                 table_id: item.table_id,
+                folder: item.path,
                 permission: item.permission,
+                scope: item.scope,
                 status: item.status,
                 health: item.health,
                 health_message: item.health_message,
@@ -191,6 +200,7 @@ impl ShareView {
             created_at: share.created_at,
             updated_at: share.updated_at,
             deleted_reason: share.deleted_reason,
+            terms: share.terms,
             items,
             summary: detail.summary,
         })

@@ -32,6 +32,9 @@ pub async fn run(state: AppState, stop: CancellationToken) {
             let result = match job.kind {
                 JobKind::ProcessShare => shares::process_share(&state, job.subject_id).await,
                 JobKind::RevokeShare => shares::revoke_share(&state, job.subject_id).await,
+                JobKind::VerifyShare => shares::verify_share(&state, job.subject_id, false).await,
+                JobKind::ReapplyShare => shares::verify_share(&state, job.subject_id, true).await,
+                JobKind::CleanupShare => shares::cleanup_share(&state, job.subject_id).await,
             };
             match result {
                 Ok(()) => {

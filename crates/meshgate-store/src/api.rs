@@ -247,6 +247,15 @@ pub trait Store: Send + Sync + 'static {
     async fn file_grants_for(&self, principal_id: Uuid, teams: &[Uuid]) -> Result<Vec<FileGrant>>;
     /// File grants in force on items of one share.
     async fn file_grants_of_share(&self, share_id: Uuid) -> Result<Vec<FileGrant>>;
+    /// Table and file grants on items of any share of one product (for bulk verification).
+    async fn grants_of_product(&self, product_id: Uuid) -> Result<(Vec<Grant>, Vec<FileGrant>)>;
+    /// Records verification results on many items at once, with their audit events. Health is
+    /// its own axis: no share version or status moves. Items that are gone are skipped.
+    async fn set_item_health(
+        &self,
+        updates: &[ItemHealth],
+        audit: Vec<NewAuditEvent>,
+    ) -> Result<()>;
     /// The local names consumers chose for the shares of these items (`finalize`), by item.
     async fn local_names(&self, item_ids: &[Uuid]) -> Result<Vec<(Uuid, String)>>;
 
@@ -264,7 +273,8 @@ pub trait Store: Send + Sync + 'static {
     /// Appends processor log lines (their `seq` is assigned here).
     async fn append_share_logs(&self, lines: &[ShareLog]) -> Result<()>;
     /// A share's log lines after `after_seq`, oldest first, at most `limit` (capped at 5000).
-    async fn share_logs(&self, share_id: Uuid, after_seq: i64, limit: u32) -> Result<Vec<ShareLog>>;
+    async fn share_logs(&self, share_id: Uuid, after_seq: i64, limit: u32)
+    -> Result<Vec<ShareLog>>;
     /// Ids of shares a scheduled task must look at (see [`Due`]), oldest first, at most
     /// `limit`.
     async fn due_shares(&self, due: Due, at: DateTime<Utc>, limit: u32) -> Result<Vec<Uuid>>;

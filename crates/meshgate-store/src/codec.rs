@@ -15,8 +15,7 @@ use meshgate_core::lifecycle::{ItemStatus, ShareStatus};
 use meshgate_core::model::{
     ApiToken, AuditEvent, Column, DataProduct, Domain, FileGrant, Grant, Grantee, Health, ItemKind,
     Job, JobKind, Outcome, Permission, Principal, PrincipalKind, ProductTable, Share, ShareItem,
-    ShareLog, ShareTerms, Team,
-    TeamMember, TeamRole,
+    ShareLog, ShareTerms, Team, TeamMember, TeamRole,
 };
 use meshgate_core::{Error, Result};
 use sqlx::Row;

@@ -1625,9 +1625,80 @@ impl Store for SqlStore {
             codec::FILE_GRANT_COLS
         );
         all(
-            rows(&self.pool, "read file grants", &sql, Some(share_id.to_string())).await?,
+            rows(
+                &self.pool,
+                "read file grants",
+                &sql,
+                Some(share_id.to_string()),
+            )
+            .await?,
             codec::file_grant,
         )
+    }
+
+    async fn grants_of_product(&self, product_id: Uuid) -> Result<(Vec<Grant>, Vec<FileGrant>)> {
+        let of_product = "SELECT i.id FROM share_items i JOIN shares s ON s.id = i.share_id \
+             WHERE s.product_id = $1";
+        let sql = format!(
+            "SELECT {} FROM grants WHERE share_item_id IN ({of_product})",
+            codec::GRANT_COLS
+        );
+        let grants = all(
+            rows(
+                &self.pool,
+                "read grants",
+                &sql,
+                Some(product_id.to_string()),
+            )
+            .await?,
+            codec::grant,
+        )?;
+        let sql = format!(
+            "SELECT {} FROM file_grants WHERE share_item_id IN ({of_product})",
+            codec::FILE_GRANT_COLS
+        );
+        let files = all(
+            rows(
+                &self.pool,
+                "read file grants",
+                &sql,
+                Some(product_id.to_string()),
+            )
+            .await?,
+            codec::file_grant,
+        )?;
+        Ok((grants, files))
+    }
+
+    async fn set_item_health(
+        &self,
+        updates: &[ItemHealth],
+        audit: Vec<NewAuditEvent>,
+    ) -> Result<()> {
+        let mut w = self.begin_write().await?;
+        let result = async {
+            let now = ts(Utc::now());
+            for u in updates {
+                sqlx::query(
+                    "UPDATE share_items SET health = $1, health_message = $2, \
+                     last_verified_at = $3, updated_at = $4 WHERE id = $5",
+                )
+                .bind(u.health.as_str())
+                .bind(u.message.as_deref())
+                .bind(ts(u.verified_at))
+                .bind(now)
+                .bind(u.item_id.to_string())
+                .execute(&mut *w.conn())
+                .await
+                .map_err(|e| internal("record item health", e))?;
+            }
+            for event in &audit {
+                insert_audit(w.conn(), event).await?;
+            }
+            Ok(())
+        }
+        .await;
+        w.finish(result).await
     }
 
     async fn local_names(&self, item_ids: &[Uuid]) -> Result<Vec<(Uuid, String)>> {
@@ -1725,7 +1796,12 @@ impl Store for SqlStore {
         w.finish(result).await
     }
 
-    async fn share_logs(&self, share_id: Uuid, after_seq: i64, limit: u32) -> Result<Vec<ShareLog>> {
+    async fn share_logs(
+        &self,
+        share_id: Uuid,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<ShareLog>> {
         let mut conn = self.read().await?;
         let mut args = Args::default();
         let sql = format!(

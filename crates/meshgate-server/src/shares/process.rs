@@ -1,0 +1,917 @@
+//! The worker's side of the lifecycle: processing approvals and revocations into grants,
+//! verifying what items give against what is in force (health), re-applying unhealthy items,
+//! and cleaning up shares with nothing shared left.
+//!
+//! Every run is idempotent: it reloads the share, acts only on items in the state its step
+//! applies to, and commits its outcome in one versioned store change, so a run repeated after
+//! a crash resumes where the last one stopped and a run that lost a race is retried. Each run
+//! keeps its log lines (`meshgate share-logs`).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use chrono::Utc;
+use meshgate_core::access::GrantScope;
+use meshgate_core::lifecycle::{
+    ItemAction, ItemStatus, ItemTarget, ShareAction, ShareStatus, item_step, item_transition,
+    share_step,
+};
+use meshgate_core::model::{
+    FileGrant, Grant, Grantee, Health, ItemKind, JobKind, NewAuditEvent, ProductTable, ShareDetail,
+    ShareItem, ShareLog, new_id,
+};
+use meshgate_engine::arrow::datatypes::SchemaRef;
+use meshgate_store::{ItemHealth, ShareChange};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::{grantee_of, share_job};
+use crate::state::AppState;
+
+/// The log lines of one processor run, written when the run ends (whatever its outcome).
+pub struct RunLog {
+    share_id: Uuid,
+    run_id: Uuid,
+    job: &'static str,
+    lines: Vec<ShareLog>,
+}
+
+impl RunLog {
+    pub fn new(share_id: Uuid, job: &'static str) -> Self {
+        RunLog {
+            share_id,
+            run_id: new_id(),
+            job,
+            lines: Vec::new(),
+        }
+    }
+
+    fn line(&mut self, level: &str, message: String) {
+        tracing::info!(share = %self.share_id, job = self.job, level, "{message}");
+        self.lines.push(ShareLog {
+            seq: 0,
+            share_id: self.share_id,
+            run_id: self.run_id,
+            job: self.job.to_string(),
+            at: Utc::now(),
+            level: level.to_string(),
+            message,
+        });
+    }
+
+    pub fn info(&mut self, message: impl Into<String>) {
+        self.line("info", message.into());
+    }
+
+    pub fn warn(&mut self, message: impl Into<String>) {
+        self.line("warn", message.into());
+    }
+
+    pub fn error(&mut self, message: impl Into<String>) {
+        self.line("error", message.into());
+    }
+
+    /// Stores the lines; a failure to store them is logged, never fails the run.
+    pub async fn flush(self, state: &AppState) {
+        if let Err(e) = state.store.append_share_logs(&self.lines).await {
+            tracing::error!(share = %self.share_id, error = %e, "cannot store share logs");
+        }
+    }
+}
+
+/// Runs `body` with a run log, records a failure in it, and stores the lines.
+async fn logged<F>(
+    state: &AppState,
+    id: Uuid,
+    job: &'static str,
+    body: F,
+) -> meshgate_core::Result<()>
+where
+    F: AsyncFnOnce(&mut RunLog) -> meshgate_core::Result<()>,
+{
+    let mut log = RunLog::new(id, job);
+    let result = body(&mut log).await;
+    if let Err(e) = &result {
+        log.error(format!("run failed: {e}; it will be retried"));
+    }
+    log.flush(state).await;
+    result
+}
+
+/// A pause between a run's steps, for the crash test (`worker_step_delay_ms`; 0 in service).
+async fn step_delay(state: &AppState) {
+    let ms = state.config.worker_step_delay_ms;
+    if ms > 0 {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+}
+
+fn system_event(
+    verb: &str,
+    detail: &ShareDetail,
+    to: ShareStatus,
+    extra: serde_json::Value,
+) -> NewAuditEvent {
+    NewAuditEvent::new(
+        None,
+        format!("share.{verb}"),
+        "share",
+        Some(detail.share.id.to_string()),
+    )
+    .with_detail(json!({
+        "from": detail.share.status, "to": to, "extra": extra,
+    }))
+}
+
+/// The worker's `start`: moves the share into its `*_in_progress` state and every item that
+/// `start` applies to (approved for sharing or for revocation) into its own, in one change.
+async fn start(state: &AppState, detail: ShareDetail) -> meshgate_core::Result<ShareDetail> {
+    let id = detail.share.id;
+    let to = share_step(&id.to_string(), detail.share.status, ShareAction::Start)?
+        .resulting(detail.share.status);
+    let items = detail
+        .items
+        .iter()
+        .filter_map(|i| match item_transition(i.status, ItemAction::Start) {
+            Some(ItemTarget::Status(next)) => Some((i.id, next)),
+            _ => None,
+        })
+        .collect();
+    state
+        .store
+        .apply_share_change(ShareChange {
+            share_id: id,
+            expected_version: detail.share.version,
+            status: Some(to),
+            item_status: items,
+            audit: vec![system_event("start", &detail, to, json!(null))],
+            ..Default::default()
+        })
+        .await
+}
+
+/// What an item should give: table grants (table, scope) and file prefixes.
+#[derive(Debug, Default)]
+struct Expected {
+    tables: Vec<(Uuid, GrantScope)>,
+    prefixes: Vec<String>,
+    /// Why the item cannot give what it should (its table is gone, a filter no longer
+    /// compiles, …); empty when it can.
+    problems: Vec<String>,
+}
+
+/// Reads tables (and, when checking, their live schemas) once per run.
+struct Targets<'a> {
+    state: &'a AppState,
+    tables: HashMap<Uuid, Option<ProductTable>>,
+    product_tables: HashMap<Uuid, Vec<ProductTable>>,
+    /// Per table: `Err(why)` if its Delta table cannot be opened.
+    schemas: HashMap<Uuid, Result<SchemaRef, String>>,
+}
+
+impl<'a> Targets<'a> {
+    fn new(state: &'a AppState) -> Self {
+        Targets {
+            state,
+            tables: HashMap::new(),
+            product_tables: HashMap::new(),
+            schemas: HashMap::new(),
+        }
+    }
+
+    async fn table(&mut self, id: Uuid) -> meshgate_core::Result<Option<ProductTable>> {
+        if let Some(t) = self.tables.get(&id) {
+            return Ok(t.clone());
+        }
+        let t = self.state.store.get_table(id).await?;
+        self.tables.insert(id, t.clone());
+        Ok(t)
+    }
+
+    async fn of_product(&mut self, product: Uuid) -> meshgate_core::Result<Vec<ProductTable>> {
+        if let Some(t) = self.product_tables.get(&product) {
+            return Ok(t.clone());
+        }
+        let t = self.state.store.list_tables(product).await?;
+        self.product_tables.insert(product, t.clone());
+        Ok(t)
+    }
+
+    async fn schema(&mut self, table: &ProductTable) -> Result<SchemaRef, String> {
+        if let Some(s) = self.schemas.get(&table.id) {
+            return s.clone();
+        }
+        let opened = async {
+            let location = url::Url::parse(&table.location).map_err(|e| e.to_string())?;
+            let delta = meshgate_engine::ingest::open(&location)
+                .await
+                .map_err(|e| e.to_string())?;
+            meshgate_engine::ingest::arrow_schema(&delta).map_err(|e| e.to_string())
+        }
+        .await
+        .map_err(|e| {
+            tracing::warn!(table = %table.id, error = %e, "cannot open a shared table");
+            format!("table `{}` cannot be read at its location", table.name)
+        });
+        self.schemas.insert(table.id, opened.clone());
+        opened
+    }
+
+    /// What `item` (of a share of `product_id`) should give. With `check`, also whether it
+    /// still can: the table exists and opens, its data filters exist, name existing columns
+    /// and compile, its kept and masked columns exist.
+    async fn expected(
+        &mut self,
+        product_id: Uuid,
+        item: &ShareItem,
+        check: bool,
+    ) -> meshgate_core::Result<Expected> {
+        let mut out = Expected::default();
+        match item.kind {
+            ItemKind::Table => {
+                let table = match item.table_id {
+                    Some(t) => self.table(t).await?,
+                    None => None,
+                };
+                match table {
+                    Some(t) if t.product_id == product_id => {
+                        if check {
+                            self.check_scope(&t, &item.scope, &mut out.problems).await?;
+                        }
+                        out.tables.push((t.id, item.scope.clone()));
+                    }
+                    _ => out
+                        .problems
+                        .push("its table no longer exists in the product".into()),
+                }
+            }
+            ItemKind::Folder => match &item.path {
+                Some(p) => out.prefixes.push(p.clone()),
+                None => out.problems.push("the folder item has no path".into()),
+            },
+            ItemKind::Product => {
+                for t in self.of_product(product_id).await? {
+                    if check && let Err(why) = self.schema(&t).await {
+                        out.problems.push(why);
+                    }
+                    out.tables.push((t.id, GrantScope::default()));
+                }
+                out.prefixes.push(String::new());
+            }
+        }
+        Ok(out)
+    }
+
+    async fn check_scope(
+        &mut self,
+        table: &ProductTable,
+        scope: &GrantScope,
+        problems: &mut Vec<String>,
+    ) -> meshgate_core::Result<()> {
+        let schema = match self.schema(table).await {
+            Ok(s) => s,
+            Err(why) => {
+                problems.push(why);
+                return Ok(());
+            }
+        };
+        let has = |c: &str| schema.field_with_name(c).is_ok();
+        if !scope.data_filters.is_empty() {
+            let filters = self
+                .state
+                .store
+                .data_filters_by_ids(&scope.data_filters)
+                .await?;
+            for id in &scope.data_filters {
+                let Some(f) = filters.iter().find(|f| f.id == *id) else {
+                    problems.push(format!("data filter `{id}` no longer exists"));
+                    continue;
+                };
+                if let Some(cols) = &f.columns {
+                    for c in cols.iter().filter(|c| !has(c)) {
+                        problems.push(format!(
+                            "data filter `{}` keeps column `{c}`, which the table no longer has",
+                            f.name
+                        ));
+                    }
+                }
+                if let Some(expr) = &f.row_filter
+                    && let Err(e) = meshgate_engine::policy::validate_filter(expr, &schema)
+                {
+                    problems.push(format!(
+                        "the row filter of data filter `{}` no longer compiles: {e}",
+                        f.name
+                    ));
+                }
+            }
+        }
+        if let Some(cols) = &scope.columns {
+            for c in cols.iter().filter(|c| !has(c)) {
+                problems.push(format!("kept column `{c}` no longer exists"));
+            }
+        }
+        for c in scope.masks.keys().filter(|c| !has(c)) {
+            problems.push(format!("masked column `{c}` no longer exists"));
+        }
+        Ok(())
+    }
+}
+
+/// The grants that make `expected` real for `item`.
+fn grants_for(
+    item: &ShareItem,
+    grantee: Grantee,
+    product_id: Uuid,
+    expected: &Expected,
+) -> (Vec<Grant>, Vec<FileGrant>) {
+    let now = Utc::now();
+    let grants = expected
+        .tables
+        .iter()
+        .map(|(table_id, scope)| Grant {
+            id: new_id(),
+            share_item_id: item.id,
+            grantee,
+            table_id: *table_id,
+            permission: item.permission,
+            scope: scope.clone(),
+            created_at: now,
+        })
+        .collect();
+    let files = expected
+        .prefixes
+        .iter()
+        .map(|prefix| FileGrant {
+            id: new_id(),
+            share_item_id: item.id,
+            grantee,
+            product_id,
+            prefix: prefix.clone(),
+            created_at: now,
+        })
+        .collect();
+    (grants, files)
+}
+
+/// Differences between what `item` should give and the grants in force for it; empty when
+/// they agree (one grant per expected table with the item's grantee, permission and scope;
+/// one file grant per expected prefix; nothing else).
+fn compare(
+    item: &ShareItem,
+    grantee: Grantee,
+    expected: &Expected,
+    grants: &[&Grant],
+    files: &[&FileGrant],
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (table_id, scope) in &expected.tables {
+        let matching: Vec<_> = grants.iter().filter(|g| g.table_id == *table_id).collect();
+        match matching.as_slice() {
+            [] => problems.push(format!("the grant on table `{table_id}` is missing")),
+            [g] if g.grantee != grantee || g.permission != item.permission => problems.push(
+                format!("the grant on table `{table_id}` is for another grantee or permission"),
+            ),
+            [g] if g.scope != *scope => problems.push(format!(
+                "the grant on table `{table_id}` differs from the item's filters, columns or masks"
+            )),
+            [_] => {}
+            more => problems.push(format!(
+                "{} grants on table `{table_id}` instead of one",
+                more.len()
+            )),
+        }
+    }
+    for g in grants
+        .iter()
+        .filter(|g| !expected.tables.iter().any(|(t, _)| *t == g.table_id))
+    {
+        problems.push(format!(
+            "an unexpected grant on table `{}` is in force",
+            g.table_id
+        ));
+    }
+    for prefix in &expected.prefixes {
+        let n = files.iter().filter(|f| f.prefix == *prefix).count();
+        if n != 1 {
+            problems.push(format!(
+                "{n} file grants on prefix `{prefix}` instead of one"
+            ));
+        }
+    }
+    for f in files
+        .iter()
+        .filter(|f| !expected.prefixes.contains(&f.prefix))
+    {
+        problems.push(format!(
+            "an unexpected file grant on prefix `{}` is in force",
+            f.prefix
+        ));
+    }
+    problems
+}
+
+/// Processes an approved share: grants every approved item. Safe to run again after a crash:
+/// a share already in progress is resumed, one already processed is left alone.
+pub async fn process_share(state: &AppState, id: Uuid) -> meshgate_core::Result<()> {
+    logged(state, id, "process_share", async |log: &mut RunLog| {
+        let Some(mut detail) = state.store.get_share(id).await? else {
+            return Ok(());
+        };
+        if detail.share.status == ShareStatus::Approved {
+            detail = start(state, detail).await?;
+            log.info(format!(
+                "started: {} item(s) to share",
+                detail
+                    .items
+                    .iter()
+                    .filter(|i| i.status == ItemStatus::ShareInProgress)
+                    .count()
+            ));
+            step_delay(state).await;
+        }
+        if detail.share.status != ShareStatus::ShareInProgress {
+            return Ok(());
+        }
+        let grantee = grantee_of(&detail.share)?;
+        let product_id = detail.share.product_id;
+        let mut targets = Targets::new(state);
+        let mut change = ShareChange::default();
+        let mut outcomes = Vec::new();
+        let mut failed = Vec::new();
+        let now = Utc::now();
+        for item in detail
+            .items
+            .iter()
+            .filter(|i| i.status == ItemStatus::ShareInProgress)
+        {
+            let expected = targets.expected(product_id, item, false).await?;
+            if expected.problems.is_empty() {
+                let (grants, files) = grants_for(item, grantee, product_id, &expected);
+                log.info(format!(
+                    "{}: granted ({} table grant(s), {} file grant(s))",
+                    super::items::describe_item_plain(item),
+                    grants.len(),
+                    files.len()
+                ));
+                change.grants_to_add.extend(grants);
+                change.file_grants_to_add.extend(files);
+                change.item_health.push(ItemHealth {
+                    item_id: item.id,
+                    health: Health::Healthy,
+                    message: None,
+                    verified_at: now,
+                });
+                outcomes.push((item.id, ItemAction::Success));
+            } else {
+                log.error(format!(
+                    "{}: failed: {}",
+                    super::items::describe_item_plain(item),
+                    expected.problems.join("; ")
+                ));
+                outcomes.push((item.id, ItemAction::Failure));
+                failed.push(json!({"item": item.id, "why": expected.problems}));
+            }
+        }
+        step_delay(state).await;
+        finish(
+            state,
+            detail,
+            ShareAction::Finish,
+            &outcomes,
+            change,
+            json!({"failed_items": failed}),
+        )
+        .await?;
+        log.info("finished");
+        Ok(())
+    })
+    .await
+}
+
+/// Processes a revocation: removes the grants of items approved for revocation. When nothing
+/// is shared afterwards, a cleanup run follows.
+pub async fn revoke_share(state: &AppState, id: Uuid) -> meshgate_core::Result<()> {
+    logged(state, id, "revoke_share", async |log: &mut RunLog| {
+        let Some(mut detail) = state.store.get_share(id).await? else {
+            return Ok(());
+        };
+        if detail.share.status == ShareStatus::Revoked {
+            detail = start(state, detail).await?;
+            step_delay(state).await;
+        }
+        if detail.share.status != ShareStatus::RevokeInProgress {
+            return Ok(());
+        }
+        let revoking: Vec<&ShareItem> = detail
+            .items
+            .iter()
+            .filter(|i| i.status == ItemStatus::RevokeInProgress)
+            .collect();
+        for item in &revoking {
+            log.info(format!(
+                "{}: grants removed",
+                super::items::describe_item_plain(item)
+            ));
+        }
+        let pending = detail
+            .items
+            .iter()
+            .any(|i| i.status == ItemStatus::PendingApproval);
+        let action = if pending {
+            ShareAction::FinishPending
+        } else {
+            ShareAction::Finish
+        };
+        let ids: Vec<Uuid> = revoking.iter().map(|i| i.id).collect();
+        let still_shared = detail
+            .items
+            .iter()
+            .any(|i| i.status.is_shared() && !ids.contains(&i.id));
+        let outcomes: Vec<_> = ids.iter().map(|i| (*i, ItemAction::Success)).collect();
+        let mut change = ShareChange {
+            grants_to_remove: ids.clone(),
+            ..Default::default()
+        };
+        if !still_shared {
+            log.info("nothing is shared any more; a cleanup run follows");
+            change
+                .jobs
+                .push(share_job(JobKind::CleanupShare, &detail.share));
+        }
+        step_delay(state).await;
+        finish(
+            state,
+            detail,
+            action,
+            &outcomes,
+            change,
+            json!({"revoked_items": ids}),
+        )
+        .await?;
+        log.info("finished");
+        Ok(())
+    })
+    .await
+}
+
+/// The worker's last step: the share takes `action` (`finish` or `finish_pending`) and each
+/// item the outcome of its run (`success` or `failure`), resolved through the state tables,
+/// together with the grant changes in `change`, in one store change.
+async fn finish(
+    state: &AppState,
+    detail: ShareDetail,
+    action: ShareAction,
+    outcomes: &[(Uuid, ItemAction)],
+    change: ShareChange,
+    extra: serde_json::Value,
+) -> meshgate_core::Result<()> {
+    let id = detail.share.id;
+    let to =
+        share_step(&id.to_string(), detail.share.status, action)?.resulting(detail.share.status);
+    let mut item_status = Vec::with_capacity(outcomes.len());
+    for (item_id, outcome) in outcomes {
+        let Some(item) = detail.items.iter().find(|i| i.id == *item_id) else {
+            continue;
+        };
+        if let ItemTarget::Status(next) = item_step(&item_id.to_string(), item.status, *outcome)? {
+            item_status.push((*item_id, next));
+        }
+    }
+    state
+        .store
+        .apply_share_change(ShareChange {
+            share_id: id,
+            expected_version: detail.share.version,
+            status: Some(to),
+            item_status,
+            audit: vec![system_event("finish", &detail, to, extra)],
+            ..change
+        })
+        .await?;
+    Ok(())
+}
+
+/// Items whose access verification checks: those that give it and are not being changed.
+fn verifiable(item: &ShareItem) -> bool {
+    matches!(
+        item.status,
+        ItemStatus::ShareSucceeded | ItemStatus::PendingExtension
+    )
+}
+
+/// The verdict on one item.
+struct Verdict {
+    item: ShareItem,
+    expected: Expected,
+    problems: Vec<String>,
+}
+
+/// Verifies the shared items of one share against the grants in force.
+async fn verdicts(
+    targets: &mut Targets<'_>,
+    detail: &ShareDetail,
+    grants: &[Grant],
+    files: &[FileGrant],
+) -> meshgate_core::Result<Vec<Verdict>> {
+    let grantee = grantee_of(&detail.share)?;
+    let mut out = Vec::new();
+    for item in detail.items.iter().filter(|i| verifiable(i)) {
+        let expected = targets
+            .expected(detail.share.product_id, item, true)
+            .await?;
+        let mine: Vec<&Grant> = grants
+            .iter()
+            .filter(|g| g.share_item_id == item.id)
+            .collect();
+        let my_files: Vec<&FileGrant> = files
+            .iter()
+            .filter(|g| g.share_item_id == item.id)
+            .collect();
+        let mut problems = expected.problems.clone();
+        problems.extend(compare(item, grantee, &expected, &mine, &my_files));
+        out.push(Verdict {
+            item: item.clone(),
+            expected,
+            problems,
+        });
+    }
+    Ok(out)
+}
+
+fn health_of(v: &Verdict, at: chrono::DateTime<Utc>) -> ItemHealth {
+    ItemHealth {
+        item_id: v.item.id,
+        health: if v.problems.is_empty() {
+            Health::Healthy
+        } else {
+            Health::Unhealthy
+        },
+        message: (!v.problems.is_empty()).then(|| v.problems.join("; ")),
+        verified_at: at,
+    }
+}
+
+/// An audit event for items that turned unhealthy (notifications follow it).
+fn unhealthy_event(share_id: Uuid, verdicts: &[&Verdict]) -> NewAuditEvent {
+    NewAuditEvent::new(None, "share.unhealthy", "share", Some(share_id.to_string())).with_detail(
+        json!({"extra": {"items": verdicts.iter().map(|v| json!({
+            "item": v.item.id, "message": v.problems.join("; "),
+        })).collect::<Vec<_>>()}}),
+    )
+}
+
+/// Verifies a share's shared items and records their health; with `reapply`, re-makes the
+/// grants of unhealthy items whose target still exists (the scheduled verifier and
+/// `reapply`). Changes no status.
+pub async fn verify_share(state: &AppState, id: Uuid, reapply: bool) -> meshgate_core::Result<()> {
+    let job = if reapply {
+        "reapply_share"
+    } else {
+        "verify_share"
+    };
+    logged(state, id, job, async |log: &mut RunLog| {
+        let Some(detail) = state.store.get_share(id).await? else {
+            return Ok(());
+        };
+        let grants = state.store.grants_of_share(id).await?;
+        let files = state.store.file_grants_of_share(id).await?;
+        let mut targets = Targets::new(state);
+        let verdicts = verdicts(&mut targets, &detail, &grants, &files).await?;
+        if verdicts.is_empty() {
+            log.info("nothing shared to verify");
+            return Ok(());
+        }
+        let now = Utc::now();
+        let grantee = grantee_of(&detail.share)?;
+        let mut change = ShareChange {
+            share_id: id,
+            expected_version: detail.share.version,
+            ..Default::default()
+        };
+        let mut newly_unhealthy = Vec::new();
+        for v in &verdicts {
+            let what = super::items::describe_item_plain(&v.item);
+            if v.problems.is_empty() {
+                log.info(format!("{what}: healthy"));
+                change.item_health.push(health_of(v, now));
+                continue;
+            }
+            let repairable = v.expected.problems.is_empty();
+            if reapply && repairable {
+                let (g, f) = grants_for(&v.item, grantee, detail.share.product_id, &v.expected);
+                log.warn(format!(
+                    "{what}: was unhealthy ({}); grants re-made",
+                    v.problems.join("; ")
+                ));
+                change.grants_to_remove.push(v.item.id);
+                change.grants_to_add.extend(g);
+                change.file_grants_to_add.extend(f);
+                change.item_health.push(ItemHealth {
+                    item_id: v.item.id,
+                    health: Health::Healthy,
+                    message: Some(format!("re-applied after: {}", v.problems.join("; "))),
+                    verified_at: now,
+                });
+                continue;
+            }
+            log.error(format!("{what}: unhealthy: {}", v.problems.join("; ")));
+            if v.item.health != Some(Health::Unhealthy) {
+                newly_unhealthy.push(v);
+            }
+            change.item_health.push(health_of(v, now));
+        }
+        let unhealthy = change
+            .item_health
+            .iter()
+            .filter(|h| h.health == Health::Unhealthy)
+            .count();
+        change.audit.push(
+            NewAuditEvent::new(
+                None,
+                format!("share.{}", if reapply { "reapply" } else { "verify" }),
+                "share",
+                Some(id.to_string()),
+            )
+            .with_detail(json!({"extra": {
+                "items": verdicts.len(), "unhealthy": unhealthy,
+                "reapplied": change.grants_to_remove.len(),
+            }})),
+        );
+        if !newly_unhealthy.is_empty() {
+            change.audit.push(unhealthy_event(id, &newly_unhealthy));
+        }
+        if change.grants_to_add.is_empty() && change.grants_to_remove.is_empty() {
+            // Health only: no version moves, so a verification never races a decision.
+            state
+                .store
+                .set_item_health(&change.item_health, change.audit)
+                .await?;
+        } else {
+            state.store.apply_share_change(change).await?;
+        }
+        log.info(format!(
+            "verified {} item(s): {} unhealthy",
+            verdicts.len(),
+            unhealthy
+        ));
+        Ok(())
+    })
+    .await
+}
+
+/// What a bulk verification found.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct BulkVerify {
+    pub shares: usize,
+    pub items: usize,
+    pub healthy: usize,
+    pub unhealthy: usize,
+    /// Shares with unhealthy items for which a re-apply run was enqueued.
+    pub reapply_enqueued: usize,
+}
+
+/// Verifies every shared item of every share of a product in one pass (one read of the
+/// shares, one of the grants, one write of the results); with `reapply`, enqueues a re-apply
+/// run for each share with unhealthy items.
+pub async fn verify_product(
+    state: &AppState,
+    product_id: Uuid,
+    actor: Option<Uuid>,
+    reapply: bool,
+) -> meshgate_core::Result<BulkVerify> {
+    let shares = state
+        .store
+        .list_shares(&meshgate_store::ShareFilter {
+            product_id: Some(product_id),
+            limit: Some(u32::MAX),
+            ..Default::default()
+        })
+        .await?;
+    let (grants, files) = state.store.grants_of_product(product_id).await?;
+    let mut grants_by_item: HashMap<Uuid, Vec<Grant>> = HashMap::new();
+    for g in grants {
+        grants_by_item.entry(g.share_item_id).or_default().push(g);
+    }
+    let mut files_by_item: HashMap<Uuid, Vec<FileGrant>> = HashMap::new();
+    for f in files {
+        files_by_item.entry(f.share_item_id).or_default().push(f);
+    }
+    let mut targets = Targets::new(state);
+    let now = Utc::now();
+    let mut out = BulkVerify::default();
+    let mut health = Vec::new();
+    let mut audit = Vec::new();
+    let mut jobs = Vec::new();
+    for detail in &shares {
+        if !detail.items.iter().any(verifiable) {
+            continue;
+        }
+        out.shares += 1;
+        let mine: Vec<Grant> = detail
+            .items
+            .iter()
+            .flat_map(|i| grants_by_item.get(&i.id).cloned().unwrap_or_default())
+            .collect();
+        let my_files: Vec<FileGrant> = detail
+            .items
+            .iter()
+            .flat_map(|i| files_by_item.get(&i.id).cloned().unwrap_or_default())
+            .collect();
+        let verdicts = verdicts(&mut targets, detail, &mine, &my_files).await?;
+        let mut newly = Vec::new();
+        for v in &verdicts {
+            out.items += 1;
+            if v.problems.is_empty() {
+                out.healthy += 1;
+            } else {
+                out.unhealthy += 1;
+                if v.item.health != Some(Health::Unhealthy) {
+                    newly.push(v);
+                }
+            }
+            health.push(health_of(v, now));
+        }
+        if !newly.is_empty() {
+            audit.push(unhealthy_event(detail.share.id, &newly));
+        }
+        if reapply && verdicts.iter().any(|v| !v.problems.is_empty()) {
+            jobs.push(share_job(JobKind::ReapplyShare, &detail.share));
+        }
+    }
+    out.reapply_enqueued = jobs.len();
+    audit.push(
+        NewAuditEvent::new(
+            actor,
+            "product.verify",
+            "product",
+            Some(product_id.to_string()),
+        )
+        .with_detail(serde_json::to_value(&out).unwrap_or_default()),
+    );
+    state.store.set_item_health(&health, audit).await?;
+    if !jobs.is_empty() {
+        state
+            .store
+            .enqueue_jobs(
+                &jobs,
+                NewAuditEvent::new(
+                    actor,
+                    "product.reapply",
+                    "product",
+                    Some(product_id.to_string()),
+                )
+                .with_detail(json!({"shares": jobs.len()})),
+            )
+            .await?;
+        state.wake_worker.notify_one();
+    }
+    Ok(out)
+}
+
+/// Removes what a share with nothing shared left may still hold: grants of items that are no
+/// longer in a shared state (none should exist; this is the safety net), and the health of
+/// items that give nothing.
+pub async fn cleanup_share(state: &AppState, id: Uuid) -> meshgate_core::Result<()> {
+    logged(state, id, "cleanup_share", async |log: &mut RunLog| {
+        let Some(detail) = state.store.get_share(id).await? else {
+            return Ok(());
+        };
+        if detail.items.iter().any(|i| i.status.is_shared()) {
+            log.info("something is shared again; nothing to clean up");
+            return Ok(());
+        }
+        let grants = state.store.grants_of_share(id).await?;
+        let files = state.store.file_grants_of_share(id).await?;
+        let mut stray: Vec<Uuid> = grants
+            .iter()
+            .map(|g| g.share_item_id)
+            .chain(files.iter().map(|f| f.share_item_id))
+            .collect();
+        stray.sort_unstable();
+        stray.dedup();
+        for item in &stray {
+            log.warn(format!("item `{item}`: stray grants removed"));
+        }
+        if stray.is_empty() {
+            log.info("no grants left; clean");
+            return Ok(());
+        }
+        state
+            .store
+            .apply_share_change(ShareChange {
+                share_id: id,
+                expected_version: detail.share.version,
+                grants_to_remove: stray.clone(),
+                audit: vec![system_event(
+                    "cleanup",
+                    &detail,
+                    detail.share.status,
+                    json!({"stray_grants_of": stray}),
+                )],
+                ..Default::default()
+            })
+            .await?;
+        Ok(())
+    })
+    .await
+}
