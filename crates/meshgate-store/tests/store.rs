@@ -143,6 +143,8 @@ suite!(
     catalog_listing_revisions_and_table_tags,
     catalog_form_types_revisions_and_forms,
     catalog_rules_glossary_and_rows,
+    lifecycle_file_grants_terms_settings_logs_and_due_shares,
+    job_locks_keep_one_job_per_product_leased,
 );
 
 // ----- fixtures -----
@@ -1422,6 +1424,8 @@ async fn failed_share_change_rolls_back_completely(env: &Env) {
     c.jobs = vec![NewJob {
         kind: JobKind::RevokeShare,
         subject_id: share.id,
+        lock_product: None,
+        lock_grantee: None,
     }];
     let err = s.apply_share_change(c).await.unwrap_err();
     assert!(
@@ -1473,6 +1477,8 @@ async fn job_leasing_complete_and_fail(env: &Env) {
                 JobKind::ProcessShare
             },
             subject_id: share.id,
+            lock_product: None,
+            lock_grantee: None,
         })
         .collect();
     s.apply_share_change(c).await.unwrap();
@@ -3198,4 +3204,154 @@ async fn catalog_rules_glossary_and_rows(env: &Env) {
         .unwrap();
     s.delete_term(party.id, audit("term.delete")).await.unwrap();
     assert_eq!(s.list_terms(None).await.unwrap().len(), 1);
+}
+
+async fn lifecycle_file_grants_terms_settings_logs_and_due_shares(env: &Env) {
+    use meshgate_core::model::{FileGrant, ShareLog, ShareSettings, ShareTerms};
+    use meshgate_store::Due;
+    let s = env.s();
+    let m = mesh(s).await;
+    let (share, items) = submitted_share(s, &m).await;
+    // file grants and terms go with a share change, and out with the item's grants
+    let expires = now() - Duration::seconds(5);
+    let mut c = change(&share, 1);
+    c.status = Some(ShareStatus::Processed);
+    c.item_status = vec![(items[0].id, ItemStatus::ShareSucceeded)];
+    c.grants_to_add = vec![grant_of(&items[0], Grantee::Team(m.consumer.id))];
+    c.file_grants_to_add = vec![FileGrant {
+        id: new_id(),
+        share_item_id: items[0].id,
+        grantee: Grantee::Team(m.consumer.id),
+        product_id: m.product.id,
+        prefix: "reports/".into(),
+        created_at: now(),
+    }];
+    c.terms = Some(ShareTerms {
+        expires_at: Some(expires),
+        local_name: Some("crm".into()),
+        ..Default::default()
+    });
+    let after = s.apply_share_change(c).await.unwrap();
+    assert_eq!(after.share.terms.expires_at, Some(expires));
+    assert_eq!(after.share.terms.local_name.as_deref(), Some("crm"));
+    let files = s
+        .file_grants_for(m.user.id, &[m.consumer.id])
+        .await
+        .unwrap();
+    assert_eq!(files.len(), 1);
+    assert!(files[0].covers(m.product.id, "reports/2026/a.csv"));
+    assert!(!files[0].covers(m.product.id, "raw/a.csv"));
+    assert_eq!(
+        s.local_names(&[items[0].id]).await.unwrap(),
+        vec![(items[0].id, "crm".to_string())]
+    );
+    let (g, f) = s.grants_of_product(m.product.id).await.unwrap();
+    assert_eq!((g.len(), f.len()), (1, 1));
+    // due: expired (it still gives access); not pending
+    assert_eq!(
+        s.due_shares(Due::Expired, now(), 10).await.unwrap(),
+        vec![share.id]
+    );
+    assert!(
+        s.due_shares(Due::PendingSince, now(), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        s.due_shares(Due::UnverifiedSince, now(), 10).await.unwrap(),
+        vec![share.id]
+    );
+    // revoking removes both kinds of grant
+    let mut c = change(&share, after.share.version);
+    c.item_status = vec![(items[0].id, ItemStatus::RevokeSucceeded)];
+    c.grants_to_remove = vec![items[0].id];
+    s.apply_share_change(c).await.unwrap();
+    assert!(s.file_grants_of_share(share.id).await.unwrap().is_empty());
+    assert!(s.grants_of_share(share.id).await.unwrap().is_empty());
+    assert!(
+        s.due_shares(Due::Expired, now(), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // settings: defaults, then stored
+    assert_eq!(
+        s.share_settings(m.product.id).await.unwrap(),
+        ShareSettings::default()
+    );
+    let settings = ShareSettings {
+        expiry_required: true,
+        max_days: Some(30),
+        ..Default::default()
+    };
+    s.put_share_settings(m.product.id, &settings, audit("product.share_settings"))
+        .await
+        .unwrap();
+    s.put_share_settings(m.product.id, &settings, audit("product.share_settings"))
+        .await
+        .unwrap();
+    assert_eq!(s.share_settings(m.product.id).await.unwrap(), settings);
+    assert!(
+        s.put_share_settings(new_id(), &settings, audit("x"))
+            .await
+            .is_err()
+    );
+
+    // logs keep their order and page by seq
+    let run = new_id();
+    let lines: Vec<ShareLog> = (0..3)
+        .map(|i| ShareLog {
+            seq: 0,
+            share_id: share.id,
+            run_id: run,
+            job: "process_share".into(),
+            at: now(),
+            level: "info".into(),
+            message: format!("line {i}"),
+        })
+        .collect();
+    s.append_share_logs(&lines).await.unwrap();
+    let got = s.share_logs(share.id, 0, 100).await.unwrap();
+    assert_eq!(
+        got.iter().map(|l| l.message.as_str()).collect::<Vec<_>>(),
+        vec!["line 0", "line 1", "line 2"]
+    );
+    let rest = s.share_logs(share.id, got[0].seq, 100).await.unwrap();
+    assert_eq!(rest.len(), 2);
+}
+
+async fn job_locks_keep_one_job_per_product_leased(env: &Env) {
+    let s = env.s();
+    let m = mesh(s).await;
+    let (share, _) = submitted_share(s, &m).await;
+    let other_product = new_id();
+    let job = |product: Uuid| NewJob {
+        kind: JobKind::ProcessShare,
+        subject_id: share.id,
+        lock_product: Some(product),
+        lock_grantee: None,
+    };
+    s.enqueue_jobs(
+        &[job(m.product.id), job(m.product.id), job(other_product)],
+        audit("test.enqueue"),
+    )
+    .await
+    .unwrap();
+    // one per product in a batch
+    let first = s.lease_jobs("w1", 10, Duration::seconds(60)).await.unwrap();
+    assert_eq!(first.len(), 2, "{first:?}");
+    // the second job of the product waits while the first holds its lease
+    assert!(
+        s.lease_jobs("w2", 10, Duration::seconds(60))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    for j in &first {
+        s.complete_job(j.id).await.unwrap();
+    }
+    let next = s.lease_jobs("w2", 10, Duration::seconds(60)).await.unwrap();
+    assert_eq!(next.len(), 1);
 }
