@@ -1067,8 +1067,13 @@ pub fn product_access(whoami: &Value, shares: Value) -> Value {
         .map(|ts| {
             ts.iter()
                 .map(|t| {
+                    // `whoami` names a team `domain.team` in `team`; older servers split it
+                    // into `domain` and `team`.
                     let part = |k| output::lookup(t, k).map(output::cell).unwrap_or_default();
-                    format!("{}.{}", part("domain"), part("team"))
+                    match part("domain") {
+                        d if d.is_empty() => part("team"),
+                        d => format!("{d}.{}", part("team")),
+                    }
                 })
                 .collect()
         })
@@ -1279,5 +1284,12 @@ mod tests {
             .map(|s| s["id"].as_str().unwrap().to_string())
             .collect();
         assert_eq!(ids, ["mine", "mine_as_principal"]);
+        // the server's `whoami` shape: the team qualified in one field
+        let me = json!({"principal": {"name": "ann"}, "teams": [{"team": "ops.bi", "role": "member"}], "groups": []});
+        let shares = json!([
+            {"id": "mine", "requester_team": "ops.bi", "summary": {"shared": 1}},
+            {"id": "other_team", "requester_team": "ops.fin", "summary": {"shared": 3}}
+        ]);
+        assert_eq!(product_access(&me, shares).as_array().unwrap().len(), 1);
     }
 }

@@ -77,7 +77,10 @@ async fn call(
     let resp = app.clone().oneshot(req).await?;
     let status = resp.status();
     let bytes = resp.into_body().collect().await?.to_bytes();
-    Ok((status, serde_json::from_slice(&bytes).unwrap_or(Value::Null)))
+    Ok((
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    ))
 }
 
 /// Creates `sales.wide` with ten small tables through the API.
@@ -103,12 +106,19 @@ async fn wide_product(app: &axum::Router, token: &str) -> Result<(), Box<dyn Err
         .method("POST")
         .uri("/api/v1/products")
         .header(header::AUTHORIZATION, format!("Bearer {token}"))
-        .header(header::CONTENT_TYPE, format!("multipart/form-data; boundary={BOUNDARY}"))
+        .header(
+            header::CONTENT_TYPE,
+            format!("multipart/form-data; boundary={BOUNDARY}"),
+        )
         .body(Body::from(body))?;
     let resp = app.clone().oneshot(req).await?;
     if resp.status() != StatusCode::CREATED {
         let bytes = resp.into_body().collect().await?.to_bytes();
-        return Err(format!("cannot create sales.wide: {}", String::from_utf8_lossy(&bytes)).into());
+        return Err(format!(
+            "cannot create sales.wide: {}",
+            String::from_utf8_lossy(&bytes)
+        )
+        .into());
     }
     Ok(())
 }
@@ -145,7 +155,9 @@ async fn main() -> Result<(), Box<dyn Error>> {
         tasks.push(tokio::spawn(async move {
             let mut done = 0usize;
             while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < total {
-                one_lifecycle(&app, &bob, &alice).await.map_err(|e| e.to_string())?;
+                one_lifecycle(&app, &bob, &alice)
+                    .await
+                    .map_err(|e| e.to_string())?;
                 done += 1;
             }
             Ok::<usize, String>(done)
@@ -173,12 +185,22 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let team = state
         .store
         .get_team_by_name(
-            state.store.get_domain_by_name("marketing").await?.ok_or("no marketing")?.id,
+            state
+                .store
+                .get_domain_by_name("marketing")
+                .await?
+                .ok_or("no marketing")?
+                .id,
             "analytics",
         )
         .await?
         .ok_or("no marketing.analytics")?;
-    let bob_id = state.store.get_principal_by_name("bob").await?.ok_or("no bob")?.id;
+    let bob_id = state
+        .store
+        .get_principal_by_name("bob")
+        .await?
+        .ok_or("no bob")?
+        .id;
     let setup = Instant::now();
     let writers = 8;
     let per = a.shares / writers;
@@ -238,7 +260,11 @@ async fn main() -> Result<(), Box<dyn Error>> {
                     .collect();
                 state
                     .store
-                    .create_share(&share, &items, NewAuditEvent::new(None, "bench.share", "share", Some(id.to_string())))
+                    .create_share(
+                        &share,
+                        &items,
+                        NewAuditEvent::new(None, "bench.share", "share", Some(id.to_string())),
+                    )
                     .await
                     .map_err(|e| e.to_string())?;
                 state
@@ -300,7 +326,14 @@ async fn one_lifecycle(app: &axum::Router, bob: &str, alice: &str) -> Result<(),
         return Err(format!("request: {s} {v}").into());
     }
     let id = v["id"].as_str().ok_or("no id")?.to_string();
-    let (s, v) = call(app, "POST", &format!("/api/v1/shares/{id}/approve"), alice, json!({})).await?;
+    let (s, v) = call(
+        app,
+        "POST",
+        &format!("/api/v1/shares/{id}/approve"),
+        alice,
+        json!({}),
+    )
+    .await?;
     if s != StatusCode::OK || v["status"] != "processed" {
         return Err(format!("approve: {s} {v}").into());
     }

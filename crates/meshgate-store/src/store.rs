@@ -2426,36 +2426,27 @@ impl Store for SqlStore {
                     .await
                     .map_err(|e| internal("lock the job queue", e))?;
             }
-            // Due, unleased jobs none of whose locks (product, grantee) is held by a leased job.
-            let sql = "SELECT id, lock_product, lock_grantee FROM jobs j WHERE run_at <= $1 \
+            // Due, unleased jobs none of whose locks (product, grantee) is held by another
+            // worker's lease. One worker runs its jobs one after another, so jobs with the
+            // same lock may share a batch: the lock keeps two workers apart.
+            let sql = "SELECT id FROM jobs j WHERE run_at <= $1 \
                  AND (lease_until IS NULL OR lease_until <= $1) \
-                 AND NOT EXISTS (SELECT 1 FROM jobs k WHERE k.lease_until > $1 AND \
+                 AND NOT EXISTS (SELECT 1 FROM jobs k WHERE k.lease_until > $1 \
+                 AND k.leased_by <> $3 AND \
                  ((j.lock_product IS NOT NULL AND k.lock_product = j.lock_product) OR \
                  (j.lock_grantee IS NOT NULL AND k.lock_grantee = j.lock_grantee))) \
                  ORDER BY created_at, id LIMIT $2";
             let candidates = sqlx::query(sql)
                 .bind(ts(now))
-                .bind(i64::from(limit.saturating_mul(4)))
+                .bind(i64::from(limit))
+                .bind(worker)
                 .fetch_all(&mut *w.conn())
                 .await
                 .map_err(|e| internal("lease jobs", e))?;
-            // One job per lock within the batch, too.
-            let mut held = std::collections::HashSet::new();
-            let mut ids = Vec::new();
-            for r in &candidates {
-                let locks = [
-                    codec::opt_text(r, "lock_product")?.map(|l| format!("p:{l}")),
-                    codec::opt_text(r, "lock_grantee")?.map(|l| format!("g:{l}")),
-                ];
-                if locks.iter().flatten().any(|l| held.contains(l)) {
-                    continue;
-                }
-                held.extend(locks.into_iter().flatten());
-                ids.push(codec::uuid(r, "id")?);
-                if ids.len() >= limit as usize {
-                    break;
-                }
-            }
+            let ids = candidates
+                .iter()
+                .map(|r| codec::uuid(r, "id"))
+                .collect::<Result<Vec<_>>>()?;
             if ids.is_empty() {
                 return Ok(Vec::new());
             }
