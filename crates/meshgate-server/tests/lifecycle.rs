@@ -128,6 +128,19 @@ async fn add_and_remove_items_move_the_share_back_to_draft_and_resubmit() {
         .find(|i| i["kind"] == "folder")
         .unwrap();
     assert_eq!(folder["folder"], "reports/2026/");
+    // no extension while items wait for approval (their decision would be lost)
+    let until = (Utc::now() + Duration::days(30)).to_rfc3339();
+    let r = m
+        .post(
+            "bob",
+            &format!("/api/v1/shares/{share}/extend"),
+            &json!({"expires_at": until, "reason": "more"}),
+        )
+        .await;
+    assert_mentions(
+        &r.error(StatusCode::CONFLICT, "conflict"),
+        "pending approval",
+    );
     // the same table again is a conflict; a traversal is refused
     let r = m
         .post(
@@ -539,6 +552,10 @@ async fn delete_archives_and_force_revokes_first() {
     assert_eq!(v["status"], "deleted");
     assert_eq!(v["deleted_reason"], "project over");
     assert_eq!(v["summary"]["revoked"], 1);
+    assert!(
+        v["items"][0]["health"].is_null(),
+        "a revoked item has no health: {v}"
+    );
     // the record stays readable; the grants are gone
     let v = m.share("alice", &share).await;
     assert_eq!(v["status"], "deleted");

@@ -355,16 +355,21 @@ async fn apply_change(
         insert_item(conn, item).await?;
     }
     for (item_id, status) in &change.item_status {
-        let done = sqlx::query(
-            "UPDATE share_items SET status = $1, updated_at = $2 WHERE id = $3 AND share_id = $4",
-        )
-        .bind(status.as_str())
-        .bind(now)
-        .bind(item_id.to_string())
-        .bind(share_id.as_str())
-        .execute(&mut *conn)
-        .await
-        .map_err(|e| internal("update a share item", e))?;
+        // Health is an axis of shared items: an item that stops giving access loses it.
+        let sql = if status.is_shared() {
+            "UPDATE share_items SET status = $1, updated_at = $2 WHERE id = $3 AND share_id = $4"
+        } else {
+            "UPDATE share_items SET status = $1, updated_at = $2, health = NULL, \
+             health_message = NULL WHERE id = $3 AND share_id = $4"
+        };
+        let done = sqlx::query(sql)
+            .bind(status.as_str())
+            .bind(now)
+            .bind(item_id.to_string())
+            .bind(share_id.as_str())
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| internal("update a share item", e))?;
         if done.rows_affected() == 0 {
             return Err(Error::not_found("share item", item_id.to_string()));
         }

@@ -253,6 +253,15 @@ pub async fn extend(
     else {
         return ShareView::load(state, detail).await;
     };
+    if detail
+        .items
+        .iter()
+        .any(|i| i.status == ItemStatus::PendingApproval)
+    {
+        return Err(ApiError::conflict(format!(
+            "share `{id}` has items pending approval; submit or remove them before asking for an extension"
+        )));
+    }
     let now = Utc::now();
     let current = detail.share.terms.expires_at;
     if current.is_some_and(|c| req.expires_at <= c) {
