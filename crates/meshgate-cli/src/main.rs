@@ -5,6 +5,7 @@
 mod access;
 mod catalog;
 mod client;
+mod files;
 mod output;
 mod tenants;
 mod verbs;
