@@ -5,6 +5,7 @@
 mod access;
 mod catalog;
 mod client;
+mod files;
 mod lifecycle;
 mod output;
 mod tenants;

@@ -83,6 +83,9 @@ pub enum ClientCommand {
     /// append, look up and list rows of a table by key
     #[command(subcommand)]
     Rows(crate::tenants::RowsCommand),
+    /// upload, list, download, sign and delete a data product's files
+    #[command(subcommand)]
+    Files(crate::files::FilesCommand),
     /// publish a data product from files and/or existing delta tables (producers)
     CreateDataProduct(CreateDataProductArgs),
     /// list the data products you can see
@@ -568,6 +571,7 @@ pub async fn run(opts: &ClientOpts, cmd: ClientCommand) -> Result<()> {
         ClientCommand::Token(cmd) => token(&c, out, cmd).await,
         ClientCommand::Credentials(cmd) => crate::tenants::credentials(&c, out, cmd).await,
         ClientCommand::Rows(cmd) => crate::tenants::rows(&c, out, cmd).await,
+        ClientCommand::Files(cmd) => crate::files::run(&c, out, cmd).await,
         ClientCommand::CreateDataProduct(args) => create_data_product(&c, out, args).await,
         ClientCommand::ListProducts { domain, team } => {
             let v = c
@@ -995,7 +999,7 @@ async fn create_data_product(
 }
 
 /// A streaming request body reading `path`, and the file's length.
-async fn file_body(path: &Path) -> Result<(reqwest::Body, u64)> {
+pub(crate) async fn file_body(path: &Path) -> Result<(reqwest::Body, u64)> {
     let file = tokio::fs::File::open(path)
         .await
         .with_context(|| format!("cannot open `{}`", path.display()))?;

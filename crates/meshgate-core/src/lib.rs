@@ -9,12 +9,14 @@
 //! - [`access`]: masks, grant scopes, data filters, row rules, tag masks (ACCESS.md).
 //! - [`catalog`]: metadata forms, enforcement rules, listing states, glossary, classification.
 //! - [`credential`]: signed, short-lived, tenant-scoped credentials (session policies).
+//! - [`files`]: product files: path rules, byte ranges, signed download URLs.
 //! - [`error`]: the domain error enum.
 
 pub mod access;
 pub mod catalog;
 pub mod credential;
 pub mod error;
+pub mod files;
 pub mod lifecycle;
 pub mod model;
 pub mod names;

@@ -1,6 +1,7 @@
 //! meshgate-engine: the data plane.
 //!
 //! - [`storage`]: where product tables live (a local directory or an object-store URL).
+//! - [`files`]: a product's files (upload, list, ranged download) on the same storage.
 //! - [`ingest`]: turning an uploaded CSV, Parquet or JSON-lines file into a Delta table, or
 //!   appending it to one.
 //! - [`secure`]: the secure table provider every table is wrapped in at catalog lookup, so
@@ -16,6 +17,7 @@
 //! match the Delta reader's.
 
 pub mod error;
+pub mod files;
 pub mod ingest;
 mod masks;
 pub mod output;

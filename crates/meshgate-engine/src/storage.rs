@@ -1,6 +1,7 @@
 //! Where product tables live. The data root is a local directory (the default, under the data
 //! dir) or an object-store URL; each managed table gets its own prefix keyed by the product's
-//! id, so deleting and re-creating a product of the same name never collides.
+//! id, so deleting and re-creating a product of the same name never collides. A product's
+//! files (see [`crate::files`]) live in `_files/` beside its tables.
 
 use std::path::Path;
 
@@ -8,6 +9,9 @@ use url::Url;
 use uuid::Uuid;
 
 use crate::{Error, Result};
+
+/// The folder of a product's files, beside its tables' folders.
+pub const FILES_DIR: &str = "_files";
 
 /// The root under which meshgate creates managed tables.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,6 +56,14 @@ impl DataRoot {
             .join(&format!("products/{product_id}/{table}/"))
             .map_err(|e| Error::internal(format!("cannot build table location: {e}")))
     }
+
+    /// The location of a product's files, next to its managed tables. `_files` cannot clash
+    /// with a table: table names start with a letter.
+    pub fn files_url(&self, product_id: Uuid) -> Result<Url> {
+        self.url
+            .join(&format!("products/{product_id}/{FILES_DIR}/"))
+            .map_err(|e| Error::internal(format!("cannot build the files location: {e}")))
+    }
 }
 
 /// Makes sure a local table directory exists (object stores need nothing).
@@ -91,6 +103,8 @@ mod tests {
         let id = Uuid::nil();
         let t = root.table_url(id, "orders")?;
         assert!(t.path().ends_with(&format!("/data/products/{id}/orders/")));
+        let f = root.files_url(id)?;
+        assert!(f.path().ends_with(&format!("/data/products/{id}/_files/")));
         Ok(())
     }
 

@@ -6,6 +6,8 @@
 //! - [`routes`]: the REST API (docs/API.md), thin handlers over
 //!   [`service`] (identity, domains, teams, products), [`shares`] (the share lifecycle) and
 //!   [`query`] (SQL).
+//! - [`files`]: a product's files (upload, list, download) and the signed download URLs
+//!   served at `/files/v1/…`.
 //! - [`catalog`]: listing states, metadata forms and rules, the glossary, classification,
 //!   and search (a tantivy index kept in step with the store).
 //! - [`worker`]: turns approvals and revocations into grants, from the outbox.
@@ -17,6 +19,7 @@ pub mod catalog;
 pub mod config;
 pub mod credentials;
 pub mod error;
+pub mod files;
 pub mod mesh;
 pub mod query;
 pub mod routes;
@@ -53,8 +56,10 @@ pub fn router(state: AppState) -> Router {
                 .merge(access::routes())
                 .merge(credentials::routes())
                 .merge(rows::routes())
+                .merge(files::routes())
                 .merge(catalog::routes()),
         )
+        .merge(files::signed_routes())
         .fallback(|| async {
             ApiError::new(
                 StatusCode::NOT_FOUND,

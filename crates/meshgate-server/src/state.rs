@@ -31,6 +31,8 @@ pub struct AppState {
     pub visibility: Arc<Mutex<VisibilityCache>>,
     /// The credential signing key and this replica's revocation list.
     pub credentials: Arc<crate::credentials::CredentialKeys>,
+    /// Signs and verifies download URLs (a sub-key of the same mesh signing key).
+    pub url_signer: Arc<meshgate_core::files::UrlSigner>,
     /// The catalog's search index, rebuilt from the store when the state is opened.
     pub catalog: Arc<crate::catalog::Catalog>,
 }
@@ -65,6 +67,8 @@ impl AppState {
             .signing_key()
             .await
             .map_err(|e| format!("cannot read the credential signing key: {e}"))?;
+        let url_signer = meshgate_core::files::UrlSigner::new(&key)
+            .map_err(|e| format!("cannot derive the URL signing key: {e}"))?;
         let credentials = crate::credentials::CredentialKeys::new(key);
         if let Ok(ids) = store.revoked_credentials(chrono::Utc::now()).await {
             credentials.replace_revoked(ids);
@@ -79,6 +83,7 @@ impl AppState {
             processed,
             visibility: Arc::new(Mutex::new(HashMap::new())),
             credentials: Arc::new(credentials),
+            url_signer: Arc::new(url_signer),
             catalog: Arc::new(crate::catalog::Catalog::new()?),
         };
         crate::catalog::rebuild_index(&state)
