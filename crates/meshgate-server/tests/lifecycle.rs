@@ -210,6 +210,42 @@ async fn add_and_remove_items_move_the_share_back_to_draft_and_resubmit() {
         .unwrap();
     assert_eq!(files.len(), 1);
     assert_eq!(files[0].prefix, "reports/2026/");
+    // the folder item gives exactly its prefix of the product's files, also by signed URL
+    for path in ["reports/2026/q1.csv", "raw/x.csv"] {
+        let r = m
+            .put_raw(
+                "alice",
+                &format!("/api/v1/products/sales/customers/files/{path}"),
+                "text/csv",
+                "a,b\n1,2\n",
+            )
+            .await;
+        assert!(r.status.is_success(), "{}", r.text());
+    }
+    let r = m
+        .get(
+            "bob",
+            "/api/v1/products/sales/customers/files/reports/2026/q1.csv",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.text(), "a,b\n1,2\n");
+    let r = m
+        .get("bob", "/api/v1/products/sales/customers/files/raw/x.csv")
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
+    let signed = m
+        .post(
+            "bob",
+            "/api/v1/products/sales/customers/files/sign",
+            &json!({"path": "reports/2026/q1.csv"}),
+        )
+        .await
+        .ok(StatusCode::OK);
+    assert!(
+        signed["url"].as_str().unwrap().contains("/files/v1/"),
+        "{signed}"
+    );
     // the logs tell what each run did
     let logs = m
         .get("alice", &format!("/api/v1/shares/{share}/logs"))
