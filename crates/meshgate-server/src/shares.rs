@@ -783,6 +783,7 @@ pub async fn process_share(state: &AppState, id: Uuid) -> meshgate_core::Result<
     };
     if detail.share.status == ShareStatus::Approved {
         detail = start(state, detail).await?;
+        crate::worker::step_delay(state).await;
     }
     if detail.share.status != ShareStatus::ShareInProgress {
         return Ok(());
@@ -841,6 +842,7 @@ pub async fn revoke_share(state: &AppState, id: Uuid) -> meshgate_core::Result<(
     };
     if detail.share.status == ShareStatus::Revoked {
         detail = start(state, detail).await?;
+        crate::worker::step_delay(state).await;
     }
     if detail.share.status != ShareStatus::RevokeInProgress {
         return Ok(());
