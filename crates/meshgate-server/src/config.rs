@@ -28,8 +28,15 @@ pub struct Config {
     pub log_format: LogFormat,
     /// How often the worker polls for jobs it was not woken for, in milliseconds.
     pub worker_poll_ms: u64,
-    /// A pause the worker takes between the steps of a run, in milliseconds. A testing aid
-    /// (the crash test kills the server inside these windows); 0 in service.
+    /// How long a job the worker leased is reserved for it, in seconds. A job whose worker died
+    /// is picked up again when its lease runs out. Only PostgreSQL (several replicas sharing
+    /// the queue) waits that long: on SQLite one process serves the data dir, so it ends every
+    /// lease when it starts.
+    pub worker_lease_secs: u64,
+    /// Testing aid: a pause the worker makes after leasing jobs and between the steps of a job,
+    /// in milliseconds (default 0: none). It widens the windows in which a crash leaves work
+    /// half done, so the crash test (`meshgate-cli/tests/crash.rs`) can kill the process
+    /// there. Leave it at 0 in production.
     pub worker_step_delay_ms: u64,
     pub lifecycle: LifecycleSettings,
 }
@@ -89,6 +96,7 @@ impl Default for Config {
             query: QuerySettings::default(),
             log_format: LogFormat::Text,
             worker_poll_ms: 1000,
+            worker_lease_secs: 60,
             worker_step_delay_ms: 0,
             lifecycle: LifecycleSettings::default(),
         }
@@ -104,10 +112,13 @@ impl Default for QuerySettings {
     }
 }
 
-/// `MESHGATE_*` variables that belong to the CLI client or to test suites.
+/// `MESHGATE_*` variables that belong to the CLI client or to test suites (`TEST_*`, and the
+/// crash test's `CRASH_*`).
 fn is_foreign_key(key: &str) -> bool {
     let key = key.to_ascii_lowercase();
-    key.starts_with("test_") || matches!(key.as_str(), "url" | "token" | "config" | "ci_venv")
+    key.starts_with("test_")
+        || key.starts_with("crash_")
+        || matches!(key.as_str(), "url" | "token" | "config" | "ci_venv")
 }
 
 impl Config {
@@ -169,10 +180,17 @@ mod tests {
             "test_postgres_url",
             "CONFIG",
             "CI_VENV",
+            "CRASH_SEED",
+            "crash_rounds",
         ] {
             assert!(is_foreign_key(key), "{key}");
         }
-        for key in ["listen", "DATA_DIR", "query__timeout_secs"] {
+        for key in [
+            "listen",
+            "DATA_DIR",
+            "query__timeout_secs",
+            "WORKER_STEP_DELAY_MS",
+        ] {
             assert!(!is_foreign_key(key), "{key}");
         }
     }
@@ -190,6 +208,10 @@ mod tests {
         assert_eq!((c.max_upload_mb, c.query.timeout_secs), (5, 7));
         std::fs::write(&f, "bogus = 1\n").map_err(|e| e.to_string())?;
         assert!(Config::load(Some(&f)).is_err());
+        std::fs::write(&f, "worker_lease_secs = 5\nworker_step_delay_ms = 20\n")
+            .map_err(|e| e.to_string())?;
+        let c = Config::load(Some(&f))?;
+        assert_eq!((c.worker_lease_secs, c.worker_step_delay_ms), (5, 20));
         Ok(())
     }
 }

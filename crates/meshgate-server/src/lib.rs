@@ -142,6 +142,17 @@ pub async fn serve_on(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
+    // On SQLite this is the only process serving the data dir, so a leased job was leased by
+    // an earlier run of it that stopped (or was killed) mid-job: end those leases now rather
+    // than leave the jobs waiting `worker_lease_secs`. On PostgreSQL other replicas may hold
+    // leases on live work; their leases run out by themselves.
+    if state.store.backend() == meshgate_store::Backend::Sqlite.as_str() {
+        match state.store.release_leases().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(jobs = n, "released the leases of an earlier run"),
+            Err(e) => return Err(format!("cannot release the job leases: {e}")),
+        }
+    }
     let stop = CancellationToken::new();
     let worker = tokio::spawn(worker::run(state.clone(), stop.clone()));
     tokio::spawn(credentials::watch_revocations(state.clone(), stop.clone()));

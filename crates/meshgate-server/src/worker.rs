@@ -1,6 +1,7 @@
 //! The share worker: leases jobs from the outbox and runs their processors. It is woken right
 //! after a job is enqueued (so an approval is fulfilled at once) and also polls, so jobs left
-//! by a crashed process or another replica are picked up when their lease runs out.
+//! by a crashed process or another replica are picked up when their lease runs out (on SQLite,
+//! where one process serves the data dir, `serve_on` ends every lease at start instead).
 
 use std::time::Duration;
 
@@ -11,14 +12,12 @@ use tokio_util::sync::CancellationToken;
 use crate::shares;
 use crate::state::AppState;
 
-/// How long a leased job is reserved for one worker.
-const LEASE: Duration = Duration::from_secs(60);
-
 /// Runs until `stop` is cancelled.
 pub async fn run(state: AppState, stop: CancellationToken) {
     let worker = format!("worker-{}", uuid::Uuid::now_v7());
     let poll = Duration::from_millis(state.config.worker_poll_ms.max(10));
-    let lease = chrono::Duration::from_std(LEASE).unwrap_or(chrono::Duration::seconds(60));
+    let lease_secs = i64::try_from(state.config.worker_lease_secs.max(1)).unwrap_or(i64::MAX);
+    let lease = chrono::Duration::try_seconds(lease_secs).unwrap_or(chrono::Duration::seconds(60));
     loop {
         let jobs = match state.store.lease_jobs(&worker, 32, lease).await {
             Ok(jobs) => jobs,
@@ -28,6 +27,9 @@ pub async fn run(state: AppState, stop: CancellationToken) {
             }
         };
         let idle = jobs.is_empty();
+        if !idle {
+            step_delay(&state).await;
+        }
         for job in jobs {
             let result = match job.kind {
                 JobKind::ProcessShare => shares::process_share(&state, job.subject_id).await,
@@ -38,6 +40,7 @@ pub async fn run(state: AppState, stop: CancellationToken) {
             };
             match result {
                 Ok(()) => {
+                    step_delay(&state).await;
                     if let Err(e) = state.store.complete_job(job.id).await {
                         tracing::error!(job = %job.id, error = %e, "cannot complete job");
                     }
@@ -65,5 +68,14 @@ pub async fn run(state: AppState, stop: CancellationToken) {
         } else if stop.is_cancelled() {
             return;
         }
+    }
+}
+
+/// The pause `worker_step_delay_ms` asks for between the worker's steps (a testing aid that
+/// widens the windows a crash can hit; none by default).
+pub(crate) async fn step_delay(state: &AppState) {
+    let ms = state.config.worker_step_delay_ms;
+    if ms > 0 {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
     }
 }

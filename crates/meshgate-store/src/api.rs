@@ -498,6 +498,11 @@ pub trait Store: Send + Sync + 'static {
     async fn fail_job(&self, id: Uuid, error: &str, retry_at: DateTime<Utc>) -> Result<()>;
     /// Jobs not yet completed (for tests and `/readyz`).
     async fn pending_jobs(&self) -> Result<u64>;
+    /// Ends every lease, so that leased jobs are due again at once (their attempts and
+    /// `run_at` stay); returns how many held one (running or run out). Only for a process that
+    /// knows no other worker runs: a SQLite server at start, whose data dir no other process
+    /// serves, so that the jobs a killed process held do not wait out their leases.
+    async fn release_leases(&self) -> Result<u64>;
 
     // ----- audit -----
 

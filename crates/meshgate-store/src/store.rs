@@ -2511,6 +2511,18 @@ impl Store for SqlStore {
         w.finish(result).await
     }
 
+    async fn release_leases(&self) -> Result<u64> {
+        let mut w = self.begin_write().await?;
+        let result = sqlx::query(
+            "UPDATE jobs SET leased_by = NULL, lease_until = NULL WHERE lease_until IS NOT NULL",
+        )
+        .execute(&mut *w.conn())
+        .await
+        .map_err(|e| internal("release job leases", e))
+        .map(|done| done.rows_affected());
+        w.finish(result).await
+    }
+
     async fn pending_jobs(&self) -> Result<u64> {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM jobs")
             .fetch_one(&self.pool)

@@ -130,6 +130,7 @@ suite!(
     stale_share_change_is_a_conflict_and_writes_nothing,
     failed_share_change_rolls_back_completely,
     job_leasing_complete_and_fail,
+    release_leases_makes_leased_jobs_due_again,
     concurrent_leasing_never_hands_out_a_job_twice,
     audit_order_filters_and_limits,
     concurrent_writers_all_succeed,
@@ -1538,6 +1539,54 @@ async fn job_leasing_complete_and_fail(env: &Env) {
     assert!(s.lease_jobs("w7", 10, minute).await.unwrap().is_empty());
     s.complete_job(rest[0].id).await.unwrap();
     assert_eq!(s.pending_jobs().await.unwrap(), 0);
+}
+
+async fn release_leases_makes_leased_jobs_due_again(env: &Env) {
+    let s = env.s();
+    let m = mesh(s).await;
+    let (share, _) = submitted_share(s, &m).await;
+    let mut c = change(&share, 1);
+    c.jobs = (0..3)
+        .map(|_| NewJob {
+            kind: JobKind::ProcessShare,
+            subject_id: share.id,
+        })
+        .collect();
+    s.apply_share_change(c).await.unwrap();
+    assert_eq!(s.release_leases().await.unwrap(), 0, "nothing leased yet");
+
+    // Two jobs leased by a worker that then died, one failed and due only in an hour.
+    let hour = Duration::hours(1);
+    let leased = s.lease_jobs("dead", 2, hour).await.unwrap();
+    assert_eq!(leased.len(), 2);
+    let later = s.lease_jobs("dead", 10, hour).await.unwrap();
+    assert_eq!(later.len(), 1);
+    s.fail_job(later[0].id, "later", now() + hour)
+        .await
+        .unwrap();
+    assert!(s.lease_jobs("w", 10, hour).await.unwrap().is_empty());
+
+    // Releasing frees the leased jobs at once, keeps their attempts, and leaves the failed
+    // job's retry time alone.
+    assert_eq!(s.release_leases().await.unwrap(), 2);
+    let again = s.lease_jobs("w", 10, hour).await.unwrap();
+    let mut ids: Vec<Uuid> = again.iter().map(|j| j.id).collect();
+    ids.sort_unstable();
+    let mut expected: Vec<Uuid> = leased.iter().map(|j| j.id).collect();
+    expected.sort_unstable();
+    assert_eq!(ids, expected);
+    assert!(again.iter().all(|j| j.attempts == 2), "{again:?}");
+    assert_eq!(
+        s.pending_jobs().await.unwrap(),
+        3,
+        "releasing completes nothing"
+    );
+    assert_eq!(s.release_leases().await.unwrap(), 2);
+    assert_eq!(
+        s.release_leases().await.unwrap(),
+        0,
+        "released twice: a no-op"
+    );
 }
 
 async fn concurrent_leasing_never_hands_out_a_job_twice(env: &Env) {

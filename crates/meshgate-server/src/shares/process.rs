@@ -8,7 +8,6 @@
 //! keeps its log lines (`meshgate share-logs`).
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use chrono::Utc;
 use meshgate_core::access::GrantScope;
@@ -96,14 +95,6 @@ where
     }
     log.flush(state).await;
     result
-}
-
-/// A pause between a run's steps, for the crash test (`worker_step_delay_ms`; 0 in service).
-async fn step_delay(state: &AppState) {
-    let ms = state.config.worker_step_delay_ms;
-    if ms > 0 {
-        tokio::time::sleep(Duration::from_millis(ms)).await;
-    }
 }
 
 fn system_event(
@@ -427,7 +418,7 @@ pub async fn process_share(state: &AppState, id: Uuid) -> meshgate_core::Result<
                     .filter(|i| i.status == ItemStatus::ShareInProgress)
                     .count()
             ));
-            step_delay(state).await;
+            crate::worker::step_delay(state).await;
         }
         if detail.share.status != ShareStatus::ShareInProgress {
             return Ok(());
@@ -472,7 +463,7 @@ pub async fn process_share(state: &AppState, id: Uuid) -> meshgate_core::Result<
                 failed.push(json!({"item": item.id, "why": expected.problems}));
             }
         }
-        step_delay(state).await;
+        crate::worker::step_delay(state).await;
         finish(
             state,
             detail,
@@ -497,7 +488,7 @@ pub async fn revoke_share(state: &AppState, id: Uuid) -> meshgate_core::Result<(
         };
         if detail.share.status == ShareStatus::Revoked {
             detail = start(state, detail).await?;
-            step_delay(state).await;
+            crate::worker::step_delay(state).await;
         }
         if detail.share.status != ShareStatus::RevokeInProgress {
             return Ok(());
@@ -538,7 +529,7 @@ pub async fn revoke_share(state: &AppState, id: Uuid) -> meshgate_core::Result<(
                 .jobs
                 .push(share_job(JobKind::CleanupShare, &detail.share));
         }
-        step_delay(state).await;
+        crate::worker::step_delay(state).await;
         finish(
             state,
             detail,
