@@ -1550,6 +1550,8 @@ async fn release_leases_makes_leased_jobs_due_again(env: &Env) {
         .map(|_| NewJob {
             kind: JobKind::ProcessShare,
             subject_id: share.id,
+            lock_product: None,
+            lock_grantee: None,
         })
         .collect();
     s.apply_share_change(c).await.unwrap();
