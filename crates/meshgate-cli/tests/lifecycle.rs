@@ -623,7 +623,7 @@ fn share_lifecycle_through_the_cli() {
     let stderr = server.fails(bob, &["query", crm_count]);
     assert_mentions(&stderr, &["not found"]);
     let deleted_list = server.json(bob, &["list-subscriptions", "--status", "deleted"]);
-    assert_eq!(ids(&deleted_list), [id.clone()]);
+    assert_eq!(ids(&deleted_list), std::slice::from_ref(&id));
     let stderr = server.fails(bob, &["delete-subscription", &short_id, "--reason", ""]);
     assert!(!stderr.is_empty(), "a reason is required");
     let archived = server.json(
@@ -637,7 +637,7 @@ fn share_lifecycle_through_the_cli() {
 
     // 8. bob's listings: the processed orders share is the only one, and what he can query.
     let processed = server.json(bob, &["list-subscriptions", "--status", "processed"]);
-    assert_eq!(ids(&processed), [orders_id.clone()], "{processed:#}");
+    assert_eq!(ids(&processed), std::slice::from_ref(&orders_id), "{processed:#}");
     assert!(
         processed
             .as_array()
@@ -646,7 +646,7 @@ fn share_lifecycle_through_the_cli() {
             .all(|s| s["status"] == "processed")
     );
     let access = server.json(bob, &["list-product-access"]);
-    assert_eq!(ids(&access), [orders_id.clone()], "{access:#}");
+    assert_eq!(ids(&access), std::slice::from_ref(&orders_id), "{access:#}");
     assert_eq!(access[0]["product"], "sales.orders");
     let table = server.ok(bob, &["list-product-access"]);
     assert_mentions(&table, &[&orders_id, "sales.orders"]);
