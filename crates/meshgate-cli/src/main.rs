@@ -5,6 +5,7 @@
 mod access;
 mod catalog;
 mod client;
+mod notify;
 mod output;
 mod tenants;
 mod verbs;

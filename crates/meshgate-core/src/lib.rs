@@ -9,6 +9,7 @@
 //! - [`access`]: masks, grant scopes, data filters, row rules, tag masks (ACCESS.md).
 //! - [`catalog`]: metadata forms, enforcement rules, listing states, glossary, classification.
 //! - [`credential`]: signed, short-lived, tenant-scoped credentials (session policies).
+//! - [`notify`]: which audit events notify whom, the messages, webhook signatures.
 //! - [`error`]: the domain error enum.
 
 pub mod access;
@@ -18,6 +19,7 @@ pub mod error;
 pub mod lifecycle;
 pub mod model;
 pub mod names;
+pub mod notify;
 pub mod token;
 
 pub use error::{Error, Result};

@@ -341,6 +341,8 @@ string_enum!(
     JobKind {
         ProcessShare => "process_share",
         RevokeShare => "revoke_share",
+        SendEmail => "send_email",
+        DeliverWebhook => "deliver_webhook",
     }
 );
 
@@ -349,7 +351,8 @@ string_enum!(
 pub struct Job {
     pub id: Uuid,
     pub kind: JobKind,
-    /// The object the job works on (a share id for share jobs).
+    /// The object the job works on: a share id for share jobs, a notification id for
+    /// `send_email`, a webhook delivery id for `deliver_webhook`.
     pub subject_id: Uuid,
     pub attempts: i32,
     pub created_at: DateTime<Utc>,

@@ -8,7 +8,10 @@
 //!   [`query`] (SQL).
 //! - [`catalog`]: listing states, metadata forms and rules, the glossary, classification,
 //!   and search (a tantivy index kept in step with the store).
-//! - [`worker`]: turns approvals and revocations into grants, from the outbox.
+//! - [`worker`]: turns approvals and revocations into grants, and delivers notifications,
+//!   from the outbox.
+//! - [`notify`]: notifications derived from the audit log — the dispatcher, email and
+//!   webhook delivery, and the inbox, contact and webhook API.
 //! - [`mesh`]: `init`, and the quickstart's demo mesh.
 
 pub mod access;
@@ -18,6 +21,7 @@ pub mod config;
 pub mod credentials;
 pub mod error;
 pub mod mesh;
+pub mod notify;
 pub mod query;
 pub mod routes;
 pub mod rows;
@@ -53,7 +57,8 @@ pub fn router(state: AppState) -> Router {
                 .merge(access::routes())
                 .merge(credentials::routes())
                 .merge(rows::routes())
-                .merge(catalog::routes()),
+                .merge(catalog::routes())
+                .merge(notify::routes()),
         )
         .fallback(|| async {
             ApiError::new(
@@ -123,7 +128,7 @@ pub fn init_logging(format: LogFormat) {
 }
 
 /// Serves until SIGINT/SIGTERM, then stops accepting, finishes in-flight requests and stops
-/// the worker.
+/// the worker and the notification dispatcher.
 pub async fn serve(state: AppState) -> Result<(), String> {
     let listener = tokio::net::TcpListener::bind(state.config.listen)
         .await
@@ -139,6 +144,7 @@ pub async fn serve_on(
 ) -> Result<(), String> {
     let stop = CancellationToken::new();
     let worker = tokio::spawn(worker::run(state.clone(), stop.clone()));
+    let dispatcher = tokio::spawn(notify::run_dispatcher(state.clone(), stop.clone()));
     tokio::spawn(credentials::watch_revocations(state.clone(), stop.clone()));
     tracing::info!(
         listen = %state.config.listen,
@@ -157,6 +163,12 @@ pub async fn serve_on(
         .is_err()
     {
         tracing::warn!("the worker did not stop within 10 s");
+    }
+    if tokio::time::timeout(Duration::from_secs(10), dispatcher)
+        .await
+        .is_err()
+    {
+        tracing::warn!("the notification dispatcher did not stop within 10 s");
     }
     tracing::info!("meshgate stopped");
     result

@@ -33,6 +33,8 @@ pub struct AppState {
     pub credentials: Arc<crate::credentials::CredentialKeys>,
     /// The catalog's search index, rebuilt from the store when the state is opened.
     pub catalog: Arc<crate::catalog::Catalog>,
+    /// The HTTP client webhook deliveries are posted with.
+    pub http: reqwest::Client,
 }
 
 impl AppState {
@@ -46,6 +48,7 @@ impl AppState {
         })?;
         std::fs::create_dir_all(config.upload_dir())
             .map_err(|e| format!("cannot create the upload dir: {e}"))?;
+        crate::notify::check_config(&config.notifications)?;
         let store = meshgate_store::connect(&config.store_url())
             .await
             .map_err(|e| format!("cannot open the store: {e}"))?;
@@ -80,6 +83,7 @@ impl AppState {
             visibility: Arc::new(Mutex::new(HashMap::new())),
             credentials: Arc::new(credentials),
             catalog: Arc::new(crate::catalog::Catalog::new()?),
+            http: crate::notify::webhook_client()?,
         };
         crate::catalog::rebuild_index(&state)
             .await

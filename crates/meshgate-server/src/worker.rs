@@ -1,24 +1,34 @@
-//! The share worker: leases jobs from the outbox and runs their processors. It is woken right
-//! after a job is enqueued (so an approval is fulfilled at once) and also polls, so jobs left
-//! by a crashed process or another replica are picked up when their lease runs out.
+//! The worker: leases jobs from the outbox and runs them — the share processors, and the
+//! delivery of notification email and webhooks (`notify`). It is woken right after a job is
+//! enqueued (so an approval is fulfilled at once) and also polls, so jobs left by a crashed
+//! process or another replica are picked up when their lease runs out.
+//!
+//! Share jobs run one after another in the worker's loop. Deliveries talk to servers outside
+//! the mesh that may take their whole timeout to answer, so they run in their own tasks (a
+//! bounded number at once) and a slow webhook never holds up an approval.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use meshgate_core::model::JobKind;
+use meshgate_core::model::{Job, JobKind};
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use crate::shares;
 use crate::state::AppState;
+use crate::{notify, shares};
 
 /// How long a leased job is reserved for one worker.
 const LEASE: Duration = Duration::from_secs(60);
+/// How many notification deliveries run at once.
+const DELIVERIES: usize = 16;
 
 /// Runs until `stop` is cancelled.
 pub async fn run(state: AppState, stop: CancellationToken) {
     let worker = format!("worker-{}", uuid::Uuid::now_v7());
     let poll = Duration::from_millis(state.config.worker_poll_ms.max(10));
     let lease = chrono::Duration::from_std(LEASE).unwrap_or(chrono::Duration::seconds(60));
+    let deliveries = Arc::new(Semaphore::new(DELIVERIES));
     loop {
         let jobs = match state.store.lease_jobs(&worker, 32, lease).await {
             Ok(jobs) => jobs,
@@ -29,29 +39,20 @@ pub async fn run(state: AppState, stop: CancellationToken) {
         };
         let idle = jobs.is_empty();
         for job in jobs {
-            let result = match job.kind {
-                JobKind::ProcessShare => shares::process_share(&state, job.subject_id).await,
-                JobKind::RevokeShare => shares::revoke_share(&state, job.subject_id).await,
-            };
-            match result {
-                Ok(()) => {
-                    if let Err(e) = state.store.complete_job(job.id).await {
-                        tracing::error!(job = %job.id, error = %e, "cannot complete job");
-                    }
-                }
-                Err(e) => {
-                    // Back off exponentially, capped at ten minutes.
-                    let delay = 2i64
-                        .saturating_pow(job.attempts.clamp(0, 10) as u32)
-                        .min(600);
-                    tracing::warn!(job = %job.id, kind = %job.kind, attempts = job.attempts, error = %e, "job failed; will retry");
-                    let retry_at = Utc::now() + chrono::Duration::seconds(delay);
-                    if let Err(e) = state.store.fail_job(job.id, &e.to_string(), retry_at).await {
-                        tracing::error!(job = %job.id, error = %e, "cannot record job failure");
-                    }
+            match job.kind {
+                JobKind::ProcessShare | JobKind::RevokeShare => run_job(&state, job).await,
+                JobKind::SendEmail | JobKind::DeliverWebhook => {
+                    // Waiting for a free slot is the backpressure: at most `DELIVERIES` run.
+                    let Ok(permit) = deliveries.clone().acquire_owned().await else {
+                        return;
+                    };
+                    let state = state.clone();
+                    tokio::spawn(async move {
+                        run_job(&state, job).await;
+                        drop(permit);
+                    });
                 }
             }
-            let _ = state.processed.send(job.subject_id);
         }
         if idle {
             tokio::select! {
@@ -63,4 +64,52 @@ pub async fn run(state: AppState, stop: CancellationToken) {
             return;
         }
     }
+}
+
+/// Runs one job and records how it went: done, to be retried later, or (a delivery out of
+/// attempts) given up.
+async fn run_job(state: &AppState, job: Job) {
+    let result = match job.kind {
+        JobKind::ProcessShare => shares::process_share(state, job.subject_id)
+            .await
+            .map_err(|e| e.to_string()),
+        JobKind::RevokeShare => shares::revoke_share(state, job.subject_id)
+            .await
+            .map_err(|e| e.to_string()),
+        JobKind::SendEmail => notify::send_email(state, &job).await,
+        JobKind::DeliverWebhook => notify::deliver_webhook(state, &job).await,
+    };
+    match result {
+        Ok(()) => {
+            if let Err(e) = state.store.complete_job(job.id).await {
+                tracing::error!(job = %job.id, error = %e, "cannot complete job");
+            }
+        }
+        Err(e) if notify::is_last_attempt(&state.config, &job) => {
+            // A notification that cannot be delivered must not retry forever; a webhook
+            // delivery has recorded that it failed.
+            tracing::error!(job = %job.id, kind = %job.kind, attempts = job.attempts, error = %e, "giving up on a notification delivery");
+            if let Err(e) = state.store.complete_job(job.id).await {
+                tracing::error!(job = %job.id, error = %e, "cannot complete job");
+            }
+        }
+        Err(e) => {
+            let delay = match job.kind {
+                JobKind::SendEmail | JobKind::DeliverWebhook => {
+                    notify::retry_delay(&state.config, job.attempts)
+                }
+                // Back off exponentially, capped at ten minutes.
+                JobKind::ProcessShare | JobKind::RevokeShare => chrono::Duration::seconds(
+                    2i64.saturating_pow(job.attempts.clamp(0, 10) as u32)
+                        .min(600),
+                ),
+            };
+            tracing::warn!(job = %job.id, kind = %job.kind, attempts = job.attempts, error = %e, "job failed; will retry");
+            let retry_at = Utc::now() + delay;
+            if let Err(e) = state.store.fail_job(job.id, &e, retry_at).await {
+                tracing::error!(job = %job.id, error = %e, "cannot record job failure");
+            }
+        }
+    }
+    let _ = state.processed.send(job.subject_id);
 }

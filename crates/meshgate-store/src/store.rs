@@ -20,6 +20,7 @@ use meshgate_core::model::{
     ApiToken, AuditEvent, DataProduct, Domain, Grant, Job, NewAuditEvent, Principal, PrincipalKind,
     ProductTable, Share, ShareDetail, ShareItem, Team, TeamMember, new_id,
 };
+use meshgate_core::notify::{Contact, DeliveryStatus, Notification, Webhook, WebhookDelivery};
 use meshgate_core::{Error, Result};
 use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::query::Query;
@@ -27,10 +28,14 @@ use sqlx::{Any, AnyConnection};
 use uuid::Uuid;
 
 mod catalog;
+mod notify;
 
 use crate::codec::{self, opt_id, opt_ts, to_json, ts};
 use crate::db::{Backend, SqlStore, internal, subject, write_error};
-use crate::{AuditFilter, CatalogRows, ItemHealth, ProductFilter, ShareChange, ShareFilter, Store};
+use crate::{
+    AuditFilter, CatalogRows, ItemHealth, NewJob, NotificationBatch, ProductFilter, ShareChange,
+    ShareFilter, Store,
+};
 
 /// How many values go into one `IN (…)` list; well under both backends' parameter limits.
 const IN_CHUNK: usize = 500;
@@ -105,6 +110,22 @@ async fn insert_audit(conn: &mut AnyConnection, event: &NewAuditEvent) -> Result
     .await
     .map_err(|e| internal("append to the audit log", e))?;
     codec::int(&row, "seq")
+}
+
+/// Enqueues a job, due at once (`now` in stored microseconds).
+async fn insert_job(conn: &mut AnyConnection, job: &NewJob, now: i64) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO jobs (id, kind, subject_id, attempts, run_at, created_at) \
+         VALUES ($1, $2, $3, 0, $4, $4)",
+    )
+    .bind(new_id().to_string())
+    .bind(job.kind.as_str())
+    .bind(job.subject_id.to_string())
+    .bind(now)
+    .execute(conn)
+    .await
+    .map_err(|e| internal("enqueue a job", e))?;
+    Ok(())
 }
 
 async fn bump_policy_version(conn: &mut AnyConnection) -> Result<()> {
@@ -433,17 +454,7 @@ async fn apply_change(
         insert_audit(conn, event).await?;
     }
     for job in &change.jobs {
-        sqlx::query(
-            "INSERT INTO jobs (id, kind, subject_id, attempts, run_at, created_at) \
-             VALUES ($1, $2, $3, 0, $4, $4)",
-        )
-        .bind(new_id().to_string())
-        .bind(job.kind.as_str())
-        .bind(job.subject_id.to_string())
-        .bind(now)
-        .execute(&mut *conn)
-        .await
-        .map_err(|e| internal("enqueue a job", e))?;
+        insert_job(conn, job, now).await?;
     }
 
     load_share(conn, change.share_id)
@@ -2042,6 +2053,106 @@ impl Store for SqlStore {
 
     async fn catalog_rows(&self, product_id: Option<Uuid>) -> Result<CatalogRows> {
         self.cat_catalog_rows(product_id).await
+    }
+
+    // ----- notifications -----
+
+    async fn notify_cursor(&self) -> Result<i64> {
+        self.nt_notify_cursor().await
+    }
+
+    async fn record_notifications(&self, batch: NotificationBatch) -> Result<bool> {
+        self.nt_record_notifications(batch).await
+    }
+
+    async fn list_notifications(
+        &self,
+        principal_id: Uuid,
+        unread_only: bool,
+        limit: u32,
+    ) -> Result<Vec<Notification>> {
+        self.nt_list_notifications(principal_id, unread_only, limit)
+            .await
+    }
+
+    async fn get_notification(&self, id: Uuid) -> Result<Option<Notification>> {
+        self.nt_get_notification(id).await
+    }
+
+    async fn mark_notification_read(
+        &self,
+        principal_id: Uuid,
+        id: Uuid,
+        at: DateTime<Utc>,
+    ) -> Result<Notification> {
+        self.nt_mark_notification_read(principal_id, id, at).await
+    }
+
+    async fn mark_all_notifications_read(
+        &self,
+        principal_id: Uuid,
+        at: DateTime<Utc>,
+    ) -> Result<u64> {
+        self.nt_mark_all_notifications_read(principal_id, at).await
+    }
+
+    async fn mark_notification_emailed(&self, id: Uuid, at: DateTime<Utc>) -> Result<()> {
+        self.nt_mark_notification_emailed(id, at).await
+    }
+
+    async fn put_contact(&self, contact: &Contact, audit: NewAuditEvent) -> Result<()> {
+        self.nt_put_contact(contact, audit).await
+    }
+
+    async fn get_contact(&self, principal_id: Uuid) -> Result<Option<Contact>> {
+        self.nt_get_contact(principal_id).await
+    }
+
+    async fn delete_contact(&self, principal_id: Uuid, audit: NewAuditEvent) -> Result<()> {
+        self.nt_delete_contact(principal_id, audit).await
+    }
+
+    async fn create_webhook(&self, webhook: &Webhook, audit: NewAuditEvent) -> Result<()> {
+        self.nt_create_webhook(webhook, audit).await
+    }
+
+    async fn get_webhook(&self, id: Uuid) -> Result<Option<Webhook>> {
+        self.nt_get_webhook(id).await
+    }
+
+    async fn list_webhooks(&self, principal_id: Uuid) -> Result<Vec<Webhook>> {
+        self.nt_list_webhooks(principal_id).await
+    }
+
+    async fn disable_webhook(
+        &self,
+        id: Uuid,
+        at: DateTime<Utc>,
+        audit: NewAuditEvent,
+    ) -> Result<Webhook> {
+        self.nt_disable_webhook(id, at, audit).await
+    }
+
+    async fn get_webhook_delivery(&self, id: Uuid) -> Result<Option<WebhookDelivery>> {
+        self.nt_get_webhook_delivery(id).await
+    }
+
+    async fn record_webhook_attempt(
+        &self,
+        id: Uuid,
+        status: DeliveryStatus,
+        error: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        self.nt_record_webhook_attempt(id, status, error, at).await
+    }
+
+    async fn list_webhook_deliveries(&self, webhook_id: Uuid) -> Result<Vec<WebhookDelivery>> {
+        self.nt_list_webhook_deliveries(webhook_id).await
+    }
+
+    async fn group_members(&self, group_id: Uuid) -> Result<Vec<Uuid>> {
+        self.nt_group_members(group_id).await
     }
 
     // ----- outbox -----
