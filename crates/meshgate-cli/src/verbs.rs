@@ -198,6 +198,14 @@ pub enum ClientCommand {
     Catalog(crate::catalog::CatalogCommand),
     #[command(flatten)]
     Lifecycle(crate::lifecycle::LifecycleCommand),
+    /// your notifications: requests, decisions, revocations and more (`inbox read` marks them)
+    Inbox(crate::notify::InboxArgs),
+    /// the email address your notifications are sent to
+    #[command(subcommand)]
+    Contact(crate::notify::ContactCommand),
+    /// webhooks that receive your notifications as signed JSON
+    #[command(subcommand)]
+    Webhook(crate::notify::WebhookCommand),
     /// read the audit log (mesh admins)
     Audit {
         /// only events after this sequence number
@@ -735,6 +743,9 @@ pub async fn run(opts: &ClientOpts, cmd: ClientCommand) -> Result<()> {
         ClientCommand::TagMask(cmd) => crate::access::tag_mask(&c, out, cmd).await,
         ClientCommand::Catalog(cmd) => crate::catalog::run(&c, out, cmd).await,
         ClientCommand::Lifecycle(cmd) => crate::lifecycle::run(&c, out, cmd).await,
+        ClientCommand::Inbox(args) => crate::notify::inbox(&c, out, args).await,
+        ClientCommand::Contact(cmd) => crate::notify::contact(&c, out, cmd).await,
+        ClientCommand::Webhook(cmd) => crate::notify::webhook(&c, out, cmd).await,
         ClientCommand::Audit {
             after,
             actor,

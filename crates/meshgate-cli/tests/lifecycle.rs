@@ -637,7 +637,11 @@ fn share_lifecycle_through_the_cli() {
 
     // 8. bob's listings: the processed orders share is the only one, and what he can query.
     let processed = server.json(bob, &["list-subscriptions", "--status", "processed"]);
-    assert_eq!(ids(&processed), std::slice::from_ref(&orders_id), "{processed:#}");
+    assert_eq!(
+        ids(&processed),
+        std::slice::from_ref(&orders_id),
+        "{processed:#}"
+    );
     assert!(
         processed
             .as_array()

@@ -10,6 +10,7 @@
 //! - [`catalog`]: metadata forms, enforcement rules, listing states, glossary, classification.
 //! - [`credential`]: signed, short-lived, tenant-scoped credentials (session policies).
 //! - [`files`]: product files: path rules, byte ranges, signed download URLs.
+//! - [`notify`]: which audit events notify whom, the messages, webhook signatures.
 //! - [`error`]: the domain error enum.
 
 pub mod access;
@@ -20,6 +21,7 @@ pub mod files;
 pub mod lifecycle;
 pub mod model;
 pub mod names;
+pub mod notify;
 pub mod token;
 
 pub use error::{Error, Result};

@@ -447,6 +447,8 @@ string_enum!(
         VerifyShare => "verify_share",
         ReapplyShare => "reapply_share",
         CleanupShare => "cleanup_share",
+        SendEmail => "send_email",
+        DeliverWebhook => "deliver_webhook",
     }
 );
 
@@ -455,7 +457,8 @@ string_enum!(
 pub struct Job {
     pub id: Uuid,
     pub kind: JobKind,
-    /// The object the job works on (a share id for share jobs).
+    /// The object the job works on: a share id for share jobs, a notification id for
+    /// `send_email`, a webhook delivery id for `deliver_webhook`.
     pub subject_id: Uuid,
     pub attempts: i32,
     pub created_at: DateTime<Utc>,

@@ -39,6 +39,8 @@ pub struct Config {
     /// there. Leave it at 0 in production.
     pub worker_step_delay_ms: u64,
     pub lifecycle: LifecycleSettings,
+    /// The inbox, email and webhooks (`[notifications]`).
+    pub notifications: NotificationSettings,
 }
 
 /// The share lifecycle's scheduled tasks (LIFECYCLE.md).
@@ -65,6 +67,27 @@ impl Default for LifecycleSettings {
             pending_reminder_days: 3,
         }
     }
+}
+
+/// How notifications are delivered (LIFECYCLE.md §Notifications). The in-app inbox is always
+/// on; email needs `smtp_url`; webhooks need nothing here.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotificationSettings {
+    /// The SMTP server for email: `smtp://host:25` (plain), `smtp://host:587?tls=required`
+    /// (STARTTLS), `smtps://host:465` (TLS); credentials as `smtp://user:password@host`.
+    /// None: no email.
+    pub smtp_url: Option<String>,
+    /// The sender of notification email, e.g. `meshgate <meshgate@example.com>`.
+    pub smtp_from: String,
+    /// How often the dispatcher reads new audit events, in milliseconds.
+    pub dispatch_poll_ms: u64,
+    /// The first retry of a failed email or webhook delivery waits this long, in
+    /// milliseconds; each further retry waits twice as long as the one before (at most 10
+    /// minutes).
+    pub retry_base_ms: u64,
+    /// Attempts at one email or webhook delivery before it is given up (and recorded so).
+    pub max_attempts: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -99,6 +122,19 @@ impl Default for Config {
             worker_lease_secs: 60,
             worker_step_delay_ms: 0,
             lifecycle: LifecycleSettings::default(),
+            notifications: NotificationSettings::default(),
+        }
+    }
+}
+
+impl Default for NotificationSettings {
+    fn default() -> Self {
+        NotificationSettings {
+            smtp_url: None,
+            smtp_from: "meshgate <meshgate@localhost>".into(),
+            dispatch_poll_ms: 1000,
+            retry_base_ms: 1000,
+            max_attempts: 10,
         }
     }
 }
@@ -206,6 +242,23 @@ mod tests {
             .map_err(|e| e.to_string())?;
         let c = Config::load(Some(&f))?;
         assert_eq!((c.max_upload_mb, c.query.timeout_secs), (5, 7));
+        std::fs::write(
+            &f,
+            "[notifications]\nsmtp_url = \"smtp://127.0.0.1:2525\"\n[lifecycle]\npending_reminder_days = 5\n",
+        )
+        .map_err(|e| e.to_string())?;
+        let c = Config::load(Some(&f))?;
+        assert_eq!(
+            c.notifications.smtp_url.as_deref(),
+            Some("smtp://127.0.0.1:2525")
+        );
+        assert_eq!(
+            (
+                c.lifecycle.pending_reminder_days,
+                c.notifications.max_attempts
+            ),
+            (5, 10)
+        );
         std::fs::write(&f, "bogus = 1\n").map_err(|e| e.to_string())?;
         assert!(Config::load(Some(&f)).is_err());
         std::fs::write(&f, "worker_lease_secs = 5\nworker_step_delay_ms = 20\n")

@@ -10,7 +10,10 @@
 //!   served at `/files/v1/…`.
 //! - [`catalog`]: listing states, metadata forms and rules, the glossary, classification,
 //!   and search (a tantivy index kept in step with the store).
-//! - [`worker`]: turns approvals and revocations into grants, from the outbox.
+//! - [`worker`]: turns approvals and revocations into grants, and delivers notifications,
+//!   from the outbox.
+//! - [`notify`]: notifications derived from the audit log — the dispatcher, email and
+//!   webhook delivery, and the inbox, contact and webhook API.
 //! - [`mesh`]: `init`, and the quickstart's demo mesh.
 
 pub mod access;
@@ -21,6 +24,7 @@ pub mod credentials;
 pub mod error;
 pub mod files;
 pub mod mesh;
+pub mod notify;
 pub mod query;
 pub mod routes;
 pub mod rows;
@@ -57,7 +61,8 @@ pub fn router(state: AppState) -> Router {
                 .merge(credentials::routes())
                 .merge(rows::routes())
                 .merge(files::routes())
-                .merge(catalog::routes()),
+                .merge(catalog::routes())
+                .merge(notify::routes()),
         )
         .merge(files::signed_routes())
         .fallback(|| async {
@@ -128,7 +133,7 @@ pub fn init_logging(format: LogFormat) {
 }
 
 /// Serves until SIGINT/SIGTERM, then stops accepting, finishes in-flight requests and stops
-/// the worker.
+/// the worker and the notification dispatcher.
 pub async fn serve(state: AppState) -> Result<(), String> {
     let listener = tokio::net::TcpListener::bind(state.config.listen)
         .await
@@ -155,6 +160,7 @@ pub async fn serve_on(
     }
     let stop = CancellationToken::new();
     let worker = tokio::spawn(worker::run(state.clone(), stop.clone()));
+    let dispatcher = tokio::spawn(notify::run_dispatcher(state.clone(), stop.clone()));
     tokio::spawn(credentials::watch_revocations(state.clone(), stop.clone()));
     tokio::spawn(shares::run_scheduler(state.clone(), stop.clone()));
     tracing::info!(
@@ -174,6 +180,12 @@ pub async fn serve_on(
         .is_err()
     {
         tracing::warn!("the worker did not stop within 10 s");
+    }
+    if tokio::time::timeout(Duration::from_secs(10), dispatcher)
+        .await
+        .is_err()
+    {
+        tracing::warn!("the notification dispatcher did not stop within 10 s");
     }
     tracing::info!("meshgate stopped");
     result

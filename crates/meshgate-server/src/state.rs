@@ -35,6 +35,8 @@ pub struct AppState {
     pub url_signer: Arc<meshgate_core::files::UrlSigner>,
     /// The catalog's search index, rebuilt from the store when the state is opened.
     pub catalog: Arc<crate::catalog::Catalog>,
+    /// The HTTP client webhook deliveries are posted with.
+    pub http: reqwest::Client,
 }
 
 impl AppState {
@@ -48,6 +50,7 @@ impl AppState {
         })?;
         std::fs::create_dir_all(config.upload_dir())
             .map_err(|e| format!("cannot create the upload dir: {e}"))?;
+        crate::notify::check_config(&config.notifications)?;
         let store = meshgate_store::connect(&config.store_url())
             .await
             .map_err(|e| format!("cannot open the store: {e}"))?;
@@ -85,6 +88,7 @@ impl AppState {
             credentials: Arc::new(credentials),
             url_signer: Arc::new(url_signer),
             catalog: Arc::new(crate::catalog::Catalog::new()?),
+            http: crate::notify::webhook_client()?,
         };
         crate::catalog::rebuild_index(&state)
             .await

@@ -1,16 +1,26 @@
-//! The share worker: leases jobs from the outbox and runs their processors. It is woken right
-//! after a job is enqueued (so an approval is fulfilled at once) and also polls, so jobs left
-//! by a crashed process or another replica are picked up when their lease runs out (on SQLite,
-//! where one process serves the data dir, `serve_on` ends every lease at start instead).
+//! The worker: leases jobs from the outbox and runs them — the share processors, and the
+//! delivery of notification email and webhooks (`notify`). It is woken right after a job is
+//! enqueued (so an approval is fulfilled at once) and also polls, so jobs left by a crashed
+//! process or another replica are picked up when their lease runs out (on SQLite, where one
+//! process serves the data dir, `serve_on` ends every lease at start instead).
+//!
+//! Share jobs run one after another in the worker's loop. Deliveries talk to servers outside
+//! the mesh that may take their whole timeout to answer, so they run in their own tasks (a
+//! bounded number at once) and a slow webhook never holds up an approval.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use meshgate_core::model::JobKind;
+use meshgate_core::model::{Job, JobKind};
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use crate::shares;
 use crate::state::AppState;
+use crate::{notify, shares};
+
+/// How many notification deliveries run at once.
+const DELIVERIES: usize = 16;
 
 /// Runs until `stop` is cancelled.
 pub async fn run(state: AppState, stop: CancellationToken) {
@@ -18,6 +28,7 @@ pub async fn run(state: AppState, stop: CancellationToken) {
     let poll = Duration::from_millis(state.config.worker_poll_ms.max(10));
     let lease_secs = i64::try_from(state.config.worker_lease_secs.max(1)).unwrap_or(i64::MAX);
     let lease = chrono::Duration::try_seconds(lease_secs).unwrap_or(chrono::Duration::seconds(60));
+    let deliveries = Arc::new(Semaphore::new(DELIVERIES));
     loop {
         let jobs = match state.store.lease_jobs(&worker, 32, lease).await {
             Ok(jobs) => jobs,
@@ -31,33 +42,24 @@ pub async fn run(state: AppState, stop: CancellationToken) {
             step_delay(&state).await;
         }
         for job in jobs {
-            let result = match job.kind {
-                JobKind::ProcessShare => shares::process_share(&state, job.subject_id).await,
-                JobKind::RevokeShare => shares::revoke_share(&state, job.subject_id).await,
-                JobKind::VerifyShare => shares::verify_share(&state, job.subject_id, false).await,
-                JobKind::ReapplyShare => shares::verify_share(&state, job.subject_id, true).await,
-                JobKind::CleanupShare => shares::cleanup_share(&state, job.subject_id).await,
-            };
-            match result {
-                Ok(()) => {
-                    step_delay(&state).await;
-                    if let Err(e) = state.store.complete_job(job.id).await {
-                        tracing::error!(job = %job.id, error = %e, "cannot complete job");
-                    }
-                }
-                Err(e) => {
-                    // Back off exponentially, capped at ten minutes.
-                    let delay = 2i64
-                        .saturating_pow(job.attempts.clamp(0, 10) as u32)
-                        .min(600);
-                    tracing::warn!(job = %job.id, kind = %job.kind, attempts = job.attempts, error = %e, "job failed; will retry");
-                    let retry_at = Utc::now() + chrono::Duration::seconds(delay);
-                    if let Err(e) = state.store.fail_job(job.id, &e.to_string(), retry_at).await {
-                        tracing::error!(job = %job.id, error = %e, "cannot record job failure");
-                    }
+            match job.kind {
+                JobKind::ProcessShare
+                | JobKind::RevokeShare
+                | JobKind::VerifyShare
+                | JobKind::ReapplyShare
+                | JobKind::CleanupShare => run_job(&state, job).await,
+                JobKind::SendEmail | JobKind::DeliverWebhook => {
+                    // Waiting for a free slot is the backpressure: at most `DELIVERIES` run.
+                    let Ok(permit) = deliveries.clone().acquire_owned().await else {
+                        return;
+                    };
+                    let state = state.clone();
+                    tokio::spawn(async move {
+                        run_job(&state, job).await;
+                        drop(permit);
+                    });
                 }
             }
-            let _ = state.processed.send(job.subject_id);
         }
         if idle {
             tokio::select! {
@@ -69,6 +71,68 @@ pub async fn run(state: AppState, stop: CancellationToken) {
             return;
         }
     }
+}
+
+/// Runs one job and records how it went: done, to be retried later, or (a delivery out of
+/// attempts) given up.
+async fn run_job(state: &AppState, job: Job) {
+    let result = match job.kind {
+        JobKind::ProcessShare => shares::process_share(state, job.subject_id)
+            .await
+            .map_err(|e| e.to_string()),
+        JobKind::RevokeShare => shares::revoke_share(state, job.subject_id)
+            .await
+            .map_err(|e| e.to_string()),
+        JobKind::VerifyShare => shares::verify_share(state, job.subject_id, false)
+            .await
+            .map_err(|e| e.to_string()),
+        JobKind::ReapplyShare => shares::verify_share(state, job.subject_id, true)
+            .await
+            .map_err(|e| e.to_string()),
+        JobKind::CleanupShare => shares::cleanup_share(state, job.subject_id)
+            .await
+            .map_err(|e| e.to_string()),
+        JobKind::SendEmail => notify::send_email(state, &job).await,
+        JobKind::DeliverWebhook => notify::deliver_webhook(state, &job).await,
+    };
+    match result {
+        Ok(()) => {
+            step_delay(state).await;
+            if let Err(e) = state.store.complete_job(job.id).await {
+                tracing::error!(job = %job.id, error = %e, "cannot complete job");
+            }
+        }
+        Err(e) if notify::is_last_attempt(&state.config, &job) => {
+            // A notification that cannot be delivered must not retry forever; a webhook
+            // delivery has recorded that it failed.
+            tracing::error!(job = %job.id, kind = %job.kind, attempts = job.attempts, error = %e, "giving up on a notification delivery");
+            if let Err(e) = state.store.complete_job(job.id).await {
+                tracing::error!(job = %job.id, error = %e, "cannot complete job");
+            }
+        }
+        Err(e) => {
+            let delay = match job.kind {
+                JobKind::SendEmail | JobKind::DeliverWebhook => {
+                    notify::retry_delay(&state.config, job.attempts)
+                }
+                // Back off exponentially, capped at ten minutes.
+                JobKind::ProcessShare
+                | JobKind::RevokeShare
+                | JobKind::VerifyShare
+                | JobKind::ReapplyShare
+                | JobKind::CleanupShare => chrono::Duration::seconds(
+                    2i64.saturating_pow(job.attempts.clamp(0, 10) as u32)
+                        .min(600),
+                ),
+            };
+            tracing::warn!(job = %job.id, kind = %job.kind, attempts = job.attempts, error = %e, "job failed; will retry");
+            let retry_at = Utc::now() + delay;
+            if let Err(e) = state.store.fail_job(job.id, &e, retry_at).await {
+                tracing::error!(job = %job.id, error = %e, "cannot record job failure");
+            }
+        }
+    }
+    let _ = state.processed.send(job.subject_id);
 }
 
 /// The pause `worker_step_delay_ms` asks for between the worker's steps (a testing aid that

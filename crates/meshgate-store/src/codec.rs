@@ -17,6 +17,9 @@ use meshgate_core::model::{
     Job, JobKind, Outcome, Permission, Principal, PrincipalKind, ProductTable, Share, ShareItem,
     ShareLog, ShareTerms, Team, TeamMember, TeamRole,
 };
+use meshgate_core::notify::{
+    Contact, DeliveryStatus, Notification, NotifyEvent, Webhook, WebhookDelivery,
+};
 use meshgate_core::{Error, Result};
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -599,5 +602,84 @@ pub(crate) fn term_link(row: &AnyRow) -> Result<TermLink> {
             Some(Uuid::parse_str(&table).map_err(|e| unreadable("table_id", e))?)
         },
         column: (!column.is_empty()).then_some(column),
+    })
+}
+
+// ----- notifications -----
+
+pub(crate) const NOTIFICATION_COLS: &str = "id, principal_id, share_id, event, actor_id, \
+     audit_seq, title, body, link, created_at, read_at, emailed_at";
+
+pub(crate) fn notification(row: &AnyRow) -> Result<Notification> {
+    Ok(Notification {
+        id: uuid(row, "id")?,
+        principal_id: uuid(row, "principal_id")?,
+        share_id: uuid(row, "share_id")?,
+        event: enum_of::<NotifyEvent>(row, "event")?,
+        actor_id: opt_uuid(row, "actor_id")?,
+        audit_seq: int(row, "audit_seq")?,
+        title: text(row, "title")?,
+        body: text(row, "body")?,
+        link: text(row, "link")?,
+        created_at: time(row, "created_at")?,
+        read_at: opt_time(row, "read_at")?,
+        emailed_at: opt_time(row, "emailed_at")?,
+    })
+}
+
+pub(crate) const CONTACT_COLS: &str = "principal_id, email, updated_at";
+
+pub(crate) fn contact(row: &AnyRow) -> Result<Contact> {
+    Ok(Contact {
+        principal_id: uuid(row, "principal_id")?,
+        email: text(row, "email")?,
+        updated_at: time(row, "updated_at")?,
+    })
+}
+
+/// A webhook's event list as its column: comma-separated names, empty for all.
+pub(crate) fn events_col(events: &[NotifyEvent]) -> String {
+    events
+        .iter()
+        .map(|e| e.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+pub(crate) const WEBHOOK_COLS: &str =
+    "id, principal_id, url, secret, events, created_at, disabled_at";
+
+pub(crate) fn webhook(row: &AnyRow) -> Result<Webhook> {
+    let events = text(row, "events")?
+        .split(',')
+        .filter(|e| !e.is_empty())
+        .map(|e| e.parse().map_err(|err: Error| unreadable("events", err)))
+        .collect::<Result<Vec<NotifyEvent>>>()?;
+    Ok(Webhook {
+        id: uuid(row, "id")?,
+        principal_id: uuid(row, "principal_id")?,
+        url: text(row, "url")?,
+        secret: text(row, "secret")?,
+        events,
+        created_at: time(row, "created_at")?,
+        disabled_at: opt_time(row, "disabled_at")?,
+    })
+}
+
+pub(crate) const DELIVERY_COLS: &str = "id, webhook_id, notification_id, event, payload, status, \
+     attempts, last_error, created_at, finished_at";
+
+pub(crate) fn delivery(row: &AnyRow) -> Result<WebhookDelivery> {
+    Ok(WebhookDelivery {
+        id: uuid(row, "id")?,
+        webhook_id: uuid(row, "webhook_id")?,
+        notification_id: uuid(row, "notification_id")?,
+        event: enum_of::<NotifyEvent>(row, "event")?,
+        payload: text(row, "payload")?,
+        status: enum_of::<DeliveryStatus>(row, "status")?,
+        attempts: get::<i32>(row, "attempts")?,
+        last_error: opt_text(row, "last_error")?,
+        created_at: time(row, "created_at")?,
+        finished_at: opt_time(row, "finished_at")?,
     })
 }

@@ -21,6 +21,7 @@ use meshgate_core::model::{
     PrincipalKind, ProductTable, Share, ShareDetail, ShareItem, ShareLog, ShareSettings, Team,
     TeamMember, new_id,
 };
+use meshgate_core::notify::{Contact, DeliveryStatus, Notification, Webhook, WebhookDelivery};
 use meshgate_core::{Error, Result};
 use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::query::Query;
@@ -28,12 +29,13 @@ use sqlx::{Any, AnyConnection};
 use uuid::Uuid;
 
 mod catalog;
+mod notify;
 
 use crate::codec::{self, opt_id, opt_ts, to_json, ts};
 use crate::db::{Backend, SqlStore, internal, subject, write_error};
 use crate::{
-    AuditFilter, CatalogRows, Due, ItemHealth, NewJob, ProductFilter, ShareChange, ShareFilter,
-    Store,
+    AuditFilter, CatalogRows, Due, ItemHealth, NewJob, NotificationBatch, ProductFilter,
+    ShareChange, ShareFilter, Store,
 };
 
 /// How many values go into one `IN (…)` list; well under both backends' parameter limits.
@@ -2404,6 +2406,106 @@ impl Store for SqlStore {
 
     async fn catalog_rows(&self, product_id: Option<Uuid>) -> Result<CatalogRows> {
         self.cat_catalog_rows(product_id).await
+    }
+
+    // ----- notifications -----
+
+    async fn notify_cursor(&self) -> Result<i64> {
+        self.nt_notify_cursor().await
+    }
+
+    async fn record_notifications(&self, batch: NotificationBatch) -> Result<bool> {
+        self.nt_record_notifications(batch).await
+    }
+
+    async fn list_notifications(
+        &self,
+        principal_id: Uuid,
+        unread_only: bool,
+        limit: u32,
+    ) -> Result<Vec<Notification>> {
+        self.nt_list_notifications(principal_id, unread_only, limit)
+            .await
+    }
+
+    async fn get_notification(&self, id: Uuid) -> Result<Option<Notification>> {
+        self.nt_get_notification(id).await
+    }
+
+    async fn mark_notification_read(
+        &self,
+        principal_id: Uuid,
+        id: Uuid,
+        at: DateTime<Utc>,
+    ) -> Result<Notification> {
+        self.nt_mark_notification_read(principal_id, id, at).await
+    }
+
+    async fn mark_all_notifications_read(
+        &self,
+        principal_id: Uuid,
+        at: DateTime<Utc>,
+    ) -> Result<u64> {
+        self.nt_mark_all_notifications_read(principal_id, at).await
+    }
+
+    async fn mark_notification_emailed(&self, id: Uuid, at: DateTime<Utc>) -> Result<()> {
+        self.nt_mark_notification_emailed(id, at).await
+    }
+
+    async fn put_contact(&self, contact: &Contact, audit: NewAuditEvent) -> Result<()> {
+        self.nt_put_contact(contact, audit).await
+    }
+
+    async fn get_contact(&self, principal_id: Uuid) -> Result<Option<Contact>> {
+        self.nt_get_contact(principal_id).await
+    }
+
+    async fn delete_contact(&self, principal_id: Uuid, audit: NewAuditEvent) -> Result<()> {
+        self.nt_delete_contact(principal_id, audit).await
+    }
+
+    async fn create_webhook(&self, webhook: &Webhook, audit: NewAuditEvent) -> Result<()> {
+        self.nt_create_webhook(webhook, audit).await
+    }
+
+    async fn get_webhook(&self, id: Uuid) -> Result<Option<Webhook>> {
+        self.nt_get_webhook(id).await
+    }
+
+    async fn list_webhooks(&self, principal_id: Uuid) -> Result<Vec<Webhook>> {
+        self.nt_list_webhooks(principal_id).await
+    }
+
+    async fn disable_webhook(
+        &self,
+        id: Uuid,
+        at: DateTime<Utc>,
+        audit: NewAuditEvent,
+    ) -> Result<Webhook> {
+        self.nt_disable_webhook(id, at, audit).await
+    }
+
+    async fn get_webhook_delivery(&self, id: Uuid) -> Result<Option<WebhookDelivery>> {
+        self.nt_get_webhook_delivery(id).await
+    }
+
+    async fn record_webhook_attempt(
+        &self,
+        id: Uuid,
+        status: DeliveryStatus,
+        error: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        self.nt_record_webhook_attempt(id, status, error, at).await
+    }
+
+    async fn list_webhook_deliveries(&self, webhook_id: Uuid) -> Result<Vec<WebhookDelivery>> {
+        self.nt_list_webhook_deliveries(webhook_id).await
+    }
+
+    async fn group_members(&self, group_id: Uuid) -> Result<Vec<Uuid>> {
+        self.nt_group_members(group_id).await
     }
 
     // ----- outbox -----

@@ -17,9 +17,12 @@ use meshgate_core::model::{
     NewAuditEvent, Outcome, Permission, Principal, PrincipalKind, ProductTable, Share, ShareItem,
     Team, TeamMember, TeamRole, new_id,
 };
+use meshgate_core::notify::{
+    Contact, DeliveryStatus, Notification, NotifyEvent, Webhook, WebhookDelivery,
+};
 use meshgate_store::{
-    AuditFilter, ItemHealth, NewJob, ProductFilter, ShareChange, ShareFilter, Store, connect,
-    migrate, truncate_to_micros,
+    AuditFilter, ItemHealth, NewJob, NotificationBatch, ProductFilter, ShareChange, ShareFilter,
+    Store, connect, migrate, truncate_to_micros,
 };
 use sqlx::{Connection, Executor};
 use uuid::Uuid;
@@ -146,6 +149,9 @@ suite!(
     catalog_rules_glossary_and_rows,
     lifecycle_file_grants_terms_settings_logs_and_due_shares,
     job_locks_keep_one_job_per_product_leased,
+    notifications_are_dispatched_once_per_cursor,
+    notification_inbox_read_and_emailed,
+    contacts_webhooks_and_deliveries,
 );
 
 // ----- fixtures -----
@@ -3413,4 +3419,471 @@ async fn job_locks_keep_one_job_per_product_leased(env: &Env) {
         .unwrap();
     let next = s.lease_jobs("w2", 10, Duration::seconds(60)).await.unwrap();
     assert_eq!(next.len(), 1);
+}
+
+// ----- notifications -----
+
+fn notification_of(share: &Share, to: &Principal, seq: i64, event: NotifyEvent) -> Notification {
+    Notification {
+        id: new_id(),
+        principal_id: to.id,
+        share_id: share.id,
+        event,
+        actor_id: None,
+        audit_seq: seq,
+        title: format!("{event} #{seq}"),
+        body: "who did what to which share".into(),
+        link: format!("http://mesh/api/v1/shares/{}", share.id),
+        created_at: now(),
+        read_at: None,
+        emailed_at: None,
+    }
+}
+
+/// The last audit `seq` so far.
+async fn last_seq(s: &dyn Store) -> i64 {
+    let events = s
+        .list_audit(&AuditFilter {
+            limit: Some(1000),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    events.last().map_or(0, |e| e.seq)
+}
+
+async fn notifications_are_dispatched_once_per_cursor(env: &Env) {
+    let s = env.s();
+    // A fresh store starts at the end of the (then empty) log.
+    assert_eq!(s.notify_cursor().await.unwrap(), 0);
+    let m = mesh(s).await;
+    let bob = principal(s, "bob", PrincipalKind::User).await;
+    let (share, _) = submitted_share(s, &m).await;
+    let up_to = last_seq(s).await;
+    assert!(up_to > 0);
+
+    let batch = |after: i64, up_to: i64| {
+        let n1 = notification_of(&share, &m.user, up_to, NotifyEvent::Submitted);
+        let n2 = notification_of(&share, &bob, up_to, NotifyEvent::Submitted);
+        let jobs = vec![NewJob {
+            kind: JobKind::SendEmail,
+            subject_id: n1.id,
+            lock_product: None,
+            lock_grantee: None,
+        }];
+        NotificationBatch {
+            after_seq: after,
+            up_to_seq: up_to,
+            notifications: vec![n1, n2],
+            deliveries: Vec::new(),
+            jobs,
+        }
+    };
+
+    // Two dispatchers racing from the same cursor: exactly one writes its batch.
+    let racers: Vec<_> = (0..4)
+        .map(|_| {
+            let store = env.store.clone();
+            let b = batch(0, up_to);
+            tokio::spawn(async move { store.record_notifications(b).await.unwrap() })
+        })
+        .collect();
+    let mut won = 0;
+    for r in racers {
+        if r.await.unwrap() {
+            won += 1;
+        }
+    }
+    assert_eq!(won, 1, "exactly one dispatcher wins the cursor");
+    assert_eq!(s.notify_cursor().await.unwrap(), up_to);
+    assert_eq!(
+        s.list_notifications(m.user.id, false, 100)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        s.list_notifications(bob.id, false, 100)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(s.pending_jobs().await.unwrap(), 1);
+    let jobs = s.lease_jobs("w", 10, Duration::seconds(60)).await.unwrap();
+    assert_eq!(jobs[0].kind, JobKind::SendEmail);
+
+    // A stale batch (computed from the old cursor) writes nothing.
+    assert!(!s.record_notifications(batch(0, up_to)).await.unwrap());
+    assert_eq!(
+        s.list_notifications(bob.id, false, 100)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(s.pending_jobs().await.unwrap(), 1);
+
+    // The cursor never moves back.
+    let err = s
+        .record_notifications(NotificationBatch {
+            after_seq: up_to,
+            up_to_seq: up_to - 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Invalid { .. }), "{err}");
+
+    // A batch that fails half-way (a recipient hearing of one event twice) rolls back
+    // completely, cursor included.
+    s.append_audit(audit("share.noise")).await.unwrap();
+    let next = last_seq(s).await;
+    let mut dup = batch(up_to, next);
+    dup.notifications[1].audit_seq = up_to; // bob already heard of `up_to`
+    dup.notifications[1].principal_id = bob.id;
+    let err = s.record_notifications(dup).await.unwrap_err();
+    assert!(matches!(err, Error::AlreadyExists { .. }), "{err}");
+    assert_eq!(s.notify_cursor().await.unwrap(), up_to);
+    assert_eq!(
+        s.list_notifications(m.user.id, false, 100)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // An empty stretch of the log just moves the cursor.
+    let empty = NotificationBatch {
+        after_seq: up_to,
+        up_to_seq: next,
+        ..Default::default()
+    };
+    assert!(s.record_notifications(empty).await.unwrap());
+    assert_eq!(s.notify_cursor().await.unwrap(), next);
+}
+
+async fn notification_inbox_read_and_emailed(env: &Env) {
+    let s = env.s();
+    let m = mesh(s).await;
+    let bob = principal(s, "bob", PrincipalKind::User).await;
+    let (share, _) = submitted_share(s, &m).await;
+    let mut cursor = s.notify_cursor().await.unwrap();
+    let mut mine = Vec::new();
+    for (i, event) in [
+        NotifyEvent::Submitted,
+        NotifyEvent::Approved,
+        NotifyEvent::Revoked,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let seq = s.append_audit(audit("share.x")).await.unwrap();
+        let mut n = notification_of(&share, &m.user, seq, event);
+        n.created_at = now() + Duration::seconds(i as i64);
+        mine.push(n.clone());
+        let theirs = notification_of(&share, &bob, seq, event);
+        let batch = NotificationBatch {
+            after_seq: cursor,
+            up_to_seq: seq,
+            notifications: vec![n, theirs],
+            ..Default::default()
+        };
+        assert!(s.record_notifications(batch).await.unwrap());
+        cursor = seq;
+    }
+
+    // Newest first, limited, round-tripped exactly.
+    let listed = s.list_notifications(m.user.id, false, 100).await.unwrap();
+    let want: Vec<Notification> = mine.iter().rev().cloned().collect();
+    assert_eq!(listed, want);
+    let two = s.list_notifications(m.user.id, false, 2).await.unwrap();
+    assert_eq!(two, want[..2].to_vec());
+    assert_eq!(
+        s.get_notification(mine[0].id).await.unwrap(),
+        Some(mine[0].clone())
+    );
+    assert_eq!(s.get_notification(new_id()).await.unwrap(), None);
+
+    // Read: only by its owner; the first read time is kept.
+    let first = now();
+    let read = s
+        .mark_notification_read(m.user.id, mine[0].id, first)
+        .await
+        .unwrap();
+    assert_eq!(read.read_at, Some(first));
+    let again = s
+        .mark_notification_read(m.user.id, mine[0].id, first + Duration::hours(1))
+        .await
+        .unwrap();
+    assert_eq!(again.read_at, Some(first));
+    let err = s
+        .mark_notification_read(bob.id, mine[1].id, first)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::NotFound {
+                what: "notification",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        s.get_notification(mine[1].id)
+            .await
+            .unwrap()
+            .unwrap()
+            .read_at,
+        None
+    );
+
+    let unread = s.list_notifications(m.user.id, true, 100).await.unwrap();
+    assert_eq!(
+        unread.iter().map(|n| n.id).collect::<Vec<_>>(),
+        vec![mine[2].id, mine[1].id]
+    );
+    assert_eq!(
+        s.mark_all_notifications_read(m.user.id, now())
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        s.mark_all_notifications_read(m.user.id, now())
+            .await
+            .unwrap(),
+        0
+    );
+    assert!(
+        s.list_notifications(m.user.id, true, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Bob's inbox is untouched.
+    assert_eq!(
+        s.list_notifications(bob.id, true, 100).await.unwrap().len(),
+        3
+    );
+
+    let at = now();
+    s.mark_notification_emailed(mine[2].id, at).await.unwrap();
+    assert_eq!(
+        s.get_notification(mine[2].id)
+            .await
+            .unwrap()
+            .unwrap()
+            .emailed_at,
+        Some(at)
+    );
+    let err = s.mark_notification_emailed(new_id(), at).await.unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }), "{err}");
+}
+
+async fn contacts_webhooks_and_deliveries(env: &Env) {
+    let s = env.s();
+    let m = mesh(s).await;
+    let (share, _) = submitted_share(s, &m).await;
+
+    // Contacts: set, replace, read, delete.
+    assert_eq!(s.get_contact(m.user.id).await.unwrap(), None);
+    let mut c = Contact {
+        principal_id: m.user.id,
+        email: "alice@example.com".into(),
+        updated_at: now(),
+    };
+    s.put_contact(&c, audit("contact.put")).await.unwrap();
+    assert_eq!(s.get_contact(m.user.id).await.unwrap(), Some(c.clone()));
+    c.email = "alice@example.org".into();
+    c.updated_at = now() + Duration::seconds(1);
+    s.put_contact(&c, audit("contact.put")).await.unwrap();
+    assert_eq!(s.get_contact(m.user.id).await.unwrap(), Some(c.clone()));
+    s.delete_contact(m.user.id, audit("contact.delete"))
+        .await
+        .unwrap();
+    assert_eq!(s.get_contact(m.user.id).await.unwrap(), None);
+    let err = s
+        .delete_contact(m.user.id, audit("contact.delete"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::NotFound {
+                what: "contact",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let actions = audit_actions(s).await;
+    assert_eq!(
+        actions.iter().filter(|a| a.starts_with("contact.")).count(),
+        3,
+        "the refused delete is not audited: {actions:?}"
+    );
+
+    // Webhooks: create, read with the secret, list active ones, disable once.
+    let hook = Webhook {
+        id: new_id(),
+        principal_id: m.user.id,
+        url: "https://hooks.example.com/meshgate".into(),
+        secret: "mgw_secret".into(),
+        events: vec![NotifyEvent::Approved, NotifyEvent::Revoked],
+        created_at: now(),
+        disabled_at: None,
+    };
+    let all_events = Webhook {
+        id: new_id(),
+        events: Vec::new(),
+        created_at: now() + Duration::seconds(1),
+        ..hook.clone()
+    };
+    s.create_webhook(&hook, audit("webhook.create"))
+        .await
+        .unwrap();
+    s.create_webhook(&all_events, audit("webhook.create"))
+        .await
+        .unwrap();
+    assert_eq!(s.get_webhook(hook.id).await.unwrap(), Some(hook.clone()));
+    assert_eq!(
+        s.list_webhooks(m.user.id).await.unwrap(),
+        vec![hook.clone(), all_events.clone()]
+    );
+    let at = now();
+    let off = s
+        .disable_webhook(all_events.id, at, audit("webhook.delete"))
+        .await
+        .unwrap();
+    assert_eq!(off.disabled_at, Some(at));
+    let again = s
+        .disable_webhook(
+            all_events.id,
+            at + Duration::hours(1),
+            audit("webhook.delete"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(again.disabled_at, Some(at));
+    assert_eq!(
+        s.list_webhooks(m.user.id).await.unwrap(),
+        vec![hook.clone()]
+    );
+    let err = s
+        .disable_webhook(new_id(), at, audit("webhook.delete"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::NotFound {
+                what: "webhook",
+                ..
+            }
+        ),
+        "{err}"
+    );
+
+    // Deliveries are written with their notification and job, then record each attempt.
+    let seq = s.append_audit(audit("share.x")).await.unwrap();
+    let n = notification_of(&share, &m.user, seq, NotifyEvent::Approved);
+    let d = WebhookDelivery {
+        id: new_id(),
+        webhook_id: hook.id,
+        notification_id: n.id,
+        event: NotifyEvent::Approved,
+        payload: r#"{"event":"approved"}"#.into(),
+        status: DeliveryStatus::Pending,
+        attempts: 0,
+        last_error: None,
+        created_at: now(),
+        finished_at: None,
+    };
+    let batch = NotificationBatch {
+        after_seq: s.notify_cursor().await.unwrap(),
+        up_to_seq: seq,
+        notifications: vec![n],
+        deliveries: vec![d.clone()],
+        jobs: vec![NewJob {
+            kind: JobKind::DeliverWebhook,
+            subject_id: d.id,
+            lock_product: None,
+            lock_grantee: None,
+        }],
+    };
+    assert!(s.record_notifications(batch).await.unwrap());
+    assert_eq!(s.get_webhook_delivery(d.id).await.unwrap(), Some(d.clone()));
+    let jobs = s.lease_jobs("w", 10, Duration::seconds(60)).await.unwrap();
+    assert_eq!(
+        jobs.iter()
+            .map(|j| (j.kind, j.subject_id))
+            .collect::<Vec<_>>(),
+        vec![(JobKind::DeliverWebhook, d.id)]
+    );
+
+    s.record_webhook_attempt(d.id, DeliveryStatus::Pending, Some("status 500"), now())
+        .await
+        .unwrap();
+    let after = s.get_webhook_delivery(d.id).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            after.status,
+            after.attempts,
+            after.last_error.as_deref(),
+            after.finished_at
+        ),
+        (DeliveryStatus::Pending, 1, Some("status 500"), None)
+    );
+    let done_at = now();
+    s.record_webhook_attempt(d.id, DeliveryStatus::Delivered, None, done_at)
+        .await
+        .unwrap();
+    let after = s.get_webhook_delivery(d.id).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            after.status,
+            after.attempts,
+            after.last_error.as_deref(),
+            after.finished_at
+        ),
+        (
+            DeliveryStatus::Delivered,
+            2,
+            Some("status 500"),
+            Some(done_at)
+        )
+    );
+    assert_eq!(
+        s.list_webhook_deliveries(hook.id).await.unwrap(),
+        vec![after]
+    );
+    assert!(
+        s.list_webhook_deliveries(all_events.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let err = s
+        .record_webhook_attempt(new_id(), DeliveryStatus::Failed, None, now())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }), "{err}");
+
+    // Group members, for expanding a group that is a team member.
+    let group = principal(s, "analysts", PrincipalKind::Group).await;
+    let bob = principal(s, "bob", PrincipalKind::User).await;
+    assert!(s.group_members(group.id).await.unwrap().is_empty());
+    s.add_group_member(group.id, bob.id, audit("group.add"))
+        .await
+        .unwrap();
+    s.add_group_member(group.id, m.user.id, audit("group.add"))
+        .await
+        .unwrap();
+    let mut want = vec![bob.id, m.user.id];
+    want.sort();
+    assert_eq!(s.group_members(group.id).await.unwrap(), want);
 }

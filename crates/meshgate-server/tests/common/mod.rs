@@ -129,10 +129,15 @@ fn multipart(parts: &[(&str, Option<&str>, &[u8])]) -> Vec<u8> {
 impl Mesh {
     /// A fresh demo mesh with a running worker.
     pub async fn demo() -> Mesh {
+        Mesh::demo_with(|_| {}).await
+    }
+
+    /// A fresh demo mesh with a running worker, its configuration changed by `tweak`.
+    pub async fn demo_with(tweak: impl FnOnce(&mut Config)) -> Mesh {
         let dir = tempfile::tempdir().expect("tempdir");
-        let state = AppState::open(config(dir.path()))
-            .await
-            .expect("open state");
+        let mut config = config(dir.path());
+        tweak(&mut config);
+        let state = AppState::open(config).await.expect("open state");
         let tokens = meshgate_server::mesh::seed_demo(&state)
             .await
             .expect("seed the demo mesh");
