@@ -932,3 +932,56 @@ async fn thirty_two_clients_racing_on_one_share_leave_a_valid_state() {
     }
     eprintln!("{ok} successes, {conflicts} conflicts");
 }
+
+/// Items added after an approved extension are approved under the expiry in force, not the
+/// one first requested.
+#[tokio::test]
+async fn approving_added_items_keeps_an_extended_expiry() {
+    let m = Mesh::demo().await;
+    let v = m
+        .post(
+            "bob",
+            "/api/v1/shares",
+            &json!({"product": "sales.orders", "reason": "r",
+                    "expires_at": (Utc::now() + Duration::days(5)).to_rfc3339()}),
+        )
+        .await
+        .ok(StatusCode::CREATED);
+    let share = v["id"].as_str().unwrap().to_string();
+    m.approve("alice", &share, &json!({}))
+        .await
+        .ok(StatusCode::OK);
+    let until = (Utc::now() + Duration::days(60)).to_rfc3339();
+    m.post(
+        "bob",
+        &format!("/api/v1/shares/{share}/extend"),
+        &json!({"expires_at": until, "reason": "longer"}),
+    )
+    .await
+    .ok(StatusCode::OK);
+    let v = m
+        .post(
+            "alice",
+            &format!("/api/v1/shares/{share}/extension/approve"),
+            &json!({}),
+        )
+        .await
+        .ok(StatusCode::OK);
+    let extended = v["expires_at"].clone();
+    m.post(
+        "bob",
+        &format!("/api/v1/shares/{share}/items"),
+        &json!({"folders": ["exports/"]}),
+    )
+    .await
+    .ok(StatusCode::OK);
+    m.post("bob", &format!("/api/v1/shares/{share}/submit"), &json!({}))
+        .await
+        .ok(StatusCode::OK);
+    let v = m
+        .approve("alice", &share, &json!({}))
+        .await
+        .ok(StatusCode::OK);
+    assert_eq!(v["status"], "processed", "{v}");
+    assert_eq!(v["expires_at"], extended, "{v}");
+}

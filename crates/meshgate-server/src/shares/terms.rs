@@ -75,7 +75,13 @@ pub async fn approved_terms(
     approver_expiry: Option<DateTime<Utc>>,
 ) -> ApiResult<ShareTerms> {
     let now = Utc::now();
-    let requested = detail.share.requested_expiry;
+    // A share approved before (items added since) keeps the expiry in force, which an
+    // approved extension may have moved past the one first requested.
+    let requested = detail
+        .share
+        .terms
+        .expires_at
+        .or(detail.share.requested_expiry);
     if let Some(at) = requested
         && at <= now
     {
