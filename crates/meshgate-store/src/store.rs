@@ -887,6 +887,40 @@ impl SqlStore {
     }
 }
 
+impl SqlStore {
+    /// Rows of a grant table (`grants` or `file_grants`) for a principal directly or for any
+    /// of `teams`, oldest first within each.
+    async fn grantee_rows(
+        &self,
+        table: &str,
+        cols: &str,
+        principal_id: Uuid,
+        teams: &[Uuid],
+    ) -> Result<Vec<AnyRow>> {
+        let mut out = Vec::new();
+        let mut conn = self.read().await?;
+        let mut args = Args::default();
+        let sql = format!(
+            "SELECT {cols} FROM {table} WHERE grantee_type = {} AND grantee_id = {} \
+             ORDER BY created_at, id",
+            args.text(codec::GRANTEE_PRINCIPAL),
+            args.text(principal_id.to_string())
+        );
+        out.extend(fetch_all(&mut conn, "read grants", &sql, &args).await?);
+        for chunk in teams.chunks(IN_CHUNK) {
+            let mut args = Args::default();
+            let sql = format!(
+                "SELECT {cols} FROM {table} WHERE grantee_type = {} AND grantee_id IN ({}) \
+                 ORDER BY created_at, id",
+                args.text(codec::GRANTEE_TEAM),
+                args.ids(chunk)
+            );
+            out.extend(fetch_all(&mut conn, "read grants", &sql, &args).await?);
+        }
+        Ok(out)
+    }
+}
+
 #[async_trait]
 impl Store for SqlStore {
     fn backend(&self) -> &'static str {
@@ -1550,35 +1584,10 @@ impl Store for SqlStore {
     // ----- grants and policy version -----
 
     async fn grants_for(&self, principal_id: Uuid, teams: &[Uuid]) -> Result<Vec<Grant>> {
-        let mut grants = Vec::new();
-        let mut conn = self.read().await?;
-        let mut args = Args::default();
-        let sql = format!(
-            "SELECT {} FROM grants WHERE grantee_type = {} AND grantee_id = {} \
-             ORDER BY created_at, id",
-            codec::GRANT_COLS,
-            args.text(codec::GRANTEE_PRINCIPAL),
-            args.text(principal_id.to_string())
-        );
-        grants.extend(all(
-            fetch_all(&mut conn, "read grants", &sql, &args).await?,
-            codec::grant,
-        )?);
-        for chunk in teams.chunks(IN_CHUNK) {
-            let mut args = Args::default();
-            let sql = format!(
-                "SELECT {} FROM grants WHERE grantee_type = {} AND grantee_id IN ({}) \
-                 ORDER BY created_at, id",
-                codec::GRANT_COLS,
-                args.text(codec::GRANTEE_TEAM),
-                args.ids(chunk)
-            );
-            grants.extend(all(
-                fetch_all(&mut conn, "read grants", &sql, &args).await?,
-                codec::grant,
-            )?);
-        }
-        Ok(grants)
+        let rows = self
+            .grantee_rows("grants", codec::GRANT_COLS, principal_id, teams)
+            .await?;
+        all(rows, codec::grant)
     }
 
     async fn grants_of_share(&self, share_id: Uuid) -> Result<Vec<Grant>> {
@@ -1594,35 +1603,10 @@ impl Store for SqlStore {
     }
 
     async fn file_grants_for(&self, principal_id: Uuid, teams: &[Uuid]) -> Result<Vec<FileGrant>> {
-        let mut grants = Vec::new();
-        let mut conn = self.read().await?;
-        let mut args = Args::default();
-        let sql = format!(
-            "SELECT {} FROM file_grants WHERE grantee_type = {} AND grantee_id = {} \
-             ORDER BY created_at, id",
-            codec::FILE_GRANT_COLS,
-            args.text(codec::GRANTEE_PRINCIPAL),
-            args.text(principal_id.to_string())
-        );
-        grants.extend(all(
-            fetch_all(&mut conn, "read file grants", &sql, &args).await?,
-            codec::file_grant,
-        )?);
-        for chunk in teams.chunks(IN_CHUNK) {
-            let mut args = Args::default();
-            let sql = format!(
-                "SELECT {} FROM file_grants WHERE grantee_type = {} AND grantee_id IN ({}) \
-                 ORDER BY created_at, id",
-                codec::FILE_GRANT_COLS,
-                args.text(codec::GRANTEE_TEAM),
-                args.ids(chunk)
-            );
-            grants.extend(all(
-                fetch_all(&mut conn, "read file grants", &sql, &args).await?,
-                codec::file_grant,
-            )?);
-        }
-        Ok(grants)
+        let rows = self
+            .grantee_rows("file_grants", codec::FILE_GRANT_COLS, principal_id, teams)
+            .await?;
+        all(rows, codec::file_grant)
     }
 
     async fn file_grants_of_share(&self, share_id: Uuid) -> Result<Vec<FileGrant>> {
@@ -1632,13 +1616,7 @@ impl Store for SqlStore {
             codec::FILE_GRANT_COLS
         );
         all(
-            rows(
-                &self.pool,
-                "read file grants",
-                &sql,
-                Some(share_id.to_string()),
-            )
-            .await?,
+            rows(&self.pool, "read grants", &sql, Some(share_id.to_string())).await?,
             codec::file_grant,
         )
     }
