@@ -58,8 +58,17 @@ struct ErrorDetail {
     request_id: Option<String>,
 }
 
-/// Reads the API's error body `{"error":{"code","message","request_id"}}`; anything else
-/// (a proxy's HTML page, an empty body) falls back to the status line.
+/// The Delta Sharing protocol's error body.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SharingErrorBody {
+    error_code: String,
+    message: String,
+}
+
+/// Reads the API's error body `{"error":{"code","message","request_id"}}` or the Delta
+/// Sharing protocol's `{"errorCode","message"}`; anything else (a proxy's HTML page, an
+/// empty body) falls back to the status line.
 pub fn parse_error_body(status: StatusCode, body: &[u8]) -> ApiError {
     if let Ok(ErrorBody { error }) = serde_json::from_slice::<ErrorBody>(body) {
         return ApiError {
@@ -67,6 +76,14 @@ pub fn parse_error_body(status: StatusCode, body: &[u8]) -> ApiError {
             code: Some(error.code),
             message: error.message,
             request_id: error.request_id,
+        };
+    }
+    if let Ok(e) = serde_json::from_slice::<SharingErrorBody>(body) {
+        return ApiError {
+            status,
+            code: Some(e.error_code),
+            message: e.message,
+            request_id: None,
         };
     }
     let text = String::from_utf8_lossy(body);
@@ -200,6 +217,37 @@ impl Client {
     /// A request without a body.
     pub async fn bare(&self, method: Method, segments: &[&str]) -> Result<Value> {
         self.send_json(self.request(method, segments)?).await
+    }
+
+    /// `GET` of a Delta Sharing path (`{prefix}/<segments…>?<query>`) with the bearer token.
+    pub async fn sharing_get(
+        &self,
+        prefix: &str,
+        segments: &[&str],
+        query: &[(&str, &str)],
+    ) -> Result<Value> {
+        let token = self
+            .token
+            .as_deref()
+            .ok_or_else(|| anyhow!("no token: pass --token or set MESHGATE_TOKEN"))?;
+        let mut url = self.base.clone();
+        url.path_segments_mut()
+            .map_err(|()| anyhow!("invalid --url `{}`", self.server))?
+            .pop_if_empty()
+            .extend(prefix.split('/').filter(|s| !s.is_empty()))
+            .extend(segments);
+        tracing::debug!(%url, "delta sharing request");
+        self.send_json(self.http.get(url).query(query).bearer_auth(token))
+            .await
+    }
+
+    /// `GET` of an absolute URL without the API token (a one-time profile link).
+    pub async fn fetch(&self, url: &str) -> Result<Value> {
+        let url = Url::parse(url).map_err(|e| anyhow!("invalid link `{url}`: {e}"))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            bail!("invalid link `{url}`: use an http:// or https:// address");
+        }
+        self.send_json(self.http.get(url)).await
     }
 
     fn transport_error(&self, e: &reqwest::Error) -> anyhow::Error {

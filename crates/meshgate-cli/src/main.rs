@@ -9,6 +9,7 @@ mod files;
 mod lifecycle;
 mod notify;
 mod output;
+mod recipients;
 mod tenants;
 mod verbs;
 
@@ -226,6 +227,14 @@ In another terminal, paste:
   MESHGATE_TOKEN=$BOB meshgate query "SELECT * FROM sales.customers.customers ORDER BY customer_id LIMIT 3"
   MESHGATE_TOKEN=$BOB meshgate query "SELECT region, count(*) AS customers FROM sales.customers.customers GROUP BY region"
   MESHGATE_TOKEN=$ALICE meshgate query "SELECT * FROM sales.customers.customers ORDER BY customer_id LIMIT 3"
+
+  # Delta Sharing: bob's own tools (pandas, Spark, Power BI) read what bob may read (the
+  # customers above: EU rows, names redacted) with a profile file from a one-time link
+  LINK=$(MESHGATE_TOKEN=$ADMIN meshgate recipient token create bob --expires-in-days 30 --link-only)
+  meshgate sharing profile "$LINK" -f bob.share
+  MESHGATE_TOKEN=$BOB meshgate sharing tables
+  python3 -m pip install delta-sharing
+  python3 -c 'import delta_sharing as ds; print(ds.load_as_pandas("bob.share#sales.customers.customers", limit=3))'
 
   # tenant isolation: item-service vends short-lived credentials, each scoped to one
   # tenant's keys of apps.items.items (its rights narrowed, never widened)

@@ -206,6 +206,12 @@ pub enum ClientCommand {
     /// webhooks that receive your notifications as signed JSON
     #[command(subcommand)]
     Webhook(crate::notify::WebhookCommand),
+    /// Delta Sharing recipients: tokens, profile links, rotation, IP allow-lists
+    #[command(subcommand)]
+    Recipient(crate::recipients::RecipientCommand),
+    /// read through Delta Sharing: download a profile file, list the tables shared with you
+    #[command(subcommand)]
+    Sharing(crate::recipients::SharingCommand),
     /// read the audit log (mesh admins)
     Audit {
         /// only events after this sequence number
@@ -746,6 +752,8 @@ pub async fn run(opts: &ClientOpts, cmd: ClientCommand) -> Result<()> {
         ClientCommand::Inbox(args) => crate::notify::inbox(&c, out, args).await,
         ClientCommand::Contact(cmd) => crate::notify::contact(&c, out, cmd).await,
         ClientCommand::Webhook(cmd) => crate::notify::webhook(&c, out, cmd).await,
+        ClientCommand::Recipient(cmd) => crate::recipients::recipient(&c, out, cmd).await,
+        ClientCommand::Sharing(cmd) => crate::recipients::sharing(&c, out, cmd).await,
         ClientCommand::Audit {
             after,
             actor,

@@ -1,6 +1,7 @@
 //! End to end: starts the real `meshgate quickstart`, walks the tour it prints with the CLI
 //! (bob denied → request → alice approves → bob reads → alice revokes → bob denied → masked
-//! reads → tenant-scoped credentials of item-service: writes, reads and cross-tenant denials
+//! reads → a Delta Sharing profile link, its profile file and the tables it shares →
+//! tenant-scoped credentials of item-service: writes, reads and cross-tenant denials
 //! → audit),
 //! stops the server with SIGTERM expecting a graceful exit, and restarts it on the same data
 //! dir expecting the demo mesh and its tokens to be reused, not duplicated.
@@ -339,6 +340,69 @@ fn quickstart_tour_shutdown_and_restart() {
         raw[0]["email"], "customer1@example.com",
         "owners read raw values"
     );
+
+    // Delta Sharing: a one-time profile link for bob, the profile file, the shared tables
+    let link = server.ok(
+        admin,
+        &[
+            "recipient",
+            "token",
+            "create",
+            "bob",
+            "--expires-in-days",
+            "30",
+            "--link-only",
+        ],
+    );
+    let link = link.trim();
+    assert!(link.contains("/delta-sharing/profile/"), "{link}");
+    let profile_file = root.path().join("bob.share");
+    let profile_arg = profile_file.to_str().unwrap();
+    server.ok("", &["sharing", "profile", link, "-f", profile_arg]);
+    let profile: Value =
+        serde_json::from_str(&std::fs::read_to_string(&profile_file).unwrap()).unwrap();
+    assert_eq!(profile["shareCredentialsVersion"], 1, "{profile}");
+    assert!(
+        profile["endpoint"]
+            .as_str()
+            .unwrap()
+            .starts_with(&server.url),
+        "{profile}"
+    );
+    let again = root.path().join("again.share");
+    let stderr = server.fails(
+        "",
+        &["sharing", "profile", link, "-f", again.to_str().unwrap()],
+    );
+    assert!(
+        stderr.contains("not found") || stderr.contains("RESOURCE_DOES_NOT_EXIST"),
+        "the link works once: {stderr}"
+    );
+    // bob's API token and the profile's bearer token see the same shared tables
+    let bearer = profile["bearerToken"].as_str().unwrap();
+    for token in [bob.as_str(), bearer] {
+        let tables = server.json(token, &["sharing", "tables", "-o", "json"]);
+        let names: Vec<String> = tables
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| format!("{}.{}.{}", t["share"], t["schema"], t["name"]).replace('"', ""))
+            .collect();
+        assert!(
+            names.contains(&"sales.customers.customers".to_string()),
+            "{tables}"
+        );
+        assert!(
+            !names.contains(&"sales.orders.orders".to_string()),
+            "revoked: {tables}"
+        );
+    }
+    // the recipient token opens Delta Sharing only, not the REST API
+    let stderr = server.fails(bearer, &["list-products"]);
+    assert!(stderr.contains("token"), "{stderr}");
+    let listed = server.json(admin, &["recipient", "token", "list", "bob", "-o", "json"]);
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(listed[0]["usable"], true, "{listed}");
 
     // tenant isolation: item-service vends one credential per tenant
     let vend = |prefix: &str, extra: &[&str]| {

@@ -187,6 +187,15 @@ pub fn parse_range(header: &str, size: u64) -> RangeRequest {
 pub enum SignedResource<'a> {
     /// A file of a data product (under its files area).
     ProductFile { product_id: Uuid, path: &'a str },
+    /// A data file a Delta Sharing response handed out: `path` is `d/<file>` (a file of the
+    /// table itself) or `s/<snapshot>/<file>` (a materialised snapshot), `policy` the
+    /// fingerprint of the recipient's access when it was handed out (a download is refused
+    /// once that access changed).
+    SharingFile {
+        table_id: Uuid,
+        policy: &'a str,
+        path: &'a str,
+    },
 }
 
 impl SignedResource<'_> {
@@ -197,6 +206,11 @@ impl SignedResource<'_> {
             SignedResource::ProductFile { product_id, path } => {
                 format!("product-file\n{product_id}\n{path}")
             }
+            SignedResource::SharingFile {
+                table_id,
+                policy,
+                path,
+            } => format!("sharing-file\n{table_id}\n{policy}\n{path}"),
         }
     }
 }
@@ -249,6 +263,14 @@ impl UrlSigner {
         Ok(UrlSigner {
             key: m.finalize().into_bytes().to_vec(),
         })
+    }
+
+    /// A further key derived from this signer's key for another purpose (`label` names it,
+    /// e.g. Delta Sharing page tokens), so its MACs never verify as URL signatures.
+    pub fn derive_key(&self, label: &str) -> Result<Vec<u8>> {
+        let mut m = mac(&self.key)?;
+        m.update(label.as_bytes());
+        Ok(m.finalize().into_bytes().to_vec())
     }
 
     fn digest(

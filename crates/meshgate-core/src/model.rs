@@ -130,6 +130,64 @@ impl ApiToken {
     }
 }
 
+string_enum!(
+    /// What a Delta Sharing token is: a bearer token (for a version-1 profile file), an
+    /// OAuth client with an id and a secret (for a version-2 profile file), or an access token
+    /// the OAuth token endpoint issued to such a client. Sharing tokens authenticate only the
+    /// Delta Sharing endpoints, never the rest of the API.
+    SharingTokenKind {
+        Bearer => "bearer",
+        OauthClient => "oauth_client",
+        Access => "access",
+    }
+);
+
+/// A Delta Sharing token of a recipient (an ordinary principal). Like [`ApiToken`], only
+/// hashes are stored: of the secret once the token is activated, and of the one-time
+/// activation code until then.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SharingToken {
+    pub id: Uuid,
+    /// The recipient the token authenticates as.
+    pub principal_id: Uuid,
+    pub kind: SharingTokenKind,
+    pub name: String,
+    /// The hash of the bearer token, OAuth client secret or access token; `None` until the
+    /// token is activated.
+    #[serde(skip_serializing)]
+    pub secret_hash: Option<String>,
+    /// The hash of the one-time activation code; `None` once activated.
+    #[serde(skip_serializing)]
+    pub activation_hash: Option<String>,
+    /// For an access token, the OAuth client it was issued to.
+    pub parent_id: Option<Uuid>,
+    pub created_by: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub activated_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+impl SharingToken {
+    /// Whether the token may be used at `now`: activated, not revoked, not expired.
+    pub fn is_usable(&self, now: DateTime<Utc>) -> bool {
+        self.activated_at.is_some()
+            && self.revoked_at.is_none()
+            && self.expires_at.is_none_or(|e| e > now)
+    }
+}
+
+/// Per-recipient settings of Delta Sharing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecipientSettings {
+    pub principal_id: Uuid,
+    /// Addresses and CIDR ranges the recipient may connect from (validated by the server);
+    /// empty = anywhere.
+    pub ip_allow_list: Vec<String>,
+    pub updated_at: DateTime<Utc>,
+}
+
 /// One column of a table, as the catalog describes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Column {
@@ -462,4 +520,69 @@ pub struct Job {
     pub subject_id: Uuid,
     pub attempts: i32,
     pub created_at: DateTime<Utc>,
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use chrono::Duration;
+
+    fn sharing_token(now: DateTime<Utc>) -> SharingToken {
+        SharingToken {
+            id: new_id(),
+            principal_id: new_id(),
+            kind: SharingTokenKind::Bearer,
+            name: "partner".into(),
+            secret_hash: None,
+            activation_hash: Some("code-hash".into()),
+            parent_id: None,
+            created_by: new_id(),
+            created_at: now,
+            expires_at: Some(now + Duration::days(30)),
+            activated_at: None,
+            revoked_at: None,
+            last_used_at: None,
+        }
+    }
+
+    #[test]
+    fn sharing_tokens_are_usable_only_once_activated_and_until_revoked_or_expired() {
+        let now = Utc::now();
+        let pending = sharing_token(now);
+        assert!(!pending.is_usable(now), "not activated yet");
+
+        let active = SharingToken {
+            secret_hash: Some("secret-hash".into()),
+            activation_hash: None,
+            activated_at: Some(now),
+            ..pending.clone()
+        };
+        assert!(active.is_usable(now));
+        assert!(!active.is_usable(now + Duration::days(30)), "expired");
+        let forever = SharingToken {
+            expires_at: None,
+            ..active.clone()
+        };
+        assert!(forever.is_usable(now + Duration::days(3650)));
+        let revoked = SharingToken {
+            revoked_at: Some(now),
+            ..active
+        };
+        assert!(!revoked.is_usable(now));
+    }
+
+    #[test]
+    fn sharing_token_kinds_and_hashes_serialise_as_expected() {
+        assert_eq!(SharingTokenKind::OauthClient.as_str(), "oauth_client");
+        assert_eq!(
+            "access".parse::<SharingTokenKind>().ok(),
+            Some(SharingTokenKind::Access)
+        );
+        assert!("refresh".parse::<SharingTokenKind>().is_err());
+        let json = serde_json::to_value(sharing_token(Utc::now())).unwrap();
+        assert_eq!(json["kind"], "bearer");
+        assert!(json.get("secret_hash").is_none(), "{json}");
+        assert!(json.get("activation_hash").is_none(), "{json}");
+    }
 }

@@ -83,7 +83,12 @@ impl ProductFiles {
     /// The files area of `product_id` under `root`. Object-store settings come from the
     /// environment (`AWS_*` …), as for tables.
     pub fn open(root: &DataRoot, product_id: Uuid) -> Result<Self> {
-        let url = root.files_url(product_id)?;
+        ProductFiles::at(root.files_url(product_id)?)
+    }
+
+    /// The files under any folder `url` of the storage — a table's folder or a Delta Sharing
+    /// snapshot, whose data files are served the same way.
+    pub fn at(url: Url) -> Result<Self> {
         let store = deltalake::logstore::store_for(&url, std::iter::empty::<(String, String)>())
             .map_err(|e| Error::storage(format!("cannot open the files store at `{url}`: {e}")))?;
         Ok(ProductFiles { store, url })

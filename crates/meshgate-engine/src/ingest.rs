@@ -106,6 +106,7 @@ pub async fn create_table_with(
             .with_input_plan(df.logical_plan().clone())
             .with_session_state(Arc::new(ctx.state()))
             .with_save_mode(SaveMode::ErrorIfExists)
+            .with_configuration(managed_table_configuration())
             .with_table_name(name);
         if tenancy.is_some() {
             write = write.with_partition_columns(vec![TENANT_COLUMN.to_string()]);
@@ -118,6 +119,12 @@ pub async fn create_table_with(
         remove_location(location);
     }
     result
+}
+
+/// The table properties of every table meshgate creates: the change data feed is on, so
+/// Delta Sharing recipients can read a product table's changes (`/changes`).
+pub fn managed_table_configuration() -> Vec<(&'static str, Option<&'static str>)> {
+    vec![("delta.enableChangeDataFeed", Some("true"))]
 }
 
 /// Adds the tenant column derived from the key column to a file being written.
@@ -222,6 +229,11 @@ pub async fn write_batches(
             SaveMode::ErrorIfExists
         } else {
             SaveMode::Append
+        })
+        .with_configuration(if create {
+            managed_table_configuration()
+        } else {
+            Vec::new()
         })
         .with_table_name(name)
         .await

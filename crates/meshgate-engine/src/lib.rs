@@ -12,6 +12,8 @@
 //!   memory limit and a timeout.
 //! - [`rows`]: appending JSON rows atomically, and multi-tenant tables partitioned by tenant.
 //! - [`output`]: streaming encoders for query results (JSON, CSV, Arrow IPC).
+//! - [`sharing`]: Delta Sharing's view of a table (versions, files, change data feed) and
+//!   materialised snapshots of filtered or masked items.
 //!
 //! DataFusion and Arrow are used through `deltalake`'s re-exports so their versions always
 //! match the Delta reader's.
@@ -25,6 +27,7 @@ pub mod policy;
 pub mod query;
 pub mod rows;
 pub mod secure;
+pub mod sharing;
 pub mod storage;
 
 pub use deltalake::arrow;

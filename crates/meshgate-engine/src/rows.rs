@@ -145,6 +145,7 @@ pub async fn create_tenant_table(
         let table = table
             .write(with_tenant)
             .with_save_mode(SaveMode::ErrorIfExists)
+            .with_configuration(crate::ingest::managed_table_configuration())
             .with_partition_columns(vec![TENANT_COLUMN.to_string()])
             .with_table_name(name)
             .await

@@ -41,6 +41,72 @@ pub struct Config {
     pub lifecycle: LifecycleSettings,
     /// The inbox, email and webhooks (`[notifications]`).
     pub notifications: NotificationSettings,
+    /// The Delta Sharing server (`[sharing]`).
+    pub sharing: SharingSettings,
+}
+
+/// The Delta Sharing server (DELTA_SHARING.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SharingSettings {
+    /// Where the protocol's endpoints are served; profiles point here
+    /// (`{public_url}{prefix}`).
+    pub prefix: String,
+    /// How long a file URL in a response stays valid, in seconds (at least 3600: clients
+    /// never refresh them).
+    pub url_ttl_secs: u64,
+    /// A new recipient token's lifetime when its maker gives none, in days (0: no expiry).
+    pub token_days: u32,
+    /// The lifetime of an access token the OAuth token endpoint issues, in seconds.
+    pub oauth_token_secs: u64,
+    /// A materialised snapshot (of a filtered or masked item) nobody read for this long is
+    /// removed, in seconds; at least `url_ttl_secs`, so no URL handed out outlives its file.
+    pub snapshot_idle_secs: u64,
+    /// How often unused snapshots and expired access tokens are collected, in seconds.
+    pub gc_interval_secs: u64,
+}
+
+impl Default for SharingSettings {
+    fn default() -> Self {
+        SharingSettings {
+            prefix: "/delta-sharing".into(),
+            url_ttl_secs: 3600,
+            token_days: 90,
+            oauth_token_secs: 3600,
+            snapshot_idle_secs: 24 * 3600,
+            gc_interval_secs: 3600,
+        }
+    }
+}
+
+impl SharingSettings {
+    /// Checks the settings a server cannot run with.
+    pub fn check(&self) -> Result<(), String> {
+        let p = &self.prefix;
+        if !p.starts_with('/') || p.len() < 2 || p.ends_with('/') || p.starts_with("/api/") {
+            return Err(format!(
+                "sharing.prefix `{p}` must start with `/`, not end with `/` and not be under `/api/` (e.g. `/delta-sharing`)"
+            ));
+        }
+        if self.url_ttl_secs < 3600 {
+            return Err(format!(
+                "sharing.url_ttl_secs is {}; Delta Sharing clients never refresh file URLs, so it must be at least 3600",
+                self.url_ttl_secs
+            ));
+        }
+        if self.snapshot_idle_secs < self.url_ttl_secs {
+            return Err(format!(
+                "sharing.snapshot_idle_secs ({}) must be at least sharing.url_ttl_secs ({}): a snapshot must outlive the URLs to its files",
+                self.snapshot_idle_secs, self.url_ttl_secs
+            ));
+        }
+        if self.oauth_token_secs == 0 || self.gc_interval_secs == 0 {
+            return Err(
+                "sharing.oauth_token_secs and sharing.gc_interval_secs must be positive".into(),
+            );
+        }
+        Ok(())
+    }
 }
 
 /// The share lifecycle's scheduled tasks (LIFECYCLE.md).
@@ -123,6 +189,7 @@ impl Default for Config {
             worker_step_delay_ms: 0,
             lifecycle: LifecycleSettings::default(),
             notifications: NotificationSettings::default(),
+            sharing: SharingSettings::default(),
         }
     }
 }

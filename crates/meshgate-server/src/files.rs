@@ -653,7 +653,7 @@ struct Audit {
     via: &'static str,
 }
 
-/// Answers `GET`/`HEAD` for a file the caller may read: whole, or one range.
+/// Answers `GET`/`HEAD` for a product file the caller may read: whole, or one range.
 async fn serve(
     state: &AppState,
     t: &Target,
@@ -662,8 +662,43 @@ async fn serve(
     headers: &HeaderMap,
     audit: Audit,
 ) -> ApiResult<Response> {
-    let files = ProductFiles::open(&state.data_root, t.product.id)?;
-    let missing = || ApiError::not_found("file", &format!("{}/{path}", t.qualified));
+    let download = Download {
+        files: ProductFiles::open(&state.data_root, t.product.id)?,
+        path,
+        shown: format!("{}/{path}", t.qualified),
+        event: event(audit.actor, "file.download", &t.product).with_detail(json!({
+            "product": t.qualified, "path": path, "via": audit.via,
+        })),
+    };
+    serve_bytes(state, download, method, headers).await
+}
+
+/// A file about to be served, and the audit event a download of it records (its detail, an
+/// object, gets `bytes` and `range` added).
+pub(crate) struct Download<'a> {
+    pub files: ProductFiles,
+    /// The path inside `files`.
+    pub path: &'a str,
+    /// How the file is named in a 404.
+    pub shown: String,
+    pub event: NewAuditEvent,
+}
+
+/// Answers `GET`/`HEAD` for a file: whole, or one range (`Range` → 206 with
+/// `Content-Range`, 416 outside the file, `If-Range` honoured); `GET` is audited.
+pub(crate) async fn serve_bytes(
+    state: &AppState,
+    download: Download<'_>,
+    method: &Method,
+    headers: &HeaderMap,
+) -> ApiResult<Response> {
+    let Download {
+        files,
+        path,
+        shown,
+        event: audit,
+    } = download;
+    let missing = || ApiError::not_found("file", &shown);
     let meta = files.head(path).await?.ok_or_else(missing)?;
     let etag = meta.etag.as_deref().map(quoted_etag);
     let last_modified = http_date(meta.last_modified);
@@ -702,11 +737,19 @@ async fn serve(
         Body::empty()
     } else {
         let (_, stream) = files.read(path, range.clone()).await?.ok_or_else(missing)?;
-        let e = event(audit.actor, "file.download", &t.product).with_detail(json!({
-            "product": t.qualified, "path": path, "bytes": length, "via": audit.via,
-            "range": range.as_ref().map(|r| format!("{}-{}", r.start, r.end.saturating_sub(1))),
-        }));
-        state.store.append_audit(e).await?;
+        let mut detail = audit.detail.clone();
+        if let Some(d) = detail.as_object_mut() {
+            d.insert("bytes".into(), json!(length));
+            d.insert(
+                "range".into(),
+                json!(
+                    range
+                        .as_ref()
+                        .map(|r| format!("{}-{}", r.start, r.end.saturating_sub(1)))
+                ),
+            );
+        }
+        state.store.append_audit(audit.with_detail(detail)).await?;
         Body::from_stream(stream)
     };
     let mut response = (status, body).into_response();

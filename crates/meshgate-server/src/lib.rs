@@ -14,6 +14,9 @@
 //!   from the outbox.
 //! - [`notify`]: notifications derived from the audit log — the dispatcher, email and
 //!   webhook delivery, and the inbox, contact and webhook API.
+//! - [`sharing`]: the Delta Sharing server — the protocol's endpoints under
+//!   `[sharing] prefix`, recipient tokens and profiles, signed file URLs, snapshots of
+//!   filtered and masked items.
 //! - [`mesh`]: `init`, and the quickstart's demo mesh.
 
 pub mod access;
@@ -30,6 +33,7 @@ pub mod routes;
 pub mod rows;
 pub mod service;
 pub mod shares;
+pub mod sharing;
 pub mod state;
 pub mod views;
 pub mod worker;
@@ -62,8 +66,10 @@ pub fn router(state: AppState) -> Router {
                 .merge(rows::routes())
                 .merge(files::routes())
                 .merge(catalog::routes())
-                .merge(notify::routes()),
+                .merge(notify::routes())
+                .merge(sharing::api_routes()),
         )
+        .nest(&state.config.sharing.prefix, sharing::routes())
         .merge(files::signed_routes())
         .fallback(|| async {
             ApiError::new(
@@ -163,6 +169,7 @@ pub async fn serve_on(
     let dispatcher = tokio::spawn(notify::run_dispatcher(state.clone(), stop.clone()));
     tokio::spawn(credentials::watch_revocations(state.clone(), stop.clone()));
     tokio::spawn(shares::run_scheduler(state.clone(), stop.clone()));
+    tokio::spawn(sharing::collect_garbage(state.clone(), stop.clone()));
     tracing::info!(
         listen = %state.config.listen,
         store = state.store.backend(),
@@ -170,6 +177,8 @@ pub async fn serve_on(
         "meshgate is serving"
     );
     let app = router(state);
+    // The peer address is known to handlers (Delta Sharing recipients' IP allow-lists).
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await

@@ -32,7 +32,7 @@ pub struct QueryRequest {
 }
 
 /// The SQL session's default catalog, where consumers' local names for their shares live.
-const LOCAL_CATALOG: &str = "meshgate";
+pub const LOCAL_CATALOG: &str = "meshgate";
 
 /// Longest accepted SQL text.
 const MAX_SQL: usize = 1024 * 1024;

@@ -37,6 +37,8 @@ pub struct AppState {
     pub catalog: Arc<crate::catalog::Catalog>,
     /// The HTTP client webhook deliveries are posted with.
     pub http: reqwest::Client,
+    /// Materialised Delta Sharing snapshots of filtered and masked items.
+    pub snapshots: Arc<meshgate_engine::sharing::SnapshotCache>,
 }
 
 impl AppState {
@@ -51,6 +53,7 @@ impl AppState {
         std::fs::create_dir_all(config.upload_dir())
             .map_err(|e| format!("cannot create the upload dir: {e}"))?;
         crate::notify::check_config(&config.notifications)?;
+        config.sharing.check()?;
         let store = meshgate_store::connect(&config.store_url())
             .await
             .map_err(|e| format!("cannot open the store: {e}"))?;
@@ -80,7 +83,7 @@ impl AppState {
             store,
             authz: Arc::new(authz),
             engine: Arc::new(engine),
-            data_root: Arc::new(data_root),
+            data_root: Arc::new(data_root.clone()),
             config: Arc::new(config),
             wake_worker: Arc::new(Notify::new()),
             processed,
@@ -89,6 +92,10 @@ impl AppState {
             url_signer: Arc::new(url_signer),
             catalog: Arc::new(crate::catalog::Catalog::new()?),
             http: crate::notify::webhook_client()?,
+            snapshots: Arc::new(
+                meshgate_engine::sharing::SnapshotCache::open(&data_root)
+                    .map_err(|e| e.to_string())?,
+            ),
         };
         crate::catalog::rebuild_index(&state)
             .await

@@ -14,8 +14,9 @@ use meshgate_core::catalog::{
 use meshgate_core::lifecycle::{ItemStatus, ShareStatus};
 use meshgate_core::model::{
     ApiToken, AuditEvent, Column, DataProduct, Domain, FileGrant, Grant, Grantee, Health, ItemKind,
-    Job, JobKind, Outcome, Permission, Principal, PrincipalKind, ProductTable, Share, ShareItem,
-    ShareLog, ShareTerms, Team, TeamMember, TeamRole,
+    Job, JobKind, Outcome, Permission, Principal, PrincipalKind, ProductTable, RecipientSettings,
+    Share, ShareItem, ShareLog, ShareTerms, SharingToken, SharingTokenKind, Team, TeamMember,
+    TeamRole,
 };
 use meshgate_core::notify::{
     Contact, DeliveryStatus, Notification, NotifyEvent, Webhook, WebhookDelivery,
@@ -681,5 +682,39 @@ pub(crate) fn delivery(row: &AnyRow) -> Result<WebhookDelivery> {
         last_error: opt_text(row, "last_error")?,
         created_at: time(row, "created_at")?,
         finished_at: opt_time(row, "finished_at")?,
+    })
+}
+
+// ----- Delta Sharing recipients -----
+
+pub(crate) const SHARING_TOKEN_COLS: &str = "id, principal_id, kind, name, secret_hash, \
+     activation_hash, parent_id, created_by, created_at, expires_at, activated_at, revoked_at, \
+     last_used_at";
+
+pub(crate) fn sharing_token(row: &AnyRow) -> Result<SharingToken> {
+    Ok(SharingToken {
+        id: uuid(row, "id")?,
+        principal_id: uuid(row, "principal_id")?,
+        kind: enum_of::<SharingTokenKind>(row, "kind")?,
+        name: text(row, "name")?,
+        secret_hash: opt_text(row, "secret_hash")?,
+        activation_hash: opt_text(row, "activation_hash")?,
+        parent_id: opt_uuid(row, "parent_id")?,
+        created_by: uuid(row, "created_by")?,
+        created_at: time(row, "created_at")?,
+        expires_at: opt_time(row, "expires_at")?,
+        activated_at: opt_time(row, "activated_at")?,
+        revoked_at: opt_time(row, "revoked_at")?,
+        last_used_at: opt_time(row, "last_used_at")?,
+    })
+}
+
+pub(crate) const RECIPIENT_SETTINGS_COLS: &str = "principal_id, ip_allow_list, updated_at";
+
+pub(crate) fn recipient_settings(row: &AnyRow) -> Result<RecipientSettings> {
+    Ok(RecipientSettings {
+        principal_id: uuid(row, "principal_id")?,
+        ip_allow_list: json::<Vec<String>>(row, "ip_allow_list")?,
+        updated_at: time(row, "updated_at")?,
     })
 }

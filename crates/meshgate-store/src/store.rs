@@ -5,7 +5,7 @@
 //! the body rolls the whole change back, audit event included. Where the backends need
 //! different SQL (job leasing, row locks) the code branches on [`Backend`].
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -18,8 +18,8 @@ use meshgate_core::credential::{Credential, TableTenancy};
 use meshgate_core::lifecycle::ItemStatus;
 use meshgate_core::model::{
     ApiToken, AuditEvent, DataProduct, Domain, FileGrant, Grant, Job, NewAuditEvent, Principal,
-    PrincipalKind, ProductTable, Share, ShareDetail, ShareItem, ShareLog, ShareSettings, Team,
-    TeamMember, new_id,
+    PrincipalKind, ProductTable, RecipientSettings, Share, ShareDetail, ShareItem, ShareLog,
+    ShareSettings, SharingToken, Team, TeamMember, new_id,
 };
 use meshgate_core::notify::{Contact, DeliveryStatus, Notification, Webhook, WebhookDelivery};
 use meshgate_core::{Error, Result};
@@ -30,6 +30,7 @@ use uuid::Uuid;
 
 mod catalog;
 mod notify;
+mod sharing;
 
 use crate::codec::{self, opt_id, opt_ts, to_json, ts};
 use crate::db::{Backend, SqlStore, internal, subject, write_error};
@@ -1663,19 +1664,36 @@ impl Store for SqlStore {
         let mut w = self.begin_write().await?;
         let result = async {
             let now = ts(Utc::now());
+            // Items with the same outcome are written together, a chunk of ids per
+            // statement (a bulk verify is mostly one outcome: 100,000 items in ~200
+            // statements rather than 100,000 round trips).
+            let mut groups: BTreeMap<(&str, Option<&str>, i64), Vec<Uuid>> = BTreeMap::new();
             for u in updates {
-                sqlx::query(
-                    "UPDATE share_items SET health = $1, health_message = $2, \
-                     last_verified_at = $3, updated_at = $4 WHERE id = $5",
-                )
-                .bind(u.health.as_str())
-                .bind(u.message.as_deref())
-                .bind(ts(u.verified_at))
-                .bind(now)
-                .bind(u.item_id.to_string())
-                .execute(&mut *w.conn())
-                .await
-                .map_err(|e| internal("record item health", e))?;
+                groups
+                    .entry((u.health.as_str(), u.message.as_deref(), ts(u.verified_at)))
+                    .or_default()
+                    .push(u.item_id);
+            }
+            for ((health, message, verified_at), ids) in &groups {
+                for chunk in ids.chunks(IN_CHUNK) {
+                    let mut args = Args::default();
+                    let health = args.text(*health);
+                    let message = match message {
+                        Some(m) => args.text(*m),
+                        None => "NULL".to_string(),
+                    };
+                    let verified = args.int(*verified_at);
+                    let updated = args.int(now);
+                    let sql = format!(
+                        "UPDATE share_items SET health = {health}, health_message = {message}, \
+                         last_verified_at = {verified}, updated_at = {updated} WHERE id IN ({})",
+                        args.ids(chunk)
+                    );
+                    args.bind(&sql)
+                        .execute(&mut *w.conn())
+                        .await
+                        .map_err(|e| internal("record item health", e))?;
+                }
             }
             for event in &audit {
                 insert_audit(w.conn(), event).await?;
@@ -2484,6 +2502,86 @@ impl Store for SqlStore {
 
     async fn group_members(&self, group_id: Uuid) -> Result<Vec<Uuid>> {
         self.nt_group_members(group_id).await
+    }
+
+    // ----- Delta Sharing recipients: see `store/sharing.rs` -----
+
+    async fn create_sharing_token(&self, token: &SharingToken, audit: NewAuditEvent) -> Result<()> {
+        self.sh_create_sharing_token(token, audit).await
+    }
+
+    async fn activate_sharing_token(
+        &self,
+        activation_hash: &str,
+        secret_hash: &str,
+        now: DateTime<Utc>,
+        audit: NewAuditEvent,
+    ) -> Result<Option<SharingToken>> {
+        self.sh_activate_sharing_token(activation_hash, secret_hash, now, audit)
+            .await
+    }
+
+    async fn insert_access_token(
+        &self,
+        token: &SharingToken,
+        audit: NewAuditEvent,
+    ) -> Result<SharingToken> {
+        self.sh_insert_access_token(token, audit).await
+    }
+
+    async fn find_sharing_token(
+        &self,
+        secret_hash: &str,
+    ) -> Result<Option<(SharingToken, Principal)>> {
+        self.sh_find_sharing_token(secret_hash).await
+    }
+
+    async fn get_sharing_token(&self, id: Uuid) -> Result<Option<SharingToken>> {
+        self.sh_get_sharing_token(id).await
+    }
+
+    async fn list_sharing_tokens(&self, principal_id: Uuid) -> Result<Vec<SharingToken>> {
+        self.sh_list_sharing_tokens(principal_id).await
+    }
+
+    async fn revoke_sharing_token(
+        &self,
+        id: Uuid,
+        at: DateTime<Utc>,
+        audit: NewAuditEvent,
+    ) -> Result<bool> {
+        self.sh_revoke_sharing_token(id, at, audit).await
+    }
+
+    async fn expire_sharing_tokens(
+        &self,
+        principal_id: Uuid,
+        at: DateTime<Utc>,
+        except: Uuid,
+        audit: NewAuditEvent,
+    ) -> Result<u64> {
+        self.sh_expire_sharing_tokens(principal_id, at, except, audit)
+            .await
+    }
+
+    async fn touch_sharing_token(&self, id: Uuid, at: DateTime<Utc>) -> Result<()> {
+        self.sh_touch_sharing_token(id, at).await
+    }
+
+    async fn delete_expired_access_tokens(&self, before: DateTime<Utc>) -> Result<u64> {
+        self.sh_delete_expired_access_tokens(before).await
+    }
+
+    async fn recipient_settings(&self, principal_id: Uuid) -> Result<Option<RecipientSettings>> {
+        self.sh_recipient_settings(principal_id).await
+    }
+
+    async fn put_recipient_settings(
+        &self,
+        settings: &RecipientSettings,
+        audit: NewAuditEvent,
+    ) -> Result<()> {
+        self.sh_put_recipient_settings(settings, audit).await
     }
 
     // ----- outbox -----

@@ -14,8 +14,8 @@ use meshgate_core::access::{ColumnTags, DataFilter, GrantScope, Mask, RowRule, T
 use meshgate_core::lifecycle::{ItemStatus, ShareStatus};
 use meshgate_core::model::{
     ApiToken, Column, DataProduct, Domain, Grant, Grantee, Health, ItemKind, JobKind,
-    NewAuditEvent, Outcome, Permission, Principal, PrincipalKind, ProductTable, Share, ShareItem,
-    Team, TeamMember, TeamRole, new_id,
+    NewAuditEvent, Outcome, Permission, Principal, PrincipalKind, ProductTable, RecipientSettings,
+    Share, ShareItem, SharingToken, SharingTokenKind, Team, TeamMember, TeamRole, new_id,
 };
 use meshgate_core::notify::{
     Contact, DeliveryStatus, Notification, NotifyEvent, Webhook, WebhookDelivery,
@@ -152,6 +152,11 @@ suite!(
     notifications_are_dispatched_once_per_cursor,
     notification_inbox_read_and_emailed,
     contacts_webhooks_and_deliveries,
+    sharing_tokens_activate_once_and_authenticate_by_secret,
+    sharing_token_activation_is_won_by_exactly_one_caller,
+    sharing_tokens_list_rotate_and_revoke_with_their_access_tokens,
+    expired_access_tokens_are_collected,
+    recipient_settings_upsert_and_read,
 );
 
 // ----- fixtures -----
@@ -3886,4 +3891,645 @@ async fn contacts_webhooks_and_deliveries(env: &Env) {
     let mut want = vec![bob.id, m.user.id];
     want.sort();
     assert_eq!(s.group_members(group.id).await.unwrap(), want);
+}
+
+// ----- Delta Sharing recipients -----
+
+/// A sharing token of `who`, waiting for activation with the code hashed as `code`.
+fn pending_token(
+    who: &Principal,
+    kind: SharingTokenKind,
+    name: &str,
+    code: &str,
+    created_at: DateTime<Utc>,
+) -> SharingToken {
+    SharingToken {
+        id: new_id(),
+        principal_id: who.id,
+        kind,
+        name: name.to_string(),
+        secret_hash: None,
+        activation_hash: Some(code.to_string()),
+        parent_id: None,
+        created_by: who.id,
+        created_at,
+        expires_at: None,
+        activated_at: None,
+        revoked_at: None,
+        last_used_at: None,
+    }
+}
+
+/// Creates a token and activates it with `secret`; returns it as stored.
+async fn active_token(
+    s: &dyn Store,
+    who: &Principal,
+    kind: SharingTokenKind,
+    name: &str,
+    created_at: DateTime<Utc>,
+    expires_at: Option<DateTime<Utc>>,
+) -> SharingToken {
+    let code = format!("code-{name}");
+    let t = SharingToken {
+        expires_at,
+        ..pending_token(who, kind, name, &code, created_at)
+    };
+    s.create_sharing_token(&t, audit("sharing_token.create"))
+        .await
+        .unwrap();
+    s.activate_sharing_token(
+        &code,
+        &format!("secret-{name}"),
+        created_at,
+        audit("sharing_token.activate"),
+    )
+    .await
+    .unwrap()
+    .unwrap()
+}
+
+/// An access token issued to `client` at `at`, valid for `ttl`.
+fn access_token_of(
+    client: &SharingToken,
+    name: &str,
+    at: DateTime<Utc>,
+    ttl: Duration,
+) -> SharingToken {
+    SharingToken {
+        id: new_id(),
+        principal_id: client.principal_id,
+        kind: SharingTokenKind::Access,
+        name: name.to_string(),
+        secret_hash: Some(format!("secret-{name}")),
+        activation_hash: None,
+        parent_id: Some(client.id),
+        created_by: client.principal_id,
+        created_at: at,
+        expires_at: Some(at + ttl),
+        activated_at: Some(at),
+        revoked_at: None,
+        last_used_at: None,
+    }
+}
+
+async fn count_actions(s: &dyn Store, action: &str) -> usize {
+    audit_actions(s)
+        .await
+        .iter()
+        .filter(|a| a.as_str() == action)
+        .count()
+}
+
+async fn sharing_tokens_activate_once_and_authenticate_by_secret(env: &Env) {
+    let s = env.s();
+    let partner = principal(s, "partner", PrincipalKind::Service).await;
+    let t0 = now();
+    let token = SharingToken {
+        expires_at: Some(t0 + Duration::days(30)),
+        ..pending_token(&partner, SharingTokenKind::Bearer, "v1", "code-1", t0)
+    };
+    s.create_sharing_token(&token, audit("sharing_token.create"))
+        .await
+        .unwrap();
+    let stored = s.get_sharing_token(token.id).await.unwrap().unwrap();
+    assert_eq!(stored, token);
+    assert!(!stored.is_usable(t0), "not usable until activated");
+    assert_eq!(count_actions(s, "sharing_token.create").await, 1);
+
+    // A code is unique; access tokens are issued, not created.
+    let dup = SharingToken {
+        id: new_id(),
+        ..token.clone()
+    };
+    let err = s
+        .create_sharing_token(&dup, audit("sharing_token.create"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::AlreadyExists {
+                what: "sharing token",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let access = SharingToken {
+        id: new_id(),
+        kind: SharingTokenKind::Access,
+        activation_hash: Some("code-x".into()),
+        ..token.clone()
+    };
+    let err = s
+        .create_sharing_token(&access, audit("sharing_token.create"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Invalid { .. }), "{err}");
+    assert_eq!(s.get_sharing_token(access.id).await.unwrap(), None);
+
+    // A wrong code activates nothing and is not audited.
+    let at = t0 + Duration::minutes(5);
+    assert_eq!(
+        s.activate_sharing_token("code-2", "secret-1", at, audit("sharing_token.activate"))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(s.find_sharing_token("secret-1").await.unwrap(), None);
+
+    let active = s
+        .activate_sharing_token("code-1", "secret-1", at, audit("sharing_token.activate"))
+        .await
+        .unwrap()
+        .unwrap();
+    let want = SharingToken {
+        secret_hash: Some("secret-1".into()),
+        activation_hash: None,
+        activated_at: Some(at),
+        ..token.clone()
+    };
+    assert_eq!(active, want);
+    assert!(active.is_usable(at));
+    assert_eq!(
+        s.get_sharing_token(token.id).await.unwrap(),
+        Some(want.clone())
+    );
+
+    // Once only: the code is spent, and the secret it set stays.
+    assert_eq!(
+        s.activate_sharing_token(
+            "code-1",
+            "secret-other",
+            at + Duration::seconds(1),
+            audit("sharing_token.activate")
+        )
+        .await
+        .unwrap(),
+        None
+    );
+    assert_eq!(count_actions(s, "sharing_token.activate").await, 1);
+    assert_eq!(s.find_sharing_token("secret-other").await.unwrap(), None);
+
+    let (found, who) = s.find_sharing_token("secret-1").await.unwrap().unwrap();
+    assert_eq!(found, want);
+    assert_eq!(who, partner);
+    assert_eq!(s.find_sharing_token("code-1").await.unwrap(), None);
+
+    // Touch moves `last_used_at` forward only; a missing token is skipped.
+    let used = at + Duration::minutes(2);
+    s.touch_sharing_token(token.id, used).await.unwrap();
+    s.touch_sharing_token(token.id, used - Duration::minutes(1))
+        .await
+        .unwrap();
+    s.touch_sharing_token(new_id(), used).await.unwrap();
+    let (found, _) = s.find_sharing_token("secret-1").await.unwrap().unwrap();
+    assert_eq!(found.last_used_at, Some(used));
+    assert_eq!(
+        found,
+        SharingToken {
+            last_used_at: Some(used),
+            ..want
+        }
+    );
+
+    // Expired and revoked tokens cannot be activated; their codes stay unspent.
+    let expiring = SharingToken {
+        expires_at: Some(at),
+        ..pending_token(
+            &partner,
+            SharingTokenKind::OauthClient,
+            "late",
+            "code-late",
+            t0,
+        )
+    };
+    s.create_sharing_token(&expiring, audit("sharing_token.create"))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.activate_sharing_token(
+            "code-late",
+            "secret-late",
+            at,
+            audit("sharing_token.activate")
+        )
+        .await
+        .unwrap(),
+        None,
+        "a token expiring at `now` is expired"
+    );
+    let revoked = pending_token(&partner, SharingTokenKind::Bearer, "gone", "code-gone", t0);
+    s.create_sharing_token(&revoked, audit("sharing_token.create"))
+        .await
+        .unwrap();
+    assert!(
+        s.revoke_sharing_token(revoked.id, at, audit("sharing_token.revoke"))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        s.activate_sharing_token(
+            "code-gone",
+            "secret-gone",
+            at,
+            audit("sharing_token.activate")
+        )
+        .await
+        .unwrap(),
+        None
+    );
+    let still = s.get_sharing_token(revoked.id).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            still.activation_hash.as_deref(),
+            still.secret_hash,
+            still.activated_at
+        ),
+        (Some("code-gone"), None, None)
+    );
+    assert_eq!(count_actions(s, "sharing_token.activate").await, 1);
+}
+
+async fn sharing_token_activation_is_won_by_exactly_one_caller(env: &Env) {
+    const ROUNDS: usize = 5;
+    const CALLERS: usize = 8;
+    let s = env.s();
+    let partner = principal(s, "partner", PrincipalKind::Service).await;
+    // Several rounds, so that a check-then-update race would show on some of them.
+    for round in 0..ROUNDS {
+        let code = format!("race-{round}");
+        let name = format!("v2-{round}");
+        let token = pending_token(&partner, SharingTokenKind::OauthClient, &name, &code, now());
+        s.create_sharing_token(&token, audit("sharing_token.create"))
+            .await
+            .unwrap();
+
+        // All at once: each caller waits for the others before activating.
+        let start = Arc::new(tokio::sync::Barrier::new(CALLERS));
+        let tasks: Vec<_> = (0..CALLERS)
+            .map(|i| {
+                let store = env.store.clone();
+                let start = start.clone();
+                let code = code.clone();
+                tokio::spawn(async move {
+                    start.wait().await;
+                    store
+                        .activate_sharing_token(
+                            &code,
+                            &format!("secret-{round}-{i}"),
+                            now(),
+                            audit("sharing_token.activate"),
+                        )
+                        .await
+                        .unwrap()
+                        .map(|t| (i, t))
+                })
+            })
+            .collect();
+        let mut winners = Vec::new();
+        for t in tasks {
+            winners.extend(t.await.unwrap());
+        }
+        assert_eq!(
+            winners.len(),
+            1,
+            "round {round}: exactly one activation wins"
+        );
+        let (i, won) = winners.pop().unwrap();
+        let secret = format!("secret-{round}-{i}");
+        assert_eq!(won.id, token.id);
+        assert_eq!(won.secret_hash.as_deref(), Some(secret.as_str()));
+        let (found, _) = s.find_sharing_token(&secret).await.unwrap().unwrap();
+        assert_eq!(
+            found, won,
+            "round {round}: the winner's secret is the one stored"
+        );
+    }
+    assert_eq!(count_actions(s, "sharing_token.activate").await, ROUNDS);
+}
+
+async fn sharing_tokens_list_rotate_and_revoke_with_their_access_tokens(env: &Env) {
+    let s = env.s();
+    let partner = principal(s, "partner", PrincipalKind::Service).await;
+    let other = principal(s, "other", PrincipalKind::Service).await;
+    let t0 = now();
+    let at = t0 + Duration::days(7);
+    let forever = active_token(s, &partner, SharingTokenKind::Bearer, "a", t0, None).await;
+    let soon = active_token(
+        s,
+        &partner,
+        SharingTokenKind::Bearer,
+        "b",
+        t0 + Duration::seconds(1),
+        Some(t0 + Duration::days(1)),
+    )
+    .await;
+    let client = active_token(
+        s,
+        &partner,
+        SharingTokenKind::OauthClient,
+        "c",
+        t0 + Duration::seconds(2),
+        Some(t0 + Duration::days(90)),
+    )
+    .await;
+    let pending = SharingToken {
+        expires_at: Some(t0 + Duration::days(60)),
+        ..pending_token(
+            &partner,
+            SharingTokenKind::Bearer,
+            "p",
+            "code-p",
+            t0 + Duration::seconds(3),
+        )
+    };
+    s.create_sharing_token(&pending, audit("sharing_token.create"))
+        .await
+        .unwrap();
+    let newest = active_token(
+        s,
+        &partner,
+        SharingTokenKind::OauthClient,
+        "n",
+        t0 + Duration::seconds(4),
+        Some(t0 + Duration::days(90)),
+    )
+    .await;
+    let others = active_token(s, &other, SharingTokenKind::Bearer, "o", t0, None).await;
+
+    // Access tokens: issued to a usable client of the same principal, never outliving it.
+    let long = access_token_of(&client, "long", t0, Duration::days(365));
+    let issued = s
+        .insert_access_token(&long, audit("sharing_token.issue"))
+        .await
+        .unwrap();
+    assert_eq!(issued.expires_at, client.expires_at, "cut to the client's");
+    assert_eq!(s.get_sharing_token(long.id).await.unwrap(), Some(issued));
+    let short = access_token_of(&client, "short", t0, Duration::hours(1));
+    assert_eq!(
+        s.insert_access_token(&short, audit("sharing_token.issue"))
+            .await
+            .unwrap(),
+        short
+    );
+    let of_newest = access_token_of(&newest, "kept", t0, Duration::days(30));
+    s.insert_access_token(&of_newest, audit("sharing_token.issue"))
+        .await
+        .unwrap();
+    let (found, who) = s.find_sharing_token("secret-short").await.unwrap().unwrap();
+    assert_eq!((found, who.id), (short.clone(), partner.id));
+    assert_eq!(count_actions(s, "sharing_token.issue").await, 3);
+    for (bad, why) in [
+        (
+            access_token_of(&soon, "to-bearer", t0, Duration::hours(1)),
+            "not to a bearer token",
+        ),
+        (
+            SharingToken {
+                principal_id: other.id,
+                ..access_token_of(&client, "to-other", t0, Duration::hours(1))
+            },
+            "not for another principal",
+        ),
+        (
+            SharingToken {
+                activated_at: None,
+                ..access_token_of(&client, "inactive", t0, Duration::hours(1))
+            },
+            "issued activated",
+        ),
+        (
+            SharingToken {
+                expires_at: None,
+                ..access_token_of(&client, "endless", t0, Duration::hours(1))
+            },
+            "with an expiry",
+        ),
+    ] {
+        let err = s
+            .insert_access_token(&bad, audit("sharing_token.issue"))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Invalid { .. }), "{why}: {err}");
+        assert_eq!(s.get_sharing_token(bad.id).await.unwrap(), None, "{why}");
+    }
+
+    // Listing: bearer tokens and OAuth clients in any state, newest first, no access tokens.
+    let ids = |tokens: Vec<SharingToken>| tokens.into_iter().map(|t| t.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(s.list_sharing_tokens(partner.id).await.unwrap()),
+        vec![newest.id, pending.id, client.id, soon.id, forever.id]
+    );
+    assert_eq!(
+        ids(s.list_sharing_tokens(other.id).await.unwrap()),
+        vec![others.id]
+    );
+
+    // Rotation: everything but `newest` expires by `at`; nothing is extended.
+    let changed = s
+        .expire_sharing_tokens(partner.id, at, newest.id, audit("sharing_token.rotate"))
+        .await
+        .unwrap();
+    assert_eq!(
+        changed, 3,
+        "forever, client and pending; soon already expires earlier"
+    );
+    let expiry =
+        |id: Uuid| async move { s.get_sharing_token(id).await.unwrap().unwrap().expires_at };
+    assert_eq!(expiry(forever.id).await, Some(at));
+    assert_eq!(expiry(soon.id).await, Some(t0 + Duration::days(1)));
+    assert_eq!(expiry(client.id).await, Some(at));
+    assert_eq!(expiry(pending.id).await, Some(at));
+    assert_eq!(expiry(newest.id).await, newest.expires_at);
+    assert_eq!(
+        expiry(long.id).await,
+        Some(at),
+        "the client's access tokens too"
+    );
+    assert_eq!(
+        expiry(short.id).await,
+        short.expires_at,
+        "an earlier expiry stays"
+    );
+    assert_eq!(expiry(of_newest.id).await, of_newest.expires_at);
+    assert_eq!(
+        expiry(others.id).await,
+        None,
+        "other principals are untouched"
+    );
+    assert_eq!(count_actions(s, "sharing_token.rotate").await, 1);
+    // Rotating again changes nothing.
+    assert_eq!(
+        s.expire_sharing_tokens(partner.id, at, newest.id, audit("sharing_token.rotate"))
+            .await
+            .unwrap(),
+        0
+    );
+    // A token issued after the rotation is cut to the client's new expiry.
+    let late = access_token_of(&client, "late", t0 + Duration::hours(2), Duration::days(30));
+    let stored = s
+        .insert_access_token(&late, audit("sharing_token.issue"))
+        .await
+        .unwrap();
+    assert_eq!(stored.expires_at, Some(at));
+
+    // Revoking an OAuth client revokes what was issued to it, and nothing else.
+    let first = t0 + Duration::days(2);
+    assert!(
+        s.revoke_sharing_token(client.id, first, audit("sharing_token.revoke"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        s.revoke_sharing_token(
+            client.id,
+            first + Duration::hours(1),
+            audit("sharing_token.revoke")
+        )
+        .await
+        .unwrap()
+    );
+    let revoked_at =
+        |id: Uuid| async move { s.get_sharing_token(id).await.unwrap().unwrap().revoked_at };
+    assert_eq!(
+        revoked_at(client.id).await,
+        Some(first),
+        "the first time stays"
+    );
+    assert_eq!(revoked_at(long.id).await, Some(first));
+    assert_eq!(revoked_at(short.id).await, Some(first));
+    assert_eq!(revoked_at(late.id).await, Some(first));
+    assert_eq!(revoked_at(of_newest.id).await, None);
+    assert_eq!(revoked_at(newest.id).await, None);
+    assert_eq!(revoked_at(forever.id).await, None);
+    let (found, _) = s.find_sharing_token("secret-long").await.unwrap().unwrap();
+    assert!(!found.is_usable(t0 + Duration::hours(3)));
+
+    // A revoked client is issued nothing more.
+    let refused = access_token_of(&client, "after", first, Duration::hours(1));
+    let err = s
+        .insert_access_token(&refused, audit("sharing_token.issue"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Conflict { .. }), "{err}");
+    assert_eq!(s.get_sharing_token(refused.id).await.unwrap(), None);
+
+    // An unknown token is reported, not audited.
+    let before = count_actions(s, "sharing_token.revoke").await;
+    assert!(
+        !s.revoke_sharing_token(new_id(), first, audit("sharing_token.revoke"))
+            .await
+            .unwrap()
+    );
+    assert_eq!(count_actions(s, "sharing_token.revoke").await, before);
+    assert_eq!(before, 2);
+}
+
+async fn expired_access_tokens_are_collected(env: &Env) {
+    let s = env.s();
+    let partner = principal(s, "partner", PrincipalKind::Service).await;
+    let t0 = now();
+    let client = active_token(s, &partner, SharingTokenKind::OauthClient, "c", t0, None).await;
+    let bearer = active_token(
+        s,
+        &partner,
+        SharingTokenKind::Bearer,
+        "b",
+        t0,
+        Some(t0 + Duration::minutes(1)),
+    )
+    .await;
+    let old = access_token_of(&client, "old", t0, Duration::minutes(10));
+    let older = access_token_of(&client, "older", t0, Duration::minutes(5));
+    let fresh = access_token_of(&client, "fresh", t0, Duration::hours(2));
+    for t in [&old, &older, &fresh] {
+        s.insert_access_token(t, audit("sharing_token.issue"))
+            .await
+            .unwrap();
+    }
+    let before = t0 + Duration::hours(1);
+    assert_eq!(s.delete_expired_access_tokens(before).await.unwrap(), 2);
+    assert_eq!(s.get_sharing_token(old.id).await.unwrap(), None);
+    assert_eq!(s.get_sharing_token(older.id).await.unwrap(), None);
+    assert_eq!(s.find_sharing_token("secret-old").await.unwrap(), None);
+    assert_eq!(
+        s.get_sharing_token(fresh.id).await.unwrap(),
+        Some(fresh.clone())
+    );
+    assert_eq!(
+        s.get_sharing_token(bearer.id).await.unwrap(),
+        Some(bearer),
+        "only access tokens are collected"
+    );
+    assert_eq!(s.get_sharing_token(client.id).await.unwrap(), Some(client));
+    // An expiry exactly at `before` is not before it.
+    assert_eq!(
+        s.delete_expired_access_tokens(t0 + Duration::hours(2))
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        s.delete_expired_access_tokens(t0 + Duration::hours(3))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(s.get_sharing_token(fresh.id).await.unwrap(), None);
+}
+
+async fn recipient_settings_upsert_and_read(env: &Env) {
+    let s = env.s();
+    let partner = principal(s, "partner", PrincipalKind::Service).await;
+    assert_eq!(s.recipient_settings(partner.id).await.unwrap(), None);
+    let mut settings = RecipientSettings {
+        principal_id: partner.id,
+        ip_allow_list: vec!["10.0.0.0/8".into(), "192.0.2.7".into()],
+        updated_at: now(),
+    };
+    s.put_recipient_settings(&settings, audit("recipient.settings"))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.recipient_settings(partner.id).await.unwrap(),
+        Some(settings.clone())
+    );
+    settings.ip_allow_list = vec!["2001:db8::/32".into()];
+    settings.updated_at = now() + Duration::seconds(1);
+    s.put_recipient_settings(&settings, audit("recipient.settings"))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.recipient_settings(partner.id).await.unwrap(),
+        Some(settings.clone())
+    );
+    settings.ip_allow_list.clear();
+    s.put_recipient_settings(&settings, audit("recipient.settings"))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.recipient_settings(partner.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .ip_allow_list,
+        Vec::<String>::new()
+    );
+    assert_eq!(count_actions(s, "recipient.settings").await, 3);
+
+    let nobody = RecipientSettings {
+        principal_id: new_id(),
+        ..settings
+    };
+    let err = s
+        .put_recipient_settings(&nobody, audit("recipient.settings"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Invalid { .. }), "{err}");
+    assert_eq!(
+        s.recipient_settings(nobody.principal_id).await.unwrap(),
+        None
+    );
+    assert_eq!(count_actions(s, "recipient.settings").await, 3);
 }
