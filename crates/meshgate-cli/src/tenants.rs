@@ -426,20 +426,8 @@ pub async fn rows(c: &Client, out: OutputFormat, cmd: RowsCommand) -> Result<()>
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
-    use crate::verbs::{ClientCommand, ClientOpts};
-    use clap::Parser;
-
-    #[derive(Parser, Debug)]
-    struct TestCli {
-        #[command(flatten)]
-        opts: ClientOpts,
-        #[command(subcommand)]
-        cmd: ClientCommand,
-    }
-
-    fn parse(args: &[&str]) -> Result<TestCli, clap::Error> {
-        TestCli::try_parse_from(std::iter::once("meshgate").chain(args.iter().copied()))
-    }
+    use crate::verbs::ClientCommand;
+    use crate::verbs::tests::parse;
 
     #[test]
     fn durations() {

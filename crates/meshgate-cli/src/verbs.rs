@@ -1170,19 +1170,20 @@ fn confirm(out: OutputFormat, v: &Value, columns: &[Column], msg: &str) -> Resul
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use clap::{CommandFactory, Parser};
 
+    /// The client verbs as the binary parses them (the other modules' tests use it too).
     #[derive(Parser, Debug)]
-    struct TestCli {
+    pub(crate) struct TestCli {
         #[command(flatten)]
-        opts: ClientOpts,
+        pub opts: ClientOpts,
         #[command(subcommand)]
-        cmd: ClientCommand,
+        pub cmd: ClientCommand,
     }
 
-    fn parse(args: &[&str]) -> Result<TestCli, clap::Error> {
+    pub(crate) fn parse(args: &[&str]) -> Result<TestCli, clap::Error> {
         TestCli::try_parse_from(std::iter::once("meshgate").chain(args.iter().copied()))
     }
 

@@ -560,11 +560,55 @@ pub fn sign_url(
         .pop_if_empty()
         .extend(["files", "v1", id.as_str()])
         .extend(path.split('/'));
-    url.query_pairs_mut()
-        .append_pair(EXPIRES_PARAM, &expires.to_string())
-        .append_pair(PRINCIPAL_PARAM, &principal.to_string())
-        .append_pair(SIGNATURE_PARAM, &signature);
+    SignedParams {
+        principal,
+        expires,
+        signature: &signature,
+    }
+    .append_to(&mut url);
     Ok(url.to_string())
+}
+
+/// What every signed URL carries besides its resource: for whom, until when, and the
+/// signature (Delta Sharing URLs add their policy).
+pub(crate) struct SignedParams<'a> {
+    pub principal: Uuid,
+    pub expires: i64,
+    pub signature: &'a str,
+}
+
+impl<'a> SignedParams<'a> {
+    /// Reads them from a URL's query; `None` when one is missing or malformed.
+    pub(crate) fn read(params: &'a std::collections::HashMap<String, String>) -> Option<Self> {
+        Some(SignedParams {
+            principal: Uuid::parse_str(params.get(PRINCIPAL_PARAM)?).ok()?,
+            expires: params.get(EXPIRES_PARAM)?.parse().ok()?,
+            signature: params.get(SIGNATURE_PARAM)?,
+        })
+    }
+
+    /// Adds them to `url`'s query.
+    pub(crate) fn append_to(&self, url: &mut url::Url) {
+        url.query_pairs_mut()
+            .append_pair(EXPIRES_PARAM, &self.expires.to_string())
+            .append_pair(PRINCIPAL_PARAM, &self.principal.to_string())
+            .append_pair(SIGNATURE_PARAM, self.signature);
+    }
+
+    /// Checks the signature over `resource` and the expiry.
+    pub(crate) fn verify(
+        &self,
+        state: &AppState,
+        resource: &SignedResource<'_>,
+    ) -> Result<(), UrlError> {
+        state.url_signer.verify(
+            resource,
+            self.principal,
+            self.expires,
+            self.signature,
+            Utc::now(),
+        )
+    }
 }
 
 fn url_refused(e: UrlError) -> ApiError {
@@ -589,25 +633,20 @@ async fn signed_download(
     let Ok(Query(params)) = query else {
         return Err(invalid());
     };
-    let param = |k: &str| params.get(k).map(String::as_str);
     let product_id = Uuid::parse_str(&product_id).map_err(|_| invalid())?;
-    let principal = param(PRINCIPAL_PARAM)
-        .and_then(|p| Uuid::parse_str(p).ok())
-        .ok_or_else(invalid)?;
-    let expires = param(EXPIRES_PARAM)
-        .and_then(|e| e.parse::<i64>().ok())
-        .ok_or_else(invalid)?;
-    let signature = param(SIGNATURE_PARAM).ok_or_else(invalid)?;
+    let signed = SignedParams::read(&params).ok_or_else(invalid)?;
+    let principal = signed.principal;
     if core_files::validate_path(&path).is_err() {
         return Err(invalid());
     }
-    let resource = SignedResource::ProductFile {
-        product_id,
-        path: &path,
-    };
-    state
-        .url_signer
-        .verify(&resource, principal, expires, signature, Utc::now())
+    signed
+        .verify(
+            &state,
+            &SignedResource::ProductFile {
+                product_id,
+                path: &path,
+            },
+        )
         .map_err(url_refused)?;
 
     // Authentic and unexpired: re-check the principal's rights as they are now.

@@ -9,15 +9,8 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 
 use axum::http::StatusCode;
-use common::{Mesh, assert_mentions};
+use common::{Mesh, PEOPLE_CSV, assert_mentions};
 use serde_json::{Value, json};
-
-const PEOPLE_CSV: &[u8] = b"person_id,name,email,region,salary\n\
-1,ann,ann@example.com,EU,100\n\
-2,ben,ben@example.com,US,200\n\
-3,cat,cat@example.com,APAC,300\n\
-4,dan,dan@example.com,LATAM,400\n\
-5,eve,eve@example.com,EU,500\n";
 
 const PEOPLE: &str = "sales.people.people";
 const FILTERS: &str = "/api/v1/products/sales/people/tables/people/data-filters";

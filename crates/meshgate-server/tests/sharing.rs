@@ -14,7 +14,7 @@ use axum::body::{Body, Bytes};
 use axum::http::{Request, StatusCode, header};
 use base64::Engine;
 use chrono::{DateTime, SecondsFormat, Utc};
-use common::{Mesh, Resp, assert_mentions};
+use common::{LEDGER_ROWS, Mesh, Resp, assert_mentions};
 use http_body_util::BodyExt;
 use meshgate_core::files::SignedResource;
 use meshgate_engine::datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -27,21 +27,9 @@ const CAPS: &str = "delta-sharing-capabilities";
 /// How recipient secrets (bearer tokens, client secrets, access tokens) start.
 const SECRET: &str = meshgate_core::token::SHARING_TOKEN_PREFIX;
 
-/// Version 0 of `sales.ledger.ledger`: ids 1–3 (appends add 4–5, then 6).
-const LEDGER_CSV: &[u8] = b"id,name,region,amount\n1,ann,EU,10\n2,ben,US,20\n3,cat,EU,30\n";
-const LEDGER_ROWS: &str = "/api/v1/products/sales/ledger/tables/ledger/rows";
-
 /// Multi-tenant rows (partitioned by `tenant`): t1 (2 rows), t2 (2), t3 (1).
 const ITEMS_CSV: &[u8] =
     b"item_id,name,qty\nt1-1,apple,3\nt1-2,pear,5\nt2-1,fig,1\nt2-2,kiwi,2\nt3-1,lime,9\n";
-
-const PEOPLE_CSV: &[u8] = b"person_id,name,email,region,salary\n\
-1,ann,ann@example.com,EU,100\n\
-2,ben,ben@example.com,US,200\n\
-3,cat,cat@example.com,APAC,300\n\
-4,dan,dan@example.com,LATAM,400\n\
-5,eve,eve@example.com,EU,500\n";
-const PEOPLE_FILTERS: &str = "/api/v1/products/sales/people/tables/people/data-filters";
 
 // ----- requests -----
 
@@ -88,6 +76,13 @@ async fn ds_get(m: &Mesh, who: &str, path: &str) -> Resp {
         Body::empty(),
     )
     .await
+}
+
+/// A form-encoded `POST` (the OAuth token endpoint) without a bearer token; `extra` headers.
+async fn form(m: &Mesh, path: &str, extra: &[(&str, &str)], body: impl Into<Body>) -> Resp {
+    let mut headers = vec![("content-type", "application/x-www-form-urlencoded")];
+    headers.extend_from_slice(extra);
+    call(m, "POST", path, None, &headers, body).await
 }
 
 /// `POST …/query` as `who` with `body` and extra headers.
@@ -273,21 +268,6 @@ fn approved(r: &Resp) {
     assert_eq!(v["status"], "processed", "{v}");
 }
 
-/// `sales.ledger` (alice's team) with three versions: 0 = ids 1–3, 1 = +4–5, 2 = +6.
-async fn add_ledger(m: &Mesh) {
-    m.upload_csv("alice", "sales", "core", "ledger", "ledger", LEDGER_CSV)
-        .await;
-    for rows in [
-        json!([{"id": 4, "name": "dan", "region": "US", "amount": 40},
-               {"id": 5, "name": "eve", "region": "EU", "amount": 50}]),
-        json!([{"id": 6, "name": "fay", "region": "APAC", "amount": 60}]),
-    ] {
-        m.post("alice", LEDGER_ROWS, &rows)
-            .await
-            .ok(StatusCode::CREATED);
-    }
-}
-
 /// The multi-tenant `sales.items` (alice's team), partitioned by tenant.
 async fn add_items(m: &Mesh) {
     let meta = json!({
@@ -324,7 +304,7 @@ async fn grant_bob(m: &Mesh, product: &str, scope: &Value) -> String {
 /// The demo mesh plus the ledger, shared whole with bob.
 async fn ledger_mesh() -> Mesh {
     let m = Mesh::demo().await;
-    add_ledger(&m).await;
+    m.add_ledger().await;
     grant_bob(&m, "sales.ledger", &json!({})).await;
     m
 }
@@ -333,17 +313,7 @@ async fn ledger_mesh() -> Mesh {
 /// Returns the mesh and the share id.
 async fn people_mesh() -> (Mesh, String) {
     let m = Mesh::demo().await;
-    m.upload_csv("alice", "sales", "core", "people", "people", PEOPLE_CSV)
-        .await;
-    for (name, filter) in [("eu", "region = 'EU'"), ("us", "region = 'US'")] {
-        m.post(
-            "alice",
-            PEOPLE_FILTERS,
-            &json!({"name": name, "row_filter": filter}),
-        )
-        .await
-        .ok(StatusCode::CREATED);
-    }
+    m.add_people().await;
     let share = grant_bob(
         &m,
         "sales.people",
@@ -669,15 +639,10 @@ async fn oauth_client_credentials_issue_access_tokens_that_die_with_the_client()
         let token_path = token_path.clone();
         async move {
             let basic = base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"));
-            call(
+            form(
                 m,
-                "POST",
                 &token_path,
-                None,
-                &[
-                    ("authorization", &format!("Basic {basic}")),
-                    ("content-type", "application/x-www-form-urlencoded"),
-                ],
+                &[("authorization", &format!("Basic {basic}"))],
                 "grant_type=client_credentials",
             )
             .await
@@ -728,35 +693,23 @@ async fn oauth_client_credentials_issue_access_tokens_that_die_with_the_client()
         assert_eq!(r.json()["error"], "invalid_client");
         assert!(!r.text().contains(SECRET), "{}", r.text());
     }
-    let r = call(
-        &m,
-        "POST",
-        &token_path,
-        None,
-        &[("content-type", "application/x-www-form-urlencoded")],
-        "grant_type=client_credentials",
-    )
-    .await;
+    let r = form(&m, &token_path, &[], "grant_type=client_credentials").await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert_eq!(r.json()["error"], "invalid_client");
-    let r = call(
+    let r = form(
         &m,
-        "POST",
         &token_path,
-        None,
-        &[("content-type", "application/x-www-form-urlencoded")],
+        &[],
         format!("grant_type=password&client_id={client_id}&client_secret={secret}"),
     )
     .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert_eq!(r.json()["error"], "unsupported_grant_type");
     // Credentials in the form work too.
-    let r = call(
+    let r = form(
         &m,
-        "POST",
         &token_path,
-        None,
-        &[("content-type", "application/x-www-form-urlencoded")],
+        &[],
         format!("grant_type=client_credentials&client_id={client_id}&client_secret={secret}"),
     )
     .await;
@@ -819,7 +772,7 @@ async fn walk(m: &Mesh, who: &str, path: &str) -> Vec<Value> {
 #[tokio::test]
 async fn lists_are_one_line_and_page_through_to_the_same_list() {
     let m = Mesh::demo().await;
-    add_ledger(&m).await;
+    m.add_ledger().await;
     add_items(&m).await;
     add_campaigns(&m).await;
     grant_bob(&m, "sales.ledger", &json!({})).await;
@@ -914,7 +867,7 @@ async fn lists_are_one_line_and_page_through_to_the_same_list() {
 #[tokio::test]
 async fn page_tokens_are_bound_to_the_listing_and_the_caller() {
     let m = Mesh::demo().await;
-    add_ledger(&m).await;
+    m.add_ledger().await;
     add_items(&m).await;
     add_campaigns(&m).await;
     grant_bob(&m, "sales.ledger", &json!({})).await;
@@ -1815,7 +1768,7 @@ async fn file_urls_refuse_tampering_other_principals_and_expiry() {
 #[tokio::test]
 async fn revoking_the_share_kills_urls_and_hides_the_table() {
     let m = Mesh::demo().await;
-    add_ledger(&m).await;
+    m.add_ledger().await;
     let share = grant_bob(&m, "sales.ledger", &json!({})).await;
     let fs = files(&ndjson(
         &ds_query(&m, "bob", "sales.ledger.ledger", &json!({}), &[]).await,
@@ -2248,12 +2201,10 @@ async fn ip_allow_lists_fail_closed_and_only_admins_set_them() {
 
     // The OAuth token endpoint applies it too.
     let (client_id, profile) = recipient_token(&m, "bob", &json!({"kind": "oauth"})).await;
-    let r = call(
+    let r = form(
         &m,
-        "POST",
         &local(profile["tokenEndpoint"].as_str().unwrap()),
-        None,
-        &[("content-type", "application/x-www-form-urlencoded")],
+        &[],
         format!(
             "grant_type=client_credentials&client_id={client_id}&client_secret={}",
             profile["clientSecret"].as_str().unwrap()

@@ -23,14 +23,6 @@ use tokio_util::sync::CancellationToken;
 
 const LEDGER: &str = "sales.ledger.ledger";
 const PEOPLE: &str = "sales.people.people";
-const LEDGER_CSV: &[u8] = b"id,name,region,amount\n1,ann,EU,10\n2,ben,US,20\n3,cat,EU,30\n";
-const PEOPLE_CSV: &[u8] = b"person_id,name,email,region,salary\n\
-1,ann,ann@example.com,EU,100\n\
-2,ben,ben@example.com,US,200\n\
-3,cat,cat@example.com,APAC,300\n\
-4,dan,dan@example.com,LATAM,400\n\
-5,eve,eve@example.com,EU,500\n";
-
 /// The Python with `delta_sharing`, or `None` (with a note) outside CI.
 fn client_python() -> Option<String> {
     let python = match std::env::var("MESHGATE_TEST_PYTHON") {
@@ -158,32 +150,13 @@ async fn the_python_client_reads_what_meshgate_shares() {
     let m = Mesh::demo_with(|c| c.public_url = Some(format!("http://{addr}"))).await;
 
     // sales.ledger: version 0 = ids 1–3, 1 = +4–5, 2 = +6; shared whole with bob.
-    m.upload_csv("alice", "sales", "core", "ledger", "ledger", LEDGER_CSV)
-        .await;
-    let ledger_rows = "/api/v1/products/sales/ledger/tables/ledger/rows";
-    for rows in [
-        json!([{"id": 4, "name": "dan", "region": "US", "amount": 40},
-               {"id": 5, "name": "eve", "region": "EU", "amount": 50}]),
-        json!([{"id": 6, "name": "fay", "region": "APAC", "amount": 60}]),
-    ] {
-        m.post("alice", ledger_rows, &rows)
-            .await
-            .ok(StatusCode::CREATED);
-    }
+    m.add_ledger().await;
     let ledger_share = m.request_access("bob", "sales.ledger").await;
     m.approve("alice", &ledger_share, &json!({}))
         .await
         .ok(StatusCode::OK);
     // sales.people: bob sees EU rows, no salary, email hashed.
-    m.upload_csv("alice", "sales", "core", "people", "people", PEOPLE_CSV)
-        .await;
-    m.post(
-        "alice",
-        "/api/v1/products/sales/people/tables/people/data-filters",
-        &json!({"name": "eu", "row_filter": "region = 'EU'"}),
-    )
-    .await
-    .ok(StatusCode::CREATED);
+    m.add_people().await;
     let people_share = m.request_access("bob", "sales.people").await;
     m.approve(
         "alice",

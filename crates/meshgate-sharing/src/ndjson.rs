@@ -41,6 +41,16 @@ pub struct MetadataExtra {
     pub num_files: Option<i64>,
 }
 
+impl MetadataExtra {
+    /// Only the version.
+    pub fn at(version: i64) -> Self {
+        MetadataExtra {
+            version: Some(version),
+            ..MetadataExtra::default()
+        }
+    }
+}
+
 /// One data file (or change data file) as served: a signed URL and the Delta action's fields.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FileAction {

@@ -21,9 +21,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{Duration, Utc};
 use meshgate_core::credential::Claims;
-use meshgate_core::files::{
-    EXPIRES_PARAM, PRINCIPAL_PARAM, SIGNATURE_PARAM, SignedResource, UrlError,
-};
+use meshgate_core::files::{SignedResource, UrlError};
 use meshgate_core::model::{NewAuditEvent, Outcome};
 use meshgate_engine::files::ProductFiles;
 use meshgate_engine::sharing::{self as data, At, ChangeKind, DataFile, SnapshotCache};
@@ -41,6 +39,7 @@ use uuid::Uuid;
 use super::{Recipient, Shared, SharingError, SharingResult, shared_tables};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, REQUEST_ID};
+use crate::files::SignedParams;
 use crate::state::AppState;
 
 /// The query key of the access fingerprint a file URL was signed with.
@@ -232,11 +231,13 @@ fn file_url(
         segments.extend(["files", id.as_str()]);
         segments.extend(path.split('/'));
     }
-    url.query_pairs_mut()
-        .append_pair(POLICY_PARAM, policy)
-        .append_pair(EXPIRES_PARAM, &expires.to_string())
-        .append_pair(PRINCIPAL_PARAM, &r.id().to_string())
-        .append_pair(SIGNATURE_PARAM, &signature);
+    url.query_pairs_mut().append_pair(POLICY_PARAM, policy);
+    SignedParams {
+        principal: r.id(),
+        expires,
+        signature: &signature,
+    }
+    .append_to(&mut url);
     Ok(url.to_string())
 }
 
@@ -557,11 +558,7 @@ pub async fn query(
     lines.push(ndjson::metadata_line(
         format,
         &served.metadata,
-        &MetadataExtra {
-            version: Some(served.version),
-            size: None,
-            num_files: None,
-        },
+        &MetadataExtra::at(served.version),
     ));
     let mut bytes = 0i64;
     for f in &page {
@@ -581,11 +578,7 @@ pub async fn query(
     }
     let end_stream = paged || caps.include_end_stream_action;
     if end_stream {
-        lines.push(ndjson::end_stream_line(
-            next_token.as_deref(),
-            None,
-            Some(expires.saturating_mul(1000)),
-        ));
+        lines.push(end_stream_action(next_token.as_deref(), expires));
     }
     audit(
         &state,
@@ -627,18 +620,7 @@ async fn query_since(
     let policy = url_policy(r, data::access_fingerprint(&t.access));
     let format = caps.choose(needs_delta(&changes.protocol))?;
     let expires = expiry(state);
-    let mut lines = vec![
-        ndjson::protocol_line(format, &changes.protocol),
-        ndjson::metadata_line(
-            format,
-            &changes.metadata,
-            &MetadataExtra {
-                version: Some(changes.start),
-                size: None,
-                num_files: None,
-            },
-        ),
-    ];
+    let mut lines = changes_head(format, &changes);
     let mut files = 0usize;
     for c in changes.changes.iter().filter(|c| c.kind == ChangeKind::Add) {
         let a = action(
@@ -656,11 +638,7 @@ async fn query_since(
         files += 1;
     }
     if caps.include_end_stream_action {
-        lines.push(ndjson::end_stream_line(
-            None,
-            None,
-            Some(expires.saturating_mul(1000)),
-        ));
+        lines.push(end_stream_action(None, expires));
     }
     audit(
         state,
@@ -677,6 +655,19 @@ async fn query_since(
         Some(format),
         caps.include_end_stream_action,
     ))
+}
+
+/// The first lines of a changes answer: the protocol, and the metadata at its first version.
+fn changes_head(format: ResponseFormat, changes: &data::TableChanges) -> Vec<String> {
+    vec![
+        ndjson::protocol_line(format, &changes.protocol),
+        ndjson::metadata_line(format, &changes.metadata, &MetadataExtra::at(changes.start)),
+    ]
+}
+
+/// The `endStreamAction` line: the next page's token, and when the URLs above expire.
+fn end_stream_action(next_page_token: Option<&str>, expires: i64) -> String {
+    ndjson::end_stream_line(next_page_token, None, Some(expires.saturating_mul(1000)))
 }
 
 fn filtered_refusal(t: &Shared, what: &str) -> ApiError {
@@ -728,18 +719,7 @@ pub async fn changes(
     let format = caps.choose(needs_delta(&changes.protocol))?;
     let policy = url_policy(&r, data::access_fingerprint(&t.access));
     let expires = expiry(&state);
-    let mut lines = vec![
-        ndjson::protocol_line(format, &changes.protocol),
-        ndjson::metadata_line(
-            format,
-            &changes.metadata,
-            &MetadataExtra {
-                version: Some(changes.start),
-                size: None,
-                num_files: None,
-            },
-        ),
-    ];
+    let mut lines = changes_head(format, &changes);
     let mut metadata_changes = changes.metadata_changes.iter().peekable();
     let mut counts: HashMap<&'static str, usize> = HashMap::new();
     for c in &changes.changes {
@@ -748,15 +728,7 @@ pub async fn changes(
                 break;
             }
             if params.include_historical_metadata {
-                lines.push(ndjson::metadata_line(
-                    format,
-                    m,
-                    &MetadataExtra {
-                        version: Some(*v),
-                        size: None,
-                        num_files: None,
-                    },
-                ));
+                lines.push(ndjson::metadata_line(format, m, &MetadataExtra::at(*v)));
             }
             metadata_changes.next();
         }
@@ -780,11 +752,7 @@ pub async fn changes(
         lines.push(ndjson::change_line(format, kind, &a));
     }
     if caps.include_end_stream_action {
-        lines.push(ndjson::end_stream_line(
-            None,
-            None,
-            Some(expires.saturating_mul(1000)),
-        ));
+        lines.push(end_stream_action(None, expires));
     }
     audit(
         &state,
@@ -823,24 +791,22 @@ pub async fn download(
     let Ok(Query(params)) = query else {
         return Err(invalid().into());
     };
-    let param = |k: &str| params.get(k).map(String::as_str);
     let table_id = Uuid::parse_str(&table_id).map_err(|_| invalid())?;
-    let principal = param(PRINCIPAL_PARAM)
-        .and_then(|p| Uuid::parse_str(p).ok())
+    let signed = SignedParams::read(&params).ok_or_else(invalid)?;
+    let principal = signed.principal;
+    let policy = params
+        .get(POLICY_PARAM)
+        .map(String::as_str)
         .ok_or_else(invalid)?;
-    let expires = param(EXPIRES_PARAM)
-        .and_then(|e| e.parse::<i64>().ok())
-        .ok_or_else(invalid)?;
-    let policy = param(POLICY_PARAM).ok_or_else(invalid)?;
-    let signature = param(SIGNATURE_PARAM).ok_or_else(invalid)?;
-    let resource = SignedResource::SharingFile {
-        table_id,
-        policy,
-        path: &path,
-    };
-    state
-        .url_signer
-        .verify(&resource, principal, expires, signature, Utc::now())
+    signed
+        .verify(
+            &state,
+            &SignedResource::SharingFile {
+                table_id,
+                policy,
+                path: &path,
+            },
+        )
         .map_err(url_refused)?;
     // Where the file is.
     let (root, inner) = if let Some(file) = path.strip_prefix("d/") {

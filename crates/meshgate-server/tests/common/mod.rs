@@ -18,6 +18,19 @@ use tower::ServiceExt;
 
 const BOUNDARY: &str = "meshgate-test-boundary-5f1c2e";
 
+/// `sales.people.people`: five people in four regions, with emails and salaries.
+pub const PEOPLE_CSV: &[u8] = b"person_id,name,email,region,salary\n\
+1,ann,ann@example.com,EU,100\n\
+2,ben,ben@example.com,US,200\n\
+3,cat,cat@example.com,APAC,300\n\
+4,dan,dan@example.com,LATAM,400\n\
+5,eve,eve@example.com,EU,500\n";
+pub const PEOPLE_FILTERS: &str = "/api/v1/products/sales/people/tables/people/data-filters";
+
+/// Version 0 of `sales.ledger.ledger`: ids 1–3 (`Mesh::add_ledger` appends 4–5, then 6).
+pub const LEDGER_CSV: &[u8] = b"id,name,region,amount\n1,ann,EU,10\n2,ben,US,20\n3,cat,EU,30\n";
+pub const LEDGER_ROWS: &str = "/api/v1/products/sales/ledger/tables/ledger/rows";
+
 /// One test's mesh: its own data dir, state, router and a running share worker.
 pub struct Mesh {
     pub state: AppState,
@@ -150,6 +163,36 @@ impl Mesh {
             tokens,
             dir,
             stop,
+        }
+    }
+
+    /// `sales.ledger` (alice's team) with three versions: 0 = ids 1–3, 1 = +4–5, 2 = +6.
+    pub async fn add_ledger(&self) {
+        self.upload_csv("alice", "sales", "core", "ledger", "ledger", LEDGER_CSV)
+            .await;
+        for rows in [
+            json!([{"id": 4, "name": "dan", "region": "US", "amount": 40},
+                   {"id": 5, "name": "eve", "region": "EU", "amount": 50}]),
+            json!([{"id": 6, "name": "fay", "region": "APAC", "amount": 60}]),
+        ] {
+            self.post("alice", LEDGER_ROWS, &rows)
+                .await
+                .ok(StatusCode::CREATED);
+        }
+    }
+
+    /// `sales.people` (alice's team) with the data filters `eu` and `us` (by region).
+    pub async fn add_people(&self) {
+        self.upload_csv("alice", "sales", "core", "people", "people", PEOPLE_CSV)
+            .await;
+        for (name, filter) in [("eu", "region = 'EU'"), ("us", "region = 'US'")] {
+            self.post(
+                "alice",
+                PEOPLE_FILTERS,
+                &json!({"name": name, "row_filter": filter}),
+            )
+            .await
+            .ok(StatusCode::CREATED);
         }
     }
 
