@@ -11,7 +11,7 @@ step, `{"ok": ...}` or `{"error": {"type": ..., "message": ...}}`, so that one f
 - `{"op": "list_all_tables"}` -> sorted `share.schema.table` names
 - `{"op": "list_shares"}` -> sorted share names
 - `{"op": "load", "table": "s.s.t", "limit": n?, "version": v?, "timestamp": t?,
-   "delta": true|false|null}` -> `{"columns": [...], "rows": [...]}`
+   "hints": {json predicate}?, "delta": true|false|null}` -> `{"columns": [...], "rows": [...]}`
 - `{"op": "changes", "table": "s.s.t", "starting_version": v, "ending_version": v?,
    "delta": bool?}` -> `{"columns": [...], "rows": [...]}`
 """
@@ -44,6 +44,7 @@ def run(profile, step):
             limit=step.get("limit"),
             version=step.get("version"),
             timestamp=step.get("timestamp"),
+            jsonPredicateHints=json.dumps(step["hints"]) if "hints" in step else None,
             use_delta_format=step.get("delta"),
         )
         return frame(df)

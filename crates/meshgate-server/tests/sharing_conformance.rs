@@ -210,6 +210,10 @@ async fn the_python_client_reads_what_meshgate_shares() {
         {"op": "changes", "table": PEOPLE, "starting_version": 0},
         {"op": "load", "table": LEDGER, "delta": false},
         {"op": "changes", "table": LEDGER, "starting_version": 0, "delta": true},
+        {"op": "load", "table": LEDGER, "hints": {"op": "equal", "children": [
+            {"op": "column", "name": "id", "valueType": "long"},
+            {"op": "literal", "value": "6", "valueType": "long"}]}},
+        {"op": "list_shares"},
     ]);
     let r = client(&python, &bearer, &steps).await;
 
@@ -273,6 +277,17 @@ async fn the_python_client_reads_what_meshgate_shares() {
     assert_eq!(rows_by(ok(&r, 10, "parquet format"), "id"), ledger_sql);
     let all = rows_by(ok(&r, 11, "the feed in the delta format"), "id");
     assert_eq!(ids(&all, "id"), [1, 2, 3, 4, 5, 6]);
+
+    // jsonPredicateHints prune by statistics: only version 2's file (id 6) can match, and the
+    // client does not filter rows itself, so what it gets is what the server kept.
+    assert_eq!(
+        ids(
+            &rows_by(ok(&r, 12, "load with jsonPredicateHints"), "id"),
+            "id"
+        ),
+        [6]
+    );
+    assert_eq!(ok(&r, 13, "list_shares"), &json!(["sales"]));
 
     // The OAuth (version 2) profile: the client fetches an access token itself.
     let r = client(
