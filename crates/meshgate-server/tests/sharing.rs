@@ -65,17 +65,14 @@ async fn call(
     }
 }
 
+/// A `GET` with a raw bearer token (`None`: none) and no other headers.
+async fn get(m: &Mesh, uri: &str, bearer: Option<&str>) -> Resp {
+    call(m, "GET", uri, bearer, &[], Body::empty()).await
+}
+
 /// `GET` of a Delta Sharing path as `who` (an API token).
 async fn ds_get(m: &Mesh, who: &str, path: &str) -> Resp {
-    call(
-        m,
-        "GET",
-        &format!("{DS}{path}"),
-        Some(&m.token(who)),
-        &[],
-        Body::empty(),
-    )
-    .await
+    get(m, &format!("{DS}{path}"), Some(&m.token(who))).await
 }
 
 /// A form-encoded `POST` (the OAuth token endpoint) without a bearer token; `extra` headers.
@@ -372,15 +369,7 @@ async fn requests_without_a_usable_token_are_401_in_the_protocol_shape() {
         "mgt_not-a-token",
         "garbage",
     ] {
-        let r = call(
-            &m,
-            "GET",
-            &format!("{DS}/shares"),
-            Some(bad),
-            &[],
-            Body::empty(),
-        )
-        .await;
+        let r = get(&m, &format!("{DS}/shares"), Some(bad)).await;
         ds_error(&r, StatusCode::UNAUTHORIZED, "UNAUTHENTICATED");
     }
     let r = call(
@@ -405,17 +394,7 @@ async fn recipient_tokens_open_delta_sharing_only_and_die_on_rotation_and_revoca
     let first = profile["bearerToken"].as_str().unwrap().to_string();
     let shares = |token: String| {
         let m = &m;
-        async move {
-            call(
-                m,
-                "GET",
-                &format!("{DS}/shares"),
-                Some(&token),
-                &[],
-                Body::empty(),
-            )
-            .await
-        }
+        async move { get(m, &format!("{DS}/shares"), Some(&token)).await }
     };
     assert_eq!(names(&shares(first.clone()).await), ["sales"]);
 
@@ -553,37 +532,18 @@ async fn a_profile_link_downloads_once_and_its_bearer_token_reads() {
     m.delete("admin", &format!("/api/v1/recipients/bob/tokens/{id}"))
         .await
         .ok(StatusCode::OK);
-    let r = call(
-        &m,
-        "GET",
-        &local(v["profile_url"].as_str().unwrap()),
-        None,
-        &[],
-        Body::empty(),
-    )
-    .await;
+    let r = get(&m, &local(v["profile_url"].as_str().unwrap()), None).await;
     ds_error(&r, StatusCode::NOT_FOUND, "RESOURCE_DOES_NOT_EXIST");
-    let r = call(
-        &m,
-        "GET",
-        &format!("{DS}/profile/mga_forged"),
-        None,
-        &[],
-        Body::empty(),
-    )
-    .await;
+    let r = get(&m, &format!("{DS}/profile/mga_forged"), None).await;
     ds_error(&r, StatusCode::NOT_FOUND, "RESOURCE_DOES_NOT_EXIST");
 
     // The token reads like bob.
     let token = profile["bearerToken"].as_str().unwrap();
     assert!(token.starts_with(SECRET), "{token}");
-    let r = call(
+    let r = get(
         &m,
-        "GET",
         &format!("{DS}{}", tpath("sales.ledger.ledger", "version")),
         Some(token),
-        &[],
-        Body::empty(),
     )
     .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
@@ -622,15 +582,7 @@ async fn oauth_client_credentials_issue_access_tokens_that_die_with_the_client()
     assert!(profile.get("bearerToken").is_none(), "{profile}");
     let secret = profile["clientSecret"].as_str().unwrap().to_string();
     // The client secret is not a bearer token.
-    let r = call(
-        &m,
-        "GET",
-        &format!("{DS}/shares"),
-        Some(&secret),
-        &[],
-        Body::empty(),
-    )
-    .await;
+    let r = get(&m, &format!("{DS}/shares"), Some(&secret)).await;
     ds_error(&r, StatusCode::UNAUTHORIZED, "UNAUTHENTICATED");
 
     let token_path = local(profile["tokenEndpoint"].as_str().unwrap());
@@ -660,27 +612,12 @@ async fn oauth_client_credentials_issue_access_tokens_that_die_with_the_client()
     assert!((3590..=3600).contains(&expires_in), "{v}");
     assert_eq!(header_of(&r, "cache-control"), "no-store");
     let access = v["access_token"].as_str().unwrap().to_string();
-    let r = call(
-        &m,
-        "GET",
-        &format!("{DS}/shares"),
-        Some(&access),
-        &[],
-        Body::empty(),
-    )
-    .await;
+    let r = get(&m, &format!("{DS}/shares"), Some(&access)).await;
     assert_eq!(names(&r), ["sales"]);
     // Not a key to the REST API either.
-    call(
-        &m,
-        "GET",
-        "/api/v1/whoami",
-        Some(&access),
-        &[],
-        Body::empty(),
-    )
-    .await
-    .error(StatusCode::UNAUTHORIZED, "unauthenticated");
+    get(&m, "/api/v1/whoami", Some(&access))
+        .await
+        .error(StatusCode::UNAUTHORIZED, "unauthenticated");
 
     // A wrong secret, an unknown client, no credentials, another grant type.
     for (id, s) in [
@@ -726,15 +663,7 @@ async fn oauth_client_credentials_issue_access_tokens_that_die_with_the_client()
     .await
     .ok(StatusCode::OK);
     for t in [&access, &second] {
-        let r = call(
-            &m,
-            "GET",
-            &format!("{DS}/shares"),
-            Some(t),
-            &[],
-            Body::empty(),
-        )
-        .await;
+        let r = get(&m, &format!("{DS}/shares"), Some(t)).await;
         ds_error(&r, StatusCode::UNAUTHORIZED, "UNAUTHENTICATED");
     }
     let r = exchange(client_id, secret).await;
