@@ -809,10 +809,10 @@ pub async fn download(
         )
         .map_err(url_refused)?;
     // Where the file is.
-    let (root, inner) = if let Some(file) = path.strip_prefix("d/") {
-        (None, file.to_string())
+    let (from_snapshot, inner) = if let Some(file) = path.strip_prefix("d/") {
+        (false, file.to_string())
     } else if let Some(rest) = path.strip_prefix("s/") {
-        (Some(()), rest.to_string())
+        (true, rest.to_string())
     } else {
         return Err(invalid().into());
     };
@@ -874,9 +874,10 @@ pub async fn download(
         )
         .into());
     }
-    let files = match root {
-        None => ProductFiles::at(location(&t)?)?,
-        Some(()) => ProductFiles::at(state.snapshots.root().clone())?,
+    let files = if from_snapshot {
+        ProductFiles::at(state.snapshots.root().clone())?
+    } else {
+        ProductFiles::at(location(&t)?)?
     };
     let detail = json!({"table": t.full_name(), "path": inner, "via": "delta_sharing"});
     let event = NewAuditEvent::new(
