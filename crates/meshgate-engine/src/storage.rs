@@ -52,17 +52,28 @@ impl DataRoot {
 
     /// The location of a managed table.
     pub fn table_url(&self, product_id: Uuid, table: &str) -> Result<Url> {
-        self.url
-            .join(&format!("products/{product_id}/{table}/"))
-            .map_err(|e| Error::internal(format!("cannot build table location: {e}")))
+        self.under(&format!("products/{product_id}/{table}/"))
     }
 
     /// The location of a product's files, next to its managed tables. `_files` cannot clash
     /// with a table: table names start with a letter.
     pub fn files_url(&self, product_id: Uuid) -> Result<Url> {
-        self.url
-            .join(&format!("products/{product_id}/{FILES_DIR}/"))
-            .map_err(|e| Error::internal(format!("cannot build the files location: {e}")))
+        self.under(&format!("products/{product_id}/{FILES_DIR}/"))
+    }
+
+    /// `relative` joined to the root, checked after joining: a name that would climb out
+    /// (`..`, an absolute path, another host) is refused, whatever validated it before.
+    fn under(&self, relative: &str) -> Result<Url> {
+        let url = self
+            .url
+            .join(relative)
+            .map_err(|e| Error::internal(format!("cannot build a location: {e}")))?;
+        if !url.as_str().starts_with(self.url.as_str()) || relative.starts_with('/') {
+            return Err(Error::InvalidData {
+                message: "a name would place data outside the data root".into(),
+            });
+        }
+        Ok(url)
     }
 }
 
@@ -93,6 +104,17 @@ pub fn remove_location(url: &Url) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_cannot_climb_out_of_the_root() -> Result<()> {
+        let root = DataRoot::parse("s3://bucket/mesh/")?;
+        let id = Uuid::nil();
+        assert!(root.table_url(id, "orders").is_ok());
+        for bad in ["../../../x", "../../../../b", "a/../../../../b"] {
+            assert!(root.table_url(id, bad).is_err(), "{bad} escaped");
+        }
+        Ok(())
+    }
 
     #[test]
     fn local_root_becomes_a_directory_url() -> Result<()> {

@@ -122,6 +122,10 @@ pub struct LifecycleSettings {
     pub expiry_reminder_days: u32,
     /// A request left undecided this long gets a reminder (and again after as long), in days.
     pub pending_reminder_days: u32,
+    /// Separation of duties: when false (the default), nobody may approve, modify or approve
+    /// the extension of a share requested by itself or by a team it belongs to. When true it
+    /// may, and each such act is audited `share.self_decision`.
+    pub allow_self_approval: bool,
 }
 
 impl Default for LifecycleSettings {
@@ -131,6 +135,7 @@ impl Default for LifecycleSettings {
             verify_interval_secs: 7 * 24 * 3600,
             expiry_reminder_days: 7,
             pending_reminder_days: 3,
+            allow_self_approval: false,
         }
     }
 }

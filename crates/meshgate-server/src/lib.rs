@@ -18,6 +18,7 @@
 //!   `[sharing] prefix`, recipient tokens and profiles, signed file URLs, snapshots of
 //!   filtered and masked items.
 //! - [`mesh`]: `init`, and the quickstart's demo mesh.
+//! - [`paths`]: the one guard every route's path parameters pass before its handler.
 
 pub mod access;
 pub mod auth;
@@ -28,6 +29,7 @@ pub mod error;
 pub mod files;
 pub mod mesh;
 pub mod notify;
+pub mod paths;
 pub mod query;
 pub mod routes;
 pub mod rows;
@@ -67,10 +69,11 @@ pub fn router(state: AppState) -> Router {
                 .merge(files::routes())
                 .merge(catalog::routes())
                 .merge(notify::routes())
-                .merge(sharing::api_routes()),
+                .merge(sharing::api_routes())
+                .route_layer(middleware::from_fn(paths::guard)),
         )
         .nest(&state.config.sharing.prefix, sharing::routes())
-        .merge(files::signed_routes())
+        .merge(files::signed_routes().route_layer(middleware::from_fn(paths::guard)))
         .fallback(|| async {
             ApiError::new(
                 StatusCode::NOT_FOUND,

@@ -173,7 +173,7 @@ pub async fn tenancy_of(
     state: &AppState,
     v: &VisibleTable,
 ) -> ApiResult<Option<meshgate_core::credential::TableTenancy>> {
-    let (_, product) = crate::service::product_by_name(state, &v.domain, &v.product).await?;
+    let (_, product) = crate::service::find_product(state, &v.domain, &v.product).await?;
     let Some(table) = state
         .store
         .list_tables(product.id)

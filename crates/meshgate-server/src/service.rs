@@ -586,7 +586,29 @@ pub struct StagedFile {
     pub file_name: Option<String>,
 }
 
+/// A product by `domain.product` name that `caller` may know of: drafts and unpublished
+/// products exist only for their team and admins, and are a 404 exactly like a product that
+/// does not exist for everyone else (docs/design/SECURITY.md, "existence"). Every route that
+/// names a product finds it through here.
 pub async fn product_by_name(
+    state: &AppState,
+    caller: &Caller,
+    domain: &str,
+    product: &str,
+) -> ApiResult<(Domain, DataProduct)> {
+    let (d, p) = find_product(state, domain, product).await?;
+    if !crate::catalog::can_see(caller, &p) {
+        return Err(ApiError::not_found(
+            "data product",
+            &format!("{domain}.{product}"),
+        ));
+    }
+    Ok((d, p))
+}
+
+/// A product by name whatever its listing state: for the server's own work (a visible table
+/// the caller was already granted, the quickstart), never for a caller's lookup.
+pub async fn find_product(
     state: &AppState,
     domain: &str,
     product: &str,
@@ -608,15 +630,13 @@ pub fn product_resource(p: &DataProduct) -> Resource {
     }
 }
 
-/// Creates a product from staged uploads and registered locations. Tables are written first;
-/// the catalog record is committed only if all of them succeed, and any table written for a
-/// failed create is removed, so a failure leaves no half-made product.
-pub async fn create_product(
+/// Checks that `caller` may create `req` (the team exists, the caller may create products
+/// for it, its domain produces) — before any uploaded byte is stored.
+pub async fn authorize_create(
     state: &AppState,
     caller: &Caller,
-    req: NewProduct,
-    files: Vec<StagedFile>,
-) -> ApiResult<ProductView> {
+    req: &NewProduct,
+) -> ApiResult<(Domain, Team)> {
     let (domain, team) = team_by_name(state, &req.domain, &req.team).await?;
     authorize(
         state,
@@ -641,6 +661,19 @@ pub async fn create_product(
             ),
         ));
     }
+    Ok((domain, team))
+}
+
+/// Creates a product from staged uploads and registered locations. Tables are written first;
+/// the catalog record is committed only if all of them succeed, and any table written for a
+/// failed create is removed, so a failure leaves no half-made product.
+pub async fn create_product(
+    state: &AppState,
+    caller: &Caller,
+    (domain, team): (Domain, Team),
+    req: NewProduct,
+    files: Vec<StagedFile>,
+) -> ApiResult<ProductView> {
     names::validate("data product name", &req.name)?;
     let listing = crate::catalog::initial_listing(state, &domain, req.draft).await?;
     if state
@@ -846,16 +879,22 @@ fn file_format(explicit: Option<&str>, file: &StagedFile) -> ApiResult<FileForma
         })
 }
 
-pub async fn append_data(
+/// A table `caller` may append to, found and checked before any uploaded byte is stored.
+pub struct AppendTarget {
+    product: DataProduct,
+    table: ProductTable,
+    qualified: String,
+}
+
+/// Finds `domain.product.table` and checks that `caller` may append to it.
+pub async fn append_target(
     state: &AppState,
     caller: &Caller,
     domain: &str,
     product: &str,
     table: &str,
-    format: FileFormat,
-    file: &std::path::Path,
-) -> ApiResult<serde_json::Value> {
-    let (_, p) = product_by_name(state, domain, product).await?;
+) -> ApiResult<AppendTarget> {
+    let (_, p) = product_by_name(state, caller, domain, product).await?;
     authorize(
         state,
         caller,
@@ -863,13 +902,32 @@ pub async fn append_data(
         &product_resource(&p),
         &format!("append data to `{domain}.{product}`"),
     )?;
-    let mut t = state
+    let t = state
         .store
         .list_tables(p.id)
         .await?
         .into_iter()
         .find(|t| t.name == table)
         .ok_or_else(|| ApiError::not_found("table", &format!("{domain}.{product}.{table}")))?;
+    Ok(AppendTarget {
+        product: p,
+        table: t,
+        qualified: format!("{domain}.{product}.{table}"),
+    })
+}
+
+pub async fn append_data(
+    state: &AppState,
+    caller: &Caller,
+    target: AppendTarget,
+    format: FileFormat,
+    file: &std::path::Path,
+) -> ApiResult<serde_json::Value> {
+    let AppendTarget {
+        product: p,
+        table: mut t,
+        qualified,
+    } = target;
     let url = url::Url::parse(&t.location).map_err(ApiError::internal)?;
     let tenancy = state
         .store
@@ -891,12 +949,12 @@ pub async fn append_data(
         })
         .collect();
     let event = audit(caller, "product.append", "table", t.id).with_detail(json!({
-        "table": format!("{domain}.{product}.{table}"), "rows": report.rows, "version": report.version,
+        "table": qualified, "rows": report.rows, "version": report.version,
     }));
     state.store.update_table_columns(&t, event).await?;
     crate::catalog::reindex(state, p.id).await;
     Ok(
-        json!({"table": format!("{domain}.{product}.{table}"), "rows": report.rows, "version": report.version}),
+        json!({"table": qualified, "rows": report.rows, "version": report.version}),
     )
 }
 
@@ -906,7 +964,7 @@ pub async fn delete_product(
     domain: &str,
     product: &str,
 ) -> ApiResult<()> {
-    let (_, p) = product_by_name(state, domain, product).await?;
+    let (_, p) = product_by_name(state, caller, domain, product).await?;
     authorize(
         state,
         caller,
