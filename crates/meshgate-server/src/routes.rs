@@ -580,7 +580,9 @@ impl Staging {
         let path = self.dir.path().join(format!("part-{}", self.parts));
         // Checked after joining, like every file operation on a name.
         if path.parent() != Some(self.dir.path()) {
-            return Err(ApiError::internal("a staged file left its staging directory"));
+            return Err(ApiError::internal(
+                "a staged file left its staging directory",
+            ));
         }
         let file = tokio::fs::OpenOptions::new()
             .write(true)

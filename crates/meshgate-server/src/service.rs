@@ -953,9 +953,7 @@ pub async fn append_data(
     }));
     state.store.update_table_columns(&t, event).await?;
     crate::catalog::reindex(state, p.id).await;
-    Ok(
-        json!({"table": qualified, "rows": report.rows, "version": report.version}),
-    )
+    Ok(json!({"table": qualified, "rows": report.rows, "version": report.version}))
 }
 
 pub async fn delete_product(

@@ -42,7 +42,11 @@ fn routes() -> Vec<Route> {
     let mut calls = 0;
     for file in files {
         let text = std::fs::read_to_string(&file).unwrap();
-        let name = file.strip_prefix(&src).unwrap().to_string_lossy().to_string();
+        let name = file
+            .strip_prefix(&src)
+            .unwrap()
+            .to_string_lossy()
+            .to_string();
         let mut at = 0;
         while let Some(found) = text[at..].find(".route(") {
             let start = at + found + ".route(".len();
@@ -64,12 +68,16 @@ fn routes() -> Vec<Route> {
                 .copied()
                 .filter(|m| {
                     rest.match_indices(&format!("{m}(")).any(|(i, _)| {
-                        i == 0 || !rest.as_bytes()[i - 1].is_ascii_alphanumeric()
-                            && rest.as_bytes()[i - 1] != b'_'
+                        i == 0
+                            || !rest.as_bytes()[i - 1].is_ascii_alphanumeric()
+                                && rest.as_bytes()[i - 1] != b'_'
                     })
                 })
                 .collect();
-            assert!(!methods.is_empty(), "{name}: no method in route `{path}`: {rest}");
+            assert!(
+                !methods.is_empty(),
+                "{name}: no method in route `{path}`: {rest}"
+            );
             let function = enclosing_fn(&text[..start]);
             let prefix = match (name.as_str(), function.as_str()) {
                 ("lib.rs", _) => "",
@@ -85,7 +93,11 @@ fn routes() -> Vec<Route> {
         }
     }
     assert_eq!(out.len(), calls, "every `.route(` call was understood");
-    assert!(out.len() >= 90, "the source holds ~100 routes; found {}", out.len());
+    assert!(
+        out.len() >= 90,
+        "the source holds ~100 routes; found {}",
+        out.len()
+    );
     out
 }
 
@@ -227,7 +239,10 @@ async fn every_route_exists_and_refuses_data_plane_tokens_on_the_control_plane()
             // who may do little, so the walk changes next to nothing).
             let r = call(&m, method, &uri, Some(&m.token("bob"))).await;
             if r.status == StatusCode::NOT_FOUND && r.text().contains("no such") {
-                failures.push(format!("{method} {} ({}) is not served", route.path, route.origin));
+                failures.push(format!(
+                    "{method} {} ({}) is not served",
+                    route.path, route.origin
+                ));
             }
             if data_plane_or_public(method, &route.path) {
                 continue;
@@ -282,17 +297,37 @@ async fn a_draft_answers_outsiders_exactly_as_a_product_that_does_not_exist_on_e
             continue;
         }
         for method in &route.methods {
-            let draft = call(&m, method, &fill(&route.path, "secret_plan"), Some(&m.token("bob"))).await;
-            let none = call(&m, method, &fill(&route.path, "secret_none"), Some(&m.token("bob"))).await;
+            let draft = call(
+                &m,
+                method,
+                &fill(&route.path, "secret_plan"),
+                Some(&m.token("bob")),
+            )
+            .await;
+            let none = call(
+                &m,
+                method,
+                &fill(&route.path, "secret_none"),
+                Some(&m.token("bob")),
+            )
+            .await;
             compared += 1;
-            let (a, b) = (normalized(&draft, "secret_plan"), normalized(&none, "secret_none"));
+            let (a, b) = (
+                normalized(&draft, "secret_plan"),
+                normalized(&none, "secret_none"),
+            );
             if a != b {
                 differences.push(format!(
                     "{method} {}: draft {} {} / missing {} {}",
                     route.path, a.0, a.1, b.0, b.1
                 ));
             }
-            assert_ne!(draft.status, StatusCode::OK, "{method} {} showed the draft", route.path);
+            assert_ne!(
+                draft.status,
+                StatusCode::OK,
+                "{method} {} showed the draft",
+                route.path
+            );
         }
     }
     assert!(differences.is_empty(), "{}", differences.join("\n"));
@@ -307,29 +342,45 @@ async fn a_draft_answers_outsiders_exactly_as_a_product_that_does_not_exist_on_e
 async fn path_parameters_that_are_not_names_are_refused_before_any_handler() {
     let m = Mesh::demo().await;
     m.add_people().await;
-    let outside = m.dir.path().join("escaped");
-    let outside_abs = outside.to_string_lossy().to_string();
-    for table in [
-        "..%2F..%2F..%2Fescaped".to_string(),
-        format!("%2F{}", outside_abs.trim_start_matches('/').replace('/', "%2F")),
+    // Uploads are staged two levels below the data dir (`uploads/upload-…/`): these table
+    // names would put the body at `<data dir>/escaped…` and at an absolute path.
+    let absolute = m.dir.path().join("escaped_abs");
+    let tables = [
+        "..%2F..%2Fescaped".to_string(),
+        absolute.to_string_lossy().replace('/', "%2F"),
         "..".to_string(),
         "a%5Cb".to_string(),
-    ] {
-        let r = m
-            .send(
-                "POST",
-                &format!("/api/v1/products/sales/people/tables/{table}/data?format=csv"),
-                Some("alice"),
-                Some("text/csv"),
-                Body::from("person_id,name\n9,zed\n"),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{table}: {}", r.text());
+    ];
+    // Bob may not append to alice's table at all: the finding was that anyone could write.
+    for who in ["bob", "alice"] {
+        for table in &tables {
+            let r = m
+                .send(
+                    "POST",
+                    &format!("/api/v1/products/sales/people/tables/{table}/data?format=csv"),
+                    Some(who),
+                    Some("text/csv"),
+                    Body::from("person_id,name\n9,zed\n"),
+                )
+                .await;
+            let written: Vec<_> = std::fs::read_dir(m.dir.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+                .filter(|n| n.starts_with("escaped"))
+                .collect();
+            assert!(written.is_empty(), "{who} {table}: wrote {written:?}");
+            assert_eq!(
+                r.status,
+                StatusCode::BAD_REQUEST,
+                "{who} {table}: {}",
+                r.text()
+            );
+        }
     }
-    assert!(!outside.exists(), "a file was written outside the staging directory");
     // Nothing was left in the staging directory either.
-    let uploads = m.state.config.upload_dir();
-    let left: Vec<_> = std::fs::read_dir(&uploads).unwrap().collect();
+    let left: Vec<_> = std::fs::read_dir(m.state.config.upload_dir())
+        .unwrap()
+        .collect();
     assert!(left.is_empty(), "staging left {left:?}");
 }
 
@@ -337,30 +388,40 @@ async fn path_parameters_that_are_not_names_are_refused_before_any_handler() {
 async fn an_unauthorized_upload_stores_no_byte() {
     let m = Mesh::demo().await;
     m.add_people().await;
-    // Bob may not append to alice's table: refused before the body is read, so nothing is
-    // staged (a body that never ends would otherwise be written to disk first).
-    let body = Body::from_stream(futures::stream::iter((0..64).map(|_| {
-        Ok::<_, std::io::Error>(axum::body::Bytes::from(vec![b'x'; 64 * 1024]))
-    })));
-    let r = m
-        .send(
+    // Bob may not append to alice's table: the answer comes before the body is read. The
+    // body here never ends, so a server that stored it first would never answer.
+    let chunks = futures::stream::iter(
+        (0..4).map(|_| Ok::<_, std::io::Error>(axum::body::Bytes::from(vec![b'x'; 64 * 1024]))),
+    );
+    let body = Body::from_stream(futures::StreamExt::chain(
+        chunks,
+        futures::stream::pending(),
+    ));
+    let r = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        m.send(
             "POST",
             "/api/v1/products/sales/people/tables/people/data?format=csv",
             Some("bob"),
             Some("text/csv"),
             body,
-        )
-        .await;
+        ),
+    )
+    .await
+    .expect("the refusal came before the body was read");
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
     let staged: Vec<_> = std::fs::read_dir(m.state.config.upload_dir())
         .unwrap()
         .collect();
     assert!(staged.is_empty(), "{staged:?}");
-    // A multipart create whose first part is a file is refused before it is stored.
+    // A multipart create whose first part is a file is refused before the file is stored.
     let r = m
         .create_product_parts(
             "bob",
-            &[("people", Some("people.csv"), PEOPLE_CSV), ("product", None, b"{}")],
+            &[
+                ("people", Some("people.csv"), PEOPLE_CSV),
+                ("product", None, b"{}"),
+            ],
         )
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
@@ -370,7 +431,10 @@ async fn an_unauthorized_upload_stores_no_byte() {
     let r = m
         .create_product_parts(
             "bob",
-            &[("product", None, meta.as_bytes()), ("people", Some("people.csv"), PEOPLE_CSV)],
+            &[
+                ("product", None, meta.as_bytes()),
+                ("people", Some("people.csv"), PEOPLE_CSV),
+            ],
         )
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());

@@ -36,7 +36,11 @@ async fn a_credential_cannot_act_on_the_share_lifecycle_or_tokens() {
         ("GET", format!("/api/v1/shares/{share}/logs"), ""),
         ("DELETE", format!("/api/v1/tokens/{token_id}"), ""),
         ("GET", "/api/v1/tokens".to_string(), ""),
-        ("POST", "/api/v1/credentials".to_string(), r#"{"tables":["sales.people.people"],"actions":["read"]}"#),
+        (
+            "POST",
+            "/api/v1/credentials".to_string(),
+            r#"{"tables":["sales.people.people"],"actions":["read"]}"#,
+        ),
     ] {
         let r = m
             .send_bearer(
@@ -47,7 +51,12 @@ async fn a_credential_cannot_act_on_the_share_lifecycle_or_tokens() {
                 axum::body::Body::from(body),
             )
             .await;
-        assert_eq!(r.status, StatusCode::FORBIDDEN, "{method} {path}: {}", r.text());
+        assert_eq!(
+            r.status,
+            StatusCode::FORBIDDEN,
+            "{method} {path}: {}",
+            r.text()
+        );
         assert_mentions(&r.text(), "credential");
     }
     // Nothing happened: the share still waits, carol's token still works.
