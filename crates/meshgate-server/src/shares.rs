@@ -167,7 +167,8 @@ async fn separate_duties(
     if !matches!(action, Action::ApproveShare | Action::ModifyShare) {
         return Ok(());
     }
-    let own = share.requester_principal_id == Some(caller.id())
+    let own = share.created_by == caller.id()
+        || share.requester_principal_id == Some(caller.id())
         || share
             .requester_team_id
             .is_some_and(|t| caller.team_ids().contains(&t));
