@@ -5,6 +5,8 @@
 //! memory. Delta commits are atomic: a failed write leaves no visible data, and a failed
 //! create removes the half-made directory.
 
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -16,8 +18,9 @@ use deltalake::datafusion::prelude::{
 use deltalake::operations::write::WriteMetrics;
 use deltalake::protocol::SaveMode;
 use deltalake::{DeltaTable, DeltaTableBuilder};
-use futures::TryStreamExt;
+use futures::{FutureExt, TryStreamExt};
 use meshgate_core::model::Column;
+use meshgate_guard::upload;
 use url::Url;
 
 use crate::rows::{TENANT_COLUMN, Tenancy};
@@ -52,6 +55,15 @@ impl FileFormat {
     pub fn from_path(path: &Path) -> Option<Self> {
         let ext = path.extension()?.to_str()?;
         FileFormat::parse(ext).ok()
+    }
+
+    /// The format's name in messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            FileFormat::Csv => "CSV",
+            FileFormat::Parquet => "Parquet",
+            FileFormat::JsonLines => "JSON-lines",
+        }
     }
 
     /// The extension DataFusion expects on files of this format.
@@ -94,12 +106,12 @@ pub async fn create_table_with(
     tenancy: Option<&Tenancy>,
 ) -> Result<IngestReport> {
     let ctx = write_session();
-    let mut df = read_file(&ctx, file, format, None).await?;
+    let mut df = unpanicked(format, read_file(&ctx, file, format, None)).await?;
     if let Some(t) = tenancy {
         df = with_tenant(df, t)?;
     }
     prepare_location(location)?;
-    let result = async {
+    let result = unpanicked(format, async {
         let table = empty_table(location).await?;
         let mut write = table
             .write(Vec::new())
@@ -113,7 +125,7 @@ pub async fn create_table_with(
         }
         let table = write.await.map_err(Error::from_ingest)?;
         write_report(&table).await
-    }
+    })
     .await;
     if result.is_err() {
         remove_location(location);
@@ -196,18 +208,66 @@ pub async fn append_file_with(
         schema = Arc::new(Schema::new(fields));
     }
     let ctx = write_session();
-    let mut df = read_file(&ctx, file, format, Some(schema)).await?;
+    let mut df = unpanicked(format, read_file(&ctx, file, format, Some(schema))).await?;
     if let Some(t) = tenancy {
         df = with_tenant(df, t)?;
     }
-    let table = table
-        .write(Vec::new())
-        .with_input_plan(df.logical_plan().clone())
-        .with_session_state(Arc::new(ctx.state()))
-        .with_save_mode(SaveMode::Append)
-        .await
-        .map_err(Error::from_ingest)?;
+    let table = unpanicked(format, async {
+        table
+            .write(Vec::new())
+            .with_input_plan(df.logical_plan().clone())
+            .with_session_state(Arc::new(ctx.state()))
+            .with_save_mode(SaveMode::Append)
+            .await
+            .map_err(Error::from_ingest)
+    })
+    .await?;
     write_report(&table).await
+}
+
+/// Runs the reading (and writing) of an uploaded file, turning a panic in a reader into
+/// [`Error::InvalidData`]: a file crafted to trip a reader is the caller's to fix, and the
+/// request it came with gets an answer.
+async fn unpanicked<T>(format: FileFormat, work: impl Future<Output = Result<T>>) -> Result<T> {
+    match AssertUnwindSafe(work).catch_unwind().await {
+        Ok(result) => result,
+        Err(panic) => {
+            tracing::warn!(
+                format = format.name(),
+                panic = crate::query::panic_message(panic.as_ref()),
+                "a reader panicked on an uploaded file"
+            );
+            Err(Error::InvalidData {
+                message: format!(
+                    "the {} file is malformed: the reader could not decode it",
+                    format.name()
+                ),
+            })
+        }
+    }
+}
+
+/// Checks a Parquet file's framing (both magics, a footer length that points inside the
+/// file) before a reader trusts it.
+fn check_parquet(file: &Path) -> Result<()> {
+    use std::io::{Read, Seek, SeekFrom};
+    let unreadable = |e: std::io::Error| Error::storage(format!("cannot read the upload: {e}"));
+    let mut f = std::fs::File::open(file).map_err(unreadable)?;
+    let len = f.metadata().map_err(unreadable)?.len();
+    let mut head = [0u8; upload::PARQUET_HEAD];
+    let mut tail = [0u8; upload::PARQUET_TAIL];
+    let minimum = (upload::PARQUET_HEAD + upload::PARQUET_TAIL) as u64;
+    if len >= minimum {
+        f.read_exact(&mut head).map_err(unreadable)?;
+        f.seek(SeekFrom::End(-(upload::PARQUET_TAIL as i64)))
+            .map_err(unreadable)?;
+        f.read_exact(&mut tail).map_err(unreadable)?;
+    }
+    upload::parquet_framing(len, &head, &tail)
+        .map(|_| ())
+        .map_err(|e| Error::InvalidData {
+            message: format!("the Parquet file is malformed: {e}"),
+        })
 }
 
 /// Writes in-memory batches: creates the table if `create`, else appends.
@@ -309,6 +369,7 @@ async fn read_file(
             ctx.read_csv(path, opts).await
         }
         FileFormat::Parquet => {
+            check_parquet(file)?;
             let opts = ParquetReadOptions::default().file_extension(&ext);
             ctx.read_parquet(path, opts).await
         }
