@@ -10,7 +10,10 @@ fuzz_target!(|data: &[u8]| {
     // The engine's way: the length, the first and the last bytes.
     let head = &data[..data.len().min(PARQUET_HEAD)];
     let tail = &data[data.len().saturating_sub(PARQUET_TAIL)..];
-    assert_eq!(whole, upload::parquet_framing(data.len() as u64, head, tail));
+    assert_eq!(
+        whole,
+        upload::parquet_framing(data.len() as u64, head, tail)
+    );
     if let Ok(framing) = whole {
         let len = data.len() as u64;
         assert!(framing.metadata_offset >= PARQUET_HEAD as u64);

@@ -236,7 +236,9 @@ impl QueryEngine {
         };
         match tokio::time::timeout_at(until, rx).await {
             Ok(Ok(result)) => result,
-            Ok(Err(_)) => Err(Error::internal("the planner thread ended without an answer")),
+            Ok(Err(_)) => Err(Error::internal(
+                "the planner thread ended without an answer",
+            )),
             // The planner thread runs on until it is done; the limits bound how long.
             Err(_) => Err(timeout),
         }
@@ -304,12 +306,15 @@ async fn plan_checked(
 
 /// The depth check over DataFusion's statements: the SQL statement inside, an `EXPLAIN`'s
 /// statement, a `COPY`'s query.
-fn check_df_statement(statement: &DfStatement, limits: &Limits) -> std::result::Result<(), LimitError> {
+fn check_df_statement(
+    statement: &DfStatement,
+    limits: &Limits,
+) -> std::result::Result<(), LimitError> {
     let mut statement = statement;
     loop {
         match statement {
             DfStatement::Statement(s) => return check_statement(s, limits),
-            DfStatement::Explain(e) => statement = &e.statement,
+            DfStatement::Explain(e) => statement = e.statement.as_ref(),
             DfStatement::CopyTo(c) => {
                 return match &c.source {
                     CopyToSource::Query(q) => check_query(q, limits),
@@ -328,7 +333,9 @@ fn too_complex(e: LimitError) -> Error {
         Limit::Depth => "query.max_expr_depth",
     };
     Error::TooComplex {
-        message: format!("the query is too complex: {e}; simplify it or ask an admin to raise `{setting}`"),
+        message: format!(
+            "the query is too complex: {e}; simplify it or ask an admin to raise `{setting}`"
+        ),
     }
 }
 

@@ -31,13 +31,13 @@ fn attacks() -> Vec<(&'static str, String)> {
     let in_list = format!("SELECT 7 IN ({})", vec!["7"; 50_000].join(", "));
     vec![
         ("2,000-term +", chain("1", "+", "1", 2_000)),
-        ("3,000-term OR", chain("id = 1", " OR ", "id = 1", 3_000) + " FROM d.p.t"),
+        (
+            "3,000-term OR",
+            chain("id = 1", " OR ", "id = 1", 3_000) + " FROM d.p.t",
+        ),
         ("50,000-item IN", in_list),
         ("10,000-term ||", chain("'a'", "||", "'a'", 10_000)),
-        (
-            "1,000 UNIONs",
-            chain("1", " UNION ALL ", "SELECT 1", 1_000),
-        ),
+        ("1,000 UNIONs", chain("1", " UNION ALL ", "SELECT 1", 1_000)),
     ]
 }
 
@@ -106,19 +106,34 @@ async fn each_limit_names_its_setting() {
         .await
         .err()
         .unwrap();
-    assert!(depth.to_string().contains("`query.max_expr_depth`"), "{depth}");
+    assert!(
+        depth.to_string().contains("`query.max_expr_depth`"),
+        "{depth}"
+    );
     let tokens = engine
-        .run(&format!("SELECT 7 IN ({})", vec!["7"; 50_000].join(", ")), &visible)
+        .run(
+            &format!("SELECT 7 IN ({})", vec!["7"; 50_000].join(", ")),
+            &visible,
+        )
         .await
         .err()
         .unwrap();
-    assert!(tokens.to_string().contains("`query.max_sql_tokens`"), "{tokens}");
+    assert!(
+        tokens.to_string().contains("`query.max_sql_tokens`"),
+        "{tokens}"
+    );
     let bytes = engine
-        .run(&format!("SELECT '{}'", "x".repeat(2 * 1024 * 1024)), &visible)
+        .run(
+            &format!("SELECT '{}'", "x".repeat(2 * 1024 * 1024)),
+            &visible,
+        )
         .await
         .err()
         .unwrap();
-    assert!(bytes.to_string().contains("`query.max_sql_bytes`"), "{bytes}");
+    assert!(
+        bytes.to_string().contains("`query.max_sql_bytes`"),
+        "{bytes}"
+    );
     assert!(!bytes.to_string().contains("xxx"), "{bytes}");
 }
 
@@ -142,7 +157,10 @@ async fn chains_inside_the_limits_still_run() {
     assert_eq!(rows(&engine, &ors, &visible).await, 2);
     let in_list = format!(
         "SELECT * FROM d.p.t WHERE id IN ({})",
-        (1..=5_000).map(|i| i.to_string()).collect::<Vec<_>>().join(", ")
+        (1..=5_000)
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     assert_eq!(rows(&engine, &in_list, &visible).await, 2);
 }

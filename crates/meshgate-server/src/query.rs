@@ -232,7 +232,9 @@ pub async fn run(
         return Err(ApiError::new(
             axum::http::StatusCode::BAD_REQUEST,
             "query_too_complex",
-            format!("`sql` is longer than {max} bytes; ask an admin to raise `query.max_sql_bytes`"),
+            format!(
+                "`sql` is longer than {max} bytes; ask an admin to raise `query.max_sql_bytes`"
+            ),
         ));
     }
     let started = Instant::now();

@@ -38,8 +38,15 @@ fn assert_too_complex(r: &Resp, what: &str) {
 #[tokio::test]
 async fn oversized_queries_answer_400_and_the_server_answers_afterwards() {
     let m = Mesh::demo().await;
-    m.upload_csv("alice", "sales", "core", "small", "t", b"id,name\n1,x\n2,y\n")
-        .await;
+    m.upload_csv(
+        "alice",
+        "sales",
+        "core",
+        "small",
+        "t",
+        b"id,name\n1,x\n2,y\n",
+    )
+    .await;
     let attacks = [
         ("2,000-term +", chain("1", "+", "1", 2_000)),
         (
@@ -58,7 +65,11 @@ async fn oversized_queries_answer_400_and_the_server_answers_afterwards() {
             let r = m.query(who, sql).await;
             assert_too_complex(&r, what);
         }
-        assert_eq!(m.rows("alice", "SELECT count(*) AS n FROM sales.small.t").await[0]["n"], 2);
+        assert_eq!(
+            m.rows("alice", "SELECT count(*) AS n FROM sales.small.t")
+                .await[0]["n"],
+            2
+        );
     }
     // Over the byte limit: refused before it reaches the audit log.
     let m = Mesh::demo_with(|c| c.query.max_sql_bytes = 1000).await;
@@ -74,7 +85,10 @@ async fn oversized_queries_answer_400_and_the_server_answers_afterwards() {
 #[tokio::test]
 async fn the_depth_limit_is_a_setting() {
     let m = Mesh::demo_with(|c| c.query.max_expr_depth = 10).await;
-    assert_too_complex(&m.query("alice", &chain("1", "+", "1", 20)).await, "depth 10");
+    assert_too_complex(
+        &m.query("alice", &chain("1", "+", "1", 20)).await,
+        "depth 10",
+    );
     assert_eq!(m.rows("alice", "SELECT 1 + 1 AS two").await[0]["two"], 2);
 }
 
@@ -120,8 +134,15 @@ fn parquet_footer_before_start() -> Vec<u8> {
 #[tokio::test]
 async fn malformed_files_answer_400_on_create_and_append() {
     let m = Mesh::demo().await;
-    m.upload_csv("alice", "sales", "core", "small", "t", b"id,name\n1,x\n2,y\n")
-        .await;
+    m.upload_csv(
+        "alice",
+        "sales",
+        "core",
+        "small",
+        "t",
+        b"id,name\n1,x\n2,y\n",
+    )
+    .await;
     let files: [(&str, &str, Vec<u8>, &str); 3] = [
         (
             "parquet",
@@ -138,8 +159,12 @@ async fn malformed_files_answer_400_on_create_and_append() {
         ),
     ];
     for (i, (format, file, bytes, mention)) in files.iter().enumerate() {
-        let meta = json!({"domain": "sales", "team": "core", "name": format!("bad{i}")}).to_string();
-        let body = multipart(&[("product", None, meta.as_bytes()), ("t", Some(file), bytes)]);
+        let meta =
+            json!({"domain": "sales", "team": "core", "name": format!("bad{i}")}).to_string();
+        let body = multipart(&[
+            ("product", None, meta.as_bytes()),
+            ("t", Some(*file), bytes.as_slice()),
+        ]);
         let r = m
             .send(
                 "POST",
@@ -164,7 +189,11 @@ async fn malformed_files_answer_400_on_create_and_append() {
         let message = r.error(StatusCode::BAD_REQUEST, "invalid_data");
         assert!(message.contains(mention), "append {format}: {message}");
     }
-    assert_eq!(m.rows("alice", "SELECT count(*) AS n FROM sales.small.t").await[0]["n"], 2);
+    assert_eq!(
+        m.rows("alice", "SELECT count(*) AS n FROM sales.small.t")
+            .await[0]["n"],
+        2
+    );
 }
 
 /// A real server (not `oneshot`: a panic there would only fail the test) with the same
@@ -202,7 +231,11 @@ async fn a_panicking_handler_costs_its_request_not_the_server() {
         assert_eq!(body["error"]["request_id"], "panic-test-1", "{body}");
         assert!(!body.to_string().contains("a handler bug"), "{body}");
 
-        let r = client.get(format!("http://{addr}/ok")).send().await.unwrap();
+        let r = client
+            .get(format!("http://{addr}/ok"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), reqwest::StatusCode::OK);
         assert_eq!(r.text().await.unwrap(), "ok");
     }
