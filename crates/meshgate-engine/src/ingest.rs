@@ -247,11 +247,44 @@ async fn unpanicked<T>(format: FileFormat, work: impl Future<Output = Result<T>>
     }
 }
 
-/// Checks a Parquet file's framing (both magics, a footer length that points inside the
-/// file) before a reader trusts it.
-fn check_parquet(file: &Path) -> Result<()> {
+/// Most bytes of Parquet metadata an upload may have (a footer describing thousands of row
+/// groups and columns is still a few MiB).
+const MAX_PARQUET_METADATA: u64 = 64 * 1024 * 1024;
+
+/// Longest the decoding of an upload's Parquet metadata may take.
+const PARQUET_METADATA_BUDGET: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Checks a Parquet file before DataFusion's reader sees it: its framing (both magics, a
+/// footer length that points inside the file), then that its metadata decodes — on a
+/// blocking thread, within a time budget, a panic there being a malformed file — so a
+/// crafted footer holds neither a runtime thread nor the request for long.
+async fn check_parquet(file: &Path) -> Result<()> {
+    let malformed = |why: &str| Error::InvalidData {
+        message: format!("the Parquet file is malformed: {why}"),
+    };
+    let path = file.to_path_buf();
+    let work = tokio::task::spawn_blocking(move || parquet_metadata(&path));
+    match tokio::time::timeout(PARQUET_METADATA_BUDGET, work).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(join)) => {
+            tracing::warn!(error = %join, "the Parquet metadata decoder panicked on an upload");
+            Err(malformed("its metadata cannot be decoded"))
+        }
+        // The blocking thread finishes on its own; the caller is answered now.
+        Err(_) => Err(malformed(&format!(
+            "its metadata takes longer than {} s to decode",
+            PARQUET_METADATA_BUDGET.as_secs()
+        ))),
+    }
+}
+
+/// [`check_parquet`]'s blocking part.
+fn parquet_metadata(file: &Path) -> Result<()> {
     use std::io::{Read, Seek, SeekFrom};
     let unreadable = |e: std::io::Error| Error::storage(format!("cannot read the upload: {e}"));
+    let malformed = |why: String| Error::InvalidData {
+        message: format!("the Parquet file is malformed: {why}"),
+    };
     let mut f = std::fs::File::open(file).map_err(unreadable)?;
     let len = f.metadata().map_err(unreadable)?.len();
     let mut head = [0u8; upload::PARQUET_HEAD];
@@ -263,10 +296,23 @@ fn check_parquet(file: &Path) -> Result<()> {
             .map_err(unreadable)?;
         f.read_exact(&mut tail).map_err(unreadable)?;
     }
-    upload::parquet_framing(len, &head, &tail)
+    let framing =
+        upload::parquet_framing(len, &head, &tail).map_err(|e| malformed(e.to_string()))?;
+    if framing.metadata_len > MAX_PARQUET_METADATA {
+        return Err(malformed(format!(
+            "its metadata is larger than {} MiB",
+            MAX_PARQUET_METADATA / (1024 * 1024)
+        )));
+    }
+    let mut metadata = vec![0u8; framing.metadata_len as usize];
+    f.seek(SeekFrom::Start(framing.metadata_offset))
+        .map_err(unreadable)?;
+    f.read_exact(&mut metadata).map_err(unreadable)?;
+    deltalake::parquet::file::metadata::ParquetMetaDataReader::decode_metadata(&metadata)
         .map(|_| ())
-        .map_err(|e| Error::InvalidData {
-            message: format!("the Parquet file is malformed: {e}"),
+        .map_err(|e| {
+            tracing::debug!(error = %e, "an uploaded Parquet file's metadata does not decode");
+            malformed("its metadata cannot be decoded".into())
         })
 }
 
@@ -369,7 +415,7 @@ async fn read_file(
             ctx.read_csv(path, opts).await
         }
         FileFormat::Parquet => {
-            check_parquet(file)?;
+            check_parquet(file).await?;
             let opts = ParquetReadOptions::default().file_extension(&ext);
             ctx.read_parquet(path, opts).await
         }

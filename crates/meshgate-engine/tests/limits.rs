@@ -240,7 +240,7 @@ fn malformed() -> Vec<(&'static str, FileFormat, Vec<u8>, &'static str)> {
             "garbage metadata",
             FileFormat::Parquet,
             parquet_with_footer(96),
-            "",
+            "metadata cannot be decoded",
         ),
         (
             "not Parquet at all",
