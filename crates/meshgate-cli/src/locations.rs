@@ -69,9 +69,7 @@ pub async fn run(c: &Client, out: OutputFormat, cmd: ExternalLocationCommand) ->
                 "name": name, "url": url, "teams": teams, "writable": writable,
                 "description": description,
             });
-            let v = c
-                .json(Method::POST, &["external-locations"], &body)
-                .await?;
+            let v = c.json(Method::POST, &["external-locations"], &body).await?;
             show_record(out, &v, LOCATION)
         }
         ExternalLocationCommand::List => {

@@ -267,7 +267,9 @@ fn percent_decode(s: &str) -> Option<String> {
 }
 
 fn hex_val(b: u8) -> Option<u8> {
-    char::from(b).to_digit(16).and_then(|d| u8::try_from(d).ok())
+    char::from(b)
+        .to_digit(16)
+        .and_then(|d| u8::try_from(d).ok())
 }
 
 /// Encodes one path segment: everything but unreserved characters.

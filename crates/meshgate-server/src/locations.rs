@@ -212,8 +212,13 @@ async fn remove(
 ) -> ApiResult<StatusCode> {
     admit(&state, &caller, "delete external locations")?;
     let l = location_by_name(&state, &name).await?;
-    let event = audit(&caller, "external_location.delete", "external_location", l.id)
-        .with_detail(json!({"name": l.name, "url": l.url}));
+    let event = audit(
+        &caller,
+        "external_location.delete",
+        "external_location",
+        l.id,
+    )
+    .with_detail(json!({"name": l.name, "url": l.url}));
     state.store.delete_external_location(l.id, event).await?;
     Ok(StatusCode::NO_CONTENT)
 }

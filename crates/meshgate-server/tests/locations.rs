@@ -21,7 +21,8 @@ const LOCATIONS: &str = "/api/v1/external-locations";
 /// products of its own, and so register tables.
 async fn mesh() -> Mesh {
     let mut m = Mesh::demo().await;
-    m.add_user("mallory", Some(("marketing", "analytics"))).await;
+    m.add_user("mallory", Some(("marketing", "analytics")))
+        .await;
     m.put(
         "admin",
         "/api/v1/domains/marketing/teams/analytics/members/mallory",
@@ -62,7 +63,14 @@ async fn declare(m: &Mesh, name: &str, url: &Path, teams: &[&str], writable: boo
 }
 
 /// `POST /api/v1/products` as `who` registering one table `events` at `location`.
-async fn register(m: &Mesh, who: &str, domain: &str, team: &str, name: &str, location: &str) -> common::Resp {
+async fn register(
+    m: &Mesh,
+    who: &str,
+    domain: &str,
+    team: &str,
+    name: &str,
+    location: &str,
+) -> common::Resp {
     m.create_product(
         who,
         &json!({"domain": domain, "team": team, "name": name,
@@ -124,13 +132,28 @@ async fn nothing_in_the_data_root_can_be_registered_or_declared() {
     let m = mesh().await;
     let root = m.state.data_root.url().to_file_path().unwrap();
     // The data root itself, a folder in it, and a folder containing it.
-    for path in [root.clone(), root.join("products"), m.dir.path().to_path_buf()] {
-        register(&m, "alice", "sales", "core", "inside", &path.to_string_lossy())
-            .await
-            .error(StatusCode::FORBIDDEN, "forbidden");
+    for path in [
+        root.clone(),
+        root.join("products"),
+        m.dir.path().to_path_buf(),
+    ] {
+        register(
+            &m,
+            "alice",
+            "sales",
+            "core",
+            "inside",
+            &path.to_string_lossy(),
+        )
+        .await
+        .error(StatusCode::FORBIDDEN, "forbidden");
     }
     // An admin cannot declare an external location over it either (in or around it).
-    for path in [root.clone(), root.join("products"), m.dir.path().to_path_buf()] {
+    for path in [
+        root.clone(),
+        root.join("products"),
+        m.dir.path().to_path_buf(),
+    ] {
         let msg = m
             .post(
                 "admin",
@@ -174,7 +197,10 @@ async fn registration_needs_an_external_location_listing_the_team() {
         .ok(StatusCode::CREATED);
     assert_eq!(created["tables"][0]["managed"], false);
     let rows = m
-        .rows("mallory", "SELECT count(*) AS n FROM marketing.events.events")
+        .rows(
+            "mallory",
+            "SELECT count(*) AS n FROM marketing.events.events",
+        )
         .await;
     assert_eq!(rows[0]["n"], 2);
 
@@ -193,7 +219,10 @@ async fn registration_needs_an_external_location_listing_the_team() {
         .error(StatusCode::FORBIDDEN, "forbidden");
     assert_mentions(&msg, "read-only");
     let rows = m
-        .rows("mallory", "SELECT count(*) AS n FROM marketing.events.events")
+        .rows(
+            "mallory",
+            "SELECT count(*) AS n FROM marketing.events.events",
+        )
         .await;
     assert_eq!(rows[0]["n"], 2);
 
@@ -202,9 +231,7 @@ async fn registration_needs_an_external_location_listing_the_team() {
         .await
         .ok(StatusCode::NO_CONTENT);
     declare(&m, "landing", &ext, &["marketing.analytics"], true).await;
-    let appended = append_csv(&m, "mallory", "events")
-        .await
-        .ok(StatusCode::OK);
+    let appended = append_csv(&m, "mallory", "events").await.ok(StatusCode::OK);
     assert_eq!(appended["rows"], 1, "{appended}");
     m.post(
         "mallory",
@@ -221,11 +248,25 @@ async fn overlapping_registrations_are_refused() {
     let ext = external(&m);
     delta_table(&ext.join("a").join("t")).await;
     delta_table(&ext.join("a").join("tc")).await;
-    declare(&m, "landing", &ext, &["marketing.analytics", "sales.core"], false).await;
+    declare(
+        &m,
+        "landing",
+        &ext,
+        &["marketing.analytics", "sales.core"],
+        false,
+    )
+    .await;
     let t = ext.join("a").join("t");
-    register(&m, "mallory", "marketing", "analytics", "first", &t.to_string_lossy())
-        .await
-        .ok(StatusCode::CREATED);
+    register(
+        &m,
+        "mallory",
+        "marketing",
+        "analytics",
+        "first",
+        &t.to_string_lossy(),
+    )
+    .await
+    .ok(StatusCode::CREATED);
 
     // The same table again (by another team, or spelled as a URL or with a detour), a folder
     // inside it, or a folder containing it: refused.
@@ -237,8 +278,18 @@ async fn overlapping_registrations_are_refused() {
         ("alice", "sales", "core", t.to_string_lossy().into_owned()),
         ("mallory", "marketing", "analytics", url.to_string()),
         ("mallory", "marketing", "analytics", detour),
-        ("mallory", "marketing", "analytics", inside.to_string_lossy().into_owned()),
-        ("mallory", "marketing", "analytics", around.to_string_lossy().into_owned()),
+        (
+            "mallory",
+            "marketing",
+            "analytics",
+            inside.to_string_lossy().into_owned(),
+        ),
+        (
+            "mallory",
+            "marketing",
+            "analytics",
+            around.to_string_lossy().into_owned(),
+        ),
     ] {
         let msg = register(&m, who, domain, team, "second", &at)
             .await
@@ -249,9 +300,16 @@ async fn overlapping_registrations_are_refused() {
     {
         let link = ext.join("link");
         std::os::unix::fs::symlink(&t, &link).unwrap();
-        register(&m, "mallory", "marketing", "analytics", "second", &link.to_string_lossy())
-            .await
-            .error(StatusCode::CONFLICT, "conflict");
+        register(
+            &m,
+            "mallory",
+            "marketing",
+            "analytics",
+            "second",
+            &link.to_string_lossy(),
+        )
+        .await
+        .error(StatusCode::CONFLICT, "conflict");
     }
     // A sibling whose name merely extends it is another table.
     register(
@@ -301,7 +359,11 @@ async fn locations_are_shown_to_the_owning_team_only() {
     ] {
         let entry = m.get("bob", path).await;
         assert_eq!(entry.status, StatusCode::OK, "{path}: {}", entry.text());
-        assert!(!entry.text().contains("file://"), "{path}: {}", entry.text());
+        assert!(
+            !entry.text().contains("file://"),
+            "{path}: {}",
+            entry.text()
+        );
     }
 }
 
@@ -320,7 +382,11 @@ async fn invalid_locations_are_bad_requests() {
             "invalid_data",
             "not",
         ),
-        (plain.to_string_lossy().into_owned(), "invalid_data", "Delta"),
+        (
+            plain.to_string_lossy().into_owned(),
+            "invalid_data",
+            "Delta",
+        ),
     ] {
         let msg = register(&m, "mallory", "marketing", "analytics", "bad", &at)
             .await
@@ -341,7 +407,10 @@ async fn invalid_locations_are_bad_requests() {
 async fn external_locations_are_managed_by_admins() {
     let m = mesh().await;
     let ext = external(&m);
-    for (method, path) in [("GET", LOCATIONS.to_string()), ("GET", format!("{LOCATIONS}/x"))] {
+    for (method, path) in [
+        ("GET", LOCATIONS.to_string()),
+        ("GET", format!("{LOCATIONS}/x")),
+    ] {
         m.send(method, &path, Some("alice"), None, Body::empty())
             .await
             .error(StatusCode::FORBIDDEN, "forbidden");
@@ -354,9 +423,22 @@ async fn external_locations_are_managed_by_admins() {
     .await
     .error(StatusCode::FORBIDDEN, "forbidden");
 
-    let created = declare(&m, "landing", &ext, &["sales.core", "marketing.analytics"], true).await;
-    assert_eq!(created["teams"], json!(["sales.core", "marketing.analytics"]));
-    assert!(created["url"].as_str().unwrap().ends_with("/external/"), "{created}");
+    let created = declare(
+        &m,
+        "landing",
+        &ext,
+        &["sales.core", "marketing.analytics"],
+        true,
+    )
+    .await;
+    assert_eq!(
+        created["teams"],
+        json!(["sales.core", "marketing.analytics"])
+    );
+    assert!(
+        created["url"].as_str().unwrap().ends_with("/external/"),
+        "{created}"
+    );
     assert_eq!(created["writable"], true);
     // Names and prefixes are unique, and locations do not nest.
     m.post(

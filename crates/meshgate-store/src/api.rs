@@ -11,9 +11,9 @@ use meshgate_core::catalog::{
 use meshgate_core::credential::{Credential, TableTenancy};
 use meshgate_core::lifecycle::{ItemStatus, ShareStatus};
 use meshgate_core::model::{
-    ApiToken, AuditEvent, DataProduct, Domain, ExternalLocation, FileGrant, Grant, Health, Job, JobKind,
-    NewAuditEvent, Principal, ProductTable, RecipientSettings, Share, ShareDetail, ShareItem,
-    ShareLog, ShareSettings, ShareTerms, SharingToken, Team, TeamMember,
+    ApiToken, AuditEvent, DataProduct, Domain, ExternalLocation, FileGrant, Grant, Health, Job,
+    JobKind, NewAuditEvent, Principal, ProductTable, RecipientSettings, Share, ShareDetail,
+    ShareItem, ShareLog, ShareSettings, ShareTerms, SharingToken, Team, TeamMember,
 };
 use meshgate_core::notify::{Contact, DeliveryStatus, Notification, Webhook, WebhookDelivery};
 use uuid::Uuid;
@@ -583,8 +583,7 @@ pub trait Store: Send + Sync + 'static {
         location: &ExternalLocation,
         audit: NewAuditEvent,
     ) -> Result<()>;
-    async fn get_external_location_by_name(&self, name: &str)
-    -> Result<Option<ExternalLocation>>;
+    async fn get_external_location_by_name(&self, name: &str) -> Result<Option<ExternalLocation>>;
     /// All external locations, by name.
     async fn list_external_locations(&self) -> Result<Vec<ExternalLocation>>;
     /// `NotFound` if absent. Tables registered under it stay registered (and read-only).

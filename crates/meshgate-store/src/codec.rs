@@ -13,10 +13,10 @@ use meshgate_core::catalog::{
 };
 use meshgate_core::lifecycle::{ItemStatus, ShareStatus};
 use meshgate_core::model::{
-    ApiToken, AuditEvent, Column, DataProduct, Domain, ExternalLocation, FileGrant, Grant, Grantee, Health, ItemKind,
-    Job, JobKind, Outcome, Permission, Principal, PrincipalKind, ProductTable, RecipientSettings,
-    Share, ShareItem, ShareLog, ShareTerms, SharingToken, SharingTokenKind, Team, TeamMember,
-    TeamRole,
+    ApiToken, AuditEvent, Column, DataProduct, Domain, ExternalLocation, FileGrant, Grant, Grantee,
+    Health, ItemKind, Job, JobKind, Outcome, Permission, Principal, PrincipalKind, ProductTable,
+    RecipientSettings, Share, ShareItem, ShareLog, ShareTerms, SharingToken, SharingTokenKind,
+    Team, TeamMember, TeamRole,
 };
 use meshgate_core::notify::{
     Contact, DeliveryStatus, Notification, NotifyEvent, Webhook, WebhookDelivery,

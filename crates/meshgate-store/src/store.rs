@@ -17,9 +17,9 @@ use meshgate_core::catalog::{
 use meshgate_core::credential::{Credential, TableTenancy};
 use meshgate_core::lifecycle::ItemStatus;
 use meshgate_core::model::{
-    ApiToken, AuditEvent, DataProduct, Domain, ExternalLocation, FileGrant, Grant, Job, NewAuditEvent, Principal,
-    PrincipalKind, ProductTable, RecipientSettings, Share, ShareDetail, ShareItem, ShareLog,
-    ShareSettings, SharingToken, Team, TeamMember, new_id,
+    ApiToken, AuditEvent, DataProduct, Domain, ExternalLocation, FileGrant, Grant, Job,
+    NewAuditEvent, Principal, PrincipalKind, ProductTable, RecipientSettings, Share, ShareDetail,
+    ShareItem, ShareLog, ShareSettings, SharingToken, Team, TeamMember, new_id,
 };
 use meshgate_core::notify::{Contact, DeliveryStatus, Notification, Webhook, WebhookDelivery};
 use meshgate_core::{Error, Result};
@@ -2595,10 +2595,7 @@ impl Store for SqlStore {
         self.el_create(location, audit).await
     }
 
-    async fn get_external_location_by_name(
-        &self,
-        name: &str,
-    ) -> Result<Option<ExternalLocation>> {
+    async fn get_external_location_by_name(&self, name: &str) -> Result<Option<ExternalLocation>> {
         self.el_get_by_name(name).await
     }
 

@@ -13,9 +13,10 @@ use meshgate_core::Error;
 use meshgate_core::access::{ColumnTags, DataFilter, GrantScope, Mask, RowRule, TagMask};
 use meshgate_core::lifecycle::{ItemStatus, ShareStatus};
 use meshgate_core::model::{
-    ApiToken, Column, DataProduct, Domain, ExternalLocation, Grant, Grantee, Health, ItemKind, JobKind,
-    NewAuditEvent, Outcome, Permission, Principal, PrincipalKind, ProductTable, RecipientSettings,
-    Share, ShareItem, SharingToken, SharingTokenKind, Team, TeamMember, TeamRole, new_id,
+    ApiToken, Column, DataProduct, Domain, ExternalLocation, Grant, Grantee, Health, ItemKind,
+    JobKind, NewAuditEvent, Outcome, Permission, Principal, PrincipalKind, ProductTable,
+    RecipientSettings, Share, ShareItem, SharingToken, SharingTokenKind, Team, TeamMember,
+    TeamRole, new_id,
 };
 use meshgate_core::notify::{
     Contact, DeliveryStatus, Notification, NotifyEvent, Webhook, WebhookDelivery,

@@ -143,7 +143,11 @@ fn group_share() -> Resource {
 fn sample_resource(action: Action) -> Resource {
     use Action::*;
     match action {
-        ViewMesh | ReadAudit | CreateDomain | CreatePrincipal | ManageCatalog
+        ViewMesh
+        | ReadAudit
+        | CreateDomain
+        | CreatePrincipal
+        | ManageCatalog
         | ManageExternalLocations => mesh(),
         UpdateDomain | CreateTeam => domain(),
         ManageTeamMembers | CreateProduct | RequestAccess => team(PRODUCT_TEAM),

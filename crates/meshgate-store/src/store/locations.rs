@@ -10,11 +10,7 @@ use crate::codec::{self, to_json, ts};
 use crate::db::{SqlStore, internal, subject, write_error};
 
 impl SqlStore {
-    pub(super) async fn el_create(
-        &self,
-        l: &ExternalLocation,
-        audit: NewAuditEvent,
-    ) -> Result<()> {
+    pub(super) async fn el_create(&self, l: &ExternalLocation, audit: NewAuditEvent) -> Result<()> {
         let teams = to_json("external location teams", &l.teams)?;
         let query = sqlx::query(
             "INSERT INTO external_locations (id, name, url, teams, writable, description, \
