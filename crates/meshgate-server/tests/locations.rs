@@ -62,6 +62,11 @@ async fn declare(m: &Mesh, name: &str, url: &Path, teams: &[&str], writable: boo
     .ok(StatusCode::CREATED)
 }
 
+async fn undeclare(m: &Mesh, name: &str) {
+    let r = m.delete("admin", &format!("{LOCATIONS}/{name}")).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+}
+
 /// `POST /api/v1/products` as `who` registering one table `events` at `location`.
 async fn register(
     m: &Mesh,
@@ -188,9 +193,7 @@ async fn registration_needs_an_external_location_listing_the_team() {
     assert_mentions(&msg, "landing");
 
     // One that lists the team: registered, and readable by its owners.
-    m.delete("admin", &format!("{LOCATIONS}/landing"))
-        .await
-        .ok(StatusCode::NO_CONTENT);
+    undeclare(&m, "landing").await;
     declare(&m, "landing", &ext, &["marketing.analytics"], false).await;
     let created = register(&m, "mallory", "marketing", "analytics", "events", &at)
         .await
@@ -227,9 +230,7 @@ async fn registration_needs_an_external_location_listing_the_team() {
     assert_eq!(rows[0]["n"], 2);
 
     // Declared writable, the same table takes appends.
-    m.delete("admin", &format!("{LOCATIONS}/landing"))
-        .await
-        .ok(StatusCode::NO_CONTENT);
+    undeclare(&m, "landing").await;
     declare(&m, "landing", &ext, &["marketing.analytics"], true).await;
     let appended = append_csv(&m, "mallory", "events").await.ok(StatusCode::OK);
     assert_eq!(appended["rows"], 1, "{appended}");
@@ -380,7 +381,7 @@ async fn invalid_locations_are_bad_requests() {
         (
             ext.join("missing").to_string_lossy().into_owned(),
             "invalid_data",
-            "not",
+            "existing directory",
         ),
         (
             plain.to_string_lossy().into_owned(),
@@ -472,9 +473,7 @@ async fn external_locations_are_managed_by_admins() {
         .ok(StatusCode::OK);
     assert_eq!(shown["name"], "landing");
     assert_eq!(shown["created_by"], "admin");
-    m.delete("admin", &format!("{LOCATIONS}/landing"))
-        .await
-        .ok(StatusCode::NO_CONTENT);
+    undeclare(&m, "landing").await;
     m.get("admin", &format!("{LOCATIONS}/landing"))
         .await
         .error(StatusCode::NOT_FOUND, "not_found");
