@@ -88,3 +88,51 @@ pub async fn run(c: &Client, out: OutputFormat, cmd: ExternalLocationCommand) ->
         }
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use crate::verbs::ClientCommand;
+    use crate::verbs::tests::parse;
+
+    #[test]
+    fn parses_external_location_verbs() {
+        let cli = parse(&[
+            "external-location",
+            "create",
+            "landing",
+            "s3://bucket/landing/",
+            "--team",
+            "sales.core",
+            "--team",
+            "ops.etl",
+            "--writable",
+        ])
+        .unwrap();
+        let ClientCommand::ExternalLocation(ExternalLocationCommand::Create {
+            name,
+            url,
+            teams,
+            writable,
+            description,
+        }) = cli.cmd
+        else {
+            unreachable!("parsed as {:?}", cli.cmd)
+        };
+        assert_eq!(
+            (name.as_str(), url.as_str()),
+            ("landing", "s3://bucket/landing/")
+        );
+        assert_eq!(teams, ["sales.core", "ops.etl"]);
+        assert!(writable);
+        assert_eq!(description, "");
+        // A location without a team is refused before any request.
+        assert!(parse(&["external-location", "create", "x", "s3://b/x"]).is_err());
+        for verb in [&["list"][..], &["show", "landing"], &["delete", "landing"]] {
+            let mut args = vec!["external-location"];
+            args.extend_from_slice(verb);
+            assert!(parse(&args).is_ok(), "{args:?}");
+        }
+    }
+}
