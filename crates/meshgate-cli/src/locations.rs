@@ -31,7 +31,8 @@ pub enum ExternalLocationCommand {
         /// a name for the location
         name: String,
         /// the prefix: `s3://bucket/path/` or a local directory (outside the data root)
-        url: String,
+        #[arg(value_name = "URL")]
+        prefix: String,
         /// a team that may register tables under it (repeatable)
         #[arg(long = "team", value_name = "DOMAIN.TEAM", required = true)]
         teams: Vec<String>,
@@ -60,13 +61,13 @@ pub async fn run(c: &Client, out: OutputFormat, cmd: ExternalLocationCommand) ->
     match cmd {
         ExternalLocationCommand::Create {
             name,
-            url,
+            prefix,
             teams,
             writable,
             description,
         } => {
             let body = json!({
-                "name": name, "url": url, "teams": teams, "writable": writable,
+                "name": name, "url": prefix, "teams": teams, "writable": writable,
                 "description": description,
             });
             let v = c.json(Method::POST, &["external-locations"], &body).await?;
@@ -112,7 +113,7 @@ mod tests {
         .unwrap();
         let ClientCommand::ExternalLocation(ExternalLocationCommand::Create {
             name,
-            url,
+            prefix,
             teams,
             writable,
             description,
@@ -121,9 +122,11 @@ mod tests {
             unreachable!("parsed as {:?}", cli.cmd)
         };
         assert_eq!(
-            (name.as_str(), url.as_str()),
+            (name.as_str(), prefix.as_str()),
             ("landing", "s3://bucket/landing/")
         );
+        // The prefix is not taken for the global `--url` of the server.
+        assert_ne!(cli.opts.url, "s3://bucket/landing/");
         assert_eq!(teams, ["sales.core", "ops.etl"]);
         assert!(writable);
         assert_eq!(description, "");
