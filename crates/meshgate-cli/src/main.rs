@@ -7,6 +7,7 @@ mod catalog;
 mod client;
 mod files;
 mod lifecycle;
+mod locations;
 mod notify;
 mod output;
 mod recipients;

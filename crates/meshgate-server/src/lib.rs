@@ -27,6 +27,7 @@ pub mod config;
 pub mod credentials;
 pub mod error;
 pub mod files;
+pub mod locations;
 pub mod mesh;
 pub mod notify;
 pub mod paths;
@@ -67,6 +68,7 @@ pub fn router(state: AppState) -> Router {
                 .merge(credentials::routes())
                 .merge(rows::routes())
                 .merge(files::routes())
+                .merge(locations::routes())
                 .merge(catalog::routes())
                 .merge(notify::routes())
                 .merge(sharing::api_routes())

@@ -718,7 +718,7 @@ async fn list_products(
         if !crate::catalog::can_see(&caller, &p) {
             continue;
         }
-        out.push(ProductView::load(&state, p).await?);
+        out.push(ProductView::load(&state, &caller, p).await?);
     }
     Ok(Json(out))
 }
@@ -736,7 +736,7 @@ async fn get_product(
         &service::product_resource(&p),
         "view this product",
     )?;
-    Ok(Json(ProductView::load(&state, p).await?))
+    Ok(Json(ProductView::load(&state, &caller, p).await?))
 }
 
 async fn delete_product(

@@ -162,6 +162,9 @@ async fn append(
             &format!("write rows of `{}`", t.qualified()),
         )?,
     }
+    if let Some(why) = crate::locations::write_refusal(&state, &t.product, &t.table).await? {
+        return Err(deny(&state, &caller, "write", "rows.write", &t, why).await?);
+    }
     let rows = match serde_json::from_slice::<RowsBody>(&body) {
         Ok(RowsBody::List(rows) | RowsBody::Wrapped { rows }) => rows,
         Err(e) => {

@@ -739,6 +739,8 @@ pub async fn create_product(
     let now = Utc::now();
     let mut tables = Vec::new();
     let mut written = Vec::new();
+    let qualified_team = format!("{}.{}", domain.name, team.name);
+    let mut registered: Vec<meshgate_engine::storage::Location> = Vec::new();
     let outcome: ApiResult<()> = async {
         for spec in &specs {
             let (location, managed, mut columns) = if let Some(loc) = &spec.location {
@@ -748,8 +750,19 @@ pub async fn create_product(
                         spec.name
                     )));
                 }
-                let url = url_of(loc)?;
-                let (_, columns) = ingest::describe(&url).await?;
+                let at = crate::locations::registrable(
+                    state,
+                    &qualified_team,
+                    &team,
+                    loc,
+                    &registered,
+                )
+                .await?;
+                let url = at.url().clone();
+                registered.push(at);
+                let (_, columns) = ingest::describe(&url)
+                    .await
+                    .map_err(|e| unreadable(&spec.name, loc, e))?;
                 (url, false, columns)
             } else {
                 let Some(file) = files.iter().find(|f| f.table == spec.name) else {
@@ -844,24 +857,25 @@ pub async fn create_product(
         state.store.set_tenancy(&record, event).await?;
     }
     crate::catalog::reindex(state, product.id).await;
-    ProductView::load(state, product).await
+    ProductView::load(state, caller, product).await
 }
 
-fn url_of(location: &str) -> ApiResult<url::Url> {
-    let url = url::Url::parse(location)
-        .or_else(|_| {
-            std::path::Path::new(location)
-                .canonicalize()
-                .ok()
-                .and_then(|p| url::Url::from_directory_path(p).ok())
-                .ok_or(())
-        })
-        .map_err(|()| {
-            ApiError::bad_request(format!(
-                "`{location}` is neither a URL nor an existing directory"
-            ))
-        })?;
-    Ok(url)
+/// A registered location that cannot be read as a Delta table is the caller's to fix (400):
+/// the cause is logged, not sent.
+fn unreadable(table: &str, location: &str, err: meshgate_engine::Error) -> ApiError {
+    match err {
+        meshgate_engine::Error::InvalidData { .. } => err.into(),
+        other => {
+            tracing::warn!(error = %other, "a location to register cannot be read");
+            ApiError::new(
+                axum::http::StatusCode::BAD_REQUEST,
+                "invalid_data",
+                format!(
+                    "table `{table}`: `{location}` cannot be read as a Delta table (missing, unreadable, or not a Delta table)"
+                ),
+            )
+        }
+    }
 }
 
 fn file_format(explicit: Option<&str>, file: &StagedFile) -> ApiResult<FileFormat> {
@@ -909,6 +923,12 @@ pub async fn append_target(
         .into_iter()
         .find(|t| t.name == table)
         .ok_or_else(|| ApiError::not_found("table", &format!("{domain}.{product}.{table}")))?;
+    if let Some(why) = crate::locations::write_refusal(state, &p, &t).await? {
+        return Err(ApiError::forbidden(format!(
+            "principal `{}` may not append data to `{domain}.{product}.{table}`: {why}",
+            caller.principal.name
+        )));
+    }
     Ok(AppendTarget {
         product: p,
         table: t,
