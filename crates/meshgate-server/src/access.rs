@@ -555,7 +555,7 @@ async fn rotate_mask_key(
     if let Ok(mut cache) = state.visibility.lock() {
         cache.clear();
     }
-    tracing::info!(key_id, by = %caller.principal.name, "the mask key was rotated");
+    tracing::info!(key_id = %key_id, by = %caller.principal.name, "the mask key was rotated");
     Ok(Json(RotatedKey {
         key_id,
         rotated_at: Utc::now(),

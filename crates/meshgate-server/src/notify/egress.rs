@@ -266,8 +266,10 @@ impl reqwest::dns::Resolve for EgressResolver {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
         let this = self.clone();
         Box::pin(async move {
-            let addrs = this.lookup(name.as_str()).await?;
-            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
+            match this.lookup(name.as_str()).await {
+                Ok(addrs) => Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs),
+                Err(refused) => Err(Box::new(refused) as Box<dyn std::error::Error + Send + Sync>),
+            }
         })
     }
 }
