@@ -423,6 +423,15 @@ async fn an_approved_scope_filters_rows_drops_columns_and_masks_values() {
     );
 }
 
+/// ann's email as bob reads it.
+async fn anns_email(m: &Mesh) -> String {
+    let sql = format!("SELECT email FROM {PEOPLE} WHERE person_id = 1");
+    m.rows("bob", &sql).await[0]["email"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
 /// Issue 13, finding 9: `hash` is keyed with the mesh's mask key — not the plain SHA-256 a
 /// consumer could reverse by hashing guesses, the same for equal values (a self-join on the
 /// hashed column matches), and different after an admin rotates the key (audited; others
@@ -434,17 +443,13 @@ async fn hash_masks_are_keyed_and_change_when_an_admin_rotates_the_key() {
     let scope = json!({"items": [{"table": "people", "masks": {"email": "hash"}}]});
     approved(&m.approve("alice", &share, &scope).await.ok(StatusCode::OK));
     let ann = format!("SELECT email FROM {PEOPLE} WHERE person_id = 1");
-    let read = |m: &Mesh| {
-        let sql = ann.clone();
-        async move { m.rows("bob", &sql).await[0]["email"].as_str().unwrap().to_string() }
-    };
 
-    let before = read(&m).await;
+    let before = anns_email(&m).await;
     assert_ne!(before, sha256_of("ann@example.com"));
-    assert_eq!(before, hasher(&m).await("ann@example.com"));
+    assert_eq!(before, (hasher(&m).await)("ann@example.com"));
     assert_eq!(before.len(), 64);
     assert!(before.chars().all(|c| matches!(c, '0'..='9' | 'a'..='f')));
-    assert_eq!(read(&m).await, before);
+    assert_eq!(anns_email(&m).await, before);
     assert_eq!(
         m.rows(
             "bob",
@@ -462,13 +467,13 @@ async fn hash_masks_are_keyed_and_change_when_an_admin_rotates_the_key() {
             .await
             .error(StatusCode::FORBIDDEN, "forbidden");
     }
-    assert_eq!(read(&m).await, before, "a refused rotation changes nothing");
+    assert_eq!(anns_email(&m).await, before, "a refused rotation changes nothing");
     let rotated = m.post("admin", ROTATE, &json!({})).await.ok(StatusCode::OK);
     let key_id = rotated["key_id"].as_str().unwrap();
     assert_eq!(key_id.len(), 16, "{rotated}");
-    let after = read(&m).await;
+    let after = anns_email(&m).await;
     assert_ne!(after, before);
-    assert_eq!(after, hasher(&m).await("ann@example.com"));
+    assert_eq!(after, (hasher(&m).await)("ann@example.com"));
     let events = m.audit("action=mesh.mask_key.rotate").await;
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(events[0]["actor"], "admin");
