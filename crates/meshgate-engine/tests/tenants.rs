@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use futures::TryStreamExt;
-use meshgate_engine::arrow::array::{Int64Array, RecordBatch, StringArray};
+use meshgate_engine::arrow::array::{Array, Int64Array, RecordBatch, StringArray};
 use meshgate_engine::arrow::compute::cast;
 use meshgate_engine::arrow::datatypes::{DataType, Field, Schema};
 use meshgate_engine::query::{QueryConfig, QueryEngine, VisibleTable};
