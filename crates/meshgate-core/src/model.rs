@@ -554,7 +554,10 @@ mod tests {
                 assert!(folder_covers(prefix, path), "{prefix:?} covers {path}");
             }
             for path in outside {
-                assert!(!folder_covers(prefix, path), "{prefix:?} must not cover {path}");
+                assert!(
+                    !folder_covers(prefix, path),
+                    "{prefix:?} must not cover {path}"
+                );
             }
         }
         let product = new_id();

@@ -462,7 +462,13 @@ mod tests {
             (
                 "tenant1",
                 &["tenant1", "tenant1-", "tenant1-17"][..],
-                &["tenant10-1", "tenant1x-1", "tenant10", "tenant", "xtenant1-1"][..],
+                &[
+                    "tenant10-1",
+                    "tenant1x-1",
+                    "tenant10",
+                    "tenant",
+                    "xtenant1-1",
+                ][..],
             ),
             (
                 "tenant1-",
@@ -479,7 +485,10 @@ mod tests {
                 assert!(t.key_in_prefix(key, prefix), "{prefix} covers {key}");
             }
             for key in outside {
-                assert!(!t.key_in_prefix(key, prefix), "{prefix} must not cover {key}");
+                assert!(
+                    !t.key_in_prefix(key, prefix),
+                    "{prefix} must not cover {key}"
+                );
             }
         }
         let whole = Tenancy {
@@ -500,7 +509,10 @@ mod tests {
             t.prefix_filters("o'k-"),
             ["starts_with(\"item_id\", 'o''k-')", "\"tenant\" = 'o''k'"]
         );
-        assert_eq!(whole.prefix_filters("acme"), ["\"k\" = 'acme'", "\"tenant\" = 'acme'"]);
+        assert_eq!(
+            whole.prefix_filters("acme"),
+            ["\"k\" = 'acme'", "\"tenant\" = 'acme'"]
+        );
     }
 
     #[test]

@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, LazyLock};
 
 use futures::TryStreamExt;
+use hmac::{Hmac, Mac};
 use meshgate_core::access::{Mask, RowRule};
 use meshgate_engine::arrow::array::{Array, ArrayRef, Int64Array, RecordBatch, StringArray};
 use meshgate_engine::arrow::compute::cast;
@@ -20,12 +21,11 @@ use meshgate_engine::arrow::datatypes::{DataType, Field, Schema};
 use meshgate_engine::ingest;
 use meshgate_engine::policy::Identity;
 use meshgate_engine::query::{QueryConfig, QueryEngine, VisibleTable};
+use meshgate_engine::secure::MaskKey;
 use meshgate_engine::secure::{GrantRule, TableAccess};
 use meshgate_engine::storage::DataRoot;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError};
-use hmac::{Hmac, Mac};
-use meshgate_engine::secure::MaskKey;
 use sha2::Sha256;
 
 /// The values `s` takes (and the literals predicates compare it with).

@@ -166,7 +166,9 @@ async fn a_tenant1_prefix_never_reads_tenant10_rows() {
             .flat_map(|b| {
                 let text = cast(b.column(0), &DataType::Utf8).unwrap();
                 let a = text.as_any().downcast_ref::<StringArray>().unwrap();
-                (0..a.len()).map(|i| a.value(i).to_string()).collect::<Vec<_>>()
+                (0..a.len())
+                    .map(|i| a.value(i).to_string())
+                    .collect::<Vec<_>>()
             })
             .collect();
         assert_eq!(keys, ["tenant1-1", "tenant1-2", "tenant1-3"], "{prefix}");

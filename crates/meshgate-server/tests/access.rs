@@ -453,9 +453,7 @@ async fn hash_masks_are_keyed_and_change_when_an_admin_rotates_the_key() {
     assert_eq!(
         m.rows(
             "bob",
-            &format!(
-                "SELECT count(*) AS n FROM {PEOPLE} a JOIN {PEOPLE} b ON a.email = b.email"
-            )
+            &format!("SELECT count(*) AS n FROM {PEOPLE} a JOIN {PEOPLE} b ON a.email = b.email")
         )
         .await,
         vec![json!({"n": 5})]
@@ -467,7 +465,11 @@ async fn hash_masks_are_keyed_and_change_when_an_admin_rotates_the_key() {
             .await
             .error(StatusCode::FORBIDDEN, "forbidden");
     }
-    assert_eq!(anns_email(&m).await, before, "a refused rotation changes nothing");
+    assert_eq!(
+        anns_email(&m).await,
+        before,
+        "a refused rotation changes nothing"
+    );
     let rotated = m.post("admin", ROTATE, &json!({})).await.ok(StatusCode::OK);
     let key_id = rotated["key_id"].as_str().unwrap();
     assert_eq!(key_id.len(), 16, "{rotated}");
@@ -478,10 +480,7 @@ async fn hash_masks_are_keyed_and_change_when_an_admin_rotates_the_key() {
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(events[0]["actor"], "admin");
     // The owner still reads the raw value.
-    assert_eq!(
-        m.rows("alice", &ann).await[0]["email"],
-        "ann@example.com"
-    );
+    assert_eq!(m.rows("alice", &ann).await[0]["email"], "ann@example.com");
 }
 
 #[tokio::test]

@@ -55,9 +55,11 @@ impl EgressPolicy {
             let name = normal_name(entry);
             let valid = !name.is_empty()
                 && name.len() <= 253
-                && name
-                    .split('.')
-                    .all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_')));
+                && name.split('.').all(|l| {
+                    !l.is_empty()
+                        && l.chars()
+                            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
+                });
             if !valid {
                 return Err(format!(
                     "notifications.webhook_allow_hosts: `{entry}` is neither a host name nor an IP address; list hosts like `hooks.internal.example` or `10.0.0.5`"
@@ -96,9 +98,7 @@ fn normal_name(name: &str) -> String {
 /// or refused exactly as `127.0.0.1`.
 fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
-        IpAddr::V6(v6) => v6
-            .to_ipv4_mapped()
-            .map_or(IpAddr::V6(v6), IpAddr::V4),
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
         v4 => v4,
     }
 }
@@ -136,7 +136,8 @@ fn is_public_v4(ip: Ipv4Addr) -> bool {
 
 fn is_public_v6(ip: Ipv6Addr) -> bool {
     let s = ip.segments();
-    let embedded = |hi: u16, lo: u16| Ipv4Addr::new((hi >> 8) as u8, hi as u8, (lo >> 8) as u8, lo as u8);
+    let embedded =
+        |hi: u16, lo: u16| Ipv4Addr::new((hi >> 8) as u8, hi as u8, (lo >> 8) as u8, lo as u8);
     if let Some(v4) = ip.to_ipv4_mapped() {
         return is_public_v4(v4);
     }
@@ -371,7 +372,11 @@ mod tests {
                 "{internal}"
             );
         }
-        assert!(check_destination(&url("https://1.1.1.1/x"), &none).await.is_ok());
+        assert!(
+            check_destination(&url("https://1.1.1.1/x"), &none)
+                .await
+                .is_ok()
+        );
 
         let policy = EgressPolicy::new(&[
             "127.0.0.1".into(),
