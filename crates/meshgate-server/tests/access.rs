@@ -938,7 +938,7 @@ async fn tag_masks_hash_pii_for_consumers_unless_the_grant_says_none() {
             "dan@example.com",
             "eve@example.com"
         ]
-        .map(|e| h(e))
+        .map(&h)
     );
     assert_eq!(
         m.rows(

@@ -158,11 +158,16 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
     if s[0] & 0xe000 != 0x2000 {
         return false;
     }
-    let refused = (s[0] == 0x2001 && s[1] == 0) // Teredo 2001::/32
-        || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
-        || (s[0] == 0x2001 && s[1] == 2 && s[2] == 0) // benchmarking 2001:2::/48
-        || (s[0] == 0x2001 && (0x10..0x40).contains(&s[1])) // ORCHID, ORCHIDv2 and neighbours
-        || (s[0] == 0x3fff && s[1] < 0x1000); // documentation 3fff::/20
+    let refused = match s[0] {
+        0x2001 => {
+            s[1] == 0 // Teredo 2001::/32
+                || s[1] == 0x0db8 // documentation
+                || (s[1] == 2 && s[2] == 0) // benchmarking 2001:2::/48
+                || (0x10..0x40).contains(&s[1]) // ORCHID, ORCHIDv2 and neighbours
+        }
+        0x3fff => s[1] < 0x1000, // documentation 3fff::/20
+        _ => false,
+    };
     !refused
 }
 
