@@ -496,6 +496,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn mask_key_rotate_is_a_verb() {
+        let cli = crate::verbs::tests::parse(&["mask-key", "rotate"]).unwrap();
+        assert!(matches!(
+            cli.cmd,
+            crate::verbs::ClientCommand::MaskKey(MaskKeyCommand::Rotate)
+        ));
+        assert!(crate::verbs::tests::parse(&["mask-key"]).is_err());
+    }
+
+    #[test]
     fn tables_are_three_part_names() {
         let t = parse_table("sales.orders.orders").unwrap();
         assert_eq!((t.domain.as_str(), t.table.as_str()), ("sales", "orders"));
