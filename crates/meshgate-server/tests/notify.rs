@@ -842,17 +842,26 @@ async fn delivery_failures_read_the_same_whatever_the_cause() {
         quiet_mesh(c);
         c.worker_poll_ms = 20;
         c.notifications.max_attempts = 1;
-        c.notifications.webhook_allow_hosts = vec!["127.0.0.1".into()];
+        // 192.0.2.1 (TEST-NET-1) is never routed: a timeout or an unreachable network.
+        c.notifications.webhook_allow_hosts = vec!["127.0.0.1".into(), "192.0.2.1".into()];
     })
     .await;
     let mut finished = Finished::new(&m);
-    // alice: an allowed host with nothing listening (connection refused). carol: a live
+    // alice: an allowed host with nothing listening (connection refused), and an allowed
+    // host nothing answers on (unroutable). carol: a live
     // receiver reached by a name that now resolves to loopback (refused by the resolver,
     // so the receiver is never called). A literal internal address the policy refuses.
     let (alice_hook, _) = create_hook(
         &m,
         "alice",
         format!("http://127.0.0.1:{closed}/hook"),
+        &["submitted"],
+    )
+    .await;
+    let (alice_unroutable, _) = create_hook(
+        &m,
+        "alice",
+        "http://192.0.2.1:9/hook".into(),
         &["submitted"],
     )
     .await;
@@ -864,6 +873,7 @@ async fn delivery_failures_read_the_same_whatever_the_cause() {
     let mut errors = Vec::new();
     for (who, hook) in [
         ("alice", &alice_hook),
+        ("alice", &alice_unroutable),
         ("carol", &carol_hook),
         ("carol", &carol_literal),
     ] {
@@ -875,6 +885,6 @@ async fn delivery_failures_read_the_same_whatever_the_cause() {
         assert_eq!(d[0]["status"], "failed", "{d:?}");
         errors.push(d[0]["last_error"].as_str().unwrap().to_string());
     }
-    assert_eq!(errors, [DELIVERY_FAILED; 3]);
+    assert_eq!(errors, [DELIVERY_FAILED; 4]);
     assert!(rx.try_recv().is_err(), "the receiver was never called");
 }
