@@ -145,4 +145,7 @@ actions!(
     /// Publish and unpublish a product's catalog listing (`Product`): owners and stewards of
     /// the product's team.
     PublishProduct,
+    /// Declare, list and delete external locations, the URL prefixes under which teams may
+    /// register existing tables (`Mesh`): admins.
+    ManageExternalLocations,
 );

@@ -7,6 +7,7 @@ mod catalog;
 mod client;
 mod files;
 mod lifecycle;
+mod locations;
 mod notify;
 mod output;
 mod recipients;
@@ -90,8 +91,26 @@ enum Command {
     Client(verbs::ClientCommand),
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+/// The stack of the runtime's threads (workers and blocking tasks). Query planning runs on
+/// threads of its own with a larger one (QUERY_LIMITS.md); this is the margin for everything
+/// else that recurses over a caller's input.
+const THREAD_STACK: usize = 8 * 1024 * 1024;
+
+fn main() -> ExitCode {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(THREAD_STACK)
+        .build();
+    match runtime {
+        Ok(runtime) => runtime.block_on(run()),
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.cmd {
         Command::Serve(opts) => serve(opts).await,

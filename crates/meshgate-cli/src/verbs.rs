@@ -215,6 +215,9 @@ pub enum ClientCommand {
     /// read through Delta Sharing: download a profile file, list the tables shared with you
     #[command(subcommand)]
     Sharing(crate::recipients::SharingCommand),
+    /// URL prefixes under which teams may register existing delta tables (mesh admins)
+    #[command(subcommand)]
+    ExternalLocation(crate::locations::ExternalLocationCommand),
     /// read the audit log (mesh admins)
     Audit {
         /// only events after this sequence number
@@ -758,6 +761,7 @@ pub async fn run(opts: &ClientOpts, cmd: ClientCommand) -> Result<()> {
         ClientCommand::Webhook(cmd) => crate::notify::webhook(&c, out, cmd).await,
         ClientCommand::Recipient(cmd) => crate::recipients::recipient(&c, out, cmd).await,
         ClientCommand::Sharing(cmd) => crate::recipients::sharing(&c, out, cmd).await,
+        ClientCommand::ExternalLocation(cmd) => crate::locations::run(&c, out, cmd).await,
         ClientCommand::Audit {
             after,
             actor,

@@ -188,6 +188,24 @@ pub struct RecipientSettings {
     pub updated_at: DateTime<Utc>,
 }
 
+/// An admin-declared external location: a URL prefix under which the listed teams may
+/// register existing Delta tables as tables of their products. Registering anything else is
+/// refused; a table registered under it is read-only unless the location is `writable`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExternalLocation {
+    pub id: Uuid,
+    pub name: String,
+    /// The normalized prefix (`file:///…/`, `s3://bucket/…/`), always ending in `/`.
+    pub url: String,
+    /// The teams that may register tables under it.
+    pub teams: Vec<Uuid>,
+    /// Whether tables registered under it accept appends and row writes.
+    pub writable: bool,
+    pub description: String,
+    pub created_by: Uuid,
+    pub created_at: DateTime<Utc>,
+}
+
 /// One column of a table, as the catalog describes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Column {

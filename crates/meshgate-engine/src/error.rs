@@ -24,6 +24,15 @@ pub enum Error {
         "query exceeded the timeout of {seconds} s; add filters or ask an admin to raise `query.timeout_secs`"
     )]
     Timeout { seconds: u64 },
+    /// The SQL is longer, larger or more deeply nested than the limits allow (the message
+    /// names the limit and its setting, never a piece of the SQL).
+    #[error("{message}")]
+    TooComplex { message: String },
+    /// Parsing and planning the query took longer than its budget.
+    #[error(
+        "planning the query took longer than {seconds} s; simplify it or ask an admin to raise `query.plan_timeout_secs`"
+    )]
+    PlanTimeout { seconds: u64 },
     /// A table's storage is missing or unreadable.
     #[error("storage error: {message}")]
     Storage { message: String },
@@ -52,6 +61,8 @@ impl Error {
                 | Error::Sql { .. }
                 | Error::MemoryLimit { .. }
                 | Error::Timeout { .. }
+                | Error::TooComplex { .. }
+                | Error::PlanTimeout { .. }
         )
     }
 

@@ -5,6 +5,8 @@
 //! memory. Delta commits are atomic: a failed write leaves no visible data, and a failed
 //! create removes the half-made directory.
 
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -16,8 +18,9 @@ use deltalake::datafusion::prelude::{
 use deltalake::operations::write::WriteMetrics;
 use deltalake::protocol::SaveMode;
 use deltalake::{DeltaTable, DeltaTableBuilder};
-use futures::TryStreamExt;
+use futures::{FutureExt, TryStreamExt};
 use meshgate_core::model::Column;
+use meshgate_guard::upload;
 use url::Url;
 
 use crate::rows::{TENANT_COLUMN, Tenancy};
@@ -52,6 +55,15 @@ impl FileFormat {
     pub fn from_path(path: &Path) -> Option<Self> {
         let ext = path.extension()?.to_str()?;
         FileFormat::parse(ext).ok()
+    }
+
+    /// The format's name in messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            FileFormat::Csv => "CSV",
+            FileFormat::Parquet => "Parquet",
+            FileFormat::JsonLines => "JSON-lines",
+        }
     }
 
     /// The extension DataFusion expects on files of this format.
@@ -94,12 +106,12 @@ pub async fn create_table_with(
     tenancy: Option<&Tenancy>,
 ) -> Result<IngestReport> {
     let ctx = write_session();
-    let mut df = read_file(&ctx, file, format, None).await?;
+    let mut df = unpanicked(format, read_file(&ctx, file, format, None)).await?;
     if let Some(t) = tenancy {
         df = with_tenant(df, t)?;
     }
     prepare_location(location)?;
-    let result = async {
+    let result = unpanicked(format, async {
         let table = empty_table(location).await?;
         let mut write = table
             .write(Vec::new())
@@ -113,7 +125,7 @@ pub async fn create_table_with(
         }
         let table = write.await.map_err(Error::from_ingest)?;
         write_report(&table).await
-    }
+    })
     .await;
     if result.is_err() {
         remove_location(location);
@@ -196,18 +208,112 @@ pub async fn append_file_with(
         schema = Arc::new(Schema::new(fields));
     }
     let ctx = write_session();
-    let mut df = read_file(&ctx, file, format, Some(schema)).await?;
+    let mut df = unpanicked(format, read_file(&ctx, file, format, Some(schema))).await?;
     if let Some(t) = tenancy {
         df = with_tenant(df, t)?;
     }
-    let table = table
-        .write(Vec::new())
-        .with_input_plan(df.logical_plan().clone())
-        .with_session_state(Arc::new(ctx.state()))
-        .with_save_mode(SaveMode::Append)
-        .await
-        .map_err(Error::from_ingest)?;
+    let table = unpanicked(format, async {
+        table
+            .write(Vec::new())
+            .with_input_plan(df.logical_plan().clone())
+            .with_session_state(Arc::new(ctx.state()))
+            .with_save_mode(SaveMode::Append)
+            .await
+            .map_err(Error::from_ingest)
+    })
+    .await?;
     write_report(&table).await
+}
+
+/// Runs the reading (and writing) of an uploaded file, turning a panic in a reader into
+/// [`Error::InvalidData`]: a file crafted to trip a reader is the caller's to fix, and the
+/// request it came with gets an answer.
+async fn unpanicked<T>(format: FileFormat, work: impl Future<Output = Result<T>>) -> Result<T> {
+    match AssertUnwindSafe(work).catch_unwind().await {
+        Ok(result) => result,
+        Err(panic) => {
+            tracing::warn!(
+                format = format.name(),
+                panic = crate::query::panic_message(panic.as_ref()),
+                "a reader panicked on an uploaded file"
+            );
+            Err(Error::InvalidData {
+                message: format!(
+                    "the {} file is malformed: the reader could not decode it",
+                    format.name()
+                ),
+            })
+        }
+    }
+}
+
+/// Most bytes of Parquet metadata an upload may have (a footer describing thousands of row
+/// groups and columns is still a few MiB).
+const MAX_PARQUET_METADATA: u64 = 64 * 1024 * 1024;
+
+/// Longest the decoding of an upload's Parquet metadata may take.
+const PARQUET_METADATA_BUDGET: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Checks a Parquet file before DataFusion's reader sees it: its framing (both magics, a
+/// footer length that points inside the file), then that its metadata decodes — on a
+/// blocking thread, within a time budget, a panic there being a malformed file — so a
+/// crafted footer holds neither a runtime thread nor the request for long.
+async fn check_parquet(file: &Path) -> Result<()> {
+    let malformed = |why: &str| Error::InvalidData {
+        message: format!("the Parquet file is malformed: {why}"),
+    };
+    let path = file.to_path_buf();
+    let work = tokio::task::spawn_blocking(move || parquet_metadata(&path));
+    match tokio::time::timeout(PARQUET_METADATA_BUDGET, work).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(join)) => {
+            tracing::warn!(error = %join, "the Parquet metadata decoder panicked on an upload");
+            Err(malformed("its metadata cannot be decoded"))
+        }
+        // The blocking thread finishes on its own; the caller is answered now.
+        Err(_) => Err(malformed(&format!(
+            "its metadata takes longer than {} s to decode",
+            PARQUET_METADATA_BUDGET.as_secs()
+        ))),
+    }
+}
+
+/// [`check_parquet`]'s blocking part.
+fn parquet_metadata(file: &Path) -> Result<()> {
+    use std::io::{Read, Seek, SeekFrom};
+    let unreadable = |e: std::io::Error| Error::storage(format!("cannot read the upload: {e}"));
+    let malformed = |why: String| Error::InvalidData {
+        message: format!("the Parquet file is malformed: {why}"),
+    };
+    let mut f = std::fs::File::open(file).map_err(unreadable)?;
+    let len = f.metadata().map_err(unreadable)?.len();
+    let mut head = [0u8; upload::PARQUET_HEAD];
+    let mut tail = [0u8; upload::PARQUET_TAIL];
+    let minimum = (upload::PARQUET_HEAD + upload::PARQUET_TAIL) as u64;
+    if len >= minimum {
+        f.read_exact(&mut head).map_err(unreadable)?;
+        f.seek(SeekFrom::End(-(upload::PARQUET_TAIL as i64)))
+            .map_err(unreadable)?;
+        f.read_exact(&mut tail).map_err(unreadable)?;
+    }
+    let framing =
+        upload::parquet_framing(len, &head, &tail).map_err(|e| malformed(e.to_string()))?;
+    if framing.metadata_len > MAX_PARQUET_METADATA {
+        return Err(malformed(format!(
+            "its metadata is larger than {} MiB",
+            MAX_PARQUET_METADATA / (1024 * 1024)
+        )));
+    }
+    let mut metadata = vec![0u8; framing.metadata_len as usize];
+    f.seek(SeekFrom::Start(framing.metadata_offset))
+        .map_err(unreadable)?;
+    f.read_exact(&mut metadata).map_err(unreadable)?;
+    deltalake::parquet::file::metadata::ParquetMetaDataReader::decode_metadata(&metadata)
+        .map(|_| ())
+        .map_err(|e| {
+            tracing::debug!(error = %e, "an uploaded Parquet file's metadata does not decode");
+            malformed("its metadata cannot be decoded".into())
+        })
 }
 
 /// Writes in-memory batches: creates the table if `create`, else appends.
@@ -309,6 +415,7 @@ async fn read_file(
             ctx.read_csv(path, opts).await
         }
         FileFormat::Parquet => {
+            check_parquet(file).await?;
             let opts = ParquetReadOptions::default().file_extension(&ext);
             ctx.read_parquet(path, opts).await
         }

@@ -29,6 +29,7 @@ use deltalake::datafusion::sql::sqlparser::dialect::GenericDialect;
 use deltalake::datafusion::sql::sqlparser::parser::Parser;
 use deltalake::datafusion::sql::sqlparser::tokenizer::Span;
 use meshgate_core::access::{MAX_EXPRESSION_LEN, Mask};
+use meshgate_guard::sql::{Limits, check_expr, check_text};
 
 use crate::masks::{self, MaskKey};
 
@@ -209,12 +210,20 @@ fn parse(text: &str) -> Result<ast::Expr, PolicyError> {
         return Err(PolicyError::whole("the expression is empty"));
     }
     let dialect = GenericDialect {};
+    // The compiler and the plans the expression ends up in recurse over it: bound its size
+    // and depth as a query's are (QUERY_LIMITS.md).
+    let limits = Limits {
+        max_bytes: MAX_EXPRESSION_LEN,
+        ..Limits::default()
+    };
+    check_text(text, &dialect, &limits).map_err(|e| PolicyError::whole(e.to_string()))?;
     let mut parser = Parser::new(&dialect)
         .try_with_sql(text)
         .map_err(|e| syntax(&e.to_string(), text))?;
     let expr = parser
         .parse_expr()
         .map_err(|e| syntax(&e.to_string(), text))?;
+    check_expr(&expr, &limits).map_err(|e| PolicyError::whole(e.to_string()))?;
     let next = parser.peek_token();
     if next.token != deltalake::datafusion::sql::sqlparser::tokenizer::Token::EOF {
         return Err(PolicyError::at(

@@ -9,6 +9,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -29,8 +30,12 @@ use deltalake::datafusion::execution::disk_manager::{DiskManagerBuilder, DiskMan
 use deltalake::datafusion::execution::memory_pool::FairSpillPool;
 use deltalake::datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use deltalake::datafusion::logical_expr::LogicalPlan;
-use deltalake::datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
+use deltalake::datafusion::prelude::{DataFrame, SQLOptions, SessionConfig, SessionContext};
+use deltalake::datafusion::sql::parser::{CopyToSource, Statement as DfStatement};
 use futures::{Stream, StreamExt};
+pub use meshgate_guard::sql::Limits;
+use meshgate_guard::sql::{Limit, LimitError, check_query, check_statement, check_text};
+use meshgate_guard::sqlparser::dialect::GenericDialect;
 use url::Url;
 
 use crate::ingest::open;
@@ -49,6 +54,10 @@ pub struct QueryConfig {
     pub timeout: Duration,
     /// Where operators spill; `None` = the OS temp dir.
     pub spill_dir: Option<PathBuf>,
+    /// How long, size and deep a query's SQL may be (QUERY_LIMITS.md).
+    pub limits: Limits,
+    /// How long parsing and planning may take, within `timeout`.
+    pub plan_timeout: Duration,
 }
 
 impl Default for QueryConfig {
@@ -57,9 +66,16 @@ impl Default for QueryConfig {
             memory_limit_mb: 1024,
             timeout: Duration::from_secs(300),
             spill_dir: None,
+            limits: Limits::default(),
+            plan_timeout: Duration::from_secs(30),
         }
     }
 }
+
+/// The stack of the threads that parse and plan queries. Planning, optimising and dropping a
+/// plan recurse over its expressions; the limits keep them shallow, and this leaves a wide
+/// margin (only the pages a plan touches are ever committed).
+const PLANNER_STACK: usize = 64 * 1024 * 1024;
 
 /// A table the principal may read, with its SQL name.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,16 +127,23 @@ impl QueryEngine {
         &self.config
     }
 
-    /// Plans `sql` over `visible` and starts it. Errors in the SQL are [`Error::Sql`].
+    /// Plans `sql` over `visible` and starts it. Errors in the SQL are [`Error::Sql`]; SQL
+    /// past the limits is [`Error::TooComplex`].
     pub async fn run(&self, sql: &str, visible: &[VisibleTable]) -> Result<QueryStream> {
         let deadline = tokio::time::Instant::now() + self.config.timeout;
         let seconds = self.config.timeout.as_secs();
-        let planned = tokio::time::timeout_at(deadline, self.plan(sql, visible)).await;
-        let (schema, tables, stream) = match planned {
-            Ok(result) => result?,
-            Err(_) => return Err(Error::Timeout { seconds }),
-        };
+        let ctx = self.session(visible)?;
         let limit = self.config.memory_limit_mb;
+        let (schema, tables, stream) = self
+            .on_planner(deadline, ctx, sql, move |df| async move {
+                let tables = scanned_tables(df.logical_plan());
+                let stream = df
+                    .execute_stream()
+                    .await
+                    .map_err(|e| Error::from_query(e, limit))?;
+                Ok((stream.schema(), tables, stream))
+            })
+            .await?;
         let batches = Deadline {
             inner: stream,
             sleep: Box::pin(tokio::time::sleep_until(deadline)),
@@ -135,53 +158,90 @@ impl QueryEngine {
         })
     }
 
-    async fn plan(
-        &self,
-        sql: &str,
-        visible: &[VisibleTable],
-    ) -> Result<(SchemaRef, Vec<String>, SendableRecordBatchStream)> {
-        let limit = self.config.memory_limit_mb;
-        let ctx = self.session(visible)?;
-        let options = SQLOptions::new()
-            .with_allow_ddl(false)
-            .with_allow_dml(false)
-            .with_allow_statements(false);
-        let df = ctx
-            .sql_with_options(sql, options)
-            .await
-            .map_err(|e| Error::from_query(e, limit))?;
-        let tables = scanned_tables(df.logical_plan());
-        let stream = df
-            .execute_stream()
-            .await
-            .map_err(|e| Error::from_query(e, limit))?;
-        let schema = stream.schema();
-        Ok((schema, tables, stream))
-    }
-
     /// The data files a query's plan would read, secured scans included (for diagnostics,
     /// tests and benchmarks: e.g. that a tenant-scoped read touches only that tenant's
     /// files). Nothing is executed.
     pub async fn files_read(&self, sql: &str, visible: &[VisibleTable]) -> Result<Vec<String>> {
-        let limit = self.config.memory_limit_mb;
+        let deadline = tokio::time::Instant::now() + self.config.timeout;
         let ctx = self.session(visible)?;
-        let options = SQLOptions::new()
-            .with_allow_ddl(false)
-            .with_allow_dml(false)
-            .with_allow_statements(false);
-        let df = ctx
-            .sql_with_options(sql, options)
-            .await
-            .map_err(|e| Error::from_query(e, limit))?;
-        let plan = df
-            .create_physical_plan()
-            .await
-            .map_err(|e| Error::from_query(e, limit))?;
-        let mut files = Vec::new();
-        collect_files(&plan, &mut files);
-        files.sort();
-        files.dedup();
-        Ok(files)
+        let limit = self.config.memory_limit_mb;
+        self.on_planner(deadline, ctx, sql, move |df| async move {
+            let plan = df
+                .create_physical_plan()
+                .await
+                .map_err(|e| Error::from_query(e, limit))?;
+            let mut files = Vec::new();
+            collect_files(&plan, &mut files);
+            files.sort();
+            files.dedup();
+            Ok(files)
+        })
+        .await
+    }
+
+    /// Checks `sql` against the limits, plans it in `ctx` and hands the plan to `then`, all on
+    /// a thread of its own with a large stack, within the planning time budget (and before
+    /// `deadline`). A panic there is an internal error, not a lost process.
+    async fn on_planner<T, F, Fut>(
+        &self,
+        deadline: tokio::time::Instant,
+        ctx: SessionContext,
+        sql: &str,
+        then: F,
+    ) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(DataFrame) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T>>,
+    {
+        let limits = self.config.limits;
+        check_text(sql, &GenericDialect {}, &limits).map_err(too_complex)?;
+        let memory = self.config.memory_limit_mb;
+        let sql = sql.to_string();
+        let handle = tokio::runtime::Handle::current();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        std::thread::Builder::new()
+            .name("meshgate-planner".into())
+            .stack_size(PLANNER_STACK)
+            .spawn(move || {
+                let work = async move {
+                    let df = plan_checked(&ctx, &sql, &limits, memory).await?;
+                    then(df).await
+                };
+                let result = std::panic::catch_unwind(AssertUnwindSafe(|| handle.block_on(work)))
+                    .unwrap_or_else(|panic| {
+                        Err(Error::internal(format!(
+                            "planning a query panicked: {}",
+                            panic_message(panic.as_ref())
+                        )))
+                    });
+                let _ = tx.send(result);
+            })
+            .map_err(|e| Error::internal(format!("cannot start a planner thread: {e}")))?;
+        let budget = tokio::time::Instant::now() + self.config.plan_timeout;
+        let (until, timeout) = if budget < deadline {
+            (
+                budget,
+                Error::PlanTimeout {
+                    seconds: self.config.plan_timeout.as_secs(),
+                },
+            )
+        } else {
+            (
+                deadline,
+                Error::Timeout {
+                    seconds: self.config.timeout.as_secs(),
+                },
+            )
+        };
+        match tokio::time::timeout_at(until, rx).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(Error::internal(
+                "the planner thread ended without an answer",
+            )),
+            // The planner thread runs on until it is done; the limits bound how long.
+            Err(_) => Err(timeout),
+        }
     }
 
     fn session(&self, visible: &[VisibleTable]) -> Result<SessionContext> {
@@ -213,6 +273,79 @@ impl QueryEngine {
         }
         Ok(ctx)
     }
+}
+
+/// Parses `sql` as DataFusion would, refuses a statement past `limits`, plans it and refuses
+/// anything but a read.
+async fn plan_checked(
+    ctx: &SessionContext,
+    sql: &str,
+    limits: &Limits,
+    memory_limit_mb: u64,
+) -> Result<DataFrame> {
+    let state = ctx.state();
+    let dialect = state.config().options().sql_parser.dialect;
+    let statement = state
+        .sql_to_statement(sql, &dialect)
+        .map_err(|e| Error::from_query(e, memory_limit_mb))?;
+    check_df_statement(&statement, limits).map_err(too_complex)?;
+    let plan = state
+        .statement_to_plan(statement)
+        .await
+        .map_err(|e| Error::from_query(e, memory_limit_mb))?;
+    SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false)
+        .verify_plan(&plan)
+        .map_err(|e| Error::from_query(e, memory_limit_mb))?;
+    ctx.execute_logical_plan(plan)
+        .await
+        .map_err(|e| Error::from_query(e, memory_limit_mb))
+}
+
+/// The depth check over DataFusion's statements: the SQL statement inside, an `EXPLAIN`'s
+/// statement, a `COPY`'s query.
+fn check_df_statement(
+    statement: &DfStatement,
+    limits: &Limits,
+) -> std::result::Result<(), LimitError> {
+    let mut statement = statement;
+    loop {
+        match statement {
+            DfStatement::Statement(s) => return check_statement(s, limits),
+            DfStatement::Explain(e) => statement = e.statement.as_ref(),
+            DfStatement::CopyTo(c) => {
+                return match &c.source {
+                    CopyToSource::Query(q) => check_query(q, limits),
+                    CopyToSource::Relation(_) => Ok(()),
+                };
+            }
+            _ => return Ok(()),
+        }
+    }
+}
+
+fn too_complex(e: LimitError) -> Error {
+    let setting = match e.limit {
+        Limit::Bytes => "query.max_sql_bytes",
+        Limit::Tokens => "query.max_sql_tokens",
+        Limit::Depth => "query.max_expr_depth",
+    };
+    Error::TooComplex {
+        message: format!(
+            "the query is too complex: {e}; simplify it or ask an admin to raise `{setting}`"
+        ),
+    }
+}
+
+/// The text of a panic's payload, when it has one.
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)")
 }
 
 /// The files of every file scan in `plan`, looking inside secured scans.

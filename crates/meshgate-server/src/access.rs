@@ -71,11 +71,12 @@ pub(crate) struct TableRef {
 
 pub(crate) async fn table_ref(
     state: &AppState,
+    caller: &Caller,
     domain: &str,
     product: &str,
     table: &str,
 ) -> ApiResult<TableRef> {
-    let (domain, product) = product_by_name(state, domain, product).await?;
+    let (domain, product) = product_by_name(state, caller, domain, product).await?;
     let table = state
         .store
         .list_tables(product.id)
@@ -190,7 +191,7 @@ async fn list_filters(
     caller: Caller,
     Path((domain, product, table)): Path<(String, String, String)>,
 ) -> ApiResult<Json<Vec<DataFilter>>> {
-    let t = table_ref(&state, &domain, &product, &table).await?;
+    let t = table_ref(&state, &caller, &domain, &product, &table).await?;
     authorize(
         &state,
         &caller,
@@ -214,7 +215,7 @@ async fn get_filter(
     caller: Caller,
     Path((domain, product, table, name)): Path<(String, String, String, String)>,
 ) -> ApiResult<Json<DataFilter>> {
-    let t = table_ref(&state, &domain, &product, &table).await?;
+    let t = table_ref(&state, &caller, &domain, &product, &table).await?;
     authorize(
         &state,
         &caller,
@@ -231,7 +232,7 @@ async fn create_filter(
     Path((domain, product, table)): Path<(String, String, String)>,
     JsonBody(req): JsonBody<FilterRequest>,
 ) -> ApiResult<(StatusCode, Json<DataFilter>)> {
-    let t = table_ref(&state, &domain, &product, &table).await?;
+    let t = table_ref(&state, &caller, &domain, &product, &table).await?;
     authorize(
         &state,
         &caller,
@@ -276,7 +277,7 @@ async fn update_filter(
     Path((domain, product, table, name)): Path<(String, String, String, String)>,
     JsonBody(req): JsonBody<FilterRequest>,
 ) -> ApiResult<Json<DataFilter>> {
-    let t = table_ref(&state, &domain, &product, &table).await?;
+    let t = table_ref(&state, &caller, &domain, &product, &table).await?;
     authorize(
         &state,
         &caller,
@@ -312,7 +313,7 @@ async fn delete_filter(
     caller: Caller,
     Path((domain, product, table, name)): Path<(String, String, String, String)>,
 ) -> ApiResult<StatusCode> {
-    let t = table_ref(&state, &domain, &product, &table).await?;
+    let t = table_ref(&state, &caller, &domain, &product, &table).await?;
     authorize(
         &state,
         &caller,
@@ -340,7 +341,7 @@ async fn list_tags(
     caller: Caller,
     Path((domain, product, table)): Path<(String, String, String)>,
 ) -> ApiResult<Json<Vec<ColumnTags>>> {
-    let t = table_ref(&state, &domain, &product, &table).await?;
+    let t = table_ref(&state, &caller, &domain, &product, &table).await?;
     // A draft's metadata is its team's (see `catalog`).
     if !crate::catalog::can_see(&caller, &t.product) {
         return Err(ApiError::not_found(
@@ -364,7 +365,7 @@ async fn set_tags(
     Path((domain, product, table, column)): Path<(String, String, String, String)>,
     JsonBody(req): JsonBody<TagsRequest>,
 ) -> ApiResult<Json<ColumnTags>> {
-    let t = table_ref(&state, &domain, &product, &table).await?;
+    let t = table_ref(&state, &caller, &domain, &product, &table).await?;
     authorize(
         &state,
         &caller,
@@ -580,7 +581,7 @@ async fn export_rules(
     Params(q): Params<RulesQuery>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let (_, p) = product_by_name(&state, &domain, &product).await?;
+    let (_, p) = product_by_name(&state, &caller, &domain, &product).await?;
     authorize(
         &state,
         &caller,
@@ -610,7 +611,7 @@ async fn import_rules(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
-    let (d, p) = product_by_name(&state, &domain, &product).await?;
+    let (d, p) = product_by_name(&state, &caller, &domain, &product).await?;
     authorize(
         &state,
         &caller,

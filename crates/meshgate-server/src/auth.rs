@@ -1,6 +1,14 @@
 //! Authentication: the bearer token names a principal, whose team memberships and groups make
 //! the [`Actor`] the authorizer decides on. Missing, unknown, expired and revoked tokens are
 //! all a plain 401 — the response never says which, so tokens cannot be probed.
+//!
+//! Two extractors split the planes (docs/design/SECURITY.md, "control plane and data plane"):
+//! [`Caller`] is the control plane's and refuses tenant-scoped credentials (`mgs_…`) with
+//! 403, so a handler that takes a `Caller` cannot be reached with one, whatever it forgets
+//! to check; [`DataCaller`] is the data plane's (SQL, the rows API) and lets a credential
+//! through with its session policy, which those handlers apply. Recipient tokens (`mgr_…`)
+//! are neither: they open only the Delta Sharing endpoints, which authenticate them
+//! themselves, and are a 401 here.
 
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
@@ -35,62 +43,91 @@ impl Caller {
     }
 }
 
-impl FromRequestParts<AppState> for Caller {
+/// The caller of a data-plane route: an API token's principal or a tenant-scoped
+/// credential's (with its session policy in `session`).
+#[derive(Debug, Clone)]
+pub struct DataCaller(pub Caller);
+
+impl FromRequestParts<AppState> for DataCaller {
     type Rejection = ApiError;
 
     async fn from_request_parts(
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let header = parts.headers.get(AUTHORIZATION).ok_or_else(|| {
-            ApiError::unauthenticated("missing bearer token: send `Authorization: Bearer <token>`")
-        })?;
-        let value = header
-            .to_str()
-            .map_err(|_| ApiError::unauthenticated("invalid authorization header"))?;
-        let token = value
-            .strip_prefix("Bearer ")
-            .or_else(|| value.strip_prefix("bearer "))
-            .map(str::trim)
-            .ok_or_else(|| {
-                ApiError::unauthenticated("the authorization header must be `Bearer <token>`")
-            })?;
-        if credential::is_credential(token) {
-            let Some(claims) = state.credentials.verify(token) else {
-                return Err(ApiError::unauthenticated(
-                    "invalid, expired or revoked token",
-                ));
-            };
-            let Some(principal) = state.store.get_principal(claims.principal_id).await? else {
-                return Err(ApiError::unauthenticated(
-                    "invalid, expired or revoked token",
-                ));
-            };
-            let actor = actor_of(state, &principal).await?;
-            return Ok(Caller {
-                principal,
-                actor,
-                session: Some(claims),
-            });
+        authenticate(parts, state).await.map(DataCaller)
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    /// The control plane's caller: any credential is refused here, in one place.
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let caller = authenticate(parts, state).await?;
+        if caller.session.is_some() {
+            return Err(ApiError::forbidden(format!(
+                "principal `{}` used a credential on a control-plane route: credentials carry data access only (SQL and the rows API); use an API token",
+                caller.principal.name
+            )));
         }
-        let found = state.store.find_token(&token::hash(token)).await?;
-        let Some((record, principal)) = found else {
+        Ok(caller)
+    }
+}
+
+/// The principal a bearer token (API token or credential) names, or 401.
+pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<Caller, ApiError> {
+    let header = parts.headers.get(AUTHORIZATION).ok_or_else(|| {
+        ApiError::unauthenticated("missing bearer token: send `Authorization: Bearer <token>`")
+    })?;
+    let value = header
+        .to_str()
+        .map_err(|_| ApiError::unauthenticated("invalid authorization header"))?;
+    let token = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .map(str::trim)
+        .ok_or_else(|| {
+            ApiError::unauthenticated("the authorization header must be `Bearer <token>`")
+        })?;
+    if credential::is_credential(token) {
+        let Some(claims) = state.credentials.verify(token) else {
             return Err(ApiError::unauthenticated(
                 "invalid, expired or revoked token",
             ));
         };
-        if !record.is_usable(Utc::now()) {
+        let Some(principal) = state.store.get_principal(claims.principal_id).await? else {
             return Err(ApiError::unauthenticated(
                 "invalid, expired or revoked token",
             ));
-        }
+        };
         let actor = actor_of(state, &principal).await?;
-        Ok(Caller {
+        return Ok(Caller {
             principal,
             actor,
-            session: None,
-        })
+            session: Some(claims),
+        });
     }
+    let found = state.store.find_token(&token::hash(token)).await?;
+    let Some((record, principal)) = found else {
+        return Err(ApiError::unauthenticated(
+            "invalid, expired or revoked token",
+        ));
+    };
+    if !record.is_usable(Utc::now()) {
+        return Err(ApiError::unauthenticated(
+            "invalid, expired or revoked token",
+        ));
+    }
+    let actor = actor_of(state, &principal).await?;
+    Ok(Caller {
+        principal,
+        actor,
+        session: None,
+    })
 }
 
 /// Builds the authorizer's view of a principal from the store.

@@ -116,7 +116,7 @@ pub async fn visible_product(
     domain: &str,
     product: &str,
 ) -> ApiResult<(Domain, DataProduct)> {
-    let (d, p) = service::product_by_name(state, domain, product).await?;
+    let (d, p) = service::find_product(state, domain, product).await?;
     if !can_see(caller, &p) {
         return Err(ApiError::not_found(
             "data product",

@@ -122,6 +122,10 @@ pub struct LifecycleSettings {
     pub expiry_reminder_days: u32,
     /// A request left undecided this long gets a reminder (and again after as long), in days.
     pub pending_reminder_days: u32,
+    /// Separation of duties: when false (the default), nobody may approve, modify or approve
+    /// the extension of a share requested by itself or by a team it belongs to. When true it
+    /// may, and each such act is audited `share.self_decision`.
+    pub allow_self_approval: bool,
 }
 
 impl Default for LifecycleSettings {
@@ -131,6 +135,7 @@ impl Default for LifecycleSettings {
             verify_interval_secs: 7 * 24 * 3600,
             expiry_reminder_days: 7,
             pending_reminder_days: 3,
+            allow_self_approval: false,
         }
     }
 }
@@ -191,7 +196,44 @@ pub struct QuerySettings {
     pub memory_limit_mb: u64,
     /// Longest a query may run, in seconds.
     pub timeout_secs: u64,
+    /// Longest accepted SQL text, in bytes (QUERY_LIMITS.md).
+    pub max_sql_bytes: usize,
+    /// Most tokens (keywords, names, literals, operators) in a query's SQL.
+    pub max_sql_tokens: usize,
+    /// Deepest nesting of expressions, subqueries and set operations in a query; a chain such
+    /// as `a + b + …` or `x OR y OR …` nests one level per term.
+    pub max_expr_depth: usize,
+    /// Longest parsing and planning of one query may take, in seconds (within
+    /// `timeout_secs`).
+    pub plan_timeout_secs: u64,
 }
+
+impl QuerySettings {
+    /// Checks the settings a server cannot run with.
+    pub fn check(&self) -> Result<(), String> {
+        if self.max_sql_bytes == 0
+            || self.max_sql_tokens == 0
+            || self.max_expr_depth == 0
+            || self.plan_timeout_secs == 0
+        {
+            return Err(
+                "query.max_sql_bytes, query.max_sql_tokens, query.max_expr_depth and query.plan_timeout_secs must be positive".into(),
+            );
+        }
+        // Planning recurses over expressions; past this even the planner's large stack is
+        // not a safe margin.
+        if self.max_expr_depth > MAX_EXPR_DEPTH {
+            return Err(format!(
+                "query.max_expr_depth is {}; at most {MAX_EXPR_DEPTH} is safe",
+                self.max_expr_depth
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The largest `query.max_expr_depth` accepted.
+pub const MAX_EXPR_DEPTH: usize = 1000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -237,9 +279,14 @@ impl Default for NotificationSettings {
 
 impl Default for QuerySettings {
     fn default() -> Self {
+        let limits = meshgate_engine::query::Limits::default();
         QuerySettings {
             memory_limit_mb: 1024,
             timeout_secs: 300,
+            max_sql_bytes: limits.max_bytes,
+            max_sql_tokens: limits.max_tokens,
+            max_expr_depth: limits.max_depth,
+            plan_timeout_secs: 30,
         }
     }
 }

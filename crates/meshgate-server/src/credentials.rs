@@ -132,7 +132,7 @@ async fn check_within_rights(
                 "tables: `{name}` is not `domain.product.table`"
             )));
         };
-        let Ok((_, product)) = crate::service::product_by_name(state, d, p).await else {
+        let Ok((_, product)) = crate::service::product_by_name(state, caller, d, p).await else {
             unknown.push(name.clone());
             continue;
         };

@@ -80,7 +80,8 @@ impl From<meshgate_engine::Error> for ApiError {
             E::InvalidData { .. } => "invalid_data",
             E::Sql { .. } => "invalid_sql",
             E::MemoryLimit { .. } => "query_memory_limit",
-            E::Timeout { .. } => "query_timeout",
+            E::Timeout { .. } | E::PlanTimeout { .. } => "query_timeout",
+            E::TooComplex { .. } => "query_too_complex",
             E::Storage { .. } | E::Internal { .. } => return ApiError::internal(err),
         };
         ApiError::new(StatusCode::BAD_REQUEST, code, err.to_string())

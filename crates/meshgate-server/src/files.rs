@@ -142,8 +142,8 @@ struct Target {
     qualified: String,
 }
 
-async fn target(state: &AppState, domain: &str, name: &str) -> ApiResult<Target> {
-    let (_, product) = service::product_by_name(state, domain, name).await?;
+async fn target(state: &AppState, caller: &Caller, domain: &str, name: &str) -> ApiResult<Target> {
+    let (_, product) = service::product_by_name(state, caller, domain, name).await?;
     Ok(Target {
         product,
         qualified: format!("{domain}.{name}"),
@@ -263,7 +263,7 @@ async fn put_file(
     headers: &HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    let t = target(state, domain, product).await?;
+    let t = target(state, caller, domain, product).await?;
     core_files::validate_path(path)?;
     check_writer(state, caller, "file.upload", "upload", &t, path).await?;
     let limit = state.config.max_upload_mb.saturating_mul(1024 * 1024);
@@ -337,7 +337,7 @@ async fn delete_file(
     product: &str,
     path: &str,
 ) -> ApiResult<Json<FileMeta>> {
-    let t = target(state, domain, product).await?;
+    let t = target(state, caller, domain, product).await?;
     core_files::validate_path(path)?;
     check_writer(state, caller, "file.delete", "delete", &t, path).await?;
     let files = ProductFiles::open(&state.data_root, t.product.id)?;
@@ -379,7 +379,7 @@ async fn list(
     Path((domain, product)): Path<(String, String)>,
     Params(q): Params<ListQuery>,
 ) -> ApiResult<Json<Listing>> {
-    let t = target(&state, &domain, &product).await?;
+    let t = target(&state, &caller, &domain, &product).await?;
     let prefix = q.prefix.unwrap_or_default();
     core_files::validate_prefix(&prefix)?;
     if q.after
@@ -465,7 +465,7 @@ async fn download_file(
     path: &str,
     headers: &HeaderMap,
 ) -> ApiResult<Response> {
-    let t = target(state, domain, product).await?;
+    let t = target(state, caller, domain, product).await?;
     core_files::validate_path(path)?;
     let right = caller_readable(state, caller, "file.download", &t, Some(path)).await?;
     if !right.covers(t.product.id, path) {
@@ -502,7 +502,7 @@ async fn sign(
     Path((domain, product)): Path<(String, String)>,
     JsonBody(req): JsonBody<SignRequest>,
 ) -> ApiResult<Json<SignedUrl>> {
-    let t = target(&state, &domain, &product).await?;
+    let t = target(&state, &caller, &domain, &product).await?;
     let path = req.path.as_str();
     core_files::validate_path(path)?;
     let ttl = match req.expires_in_secs {

@@ -18,6 +18,7 @@
 //!   `[sharing] prefix`, recipient tokens and profiles, signed file URLs, snapshots of
 //!   filtered and masked items.
 //! - [`mesh`]: `init`, and the quickstart's demo mesh.
+//! - [`paths`]: the one guard every route's path parameters pass before its handler.
 
 pub mod access;
 pub mod auth;
@@ -26,8 +27,10 @@ pub mod config;
 pub mod credentials;
 pub mod error;
 pub mod files;
+pub mod locations;
 pub mod mesh;
 pub mod notify;
+pub mod paths;
 pub mod query;
 pub mod routes;
 pub mod rows;
@@ -55,7 +58,7 @@ use crate::error::{ApiError, REQUEST_ID};
 
 /// The whole HTTP application.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let app = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .nest(
@@ -65,21 +68,57 @@ pub fn router(state: AppState) -> Router {
                 .merge(credentials::routes())
                 .merge(rows::routes())
                 .merge(files::routes())
+                .merge(locations::routes())
                 .merge(catalog::routes())
                 .merge(notify::routes())
-                .merge(sharing::api_routes()),
+                .merge(sharing::api_routes())
+                .route_layer(middleware::from_fn(paths::guard)),
         )
         .nest(&state.config.sharing.prefix, sharing::routes())
-        .merge(files::signed_routes())
+        .merge(files::signed_routes().route_layer(middleware::from_fn(paths::guard)))
         .fallback(|| async {
             ApiError::new(
                 StatusCode::NOT_FOUND,
                 "not_found",
                 "no such endpoint; see docs/API.md",
             )
-        })
+        });
+    harden(app).with_state(state)
+}
+
+/// The layers every request passes through, outermost first: the request id, then the
+/// panic guard. The router and the tests share them.
+pub fn harden<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S> {
+    router
+        .layer(middleware::from_fn(catch_panic))
         .layer(middleware::from_fn(request_id))
-        .with_state(state)
+}
+
+/// Answers a request whose handler panicked with a 500 carrying the request id, and logs the
+/// panic under that id, so one request's bug costs that request, not the process.
+async fn catch_panic(req: Request, next: Next) -> Response {
+    use futures::FutureExt;
+    match std::panic::AssertUnwindSafe(next.run(req))
+        .catch_unwind()
+        .await
+    {
+        Ok(response) => response,
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<&str>()
+                .copied()
+                .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+                .unwrap_or("(no message)");
+            let request_id = REQUEST_ID.try_with(|id| id.clone()).unwrap_or_default();
+            tracing::error!(request_id = %request_id, panic = %message, "a request handler panicked");
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "internal error",
+            )
+            .into_response()
+        }
+    }
 }
 
 async fn readyz(State(state): State<AppState>) -> Response {

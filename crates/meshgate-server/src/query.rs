@@ -34,9 +34,6 @@ pub struct QueryRequest {
 /// The SQL session's default catalog, where consumers' local names for their shares live.
 pub const LOCAL_CATALOG: &str = "meshgate";
 
-/// Longest accepted SQL text.
-const MAX_SQL: usize = 1024 * 1024;
-
 /// The tables `caller` may read: its own teams' products and tables granted to it or its
 /// teams. Cached by the policy version, which every grant, membership or product change bumps.
 pub async fn visible_tables(
@@ -173,7 +170,7 @@ pub async fn tenancy_of(
     state: &AppState,
     v: &VisibleTable,
 ) -> ApiResult<Option<meshgate_core::credential::TableTenancy>> {
-    let (_, product) = crate::service::product_by_name(state, &v.domain, &v.product).await?;
+    let (_, product) = crate::service::find_product(state, &v.domain, &v.product).await?;
     let Some(table) = state
         .store
         .list_tables(product.id)
@@ -229,8 +226,16 @@ pub async fn run(
     if req.sql.trim().is_empty() {
         return Err(ApiError::bad_request("`sql` is empty"));
     }
-    if req.sql.len() > MAX_SQL {
-        return Err(ApiError::bad_request("`sql` is longer than 1 MiB"));
+    // Checked here too, before the text reaches the audit log.
+    let max = state.config.query.max_sql_bytes;
+    if req.sql.len() > max {
+        return Err(ApiError::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            "query_too_complex",
+            format!(
+                "`sql` is longer than {max} bytes; ask an admin to raise `query.max_sql_bytes`"
+            ),
+        ));
     }
     let started = Instant::now();
     let visible = readable_tables(state, caller).await?;

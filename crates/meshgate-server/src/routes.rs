@@ -318,7 +318,10 @@ struct WhoAmI {
     groups: Vec<String>,
 }
 
-async fn whoami(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<WhoAmI>> {
+async fn whoami(
+    State(state): State<AppState>,
+    crate::auth::DataCaller(caller): crate::auth::DataCaller,
+) -> ApiResult<Json<WhoAmI>> {
     let mut teams = Vec::new();
     for m in &caller.actor.teams {
         teams.push(json!({
@@ -554,9 +557,12 @@ async fn remove_member(
     Ok(Json(json!({})))
 }
 
-/// Staged uploads, removed when the request ends whatever happens.
+/// Staged uploads, removed when the request ends whatever happens. Staged files get names the
+/// server makes (`part-1`, `part-2`, …) inside one fresh directory under the upload dir; no
+/// part of a request names a staged file (docs/design/SECURITY.md, "names and paths").
 struct Staging {
     dir: tempfile::TempDir,
+    parts: usize,
 }
 
 impl Staging {
@@ -565,11 +571,26 @@ impl Staging {
             .prefix("upload-")
             .tempdir_in(state.config.upload_dir())
             .map_err(ApiError::internal)?;
-        Ok(Staging { dir })
+        Ok(Staging { dir, parts: 0 })
     }
 
-    fn path(&self, name: &str, ext: &str) -> PathBuf {
-        self.dir.path().join(format!("{name}{ext}"))
+    /// A new file in the staging directory, created empty.
+    async fn create(&mut self) -> ApiResult<(PathBuf, tokio::fs::File)> {
+        self.parts += 1;
+        let path = self.dir.path().join(format!("part-{}", self.parts));
+        // Checked after joining, like every file operation on a name.
+        if path.parent() != Some(self.dir.path()) {
+            return Err(ApiError::internal(
+                "a staged file left its staging directory",
+            ));
+        }
+        let file = tokio::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .await
+            .map_err(ApiError::internal)?;
+        Ok((path, file))
     }
 }
 
@@ -584,13 +605,16 @@ fn too_large(state: &AppState) -> ApiError {
     )
 }
 
+/// `POST /products`: the `product` part comes first, so the caller's right to create the
+/// product is checked before any uploaded byte is stored; each further part is one table's
+/// file, streamed to a server-named staging file.
 async fn create_product(
     State(state): State<AppState>,
     caller: Caller,
     mut multipart: Multipart,
 ) -> ApiResult<(StatusCode, Json<ProductView>)> {
-    let staging = Staging::new(&state)?;
-    let mut product: Option<service::NewProduct> = None;
+    let mut staging = Staging::new(&state)?;
+    let mut product: Option<(service::NewProduct, _)> = None;
     let mut files = Vec::new();
     loop {
         let field = match multipart.next_field().await {
@@ -606,27 +630,26 @@ async fn create_product(
         };
         let name = field.name().unwrap_or_default().to_string();
         if name == "product" {
+            if product.is_some() {
+                return Err(ApiError::bad_request("the `product` part is given twice"));
+            }
             let text = field.text().await.map_err(|e| {
                 ApiError::bad_request(format!("invalid `product` part: {}", e.body_text()))
             })?;
-            product = Some(
-                serde_json::from_str(&text)
-                    .map_err(|e| ApiError::bad_request(format!("invalid `product` part: {e}")))?,
-            );
+            let req: service::NewProduct = serde_json::from_str(&text)
+                .map_err(|e| ApiError::bad_request(format!("invalid `product` part: {e}")))?;
+            let target = service::authorize_create(&state, &caller, &req).await?;
+            product = Some((req, target));
             continue;
+        }
+        if product.is_none() {
+            return Err(ApiError::bad_request(
+                "the `product` part must come first: a JSON object with `domain`, `team` and `name`, then one part per table file",
+            ));
         }
         meshgate_core::names::validate("table name", &name)?;
         let file_name = field.file_name().map(str::to_string);
-        let ext = file_name
-            .as_deref()
-            .and_then(|n| std::path::Path::new(n).extension())
-            .and_then(|e| e.to_str())
-            .map(|e| format!(".{e}"))
-            .unwrap_or_default();
-        let path = staging.path(&name, &ext);
-        let mut out = tokio::fs::File::create(&path)
-            .await
-            .map_err(ApiError::internal)?;
+        let (path, mut out) = staging.create().await?;
         let mut field = field;
         loop {
             match field.chunk().await {
@@ -650,12 +673,12 @@ async fn create_product(
             file_name,
         });
     }
-    let product = product.ok_or_else(|| {
+    let (product, target) = product.ok_or_else(|| {
         ApiError::bad_request(
             "missing the `product` part: a JSON object with `domain`, `team` and `name`",
         )
     })?;
-    let view = service::create_product(&state, &caller, product, files).await?;
+    let view = service::create_product(&state, &caller, target, product, files).await?;
     drop(staging);
     Ok((StatusCode::CREATED, Json(view)))
 }
@@ -695,7 +718,7 @@ async fn list_products(
         if !crate::catalog::can_see(&caller, &p) {
             continue;
         }
-        out.push(ProductView::load(&state, p).await?);
+        out.push(ProductView::load(&state, &caller, p).await?);
     }
     Ok(Json(out))
 }
@@ -713,7 +736,7 @@ async fn get_product(
         &service::product_resource(&p),
         "view this product",
     )?;
-    Ok(Json(ProductView::load(&state, p).await?))
+    Ok(Json(ProductView::load(&state, &caller, p).await?))
 }
 
 async fn delete_product(
@@ -731,6 +754,8 @@ struct AppendQuery {
     format: String,
 }
 
+/// `POST /products/{d}/{p}/tables/{t}/data`: the target and the caller's right to append
+/// are checked before the body is read; the body goes to a server-named staging file.
 async fn append_data(
     State(state): State<AppState>,
     caller: Caller,
@@ -739,11 +764,9 @@ async fn append_data(
     body: axum::body::Body,
 ) -> ApiResult<Json<Value>> {
     let format = FileFormat::parse(&q.format)?;
-    let staging = Staging::new(&state)?;
-    let path = staging.path(&table, format.extension());
-    let mut out = tokio::fs::File::create(&path)
-        .await
-        .map_err(ApiError::internal)?;
+    let target = service::append_target(&state, &caller, &domain, &product, &table).await?;
+    let mut staging = Staging::new(&state)?;
+    let (path, mut out) = staging.create().await?;
     let limit = state.config.max_upload_mb.saturating_mul(1024 * 1024);
     let mut written: u64 = 0;
     let mut stream = body.into_data_stream();
@@ -770,8 +793,7 @@ async fn append_data(
     if written == 0 {
         return Err(ApiError::bad_request("the upload is empty"));
     }
-    let result =
-        service::append_data(&state, &caller, &domain, &product, &table, format, &path).await?;
+    let result = service::append_data(&state, &caller, target, format, &path).await?;
     drop(staging);
     Ok(Json(result))
 }
@@ -858,7 +880,7 @@ async fn revoke_share(
 
 async fn query(
     State(state): State<AppState>,
-    caller: Caller,
+    crate::auth::DataCaller(caller): crate::auth::DataCaller,
     headers: HeaderMap,
     JsonBody(req): JsonBody<crate::query::QueryRequest>,
 ) -> ApiResult<Response> {

@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::access::{TableRef, table_ref};
-use crate::auth::Caller;
+use crate::auth::{Caller, DataCaller};
 use crate::error::{ApiError, ApiResult};
 use crate::routes::Params;
 use crate::service::{audit, authorize, product_resource};
@@ -90,11 +90,11 @@ enum RowsBody {
 
 async fn append(
     State(state): State<AppState>,
-    caller: Caller,
+    DataCaller(caller): DataCaller,
     Path((domain, product, table)): Path<(String, String, String)>,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let t = table_ref(&state, &domain, &product, &table).await?;
+    let t = table_ref(&state, &caller, &domain, &product, &table).await?;
     match &caller.session {
         Some(s) if !s.policy.allows(&t.qualified(), CredentialAction::Write) => {
             return Err(deny(
@@ -153,6 +153,9 @@ async fn append(
             &product_resource(&t.product),
             &format!("write rows of `{}`", t.qualified()),
         )?,
+    }
+    if let Some(why) = crate::locations::write_refusal(&state, &t.product, &t.table).await? {
+        return Err(deny(&state, &caller, "write", "rows.write", &t, why).await?);
     }
     let rows = match serde_json::from_slice::<RowsBody>(&body) {
         Ok(RowsBody::List(rows) | RowsBody::Wrapped { rows }) => rows,
@@ -243,11 +246,11 @@ struct ReadQuery {
 
 async fn read(
     State(state): State<AppState>,
-    caller: Caller,
+    DataCaller(caller): DataCaller,
     Path((domain, product, table)): Path<(String, String, String)>,
     Params(q): Params<ReadQuery>,
 ) -> ApiResult<Json<Value>> {
-    let t = table_ref(&state, &domain, &product, &table).await?;
+    let t = table_ref(&state, &caller, &domain, &product, &table).await?;
     // Denials are audited by the right asked for (`rows.read`, `rows.write`).
     let read_action = "rows.read";
     let readable = crate::query::readable_tables(&state, &caller).await?;

@@ -586,7 +586,29 @@ pub struct StagedFile {
     pub file_name: Option<String>,
 }
 
+/// A product by `domain.product` name that `caller` may know of: drafts and unpublished
+/// products exist only for their team and admins, and are a 404 exactly like a product that
+/// does not exist for everyone else (docs/design/SECURITY.md, "existence"). Every route that
+/// names a product finds it through here.
 pub async fn product_by_name(
+    state: &AppState,
+    caller: &Caller,
+    domain: &str,
+    product: &str,
+) -> ApiResult<(Domain, DataProduct)> {
+    let (d, p) = find_product(state, domain, product).await?;
+    if !crate::catalog::can_see(caller, &p) {
+        return Err(ApiError::not_found(
+            "data product",
+            &format!("{domain}.{product}"),
+        ));
+    }
+    Ok((d, p))
+}
+
+/// A product by name whatever its listing state: for the server's own work (a visible table
+/// the caller was already granted, the quickstart), never for a caller's lookup.
+pub async fn find_product(
     state: &AppState,
     domain: &str,
     product: &str,
@@ -608,15 +630,13 @@ pub fn product_resource(p: &DataProduct) -> Resource {
     }
 }
 
-/// Creates a product from staged uploads and registered locations. Tables are written first;
-/// the catalog record is committed only if all of them succeed, and any table written for a
-/// failed create is removed, so a failure leaves no half-made product.
-pub async fn create_product(
+/// Checks that `caller` may create `req` (the team exists, the caller may create products
+/// for it, its domain produces) — before any uploaded byte is stored.
+pub async fn authorize_create(
     state: &AppState,
     caller: &Caller,
-    req: NewProduct,
-    files: Vec<StagedFile>,
-) -> ApiResult<ProductView> {
+    req: &NewProduct,
+) -> ApiResult<(Domain, Team)> {
     let (domain, team) = team_by_name(state, &req.domain, &req.team).await?;
     authorize(
         state,
@@ -641,6 +661,19 @@ pub async fn create_product(
             ),
         ));
     }
+    Ok((domain, team))
+}
+
+/// Creates a product from staged uploads and registered locations. Tables are written first;
+/// the catalog record is committed only if all of them succeed, and any table written for a
+/// failed create is removed, so a failure leaves no half-made product.
+pub async fn create_product(
+    state: &AppState,
+    caller: &Caller,
+    (domain, team): (Domain, Team),
+    req: NewProduct,
+    files: Vec<StagedFile>,
+) -> ApiResult<ProductView> {
     names::validate("data product name", &req.name)?;
     let listing = crate::catalog::initial_listing(state, &domain, req.draft).await?;
     if state
@@ -706,6 +739,8 @@ pub async fn create_product(
     let now = Utc::now();
     let mut tables = Vec::new();
     let mut written = Vec::new();
+    let qualified_team = format!("{}.{}", domain.name, team.name);
+    let mut registered: Vec<meshgate_engine::storage::Location> = Vec::new();
     let outcome: ApiResult<()> = async {
         for spec in &specs {
             let (location, managed, mut columns) = if let Some(loc) = &spec.location {
@@ -715,8 +750,19 @@ pub async fn create_product(
                         spec.name
                     )));
                 }
-                let url = url_of(loc)?;
-                let (_, columns) = ingest::describe(&url).await?;
+                let at = crate::locations::registrable(
+                    state,
+                    &qualified_team,
+                    &team,
+                    loc,
+                    &registered,
+                )
+                .await?;
+                let url = at.url().clone();
+                registered.push(at);
+                let (_, columns) = ingest::describe(&url)
+                    .await
+                    .map_err(|e| unreadable(&spec.name, loc, e))?;
                 (url, false, columns)
             } else {
                 let Some(file) = files.iter().find(|f| f.table == spec.name) else {
@@ -811,24 +857,25 @@ pub async fn create_product(
         state.store.set_tenancy(&record, event).await?;
     }
     crate::catalog::reindex(state, product.id).await;
-    ProductView::load(state, product).await
+    ProductView::load(state, caller, product).await
 }
 
-fn url_of(location: &str) -> ApiResult<url::Url> {
-    let url = url::Url::parse(location)
-        .or_else(|_| {
-            std::path::Path::new(location)
-                .canonicalize()
-                .ok()
-                .and_then(|p| url::Url::from_directory_path(p).ok())
-                .ok_or(())
-        })
-        .map_err(|()| {
-            ApiError::bad_request(format!(
-                "`{location}` is neither a URL nor an existing directory"
-            ))
-        })?;
-    Ok(url)
+/// A registered location that cannot be read as a Delta table is the caller's to fix (400):
+/// the cause is logged, not sent.
+fn unreadable(table: &str, location: &str, err: meshgate_engine::Error) -> ApiError {
+    match err {
+        meshgate_engine::Error::InvalidData { .. } => err.into(),
+        other => {
+            tracing::warn!(error = %other, "a location to register cannot be read");
+            ApiError::new(
+                axum::http::StatusCode::BAD_REQUEST,
+                "invalid_data",
+                format!(
+                    "table `{table}`: `{location}` cannot be read as a Delta table (missing, unreadable, or not a Delta table)"
+                ),
+            )
+        }
+    }
 }
 
 fn file_format(explicit: Option<&str>, file: &StagedFile) -> ApiResult<FileFormat> {
@@ -846,16 +893,22 @@ fn file_format(explicit: Option<&str>, file: &StagedFile) -> ApiResult<FileForma
         })
 }
 
-pub async fn append_data(
+/// A table `caller` may append to, found and checked before any uploaded byte is stored.
+pub struct AppendTarget {
+    product: DataProduct,
+    table: ProductTable,
+    qualified: String,
+}
+
+/// Finds `domain.product.table` and checks that `caller` may append to it.
+pub async fn append_target(
     state: &AppState,
     caller: &Caller,
     domain: &str,
     product: &str,
     table: &str,
-    format: FileFormat,
-    file: &std::path::Path,
-) -> ApiResult<serde_json::Value> {
-    let (_, p) = product_by_name(state, domain, product).await?;
+) -> ApiResult<AppendTarget> {
+    let (_, p) = product_by_name(state, caller, domain, product).await?;
     authorize(
         state,
         caller,
@@ -863,13 +916,38 @@ pub async fn append_data(
         &product_resource(&p),
         &format!("append data to `{domain}.{product}`"),
     )?;
-    let mut t = state
+    let t = state
         .store
         .list_tables(p.id)
         .await?
         .into_iter()
         .find(|t| t.name == table)
         .ok_or_else(|| ApiError::not_found("table", &format!("{domain}.{product}.{table}")))?;
+    if let Some(why) = crate::locations::write_refusal(state, &p, &t).await? {
+        return Err(ApiError::forbidden(format!(
+            "principal `{}` may not append data to `{domain}.{product}.{table}`: {why}",
+            caller.principal.name
+        )));
+    }
+    Ok(AppendTarget {
+        product: p,
+        table: t,
+        qualified: format!("{domain}.{product}.{table}"),
+    })
+}
+
+pub async fn append_data(
+    state: &AppState,
+    caller: &Caller,
+    target: AppendTarget,
+    format: FileFormat,
+    file: &std::path::Path,
+) -> ApiResult<serde_json::Value> {
+    let AppendTarget {
+        product: p,
+        table: mut t,
+        qualified,
+    } = target;
     let url = url::Url::parse(&t.location).map_err(ApiError::internal)?;
     let tenancy = state
         .store
@@ -891,13 +969,11 @@ pub async fn append_data(
         })
         .collect();
     let event = audit(caller, "product.append", "table", t.id).with_detail(json!({
-        "table": format!("{domain}.{product}.{table}"), "rows": report.rows, "version": report.version,
+        "table": qualified, "rows": report.rows, "version": report.version,
     }));
     state.store.update_table_columns(&t, event).await?;
     crate::catalog::reindex(state, p.id).await;
-    Ok(
-        json!({"table": format!("{domain}.{product}.{table}"), "rows": report.rows, "version": report.version}),
-    )
+    Ok(json!({"table": qualified, "rows": report.rows, "version": report.version}))
 }
 
 pub async fn delete_product(
@@ -906,7 +982,7 @@ pub async fn delete_product(
     domain: &str,
     product: &str,
 ) -> ApiResult<()> {
-    let (_, p) = product_by_name(state, domain, product).await?;
+    let (_, p) = product_by_name(state, caller, domain, product).await?;
     authorize(
         state,
         caller,

@@ -149,7 +149,42 @@ pub(crate) async fn load_for(
             caller.principal.name
         )));
     }
+    separate_duties(state, caller, &detail.share, action, verb).await?;
     Ok((detail, resource))
+}
+
+/// Separation of duties (docs/design/SECURITY.md): the acts that widen what a share gives —
+/// approving it or its extension, modifying a grant's scope — are refused to the requester
+/// and to members of the requesting team, stewards and admins included, unless the mesh's
+/// `lifecycle.allow_self_approval` is on; then the act is audited `share.self_decision`.
+async fn separate_duties(
+    state: &AppState,
+    caller: &Caller,
+    share: &Share,
+    action: Action,
+    verb: &str,
+) -> ApiResult<()> {
+    if !matches!(action, Action::ApproveShare | Action::ModifyShare) {
+        return Ok(());
+    }
+    let own = share.created_by == caller.id()
+        || share.requester_principal_id == Some(caller.id())
+        || share
+            .requester_team_id
+            .is_some_and(|t| caller.team_ids().contains(&t));
+    if !own {
+        return Ok(());
+    }
+    if !state.config.lifecycle.allow_self_approval {
+        return Err(ApiError::forbidden(format!(
+            "principal `{}` may not {verb} share `{}`: it was requested by the principal or by a team it belongs to (separation of duties; an admin can allow it with `lifecycle.allow_self_approval`)",
+            caller.principal.name, share.id
+        )));
+    }
+    let event = audit(caller, "share.self_decision", "share", share.id)
+        .with_detail(json!({"action": verb}));
+    state.store.append_audit(event).await?;
+    Ok(())
 }
 
 pub async fn request_access(
@@ -170,7 +205,7 @@ pub async fn request_access(
         )));
     }
     let (pd, pn) = split_qualified(&req.product, "product")?;
-    let (product_domain, product) = product_by_name(state, pd, pn).await?;
+    let (product_domain, product) = product_by_name(state, caller, pd, pn).await?;
     crate::catalog::check_requestable(caller, &req.product, &product)?;
 
     // Who asks: a team the caller belongs to, or a service principal for itself.
@@ -350,7 +385,7 @@ pub async fn list(state: &AppState, caller: &Caller, q: ListQuery) -> ApiResult<
     }
     if let Some(p) = &q.product {
         let (d, n) = split_qualified(p, "product")?;
-        filter.product_id = Some(product_by_name(state, d, n).await?.1.id);
+        filter.product_id = Some(product_by_name(state, caller, d, n).await?.1.id);
     }
     if let Some(r) = &q.requester {
         filter.requester_team_id = Some(team_by_qualified_name(state, r).await?.1.id);
@@ -821,7 +856,7 @@ pub async fn verify_all(
     reapply: bool,
 ) -> ApiResult<BulkVerify> {
     let (d, p) = split_qualified(product_name, "product")?;
-    let (_, product) = product_by_name(state, d, p).await?;
+    let (_, product) = product_by_name(state, caller, d, p).await?;
     crate::service::authorize(
         state,
         caller,

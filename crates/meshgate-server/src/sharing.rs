@@ -83,6 +83,7 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/profile/{code}", get(recipients::download_profile))
         .route("/oauth/token", post(recipients::oauth_token))
+        .route_layer(axum::middleware::from_fn(crate::paths::guard))
         .fallback(|| async {
             SharingError(ApiError::new(
                 StatusCode::NOT_FOUND,
@@ -280,7 +281,9 @@ impl FromRequestParts<AppState> for Recipient {
                 session: None,
             }
         } else {
-            Caller::from_request_parts(parts, state).await?
+            // API tokens and tenant credentials read through Delta Sharing too (the data
+            // plane); a credential's session policy narrows what it sees.
+            crate::auth::authenticate(parts, state).await?
         };
         check_address(state, &caller, peer(parts)).await?;
         Ok(Recipient { caller })
@@ -360,7 +363,7 @@ pub async fn shared_tables(state: &AppState, caller: &Caller) -> ApiResult<Vec<S
     }
     let mut out = Vec::new();
     for ((domain, product), tables) in by_product {
-        let (d, p) = crate::service::product_by_name(state, &domain, &product).await?;
+        let (d, p) = crate::service::find_product(state, &domain, &product).await?;
         let all = state.store.list_tables(p.id).await?;
         for (name, access) in tables {
             if let Some(t) = all.iter().find(|t| t.name == name) {

@@ -54,6 +54,7 @@ impl AppState {
             .map_err(|e| format!("cannot create the upload dir: {e}"))?;
         crate::notify::check_config(&config.notifications)?;
         config.sharing.check()?;
+        config.query.check()?;
         let store = meshgate_store::connect(&config.store_url())
             .await
             .map_err(|e| format!("cannot open the store: {e}"))?;
@@ -64,6 +65,12 @@ impl AppState {
             memory_limit_mb: config.query.memory_limit_mb,
             timeout: std::time::Duration::from_secs(config.query.timeout_secs),
             spill_dir: Some(config.data_dir.join("spill")),
+            limits: meshgate_engine::query::Limits {
+                max_bytes: config.query.max_sql_bytes,
+                max_tokens: config.query.max_sql_tokens,
+                max_depth: config.query.max_expr_depth,
+            },
+            plan_timeout: std::time::Duration::from_secs(config.query.plan_timeout_secs),
         })
         .map_err(|e| e.to_string())?;
         std::fs::create_dir_all(config.data_dir.join("spill"))

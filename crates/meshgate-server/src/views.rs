@@ -45,7 +45,9 @@ pub struct TableView {
     pub id: Uuid,
     pub name: String,
     pub description: String,
-    pub location: String,
+    /// Where the table lives: shown to the product's team and admins only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
     pub managed: bool,
     pub columns: Vec<Column>,
     pub created_at: DateTime<Utc>,
@@ -57,7 +59,7 @@ impl From<ProductTable> for TableView {
             id: t.id,
             name: t.name,
             description: t.description,
-            location: t.location,
+            location: Some(t.location),
             managed: t.managed,
             columns: t.columns,
             created_at: t.created_at,
@@ -81,9 +83,15 @@ pub struct ProductView {
 }
 
 impl ProductView {
-    pub async fn load(state: &AppState, product: DataProduct) -> ApiResult<Self> {
+    /// The product as `viewer` may see it: table locations only for its team and admins.
+    pub async fn load(
+        state: &AppState,
+        viewer: &crate::auth::Caller,
+        product: DataProduct,
+    ) -> ApiResult<Self> {
         let domain = name_of_domain(state, product.domain_id).await?;
         let team = name_of_team(state, product.team_id).await?;
+        let sees_locations = crate::locations::sees_locations(viewer, &product);
         let tables = state.store.list_tables(product.id).await?;
         Ok(ProductView {
             id: product.id,
@@ -95,7 +103,14 @@ impl ProductView {
             updated_at: product.updated_at,
             listing: product.listing,
             revision: product.revision,
-            tables: tables.into_iter().map(TableView::from).collect(),
+            tables: tables
+                .into_iter()
+                .map(TableView::from)
+                .map(|t| TableView {
+                    location: t.location.filter(|_| sees_locations),
+                    ..t
+                })
+                .collect(),
         })
     }
 }

@@ -1535,14 +1535,15 @@ async fn bad_uploads_leave_nothing_behind() {
         "no half-made table is left"
     );
 
-    // Other refusals: no product part, no table, an unknown extension, a bad table name,
-    // someone who is not an approver of the team, a product that exists.
+    // Other refusals: a file before the product part (or none), no table, an unknown
+    // extension, a bad table name, someone who is not an approver of the team, a product
+    // that exists.
     let r = m
         .upload("alice", &[("returns", Some("returns.csv"), RETURNS_CSV)])
         .await;
     assert_mentions(
         &r.error(StatusCode::BAD_REQUEST, "invalid_request"),
-        "missing the `product` part",
+        "the `product` part must come first",
     );
     let r = m
         .upload("alice", &[("product", None, product.as_bytes())])

@@ -11,9 +11,9 @@ use meshgate_core::catalog::{
 use meshgate_core::credential::{Credential, TableTenancy};
 use meshgate_core::lifecycle::{ItemStatus, ShareStatus};
 use meshgate_core::model::{
-    ApiToken, AuditEvent, DataProduct, Domain, FileGrant, Grant, Health, Job, JobKind,
-    NewAuditEvent, Principal, ProductTable, RecipientSettings, Share, ShareDetail, ShareItem,
-    ShareLog, ShareSettings, ShareTerms, SharingToken, Team, TeamMember,
+    ApiToken, AuditEvent, DataProduct, Domain, ExternalLocation, FileGrant, Grant, Health, Job,
+    JobKind, NewAuditEvent, Principal, ProductTable, RecipientSettings, Share, ShareDetail,
+    ShareItem, ShareLog, ShareSettings, ShareTerms, SharingToken, Team, TeamMember,
 };
 use meshgate_core::notify::{Contact, DeliveryStatus, Notification, Webhook, WebhookDelivery};
 use uuid::Uuid;
@@ -577,6 +577,26 @@ pub trait Store: Send + Sync + 'static {
     /// The direct members of a group principal (to expand a group that is a team member
     /// into the people who read notifications).
     async fn group_members(&self, group_id: Uuid) -> Result<Vec<Uuid>>;
+
+    // ----- external locations -----
+    //
+    // URL prefixes an admin declares, under which the listed teams may register existing
+    // Delta tables. The service normalizes the URL and checks it against the data root and
+    // the other locations; the store only keeps names and URLs unique.
+
+    /// `AlreadyExists` for a name or URL already declared.
+    async fn create_external_location(
+        &self,
+        location: &ExternalLocation,
+        audit: NewAuditEvent,
+    ) -> Result<()>;
+    async fn get_external_location_by_name(&self, name: &str) -> Result<Option<ExternalLocation>>;
+    /// All external locations, by name.
+    async fn list_external_locations(&self) -> Result<Vec<ExternalLocation>>;
+    /// `NotFound` if absent. Tables registered under it stay registered (and read-only).
+    async fn delete_external_location(&self, id: Uuid, audit: NewAuditEvent) -> Result<()>;
+    /// The tables of every product, for the overlap check of a new registration.
+    async fn list_all_tables(&self) -> Result<Vec<ProductTable>>;
 
     // ----- Delta Sharing recipients -----
     //

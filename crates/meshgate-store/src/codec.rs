@@ -13,10 +13,10 @@ use meshgate_core::catalog::{
 };
 use meshgate_core::lifecycle::{ItemStatus, ShareStatus};
 use meshgate_core::model::{
-    ApiToken, AuditEvent, Column, DataProduct, Domain, FileGrant, Grant, Grantee, Health, ItemKind,
-    Job, JobKind, Outcome, Permission, Principal, PrincipalKind, ProductTable, RecipientSettings,
-    Share, ShareItem, ShareLog, ShareTerms, SharingToken, SharingTokenKind, Team, TeamMember,
-    TeamRole,
+    ApiToken, AuditEvent, Column, DataProduct, Domain, ExternalLocation, FileGrant, Grant, Grantee,
+    Health, ItemKind, Job, JobKind, Outcome, Permission, Principal, PrincipalKind, ProductTable,
+    RecipientSettings, Share, ShareItem, ShareLog, ShareTerms, SharingToken, SharingTokenKind,
+    Team, TeamMember, TeamRole,
 };
 use meshgate_core::notify::{
     Contact, DeliveryStatus, Notification, NotifyEvent, Webhook, WebhookDelivery,
@@ -716,5 +716,21 @@ pub(crate) fn recipient_settings(row: &AnyRow) -> Result<RecipientSettings> {
         principal_id: uuid(row, "principal_id")?,
         ip_allow_list: json::<Vec<String>>(row, "ip_allow_list")?,
         updated_at: time(row, "updated_at")?,
+    })
+}
+
+pub(crate) const EXTERNAL_LOCATION_COLS: &str =
+    "id, name, url, teams, writable, description, created_by, created_at";
+
+pub(crate) fn external_location(row: &AnyRow) -> Result<ExternalLocation> {
+    Ok(ExternalLocation {
+        id: uuid(row, "id")?,
+        name: text(row, "name")?,
+        url: text(row, "url")?,
+        teams: json::<Vec<Uuid>>(row, "teams")?,
+        writable: boolean(row, "writable")?,
+        description: text(row, "description")?,
+        created_by: uuid(row, "created_by")?,
+        created_at: time(row, "created_at")?,
     })
 }

@@ -17,9 +17,9 @@ use meshgate_core::catalog::{
 use meshgate_core::credential::{Credential, TableTenancy};
 use meshgate_core::lifecycle::ItemStatus;
 use meshgate_core::model::{
-    ApiToken, AuditEvent, DataProduct, Domain, FileGrant, Grant, Job, NewAuditEvent, Principal,
-    PrincipalKind, ProductTable, RecipientSettings, Share, ShareDetail, ShareItem, ShareLog,
-    ShareSettings, SharingToken, Team, TeamMember, new_id,
+    ApiToken, AuditEvent, DataProduct, Domain, ExternalLocation, FileGrant, Grant, Job,
+    NewAuditEvent, Principal, PrincipalKind, ProductTable, RecipientSettings, Share, ShareDetail,
+    ShareItem, ShareLog, ShareSettings, SharingToken, Team, TeamMember, new_id,
 };
 use meshgate_core::notify::{Contact, DeliveryStatus, Notification, Webhook, WebhookDelivery};
 use meshgate_core::{Error, Result};
@@ -29,6 +29,7 @@ use sqlx::{Any, AnyConnection};
 use uuid::Uuid;
 
 mod catalog;
+mod locations;
 mod notify;
 mod sharing;
 
@@ -2629,6 +2630,32 @@ impl Store for SqlStore {
         audit: NewAuditEvent,
     ) -> Result<()> {
         self.sh_put_recipient_settings(settings, audit).await
+    }
+
+    // ----- external locations -----
+
+    async fn create_external_location(
+        &self,
+        location: &ExternalLocation,
+        audit: NewAuditEvent,
+    ) -> Result<()> {
+        self.el_create(location, audit).await
+    }
+
+    async fn get_external_location_by_name(&self, name: &str) -> Result<Option<ExternalLocation>> {
+        self.el_get_by_name(name).await
+    }
+
+    async fn list_external_locations(&self) -> Result<Vec<ExternalLocation>> {
+        self.el_list().await
+    }
+
+    async fn delete_external_location(&self, id: Uuid, audit: NewAuditEvent) -> Result<()> {
+        self.el_delete(id, audit).await
+    }
+
+    async fn list_all_tables(&self) -> Result<Vec<ProductTable>> {
+        self.el_all_tables().await
     }
 
     // ----- outbox -----

@@ -13,9 +13,10 @@ use meshgate_core::Error;
 use meshgate_core::access::{ColumnTags, DataFilter, GrantScope, Mask, RowRule, TagMask};
 use meshgate_core::lifecycle::{ItemStatus, ShareStatus};
 use meshgate_core::model::{
-    ApiToken, Column, DataProduct, Domain, Grant, Grantee, Health, ItemKind, JobKind,
-    NewAuditEvent, Outcome, Permission, Principal, PrincipalKind, ProductTable, RecipientSettings,
-    Share, ShareItem, SharingToken, SharingTokenKind, Team, TeamMember, TeamRole, new_id,
+    ApiToken, Column, DataProduct, Domain, ExternalLocation, Grant, Grantee, Health, ItemKind,
+    JobKind, NewAuditEvent, Outcome, Permission, Principal, PrincipalKind, ProductTable,
+    RecipientSettings, Share, ShareItem, SharingToken, SharingTokenKind, Team, TeamMember,
+    TeamRole, new_id,
 };
 use meshgate_core::notify::{
     Contact, DeliveryStatus, Notification, NotifyEvent, Webhook, WebhookDelivery,
@@ -157,6 +158,7 @@ suite!(
     sharing_tokens_list_rotate_and_revoke_with_their_access_tokens,
     expired_access_tokens_are_collected,
     recipient_settings_upsert_and_read,
+    external_locations_crud_unique_and_audited,
     mask_key_is_shared_separate_and_rotates,
 );
 
@@ -4563,4 +4565,93 @@ async fn mask_key_is_shared_separate_and_rotates(env: &Env) {
             .await
             .contains(&"mesh.mask_key.rotate".to_string())
     );
+}
+
+async fn external_locations_crud_unique_and_audited(env: &Env) {
+    let s = env.s();
+    let admin = principal(s, "root", PrincipalKind::User).await;
+    let d = domain(s, "sales").await;
+    let core = team(s, &d, "core").await;
+    let ops = team(s, &d, "ops").await;
+    let landing = ExternalLocation {
+        id: new_id(),
+        name: "landing".into(),
+        url: "s3://bucket/landing/".into(),
+        teams: vec![core.id, ops.id],
+        writable: false,
+        description: "raw drops".into(),
+        created_by: admin.id,
+        created_at: now(),
+    };
+    s.create_external_location(&landing, audit("external_location.create"))
+        .await
+        .unwrap();
+    let lake = ExternalLocation {
+        id: new_id(),
+        name: "lake".into(),
+        url: "file:///srv/lake/".into(),
+        teams: vec![core.id],
+        writable: true,
+        ..landing.clone()
+    };
+    s.create_external_location(&lake, audit("external_location.create"))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.get_external_location_by_name("landing").await.unwrap(),
+        Some(landing.clone())
+    );
+    assert_eq!(s.get_external_location_by_name("nope").await.unwrap(), None);
+    // By name.
+    assert_eq!(
+        s.list_external_locations().await.unwrap(),
+        vec![lake.clone(), landing.clone()]
+    );
+
+    // Names and URLs are unique; a refused write leaves no audit event.
+    for dup in [
+        ExternalLocation {
+            id: new_id(),
+            url: "s3://bucket/other/".into(),
+            ..landing.clone()
+        },
+        ExternalLocation {
+            id: new_id(),
+            name: "again".into(),
+            ..landing.clone()
+        },
+    ] {
+        let err = s
+            .create_external_location(&dup, audit("external_location.create"))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::AlreadyExists { .. }), "{err}");
+    }
+    assert_eq!(count_actions(s, "external_location.create").await, 2);
+
+    s.delete_external_location(landing.id, audit("external_location.delete"))
+        .await
+        .unwrap();
+    let err = s
+        .delete_external_location(landing.id, audit("external_location.delete"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }), "{err}");
+    assert_eq!(s.list_external_locations().await.unwrap(), vec![lake]);
+    assert_eq!(count_actions(s, "external_location.delete").await, 1);
+
+    // Every product's tables, for the overlap check.
+    let (_, a) = product(s, &core, "orders", &["orders", "lines"]).await;
+    let (_, b) = product(s, &ops, "events", &["events"]).await;
+    let mut all: Vec<Uuid> = s
+        .list_all_tables()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.id)
+        .collect();
+    all.sort();
+    let mut want: Vec<Uuid> = a.iter().chain(&b).map(|t| t.id).collect();
+    want.sort();
+    assert_eq!(all, want);
 }

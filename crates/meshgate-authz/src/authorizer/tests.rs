@@ -143,7 +143,12 @@ fn group_share() -> Resource {
 fn sample_resource(action: Action) -> Resource {
     use Action::*;
     match action {
-        ViewMesh | ReadAudit | CreateDomain | CreatePrincipal | ManageCatalog => mesh(),
+        ViewMesh
+        | ReadAudit
+        | CreateDomain
+        | CreatePrincipal
+        | ManageCatalog
+        | ManageExternalLocations => mesh(),
         UpdateDomain | CreateTeam => domain(),
         ManageTeamMembers | CreateProduct | RequestAccess => team(PRODUCT_TEAM),
         UpdateProduct | AppendData | DeleteProduct | ViewProduct | PublishProduct => product(),
@@ -457,6 +462,20 @@ fn cases() -> Vec<Case> {
             "an owner cannot manage the catalog",
             product_owner(),
             ManageCatalog,
+            mesh(),
+            false,
+        ),
+        (
+            "admin declares external locations",
+            admin(),
+            ManageExternalLocations,
+            mesh(),
+            true,
+        ),
+        (
+            "an owner cannot declare external locations",
+            product_owner(),
+            ManageExternalLocations,
             mesh(),
             false,
         ),
@@ -929,7 +948,10 @@ fn reference(actor: &Actor, action: Action, resource: &Resource) -> bool {
             | Resource::Team { .. }
             | Resource::Principal { .. },
         ) => true,
-        (ReadAudit | CreateDomain | CreatePrincipal | ManageCatalog, Resource::Mesh) => true,
+        (
+            ReadAudit | CreateDomain | CreatePrincipal | ManageCatalog | ManageExternalLocations,
+            Resource::Mesh,
+        ) => true,
         (UpdateDomain | CreateTeam, Resource::Domain { .. }) => true,
         (ManageTeamMembers | CreateProduct | RequestAccess, Resource::Team { .. }) => true,
         (

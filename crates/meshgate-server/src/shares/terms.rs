@@ -591,7 +591,7 @@ pub async fn get_settings(
     product: &str,
 ) -> ApiResult<ShareSettings> {
     let (d, p) = split_qualified(product, "product")?;
-    let (_, product) = product_by_name(state, d, p).await?;
+    let (_, product) = product_by_name(state, caller, d, p).await?;
     authorize(
         state,
         caller,
@@ -610,7 +610,7 @@ pub async fn put_settings(
     settings: ShareSettings,
 ) -> ApiResult<ShareSettings> {
     let (d, p) = split_qualified(product_name, "product")?;
-    let (_, product) = product_by_name(state, d, p).await?;
+    let (_, product) = product_by_name(state, caller, d, p).await?;
     authorize(
         state,
         caller,

@@ -360,6 +360,22 @@ impl Mesh {
         .await
     }
 
+    /// `POST /api/v1/products` as `who` with these multipart parts, in this order.
+    pub async fn create_product_parts(
+        &self,
+        who: &str,
+        parts: &[(&str, Option<&str>, &[u8])],
+    ) -> Resp {
+        self.send(
+            "POST",
+            "/api/v1/products",
+            Some(who),
+            Some(&format!("multipart/form-data; boundary={BOUNDARY}")),
+            Body::from(multipart(parts)),
+        )
+        .await
+    }
+
     /// Creates (as admin) a team in a domain.
     pub async fn create_team(&self, domain: &str, team: &str) {
         self.post(
