@@ -61,6 +61,11 @@ const TAG_MASK: &[Column] = &[
     Column::path("domain", "domain"),
 ];
 
+const ROTATED_KEY: &[Column] = &[
+    Column::path("key id", "key_id"),
+    Column::path("rotated at", "rotated_at"),
+];
+
 const ROW_RULE: &[Column] = &[
     Column::path("user", "user_name"),
     Column::path("group", "group_name"),
@@ -193,6 +198,13 @@ pub enum TagMaskCommand {
     List,
     /// delete a tag mask
     Delete { id: String },
+}
+
+// The mesh's key of the `hash` mask.
+#[derive(clap::Subcommand, Debug)]
+pub enum MaskKeyCommand {
+    /// replace the key: every `hash`-masked value reads differently from now on (admins)
+    Rotate,
 }
 
 /// The approver's narrowing of table items, from `approve-subscription` flags.
@@ -467,10 +479,31 @@ pub async fn tag_mask(c: &Client, out: OutputFormat, cmd: TagMaskCommand) -> Res
     }
 }
 
+pub async fn mask_key(c: &Client, out: OutputFormat, cmd: MaskKeyCommand) -> Result<()> {
+    match cmd {
+        MaskKeyCommand::Rotate => {
+            let v = c
+                .json(Method::POST, &["mesh", "mask-key", "rotate"], &json!({}))
+                .await?;
+            show_record(out, &v, ROTATED_KEY)
+        }
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mask_key_rotate_is_a_verb() {
+        let cli = crate::verbs::tests::parse(&["mask-key", "rotate"]).unwrap();
+        assert!(matches!(
+            cli.cmd,
+            crate::verbs::ClientCommand::MaskKey(MaskKeyCommand::Rotate)
+        ));
+        assert!(crate::verbs::tests::parse(&["mask-key"]).is_err());
+    }
 
     #[test]
     fn tables_are_three_part_names() {

@@ -194,6 +194,9 @@ pub enum ClientCommand {
     /// default masks for tagged columns (admins; domain admins with --domain)
     #[command(subcommand)]
     TagMask(crate::access::TagMaskCommand),
+    /// the mesh's key of the `hash` mask: `mask-key rotate` (admins)
+    #[command(subcommand)]
+    MaskKey(crate::access::MaskKeyCommand),
     #[command(flatten)]
     Catalog(crate::catalog::CatalogCommand),
     #[command(flatten)]
@@ -750,6 +753,7 @@ pub async fn run(opts: &ClientOpts, cmd: ClientCommand) -> Result<()> {
         ClientCommand::RowRules(cmd) => crate::access::row_rules(&c, out, cmd).await,
         ClientCommand::Tags(cmd) => crate::access::tags(&c, out, cmd).await,
         ClientCommand::TagMask(cmd) => crate::access::tag_mask(&c, out, cmd).await,
+        ClientCommand::MaskKey(cmd) => crate::access::mask_key(&c, out, cmd).await,
         ClientCommand::Catalog(cmd) => crate::catalog::run(&c, out, cmd).await,
         ClientCommand::Lifecycle(cmd) => crate::lifecycle::run(&c, out, cmd).await,
         ClientCommand::Inbox(args) => crate::notify::inbox(&c, out, args).await,

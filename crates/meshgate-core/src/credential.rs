@@ -34,7 +34,10 @@ string_enum!(
 );
 
 /// What a credential may do: on these tables (`domain.product.table`), these actions, on rows
-/// whose tenant key starts with `key_prefix` (if set).
+/// whose tenant key lies inside `key_prefix` (if set). The prefix is compared at the table's
+/// tenant separator, never as a bare string: `tenant1-` covers keys starting with it,
+/// `tenant1` names the whole tenant (`tenant1`, `tenant1-…`, never `tenant10-…`); the engine's
+/// `Tenancy::key_in_prefix` is the rule.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionPolicy {
     pub tables: Vec<String>,

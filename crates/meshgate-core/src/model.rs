@@ -387,8 +387,21 @@ pub struct FileGrant {
 impl FileGrant {
     /// Whether the grant covers the file at `path` of `product_id`.
     pub fn covers(&self, product_id: Uuid, path: &str) -> bool {
-        self.product_id == product_id && path.starts_with(&self.prefix)
+        self.product_id == product_id && folder_covers(&self.prefix, path)
     }
+}
+
+/// Whether the folder `prefix` covers `path`: the empty prefix covers everything, and a
+/// folder covers the paths inside it, compared at a `/` and never as a bare string prefix,
+/// so folder `a` (or `a/`) covers `a/x` but not `ab/x` nor the file `a` itself. Stored
+/// folder prefixes end with `/`; one that does not is read as the folder it names.
+pub fn folder_covers(prefix: &str, path: &str) -> bool {
+    if prefix.is_empty() {
+        return true;
+    }
+    let folder = prefix.strip_suffix('/').unwrap_or(prefix);
+    path.strip_prefix(folder)
+        .is_some_and(|rest| rest.starts_with('/'))
 }
 
 /// A product's rules for shares of it (LIFECYCLE.md §Rules around the workflow).
@@ -545,6 +558,39 @@ pub struct Job {
 mod tests {
     use super::*;
     use chrono::Duration;
+
+    /// Issue 13, finding 9: a folder covers what is inside it, compared at a `/`.
+    #[test]
+    fn folders_cover_their_contents_only() {
+        for (prefix, inside, outside) in [
+            ("a/", &["a/x", "a/b/c"][..], &["ab/x", "a", "b/a/x"][..]),
+            ("a", &["a/x", "a/b/c"], &["ab/x", "a", "abc"]),
+            ("a/b/", &["a/b/c"], &["a/bc/d", "a/b", "a/c"]),
+            ("", &["a", "ab/x"], &[]),
+        ] {
+            for path in inside {
+                assert!(folder_covers(prefix, path), "{prefix:?} covers {path}");
+            }
+            for path in outside {
+                assert!(
+                    !folder_covers(prefix, path),
+                    "{prefix:?} must not cover {path}"
+                );
+            }
+        }
+        let product = new_id();
+        let grant = FileGrant {
+            id: new_id(),
+            share_item_id: new_id(),
+            grantee: Grantee::Principal(new_id()),
+            product_id: product,
+            prefix: "reports".into(),
+            created_at: Utc::now(),
+        };
+        assert!(grant.covers(product, "reports/q1.csv"));
+        assert!(!grant.covers(product, "reports-secret/q1.csv"));
+        assert!(!grant.covers(new_id(), "reports/q1.csv"));
+    }
 
     fn sharing_token(now: DateTime<Utc>) -> SharingToken {
         SharingToken {

@@ -1,7 +1,12 @@
 //! The text masks of ACCESS.md as DataFusion scalar functions. They are never registered in a
 //! session (a query cannot call them by name); the secure table provider builds them into
 //! its scan. Each maps text to text, NULL to NULL, and cannot fail.
+//!
+//! `hash` is keyed (MASKS_AND_WEBHOOKS.md): HMAC-SHA-256 under the mesh's mask key, so equal
+//! values hash equally across the mesh (joins on a hashed column still work) while nobody
+//! without the key can test guesses (an e-mail address, a phone number) against a hash.
 
+use std::fmt;
 use std::sync::{Arc, LazyLock};
 
 use deltalake::arrow::array::{Array, ArrayRef, StringArray, StringBuilder};
@@ -10,15 +15,50 @@ use deltalake::datafusion::common::{Result, ScalarValue, exec_err};
 use deltalake::datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
+use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
+type HmacSha256 = Hmac<Sha256>;
+
+/// The mesh's key of the `hash` mask. Its `Debug` shows only an id (a digest of the key),
+/// which is what access fingerprints take in: rotating the key changes every fingerprint
+/// of an access that hashes, so no snapshot made under the old key is served again.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct MaskKey(Arc<[u8]>);
+
+impl MaskKey {
+    pub fn new(key: impl Into<Arc<[u8]>>) -> Self {
+        MaskKey(key.into())
+    }
+
+    /// A short public id of the key: the first 8 bytes of SHA-256 over a label and the key,
+    /// in hex. It names the key without revealing it.
+    pub fn id(&self) -> String {
+        let mut digest = Sha256::new();
+        digest.update(b"meshgate mask key id\0");
+        digest.update(&self.0);
+        hex::encode(&digest.finalize()[..8])
+    }
+
+    fn mac(&self) -> Result<HmacSha256> {
+        // HMAC takes keys of any length (RFC 2104); this fails only if that contract changes.
+        HmacSha256::new_from_slice(&self.0).or_else(|_| exec_err!("the mask key is unusable"))
+    }
+}
+
+impl fmt::Debug for MaskKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "MaskKey({})", self.id())
+    }
+}
+
 /// Which mask a [`TextMask`] applies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Kind {
     Redact,
     ShowLast4,
     ShowFirst4,
-    Hash,
+    Hash(MaskKey),
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -39,7 +79,6 @@ impl TextMask {
 static REDACT: LazyLock<Arc<ScalarUDF>> = LazyLock::new(|| TextMask::udf(Kind::Redact));
 static SHOW_LAST_4: LazyLock<Arc<ScalarUDF>> = LazyLock::new(|| TextMask::udf(Kind::ShowLast4));
 static SHOW_FIRST_4: LazyLock<Arc<ScalarUDF>> = LazyLock::new(|| TextMask::udf(Kind::ShowFirst4));
-static HASH: LazyLock<Arc<ScalarUDF>> = LazyLock::new(|| TextMask::udf(Kind::Hash));
 
 /// Letters → `x`/`X`, digits → `0`, everything else kept.
 pub fn redact() -> Arc<ScalarUDF> {
@@ -56,13 +95,28 @@ pub fn show_first_4() -> Arc<ScalarUDF> {
     SHOW_FIRST_4.clone()
 }
 
-/// SHA-256 of the text, lower-case hex.
-pub fn hash() -> Arc<ScalarUDF> {
-    HASH.clone()
+/// HMAC-SHA-256 of the text under `key`, lower-case hex (64 characters).
+pub fn hash(key: &MaskKey) -> Arc<ScalarUDF> {
+    TextMask::udf(Kind::Hash(key.clone()))
+}
+
+/// The keyed MAC of one invocation, prepared once (HMAC's key schedule) and cloned per value.
+enum Prepared {
+    None,
+    Mac(HmacSha256),
+}
+
+impl Prepared {
+    fn of(kind: &Kind) -> Result<Self> {
+        Ok(match kind {
+            Kind::Hash(key) => Prepared::Mac(key.mac()?),
+            _ => Prepared::None,
+        })
+    }
 }
 
 /// Applies one mask to one value.
-fn apply(kind: Kind, value: &str, out: &mut String) {
+fn apply(kind: &Kind, prepared: &Prepared, value: &str, out: &mut String) {
     out.clear();
     match kind {
         Kind::Redact => out.extend(value.chars().map(|c| {
@@ -94,9 +148,12 @@ fn apply(kind: Kind, value: &str, out: &mut String) {
                     .map(|(i, c)| if i < 4 { c } else { 'x' }),
             );
         }
-        Kind::Hash => {
-            let digest = Sha256::digest(value.as_bytes());
-            out.push_str(&hex::encode(digest));
+        Kind::Hash(_) => {
+            if let Prepared::Mac(mac) = prepared {
+                let mut mac = mac.clone();
+                mac.update(value.as_bytes());
+                out.push_str(&hex::encode(mac.finalize().into_bytes()));
+            }
         }
     }
 }
@@ -107,7 +164,7 @@ impl ScalarUDFImpl for TextMask {
             Kind::Redact => "mask_redact",
             Kind::ShowLast4 => "mask_show_last_4",
             Kind::ShowFirst4 => "mask_show_first_4",
-            Kind::Hash => "mask_hash",
+            Kind::Hash(_) => "mask_hash",
         }
     }
 
@@ -124,10 +181,11 @@ impl ScalarUDFImpl for TextMask {
             return exec_err!("{} takes one argument", self.name());
         };
         let mut buffer = String::new();
+        let prepared = Prepared::of(&self.kind)?;
         match arg {
             ColumnarValue::Scalar(ScalarValue::Utf8(value)) => {
                 let masked = value.as_deref().map(|v| {
-                    apply(self.kind, v, &mut buffer);
+                    apply(&self.kind, &prepared, v, &mut buffer);
                     buffer.clone()
                 });
                 Ok(ColumnarValue::Scalar(ScalarValue::Utf8(masked)))
@@ -141,7 +199,7 @@ impl ScalarUDFImpl for TextMask {
                 for value in strings.iter() {
                     match value {
                         Some(v) => {
-                            apply(self.kind, v, &mut buffer);
+                            apply(&self.kind, &prepared, v, &mut buffer);
                             out.append_value(&buffer);
                         }
                         None => out.append_null(),
@@ -155,12 +213,13 @@ impl ScalarUDFImpl for TextMask {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 
     fn masked(kind: Kind, value: &str) -> String {
         let mut out = String::new();
-        apply(kind, value, &mut out);
+        apply(&kind, &Prepared::of(&kind).unwrap(), value, &mut out);
         out
     }
 
@@ -176,9 +235,28 @@ mod tests {
             masked(Kind::ShowFirst4, "alice@example.com"),
             "alicxxxxxxxxxxxxx"
         );
+    }
+
+    #[test]
+    fn hash_is_keyed() {
+        let key = MaskKey::new(b"key".to_vec());
+        let plain_sha256 = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+        let hashed = masked(Kind::Hash(key.clone()), "abc");
+        // RFC 2104 HMAC-SHA-256("key", "abc"), not the plain SHA-256 of the value.
         assert_eq!(
-            masked(Kind::Hash, "abc"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+            hashed,
+            "9c196e32dc0175f86f4b1cb89289d6619de6bee699e4c378e68309ed97a1a6ab"
         );
+        assert_ne!(hashed, plain_sha256);
+        assert_eq!(hashed.len(), 64);
+        assert!(hashed.chars().all(|c| matches!(c, '0'..='9' | 'a'..='f')));
+        // Same key, same value, same hash (joins work); another key, another hash.
+        assert_eq!(masked(Kind::Hash(key.clone()), "abc"), hashed);
+        let rotated = MaskKey::new(b"another key".to_vec());
+        assert_ne!(masked(Kind::Hash(rotated.clone()), "abc"), hashed);
+        // The id names the key without showing it.
+        assert_ne!(key.id(), rotated.id());
+        assert_eq!(format!("{key:?}"), format!("MaskKey({})", key.id()));
+        assert!(!format!("{key:?}").contains("6b6579"));
     }
 }

@@ -31,7 +31,7 @@ use deltalake::datafusion::sql::sqlparser::tokenizer::Span;
 use meshgate_core::access::{MAX_EXPRESSION_LEN, Mask};
 use meshgate_guard::sql::{Limits, check_expr, check_text};
 
-use crate::masks;
+use crate::masks::{self, MaskKey};
 
 /// Who is reading: identity values are substituted into expressions as literals.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
@@ -124,13 +124,22 @@ pub fn validate_filter(text: &str, schema: &Schema) -> Result<(), PolicyError> {
     compile_filter(text, schema, &Identity::default()).map(|_| ())
 }
 
+/// Checks a mask against a column of a table's schema, as when it is saved.
+pub fn validate_mask(mask: &Mask, field: &Field, schema: &Schema) -> Result<(), PolicyError> {
+    // The expression is only built, never run: any key will do.
+    let key = MaskKey::new(vec![0u8; 32]);
+    compile_mask(mask, field, schema, &Identity::default(), Some(&key)).map(|_| ())
+}
+
 /// The expression that shows column `field` of `schema` masked, or `None` for [`Mask::None`].
-/// The result keeps the column's name.
+/// The result keeps the column's name. `hash` needs the mesh's mask key; without one it is
+/// refused (never an unkeyed hash).
 pub fn compile_mask(
     mask: &Mask,
     field: &Field,
     schema: &Schema,
     identity: &Identity,
+    mask_key: Option<&MaskKey>,
 ) -> Result<Option<Expr>, PolicyError> {
     let column = Expr::Column(Column::new_unqualified(field.name()));
     let as_text = || {
@@ -145,7 +154,15 @@ pub fn compile_mask(
         Mask::Redact => masks::redact().call(vec![as_text()]),
         Mask::ShowLast4 => masks::show_last_4().call(vec![as_text()]),
         Mask::ShowFirst4 => masks::show_first_4().call(vec![as_text()]),
-        Mask::Hash => masks::hash().call(vec![as_text()]),
+        Mask::Hash => {
+            let key = mask_key.ok_or_else(|| {
+                PolicyError::whole(format!(
+                    "column `{}` is masked with `hash`, but the mesh's mask key was not loaded",
+                    field.name()
+                ))
+            })?;
+            masks::hash(key).call(vec![as_text()])
+        }
         Mask::Null => lit(ScalarValue::try_from(field.data_type()).map_err(|_| {
             PolicyError::whole(format!(
                 "column `{}` of type {} cannot be masked with `null`",
@@ -850,6 +867,8 @@ mod tests {
     fn masks_compile_for_their_types() {
         let s = schema();
         let id = Identity::default();
+        let key = MaskKey::new(vec![7u8; 32]);
+        let key = Some(&key);
         for mask in [
             "redact",
             "show_last_4",
@@ -860,22 +879,25 @@ mod tests {
         ] {
             let mask: Mask = mask.parse().unwrap();
             let field = s.field_with_name("region").unwrap();
-            assert!(compile_mask(&mask, field, &s, &id).unwrap().is_some());
+            assert!(compile_mask(&mask, field, &s, &id, key).unwrap().is_some());
         }
         let day = s.field_with_name("day").unwrap();
         assert!(
-            compile_mask(&Mask::DateYearOnly, day, &s, &id)
+            compile_mask(&Mask::DateYearOnly, day, &s, &id, key)
                 .unwrap()
                 .is_some()
         );
         let region = s.field_with_name("region").unwrap();
-        assert!(compile_mask(&Mask::DateYearOnly, region, &s, &id).is_err());
+        assert!(compile_mask(&Mask::DateYearOnly, region, &s, &id, key).is_err());
         assert!(
-            compile_mask(&Mask::None, region, &s, &id)
+            compile_mask(&Mask::None, region, &s, &id, key)
                 .unwrap()
                 .is_none()
         );
+        // No key, no hash: never an unkeyed one.
+        assert!(compile_mask(&Mask::Hash, region, &s, &id, None).is_err());
+        assert!(validate_mask(&Mask::Hash, region, &s).is_ok());
         let bad: Mask = "custom:regexp_replace({col}, 'a', 'b')".parse().unwrap();
-        assert!(compile_mask(&bad, region, &s, &id).is_err());
+        assert!(compile_mask(&bad, region, &s, &id, key).is_err());
     }
 }

@@ -45,14 +45,64 @@ impl Tenancy {
         }
     }
 
-    /// The tenant every key starting with `prefix` belongs to, when the prefix decides it
-    /// (`tenant1-` with separator `-` → `tenant1`); used to prune a prefix-scoped read.
-    pub fn tenant_of_prefix<'a>(&self, prefix: &'a str) -> Option<&'a str> {
-        match &self.separator {
-            Some(sep) => prefix.split_once(sep.as_str()).map(|(t, _)| t),
-            None => None,
+    /// Whether `key` lies inside a credential's key prefix. The prefix is compared at the
+    /// tenant separator, never as a bare string prefix (MASKS_AND_WEBHOOKS.md §Key
+    /// prefixes): a prefix that ends with the separator (`tenant1-`) covers the keys that
+    /// start with it; any other prefix names a whole tenant or key (`tenant1`, `tenant1-17`)
+    /// and covers that key and the keys that continue it after a separator (`tenant1-…`,
+    /// `tenant1-17-…`). Where the whole key is the tenant (no separator), a prefix covers
+    /// exactly the key it names. So `tenant1` never covers `tenant10-3`.
+    pub fn key_in_prefix(&self, key: &str, prefix: &str) -> bool {
+        match self.separator.as_deref() {
+            Some(sep) if !sep.is_empty() && prefix.ends_with(sep) => key.starts_with(prefix),
+            Some(sep) if !sep.is_empty() => {
+                key == prefix || key.strip_prefix(prefix).is_some_and(|r| r.starts_with(sep))
+            }
+            _ => key == prefix,
         }
     }
+
+    /// The tenant every key inside `prefix` belongs to (`tenant1-` and `tenant1-17` →
+    /// `tenant1`; `tenant1` → `tenant1`); used to prune a prefix-scoped read to its files.
+    pub fn tenant_of_prefix<'a>(&self, prefix: &'a str) -> &'a str {
+        self.tenant_of(prefix)
+    }
+
+    /// The restrictive filters (policy expressions) that scope a read to the keys inside
+    /// `prefix`, exactly as [`Tenancy::key_in_prefix`] decides, plus the tenant's partition so
+    /// the scan reads only its files.
+    pub fn prefix_filters(&self, prefix: &str) -> Vec<String> {
+        let key = ident(&self.key_column);
+        let condition = match self.separator.as_deref() {
+            Some(sep) if !sep.is_empty() && prefix.ends_with(sep) => {
+                format!("starts_with({key}, {})", literal(prefix))
+            }
+            Some(sep) if !sep.is_empty() => format!(
+                "({key} = {} OR starts_with({key}, {}))",
+                literal(prefix),
+                literal(&format!("{prefix}{sep}"))
+            ),
+            _ => format!("{key} = {}", literal(prefix)),
+        };
+        vec![
+            condition,
+            format!(
+                "{} = {}",
+                ident(TENANT_COLUMN),
+                literal(self.tenant_of_prefix(prefix))
+            ),
+        ]
+    }
+}
+
+/// A column name quoted for a policy expression.
+fn ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// A text literal for a policy expression.
+fn literal(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "''"))
 }
 
 /// Why a batch of rows was refused: which row (0-based), which column, and why.
@@ -393,13 +443,76 @@ mod tests {
         let t = tenancy();
         assert_eq!(t.tenant_of("tenant1-17"), "tenant1");
         assert_eq!(t.tenant_of("solo"), "solo");
-        assert_eq!(t.tenant_of_prefix("tenant1-"), Some("tenant1"));
-        assert_eq!(t.tenant_of_prefix("tenant1"), None);
+        assert_eq!(t.tenant_of_prefix("tenant1-"), "tenant1");
+        assert_eq!(t.tenant_of_prefix("tenant1"), "tenant1");
+        assert_eq!(t.tenant_of_prefix("tenant1-17"), "tenant1");
         let whole = Tenancy {
             key_column: "k".into(),
             separator: None,
         };
         assert_eq!(whole.tenant_of("a-b"), "a-b");
+        assert_eq!(whole.tenant_of_prefix("a-b"), "a-b");
+    }
+
+    /// Issue 13, finding 9: a prefix is compared at the separator, never as a bare string.
+    #[test]
+    fn key_prefixes_stop_at_the_separator() {
+        let t = tenancy();
+        for (prefix, inside, outside) in [
+            (
+                "tenant1",
+                &["tenant1", "tenant1-", "tenant1-17"][..],
+                &[
+                    "tenant10-1",
+                    "tenant1x-1",
+                    "tenant10",
+                    "tenant",
+                    "xtenant1-1",
+                ][..],
+            ),
+            (
+                "tenant1-",
+                &["tenant1-", "tenant1-17", "tenant1-17-a"],
+                &["tenant10-1", "tenant1", "tenant2-1"],
+            ),
+            (
+                "tenant1-17",
+                &["tenant1-17", "tenant1-17-a"],
+                &["tenant1-170", "tenant1-1", "tenant1-"],
+            ),
+        ] {
+            for key in inside {
+                assert!(t.key_in_prefix(key, prefix), "{prefix} covers {key}");
+            }
+            for key in outside {
+                assert!(
+                    !t.key_in_prefix(key, prefix),
+                    "{prefix} must not cover {key}"
+                );
+            }
+        }
+        let whole = Tenancy {
+            key_column: "k".into(),
+            separator: None,
+        };
+        assert!(whole.key_in_prefix("acme", "acme"));
+        assert!(!whole.key_in_prefix("acme2", "acme"));
+        assert!(!whole.key_in_prefix("acme-1", "acme"));
+        assert_eq!(
+            t.prefix_filters("tenant1"),
+            [
+                "(\"item_id\" = 'tenant1' OR starts_with(\"item_id\", 'tenant1-'))",
+                "\"tenant\" = 'tenant1'"
+            ]
+        );
+        assert_eq!(
+            t.prefix_filters("o'k-"),
+            ["starts_with(\"item_id\", 'o''k-')", "\"tenant\" = 'o''k'"]
+        );
+        assert_eq!(
+            whole.prefix_filters("acme"),
+            ["\"k\" = 'acme'", "\"tenant\" = 'acme'"]
+        );
     }
 
     #[test]

@@ -48,6 +48,7 @@ use deltalake::datafusion::physical_plan::{
 use futures::StreamExt;
 use meshgate_core::access::{Mask, RowRule};
 
+pub use crate::masks::MaskKey;
 use crate::policy::{Identity, PolicyError, compile_filter, compile_mask};
 
 /// What one grant admits of a table, with its data filter read: a row filter (expression
@@ -88,6 +89,10 @@ pub struct TableAccess {
     /// Restrictive filters (tenant scope, session policy), ANDed; owners included.
     pub restrictive: Vec<String>,
     pub identity: Identity,
+    /// The mesh's key of the `hash` mask; needed only where a `hash` mask applies (without
+    /// it such a read is refused). Its id is part of the access fingerprint, so a rotation
+    /// invalidates snapshots made under the old key.
+    pub mask_key: Option<MaskKey>,
 }
 
 impl TableAccess {
@@ -169,7 +174,8 @@ pub fn resolve(schema: &Schema, access: &TableAccess) -> Result<Option<SecurePla
             mask_of(name, &covering, grants, &access.tag_masks)
         };
         if let Some(mask) = mask
-            && let Some(masked) = compile_mask(&mask, field, schema, identity)?
+            && let Some(masked) =
+                compile_mask(&mask, field, schema, identity, access.mask_key.as_ref())?
         {
             expr = masked;
             rewritten = true;

@@ -24,7 +24,7 @@ use meshgate_engine::arrow::datatypes::{DataType, Field, Schema};
 use meshgate_engine::ingest;
 use meshgate_engine::policy::Identity;
 use meshgate_engine::query::{QueryConfig, QueryEngine, VisibleTable};
-use meshgate_engine::secure::{GrantRule, TableAccess};
+use meshgate_engine::secure::{GrantRule, MaskKey, TableAccess};
 use meshgate_engine::storage::DataRoot;
 use sha2::{Digest, Sha256};
 use url::Url;
@@ -152,8 +152,24 @@ fn batch(rows: &[Person]) -> RecordBatch {
     .unwrap()
 }
 
+/// The mesh's mask key in these tests.
+const MASK_KEY: &[u8] = b"adversarial-test mask key";
+
+fn mask_key() -> Option<MaskKey> {
+    Some(MaskKey::new(MASK_KEY.to_vec()))
+}
+
+/// What the `hash` mask shows of `text`: HMAC-SHA-256 under the mask key, computed here
+/// independently of the engine.
 fn sha(text: &str) -> String {
-    hex::encode(Sha256::digest(text.as_bytes()))
+    keyed(MASK_KEY, text)
+}
+
+fn keyed(key: &[u8], text: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).unwrap();
+    mac.update(text.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
 }
 
 fn cols(names: &[&str]) -> Option<Vec<String>> {
@@ -188,6 +204,7 @@ fn analyst() -> TableAccess {
             ]),
         }],
         identity: who("analyst", &[]),
+        mask_key: mask_key(),
         ..TableAccess::default()
     }
 }
@@ -1159,6 +1176,7 @@ async fn cells_covered_by_some_grants_are_null_where_only_others_admit_the_row()
             },
         ],
         identity: who("analyst", &[]),
+        mask_key: mask_key(),
         ..TableAccess::default()
     };
     let out = fx
@@ -1344,6 +1362,7 @@ async fn an_explicit_none_does_not_unmask_rows_of_other_grants() {
             GrantRule::whole(),
         ],
         tag_masks: masks(&[("ssn", Mask::Hash)]),
+        mask_key: mask_key(),
         ..TableAccess::default()
     };
     let out = fx
@@ -1460,4 +1479,64 @@ async fn the_leak_check_catches_a_leak() {
             &format!("SELECT name FROM {P} WHERE id = 901"),
         )
         .await;
+}
+
+/// Issue 13, finding 9: `hash` is keyed. A low-entropy value (an SSN) cannot be found by
+/// hashing guesses without the mesh's key: the masked value is not its plain SHA-256; equal
+/// values still hash equally (joins and GROUP BY work); another key (a rotation) gives other
+/// hashes; and without a key the read is refused rather than served unkeyed.
+#[tokio::test]
+async fn hash_mask_is_keyed_consistent_and_rotates() {
+    let fx = fixture().await;
+    let one = |access: &TableAccess| {
+        let access = access.clone();
+        let fx = &fx;
+        async move {
+            fx.run(&access, &format!("SELECT ssn FROM {P} WHERE id = 1"))
+                .await
+                .unwrap()
+                .rows[0][0]
+                .clone()
+        }
+    };
+    let raw = visible(1).ssn;
+    let masked = one(&analyst()).await;
+    assert_ne!(masked, hex::encode(Sha256::digest(raw.as_bytes())));
+    assert_eq!(masked, keyed(MASK_KEY, &raw));
+    assert_eq!(masked.len(), 64);
+    assert!(masked.chars().all(|c| matches!(c, '0'..='9' | 'a'..='f')));
+    // Equal values, equal hashes: a self-join on the hashed column matches each row once.
+    let joined = fx
+        .run(
+            &analyst(),
+            &format!("SELECT count(*) FROM {P} a JOIN {P} b ON a.ssn = b.ssn"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(joined.rows, rows(&[&["4"]]));
+    assert_eq!(one(&analyst()).await, masked);
+    // A rotated key: other hashes.
+    let rotated = TableAccess {
+        mask_key: Some(MaskKey::new(b"the next mask key".to_vec())),
+        ..analyst()
+    };
+    let after = one(&rotated).await;
+    assert_ne!(after, masked);
+    assert_eq!(after, keyed(b"the next mask key", &raw));
+    // The fingerprint of the access moves with the key, so no snapshot made under the old
+    // key is served after a rotation.
+    assert_ne!(
+        meshgate_engine::sharing::access_fingerprint(&analyst()),
+        meshgate_engine::sharing::access_fingerprint(&rotated)
+    );
+    // No key: refused, never an unkeyed hash.
+    let keyless = TableAccess {
+        mask_key: None,
+        ..analyst()
+    };
+    let e = fx
+        .run(&keyless, &format!("SELECT ssn FROM {P}"))
+        .await
+        .unwrap_err();
+    assert!(e.contains("mask key"), "{e}");
 }

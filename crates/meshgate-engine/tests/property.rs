@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, LazyLock};
 
 use futures::TryStreamExt;
+use hmac::{Hmac, Mac};
 use meshgate_core::access::{Mask, RowRule};
 use meshgate_engine::arrow::array::{Array, ArrayRef, Int64Array, RecordBatch, StringArray};
 use meshgate_engine::arrow::compute::cast;
@@ -20,11 +21,12 @@ use meshgate_engine::arrow::datatypes::{DataType, Field, Schema};
 use meshgate_engine::ingest;
 use meshgate_engine::policy::Identity;
 use meshgate_engine::query::{QueryConfig, QueryEngine, VisibleTable};
+use meshgate_engine::secure::MaskKey;
 use meshgate_engine::secure::{GrantRule, TableAccess};
 use meshgate_engine::storage::DataRoot;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError};
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 
 /// The values `s` takes (and the literals predicates compare it with).
 const WORDS: &[&str] = &["a", "b", "B1", "", "x y"];
@@ -314,6 +316,8 @@ impl Rule {
 }
 
 const PRINCIPAL: &str = "u";
+/// The mesh's mask key in the model: `hash` is HMAC-SHA-256 under it.
+const MASK_KEY: &[u8] = b"property-test mask key";
 
 #[derive(Debug, Clone)]
 struct Access {
@@ -341,6 +345,7 @@ impl Access {
                 principal: PRINCIPAL.into(),
                 groups: self.groups.iter().map(|g| g.to_string()).collect(),
             },
+            mask_key: Some(MaskKey::new(MASK_KEY.to_vec())),
         }
     }
 
@@ -432,7 +437,11 @@ fn apply(mask: &Mask, v: Val) -> Val {
     match mask {
         Mask::None => v,
         Mask::Null => Val::Null,
-        Mask::Hash => Val::Str(hex::encode(Sha256::digest(text.as_bytes()))),
+        Mask::Hash => {
+            let mut mac = Hmac::<Sha256>::new_from_slice(MASK_KEY).unwrap();
+            mac.update(text.as_bytes());
+            Val::Str(hex::encode(mac.finalize().into_bytes()))
+        }
         Mask::Redact => Val::Str(
             text.chars()
                 .map(|c| {

@@ -5,7 +5,8 @@
 use std::sync::Arc;
 
 use futures::TryStreamExt;
-use meshgate_engine::arrow::array::{Int64Array, RecordBatch, StringArray};
+use meshgate_engine::arrow::array::{Array, Int64Array, RecordBatch, StringArray};
+use meshgate_engine::arrow::compute::cast;
 use meshgate_engine::arrow::datatypes::{DataType, Field, Schema};
 use meshgate_engine::query::{QueryConfig, QueryEngine, VisibleTable};
 use meshgate_engine::rows::{self, Tenancy};
@@ -44,12 +45,9 @@ fn items(tenants: usize, per_tenant: usize) -> RecordBatch {
 }
 
 /// The access of a credential scoped to `prefix` (as the server builds it).
-fn scoped(prefix: &str, tenant: &str) -> TableAccess {
+fn scoped(prefix: &str) -> TableAccess {
     TableAccess {
-        restrictive: vec![
-            format!("starts_with(\"item_id\", '{prefix}')"),
-            format!("\"tenant\" = '{tenant}'"),
-        ],
+        restrictive: tenancy().prefix_filters(prefix),
         ..TableAccess::owner()
     }
 }
@@ -101,7 +99,7 @@ async fn a_tenant_scoped_read_touches_only_its_files_and_rows() {
         .unwrap();
     assert_eq!(all.len(), 5, "one file per tenant: {all:?}");
 
-    let tenant2 = visible(&location, scoped("tenant2-", "tenant2"));
+    let tenant2 = visible(&location, scoped("tenant2-"));
     let files = engine
         .files_read("SELECT * FROM apps.items.items WHERE qty > 0", &tenant2)
         .await
@@ -131,19 +129,57 @@ async fn a_tenant_scoped_read_touches_only_its_files_and_rows() {
         .unwrap();
     assert_eq!(qty.value(0), 2007);
 
-    // A prefix narrower than a tenant still prunes to the tenant and filters by key.
-    let narrow = visible(
-        &location,
-        TableAccess {
-            restrictive: vec![
-                "starts_with(\"item_id\", 'tenant4-1')".into(),
-                "\"tenant\" = 'tenant4'".into(),
-            ],
-            ..TableAccess::owner()
-        },
-    );
+    // A prefix narrower than a tenant still prunes to the tenant, and names a whole key:
+    // `tenant4-1` is that key (and `tenant4-1-…`), not `tenant4-10` … `tenant4-19`.
+    let narrow = visible(&location, scoped("tenant4-1"));
+    let files = engine
+        .files_read("SELECT * FROM apps.items.items", &narrow)
+        .await
+        .unwrap();
+    assert_eq!(files.len(), 1, "{files:?}");
     let n = count(&rows_of(&engine, "SELECT count(*) FROM apps.items.items", &narrow).await);
-    assert_eq!(n, 11, "tenant4-1 and tenant4-10 … tenant4-19");
+    assert_eq!(n, 1, "tenant4-1 only");
+}
+
+/// Issue 13, finding 9: a credential scoped to `tenant1` (no separator at the end) names the
+/// whole tenant `tenant1`; it must not read `tenant10-…` or `tenant11-…`, which a bare string
+/// prefix would cover.
+#[tokio::test]
+async fn a_tenant1_prefix_never_reads_tenant10_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = DataRoot::parse(&dir.path().to_string_lossy()).unwrap();
+    let location = root.table_url(uuid::Uuid::now_v7(), "items").unwrap();
+    rows::create_tenant_table(&location, "items", vec![items(11, 3)], &tenancy())
+        .await
+        .unwrap();
+    let engine = QueryEngine::new(QueryConfig::default()).unwrap();
+    for prefix in ["tenant1", "tenant1-"] {
+        let tenant1 = visible(&location, scoped(prefix));
+        let batches = rows_of(
+            &engine,
+            "SELECT item_id FROM apps.items.items ORDER BY item_id",
+            &tenant1,
+        )
+        .await;
+        let keys: Vec<String> = batches
+            .iter()
+            .flat_map(|b| {
+                let text = cast(b.column(0), &DataType::Utf8).unwrap();
+                let a = text.as_any().downcast_ref::<StringArray>().unwrap();
+                (0..a.len())
+                    .map(|i| a.value(i).to_string())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        assert_eq!(keys, ["tenant1-1", "tenant1-2", "tenant1-3"], "{prefix}");
+        let probe = rows_of(
+            &engine,
+            "SELECT count(*) FROM apps.items.items WHERE item_id LIKE 'tenant10%'",
+            &tenant1,
+        )
+        .await;
+        assert_eq!(count(&probe), 0, "{prefix}");
+    }
 }
 
 #[tokio::test]

@@ -13,7 +13,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, put};
+use axum::routing::{delete, get, post, put};
 use chrono::Utc;
 use meshgate_authz::{Action, Resource};
 use meshgate_core::access::{ColumnTags, DataFilter, GrantScope, Mask, RowRule, TagMask};
@@ -22,7 +22,7 @@ use meshgate_engine::arrow::datatypes::SchemaRef;
 use meshgate_engine::datafusion::common::ScalarValue;
 use meshgate_engine::ingest;
 use meshgate_engine::policy::{self, Identity};
-use meshgate_engine::secure::{GrantRule, TableAccess};
+use meshgate_engine::secure::{GrantRule, MaskKey, TableAccess};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -58,6 +58,7 @@ pub fn routes() -> axum::Router<AppState> {
         )
         .route("/tag-masks", get(list_tag_masks).put(put_tag_mask))
         .route("/tag-masks/{id}", delete(delete_tag_mask))
+        .route("/mesh/mask-key/rotate", post(rotate_mask_key))
 }
 
 // ----- lookups -----
@@ -163,7 +164,7 @@ fn check_masks(schema: &SchemaRef, masks: &BTreeMap<String, Mask>) -> ApiResult<
         let field = schema
             .field_with_name(column)
             .map_err(|_| invalid("masks", format!("unknown column `{column}`")))?;
-        policy::compile_mask(mask, field, schema, &Identity::default())
+        policy::validate_mask(mask, field, schema)
             .map_err(|e| invalid("masks", format!("column `{column}`: {e}")))?;
     }
     Ok(())
@@ -521,6 +522,45 @@ async fn delete_tag_mask(
         .with_detail(json!({"tag": mask.tag}));
     state.store.delete_tag_mask(mask.id, event).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+// ----- the mask key -----
+
+#[derive(Debug, Serialize)]
+struct RotatedKey {
+    /// A public id of the new key (a digest of it, not the key), as the audit log records.
+    key_id: String,
+    rotated_at: chrono::DateTime<Utc>,
+}
+
+/// `POST /mesh/mask-key/rotate` (admins): replaces the key of the `hash` mask. Every value
+/// masked with `hash` reads differently from now on (joins across the rotation no longer
+/// match); the policy version moves, so every replica resolves access again with the new key,
+/// and the access fingerprints of hashed items change, so no Delta Sharing snapshot or file
+/// URL made under the old key is served again.
+async fn rotate_mask_key(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<RotatedKey>> {
+    // Mesh-wide mask settings are the admins', as mesh-wide tag masks are.
+    authorize(
+        &state,
+        &caller,
+        Action::CreateDomain,
+        &Resource::Mesh,
+        "rotate the mesh's mask key",
+    )?;
+    let event = audit(&caller, "mesh.mask_key.rotate", "mesh", "mask_key");
+    state.store.rotate_mask_key(event).await?;
+    let key_id = MaskKey::new(state.store.mask_key().await?).id();
+    if let Ok(mut cache) = state.visibility.lock() {
+        cache.clear();
+    }
+    tracing::info!(key_id = %key_id, by = %caller.principal.name, "the mask key was rotated");
+    Ok(Json(RotatedKey {
+        key_id,
+        rotated_at: Utc::now(),
+    }))
 }
 
 // ----- row rules (QuickSight format) -----
@@ -925,6 +965,18 @@ pub async fn table_access(
     }
     let row_rules = state.store.row_rules(product.id).await?;
     let tag_masks = tag_masks_for(state, product, table).await?;
+    // The mask key only where a `hash` can apply, so a rotation changes the fingerprint
+    // (and invalidates the snapshots) of exactly the accesses that hash.
+    let hashes = rules
+        .iter()
+        .flat_map(|r| r.masks.values())
+        .chain(tag_masks.values())
+        .any(|m| *m == Mask::Hash);
+    let mask_key = if hashes {
+        Some(MaskKey::new(state.store.mask_key().await?))
+    } else {
+        None
+    };
     Ok(TableAccess {
         owner: false,
         grants: rules,
@@ -932,6 +984,7 @@ pub async fn table_access(
         tag_masks,
         restrictive: Vec::new(),
         identity: identity.clone(),
+        mask_key,
     })
 }
 

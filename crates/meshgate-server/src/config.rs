@@ -141,7 +141,8 @@ impl Default for LifecycleSettings {
 }
 
 /// How notifications are delivered (LIFECYCLE.md §Notifications). The in-app inbox is always
-/// on; email needs `smtp_url`; webhooks need nothing here.
+/// on; email needs `smtp_url`; webhooks need nothing here unless they must reach internal
+/// hosts (`webhook_allow_hosts`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct NotificationSettings {
@@ -159,6 +160,33 @@ pub struct NotificationSettings {
     pub retry_base_ms: u64,
     /// Attempts at one email or webhook delivery before it is given up (and recorded so).
     pub max_attempts: u32,
+    /// Hosts (names or IP addresses) webhooks may be delivered to although they are not
+    /// public: loopback, private, link-local and other internal addresses are refused
+    /// otherwise (MASKS_AND_WEBHOOKS.md). E.g. `["hooks.internal.example", "127.0.0.1"]`; in
+    /// the environment a list or one comma-separated string
+    /// (`MESHGATE_NOTIFICATIONS__WEBHOOK_ALLOW_HOSTS=hooks.internal.example,127.0.0.1`).
+    #[serde(deserialize_with = "string_or_list")]
+    pub webhook_allow_hosts: Vec<String>,
+}
+
+/// A list of strings given as a list, or as one string of comma-separated items (how an
+/// environment variable carries it most easily).
+fn string_or_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    let items = match OneOrMany::deserialize(d)? {
+        OneOrMany::One(s) => s.split(',').map(str::to_string).collect(),
+        OneOrMany::Many(v) => v,
+    };
+    Ok(items
+        .into_iter()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect())
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -244,6 +272,7 @@ impl Default for NotificationSettings {
             dispatch_poll_ms: 1000,
             retry_base_ms: 1000,
             max_attempts: 10,
+            webhook_allow_hosts: Vec::new(),
         }
     }
 }
@@ -379,6 +408,40 @@ mod tests {
             .map_err(|e| e.to_string())?;
         let c = Config::load(Some(&f))?;
         assert_eq!((c.worker_lease_secs, c.worker_step_delay_ms), (5, 20));
+        std::fs::write(
+            &f,
+            "[notifications]\nwebhook_allow_hosts = [\"hooks.internal.example\", \"127.0.0.1\"]\n",
+        )
+        .map_err(|e| e.to_string())?;
+        let c = Config::load(Some(&f))?;
+        assert_eq!(
+            c.notifications.webhook_allow_hosts,
+            ["hooks.internal.example", "127.0.0.1"]
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn webhook_allow_hosts_from_the_environment() -> Result<(), String> {
+        // What `Env` does with `MESHGATE_NOTIFICATIONS__WEBHOOK_ALLOW_HOSTS`: parse the value
+        // as a figment value (`[a, b]` is a list, anything else one string) under the nested
+        // key. A list and a comma-separated string give the same setting.
+        let env = |value: &str| -> Result<Vec<String>, String> {
+            let parsed: figment::value::Value = value.parse().map_err(|_| "unparsable")?;
+            Figment::from(Serialized::defaults(Config::default()))
+                .merge(Serialized::default(
+                    "notifications.webhook_allow_hosts",
+                    parsed,
+                ))
+                .extract::<Config>()
+                .map(|c| c.notifications.webhook_allow_hosts)
+                .map_err(|e| e.to_string())
+        };
+        let want = ["hooks.internal.example", "127.0.0.1"];
+        assert_eq!(env("hooks.internal.example, 127.0.0.1")?, want);
+        assert_eq!(env("[hooks.internal.example, 127.0.0.1]")?, want);
+        assert_eq!(env("[\"hooks.internal.example\", \"127.0.0.1\"]")?, want);
+        assert_eq!(env("127.0.0.1")?, ["127.0.0.1"]);
         Ok(())
     }
 }

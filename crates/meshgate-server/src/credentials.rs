@@ -162,10 +162,21 @@ async fn check_within_rights(
                 caller.principal.name
             )));
         }
-        if policy.key_prefix.is_some() && state.store.tenancy(table.id).await?.is_none() {
-            return Err(ApiError::bad_request(format!(
-                "key_prefix: `{name}` has no tenant key, so a key prefix cannot scope it"
-            )));
+        if let Some(prefix) = &policy.key_prefix {
+            let Some(tenancy) = state.store.tenancy(table.id).await? else {
+                return Err(ApiError::bad_request(format!(
+                    "key_prefix: `{name}` has no tenant key, so a key prefix cannot scope it"
+                )));
+            };
+            // A prefix is compared at the separator (a whole tenant, or a tenant and the
+            // separator); one that starts with the separator names no tenant.
+            if let Some(sep) = tenancy.separator.as_deref().filter(|s| !s.is_empty())
+                && prefix.starts_with(sep)
+            {
+                return Err(ApiError::bad_request(format!(
+                    "key_prefix: `{prefix}` starts with the tenant separator `{sep}` of `{name}`, so it names no tenant; give a whole tenant (`tenant1`, which never covers `tenant10{sep}…`) or a tenant and the separator (`tenant1{sep}`)"
+                )));
+            }
         }
     }
     if !unknown.is_empty() {

@@ -31,7 +31,7 @@ use meshgate_core::files::{
     self as core_files, DEFAULT_URL_TTL, EXPIRES_PARAM, MAX_URL_TTL, PRINCIPAL_PARAM, RangeRequest,
     SIGNATURE_PARAM, SignedResource, UrlError,
 };
-use meshgate_core::model::{DataProduct, FileGrant, NewAuditEvent, Outcome};
+use meshgate_core::model::{DataProduct, FileGrant, NewAuditEvent, Outcome, folder_covers};
 use meshgate_engine::files::{FileMeta, ProductFiles};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -99,7 +99,7 @@ impl Readable {
             Readable::All => true,
             Readable::Granted(grants) => grants
                 .iter()
-                .any(|g| g.prefix.starts_with(prefix) || prefix.starts_with(&g.prefix)),
+                .any(|g| g.prefix.starts_with(prefix) || folder_covers(&g.prefix, prefix)),
         }
     }
 }

@@ -15,6 +15,9 @@
 //! with exponential backoff from `notifications.retry_base_ms`, giving up (and recording it)
 //! after `notifications.max_attempts`.
 
+pub mod egress;
+
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
@@ -43,6 +46,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::routes::{JsonBody, Params};
 use crate::service::audit;
 use crate::state::AppState;
+use egress::{EgressPolicy, EgressResolver};
 
 /// How many audit events the dispatcher reads at once.
 const BATCH: u32 = 500;
@@ -89,15 +93,21 @@ pub fn check_config(settings: &NotificationSettings) -> Result<(), String> {
     if settings.max_attempts == 0 {
         return Err("notifications.max_attempts: must be at least 1".into());
     }
+    EgressPolicy::new(&settings.webhook_allow_hosts)?;
     Ok(())
 }
 
-/// The HTTP client webhooks are called with: a timeout, and no redirects (a webhook answers
-/// where it was registered, or fails).
-pub fn webhook_client() -> Result<reqwest::Client, String> {
+/// The HTTP client webhooks are called with: a timeout; no redirects (a webhook answers
+/// where it was registered, or fails); no proxy (the connection goes to the addresses
+/// checked); and a resolver that hands the connector only addresses the egress policy
+/// allows (public ones, or those of hosts in `notifications.webhook_allow_hosts`).
+pub fn webhook_client(settings: &NotificationSettings) -> Result<reqwest::Client, String> {
+    let policy = EgressPolicy::new(&settings.webhook_allow_hosts)?;
     reqwest::Client::builder()
         .timeout(DELIVERY_TIMEOUT)
         .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .dns_resolver(Arc::new(EgressResolver::new(Arc::new(policy))))
         .user_agent(concat!("meshgate/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| format!("cannot set up the webhook client: {e}"))
@@ -464,9 +474,15 @@ pub async fn send_email(state: &AppState, job: &Job) -> Result<(), String> {
         .map_err(store_err)
 }
 
+/// What a webhook's owner is told of a failed attempt, whatever went wrong: a closed port, a
+/// timeout, a destination the egress policy refused and a non-2xx answer all read the same,
+/// so deliveries cannot be used to map the network. The cause is in the server log.
+pub const DELIVERY_FAILED: &str = "delivery failed: could not connect or no 2xx answer";
+
 /// Posts one webhook delivery: the stored payload, signed with the webhook's secret. A 2xx
-/// answer delivers it; anything else is a failed attempt (recorded, and retried by the worker
-/// unless it was the last).
+/// answer delivers it; anything else is a failed attempt (recorded as [`DELIVERY_FAILED`],
+/// and retried by the worker unless it was the last). The destination is checked again
+/// here: a literal address against the egress policy, a name by the client's resolver.
 pub async fn deliver_webhook(state: &AppState, job: &Job) -> Result<(), String> {
     let store_err = |e: meshgate_core::Error| e.to_string();
     let Some(d) = state
@@ -499,20 +515,12 @@ pub async fn deliver_webhook(state: &AppState, job: &Job) -> Result<(), String> 
             .map_err(store_err);
     };
     let signature = webhook_signature(&hook.secret, d.payload.as_bytes()).map_err(store_err)?;
-    let sent = state
-        .http
-        .post(&hook.url)
-        .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .header("X-Meshgate-Event", d.event.as_str())
-        .header("X-Meshgate-Delivery", d.id.to_string())
-        .header("X-Meshgate-Signature", signature)
-        .body(d.payload.clone())
-        .send()
-        .await;
-    let error = match sent {
-        Ok(r) if r.status().is_success() => None,
-        Ok(r) => Some(format!("the webhook answered {}", r.status())),
-        Err(e) => Some(format!("cannot reach the webhook: {e}")),
+    let error = match post_webhook(state, &hook, &d, signature).await {
+        Ok(()) => None,
+        Err(cause) => {
+            tracing::warn!(webhook = %hook.id, delivery = %d.id, attempt = job.attempts, error = %cause, "webhook delivery failed");
+            Some(DELIVERY_FAILED.to_string())
+        }
     };
     let Some(error) = error else {
         return state
@@ -532,6 +540,33 @@ pub async fn deliver_webhook(state: &AppState, job: &Job) -> Result<(), String> 
         .await
         .map_err(store_err)?;
     Err(error)
+}
+
+/// One POST of a delivery; the error (for the log only) says what went wrong.
+async fn post_webhook(
+    state: &AppState,
+    hook: &Webhook,
+    d: &WebhookDelivery,
+    signature: String,
+) -> Result<(), String> {
+    let url = url::Url::parse(&hook.url).map_err(|e| format!("unusable URL: {e}"))?;
+    let policy = EgressPolicy::new(&state.config.notifications.webhook_allow_hosts)?;
+    egress::check_literal(&url, &policy).map_err(|e| e.to_string())?;
+    let sent = state
+        .http
+        .post(url)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .header("X-Meshgate-Event", d.event.as_str())
+        .header("X-Meshgate-Delivery", d.id.to_string())
+        .header("X-Meshgate-Signature", signature)
+        .body(d.payload.clone())
+        .send()
+        .await;
+    match sent {
+        Ok(r) if r.status().is_success() => Ok(()),
+        Ok(r) => Err(format!("the webhook answered {}", r.status())),
+        Err(e) => Err(format!("cannot reach the webhook: {e:#}")),
+    }
 }
 
 // ----- the API -----
@@ -724,6 +759,20 @@ pub fn validate_webhook_url(raw: &str) -> ApiResult<url::Url> {
     Ok(url)
 }
 
+/// Refuses a webhook whose destination is not public (loopback, private, link-local, …)
+/// unless an admin allowed its host. One message whatever the reason, so registration does
+/// not tell which internal names exist.
+async fn check_webhook_destination(state: &AppState, url: &url::Url) -> ApiResult<()> {
+    let policy = EgressPolicy::new(&state.config.notifications.webhook_allow_hosts)
+        .map_err(ApiError::internal)?;
+    egress::check_destination(url, &policy).await.map_err(|_| {
+        ApiError::bad_request(format!(
+            "url: webhooks are delivered only to public addresses, and host `{}` is (or resolves to) an internal address or does not resolve; an admin may allow it in `notifications.webhook_allow_hosts`",
+            url.host_str().unwrap_or_default()
+        ))
+    })
+}
+
 async fn create_webhook(
     State(state): State<AppState>,
     caller: Caller,
@@ -732,6 +781,7 @@ async fn create_webhook(
     own(&caller, "create webhooks")?;
     let url = validate_webhook_url(&body.url)?;
     let events = parse_events(&body.events)?;
+    check_webhook_destination(&state, &url).await?;
     if state.store.list_webhooks(caller.id()).await?.len() >= MAX_WEBHOOKS {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -872,6 +922,11 @@ mod tests {
         assert!(check_config(&settings).is_err());
         settings.smtp_url = None;
         settings.smtp_from = "not an address".into();
+        assert!(check_config(&settings).is_err());
+        settings.smtp_from = NotificationSettings::default().smtp_from;
+        settings.webhook_allow_hosts = vec!["hooks.internal.example".into(), "10.0.0.5".into()];
+        assert!(check_config(&settings).is_ok());
+        settings.webhook_allow_hosts = vec!["https://hooks.internal.example/".into()];
         assert!(check_config(&settings).is_err());
     }
 }

@@ -34,19 +34,11 @@ pub fn routes() -> axum::Router<AppState> {
     )
 }
 
-/// The restrictive filters that scope a table to keys starting with `prefix`: the key
-/// condition itself and, where the prefix names a tenant, that tenant's partition (so the
-/// scan reads only its files).
+/// The restrictive filters that scope a table to the keys inside `prefix` (compared at the
+/// tenant separator: [`Tenancy::key_in_prefix`]): the key condition itself and the tenant's
+/// partition (so the scan reads only its files).
 pub fn prefix_filters(tenancy: &TableTenancy, prefix: &str) -> Vec<String> {
-    let mut filters = vec![format!(
-        "starts_with({}, {})",
-        ident(&tenancy.key_column),
-        literal(prefix)
-    )];
-    if let Some(tenant) = engine_tenancy(tenancy).tenant_of_prefix(prefix) {
-        filters.push(format!("{} = {}", ident(TENANT_COLUMN), literal(tenant)));
-    }
-    filters
+    engine_tenancy(tenancy).prefix_filters(prefix)
 }
 
 pub fn engine_tenancy(t: &TableTenancy) -> Tenancy {
@@ -200,10 +192,11 @@ async fn append(
             )
             .await?);
         };
+        let scope = engine_tenancy(tenancy);
         for (i, row) in rows.iter().enumerate() {
             let key = row.get(&tenancy.key_column).and_then(Value::as_str);
             match key {
-                Some(k) if k.starts_with(prefix.as_str()) => {}
+                Some(k) if scope.key_in_prefix(k, prefix) => {}
                 Some(k) => {
                     return Err(deny(
                         &state,
@@ -276,8 +269,11 @@ async fn read(
             )
             .await?);
         }
+        let tenancy = state.store.tenancy(t.table.id).await?;
         if let (Some(prefix), Some(key)) = (&s.policy.key_prefix, &q.key)
-            && !key.starts_with(prefix.as_str())
+            && !tenancy
+                .as_ref()
+                .is_some_and(|tn| engine_tenancy(tn).key_in_prefix(key, prefix))
         {
             return Err(deny(
                 &state,

@@ -86,6 +86,7 @@ impl AppState {
         if let Ok(ids) = store.revoked_credentials(chrono::Utc::now()).await {
             credentials.replace_revoked(ids);
         }
+        let http = crate::notify::webhook_client(&config.notifications)?;
         let state = AppState {
             store,
             authz: Arc::new(authz),
@@ -98,7 +99,7 @@ impl AppState {
             credentials: Arc::new(credentials),
             url_signer: Arc::new(url_signer),
             catalog: Arc::new(crate::catalog::Catalog::new()?),
-            http: crate::notify::webhook_client()?,
+            http,
             snapshots: Arc::new(
                 meshgate_engine::sharing::SnapshotCache::open(&data_root)
                     .map_err(|e| e.to_string())?,

@@ -10,14 +10,28 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use axum::http::StatusCode;
 use common::{Mesh, PEOPLE_CSV, assert_mentions};
+use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
+use sha2::Sha256;
 
 const PEOPLE: &str = "sales.people.people";
 const FILTERS: &str = "/api/v1/products/sales/people/tables/people/data-filters";
 const RULES: &str = "/api/v1/products/sales/people/row-rules";
 const ALL_COLUMNS: [&str; 5] = ["person_id", "name", "email", "region", "salary"];
 
-/// SHA-256 (lower-case hex) of the emails, computed independently (`sha256sum`).
+/// What the `hash` mask shows of a text: HMAC-SHA-256 under the mesh's mask key (read from
+/// the store), lower-case hex, computed here independently of the engine.
+async fn hasher(m: &Mesh) -> impl Fn(&str) -> String + use<> {
+    let key = m.state.store.mask_key().await.unwrap();
+    move |text: &str| {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&key).unwrap();
+        mac.update(text.as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    }
+}
+
+/// Plain SHA-256 (lower-case hex) of the emails, computed independently (`sha256sum`): what
+/// the `hash` mask showed before it was keyed, and must not show now.
 fn sha256_of(email: &str) -> &'static str {
     match email {
         "ann@example.com" => "71d4f55f72fa128dfb468a1a3901507c804b74316488744d769d7f4b16696476",
@@ -298,6 +312,7 @@ async fn data_filters_are_validated_owned_and_audited() {
 #[tokio::test]
 async fn an_approved_scope_filters_rows_drops_columns_and_masks_values() {
     let m = people_mesh().await;
+    let h = hasher(&m).await;
     create_filter(&m, &json!({"name": "eu", "row_filter": "region = 'EU'"})).await;
     let share = m.request_access("bob", "sales.people").await;
     let scope = json!({"items": [{
@@ -315,8 +330,8 @@ async fn an_approved_scope_filters_rows_drops_columns_and_masks_values() {
     assert_eq!(
         rows,
         vec![
-            json!({"person_id": 1, "name": "ann", "email": sha256_of("ann@example.com"), "region": "EU"}),
-            json!({"person_id": 5, "name": "eve", "email": sha256_of("eve@example.com"), "region": "EU"}),
+            json!({"person_id": 1, "name": "ann", "email": h("ann@example.com"), "region": "EU"}),
+            json!({"person_id": 5, "name": "eve", "email": h("eve@example.com"), "region": "EU"}),
         ]
     );
     // A dropped column does not exist; aggregates see only the filtered rows.
@@ -343,7 +358,7 @@ async fn an_approved_scope_filters_rows_drops_columns_and_masks_values() {
             "bob",
             &format!(
                 "SELECT name FROM {PEOPLE} WHERE email = '{}'",
-                sha256_of("ann@example.com")
+                h("ann@example.com")
             )
         )
         .await,
@@ -408,9 +423,70 @@ async fn an_approved_scope_filters_rows_drops_columns_and_masks_values() {
     );
 }
 
+/// ann's email as bob reads it.
+async fn anns_email(m: &Mesh) -> String {
+    let sql = format!("SELECT email FROM {PEOPLE} WHERE person_id = 1");
+    m.rows("bob", &sql).await[0]["email"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// Issue 13, finding 9: `hash` is keyed with the mesh's mask key — not the plain SHA-256 a
+/// consumer could reverse by hashing guesses, the same for equal values (a self-join on the
+/// hashed column matches), and different after an admin rotates the key (audited; others
+/// may not).
+#[tokio::test]
+async fn hash_masks_are_keyed_and_change_when_an_admin_rotates_the_key() {
+    let m = people_mesh().await;
+    let share = m.request_access("bob", "sales.people").await;
+    let scope = json!({"items": [{"table": "people", "masks": {"email": "hash"}}]});
+    approved(&m.approve("alice", &share, &scope).await.ok(StatusCode::OK));
+    let ann = format!("SELECT email FROM {PEOPLE} WHERE person_id = 1");
+
+    let before = anns_email(&m).await;
+    assert_ne!(before, sha256_of("ann@example.com"));
+    assert_eq!(before, (hasher(&m).await)("ann@example.com"));
+    assert_eq!(before.len(), 64);
+    assert!(before.chars().all(|c| matches!(c, '0'..='9' | 'a'..='f')));
+    assert_eq!(anns_email(&m).await, before);
+    assert_eq!(
+        m.rows(
+            "bob",
+            &format!("SELECT count(*) AS n FROM {PEOPLE} a JOIN {PEOPLE} b ON a.email = b.email")
+        )
+        .await,
+        vec![json!({"n": 5})]
+    );
+
+    const ROTATE: &str = "/api/v1/mesh/mask-key/rotate";
+    for who in ["alice", "bob"] {
+        m.post(who, ROTATE, &json!({}))
+            .await
+            .error(StatusCode::FORBIDDEN, "forbidden");
+    }
+    assert_eq!(
+        anns_email(&m).await,
+        before,
+        "a refused rotation changes nothing"
+    );
+    let rotated = m.post("admin", ROTATE, &json!({})).await.ok(StatusCode::OK);
+    let key_id = rotated["key_id"].as_str().unwrap();
+    assert_eq!(key_id.len(), 16, "{rotated}");
+    let after = anns_email(&m).await;
+    assert_ne!(after, before);
+    assert_eq!(after, (hasher(&m).await)("ann@example.com"));
+    let events = m.audit("action=mesh.mask_key.rotate").await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["actor"], "admin");
+    // The owner still reads the raw value.
+    assert_eq!(m.rows("alice", &ann).await[0]["email"], "ann@example.com");
+}
+
 #[tokio::test]
 async fn bad_scopes_are_refused_and_conflicting_masks_are_409() {
     let m = people_mesh().await;
+    let h = hasher(&m).await;
     create_filter(&m, &json!({"name": "eu", "row_filter": "region = 'EU'"})).await;
     let first = m.request_access("bob", "sales.people").await;
 
@@ -463,7 +539,7 @@ async fn bad_scopes_are_refused_and_conflicting_masks_are_409() {
             &format!("SELECT email FROM {PEOPLE} ORDER BY person_id"),
         )
         .await;
-    assert_eq!(rows[1]["email"], sha256_of("ben@example.com"));
+    assert_eq!(rows[1]["email"], h("ben@example.com"));
 
     // A second share for the same team: a different mask on the same column is a conflict
     // (a column has at most one mask), and changes nothing.
@@ -496,7 +572,7 @@ async fn bad_scopes_are_refused_and_conflicting_masks_are_409() {
         )
         .await;
     assert_eq!(rows.len(), 5, "the first grant still gives every row");
-    assert_eq!(rows[4]["email"], sha256_of("eve@example.com"));
+    assert_eq!(rows[4]["email"], h("eve@example.com"));
 }
 
 // ----- immediacy -----
@@ -748,6 +824,7 @@ async fn row_rules_in_quicksight_format() {
 #[tokio::test]
 async fn tag_masks_hash_pii_for_consumers_unless_the_grant_says_none() {
     let mut m = people_mesh().await;
+    let h = hasher(&m).await;
     m.create_team("marketing", "growth").await;
     m.add_user("dave", Some(("marketing", "growth"))).await;
     let bobs = m.request_access("bob", "sales.people").await;
@@ -861,7 +938,7 @@ async fn tag_masks_hash_pii_for_consumers_unless_the_grant_says_none() {
             "dan@example.com",
             "eve@example.com"
         ]
-        .map(sha256_of)
+        .map(&h)
     );
     assert_eq!(
         m.rows(
@@ -904,7 +981,7 @@ async fn tag_masks_hash_pii_for_consumers_unless_the_grant_says_none() {
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
     assert_eq!(
         first_email(m.rows("bob", &emails_sql).await),
-        sha256_of("ann@example.com")
+        h("ann@example.com")
     );
 
     // Untagging lifts the default mask.

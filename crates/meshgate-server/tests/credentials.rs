@@ -324,6 +324,66 @@ async fn cross_tenant_reads_are_denied_named_and_audited() {
         .ok(StatusCode::OK);
 }
 
+/// Issue 13, finding 9: a key prefix without the separator (`t1`) names the whole tenant
+/// `t1`; before, it was a bare string prefix and also covered `t10-…`. Reads (rows API and
+/// SQL), lookups and writes all apply the same rule; a prefix that starts with the separator
+/// names no tenant and is refused when the credential is made.
+#[tokio::test]
+async fn a_prefix_without_the_separator_names_a_whole_tenant() {
+    let m = items_mesh().await;
+    let c = cred(&m, "alice", &["read", "write"], Some("t1")).await;
+
+    assert_eq!(tenant_counts(&m, &c.token).await, counts(&[("t1", 3)]));
+    let rows = sql_rows_t(
+        &m,
+        &c.token,
+        &format!("SELECT * FROM {ITEMS} WHERE item_id LIKE 't10%' OR tenant = 't10'"),
+    )
+    .await;
+    assert!(rows.is_empty(), "{rows:?}");
+    let listed = get_t(&m, &c.token, &format!("{ROWS}?limit=100"))
+        .await
+        .ok(StatusCode::OK);
+    assert_eq!(
+        keys(listed["rows"].as_array().unwrap()),
+        ["t1-1", "t1-2", "t1-3"],
+        "{listed}"
+    );
+    let r = get_t(&m, &c.token, &format!("{ROWS}?key=t10-1")).await;
+    assert_policy_denial(&r, "alice", "read");
+    assert!(!r.text().contains("lime"), "{}", r.text());
+    get_t(&m, &c.token, &format!("{ROWS}?key=t1-1"))
+        .await
+        .ok(StatusCode::OK);
+
+    // WITH CHECK: `t10-…` is outside `t1`; `t1-…` is inside.
+    let before = total(&m).await;
+    let r = append_t(&m, &c.token, &json!([{"item_id": "t10-9", "name": "x"}])).await;
+    assert_policy_denial(&r, "alice", "write");
+    assert_eq!(total(&m).await, before, "nothing was written");
+    append_t(&m, &c.token, &json!([{"item_id": "t1-9", "name": "ok"}]))
+        .await
+        .ok(StatusCode::CREATED);
+
+    // A prefix inside a tenant names a whole key: `t1-1` is not `t1-10`.
+    append_t(&m, &c.token, &json!([{"item_id": "t1-10", "name": "ten"}]))
+        .await
+        .ok(StatusCode::CREATED);
+    let narrow = cred(&m, "alice", &["read"], Some("t1-1")).await;
+    let rows = sql_rows_t(&m, &narrow.token, &format!("SELECT item_id FROM {ITEMS}")).await;
+    assert_eq!(keys(&rows), ["t1-1"]);
+
+    let message = vend(
+        &m,
+        "alice",
+        &json!({"tables": [ITEMS], "actions": ["read"], "key_prefix": "-1"}),
+    )
+    .await
+    .error(StatusCode::BAD_REQUEST, "invalid_request");
+    assert_mentions(&message, "key_prefix");
+    assert_mentions(&message, "separator");
+}
+
 // ----- writes -----
 
 #[tokio::test]

@@ -23,6 +23,7 @@ use sha2::Sha256;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::mpsc;
 
+const DELIVERY_FAILED: &str = meshgate_server::notify::DELIVERY_FAILED;
 const PUBLIC_URL: &str = "http://mesh.test:8080";
 /// How long a test waits for a delivery before it fails.
 const PATIENCE: Duration = Duration::from_secs(30);
@@ -223,7 +224,12 @@ async fn inbox_follows_requests_decisions_and_revocations() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn contacts_and_webhooks_are_validated_and_private() {
-    let m = Mesh::demo_with(quiet_mesh).await;
+    // `hooks.example.com` does not resolve here: allowed by the admin, it is not looked up.
+    let m = Mesh::demo_with(|c| {
+        quiet_mesh(c);
+        c.notifications.webhook_allow_hosts = vec!["hooks.example.com".into()];
+    })
+    .await;
 
     m.get("bob", "/api/v1/contacts/me")
         .await
@@ -656,6 +662,8 @@ async fn webhooks_are_signed_and_retried_with_backoff() {
         c.worker_poll_ms = 20;
         c.notifications.retry_base_ms = 50;
         c.notifications.max_attempts = 3;
+        // The receiver is on loopback, which only an admin's allow-list opens.
+        c.notifications.webhook_allow_hosts = vec!["127.0.0.1".into()];
     })
     .await;
     let mut finished = Finished::new(&m);
@@ -726,7 +734,8 @@ async fn webhooks_are_signed_and_retried_with_backoff() {
     assert_eq!(bobs.len(), 1, "{bobs:?}");
     assert_eq!(bobs[0]["status"], "delivered");
     assert_eq!(bobs[0]["attempts"], 2);
-    assert_mentions(bobs[0]["last_error"].as_str().unwrap(), "500");
+    // The owner learns that the attempt failed, not how (the 500 is in the server log).
+    assert_eq!(bobs[0]["last_error"], DELIVERY_FAILED);
 
     // carol's delivery is given up after `max_attempts`, and recorded so.
     assert_eq!(header(&down[0], "x-meshgate-event"), "submitted");
@@ -747,4 +756,135 @@ async fn webhooks_are_signed_and_retried_with_backoff() {
     // alice's filter kept the request from her receiver.
     assert!(deliveries(&m, "alice", &alice_hook).await.is_empty());
     assert!(rx.try_recv().is_err(), "no other call was made");
+}
+
+// ----- webhook egress (issue 13, finding 7) -----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_to_internal_addresses_are_refused_unless_allowed() {
+    let (base, _rx) = start_receiver().await;
+    let port = base.rsplit(':').next().unwrap().to_string();
+    let m = Mesh::demo_with(quiet_mesh).await;
+    for url in [
+        base.clone(),
+        format!("http://127.0.0.1:{port}/hook"),
+        "http://localhost/".into(),
+        format!("http://LocalHost:{port}/"),
+        "http://169.254.169.254/latest/meta-data/".into(),
+        "http://10.0.0.1/".into(),
+        "http://192.168.1.10/".into(),
+        "http://100.64.0.1/".into(),
+        "http://[::1]/".into(),
+        "http://[::ffff:127.0.0.1]/".into(),
+        "http://[fd00::1]/".into(),
+        "http://[fe80::1]/".into(),
+        "http://0.0.0.0/".into(),
+        "http://2130706433/".into(),
+    ] {
+        let msg = m
+            .post("bob", "/api/v1/webhooks", &json!({"url": url}))
+            .await
+            .error(StatusCode::BAD_REQUEST, "invalid_request");
+        assert_mentions(&msg, "webhook_allow_hosts");
+    }
+    assert!(m.audit("action=webhook.").await.is_empty());
+
+    // An admin's allow-list opens exactly the hosts it names, in any of their spellings.
+    let m = Mesh::demo_with(|c| {
+        quiet_mesh(c);
+        c.notifications.webhook_allow_hosts = vec!["127.0.0.1".into()];
+    })
+    .await;
+    create_hook(&m, "bob", format!("http://127.0.0.1:{port}/hook"), &[]).await;
+    create_hook(&m, "bob", format!("http://[::ffff:127.0.0.1]:{port}/"), &[]).await;
+    for url in ["http://127.0.0.2/", "http://localhost/", "http://10.0.0.1/"] {
+        m.post("bob", "/api/v1/webhooks", &json!({"url": url}))
+            .await
+            .error(StatusCode::BAD_REQUEST, "invalid_request");
+    }
+}
+
+/// A webhook stored with a destination the policy refuses at delivery, as if its name had
+/// resolved to a public address when it was registered and to an internal one now.
+async fn stored_hook(m: &Mesh, who: &str, url: &str) -> String {
+    let principal = m
+        .state
+        .store
+        .get_principal_by_name(who)
+        .await
+        .unwrap()
+        .unwrap();
+    let hook = meshgate_core::notify::Webhook {
+        id: meshgate_core::model::new_id(),
+        principal_id: principal.id,
+        url: url.to_string(),
+        secret: meshgate_core::notify::generate_webhook_secret(),
+        events: Vec::new(),
+        created_at: meshgate_store::truncate_to_micros(chrono::Utc::now()),
+        disabled_at: None,
+    };
+    let event = meshgate_core::model::NewAuditEvent::new(
+        Some(principal.id),
+        "webhook.create",
+        "webhook",
+        Some(hook.id.to_string()),
+    );
+    m.state.store.create_webhook(&hook, event).await.unwrap();
+    hook.id.to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delivery_failures_read_the_same_whatever_the_cause() {
+    let (base, mut rx) = start_receiver().await;
+    let port = base.rsplit(':').next().unwrap().to_string();
+    let closed = free_port();
+    let m = Mesh::demo_with(|c| {
+        quiet_mesh(c);
+        c.worker_poll_ms = 20;
+        c.notifications.max_attempts = 1;
+        // 192.0.2.1 (TEST-NET-1) is never routed: a timeout or an unreachable network.
+        c.notifications.webhook_allow_hosts = vec!["127.0.0.1".into(), "192.0.2.1".into()];
+    })
+    .await;
+    let mut finished = Finished::new(&m);
+    // alice: an allowed host with nothing listening (connection refused), and an allowed
+    // host nothing answers on (unroutable). carol: a live
+    // receiver reached by a name that now resolves to loopback (refused by the resolver,
+    // so the receiver is never called). A literal internal address the policy refuses.
+    let (alice_hook, _) = create_hook(
+        &m,
+        "alice",
+        format!("http://127.0.0.1:{closed}/hook"),
+        &["submitted"],
+    )
+    .await;
+    let (alice_unroutable, _) = create_hook(
+        &m,
+        "alice",
+        "http://192.0.2.1:9/hook".into(),
+        &["submitted"],
+    )
+    .await;
+    let carol_hook = stored_hook(&m, "carol", &format!("http://localhost:{port}/hook")).await;
+    let carol_literal = stored_hook(&m, "carol", "http://169.254.169.254/latest/").await;
+
+    m.request_access("bob", "sales.orders").await;
+    dispatch(&m).await;
+    let mut errors = Vec::new();
+    for (who, hook) in [
+        ("alice", &alice_hook),
+        ("alice", &alice_unroutable),
+        ("carol", &carol_hook),
+        ("carol", &carol_literal),
+    ] {
+        let d = deliveries(&m, who, hook).await;
+        assert_eq!(d.len(), 1, "{d:?}");
+        let id = d[0]["id"].as_str().unwrap().to_string();
+        finished.wait(&id, 1).await;
+        let d = deliveries(&m, who, hook).await;
+        assert_eq!(d[0]["status"], "failed", "{d:?}");
+        errors.push(d[0]["last_error"].as_str().unwrap().to_string());
+    }
+    assert_eq!(errors, [DELIVERY_FAILED; 4]);
+    assert!(rx.try_recv().is_err(), "the receiver was never called");
 }

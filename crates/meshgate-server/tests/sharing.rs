@@ -1919,6 +1919,43 @@ async fn filtered_and_masked_items_are_served_as_snapshots_of_what_sql_shows() {
     );
 }
 
+/// Issue 13, finding 9: rotating the mask key changes the access fingerprint of a hashed
+/// item, so the snapshot made under the old key (and the URLs to it) is never served again:
+/// the next query makes a new snapshot whose rows carry the new hashes.
+#[tokio::test]
+async fn rotating_the_mask_key_retires_snapshots_of_hashed_items() {
+    let (m, _share) = people_mesh().await;
+    let t = "sales.people.people";
+    let sql = "SELECT * FROM sales.people.people ORDER BY person_id";
+    let before = files(&ndjson(&ds_query(&m, "bob", t, &json!({}), &[]).await));
+    let hashed_before = m.rows("bob", sql).await;
+    assert_eq!(rows_of_files(&m, &before).await, hashed_before);
+
+    m.post("admin", "/api/v1/mesh/mask-key/rotate", &json!({}))
+        .await
+        .ok(StatusCode::OK);
+
+    let old = before[0]["url"].as_str().unwrap();
+    let msg = ds_error(
+        &download(&m, old, &[]).await,
+        StatusCode::FORBIDDEN,
+        "PERMISSION_DENIED",
+    );
+    assert_mentions(&msg, "changed");
+    let after = files(&ndjson(&ds_query(&m, "bob", t, &json!({}), &[]).await));
+    assert!(
+        url_paths(&after).is_disjoint(&url_paths(&before)),
+        "a new snapshot"
+    );
+    let hashed_after = m.rows("bob", sql).await;
+    assert_eq!(hashed_after.len(), hashed_before.len());
+    for (a, b) in hashed_after.iter().zip(&hashed_before) {
+        assert_eq!(a["person_id"], b["person_id"]);
+        assert_ne!(a["email"], b["email"], "new hashes after the rotation");
+    }
+    assert_eq!(rows_of_files(&m, &after).await, hashed_after);
+}
+
 #[tokio::test]
 async fn a_tenant_scoped_credential_reads_its_tenant_and_its_urls_answer() {
     let m = Mesh::demo().await;

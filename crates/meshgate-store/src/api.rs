@@ -356,6 +356,13 @@ pub trait Store: Send + Sync + 'static {
 
     /// The mesh's credential signing key, created on first use; the same on every replica.
     async fn signing_key(&self) -> Result<Vec<u8>>;
+    /// The mesh's key of the `hash` mask (MASKS_AND_WEBHOOKS.md), created on first use; the
+    /// same on every replica.
+    async fn mask_key(&self) -> Result<Vec<u8>>;
+    /// Replaces the mask key with a fresh random one and bumps the policy version (every
+    /// replica then resolves access again with the new key), with `audit`, in one
+    /// transaction. Masked values hashed before no longer match those hashed after.
+    async fn rotate_mask_key(&self, audit: NewAuditEvent) -> Result<()>;
     async fn create_credential(&self, credential: &Credential, audit: NewAuditEvent) -> Result<()>;
     async fn get_credential(&self, id: Uuid) -> Result<Option<Credential>>;
     /// A principal's credentials, newest first.

@@ -859,7 +859,51 @@ fn all<T>(rows: Vec<AnyRow>, f: impl Fn(&AnyRow) -> Result<T>) -> Result<Vec<T>>
     rows.iter().map(f).collect()
 }
 
+/// Names of the rows of `mesh_secrets`.
+const SIGNING_KEY: &str = "credential_signing_key";
+const MASK_KEY: &str = "mask_key";
+
 impl SqlStore {
+    /// A random 32-byte secret of the mesh, created on first use: the first caller wins, and
+    /// every replica then reads the same value.
+    async fn mesh_secret(&self, name: &str, what: &str) -> Result<Vec<u8>> {
+        let read = || async {
+            row(
+                &self.pool,
+                &format!("read the {what}"),
+                "SELECT value FROM mesh_secrets WHERE name = $1",
+                vec![name.to_string()],
+            )
+            .await
+        };
+        // Read first: the key exists after the first call, and reading takes no write lock.
+        let found = match read().await? {
+            Some(found) => found,
+            None => {
+                self.create_mesh_secret(name, what).await?;
+                read()
+                    .await?
+                    .ok_or_else(|| Error::internal(format!("the {what} is missing")))?
+            }
+        };
+        hex::decode(codec::text(&found, "value")?)
+            .map_err(|e| Error::internal(format!("the {what} is unreadable: {e}")))
+    }
+
+    async fn create_mesh_secret(&self, name: &str, what: &str) -> Result<()> {
+        let candidate = hex::encode(meshgate_core::credential::generate_key());
+        sqlx::query(
+            "INSERT INTO mesh_secrets (name, value) VALUES ($1, $2) \
+             ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(candidate)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| internal(&format!("store the {what}"), e))?;
+        Ok(())
+    }
+
     /// Runs `query` and appends `audit` in one transaction. With `not_found`, a query that
     /// changes no row fails with it; with `bump_policy`, one that does bumps the policy version.
     async fn write_one<'q>(
@@ -2097,26 +2141,29 @@ impl Store for SqlStore {
     // ----- credentials and tenancy (ACCESS.md §Tenant isolation) -----
 
     async fn signing_key(&self) -> Result<Vec<u8>> {
-        // First caller wins; every replica then reads the same key.
-        let candidate = hex::encode(meshgate_core::credential::generate_key());
-        sqlx::query(
-            "INSERT INTO mesh_secrets (name, value) VALUES ('credential_signing_key', $1) \
-             ON CONFLICT (name) DO NOTHING",
+        self.mesh_secret(SIGNING_KEY, "signing key").await
+    }
+
+    async fn mask_key(&self) -> Result<Vec<u8>> {
+        self.mesh_secret(MASK_KEY, "mask key").await
+    }
+
+    async fn rotate_mask_key(&self, audit: NewAuditEvent) -> Result<()> {
+        let fresh = hex::encode(meshgate_core::credential::generate_key());
+        let query = sqlx::query(
+            "INSERT INTO mesh_secrets (name, value) VALUES ($1, $2) \
+             ON CONFLICT (name) DO UPDATE SET value = excluded.value",
         )
-        .bind(candidate)
-        .execute(&self.pool)
+        .bind(MASK_KEY)
+        .bind(fresh);
+        self.write_one(
+            query,
+            |e| internal("rotate the mask key", e),
+            None,
+            &audit,
+            true,
+        )
         .await
-        .map_err(|e| internal("store the signing key", e))?;
-        let found = row(
-            &self.pool,
-            "read the signing key",
-            "SELECT value FROM mesh_secrets WHERE name = 'credential_signing_key'",
-            Vec::new(),
-        )
-        .await?
-        .ok_or_else(|| Error::internal("the signing key is missing"))?;
-        hex::decode(codec::text(&found, "value")?)
-            .map_err(|e| Error::internal(format!("the signing key is unreadable: {e}")))
     }
 
     async fn create_credential(&self, c: &Credential, audit: NewAuditEvent) -> Result<()> {

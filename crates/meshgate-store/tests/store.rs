@@ -159,6 +159,7 @@ suite!(
     expired_access_tokens_are_collected,
     recipient_settings_upsert_and_read,
     external_locations_crud_unique_and_audited,
+    mask_key_is_shared_separate_and_rotates,
 );
 
 // ----- fixtures -----
@@ -4534,6 +4535,36 @@ async fn recipient_settings_upsert_and_read(env: &Env) {
         None
     );
     assert_eq!(count_actions(s, "recipient.settings").await, 3);
+}
+
+/// The mask key (issue 13, finding 9): created on first use and then the same for every
+/// caller (another connection stands for another replica), distinct from the signing key;
+/// rotation replaces it, bumps the policy version and is audited, in one transaction.
+async fn mask_key_is_shared_separate_and_rotates(env: &Env) {
+    let s = env.s();
+    let key = s.mask_key().await.unwrap();
+    assert_eq!(key.len(), 32);
+    assert_eq!(s.mask_key().await.unwrap(), key);
+    let replica = connect(&env.url).await.unwrap();
+    assert_eq!(replica.mask_key().await.unwrap(), key);
+    let signing = s.signing_key().await.unwrap();
+    assert_ne!(signing, key);
+
+    let v0 = s.policy_version().await.unwrap();
+    s.rotate_mask_key(audit("mesh.mask_key.rotate"))
+        .await
+        .unwrap();
+    let rotated = s.mask_key().await.unwrap();
+    assert_eq!(rotated.len(), 32);
+    assert_ne!(rotated, key);
+    assert_eq!(replica.mask_key().await.unwrap(), rotated);
+    assert_eq!(s.policy_version().await.unwrap(), v0 + 1);
+    assert_eq!(s.signing_key().await.unwrap(), signing, "only the mask key");
+    assert!(
+        audit_actions(s)
+            .await
+            .contains(&"mesh.mask_key.rotate".to_string())
+    );
 }
 
 async fn external_locations_crud_unique_and_audited(env: &Env) {
