@@ -331,6 +331,12 @@ fn too_complex(e: LimitError) -> Error {
         Limit::Bytes => "query.max_sql_bytes",
         Limit::Tokens => "query.max_sql_tokens",
         Limit::Depth => "query.max_expr_depth",
+        // Fixed: longer chains cost the parser exponential time (QUERY_LIMITS.md).
+        Limit::Dots => {
+            return Error::TooComplex {
+                message: format!("the query is too complex: {e}"),
+            };
+        }
     };
     Error::TooComplex {
         message: format!(

@@ -253,7 +253,11 @@ fn relative_path(location: &Url, path: &str) -> Result<String> {
             .as_str()
             .strip_prefix(base)
             .and_then(|rest| rest.strip_prefix('/'))
-            .map(percent_decode)
+            .map(|rest| {
+                percent_encoding::percent_decode_str(rest)
+                    .decode_utf8_lossy()
+                    .into_owned()
+            })
             .ok_or_else(|| Error::InvalidData {
                 message:
                     "the table references a data file outside its own folder; it cannot be shared"
@@ -261,26 +265,6 @@ fn relative_path(location: &Url, path: &str) -> Result<String> {
             });
     }
     Ok(path.trim_start_matches('/').to_string())
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let Some(hex) = s.get(i + 1..i + 3)
-            && let Ok(b) = u8::from_str_radix(hex, 16)
-        {
-            out.push(b);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 // ----- the change data feed -----
@@ -451,7 +435,9 @@ fn change_file(location: &Url, action: &Value) -> Result<DataFile> {
     let path = if Url::parse(raw).is_ok_and(|u| u.scheme().len() > 1) {
         relative_path(location, raw)?
     } else {
-        percent_decode(raw)
+        percent_encoding::percent_decode_str(raw)
+            .decode_utf8_lossy()
+            .into_owned()
     };
     let partition_values = action
         .get("partitionValues")

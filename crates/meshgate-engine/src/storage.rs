@@ -212,7 +212,9 @@ impl Location {
             Some(b) if !b.is_empty() => b.to_string(),
             _ => return Err("names no bucket"),
         };
-        let decoded = percent_decode(url.path()).ok_or("is not valid UTF-8 once decoded")?;
+        let decoded = percent_encoding::percent_decode_str(url.path())
+            .decode_utf8()
+            .map_err(|_| "is not valid UTF-8 once decoded")?;
         let mut segments: Vec<String> = Vec::new();
         for s in decoded.split('/') {
             match s {
@@ -255,32 +257,6 @@ impl Location {
     pub fn overlaps(&self, other: &Location) -> bool {
         self.contains(other) || other.contains(self)
     }
-}
-
-/// Decodes `%XX` sequences; `None` if the result is not UTF-8.
-fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let (Some(h), Some(l)) = (hex_val(bytes[i + 1]), hex_val(bytes[i + 2]))
-        {
-            out.push(h * 16 + l);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8(out).ok()
-}
-
-fn hex_val(b: u8) -> Option<u8> {
-    char::from(b)
-        .to_digit(16)
-        .and_then(|d| u8::try_from(d).ok())
 }
 
 /// Encodes one path segment: everything but unreserved characters.

@@ -1,10 +1,13 @@
 //! Bounds on a caller's SQL, checked in three stages so that no stage can itself be made to
 //! overflow a stack or run away:
 //!
-//! 1. [`check_text`]: the text's length in bytes and its number of tokens. The tokenizer is a
-//!    loop, and a syntax tree cannot have more nodes than a small multiple of the tokens it
-//!    was parsed from, so this bounds everything after it: the parser's work, the tree's size
-//!    and the depth to which dropping the tree recurses.
+//! 1. [`check_text`]: the text's length in bytes, its number of tokens, and the length of
+//!    dotted chains (`a.b.c`). The tokenizer is a loop, and a syntax tree cannot have more
+//!    nodes than a small multiple of the tokens it was parsed from, so this bounds everything
+//!    after it: the tree's size and the depth to which dropping the tree recurses. The
+//!    parser's work is bounded too except for one pattern: sqlparser 0.62 backtracks on a
+//!    dotted chain that ends in a dot (`p.p.p.….p.` inside an expression), doubling its time
+//!    with every two links (26 links: 30 s), so chains are limited to [`MAX_DOTS`] dots.
 //! 2. The parser (the caller's, e.g. DataFusion's) with its own recursion limit, which bounds
 //!    nesting the parser builds by recursion (parentheses, subqueries, function calls).
 //! 3. [`check_statement`] / [`check_query`] / [`check_expr`]: the parsed tree's nesting
@@ -46,12 +49,17 @@ impl Default for Limits {
     }
 }
 
+/// Most dots in one dotted chain (`catalog.schema.table.column.field…`): a name of up to
+/// nine parts. Longer chains cost the parser exponential time when they end in a dot.
+pub const MAX_DOTS: usize = 8;
+
 /// Which limit was exceeded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Limit {
     Bytes,
     Tokens,
     Depth,
+    Dots,
 }
 
 /// A limit a text or tree exceeds.
@@ -70,6 +78,11 @@ impl fmt::Display for LimitError {
             Limit::Tokens => write!(
                 f,
                 "the text has more than {max} tokens (keywords, names, literals and operators)"
+            ),
+            Limit::Dots => write!(
+                f,
+                "a dotted name has more than {max} dots (at most {} parts)",
+                max + 1
             ),
             Limit::Depth => write!(
                 f,
@@ -94,10 +107,31 @@ pub fn check_text(text: &str, dialect: &dyn Dialect, limits: &Limits) -> Result<
     let Ok(tokens) = Tokenizer::new(dialect, text).tokenize() else {
         return Ok(());
     };
-    let count = tokens
+    let mut count = 0;
+    // Dots in the current chain `x . y . z …`: a token that follows a non-dot token ends it.
+    let mut dots = 0;
+    let mut after_dot = false;
+    for token in tokens
         .iter()
         .filter(|t| !matches!(t, Token::Whitespace(_) | Token::EOF))
-        .count();
+    {
+        count += 1;
+        if matches!(token, Token::Period) {
+            dots += 1;
+            after_dot = true;
+            if dots > MAX_DOTS {
+                return Err(LimitError {
+                    limit: Limit::Dots,
+                    max: MAX_DOTS,
+                });
+            }
+        } else {
+            if !after_dot {
+                dots = 0;
+            }
+            after_dot = false;
+        }
+    }
     if count > limits.max_tokens {
         return Err(LimitError {
             limit: Limit::Tokens,
@@ -269,6 +303,27 @@ mod tests {
         assert_eq!(e.limit, Limit::Tokens);
         check_text("SELECT   1,   2  -- comment", &GenericDialect {}, &limits).unwrap();
         assert!(!e.to_string().contains("SELECT"));
+    }
+
+    #[test]
+    fn dotted_chains_are_bounded() {
+        let d = GenericDialect {};
+        let limits = Limits::default();
+        // The chain that made the parser backtrack for minutes: refused before parsing.
+        let chain = format!("SELECT 1 + {}", "p.".repeat(26));
+        let e = check_text(&chain, &d, &limits).unwrap_err();
+        assert_eq!(e.limit, Limit::Dots);
+        assert!(!e.to_string().contains("p."));
+        // Names of up to nine parts, and many short chains, pass.
+        check_text("SELECT a.b.c.d.e.f.g.h.i FROM s.p.t", &d, &limits).unwrap();
+        let many = vec!["t.a.b"; 200].join(" + ");
+        check_text(&format!("SELECT {many}"), &d, &limits).unwrap();
+        assert_eq!(
+            check_text("SELECT a.b.c.d.e.f.g.h.i.j", &d, &limits)
+                .unwrap_err()
+                .limit,
+            Limit::Dots
+        );
     }
 
     #[test]
