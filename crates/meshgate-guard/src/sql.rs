@@ -108,28 +108,42 @@ pub fn check_text(text: &str, dialect: &dyn Dialect, limits: &Limits) -> Result<
         return Ok(());
     };
     let mut count = 0;
-    // Dots in the current chain `x . y . z …`: a token that follows a non-dot token ends it.
-    let mut dots = 0;
-    let mut after_dot = false;
+    // Dots of the dotted chain open at each bracket level (`a.b[c.d(e.f…`): sqlparser parses
+    // what follows a dot inside the dot's backtracking attempt, brackets included, so the
+    // dots that count are those of every chain still open around the current token.
+    let mut levels: Vec<(usize, bool)> = vec![(0, false)];
     for token in tokens
         .iter()
         .filter(|t| !matches!(t, Token::Whitespace(_) | Token::EOF))
     {
         count += 1;
-        if matches!(token, Token::Period) {
-            dots += 1;
-            after_dot = true;
-            if dots > MAX_DOTS {
-                return Err(LimitError {
-                    limit: Limit::Dots,
-                    max: MAX_DOTS,
-                });
+        match token {
+            Token::LBracket | Token::LParen => levels.push((0, false)),
+            Token::RBracket | Token::RParen => {
+                if levels.len() > 1 {
+                    levels.pop();
+                }
+                if let Some(level) = levels.last_mut() {
+                    level.1 = false;
+                }
             }
-        } else {
-            if !after_dot {
-                dots = 0;
+            Token::Period => {
+                if let Some(level) = levels.last_mut() {
+                    *level = (level.0 + 1, true);
+                }
+                if levels.iter().map(|l| l.0).sum::<usize>() > MAX_DOTS {
+                    return Err(LimitError {
+                        limit: Limit::Dots,
+                        max: MAX_DOTS,
+                    });
+                }
             }
-            after_dot = false;
+            _ => {
+                // A name after a dot continues the chain; anything else ends it.
+                if let Some(level) = levels.last_mut() {
+                    *level = (if level.1 { level.0 } else { 0 }, false);
+                }
+            }
         }
     }
     if count > limits.max_tokens {
@@ -324,6 +338,25 @@ mod tests {
                 .limit,
             Limit::Dots
         );
+        // Chains that go on inside brackets count together (the fuzz target's second find:
+        // `f.f[f.f[…` backtracks the same way).
+        let nested = format!("SELECT 1 + {}", "f.f[".repeat(12));
+        assert_eq!(
+            check_text(&nested, &d, &limits).unwrap_err().limit,
+            Limit::Dots
+        );
+        let nested = format!("SELECT 1 + {}", "f[f.".repeat(12));
+        assert_eq!(
+            check_text(&nested, &d, &limits).unwrap_err().limit,
+            Limit::Dots
+        );
+        // Closed brackets and ended chains do not add up.
+        check_text(
+            "SELECT f(t.a.b, t.c.d), x.y[1].z, (s.a.b.c = (s.d.e.f)) FROM d.p.t WHERE t.a.b.c > 1",
+            &d,
+            &limits,
+        )
+        .unwrap();
     }
 
     #[test]
