@@ -138,6 +138,10 @@ pub fn check_text(text: &str, dialect: &dyn Dialect, limits: &Limits) -> Result<
                     });
                 }
             }
+            // A prefix operator after a dot (`a.~b`, `a.-b`) is parsed as part of the link:
+            // the chain goes on through it.
+            Token::Tilde | Token::Minus | Token::Plus | Token::ExclamationMark
+                if levels.last().is_some_and(|l| l.1) => {}
             _ => {
                 // A name after a dot continues the chain; anything else ends it.
                 if let Some(level) = levels.last_mut() {
@@ -348,6 +352,12 @@ mod tests {
         let nested = format!("SELECT 1 + {}", "f[f.".repeat(12));
         assert_eq!(
             check_text(&nested, &d, &limits).unwrap_err().limit,
+            Limit::Dots
+        );
+        // A prefix operator after a dot does not end the chain (the third find).
+        let unary = format!("SELECT 1 + {}", "z.~m.".repeat(6));
+        assert_eq!(
+            check_text(&unary, &d, &limits).unwrap_err().limit,
             Limit::Dots
         );
         // Closed brackets and ended chains do not add up.
