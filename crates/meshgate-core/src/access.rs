@@ -187,6 +187,30 @@ pub struct ColumnTags {
     pub tags: Vec<String>,
 }
 
+/// What one grant admits of a table, with its data filter read: a row filter (expression
+/// text; `None` = all rows), columns (`None` = all) and per-column masks. The engine compiles
+/// and enforces it; [`crate::snapshot`] resolves it from grants and data filters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GrantRule {
+    pub columns: Option<Vec<String>>,
+    pub row_filter: Option<String>,
+    pub masks: BTreeMap<String, Mask>,
+}
+
+impl GrantRule {
+    /// The whole table, unmasked.
+    pub fn whole() -> Self {
+        GrantRule::default()
+    }
+
+    /// Whether the rule admits `column`.
+    pub fn covers(&self, column: &str) -> bool {
+        self.columns
+            .as_ref()
+            .is_none_or(|cols| cols.iter().any(|c| c == column))
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {

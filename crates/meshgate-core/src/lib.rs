@@ -9,6 +9,7 @@
 //! - [`access`]: masks, grant scopes, data filters, row rules, tag masks (ACCESS.md).
 //! - [`catalog`]: metadata forms, enforcement rules, listing states, glossary, classification.
 //! - [`credential`]: signed, short-lived, tenant-scoped credentials (session policies).
+//! - [`snapshot`]: the access snapshot, what one principal may read, resolved from store rows.
 //! - [`files`]: product files: path rules, byte ranges, signed download URLs.
 //! - [`notify`]: which audit events notify whom, the messages, webhook signatures.
 //! - [`error`]: the domain error enum.
@@ -22,6 +23,7 @@ pub mod lifecycle;
 pub mod model;
 pub mod names;
 pub mod notify;
+pub mod snapshot;
 pub mod token;
 
 pub use error::{Error, Result};

@@ -46,32 +46,11 @@ use deltalake::datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, ExecutionPlanProperties, PlanProperties,
 };
 use futures::StreamExt;
+pub use meshgate_core::access::GrantRule;
 use meshgate_core::access::{Mask, RowRule};
 
 pub use crate::masks::MaskKey;
 use crate::policy::{Identity, PolicyError, compile_filter, compile_mask};
-
-/// What one grant admits of a table, with its data filter read: a row filter (expression
-/// text; `None` = all rows), columns (`None` = all) and per-column masks.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct GrantRule {
-    pub columns: Option<Vec<String>>,
-    pub row_filter: Option<String>,
-    pub masks: BTreeMap<String, Mask>,
-}
-
-impl GrantRule {
-    /// The whole table, unmasked.
-    pub fn whole() -> Self {
-        GrantRule::default()
-    }
-
-    fn covers(&self, column: &str) -> bool {
-        self.columns
-            .as_ref()
-            .is_none_or(|cols| cols.iter().any(|c| c == column))
-    }
-}
 
 /// Everything that decides what one principal reads of one table (ACCESS.md §Resolution).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

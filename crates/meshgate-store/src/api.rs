@@ -16,6 +16,7 @@ use meshgate_core::model::{
     ShareItem, ShareLog, ShareSettings, ShareTerms, SharingToken, Team, TeamMember,
 };
 use meshgate_core::notify::{Contact, DeliveryStatus, Notification, Webhook, WebhookDelivery};
+use meshgate_core::snapshot::AccessRows;
 use uuid::Uuid;
 
 /// Filters for [`Store::list_shares`]. `None` = any. Results are newest first.
@@ -152,8 +153,25 @@ pub struct NotificationBatch {
 /// Errors are `meshgate_core::Error`: a unique violation is `AlreadyExists`, a missing row
 /// `NotFound`, a stale version or a refused delete `Conflict`, anything else `Internal`
 /// (with the cause logged, never shown to callers).
+/// The store's reads for the access snapshot (`store/access.rs`).
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait AccessStore: Send + Sync + 'static {
+    /// Everything that decides what `principal_id` (a member of `teams` and of the groups
+    /// `groups`) may read, in a handful of queries whatever the number of tables: owned and
+    /// granted products and tables, grants and file grants, local names, data filters, row
+    /// rules, column tags, tag masks, domain names, tenancies and group names, with the
+    /// policy version read first (so the rows are at least as new as the version).
+    /// `meshgate_core::snapshot::resolve` turns them into the snapshot.
+    async fn access_rows(
+        &self,
+        principal_id: Uuid,
+        teams: &[Uuid],
+        groups: &[Uuid],
+    ) -> Result<AccessRows>;
+}
+
+#[async_trait]
+pub trait Store: AccessStore + Send + Sync + 'static {
     /// Which backend this is (`sqlite` or `postgres`), for logs and `/readyz`.
     fn backend(&self) -> &'static str;
 

@@ -28,6 +28,7 @@ use sqlx::query::Query;
 use sqlx::{Any, AnyConnection};
 use uuid::Uuid;
 
+mod access;
 mod catalog;
 mod locations;
 mod notify;
@@ -943,28 +944,40 @@ impl SqlStore {
         principal_id: Uuid,
         teams: &[Uuid],
     ) -> Result<Vec<AnyRow>> {
-        let mut out = Vec::new();
         let mut conn = self.read().await?;
+        grantee_rows(&mut conn, table, cols, principal_id, teams).await
+    }
+}
+
+/// Rows of a grant table (`grants` or `file_grants`) for a principal directly or for any of
+/// `teams`, each part oldest first.
+async fn grantee_rows(
+    conn: &mut AnyConnection,
+    table: &str,
+    cols: &str,
+    principal_id: Uuid,
+    teams: &[Uuid],
+) -> Result<Vec<AnyRow>> {
+    let mut out = Vec::new();
+    let mut args = Args::default();
+    let sql = format!(
+        "SELECT {cols} FROM {table} WHERE grantee_type = {} AND grantee_id = {} \
+         ORDER BY created_at, id",
+        args.text(codec::GRANTEE_PRINCIPAL),
+        args.text(principal_id.to_string())
+    );
+    out.extend(fetch_all(conn, "read grants", &sql, &args).await?);
+    for chunk in teams.chunks(IN_CHUNK) {
         let mut args = Args::default();
         let sql = format!(
-            "SELECT {cols} FROM {table} WHERE grantee_type = {} AND grantee_id = {} \
+            "SELECT {cols} FROM {table} WHERE grantee_type = {} AND grantee_id IN ({}) \
              ORDER BY created_at, id",
-            args.text(codec::GRANTEE_PRINCIPAL),
-            args.text(principal_id.to_string())
+            args.text(codec::GRANTEE_TEAM),
+            args.ids(chunk)
         );
-        out.extend(fetch_all(&mut conn, "read grants", &sql, &args).await?);
-        for chunk in teams.chunks(IN_CHUNK) {
-            let mut args = Args::default();
-            let sql = format!(
-                "SELECT {cols} FROM {table} WHERE grantee_type = {} AND grantee_id IN ({}) \
-                 ORDER BY created_at, id",
-                args.text(codec::GRANTEE_TEAM),
-                args.ids(chunk)
-            );
-            out.extend(fetch_all(&mut conn, "read grants", &sql, &args).await?);
-        }
-        Ok(out)
+        out.extend(fetch_all(conn, "read grants", &sql, &args).await?);
     }
+    Ok(out)
 }
 
 #[async_trait]

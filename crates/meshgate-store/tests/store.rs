@@ -11,6 +11,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use meshgate_core::Error;
 use meshgate_core::access::{ColumnTags, DataFilter, GrantScope, Mask, RowRule, TagMask};
+use meshgate_core::credential::TableTenancy;
 use meshgate_core::lifecycle::{ItemStatus, ShareStatus};
 use meshgate_core::model::{
     ApiToken, Column, DataProduct, Domain, ExternalLocation, Grant, Grantee, Health, ItemKind,
@@ -160,6 +161,7 @@ suite!(
     recipient_settings_upsert_and_read,
     external_locations_crud_unique_and_audited,
     mask_key_is_shared_separate_and_rotates,
+    access_rows_read_everything_the_snapshot_needs,
 );
 
 // ----- fixtures -----
@@ -4654,4 +4656,131 @@ async fn external_locations_crud_unique_and_audited(env: &Env) {
     let mut want: Vec<Uuid> = a.iter().chain(&b).map(|t| t.id).collect();
     want.sort();
     assert_eq!(all, want);
+}
+
+/// One bulk read holds what the per-record reads would give, for a principal in a team and a
+/// group: its team's product whole, the granted product's tables with their grants, data
+/// filters, row rules, column tags, tag masks, tenancies and local names — and nothing of a
+/// product neither owned nor granted.
+async fn access_rows_read_everything_the_snapshot_needs(env: &Env) {
+    let s = env.s();
+    let m = mesh(s).await;
+    let group = principal(s, "analysts", PrincipalKind::Group).await;
+    s.add_group_member(group.id, m.user.id, audit("group.add"))
+        .await
+        .unwrap();
+    let (own, own_tables) = product(s, &m.consumer, "reports", &["weekly"]).await;
+    let (_, _) = product(s, &m.owner, "secret", &["ledger"]).await;
+
+    let f = filter_of(&m, &m.tables[0], "eu_only");
+    s.create_data_filter(&f, audit("filter.create"))
+        .await
+        .unwrap();
+    let rules = vec![rule(Some("alice"), None, &[("region", &["EU"])])];
+    s.replace_row_rules(m.product.id, &rules, audit("rules.replace"))
+        .await
+        .unwrap();
+    let tags = tags_of(&m.tables[0], "amount", &["pii"]);
+    s.set_column_tags(&tags, audit("tags.set")).await.unwrap();
+    s.put_tag_mask(&tag_mask_of(None, "pii", Mask::Redact), audit("mask.put"))
+        .await
+        .unwrap();
+    let tenancy = TableTenancy {
+        table_id: m.tables[1].id,
+        key_column: "id".into(),
+        separator: Some("/".into()),
+    };
+    s.set_tenancy(&tenancy, audit("tenancy.set")).await.unwrap();
+
+    let mut share = share_of(
+        &m.product,
+        Some(&m.consumer),
+        None,
+        &m.user,
+        ShareStatus::Submitted,
+    );
+    share.terms.local_name = Some("mine".into());
+    let scoped = ShareItem {
+        scope: scope_with(&[f.id]),
+        ..item_of(&share, &m.tables[0], ItemStatus::PendingApproval)
+    };
+    let whole = item_of(&share, &m.tables[1], ItemStatus::PendingApproval);
+    s.create_share(
+        &share,
+        &[scoped.clone(), whole.clone()],
+        audit("share.create"),
+    )
+    .await
+    .unwrap();
+    let team_grant = grant_of(&scoped, Grantee::Team(m.consumer.id));
+    let user_grant = grant_of(&whole, Grantee::Principal(m.user.id));
+    let mut c = change(&share, 1);
+    c.grants_to_add = vec![team_grant.clone(), user_grant.clone()];
+    s.apply_share_change(c).await.unwrap();
+
+    let rows = s
+        .access_rows(m.user.id, &[m.consumer.id], &[group.id])
+        .await
+        .unwrap();
+    assert_eq!(rows.policy_version, s.policy_version().await.unwrap());
+    assert_eq!(rows.teams, vec![m.consumer.id]);
+    assert_eq!(rows.group_names, vec!["analysts".to_string()]);
+    let ids = |v: Vec<Uuid>| v.into_iter().collect::<HashSet<_>>();
+    assert_eq!(
+        ids(rows.products.iter().map(|p| p.id).collect()),
+        ids(vec![own.id, m.product.id]),
+        "the owned and the granted product, not the other one"
+    );
+    assert_eq!(
+        ids(rows.tables.iter().map(|t| t.id).collect()),
+        ids(vec![own_tables[0].id, m.tables[0].id, m.tables[1].id])
+    );
+    assert_eq!(
+        sorted_by_id(rows.grants.clone()),
+        sorted_by_id(s.grants_for(m.user.id, &[m.consumer.id]).await.unwrap())
+    );
+    assert_eq!(rows.grants.len(), 2);
+    assert_eq!(rows.data_filters, vec![f.clone()]);
+    assert_eq!(rows.row_rules.get(&m.product.id), Some(&rules));
+    assert!(
+        !rows.row_rules.contains_key(&own.id),
+        "owned products need no rules"
+    );
+    assert_eq!(rows.column_tags, vec![tags]);
+    assert_eq!(rows.tag_masks, s.list_tag_masks().await.unwrap());
+    assert_eq!(rows.tenancies, vec![tenancy]);
+    assert_eq!(rows.domains.len(), 2);
+    assert_eq!(
+        rows.local_names.get(&scoped.id).map(String::as_str),
+        Some("mine")
+    );
+    assert!(rows.file_grants.is_empty());
+
+    // Resolved: the owned table, the two granted ones, and their local names.
+    let snap = meshgate_core::snapshot::resolve(&rows);
+    let names: Vec<String> = snap
+        .tables
+        .iter()
+        .map(|t| format!("{}.{}.{}", t.catalog, t.schema, t.table.name))
+        .collect();
+    assert_eq!(
+        names[0], "finance.reports.weekly",
+        "owned tables come first"
+    );
+    let all: HashSet<String> = names.iter().cloned().collect();
+    let want: HashSet<String> = [
+        "finance.reports.weekly".to_string(),
+        format!("sales.orders.{}", m.tables[0].name),
+        format!("sales.orders.{}", m.tables[1].name),
+        format!("meshgate.mine.{}", m.tables[0].name),
+        format!("meshgate.mine.{}", m.tables[1].name),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(all, want);
+    assert_eq!(names.len(), want.len());
+
+    // Someone with no team, group or grant reads nothing.
+    let nobody = s.access_rows(new_id(), &[], &[]).await.unwrap();
+    assert!(nobody.products.is_empty() && nobody.tables.is_empty() && nobody.grants.is_empty());
 }
