@@ -178,7 +178,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
 
     // ----- B9 -----
     wide_product(&app, &alice).await?;
-    let (_, product) = meshgate_server::service::find_product(&state, "sales", "wide")
+    let (_, product) = meshgate_server::lookup::find_product(&state, "sales", "wide")
         .await
         .map_err(|e| e.message)?;
     let tables = state.store.list_tables(product.id).await?;

@@ -21,16 +21,17 @@ use meshgate_core::model::{DataProduct, Domain, Grant, Grantee, ProductTable};
 use meshgate_engine::arrow::datatypes::SchemaRef;
 use meshgate_engine::datafusion::common::ScalarValue;
 use meshgate_engine::ingest;
-use meshgate_engine::policy::{self, Identity};
-use meshgate_engine::secure::{GrantRule, MaskKey, TableAccess};
+use meshgate_engine::policy::{self};
+use meshgate_engine::secure::MaskKey;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::routes::{JsonBody, Params};
-use crate::service::{self, audit, authorize, product_by_name, product_resource};
+use crate::extract::{JsonBody, Params};
+use crate::lookup;
+use crate::lookup::{audit, authorize, product_by_name, product_resource};
 use crate::state::AppState;
 
 /// The routes of this module, under `/api/v1`.
@@ -343,7 +344,7 @@ async fn list_tags(
 ) -> ApiResult<Json<Vec<ColumnTags>>> {
     let t = table_ref(&state, &caller, &domain, &product, &table).await?;
     // A draft's metadata is its team's (see `catalog`).
-    if !crate::catalog::can_see(&caller, &t.product) {
+    if !crate::lookup::can_see(&caller, &t.product) {
         return Err(ApiError::not_found(
             "data product",
             &format!("{domain}.{product}"),
@@ -394,7 +395,7 @@ async fn set_tags(
     let event = audit(&caller, "column.tag", "table", t.table.id)
         .with_detail(json!({"table": t.qualified(), "column": column, "tags": value.tags}));
     state.store.set_column_tags(&value, event).await?;
-    crate::catalog::reindex(&state, t.product.id).await;
+    state.reindex(&[t.product.id]).await;
     Ok(Json(value))
 }
 
@@ -449,7 +450,7 @@ async fn put_tag_mask(
     meshgate_core::names::validate("tag", &req.tag).map_err(ApiError::from)?;
     let domain_id = match &req.domain {
         Some(name) => {
-            let d = service::domain_by_name(&state, name).await?;
+            let d = lookup::domain_by_name(&state, name).await?;
             authorize(
                 &state,
                 &caller,
@@ -553,9 +554,7 @@ async fn rotate_mask_key(
     let event = audit(&caller, "mesh.mask_key.rotate", "mesh", "mask_key");
     state.store.rotate_mask_key(event).await?;
     let key_id = MaskKey::new(state.store.mask_key().await?).id();
-    if let Ok(mut cache) = state.visibility.lock() {
-        cache.clear();
-    }
+    crate::snapshot::forget_all(&state);
     tracing::info!(key_id = %key_id, by = %caller.principal.name, "the mask key was rotated");
     Ok(Json(RotatedKey {
         key_id,
@@ -892,134 +891,4 @@ async fn grants_of_grantee(
         Grantee::Team(t) => state.store.grants_for(Uuid::nil(), &[t]).await?,
     };
     Ok(grants.into_iter().filter(|g| g.table_id == table).collect())
-}
-
-// ----- resolution -----
-
-/// The caller's identity as expressions see it: its name and its groups' names.
-pub async fn identity_of(state: &AppState, caller: &Caller) -> ApiResult<Identity> {
-    let mut groups = Vec::new();
-    for g in &caller.actor.groups {
-        if let Some(p) = state.store.get_principal(*g).await? {
-            groups.push(p.name);
-        }
-    }
-    Ok(Identity {
-        principal: caller.principal.name.clone(),
-        groups,
-    })
-}
-
-/// What `grants` (all on `table`) give, with the table's data filters read now, the product's
-/// row rules and the tag-driven default masks of its columns.
-pub async fn table_access(
-    state: &AppState,
-    product: &DataProduct,
-    table: &ProductTable,
-    grants: &[&Grant],
-    owner: bool,
-    identity: &Identity,
-) -> ApiResult<TableAccess> {
-    if owner {
-        return Ok(TableAccess {
-            identity: identity.clone(),
-            ..TableAccess::owner()
-        });
-    }
-    let ids: Vec<Uuid> = grants
-        .iter()
-        .flat_map(|g| g.scope.data_filters.iter().copied())
-        .collect();
-    let filters: HashMap<Uuid, DataFilter> = state
-        .store
-        .data_filters_by_ids(&ids)
-        .await?
-        .into_iter()
-        .map(|f| (f.id, f))
-        .collect();
-    let mut rules = Vec::new();
-    for g in grants {
-        if g.scope.data_filters.is_empty() {
-            rules.push(GrantRule {
-                columns: g.scope.columns.clone(),
-                row_filter: None,
-                masks: g.scope.masks.clone(),
-            });
-            continue;
-        }
-        // Each data filter is a grant of its own; a deleted filter gives nothing.
-        for id in &g.scope.data_filters {
-            let Some(f) = filters.get(id) else { continue };
-            let columns = match (&f.columns, &g.scope.columns) {
-                (None, None) => None,
-                (Some(a), None) => Some(a.clone()),
-                (None, Some(b)) => Some(b.clone()),
-                (Some(a), Some(b)) => Some(a.iter().filter(|c| b.contains(c)).cloned().collect()),
-            };
-            rules.push(GrantRule {
-                columns,
-                row_filter: f.row_filter.clone(),
-                masks: g.scope.masks.clone(),
-            });
-        }
-    }
-    let row_rules = state.store.row_rules(product.id).await?;
-    let tag_masks = tag_masks_for(state, product, table).await?;
-    // The mask key only where a `hash` can apply, so a rotation changes the fingerprint
-    // (and invalidates the snapshots) of exactly the accesses that hash.
-    let hashes = rules
-        .iter()
-        .flat_map(|r| r.masks.values())
-        .chain(tag_masks.values())
-        .any(|m| *m == Mask::Hash);
-    let mask_key = if hashes {
-        Some(MaskKey::new(state.store.mask_key().await?))
-    } else {
-        None
-    };
-    Ok(TableAccess {
-        owner: false,
-        grants: rules,
-        row_rules,
-        tag_masks,
-        restrictive: Vec::new(),
-        identity: identity.clone(),
-        mask_key,
-    })
-}
-
-/// Column → default mask from its tags: a domain's tag mask beats a mesh-wide one; several
-/// tags with different masks → `null` (fail closed).
-async fn tag_masks_for(
-    state: &AppState,
-    product: &DataProduct,
-    table: &ProductTable,
-) -> ApiResult<BTreeMap<String, Mask>> {
-    let tags = state.store.column_tags(table.id).await?;
-    if tags.is_empty() {
-        return Ok(BTreeMap::new());
-    }
-    let masks = state.store.list_tag_masks().await?;
-    let lookup = |tag: &str| -> Option<Mask> {
-        masks
-            .iter()
-            .find(|m| m.tag == tag && m.domain_id == Some(product.domain_id))
-            .or_else(|| masks.iter().find(|m| m.tag == tag && m.domain_id.is_none()))
-            .map(|m| m.mask.clone())
-    };
-    let mut out = BTreeMap::new();
-    for c in tags {
-        let found: BTreeSet<Mask> = c.tags.iter().filter_map(|t| lookup(t)).collect();
-        let mut iter = found.into_iter();
-        match (iter.next(), iter.next()) {
-            (Some(only), None) => {
-                out.insert(c.column, only);
-            }
-            (Some(_), Some(_)) => {
-                out.insert(c.column, Mask::Null);
-            }
-            _ => {}
-        }
-    }
-    Ok(out)
 }

@@ -17,11 +17,16 @@
 //! write here (and each product create, append, tag or delete elsewhere) reindexes the
 //! products it touched before the API call returns, so a search after a write sees it.
 
+pub mod demo;
 pub mod forms;
 pub mod glossary;
+pub mod index;
+pub mod requests;
 pub mod search;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+pub use demo::seed_demo;
+
+use std::collections::BTreeSet;
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -30,36 +35,23 @@ use axum::routing::{get, patch, post, put};
 use meshgate_authz::{Action, Resource};
 use meshgate_core::access::ColumnTags;
 use meshgate_core::catalog::{
-    self as model, Classification, FormTargetKind, ListingAction, ListingState, MetadataForm,
-    RelationKind, RuleAction, TableTags, TermLink, listing_step,
+    self as model, Classification, FormTargetKind, ListingAction, ListingState, RuleAction,
+    TableTags, TermLink, listing_step,
 };
-use meshgate_core::model::{DataProduct, Domain, ProductTable, Share, ShareItem};
+use meshgate_core::model::{Domain, ProductTable};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::routes::{JsonBody, Params};
-use crate::service::{self, audit, authorize, product_resource};
+use crate::extract::{JsonBody, Params};
+use crate::lookup;
+use crate::lookup::{audit, authorize, editable_product, product_resource, table_of};
 use crate::state::AppState;
-use search::{CatalogEntry, SearchIndex, SearchQuery, SearchResults, Viewer};
-
-/// The catalog's search index and the lock that orders its updates: each update reads the
-/// store and writes the index under it, so an older read never overwrites a newer one.
-pub struct Catalog {
-    pub index: SearchIndex,
-    pub(crate) updates: tokio::sync::Mutex<()>,
-}
-
-impl Catalog {
-    pub fn new() -> Result<Catalog, String> {
-        Ok(Catalog {
-            index: SearchIndex::new().map_err(|e| e.to_string())?,
-            updates: tokio::sync::Mutex::new(()),
-        })
-    }
-}
+pub use index::Catalog;
+use index::Names;
+use search::{SearchQuery, SearchResults, Viewer};
 
 /// The routes of the catalog, under `/api/v1`.
 pub fn routes() -> axum::Router<AppState> {
@@ -92,95 +84,6 @@ pub fn routes() -> axum::Router<AppState> {
         .route("/domains/{domain}/parent", put(set_parent))
         .merge(forms::routes())
         .merge(glossary::routes())
-}
-
-// ----- visibility -----
-
-/// Whether the caller may see a product's catalog entry: a published product, or any product
-/// of a team the caller belongs to, or anything for an admin.
-pub fn can_see(caller: &Caller, product: &DataProduct) -> bool {
-    product.listing == ListingState::Published
-        || caller.actor.is_admin
-        || caller
-            .actor
-            .teams
-            .iter()
-            .any(|m| m.team_id == product.team_id)
-}
-
-/// A product by `domain.product` name that the caller may see; 404 otherwise (a draft does
-/// not exist for outsiders).
-pub async fn visible_product(
-    state: &AppState,
-    caller: &Caller,
-    domain: &str,
-    product: &str,
-) -> ApiResult<(Domain, DataProduct)> {
-    let (d, p) = service::find_product(state, domain, product).await?;
-    if !can_see(caller, &p) {
-        return Err(ApiError::not_found(
-            "data product",
-            &format!("{domain}.{product}"),
-        ));
-    }
-    Ok((d, p))
-}
-
-/// A visible product whose catalog metadata the caller may change (owners and stewards).
-async fn editable_product(
-    state: &AppState,
-    caller: &Caller,
-    domain: &str,
-    product: &str,
-) -> ApiResult<(Domain, DataProduct)> {
-    let (d, p) = visible_product(state, caller, domain, product).await?;
-    authorize(
-        state,
-        caller,
-        Action::UpdateProduct,
-        &product_resource(&p),
-        &format!("change the catalog metadata of `{domain}.{product}`"),
-    )?;
-    Ok((d, p))
-}
-
-async fn table_of(
-    state: &AppState,
-    domain: &Domain,
-    product: &DataProduct,
-    table: &str,
-) -> ApiResult<ProductTable> {
-    state
-        .store
-        .list_tables(product.id)
-        .await?
-        .into_iter()
-        .find(|t| t.name == table)
-        .ok_or_else(|| {
-            ApiError::not_found(
-                "table",
-                &format!("{}.{}.{table}", domain.name, product.name),
-            )
-        })
-}
-
-/// Refuses a request for a product the caller may not see (404) or that is not published
-/// (409). Called by `shares::request_access`.
-pub fn check_requestable(caller: &Caller, qualified: &str, product: &DataProduct) -> ApiResult<()> {
-    if !can_see(caller, product) {
-        return Err(ApiError::not_found("data product", qualified));
-    }
-    if product.listing != ListingState::Published {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "conflict",
-            format!(
-                "data product `{qualified}` is `{}`; only published products can be requested",
-                product.listing
-            ),
-        ));
-    }
-    Ok(())
 }
 
 // ----- creation and listing states -----
@@ -220,7 +123,7 @@ async fn change_listing(
     product: &str,
     action: ListingAction,
 ) -> ApiResult<ListingView> {
-    let (d, p) = visible_product(state, caller, domain, product).await?;
+    let (d, p) = crate::lookup::product_by_name(state, caller, domain, product).await?;
     let qualified = format!("{}.{}", d.name, p.name);
     authorize(
         state,
@@ -259,7 +162,7 @@ async fn change_listing(
         json!({"product": qualified, "from": p.listing, "to": to, "revision": p.revision}),
     );
     let after = state.store.set_listing(p.id, p.listing, to, event).await?;
-    reindex(state, p.id).await;
+    state.reindex(&[p.id]).await;
     Ok(ListingView {
         product: qualified,
         listing: after.listing,
@@ -318,7 +221,7 @@ async fn update_product(
         .store
         .update_product_description(p.id, &description, event)
         .await?;
-    reindex(&state, p.id).await;
+    state.reindex(&[p.id]).await;
     Ok(Json(ListingView {
         product: qualified,
         listing: after.listing,
@@ -390,7 +293,7 @@ async fn write_table_tags(
     let event = audit(caller, "table.tag", "table", table.id)
         .with_detail(json!({"table": qualified, "tags": value.tags}));
     state.store.set_table_tags(&value, event).await?;
-    reindex(state, table.product_id).await;
+    state.reindex(&[table.product_id]).await;
     Ok(TagsView {
         table: qualified,
         column: None,
@@ -465,7 +368,7 @@ async fn classify_column(
         json!({"table": qualified, "column": column, "classification": to, "tags": value.tags}),
     );
     state.store.set_column_tags(&value, event).await?;
-    reindex(&state, p.id).await;
+    state.reindex(&[p.id]).await;
     Ok(Json(TagsView {
         table: qualified,
         column: Some(column),
@@ -526,7 +429,7 @@ async fn term_link(
                 other => other.into(),
             })?;
     }
-    reindex(state, p.id).await;
+    state.reindex(&[p.id]).await;
     Ok(Json(
         json!({"term": qualified_term, "target": target, "attached": attach}),
     ))
@@ -631,9 +534,9 @@ async fn product_catalog(
     caller: Caller,
     Path((domain, product)): Path<(String, String)>,
 ) -> ApiResult<Json<ProductCatalog>> {
-    let (d, p) = visible_product(&state, &caller, &domain, &product).await?;
+    let (d, p) = crate::lookup::product_by_name(&state, &caller, &domain, &product).await?;
     let rows = state.store.catalog_rows(Some(p.id)).await?;
-    let names = Names::load(&state).await?;
+    let names = Names::load(state.store.as_ref()).await?;
     let form_views = forms::views(&state, &rows.forms).await?;
     let term_names = |links: Vec<&TermLink>| -> Vec<String> {
         links.iter().map(|l| names.term(l.term_id)).collect()
@@ -746,7 +649,7 @@ async fn set_parent(
     Path(domain): Path<String>,
     JsonBody(body): JsonBody<ParentBody>,
 ) -> ApiResult<Json<Domain>> {
-    let d = service::domain_by_name(&state, &domain).await?;
+    let d = lookup::domain_by_name(&state, &domain).await?;
     authorize(
         &state,
         &caller,
@@ -755,7 +658,7 @@ async fn set_parent(
         "change the domain hierarchy",
     )?;
     let parent = match &body.parent {
-        Some(name) => Some(service::domain_by_name(&state, name).await.map_err(|_| {
+        Some(name) => Some(lookup::domain_by_name(&state, name).await.map_err(|_| {
             ApiError::bad_request(format!("parent: domain `{name}` does not exist"))
         })?),
         None => None,
@@ -767,10 +670,10 @@ async fn set_parent(
         .set_domain_parent(d.id, parent.as_ref().map(|p| p.id), event)
         .await?;
     // Domain paths are in every document of the subtree: rebuild.
-    if let Err(e) = rebuild_index(&state).await {
+    if let Err(e) = state.rebuild_index().await {
         tracing::error!(error = %e.message, "cannot rebuild the search index");
     }
-    Ok(Json(service::domain_by_name(&state, &domain).await?))
+    Ok(Json(lookup::domain_by_name(&state, &domain).await?))
 }
 
 // ----- search -----
@@ -827,12 +730,12 @@ pub async fn search(
         ..Default::default()
     };
     if let Some(domain) = &p.domain {
-        let d = service::domain_by_name(state, domain).await?;
-        let names = Names::load(state).await?;
+        let d = lookup::domain_by_name(state, domain).await?;
+        let names = Names::load(state.store.as_ref()).await?;
         query.domain_path = Some(names.domain_path(d.id));
     }
     if let Some(team) = &p.team {
-        service::split_qualified(team, "team")?;
+        lookup::split_qualified(team, "team")?;
         query.team = Some(team.clone());
     }
     if let Some(tags) = &p.tag {
@@ -846,7 +749,7 @@ pub async fn search(
     query.classification = parse_classification(p.classification.as_deref())?;
     if let Some(term) = &p.term {
         let (g, t) = glossary::term_by_qualified(state, term).await?;
-        let names = Names::load(state).await?;
+        let names = Names::load(state.store.as_ref()).await?;
         let relations = state.store.term_relations().await?;
         let mut terms = vec![format!("{}.{}", g.name, t.name)];
         for narrower in glossary::narrower_closure(&relations, t.id) {
@@ -873,524 +776,4 @@ pub async fn search(
         .await
         .map_err(ApiError::internal)?
         .map_err(ApiError::internal)
-}
-
-// ----- keeping the index in step with the store -----
-
-/// Names by id, for turning store rows into catalog entries.
-pub(crate) struct Names {
-    domains: HashMap<Uuid, Domain>,
-    teams: HashMap<Uuid, String>,
-    terms: HashMap<Uuid, (String, String)>,
-    /// Term → its broader terms (`is_a`).
-    broader: HashMap<Uuid, Vec<Uuid>>,
-    form_types: HashMap<Uuid, String>,
-}
-
-impl Names {
-    pub(crate) async fn load(state: &AppState) -> ApiResult<Names> {
-        let domains: HashMap<Uuid, Domain> = state
-            .store
-            .list_domains()
-            .await?
-            .into_iter()
-            .map(|d| (d.id, d))
-            .collect();
-        let teams = state
-            .store
-            .list_teams(None)
-            .await?
-            .into_iter()
-            .map(|t| {
-                let domain = domains
-                    .get(&t.domain_id)
-                    .map(|d| d.name.clone())
-                    .unwrap_or_default();
-                (t.id, format!("{domain}.{}", t.name))
-            })
-            .collect();
-        let glossaries: HashMap<Uuid, String> = state
-            .store
-            .list_glossaries()
-            .await?
-            .into_iter()
-            .map(|g| (g.id, g.name))
-            .collect();
-        let terms = state
-            .store
-            .list_terms(None)
-            .await?
-            .into_iter()
-            .map(|t| {
-                let g = glossaries.get(&t.glossary_id).cloned().unwrap_or_default();
-                (t.id, (format!("{g}.{}", t.name), t.description))
-            })
-            .collect();
-        let mut broader: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
-        for r in state.store.term_relations().await? {
-            if r.kind == RelationKind::IsA {
-                broader.entry(r.term_id).or_default().push(r.target_id);
-            }
-        }
-        let form_types = state
-            .store
-            .list_form_types()
-            .await?
-            .into_iter()
-            .map(|f| (f.id, f.name))
-            .collect();
-        Ok(Names {
-            domains,
-            teams,
-            terms,
-            broader,
-            form_types,
-        })
-    }
-
-    pub(crate) fn term(&self, id: Uuid) -> String {
-        self.terms
-            .get(&id)
-            .map(|t| t.0.clone())
-            .unwrap_or_else(|| id.to_string())
-    }
-
-    fn team(&self, id: Uuid) -> String {
-        self.teams
-            .get(&id)
-            .cloned()
-            .unwrap_or_else(|| id.to_string())
-    }
-
-    fn domain_path(&self, id: Uuid) -> Vec<String> {
-        let parents: HashMap<Uuid, Option<Uuid>> =
-            self.domains.values().map(|d| (d.id, d.parent_id)).collect();
-        let mut path: Vec<String> = model::ancestors(&parents, id)
-            .iter()
-            .filter_map(|d| self.domains.get(d).map(|d| d.name.clone()))
-            .collect();
-        path.reverse();
-        path
-    }
-
-    /// The catalog entries of the products in `rows`.
-    fn entries(&self, rows: &meshgate_store::CatalogRows) -> Vec<CatalogEntry> {
-        let mut tables: HashMap<Uuid, Vec<&ProductTable>> = HashMap::new();
-        for t in &rows.tables {
-            tables.entry(t.product_id).or_default().push(t);
-        }
-        let table_product: HashMap<Uuid, Uuid> =
-            rows.tables.iter().map(|t| (t.id, t.product_id)).collect();
-        let mut tags: HashMap<Uuid, BTreeSet<String>> = HashMap::new();
-        for t in &rows.table_tags {
-            if let Some(p) = table_product.get(&t.table_id) {
-                tags.entry(*p).or_default().extend(t.tags.iter().cloned());
-            }
-        }
-        for c in &rows.column_tags {
-            if let Some(p) = table_product.get(&c.table_id) {
-                tags.entry(*p).or_default().extend(c.tags.iter().cloned());
-            }
-        }
-        let mut links: HashMap<Uuid, BTreeSet<Uuid>> = HashMap::new();
-        for l in &rows.term_links {
-            links.entry(l.product_id).or_default().insert(l.term_id);
-        }
-        let mut forms: HashMap<Uuid, Vec<&MetadataForm>> = HashMap::new();
-        for f in &rows.forms {
-            if let Some(p) = f.product_id {
-                forms.entry(p).or_default().push(f);
-            }
-        }
-        rows.products
-            .iter()
-            .map(|p| {
-                let domain = self
-                    .domains
-                    .get(&p.domain_id)
-                    .map(|d| d.name.clone())
-                    .unwrap_or_default();
-                let product_tables = tables.get(&p.id).map(Vec::as_slice).unwrap_or_default();
-                let tags: Vec<String> = tags
-                    .get(&p.id)
-                    .map(|t| t.iter().cloned().collect())
-                    .unwrap_or_default();
-                let term_ids: Vec<Uuid> = links
-                    .get(&p.id)
-                    .map(|t| t.iter().copied().collect())
-                    .unwrap_or_default();
-                let mut term_text = Vec::new();
-                let mut seen = HashSet::new();
-                let mut stack = term_ids.clone();
-                while let Some(t) = stack.pop() {
-                    if !seen.insert(t) {
-                        continue;
-                    }
-                    if let Some((name, description)) = self.terms.get(&t) {
-                        if !term_ids.contains(&t) {
-                            term_text.push(name.clone());
-                        }
-                        term_text.push(description.clone());
-                    }
-                    stack.extend(self.broader.get(&t).into_iter().flatten().copied());
-                }
-                let mut form_text = Vec::new();
-                for f in forms.get(&p.id).map(Vec::as_slice).unwrap_or_default() {
-                    if let Some(name) = self.form_types.get(&f.form_type_id) {
-                        form_text.push(name.clone());
-                    }
-                    form_text.extend(model::values_text(&f.values));
-                }
-                CatalogEntry {
-                    product_id: p.id,
-                    team_id: p.team_id,
-                    product: format!("{domain}.{}", p.name),
-                    name: p.name.clone(),
-                    description: p.description.clone(),
-                    domain_path: self.domain_path(p.domain_id),
-                    domain,
-                    team: self.team(p.team_id),
-                    listing: p.listing,
-                    revision: p.revision,
-                    updated_at: p.updated_at,
-                    tables: product_tables
-                        .iter()
-                        .flat_map(|t| [t.name.clone(), t.description.clone()])
-                        .collect(),
-                    columns: product_tables
-                        .iter()
-                        .flat_map(|t| t.columns.iter())
-                        .flat_map(|c| [c.name.clone(), c.description.clone()])
-                        .collect(),
-                    classification: Classification::of_tags(&tags),
-                    tags,
-                    terms: term_ids.iter().map(|t| self.term(*t)).collect(),
-                    term_text,
-                    forms: form_text,
-                }
-            })
-            .collect()
-    }
-}
-
-/// Rebuilds the whole search index from the store (at start-up, after the demo seed, after a
-/// change to the domain hierarchy).
-pub async fn rebuild_index(state: &AppState) -> ApiResult<()> {
-    let _updating = state.catalog.updates.lock().await;
-    let rows = state.store.catalog_rows(None).await?;
-    let entries = Names::load(state).await?.entries(&rows);
-    let catalog = state.catalog.clone();
-    tokio::task::spawn_blocking(move || catalog.index.replace_all(&entries))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::internal)?;
-    tracing::debug!(products = rows.products.len(), "search index rebuilt");
-    Ok(())
-}
-
-/// Brings the index entries of `products` up to date with the store (a product that is gone
-/// is removed). A failure is logged and repaired by a full rebuild: the store write it
-/// follows has been committed, so the API call still succeeds.
-pub async fn reindex_many(state: &AppState, products: &[Uuid]) {
-    if products.is_empty() {
-        return;
-    }
-    let result: ApiResult<()> = async {
-        let _updating = state.catalog.updates.lock().await;
-        let names = Names::load(state).await?;
-        let mut entries = Vec::new();
-        for id in products {
-            let rows = state.store.catalog_rows(Some(*id)).await?;
-            entries.extend(names.entries(&rows));
-        }
-        let catalog = state.catalog.clone();
-        let remove = products.to_vec();
-        tokio::task::spawn_blocking(move || catalog.index.apply(&remove, &entries))
-            .await
-            .map_err(ApiError::internal)?
-            .map_err(ApiError::internal)
-    }
-    .await;
-    if let Err(e) = result {
-        tracing::error!(error = %e.message, "cannot update the search index; rebuilding it");
-        if let Err(e) = rebuild_index(state).await {
-            tracing::error!(error = %e.message, "cannot rebuild the search index");
-        }
-    }
-}
-
-/// [`reindex_many`] for one product.
-pub async fn reindex(state: &AppState, product: Uuid) {
-    reindex_many(state, &[product]).await;
-}
-
-// ----- share requests (called by `shares`) -----
-
-/// Checks the forms sent with an access request (form type name → values) and, unless the
-/// request is a draft, that they include every form the request rules of the product's
-/// domain require. Returns them as forms of the share, for `create_share_with_forms`.
-pub async fn request_forms(
-    state: &AppState,
-    caller: &Caller,
-    domain: &Domain,
-    qualified: &str,
-    sent: &BTreeMap<String, BTreeMap<String, Value>>,
-    share_id: Uuid,
-    draft: bool,
-) -> ApiResult<Vec<MetadataForm>> {
-    let mut out = Vec::new();
-    for (name, values) in sent {
-        let (form_type, values) = forms::fill(state, name, values).await?;
-        out.push(MetadataForm {
-            target_kind: FormTargetKind::Share,
-            target_id: share_id,
-            product_id: None,
-            form_type_id: form_type.id,
-            revision: form_type.revision,
-            values,
-            updated_by: caller.id(),
-            updated_at: chrono::Utc::now(),
-        });
-    }
-    if !draft {
-        let present: Vec<Uuid> = out.iter().map(|f| f.form_type_id).collect();
-        let missing =
-            forms::missing_for(state, domain.id, RuleAction::RequestAccess, &present).await?;
-        if !missing.is_empty() {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "missing_forms",
-                format!(
-                    "forms: a request for `{qualified}` needs metadata form(s) {missing}; send them in `forms` (`--form <form>.<field>=<value>`)"
-                ),
-            ));
-        }
-    }
-    Ok(out)
-}
-
-/// Creates a share with the forms of its request, atomically.
-pub async fn create_share(
-    state: &AppState,
-    share: &Share,
-    items: &[ShareItem],
-    forms: &[MetadataForm],
-    event: meshgate_core::model::NewAuditEvent,
-) -> ApiResult<()> {
-    Ok(state
-        .store
-        .create_share_with_forms(share, items, forms, event)
-        .await?)
-}
-
-/// Refuses to submit a share that lacks forms the request rules require (409). Called by
-/// `shares::submit`.
-pub async fn check_share_forms(state: &AppState, share: &Share) -> ApiResult<()> {
-    let Some(product) = state.store.get_product(share.product_id).await? else {
-        return Ok(());
-    };
-    let present: Vec<Uuid> = state
-        .store
-        .forms_of(FormTargetKind::Share, share.id)
-        .await?
-        .iter()
-        .map(|f| f.form_type_id)
-        .collect();
-    let missing = forms::missing_for(
-        state,
-        product.domain_id,
-        RuleAction::RequestAccess,
-        &present,
-    )
-    .await?;
-    if missing.is_empty() {
-        return Ok(());
-    }
-    Err(ApiError::new(
-        StatusCode::CONFLICT,
-        "missing_forms",
-        format!(
-            "cannot submit share `{}`: missing metadata form(s) {missing}; fill them with `meshgate form set --share {} <form> …`",
-            share.id, share.id
-        ),
-    ))
-}
-
-// ----- the quickstart's demo catalog -----
-
-/// Seeds a small catalog for the quickstart's demo mesh (idempotent: skipped once the
-/// `business` glossary exists) and brings the search index up to date: a glossary, a form
-/// type filled for both demo products, glossary terms on them, and a classification of each
-/// table. No rules, so the demo's products stay requestable without forms. Kept out of
-/// `mesh::seed_demo`, which tests build on, so their catalogs start empty.
-pub async fn seed_demo(state: &AppState) -> ApiResult<()> {
-    seed_demo_catalog(state).await?;
-    rebuild_index(state).await
-}
-
-async fn seed_demo_catalog(state: &AppState) -> ApiResult<()> {
-    use chrono::Utc;
-    use meshgate_core::catalog::{FieldKind, FormField, FormType, Glossary, GlossaryTerm};
-    use meshgate_core::model::NewAuditEvent;
-
-    if state
-        .store
-        .get_glossary_by_name("business")
-        .await?
-        .is_some()
-    {
-        return Ok(());
-    }
-    let seed = |action: &str, object: &str, id: Uuid| {
-        NewAuditEvent::new(None, action, object, Some(id.to_string()))
-            .with_detail(json!({"by": "seed"}))
-    };
-    let now = Utc::now();
-    let glossary = Glossary {
-        id: Uuid::now_v7(),
-        name: "business".into(),
-        description: "the words the business uses".into(),
-        enabled: true,
-        created_at: now,
-        updated_at: now,
-    };
-    state
-        .store
-        .create_glossary(&glossary, seed("glossary.create", "glossary", glossary.id))
-        .await?;
-    let mut terms = HashMap::new();
-    for (name, description) in [
-        ("party", "a person or organisation the company deals with"),
-        ("customer", "a party that buys from the web shop"),
-        ("order", "a customer's purchase, paid or not"),
-        ("revenue", "income from orders, net of refunds"),
-    ] {
-        let t = GlossaryTerm {
-            id: Uuid::now_v7(),
-            glossary_id: glossary.id,
-            name: name.into(),
-            description: description.into(),
-            enabled: true,
-            created_at: now,
-            updated_at: now,
-        };
-        state
-            .store
-            .create_term(&t, seed("term.create", "glossary_term", t.id))
-            .await?;
-        terms.insert(name, t.id);
-    }
-    let term = |name: &str| terms.get(name).copied().unwrap_or_default();
-    let relation = model::TermRelation {
-        term_id: term("customer"),
-        kind: RelationKind::IsA,
-        target_id: term("party"),
-    };
-    state
-        .store
-        .add_term_relation(
-            &relation,
-            seed("term.relate", "glossary_term", relation.term_id),
-        )
-        .await?;
-    let field = |name: &str, kind: FieldKind, required: bool, values: &[&str]| FormField {
-        name: name.into(),
-        kind,
-        required,
-        description: String::new(),
-        values: values.iter().map(|v| v.to_string()).collect(),
-        glossary: None,
-    };
-    let ownership = FormType {
-        id: Uuid::now_v7(),
-        name: "ownership".into(),
-        description: "who answers for a data product, and how good it is".into(),
-        revision: 1,
-        fields: vec![
-            field("owner", FieldKind::Principal, true, &[]),
-            field(
-                "tier",
-                FieldKind::Enum,
-                false,
-                &["gold", "silver", "bronze"],
-            ),
-            field("reviewed", FieldKind::Date, false, &[]),
-        ],
-        created_by: Uuid::nil(),
-        created_at: now,
-        updated_at: now,
-    };
-    state
-        .store
-        .create_form_type(
-            &ownership,
-            seed("form_type.create", "form_type", ownership.id),
-        )
-        .await?;
-    let Some(sales) = state.store.get_domain_by_name("sales").await? else {
-        return Ok(());
-    };
-    let demo = [
-        (
-            "orders",
-            "alice",
-            "gold",
-            &["order", "revenue"][..],
-            Classification::Internal,
-        ),
-        (
-            "customers",
-            "carol",
-            "silver",
-            &["customer"][..],
-            Classification::Confidential,
-        ),
-    ];
-    for (name, owner, tier, product_terms, classification) in demo {
-        let Some(product) = state.store.get_product_by_name(sales.id, name).await? else {
-            continue;
-        };
-        let form = MetadataForm {
-            target_kind: FormTargetKind::Product,
-            target_id: product.id,
-            product_id: Some(product.id),
-            form_type_id: ownership.id,
-            revision: 1,
-            values: [
-                ("owner".to_string(), json!(owner)),
-                ("tier".to_string(), json!(tier)),
-                ("reviewed".to_string(), json!("2025-01-15")),
-            ]
-            .into(),
-            updated_by: Uuid::nil(),
-            updated_at: now,
-        };
-        state
-            .store
-            .put_form(&form, seed("form.put", "product", product.id))
-            .await?;
-        for t in product_terms {
-            let link = TermLink {
-                term_id: term(t),
-                product_id: product.id,
-                table_id: None,
-                column: None,
-            };
-            state
-                .store
-                .link_term(&link, seed("term.attach", "data_product", product.id))
-                .await?;
-        }
-        for table in state.store.list_tables(product.id).await? {
-            let tags = TableTags {
-                table_id: table.id,
-                tags: vec![classification.as_str().to_string()],
-            };
-            state
-                .store
-                .set_table_tags(&tags, seed("table.tag", "table", table.id))
-                .await?;
-        }
-    }
-    Ok(())
 }

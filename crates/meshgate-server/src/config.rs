@@ -301,6 +301,14 @@ fn is_foreign_key(key: &str) -> bool {
 }
 
 impl Config {
+    /// The pause `worker_step_delay_ms` asks for between the worker's steps (a testing aid
+    /// that widens the windows a crash can hit; none by default).
+    pub async fn step_delay(&self) {
+        if self.worker_step_delay_ms > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(self.worker_step_delay_ms)).await;
+        }
+    }
+
     /// Loads defaults ← `file` (if any) ← `MESHGATE_*` environment.
     pub fn load(file: Option<&Path>) -> Result<Config, String> {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));

@@ -8,8 +8,6 @@
 //! revocation is checked against an in-memory list each replica refreshes every second (and
 //! at once for revocations it makes itself).
 
-use std::collections::HashSet;
-use std::sync::RwLock;
 use std::time::Duration as StdDuration;
 
 use axum::Json;
@@ -19,7 +17,7 @@ use axum::routing::{delete, get};
 use chrono::{Duration, Utc};
 use meshgate_authz::{Action, Resource};
 use meshgate_core::credential::{
-    self, Claims, Credential, CredentialAction, DEFAULT_TTL, MAX_TTL, SessionPolicy,
+    Claims, Credential, CredentialAction, DEFAULT_TTL, MAX_TTL, SessionPolicy,
 };
 use meshgate_core::model::Outcome;
 use serde::{Deserialize, Serialize};
@@ -28,52 +26,12 @@ use uuid::Uuid;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::routes::{JsonBody, Params};
-use crate::service::{audit, authorize};
+use crate::extract::{JsonBody, Params};
+use crate::lookup::{audit, authorize};
 use crate::state::AppState;
 
-/// The signing key and the revocation list of this replica.
-pub struct CredentialKeys {
-    key: Vec<u8>,
-    revoked: RwLock<HashSet<Uuid>>,
-}
-
-impl CredentialKeys {
-    pub fn new(key: Vec<u8>) -> Self {
-        CredentialKeys {
-            key,
-            revoked: RwLock::new(HashSet::new()),
-        }
-    }
-
-    /// The claims of a valid, unexpired, unrevoked credential token.
-    pub fn verify(&self, token: &str) -> Option<Claims> {
-        let claims = credential::verify(token, &self.key, Utc::now()).ok()?;
-        let revoked = self
-            .revoked
-            .read()
-            .map(|r| r.contains(&claims.id))
-            // A poisoned lock fails closed.
-            .unwrap_or(true);
-        (!revoked).then_some(claims)
-    }
-
-    fn sign(&self, claims: &Claims) -> ApiResult<String> {
-        credential::sign(claims, &self.key).map_err(ApiError::internal)
-    }
-
-    fn mark_revoked(&self, id: Uuid) {
-        if let Ok(mut r) = self.revoked.write() {
-            r.insert(id);
-        }
-    }
-
-    pub fn replace_revoked(&self, ids: Vec<Uuid>) {
-        if let Ok(mut r) = self.revoked.write() {
-            *r = ids.into_iter().collect();
-        }
-    }
-}
+pub mod keys;
+pub use keys::CredentialKeys;
 
 /// Keeps the revocation list in step with the store (other replicas' revocations).
 pub async fn watch_revocations(state: AppState, shutdown: tokio_util::sync::CancellationToken) {
@@ -123,7 +81,7 @@ async fn check_within_rights(
     caller: &Caller,
     policy: &SessionPolicy,
 ) -> ApiResult<()> {
-    let visible = crate::query::visible_tables(state, caller).await?;
+    let access = crate::snapshot::of(state, caller).await?;
     let mut unknown = Vec::new();
     for name in &policy.tables {
         let parts: Vec<&str> = name.split('.').collect();
@@ -132,7 +90,7 @@ async fn check_within_rights(
                 "tables: `{name}` is not `domain.product.table`"
             )));
         };
-        let Ok((_, product)) = crate::service::product_by_name(state, caller, d, p).await else {
+        let Ok((_, product)) = crate::lookup::product_by_name(state, caller, d, p).await else {
             unknown.push(name.clone());
             continue;
         };
@@ -141,9 +99,7 @@ async fn check_within_rights(
             unknown.push(name.clone());
             continue;
         };
-        let readable = visible
-            .iter()
-            .any(|v| v.domain == *d && v.product == *p && v.table == *t);
+        let readable = access.find(d, p, t).is_some();
         if policy.actions.contains(&CredentialAction::Read) && !readable {
             return Err(ApiError::forbidden(format!(
                 "the session policy asks to read `{name}`, which principal `{}` may not read",
@@ -154,7 +110,7 @@ async fn check_within_rights(
             && !state.authz.is_allowed(
                 &caller.actor,
                 Action::AppendData,
-                &crate::service::product_resource(&product),
+                &crate::lookup::product_resource(&product),
             )
         {
             return Err(ApiError::forbidden(format!(
@@ -287,7 +243,7 @@ async fn list(
     Params(q): Params<ListQuery>,
 ) -> ApiResult<Json<Vec<Credential>>> {
     let principal = match q.principal {
-        Some(name) => crate::service::principal_by_name(&state, &name).await?,
+        Some(name) => crate::lookup::principal_by_name(&state, &name).await?,
         None => caller.principal.clone(),
     };
     authorize(

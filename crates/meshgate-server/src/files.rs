@@ -31,7 +31,10 @@ use meshgate_core::files::{
     self as core_files, DEFAULT_URL_TTL, EXPIRES_PARAM, MAX_URL_TTL, PRINCIPAL_PARAM, RangeRequest,
     SIGNATURE_PARAM, SignedResource, UrlError,
 };
-use meshgate_core::model::{DataProduct, FileGrant, NewAuditEvent, Outcome, folder_covers};
+use meshgate_core::model::{
+    DataProduct, FileGrant, NewAuditEvent, Outcome, Principal, folder_covers,
+};
+use meshgate_core::snapshot::FileAccess;
 use meshgate_engine::files::{FileMeta, ProductFiles};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -39,8 +42,9 @@ use uuid::Uuid;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, REQUEST_ID};
-use crate::routes::{JsonBody, Params};
-use crate::service::{self, product_resource};
+use crate::extract::{JsonBody, Params};
+use crate::lookup;
+use crate::lookup::product_resource;
 use crate::state::AppState;
 
 /// Default and largest page of a listing.
@@ -104,25 +108,26 @@ impl Readable {
     }
 }
 
-/// Resolves what `actor` may read of `product`'s files, from the store (never cached, so a
-/// revoked grant or a left team takes effect at once).
-async fn readable(state: &AppState, actor: &Actor, product: &DataProduct) -> ApiResult<Readable> {
-    let member = actor.teams.iter().any(|m| m.team_id == product.team_id);
-    if member
-        || state
-            .authz
-            .is_allowed(actor, Action::AppendData, &product_resource(product))
+/// What `principal` (as `actor`) may read of `product`'s files: everything where it may
+/// write them, else what its access snapshot gives (ownership or file grants; the snapshot
+/// follows the policy version, so a revoked grant or a left team takes effect at once).
+async fn readable(
+    state: &AppState,
+    principal: &Principal,
+    actor: &Actor,
+    product: &DataProduct,
+) -> ApiResult<Readable> {
+    if state
+        .authz
+        .is_allowed(actor, Action::AppendData, &product_resource(product))
     {
         return Ok(Readable::All);
     }
-    let teams: Vec<Uuid> = actor.teams.iter().map(|m| m.team_id).collect();
-    let grants = state.store.file_grants_for(actor.id, &teams).await?;
-    Ok(Readable::Granted(
-        grants
-            .into_iter()
-            .filter(|g| g.product_id == product.id)
-            .collect(),
-    ))
+    let access = crate::snapshot::of_actor(state, principal, actor).await?;
+    Ok(match access.files(product.id) {
+        FileAccess::All => Readable::All,
+        FileAccess::Granted(grants) => Readable::Granted(grants),
+    })
 }
 
 /// An audit event about the files of `product`.
@@ -143,7 +148,7 @@ struct Target {
 }
 
 async fn target(state: &AppState, caller: &Caller, domain: &str, name: &str) -> ApiResult<Target> {
-    let (_, product) = service::product_by_name(state, caller, domain, name).await?;
+    let (_, product) = lookup::product_by_name(state, caller, domain, name).await?;
     Ok(Target {
         product,
         qualified: format!("{domain}.{name}"),
@@ -188,7 +193,7 @@ async fn caller_readable(
         )
         .await?);
     }
-    readable(state, &caller.actor, &t.product).await
+    readable(state, &caller.principal, &caller.actor, &t.product).await
 }
 
 /// Fails (audited) unless `caller` may write `t`'s files.
@@ -201,7 +206,7 @@ async fn check_writer(
     path: &str,
 ) -> ApiResult<()> {
     let what = format!("{verb} files of `{}`", t.qualified);
-    if let Err(e) = service::authorize(
+    if let Err(e) = lookup::authorize(
         state,
         caller,
         Action::AppendData,
@@ -667,7 +672,7 @@ async fn signed_download(
         ));
     };
     let actor = crate::auth::actor_of(&state, &p).await?;
-    if !readable(&state, &actor, &t.product)
+    if !readable(&state, &p, &actor, &t.product)
         .await?
         .covers(t.product.id, &path)
     {

@@ -18,6 +18,7 @@
 //!   `[sharing] prefix`, recipient tokens and profiles, signed file URLs, snapshots of
 //!   filtered and masked items.
 //! - [`mesh`]: `init`, and the quickstart's demo mesh.
+//! - [`snapshot`]: the access snapshot — what a caller may read — for every data surface.
 //! - [`paths`]: the one guard every route's path parameters pass before its handler.
 
 pub mod access;
@@ -26,8 +27,10 @@ pub mod catalog;
 pub mod config;
 pub mod credentials;
 pub mod error;
+pub mod extract;
 pub mod files;
 pub mod locations;
+pub mod lookup;
 pub mod mesh;
 pub mod notify;
 pub mod paths;
@@ -37,6 +40,7 @@ pub mod rows;
 pub mod service;
 pub mod shares;
 pub mod sharing;
+pub mod snapshot;
 pub mod state;
 pub mod views;
 pub mod worker;
@@ -49,6 +53,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 pub use config::{Config, LogFormat};
@@ -204,11 +209,7 @@ pub async fn serve_on(
         }
     }
     let stop = CancellationToken::new();
-    let worker = tokio::spawn(worker::run(state.clone(), stop.clone()));
-    let dispatcher = tokio::spawn(notify::run_dispatcher(state.clone(), stop.clone()));
-    tokio::spawn(credentials::watch_revocations(state.clone(), stop.clone()));
-    tokio::spawn(shares::run_scheduler(state.clone(), stop.clone()));
-    tokio::spawn(sharing::collect_garbage(state.clone(), stop.clone()));
+    let background = background(&state, &stop);
     tracing::info!(
         listen = %state.config.listen,
         store = state.store.backend(),
@@ -230,20 +231,68 @@ pub async fn serve_on(
         .await
         .map_err(|e| format!("server error: {e}"));
     stop.cancel();
-    if tokio::time::timeout(Duration::from_secs(10), worker)
-        .await
-        .is_err()
-    {
-        tracing::warn!("the worker did not stop within 10 s");
-    }
-    if tokio::time::timeout(Duration::from_secs(10), dispatcher)
-        .await
-        .is_err()
-    {
-        tracing::warn!("the notification dispatcher did not stop within 10 s");
-    }
+    join_background(background).await;
     tracing::info!("meshgate stopped");
     result
+}
+
+/// The background loops of a serving process, each named and each stopped by `stop`: the
+/// share worker, the notification dispatcher, the credential revocation watch, the scheduler
+/// (expiry, reminders, verification) and the Delta Sharing snapshot collector.
+fn background(state: &AppState, stop: &CancellationToken) -> JoinSet<&'static str> {
+    let mut set = JoinSet::new();
+    let s = state.clone();
+    let st = stop.clone();
+    set.spawn(async move {
+        worker::run(s, st).await;
+        "the share worker"
+    });
+    let s = state.clone();
+    let st = stop.clone();
+    set.spawn(async move {
+        notify::run_dispatcher(s, st).await;
+        "the notification dispatcher"
+    });
+    let s = state.clone();
+    let st = stop.clone();
+    set.spawn(async move {
+        credentials::watch_revocations(s, st).await;
+        "the revocation watch"
+    });
+    let s = state.clone();
+    let st = stop.clone();
+    set.spawn(async move {
+        shares::run_scheduler(s, st).await;
+        "the scheduler"
+    });
+    let s = state.clone();
+    let st = stop.clone();
+    set.spawn(async move {
+        sharing::collect_garbage(s, st).await;
+        "the snapshot collector"
+    });
+    set
+}
+
+/// Waits for every background loop to stop (they were cancelled), at most 10 s in all; what
+/// is still running then is named in the log and aborted.
+async fn join_background(mut set: JoinSet<&'static str>) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match tokio::time::timeout_at(deadline, set.join_next()).await {
+            Ok(None) => return,
+            Ok(Some(Ok(name))) => tracing::debug!("{name} stopped"),
+            Ok(Some(Err(e))) => tracing::error!(error = %e, "a background loop failed"),
+            Err(_) => {
+                tracing::warn!(
+                    running = set.len(),
+                    "background loops did not stop within 10 s; aborting them"
+                );
+                set.shutdown().await;
+                return;
+            }
+        }
+    }
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.

@@ -22,8 +22,9 @@ use uuid::Uuid;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::routes::JsonBody;
-use crate::service::{self, audit, authorize};
+use crate::extract::JsonBody;
+use crate::lookup;
+use crate::lookup::{audit, authorize};
 use crate::state::AppState;
 
 /// The routes of this module, under `/api/v1`.
@@ -134,7 +135,7 @@ pub async fn create_location(
     }
     let mut teams = Vec::with_capacity(req.teams.len());
     for qualified in &req.teams {
-        let (_, team) = service::team_by_qualified_name(state, qualified).await?;
+        let (_, team) = lookup::team_by_qualified_name(state, qualified).await?;
         if !teams.contains(&team.id) {
             teams.push(team.id);
         }
@@ -302,16 +303,4 @@ pub async fn write_refusal(
     Ok((!writable).then(|| {
         "it is a registered table, read-only: no writable external location that lists the product's team contains it (an admin can declare one with `--writable`)".to_string()
     }))
-}
-
-/// Whether the caller sees where a product's tables live: its team's members and admins.
-/// Locations tell others nothing they may use (a table is read through grants), and a
-/// managed table's location must not be handed to anyone who might register it.
-pub fn sees_locations(caller: &Caller, product: &DataProduct) -> bool {
-    caller.actor.is_admin
-        || caller
-            .actor
-            .teams
-            .iter()
-            .any(|m| m.team_id == product.team_id)
 }

@@ -552,7 +552,7 @@ pub async fn seed_demo(state: &AppState) -> Result<DemoTokens, String> {
     .await
     .map_err(err)?;
     ensure_items_product(state, &apps, &platform).await?;
-    crate::catalog::rebuild_index(state).await.map_err(err)?;
+    state.rebuild_index().await.map_err(err)?;
 
     let path = state.config.data_dir.join("quickstart-tokens.json");
     let mut tokens: DemoTokens = std::fs::read_to_string(&path)

@@ -16,8 +16,8 @@
 //! after `notifications.max_attempts`.
 
 pub mod egress;
+pub mod setup;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
@@ -41,17 +41,16 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::auth::Caller;
-use crate::config::{Config, NotificationSettings};
+use crate::config::Config;
 use crate::error::{ApiError, ApiResult};
-use crate::routes::{JsonBody, Params};
-use crate::service::audit;
+use crate::extract::{JsonBody, Params};
+use crate::lookup::audit;
 use crate::state::AppState;
-use egress::{EgressPolicy, EgressResolver};
+use egress::EgressPolicy;
+pub use setup::{DELIVERY_TIMEOUT, check_config, webhook_client};
 
 /// How many audit events the dispatcher reads at once.
 const BATCH: u32 = 500;
-/// How long one SMTP exchange or webhook call may take.
-pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
 /// The longest a retry waits.
 const MAX_RETRY_DELAY_MS: u64 = 10 * 60 * 1000;
 /// The most active webhooks one principal may have.
@@ -72,45 +71,6 @@ pub fn routes() -> axum::Router<AppState> {
         .route("/webhooks", get(list_webhooks).post(create_webhook))
         .route("/webhooks/{id}", delete(delete_webhook))
         .route("/webhooks/{id}/deliveries", get(list_deliveries))
-}
-
-// ----- configuration -----
-
-/// Checks the notification settings at startup, so a typo in the SMTP URL or the sender
-/// fails `serve` rather than every email later.
-pub fn check_config(settings: &NotificationSettings) -> Result<(), String> {
-    if let Some(url) = &settings.smtp_url {
-        AsyncSmtpTransport::<Tokio1Executor>::from_url(url).map_err(|e| {
-            format!("notifications.smtp_url: `{url}` is not a usable SMTP URL ({e}); use e.g. `smtp://host:25`, `smtp://host:587?tls=required` or `smtps://host:465`")
-        })?;
-    }
-    settings.smtp_from.parse::<Mailbox>().map_err(|e| {
-        format!(
-            "notifications.smtp_from: `{}` is not an email address ({e}); use e.g. `meshgate <meshgate@example.com>`",
-            settings.smtp_from
-        )
-    })?;
-    if settings.max_attempts == 0 {
-        return Err("notifications.max_attempts: must be at least 1".into());
-    }
-    EgressPolicy::new(&settings.webhook_allow_hosts)?;
-    Ok(())
-}
-
-/// The HTTP client webhooks are called with: a timeout; no redirects (a webhook answers
-/// where it was registered, or fails); no proxy (the connection goes to the addresses
-/// checked); and a resolver that hands the connector only addresses the egress policy
-/// allows (public ones, or those of hosts in `notifications.webhook_allow_hosts`).
-pub fn webhook_client(settings: &NotificationSettings) -> Result<reqwest::Client, String> {
-    let policy = EgressPolicy::new(&settings.webhook_allow_hosts)?;
-    reqwest::Client::builder()
-        .timeout(DELIVERY_TIMEOUT)
-        .redirect(reqwest::redirect::Policy::none())
-        .no_proxy()
-        .dns_resolver(Arc::new(EgressResolver::new(Arc::new(policy))))
-        .user_agent(concat!("meshgate/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| format!("cannot set up the webhook client: {e}"))
 }
 
 // ----- the dispatcher -----
@@ -862,6 +822,7 @@ async fn list_deliveries(
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
+    use crate::config::NotificationSettings;
 
     #[test]
     fn retries_back_off_exponentially_to_a_cap() {

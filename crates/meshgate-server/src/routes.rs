@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, Request, State};
+use axum::extract::{DefaultBodyLimit, Multipart, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -20,49 +20,12 @@ use uuid::Uuid;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
+use crate::extract::{JsonBody, Params, item_id, optional_body, share_id};
+use crate::lookup;
 use crate::service::{self, StagedFile};
 use crate::shares;
 use crate::state::AppState;
 use crate::views::{MemberView, ProductView, ShareView, TeamView};
-
-/// JSON bodies that fail to parse get our error shape with serde's explanation.
-pub struct JsonBody<T>(pub T);
-
-impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<S> for JsonBody<T> {
-    type Rejection = ApiError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match Json::<T>::from_request(req, state).await {
-            Ok(Json(v)) => Ok(JsonBody(v)),
-            Err(rejection) => Err(ApiError::bad_request(format!(
-                "invalid request body: {}",
-                rejection.body_text()
-            ))),
-        }
-    }
-}
-
-/// Query strings likewise.
-pub struct Params<T>(pub T);
-
-impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequestParts<S>
-    for Params<T>
-{
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        state: &S,
-    ) -> Result<Self, Self::Rejection> {
-        match Query::<T>::from_request_parts(parts, state).await {
-            Ok(Query(v)) => Ok(Params(v)),
-            Err(rejection) => Err(ApiError::bad_request(format!(
-                "invalid query string: {}",
-                rejection.body_text()
-            ))),
-        }
-    }
-}
 
 pub fn api(state: &AppState) -> Router<AppState> {
     let upload_limit = usize::try_from(state.config.max_upload_mb.saturating_mul(1024 * 1024))
@@ -125,10 +88,6 @@ pub fn api(state: &AppState) -> Router<AppState> {
         .route("/access", get(list_access))
         .route("/query", post(query))
         .route("/audit", get(audit))
-}
-
-fn item_id(raw: &str) -> ApiResult<Uuid> {
-    Uuid::parse_str(raw).map_err(|_| ApiError::not_found("share item", raw))
 }
 
 async fn add_share_items(
@@ -307,10 +266,6 @@ async fn list_access(
     Ok(Json(shares::list_access(&state, &caller).await?))
 }
 
-fn share_id(raw: &str) -> ApiResult<Uuid> {
-    Uuid::parse_str(raw).map_err(|_| ApiError::not_found("share", raw))
-}
-
 #[derive(Serialize)]
 struct WhoAmI {
     principal: Principal,
@@ -355,7 +310,7 @@ async fn list_principals(
     State(state): State<AppState>,
     caller: Caller,
 ) -> ApiResult<Json<Vec<Principal>>> {
-    service::authorize(
+    lookup::authorize(
         &state,
         &caller,
         Action::ViewMesh,
@@ -370,14 +325,14 @@ async fn get_principal(
     caller: Caller,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Principal>> {
-    service::authorize(
+    lookup::authorize(
         &state,
         &caller,
         Action::ViewMesh,
         &Resource::Mesh,
         "view principals",
     )?;
-    Ok(Json(service::principal_by_name(&state, &name).await?))
+    Ok(Json(lookup::principal_by_name(&state, &name).await?))
 }
 
 async fn add_group_member(
@@ -449,7 +404,7 @@ async fn list_domains(
     State(state): State<AppState>,
     caller: Caller,
 ) -> ApiResult<Json<Vec<Domain>>> {
-    service::authorize(
+    lookup::authorize(
         &state,
         &caller,
         Action::ViewMesh,
@@ -464,14 +419,14 @@ async fn get_domain(
     caller: Caller,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Domain>> {
-    service::authorize(
+    lookup::authorize(
         &state,
         &caller,
         Action::ViewMesh,
         &Resource::Mesh,
         "view domains",
     )?;
-    Ok(Json(service::domain_by_name(&state, &name).await?))
+    Ok(Json(lookup::domain_by_name(&state, &name).await?))
 }
 
 async fn update_domain(
@@ -502,14 +457,14 @@ async fn list_teams(
     caller: Caller,
     Path(domain): Path<String>,
 ) -> ApiResult<Json<Vec<TeamView>>> {
-    service::authorize(
+    lookup::authorize(
         &state,
         &caller,
         Action::ViewMesh,
         &Resource::Mesh,
         "list teams",
     )?;
-    let d = service::domain_by_name(&state, &domain).await?;
+    let d = lookup::domain_by_name(&state, &domain).await?;
     let teams = state.store.list_teams(Some(d.id)).await?;
     Ok(Json(
         teams.into_iter().map(|t| TeamView::new(t, &d)).collect(),
@@ -521,7 +476,7 @@ async fn list_members(
     caller: Caller,
     Path((domain, team)): Path<(String, String)>,
 ) -> ApiResult<Json<Vec<MemberView>>> {
-    service::authorize(
+    lookup::authorize(
         &state,
         &caller,
         Action::ViewMesh,
@@ -695,7 +650,7 @@ async fn list_products(
     caller: Caller,
     Params(q): Params<ProductQuery>,
 ) -> ApiResult<Json<Vec<ProductView>>> {
-    service::authorize(
+    lookup::authorize(
         &state,
         &caller,
         Action::ViewMesh,
@@ -704,18 +659,18 @@ async fn list_products(
     )?;
     let mut filter = ProductFilter::default();
     if let Some(d) = &q.domain {
-        let domain = service::domain_by_name(&state, d).await?;
+        let domain = lookup::domain_by_name(&state, d).await?;
         filter.domain_id = Some(domain.id);
         if let Some(t) = &q.team {
-            filter.team_id = Some(service::team_by_name(&state, d, t).await?.1.id);
+            filter.team_id = Some(lookup::team_by_name(&state, d, t).await?.1.id);
         }
     } else if let Some(t) = &q.team {
-        filter.team_id = Some(service::team_by_qualified_name(&state, t).await?.1.id);
+        filter.team_id = Some(lookup::team_by_qualified_name(&state, t).await?.1.id);
     }
     let mut out = Vec::new();
     for p in state.store.list_products(&filter).await? {
         // Drafts and unpublished products exist only for their team (and admins).
-        if !crate::catalog::can_see(&caller, &p) {
+        if !crate::lookup::can_see(&caller, &p) {
             continue;
         }
         out.push(ProductView::load(&state, &caller, p).await?);
@@ -728,12 +683,12 @@ async fn get_product(
     caller: Caller,
     Path((domain, product)): Path<(String, String)>,
 ) -> ApiResult<Json<ProductView>> {
-    let (_, p) = crate::catalog::visible_product(&state, &caller, &domain, &product).await?;
-    service::authorize(
+    let (_, p) = crate::lookup::product_by_name(&state, &caller, &domain, &product).await?;
+    lookup::authorize(
         &state,
         &caller,
         Action::ViewProduct,
-        &service::product_resource(&p),
+        &lookup::product_resource(&p),
         "view this product",
     )?;
     Ok(Json(ProductView::load(&state, &caller, p).await?))
@@ -825,15 +780,6 @@ async fn get_share(
     Ok(Json(shares::get(&state, &caller, share_id(&id)?).await?))
 }
 
-/// An optional JSON body: empty means the defaults.
-fn optional_body<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> ApiResult<T> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(T::default());
-    }
-    serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_request(format!("invalid request body: {e}")))
-}
-
 async fn submit_share(
     State(state): State<AppState>,
     caller: Caller,
@@ -911,7 +857,7 @@ async fn audit(
     caller: Caller,
     Params(q): Params<AuditQuery>,
 ) -> ApiResult<impl IntoResponse> {
-    service::authorize(
+    lookup::authorize(
         &state,
         &caller,
         Action::ReadAudit,
@@ -919,7 +865,7 @@ async fn audit(
         "read the audit log",
     )?;
     let actor_id = match &q.actor {
-        Some(name) => Some(service::principal_by_name(&state, name).await?.id),
+        Some(name) => Some(lookup::principal_by_name(&state, name).await?.id),
         None => None,
     };
     let filter = AuditFilter {

@@ -9,17 +9,18 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use futures::TryStreamExt;
-use meshgate_core::credential::{CredentialAction, TableTenancy};
+use meshgate_core::credential::CredentialAction;
 use meshgate_core::model::Outcome;
-use meshgate_engine::rows::{TENANT_COLUMN, Tenancy};
+use meshgate_engine::rows::TENANT_COLUMN;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::access::{TableRef, table_ref};
 use crate::auth::{Caller, DataCaller};
 use crate::error::{ApiError, ApiResult};
-use crate::routes::Params;
-use crate::service::{audit, authorize, product_resource};
+use crate::extract::Params;
+use crate::lookup::{audit, authorize, product_resource};
+use crate::snapshot::engine_tenancy;
 use crate::state::AppState;
 
 /// Most rows one append may carry.
@@ -32,20 +33,6 @@ pub fn routes() -> axum::Router<AppState> {
         "/products/{domain}/{product}/tables/{table}/rows",
         get(read).post(append),
     )
-}
-
-/// The restrictive filters that scope a table to the keys inside `prefix` (compared at the
-/// tenant separator: [`Tenancy::key_in_prefix`]): the key condition itself and the tenant's
-/// partition (so the scan reads only its files).
-pub fn prefix_filters(tenancy: &TableTenancy, prefix: &str) -> Vec<String> {
-    engine_tenancy(tenancy).prefix_filters(prefix)
-}
-
-pub fn engine_tenancy(t: &TableTenancy) -> Tenancy {
-    Tenancy {
-        key_column: t.key_column.clone(),
-        separator: t.separator.clone(),
-    }
 }
 
 fn ident(name: &str) -> String {
@@ -253,10 +240,10 @@ async fn read(
     let t = table_ref(&state, &caller, &domain, &product, &table).await?;
     // Denials are audited by the right asked for (`rows.read`, `rows.write`).
     let read_action = "rows.read";
-    let readable = crate::query::readable_tables(&state, &caller).await?;
-    let visible = readable.iter().any(|v| {
-        v.domain == t.domain.name && v.product == t.product.name && v.table == t.table.name
-    });
+    let access = crate::snapshot::readable(&state, &caller).await?;
+    let visible = access
+        .find(&t.domain.name, &t.product.name, &t.table.name)
+        .is_some();
     if let Some(s) = &caller.session {
         if !s.policy.allows(&t.qualified(), CredentialAction::Read) {
             return Err(deny(
@@ -328,7 +315,7 @@ async fn read(
             )
         }
     };
-    let stream = state.engine.run(&sql, &readable).await?;
+    let stream = state.engine.run(&sql, access.visible()).await?;
     let batches: Vec<_> = stream.batches.try_collect().await?;
     let rows = meshgate_engine::output::json_rows(&batches).map_err(ApiError::internal)?;
     let event = audit(

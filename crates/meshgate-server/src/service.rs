@@ -18,48 +18,12 @@ use uuid::Uuid;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
+use crate::lookup::{
+    audit, authorize, domain_by_name, principal_by_name, product_by_name, product_resource,
+    team_by_name,
+};
 use crate::state::AppState;
 use crate::views::{MemberView, ProductView, TeamView};
-
-/// Fails with 403 unless the caller may do `action` on `resource`.
-pub fn authorize(
-    state: &AppState,
-    caller: &Caller,
-    action: Action,
-    resource: &Resource,
-    what: &str,
-) -> ApiResult<()> {
-    if caller.session.is_some() {
-        // A credential carries data access only; it can never act on the control plane.
-        return Err(ApiError::forbidden(format!(
-            "principal `{}` may not {what} with a credential: credentials carry data access only (its session policy); use an API token",
-            caller.principal.name
-        )));
-    }
-    if state.authz.is_allowed(&caller.actor, action, resource) {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden(format!(
-            "principal `{}` may not {what}",
-            caller.principal.name
-        )))
-    }
-}
-
-pub fn audit(
-    caller: &Caller,
-    action: &str,
-    object_type: &str,
-    object_id: impl ToString,
-) -> NewAuditEvent {
-    NewAuditEvent::new(
-        Some(caller.id()),
-        action,
-        object_type,
-        Some(object_id.to_string()),
-    )
-    .with_request_id(crate::error::REQUEST_ID.try_with(|id| id.clone()).ok())
-}
 
 // ----- principals and tokens -----
 
@@ -100,14 +64,6 @@ pub async fn create_principal(
     );
     state.store.create_principal(&principal, event).await?;
     Ok(principal)
-}
-
-pub async fn principal_by_name(state: &AppState, name: &str) -> ApiResult<Principal> {
-    state
-        .store
-        .get_principal_by_name(name)
-        .await?
-        .ok_or_else(|| ApiError::not_found("principal", name))
 }
 
 pub async fn set_group_member(
@@ -329,14 +285,6 @@ pub async fn create_domain(state: &AppState, caller: &Caller, req: NewDomain) ->
     Ok(domain)
 }
 
-pub async fn domain_by_name(state: &AppState, name: &str) -> ApiResult<Domain> {
-    state
-        .store
-        .get_domain_by_name(name)
-        .await?
-        .ok_or_else(|| ApiError::not_found("domain", name))
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DomainPatch {
@@ -407,37 +355,6 @@ pub async fn create_team(
         .with_detail(json!({"domain": domain.name, "name": team.name}));
     state.store.create_team(&team, event).await?;
     Ok(TeamView::new(team, &domain))
-}
-
-pub async fn team_by_name(state: &AppState, domain: &str, team: &str) -> ApiResult<(Domain, Team)> {
-    let d = domain_by_name(state, domain).await?;
-    let t = state
-        .store
-        .get_team_by_name(d.id, team)
-        .await?
-        .ok_or_else(|| ApiError::not_found("team", &format!("{domain}.{team}")))?;
-    Ok((d, t))
-}
-
-/// Resolves `domain.team`.
-pub async fn team_by_qualified_name(
-    state: &AppState,
-    qualified: &str,
-) -> ApiResult<(Domain, Team)> {
-    let (d, t) = split_qualified(qualified, "team")?;
-    team_by_name(state, d, t).await
-}
-
-/// Splits `a.b`, with an error that shows the expected form.
-pub fn split_qualified<'a>(value: &'a str, what: &str) -> ApiResult<(&'a str, &'a str)> {
-    value
-        .split_once('.')
-        .filter(|(a, b)| !a.is_empty() && !b.is_empty() && !b.contains('.'))
-        .ok_or_else(|| {
-            ApiError::bad_request(format!(
-                "`{value}` is not a {what} name; write it as `<domain>.<{what}>`"
-            ))
-        })
 }
 
 pub async fn list_members(
@@ -584,50 +501,6 @@ pub struct StagedFile {
     pub table: String,
     pub path: PathBuf,
     pub file_name: Option<String>,
-}
-
-/// A product by `domain.product` name that `caller` may know of: drafts and unpublished
-/// products exist only for their team and admins, and are a 404 exactly like a product that
-/// does not exist for everyone else (docs/design/SECURITY.md, "existence"). Every route that
-/// names a product finds it through here.
-pub async fn product_by_name(
-    state: &AppState,
-    caller: &Caller,
-    domain: &str,
-    product: &str,
-) -> ApiResult<(Domain, DataProduct)> {
-    let (d, p) = find_product(state, domain, product).await?;
-    if !crate::catalog::can_see(caller, &p) {
-        return Err(ApiError::not_found(
-            "data product",
-            &format!("{domain}.{product}"),
-        ));
-    }
-    Ok((d, p))
-}
-
-/// A product by name whatever its listing state: for the server's own work (a visible table
-/// the caller was already granted, the quickstart), never for a caller's lookup.
-pub async fn find_product(
-    state: &AppState,
-    domain: &str,
-    product: &str,
-) -> ApiResult<(Domain, DataProduct)> {
-    let d = domain_by_name(state, domain).await?;
-    let p = state
-        .store
-        .get_product_by_name(d.id, product)
-        .await?
-        .ok_or_else(|| ApiError::not_found("data product", &format!("{domain}.{product}")))?;
-    Ok((d, p))
-}
-
-pub fn product_resource(p: &DataProduct) -> Resource {
-    Resource::Product {
-        id: p.id,
-        team_id: p.team_id,
-        domain_id: p.domain_id,
-    }
 }
 
 /// Checks that `caller` may create `req` (the team exists, the caller may create products
@@ -856,7 +729,7 @@ pub async fn create_product(
             .with_detail(json!({"table": format!("{}.{}.{}", domain.name, product.name, table.name), "key": record.key_column, "separator": record.separator}));
         state.store.set_tenancy(&record, event).await?;
     }
-    crate::catalog::reindex(state, product.id).await;
+    state.reindex(&[product.id]).await;
     ProductView::load(state, caller, product).await
 }
 
@@ -953,7 +826,7 @@ pub async fn append_data(
         .store
         .tenancy(t.id)
         .await?
-        .map(|t| crate::rows::engine_tenancy(&t));
+        .map(|t| crate::snapshot::engine_tenancy(&t));
     let report = ingest::append_file_with(file, format, &url, tenancy.as_ref()).await?;
     let described: std::collections::HashMap<String, String> = t
         .columns
@@ -972,7 +845,7 @@ pub async fn append_data(
         "table": qualified, "rows": report.rows, "version": report.version,
     }));
     state.store.update_table_columns(&t, event).await?;
-    crate::catalog::reindex(state, p.id).await;
+    state.reindex(&[p.id]).await;
     Ok(json!({"table": qualified, "rows": report.rows, "version": report.version}))
 }
 
@@ -993,6 +866,6 @@ pub async fn delete_product(
     let event = audit(caller, "product.delete", "data_product", p.id)
         .with_detail(json!({"name": format!("{domain}.{product}")}));
     state.store.delete_product(p.id, event).await?;
-    crate::catalog::reindex(state, p.id).await;
+    state.reindex(&[p.id]).await;
     Ok(())
 }

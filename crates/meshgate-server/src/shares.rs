@@ -7,26 +7,24 @@
 //! 409). The worker leases jobs from that outbox; its steps are idempotent, so a job repeated
 //! after a crash resumes where the last run stopped.
 
-use std::time::Duration;
-
 use chrono::Utc;
 use meshgate_authz::{Action, Resource};
 use meshgate_core::lifecycle::{
     ItemAction, ItemStatus, ItemTarget, ShareAction, ShareStatus, Step, item_step, share_step,
 };
-use meshgate_core::model::{
-    Grantee, JobKind, NewAuditEvent, Share, ShareDetail, ShareItem, new_id,
-};
-use meshgate_store::{NewJob, ShareChange, ShareFilter};
+use meshgate_core::model::{JobKind, Share, ShareDetail, ShareItem, new_id};
+use meshgate_store::{ShareChange, ShareFilter};
 use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
+mod change;
 mod items;
 mod process;
 mod schedule;
 mod terms;
 
+use change::{WAIT_FOR, enqueue_and_wait, grantee_of, load_for, share_job, transition_event};
 pub use items::{ItemSelection, ModifyRequest, add_items, modify, remove_item};
 use items::{describe_item_plain, new_items};
 pub use process::{
@@ -41,14 +39,12 @@ use terms::{approved_terms, auto_approve, check_expiry};
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::service::{audit, product_by_name, split_qualified, team_by_qualified_name};
+use crate::lookup::{audit, product_by_name, split_qualified, team_by_qualified_name};
 use crate::state::AppState;
 use crate::views::ShareView;
 
 /// The longest a reason may be.
 const MAX_REASON: usize = 4096;
-/// How long `wait` waits for the worker before answering with the share as it is.
-const WAIT_FOR: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -108,85 +104,6 @@ pub struct RevokeRequest {
     pub wait: Option<bool>,
 }
 
-/// The authorizer's view of a share.
-pub(crate) async fn share_resource(state: &AppState, share: &Share) -> ApiResult<Resource> {
-    let (team, domain) = match state.store.get_product(share.product_id).await? {
-        Some(p) => (p.team_id, p.domain_id),
-        // The product is gone: only requesters and admins can still see the record.
-        None => (Uuid::nil(), Uuid::nil()),
-    };
-    Ok(Resource::Share {
-        id: share.id,
-        product_id: share.product_id,
-        product_team_id: team,
-        product_domain_id: domain,
-        requester_team_id: share.requester_team_id,
-        requester_principal_id: share.requester_principal_id,
-    })
-}
-
-/// Loads a share the caller may act on: 404 if it may not even see it, 403 if it may see it
-/// but not do `action`.
-pub(crate) async fn load_for(
-    state: &AppState,
-    caller: &Caller,
-    id: Uuid,
-    action: Action,
-    verb: &str,
-) -> ApiResult<(ShareDetail, Resource)> {
-    let not_found = || ApiError::not_found("share", &id.to_string());
-    let detail = state.store.get_share(id).await?.ok_or_else(not_found)?;
-    let resource = share_resource(state, &detail.share).await?;
-    if !state
-        .authz
-        .is_allowed(&caller.actor, Action::ViewShare, &resource)
-    {
-        return Err(not_found());
-    }
-    if !state.authz.is_allowed(&caller.actor, action, &resource) {
-        return Err(ApiError::forbidden(format!(
-            "principal `{}` may not {verb} share `{id}`",
-            caller.principal.name
-        )));
-    }
-    separate_duties(state, caller, &detail.share, action, verb).await?;
-    Ok((detail, resource))
-}
-
-/// Separation of duties (docs/design/SECURITY.md): the acts that widen what a share gives —
-/// approving it or its extension, modifying a grant's scope — are refused to the requester
-/// and to members of the requesting team, stewards and admins included, unless the mesh's
-/// `lifecycle.allow_self_approval` is on; then the act is audited `share.self_decision`.
-async fn separate_duties(
-    state: &AppState,
-    caller: &Caller,
-    share: &Share,
-    action: Action,
-    verb: &str,
-) -> ApiResult<()> {
-    if !matches!(action, Action::ApproveShare | Action::ModifyShare) {
-        return Ok(());
-    }
-    let own = share.created_by == caller.id()
-        || share.requester_principal_id == Some(caller.id())
-        || share
-            .requester_team_id
-            .is_some_and(|t| caller.team_ids().contains(&t));
-    if !own {
-        return Ok(());
-    }
-    if !state.config.lifecycle.allow_self_approval {
-        return Err(ApiError::forbidden(format!(
-            "principal `{}` may not {verb} share `{}`: it was requested by the principal or by a team it belongs to (separation of duties; an admin can allow it with `lifecycle.allow_self_approval`)",
-            caller.principal.name, share.id
-        )));
-    }
-    let event = audit(caller, "share.self_decision", "share", share.id)
-        .with_detail(json!({"action": verb}));
-    state.store.append_audit(event).await?;
-    Ok(())
-}
-
 pub async fn request_access(
     state: &AppState,
     caller: &Caller,
@@ -206,13 +123,13 @@ pub async fn request_access(
     }
     let (pd, pn) = split_qualified(&req.product, "product")?;
     let (product_domain, product) = product_by_name(state, caller, pd, pn).await?;
-    crate::catalog::check_requestable(caller, &req.product, &product)?;
+    crate::catalog::requests::check_requestable(caller, &req.product, &product)?;
 
     // Who asks: a team the caller belongs to, or a service principal for itself.
     let (team_id, principal_id) = match &req.team {
         Some(q) => {
             let (d, t) = team_by_qualified_name(state, q).await?;
-            crate::service::authorize(
+            crate::lookup::authorize(
                 state,
                 caller,
                 Action::RequestAccess,
@@ -256,7 +173,7 @@ pub async fn request_access(
                     .await;
                 }
                 [] if caller.principal.kind == meshgate_core::model::PrincipalKind::Service => {
-                    crate::service::authorize(
+                    crate::lookup::authorize(
                         state,
                         caller,
                         Action::RequestAccessForSelf,
@@ -339,7 +256,7 @@ pub async fn request_access(
         "product": req.product, "requester_team": req.team, "to": status,
         "items": wanted, "reason": reason, "expires_at": req.expires_at,
     }));
-    let forms = crate::catalog::request_forms(
+    let forms = crate::catalog::requests::request_forms(
         state,
         caller,
         &product_domain,
@@ -349,7 +266,7 @@ pub async fn request_access(
         req.draft,
     )
     .await?;
-    crate::catalog::create_share(state, &share, &items, &forms, event).await?;
+    crate::catalog::requests::create_share(state, &share, &items, &forms, event).await?;
     if status == ShareStatus::Submitted {
         auto_approve(state, share_id).await?;
     }
@@ -396,7 +313,7 @@ pub async fn list(state: &AppState, caller: &Caller, q: ListQuery) -> ApiResult<
     }
     let mut out = Vec::new();
     for detail in state.store.list_shares(&filter).await? {
-        let resource = share_resource(state, &detail.share).await?;
+        let resource = crate::lookup::share_resource(state, &detail.share).await?;
         if !state
             .authz
             .is_allowed(&caller.actor, Action::ViewShare, &resource)
@@ -430,25 +347,13 @@ fn items_to(
     Ok(out)
 }
 
-pub(crate) fn transition_event(
-    caller: &Caller,
-    verb: &str,
-    detail: &ShareDetail,
-    to: ShareStatus,
-    extra: serde_json::Value,
-) -> NewAuditEvent {
-    audit(caller, &format!("share.{verb}"), "share", detail.share.id).with_detail(json!({
-        "from": detail.share.status, "to": to, "extra": extra,
-    }))
-}
-
 pub async fn submit(state: &AppState, caller: &Caller, id: Uuid) -> ApiResult<ShareView> {
     let (detail, _) = load_for(state, caller, id, Action::SubmitShare, "submit").await?;
     let step = share_step(&id.to_string(), detail.share.status, ShareAction::Submit)?;
     let Step::Moved(to) = step else {
         return ShareView::load(state, detail).await;
     };
-    crate::catalog::check_share_forms(state, &detail.share).await?;
+    crate::catalog::requests::check_share_forms(state, &detail.share).await?;
     let resubmitted = items_to(&detail, ItemAction::Submit, |i| {
         matches!(
             i.status,
@@ -603,15 +508,6 @@ async fn decide(
     ShareView::load(state, after).await
 }
 
-/// Who a share's grants go to: the requesting team, else the requesting principal.
-pub(crate) fn grantee_of(share: &Share) -> meshgate_core::Result<Grantee> {
-    match (share.requester_team_id, share.requester_principal_id) {
-        (Some(t), _) => Ok(Grantee::Team(t)),
-        (None, Some(p)) => Ok(Grantee::Principal(p)),
-        (None, None) => Err(meshgate_core::Error::internal("share has no requester")),
-    }
-}
-
 /// The scopes an approver attaches, by item: each request names a table whose item is
 /// pending approval in this share.
 async fn scopes_of(
@@ -724,52 +620,6 @@ pub async fn revoke(
     ShareView::load(state, after).await
 }
 
-/// Commits a change that enqueues a job, wakes the worker, and (if `wait`) waits until the
-/// worker has finished this share.
-pub(crate) async fn enqueue_and_wait(
-    state: &AppState,
-    change: ShareChange,
-    wait: bool,
-) -> ApiResult<ShareDetail> {
-    let id = change.share_id;
-    let mut done = state.processed.subscribe();
-    let after = state.store.apply_share_change(change).await?;
-    state.wake_worker.notify_one();
-    if !wait {
-        return Ok(after);
-    }
-    let waited = tokio::time::timeout(WAIT_FOR, async {
-        loop {
-            match done.recv().await {
-                Ok(finished) if finished == id => return,
-                Ok(_) => {}
-                // Missed announcements: check the share itself.
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => return,
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-            }
-        }
-    })
-    .await;
-    if waited.is_err() {
-        tracing::warn!(share = %id, "share processing did not finish within the wait; answering with its current state");
-    }
-    state
-        .store
-        .get_share(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("share", &id.to_string()))
-}
-
-/// A job on a share, locked per product and per grantee.
-pub(crate) fn share_job(kind: JobKind, share: &Share) -> NewJob {
-    NewJob {
-        kind,
-        subject_id: share.id,
-        lock_product: Some(share.product_id),
-        lock_grantee: share.requester_team_id.or(share.requester_principal_id),
-    }
-}
-
 /// Options of `verify` and `reapply`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -857,11 +707,11 @@ pub async fn verify_all(
 ) -> ApiResult<BulkVerify> {
     let (d, p) = split_qualified(product_name, "product")?;
     let (_, product) = product_by_name(state, caller, d, p).await?;
-    crate::service::authorize(
+    crate::lookup::authorize(
         state,
         caller,
         Action::UpdateProduct,
-        &crate::service::product_resource(&product),
+        &crate::lookup::product_resource(&product),
         &format!("verify the shares of `{product_name}`"),
     )?;
     Ok(verify_product(state, product.id, Some(caller.id()), reapply).await?)

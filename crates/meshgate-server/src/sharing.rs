@@ -3,7 +3,7 @@
 //! other Delta Sharing client.
 //!
 //! - A **recipient** is a principal. What it may read through Delta Sharing is exactly what
-//!   its SQL may read (`query::readable_tables`: its teams' products and the tables granted
+//!   its SQL may read (`snapshot::readable`: its teams' products and the tables granted
 //!   to it or its teams, narrowed by a credential's session policy), named as in SQL:
 //!   share = domain, schema = data product, table = table. Approving a share for it makes the
 //!   items appear; revoking removes them on the next request (nothing is cached across
@@ -18,31 +18,26 @@
 //!   `[sharing] url_ttl_secs` (≥ 1 h), re-checked at download (`tables::download`).
 //! - Every request and download is audited.
 
+mod error;
+mod recipient;
 mod recipients;
 mod tables;
 
-use std::collections::BTreeMap;
-use std::net::{IpAddr, SocketAddr};
+pub use error::{SharingError, SharingResult};
+pub use recipient::{Recipient, Shared, check_address, peer, shared_tables};
+use recipient::{schema_missing, share_missing};
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, State};
-use axum::http::request::Parts;
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use chrono::Utc;
-use meshgate_core::model::{NewAuditEvent, Outcome, ProductTable, SharingTokenKind};
-use meshgate_core::token;
-use meshgate_engine::secure::TableAccess;
+use meshgate_core::model::NewAuditEvent;
 use meshgate_sharing::page::{PageToken, parse_max_results};
-use meshgate_sharing::wire::{
-    ErrorBody, GetShareResponse, ListResponse, SchemaInfo, ShareInfo, TableInfo, error_code,
-};
+use meshgate_sharing::wire::{GetShareResponse, ListResponse, SchemaInfo, ShareInfo, TableInfo};
 use serde::Deserialize;
-use uuid::Uuid;
 
-use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, REQUEST_ID};
 use crate::state::AppState;
 
@@ -131,272 +126,6 @@ async fn protocol_errors(response: Response) -> Response {
         }
     }
     fixed
-}
-
-// ----- errors -----
-
-/// An error in the protocol's shape: `{"errorCode","message"}` with the spec's codes. Never a
-/// 5xx for a user error (clients retry those for minutes).
-pub struct SharingError(pub ApiError);
-
-impl From<ApiError> for SharingError {
-    fn from(e: ApiError) -> Self {
-        SharingError(e)
-    }
-}
-
-impl From<meshgate_sharing::Error> for SharingError {
-    fn from(e: meshgate_sharing::Error) -> Self {
-        SharingError(e.into())
-    }
-}
-
-impl From<meshgate_core::Error> for SharingError {
-    fn from(e: meshgate_core::Error) -> Self {
-        SharingError(e.into())
-    }
-}
-
-impl From<meshgate_sharing::Error> for ApiError {
-    fn from(e: meshgate_sharing::Error) -> Self {
-        ApiError::bad_request(e.to_string())
-    }
-}
-
-impl IntoResponse for SharingError {
-    fn into_response(self) -> Response {
-        let e = self.0;
-        let code = match e.status {
-            StatusCode::BAD_REQUEST | StatusCode::CONFLICT | StatusCode::RANGE_NOT_SATISFIABLE => {
-                error_code::INVALID_PARAMETER_VALUE
-            }
-            StatusCode::UNAUTHORIZED => error_code::UNAUTHENTICATED,
-            StatusCode::FORBIDDEN => error_code::PERMISSION_DENIED,
-            StatusCode::NOT_FOUND => error_code::RESOURCE_DOES_NOT_EXIST,
-            StatusCode::TOO_MANY_REQUESTS => error_code::RESOURCE_EXHAUSTED,
-            StatusCode::METHOD_NOT_ALLOWED => error_code::UNSUPPORTED_OPERATION,
-            s if s.is_client_error() => error_code::INVALID_PARAMETER_VALUE,
-            _ => error_code::INTERNAL_ERROR,
-        };
-        let status = if e.status == StatusCode::CONFLICT {
-            StatusCode::BAD_REQUEST
-        } else {
-            e.status
-        };
-        let body = ErrorBody {
-            error_code: code.to_string(),
-            message: e.message,
-        };
-        let text = serde_json::to_string(&body).unwrap_or_default();
-        let mut response = (status, text).into_response();
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        if let Some(id) = REQUEST_ID.try_with(|id| id.clone()).ok()
-            && let Ok(v) = HeaderValue::from_str(&id)
-        {
-            response.headers_mut().insert("x-request-id", v);
-        }
-        response
-    }
-}
-
-pub type SharingResult<T> = Result<T, SharingError>;
-
-// ----- the recipient -----
-
-/// The authenticated caller of a Delta Sharing endpoint.
-pub struct Recipient {
-    pub caller: Caller,
-}
-
-impl Recipient {
-    pub fn id(&self) -> Uuid {
-        self.caller.id()
-    }
-}
-
-fn bearer(parts: &Parts) -> ApiResult<&str> {
-    let header = parts.headers.get(header::AUTHORIZATION).ok_or_else(|| {
-        ApiError::unauthenticated(
-            "missing bearer token: use the bearerToken of your profile file as `Authorization: Bearer <token>`",
-        )
-    })?;
-    let value = header
-        .to_str()
-        .map_err(|_| ApiError::unauthenticated("invalid authorization header"))?;
-    value
-        .strip_prefix("Bearer ")
-        .or_else(|| value.strip_prefix("bearer "))
-        .map(str::trim)
-        .ok_or_else(|| {
-            ApiError::unauthenticated("the authorization header must be `Bearer <token>`")
-        })
-}
-
-/// The address the request came from, when the server knows it.
-pub fn peer(parts: &Parts) -> Option<IpAddr> {
-    parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_canonical())
-}
-
-/// How often a token's last use is written, at most.
-const TOUCH_EVERY_SECS: i64 = 60;
-
-impl FromRequestParts<AppState> for Recipient {
-    type Rejection = SharingError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let token = bearer(parts)?.to_string();
-        let caller = if token.starts_with(token::SHARING_TOKEN_PREFIX) {
-            let refused = || ApiError::unauthenticated("invalid, expired or revoked token");
-            let (t, principal) = state
-                .store
-                .find_sharing_token(&token::hash(&token))
-                .await
-                .map_err(ApiError::from)?
-                .ok_or_else(refused)?;
-            let now = Utc::now();
-            if !t.is_usable(now)
-                || !matches!(t.kind, SharingTokenKind::Bearer | SharingTokenKind::Access)
-            {
-                return Err(refused().into());
-            }
-            if t.last_used_at
-                .is_none_or(|at| (now - at).num_seconds() >= TOUCH_EVERY_SECS)
-                && let Err(e) = state.store.touch_sharing_token(t.id, now).await
-            {
-                tracing::warn!(error = %e, "could not record a recipient token's use");
-            }
-            let actor = crate::auth::actor_of(state, &principal).await?;
-            Caller {
-                principal,
-                actor,
-                session: None,
-            }
-        } else {
-            // API tokens and tenant credentials read through Delta Sharing too (the data
-            // plane); a credential's session policy narrows what it sees.
-            crate::auth::authenticate(parts, state).await?
-        };
-        check_address(state, &caller, peer(parts)).await?;
-        Ok(Recipient { caller })
-    }
-}
-
-/// Refuses a request from outside the recipient's IP allow-list (none set: any address).
-/// Fails closed: with a list and no known peer address, the request is refused.
-pub async fn check_address(
-    state: &AppState,
-    caller: &Caller,
-    peer: Option<IpAddr>,
-) -> ApiResult<()> {
-    let Some(settings) = state.store.recipient_settings(caller.id()).await? else {
-        return Ok(());
-    };
-    if settings.ip_allow_list.is_empty() {
-        return Ok(());
-    }
-    if let Some(ip) = peer
-        && settings
-            .ip_allow_list
-            .iter()
-            .any(|entry| recipients::address_matches(entry, ip))
-    {
-        return Ok(());
-    }
-    let shown = peer.map_or_else(|| "an unknown address".to_string(), |ip| ip.to_string());
-    let e = NewAuditEvent::new(
-        Some(caller.id()),
-        "sharing.denied",
-        "principal",
-        Some(caller.id().to_string()),
-    )
-    .with_outcome(Outcome::Denied)
-    .with_request_id(REQUEST_ID.try_with(|id| id.clone()).ok())
-    .with_detail(serde_json::json!({"reason": "ip_allow_list", "address": shown}));
-    state.store.append_audit(e).await?;
-    Err(ApiError::forbidden(format!(
-        "requests from {shown} are not allowed for recipient `{}`",
-        caller.principal.name
-    )))
-}
-
-// ----- what a recipient sees -----
-
-/// One table a recipient may read, with its Delta Sharing names.
-#[derive(Debug, Clone)]
-pub struct Shared {
-    /// The domain.
-    pub share: String,
-    pub share_id: Uuid,
-    /// The data product.
-    pub schema: String,
-    pub table: ProductTable,
-    pub access: TableAccess,
-}
-
-impl Shared {
-    pub fn full_name(&self) -> String {
-        format!("{}.{}.{}", self.share, self.schema, self.table.name)
-    }
-}
-
-/// Every table `caller` may read, sorted by share, schema and name.
-pub async fn shared_tables(state: &AppState, caller: &Caller) -> ApiResult<Vec<Shared>> {
-    let readable = crate::query::readable_tables(state, caller).await?;
-    let mut by_product: BTreeMap<(String, String), Vec<(String, TableAccess)>> = BTreeMap::new();
-    for v in readable.iter() {
-        if v.domain == crate::query::LOCAL_CATALOG {
-            continue;
-        }
-        by_product
-            .entry((v.domain.clone(), v.product.clone()))
-            .or_default()
-            .push((v.table.clone(), v.access.clone()));
-    }
-    let mut out = Vec::new();
-    for ((domain, product), tables) in by_product {
-        let (d, p) = crate::service::find_product(state, &domain, &product).await?;
-        let all = state.store.list_tables(p.id).await?;
-        for (name, access) in tables {
-            if let Some(t) = all.iter().find(|t| t.name == name) {
-                out.push(Shared {
-                    share: domain.clone(),
-                    share_id: d.id,
-                    schema: product.clone(),
-                    table: t.clone(),
-                    access,
-                });
-            }
-        }
-    }
-    out.sort_by(|a, b| {
-        (&a.share, &a.schema, &a.table.name).cmp(&(&b.share, &b.schema, &b.table.name))
-    });
-    Ok(out)
-}
-
-fn share_missing(share: &str) -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        "not_found",
-        format!("share `{share}` does not exist or is not shared with you"),
-    )
-}
-
-fn schema_missing(share: &str, schema: &str) -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        "not_found",
-        format!("schema `{share}.{schema}` does not exist or is not shared with you"),
-    )
 }
 
 // ----- lists -----

@@ -4,16 +4,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use meshgate_authz::Authorizer;
-use meshgate_engine::query::{QueryConfig, QueryEngine, VisibleTable};
+use meshgate_engine::query::{QueryConfig, QueryEngine};
 use meshgate_engine::storage::DataRoot;
 use meshgate_store::Store;
 use tokio::sync::{Notify, broadcast};
 use uuid::Uuid;
 
 use crate::config::Config;
-
-/// Per principal: the policy version its visible tables were resolved at, and the tables.
-pub type VisibilityCache = HashMap<Uuid, (i64, Arc<Vec<VisibleTable>>)>;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -26,15 +23,16 @@ pub struct AppState {
     pub wake_worker: Arc<Notify>,
     /// The worker announces each share it finished processing, for `wait` on approve/revoke.
     pub processed: broadcast::Sender<Uuid>,
-    /// Visible tables by (principal, policy version): any grant, membership or product change
-    /// bumps the version, so a stale entry is never read.
-    pub visibility: Arc<Mutex<VisibilityCache>>,
+    /// Access snapshots by principal, each valid for the policy version it was resolved at
+    /// (`snapshot`): any grant, membership or product change bumps the version, so a stale
+    /// entry is never read.
+    pub access: Arc<Mutex<crate::snapshot::access::AccessCache>>,
     /// The credential signing key and this replica's revocation list.
-    pub credentials: Arc<crate::credentials::CredentialKeys>,
+    pub credentials: Arc<crate::credentials::keys::CredentialKeys>,
     /// Signs and verifies download URLs (a sub-key of the same mesh signing key).
     pub url_signer: Arc<meshgate_core::files::UrlSigner>,
     /// The catalog's search index, rebuilt from the store when the state is opened.
-    pub catalog: Arc<crate::catalog::Catalog>,
+    pub catalog: Arc<crate::catalog::index::Catalog>,
     /// The HTTP client webhook deliveries are posted with.
     pub http: reqwest::Client,
     /// Materialised Delta Sharing snapshots of filtered and masked items.
@@ -52,7 +50,7 @@ impl AppState {
         })?;
         std::fs::create_dir_all(config.upload_dir())
             .map_err(|e| format!("cannot create the upload dir: {e}"))?;
-        crate::notify::check_config(&config.notifications)?;
+        crate::notify::setup::check_config(&config.notifications)?;
         config.sharing.check()?;
         config.query.check()?;
         let store = meshgate_store::connect(&config.store_url())
@@ -82,11 +80,11 @@ impl AppState {
             .map_err(|e| format!("cannot read the credential signing key: {e}"))?;
         let url_signer = meshgate_core::files::UrlSigner::new(&key)
             .map_err(|e| format!("cannot derive the URL signing key: {e}"))?;
-        let credentials = crate::credentials::CredentialKeys::new(key);
+        let credentials = crate::credentials::keys::CredentialKeys::new(key);
         if let Ok(ids) = store.revoked_credentials(chrono::Utc::now()).await {
             credentials.replace_revoked(ids);
         }
-        let http = crate::notify::webhook_client(&config.notifications)?;
+        let http = crate::notify::setup::webhook_client(&config.notifications)?;
         let state = AppState {
             store,
             authz: Arc::new(authz),
@@ -95,19 +93,35 @@ impl AppState {
             config: Arc::new(config),
             wake_worker: Arc::new(Notify::new()),
             processed,
-            visibility: Arc::new(Mutex::new(HashMap::new())),
+            access: Arc::new(Mutex::new(HashMap::new())),
             credentials: Arc::new(credentials),
             url_signer: Arc::new(url_signer),
-            catalog: Arc::new(crate::catalog::Catalog::new()?),
+            catalog: Arc::new(crate::catalog::index::Catalog::new()?),
             http,
             snapshots: Arc::new(
                 meshgate_engine::sharing::SnapshotCache::open(&data_root)
                     .map_err(|e| e.to_string())?,
             ),
         };
-        crate::catalog::rebuild_index(&state)
+        crate::catalog::index::rebuild(state.store.as_ref(), &state.catalog)
             .await
             .map_err(|e| format!("cannot build the catalog's search index: {}", e.message))?;
         Ok(state)
+    }
+}
+
+/// The catalog's search index follows the store through these two calls, made after a
+/// committed write (`catalog::index`).
+impl AppState {
+    /// Brings the index entries of `products` up to date (a product that is gone is removed);
+    /// a failure is logged and repaired by a full rebuild, since the write it follows is
+    /// committed.
+    pub async fn reindex(&self, products: &[Uuid]) {
+        crate::catalog::index::reindex_many(self.store.as_ref(), &self.catalog, products).await;
+    }
+
+    /// Rebuilds the whole index (after the demo seed, after a change to the domain hierarchy).
+    pub async fn rebuild_index(&self) -> crate::error::ApiResult<()> {
+        crate::catalog::index::rebuild(self.store.as_ref(), &self.catalog).await
     }
 }

@@ -91,7 +91,7 @@ impl ProductView {
     ) -> ApiResult<Self> {
         let domain = name_of_domain(state, product.domain_id).await?;
         let team = name_of_team(state, product.team_id).await?;
-        let sees_locations = crate::locations::sees_locations(viewer, &product);
+        let sees_locations = crate::lookup::sees_locations(viewer, &product);
         let tables = state.store.list_tables(product.id).await?;
         Ok(ProductView {
             id: product.id,

@@ -39,7 +39,7 @@ pub async fn run(state: AppState, stop: CancellationToken) {
         };
         let idle = jobs.is_empty();
         if !idle {
-            step_delay(&state).await;
+            state.config.step_delay().await;
         }
         for job in jobs {
             match job.kind {
@@ -97,7 +97,7 @@ async fn run_job(state: &AppState, job: Job) {
     };
     match result {
         Ok(()) => {
-            step_delay(state).await;
+            state.config.step_delay().await;
             if let Err(e) = state.store.complete_job(job.id).await {
                 tracing::error!(job = %job.id, error = %e, "cannot complete job");
             }
@@ -133,13 +133,4 @@ async fn run_job(state: &AppState, job: Job) {
         }
     }
     let _ = state.processed.send(job.subject_id);
-}
-
-/// The pause `worker_step_delay_ms` asks for between the worker's steps (a testing aid that
-/// widens the windows a crash can hit; none by default).
-pub(crate) async fn step_delay(state: &AppState) {
-    let ms = state.config.worker_step_delay_ms;
-    if ms > 0 {
-        tokio::time::sleep(Duration::from_millis(ms)).await;
-    }
 }

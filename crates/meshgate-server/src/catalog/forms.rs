@@ -19,11 +19,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::{editable_product, glossary, reindex, table_of, visible_product};
+use super::glossary;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::routes::JsonBody;
-use crate::service::{self, audit, authorize};
+use crate::extract::JsonBody;
+use crate::lookup;
+use crate::lookup::{audit, authorize, editable_product, table_of};
 use crate::state::AppState;
 
 pub fn routes() -> axum::Router<AppState> {
@@ -365,7 +366,7 @@ async fn product_target(
     let (d, p) = if edit {
         editable_product(state, caller, domain, product).await?
     } else {
-        visible_product(state, caller, domain, product).await?
+        crate::lookup::product_by_name(state, caller, domain, product).await?
     };
     let label = format!("{}.{}", d.name, p.name);
     Ok(match table {
@@ -396,7 +397,7 @@ async fn share_target(
     let not_found = || ApiError::not_found("share", raw);
     let id = Uuid::parse_str(raw).map_err(|_| not_found())?;
     let detail = state.store.get_share(id).await?.ok_or_else(not_found)?;
-    let resource = crate::shares::share_resource(state, &detail.share).await?;
+    let resource = crate::lookup::share_resource(state, &detail.share).await?;
     if !state
         .authz
         .is_allowed(&caller.actor, Action::ViewShare, &resource)
@@ -461,7 +462,7 @@ async fn put_form(
     }));
     state.store.put_form(&form, event).await?;
     if let Some((_, p)) = &target.product {
-        reindex(state, p.id).await;
+        state.reindex(&[p.id]).await;
     }
     let mut view = views(state, std::slice::from_ref(&form)).await?;
     view.pop()
@@ -507,7 +508,7 @@ async fn delete_form(
             other => other.into(),
         })?;
     if let Some((_, p)) = &target.product {
-        reindex(state, p.id).await;
+        state.reindex(&[p.id]).await;
     }
     Ok(StatusCode::NO_CONTENT)
 }
@@ -739,7 +740,7 @@ async fn list_rules(
         &Resource::Mesh,
         "view enforcement rules",
     )?;
-    let d = service::domain_by_name(&state, &domain).await?;
+    let d = lookup::domain_by_name(&state, &domain).await?;
     let rules = state.store.list_rules().await?;
     let parents = domain_parents(&state).await?;
     let mut out = Vec::new();
@@ -757,7 +758,7 @@ async fn create_rule(
     Path(domain): Path<String>,
     JsonBody(req): JsonBody<NewRule>,
 ) -> ApiResult<(StatusCode, Json<RuleView>)> {
-    let d = service::domain_by_name(&state, &domain).await?;
+    let d = lookup::domain_by_name(&state, &domain).await?;
     authorize(
         &state,
         &caller,
@@ -824,7 +825,7 @@ async fn delete_rule(
     caller: Caller,
     Path((domain, id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    let d = service::domain_by_name(&state, &domain).await?;
+    let d = lookup::domain_by_name(&state, &domain).await?;
     authorize(
         &state,
         &caller,

@@ -16,11 +16,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::reindex_many;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::routes::JsonBody;
-use crate::service::{audit, authorize};
+use crate::extract::JsonBody;
+use crate::lookup::{audit, authorize};
 use crate::state::AppState;
 
 pub fn routes() -> axum::Router<AppState> {
@@ -139,7 +138,7 @@ async fn reindex_term_users(state: &AppState, term: Uuid) {
     }
     .await;
     match result {
-        Ok(products) => reindex_many(state, &products).await,
+        Ok(products) => state.reindex(&products).await,
         Err(e) => tracing::error!(error = %e.message, "cannot find the products of a term"),
     }
 }
@@ -297,7 +296,7 @@ pub struct TermView {
 }
 
 async fn term_view(state: &AppState, g: &Glossary, t: GlossaryTerm) -> ApiResult<TermView> {
-    let names = super::Names::load(state).await?;
+    let names = super::index::Names::load(state.store.as_ref()).await?;
     let relations = state.store.term_relations().await?;
     let pick = |kind: RelationKind, outgoing: bool| -> Vec<String> {
         let mut out: Vec<String> = relations

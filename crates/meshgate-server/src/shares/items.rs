@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{enqueue_and_wait, grantee_of, load_for, share_job, transition_event};
+use super::change::{enqueue_and_wait, grantee_of, load_for, share_job, transition_event};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;

@@ -24,7 +24,7 @@ use meshgate_store::{ItemHealth, ShareChange};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{grantee_of, share_job};
+use super::change::{grantee_of, share_job};
 use crate::state::AppState;
 
 /// The log lines of one processor run, written when the run ends (whatever its outcome).
@@ -418,7 +418,7 @@ pub async fn process_share(state: &AppState, id: Uuid) -> meshgate_core::Result<
                     .filter(|i| i.status == ItemStatus::ShareInProgress)
                     .count()
             ));
-            crate::worker::step_delay(state).await;
+            state.config.step_delay().await;
         }
         if detail.share.status != ShareStatus::ShareInProgress {
             return Ok(());
@@ -463,7 +463,7 @@ pub async fn process_share(state: &AppState, id: Uuid) -> meshgate_core::Result<
                 failed.push(json!({"item": item.id, "why": expected.problems}));
             }
         }
-        crate::worker::step_delay(state).await;
+        state.config.step_delay().await;
         finish(
             state,
             detail,
@@ -488,7 +488,7 @@ pub async fn revoke_share(state: &AppState, id: Uuid) -> meshgate_core::Result<(
         };
         if detail.share.status == ShareStatus::Revoked {
             detail = start(state, detail).await?;
-            crate::worker::step_delay(state).await;
+            state.config.step_delay().await;
         }
         if detail.share.status != ShareStatus::RevokeInProgress {
             return Ok(());
@@ -529,7 +529,7 @@ pub async fn revoke_share(state: &AppState, id: Uuid) -> meshgate_core::Result<(
                 .jobs
                 .push(share_job(JobKind::CleanupShare, &detail.share));
         }
-        crate::worker::step_delay(state).await;
+        state.config.step_delay().await;
         finish(
             state,
             detail,

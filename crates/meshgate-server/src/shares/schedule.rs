@@ -18,7 +18,7 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::share_job;
+use super::change::share_job;
 use crate::state::AppState;
 
 /// Shares handled per task per tick.
@@ -81,7 +81,7 @@ pub async fn tick(state: &AppState) -> meshgate_core::Result<()> {
         }
     }
     for p in products {
-        match super::verify_product(state, p, None, true).await {
+        match super::process::verify_product(state, p, None, true).await {
             Ok(r) => {
                 tracing::info!(product = %p, items = r.items, unhealthy = r.unhealthy, "scheduled verification")
             }

@@ -13,10 +13,10 @@ use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{enqueue_and_wait, load_for, share_job, transition_event};
+use super::change::{enqueue_and_wait, load_for, share_job, transition_event};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::service::{audit, authorize, product_by_name, product_resource, split_qualified};
+use crate::lookup::{audit, authorize, product_by_name, product_resource, split_qualified};
 use crate::state::AppState;
 use crate::views::ShareView;
 
@@ -483,9 +483,7 @@ pub async fn finalize(
     };
     let after = state.store.apply_share_change(change).await?;
     // Grants did not change, but the names the consumer's SQL sees did.
-    if let Ok(mut cache) = state.visibility.lock() {
-        cache.clear();
-    }
+    crate::snapshot::forget_all(state);
     ShareView::load(state, after).await
 }
 

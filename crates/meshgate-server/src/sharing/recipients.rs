@@ -9,8 +9,6 @@
 //!   to expire that much later (never later than they would have).
 //! - `PUT /api/v1/recipients/{principal}/settings` sets the IP allow-list (admins).
 
-use std::net::IpAddr;
-
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -27,11 +25,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::SharingResult;
+use super::error::SharingResult;
+use super::recipient::parse_network;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, REQUEST_ID};
-use crate::routes::JsonBody;
-use crate::service::{authorize, principal_by_name};
+use crate::extract::JsonBody;
+use crate::lookup::{authorize, principal_by_name};
 use crate::state::AppState;
 
 /// The recipient management API, under `/api/v1`.
@@ -426,7 +425,9 @@ pub async fn oauth_token(
         actor,
         session: None,
     };
-    if let Err(e) = super::check_address(&state, &caller, super::peer(&parts)).await {
+    if let Err(e) =
+        super::recipient::check_address(&state, &caller, super::recipient::peer(&parts)).await
+    {
         return oauth_error(StatusCode::FORBIDDEN, "access_denied", &e.message);
     }
     let _ = &mut parts;
@@ -560,49 +561,12 @@ async fn put_settings(
     Ok(Json(settings))
 }
 
-/// An address or network: the network address and its prefix length.
-fn parse_network(entry: &str) -> Option<(IpAddr, u8)> {
-    let (addr, bits) = match entry.split_once('/') {
-        Some((a, b)) => (a, Some(b.parse::<u8>().ok()?)),
-        None => (entry, None),
-    };
-    let ip: IpAddr = addr.parse().ok()?;
-    let ip = ip.to_canonical();
-    let max = if ip.is_ipv4() { 32 } else { 128 };
-    let bits = bits.unwrap_or(max);
-    (bits <= max).then_some((ip, bits))
-}
-
-/// Whether `ip` is the address or inside the network `entry`.
-pub fn address_matches(entry: &str, ip: IpAddr) -> bool {
-    let Some((net, bits)) = parse_network(entry) else {
-        return false;
-    };
-    match (net, ip.to_canonical()) {
-        (IpAddr::V4(n), IpAddr::V4(a)) => {
-            let mask = if bits == 0 {
-                0
-            } else {
-                u32::MAX << (32 - u32::from(bits))
-            };
-            u32::from(n) & mask == u32::from(a) & mask
-        }
-        (IpAddr::V6(n), IpAddr::V6(a)) => {
-            let mask = if bits == 0 {
-                0
-            } else {
-                u128::MAX << (128 - u32::from(bits))
-            };
-            u128::from(n) & mask == u128::from(a) & mask
-        }
-        _ => false,
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
+    use crate::sharing::recipient::address_matches;
+    use std::net::IpAddr;
 
     #[test]
     fn allow_list_entries_match_addresses_and_networks() {

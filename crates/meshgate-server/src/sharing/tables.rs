@@ -36,7 +36,8 @@ use meshgate_sharing::wire::{QueryRequest, QueryTarget};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::{Recipient, Shared, SharingError, SharingResult, shared_tables};
+use super::error::{SharingError, SharingResult};
+use super::recipient::{Recipient, Shared, shared_tables};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, REQUEST_ID};
 use crate::files::SignedParams;
@@ -840,7 +841,8 @@ pub async fn download(
         session,
     };
     let (request_parts, _) = parts.into_parts();
-    super::check_address(&state, &caller, super::peer(&request_parts)).await?;
+    super::recipient::check_address(&state, &caller, super::recipient::peer(&request_parts))
+        .await?;
     let r = Recipient { caller };
     let tables = shared_tables(&state, &r.caller).await?;
     let Some(t) = tables.into_iter().find(|t| t.table.id == table_id) else {

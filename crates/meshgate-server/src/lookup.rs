@@ -1,0 +1,226 @@
+//! What nearly every handler does first: find the records a request names (answering 404
+//! for what does not exist or may not be seen — a draft product is a 404 for outsiders,
+//! exactly like a missing one), ask the authorizer, and start the audit event. Below every
+//! feature module; it depends on the state, the caller and the error type only.
+
+use meshgate_authz::{Action, Resource};
+use meshgate_core::catalog::ListingState;
+use meshgate_core::model::{
+    DataProduct, Domain, NewAuditEvent, Principal, ProductTable, Share, Team,
+};
+use uuid::Uuid;
+
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+/// Fails with 403 unless the caller may do `action` on `resource`.
+pub fn authorize(
+    state: &AppState,
+    caller: &Caller,
+    action: Action,
+    resource: &Resource,
+    what: &str,
+) -> ApiResult<()> {
+    if caller.session.is_some() {
+        // A credential carries data access only; it can never act on the control plane.
+        return Err(ApiError::forbidden(format!(
+            "principal `{}` may not {what} with a credential: credentials carry data access only (its session policy); use an API token",
+            caller.principal.name
+        )));
+    }
+    if state.authz.is_allowed(&caller.actor, action, resource) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(format!(
+            "principal `{}` may not {what}",
+            caller.principal.name
+        )))
+    }
+}
+
+pub fn audit(
+    caller: &Caller,
+    action: &str,
+    object_type: &str,
+    object_id: impl ToString,
+) -> NewAuditEvent {
+    NewAuditEvent::new(
+        Some(caller.id()),
+        action,
+        object_type,
+        Some(object_id.to_string()),
+    )
+    .with_request_id(crate::error::REQUEST_ID.try_with(|id| id.clone()).ok())
+}
+
+/// The authorizer's view of a share.
+pub async fn share_resource(state: &AppState, share: &Share) -> ApiResult<Resource> {
+    let (team, domain) = match state.store.get_product(share.product_id).await? {
+        Some(p) => (p.team_id, p.domain_id),
+        // The product is gone: only requesters and admins can still see the record.
+        None => (Uuid::nil(), Uuid::nil()),
+    };
+    Ok(Resource::Share {
+        id: share.id,
+        product_id: share.product_id,
+        product_team_id: team,
+        product_domain_id: domain,
+        requester_team_id: share.requester_team_id,
+        requester_principal_id: share.requester_principal_id,
+    })
+}
+
+pub async fn principal_by_name(state: &AppState, name: &str) -> ApiResult<Principal> {
+    state
+        .store
+        .get_principal_by_name(name)
+        .await?
+        .ok_or_else(|| ApiError::not_found("principal", name))
+}
+
+pub async fn domain_by_name(state: &AppState, name: &str) -> ApiResult<Domain> {
+    state
+        .store
+        .get_domain_by_name(name)
+        .await?
+        .ok_or_else(|| ApiError::not_found("domain", name))
+}
+
+pub async fn team_by_name(state: &AppState, domain: &str, team: &str) -> ApiResult<(Domain, Team)> {
+    let d = domain_by_name(state, domain).await?;
+    let t = state
+        .store
+        .get_team_by_name(d.id, team)
+        .await?
+        .ok_or_else(|| ApiError::not_found("team", &format!("{domain}.{team}")))?;
+    Ok((d, t))
+}
+
+/// Resolves `domain.team`.
+pub async fn team_by_qualified_name(
+    state: &AppState,
+    qualified: &str,
+) -> ApiResult<(Domain, Team)> {
+    let (d, t) = split_qualified(qualified, "team")?;
+    team_by_name(state, d, t).await
+}
+
+/// Splits `a.b`, with an error that shows the expected form.
+pub fn split_qualified<'a>(value: &'a str, what: &str) -> ApiResult<(&'a str, &'a str)> {
+    value
+        .split_once('.')
+        .filter(|(a, b)| !a.is_empty() && !b.is_empty() && !b.contains('.'))
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "`{value}` is not a {what} name; write it as `<domain>.<{what}>`"
+            ))
+        })
+}
+
+/// A product by `domain.product` name that `caller` may know of: drafts and unpublished
+/// products exist only for their team and admins, and are a 404 exactly like a product that
+/// does not exist for everyone else (docs/design/SECURITY.md, "existence"). Every route that
+/// names a product finds it through here.
+pub async fn product_by_name(
+    state: &AppState,
+    caller: &Caller,
+    domain: &str,
+    product: &str,
+) -> ApiResult<(Domain, DataProduct)> {
+    let (d, p) = find_product(state, domain, product).await?;
+    if !can_see(caller, &p) {
+        return Err(ApiError::not_found(
+            "data product",
+            &format!("{domain}.{product}"),
+        ));
+    }
+    Ok((d, p))
+}
+
+/// A product by name whatever its listing state: for the server's own work (a visible table
+/// the caller was already granted, the quickstart), never for a caller's lookup.
+pub async fn find_product(
+    state: &AppState,
+    domain: &str,
+    product: &str,
+) -> ApiResult<(Domain, DataProduct)> {
+    let d = domain_by_name(state, domain).await?;
+    let p = state
+        .store
+        .get_product_by_name(d.id, product)
+        .await?
+        .ok_or_else(|| ApiError::not_found("data product", &format!("{domain}.{product}")))?;
+    Ok((d, p))
+}
+
+pub fn product_resource(p: &DataProduct) -> Resource {
+    Resource::Product {
+        id: p.id,
+        team_id: p.team_id,
+        domain_id: p.domain_id,
+    }
+}
+
+/// Whether the caller may see a product's catalog entry: a published product, or any product
+/// of a team the caller belongs to, or anything for an admin.
+pub fn can_see(caller: &Caller, product: &DataProduct) -> bool {
+    product.listing == ListingState::Published
+        || caller.actor.is_admin
+        || caller
+            .actor
+            .teams
+            .iter()
+            .any(|m| m.team_id == product.team_id)
+}
+
+/// Whether the caller sees where a product's tables live: its team's members and admins.
+/// Locations tell others nothing they may use (a table is read through grants), and a
+/// managed table's location must not be handed to anyone who might register it.
+pub fn sees_locations(caller: &Caller, product: &DataProduct) -> bool {
+    caller.actor.is_admin
+        || caller
+            .actor
+            .teams
+            .iter()
+            .any(|m| m.team_id == product.team_id)
+}
+
+/// A visible product whose catalog metadata the caller may change (owners and stewards).
+pub async fn editable_product(
+    state: &AppState,
+    caller: &Caller,
+    domain: &str,
+    product: &str,
+) -> ApiResult<(Domain, DataProduct)> {
+    let (d, p) = product_by_name(state, caller, domain, product).await?;
+    authorize(
+        state,
+        caller,
+        Action::UpdateProduct,
+        &product_resource(&p),
+        &format!("change the catalog metadata of `{domain}.{product}`"),
+    )?;
+    Ok((d, p))
+}
+
+/// A table of `product` by name; 404 naming `domain.product.table` otherwise.
+pub async fn table_of(
+    state: &AppState,
+    domain: &Domain,
+    product: &DataProduct,
+    table: &str,
+) -> ApiResult<ProductTable> {
+    state
+        .store
+        .list_tables(product.id)
+        .await?
+        .into_iter()
+        .find(|t| t.name == table)
+        .ok_or_else(|| {
+            ApiError::not_found(
+                "table",
+                &format!("{}.{}.{table}", domain.name, product.name),
+            )
+        })
+}

@@ -1,0 +1,149 @@
+//! The steps every share operation shares: load the share and check the action (with
+//! separation of duties), describe a transition in the audit log, and hand the follow-up
+//! work to the worker as jobs, waiting for it where the caller asked to.
+
+use std::time::Duration;
+
+use meshgate_authz::{Action, Resource};
+use meshgate_core::lifecycle::ShareStatus;
+use meshgate_core::model::{Grantee, JobKind, NewAuditEvent, Share, ShareDetail};
+use meshgate_store::{NewJob, ShareChange};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::lookup::audit;
+use crate::state::AppState;
+
+/// How long `wait` waits for the worker before answering with the share as it is.
+pub const WAIT_FOR: Duration = Duration::from_secs(30);
+
+/// Loads a share the caller may act on: 404 if it may not even see it, 403 if it may see it
+/// but not do `action`.
+pub async fn load_for(
+    state: &AppState,
+    caller: &Caller,
+    id: Uuid,
+    action: Action,
+    verb: &str,
+) -> ApiResult<(ShareDetail, Resource)> {
+    let not_found = || ApiError::not_found("share", &id.to_string());
+    let detail = state.store.get_share(id).await?.ok_or_else(not_found)?;
+    let resource = crate::lookup::share_resource(state, &detail.share).await?;
+    if !state
+        .authz
+        .is_allowed(&caller.actor, Action::ViewShare, &resource)
+    {
+        return Err(not_found());
+    }
+    if !state.authz.is_allowed(&caller.actor, action, &resource) {
+        return Err(ApiError::forbidden(format!(
+            "principal `{}` may not {verb} share `{id}`",
+            caller.principal.name
+        )));
+    }
+    separate_duties(state, caller, &detail.share, action, verb).await?;
+    Ok((detail, resource))
+}
+
+/// Separation of duties (docs/design/SECURITY.md): the acts that widen what a share gives —
+/// approving it or its extension, modifying a grant's scope — are refused to the requester
+/// and to members of the requesting team, stewards and admins included, unless the mesh's
+/// `lifecycle.allow_self_approval` is on; then the act is audited `share.self_decision`.
+async fn separate_duties(
+    state: &AppState,
+    caller: &Caller,
+    share: &Share,
+    action: Action,
+    verb: &str,
+) -> ApiResult<()> {
+    if !matches!(action, Action::ApproveShare | Action::ModifyShare) {
+        return Ok(());
+    }
+    let own = share.created_by == caller.id()
+        || share.requester_principal_id == Some(caller.id())
+        || share
+            .requester_team_id
+            .is_some_and(|t| caller.team_ids().contains(&t));
+    if !own {
+        return Ok(());
+    }
+    if !state.config.lifecycle.allow_self_approval {
+        return Err(ApiError::forbidden(format!(
+            "principal `{}` may not {verb} share `{}`: it was requested by the principal or by a team it belongs to (separation of duties; an admin can allow it with `lifecycle.allow_self_approval`)",
+            caller.principal.name, share.id
+        )));
+    }
+    let event = audit(caller, "share.self_decision", "share", share.id)
+        .with_detail(json!({"action": verb}));
+    state.store.append_audit(event).await?;
+    Ok(())
+}
+
+pub fn transition_event(
+    caller: &Caller,
+    verb: &str,
+    detail: &ShareDetail,
+    to: ShareStatus,
+    extra: serde_json::Value,
+) -> NewAuditEvent {
+    audit(caller, &format!("share.{verb}"), "share", detail.share.id).with_detail(json!({
+        "from": detail.share.status, "to": to, "extra": extra,
+    }))
+}
+
+/// Who a share's grants go to: the requesting team, else the requesting principal.
+pub fn grantee_of(share: &Share) -> meshgate_core::Result<Grantee> {
+    match (share.requester_team_id, share.requester_principal_id) {
+        (Some(t), _) => Ok(Grantee::Team(t)),
+        (None, Some(p)) => Ok(Grantee::Principal(p)),
+        (None, None) => Err(meshgate_core::Error::internal("share has no requester")),
+    }
+}
+
+/// Commits a change that enqueues a job, wakes the worker, and (if `wait`) waits until the
+/// worker has finished this share.
+pub async fn enqueue_and_wait(
+    state: &AppState,
+    change: ShareChange,
+    wait: bool,
+) -> ApiResult<ShareDetail> {
+    let id = change.share_id;
+    let mut done = state.processed.subscribe();
+    let after = state.store.apply_share_change(change).await?;
+    state.wake_worker.notify_one();
+    if !wait {
+        return Ok(after);
+    }
+    let waited = tokio::time::timeout(WAIT_FOR, async {
+        loop {
+            match done.recv().await {
+                Ok(finished) if finished == id => return,
+                Ok(_) => {}
+                // Missed announcements: check the share itself.
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => return,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    })
+    .await;
+    if waited.is_err() {
+        tracing::warn!(share = %id, "share processing did not finish within the wait; answering with its current state");
+    }
+    state
+        .store
+        .get_share(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("share", &id.to_string()))
+}
+
+/// A job on a share, locked per product and per grantee.
+pub fn share_job(kind: JobKind, share: &Share) -> NewJob {
+    NewJob {
+        kind,
+        subject_id: share.id,
+        lock_product: Some(share.product_id),
+        lock_grantee: share.requester_team_id.or(share.requester_principal_id),
+    }
+}
