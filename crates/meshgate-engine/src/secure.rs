@@ -73,7 +73,7 @@ impl GrantRule {
     }
 }
 
-/// Everything that decides what one principal reads of one table (ACCESS.md §Resolution).
+/// Everything that decides what one principal reads of one table (docs/design/ACCESS.md §Resolution).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TableAccess {
     /// The principal's team owns the product: all rows, all columns, no masks (restrictive
