@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""B10 (BENCHMARKS.md): tenant-scoped key lookup at 1,000 tenants × 10M rows, end to end.
+"""B10 (docs/design/BENCHMARKS.md): tenant-scoped key lookup at 1,000 tenants × 10M rows, end to end.
 
 Starts `meshgate quickstart` (release build) on a fresh data dir; alice (owner of sales.core)
 uploads a generated Parquet file of `--rows` rows over `--tenants` tenants as a multi-tenant

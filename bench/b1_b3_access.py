@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""B1, B2, B3 (BENCHMARKS.md): the cost of fine-grained access in queries.
+"""B1, B2, B3 (docs/design/BENCHMARKS.md): the cost of fine-grained access in queries.
 
 - B1: secured / unsecured query time in meshgate. "Unsecured" is the product owner (alice),
   who reads the table as it is; "secured" is a consumer (bob) whose grant carries a data

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""B4 (BENCHMARKS.md): time from an owner's approval to the consumer's first successful query.
+"""B4 (docs/design/BENCHMARKS.md): time from an owner's approval to the consumer's first successful query.
 
 Starts `meshgate quickstart` (release build) on a fresh data dir, then repeats: bob requests
 access to sales.orders (untimed); alice approves and bob queries until the query succeeds

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""B7 (BENCHMARKS.md): Delta Sharing `load_as_pandas` throughput vs pyarrow reading the same
+"""B7 (docs/design/BENCHMARKS.md): Delta Sharing `load_as_pandas` throughput vs pyarrow reading the same
 files locally. Target: >= 0.9x.
 
 Starts `meshgate quickstart` (release build) on a fresh data dir; alice (owner of sales.core)

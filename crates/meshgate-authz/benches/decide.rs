@@ -1,4 +1,4 @@
-//! B6 of BENCHMARKS.md: one control-plane authorization decision (target p50 ≤ 5 µs).
+//! B6 of docs/design/BENCHMARKS.md: one control-plane authorization decision (target p50 ≤ 5 µs).
 //! The typical hot decision: an approver (a steward of the product's team, member of a
 //! few other teams) approving a team's share. Criterion's reported median is the p50.
 

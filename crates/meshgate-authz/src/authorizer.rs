@@ -10,7 +10,7 @@
 //! have to carry one role reference per role, and every request would pay a transitive
 //! closure over those entities. With attributes a request holds just two entities (the
 //! actor and the resource, referring to teams and domains by uid alone), and the policies
-//! say "approver", the word LIFECYCLE.md uses. Group membership, in contrast, *is* a
+//! say "approver", the word docs/design/LIFECYCLE.md uses. Group membership, in contrast, *is* a
 //! principal-to-principal relation, so it is the hierarchy: an actor's parents are its
 //! groups, and `principal in resource.requester_principal` covers a group's members.
 //!

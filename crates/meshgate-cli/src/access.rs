@@ -1,4 +1,4 @@
-//! Verbs for fine-grained access (ACCESS.md): data filters, row rules, column tags, tag
+//! Verbs for fine-grained access (docs/design/ACCESS.md): data filters, row rules, column tags, tag
 //! masks, and the narrowing an approver attaches to a share's table items.
 
 use std::collections::BTreeMap;

@@ -1,4 +1,4 @@
-//! Verbs for the rest of the share lifecycle (LIFECYCLE.md §Personas and verbs): adding and
+//! Verbs for the rest of the share lifecycle (docs/design/LIFECYCLE.md §Personas and verbs): adding and
 //! removing items, modifying a processed item, extensions, the consumer's local name,
 //! archiving, verification and re-application, processor logs and a product's share
 //! settings.

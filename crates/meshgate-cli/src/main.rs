@@ -92,7 +92,7 @@ enum Command {
 }
 
 /// The stack of the runtime's threads (workers and blocking tasks). Query planning runs on
-/// threads of its own with a larger one (QUERY_LIMITS.md); this is the margin for everything
+/// threads of its own with a larger one (docs/design/QUERY_LIMITS.md); this is the margin for everything
 /// else that recurses over a caller's input.
 const THREAD_STACK: usize = 8 * 1024 * 1024;
 

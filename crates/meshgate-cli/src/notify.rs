@@ -1,4 +1,4 @@
-//! Verbs for notifications (LIFECYCLE.md §Notifications): the inbox (`inbox`, `inbox read`),
+//! Verbs for notifications (docs/design/LIFECYCLE.md §Notifications): the inbox (`inbox`, `inbox read`),
 //! the email address notifications go to (`contact`), and webhooks that receive them signed
 //! (`webhook`). Each is one REST call and a printout.
 

@@ -1,4 +1,4 @@
-//! Verbs for Delta Sharing recipients (DELTA_SHARING.md): tokens with their one-time profile
+//! Verbs for Delta Sharing recipients (docs/design/DELTA_SHARING.md): tokens with their one-time profile
 //! links, rotation, revocation and IP allow-lists (`recipient …`), downloading a profile file
 //! from its link and listing what the protocol shares with you (`sharing …`).
 

@@ -1,4 +1,4 @@
-//! Verbs for tenant isolation (ACCESS.md §Tenant isolation): vending short-lived,
+//! Verbs for tenant isolation (docs/design/ACCESS.md §Tenant isolation): vending short-lived,
 //! tenant-scoped **credentials**, and the **rows** API that services use with them (append
 //! rows as JSON, look a row up by key, list a tenant's rows).
 //!

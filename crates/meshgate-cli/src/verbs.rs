@@ -1,4 +1,4 @@
-//! The persona verbs of LIFECYCLE.md ("Personas and verbs"), each one REST call (or two) of
+//! The persona verbs of docs/design/LIFECYCLE.md §Personas and verbs, each one REST call (or two) of
 //! `docs/API.md` and a printout.
 //!
 //! Arguments are checked for shape here (`DOMAIN.PRODUCT`, `NAME=PATH`, file formats) so a

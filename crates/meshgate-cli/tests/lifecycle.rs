@@ -1,4 +1,4 @@
-//! End to end through the CLI: the share lifecycle verbs of LIFECYCLE.md on a real
+//! End to end through the CLI: the share lifecycle verbs of docs/design/LIFECYCLE.md on a real
 //! `meshgate quickstart` — request, approve, finalize (local name), add/remove items, submit
 //! refusal, modify (columns), extensions (approve, reject, cancel), verify/reapply (single and
 //! per product), share logs, share settings (auto-approval, required expiry), archive delete

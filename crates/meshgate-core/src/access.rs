@@ -1,4 +1,4 @@
-//! The vocabulary of fine-grained access (ACCESS.md): masks, grant scopes, data filters, row
+//! The vocabulary of fine-grained access (docs/design/ACCESS.md): masks, grant scopes, data filters, row
 //! rules and tag-driven masks. Pure data; the query engine compiles and enforces them.
 
 use std::collections::BTreeMap;
@@ -149,7 +149,7 @@ pub struct DataFilter {
     pub table_id: Uuid,
     pub name: String,
     pub description: String,
-    /// The row filter (ACCESS.md expression language); `None` = all rows.
+    /// The row filter (docs/design/ACCESS.md §Expression language); `None` = all rows.
     pub row_filter: Option<String>,
     /// The columns it admits; `None` = all.
     pub columns: Option<Vec<String>>,

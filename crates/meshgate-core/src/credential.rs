@@ -1,4 +1,4 @@
-//! Short-lived, tenant-scoped credentials (ACCESS.md §Tenant isolation): a principal's rights
+//! Short-lived, tenant-scoped credentials (docs/design/ACCESS.md §Tenant isolation): a principal's rights
 //! narrowed by a **session policy**, carried in a signed token so that every request can be
 //! verified without a store round trip.
 //!

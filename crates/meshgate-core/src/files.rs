@@ -18,7 +18,7 @@
 //! fetches the URL with a plain HTTP GET instead of treating it as an object-store path),
 //! and the only such key that does not claim a cloud vendor's signing scheme (`X-Amz-…`,
 //! `X-Goog-…`, Azure's `sp`). The same mechanism can thus serve Delta Sharing file URLs
-//! (DELTA_SHARING.md §Files) by adding a resource kind.
+//! (docs/design/DELTA_SHARING.md §Files) by adding a resource kind.
 
 use std::ops::Range;
 

@@ -1,12 +1,12 @@
 //! meshgate-core: the vocabulary of meshgate.
 //!
 //! Everything here is pure (no I/O) so it compiles fast and is unit-testable:
-//! - [`model`]: the concepts of ARCHITECTURE.md (mesh, domain, team, principal, data product,
+//! - [`model`]: the concepts of docs/design/ARCHITECTURE.md (mesh, domain, team, principal, data product,
 //!   table, share, share item, grant, audit event), one name each.
-//! - [`lifecycle`]: the share and share-item state machines of LIFECYCLE.md, table-driven.
+//! - [`lifecycle`]: the share and share-item state machines of docs/design/LIFECYCLE.md, table-driven.
 //! - [`names`]: validation of user-chosen names (they become SQL identifiers).
 //! - [`token`]: API token generation and hashing.
-//! - [`access`]: masks, grant scopes, data filters, row rules, tag masks (ACCESS.md).
+//! - [`access`]: masks, grant scopes, data filters, row rules, tag masks (docs/design/ACCESS.md).
 //! - [`catalog`]: metadata forms, enforcement rules, listing states, glossary, classification.
 //! - [`credential`]: signed, short-lived, tenant-scoped credentials (session policies).
 //! - [`snapshot`]: the access snapshot, what one principal may read, resolved from store rows.

@@ -1,4 +1,4 @@
-//! The share and share-item state machines of LIFECYCLE.md, as data.
+//! The share and share-item state machines of docs/design/LIFECYCLE.md, as data.
 //!
 //! Transitions are tables, not scattered `if`s, so the API, the workers and the property test
 //! all consult one definition. Moving into the state already held is an idempotent no-op
@@ -134,7 +134,7 @@ impl<S: Copy> Step<S> {
     }
 }
 
-/// The share transition table of LIFECYCLE.md. `None`: the action is not allowed from `from`.
+/// The share transition table of docs/design/LIFECYCLE.md. `None`: the action is not allowed from `from`.
 ///
 /// `delete`'s extra condition (no item in a shared state) is checked by [`share_step`]'s
 /// callers, which know the items.
@@ -227,7 +227,7 @@ pub enum ItemTarget {
     Removed,
 }
 
-/// The item transition table of LIFECYCLE.md.
+/// The item transition table of docs/design/LIFECYCLE.md.
 pub fn item_transition(from: ItemStatus, action: ItemAction) -> Option<ItemTarget> {
     use ItemAction as A;
     use ItemStatus as S;

@@ -1,4 +1,4 @@
-//! The concepts of ARCHITECTURE.md as plain data. These structs are what the store returns and
+//! The concepts of docs/design/ARCHITECTURE.md as plain data. These structs are what the store returns and
 //! (mostly) what the API sends; ids are UUIDv7 so they sort by creation time.
 
 use chrono::{DateTime, Utc};
@@ -404,7 +404,7 @@ pub fn folder_covers(prefix: &str, path: &str) -> bool {
         .is_some_and(|rest| rest.starts_with('/'))
 }
 
-/// A product's rules for shares of it (LIFECYCLE.md §Rules around the workflow).
+/// A product's rules for shares of it (docs/design/LIFECYCLE.md §Rules around the workflow).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ShareSettings {

@@ -1,4 +1,4 @@
-//! Notifications (LIFECYCLE.md §Notifications): which audit events notify whom, what the
+//! Notifications (docs/design/LIFECYCLE.md §Notifications): which audit events notify whom, what the
 //! message says, and the webhook signature.
 //!
 //! Notifications are derived from the audit log rather than sent by the lifecycle code: every

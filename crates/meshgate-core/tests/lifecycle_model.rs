@@ -1,10 +1,10 @@
-//! A model-based property test of the share and share-item state machines (LIFECYCLE.md).
+//! A model-based property test of the share and share-item state machines (docs/design/LIFECYCLE.md).
 //!
 //! Random sequences of share-level operations run against two implementations of one share
 //! with its items:
 //!
 //! - a **reference model**, deliberately simple and written independently of `lifecycle.rs`:
-//!   the share table is transcribed row by row from LIFECYCLE.md, and every item move is an
+//!   the share table is transcribed row by row from docs/design/LIFECYCLE.md, and every item move is an
 //!   explicit `match` or set written out where the operation needs it;
 //! - a small **system under test**, composed only from the public functions of
 //!   `meshgate_core::lifecycle` (`share_step`, `item_step`, `item_transition`, `is_shared`,
@@ -76,7 +76,7 @@ enum Outcome {
 
 // ----- the reference model -----
 
-/// LIFECYCLE.md's share table, row by row: the action, the states it may start from, the
+/// docs/design/LIFECYCLE.md's share table, row by row: the action, the states it may start from, the
 /// state it leads to.
 const SHARE_TABLE: &[(ShareAction, &[ShareStatus], ShareStatus)] = &[
     (
@@ -661,7 +661,7 @@ proptest! {
     }
 }
 
-/// The deepest path of LIFECYCLE.md, spelled out, so that the checker is known to reach it:
+/// The deepest path of docs/design/LIFECYCLE.md, spelled out, so that the checker is known to reach it:
 /// a partly failed share, an item added, a revocation that ends in `finish_pending`, and the
 /// resubmission of the failed item together with the new one.
 #[test]
@@ -690,7 +690,7 @@ fn finish_pending_path() {
 
 /// The item sets of the model against `is_shared` and `is_revokable`, for every status.
 ///
-/// `is_shared` also counts `pending_extension`, which LIFECYCLE.md's list of shared states
+/// `is_shared` also counts `pending_extension`, which the original list of shared states (docs/design/LIFECYCLE.md §Departures)
 /// leaves out: an item pending extension keeps its grant in force (it comes from
 /// `share_succeeded` and goes back there), so it must block filter edits and product deletes
 /// like `share_succeeded`. Share-level `delete` cannot tell the difference (an item is pending

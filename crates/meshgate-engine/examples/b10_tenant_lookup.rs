@@ -1,4 +1,4 @@
-//! B10 (BENCHMARKS.md): tenant-scoped key lookup at 1,000 tenants × 10M rows, and the number
+//! B10 (docs/design/BENCHMARKS.md): tenant-scoped key lookup at 1,000 tenants × 10M rows, and the number
 //! of files a tenant-scoped query reads.
 //!
 //! Builds a multi-tenant Delta table (seeded generator, partitioned by tenant) in a temporary

@@ -6,7 +6,7 @@
 //!   appending it to one.
 //! - [`secure`]: the secure table provider every table is wrapped in at catalog lookup, so
 //!   views, CTEs, subqueries and joins cannot bypass access rules.
-//! - [`policy`]: the row-filter and mask expression language (ACCESS.md), compiled to
+//! - [`policy`]: the row-filter and mask expression language (docs/design/ACCESS.md), compiled to
 //!   DataFusion expressions with positions in its errors.
 //! - [`query`]: a DataFusion session over exactly the tables a principal may see, under a
 //!   memory limit and a timeout.

@@ -1,8 +1,8 @@
-//! The text masks of ACCESS.md as DataFusion scalar functions. They are never registered in a
+//! The text masks of docs/design/ACCESS.md as DataFusion scalar functions. They are never registered in a
 //! session (a query cannot call them by name); the secure table provider builds them into
 //! its scan. Each maps text to text, NULL to NULL, and cannot fail.
 //!
-//! `hash` is keyed (MASKS_AND_WEBHOOKS.md): HMAC-SHA-256 under the mesh's mask key, so equal
+//! `hash` is keyed (docs/design/MASKS_AND_WEBHOOKS.md): HMAC-SHA-256 under the mesh's mask key, so equal
 //! values hash equally across the mesh (joins on a hashed column still work) while nobody
 //! without the key can test guesses (an e-mail address, a phone number) against a hash.
 

@@ -1,4 +1,4 @@
-//! The row-filter and mask expression language of ACCESS.md, compiled to DataFusion
+//! The row-filter and mask expression language of docs/design/ACCESS.md, compiled to DataFusion
 //! expressions over one table's schema.
 //!
 //! Text is parsed with DataFusion's SQL parser (`sqlparser`) into an AST; only a small, safe
@@ -211,7 +211,7 @@ fn parse(text: &str) -> Result<ast::Expr, PolicyError> {
     }
     let dialect = GenericDialect {};
     // The compiler and the plans the expression ends up in recurse over it: bound its size
-    // and depth as a query's are (QUERY_LIMITS.md).
+    // and depth as a query's are (docs/design/QUERY_LIMITS.md).
     let limits = Limits {
         max_bytes: MAX_EXPRESSION_LEN,
         ..Limits::default()

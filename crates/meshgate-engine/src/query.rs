@@ -54,7 +54,7 @@ pub struct QueryConfig {
     pub timeout: Duration,
     /// Where operators spill; `None` = the OS temp dir.
     pub spill_dir: Option<PathBuf>,
-    /// How long, size and deep a query's SQL may be (QUERY_LIMITS.md).
+    /// How long, size and deep a query's SQL may be (docs/design/QUERY_LIMITS.md).
     pub limits: Limits,
     /// How long parsing and planning may take, within `timeout`.
     pub plan_timeout: Duration,
@@ -331,7 +331,7 @@ fn too_complex(e: LimitError) -> Error {
         Limit::Bytes => "query.max_sql_bytes",
         Limit::Tokens => "query.max_sql_tokens",
         Limit::Depth => "query.max_expr_depth",
-        // Fixed: longer chains cost the parser exponential time (QUERY_LIMITS.md).
+        // Fixed: longer chains cost the parser exponential time (docs/design/QUERY_LIMITS.md).
         Limit::Dots => {
             return Error::TooComplex {
                 message: format!("the query is too complex: {e}"),

@@ -1,4 +1,4 @@
-//! Row-level writes and multi-tenant tables (ACCESS.md §Tenant isolation).
+//! Row-level writes and multi-tenant tables (docs/design/ACCESS.md §Tenant isolation).
 //!
 //! A multi-tenant table declares a tenant key column (values like `tenant1-17`); the tenant
 //! is the part before a separator (default `-`) or the whole value. Such a table carries a
@@ -46,8 +46,8 @@ impl Tenancy {
     }
 
     /// Whether `key` lies inside a credential's key prefix. The prefix is compared at the
-    /// tenant separator, never as a bare string prefix (MASKS_AND_WEBHOOKS.md §Key
-    /// prefixes): a prefix that ends with the separator (`tenant1-`) covers the keys that
+    /// tenant separator, never as a bare string prefix (docs/design/MASKS_AND_WEBHOOKS.md
+    /// §Key prefixes stop at the tenant separator): a prefix that ends with the separator (`tenant1-`) covers the keys that
     /// start with it; any other prefix names a whole tenant or key (`tenant1`, `tenant1-17`)
     /// and covers that key and the keys that continue it after a separator (`tenant1-…`,
     /// `tenant1-17-…`). Where the whole key is the tenant (no separator), a prefix covers

@@ -52,7 +52,8 @@ use meshgate_core::access::{Mask, RowRule};
 pub use crate::masks::MaskKey;
 use crate::policy::{Identity, PolicyError, compile_filter, compile_mask};
 
-/// Everything that decides what one principal reads of one table (ACCESS.md §Resolution).
+/// Everything that decides what one principal reads of one table (docs/design/ACCESS.md
+/// §Resolution).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TableAccess {
     /// The principal's team owns the product: all rows, all columns, no masks (restrictive

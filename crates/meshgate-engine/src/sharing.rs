@@ -1,4 +1,4 @@
-//! The data plane of Delta Sharing (DELTA_SHARING.md): a Delta table as the protocol describes
+//! The data plane of Delta Sharing (docs/design/DELTA_SHARING.md): a Delta table as the protocol describes
 //! it — one version's protocol, metadata and data files, the versions' commit times, the
 //! change data feed of a version range — and **materialised snapshots** of filtered or masked
 //! items.

@@ -1,4 +1,4 @@
-//! Adversarial probes of the secure scan (ACCESS.md §Enforcement): a principal that may read
+//! Adversarial probes of the secure scan (docs/design/ACCESS.md §Enforcement): a principal that may read
 //! only some rows of `people`, with masked columns and one column it may not see, tries to
 //! learn about the rows and values it may not read — through failing predicates, masked-value
 //! predicates and joins, aggregates, limits, `EXPLAIN`, subqueries, the catalog and error

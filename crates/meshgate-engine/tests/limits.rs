@@ -1,4 +1,4 @@
-//! Bounded input (QUERY_LIMITS.md): SQL past the size and depth limits is refused with a
+//! Bounded input (docs/design/QUERY_LIMITS.md): SQL past the size and depth limits is refused with a
 //! message naming the limit, before anything recurses over it deeply enough to overflow a
 //! stack; chains just inside the limit still plan; filter expressions are bounded the same
 //! way; malformed upload files are refused as invalid data instead of panicking a reader.

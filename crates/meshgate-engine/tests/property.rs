@@ -1,4 +1,4 @@
-//! Property test of the secure scan against a reference model (ACCESS.md §Resolution).
+//! Property test of the secure scan against a reference model (docs/design/ACCESS.md §Resolution).
 //!
 //! Random small tables `t(id BIGINT, a BIGINT NULL, s TEXT NULL)`, random access (owner or 0–3
 //! grants with column subsets, row filters and masks, tag masks, row rules on `s`/`a`, a
@@ -368,7 +368,7 @@ impl Access {
         [0, 1, 2].map(|c| grants.iter().any(|g| g.covers(c)))
     }
 
-    /// ACCESS.md §Resolution 3: (OR of grants) AND row rules AND restrictive, true only.
+    /// docs/design/ACCESS.md §Resolution, step 3: (OR of grants) AND row rules AND restrictive, true only.
     fn admits(&self, row: &[Val; 3]) -> bool {
         let grants = self.effective_grants();
         let permissive = grants.iter().map(|g| g.admits(row)).fold(Some(false), or);

@@ -1,7 +1,7 @@
 //! meshgate-guard: bounds on untrusted input, checked before the heavy machinery sees it.
 //!
 //! - [`sql`]: how long a caller's SQL text may be, and how deep and how large its parsed
-//!   syntax tree may be, checked before DataFusion plans it (QUERY_LIMITS.md).
+//!   syntax tree may be, checked before DataFusion plans it (docs/design/QUERY_LIMITS.md).
 //! - [`upload`]: the framing of an uploaded file (a Parquet file's footer), checked before a
 //!   reader trusts the offsets in it.
 //!

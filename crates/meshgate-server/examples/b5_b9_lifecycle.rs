@@ -1,4 +1,4 @@
-//! B5 and B9 (BENCHMARKS.md).
+//! B5 and B9 (docs/design/BENCHMARKS.md).
 //!
 //! **B5** — share lifecycles per second: each lifecycle is a consumer's request (created and
 //! submitted), an owner's approval, and the worker processing it into a grant (`processed`);

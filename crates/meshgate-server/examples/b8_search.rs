@@ -1,4 +1,4 @@
-//! B8 (BENCHMARKS.md): catalog search p95 at 100,000 products, target ≤ 10 ms.
+//! B8 (docs/design/BENCHMARKS.md): catalog search p95 at 100,000 products, target ≤ 10 ms.
 //!
 //! Builds the metadata of 100k products with a seeded generator (domains with units, teams,
 //! tables and columns, tags and classifications, glossary terms, form values), indexes it
@@ -399,7 +399,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         queries.push((kind, viewer, q));
     }
     // RUNS passes over the same searches (the first WARM_UP of each pass untimed); the
-    // reported percentiles are the medians of the passes' (BENCHMARKS.md: ≥ 5 runs).
+    // reported percentiles are the medians of the passes' (docs/design/BENCHMARKS.md: ≥ 5 runs).
     let mut by_kind: BTreeMap<usize, Vec<Duration>> = BTreeMap::new();
     let mut passes: Vec<[f64; 4]> = Vec::with_capacity(RUNS);
     let mut hits = 0usize;

@@ -1,4 +1,4 @@
-//! Fine-grained access (ACCESS.md) on the control plane: data filters, row rules, column
+//! Fine-grained access (docs/design/ACCESS.md) on the control plane: data filters, row rules, column
 //! tags and tag-driven masks, the scopes approvers attach to share items, and the resolution
 //! of a principal's grants into the [`TableAccess`] the query engine enforces.
 //!
@@ -832,7 +832,7 @@ pub struct ItemScopeRequest {
 }
 
 /// Validates an approver's scope for `table` and turns filter names into ids. A mask that
-/// conflicts with a mask the same grantee already holds on the table is refused (ACCESS.md:
+/// conflicts with a mask the same grantee already holds on the table is refused (docs/design/ACCESS.md §Resolution,
 /// at most one mask per column).
 pub async fn scope_for(
     state: &AppState,

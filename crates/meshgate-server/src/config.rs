@@ -45,7 +45,7 @@ pub struct Config {
     pub sharing: SharingSettings,
 }
 
-/// The Delta Sharing server (DELTA_SHARING.md).
+/// The Delta Sharing server (docs/design/DELTA_SHARING.md).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SharingSettings {
@@ -109,7 +109,7 @@ impl SharingSettings {
     }
 }
 
-/// The share lifecycle's scheduled tasks (LIFECYCLE.md).
+/// The share lifecycle's scheduled tasks (docs/design/LIFECYCLE.md).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LifecycleSettings {
@@ -140,7 +140,7 @@ impl Default for LifecycleSettings {
     }
 }
 
-/// How notifications are delivered (LIFECYCLE.md §Notifications). The in-app inbox is always
+/// How notifications are delivered (docs/design/LIFECYCLE.md §Notifications). The in-app inbox is always
 /// on; email needs `smtp_url`; webhooks need nothing here unless they must reach internal
 /// hosts (`webhook_allow_hosts`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -162,7 +162,7 @@ pub struct NotificationSettings {
     pub max_attempts: u32,
     /// Hosts (names or IP addresses) webhooks may be delivered to although they are not
     /// public: loopback, private, link-local and other internal addresses are refused
-    /// otherwise (MASKS_AND_WEBHOOKS.md). E.g. `["hooks.internal.example", "127.0.0.1"]`; in
+    /// otherwise (docs/design/MASKS_AND_WEBHOOKS.md). E.g. `["hooks.internal.example", "127.0.0.1"]`; in
     /// the environment a list or one comma-separated string
     /// (`MESHGATE_NOTIFICATIONS__WEBHOOK_ALLOW_HOSTS=hooks.internal.example,127.0.0.1`).
     #[serde(deserialize_with = "string_or_list")]
@@ -196,7 +196,7 @@ pub struct QuerySettings {
     pub memory_limit_mb: u64,
     /// Longest a query may run, in seconds.
     pub timeout_secs: u64,
-    /// Longest accepted SQL text, in bytes (QUERY_LIMITS.md).
+    /// Longest accepted SQL text, in bytes (docs/design/QUERY_LIMITS.md).
     pub max_sql_bytes: usize,
     /// Most tokens (keywords, names, literals, operators) in a query's SQL.
     pub max_sql_tokens: usize,

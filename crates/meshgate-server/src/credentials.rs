@@ -1,5 +1,5 @@
-//! Short-lived, tenant-scoped credentials (the token vending machine of ACCESS.md §Tenant
-//! isolation).
+//! Short-lived, tenant-scoped credentials (the token vending machine of docs/design/ACCESS.md
+//! §Tenant isolation).
 //!
 //! A principal asks for a credential with a **session policy** (tables, actions, a key
 //! prefix, an expiry ≤ 12 h). It is granted only within the principal's own rights, so a

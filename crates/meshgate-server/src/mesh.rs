@@ -5,7 +5,7 @@
 //! reuses what is there — and the demo tokens are kept in `quickstart-tokens.json` in the
 //! data dir (readable only by its owner) so a second run can print them again.
 //!
-//! Besides the sales/marketing story it seeds the tenant-isolation demo of ACCESS.md: a
+//! Besides the sales/marketing story it seeds the tenant-isolation demo of docs/design/ACCESS.md: a
 //! service principal `item-service`, steward of `apps.platform`, and a multi-tenant product
 //! `apps.items` whose table `items` is keyed by `item_id` (`tenant3-1`, …). Only tenant3 has
 //! rows; the tour creates tenant1's and tenant2's through tenant-scoped credentials.

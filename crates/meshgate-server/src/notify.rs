@@ -1,4 +1,4 @@
-//! Notifications (LIFECYCLE.md §Notifications): the dispatcher that turns the audit log into
+//! Notifications (docs/design/LIFECYCLE.md §Notifications): the dispatcher that turns the audit log into
 //! inbox entries, email and webhook deliveries; the workers' delivery steps; and the API of
 //! inboxes, contacts and webhooks.
 //!

@@ -1,4 +1,4 @@
-//! The share lifecycle (LIFECYCLE.md): people's actions on shares, and the worker that turns
+//! The share lifecycle (docs/design/LIFECYCLE.md): people's actions on shares, and the worker that turns
 //! approvals and revocations into grants.
 //!
 //! Every action loads the share, asks the authorizer, computes the new states with the state

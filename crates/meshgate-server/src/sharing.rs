@@ -1,4 +1,4 @@
-//! The Delta Sharing server (DELTA_SHARING.md): the open protocol's endpoints under
+//! The Delta Sharing server (docs/design/DELTA_SHARING.md): the open protocol's endpoints under
 //! `[sharing] prefix` (default `/delta-sharing`), for pandas, Spark, polars, Power BI and any
 //! other Delta Sharing client.
 //!

@@ -1,4 +1,4 @@
-//! HTTP tests of fine-grained access (ACCESS.md) through the REST API: data filters (CRUD,
+//! HTTP tests of fine-grained access (docs/design/ACCESS.md) through the REST API: data filters (CRUD,
 //! validation, ownership, audit), the scopes an approver attaches to a share (row filters,
 //! kept columns, masks) as the consumer's SQL sees them, immediacy of filter, group and rule
 //! changes, QuickSight row rules (import, export, validation), and tag-driven masks.

@@ -1,4 +1,4 @@
-//! HTTP tests of tenant isolation and short-lived credentials (ACCESS.md §Tenant isolation,
+//! HTTP tests of tenant isolation and short-lived credentials (docs/design/ACCESS.md §Tenant isolation,
 //! issue 5) through the REST API: vending (the intersection of the caller's rights and the
 //! session policy), use through the rows API and SQL, cross-tenant denials (named and
 //! audited), row-by-row WITH CHECK on writes, revocation, expiry, tampering, schema

@@ -1,4 +1,4 @@
-//! The whole share lifecycle (LIFECYCLE.md) through the HTTP API: items of every kind, adding
+//! The whole share lifecycle (docs/design/LIFECYCLE.md) through the HTTP API: items of every kind, adding
 //! and removing items, expiry and extensions, auto-approval, archiving, verification and
 //! re-application, modification, local names, processor logs, scheduled tasks, and many
 //! clients racing on one share.

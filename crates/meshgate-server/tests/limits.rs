@@ -1,7 +1,7 @@
 //! Issue 13, findings 5 and 6, at the HTTP edge: queries past the limits answer 400 (and the
 //! server answers the next request), malformed upload files answer 400 on create and on
 //! append, and a handler that panics costs its own request a 500 with the request id while
-//! the server lives on (QUERY_LIMITS.md).
+//! the server lives on (docs/design/QUERY_LIMITS.md).
 //!
 //! Before the limits, each of these queries overflowed the stack of the thread planning it,
 //! which aborts the whole process — this test binary included.

@@ -1,4 +1,4 @@
-//! HTTP tests of notifications (LIFECYCLE.md §Notifications, issue 3 item 9): the inbox each
+//! HTTP tests of notifications (docs/design/LIFECYCLE.md §Notifications, issue 3 item 9): the inbox each
 //! principal gets from share requests, decisions and revocations (never about its own acts,
 //! never someone else's), email through a real SMTP server (Python's `aiosmtpd`, started
 //! here), and signed webhooks retried with backoff until the receiver accepts them.

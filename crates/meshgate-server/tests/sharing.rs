@@ -1,4 +1,4 @@
-//! The Delta Sharing protocol (DELTA_SHARING.md) as HTTP tests through the router: bearer,
+//! The Delta Sharing protocol (docs/design/DELTA_SHARING.md) as HTTP tests through the router: bearer,
 //! recipient and OAuth authentication, one-time profiles, listings and their page tokens,
 //! version/metadata/query/changes with their headers, formats, time travel and hints, signed
 //! file URLs (GET, HEAD, ranges, tampering, expiry, revocation), materialised snapshots of

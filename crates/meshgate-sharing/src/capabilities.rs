@@ -4,7 +4,7 @@
 //! `responseformat=delta,parquet;readerfeatures=deletionvectors,columnmapping;includeendstreamaction=true`
 //! (`;`-separated `key=value`, values `,`-separated, keys and values case-insensitive). The
 //! server answers in **exactly one** format and says which in the same response header
-//! (DELTA_SHARING.md, «Format negotiation»):
+//! (docs/design/DELTA_SHARING.md §Format negotiation):
 //!
 //! - `parquet` (the default, and the only format old clients know): the table must need no
 //!   more than Delta reader version 1;
@@ -17,7 +17,7 @@
 //! header to send. Unknown keys and values and malformed pieces are ignored: clients add
 //! capabilities over time. `includeendstreamaction=true` is how a client asks for an
 //! `endStreamAction` line: the Python client reads every line after `metaData` as a file, so
-//! one must not be sent unasked (DELTA_SHARING.md, «NDJSON»).
+//! one must not be sent unasked (docs/design/DELTA_SHARING.md §NDJSON).
 
 use crate::{Error, Result};
 

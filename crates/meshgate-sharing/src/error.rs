@@ -1,7 +1,7 @@
 //! The crate's one error type. Every variant is something the caller got wrong and can fix,
 //! so the server answers all of them with 400 and `errorCode` `INVALID_PARAMETER_VALUE`
 //! ([`Error::error_code`]); never 5xx, which the clients retry for about 100 s
-//! (DELTA_SHARING.md, «Never 5xx for a user error»).
+//! (docs/design/DELTA_SHARING.md §Errors).
 //!
 //! Messages name the parameter, quote (a bounded prefix of) the value the caller sent and say
 //! what would be accepted. They never contain keys, tokens or signatures.

@@ -9,7 +9,7 @@
 //! `string`, `date`, `float`, `double` and `timestamp`.
 //!
 //! Traps:
-//! - Hints are **best effort** (DELTA_SHARING.md: «on an invalid hint, skip filtering»): when
+//! - Hints are **best effort** (docs/design/DELTA_SHARING.md §Query): when
 //!   [`Predicate::parse`] fails, serve every file rather than fail the request. The client
 //!   filters the rows itself in any case.
 //! - Pruning must never drop a file holding a matching row, or the client silently reads

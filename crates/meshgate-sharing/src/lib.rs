@@ -2,7 +2,7 @@
 //!
 //! Everything here is pure (no I/O, no async) so the server's Delta Sharing handlers stay
 //! thin: they authenticate, look the table up, and call into this crate to read the request
-//! and write the answer. The traps each module handles are those of DELTA_SHARING.md and of
+//! and write the answer. The traps each module handles are those of docs/design/DELTA_SHARING.md and of
 //! the real clients (`delta-sharing` 1.4.2 for Python, Spark, delta-kernel):
 //!
 //! - [`wire`]: the JSON bodies: shares, schemas and tables listings (one line, the Python

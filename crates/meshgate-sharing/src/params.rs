@@ -1,7 +1,7 @@
 //! Query-parameter values: timestamps, booleans, and the `/changes` (change data feed)
 //! parameters.
 //!
-//! Traps handled here (DELTA_SHARING.md, «`/changes`»):
+//! Traps handled here (docs/design/DELTA_SHARING.md §Change data feed):
 //! - Timestamps come in two dialects: the current spec's ISO-8601 in UTC
 //!   (`2022-01-01T00:00:00Z`, with an offset or fractional seconds too) and the older spec's
 //!   `yyyy-[m]m-[d]d hh:mm:ss[.f...]`, which the reference server read in its local zone and

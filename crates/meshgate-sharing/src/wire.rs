@@ -4,7 +4,7 @@
 //! - Listings (`/shares`, `…/schemas`, `…/tables`, `…/all-tables`) are
 //!   `{"items":[…],"nextPageToken":"…"}` on **one line**: the Python client parses only the
 //!   first line of the body. `serde_json::to_string` of a [`ListResponse`] is one line;
-//!   `nextPageToken` is left out at the end of a listing (missing = end, DELTA_SHARING.md).
+//!   `nextPageToken` is left out at the end of a listing (missing = end, docs/design/DELTA_SHARING.md §Listings).
 //! - Optional ids (`id`, `shareId`) are left out when unknown rather than sent as `null`.
 //! - The `/query` body ([`QueryRequest`]): every field is optional, an empty body or `{}` is
 //!   a full snapshot, unknown fields are ignored, and `jsonPredicateHints` is a JSON

@@ -320,7 +320,7 @@ pub trait Store: AccessStore + Send + Sync + 'static {
     /// cached by it.
     async fn policy_version(&self) -> Result<i64>;
 
-    // ----- fine-grained access (ACCESS.md) -----
+    // ----- fine-grained access (docs/design/ACCESS.md) -----
     //
     // Every write here changes what someone may read, so each bumps the policy version.
 
@@ -370,11 +370,11 @@ pub trait Store: AccessStore + Send + Sync + 'static {
     /// Every tag mask, by tag, mesh-wide before per-domain.
     async fn list_tag_masks(&self) -> Result<Vec<TagMask>>;
 
-    // ----- credentials and tenancy (ACCESS.md §Tenant isolation) -----
+    // ----- credentials and tenancy (docs/design/ACCESS.md §Tenant isolation) -----
 
     /// The mesh's credential signing key, created on first use; the same on every replica.
     async fn signing_key(&self) -> Result<Vec<u8>>;
-    /// The mesh's key of the `hash` mask (MASKS_AND_WEBHOOKS.md), created on first use; the
+    /// The mesh's key of the `hash` mask (docs/design/MASKS_AND_WEBHOOKS.md), created on first use; the
     /// same on every replica.
     async fn mask_key(&self) -> Result<Vec<u8>>;
     /// Replaces the mask key with a fresh random one and bumps the policy version (every

@@ -1942,7 +1942,7 @@ impl Store for SqlStore {
         codec::int(&row, "version")
     }
 
-    // ----- fine-grained access (ACCESS.md) -----
+    // ----- fine-grained access (docs/design/ACCESS.md) -----
 
     async fn create_data_filter(&self, filter: &DataFilter, audit: NewAuditEvent) -> Result<()> {
         let mut w = self.begin_write().await?;
@@ -2151,7 +2151,7 @@ impl Store for SqlStore {
         Ok(masks)
     }
 
-    // ----- credentials and tenancy (ACCESS.md §Tenant isolation) -----
+    // ----- credentials and tenancy (docs/design/ACCESS.md §Tenant isolation) -----
 
     async fn signing_key(&self) -> Result<Vec<u8>> {
         self.mesh_secret(SIGNING_KEY, "signing key").await

@@ -1785,7 +1785,7 @@ async fn concurrent_writers_all_succeed(env: &Env) {
     assert_eq!(audit_actions(env.s()).await.len(), 48);
 }
 
-// ----- fine-grained access (ACCESS.md) -----
+// ----- fine-grained access (docs/design/ACCESS.md) -----
 
 fn filter_of(m: &Mesh, table: &ProductTable, name: &str) -> DataFilter {
     DataFilter {

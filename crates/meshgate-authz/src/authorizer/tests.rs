@@ -927,7 +927,7 @@ fn authorizer_is_shareable_across_threads() {
 
 // --- Property test: the Cedar decision equals a plain-Rust statement of the rules. ---
 
-/// The rules of LIFECYCLE.md "Who may act", written without Cedar.
+/// The rules of docs/design/LIFECYCLE.md §Who may act, written without Cedar.
 fn reference(actor: &Actor, action: Action, resource: &Resource) -> bool {
     use Action::*;
     let role_in = |team: Uuid| {

@@ -1,4 +1,4 @@
-//! Where webhooks may be delivered (MASKS_AND_WEBHOOKS.md §Webhook egress): only to public
+//! Where webhooks may be delivered (docs/design/MASKS_AND_WEBHOOKS.md §Webhook egress): only to public
 //! addresses, unless an admin lists the host in `notifications.webhook_allow_hosts`.
 //!
 //! Any principal may register a webhook, so without this a webhook would make meshgate call

@@ -179,7 +179,7 @@ pub fn describe_item_plain(item: &ShareItem) -> String {
 
 /// `POST /shares/{id}/items`: adds items, pending approval. A draft stays a draft; a share in
 /// `submitted`, `rejected`, `processed` or `extension_rejected` goes back to `draft`
-/// (LIFECYCLE.md `add_item`), to be submitted again.
+/// (`add_item` in docs/design/LIFECYCLE.md §Share status), to be submitted again.
 pub async fn add_items(
     state: &AppState,
     caller: &Caller,

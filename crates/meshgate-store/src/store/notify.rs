@@ -1,4 +1,4 @@
-//! The notifications' part of [`Store`] for [`SqlStore`] (LIFECYCLE.md §Notifications): the
+//! The notifications' part of [`Store`] for [`SqlStore`] (docs/design/LIFECYCLE.md §Notifications): the
 //! dispatcher's cursor over the audit log, inboxes, contacts, webhooks and their deliveries.
 //! The trait methods in `store.rs` delegate here.
 //!
