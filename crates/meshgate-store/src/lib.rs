@@ -27,6 +27,7 @@
 mod api;
 mod codec;
 mod db;
+mod record;
 mod store;
 
 pub use api::*;
