@@ -215,22 +215,33 @@ async fn fetch_list<T: Record>(
     records(rows_on(conn, doing, sql, args).await?)
 }
 
-/// The records `template` finds for `ids`, with `{ids}` replaced by the placeholders of one
-/// chunk of them at a time.
+/// The rows `template` finds for `ids`, with `{ids}` replaced by the placeholders of one
+/// chunk of them at a time (one query per [`IN_CHUNK`] ids).
+async fn rows_in(
+    conn: &mut AnyConnection,
+    doing: &str,
+    template: &str,
+    ids: impl IntoIterator<Item = Uuid>,
+) -> Result<Vec<AnyRow>> {
+    let ids: Vec<Uuid> = ids.into_iter().collect();
+    let mut out = Vec::new();
+    for chunk in ids.chunks(IN_CHUNK) {
+        let mut args = Args::default();
+        let sql = template.replace("{ids}", &args.ids(chunk));
+        out.extend(fetch_all(conn, doing, &sql, &args).await?);
+    }
+    Ok(out)
+}
+
+/// The records `template` (usually `T::select("… IN ({ids}) …")`) finds for `ids`, as
+/// [`rows_in`].
 async fn fetch_list_in<T: Record>(
     conn: &mut AnyConnection,
     doing: &str,
     template: &str,
     ids: impl IntoIterator<Item = Uuid>,
 ) -> Result<Vec<T>> {
-    let ids: Vec<Uuid> = ids.into_iter().collect();
-    let mut out = Vec::new();
-    for chunk in ids.chunks(IN_CHUNK) {
-        let mut args = Args::default();
-        let sql = template.replace("{ids}", &args.ids(chunk));
-        out.extend(fetch_list(conn, doing, &sql, &args).await?);
-    }
-    Ok(out)
+    records(rows_in(conn, doing, template, ids).await?)
 }
 
 async fn count(conn: &mut AnyConnection, doing: &str, sql: &str, args: &Args) -> Result<i64> {

@@ -10,33 +10,14 @@ use meshgate_core::access::{ColumnTags, DataFilter, RowRule, TagMask};
 use meshgate_core::credential::TableTenancy;
 use meshgate_core::model::{DataProduct, FileGrant, Grant, ProductTable};
 use meshgate_core::snapshot::AccessRows;
-use sqlx::AnyConnection;
-use sqlx::any::AnyRow;
 use uuid::Uuid;
 
 use super::grants::grantee_records;
-use super::{Args, IN_CHUNK, fetch_all, fetch_list, fetch_list_in};
+use super::{Args, fetch_list, fetch_list_in, rows_in};
 use crate::AccessStore;
 use crate::codec;
 use crate::db::{SqlStore, internal};
 use crate::record::Record;
-
-/// `template` with `{ids}` replaced by placeholders for each chunk of `ids`, all rows.
-async fn rows_in(
-    conn: &mut AnyConnection,
-    doing: &str,
-    template: &str,
-    ids: &BTreeSet<Uuid>,
-) -> Result<Vec<AnyRow>> {
-    let ids: Vec<Uuid> = ids.iter().copied().collect();
-    let mut out = Vec::new();
-    for chunk in ids.chunks(IN_CHUNK) {
-        let mut args = Args::default();
-        let sql = template.replace("{ids}", &args.ids(chunk));
-        out.extend(fetch_all(conn, doing, &sql, &args).await?);
-    }
-    Ok(out)
-}
 
 #[async_trait]
 impl AccessStore for SqlStore {
@@ -61,7 +42,7 @@ impl AccessStore for SqlStore {
             conn,
             "read group names",
             "SELECT id, name FROM principals WHERE id IN ({ids})",
-            &group_ids,
+            group_ids.iter().copied(),
         )
         .await?
         {
@@ -130,7 +111,7 @@ impl AccessStore for SqlStore {
             conn,
             "read domain names",
             "SELECT id, name FROM domains WHERE id IN ({ids})",
-            &domain_ids,
+            domain_ids.iter().copied(),
         )
         .await?
         {
@@ -145,7 +126,7 @@ impl AccessStore for SqlStore {
             "SELECT i.id AS id, s.local_name AS local_name FROM share_items i \
              JOIN shares s ON s.id = i.share_id \
              WHERE i.id IN ({ids}) AND s.local_name IS NOT NULL",
-            &item_ids,
+            item_ids.iter().copied(),
         )
         .await?
         {
@@ -173,7 +154,7 @@ impl AccessStore for SqlStore {
                  ORDER BY product_id, ordinal",
                 RowRule::COLS
             ),
-            &granted_products,
+            granted_products.iter().copied(),
         )
         .await?
         {

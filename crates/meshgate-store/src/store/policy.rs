@@ -10,8 +10,8 @@ use meshgate_core::{Error, Result};
 use uuid::Uuid;
 
 use super::{
-    Args, IN_CHUNK, bump_policy_version, catalog, fetch_list, fetch_optional_by_id, insert_audit,
-    locking,
+    Args, bump_policy_version, catalog, fetch_list, fetch_list_in, fetch_optional_by_id,
+    insert_audit, locking,
 };
 use crate::PolicyStore;
 use crate::codec::{self, opt_id, to_json, ts};
@@ -171,13 +171,10 @@ impl PolicyStore for SqlStore {
         let mut ids = ids.to_vec();
         ids.sort_unstable();
         ids.dedup();
-        let mut filters: Vec<DataFilter> = Vec::new();
+        let sql = DataFilter::select("WHERE id IN ({ids})");
         let mut conn = self.read().await?;
-        for chunk in ids.chunks(IN_CHUNK) {
-            let mut args = Args::default();
-            let sql = DataFilter::select(&format!("WHERE id IN ({})", args.ids(chunk)));
-            filters.extend(fetch_list(&mut conn, "read data filters", &sql, &args).await?);
-        }
+        let mut filters: Vec<DataFilter> =
+            fetch_list_in(&mut conn, "read data filters", &sql, ids).await?;
         filters.sort_by(|a, b| (a.table_id, &a.name, a.id).cmp(&(b.table_id, &b.name, b.id)));
         Ok(filters)
     }

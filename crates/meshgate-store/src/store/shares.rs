@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use super::{
     Args, IN_CHUNK, bump_policy_version, count, fetch_all, fetch_list, fetch_list_in, fetch_one,
-    fetch_optional_by_id, insert_audit, insert_job,
+    fetch_optional_by_id, insert_audit, insert_job, rows_in,
 };
 use crate::codec::{self, opt_id, opt_ts, to_json, ts};
 use crate::db::{Backend, SqlStore, internal, subject, write_error};
@@ -133,14 +133,8 @@ async fn lock_filters_of(
         .collect();
     ids.sort_unstable();
     ids.dedup();
-    for chunk in ids.chunks(IN_CHUNK) {
-        let mut args = Args::default();
-        let sql = format!(
-            "SELECT id FROM data_filters WHERE id IN ({}) ORDER BY id FOR SHARE",
-            args.ids(chunk)
-        );
-        fetch_all(conn, "lock data filters", &sql, &args).await?;
-    }
+    let sql = "SELECT id FROM data_filters WHERE id IN ({ids}) ORDER BY id FOR SHARE";
+    rows_in(conn, "lock data filters", sql, ids).await?;
     Ok(())
 }
 
@@ -542,21 +536,15 @@ impl ShareStore for SqlStore {
     }
 
     async fn local_names(&self, item_ids: &[Uuid]) -> Result<Vec<(Uuid, String)>> {
-        let mut out = Vec::new();
+        let sql = "SELECT i.id AS id, s.local_name AS local_name FROM share_items i \
+                   JOIN shares s ON s.id = i.share_id \
+                   WHERE i.id IN ({ids}) AND s.local_name IS NOT NULL";
         let mut conn = self.read().await?;
-        for chunk in item_ids.chunks(IN_CHUNK) {
-            let mut args = Args::default();
-            let sql = format!(
-                "SELECT i.id AS id, s.local_name AS local_name FROM share_items i \
-                 JOIN shares s ON s.id = i.share_id \
-                 WHERE i.id IN ({}) AND s.local_name IS NOT NULL",
-                args.ids(chunk)
-            );
-            for r in fetch_all(&mut conn, "read local names", &sql, &args).await? {
-                out.push((codec::uuid(&r, "id")?, codec::text(&r, "local_name")?));
-            }
-        }
-        Ok(out)
+        rows_in(&mut conn, "read local names", sql, item_ids.iter().copied())
+            .await?
+            .iter()
+            .map(|r| Ok((codec::uuid(r, "id")?, codec::text(r, "local_name")?)))
+            .collect()
     }
 
     async fn share_settings(&self, product_id: Uuid) -> Result<ShareSettings> {
