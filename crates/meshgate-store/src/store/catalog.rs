@@ -20,9 +20,7 @@ use sqlx::AnyConnection;
 use uuid::Uuid;
 
 use super::shares::create_share_tx;
-use super::{
-    Args, ToArg, count, fetch_all, fetch_list, fetch_one, fetch_optional_by_id, insert_audit,
-};
+use super::{Args, count, fetch_all, fetch_list, fetch_one, fetch_optional_by_id, insert_audit};
 use crate::codec::{self, opt_id, to_json, ts};
 use crate::db::{SqlStore, internal, subject, write_error};
 use crate::record::Record;
@@ -436,8 +434,9 @@ impl CatalogStore for SqlStore {
 
     async fn forms_of(&self, kind: FormTargetKind, target_id: Uuid) -> Result<Vec<MetadataForm>> {
         let sql = MetadataForm::select("WHERE target_kind = $1 AND target_id = $2");
-        let args: [&dyn ToArg; 2] = [&kind.as_str(), &target_id];
-        let mut forms: Vec<MetadataForm> = self.list("read forms", &sql, &args).await?;
+        let mut forms: Vec<MetadataForm> = self
+            .list("read forms", &sql, &[&kind.as_str(), &target_id])
+            .await?;
         forms.sort_by_key(|f| f.form_type_id);
         Ok(forms)
     }
