@@ -1,7 +1,7 @@
 //! Connecting to a store URL, running its backend's migrations, write transactions and the
 //! mapping of database errors to `meshgate_core::Error`.
 //!
-//! Both backends go through sqlx's `Any` driver, so one set of queries (in `store.rs`) serves
+//! Both backends go through sqlx's `Any` driver, so one set of queries (in `store/`) serves
 //! SQLite and PostgreSQL; see the crate docs for why. What differs per backend lives here:
 //! the connection options, the migrations, and how a write transaction starts.
 
@@ -227,10 +227,22 @@ impl SqlStore {
         }
     }
 
+    /// Runs `body` in one write transaction: commits what it wrote if it returns `Ok`, rolls
+    /// all of it back if it returns `Err`, and returns what it returned. A change, its audit
+    /// event(s) and its jobs are written by one `body`, so they commit or vanish together.
+    pub(crate) async fn write<T>(
+        &self,
+        body: impl AsyncFnOnce(&mut AnyConnection) -> Result<T>,
+    ) -> Result<T> {
+        let mut w = self.begin_write().await?;
+        let result = body(w.conn()).await;
+        w.finish(result).await
+    }
+
     /// Starts a write transaction: on SQLite it takes the in-process write lock first and
     /// begins `IMMEDIATE`, so the transaction owns SQLite's write lock from its first statement
     /// and can never fail half-way with `SQLITE_BUSY` on upgrading from a read.
-    pub(crate) async fn begin_write(&self) -> Result<WriteTx<'_>> {
+    async fn begin_write(&self) -> Result<WriteTx<'_>> {
         let guard = self.lock_writes().await;
         let tx = match self.backend {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
@@ -251,19 +263,19 @@ impl SqlStore {
 
 /// A write transaction and, on SQLite, the write lock it holds. Field order matters: the
 /// transaction is dropped (rolled back) before the lock is released.
-pub(crate) struct WriteTx<'a> {
+struct WriteTx<'a> {
     tx: Transaction<'static, sqlx::Any>,
     _guard: Option<MutexGuard<'a, ()>>,
 }
 
 impl WriteTx<'_> {
-    pub(crate) fn conn(&mut self) -> &mut AnyConnection {
+    fn conn(&mut self) -> &mut AnyConnection {
         &mut self.tx
     }
 
     /// Commits on `Ok`, rolls back on `Err`, and returns `result`. Rolling back explicitly (not
     /// on drop) means the write lock is only released once SQLite's lock is.
-    pub(crate) async fn finish<T>(self, result: Result<T>) -> Result<T> {
+    async fn finish<T>(self, result: Result<T>) -> Result<T> {
         match result {
             Ok(value) => {
                 self.tx

@@ -2,6 +2,9 @@
 //! instantiated once for SQLite (always, on a fresh file) and once for PostgreSQL when
 //! `MESHGATE_TEST_POSTGRES_URL` is set (on a fresh schema, dropped afterwards). With the
 //! variable set, an unreachable server fails the PostgreSQL tests rather than skipping them.
+//! A few tests stand outside the suite: the SQLite-only ones, and the check that the two
+//! migration sets build the same schema (`migrations_agree_between_backends`, which needs
+//! both backends at once).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -4783,4 +4786,466 @@ async fn access_rows_read_everything_the_snapshot_needs(env: &Env) {
     // Someone with no team, group or grant reads nothing.
     let nobody = s.access_rows(new_id(), &[], &[]).await.unwrap();
     assert!(nobody.products.is_empty() && nobody.tables.is_empty() && nobody.grants.is_empty());
+}
+
+// ----- the two migration sets agree -----
+//
+// Each backend has its own migrations; the queries (one set for both) assume they describe
+// the same schema. This compares what they build: tables, columns and their nullability,
+// primary keys, indexes and unique constraints (by kind and columns, not by name, since the
+// backends name constraints differently) and foreign keys. Column types differ only as
+// `KNOWN_TYPE_DIFFERENCES` allows.
+
+use sqlx::Row;
+
+/// Column types that differ by design: (SQLite, PostgreSQL, only on a primary key?, why).
+/// Any other pair must be the same type name (ignoring case).
+const KNOWN_TYPE_DIFFERENCES: &[(&str, &str, bool, &str)] = &[
+    (
+        "INTEGER",
+        "boolean",
+        false,
+        "booleans: the Any driver cannot read a BOOLEAN column on SQLite",
+    ),
+    (
+        "INTEGER",
+        "smallint",
+        true,
+        "the `id = 1` key of single-row tables",
+    ),
+    (
+        "INTEGER",
+        "bigint",
+        true,
+        "sequence keys: INTEGER PRIMARY KEY AUTOINCREMENT vs GENERATED ALWAYS AS IDENTITY",
+    ),
+];
+
+#[derive(Debug, Clone, PartialEq)]
+struct SchemaColumn {
+    ty: String,
+    nullable: bool,
+}
+
+/// A schema as both backends can describe it, each part by table name.
+#[derive(Debug, Clone, Default)]
+struct Schema {
+    columns: BTreeMap<String, BTreeMap<String, SchemaColumn>>,
+    primary_keys: BTreeMap<String, Vec<String>>,
+    /// `unique (a, b)`, `index (a)`, `unique (<expr>, b) where …`: sorted, repeats kept.
+    indexes: BTreeMap<String, Vec<String>>,
+    /// `(a) -> other (id) on delete cascade`: sorted.
+    foreign_keys: BTreeMap<String, Vec<String>>,
+}
+
+/// A foreign key as SQLite lists it, one row per column; `to` is `None` for a reference to
+/// the target's primary key that names no columns.
+struct SqliteForeignKey {
+    target: String,
+    from: Vec<String>,
+    to: Vec<Option<String>>,
+    on_delete: String,
+}
+
+fn index_text(unique: bool, columns: &[String], partial: bool) -> String {
+    format!(
+        "{} ({}){}",
+        if unique { "unique" } else { "index" },
+        columns.join(", "),
+        if partial { " where …" } else { "" }
+    )
+}
+
+fn foreign_key_text(columns: &str, table: &str, references: &str, on_delete: &str) -> String {
+    format!("({columns}) -> {table} ({references}) on delete {on_delete}")
+}
+
+/// The schema of the SQLite database at `url`, from its catalog pragmas.
+async fn sqlite_schema(url: &str) -> Schema {
+    let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type = 'table' \
+         AND name NOT LIKE 'sqlite_%' AND name <> '_sqlx_migrations'",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    let mut schema = Schema::default();
+    for table in &tables {
+        let mut pk: Vec<(i64, String)> = Vec::new();
+        let cols = sqlx::query("SELECT name, type, \"notnull\", pk FROM pragma_table_info($1)")
+            .bind(table)
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+        let single_pk = cols.iter().filter(|c| c.get::<i64, _>("pk") > 0).count() == 1;
+        for c in &cols {
+            let name: String = c.get("name");
+            let ty: String = c.get("type");
+            let pk_pos: i64 = c.get("pk");
+            // An INTEGER PRIMARY KEY is the rowid, which is never NULL whatever the pragma says.
+            let rowid = single_pk && pk_pos > 0 && ty.eq_ignore_ascii_case("INTEGER");
+            let nullable = c.get::<i64, _>("notnull") == 0 && !rowid;
+            if pk_pos > 0 {
+                pk.push((pk_pos, name.clone()));
+            }
+            schema
+                .columns
+                .entry(table.clone())
+                .or_default()
+                .insert(name, SchemaColumn { ty, nullable });
+        }
+        pk.sort();
+        schema
+            .primary_keys
+            .insert(table.clone(), pk.into_iter().map(|(_, n)| n).collect());
+
+        let list = sqlx::query(
+            "SELECT name, \"unique\", origin, partial FROM pragma_index_list($1) \
+             WHERE origin <> 'pk'",
+        )
+        .bind(table)
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+        let mut indexes = Vec::new();
+        for index in &list {
+            let name: String = index.get("name");
+            let columns: Vec<String> =
+                sqlx::query("SELECT cid, name FROM pragma_index_info($1) ORDER BY seqno")
+                    .bind(&name)
+                    .fetch_all(&mut conn)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .map(|c| match c.get::<i64, _>("cid") {
+                        -2 => "<expr>".to_string(),
+                        _ => c.get::<String, _>("name"),
+                    })
+                    .collect();
+            indexes.push(index_text(
+                index.get::<i64, _>("unique") == 1,
+                &columns,
+                index.get::<i64, _>("partial") == 1,
+            ));
+        }
+        indexes.sort();
+        schema.indexes.insert(table.clone(), indexes);
+
+        // One row per column of each foreign key (`id`), in key order (`seq`).
+        let fks = sqlx::query(
+            "SELECT id, \"table\" AS target, \"from\" AS col, \"to\" AS ref, on_delete \
+             FROM pragma_foreign_key_list($1) ORDER BY id, seq",
+        )
+        .bind(table)
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+        let mut by_id: BTreeMap<i64, SqliteForeignKey> = BTreeMap::new();
+        for fk in &fks {
+            let key = by_id
+                .entry(fk.get("id"))
+                .or_insert_with(|| SqliteForeignKey {
+                    target: fk.get("target"),
+                    from: Vec::new(),
+                    to: Vec::new(),
+                    on_delete: fk.get::<String, _>("on_delete").to_lowercase(),
+                });
+            key.from.push(fk.get("col"));
+            key.to.push(fk.get("ref"));
+        }
+        let mut keys = Vec::new();
+        for key in by_id.into_values() {
+            // `REFERENCES t` without columns means t's primary key.
+            let to: Vec<String> = if key.to.iter().all(Option::is_some) {
+                key.to.into_iter().flatten().collect()
+            } else {
+                sqlx::query_scalar(
+                    "SELECT name FROM pragma_table_info($1) WHERE pk > 0 ORDER BY pk",
+                )
+                .bind(&key.target)
+                .fetch_all(&mut conn)
+                .await
+                .unwrap()
+            };
+            keys.push(foreign_key_text(
+                &key.from.join(", "),
+                &key.target,
+                &to.join(", "),
+                &key.on_delete,
+            ));
+        }
+        keys.sort();
+        schema.foreign_keys.insert(table.clone(), keys);
+    }
+    schema
+}
+
+/// The schema `schema` of the PostgreSQL server at `base`, from its catalogs.
+async fn postgres_schema(base: &str, schema_name: &str) -> Schema {
+    let mut conn = sqlx::PgConnection::connect(base).await.unwrap();
+    let mut schema = Schema::default();
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT table_name::text FROM information_schema.tables \
+         WHERE table_schema = $1 AND table_type = 'BASE TABLE' \
+         AND table_name <> '_sqlx_migrations'",
+    )
+    .bind(schema_name)
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    for table in &tables {
+        schema.columns.insert(table.clone(), BTreeMap::new());
+        schema.primary_keys.insert(table.clone(), Vec::new());
+        schema.indexes.insert(table.clone(), Vec::new());
+        schema.foreign_keys.insert(table.clone(), Vec::new());
+    }
+    let cols = sqlx::query(
+        "SELECT table_name::text AS tbl, column_name::text AS name, data_type::text AS ty, \
+         is_nullable::text AS nullable FROM information_schema.columns WHERE table_schema = $1",
+    )
+    .bind(schema_name)
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    for c in &cols {
+        let table: String = c.get("tbl");
+        if let Some(columns) = schema.columns.get_mut(&table) {
+            columns.insert(
+                c.get("name"),
+                SchemaColumn {
+                    ty: c.get("ty"),
+                    nullable: c.get::<String, _>("nullable") == "YES",
+                },
+            );
+        }
+    }
+    // The columns of an index or key, in order; `<expr>` for an expression.
+    let indexes = sqlx::query(
+        "SELECT c.relname::text AS tbl, x.indisunique AS uniq, x.indisprimary AS pk, \
+         x.indpred IS NOT NULL AS partial, \
+         (SELECT string_agg(COALESCE(a.attname::text, '<expr>'), ',' ORDER BY k.n) \
+          FROM unnest(x.indkey::int2[]) WITH ORDINALITY AS k(attnum, n) \
+          LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum) AS cols \
+         FROM pg_index x JOIN pg_class c ON c.oid = x.indrelid \
+         JOIN pg_namespace s ON s.oid = c.relnamespace WHERE s.nspname = $1",
+    )
+    .bind(schema_name)
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    for index in &indexes {
+        let table: String = index.get("tbl");
+        if !schema.columns.contains_key(&table) {
+            continue;
+        }
+        let columns: Vec<String> = index
+            .get::<String, _>("cols")
+            .split(',')
+            .map(str::to_string)
+            .collect();
+        if index.get::<bool, _>("pk") {
+            schema.primary_keys.insert(table, columns);
+        } else {
+            let text = index_text(index.get("uniq"), &columns, index.get("partial"));
+            schema.indexes.entry(table).or_default().push(text);
+        }
+    }
+    let fks = sqlx::query(
+        "SELECT c.relname::text AS tbl, f.relname::text AS target, \
+         con.confdeltype::text AS on_delete, \
+         (SELECT string_agg(a.attname::text, ', ' ORDER BY k.n) \
+          FROM unnest(con.conkey) WITH ORDINALITY AS k(attnum, n) \
+          JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum) AS cols, \
+         (SELECT string_agg(a.attname::text, ', ' ORDER BY k.n) \
+          FROM unnest(con.confkey) WITH ORDINALITY AS k(attnum, n) \
+          JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.attnum) AS refs \
+         FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid \
+         JOIN pg_class f ON f.oid = con.confrelid \
+         JOIN pg_namespace s ON s.oid = c.relnamespace \
+         WHERE con.contype = 'f' AND s.nspname = $1",
+    )
+    .bind(schema_name)
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    for fk in &fks {
+        let on_delete = match fk.get::<String, _>("on_delete").as_str() {
+            "a" => "no action",
+            "r" => "restrict",
+            "c" => "cascade",
+            "n" => "set null",
+            "d" => "set default",
+            other => panic!("unknown foreign key action `{other}`"),
+        };
+        let text = foreign_key_text(
+            &fk.get::<String, _>("cols"),
+            &fk.get::<String, _>("target"),
+            &fk.get::<String, _>("refs"),
+            on_delete,
+        );
+        schema
+            .foreign_keys
+            .entry(fk.get("tbl"))
+            .or_default()
+            .push(text);
+    }
+    for list in schema
+        .indexes
+        .values_mut()
+        .chain(schema.foreign_keys.values_mut())
+    {
+        list.sort();
+    }
+    schema
+}
+
+fn types_agree(sqlite: &str, postgres: &str, primary_key: bool) -> bool {
+    sqlite.eq_ignore_ascii_case(postgres)
+        || KNOWN_TYPE_DIFFERENCES.iter().any(|(lite, pg, only_pk, _)| {
+            sqlite == *lite && postgres == *pg && (primary_key || !only_pk)
+        })
+}
+
+/// Every way `sqlite` and `postgres` disagree, one line each.
+fn schema_differences(sqlite: &Schema, postgres: &Schema) -> Vec<String> {
+    let mut out = Vec::new();
+    let tables: std::collections::BTreeSet<&String> = sqlite
+        .columns
+        .keys()
+        .chain(postgres.columns.keys())
+        .collect();
+    for table in tables {
+        let (Some(lite), Some(pg)) = (sqlite.columns.get(table), postgres.columns.get(table))
+        else {
+            let only = if sqlite.columns.contains_key(table) {
+                "SQLite"
+            } else {
+                "PostgreSQL"
+            };
+            out.push(format!("table {table}: only on {only}"));
+            continue;
+        };
+        let pk = sqlite.primary_keys.get(table);
+        let columns: std::collections::BTreeSet<&String> = lite.keys().chain(pg.keys()).collect();
+        for column in columns {
+            match (lite.get(column), pg.get(column)) {
+                (Some(l), Some(p)) => {
+                    let in_pk = pk.is_some_and(|k| k.contains(column));
+                    if !types_agree(&l.ty, &p.ty, in_pk) {
+                        out.push(format!(
+                            "{table}.{column}: type {} on SQLite, {} on PostgreSQL",
+                            l.ty, p.ty
+                        ));
+                    }
+                    if l.nullable != p.nullable {
+                        let null = |n: bool| if n { "NULL" } else { "NOT NULL" };
+                        out.push(format!(
+                            "{table}.{column}: {} on SQLite, {} on PostgreSQL",
+                            null(l.nullable),
+                            null(p.nullable)
+                        ));
+                    }
+                }
+                (Some(_), None) => out.push(format!("{table}.{column}: only on SQLite")),
+                (None, _) => out.push(format!("{table}.{column}: only on PostgreSQL")),
+            }
+        }
+        for (what, lite, pg) in [
+            (
+                "primary key",
+                sqlite.primary_keys.get(table).map(|k| vec![k.join(", ")]),
+                postgres.primary_keys.get(table).map(|k| vec![k.join(", ")]),
+            ),
+            (
+                "indexes",
+                sqlite.indexes.get(table).cloned(),
+                postgres.indexes.get(table).cloned(),
+            ),
+            (
+                "foreign keys",
+                sqlite.foreign_keys.get(table).cloned(),
+                postgres.foreign_keys.get(table).cloned(),
+            ),
+        ] {
+            let (lite, pg) = (lite.unwrap_or_default(), pg.unwrap_or_default());
+            if lite != pg {
+                out.push(format!(
+                    "{table} {what}: {lite:?} on SQLite, {pg:?} on PostgreSQL"
+                ));
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrations_agree_between_backends() {
+    let lite = sqlite_env().await;
+    let Some(pg) = postgres_env().await else {
+        return;
+    };
+    let sqlite = sqlite_schema(&lite.url).await;
+    let (base, schema_name) = pg.pg.clone().unwrap();
+    let postgres = postgres_schema(&base, &schema_name).await;
+    pg.cleanup().await;
+    // The comparison saw the whole schema, not an empty one.
+    for schema in [&sqlite, &postgres] {
+        assert!(schema.columns.len() >= 30, "{:?}", schema.columns.keys());
+        assert!(schema.columns["principals"].contains_key("is_admin"));
+        assert!(!schema.indexes["tag_masks"].is_empty());
+        assert!(!schema.foreign_keys["product_tables"].is_empty());
+    }
+    let differences = schema_differences(&sqlite, &postgres);
+    assert!(
+        differences.is_empty(),
+        "the SQLite and PostgreSQL migrations disagree (fix the migration, or add a known \
+         type difference to KNOWN_TYPE_DIFFERENCES):\n  {}",
+        differences.join("\n  ")
+    );
+}
+
+/// The comparison itself: a column, an index, a nullability or a table on one side only is
+/// reported. SQLite against SQLite, so it runs without PostgreSQL.
+#[tokio::test]
+async fn migration_comparison_reports_what_one_side_lacks() {
+    let base = sqlite_env().await;
+    let changed = sqlite_env().await;
+    let mut conn = sqlx::SqliteConnection::connect(&changed.url).await.unwrap();
+    for sql in [
+        "ALTER TABLE principals ADD COLUMN email TEXT",
+        "CREATE INDEX domains_description ON domains (description)",
+        "CREATE TABLE extra (id TEXT PRIMARY KEY NOT NULL)",
+        "ALTER TABLE teams ADD COLUMN parent_id TEXT REFERENCES teams (id)",
+    ] {
+        conn.execute(sql).await.unwrap();
+    }
+    let before = sqlite_schema(&base.url).await;
+    let after = sqlite_schema(&changed.url).await;
+    assert!(schema_differences(&before, &before).is_empty());
+    let differences = schema_differences(&before, &after);
+    for expected in [
+        "principals.email: only on PostgreSQL",
+        "domains indexes",
+        "table extra: only on PostgreSQL",
+        "teams.parent_id: only on PostgreSQL",
+        "teams foreign keys",
+    ] {
+        assert!(
+            differences.iter().any(|d| d.starts_with(expected)),
+            "`{expected}` not in {differences:#?}"
+        );
+    }
+    // A nullability and a type difference.
+    let mut other = before.clone();
+    let name = other
+        .columns
+        .get_mut("principals")
+        .unwrap()
+        .get_mut("name")
+        .unwrap();
+    name.nullable = true;
+    name.ty = "BLOB".into();
+    let differences = schema_differences(&before, &other);
+    assert_eq!(differences.len(), 2, "{differences:#?}");
 }

@@ -6,32 +6,18 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use async_trait::async_trait;
 use meshgate_core::Result;
+use meshgate_core::access::{ColumnTags, DataFilter, RowRule, TagMask};
+use meshgate_core::credential::TableTenancy;
+use meshgate_core::model::{DataProduct, FileGrant, Grant, ProductTable};
 use meshgate_core::snapshot::AccessRows;
-use sqlx::AnyConnection;
-use sqlx::any::AnyRow;
 use uuid::Uuid;
 
-use super::{Args, IN_CHUNK, all, fetch_all, grantee_rows};
+use super::grants::grantee_records;
+use super::{Args, fetch_list, fetch_list_in, rows_in};
 use crate::AccessStore;
 use crate::codec;
 use crate::db::{SqlStore, internal};
-
-/// `template` with `{ids}` replaced by placeholders for each chunk of `ids`, all rows.
-async fn rows_in(
-    conn: &mut AnyConnection,
-    doing: &str,
-    template: &str,
-    ids: &BTreeSet<Uuid>,
-) -> Result<Vec<AnyRow>> {
-    let ids: Vec<Uuid> = ids.iter().copied().collect();
-    let mut out = Vec::new();
-    for chunk in ids.chunks(IN_CHUNK) {
-        let mut args = Args::default();
-        let sql = template.replace("{ids}", &args.ids(chunk));
-        out.extend(fetch_all(conn, doing, &sql, &args).await?);
-    }
-    Ok(out)
-}
+use crate::record::Record;
 
 #[async_trait]
 impl AccessStore for SqlStore {
@@ -56,7 +42,7 @@ impl AccessStore for SqlStore {
             conn,
             "read group names",
             "SELECT id, name FROM principals WHERE id IN ({ids})",
-            &group_ids,
+            group_ids.iter().copied(),
         )
         .await?
         {
@@ -69,62 +55,31 @@ impl AccessStore for SqlStore {
 
         // Owned products, the grants, and the granted tables.
         let team_ids: BTreeSet<Uuid> = teams.iter().copied().collect();
-        let mut products = all(
-            rows_in(
-                conn,
-                "read owned products",
-                &format!(
-                    "SELECT {} FROM products WHERE team_id IN ({{ids}})",
-                    codec::PRODUCT_COLS
-                ),
-                &team_ids,
-            )
-            .await?,
-            codec::product,
-        )?;
+        let mut products = fetch_list_in::<DataProduct>(
+            conn,
+            "read owned products",
+            &DataProduct::select("WHERE team_id IN ({ids})"),
+            team_ids.iter().copied(),
+        )
+        .await?;
         let owned: BTreeSet<Uuid> = products.iter().map(|p| p.id).collect();
-        let grants = all(
-            grantee_rows(conn, "grants", codec::GRANT_COLS, principal_id, teams).await?,
-            codec::grant,
-        )?;
-        let file_grants = all(
-            grantee_rows(
-                conn,
-                "file_grants",
-                codec::FILE_GRANT_COLS,
-                principal_id,
-                teams,
-            )
-            .await?,
-            codec::file_grant,
-        )?;
-        let mut tables = all(
-            rows_in(
-                conn,
-                "read tables",
-                &format!(
-                    "SELECT {} FROM product_tables WHERE product_id IN ({{ids}})",
-                    codec::TABLE_COLS
-                ),
-                &owned,
-            )
-            .await?,
-            codec::table,
-        )?;
+        let grants: Vec<Grant> = grantee_records(conn, principal_id, teams).await?;
+        let file_grants: Vec<FileGrant> = grantee_records(conn, principal_id, teams).await?;
+        let mut tables = fetch_list_in::<ProductTable>(
+            conn,
+            "read tables",
+            &ProductTable::select("WHERE product_id IN ({ids})"),
+            owned.iter().copied(),
+        )
+        .await?;
         let granted_ids: BTreeSet<Uuid> = grants.iter().map(|g| g.table_id).collect();
-        let granted_tables = all(
-            rows_in(
-                conn,
-                "read tables",
-                &format!(
-                    "SELECT {} FROM product_tables WHERE id IN ({{ids}})",
-                    codec::TABLE_COLS
-                ),
-                &granted_ids,
-            )
-            .await?,
-            codec::table,
-        )?;
+        let granted_tables = fetch_list_in::<ProductTable>(
+            conn,
+            "read tables",
+            &ProductTable::select("WHERE id IN ({ids})"),
+            granted_ids.iter().copied(),
+        )
+        .await?;
         let granted_products: BTreeSet<Uuid> = granted_tables
             .iter()
             .map(|t| t.product_id)
@@ -140,19 +95,15 @@ impl AccessStore for SqlStore {
                 tables.push(t);
             }
         }
-        products.extend(all(
-            rows_in(
+        products.extend(
+            fetch_list_in::<DataProduct>(
                 conn,
                 "read granted products",
-                &format!(
-                    "SELECT {} FROM products WHERE id IN ({{ids}})",
-                    codec::PRODUCT_COLS
-                ),
-                &granted_products,
+                &DataProduct::select("WHERE id IN ({ids})"),
+                granted_products.iter().copied(),
             )
             .await?,
-            codec::product,
-        )?);
+        );
 
         let domain_ids: BTreeSet<Uuid> = products.iter().map(|p| p.domain_id).collect();
         let mut domains = BTreeMap::new();
@@ -160,7 +111,7 @@ impl AccessStore for SqlStore {
             conn,
             "read domain names",
             "SELECT id, name FROM domains WHERE id IN ({ids})",
-            &domain_ids,
+            domain_ids.iter().copied(),
         )
         .await?
         {
@@ -175,7 +126,7 @@ impl AccessStore for SqlStore {
             "SELECT i.id AS id, s.local_name AS local_name FROM share_items i \
              JOIN shares s ON s.id = i.share_id \
              WHERE i.id IN ({ids}) AND s.local_name IS NOT NULL",
-            &item_ids,
+            item_ids.iter().copied(),
         )
         .await?
         {
@@ -186,19 +137,13 @@ impl AccessStore for SqlStore {
             .iter()
             .flat_map(|g| g.scope.data_filters.iter().copied())
             .collect();
-        let data_filters = all(
-            rows_in(
-                conn,
-                "read data filters",
-                &format!(
-                    "SELECT {} FROM data_filters WHERE id IN ({{ids}})",
-                    codec::DATA_FILTER_COLS
-                ),
-                &filter_ids,
-            )
-            .await?,
-            codec::data_filter,
-        )?;
+        let data_filters = fetch_list_in::<DataFilter>(
+            conn,
+            "read data filters",
+            &DataFilter::select("WHERE id IN ({ids})"),
+            filter_ids.iter().copied(),
+        )
+        .await?;
 
         let mut row_rules: BTreeMap<Uuid, Vec<_>> = BTreeMap::new();
         for r in rows_in(
@@ -207,56 +152,43 @@ impl AccessStore for SqlStore {
             &format!(
                 "SELECT product_id, {} FROM row_rules WHERE product_id IN ({{ids}}) \
                  ORDER BY product_id, ordinal",
-                codec::ROW_RULE_COLS
+                RowRule::COLS
             ),
-            &granted_products,
+            granted_products.iter().copied(),
         )
         .await?
         {
             row_rules
                 .entry(codec::uuid(&r, "product_id")?)
                 .or_default()
-                .push(codec::row_rule(&r)?);
+                .push(RowRule::from_row(&r)?);
         }
 
-        let column_tags = all(
-            rows_in(
-                conn,
-                "read column tags",
-                &format!(
-                    "SELECT {} FROM column_tags WHERE table_id IN ({{ids}})",
-                    codec::COLUMN_TAGS_COLS
-                ),
-                &granted_table_ids,
-            )
-            .await?,
-            codec::column_tags,
-        )?;
+        let column_tags = fetch_list_in::<ColumnTags>(
+            conn,
+            "read column tags",
+            &ColumnTags::select("WHERE table_id IN ({ids})"),
+            granted_table_ids.iter().copied(),
+        )
+        .await?;
 
-        let mut tag_masks = if granted_table_ids.is_empty() {
+        let mut tag_masks: Vec<TagMask> = if granted_table_ids.is_empty() {
             Vec::new()
         } else {
-            let sql = format!("SELECT {} FROM tag_masks", codec::TAG_MASK_COLS);
-            all(
-                fetch_all(conn, "list tag masks", &sql, &Args::default()).await?,
-                codec::tag_mask,
-            )?
+            let sql = TagMask::select("");
+            fetch_list(conn, "list tag masks", &sql, &Args::default()).await?
         };
         // Sorted here: the backends disagree on where NULLs (mesh-wide) sort.
         tag_masks.sort_by(|a, b| (&a.tag, a.domain_id, a.id).cmp(&(&b.tag, b.domain_id, b.id)));
 
         let table_ids: BTreeSet<Uuid> = tables.iter().map(|t| t.id).collect();
-        let tenancies = all(
-            rows_in(
-                conn,
-                "read tenancies",
-                "SELECT table_id, key_column, separator FROM tenant_tables \
-                 WHERE table_id IN ({ids})",
-                &table_ids,
-            )
-            .await?,
-            codec::tenancy,
-        )?;
+        let tenancies = fetch_list_in::<TableTenancy>(
+            conn,
+            "read tenancies",
+            &TableTenancy::select("WHERE table_id IN ({ids})"),
+            table_ids.iter().copied(),
+        )
+        .await?;
 
         Ok(AccessRows {
             policy_version,

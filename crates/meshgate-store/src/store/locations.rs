@@ -1,16 +1,23 @@
-//! External locations for [`SqlStore`]: the URL prefixes under which teams may register
-//! existing Delta tables. The trait methods in `store.rs` delegate here.
+//! [`LocationStore`] for [`SqlStore`]: external locations, the URL prefixes under which teams
+//! may register existing Delta tables.
 
-use meshgate_core::model::{ExternalLocation, NewAuditEvent, ProductTable};
+use async_trait::async_trait;
+use meshgate_core::model::{ExternalLocation, NewAuditEvent};
 use meshgate_core::{Error, Result};
 use uuid::Uuid;
 
-use super::{all, row, rows};
-use crate::codec::{self, to_json, ts};
+use crate::LocationStore;
+use crate::codec::{to_json, ts};
 use crate::db::{SqlStore, internal, subject, write_error};
+use crate::record::Record;
 
-impl SqlStore {
-    pub(super) async fn el_create(&self, l: &ExternalLocation, audit: NewAuditEvent) -> Result<()> {
+#[async_trait]
+impl LocationStore for SqlStore {
+    async fn create_external_location(
+        &self,
+        l: &ExternalLocation,
+        audit: NewAuditEvent,
+    ) -> Result<()> {
         let teams = to_json("external location teams", &l.teams)?;
         let query = sqlx::query(
             "INSERT INTO external_locations (id, name, url, teams, writable, description, \
@@ -34,34 +41,17 @@ impl SqlStore {
         .await
     }
 
-    pub(super) async fn el_get_by_name(&self, name: &str) -> Result<Option<ExternalLocation>> {
-        let sql = format!(
-            "SELECT {} FROM external_locations WHERE name = $1",
-            codec::EXTERNAL_LOCATION_COLS
-        );
-        row(
-            &self.pool,
-            "read an external location",
-            &sql,
-            vec![name.to_string()],
-        )
-        .await?
-        .map(|r| codec::external_location(&r))
-        .transpose()
+    async fn get_external_location_by_name(&self, name: &str) -> Result<Option<ExternalLocation>> {
+        let sql = ExternalLocation::select("WHERE name = $1");
+        self.get("read an external location", &sql, &[&name]).await
     }
 
-    pub(super) async fn el_list(&self) -> Result<Vec<ExternalLocation>> {
-        let sql = format!(
-            "SELECT {} FROM external_locations ORDER BY name",
-            codec::EXTERNAL_LOCATION_COLS
-        );
-        all(
-            rows(&self.pool, "list external locations", &sql, None).await?,
-            codec::external_location,
-        )
+    async fn list_external_locations(&self) -> Result<Vec<ExternalLocation>> {
+        let sql = ExternalLocation::select("ORDER BY name");
+        self.list("list external locations", &sql, &[]).await
     }
 
-    pub(super) async fn el_delete(&self, id: Uuid, audit: NewAuditEvent) -> Result<()> {
+    async fn delete_external_location(&self, id: Uuid, audit: NewAuditEvent) -> Result<()> {
         let query =
             sqlx::query("DELETE FROM external_locations WHERE id = $1").bind(id.to_string());
         self.write_one(
@@ -72,16 +62,5 @@ impl SqlStore {
             false,
         )
         .await
-    }
-
-    pub(super) async fn el_all_tables(&self) -> Result<Vec<ProductTable>> {
-        let sql = format!(
-            "SELECT {} FROM product_tables ORDER BY product_id, name",
-            codec::TABLE_COLS
-        );
-        all(
-            rows(&self.pool, "list all tables", &sql, None).await?,
-            codec::table,
-        )
     }
 }

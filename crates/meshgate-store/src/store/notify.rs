@@ -1,12 +1,12 @@
-//! The notifications' part of [`Store`] for [`SqlStore`] (docs/design/LIFECYCLE.md §Notifications): the
-//! dispatcher's cursor over the audit log, inboxes, contacts, webhooks and their deliveries.
-//! The trait methods in `store.rs` delegate here.
+//! [`NotifyStore`] for [`SqlStore`] (docs/design/LIFECYCLE.md §Notifications): the dispatcher's cursor
+//! over the audit log, inboxes, contacts, webhooks and their deliveries.
 //!
 //! The dispatcher's batch is written with a compare-and-set on the cursor in the same
 //! transaction, so replicas dispatching at once never write an event's notifications twice:
 //! the loser's `UPDATE` matches no row (on PostgreSQL it waits for the winner's row lock, then
 //! sees the moved cursor) and it writes nothing.
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use meshgate_core::model::NewAuditEvent;
 use meshgate_core::notify::{Contact, DeliveryStatus, Notification, Webhook, WebhookDelivery};
@@ -14,10 +14,11 @@ use meshgate_core::{Error, Result};
 use sqlx::AnyConnection;
 use uuid::Uuid;
 
-use super::{all, fetch_optional_by_id, insert_audit, insert_job, row, rows};
-use crate::NotificationBatch;
+use super::{Args, changed, exec, fetch_one, insert_audit, insert_job};
 use crate::codec::{self, opt_id, opt_ts, ts};
 use crate::db::{SqlStore, internal, subject, write_error};
+use crate::record::Record;
+use crate::{NotificationBatch, NotifyStore};
 
 /// The most notifications one listing returns.
 const MAX_LIST: u32 = 1000;
@@ -68,117 +69,53 @@ async fn insert_delivery(conn: &mut AnyConnection, d: &WebhookDelivery) -> Resul
     Ok(())
 }
 
-async fn record_tx(conn: &mut AnyConnection, batch: &NotificationBatch) -> Result<bool> {
-    if batch.up_to_seq < batch.after_seq {
-        return Err(Error::invalid(format!(
-            "the notification cursor cannot move back from {} to {}",
-            batch.after_seq, batch.up_to_seq
-        )));
+#[async_trait]
+impl NotifyStore for SqlStore {
+    async fn notify_cursor(&self) -> Result<i64> {
+        let sql = "SELECT last_seq FROM notify_cursor WHERE id = 1";
+        let found = self
+            .row("read the notification cursor", sql, &[])
+            .await?
+            .ok_or_else(|| Error::internal("the store has no notification cursor"))?;
+        codec::int(&found, "last_seq")
     }
-    // The compare-and-set comes first, so a lost race writes nothing at all.
-    let moved =
-        sqlx::query("UPDATE notify_cursor SET last_seq = $2 WHERE id = 1 AND last_seq = $1")
+
+    async fn record_notifications(&self, batch: NotificationBatch) -> Result<bool> {
+        self.write(async |conn| {
+            if batch.up_to_seq < batch.after_seq {
+                return Err(Error::invalid(format!(
+                    "the notification cursor cannot move back from {} to {}",
+                    batch.after_seq, batch.up_to_seq
+                )));
+            }
+            // The compare-and-set comes first, so a lost race writes nothing at all.
+            let moved = sqlx::query(
+                "UPDATE notify_cursor SET last_seq = $2 WHERE id = 1 AND last_seq = $1",
+            )
             .bind(batch.after_seq)
             .bind(batch.up_to_seq)
             .execute(&mut *conn)
             .await
             .map_err(|e| internal("move the notification cursor", e))?;
-    if moved.rows_affected() == 0 {
-        return Ok(false);
-    }
-    for n in &batch.notifications {
-        insert_notification(conn, n).await?;
-    }
-    for d in &batch.deliveries {
-        insert_delivery(conn, d).await?;
-    }
-    let now = ts(Utc::now());
-    for job in &batch.jobs {
-        insert_job(conn, job, now).await?;
-    }
-    Ok(true)
-}
-
-async fn load_notification(conn: &mut AnyConnection, id: Uuid) -> Result<Option<Notification>> {
-    let sql = format!(
-        "SELECT {} FROM notifications WHERE id = $1",
-        codec::NOTIFICATION_COLS
-    );
-    fetch_optional_by_id(conn, "read a notification", &sql, id)
-        .await?
-        .map(|r| codec::notification(&r))
-        .transpose()
-}
-
-async fn mark_read_tx(
-    conn: &mut AnyConnection,
-    principal_id: Uuid,
-    id: Uuid,
-    at: DateTime<Utc>,
-) -> Result<Notification> {
-    let done = sqlx::query(
-        "UPDATE notifications SET read_at = COALESCE(read_at, $3) \
-         WHERE id = $1 AND principal_id = $2",
-    )
-    .bind(id.to_string())
-    .bind(principal_id.to_string())
-    .bind(ts(at))
-    .execute(&mut *conn)
-    .await
-    .map_err(|e| internal("mark a notification read", e))?;
-    let not_found = || Error::not_found("notification", id.to_string());
-    if done.rows_affected() == 0 {
-        return Err(not_found());
-    }
-    load_notification(conn, id).await?.ok_or_else(not_found)
-}
-
-async fn disable_webhook_tx(
-    conn: &mut AnyConnection,
-    id: Uuid,
-    at: DateTime<Utc>,
-    audit: &NewAuditEvent,
-) -> Result<Webhook> {
-    let done =
-        sqlx::query("UPDATE webhooks SET disabled_at = COALESCE(disabled_at, $2) WHERE id = $1")
-            .bind(id.to_string())
-            .bind(ts(at))
-            .execute(&mut *conn)
-            .await
-            .map_err(|e| internal("disable a webhook", e))?;
-    let not_found = || Error::not_found("webhook", id.to_string());
-    if done.rows_affected() == 0 {
-        return Err(not_found());
-    }
-    insert_audit(conn, audit).await?;
-    let sql = format!("SELECT {} FROM webhooks WHERE id = $1", codec::WEBHOOK_COLS);
-    let found = fetch_optional_by_id(conn, "read a webhook", &sql, id)
-        .await?
-        .ok_or_else(not_found)?;
-    codec::webhook(&found)
-}
-
-/// The notification methods of [`SqlStore`], called by its [`crate::Store`] implementation.
-impl SqlStore {
-    pub(super) async fn nt_notify_cursor(&self) -> Result<i64> {
-        let found = row(
-            &self.pool,
-            "read the notification cursor",
-            "SELECT last_seq FROM notify_cursor WHERE id = 1",
-            Vec::new(),
-        )
-        .await?
-        .ok_or_else(|| Error::internal("the store has no notification cursor"))?;
-        codec::int(&found, "last_seq")
+            if moved.rows_affected() == 0 {
+                return Ok(false);
+            }
+            for n in &batch.notifications {
+                insert_notification(conn, n).await?;
+            }
+            for d in &batch.deliveries {
+                insert_delivery(conn, d).await?;
+            }
+            let now = ts(Utc::now());
+            for job in &batch.jobs {
+                insert_job(conn, job, now).await?;
+            }
+            Ok(true)
+        })
+        .await
     }
 
-    pub(super) async fn nt_record_notifications(&self, batch: NotificationBatch) -> Result<bool> {
-        let mut w = self.begin_write().await?;
-        let result = record_tx(w.conn(), &batch).await;
-        w.finish(result).await
-    }
-
-    pub(super) async fn nt_list_notifications(
+    async fn list_notifications(
         &self,
         principal_id: Uuid,
         unread_only: bool,
@@ -189,78 +126,65 @@ impl SqlStore {
         } else {
             ""
         };
-        let sql = format!(
-            "SELECT {} FROM notifications WHERE principal_id = $1{unread} \
-             ORDER BY created_at DESC, id DESC LIMIT {}",
-            codec::NOTIFICATION_COLS,
+        let sql = Notification::select(&format!(
+            "WHERE principal_id = $1{unread} ORDER BY created_at DESC, id DESC LIMIT {}",
             limit.clamp(1, MAX_LIST)
-        );
-        all(
-            rows(
-                &self.pool,
-                "read notifications",
-                &sql,
-                Some(principal_id.to_string()),
-            )
-            .await?,
-            codec::notification,
-        )
+        ));
+        self.list("read notifications", &sql, &[&principal_id])
+            .await
     }
 
-    pub(super) async fn nt_get_notification(&self, id: Uuid) -> Result<Option<Notification>> {
-        let mut conn = self.read().await?;
-        load_notification(&mut conn, id).await
+    async fn get_notification(&self, id: Uuid) -> Result<Option<Notification>> {
+        let sql = Notification::select("WHERE id = $1");
+        self.get("read a notification", &sql, &[&id]).await
     }
 
-    pub(super) async fn nt_mark_notification_read(
+    async fn mark_notification_read(
         &self,
         principal_id: Uuid,
         id: Uuid,
         at: DateTime<Utc>,
     ) -> Result<Notification> {
-        let mut w = self.begin_write().await?;
-        let result = mark_read_tx(w.conn(), principal_id, id, at).await;
-        w.finish(result).await
+        let not_found = || Error::not_found("notification", id.to_string());
+        self.write(async |conn| {
+            let sql = "UPDATE notifications SET read_at = COALESCE(read_at, $3) \
+                       WHERE id = $1 AND principal_id = $2";
+            let args = Args::of(&[&id, &principal_id, &ts(at)]);
+            changed(
+                exec(conn, "mark a notification read", sql, &args).await?,
+                not_found,
+            )?;
+            let sql = Notification::select("WHERE id = $1");
+            fetch_one(conn, "read a notification", &sql, &Args::of(&[&id]))
+                .await?
+                .ok_or_else(not_found)
+        })
+        .await
     }
 
-    pub(super) async fn nt_mark_all_notifications_read(
+    async fn mark_all_notifications_read(
         &self,
         principal_id: Uuid,
         at: DateTime<Utc>,
     ) -> Result<u64> {
-        let mut w = self.begin_write().await?;
-        let result = sqlx::query(
-            "UPDATE notifications SET read_at = $2 WHERE principal_id = $1 AND read_at IS NULL",
-        )
-        .bind(principal_id.to_string())
-        .bind(ts(at))
-        .execute(&mut *w.conn())
-        .await
-        .map(|done| done.rows_affected())
-        .map_err(|e| internal("mark notifications read", e));
-        w.finish(result).await
-    }
-
-    pub(super) async fn nt_mark_notification_emailed(
-        &self,
-        id: Uuid,
-        at: DateTime<Utc>,
-    ) -> Result<()> {
-        let mut w = self.begin_write().await?;
-        let result = sqlx::query("UPDATE notifications SET emailed_at = $2 WHERE id = $1")
-            .bind(id.to_string())
-            .bind(ts(at))
-            .execute(&mut *w.conn())
+        let sql =
+            "UPDATE notifications SET read_at = $2 WHERE principal_id = $1 AND read_at IS NULL";
+        let args = Args::of(&[&principal_id, &ts(at)]);
+        self.write(async |conn| exec(conn, "mark notifications read", sql, &args).await)
             .await
-            .map_err(|e| internal("mark a notification emailed", e))
-            .and_then(|done| match done.rows_affected() {
-                0 => Err(Error::not_found("notification", id.to_string())),
-                _ => Ok(()),
-            });
-        w.finish(result).await
     }
 
-    pub(super) async fn nt_put_contact(&self, c: &Contact, audit: NewAuditEvent) -> Result<()> {
+    async fn mark_notification_emailed(&self, id: Uuid, at: DateTime<Utc>) -> Result<()> {
+        let sql = "UPDATE notifications SET emailed_at = $2 WHERE id = $1";
+        let args = Args::of(&[&id, &ts(at)]);
+        self.write(async |conn| {
+            let done = exec(conn, "mark a notification emailed", sql, &args).await?;
+            changed(done, || Error::not_found("notification", id.to_string()))
+        })
+        .await
+    }
+
+    async fn put_contact(&self, c: &Contact, audit: NewAuditEvent) -> Result<()> {
         let query = sqlx::query(
             "INSERT INTO contacts (principal_id, email, updated_at) VALUES ($1, $2, $3) \
              ON CONFLICT (principal_id) DO UPDATE \
@@ -279,27 +203,12 @@ impl SqlStore {
         .await
     }
 
-    pub(super) async fn nt_get_contact(&self, principal_id: Uuid) -> Result<Option<Contact>> {
-        let sql = format!(
-            "SELECT {} FROM contacts WHERE principal_id = $1",
-            codec::CONTACT_COLS
-        );
-        row(
-            &self.pool,
-            "read a contact",
-            &sql,
-            vec![principal_id.to_string()],
-        )
-        .await?
-        .map(|r| codec::contact(&r))
-        .transpose()
+    async fn get_contact(&self, principal_id: Uuid) -> Result<Option<Contact>> {
+        let sql = Contact::select("WHERE principal_id = $1");
+        self.get("read a contact", &sql, &[&principal_id]).await
     }
 
-    pub(super) async fn nt_delete_contact(
-        &self,
-        principal_id: Uuid,
-        audit: NewAuditEvent,
-    ) -> Result<()> {
+    async fn delete_contact(&self, principal_id: Uuid, audit: NewAuditEvent) -> Result<()> {
         let query = sqlx::query("DELETE FROM contacts WHERE principal_id = $1")
             .bind(principal_id.to_string());
         self.write_one(
@@ -312,7 +221,7 @@ impl SqlStore {
         .await
     }
 
-    pub(super) async fn nt_create_webhook(&self, w: &Webhook, audit: NewAuditEvent) -> Result<()> {
+    async fn create_webhook(&self, w: &Webhook, audit: NewAuditEvent) -> Result<()> {
         let query = sqlx::query(
             "INSERT INTO webhooks (id, principal_id, url, secret, events, created_at, \
              disabled_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -334,63 +243,48 @@ impl SqlStore {
         .await
     }
 
-    pub(super) async fn nt_get_webhook(&self, id: Uuid) -> Result<Option<Webhook>> {
-        let sql = format!("SELECT {} FROM webhooks WHERE id = $1", codec::WEBHOOK_COLS);
-        row(&self.pool, "read a webhook", &sql, vec![id.to_string()])
-            .await?
-            .map(|r| codec::webhook(&r))
-            .transpose()
+    async fn get_webhook(&self, id: Uuid) -> Result<Option<Webhook>> {
+        let sql = Webhook::select("WHERE id = $1");
+        self.get("read a webhook", &sql, &[&id]).await
     }
 
-    pub(super) async fn nt_list_webhooks(&self, principal_id: Uuid) -> Result<Vec<Webhook>> {
-        let sql = format!(
-            "SELECT {} FROM webhooks WHERE principal_id = $1 AND disabled_at IS NULL \
+    async fn list_webhooks(&self, principal_id: Uuid) -> Result<Vec<Webhook>> {
+        let sql = Webhook::select(
+            "WHERE principal_id = $1 AND disabled_at IS NULL \
              ORDER BY created_at, id",
-            codec::WEBHOOK_COLS
         );
-        all(
-            rows(
-                &self.pool,
-                "read webhooks",
-                &sql,
-                Some(principal_id.to_string()),
-            )
-            .await?,
-            codec::webhook,
-        )
+        self.list("read webhooks", &sql, &[&principal_id]).await
     }
 
-    pub(super) async fn nt_disable_webhook(
+    async fn disable_webhook(
         &self,
         id: Uuid,
         at: DateTime<Utc>,
         audit: NewAuditEvent,
     ) -> Result<Webhook> {
-        let mut w = self.begin_write().await?;
-        let result = disable_webhook_tx(w.conn(), id, at, &audit).await;
-        w.finish(result).await
+        let not_found = || Error::not_found("webhook", id.to_string());
+        self.write(async |conn| {
+            let sql = "UPDATE webhooks SET disabled_at = COALESCE(disabled_at, $2) WHERE id = $1";
+            let args = Args::of(&[&id, &ts(at)]);
+            changed(
+                exec(conn, "disable a webhook", sql, &args).await?,
+                not_found,
+            )?;
+            insert_audit(conn, &audit).await?;
+            let sql = Webhook::select("WHERE id = $1");
+            fetch_one(conn, "read a webhook", &sql, &Args::of(&[&id]))
+                .await?
+                .ok_or_else(not_found)
+        })
+        .await
     }
 
-    pub(super) async fn nt_get_webhook_delivery(
-        &self,
-        id: Uuid,
-    ) -> Result<Option<WebhookDelivery>> {
-        let sql = format!(
-            "SELECT {} FROM webhook_deliveries WHERE id = $1",
-            codec::DELIVERY_COLS
-        );
-        row(
-            &self.pool,
-            "read a webhook delivery",
-            &sql,
-            vec![id.to_string()],
-        )
-        .await?
-        .map(|r| codec::delivery(&r))
-        .transpose()
+    async fn get_webhook_delivery(&self, id: Uuid) -> Result<Option<WebhookDelivery>> {
+        let sql = WebhookDelivery::select("WHERE id = $1");
+        self.get("read a webhook delivery", &sql, &[&id]).await
     }
 
-    pub(super) async fn nt_record_webhook_attempt(
+    async fn record_webhook_attempt(
         &self,
         id: Uuid,
         status: DeliveryStatus,
@@ -398,53 +292,28 @@ impl SqlStore {
         at: DateTime<Utc>,
     ) -> Result<()> {
         let finished = (status != DeliveryStatus::Pending).then(|| ts(at));
-        let mut w = self.begin_write().await?;
-        let result = sqlx::query(
-            "UPDATE webhook_deliveries SET attempts = attempts + 1, status = $2, \
-             last_error = COALESCE($3, last_error), finished_at = $4 WHERE id = $1",
-        )
-        .bind(id.to_string())
-        .bind(status.as_str())
-        .bind(error)
-        .bind(finished)
-        .execute(&mut *w.conn())
-        .await
-        .map_err(|e| internal("record a webhook delivery", e))
-        .and_then(|done| match done.rows_affected() {
-            0 => Err(Error::not_found("webhook delivery", id.to_string())),
-            _ => Ok(()),
-        });
-        w.finish(result).await
-    }
-
-    pub(super) async fn nt_list_webhook_deliveries(
-        &self,
-        webhook_id: Uuid,
-    ) -> Result<Vec<WebhookDelivery>> {
-        let sql = format!(
-            "SELECT {} FROM webhook_deliveries WHERE webhook_id = $1 ORDER BY created_at, id",
-            codec::DELIVERY_COLS
-        );
-        all(
-            rows(
-                &self.pool,
-                "read webhook deliveries",
-                &sql,
-                Some(webhook_id.to_string()),
+        self.write(async |conn| {
+            let done = sqlx::query(
+                "UPDATE webhook_deliveries SET attempts = attempts + 1, status = $2, \
+                 last_error = COALESCE($3, last_error), finished_at = $4 WHERE id = $1",
             )
-            .await?,
-            codec::delivery,
-        )
+            .bind(id.to_string())
+            .bind(status.as_str())
+            .bind(error)
+            .bind(finished)
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| internal("record a webhook delivery", e))?;
+            changed(done.rows_affected(), || {
+                Error::not_found("webhook delivery", id.to_string())
+            })
+        })
+        .await
     }
 
-    pub(super) async fn nt_group_members(&self, group_id: Uuid) -> Result<Vec<Uuid>> {
-        let found = rows(
-            &self.pool,
-            "read group members",
-            "SELECT member_id FROM group_members WHERE group_id = $1 ORDER BY member_id",
-            Some(group_id.to_string()),
-        )
-        .await?;
-        all(found, |r| codec::uuid(r, "member_id"))
+    async fn list_webhook_deliveries(&self, webhook_id: Uuid) -> Result<Vec<WebhookDelivery>> {
+        let sql = WebhookDelivery::select("WHERE webhook_id = $1 ORDER BY created_at, id");
+        self.list("read webhook deliveries", &sql, &[&webhook_id])
+            .await
     }
 }

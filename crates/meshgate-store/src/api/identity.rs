@@ -1,0 +1,42 @@
+//! Principals (users, groups, service accounts), group membership and API tokens.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use meshgate_core::Result;
+use meshgate_core::model::{ApiToken, NewAuditEvent, Principal};
+use uuid::Uuid;
+
+/// Principals, groups and API tokens (`store/identity.rs`).
+#[async_trait]
+pub trait IdentityStore: Send + Sync + 'static {
+    async fn create_principal(&self, principal: &Principal, audit: NewAuditEvent) -> Result<()>;
+    async fn get_principal(&self, id: Uuid) -> Result<Option<Principal>>;
+    async fn get_principal_by_name(&self, name: &str) -> Result<Option<Principal>>;
+    async fn list_principals(&self) -> Result<Vec<Principal>>;
+    /// Whether any admin principal exists (the mesh has been initialised).
+    async fn has_admin(&self) -> Result<bool>;
+
+    /// Adds `member` to `group`; bumps the policy version. Adding twice is a no-op.
+    async fn add_group_member(&self, group: Uuid, member: Uuid, audit: NewAuditEvent)
+    -> Result<()>;
+    /// Removes `member` from `group`; bumps the policy version. `NotFound` if absent.
+    async fn remove_group_member(
+        &self,
+        group: Uuid,
+        member: Uuid,
+        audit: NewAuditEvent,
+    ) -> Result<()>;
+    /// The groups `member` belongs to (directly).
+    async fn groups_of(&self, member: Uuid) -> Result<Vec<Uuid>>;
+    /// The direct members of a group principal (to expand a group that is a team member
+    /// into the people who read notifications).
+    async fn group_members(&self, group_id: Uuid) -> Result<Vec<Uuid>>;
+
+    async fn create_token(&self, token: &ApiToken, audit: NewAuditEvent) -> Result<()>;
+    /// The token with this hash and its principal, whether usable or not.
+    async fn find_token(&self, token_hash: &str) -> Result<Option<(ApiToken, Principal)>>;
+    async fn list_tokens(&self, principal_id: Uuid) -> Result<Vec<ApiToken>>;
+    async fn get_token(&self, id: Uuid) -> Result<Option<ApiToken>>;
+    /// Sets `revoked_at`; revoking twice keeps the first time.
+    async fn revoke_token(&self, id: Uuid, at: DateTime<Utc>, audit: NewAuditEvent) -> Result<()>;
+}

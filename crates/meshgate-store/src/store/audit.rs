@@ -1,0 +1,53 @@
+//! [`AuditStore`] for [`SqlStore`]: events appended on their own, and reads of the log. The
+//! events of a change are written by the change itself ([`super::insert_audit`]).
+
+use async_trait::async_trait;
+use meshgate_core::Result;
+use meshgate_core::model::{AuditEvent, NewAuditEvent};
+
+use super::{Args, fetch_list, insert_audit};
+use crate::db::SqlStore;
+use crate::record::Record;
+use crate::{AuditFilter, AuditStore};
+
+const AUDIT_DEFAULT_LIMIT: u32 = 100;
+const AUDIT_MAX_LIMIT: u32 = 1000;
+
+#[async_trait]
+impl AuditStore for SqlStore {
+    async fn append_audit(&self, event: NewAuditEvent) -> Result<i64> {
+        self.write(async |conn| insert_audit(conn, &event).await)
+            .await
+    }
+
+    async fn list_audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEvent>> {
+        let mut args = Args::default();
+        let mut sql = AuditEvent::select("WHERE 1 = 1");
+        if let Some(after) = filter.after_seq {
+            sql += &format!(" AND seq > {}", args.int(after));
+        }
+        if let Some(actor) = filter.actor_id {
+            sql += &format!(" AND actor_id = {}", args.text(actor.to_string()));
+        }
+        if let Some(prefix) = &filter.action_prefix {
+            // Not LIKE: SQLite's LIKE ignores case, and the prefix would need escaping. The
+            // length is a number we computed, so it can go into the SQL text (PostgreSQL has no
+            // `substr` taking the BIGINT a bound integer would be).
+            sql += &format!(
+                " AND substr(action, 1, {}) = {}",
+                prefix.chars().count(),
+                args.text(prefix.as_str())
+            );
+        }
+        if let Some(object) = &filter.object_id {
+            sql += &format!(" AND object_id = {}", args.text(object.as_str()));
+        }
+        let limit = filter
+            .limit
+            .unwrap_or(AUDIT_DEFAULT_LIMIT)
+            .min(AUDIT_MAX_LIMIT);
+        sql += &format!(" ORDER BY seq LIMIT {}", args.int(i64::from(limit)));
+        let mut conn = self.read().await?;
+        fetch_list(&mut conn, "read the audit log", &sql, &args).await
+    }
+}
