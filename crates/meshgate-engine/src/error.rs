@@ -130,3 +130,12 @@ fn strip_backtrace(message: &str) -> String {
         .trim()
         .to_string()
 }
+
+/// The text of a panic's payload, when it has one.
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)")
+}

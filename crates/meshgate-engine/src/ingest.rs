@@ -23,8 +23,9 @@ use meshgate_core::model::Column;
 use meshgate_guard::upload;
 use url::Url;
 
-use crate::rows::{TENANT_COLUMN, Tenancy};
+pub use crate::storage::open;
 use crate::storage::{prepare_location, remove_location};
+use crate::tenancy::{TENANT_COLUMN, Tenancy};
 use crate::{Error, Result};
 
 /// How many rows CSV and JSON schema inference looks at.
@@ -234,7 +235,7 @@ async fn unpanicked<T>(format: FileFormat, work: impl Future<Output = Result<T>>
         Err(panic) => {
             tracing::warn!(
                 format = format.name(),
-                panic = crate::query::panic_message(panic.as_ref()),
+                panic = crate::error::panic_message(panic.as_ref()),
                 "a reader panicked on an uploaded file"
             );
             Err(Error::InvalidData {
@@ -352,21 +353,6 @@ pub async fn describe(location: &Url) -> Result<(i64, Vec<Column>)> {
     let table = open(location).await?;
     let version = version_of(&table);
     Ok((version, columns_of(arrow_schema(&table)?.as_ref())))
-}
-
-/// Opens the latest version of a Delta table.
-pub async fn open(location: &Url) -> Result<DeltaTable> {
-    let mut table = DeltaTableBuilder::from_url(location.clone())
-        .map_err(|e| Error::storage(format!("cannot open table at `{location}`: {e}")))?
-        .build()
-        .map_err(|e| Error::storage(format!("cannot open table at `{location}`: {e}")))?;
-    table.load().await.map_err(|e| match e {
-        deltalake::DeltaTableError::NotATable(_) => Error::InvalidData {
-            message: format!("`{location}` is not a Delta table (no `_delta_log`)"),
-        },
-        other => Error::storage(format!("cannot load table at `{location}`: {other}")),
-    })?;
-    Ok(table)
 }
 
 /// A session for writes: deltalake's writer plans nodes only its own planner can run.

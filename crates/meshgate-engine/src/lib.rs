@@ -29,6 +29,7 @@ pub mod rows;
 pub mod secure;
 pub mod sharing;
 pub mod storage;
+pub mod tenancy;
 
 pub use deltalake::arrow;
 pub use deltalake::datafusion;

@@ -38,8 +38,8 @@ use meshgate_guard::sql::{Limit, LimitError, check_query, check_statement, check
 use meshgate_guard::sqlparser::dialect::GenericDialect;
 use url::Url;
 
-use crate::ingest::open;
 use crate::secure::{SecureScanExec, SecureTable, TableAccess};
+use crate::storage::open;
 use crate::{Error, Result};
 use deltalake::datafusion::datasource::physical_plan::FileScanConfig;
 use deltalake::datafusion::datasource::source::DataSourceExec;
@@ -212,7 +212,7 @@ impl QueryEngine {
                     .unwrap_or_else(|panic| {
                         Err(Error::internal(format!(
                             "planning a query panicked: {}",
-                            panic_message(panic.as_ref())
+                            crate::error::panic_message(panic.as_ref())
                         )))
                     });
                 let _ = tx.send(result);
@@ -343,15 +343,6 @@ fn too_complex(e: LimitError) -> Error {
             "the query is too complex: {e}; simplify it or ask an admin to raise `{setting}`"
         ),
     }
-}
-
-/// The text of a panic's payload, when it has one.
-pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
-    panic
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("(no message)")
 }
 
 /// The files of every file scan in `plan`, looking inside secured scans.

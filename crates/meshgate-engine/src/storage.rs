@@ -5,6 +5,7 @@
 
 use std::path::Path;
 
+use deltalake::{DeltaTable, DeltaTableBuilder};
 use url::Url;
 use uuid::Uuid;
 
@@ -270,6 +271,21 @@ fn percent_encode(segment: &str) -> String {
         }
     }
     out
+}
+
+/// Opens the latest version of a Delta table.
+pub async fn open(location: &Url) -> Result<DeltaTable> {
+    let mut table = DeltaTableBuilder::from_url(location.clone())
+        .map_err(|e| Error::storage(format!("cannot open table at `{location}`: {e}")))?
+        .build()
+        .map_err(|e| Error::storage(format!("cannot open table at `{location}`: {e}")))?;
+    table.load().await.map_err(|e| match e {
+        deltalake::DeltaTableError::NotATable(_) => Error::InvalidData {
+            message: format!("`{location}` is not a Delta table (no `_delta_log`)"),
+        },
+        other => Error::storage(format!("cannot load table at `{location}`: {other}")),
+    })?;
+    Ok(table)
 }
 
 #[cfg(test)]

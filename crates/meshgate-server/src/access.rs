@@ -17,7 +17,7 @@ use axum::routing::{delete, get, post, put};
 use chrono::Utc;
 use meshgate_authz::{Action, Resource};
 use meshgate_core::access::{ColumnTags, DataFilter, GrantScope, Mask, RowRule, TagMask};
-use meshgate_core::model::{DataProduct, Domain, Grant, Grantee, ProductTable};
+use meshgate_core::model::{DataProduct, Grant, Grantee, ProductTable};
 use meshgate_engine::arrow::datatypes::SchemaRef;
 use meshgate_engine::datafusion::common::ScalarValue;
 use meshgate_engine::ingest;
@@ -31,7 +31,7 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{JsonBody, Params};
 use crate::lookup;
-use crate::lookup::{audit, authorize, product_by_name, product_resource};
+use crate::lookup::{TableRef, audit, authorize, product_by_name, product_resource, table_ref};
 use crate::state::AppState;
 
 /// The routes of this module, under `/api/v1`.
@@ -60,50 +60,6 @@ pub fn routes() -> axum::Router<AppState> {
         .route("/tag-masks", get(list_tag_masks).put(put_tag_mask))
         .route("/tag-masks/{id}", delete(delete_tag_mask))
         .route("/mesh/mask-key/rotate", post(rotate_mask_key))
-}
-
-// ----- lookups -----
-
-pub(crate) struct TableRef {
-    pub domain: Domain,
-    pub product: DataProduct,
-    pub table: ProductTable,
-}
-
-pub(crate) async fn table_ref(
-    state: &AppState,
-    caller: &Caller,
-    domain: &str,
-    product: &str,
-    table: &str,
-) -> ApiResult<TableRef> {
-    let (domain, product) = product_by_name(state, caller, domain, product).await?;
-    let table = state
-        .store
-        .list_tables(product.id)
-        .await?
-        .into_iter()
-        .find(|t| t.name == table)
-        .ok_or_else(|| {
-            ApiError::not_found(
-                "table",
-                &format!("{}.{}.{table}", domain.name, product.name),
-            )
-        })?;
-    Ok(TableRef {
-        domain,
-        product,
-        table,
-    })
-}
-
-impl TableRef {
-    pub(crate) fn qualified(&self) -> String {
-        format!(
-            "{}.{}.{}",
-            self.domain.name, self.product.name, self.table.name
-        )
-    }
 }
 
 /// The table's current Arrow schema, read from its Delta log.

@@ -6,7 +6,7 @@
 use meshgate_authz::{Action, Resource};
 use meshgate_core::catalog::ListingState;
 use meshgate_core::model::{
-    DataProduct, Domain, NewAuditEvent, Principal, ProductTable, Share, Team,
+    DataProduct, Domain, NewAuditEvent, Principal, ProductTable, Share, ShareDetail, Team,
 };
 use uuid::Uuid;
 
@@ -223,4 +223,58 @@ pub async fn table_of(
                 &format!("{}.{}.{table}", domain.name, product.name),
             )
         })
+}
+
+/// A table a request names, with its product and domain.
+pub struct TableRef {
+    pub domain: Domain,
+    pub product: DataProduct,
+    pub table: ProductTable,
+}
+
+impl TableRef {
+    /// `domain.product.table`.
+    pub fn qualified(&self) -> String {
+        format!(
+            "{}.{}.{}",
+            self.domain.name, self.product.name, self.table.name
+        )
+    }
+}
+
+/// `domain.product.table` that the caller may see (its product through [`product_by_name`]);
+/// 404 otherwise.
+pub async fn table_ref(
+    state: &AppState,
+    caller: &Caller,
+    domain: &str,
+    product: &str,
+    table: &str,
+) -> ApiResult<TableRef> {
+    let (domain, product) = product_by_name(state, caller, domain, product).await?;
+    let table = table_of(state, &domain, &product, table).await?;
+    Ok(TableRef {
+        domain,
+        product,
+        table,
+    })
+}
+
+/// A share the caller may see (a share it may not view is a 404, like one that does not
+/// exist), with its authorizer resource for the caller's next check.
+pub async fn visible_share(
+    state: &AppState,
+    caller: &Caller,
+    id: Uuid,
+) -> ApiResult<(ShareDetail, Resource)> {
+    let not_found = || ApiError::not_found("share", &id.to_string());
+    let detail = state.store.get_share(id).await?.ok_or_else(not_found)?;
+    let resource = share_resource(state, &detail.share).await?;
+    if !state
+        .authz
+        .is_allowed(&caller.actor, Action::ViewShare, &resource)
+    {
+        return Err(not_found());
+    }
+    Ok((detail, resource))
 }

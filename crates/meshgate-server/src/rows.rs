@@ -15,10 +15,10 @@ use meshgate_engine::rows::TENANT_COLUMN;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::access::{TableRef, table_ref};
 use crate::auth::{Caller, DataCaller};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Params;
+use crate::lookup::{TableRef, table_ref};
 use crate::lookup::{audit, authorize, product_resource};
 use crate::snapshot::engine_tenancy;
 use crate::state::AppState;

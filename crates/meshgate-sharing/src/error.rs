@@ -6,7 +6,49 @@
 //! Messages name the parameter, quote (a bounded prefix of) the value the caller sent and say
 //! what would be accepted. They never contain keys, tokens or signatures.
 
-use crate::wire::{ErrorBody, error_code};
+use serde::{Deserialize, Serialize};
+
+/// The `errorCode` values of the error body. The spec leaves them open; these are the ones
+/// the reference server and Databricks use, so clients that switch on them understand them.
+pub mod error_code {
+    /// 400: a parameter, field or header has a value the server does not accept.
+    pub const INVALID_PARAMETER_VALUE: &str = "INVALID_PARAMETER_VALUE";
+    /// 400: the body cannot be parsed at all (the reference server's code for bad JSON).
+    pub const MALFORMED_REQUEST: &str = "MALFORMED_REQUEST";
+    /// 400: a well-formed request for something this server does not do.
+    pub const UNSUPPORTED_OPERATION: &str = "UNSUPPORTED_OPERATION";
+    /// 404: the share, schema or table does not exist or is not shared with the caller.
+    pub const RESOURCE_DOES_NOT_EXIST: &str = "RESOURCE_DOES_NOT_EXIST";
+    /// 403: the caller is known but may not do this (for example an IP outside the
+    /// recipient's allow-list).
+    pub const PERMISSION_DENIED: &str = "PERMISSION_DENIED";
+    /// 401: the bearer token is missing, unknown or expired.
+    pub const UNAUTHENTICATED: &str = "UNAUTHENTICATED";
+    /// 429: rate limited. The clients retry 429 with back-off.
+    pub const RESOURCE_EXHAUSTED: &str = "RESOURCE_EXHAUSTED";
+    /// 500: a bug or an outage; the message must not carry the cause.
+    pub const INTERNAL_ERROR: &str = "INTERNAL_ERROR";
+}
+
+/// The error body of every non-2xx response: `{"errorCode":…,"message":…}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorBody {
+    /// One of the [`error_code`] constants.
+    pub error_code: String,
+    /// What went wrong, for a person; never the cause of a 5xx.
+    pub message: String,
+}
+
+impl ErrorBody {
+    /// An error body with `code` (one of [`error_code`]) and `message`.
+    pub fn new(code: &str, message: impl Into<String>) -> Self {
+        ErrorBody {
+            error_code: code.to_owned(),
+            message: message.into(),
+        }
+    }
+}
 
 /// A `Result` whose error defaults to this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -396,14 +396,7 @@ async fn share_target(
 ) -> ApiResult<Target> {
     let not_found = || ApiError::not_found("share", raw);
     let id = Uuid::parse_str(raw).map_err(|_| not_found())?;
-    let detail = state.store.get_share(id).await?.ok_or_else(not_found)?;
-    let resource = crate::lookup::share_resource(state, &detail.share).await?;
-    if !state
-        .authz
-        .is_allowed(&caller.actor, Action::ViewShare, &resource)
-    {
-        return Err(not_found());
-    }
+    let (detail, resource) = crate::lookup::visible_share(state, caller, id).await?;
     if edit {
         if !state
             .authz

@@ -28,15 +28,7 @@ pub async fn load_for(
     action: Action,
     verb: &str,
 ) -> ApiResult<(ShareDetail, Resource)> {
-    let not_found = || ApiError::not_found("share", &id.to_string());
-    let detail = state.store.get_share(id).await?.ok_or_else(not_found)?;
-    let resource = crate::lookup::share_resource(state, &detail.share).await?;
-    if !state
-        .authz
-        .is_allowed(&caller.actor, Action::ViewShare, &resource)
-    {
-        return Err(not_found());
-    }
+    let (detail, resource) = crate::lookup::visible_share(state, caller, id).await?;
     if !state.authz.is_allowed(&caller.actor, action, &resource) {
         return Err(ApiError::forbidden(format!(
             "principal `{}` may not {verb} share `{id}`",
