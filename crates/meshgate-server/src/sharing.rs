@@ -15,9 +15,10 @@
 //! - Tables it reads whole are served as their own data files; tables it reads filtered or
 //!   masked as a **materialised snapshot** of what it may see (`tables`).
 //! - Every file URL is meshgate's own, signed for the recipient, valid for
-//!   `[sharing] url_ttl_secs` (≥ 1 h), re-checked at download (`tables::download`).
+//!   `[sharing] url_ttl_secs` (≥ 1 h), re-checked at download (`download::download`).
 //! - Every request and download is audited.
 
+mod download;
 mod error;
 mod recipient;
 mod recipients;
@@ -74,7 +75,7 @@ pub fn routes() -> Router<AppState> {
         )
         .route(
             "/files/{table_id}/{*path}",
-            get(tables::download).head(tables::download),
+            get(download::download).head(download::download),
         )
         .route("/profile/{code}", get(recipients::download_profile))
         .route("/oauth/token", post(recipients::oauth_token))

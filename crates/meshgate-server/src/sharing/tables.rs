@@ -17,13 +17,12 @@ use std::collections::HashMap;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{Duration, Utc};
 use meshgate_core::credential::Claims;
-use meshgate_core::files::{SignedResource, UrlError};
+use meshgate_core::files::SignedResource;
 use meshgate_core::model::{NewAuditEvent, Outcome};
-use meshgate_engine::files::ProductFiles;
 use meshgate_engine::sharing::{self as data, At, ChangeKind, DataFile, SnapshotCache};
 use meshgate_sharing::capabilities::{
     Capabilities, ResponseFormat, response_header_with_end_stream,
@@ -38,7 +37,6 @@ use uuid::Uuid;
 
 use super::error::{SharingError, SharingResult};
 use super::recipient::{Recipient, Shared, shared_tables};
-use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, REQUEST_ID};
 use crate::files::SignedParams;
 use crate::state::AppState;
@@ -70,7 +68,7 @@ async fn target(
         })
 }
 
-fn location(t: &Shared) -> ApiResult<url::Url> {
+pub(super) fn location(t: &Shared) -> ApiResult<url::Url> {
     url::Url::parse(&t.table.location).map_err(ApiError::internal)
 }
 
@@ -84,7 +82,7 @@ enum Source {
 }
 
 /// One version of a shared table as this recipient reads it.
-struct Served {
+pub(super) struct Served {
     version: i64,
     protocol: Value,
     metadata: Value,
@@ -101,7 +99,12 @@ impl Served {
 
 /// Loads `at` of the table and, when the recipient may not read it whole, finds or makes its
 /// snapshot.
-async fn serve_version(state: &AppState, r: &Recipient, t: &Shared, at: At) -> ApiResult<Served> {
+pub(super) async fn serve_version(
+    state: &AppState,
+    r: &Recipient,
+    t: &Shared,
+    at: At,
+) -> ApiResult<Served> {
     let location = location(t)?;
     let table = data::open_at(&location, at).await?;
     let version = data::describe(&location, &table)?;
@@ -171,7 +174,11 @@ fn url_policy(r: &Recipient, fingerprint: String) -> String {
 }
 
 /// The session of the credential a file URL was handed out under, while it is valid.
-async fn credential_session(state: &AppState, id: Uuid, principal: Uuid) -> ApiResult<Claims> {
+pub(super) async fn credential_session(
+    state: &AppState,
+    id: Uuid,
+    principal: Uuid,
+) -> ApiResult<Claims> {
     match state.store.get_credential(id).await? {
         Some(c)
             if c.principal_id == principal
@@ -317,7 +324,7 @@ fn capabilities(headers: &HeaderMap) -> Capabilities {
     Capabilities::parse(headers.get(CAPABILITIES).and_then(|v| v.to_str().ok()))
 }
 
-async fn audit(
+pub(super) async fn audit(
     state: &AppState,
     r: &Recipient,
     action: &str,
@@ -771,132 +778,6 @@ pub async fn changes(
         Some(format),
         caps.include_end_stream_action,
     ))
-}
-
-// ----- downloads -----
-
-fn url_refused(e: UrlError) -> ApiError {
-    ApiError::forbidden(e.to_string())
-}
-
-/// `GET`/`HEAD {prefix}/files/{table_id}/{d|s}/…`: a file a response handed out.
-pub async fn download(
-    State(state): State<AppState>,
-    method: Method,
-    Path((table_id, path)): Path<(String, String)>,
-    query: Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>,
-    headers: HeaderMap,
-    parts: axum::extract::Request,
-) -> SharingResult<Response> {
-    let invalid = || url_refused(UrlError::Invalid);
-    let Ok(Query(params)) = query else {
-        return Err(invalid().into());
-    };
-    let table_id = Uuid::parse_str(&table_id).map_err(|_| invalid())?;
-    let signed = SignedParams::read(&params).ok_or_else(invalid)?;
-    let principal = signed.principal;
-    let policy = params
-        .get(POLICY_PARAM)
-        .map(String::as_str)
-        .ok_or_else(invalid)?;
-    signed
-        .verify(
-            &state,
-            &SignedResource::SharingFile {
-                table_id,
-                policy,
-                path: &path,
-            },
-        )
-        .map_err(url_refused)?;
-    // Where the file is.
-    let (from_snapshot, inner) = if let Some(file) = path.strip_prefix("d/") {
-        (false, file.to_string())
-    } else if let Some(rest) = path.strip_prefix("s/") {
-        (true, rest.to_string())
-    } else {
-        return Err(invalid().into());
-    };
-    if meshgate_core::files::validate_path(&inner).is_err() {
-        return Err(invalid().into());
-    }
-
-    // Authentic and unexpired: re-check the recipient as it is now.
-    let Some(p) = state.store.get_principal(principal).await? else {
-        return Err(
-            ApiError::forbidden("the recipient this URL was signed for no longer exists").into(),
-        );
-    };
-    let (fingerprint, session) = match policy.split_once('.') {
-        Some((f, id)) => {
-            let id = Uuid::parse_str(id).map_err(|_| invalid())?;
-            (f, Some(credential_session(&state, id, principal).await?))
-        }
-        None => (policy, None),
-    };
-    let actor = crate::auth::actor_of(&state, &p).await?;
-    let caller = Caller {
-        principal: p,
-        actor,
-        session,
-    };
-    let (request_parts, _) = parts.into_parts();
-    super::recipient::check_address(&state, &caller, super::recipient::peer(&request_parts))
-        .await?;
-    let r = Recipient { caller };
-    let tables = shared_tables(&state, &r.caller).await?;
-    let Some(t) = tables.into_iter().find(|t| t.table.id == table_id) else {
-        let e = NewAuditEvent::new(
-            Some(r.id()),
-            "sharing.download",
-            "table",
-            Some(table_id.to_string()),
-        )
-        .with_outcome(Outcome::Denied)
-        .with_request_id(REQUEST_ID.try_with(|id| id.clone()).ok())
-        .with_detail(json!({"path": path, "reason": "not shared"}));
-        state.store.append_audit(e).await?;
-        return Err(ApiError::forbidden(
-            "this table is no longer shared with the recipient the URL was signed for; the share may have been revoked",
-        )
-        .into());
-    };
-    if data::access_fingerprint(&t.access) != fingerprint {
-        audit(
-            &state,
-            &r,
-            "sharing.download",
-            &t,
-            Outcome::Denied,
-            json!({"path": path, "reason": "access changed"}),
-        )
-        .await?;
-        return Err(ApiError::forbidden(
-            "the recipient's access to this table changed since the URL was handed out; query the table again",
-        )
-        .into());
-    }
-    let files = if from_snapshot {
-        ProductFiles::at(state.snapshots.root().clone())?
-    } else {
-        ProductFiles::at(location(&t)?)?
-    };
-    let detail = json!({"table": t.full_name(), "path": inner, "via": "delta_sharing"});
-    let event = NewAuditEvent::new(
-        Some(r.id()),
-        "sharing.download",
-        "table",
-        Some(t.table.id.to_string()),
-    )
-    .with_request_id(REQUEST_ID.try_with(|id| id.clone()).ok())
-    .with_detail(detail);
-    let download = crate::files::Download {
-        files,
-        path: &inner,
-        shown: format!("{}/{inner}", t.full_name()),
-        event,
-    };
-    Ok(crate::files::serve_bytes(&state, download, &method, &headers).await?)
 }
 
 // ----- garbage collection -----
