@@ -10,10 +10,10 @@ use anyhow::{Context, Result, bail};
 use reqwest::Method;
 use serde_json::{Map, Value, json};
 
-use crate::access::{TableName, parse_table};
+use crate::args::{ColumnName, Qualified, TableName, parse_column, parse_product, parse_table};
 use crate::client::Client;
 use crate::output::{self, Column, OutputFormat};
-use crate::verbs::{Qualified, parse_product, show_list, show_record};
+use crate::verbs::{show_list, show_record};
 
 // ----- column sets -----
 
@@ -469,32 +469,6 @@ pub struct TermTarget {
     /// a column, `DOMAIN.PRODUCT.TABLE.COLUMN`
     #[arg(long, value_parser = parse_column)]
     column: Option<ColumnName>,
-}
-
-/// `DOMAIN.PRODUCT.TABLE.COLUMN`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ColumnName {
-    pub table: TableName,
-    pub column: String,
-}
-
-pub fn parse_column(s: &str) -> Result<ColumnName, String> {
-    match s.rsplit_once('.') {
-        Some((table, column)) if !column.is_empty() => {
-            let table = parse_table(table).map_err(|_| {
-                "expected `DOMAIN.PRODUCT.TABLE.COLUMN`, for example `sales.customers.customers.email`"
-                    .to_string()
-            })?;
-            Ok(ColumnName {
-                table,
-                column: column.to_string(),
-            })
-        }
-        _ => Err(
-            "expected `DOMAIN.PRODUCT.TABLE.COLUMN`, for example `sales.customers.customers.email`"
-                .into(),
-        ),
-    }
 }
 
 /// Splits `GLOSSARY.TERM`.

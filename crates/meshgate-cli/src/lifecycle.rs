@@ -9,9 +9,10 @@ use anyhow::{Result, bail};
 use reqwest::Method;
 use serde_json::{Value, json};
 
+use crate::args::{Qualified, parse_product};
 use crate::client::Client;
 use crate::output::{Column, OutputFormat};
-use crate::verbs::{Qualified, parse_product, show_list, show_record};
+use crate::verbs::{show_list, show_record};
 
 /// A share item's log lines.
 const SHARE_LOG: &[Column] = &[
@@ -43,7 +44,7 @@ pub fn parse_when(s: &str) -> Result<String, String> {
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
         return Ok(t.with_timezone(&chrono::Utc).to_rfc3339());
     }
-    let secs = crate::tenants::parse_duration(s).map_err(|_| {
+    let secs = crate::args::parse_duration(s).map_err(|_| {
         format!(
             "expected a time (2027-01-31T00:00:00Z) or a duration from now (30d, 12h), got `{s}`"
         )

@@ -3,6 +3,7 @@
 //! talks to a running server over HTTP.
 
 mod access;
+mod args;
 mod catalog;
 mod client;
 mod files;

@@ -13,7 +13,7 @@ use reqwest::Method;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::access::{TableName, parse_table};
+use crate::args::{TableName, parse_duration, parse_table, qualified};
 use crate::client::Client;
 use crate::output::{self, Column, OrderedRow, OutputFormat};
 use crate::verbs::{show_list, show_record};
@@ -125,47 +125,6 @@ pub enum RowsCommand {
         #[arg(long, value_name = "KEY")]
         after: Option<String>,
     },
-}
-
-/// Parses a lifetime such as `1h`, `30m`, `3600s`, `1h30m` or `3600` (seconds) into seconds.
-pub fn parse_duration(s: &str) -> Result<u64, String> {
-    let bad = || format!("expected a duration such as `1h`, `30m` or `3600s`, got `{s}`");
-    let s = s.trim();
-    if s.is_empty() {
-        return Err(bad());
-    }
-    let mut total: u64 = 0;
-    let mut digits = String::new();
-    let mut add = |digits: &mut String, unit: u64| -> Result<(), String> {
-        if digits.is_empty() {
-            return Err(bad());
-        }
-        let n: u64 = digits.parse().map_err(|_| bad())?;
-        total = n
-            .checked_mul(unit)
-            .and_then(|v| total.checked_add(v))
-            .ok_or_else(bad)?;
-        digits.clear();
-        Ok(())
-    };
-    for c in s.chars() {
-        match c {
-            '0'..='9' => digits.push(c),
-            's' => add(&mut digits, 1)?,
-            'm' => add(&mut digits, 60)?,
-            'h' => add(&mut digits, 3600)?,
-            'd' => add(&mut digits, 86_400)?,
-            _ => return Err(bad()),
-        }
-    }
-    if !digits.is_empty() {
-        add(&mut digits, 1)?;
-    }
-    Ok(total)
-}
-
-fn qualified(t: &TableName) -> String {
-    format!("{}.{}.{}", t.domain, t.product, t.table)
 }
 
 fn rows_path(t: &TableName) -> [&str; 6] {
@@ -428,19 +387,6 @@ mod tests {
     use super::*;
     use crate::verbs::ClientCommand;
     use crate::verbs::tests::parse;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("1h"), Ok(3600));
-        assert_eq!(parse_duration("30m"), Ok(1800));
-        assert_eq!(parse_duration("3600s"), Ok(3600));
-        assert_eq!(parse_duration("3600"), Ok(3600));
-        assert_eq!(parse_duration("1h30m"), Ok(5400));
-        assert_eq!(parse_duration("12h"), Ok(43_200));
-        for bad in ["", "h", "1x", "-1h", "1.5h", "99999999999999999999d"] {
-            assert!(parse_duration(bad).is_err(), "{bad}");
-        }
-    }
 
     #[test]
     fn rows_from_arrays_objects_and_lines() {

@@ -16,6 +16,7 @@ use reqwest::Method;
 use reqwest::multipart::{Form, Part};
 use serde_json::{Value, json};
 
+use crate::args::{Qualified, parse_product, parse_table_file, parse_table_location, parse_team};
 use crate::client::Client;
 use crate::output::{self, Column, OrderedRow, OutputFormat};
 
@@ -490,61 +491,6 @@ impl QueryFormat {
             Self::Arrow => "application/vnd.apache.arrow.stream",
         }
     }
-}
-
-/// A two-part name such as `domain.product` or `domain.team`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Qualified {
-    pub outer: String,
-    pub inner: String,
-}
-
-impl std::fmt::Display for Qualified {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}.{}", self.outer, self.inner)
-    }
-}
-
-fn parse_qualified(shape: &str, example: &str, s: &str) -> Result<Qualified, String> {
-    match s.split_once('.') {
-        Some((outer, inner)) if !outer.is_empty() && !inner.is_empty() && !inner.contains('.') => {
-            Ok(Qualified {
-                outer: outer.to_string(),
-                inner: inner.to_string(),
-            })
-        }
-        _ => Err(format!("expected `{shape}`, for example `{example}`")),
-    }
-}
-
-/// Parses `DOMAIN.PRODUCT`.
-pub fn parse_product(s: &str) -> Result<Qualified, String> {
-    parse_qualified("DOMAIN.PRODUCT", "sales.orders", s)
-}
-
-/// Parses `DOMAIN.TEAM`.
-pub fn parse_team(s: &str) -> Result<Qualified, String> {
-    parse_qualified("DOMAIN.TEAM", "sales.analytics", s)
-}
-
-fn split_assignment<'a>(shape: &str, s: &'a str) -> Result<(&'a str, &'a str), String> {
-    match s.split_once('=') {
-        Some((name, value)) if !name.is_empty() && !value.is_empty() => Ok((name, value)),
-        _ => Err(format!("expected `{shape}`")),
-    }
-}
-
-/// Parses `NAME=PATH` of `--table`.
-pub fn parse_table_file(s: &str) -> Result<(String, PathBuf), String> {
-    let (name, path) = split_assignment("NAME=PATH, for example `orders=./orders.csv`", s)?;
-    Ok((name.to_string(), PathBuf::from(path)))
-}
-
-/// Parses `NAME=DELTA_URL` of `--register`.
-pub fn parse_table_location(s: &str) -> Result<(String, String), String> {
-    let (name, url) =
-        split_assignment("NAME=DELTA_URL, for example `orders=s3://bucket/orders`", s)?;
-    Ok((name.to_string(), url.to_string()))
 }
 
 fn share_statuses() -> PossibleValuesParser {
@@ -1198,38 +1144,6 @@ pub(crate) mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         TestCli::command().debug_assert();
-    }
-
-    #[test]
-    fn parses_product_and_team_refs() {
-        assert_eq!(
-            parse_product("sales.orders"),
-            Ok(Qualified {
-                outer: "sales".into(),
-                inner: "orders".into()
-            })
-        );
-        assert_eq!(parse_team("a.b").unwrap().to_string(), "a.b");
-        for bad in ["sales", ".orders", "sales.", "a.b.c", ""] {
-            let err = parse_product(bad).unwrap_err();
-            assert!(err.contains("DOMAIN.PRODUCT"), "{bad}: {err}");
-        }
-    }
-
-    #[test]
-    fn parses_name_assignments() {
-        assert_eq!(
-            parse_table_file("orders=data/orders.csv").unwrap(),
-            ("orders".to_string(), PathBuf::from("data/orders.csv"))
-        );
-        // Only the first `=` splits: paths and URLs may contain more.
-        assert_eq!(
-            parse_table_location("t=s3://b/p?x=1").unwrap(),
-            ("t".to_string(), "s3://b/p?x=1".to_string())
-        );
-        for bad in ["orders", "=x.csv", "orders="] {
-            assert!(parse_table_file(bad).is_err(), "{bad}");
-        }
     }
 
     #[test]
