@@ -11,8 +11,7 @@ use serde_json::{Value, json};
 
 use crate::args::{Qualified, TableName, parse_product, parse_table};
 use crate::client::Client;
-use crate::output::{self, Column, OutputFormat};
-use crate::verbs::{show_list, show_record};
+use crate::output::{self, Column, OutputFormat, show_list, show_record};
 
 fn columns_list(s: &str) -> Vec<String> {
     s.split(',')

@@ -12,8 +12,7 @@ use serde_json::{Map, Value, json};
 
 use crate::args::{ColumnName, Qualified, TableName, parse_column, parse_product, parse_table};
 use crate::client::Client;
-use crate::output::{self, Column, OutputFormat};
-use crate::verbs::{show_list, show_record};
+use crate::output::{self, Column, OutputFormat, show_list, show_record};
 
 // ----- column sets -----
 

@@ -10,9 +10,9 @@ use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 
 use crate::args::{Qualified, parse_duration, parse_product};
+use crate::body::file_body;
 use crate::client::Client;
-use crate::output::{self, Column, OutputFormat};
-use crate::verbs::{file_body, show_list, show_record};
+use crate::output::{self, Column, OutputFormat, show_list, show_record};
 
 /// A file as listed.
 const FILE: &[Column] = &[

@@ -11,8 +11,7 @@ use serde_json::{Value, json};
 
 use crate::args::{Qualified, parse_product};
 use crate::client::Client;
-use crate::output::{Column, OutputFormat};
-use crate::verbs::{show_list, show_record};
+use crate::output::{Column, OutputFormat, show_list, show_record};
 
 /// A share item's log lines.
 const SHARE_LOG: &[Column] = &[
@@ -228,13 +227,13 @@ pub async fn run(c: &Client, out: OutputFormat, cmd: LifecycleCommand) -> Result
             let v = c
                 .json(Method::POST, &["shares", &a.id, "items"], &body)
                 .await?;
-            crate::verbs::show_share(out, &v)
+            crate::output::show_share(out, &v)
         }
         LifecycleCommand::RemoveItem { id, item } => {
             let v = c
                 .bare(Method::DELETE, &["shares", &id, "items", &item])
                 .await?;
-            crate::verbs::show_share(out, &v)
+            crate::output::show_share(out, &v)
         }
         LifecycleCommand::ModifySubscription(a) => {
             let mut masks = BTreeMap::new();
@@ -257,7 +256,7 @@ pub async fn run(c: &Client, out: OutputFormat, cmd: LifecycleCommand) -> Result
                     &body,
                 )
                 .await?;
-            crate::verbs::show_share(out, &v)
+            crate::output::show_share(out, &v)
         }
         LifecycleCommand::FinalizeSubscription { id, local_name } => {
             let v = c
@@ -267,7 +266,7 @@ pub async fn run(c: &Client, out: OutputFormat, cmd: LifecycleCommand) -> Result
                     &json!({"local_name": local_name}),
                 )
                 .await?;
-            crate::verbs::show_share(out, &v)
+            crate::output::show_share(out, &v)
         }
         LifecycleCommand::Extend(a) => {
             let v = c
@@ -277,7 +276,7 @@ pub async fn run(c: &Client, out: OutputFormat, cmd: LifecycleCommand) -> Result
                     &json!({"expires_at": a.until, "reason": a.reason}),
                 )
                 .await?;
-            crate::verbs::show_share(out, &v)
+            crate::output::show_share(out, &v)
         }
         LifecycleCommand::ApproveExtension { id, notes } => {
             extension(c, out, &id, "approve", notes).await
@@ -294,7 +293,7 @@ pub async fn run(c: &Client, out: OutputFormat, cmd: LifecycleCommand) -> Result
                     &json!({"reason": reason, "force": force}),
                 )
                 .await?;
-            crate::verbs::show_share(out, &v)
+            crate::output::show_share(out, &v)
         }
         LifecycleCommand::Verify {
             id,
@@ -315,7 +314,7 @@ pub async fn run(c: &Client, out: OutputFormat, cmd: LifecycleCommand) -> Result
                 let v = c
                     .json(Method::POST, &["shares", &id, "verify"], &json!({}))
                     .await?;
-                crate::verbs::show_share(out, &v)
+                crate::output::show_share(out, &v)
             }
             (None, None) => bail!("name a share, or a product with --product"),
         },
@@ -323,7 +322,7 @@ pub async fn run(c: &Client, out: OutputFormat, cmd: LifecycleCommand) -> Result
             let v = c
                 .json(Method::POST, &["shares", &id, "reapply"], &json!({}))
                 .await?;
-            crate::verbs::show_share(out, &v)
+            crate::output::show_share(out, &v)
         }
         LifecycleCommand::ShareLogs { id, after } => {
             let v = c
@@ -383,5 +382,5 @@ async fn extension(
     let v = c
         .json(Method::POST, &["shares", id, "extension", decision], &body)
         .await?;
-    crate::verbs::show_share(out, &v)
+    crate::output::show_share(out, &v)
 }

@@ -6,8 +6,7 @@ use reqwest::Method;
 use serde_json::json;
 
 use crate::client::Client;
-use crate::output::{self, Column, OutputFormat};
-use crate::verbs::{show_list, show_record};
+use crate::output::{self, Column, OutputFormat, show_list, show_record};
 
 const LOCATION: &[Column] = &[
     Column::path("name", "name"),

@@ -15,8 +15,7 @@ use serde_json::{Value, json};
 
 use crate::args::{TableName, parse_duration, parse_table, qualified};
 use crate::client::Client;
-use crate::output::{self, Column, OrderedRow, OutputFormat};
-use crate::verbs::{show_list, show_record};
+use crate::output::{self, Column, OrderedRow, OutputFormat, show_list, show_record};
 
 /// A credential as the server stores it (the token is never listed).
 const CREDENTIAL: &[Column] = &[

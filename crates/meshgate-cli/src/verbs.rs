@@ -17,8 +17,11 @@ use reqwest::multipart::{Form, Part};
 use serde_json::{Value, json};
 
 use crate::args::{Qualified, parse_product, parse_table_file, parse_table_location, parse_team};
+use crate::body::{file_body, object, some, switch};
 use crate::client::Client;
-use crate::output::{self, Column, OrderedRow, OutputFormat};
+use crate::output::{
+    self, OrderedRow, OutputFormat, confirm, show_list, show_product, show_record, show_share,
+};
 
 /// The help section of the options every client verb shares.
 const GLOBAL: &str = "Global Options";
@@ -497,30 +500,6 @@ fn share_statuses() -> PossibleValuesParser {
     PossibleValuesParser::new(ShareStatus::ALL.iter().map(|s| s.as_str()))
 }
 
-/// A JSON object of the fields that are present.
-fn object<const N: usize>(fields: [(&str, Option<Value>); N]) -> Value {
-    Value::Object(
-        fields
-            .into_iter()
-            .filter_map(|(k, v)| v.map(|v| (k.to_string(), v)))
-            .collect(),
-    )
-}
-
-/// `Some(true)` for `--x`, `Some(false)` for `--no-x`, `None` (the server's default) for
-/// neither.
-fn switch(on: bool, off: bool) -> Option<Value> {
-    match (on, off) {
-        (true, _) => Some(Value::Bool(true)),
-        (_, true) => Some(Value::Bool(false)),
-        _ => None,
-    }
-}
-
-fn some<T: Into<Value>>(v: Option<T>) -> Option<Value> {
-    v.map(Into::into)
-}
-
 /// Runs one client verb against the server in `opts`.
 pub async fn run(opts: &ClientOpts, cmd: ClientCommand) -> Result<()> {
     let c = Client::new(&opts.url, opts.token.as_deref())?;
@@ -971,20 +950,6 @@ async fn create_data_product(
     show_product(out, &v)
 }
 
-/// A streaming request body reading `path`, and the file's length.
-pub(crate) async fn file_body(path: &Path) -> Result<(reqwest::Body, u64)> {
-    let file = tokio::fs::File::open(path)
-        .await
-        .with_context(|| format!("cannot open `{}`", path.display()))?;
-    let len = file
-        .metadata()
-        .await
-        .with_context(|| format!("cannot read `{}`", path.display()))?
-        .len();
-    let stream = tokio_util::io::ReaderStream::new(file);
-    Ok((reqwest::Body::wrap_stream(stream), len))
-}
-
 async fn query(c: &Client, out: OutputFormat, args: QueryArgs) -> Result<()> {
     let sql = match (args.sql, args.sql_file) {
         (Some(sql), _) => sql,
@@ -1074,54 +1039,6 @@ pub fn product_access(whoami: &Value, shares: Value) -> Value {
     }
 }
 
-pub(crate) fn show_list(out: OutputFormat, v: &Value, columns: &[Column]) -> Result<()> {
-    output::print(&output::render_list(out, v, columns)?)
-}
-
-pub(crate) fn show_record(out: OutputFormat, v: &Value, columns: &[Column]) -> Result<()> {
-    output::print(&output::render_record(out, v, columns)?)
-}
-
-/// A record, then (in a table) one of its nested lists.
-fn show_nested(
-    out: OutputFormat,
-    v: &Value,
-    columns: &[Column],
-    list: &str,
-    list_columns: &[Column],
-) -> Result<()> {
-    let mut text = output::render_record(out, v, columns)?;
-    if out == OutputFormat::Table {
-        let empty = Value::Array(Vec::new());
-        let items = output::lookup(v, list).unwrap_or(&empty);
-        text.push_str(&output::render_list(out, items, list_columns)?);
-    }
-    output::print(&text)
-}
-
-fn show_product(out: OutputFormat, v: &Value) -> Result<()> {
-    show_nested(
-        out,
-        v,
-        output::PRODUCT_DETAIL,
-        "tables",
-        output::PRODUCT_TABLE,
-    )
-}
-
-pub(crate) fn show_share(out: OutputFormat, v: &Value) -> Result<()> {
-    show_nested(out, v, output::SHARE_DETAIL, "items", output::SHARE_ITEM)
-}
-
-/// A sentence for people; the response for scripts (a CSV row only when it has columns).
-fn confirm(out: OutputFormat, v: &Value, columns: &[Column], msg: &str) -> Result<()> {
-    match out {
-        OutputFormat::Table => output::print(&format!("{msg}\n")),
-        OutputFormat::Csv if columns.is_empty() => Ok(()),
-        OutputFormat::Csv | OutputFormat::Json | OutputFormat::Id => show_list(out, v, columns),
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 pub(crate) mod tests {
@@ -1206,12 +1123,6 @@ pub(crate) mod tests {
         assert!(parse(&["query"]).is_err());
         assert!(parse(&["query", "select 1", "--sql-file", "q.sql"]).is_err());
         assert!(parse(&["revoke", "s1", "--item", "i1", "--item", "i2", "--no-wait"]).is_ok());
-    }
-
-    #[test]
-    fn object_skips_absent_fields() {
-        let v = object([("a", Some(json!(1))), ("b", None), ("c", some(Some("x")))]);
-        assert_eq!(v, json!({"a": 1, "c": "x"}));
     }
 
     #[test]
