@@ -476,16 +476,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn mask_key_rotate_is_a_verb() {
-        let cli = crate::verbs::tests::parse(&["mask-key", "rotate"]).unwrap();
-        assert!(matches!(
-            cli.cmd,
-            crate::verbs::ClientCommand::MaskKey(MaskKeyCommand::Rotate)
-        ));
-        assert!(crate::verbs::tests::parse(&["mask-key"]).is_err());
-    }
-
-    #[test]
     fn scope_flags_group_by_table() {
         let args = ScopeArgs {
             filters: vec!["orders=eu".into(), "orders=us_small".into()],

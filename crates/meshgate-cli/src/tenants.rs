@@ -384,8 +384,6 @@ pub async fn rows(c: &Client, out: OutputFormat, cmd: RowsCommand) -> Result<()>
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
-    use crate::verbs::ClientCommand;
-    use crate::verbs::tests::parse;
 
     #[test]
     fn rows_from_arrays_objects_and_lines() {
@@ -400,64 +398,6 @@ mod tests {
         assert!(parse_rows_text("[1, 2]").is_err());
         assert!(parse_rows_text("  ").is_err());
         assert!(parse_row_args(&["[1]".into()]).is_err());
-    }
-
-    #[test]
-    fn parses_credential_and_row_verbs() {
-        let cli = parse(&[
-            "credentials",
-            "create",
-            "--table",
-            "apps.items.items",
-            "--action",
-            "read",
-            "--action",
-            "write",
-            "--key-prefix",
-            "tenant1-",
-            "--expires-in",
-            "30m",
-            "--token-only",
-        ])
-        .unwrap();
-        let ClientCommand::Credentials(CredentialsCommand::Create {
-            tables,
-            actions,
-            key_prefix,
-            expires_in,
-            token_only,
-        }) = cli.cmd
-        else {
-            unreachable!("parsed as {:?}", cli.cmd)
-        };
-        assert_eq!(qualified(&tables[0]), "apps.items.items");
-        assert_eq!(actions, [CredentialAction::Read, CredentialAction::Write]);
-        assert_eq!(key_prefix.as_deref(), Some("tenant1-"));
-        assert_eq!(expires_in, Some(1800));
-        assert!(token_only);
-
-        // A table and an action are required; actions are read or write.
-        assert!(parse(&["credentials", "create", "--action", "read"]).is_err());
-        assert!(parse(&["credentials", "create", "--table", "a.b.c"]).is_err());
-        assert!(
-            parse(&[
-                "credentials",
-                "create",
-                "--table",
-                "a.b.c",
-                "--action",
-                "delete"
-            ])
-            .is_err()
-        );
-        assert!(parse(&["credentials", "revoke", "id1"]).is_ok());
-
-        // rows append needs rows from a file or --row.
-        assert!(parse(&["rows", "append", "a.b.c"]).is_err());
-        assert!(parse(&["rows", "append", "a.b.c", "--row", "{}", "--row", "{}"]).is_ok());
-        assert!(parse(&["rows", "append", "a.b", "--file", "r.json"]).is_err());
-        assert!(parse(&["rows", "get", "a.b.c", "tenant1-1"]).is_ok());
-        assert!(parse(&["rows", "list", "a.b.c", "--limit", "5", "--after", "k"]).is_ok());
     }
 
     #[test]
