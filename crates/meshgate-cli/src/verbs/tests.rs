@@ -6,6 +6,7 @@ use clap::{CommandFactory, Parser};
 
 use crate::access::MaskKeyCommand;
 use crate::args::qualified;
+use crate::body::switch;
 use crate::locations::ExternalLocationCommand;
 use crate::notify::{InboxArgs, InboxCommand, WebhookCommand};
 use crate::recipients::{RecipientCommand, RecipientTokenCommand};
@@ -27,17 +28,6 @@ pub(crate) fn parse(args: &[&str]) -> Result<TestCli, clap::Error> {
 #[test]
 fn cli_definition_is_consistent() {
     TestCli::command().debug_assert();
-}
-
-#[test]
-fn formats_come_from_extensions() {
-    let f = |p: &str| DataFormat::from_path(Path::new(p));
-    assert_eq!(f("a/b.CSV"), Some(DataFormat::Csv));
-    assert_eq!(f("b.parquet"), Some(DataFormat::Parquet));
-    assert_eq!(f("b.json"), Some(DataFormat::Jsonl));
-    assert_eq!(f("b.jsonl"), Some(DataFormat::Jsonl));
-    assert_eq!(f("b.txt"), None);
-    assert_eq!(f("b"), None);
 }
 
 #[test]
