@@ -9,29 +9,9 @@ use reqwest::Method;
 use reqwest::header::CONTENT_TYPE;
 use serde_json::{Value, json};
 
+use crate::args::{Qualified, TableName, parse_product, parse_table};
 use crate::client::Client;
-use crate::output::{self, Column, OutputFormat};
-use crate::verbs::{Qualified, parse_product, show_list, show_record};
-
-/// `DOMAIN.PRODUCT.TABLE`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TableName {
-    pub domain: String,
-    pub product: String,
-    pub table: String,
-}
-
-pub fn parse_table(s: &str) -> Result<TableName, String> {
-    let parts: Vec<&str> = s.split('.').collect();
-    match parts.as_slice() {
-        [d, p, t] if !d.is_empty() && !p.is_empty() && !t.is_empty() => Ok(TableName {
-            domain: d.to_string(),
-            product: p.to_string(),
-            table: t.to_string(),
-        }),
-        _ => Err("expected `DOMAIN.PRODUCT.TABLE`, for example `sales.orders.orders`".into()),
-    }
-}
+use crate::output::{self, Column, OutputFormat, show_list, show_record};
 
 fn columns_list(s: &str) -> Vec<String> {
     s.split(',')
@@ -494,24 +474,6 @@ pub async fn mask_key(c: &Client, out: OutputFormat, cmd: MaskKeyCommand) -> Res
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn mask_key_rotate_is_a_verb() {
-        let cli = crate::verbs::tests::parse(&["mask-key", "rotate"]).unwrap();
-        assert!(matches!(
-            cli.cmd,
-            crate::verbs::ClientCommand::MaskKey(MaskKeyCommand::Rotate)
-        ));
-        assert!(crate::verbs::tests::parse(&["mask-key"]).is_err());
-    }
-
-    #[test]
-    fn tables_are_three_part_names() {
-        let t = parse_table("sales.orders.orders").unwrap();
-        assert_eq!((t.domain.as_str(), t.table.as_str()), ("sales", "orders"));
-        assert!(parse_table("sales.orders").is_err());
-        assert!(parse_table("a..b").is_err());
-    }
 
     #[test]
     fn scope_flags_group_by_table() {

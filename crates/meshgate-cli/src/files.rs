@@ -9,10 +9,10 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 
+use crate::args::{Qualified, parse_duration, parse_product};
+use crate::body::file_body;
 use crate::client::Client;
-use crate::output::{self, Column, OutputFormat};
-use crate::tenants::parse_duration;
-use crate::verbs::{Qualified, file_body, parse_product, show_list, show_record};
+use crate::output::{self, Column, OutputFormat, show_list, show_record};
 
 /// A file as listed.
 const FILE: &[Column] = &[

@@ -9,9 +9,9 @@ use anyhow::{Result, bail};
 use reqwest::Method;
 use serde_json::{Value, json};
 
+use crate::args::{Qualified, parse_product};
 use crate::client::Client;
-use crate::output::{Column, OutputFormat};
-use crate::verbs::{Qualified, parse_product, show_list, show_record};
+use crate::output::{Column, OutputFormat, show_list, show_record};
 
 /// A share item's log lines.
 const SHARE_LOG: &[Column] = &[
@@ -43,7 +43,7 @@ pub fn parse_when(s: &str) -> Result<String, String> {
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
         return Ok(t.with_timezone(&chrono::Utc).to_rfc3339());
     }
-    let secs = crate::tenants::parse_duration(s).map_err(|_| {
+    let secs = crate::args::parse_duration(s).map_err(|_| {
         format!(
             "expected a time (2027-01-31T00:00:00Z) or a duration from now (30d, 12h), got `{s}`"
         )
@@ -227,13 +227,13 @@ pub async fn run(c: &Client, out: OutputFormat, cmd: LifecycleCommand) -> Result
             let v = c
                 .json(Method::POST, &["shares", &a.id, "items"], &body)
                 .await?;
-            crate::verbs::show_share(out, &v)
+            crate::output::show_share(out, &v)
         }
         LifecycleCommand::RemoveItem { id, item } => {
             let v = c
                 .bare(Method::DELETE, &["shares", &id, "items", &item])
                 .await?;
-            crate::verbs::show_share(out, &v)
+            crate::output::show_share(out, &v)
         }
         LifecycleCommand::ModifySubscription(a) => {
             let mut masks = BTreeMap::new();
@@ -256,7 +256,7 @@ pub async fn run(c: &Client, out: OutputFormat, cmd: LifecycleCommand) -> Result
                     &body,
                 )
                 .await?;
-            crate::verbs::show_share(out, &v)
+            crate::output::show_share(out, &v)
         }
         LifecycleCommand::FinalizeSubscription { id, local_name } => {
             let v = c
@@ -266,7 +266,7 @@ pub async fn run(c: &Client, out: OutputFormat, cmd: LifecycleCommand) -> Result
                     &json!({"local_name": local_name}),
                 )
                 .await?;
-            crate::verbs::show_share(out, &v)
+            crate::output::show_share(out, &v)
         }
         LifecycleCommand::Extend(a) => {
             let v = c
@@ -276,7 +276,7 @@ pub async fn run(c: &Client, out: OutputFormat, cmd: LifecycleCommand) -> Result
                     &json!({"expires_at": a.until, "reason": a.reason}),
                 )
                 .await?;
-            crate::verbs::show_share(out, &v)
+            crate::output::show_share(out, &v)
         }
         LifecycleCommand::ApproveExtension { id, notes } => {
             extension(c, out, &id, "approve", notes).await
@@ -293,7 +293,7 @@ pub async fn run(c: &Client, out: OutputFormat, cmd: LifecycleCommand) -> Result
                     &json!({"reason": reason, "force": force}),
                 )
                 .await?;
-            crate::verbs::show_share(out, &v)
+            crate::output::show_share(out, &v)
         }
         LifecycleCommand::Verify {
             id,
@@ -314,7 +314,7 @@ pub async fn run(c: &Client, out: OutputFormat, cmd: LifecycleCommand) -> Result
                 let v = c
                     .json(Method::POST, &["shares", &id, "verify"], &json!({}))
                     .await?;
-                crate::verbs::show_share(out, &v)
+                crate::output::show_share(out, &v)
             }
             (None, None) => bail!("name a share, or a product with --product"),
         },
@@ -322,7 +322,7 @@ pub async fn run(c: &Client, out: OutputFormat, cmd: LifecycleCommand) -> Result
             let v = c
                 .json(Method::POST, &["shares", &id, "reapply"], &json!({}))
                 .await?;
-            crate::verbs::show_share(out, &v)
+            crate::output::show_share(out, &v)
         }
         LifecycleCommand::ShareLogs { id, after } => {
             let v = c
@@ -382,5 +382,5 @@ async fn extension(
     let v = c
         .json(Method::POST, &["shares", id, "extension", decision], &body)
         .await?;
-    crate::verbs::show_share(out, &v)
+    crate::output::show_share(out, &v)
 }

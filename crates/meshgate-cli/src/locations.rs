@@ -6,8 +6,7 @@ use reqwest::Method;
 use serde_json::json;
 
 use crate::client::Client;
-use crate::output::{self, Column, OutputFormat};
-use crate::verbs::{show_list, show_record};
+use crate::output::{self, Column, OutputFormat, show_list, show_record};
 
 const LOCATION: &[Column] = &[
     Column::path("name", "name"),
@@ -86,56 +85,6 @@ pub async fn run(c: &Client, out: OutputFormat, cmd: ExternalLocationCommand) ->
                 .await?;
             eprintln!("deleted external location {name}");
             Ok(())
-        }
-    }
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-mod tests {
-    use super::*;
-    use crate::verbs::ClientCommand;
-    use crate::verbs::tests::parse;
-
-    #[test]
-    fn parses_external_location_verbs() {
-        let cli = parse(&[
-            "external-location",
-            "create",
-            "landing",
-            "s3://bucket/landing/",
-            "--team",
-            "sales.core",
-            "--team",
-            "ops.etl",
-            "--writable",
-        ])
-        .unwrap();
-        let ClientCommand::ExternalLocation(ExternalLocationCommand::Create {
-            name,
-            prefix,
-            teams,
-            writable,
-            description,
-        }) = cli.cmd
-        else {
-            unreachable!("parsed as {:?}", cli.cmd)
-        };
-        assert_eq!(
-            (name.as_str(), prefix.as_str()),
-            ("landing", "s3://bucket/landing/")
-        );
-        // The prefix is not taken for the global `--url` of the server.
-        assert_ne!(cli.opts.url, "s3://bucket/landing/");
-        assert_eq!(teams, ["sales.core", "ops.etl"]);
-        assert!(writable);
-        assert_eq!(description, "");
-        // A location without a team is refused before any request.
-        assert!(parse(&["external-location", "create", "x", "s3://b/x"]).is_err());
-        for verb in [&["list"][..], &["show", "landing"], &["delete", "landing"]] {
-            let mut args = vec!["external-location"];
-            args.extend_from_slice(verb);
-            assert!(parse(&args).is_ok(), "{args:?}");
         }
     }
 }

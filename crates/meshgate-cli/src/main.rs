@@ -3,13 +3,18 @@
 //! talks to a running server over HTTP.
 
 mod access;
+mod args;
+mod body;
 mod catalog;
 mod client;
 mod files;
 mod lifecycle;
 mod locations;
+mod mesh;
 mod notify;
 mod output;
+mod products;
+mod query;
 mod recipients;
 mod tenants;
 mod verbs;

@@ -7,8 +7,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::client::Client;
-use crate::output::{self, Column, OutputFormat};
-use crate::verbs::{show_list, show_record};
+use crate::output::{self, Column, OutputFormat, show_list, show_record};
 
 /// The events a webhook may ask for (the server checks them too).
 const EVENTS: [&str; 8] = [
@@ -235,52 +234,6 @@ pub async fn webhook(c: &Client, out: OutputFormat, cmd: WebhookCommand) -> Resu
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
-    use crate::verbs::ClientCommand;
-    use crate::verbs::tests::parse;
-
-    #[test]
-    fn parses_inbox_contact_and_webhook_verbs() {
-        let cli = parse(&["inbox", "--unread"]).unwrap();
-        let ClientCommand::Inbox(a) = cli.cmd else {
-            unreachable!("parsed as {:?}", cli.cmd)
-        };
-        assert!(a.unread && a.cmd.is_none());
-
-        let cli = parse(&["inbox", "read", "n1"]).unwrap();
-        let ClientCommand::Inbox(InboxArgs {
-            cmd: Some(InboxCommand::Read { id, all }),
-            ..
-        }) = cli.cmd
-        else {
-            unreachable!("parsed as {:?}", cli.cmd)
-        };
-        assert_eq!((id.as_deref(), all), (Some("n1"), false));
-        assert!(parse(&["inbox", "read", "--all"]).is_ok());
-        assert!(parse(&["inbox", "read"]).is_err(), "an id or --all");
-        assert!(parse(&["inbox", "read", "n1", "--all"]).is_err());
-
-        assert!(parse(&["contact", "set-email", "bob@example.com"]).is_ok());
-        assert!(parse(&["contact", "set-email"]).is_err());
-        assert!(parse(&["contact", "show"]).is_ok());
-
-        let cli = parse(&[
-            "webhook",
-            "create",
-            "https://hooks.example.com/x",
-            "--events",
-            "approved,rejected",
-        ])
-        .unwrap();
-        let ClientCommand::Webhook(WebhookCommand::Create { url, events }) = cli.cmd else {
-            unreachable!("parsed as {:?}", cli.cmd)
-        };
-        assert_eq!(url, "https://hooks.example.com/x");
-        assert_eq!(events, ["approved", "rejected"]);
-        assert!(parse(&["webhook", "create", "https://x", "--events", "bogus"]).is_err());
-        assert!(parse(&["webhook", "list"]).is_ok());
-        assert!(parse(&["webhook", "delete", "w1"]).is_ok());
-        assert!(parse(&["webhook", "deliveries", "w1"]).is_ok());
-    }
 
     #[test]
     fn notifications_render_read_state_and_event_lists() {

@@ -452,6 +452,48 @@ pub fn print(text: &str) -> Result<()> {
     }
 }
 
+pub(crate) fn show_list(out: OutputFormat, v: &Value, columns: &[Column]) -> Result<()> {
+    print(&render_list(out, v, columns)?)
+}
+
+pub(crate) fn show_record(out: OutputFormat, v: &Value, columns: &[Column]) -> Result<()> {
+    print(&render_record(out, v, columns)?)
+}
+
+/// A record, then (in a table) one of its nested lists.
+fn show_nested(
+    out: OutputFormat,
+    v: &Value,
+    columns: &[Column],
+    list: &str,
+    list_columns: &[Column],
+) -> Result<()> {
+    let mut text = render_record(out, v, columns)?;
+    if out == OutputFormat::Table {
+        let empty = Value::Array(Vec::new());
+        let items = lookup(v, list).unwrap_or(&empty);
+        text.push_str(&render_list(out, items, list_columns)?);
+    }
+    print(&text)
+}
+
+pub(crate) fn show_product(out: OutputFormat, v: &Value) -> Result<()> {
+    show_nested(out, v, PRODUCT_DETAIL, "tables", PRODUCT_TABLE)
+}
+
+pub(crate) fn show_share(out: OutputFormat, v: &Value) -> Result<()> {
+    show_nested(out, v, SHARE_DETAIL, "items", SHARE_ITEM)
+}
+
+/// A sentence for people; the response for scripts (a CSV row only when it has columns).
+pub(crate) fn confirm(out: OutputFormat, v: &Value, columns: &[Column], msg: &str) -> Result<()> {
+    match out {
+        OutputFormat::Table => print(&format!("{msg}\n")),
+        OutputFormat::Csv if columns.is_empty() => Ok(()),
+        OutputFormat::Csv | OutputFormat::Json | OutputFormat::Id => show_list(out, v, columns),
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {

@@ -9,8 +9,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::client::Client;
-use crate::output::{self, Column, OutputFormat};
-use crate::verbs::{show_list, show_record};
+use crate::output::{self, Column, OutputFormat, show_list, show_record};
 
 const TOKEN: &[Column] = &[
     Column::path("id", "id"),
@@ -293,49 +292,6 @@ fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
-    use crate::verbs::ClientCommand;
-    use crate::verbs::tests::parse;
-
-    #[test]
-    fn parses_recipient_and_sharing_verbs() {
-        let cli = parse(&[
-            "recipient",
-            "token",
-            "create",
-            "bob",
-            "--oauth",
-            "--expires-in-days",
-            "30",
-            "--expire-others-in",
-            "3600",
-        ])
-        .unwrap();
-        let ClientCommand::Recipient(RecipientCommand::Token(RecipientTokenCommand::Create {
-            recipient,
-            oauth,
-            expires_in_days,
-            expire_others_in,
-            ..
-        })) = cli.cmd
-        else {
-            unreachable!("parsed as {:?}", cli.cmd)
-        };
-        assert_eq!(recipient, "bob");
-        assert!(oauth);
-        assert_eq!((expires_in_days, expire_others_in), (Some(30), Some(3600)));
-        assert!(parse(&["recipient", "token", "list", "bob"]).is_ok());
-        assert!(parse(&["recipient", "token", "revoke", "bob", "t1"]).is_ok());
-        assert!(parse(&["recipient", "token", "revoke", "bob"]).is_err());
-        assert!(parse(&["recipient", "allow-ip", "bob", "10.0.0.0/8", "203.0.113.7"]).is_ok());
-        assert!(parse(&["recipient", "allow-ip", "bob", "--any"]).is_ok());
-        assert!(
-            parse(&["recipient", "allow-ip", "bob"]).is_err(),
-            "a list or --any"
-        );
-        assert!(parse(&["recipient", "allow-ip", "bob", "10.0.0.1", "--any"]).is_err());
-        assert!(parse(&["sharing", "profile", "http://x/delta-sharing/profile/c"]).is_ok());
-        assert!(parse(&["sharing", "tables", "--share", "sales"]).is_ok());
-    }
 
     #[test]
     fn token_states_read_from_the_view() {

@@ -13,10 +13,9 @@ use reqwest::Method;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::access::{TableName, parse_table};
+use crate::args::{TableName, parse_duration, parse_table, qualified};
 use crate::client::Client;
-use crate::output::{self, Column, OrderedRow, OutputFormat};
-use crate::verbs::{show_list, show_record};
+use crate::output::{self, Column, OrderedRow, OutputFormat, show_list, show_record};
 
 /// A credential as the server stores it (the token is never listed).
 const CREDENTIAL: &[Column] = &[
@@ -125,47 +124,6 @@ pub enum RowsCommand {
         #[arg(long, value_name = "KEY")]
         after: Option<String>,
     },
-}
-
-/// Parses a lifetime such as `1h`, `30m`, `3600s`, `1h30m` or `3600` (seconds) into seconds.
-pub fn parse_duration(s: &str) -> Result<u64, String> {
-    let bad = || format!("expected a duration such as `1h`, `30m` or `3600s`, got `{s}`");
-    let s = s.trim();
-    if s.is_empty() {
-        return Err(bad());
-    }
-    let mut total: u64 = 0;
-    let mut digits = String::new();
-    let mut add = |digits: &mut String, unit: u64| -> Result<(), String> {
-        if digits.is_empty() {
-            return Err(bad());
-        }
-        let n: u64 = digits.parse().map_err(|_| bad())?;
-        total = n
-            .checked_mul(unit)
-            .and_then(|v| total.checked_add(v))
-            .ok_or_else(bad)?;
-        digits.clear();
-        Ok(())
-    };
-    for c in s.chars() {
-        match c {
-            '0'..='9' => digits.push(c),
-            's' => add(&mut digits, 1)?,
-            'm' => add(&mut digits, 60)?,
-            'h' => add(&mut digits, 3600)?,
-            'd' => add(&mut digits, 86_400)?,
-            _ => return Err(bad()),
-        }
-    }
-    if !digits.is_empty() {
-        add(&mut digits, 1)?;
-    }
-    Ok(total)
-}
-
-fn qualified(t: &TableName) -> String {
-    format!("{}.{}.{}", t.domain, t.product, t.table)
 }
 
 fn rows_path(t: &TableName) -> [&str; 6] {
@@ -426,21 +384,6 @@ pub async fn rows(c: &Client, out: OutputFormat, cmd: RowsCommand) -> Result<()>
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
-    use crate::verbs::ClientCommand;
-    use crate::verbs::tests::parse;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("1h"), Ok(3600));
-        assert_eq!(parse_duration("30m"), Ok(1800));
-        assert_eq!(parse_duration("3600s"), Ok(3600));
-        assert_eq!(parse_duration("3600"), Ok(3600));
-        assert_eq!(parse_duration("1h30m"), Ok(5400));
-        assert_eq!(parse_duration("12h"), Ok(43_200));
-        for bad in ["", "h", "1x", "-1h", "1.5h", "99999999999999999999d"] {
-            assert!(parse_duration(bad).is_err(), "{bad}");
-        }
-    }
 
     #[test]
     fn rows_from_arrays_objects_and_lines() {
@@ -455,64 +398,6 @@ mod tests {
         assert!(parse_rows_text("[1, 2]").is_err());
         assert!(parse_rows_text("  ").is_err());
         assert!(parse_row_args(&["[1]".into()]).is_err());
-    }
-
-    #[test]
-    fn parses_credential_and_row_verbs() {
-        let cli = parse(&[
-            "credentials",
-            "create",
-            "--table",
-            "apps.items.items",
-            "--action",
-            "read",
-            "--action",
-            "write",
-            "--key-prefix",
-            "tenant1-",
-            "--expires-in",
-            "30m",
-            "--token-only",
-        ])
-        .unwrap();
-        let ClientCommand::Credentials(CredentialsCommand::Create {
-            tables,
-            actions,
-            key_prefix,
-            expires_in,
-            token_only,
-        }) = cli.cmd
-        else {
-            unreachable!("parsed as {:?}", cli.cmd)
-        };
-        assert_eq!(qualified(&tables[0]), "apps.items.items");
-        assert_eq!(actions, [CredentialAction::Read, CredentialAction::Write]);
-        assert_eq!(key_prefix.as_deref(), Some("tenant1-"));
-        assert_eq!(expires_in, Some(1800));
-        assert!(token_only);
-
-        // A table and an action are required; actions are read or write.
-        assert!(parse(&["credentials", "create", "--action", "read"]).is_err());
-        assert!(parse(&["credentials", "create", "--table", "a.b.c"]).is_err());
-        assert!(
-            parse(&[
-                "credentials",
-                "create",
-                "--table",
-                "a.b.c",
-                "--action",
-                "delete"
-            ])
-            .is_err()
-        );
-        assert!(parse(&["credentials", "revoke", "id1"]).is_ok());
-
-        // rows append needs rows from a file or --row.
-        assert!(parse(&["rows", "append", "a.b.c"]).is_err());
-        assert!(parse(&["rows", "append", "a.b.c", "--row", "{}", "--row", "{}"]).is_ok());
-        assert!(parse(&["rows", "append", "a.b", "--file", "r.json"]).is_err());
-        assert!(parse(&["rows", "get", "a.b.c", "tenant1-1"]).is_ok());
-        assert!(parse(&["rows", "list", "a.b.c", "--limit", "5", "--after", "k"]).is_ok());
     }
 
     #[test]
