@@ -23,19 +23,19 @@ mod items;
 mod process;
 mod schedule;
 mod terms;
+mod verify;
 
 use change::{WAIT_FOR, enqueue_and_wait, grantee_of, load_for, share_job, transition_event};
 pub use items::{ItemSelection, ModifyRequest, add_items, modify, remove_item};
 use items::{describe_item_plain, new_items};
-pub use process::{
-    BulkVerify, cleanup_share, process_share, revoke_share, verify_product, verify_share,
-};
+pub use process::{cleanup_share, process_share, revoke_share};
 pub use schedule::{run as run_scheduler, tick as run_scheduled_tasks};
 pub use terms::{
     DeleteRequest, ExtendRequest, ExtensionDecision, FinalizeRequest, decide_extension, delete,
     extend, finalize, get_settings, put_settings,
 };
 use terms::{approved_terms, auto_approve, check_expiry};
+pub use verify::{BulkVerify, verify_product, verify_share};
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};

@@ -81,7 +81,7 @@ pub async fn tick(state: &AppState) -> meshgate_core::Result<()> {
         }
     }
     for p in products {
-        match super::process::verify_product(state, p, None, true).await {
+        match super::verify::verify_product(state, p, None, true).await {
             Ok(r) => {
                 tracing::info!(product = %p, items = r.items, unhealthy = r.unhealthy, "scheduled verification")
             }
