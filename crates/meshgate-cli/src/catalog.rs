@@ -1143,7 +1143,6 @@ async fn attach(c: &Client, target: TermTarget, on: bool) -> Result<()> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
     use clap::Parser;

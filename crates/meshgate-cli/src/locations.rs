@@ -91,7 +91,6 @@ pub async fn run(c: &Client, out: OutputFormat, cmd: ExternalLocationCommand) ->
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
     use crate::verbs::ClientCommand;

@@ -1177,7 +1177,6 @@ fn confirm(out: OutputFormat, v: &Value, columns: &[Column], msg: &str) -> Resul
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 pub(crate) mod tests {
     use super::*;
     use clap::{CommandFactory, Parser};

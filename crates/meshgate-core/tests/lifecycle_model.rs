@@ -13,6 +13,10 @@
 //! After every step both must agree on the decision (moved, idempotent no-op, or refused and
 //! why), the share status, every item status and the summary; a refusal by the share table
 //! must name the current state and list exactly the actions the table allows from it.
+
+// Helpers outside the `#[test]` functions (fixtures, servers, assertions) unwrap, expect and
+// panic as the tests do; clippy.toml allows that only inside `#[test]` functions and
+// `#[cfg(test)]` modules, so the whole test crate allows it here.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeSet;

@@ -715,7 +715,6 @@ fn leaf(v: &Value, depth: usize, nodes: &mut usize) -> Result<Leaf> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
     use serde_json::json;

@@ -3,6 +3,9 @@
 //! `MESHGATE_TEST_POSTGRES_URL` is set (on a fresh schema, dropped afterwards). With the
 //! variable set, an unreachable server fails the PostgreSQL tests rather than skipping them.
 
+// Helpers outside the `#[test]` functions (fixtures, servers, assertions) unwrap, expect and
+// panic as the tests do; clippy.toml allows that only inside `#[test]` functions and
+// `#[cfg(test)]` modules, so the whole test crate allows it here.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::{BTreeMap, HashSet};

@@ -2,8 +2,6 @@
 //! against the shipped policies; plus the schema/policy validation that makes a typo in
 //! `policies/` fail here, and a property test against a plain-Rust reference model.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 use std::collections::BTreeSet;
 use std::mem::discriminant;
 use std::sync::LazyLock;
