@@ -2,14 +2,12 @@
 //! and removing items, expiry and extensions, auto-approval, archiving, verification and
 //! re-application, modification, local names, processor logs, scheduled tasks, and many
 //! clients racing on one share.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod common;
 
 use axum::http::StatusCode;
 use chrono::{Duration, Utc};
-use common::{Mesh, assert_mentions};
 use serde_json::{Value, json};
+
+use crate::common::{Mesh, assert_mentions};
 
 /// The first table of a product, by name.
 async fn first_table(m: &Mesh, product: &str) -> String {

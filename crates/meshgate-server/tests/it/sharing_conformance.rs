@@ -8,18 +8,16 @@
 //!
 //! Outside CI, without a Python that has `delta_sharing`, the test says so and passes; with
 //! `CI` set it fails instead (`.ci/run` creates the virtualenv).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use axum::http::StatusCode;
-use common::Mesh;
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 use tokio_util::sync::CancellationToken;
+
+use crate::common::Mesh;
 
 const LEDGER: &str = "sales.ledger.ledger";
 const PEOPLE: &str = "sales.people.people";
@@ -53,7 +51,7 @@ fn client_python() -> Option<String> {
 }
 
 fn script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sharing_conformance.py")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/sharing_conformance.py")
 }
 
 /// Runs `steps` through the client with `profile`; one result per step.

@@ -1,7 +1,6 @@
 //! HTTP tests of the REST API (docs/API.md) through `router(state)` with `oneshot`: the error
 //! shape and status codes (401/403/404/409/413/400), the share lifecycle end to end with its
 //! audit trail, SQL output formats and refusals, uploads and appends, and the health endpoints.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::Path;
 use std::time::Duration;

@@ -6,9 +6,6 @@
 //! The dispatcher is driven with `notify::dispatch_once` rather than its polling loop, so
 //! each test decides when the audit log is read; the worker delivers email and webhooks as
 //! it does in production.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -16,12 +13,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::http::{HeaderMap, StatusCode};
-use common::{Mesh, assert_mentions};
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::mpsc;
+
+use crate::common::{Mesh, assert_mentions};
 
 const DELIVERY_FAILED: &str = meshgate_server::notify::DELIVERY_FAILED;
 const PUBLIC_URL: &str = "http://mesh.test:8080";

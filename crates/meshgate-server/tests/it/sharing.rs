@@ -4,9 +4,6 @@
 //! file URLs (GET, HEAD, ranges, tampering, expiry, revocation), materialised snapshots of
 //! filtered and masked items compared with what SQL shows, IP allow-lists on a real socket,
 //! the audit trail, and malformed requests that must be 4xx in the protocol's error shape.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -14,13 +11,14 @@ use axum::body::{Body, Bytes};
 use axum::http::{Request, StatusCode, header};
 use base64::Engine;
 use chrono::{DateTime, SecondsFormat, Utc};
-use common::{LEDGER_ROWS, Mesh, Resp, assert_mentions};
 use http_body_util::BodyExt;
 use meshgate_core::files::SignedResource;
 use meshgate_engine::datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 use uuid::Uuid;
+
+use crate::common::{LEDGER_ROWS, Mesh, Resp, assert_mentions};
 
 const DS: &str = "/delta-sharing";
 const CAPS: &str = "delta-sharing-capabilities";

@@ -2,17 +2,15 @@
 //! validation, ownership, audit), the scopes an approver attaches to a share (row filters,
 //! kept columns, masks) as the consumer's SQL sees them, immediacy of filter, group and rule
 //! changes, QuickSight row rules (import, export, validation), and tag-driven masks.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use axum::http::StatusCode;
-use common::{Mesh, PEOPLE_CSV, assert_mentions};
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
+
+use crate::common::{Mesh, PEOPLE_CSV, assert_mentions};
 
 const PEOPLE: &str = "sales.people.people";
 const FILTERS: &str = "/api/v1/products/sales/people/tables/people/data-filters";

@@ -3,17 +3,15 @@
 //! data root nor over another table can be registered; registered tables are read-only unless
 //! their location is writable; locations are shown to the owning team (and admins) only; and
 //! locations that are not readable Delta tables are the caller's error (400), never a 500.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod common;
 
 use std::path::{Path, PathBuf};
 
 use axum::body::Body;
 use axum::http::StatusCode;
-use common::{Mesh, assert_mentions};
 use meshgate_engine::ingest::{self, FileFormat};
 use serde_json::{Value, json};
+
+use crate::common::{Mesh, Resp, assert_mentions};
 
 const LOCATIONS: &str = "/api/v1/external-locations";
 
@@ -75,7 +73,7 @@ async fn register(
     team: &str,
     name: &str,
     location: &str,
-) -> common::Resp {
+) -> Resp {
     m.create_product(
         who,
         &json!({"domain": domain, "team": team, "name": name,
@@ -85,7 +83,7 @@ async fn register(
     .await
 }
 
-async fn append_csv(m: &Mesh, who: &str, product: &str) -> common::Resp {
+async fn append_csv(m: &Mesh, who: &str, product: &str) -> Resp {
     m.send(
         "POST",
         &format!("/api/v1/products/marketing/{product}/tables/events/data?format=csv"),

@@ -3,14 +3,12 @@
 //! publishing and requesting, inherited down the domain hierarchy; listing states and who
 //! sees what; the glossary (terms, relations, attachment); classification and tags (and the
 //! tag masks they drive); and search with facets, ranking and visibility.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod common;
 
 use axum::body::Body;
 use axum::http::StatusCode;
-use common::{Mesh, assert_mentions};
 use serde_json::{Value, json};
+
+use crate::common::{Mesh, Resp, assert_mentions};
 
 const BOUNDARY: &str = "catalog-test-boundary-7a1f";
 
@@ -27,7 +25,7 @@ async fn create_product(
     team: &str,
     name: &str,
     extra: Value,
-) -> common::Resp {
+) -> Resp {
     let mut meta = json!({"domain": domain, "team": team, "name": name});
     if let (Some(meta), Some(extra)) = (meta.as_object_mut(), extra.as_object()) {
         meta.extend(extra.clone());
@@ -57,7 +55,7 @@ async fn create_product(
     .await
 }
 
-async fn patch(m: &Mesh, who: &str, path: &str, body: &Value) -> common::Resp {
+async fn patch(m: &Mesh, who: &str, path: &str, body: &Value) -> Resp {
     m.send(
         "PATCH",
         path,

@@ -3,9 +3,6 @@
 //! session policy), use through the rows API and SQL, cross-tenant denials (named and
 //! audited), row-by-row WITH CHECK on writes, revocation, expiry, tampering, schema
 //! validation and atomicity of appends, and concurrent writers on one multi-tenant table.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -14,8 +11,9 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
-use common::{Mesh, Resp, assert_mentions};
 use serde_json::{Value, json};
+
+use crate::common::{Mesh, Resp, assert_mentions};
 
 /// Tenants `t1` (3 rows), `t2` (2) and `t10` (2): `t10-…` keys also start with `t1`, so a
 /// prefix `t1-` must not be read as "tenant names starting with t1".

@@ -2,16 +2,12 @@
 //! and delete by the owning team; refusals (and their audit) for principals without a file
 //! grant; folder grants that cover their prefix only; signed URLs with HEAD, ranges (206,
 //! suffix, 416), expiry, tampering and revocation; path validation; the upload size limit.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod common;
 
 use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use chrono::{DateTime, Utc};
-use common::{Mesh, Resp, assert_mentions};
 use http_body_util::BodyExt;
 use meshgate_core::access::GrantScope;
 use meshgate_core::lifecycle::{ItemStatus, ShareStatus};
@@ -22,6 +18,8 @@ use meshgate_store::ShareChange;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 use uuid::Uuid;
+
+use crate::common::{Mesh, Resp, assert_mentions};
 
 const FILES: &str = "/api/v1/products/sales/docs/files";
 const REPORT: &[u8] = b"id,amount\n1,10\n2,20\n3,30\n";

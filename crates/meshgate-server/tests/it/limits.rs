@@ -5,16 +5,14 @@
 //!
 //! Before the limits, each of these queries overflowed the stack of the thread planning it,
 //! which aborts the whole process — this test binary included.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod common;
 
 use axum::Router;
 use axum::body::Body;
 use axum::http::StatusCode;
 use axum::routing::get;
-use common::{Mesh, Resp};
 use serde_json::json;
+
+use crate::common::{Mesh, Resp};
 
 const BOUNDARY: &str = "meshgate-limits-boundary-8d1a";
 

@@ -10,17 +10,15 @@
 //! The routes are read from the server's source (every `.route(` call), and the test checks
 //! that it understood every one of them and that each answers (no fallback 404), so the list
 //! cannot silently fall behind the router.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod common;
 
 use std::collections::BTreeSet;
 use std::path::Path;
 
 use axum::body::Body;
 use axum::http::StatusCode;
-use common::{Mesh, PEOPLE_CSV, Resp};
 use serde_json::{Value, json};
+
+use crate::common::{Mesh, PEOPLE_CSV, Resp};
 
 /// One route: its methods and its full path template.
 #[derive(Debug, Clone)]

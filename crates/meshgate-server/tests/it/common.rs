@@ -1,8 +1,6 @@
 //! A test mesh driven through `router(state)` with `oneshot`, as in `api.rs`: its own data
 //! dir and SQLite store, the demo seed (admin, alice and carol of `sales.core`, bob of
 //! `marketing.analytics`), a running share worker, and helpers for the requests tests make.
-//! Not every test file uses every helper.
-#![allow(dead_code)]
 
 use std::path::Path;
 

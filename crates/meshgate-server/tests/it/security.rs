@@ -1,13 +1,11 @@
 //! Regression tests for the boundaries of docs/design/SECURITY.md that are not route walks
 //! (those are in `routes.rs`): data-plane credentials on the share lifecycle, separation of
 //! duties, and registered-table and staging paths.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod common;
 
 use axum::http::StatusCode;
-use common::{Mesh, assert_mentions};
 use serde_json::json;
+
+use crate::common::{Mesh, assert_mentions};
 
 /// Carol, steward of `sales.core`, vends a credential; bob (marketing.analytics) requests
 /// `sales.people`. The credential can neither approve, modify, revoke nor read the share,
