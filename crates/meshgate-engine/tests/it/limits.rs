@@ -5,7 +5,6 @@
 //!
 //! Each oversized query here used to overflow the stack of the thread planning it, which
 //! aborts the whole process (this test binary included): the refusal is what protects it.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use futures::TryStreamExt;
 use meshgate_engine::Error;

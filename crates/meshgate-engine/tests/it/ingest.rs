@@ -1,7 +1,6 @@
 //! Uploads become Delta tables on local disk: every accepted format, appends, and the
 //! rejections a person can act on (ragged rows, duplicate columns, wrong types) — which leave
 //! nothing behind.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::Arc;
 

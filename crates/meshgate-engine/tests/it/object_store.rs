@@ -5,7 +5,6 @@
 //! usual `AWS_*` variables (`AWS_ENDPOINT_URL`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
 //! `AWS_REGION`, `AWS_ALLOW_HTTP`) configure the store, as they do for `meshgate serve`.
 //! `.ci/run` starts a local S3 server (moto) and sets them.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use futures::TryStreamExt;
 use meshgate_engine::arrow::array::{Array, Int64Array};

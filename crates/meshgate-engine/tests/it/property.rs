@@ -6,7 +6,6 @@
 //! computed in plain Rust from the raw rows — rows, columns, cells and masks — with SQL's
 //! three-valued logic, and compared with what the engine returns as a multiset of rendered
 //! rows.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
@@ -825,7 +824,7 @@ fn pred() -> impl Strategy<Value = Pred> {
 /// User `WHERE` clauses: no `IN` lists. DataFusion 55.2's expression simplifier rewrites
 /// `x IN (..) AND x IN (..)` with disjoint lists to FALSE and `x NOT IN (..) OR x NOT IN (..)`
 /// to TRUE, which is wrong when `x` is NULL (UNKNOWN is expected); see
-/// `tests/adversarial.rs::upstream_in_list_simplification_keeps_null_semantics`. Security
+/// `tests/it/adversarial.rs::upstream_in_list_simplification_keeps_null_semantics`. Security
 /// predicates are not simplified, so row filters keep `IN`.
 fn user_pred() -> impl Strategy<Value = Pred> {
     predicate(false)

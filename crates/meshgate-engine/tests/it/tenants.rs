@@ -1,6 +1,5 @@
 //! Multi-tenant tables: partitioned by tenant, a tenant-scoped read touches only that
 //! tenant's files and rows, and concurrent appends by many tenants lose nothing.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::Arc;
 

@@ -1,7 +1,6 @@
 //! Delta Sharing's view of tables: versions and their files, time travel, the change data
 //! feed of meshgate's tables, materialised snapshots of filtered and masked access (exactly
 //! the rows and values the SQL path shows) and the snapshot cache with its garbage collection.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
