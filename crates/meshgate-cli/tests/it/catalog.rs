@@ -2,17 +2,15 @@
 //! then the CLI's catalog verbs as an admin (glossary, terms, form types, rules), an owner
 //! (forms, terms, classification, tags, publish/unpublish) and a consumer (search, describe,
 //! request-access with forms), checking each answer and the errors for bad input.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-const EXE: &str = env!("CARGO_BIN_EXE_meshgate");
+use crate::common::{EXE, healthz, init};
 
 /// A running `meshgate serve`, killed when dropped.
 struct Server {
@@ -28,40 +26,6 @@ impl Drop for Server {
             let _ = self.child.wait();
         }
     }
-}
-
-fn healthz(addr: SocketAddr) -> bool {
-    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_secs(2)) else {
-        return false;
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-    if stream
-        .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-        .is_err()
-    {
-        return false;
-    }
-    let mut response = String::new();
-    let _ = stream.read_to_string(&mut response);
-    response.starts_with("HTTP/1.1 200")
-}
-
-/// `meshgate init` on a fresh data dir; the admin token it prints.
-fn init(data_dir: &Path) -> String {
-    let out = Command::new(EXE)
-        .args(["init", "--data-dir"])
-        .arg(data_dir)
-        .env_remove("MESHGATE_CONFIG")
-        .output()
-        .expect("run meshgate init");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "init failed: {stdout}");
-    stdout
-        .lines()
-        .map(str::trim)
-        .find(|l| l.starts_with("mgt_"))
-        .unwrap_or_else(|| panic!("no token in: {stdout}"))
-        .to_string()
 }
 
 impl Server {

@@ -3,11 +3,9 @@
 //! refusal, modify (columns), extensions (approve, reject, cancel), verify/reapply (single and
 //! per product), share logs, share settings (auto-approval, required expiry), archive delete
 //! (refused while shared, forced), and the consumer's listings.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -15,7 +13,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-const EXE: &str = env!("CARGO_BIN_EXE_meshgate");
+use crate::common::{EXE, free_port, healthz};
 
 /// A running `meshgate quickstart`, killed when dropped (also when the test fails).
 struct Server {
@@ -31,11 +29,6 @@ impl Drop for Server {
             let _ = self.child.wait();
         }
     }
-}
-
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-    listener.local_addr().expect("local addr").port()
 }
 
 impl Server {
@@ -145,22 +138,6 @@ impl Server {
         serde_json::from_str(&stdout)
             .unwrap_or_else(|e| panic!("`{}` printed invalid JSON ({e}): {stdout}", args.join(" ")))
     }
-}
-
-fn healthz(addr: SocketAddr) -> bool {
-    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_secs(2)) else {
-        return false;
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-    if stream
-        .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-        .is_err()
-    {
-        return false;
-    }
-    let mut response = String::new();
-    let _ = stream.read_to_string(&mut response);
-    response.starts_with("HTTP/1.1 200")
 }
 
 fn read_tokens(data_dir: &Path) -> BTreeMap<String, String> {
