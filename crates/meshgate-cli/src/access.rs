@@ -471,7 +471,6 @@ pub async fn mask_key(c: &Client, out: OutputFormat, cmd: MaskKeyCommand) -> Res
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 

@@ -45,7 +45,6 @@ pub(crate) async fn file_body(path: &Path) -> Result<(reqwest::Body, u64)> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
     use serde_json::json;

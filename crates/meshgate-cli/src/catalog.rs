@@ -386,7 +386,6 @@ pub async fn run(c: &Client, out: OutputFormat, cmd: CatalogCommand) -> Result<(
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
     use clap::Parser;

@@ -278,7 +278,6 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
     use tokio::io::AsyncReadExt;

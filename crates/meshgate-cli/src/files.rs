@@ -233,7 +233,6 @@ pub async fn run(c: &Client, out: OutputFormat, cmd: FilesCommand) -> Result<()>
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 

@@ -231,7 +231,6 @@ pub async fn webhook(c: &Client, out: OutputFormat, cmd: WebhookCommand) -> Resu
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 

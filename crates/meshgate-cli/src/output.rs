@@ -495,7 +495,6 @@ pub(crate) fn confirm(out: OutputFormat, v: &Value, columns: &[Column], msg: &st
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
     use serde_json::json;

@@ -141,7 +141,6 @@ pub(crate) async fn create_data_product(
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 

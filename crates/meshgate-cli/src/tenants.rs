@@ -381,7 +381,6 @@ pub async fn rows(c: &Client, out: OutputFormat, cmd: RowsCommand) -> Result<()>
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 

@@ -531,5 +531,4 @@ pub fn product_access(whoami: &Value, shares: Value) -> Value {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests;

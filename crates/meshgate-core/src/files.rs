@@ -327,7 +327,6 @@ fn mac(key: &[u8]) -> Result<HmacSha256> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 

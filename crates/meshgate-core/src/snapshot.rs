@@ -1,6 +1,6 @@
 //! The access snapshot: what one principal may read, resolved from the rows the store reads
 //! for it in one go (`Store::access_rows`). Pure: no I/O, so the rules live in one place and
-//! are property-tested against a reference model (`tests/snapshot_model.rs`). The server
+//! are property-tested against a reference model (`tests/it/snapshot_model.rs`). The server
 //! caches the result by policy version and hands it to every data surface (SQL, rows API,
 //! Delta Sharing, credentials, files); the engine enforces it. See docs/design/ACCESS.md
 //! §Resolution.

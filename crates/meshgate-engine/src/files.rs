@@ -276,7 +276,6 @@ fn object_path(path: &str) -> Result<Path> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 

@@ -213,7 +213,6 @@ impl ScalarUDFImpl for TextMask {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 

@@ -336,7 +336,6 @@ fn align(batch: RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
     use serde_json::json;

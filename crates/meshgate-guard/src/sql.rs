@@ -260,8 +260,6 @@ fn set_operation_depth(body: &SetExpr, cap: usize) -> usize {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
     use sqlparser::dialect::GenericDialect;
     use sqlparser::parser::Parser;
 

@@ -109,8 +109,6 @@ pub fn parquet(data: &[u8]) -> Result<ParquetFraming, FramingError> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
     use super::*;
 
     fn file(body: &[u8], metadata_len: u32, end: &[u8; 4]) -> Vec<u8> {

@@ -35,7 +35,7 @@ pub struct Config {
     pub worker_lease_secs: u64,
     /// Testing aid: a pause the worker makes after leasing jobs and between the steps of a job,
     /// in milliseconds (default 0: none). It widens the windows in which a crash leaves work
-    /// half done, so the crash test (`meshgate-cli/tests/crash.rs`) can kill the process
+    /// half done, so the crash test (`meshgate-cli/tests/it/crash.rs`) can kill the process
     /// there. Leave it at 0 in production.
     pub worker_step_delay_ms: u64,
     pub lifecycle: LifecycleSettings,

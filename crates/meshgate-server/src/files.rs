@@ -856,7 +856,6 @@ fn if_range_holds(headers: &HeaderMap, etag: Option<&str>, last_modified: &str) 
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 

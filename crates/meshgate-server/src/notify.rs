@@ -819,7 +819,6 @@ async fn list_deliveries(
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
     use crate::config::NotificationSettings;

@@ -168,7 +168,6 @@ pub fn response_header_with_end_stream(
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
     use ResponseFormat::{Delta, Parquet};

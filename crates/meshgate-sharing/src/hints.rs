@@ -45,7 +45,6 @@ use parse::node;
 mod eval;
 mod parse;
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests;
 
 /// Deepest accepted predicate tree (the root is at depth 1).

@@ -316,7 +316,6 @@ fn delta_file(file: &FileAction, (kind, action): (&str, Map<String, Value>)) -> 
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
     use ResponseFormat::{Delta, Parquet};

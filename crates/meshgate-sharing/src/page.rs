@@ -120,7 +120,6 @@ pub fn parse_max_results(value: Option<&str>) -> Result<usize> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 

@@ -332,7 +332,6 @@ fn bool_field(obj: &Map<String, Value>, name: &'static str) -> Result<Option<boo
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 

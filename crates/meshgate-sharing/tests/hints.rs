@@ -14,6 +14,10 @@
 //! The values are small integers, shown to the predicate as one of several value types
 //! through an order-preserving encoding (ints, longs, doubles, fixed-width strings, dates,
 //! timestamps), so the integer reference stays right for every type.
+
+// Helpers outside the `#[test]` functions (fixtures, servers, assertions) unwrap, expect and
+// panic as the tests do; clippy.toml allows that only inside `#[test]` functions and
+// `#[cfg(test)]` modules, so the whole test crate allows it here.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeMap;

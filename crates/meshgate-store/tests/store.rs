@@ -6,6 +6,9 @@
 //! migration sets build the same schema (`migrations_agree_between_backends`, which needs
 //! both backends at once).
 
+// Helpers outside the `#[test]` functions (fixtures, servers, assertions) unwrap, expect and
+// panic as the tests do; clippy.toml allows that only inside `#[test]` functions and
+// `#[cfg(test)]` modules, so the whole test crate allows it here.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::{BTreeMap, HashSet};

@@ -8,8 +8,6 @@
 //! - `schema`: the shipped schema and policies validate against each other.
 //! - `model`: the Cedar decision equals a plain-Rust statement of the rules.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 mod fixtures;
 mod model;
 mod rule_table;

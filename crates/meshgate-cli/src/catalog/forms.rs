@@ -460,7 +460,6 @@ pub(super) async fn rule(c: &Client, out: OutputFormat, cmd: RuleCommand) -> Res
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 

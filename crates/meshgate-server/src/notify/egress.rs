@@ -281,7 +281,6 @@ impl reqwest::dns::Resolve for EgressResolver {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 

@@ -562,7 +562,6 @@ async fn put_settings(
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
     use crate::sharing::recipient::address_matches;

@@ -1,0 +1,25 @@
+//! The server's integration tests, one test binary (each file here a module, named after what
+//! it tests) so that the server and DataFusion are linked once rather than once per file.
+//! `common` is the shared test mesh; run one file's tests with e.g.
+//! `cargo test -p meshgate-server --test it routes::`.
+
+// Helpers outside the `#[test]` functions (fixtures, servers, assertions) unwrap, expect and
+// panic as the tests do; clippy.toml allows that only inside `#[test]` functions and
+// `#[cfg(test)]` modules, so the whole test crate allows it here.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+mod access;
+mod api;
+mod catalog;
+mod credentials;
+mod files;
+mod lifecycle;
+mod limits;
+mod locations;
+mod notify;
+mod routes;
+mod security;
+mod sharing;
+mod sharing_conformance;

@@ -1,0 +1,439 @@
+//! Tests that walk every route of the router (docs/design/SECURITY.md), so that a new route
+//! cannot forget a boundary:
+//! - a tenant-scoped credential (`mgs_…`) and a Delta Sharing recipient token (`mgr_…`) get
+//!   401 or 403 on every control-plane route;
+//! - a draft product answers, route by route, exactly as a product that does not exist to a
+//!   principal outside its team;
+//! - path parameters that are not names (`..`, `/`, absolute paths) are refused before any
+//!   handler runs.
+//!
+//! The routes are read from the server's source (every `.route(` call), and the test checks
+//! that it understood every one of them and that each answers (no fallback 404), so the list
+//! cannot silently fall behind the router.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use axum::body::Body;
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+
+use crate::common::{Mesh, PEOPLE_CSV, Resp};
+
+/// One route: its methods and its full path template.
+#[derive(Debug, Clone)]
+struct Route {
+    methods: Vec<&'static str>,
+    path: String,
+    /// Where it was declared (`file:function`).
+    origin: String,
+}
+
+const METHODS: [&str; 6] = ["get", "post", "put", "patch", "delete", "head"];
+
+/// Every `.route("…", …)` of the server's source, with the prefix its router is served under.
+fn routes() -> Vec<Route> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    collect_rs(&src, &mut files);
+    let mut out = Vec::new();
+    let mut calls = 0;
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let name = file
+            .strip_prefix(&src)
+            .unwrap()
+            .to_string_lossy()
+            .to_string();
+        let mut at = 0;
+        while let Some(found) = text[at..].find(".route(") {
+            let start = at + found + ".route(".len();
+            at = start;
+            // Skip `.route_layer(` and calls in comments.
+            let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+            if text[line_start..start].trim_start().starts_with("//") {
+                continue;
+            }
+            calls += 1;
+            let args = balanced(&text[start..]);
+            let path = args
+                .split('"')
+                .nth(1)
+                .unwrap_or_else(|| panic!("{name}: a route without a literal path: {args}"));
+            let rest = &args[args.find(',').unwrap_or(args.len())..];
+            let methods: Vec<&'static str> = METHODS
+                .iter()
+                .copied()
+                .filter(|m| {
+                    rest.match_indices(&format!("{m}(")).any(|(i, _)| {
+                        i == 0
+                            || !rest.as_bytes()[i - 1].is_ascii_alphanumeric()
+                                && rest.as_bytes()[i - 1] != b'_'
+                    })
+                })
+                .collect();
+            assert!(
+                !methods.is_empty(),
+                "{name}: no method in route `{path}`: {rest}"
+            );
+            let function = enclosing_fn(&text[..start]);
+            let prefix = match (name.as_str(), function.as_str()) {
+                ("lib.rs", _) => "",
+                ("sharing.rs", "routes") => "/delta-sharing",
+                ("files.rs", "signed_routes") => "",
+                _ => "/api/v1",
+            };
+            out.push(Route {
+                methods,
+                path: format!("{prefix}{path}"),
+                origin: format!("{name}:{function}"),
+            });
+        }
+    }
+    assert_eq!(out.len(), calls, "every `.route(` call was understood");
+    assert!(
+        out.len() >= 90,
+        "the source holds ~100 routes; found {}",
+        out.len()
+    );
+    out
+}
+
+fn collect_rs(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            collect_rs(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+    out.sort();
+}
+
+/// The text up to the parenthesis that closes the one just opened.
+fn balanced(text: &str) -> &str {
+    let mut depth = 1;
+    for (i, c) in text.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => {
+                depth -= 1;
+                if depth == 0 {
+                    return &text[..i];
+                }
+            }
+            _ => {}
+        }
+    }
+    text
+}
+
+fn enclosing_fn(before: &str) -> String {
+    let at = before.rfind("fn ").expect("a route outside any function");
+    before[at + 3..]
+        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+/// Routes a credential may use: the data plane (SQL, the rows API, who am I), the Delta
+/// Sharing protocol (which serves credentials and recipients by design) and the
+/// unauthenticated ones (health, signed file URLs, profile links, the OAuth exchange).
+fn data_plane_or_public(method: &str, path: &str) -> bool {
+    path.starts_with("/delta-sharing/")
+        || path.starts_with("/files/v1/")
+        || matches!(path, "/healthz" | "/readyz")
+        || path == "/api/v1/query"
+        || path == "/api/v1/whoami"
+        || (path == "/api/v1/products/{domain}/{product}/tables/{table}/rows"
+            && matches!(method, "get" | "post"))
+}
+
+/// Fills a path template with values that pass the path guard; `product` names the product.
+fn fill(path: &str, product: &str) -> String {
+    let mut out = String::new();
+    let mut rest = path;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let close = rest[open..].find('}').unwrap() + open;
+        let key = &rest[open + 1..close];
+        out.push_str(match key {
+            "domain" | "share" => "sales",
+            "product" | "schema" => product,
+            "table" => "people",
+            "team" => "core",
+            "principal" | "group" | "name" => "bob",
+            "*path" => "folder/a.csv",
+            "column" => "email",
+            "decision" => "approve",
+            "kind" => "synonym",
+            "revision" => "1",
+            _ => "0190c1e8-7a7e-7b1a-9c1e-6f0a0b0c0d0e",
+        });
+        rest = &rest[close + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+async fn call(m: &Mesh, method: &str, uri: &str, bearer: Option<&str>) -> Resp {
+    let (ct, body) = match method {
+        "get" | "head" | "delete" => (None, Body::empty()),
+        _ => (Some("application/json"), Body::from("{}")),
+    };
+    m.send_bearer(&method.to_uppercase(), uri, bearer, ct, body)
+        .await
+}
+
+/// The demo mesh with `sales.people`, a tenant credential of alice's on it and a recipient
+/// token of bob's.
+async fn mesh_with_tokens() -> (Mesh, String, String) {
+    let m = Mesh::demo().await;
+    m.add_people().await;
+    let cred = m
+        .post(
+            "alice",
+            "/api/v1/credentials",
+            &json!({"tables": ["sales.people.people"], "actions": ["read"]}),
+        )
+        .await
+        .ok(StatusCode::CREATED);
+    let cred = cred["token"].as_str().unwrap().to_string();
+    assert!(cred.starts_with("mgs_"), "{cred}");
+    let v = m
+        .post("admin", "/api/v1/recipients/bob/tokens", &json!({}))
+        .await
+        .ok(StatusCode::CREATED);
+    let link = url::Url::parse(v["profile_url"].as_str().unwrap()).unwrap();
+    let profile = m.get("admin", link.path()).await.ok(StatusCode::OK);
+    let recipient = profile["bearerToken"].as_str().unwrap().to_string();
+    assert!(recipient.starts_with("mgr_"), "{recipient}");
+    (m, cred, recipient)
+}
+
+#[tokio::test]
+async fn every_route_exists_and_refuses_data_plane_tokens_on_the_control_plane() {
+    let (m, cred, recipient) = mesh_with_tokens().await;
+    // The credential works where it should.
+    let r = m
+        .send_bearer(
+            "POST",
+            "/api/v1/query",
+            Some(&cred),
+            Some("application/json"),
+            Body::from(json!({"sql": "SELECT count(*) AS n FROM sales.people.people"}).to_string()),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let all = routes();
+    let mut checked = BTreeSet::new();
+    let mut failures = Vec::new();
+    for route in &all {
+        for method in &route.methods {
+            let uri = fill(&route.path, "people");
+            // The route exists: a request never falls through to the fallback (asked as bob,
+            // who may do little, so the walk changes next to nothing).
+            let r = call(&m, method, &uri, Some(&m.token("bob"))).await;
+            if r.status == StatusCode::NOT_FOUND && r.text().contains("no such") {
+                failures.push(format!(
+                    "{method} {} ({}) is not served",
+                    route.path, route.origin
+                ));
+            }
+            if data_plane_or_public(method, &route.path) {
+                continue;
+            }
+            checked.insert(format!("{method} {}", route.path));
+            for (kind, token) in [("credential", &cred), ("recipient token", &recipient)] {
+                let r = call(&m, method, &uri, Some(token)).await;
+                if !matches!(r.status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
+                    failures.push(format!(
+                        "{method} {} ({}) answered a {kind} {}: {}",
+                        route.path,
+                        route.origin,
+                        r.status,
+                        r.text()
+                    ));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(checked.len() >= 80, "{checked:?}");
+}
+
+/// An answer with the product's name and the request id taken out.
+fn normalized(r: &Resp, name: &str) -> (StatusCode, String) {
+    let text = r.text().replace(name, "<product>");
+    let text = match serde_json::from_str::<Value>(&text) {
+        Ok(mut v) => {
+            if let Some(e) = v.get_mut("error").and_then(Value::as_object_mut) {
+                e.remove("request_id");
+            }
+            v.to_string()
+        }
+        Err(_) => text,
+    };
+    (r.status, text)
+}
+
+#[tokio::test]
+async fn a_draft_answers_outsiders_exactly_as_a_product_that_does_not_exist_on_every_route() {
+    let m = Mesh::demo().await;
+    let meta = json!({"domain": "sales", "team": "core", "name": "secret_plan", "draft": true});
+    let v = m
+        .create_product("alice", &meta, &[("people", PEOPLE_CSV)])
+        .await
+        .ok(StatusCode::CREATED);
+    assert_eq!(v["listing"], "draft");
+    let mut compared = 0;
+    let mut differences = Vec::new();
+    for route in routes() {
+        if !(route.path.contains("{product}") || route.path.contains("{schema}")) {
+            continue;
+        }
+        for method in &route.methods {
+            let draft = call(
+                &m,
+                method,
+                &fill(&route.path, "secret_plan"),
+                Some(&m.token("bob")),
+            )
+            .await;
+            let none = call(
+                &m,
+                method,
+                &fill(&route.path, "secret_none"),
+                Some(&m.token("bob")),
+            )
+            .await;
+            compared += 1;
+            let (a, b) = (
+                normalized(&draft, "secret_plan"),
+                normalized(&none, "secret_none"),
+            );
+            if a != b {
+                differences.push(format!(
+                    "{method} {}: draft {} {} / missing {} {}",
+                    route.path, a.0, a.1, b.0, b.1
+                ));
+            }
+            assert_ne!(
+                draft.status,
+                StatusCode::OK,
+                "{method} {} showed the draft",
+                route.path
+            );
+        }
+    }
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
+    assert!(compared >= 30, "only {compared} routes name a product");
+    // Its team still sees it.
+    m.get("carol", "/api/v1/products/sales/secret_plan")
+        .await
+        .ok(StatusCode::OK);
+}
+
+#[tokio::test]
+async fn path_parameters_that_are_not_names_are_refused_before_any_handler() {
+    let m = Mesh::demo().await;
+    m.add_people().await;
+    // Uploads are staged two levels below the data dir (`uploads/upload-…/`): these table
+    // names would put the body at `<data dir>/escaped…` and at an absolute path.
+    let absolute = m.dir.path().join("escaped_abs");
+    let tables = [
+        "..%2F..%2Fescaped".to_string(),
+        absolute.to_string_lossy().replace('/', "%2F"),
+        "..".to_string(),
+        "a%5Cb".to_string(),
+    ];
+    // Bob may not append to alice's table at all: the finding was that anyone could write.
+    for who in ["bob", "alice"] {
+        for table in &tables {
+            let r = m
+                .send(
+                    "POST",
+                    &format!("/api/v1/products/sales/people/tables/{table}/data?format=csv"),
+                    Some(who),
+                    Some("text/csv"),
+                    Body::from("person_id,name\n9,zed\n"),
+                )
+                .await;
+            let written: Vec<_> = std::fs::read_dir(m.dir.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+                .filter(|n| n.starts_with("escaped"))
+                .collect();
+            assert!(written.is_empty(), "{who} {table}: wrote {written:?}");
+            assert_eq!(
+                r.status,
+                StatusCode::BAD_REQUEST,
+                "{who} {table}: {}",
+                r.text()
+            );
+        }
+    }
+    // Nothing was left in the staging directory either.
+    let left: Vec<_> = std::fs::read_dir(m.state.config.upload_dir())
+        .unwrap()
+        .collect();
+    assert!(left.is_empty(), "staging left {left:?}");
+}
+
+#[tokio::test]
+async fn an_unauthorized_upload_stores_no_byte() {
+    let m = Mesh::demo().await;
+    m.add_people().await;
+    // Bob may not append to alice's table: the answer comes before the body is read. The
+    // body here never ends, so a server that stored it first would never answer.
+    let chunks = futures::stream::iter(
+        (0..4).map(|_| Ok::<_, std::io::Error>(axum::body::Bytes::from(vec![b'x'; 64 * 1024]))),
+    );
+    let body = Body::from_stream(futures::StreamExt::chain(
+        chunks,
+        futures::stream::pending(),
+    ));
+    let r = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        m.send(
+            "POST",
+            "/api/v1/products/sales/people/tables/people/data?format=csv",
+            Some("bob"),
+            Some("text/csv"),
+            body,
+        ),
+    )
+    .await
+    .expect("the refusal came before the body was read");
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
+    let staged: Vec<_> = std::fs::read_dir(m.state.config.upload_dir())
+        .unwrap()
+        .collect();
+    assert!(staged.is_empty(), "{staged:?}");
+    // A multipart create whose first part is a file is refused before the file is stored.
+    let r = m
+        .create_product_parts(
+            "bob",
+            &[
+                ("people", Some("people.csv"), PEOPLE_CSV),
+                ("product", None, b"{}"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
+    assert!(r.text().contains("must come first"), "{}", r.text());
+    // Bob may not create products for alice's team: refused at the `product` part.
+    let meta = json!({"domain": "sales", "team": "core", "name": "bobs"}).to_string();
+    let r = m
+        .create_product_parts(
+            "bob",
+            &[
+                ("product", None, meta.as_bytes()),
+                ("people", Some("people.csv"), PEOPLE_CSV),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
+}
