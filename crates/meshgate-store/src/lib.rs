@@ -18,7 +18,7 @@
 //! behavioural test suite exercises the same code paths on both. The price is the `Any`
 //! driver's small type set, so columns hold plain types (see `codec`): uuids and JSON as text,
 //! timestamps as BIGINT microseconds. Each backend keeps its own migrations (types, identity
-//! columns differ), and the few places that need different SQL (row locks, `SKIP LOCKED` job
+//! columns differ), and the few places that need different SQL (row locks, advisory-locked job
 //! leasing, how a write transaction starts) branch on [`Backend`]. Queries are checked by the
 //! test suite rather than at compile time, so the build needs no database; the suite also
 //! checks that the two migration sets build the same tables, columns, keys and indexes, with

@@ -25,7 +25,8 @@ pub trait OutboxStore: Send + Sync + 'static {
     /// Enqueues jobs on their own (bulk verification, scheduled work).
     async fn enqueue_jobs(&self, jobs: &[NewJob], audit: NewAuditEvent) -> Result<()>;
     /// Leases up to `limit` jobs that are due and not leased (or whose lease ran out) for
-    /// `lease_for`. On PostgreSQL concurrent workers never get the same job (`SKIP LOCKED`).
+    /// `lease_for`. On PostgreSQL concurrent workers never get the same job: leasing is serialised
+    /// by a transaction-scoped advisory lock (docs/design/ARCHITECTURE.md §Departures).
     async fn lease_jobs(
         &self,
         worker: &str,
