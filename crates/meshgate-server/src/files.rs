@@ -238,6 +238,22 @@ fn too_large(state: &AppState) -> ApiError {
     )
 }
 
+#[utoipa::path(
+    put,
+    path = "/products/{domain}/{product}/files/{path}",
+    operation_id = "upload",
+    tag = "products",
+    params(
+        ("domain" = String, Path, description = "Domain name"),
+        ("product" = String, Path, description = "Product name"),
+        ("path" = String, Path, description = "File path inside the product (may contain `/`)"),
+    ),
+    request_body(content_type = "application/octet-stream", description = "The raw body"),
+    responses(
+        (status = 200, description = "OK", content_type = "application/octet-stream"),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn upload(
     State(state): State<AppState>,
     caller: Caller,
@@ -248,6 +264,21 @@ async fn upload(
     put_file(&state, &caller, &domain, &product, &path, &headers, body).await
 }
 
+#[utoipa::path(
+    put,
+    path = "/products/{domain}/{product}/files/sign",
+    operation_id = "upload_named_sign",
+    tag = "products",
+    params(
+        ("domain" = String, Path, description = "Domain name"),
+        ("product" = String, Path, description = "Product name"),
+    ),
+    request_body(content_type = "application/octet-stream", description = "The raw body"),
+    responses(
+        (status = 200, description = "OK", content_type = "application/octet-stream"),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn upload_named_sign(
     State(state): State<AppState>,
     caller: Caller,
@@ -319,6 +350,21 @@ async fn put_file(
 
 // ----- delete -----
 
+#[utoipa::path(
+    delete,
+    path = "/products/{domain}/{product}/files/{path}",
+    operation_id = "delete",
+    tag = "products",
+    params(
+        ("domain" = String, Path, description = "Domain name"),
+        ("product" = String, Path, description = "Product name"),
+        ("path" = String, Path, description = "File path inside the product (may contain `/`)"),
+    ),
+    responses(
+        (status = 200, description = "OK: `FileMeta`", body = serde_json::Value),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn delete(
     State(state): State<AppState>,
     caller: Caller,
@@ -327,6 +373,20 @@ async fn delete(
     delete_file(&state, &caller, &domain, &product, &path).await
 }
 
+#[utoipa::path(
+    delete,
+    path = "/products/{domain}/{product}/files/sign",
+    operation_id = "delete_named_sign",
+    tag = "products",
+    params(
+        ("domain" = String, Path, description = "Domain name"),
+        ("product" = String, Path, description = "Product name"),
+    ),
+    responses(
+        (status = 200, description = "OK: `FileMeta`", body = serde_json::Value),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn delete_named_sign(
     State(state): State<AppState>,
     caller: Caller,
@@ -362,6 +422,8 @@ async fn delete_file(
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
     /// Files whose path starts with this (`reports/`, or part of a name).
     #[serde(default)]
@@ -378,6 +440,21 @@ struct Listing {
     next_after: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/products/{domain}/{product}/files",
+    operation_id = "files_list",
+    tag = "products",
+    params(
+        ("domain" = String, Path, description = "Domain name"),
+        ("product" = String, Path, description = "Product name"),
+        ListQuery,
+    ),
+    responses(
+        (status = 200, description = "OK: `Listing`", body = serde_json::Value),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -438,6 +515,21 @@ async fn list(
 
 // ----- download (bearer) -----
 
+#[utoipa::path(
+    method(get, head),
+    path = "/products/{domain}/{product}/files/{path}",
+    operation_id = "download",
+    tag = "products",
+    params(
+        ("domain" = String, Path, description = "Domain name"),
+        ("product" = String, Path, description = "Product name"),
+        ("path" = String, Path, description = "File path inside the product (may contain `/`)"),
+    ),
+    responses(
+        (status = 200, description = "OK", content_type = "application/octet-stream"),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn download(
     State(state): State<AppState>,
     caller: Caller,
@@ -448,6 +540,20 @@ async fn download(
     download_file(&state, &caller, &method, &domain, &product, &path, &headers).await
 }
 
+#[utoipa::path(
+    method(get, head),
+    path = "/products/{domain}/{product}/files/sign",
+    operation_id = "download_named_sign",
+    tag = "products",
+    params(
+        ("domain" = String, Path, description = "Domain name"),
+        ("product" = String, Path, description = "Product name"),
+    ),
+    responses(
+        (status = 200, description = "OK", content_type = "application/octet-stream"),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn download_named_sign(
     State(state): State<AppState>,
     caller: Caller,
@@ -488,6 +594,7 @@ async fn download_file(
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::ToSchema)]
 struct SignRequest {
     path: String,
     /// Lifetime in seconds: default 3600, at most 604800 (7 days).
@@ -501,6 +608,21 @@ struct SignedUrl {
     expires_at: DateTime<Utc>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/products/{domain}/{product}/files/sign",
+    operation_id = "sign",
+    tag = "products",
+    params(
+        ("domain" = String, Path, description = "Domain name"),
+        ("product" = String, Path, description = "Product name"),
+    ),
+    request_body = SignRequest,
+    responses(
+        (status = 200, description = "OK: `SignedUrl`", body = serde_json::Value),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn sign(
     State(state): State<AppState>,
     caller: Caller,

@@ -20,7 +20,7 @@
 
 mod error;
 mod recipient;
-mod recipients;
+pub(crate) mod recipients;
 mod tables;
 
 pub use error::{SharingError, SharingResult};

@@ -14,6 +14,7 @@ use crate::error::ApiResult;
 use crate::state::AppState;
 
 #[derive(Debug, Serialize)]
+#[derive(utoipa::ToSchema)]
 pub struct TeamView {
     pub id: Uuid,
     pub domain: String,
@@ -35,12 +36,14 @@ impl TeamView {
 }
 
 #[derive(Debug, Serialize)]
+#[derive(utoipa::ToSchema)]
 pub struct MemberView {
     pub principal: String,
     pub role: TeamRole,
 }
 
 #[derive(Debug, Serialize)]
+#[derive(utoipa::ToSchema)]
 pub struct TableView {
     pub id: Uuid,
     pub name: String,
@@ -68,6 +71,7 @@ impl From<ProductTable> for TableView {
 }
 
 #[derive(Debug, Serialize)]
+#[derive(utoipa::ToSchema)]
 pub struct ProductView {
     pub id: Uuid,
     pub domain: String,
@@ -116,6 +120,7 @@ impl ProductView {
 }
 
 #[derive(Debug, Serialize)]
+#[derive(utoipa::ToSchema)]
 pub struct ItemView {
     pub id: Uuid,
     pub kind: ItemKind,
@@ -134,6 +139,7 @@ pub struct ItemView {
 }
 
 #[derive(Debug, Serialize)]
+#[derive(utoipa::ToSchema)]
 pub struct ShareView {
     pub id: Uuid,
     /// `domain.product`
