@@ -194,9 +194,9 @@ pub struct FilterRequest {
     operation_id = "list_filters",
     tag = "products",
     params(
-        ("domain" = String, Path, description = "Domain name"),
-        ("product" = String, Path, description = "Product name"),
-        ("table" = String, Path, description = "Table name"),
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("table" = String, Path, description = "Table name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
     ),
     responses(
         (status = 200, description = "OK: `Vec<DataFilter`", body = serde_json::Value),
@@ -233,10 +233,10 @@ async fn filter_by_name(state: &AppState, t: &TableRef, name: &str) -> ApiResult
     operation_id = "get_filter",
     tag = "products",
     params(
-        ("domain" = String, Path, description = "Domain name"),
-        ("product" = String, Path, description = "Product name"),
-        ("table" = String, Path, description = "Table name"),
-        ("name" = String, Path, description = "Name"),
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("table" = String, Path, description = "Table name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("name" = String, Path, description = "Name", example = "alice"),
     ),
     responses(
         (status = 200, description = "OK: `DataFilter`", body = serde_json::Value),
@@ -265,9 +265,9 @@ async fn get_filter(
     operation_id = "create_filter",
     tag = "products",
     params(
-        ("domain" = String, Path, description = "Domain name"),
-        ("product" = String, Path, description = "Product name"),
-        ("table" = String, Path, description = "Table name"),
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("table" = String, Path, description = "Table name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
     ),
     request_body = FilterRequest,
     responses(
@@ -326,10 +326,10 @@ async fn create_filter(
     operation_id = "update_filter",
     tag = "products",
     params(
-        ("domain" = String, Path, description = "Domain name"),
-        ("product" = String, Path, description = "Product name"),
-        ("table" = String, Path, description = "Table name"),
-        ("name" = String, Path, description = "Name"),
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("table" = String, Path, description = "Table name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("name" = String, Path, description = "Name", example = "alice"),
     ),
     request_body = FilterRequest,
     responses(
@@ -380,10 +380,10 @@ async fn update_filter(
     operation_id = "delete_filter",
     tag = "products",
     params(
-        ("domain" = String, Path, description = "Domain name"),
-        ("product" = String, Path, description = "Product name"),
-        ("table" = String, Path, description = "Table name"),
-        ("name" = String, Path, description = "Name"),
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("table" = String, Path, description = "Table name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("name" = String, Path, description = "Name", example = "alice"),
     ),
     responses(
         (status = 204, description = "Done; no body"),
@@ -425,9 +425,9 @@ pub struct TagsRequest {
     operation_id = "list_tags",
     tag = "products",
     params(
-        ("domain" = String, Path, description = "Domain name"),
-        ("product" = String, Path, description = "Product name"),
-        ("table" = String, Path, description = "Table name"),
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("table" = String, Path, description = "Table name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
     ),
     responses(
         (status = 200, description = "OK: `Vec<ColumnTags`", body = serde_json::Value),
@@ -463,10 +463,10 @@ async fn list_tags(
     operation_id = "set_tags",
     tag = "products",
     params(
-        ("domain" = String, Path, description = "Domain name"),
-        ("product" = String, Path, description = "Product name"),
-        ("table" = String, Path, description = "Table name"),
-        ("column" = String, Path, description = "Column name"),
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("table" = String, Path, description = "Table name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("column" = String, Path, description = "Column name", example = "region"),
     ),
     request_body = TagsRequest,
     responses(
@@ -741,12 +741,16 @@ struct RulesQuery {
     operation_id = "export_rules",
     tag = "products",
     params(
-        ("domain" = String, Path, description = "Domain name"),
-        ("product" = String, Path, description = "Product name"),
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
         RulesQuery,
     ),
     responses(
-        (status = 200, description = "OK", content_type = "application/octet-stream"),
+        (
+            status = 200,
+            description = "The product's row rules: JSON (the default) or CSV (`format=csv` or `Accept: text/csv`)",
+            content((serde_json::Value = "application/json"), ("text/csv")),
+        ),
         crate::openapi::ApiErrors,
     ),
 )]
@@ -786,10 +790,10 @@ async fn export_rules(
     operation_id = "import_rules",
     tag = "products",
     params(
-        ("domain" = String, Path, description = "Domain name"),
-        ("product" = String, Path, description = "Product name"),
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
     ),
-    request_body(content_type = "application/octet-stream", description = "The raw body"),
+    request_body(description = "The row rules: a JSON array, or CSV (`Content-Type: text/csv`)", content((Vec<serde_json::Value> = "application/json"), ("text/csv"))),
     responses(
         (status = 200, description = "OK", body = serde_json::Value),
         crate::openapi::ApiErrors,

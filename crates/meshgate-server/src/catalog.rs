@@ -176,8 +176,8 @@ async fn change_listing(
     operation_id = "publish",
     tag = "products",
     params(
-        ("domain" = String, Path, description = "Domain name"),
-        ("product" = String, Path, description = "Product name"),
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
     ),
     responses(
         (status = 200, description = "OK: `ListingView`", body = serde_json::Value),
@@ -200,8 +200,8 @@ async fn publish(
     operation_id = "unpublish",
     tag = "products",
     params(
-        ("domain" = String, Path, description = "Domain name"),
-        ("product" = String, Path, description = "Product name"),
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
     ),
     responses(
         (status = 200, description = "OK: `ListingView`", body = serde_json::Value),
@@ -231,8 +231,8 @@ pub struct ProductPatch {
     operation_id = "update_product",
     tag = "products",
     params(
-        ("domain" = String, Path, description = "Domain name"),
-        ("product" = String, Path, description = "Product name"),
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
     ),
     request_body = ProductPatch,
     responses(
@@ -354,9 +354,9 @@ async fn write_table_tags(
     operation_id = "set_table_tags",
     tag = "products",
     params(
-        ("domain" = String, Path, description = "Domain name"),
-        ("product" = String, Path, description = "Product name"),
-        ("table" = String, Path, description = "Table name"),
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("table" = String, Path, description = "Table name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
     ),
     request_body = TagsBody,
     responses(
@@ -385,9 +385,9 @@ async fn set_table_tags(
     operation_id = "classify_table",
     tag = "products",
     params(
-        ("domain" = String, Path, description = "Domain name"),
-        ("product" = String, Path, description = "Product name"),
-        ("table" = String, Path, description = "Table name"),
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("table" = String, Path, description = "Table name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
     ),
     request_body = ClassificationBody,
     responses(
@@ -419,10 +419,10 @@ async fn classify_table(
     operation_id = "classify_column",
     tag = "products",
     params(
-        ("domain" = String, Path, description = "Domain name"),
-        ("product" = String, Path, description = "Product name"),
-        ("table" = String, Path, description = "Table name"),
-        ("column" = String, Path, description = "Column name"),
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("table" = String, Path, description = "Table name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("column" = String, Path, description = "Column name", example = "region"),
     ),
     request_body = ClassificationBody,
     responses(
@@ -536,9 +536,9 @@ async fn term_link(
     operation_id = "attach_product_term",
     tag = "products",
     params(
-        ("domain" = String, Path, description = "Domain name"),
-        ("product" = String, Path, description = "Product name"),
-        ("term" = String, Path, description = "Glossary term (`glossary.term` where not under a glossary)"),
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("term" = String, Path, description = "Glossary term (`glossary.term` where not under a glossary)", example = "party"),
     ),
     responses(
         (status = 200, description = "OK", body = serde_json::Value),
@@ -559,9 +559,9 @@ async fn attach_product_term(
     operation_id = "detach_product_term",
     tag = "products",
     params(
-        ("domain" = String, Path, description = "Domain name"),
-        ("product" = String, Path, description = "Product name"),
-        ("term" = String, Path, description = "Glossary term (`glossary.term` where not under a glossary)"),
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("term" = String, Path, description = "Glossary term (`glossary.term` where not under a glossary)", example = "party"),
     ),
     responses(
         (status = 200, description = "OK", body = serde_json::Value),
@@ -582,11 +582,11 @@ async fn detach_product_term(
     operation_id = "attach_column_term",
     tag = "products",
     params(
-        ("domain" = String, Path, description = "Domain name"),
-        ("product" = String, Path, description = "Product name"),
-        ("table" = String, Path, description = "Table name"),
-        ("column" = String, Path, description = "Column name"),
-        ("term" = String, Path, description = "Glossary term (`glossary.term` where not under a glossary)"),
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("table" = String, Path, description = "Table name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("column" = String, Path, description = "Column name", example = "region"),
+        ("term" = String, Path, description = "Glossary term (`glossary.term` where not under a glossary)", example = "party"),
     ),
     responses(
         (status = 200, description = "OK", body = serde_json::Value),
@@ -614,11 +614,11 @@ async fn attach_column_term(
     operation_id = "detach_column_term",
     tag = "products",
     params(
-        ("domain" = String, Path, description = "Domain name"),
-        ("product" = String, Path, description = "Product name"),
-        ("table" = String, Path, description = "Table name"),
-        ("column" = String, Path, description = "Column name"),
-        ("term" = String, Path, description = "Glossary term (`glossary.term` where not under a glossary)"),
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("table" = String, Path, description = "Table name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("column" = String, Path, description = "Column name", example = "region"),
+        ("term" = String, Path, description = "Glossary term (`glossary.term` where not under a glossary)", example = "party"),
     ),
     responses(
         (status = 200, description = "OK", body = serde_json::Value),
@@ -694,8 +694,8 @@ pub struct ProductCatalog {
     operation_id = "product_catalog",
     tag = "products",
     params(
-        ("domain" = String, Path, description = "Domain name"),
-        ("product" = String, Path, description = "Product name"),
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
     ),
     responses(
         (status = 200, description = "OK: `ProductCatalog`", body = serde_json::Value),
@@ -823,7 +823,7 @@ pub struct ParentBody {
     operation_id = "set_parent",
     tag = "domains",
     params(
-        ("domain" = String, Path, description = "Domain name"),
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
     ),
     request_body = ParentBody,
     responses(

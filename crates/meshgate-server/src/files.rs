@@ -244,13 +244,14 @@ fn too_large(state: &AppState) -> ApiError {
     operation_id = "upload",
     tag = "products",
     params(
-        ("domain" = String, Path, description = "Domain name"),
-        ("product" = String, Path, description = "Product name"),
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
         ("path" = String, Path, description = "File path inside the product (may contain `/`)"),
     ),
-    request_body(content_type = "application/octet-stream", description = "The raw body"),
+    request_body(content_type = "application/octet-stream", description = "The file's bytes"),
     responses(
-        (status = 200, description = "OK", content_type = "application/octet-stream"),
+        (status = 200, description = "Replaced an existing file: its metadata", body = serde_json::Value),
+        (status = 201, description = "Stored a new file: its metadata", body = serde_json::Value),
         crate::openapi::ApiErrors,
     ),
 )]
@@ -270,12 +271,13 @@ async fn upload(
     operation_id = "upload_named_sign",
     tag = "products",
     params(
-        ("domain" = String, Path, description = "Domain name"),
-        ("product" = String, Path, description = "Product name"),
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
     ),
-    request_body(content_type = "application/octet-stream", description = "The raw body"),
+    request_body(content_type = "application/octet-stream", description = "The file's bytes"),
     responses(
-        (status = 200, description = "OK", content_type = "application/octet-stream"),
+        (status = 200, description = "Replaced an existing file: its metadata", body = serde_json::Value),
+        (status = 201, description = "Stored a new file: its metadata", body = serde_json::Value),
         crate::openapi::ApiErrors,
     ),
 )]
@@ -356,8 +358,8 @@ async fn put_file(
     operation_id = "delete",
     tag = "products",
     params(
-        ("domain" = String, Path, description = "Domain name"),
-        ("product" = String, Path, description = "Product name"),
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
         ("path" = String, Path, description = "File path inside the product (may contain `/`)"),
     ),
     responses(
@@ -379,8 +381,8 @@ async fn delete(
     operation_id = "delete_named_sign",
     tag = "products",
     params(
-        ("domain" = String, Path, description = "Domain name"),
-        ("product" = String, Path, description = "Product name"),
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
     ),
     responses(
         (status = 200, description = "OK: `FileMeta`", body = serde_json::Value),
@@ -446,8 +448,8 @@ struct Listing {
     operation_id = "files_list",
     tag = "products",
     params(
-        ("domain" = String, Path, description = "Domain name"),
-        ("product" = String, Path, description = "Product name"),
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
         ListQuery,
     ),
     responses(
@@ -521,12 +523,13 @@ async fn list(
     operation_id = "download",
     tag = "products",
     params(
-        ("domain" = String, Path, description = "Domain name"),
-        ("product" = String, Path, description = "Product name"),
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
         ("path" = String, Path, description = "File path inside the product (may contain `/`)"),
     ),
     responses(
-        (status = 200, description = "OK", content_type = "application/octet-stream"),
+        (status = 200, description = "The file's bytes", content_type = "application/octet-stream"),
+        (status = 206, description = "The requested `Range` of the file", content_type = "application/octet-stream"),
         crate::openapi::ApiErrors,
     ),
 )]
@@ -546,11 +549,12 @@ async fn download(
     operation_id = "download_named_sign",
     tag = "products",
     params(
-        ("domain" = String, Path, description = "Domain name"),
-        ("product" = String, Path, description = "Product name"),
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
     ),
     responses(
-        (status = 200, description = "OK", content_type = "application/octet-stream"),
+        (status = 200, description = "The file's bytes", content_type = "application/octet-stream"),
+        (status = 206, description = "The requested `Range` of the file", content_type = "application/octet-stream"),
         crate::openapi::ApiErrors,
     ),
 )]
@@ -614,8 +618,8 @@ struct SignedUrl {
     operation_id = "sign",
     tag = "products",
     params(
-        ("domain" = String, Path, description = "Domain name"),
-        ("product" = String, Path, description = "Product name"),
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
     ),
     request_body = SignRequest,
     responses(

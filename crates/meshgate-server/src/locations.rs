@@ -224,7 +224,7 @@ async fn list(
     operation_id = "show",
     tag = "external-locations",
     params(
-        ("name" = String, Path, description = "Name"),
+        ("name" = String, Path, description = "Name", example = "alice"),
     ),
     responses(
         (status = 200, description = "OK: `ExternalLocationView`", body = serde_json::Value),
@@ -247,7 +247,7 @@ async fn show(
     operation_id = "remove",
     tag = "external-locations",
     params(
-        ("name" = String, Path, description = "Name"),
+        ("name" = String, Path, description = "Name", example = "alice"),
     ),
     responses(
         (status = 204, description = "Done; no body"),

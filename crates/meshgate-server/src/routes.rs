@@ -205,7 +205,7 @@ struct NotesBody {
     tag = "shares",
     params(
         ("id" = String, Path, description = "Id (uuid)"),
-        ("decision" = String, Path, description = "`approve` or `reject`"),
+        ("decision" = String, Path, description = "`approve` or `reject`", example = "approve"),
     ),
     request_body(content = Option<NotesBody>, content_type = "application/json", description = "Optional: an empty body means the defaults"),
     responses(
@@ -369,8 +369,8 @@ async fn share_logs(
     operation_id = "get_share_settings",
     tag = "products",
     params(
-        ("domain" = String, Path, description = "Domain name"),
-        ("product" = String, Path, description = "Product name"),
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
     ),
     responses(
         (status = 200, description = "OK", body = meshgate_core::model::ShareSettings),
@@ -393,8 +393,8 @@ async fn get_share_settings(
     operation_id = "put_share_settings",
     tag = "products",
     params(
-        ("domain" = String, Path, description = "Domain name"),
-        ("product" = String, Path, description = "Product name"),
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
     ),
     request_body = meshgate_core::model::ShareSettings,
     responses(
@@ -428,8 +428,8 @@ struct VerifyAllQuery {
     operation_id = "verify_product",
     tag = "products",
     params(
-        ("domain" = String, Path, description = "Domain name"),
-        ("product" = String, Path, description = "Product name"),
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
         VerifyAllQuery,
     ),
     responses(
@@ -556,7 +556,7 @@ async fn list_principals(
     operation_id = "get_principal",
     tag = "principals",
     params(
-        ("name" = String, Path, description = "Name"),
+        ("name" = String, Path, description = "Name", example = "alice"),
     ),
     responses(
         (status = 200, description = "OK", body = Principal),
@@ -584,8 +584,8 @@ async fn get_principal(
     operation_id = "add_group_member",
     tag = "principals",
     params(
-        ("group" = String, Path, description = "Group principal name"),
-        ("name" = String, Path, description = "Name"),
+        ("group" = String, Path, description = "Group principal name", example = "bob", pattern = "^[a-z][a-z0-9_-]*$", max_length = 63),
+        ("name" = String, Path, description = "Name", example = "alice"),
     ),
     responses(
         (status = 200, description = "OK", body = serde_json::Value),
@@ -607,8 +607,8 @@ async fn add_group_member(
     operation_id = "remove_group_member",
     tag = "principals",
     params(
-        ("group" = String, Path, description = "Group principal name"),
-        ("name" = String, Path, description = "Name"),
+        ("group" = String, Path, description = "Group principal name", example = "bob", pattern = "^[a-z][a-z0-9_-]*$", max_length = 63),
+        ("name" = String, Path, description = "Name", example = "alice"),
     ),
     responses(
         (status = 200, description = "OK", body = serde_json::Value),
@@ -751,7 +751,7 @@ async fn list_domains(
     operation_id = "get_domain",
     tag = "domains",
     params(
-        ("domain" = String, Path, description = "Domain name"),
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
     ),
     responses(
         (status = 200, description = "OK", body = Domain),
@@ -779,7 +779,7 @@ async fn get_domain(
     operation_id = "update_domain",
     tag = "domains",
     params(
-        ("domain" = String, Path, description = "Domain name"),
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
     ),
     request_body = service::DomainPatch,
     responses(
@@ -804,7 +804,7 @@ async fn update_domain(
     operation_id = "create_team",
     tag = "domains",
     params(
-        ("domain" = String, Path, description = "Domain name"),
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
     ),
     request_body = service::NewTeam,
     responses(
@@ -830,7 +830,7 @@ async fn create_team(
     operation_id = "list_teams",
     tag = "domains",
     params(
-        ("domain" = String, Path, description = "Domain name"),
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
     ),
     responses(
         (status = 200, description = "OK", body = Vec<TeamView>),
@@ -862,8 +862,8 @@ async fn list_teams(
     operation_id = "list_members",
     tag = "domains",
     params(
-        ("domain" = String, Path, description = "Domain name"),
-        ("team" = String, Path, description = "Team name"),
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("team" = String, Path, description = "Team name", example = "core", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
     ),
     responses(
         (status = 200, description = "OK", body = Vec<MemberView>),
@@ -898,9 +898,9 @@ struct RoleBody {
     operation_id = "put_member",
     tag = "domains",
     params(
-        ("domain" = String, Path, description = "Domain name"),
-        ("team" = String, Path, description = "Team name"),
-        ("principal" = String, Path, description = "Principal name"),
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("team" = String, Path, description = "Team name", example = "core", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("principal" = String, Path, description = "Principal name", example = "bob", pattern = "^[a-z][a-z0-9_-]*$", max_length = 63),
     ),
     request_body = RoleBody,
     responses(
@@ -925,9 +925,9 @@ async fn put_member(
     operation_id = "remove_member",
     tag = "domains",
     params(
-        ("domain" = String, Path, description = "Domain name"),
-        ("team" = String, Path, description = "Team name"),
-        ("principal" = String, Path, description = "Principal name"),
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("team" = String, Path, description = "Team name", example = "core", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("principal" = String, Path, description = "Principal name", example = "bob", pattern = "^[a-z][a-z0-9_-]*$", max_length = 63),
     ),
     responses(
         (status = 200, description = "OK", body = serde_json::Value),
@@ -999,7 +999,7 @@ fn too_large(state: &AppState) -> ApiError {
     path = "/products",
     operation_id = "create_product",
     tag = "products",
-    request_body(content_type = "multipart/form-data", description = "The files, as multipart parts"),
+    request_body(content_type = "multipart/form-data", description = "A `product` part (JSON: domain, team, name, …) first, then one part per table file"),
     responses(
         (status = 201, description = "Created", body = ProductView),
         crate::openapi::ApiErrors,
@@ -1141,8 +1141,8 @@ async fn list_products(
     operation_id = "get_product",
     tag = "products",
     params(
-        ("domain" = String, Path, description = "Domain name"),
-        ("product" = String, Path, description = "Product name"),
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
     ),
     responses(
         (status = 200, description = "OK", body = ProductView),
@@ -1171,8 +1171,8 @@ async fn get_product(
     operation_id = "delete_product",
     tag = "products",
     params(
-        ("domain" = String, Path, description = "Domain name"),
-        ("product" = String, Path, description = "Product name"),
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
     ),
     responses(
         (status = 200, description = "OK", body = serde_json::Value),
@@ -1204,12 +1204,12 @@ struct AppendQuery {
     operation_id = "append_data",
     tag = "products",
     params(
-        ("domain" = String, Path, description = "Domain name"),
-        ("product" = String, Path, description = "Product name"),
-        ("table" = String, Path, description = "Table name"),
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("table" = String, Path, description = "Table name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
         AppendQuery,
     ),
-    request_body(content_type = "application/octet-stream", description = "The raw body"),
+    request_body(description = "The data file, in the `format` of the query string", content(("text/csv"), ("application/json"), ("application/octet-stream"))),
     responses(
         (status = 200, description = "OK", body = serde_json::Value),
         crate::openapi::ApiErrors,
@@ -1427,7 +1427,15 @@ async fn revoke_share(
     tag = "query",
     request_body = crate::query::QueryRequest,
     responses(
-        (status = 200, description = "OK", content_type = "application/octet-stream"),
+        (
+            status = 200,
+            description = "The result: JSON (the default), CSV (`format: csv` or `Accept: text/csv`) or an Arrow IPC stream (`format: arrow`)",
+            content(
+                (serde_json::Value = "application/json"),
+                ("text/csv"),
+                ("application/vnd.apache.arrow.stream"),
+            ),
+        ),
         crate::openapi::ApiErrors,
     ),
 )]
@@ -1470,7 +1478,7 @@ struct AuditView {
         AuditQuery,
     ),
     responses(
-        (status = 200, description = "OK", content_type = "application/octet-stream"),
+        (status = 200, description = "The audit events, oldest first, with the actor's name", body = Vec<serde_json::Value>),
         crate::openapi::ApiErrors,
     ),
 )]

@@ -81,11 +81,11 @@ enum RowsBody {
     operation_id = "append",
     tag = "products",
     params(
-        ("domain" = String, Path, description = "Domain name"),
-        ("product" = String, Path, description = "Product name"),
-        ("table" = String, Path, description = "Table name"),
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("table" = String, Path, description = "Table name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
     ),
-    request_body(content_type = "application/octet-stream", description = "The raw body"),
+    request_body(content = serde_json::Value, content_type = "application/json", description = "The rows to append"),
     responses(
         (status = 201, description = "Created", body = serde_json::Value),
         crate::openapi::ApiErrors,
@@ -255,9 +255,9 @@ struct ReadQuery {
     operation_id = "read",
     tag = "products",
     params(
-        ("domain" = String, Path, description = "Domain name"),
-        ("product" = String, Path, description = "Product name"),
-        ("table" = String, Path, description = "Table name"),
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("table" = String, Path, description = "Table name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
         ReadQuery,
     ),
     responses(

@@ -131,7 +131,7 @@ async fn list_form_types(
     operation_id = "get_form_type",
     tag = "form-types",
     params(
-        ("name" = String, Path, description = "Name"),
+        ("name" = String, Path, description = "Name", example = "ownership"),
     ),
     responses(
         (status = 200, description = "OK: `FormType`", body = serde_json::Value),
@@ -159,8 +159,8 @@ async fn get_form_type(
     operation_id = "get_revision",
     tag = "form-types",
     params(
-        ("name" = String, Path, description = "Name"),
-        ("revision" = String, Path, description = "Form type revision"),
+        ("name" = String, Path, description = "Name", example = "ownership"),
+        ("revision" = String, Path, description = "Form type revision", example = "1"),
     ),
     responses(
         (status = 200, description = "OK: `FormTypeRevision`", body = serde_json::Value),
@@ -252,7 +252,7 @@ async fn check_glossaries(state: &AppState, fields: &[FormField]) -> ApiResult<(
     operation_id = "revise_form_type",
     tag = "form-types",
     params(
-        ("name" = String, Path, description = "Name"),
+        ("name" = String, Path, description = "Name", example = "ownership"),
     ),
     request_body = FormTypeRevisionBody,
     responses(
@@ -297,7 +297,7 @@ async fn revise_form_type(
     operation_id = "delete_form_type",
     tag = "form-types",
     params(
-        ("name" = String, Path, description = "Name"),
+        ("name" = String, Path, description = "Name", example = "ownership"),
     ),
     responses(
         (status = 204, description = "Done; no body"),
@@ -597,8 +597,8 @@ async fn delete_form(
     operation_id = "product_forms",
     tag = "products",
     params(
-        ("domain" = String, Path, description = "Domain name"),
-        ("product" = String, Path, description = "Product name"),
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
     ),
     responses(
         (status = 200, description = "OK: `Vec<FormView`", body = serde_json::Value),
@@ -620,9 +620,9 @@ async fn product_forms(
     operation_id = "put_product_form",
     tag = "products",
     params(
-        ("domain" = String, Path, description = "Domain name"),
-        ("product" = String, Path, description = "Product name"),
-        ("form" = String, Path, description = "Form type name"),
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("form" = String, Path, description = "Form type name", example = "ownership"),
     ),
     request_body = FormBody,
     responses(
@@ -646,12 +646,12 @@ async fn put_product_form(
     operation_id = "delete_product_form",
     tag = "products",
     params(
-        ("domain" = String, Path, description = "Domain name"),
-        ("product" = String, Path, description = "Product name"),
-        ("form" = String, Path, description = "Form type name"),
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("form" = String, Path, description = "Form type name", example = "ownership"),
     ),
     responses(
-        (status = 200, description = "OK"),
+        (status = 204, description = "Done; no body"),
         crate::openapi::ApiErrors,
     ),
 )]
@@ -670,9 +670,9 @@ async fn delete_product_form(
     operation_id = "table_forms",
     tag = "products",
     params(
-        ("domain" = String, Path, description = "Domain name"),
-        ("product" = String, Path, description = "Product name"),
-        ("table" = String, Path, description = "Table name"),
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("table" = String, Path, description = "Table name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
     ),
     responses(
         (status = 200, description = "OK: `Vec<FormView`", body = serde_json::Value),
@@ -694,10 +694,10 @@ async fn table_forms(
     operation_id = "put_table_form",
     tag = "products",
     params(
-        ("domain" = String, Path, description = "Domain name"),
-        ("product" = String, Path, description = "Product name"),
-        ("table" = String, Path, description = "Table name"),
-        ("form" = String, Path, description = "Form type name"),
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("table" = String, Path, description = "Table name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("form" = String, Path, description = "Form type name", example = "ownership"),
     ),
     request_body = FormBody,
     responses(
@@ -721,13 +721,13 @@ async fn put_table_form(
     operation_id = "delete_table_form",
     tag = "products",
     params(
-        ("domain" = String, Path, description = "Domain name"),
-        ("product" = String, Path, description = "Product name"),
-        ("table" = String, Path, description = "Table name"),
-        ("form" = String, Path, description = "Form type name"),
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("table" = String, Path, description = "Table name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("form" = String, Path, description = "Form type name", example = "ownership"),
     ),
     responses(
-        (status = 200, description = "OK"),
+        (status = 204, description = "Done; no body"),
         crate::openapi::ApiErrors,
     ),
 )]
@@ -769,7 +769,7 @@ async fn share_forms(
     tag = "shares",
     params(
         ("id" = String, Path, description = "Id (uuid)"),
-        ("form" = String, Path, description = "Form type name"),
+        ("form" = String, Path, description = "Form type name", example = "ownership"),
     ),
     request_body = FormBody,
     responses(
@@ -794,10 +794,10 @@ async fn put_share_form(
     tag = "shares",
     params(
         ("id" = String, Path, description = "Id (uuid)"),
-        ("form" = String, Path, description = "Form type name"),
+        ("form" = String, Path, description = "Form type name", example = "ownership"),
     ),
     responses(
-        (status = 200, description = "OK"),
+        (status = 204, description = "Done; no body"),
         crate::openapi::ApiErrors,
     ),
 )]
@@ -948,7 +948,7 @@ async fn rule_view(state: &AppState, rule: &Rule, asked: Uuid) -> ApiResult<Rule
     operation_id = "list_rules",
     tag = "domains",
     params(
-        ("domain" = String, Path, description = "Domain name"),
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
     ),
     responses(
         (status = 200, description = "OK: `Vec<RuleView`", body = serde_json::Value),
@@ -985,7 +985,7 @@ async fn list_rules(
     operation_id = "create_rule",
     tag = "domains",
     params(
-        ("domain" = String, Path, description = "Domain name"),
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
     ),
     request_body = NewRule,
     responses(
@@ -1067,7 +1067,7 @@ async fn create_rule(
     operation_id = "delete_rule",
     tag = "domains",
     params(
-        ("domain" = String, Path, description = "Domain name"),
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
         ("id" = String, Path, description = "Id (uuid)"),
     ),
     responses(

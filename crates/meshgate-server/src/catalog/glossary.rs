@@ -223,7 +223,7 @@ async fn list_glossaries(
     operation_id = "get_glossary",
     tag = "glossaries",
     params(
-        ("glossary" = String, Path, description = "Glossary name"),
+        ("glossary" = String, Path, description = "Glossary name", example = "business"),
     ),
     responses(
         (status = 200, description = "OK: `GlossaryView`", body = serde_json::Value),
@@ -281,7 +281,7 @@ async fn create_glossary(
     operation_id = "update_glossary",
     tag = "glossaries",
     params(
-        ("glossary" = String, Path, description = "Glossary name"),
+        ("glossary" = String, Path, description = "Glossary name", example = "business"),
     ),
     request_body = Patch,
     responses(
@@ -315,7 +315,7 @@ async fn update_glossary(
     operation_id = "delete_glossary",
     tag = "glossaries",
     params(
-        ("glossary" = String, Path, description = "Glossary name"),
+        ("glossary" = String, Path, description = "Glossary name", example = "business"),
     ),
     responses(
         (status = 204, description = "Done; no body"),
@@ -396,7 +396,7 @@ async fn term_view(state: &AppState, g: &Glossary, t: GlossaryTerm) -> ApiResult
     operation_id = "list_terms",
     tag = "glossaries",
     params(
-        ("glossary" = String, Path, description = "Glossary name"),
+        ("glossary" = String, Path, description = "Glossary name", example = "business"),
     ),
     responses(
         (status = 200, description = "OK: `Vec<GlossaryTerm`", body = serde_json::Value),
@@ -419,8 +419,8 @@ async fn list_terms(
     operation_id = "get_term",
     tag = "glossaries",
     params(
-        ("glossary" = String, Path, description = "Glossary name"),
-        ("term" = String, Path, description = "Glossary term (`glossary.term` where not under a glossary)"),
+        ("glossary" = String, Path, description = "Glossary name", example = "business"),
+        ("term" = String, Path, description = "Glossary term (`glossary.term` where not under a glossary)", example = "party"),
     ),
     responses(
         (status = 200, description = "OK: `TermView`", body = serde_json::Value),
@@ -454,7 +454,7 @@ pub struct NewTerm {
     operation_id = "create_term",
     tag = "glossaries",
     params(
-        ("glossary" = String, Path, description = "Glossary name"),
+        ("glossary" = String, Path, description = "Glossary name", example = "business"),
     ),
     request_body = NewTerm,
     responses(
@@ -515,8 +515,8 @@ async fn create_term(
     operation_id = "update_term",
     tag = "glossaries",
     params(
-        ("glossary" = String, Path, description = "Glossary name"),
-        ("term" = String, Path, description = "Glossary term (`glossary.term` where not under a glossary)"),
+        ("glossary" = String, Path, description = "Glossary name", example = "business"),
+        ("term" = String, Path, description = "Glossary term (`glossary.term` where not under a glossary)", example = "party"),
     ),
     request_body = Patch,
     responses(
@@ -551,8 +551,8 @@ async fn update_term(
     operation_id = "delete_term",
     tag = "glossaries",
     params(
-        ("glossary" = String, Path, description = "Glossary name"),
-        ("term" = String, Path, description = "Glossary term (`glossary.term` where not under a glossary)"),
+        ("glossary" = String, Path, description = "Glossary name", example = "business"),
+        ("term" = String, Path, description = "Glossary term (`glossary.term` where not under a glossary)", example = "party"),
     ),
     responses(
         (status = 204, description = "Done; no body"),
@@ -620,9 +620,9 @@ async fn relation(
     operation_id = "relate",
     tag = "glossaries",
     params(
-        ("glossary" = String, Path, description = "Glossary name"),
-        ("term" = String, Path, description = "Glossary term (`glossary.term` where not under a glossary)"),
-        ("kind" = String, Path, description = "Relation kind"),
+        ("glossary" = String, Path, description = "Glossary name", example = "business"),
+        ("term" = String, Path, description = "Glossary term (`glossary.term` where not under a glossary)", example = "party"),
+        ("kind" = String, Path, description = "Relation kind", example = "synonym"),
         ("target" = String, Path, description = "Related term"),
     ),
     responses(
@@ -644,9 +644,9 @@ async fn relate(
     operation_id = "unrelate",
     tag = "glossaries",
     params(
-        ("glossary" = String, Path, description = "Glossary name"),
-        ("term" = String, Path, description = "Glossary term (`glossary.term` where not under a glossary)"),
-        ("kind" = String, Path, description = "Relation kind"),
+        ("glossary" = String, Path, description = "Glossary name", example = "business"),
+        ("term" = String, Path, description = "Glossary term (`glossary.term` where not under a glossary)", example = "party"),
+        ("kind" = String, Path, description = "Relation kind", example = "synonym"),
         ("target" = String, Path, description = "Related term"),
     ),
     responses(

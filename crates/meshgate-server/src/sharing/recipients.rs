@@ -147,7 +147,7 @@ async fn recipient(
     operation_id = "sharing_recipients_create_token",
     tag = "recipients",
     params(
-        ("principal" = String, Path, description = "Principal name"),
+        ("principal" = String, Path, description = "Principal name", example = "bob", pattern = "^[a-z][a-z0-9_-]*$", max_length = 63),
     ),
     request_body = NewRecipientToken,
     responses(
@@ -237,7 +237,7 @@ async fn create_token(
     operation_id = "sharing_recipients_list_tokens",
     tag = "recipients",
     params(
-        ("principal" = String, Path, description = "Principal name"),
+        ("principal" = String, Path, description = "Principal name", example = "bob", pattern = "^[a-z][a-z0-9_-]*$", max_length = 63),
     ),
     responses(
         (status = 200, description = "OK: `Vec<TokenView`", body = serde_json::Value),
@@ -260,7 +260,7 @@ async fn list_tokens(
     operation_id = "sharing_recipients_revoke_token",
     tag = "recipients",
     params(
-        ("principal" = String, Path, description = "Principal name"),
+        ("principal" = String, Path, description = "Principal name", example = "bob", pattern = "^[a-z][a-z0-9_-]*$", max_length = 63),
         ("id" = String, Path, description = "Id (uuid)"),
     ),
     responses(
@@ -555,7 +555,7 @@ pub struct SettingsBody {
     operation_id = "get_settings",
     tag = "recipients",
     params(
-        ("principal" = String, Path, description = "Principal name"),
+        ("principal" = String, Path, description = "Principal name", example = "bob", pattern = "^[a-z][a-z0-9_-]*$", max_length = 63),
     ),
     responses(
         (status = 200, description = "OK: `RecipientSettings`", body = serde_json::Value),
@@ -582,7 +582,7 @@ async fn get_settings(
     operation_id = "put_settings",
     tag = "recipients",
     params(
-        ("principal" = String, Path, description = "Principal name"),
+        ("principal" = String, Path, description = "Principal name", example = "bob", pattern = "^[a-z][a-z0-9_-]*$", max_length = 63),
     ),
     request_body = SettingsBody,
     responses(
