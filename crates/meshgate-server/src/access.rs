@@ -199,7 +199,7 @@ pub struct FilterRequest {
         ("table" = String, Path, description = "Table name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
     ),
     responses(
-        (status = 200, description = "OK: `Vec<DataFilter`", body = serde_json::Value),
+        (status = 200, description = "OK: `Vec<DataFilter>`", body = serde_json::Value),
         crate::openapi::ApiErrors,
     ),
 )]
@@ -430,7 +430,7 @@ pub struct TagsRequest {
         ("table" = String, Path, description = "Table name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
     ),
     responses(
-        (status = 200, description = "OK: `Vec<ColumnTags`", body = serde_json::Value),
+        (status = 200, description = "OK: `Vec<ColumnTags>`", body = serde_json::Value),
         crate::openapi::ApiErrors,
     ),
 )]
@@ -546,7 +546,7 @@ async fn tag_mask_view(state: &AppState, mask: TagMask) -> ApiResult<TagMaskView
     operation_id = "list_tag_masks",
     tag = "tag-masks",
     responses(
-        (status = 200, description = "OK: `Vec<TagMaskView`", body = serde_json::Value),
+        (status = 200, description = "OK: `Vec<TagMaskView>`", body = serde_json::Value),
         crate::openapi::ApiErrors,
     ),
 )]

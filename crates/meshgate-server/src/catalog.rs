@@ -109,7 +109,7 @@ pub async fn initial_listing(
     })
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ListingView {
     pub product: String,
     pub listing: ListingState,
@@ -180,7 +180,7 @@ async fn change_listing(
         ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
     ),
     responses(
-        (status = 200, description = "OK: `ListingView`", body = serde_json::Value),
+        (status = 200, description = "OK", body = ListingView),
         crate::openapi::ApiErrors,
     ),
 )]
@@ -204,7 +204,7 @@ async fn publish(
         ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
     ),
     responses(
-        (status = 200, description = "OK: `ListingView`", body = serde_json::Value),
+        (status = 200, description = "OK", body = ListingView),
         crate::openapi::ApiErrors,
     ),
 )]
@@ -236,7 +236,7 @@ pub struct ProductPatch {
     ),
     request_body = ProductPatch,
     responses(
-        (status = 200, description = "OK: `ListingView`", body = serde_json::Value),
+        (status = 200, description = "OK", body = ListingView),
         crate::openapi::ApiErrors,
     ),
 )]

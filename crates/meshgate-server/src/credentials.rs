@@ -260,7 +260,7 @@ struct ListQuery {
         ListQuery,
     ),
     responses(
-        (status = 200, description = "OK: `Vec<Credential`", body = serde_json::Value),
+        (status = 200, description = "OK: `Vec<Credential>`", body = serde_json::Value),
         crate::openapi::ApiErrors,
     ),
 )]

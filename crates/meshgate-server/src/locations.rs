@@ -49,7 +49,7 @@ pub struct NewExternalLocation {
     pub description: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ExternalLocationView {
     pub id: Uuid,
     pub name: String,
@@ -183,7 +183,7 @@ async fn location_by_name(state: &AppState, name: &str) -> ApiResult<ExternalLoc
     tag = "external-locations",
     request_body = NewExternalLocation,
     responses(
-        (status = 201, description = "Created: `ExternalLocationView`", body = serde_json::Value),
+        (status = 201, description = "Created", body = ExternalLocationView),
         crate::openapi::ApiErrors,
     ),
 )]
@@ -202,7 +202,7 @@ async fn create(
     operation_id = "locations_list",
     tag = "external-locations",
     responses(
-        (status = 200, description = "OK: `Vec<ExternalLocationView`", body = serde_json::Value),
+        (status = 200, description = "OK", body = Vec<ExternalLocationView>),
         crate::openapi::ApiErrors,
     ),
 )]
@@ -227,7 +227,7 @@ async fn list(
         ("name" = String, Path, description = "Name", example = "alice"),
     ),
     responses(
-        (status = 200, description = "OK: `ExternalLocationView`", body = serde_json::Value),
+        (status = 200, description = "OK", body = ExternalLocationView),
         crate::openapi::ApiErrors,
     ),
 )]

@@ -568,7 +568,7 @@ struct ListQuery {
         ListQuery,
     ),
     responses(
-        (status = 200, description = "OK: `Vec<Notification`", body = serde_json::Value),
+        (status = 200, description = "OK: `Vec<Notification>`", body = serde_json::Value),
         crate::openapi::ApiErrors,
     ),
 )]
@@ -620,7 +620,7 @@ async fn read_one(
     Ok(Json(n))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct Marked {
     /// How many notifications were unread and are now read.
     marked: u64,
@@ -632,7 +632,7 @@ struct Marked {
     operation_id = "read_all",
     tag = "notifications",
     responses(
-        (status = 200, description = "OK: `Marked`", body = serde_json::Value),
+        (status = 200, description = "OK", body = Marked),
         crate::openapi::ApiErrors,
     ),
 )]
@@ -863,7 +863,7 @@ async fn create_webhook(
     operation_id = "list_webhooks",
     tag = "webhooks",
     responses(
-        (status = 200, description = "OK: `Vec<Webhook`", body = serde_json::Value),
+        (status = 200, description = "OK: `Vec<Webhook>`", body = serde_json::Value),
         crate::openapi::ApiErrors,
     ),
 )]
@@ -922,7 +922,7 @@ async fn delete_webhook(
         ("id" = String, Path, description = "Id (uuid)"),
     ),
     responses(
-        (status = 200, description = "OK: `Vec<WebhookDelivery`", body = serde_json::Value),
+        (status = 200, description = "OK: `Vec<WebhookDelivery>`", body = serde_json::Value),
         crate::openapi::ApiErrors,
     ),
 )]

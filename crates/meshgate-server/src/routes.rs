@@ -454,7 +454,7 @@ async fn verify_product(
     operation_id = "list_access",
     tag = "access",
     responses(
-        (status = 200, description = "OK: `AccessEntry`", body = serde_json::Value),
+        (status = 200, description = "OK: `Vec<AccessEntry>`", body = serde_json::Value),
         crate::openapi::ApiErrors,
     ),
 )]
@@ -465,7 +465,7 @@ async fn list_access(
     Ok(Json(shares::list_access(&state, &caller).await?))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct WhoAmI {
     principal: Principal,
     teams: Vec<Value>,
@@ -478,7 +478,7 @@ struct WhoAmI {
     operation_id = "whoami",
     tag = "whoami",
     responses(
-        (status = 200, description = "OK: `WhoAmI`", body = serde_json::Value),
+        (status = 200, description = "OK", body = WhoAmI),
         crate::openapi::ApiErrors,
     ),
 )]

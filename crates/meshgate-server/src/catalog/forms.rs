@@ -107,7 +107,7 @@ fn manage_catalog(state: &AppState, caller: &Caller, what: &str) -> ApiResult<()
     operation_id = "list_form_types",
     tag = "form-types",
     responses(
-        (status = 200, description = "OK: `Vec<FormType`", body = serde_json::Value),
+        (status = 200, description = "OK: `Vec<FormType>`", body = serde_json::Value),
         crate::openapi::ApiErrors,
     ),
 )]
@@ -378,7 +378,7 @@ pub struct FormBody {
 }
 
 /// A filled form as the API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct FormView {
     pub form: String,
     pub target_kind: FormTargetKind,
@@ -601,7 +601,7 @@ async fn delete_form(
         ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
     ),
     responses(
-        (status = 200, description = "OK: `Vec<FormView`", body = serde_json::Value),
+        (status = 200, description = "OK", body = Vec<FormView>),
         crate::openapi::ApiErrors,
     ),
 )]
@@ -626,7 +626,7 @@ async fn product_forms(
     ),
     request_body = FormBody,
     responses(
-        (status = 200, description = "OK: `FormView`", body = serde_json::Value),
+        (status = 200, description = "OK", body = FormView),
         crate::openapi::ApiErrors,
     ),
 )]
@@ -675,7 +675,7 @@ async fn delete_product_form(
         ("table" = String, Path, description = "Table name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
     ),
     responses(
-        (status = 200, description = "OK: `Vec<FormView`", body = serde_json::Value),
+        (status = 200, description = "OK", body = Vec<FormView>),
         crate::openapi::ApiErrors,
     ),
 )]
@@ -701,7 +701,7 @@ async fn table_forms(
     ),
     request_body = FormBody,
     responses(
-        (status = 200, description = "OK: `FormView`", body = serde_json::Value),
+        (status = 200, description = "OK", body = FormView),
         crate::openapi::ApiErrors,
     ),
 )]
@@ -749,7 +749,7 @@ async fn delete_table_form(
         ("id" = String, Path, description = "Id (uuid)"),
     ),
     responses(
-        (status = 200, description = "OK: `Vec<FormView`", body = serde_json::Value),
+        (status = 200, description = "OK", body = Vec<FormView>),
         crate::openapi::ApiErrors,
     ),
 )]
@@ -773,7 +773,7 @@ async fn share_forms(
     ),
     request_body = FormBody,
     responses(
-        (status = 200, description = "OK: `FormView`", body = serde_json::Value),
+        (status = 200, description = "OK", body = FormView),
         crate::openapi::ApiErrors,
     ),
 )]
@@ -951,7 +951,7 @@ async fn rule_view(state: &AppState, rule: &Rule, asked: Uuid) -> ApiResult<Rule
         ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
     ),
     responses(
-        (status = 200, description = "OK: `Vec<RuleView`", body = serde_json::Value),
+        (status = 200, description = "OK: `Vec<RuleView>`", body = serde_json::Value),
         crate::openapi::ApiErrors,
     ),
 )]

@@ -205,7 +205,7 @@ pub struct GlossaryView {
     operation_id = "list_glossaries",
     tag = "glossaries",
     responses(
-        (status = 200, description = "OK: `Vec<Glossary`", body = serde_json::Value),
+        (status = 200, description = "OK: `Vec<Glossary>`", body = serde_json::Value),
         crate::openapi::ApiErrors,
     ),
 )]
@@ -337,7 +337,7 @@ async fn delete_glossary(
 
 // ----- terms -----
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TermView {
     pub id: Uuid,
     pub glossary: String,
@@ -399,7 +399,7 @@ async fn term_view(state: &AppState, g: &Glossary, t: GlossaryTerm) -> ApiResult
         ("glossary" = String, Path, description = "Glossary name", example = "business"),
     ),
     responses(
-        (status = 200, description = "OK: `Vec<GlossaryTerm`", body = serde_json::Value),
+        (status = 200, description = "OK: `Vec<GlossaryTerm>`", body = serde_json::Value),
         crate::openapi::ApiErrors,
     ),
 )]
@@ -423,7 +423,7 @@ async fn list_terms(
         ("term" = String, Path, description = "Glossary term (`glossary.term` where not under a glossary)", example = "party"),
     ),
     responses(
-        (status = 200, description = "OK: `TermView`", body = serde_json::Value),
+        (status = 200, description = "OK", body = TermView),
         crate::openapi::ApiErrors,
     ),
 )]
@@ -458,7 +458,7 @@ pub struct NewTerm {
     ),
     request_body = NewTerm,
     responses(
-        (status = 201, description = "Created: `TermView`", body = serde_json::Value),
+        (status = 201, description = "Created", body = TermView),
         crate::openapi::ApiErrors,
     ),
 )]
@@ -520,7 +520,7 @@ async fn create_term(
     ),
     request_body = Patch,
     responses(
-        (status = 200, description = "OK: `TermView`", body = serde_json::Value),
+        (status = 200, description = "OK", body = TermView),
         crate::openapi::ApiErrors,
     ),
 )]
@@ -626,7 +626,7 @@ async fn relation(
         ("target" = String, Path, description = "Related term"),
     ),
     responses(
-        (status = 200, description = "OK: `TermView`", body = serde_json::Value),
+        (status = 200, description = "OK", body = TermView),
         crate::openapi::ApiErrors,
     ),
 )]
@@ -650,7 +650,7 @@ async fn relate(
         ("target" = String, Path, description = "Related term"),
     ),
     responses(
-        (status = 200, description = "OK: `TermView`", body = serde_json::Value),
+        (status = 200, description = "OK", body = TermView),
         crate::openapi::ApiErrors,
     ),
 )]

@@ -240,7 +240,7 @@ async fn create_token(
         ("principal" = String, Path, description = "Principal name", example = "bob", pattern = "^[a-z][a-z0-9_-]*$", max_length = 63),
     ),
     responses(
-        (status = 200, description = "OK: `Vec<TokenView`", body = serde_json::Value),
+        (status = 200, description = "OK: `Vec<TokenView>`", body = serde_json::Value),
         crate::openapi::ApiErrors,
     ),
 )]
