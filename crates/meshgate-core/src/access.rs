@@ -124,12 +124,14 @@ impl<'de> Deserialize<'de> for Mask {
 /// - `columns`: columns the approver kept (dropped columns are absent); `None` = all.
 /// - `masks`: per-column masks the approver set (override tag-driven defaults).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GrantScope {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub data_filters: Vec<Uuid>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub columns: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[cfg_attr(feature = "openapi", schema(value_type = BTreeMap<String, String>))]
     pub masks: BTreeMap<String, Mask>,
 }
 

@@ -146,6 +146,7 @@ string_enum!(
 /// One typed field of a form type.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FormField {
     pub name: String,
     #[serde(rename = "type")]

@@ -67,6 +67,7 @@ string_enum!(
 
 /// A user, a group or a service principal.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Principal {
     pub id: Uuid,
     pub name: String,
@@ -79,6 +80,7 @@ pub struct Principal {
 
 /// An organisational unit that may produce and/or consume data products.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Domain {
     pub id: Uuid,
     pub name: String,
@@ -112,11 +114,13 @@ pub struct TeamMember {
 
 /// An API token's record. The token itself is never stored, only its hash.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ApiToken {
     pub id: Uuid,
     pub principal_id: Uuid,
     pub name: String,
     #[serde(skip_serializing)]
+    #[cfg_attr(feature = "openapi", schema(ignore))]
     pub token_hash: String,
     pub created_at: DateTime<Utc>,
     pub expires_at: Option<DateTime<Utc>>,
@@ -208,6 +212,7 @@ pub struct ExternalLocation {
 
 /// One column of a table, as the catalog describes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Column {
     pub name: String,
     pub data_type: String,
@@ -283,6 +288,7 @@ pub struct Share {
 /// The parts of a share that follow its approval: how long it lasts, an extension asked for,
 /// the consumer's local name for it and the reminders sent.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ShareTerms {
     /// When the share's access ends (set at approval, moved by an approved extension); the
     /// scheduler revokes it then.
@@ -407,6 +413,7 @@ pub fn folder_covers(prefix: &str, path: &str) -> bool {
 /// A product's rules for shares of it (docs/design/LIFECYCLE.md §Rules around the workflow).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ShareSettings {
     /// Every request must ask for an expiry.
     #[serde(default)]
@@ -424,6 +431,7 @@ pub struct ShareSettings {
 /// When a submitted request is approved at once, by the system.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AutoApprove {
     /// Requests by teams of these domains (names).
     #[serde(default)]
@@ -441,6 +449,7 @@ impl AutoApprove {
 
 /// One line a processor run wrote about a share.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ShareLog {
     /// Position in the log, assigned by the store (0 before it is stored).
     pub seq: i64,

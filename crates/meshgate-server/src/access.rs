@@ -131,6 +131,7 @@ fn check_masks(schema: &SchemaRef, masks: &BTreeMap<String, Mask>) -> ApiResult<
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::ToSchema)]
 pub struct FilterRequest {
     pub name: Option<String>,
     #[serde(default)]
@@ -143,6 +144,21 @@ pub struct FilterRequest {
     pub columns: Option<Vec<String>>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/products/{domain}/{product}/tables/{table}/data-filters",
+    operation_id = "list_filters",
+    tag = "products",
+    params(
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("table" = String, Path, description = "Table name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+    ),
+    responses(
+        (status = 200, description = "OK: `Vec<DataFilter>`", body = serde_json::Value),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn list_filters(
     State(state): State<AppState>,
     caller: Caller,
@@ -167,6 +183,22 @@ async fn filter_by_name(state: &AppState, t: &TableRef, name: &str) -> ApiResult
         .ok_or_else(|| ApiError::not_found("data filter", &format!("{}/{name}", t.qualified())))
 }
 
+#[utoipa::path(
+    get,
+    path = "/products/{domain}/{product}/tables/{table}/data-filters/{name}",
+    operation_id = "get_filter",
+    tag = "products",
+    params(
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("table" = String, Path, description = "Table name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("name" = String, Path, description = "Name", example = "alice"),
+    ),
+    responses(
+        (status = 200, description = "OK: `DataFilter`", body = serde_json::Value),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn get_filter(
     State(state): State<AppState>,
     caller: Caller,
@@ -183,6 +215,22 @@ async fn get_filter(
     Ok(Json(filter_by_name(&state, &t, &name).await?))
 }
 
+#[utoipa::path(
+    post,
+    path = "/products/{domain}/{product}/tables/{table}/data-filters",
+    operation_id = "create_filter",
+    tag = "products",
+    params(
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("table" = String, Path, description = "Table name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+    ),
+    request_body = FilterRequest,
+    responses(
+        (status = 201, description = "Created: `DataFilter`", body = serde_json::Value),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn create_filter(
     State(state): State<AppState>,
     caller: Caller,
@@ -228,6 +276,23 @@ async fn create_filter(
     Ok((StatusCode::CREATED, Json(filter)))
 }
 
+#[utoipa::path(
+    put,
+    path = "/products/{domain}/{product}/tables/{table}/data-filters/{name}",
+    operation_id = "update_filter",
+    tag = "products",
+    params(
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("table" = String, Path, description = "Table name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("name" = String, Path, description = "Name", example = "alice"),
+    ),
+    request_body = FilterRequest,
+    responses(
+        (status = 200, description = "OK: `DataFilter`", body = serde_json::Value),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn update_filter(
     State(state): State<AppState>,
     caller: Caller,
@@ -265,6 +330,22 @@ async fn update_filter(
     Ok(Json(filter))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/products/{domain}/{product}/tables/{table}/data-filters/{name}",
+    operation_id = "delete_filter",
+    tag = "products",
+    params(
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("table" = String, Path, description = "Table name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("name" = String, Path, description = "Name", example = "alice"),
+    ),
+    responses(
+        (status = 204, description = "Done; no body"),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn delete_filter(
     State(state): State<AppState>,
     caller: Caller,
@@ -289,10 +370,26 @@ async fn delete_filter(
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::ToSchema)]
 pub struct TagsRequest {
     pub tags: Vec<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/products/{domain}/{product}/tables/{table}/tags",
+    operation_id = "list_tags",
+    tag = "products",
+    params(
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("table" = String, Path, description = "Table name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+    ),
+    responses(
+        (status = 200, description = "OK: `Vec<ColumnTags>`", body = serde_json::Value),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn list_tags(
     State(state): State<AppState>,
     caller: Caller,
@@ -316,6 +413,23 @@ async fn list_tags(
     Ok(Json(state.store.column_tags(t.table.id).await?))
 }
 
+#[utoipa::path(
+    put,
+    path = "/products/{domain}/{product}/tables/{table}/columns/{column}/tags",
+    operation_id = "set_tags",
+    tag = "products",
+    params(
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("table" = String, Path, description = "Table name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("column" = String, Path, description = "Column name", example = "region"),
+    ),
+    request_body = TagsRequest,
+    responses(
+        (status = 200, description = "OK: `ColumnTags`", body = serde_json::Value),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn set_tags(
     State(state): State<AppState>,
     caller: Caller,
@@ -357,8 +471,10 @@ async fn set_tags(
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::ToSchema)]
 pub struct TagMaskRequest {
     pub tag: String,
+    #[schema(value_type = String)]
     pub mask: Mask,
     /// A domain name: the default applies to that domain's products only; absent = mesh-wide.
     #[serde(default)]
@@ -380,6 +496,16 @@ async fn tag_mask_view(state: &AppState, mask: TagMask) -> ApiResult<TagMaskView
     Ok(TagMaskView { mask, domain })
 }
 
+#[utoipa::path(
+    get,
+    path = "/tag-masks",
+    operation_id = "list_tag_masks",
+    tag = "tag-masks",
+    responses(
+        (status = 200, description = "OK: `Vec<TagMaskView>`", body = serde_json::Value),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn list_tag_masks(
     State(state): State<AppState>,
     caller: Caller,
@@ -398,6 +524,17 @@ async fn list_tag_masks(
     Ok(Json(out))
 }
 
+#[utoipa::path(
+    put,
+    path = "/tag-masks",
+    operation_id = "put_tag_mask",
+    tag = "tag-masks",
+    request_body = TagMaskRequest,
+    responses(
+        (status = 200, description = "OK: `TagMaskView`", body = serde_json::Value),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn put_tag_mask(
     State(state): State<AppState>,
     caller: Caller,
@@ -446,6 +583,19 @@ async fn put_tag_mask(
     Ok(Json(tag_mask_view(&state, mask).await?))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/tag-masks/{id}",
+    operation_id = "delete_tag_mask",
+    tag = "tag-masks",
+    params(
+        ("id" = String, Path, description = "Id (uuid)"),
+    ),
+    responses(
+        (status = 204, description = "Done; no body"),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn delete_tag_mask(
     State(state): State<AppState>,
     caller: Caller,
@@ -495,6 +645,16 @@ struct RotatedKey {
 /// match); the policy version moves, so every replica resolves access again with the new key,
 /// and the access fingerprints of hashed items change, so no Delta Sharing snapshot or file
 /// URL made under the old key is served again.
+#[utoipa::path(
+    post,
+    path = "/mesh/mask-key/rotate",
+    operation_id = "rotate_mask_key",
+    tag = "mesh",
+    responses(
+        (status = 200, description = "OK: `RotatedKey`", body = serde_json::Value),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn rotate_mask_key(
     State(state): State<AppState>,
     caller: Caller,
@@ -525,10 +685,31 @@ const GROUP_NAME: &str = "GroupName";
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct RulesQuery {
     format: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/products/{domain}/{product}/row-rules",
+    operation_id = "export_rules",
+    tag = "products",
+    params(
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        RulesQuery,
+    ),
+    responses(
+        (
+            status = 200,
+            description = "The product's row rules: JSON (the default) or CSV (`format=csv` or `Accept: text/csv`)",
+            content((serde_json::Value = "application/json"), ("text/csv")),
+        ),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn export_rules(
     State(state): State<AppState>,
     caller: Caller,
@@ -559,6 +740,21 @@ async fn export_rules(
 
 /// Replaces the product's row rules: a QuickSight rules CSV (`Content-Type: text/csv`) or a
 /// JSON list of rules. An empty CSV (header only) or `[]` removes them.
+#[utoipa::path(
+    put,
+    path = "/products/{domain}/{product}/row-rules",
+    operation_id = "import_rules",
+    tag = "products",
+    params(
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+    ),
+    request_body(description = "The row rules: a JSON array, or CSV (`Content-Type: text/csv`)", content((Vec<serde_json::Value> = "application/json"), ("text/csv"))),
+    responses(
+        (status = 200, description = "OK", body = serde_json::Value),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn import_rules(
     State(state): State<AppState>,
     caller: Caller,
@@ -776,6 +972,7 @@ async fn validate_rules(
 /// An approver's narrowing of one table item: data filters (by name), kept columns, masks.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::ToSchema)]
 pub struct ItemScopeRequest {
     /// The table the item is for.
     pub table: String,
@@ -784,6 +981,7 @@ pub struct ItemScopeRequest {
     #[serde(default)]
     pub columns: Option<Vec<String>>,
     #[serde(default)]
+    #[schema(value_type = BTreeMap<String, String>)]
     pub masks: BTreeMap<String, Mask>,
 }
 

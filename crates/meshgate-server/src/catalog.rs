@@ -109,7 +109,7 @@ pub async fn initial_listing(
     })
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ListingView {
     pub product: String,
     pub listing: ListingState,
@@ -170,6 +170,20 @@ async fn change_listing(
     })
 }
 
+#[utoipa::path(
+    post,
+    path = "/products/{domain}/{product}/publish",
+    operation_id = "publish",
+    tag = "products",
+    params(
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+    ),
+    responses(
+        (status = 200, description = "OK", body = ListingView),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn publish(
     State(state): State<AppState>,
     caller: Caller,
@@ -180,6 +194,20 @@ async fn publish(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/products/{domain}/{product}/unpublish",
+    operation_id = "unpublish",
+    tag = "products",
+    params(
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+    ),
+    responses(
+        (status = 200, description = "OK", body = ListingView),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn unpublish(
     State(state): State<AppState>,
     caller: Caller,
@@ -192,10 +220,26 @@ async fn unpublish(
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::ToSchema)]
 pub struct ProductPatch {
     pub description: Option<String>,
 }
 
+#[utoipa::path(
+    patch,
+    path = "/products/{domain}/{product}",
+    operation_id = "update_product",
+    tag = "products",
+    params(
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+    ),
+    request_body = ProductPatch,
+    responses(
+        (status = 200, description = "OK", body = ListingView),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn update_product(
     State(state): State<AppState>,
     caller: Caller,
@@ -233,12 +277,14 @@ async fn update_product(
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::ToSchema)]
 pub struct TagsBody {
     pub tags: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::ToSchema)]
 pub struct ClassificationBody {
     /// `public`, `internal`, `confidential`, `restricted`, or null to remove it.
     pub classification: Option<String>,
@@ -302,6 +348,22 @@ async fn write_table_tags(
     })
 }
 
+#[utoipa::path(
+    put,
+    path = "/products/{domain}/{product}/tables/{table}/table-tags",
+    operation_id = "set_table_tags",
+    tag = "products",
+    params(
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("table" = String, Path, description = "Table name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+    ),
+    request_body = TagsBody,
+    responses(
+        (status = 200, description = "OK: `TagsView`", body = serde_json::Value),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn set_table_tags(
     State(state): State<AppState>,
     caller: Caller,
@@ -317,6 +379,22 @@ async fn set_table_tags(
     ))
 }
 
+#[utoipa::path(
+    put,
+    path = "/products/{domain}/{product}/tables/{table}/classification",
+    operation_id = "classify_table",
+    tag = "products",
+    params(
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("table" = String, Path, description = "Table name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+    ),
+    request_body = ClassificationBody,
+    responses(
+        (status = 200, description = "OK: `TagsView`", body = serde_json::Value),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn classify_table(
     State(state): State<AppState>,
     caller: Caller,
@@ -335,6 +413,23 @@ async fn classify_table(
 
 /// A column's classification is a tag of its (existing) column tags, so tag masks apply to
 /// it like to any tag.
+#[utoipa::path(
+    put,
+    path = "/products/{domain}/{product}/tables/{table}/columns/{column}/classification",
+    operation_id = "classify_column",
+    tag = "products",
+    params(
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("table" = String, Path, description = "Table name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("column" = String, Path, description = "Column name", example = "region"),
+    ),
+    request_body = ClassificationBody,
+    responses(
+        (status = 200, description = "OK: `TagsView`", body = serde_json::Value),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn classify_column(
     State(state): State<AppState>,
     caller: Caller,
@@ -435,6 +530,21 @@ async fn term_link(
     ))
 }
 
+#[utoipa::path(
+    put,
+    path = "/products/{domain}/{product}/terms/{term}",
+    operation_id = "attach_product_term",
+    tag = "products",
+    params(
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("term" = String, Path, description = "Glossary term (`glossary.term` where not under a glossary)", example = "party"),
+    ),
+    responses(
+        (status = 200, description = "OK", body = serde_json::Value),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn attach_product_term(
     State(state): State<AppState>,
     caller: Caller,
@@ -443,6 +553,21 @@ async fn attach_product_term(
     term_link(&state, &caller, (domain, product, None), &term, true).await
 }
 
+#[utoipa::path(
+    delete,
+    path = "/products/{domain}/{product}/terms/{term}",
+    operation_id = "detach_product_term",
+    tag = "products",
+    params(
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("term" = String, Path, description = "Glossary term (`glossary.term` where not under a glossary)", example = "party"),
+    ),
+    responses(
+        (status = 200, description = "OK", body = serde_json::Value),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn detach_product_term(
     State(state): State<AppState>,
     caller: Caller,
@@ -451,6 +576,23 @@ async fn detach_product_term(
     term_link(&state, &caller, (domain, product, None), &term, false).await
 }
 
+#[utoipa::path(
+    put,
+    path = "/products/{domain}/{product}/tables/{table}/columns/{column}/terms/{term}",
+    operation_id = "attach_column_term",
+    tag = "products",
+    params(
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("table" = String, Path, description = "Table name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("column" = String, Path, description = "Column name", example = "region"),
+        ("term" = String, Path, description = "Glossary term (`glossary.term` where not under a glossary)", example = "party"),
+    ),
+    responses(
+        (status = 200, description = "OK", body = serde_json::Value),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn attach_column_term(
     State(state): State<AppState>,
     caller: Caller,
@@ -466,6 +608,23 @@ async fn attach_column_term(
     .await
 }
 
+#[utoipa::path(
+    delete,
+    path = "/products/{domain}/{product}/tables/{table}/columns/{column}/terms/{term}",
+    operation_id = "detach_column_term",
+    tag = "products",
+    params(
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("table" = String, Path, description = "Table name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("column" = String, Path, description = "Column name", example = "region"),
+        ("term" = String, Path, description = "Glossary term (`glossary.term` where not under a glossary)", example = "party"),
+    ),
+    responses(
+        (status = 200, description = "OK", body = serde_json::Value),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn detach_column_term(
     State(state): State<AppState>,
     caller: Caller,
@@ -529,6 +688,20 @@ pub struct ProductCatalog {
     pub tables: Vec<TableCatalog>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/products/{domain}/{product}/catalog",
+    operation_id = "product_catalog",
+    tag = "products",
+    params(
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+    ),
+    responses(
+        (status = 200, description = "OK: `ProductCatalog`", body = serde_json::Value),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn product_catalog(
     State(state): State<AppState>,
     caller: Caller,
@@ -638,11 +811,26 @@ async fn product_catalog(
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::ToSchema)]
 pub struct ParentBody {
     /// The parent domain's name; null makes the domain top-level.
     pub parent: Option<String>,
 }
 
+#[utoipa::path(
+    put,
+    path = "/domains/{domain}/parent",
+    operation_id = "set_parent",
+    tag = "domains",
+    params(
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+    ),
+    request_body = ParentBody,
+    responses(
+        (status = 200, description = "OK", body = Domain),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn set_parent(
     State(state): State<AppState>,
     caller: Caller,
@@ -680,6 +868,8 @@ async fn set_parent(
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SearchParams {
     /// Free text; empty lists everything visible.
     #[serde(default)]
@@ -697,6 +887,19 @@ pub struct SearchParams {
     pub offset: Option<usize>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/search",
+    operation_id = "search_catalog",
+    tag = "search",
+    params(
+        SearchParams,
+    ),
+    responses(
+        (status = 200, description = "OK: `SearchResults`", body = serde_json::Value),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn search_catalog(
     State(state): State<AppState>,
     caller: Caller,

@@ -56,6 +56,7 @@ pub fn routes() -> axum::Router<AppState> {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::ToSchema)]
 pub struct CredentialRequest {
     /// `domain.product.table` names.
     pub tables: Vec<String>,
@@ -148,6 +149,17 @@ async fn check_within_rights(
     Ok(())
 }
 
+#[utoipa::path(
+    post,
+    path = "/credentials",
+    operation_id = "credentials_create",
+    tag = "credentials",
+    request_body = CredentialRequest,
+    responses(
+        (status = 201, description = "Created: `CreatedCredential`", body = serde_json::Value),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -233,10 +245,25 @@ async fn create(
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
     principal: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/credentials",
+    operation_id = "credentials_list",
+    tag = "credentials",
+    params(
+        ListQuery,
+    ),
+    responses(
+        (status = 200, description = "OK: `Vec<Credential>`", body = serde_json::Value),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -256,6 +283,19 @@ async fn list(
     Ok(Json(state.store.list_credentials(principal.id).await?))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/credentials/{id}",
+    operation_id = "revoke",
+    tag = "credentials",
+    params(
+        ("id" = String, Path, description = "Id (uuid)"),
+    ),
+    responses(
+        (status = 200, description = "OK: `Credential`", body = serde_json::Value),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn revoke(
     State(state): State<AppState>,
     caller: Caller,

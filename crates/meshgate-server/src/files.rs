@@ -238,6 +238,23 @@ fn too_large(state: &AppState) -> ApiError {
     )
 }
 
+#[utoipa::path(
+    put,
+    path = "/products/{domain}/{product}/files/{path}",
+    operation_id = "upload",
+    tag = "products",
+    params(
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("path" = String, Path, description = "File path inside the product (may contain `/`)"),
+    ),
+    request_body(content_type = "application/octet-stream", description = "The file's bytes"),
+    responses(
+        (status = 200, description = "Replaced an existing file: its metadata", body = serde_json::Value),
+        (status = 201, description = "Stored a new file: its metadata", body = serde_json::Value),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn upload(
     State(state): State<AppState>,
     caller: Caller,
@@ -248,6 +265,22 @@ async fn upload(
     put_file(&state, &caller, &domain, &product, &path, &headers, body).await
 }
 
+#[utoipa::path(
+    put,
+    path = "/products/{domain}/{product}/files/sign",
+    operation_id = "upload_named_sign",
+    tag = "products",
+    params(
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+    ),
+    request_body(content_type = "application/octet-stream", description = "The file's bytes"),
+    responses(
+        (status = 200, description = "Replaced an existing file: its metadata", body = serde_json::Value),
+        (status = 201, description = "Stored a new file: its metadata", body = serde_json::Value),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn upload_named_sign(
     State(state): State<AppState>,
     caller: Caller,
@@ -319,6 +352,21 @@ async fn put_file(
 
 // ----- delete -----
 
+#[utoipa::path(
+    delete,
+    path = "/products/{domain}/{product}/files/{path}",
+    operation_id = "delete",
+    tag = "products",
+    params(
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("path" = String, Path, description = "File path inside the product (may contain `/`)"),
+    ),
+    responses(
+        (status = 200, description = "OK: `FileMeta`", body = serde_json::Value),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn delete(
     State(state): State<AppState>,
     caller: Caller,
@@ -327,6 +375,20 @@ async fn delete(
     delete_file(&state, &caller, &domain, &product, &path).await
 }
 
+#[utoipa::path(
+    delete,
+    path = "/products/{domain}/{product}/files/sign",
+    operation_id = "delete_named_sign",
+    tag = "products",
+    params(
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+    ),
+    responses(
+        (status = 200, description = "OK: `FileMeta`", body = serde_json::Value),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn delete_named_sign(
     State(state): State<AppState>,
     caller: Caller,
@@ -362,6 +424,8 @@ async fn delete_file(
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
     /// Files whose path starts with this (`reports/`, or part of a name).
     #[serde(default)]
@@ -378,6 +442,21 @@ struct Listing {
     next_after: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/products/{domain}/{product}/files",
+    operation_id = "files_list",
+    tag = "products",
+    params(
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ListQuery,
+    ),
+    responses(
+        (status = 200, description = "OK: `Listing`", body = serde_json::Value),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -438,6 +517,22 @@ async fn list(
 
 // ----- download (bearer) -----
 
+#[utoipa::path(
+    method(get, head),
+    path = "/products/{domain}/{product}/files/{path}",
+    operation_id = "download",
+    tag = "products",
+    params(
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("path" = String, Path, description = "File path inside the product (may contain `/`)"),
+    ),
+    responses(
+        (status = 200, description = "The file's bytes", content_type = "application/octet-stream"),
+        (status = 206, description = "The requested `Range` of the file", content_type = "application/octet-stream"),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn download(
     State(state): State<AppState>,
     caller: Caller,
@@ -448,6 +543,21 @@ async fn download(
     download_file(&state, &caller, &method, &domain, &product, &path, &headers).await
 }
 
+#[utoipa::path(
+    method(get, head),
+    path = "/products/{domain}/{product}/files/sign",
+    operation_id = "download_named_sign",
+    tag = "products",
+    params(
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+    ),
+    responses(
+        (status = 200, description = "The file's bytes", content_type = "application/octet-stream"),
+        (status = 206, description = "The requested `Range` of the file", content_type = "application/octet-stream"),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn download_named_sign(
     State(state): State<AppState>,
     caller: Caller,
@@ -488,6 +598,7 @@ async fn download_file(
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::ToSchema)]
 struct SignRequest {
     path: String,
     /// Lifetime in seconds: default 3600, at most 604800 (7 days).
@@ -501,6 +612,21 @@ struct SignedUrl {
     expires_at: DateTime<Utc>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/products/{domain}/{product}/files/sign",
+    operation_id = "sign",
+    tag = "products",
+    params(
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+    ),
+    request_body = SignRequest,
+    responses(
+        (status = 200, description = "OK: `SignedUrl`", body = serde_json::Value),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn sign(
     State(state): State<AppState>,
     caller: Caller,

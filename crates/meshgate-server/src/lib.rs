@@ -19,6 +19,7 @@
 //!   filtered and masked items.
 //! - [`mesh`]: `init`, and the quickstart's demo mesh.
 //! - [`snapshot`]: the access snapshot — what a caller may read — for every data surface.
+//! - [`openapi`]: the OpenAPI 3.1 document of the REST API, served at `/api/v1/openapi.json`.
 //! - [`paths`]: the one guard every route's path parameters pass before its handler.
 
 pub mod access;
@@ -33,6 +34,7 @@ pub mod locations;
 pub mod lookup;
 pub mod mesh;
 pub mod notify;
+pub mod openapi;
 pub mod paths;
 pub mod query;
 pub mod routes;
@@ -77,6 +79,7 @@ pub fn router(state: AppState) -> Router {
                 .merge(catalog::routes())
                 .merge(notify::routes())
                 .merge(sharing::api_routes())
+                .merge(openapi::routes())
                 .route_layer(middleware::from_fn(paths::guard)),
         )
         .nest(&state.config.sharing.prefix, sharing::routes())

@@ -36,6 +36,7 @@ pub fn routes() -> axum::Router<AppState> {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::ToSchema)]
 pub struct NewExternalLocation {
     pub name: String,
     pub url: String,
@@ -48,7 +49,7 @@ pub struct NewExternalLocation {
     pub description: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ExternalLocationView {
     pub id: Uuid,
     pub name: String,
@@ -175,6 +176,17 @@ async fn location_by_name(state: &AppState, name: &str) -> ApiResult<ExternalLoc
         .ok_or_else(|| ApiError::not_found("external location", name))
 }
 
+#[utoipa::path(
+    post,
+    path = "/external-locations",
+    operation_id = "locations_create",
+    tag = "external-locations",
+    request_body = NewExternalLocation,
+    responses(
+        (status = 201, description = "Created", body = ExternalLocationView),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -184,6 +196,16 @@ async fn create(
     Ok((StatusCode::CREATED, Json(view)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/external-locations",
+    operation_id = "locations_list",
+    tag = "external-locations",
+    responses(
+        (status = 200, description = "OK", body = Vec<ExternalLocationView>),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -196,6 +218,19 @@ async fn list(
     Ok(Json(out))
 }
 
+#[utoipa::path(
+    get,
+    path = "/external-locations/{name}",
+    operation_id = "show",
+    tag = "external-locations",
+    params(
+        ("name" = String, Path, description = "Name", example = "alice"),
+    ),
+    responses(
+        (status = 200, description = "OK", body = ExternalLocationView),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn show(
     State(state): State<AppState>,
     caller: Caller,
@@ -206,6 +241,19 @@ async fn show(
     Ok(Json(ExternalLocationView::load(&state, l).await?))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/external-locations/{name}",
+    operation_id = "remove",
+    tag = "external-locations",
+    params(
+        ("name" = String, Path, description = "Name", example = "alice"),
+    ),
+    responses(
+        (status = 204, description = "Done; no body"),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn remove(
     State(state): State<AppState>,
     caller: Caller,

@@ -549,6 +549,8 @@ fn parse_id(id: &str, what: &str) -> ApiResult<Uuid> {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
     /// Only notifications not yet read.
     #[serde(default)]
@@ -557,6 +559,19 @@ struct ListQuery {
     limit: Option<u32>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/notifications",
+    operation_id = "notify_list",
+    tag = "notifications",
+    params(
+        ListQuery,
+    ),
+    responses(
+        (status = 200, description = "OK: `Vec<Notification>`", body = serde_json::Value),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -577,6 +592,19 @@ async fn list(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/notifications/{id}/read",
+    operation_id = "read_one",
+    tag = "notifications",
+    params(
+        ("id" = String, Path, description = "Id (uuid)"),
+    ),
+    responses(
+        (status = 200, description = "OK: `Notification`", body = serde_json::Value),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn read_one(
     State(state): State<AppState>,
     caller: Caller,
@@ -592,12 +620,22 @@ async fn read_one(
     Ok(Json(n))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct Marked {
     /// How many notifications were unread and are now read.
     marked: u64,
 }
 
+#[utoipa::path(
+    post,
+    path = "/notifications/read-all",
+    operation_id = "read_all",
+    tag = "notifications",
+    responses(
+        (status = 200, description = "OK", body = Marked),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn read_all(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Marked>> {
     own(&caller, "read notifications")?;
     let marked = state
@@ -609,6 +647,7 @@ async fn read_all(State(state): State<AppState>, caller: Caller) -> ApiResult<Js
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::ToSchema)]
 struct ContactBody {
     email: String,
 }
@@ -629,6 +668,17 @@ pub fn validate_email(email: &str) -> ApiResult<String> {
     Ok(address.to_string())
 }
 
+#[utoipa::path(
+    put,
+    path = "/contacts/me",
+    operation_id = "put_contact",
+    tag = "contacts",
+    request_body = ContactBody,
+    responses(
+        (status = 200, description = "OK: `Contact`", body = serde_json::Value),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn put_contact(
     State(state): State<AppState>,
     caller: Caller,
@@ -656,6 +706,16 @@ fn no_contact(caller: &Caller) -> ApiError {
     )
 }
 
+#[utoipa::path(
+    get,
+    path = "/contacts/me",
+    operation_id = "get_contact",
+    tag = "contacts",
+    responses(
+        (status = 200, description = "OK: `Contact`", body = serde_json::Value),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn get_contact(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Contact>> {
     own(&caller, "read its email address")?;
     state
@@ -666,6 +726,16 @@ async fn get_contact(State(state): State<AppState>, caller: Caller) -> ApiResult
         .ok_or_else(|| no_contact(&caller))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/contacts/me",
+    operation_id = "delete_contact",
+    tag = "contacts",
+    responses(
+        (status = 200, description = "OK", body = serde_json::Value),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn delete_contact(
     State(state): State<AppState>,
     caller: Caller,
@@ -681,6 +751,7 @@ async fn delete_contact(
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::ToSchema)]
 struct WebhookBody {
     url: String,
     /// Event names; none or empty: every event.
@@ -733,6 +804,17 @@ async fn check_webhook_destination(state: &AppState, url: &url::Url) -> ApiResul
     })
 }
 
+#[utoipa::path(
+    post,
+    path = "/webhooks",
+    operation_id = "create_webhook",
+    tag = "webhooks",
+    request_body = WebhookBody,
+    responses(
+        (status = 201, description = "Created: `CreatedWebhook`", body = serde_json::Value),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn create_webhook(
     State(state): State<AppState>,
     caller: Caller,
@@ -775,6 +857,16 @@ async fn create_webhook(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/webhooks",
+    operation_id = "list_webhooks",
+    tag = "webhooks",
+    responses(
+        (status = 200, description = "OK: `Vec<Webhook>`", body = serde_json::Value),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn list_webhooks(
     State(state): State<AppState>,
     caller: Caller,
@@ -792,6 +884,19 @@ async fn owned_webhook(state: &AppState, caller: &Caller, id: &str) -> ApiResult
     }
 }
 
+#[utoipa::path(
+    delete,
+    path = "/webhooks/{id}",
+    operation_id = "delete_webhook",
+    tag = "webhooks",
+    params(
+        ("id" = String, Path, description = "Id (uuid)"),
+    ),
+    responses(
+        (status = 200, description = "OK: `Webhook`", body = serde_json::Value),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn delete_webhook(
     State(state): State<AppState>,
     caller: Caller,
@@ -808,6 +913,19 @@ async fn delete_webhook(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/webhooks/{id}/deliveries",
+    operation_id = "list_deliveries",
+    tag = "webhooks",
+    params(
+        ("id" = String, Path, description = "Id (uuid)"),
+    ),
+    responses(
+        (status = 200, description = "OK: `Vec<WebhookDelivery>`", body = serde_json::Value),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn list_deliveries(
     State(state): State<AppState>,
     caller: Caller,

@@ -19,6 +19,7 @@ use crate::state::AppState;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::ToSchema)]
 pub struct QueryRequest {
     pub sql: String,
     #[serde(default)]

@@ -90,6 +90,20 @@ pub fn api(state: &AppState) -> Router<AppState> {
         .route("/audit", get(audit))
 }
 
+#[utoipa::path(
+    post,
+    path = "/shares/{id}/items",
+    operation_id = "add_share_items",
+    tag = "shares",
+    params(
+        ("id" = String, Path, description = "Id (uuid)"),
+    ),
+    request_body = shares::ItemSelection,
+    responses(
+        (status = 200, description = "OK", body = ShareView),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn add_share_items(
     State(state): State<AppState>,
     caller: Caller,
@@ -101,6 +115,20 @@ async fn add_share_items(
     ))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/shares/{id}/items/{item}",
+    operation_id = "remove_share_item",
+    tag = "shares",
+    params(
+        ("id" = String, Path, description = "Id (uuid)"),
+        ("item" = String, Path, description = "Share item id (uuid)"),
+    ),
+    responses(
+        (status = 200, description = "OK", body = ShareView),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn remove_share_item(
     State(state): State<AppState>,
     caller: Caller,
@@ -111,6 +139,21 @@ async fn remove_share_item(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/shares/{id}/items/{item}/modify",
+    operation_id = "modify_share_item",
+    tag = "shares",
+    params(
+        ("id" = String, Path, description = "Id (uuid)"),
+        ("item" = String, Path, description = "Share item id (uuid)"),
+    ),
+    request_body = shares::ModifyRequest,
+    responses(
+        (status = 200, description = "OK", body = ShareView),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn modify_share_item(
     State(state): State<AppState>,
     caller: Caller,
@@ -122,6 +165,20 @@ async fn modify_share_item(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/shares/{id}/extend",
+    operation_id = "extend_share",
+    tag = "shares",
+    params(
+        ("id" = String, Path, description = "Id (uuid)"),
+    ),
+    request_body = shares::ExtendRequest,
+    responses(
+        (status = 200, description = "OK", body = ShareView),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn extend_share(
     State(state): State<AppState>,
     caller: Caller,
@@ -135,11 +192,27 @@ async fn extend_share(
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::ToSchema)]
 struct NotesBody {
     #[serde(default)]
     notes: Option<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/shares/{id}/extension/{decision}",
+    operation_id = "decide_extension",
+    tag = "shares",
+    params(
+        ("id" = String, Path, description = "Id (uuid)"),
+        ("decision" = String, Path, description = "`approve` or `reject`", example = "approve"),
+    ),
+    request_body(content = Option<NotesBody>, content_type = "application/json", description = "Optional: an empty body means the defaults"),
+    responses(
+        (status = 200, description = "OK", body = ShareView),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn decide_extension(
     State(state): State<AppState>,
     caller: Caller,
@@ -163,6 +236,20 @@ async fn decide_extension(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/shares/{id}/finalize",
+    operation_id = "finalize_share",
+    tag = "shares",
+    params(
+        ("id" = String, Path, description = "Id (uuid)"),
+    ),
+    request_body = shares::FinalizeRequest,
+    responses(
+        (status = 200, description = "OK", body = ShareView),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn finalize_share(
     State(state): State<AppState>,
     caller: Caller,
@@ -174,6 +261,20 @@ async fn finalize_share(
     ))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/shares/{id}",
+    operation_id = "delete_share",
+    tag = "shares",
+    params(
+        ("id" = String, Path, description = "Id (uuid)"),
+    ),
+    request_body = shares::DeleteRequest,
+    responses(
+        (status = 200, description = "OK", body = ShareView),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn delete_share(
     State(state): State<AppState>,
     caller: Caller,
@@ -185,6 +286,20 @@ async fn delete_share(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/shares/{id}/verify",
+    operation_id = "verify_share",
+    tag = "shares",
+    params(
+        ("id" = String, Path, description = "Id (uuid)"),
+    ),
+    request_body(content = Option<shares::RunRequest>, content_type = "application/json", description = "Optional: an empty body means the defaults"),
+    responses(
+        (status = 200, description = "OK", body = ShareView),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn verify_share(
     State(state): State<AppState>,
     caller: Caller,
@@ -197,6 +312,20 @@ async fn verify_share(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/shares/{id}/reapply",
+    operation_id = "reapply_share",
+    tag = "shares",
+    params(
+        ("id" = String, Path, description = "Id (uuid)"),
+    ),
+    request_body(content = Option<shares::RunRequest>, content_type = "application/json", description = "Optional: an empty body means the defaults"),
+    responses(
+        (status = 200, description = "OK", body = ShareView),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn reapply_share(
     State(state): State<AppState>,
     caller: Caller,
@@ -209,6 +338,20 @@ async fn reapply_share(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/shares/{id}/logs",
+    operation_id = "share_logs",
+    tag = "shares",
+    params(
+        ("id" = String, Path, description = "Id (uuid)"),
+        shares::LogQuery,
+    ),
+    responses(
+        (status = 200, description = "OK", body = Vec<meshgate_core::model::ShareLog>),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn share_logs(
     State(state): State<AppState>,
     caller: Caller,
@@ -220,6 +363,20 @@ async fn share_logs(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/products/{domain}/{product}/share-settings",
+    operation_id = "get_share_settings",
+    tag = "products",
+    params(
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+    ),
+    responses(
+        (status = 200, description = "OK", body = meshgate_core::model::ShareSettings),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn get_share_settings(
     State(state): State<AppState>,
     caller: Caller,
@@ -230,6 +387,21 @@ async fn get_share_settings(
     ))
 }
 
+#[utoipa::path(
+    put,
+    path = "/products/{domain}/{product}/share-settings",
+    operation_id = "put_share_settings",
+    tag = "products",
+    params(
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+    ),
+    request_body = meshgate_core::model::ShareSettings,
+    responses(
+        (status = 200, description = "OK", body = meshgate_core::model::ShareSettings),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn put_share_settings(
     State(state): State<AppState>,
     caller: Caller,
@@ -243,11 +415,28 @@ async fn put_share_settings(
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct VerifyAllQuery {
     #[serde(default)]
     reapply: bool,
 }
 
+#[utoipa::path(
+    post,
+    path = "/products/{domain}/{product}/verify",
+    operation_id = "verify_product",
+    tag = "products",
+    params(
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        VerifyAllQuery,
+    ),
+    responses(
+        (status = 200, description = "OK: `BulkVerify`", body = serde_json::Value),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn verify_product(
     State(state): State<AppState>,
     caller: Caller,
@@ -259,6 +448,16 @@ async fn verify_product(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/access",
+    operation_id = "list_access",
+    tag = "access",
+    responses(
+        (status = 200, description = "OK: `Vec<AccessEntry>`", body = serde_json::Value),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn list_access(
     State(state): State<AppState>,
     caller: Caller,
@@ -266,13 +465,23 @@ async fn list_access(
     Ok(Json(shares::list_access(&state, &caller).await?))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct WhoAmI {
     principal: Principal,
     teams: Vec<Value>,
     groups: Vec<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/whoami",
+    operation_id = "whoami",
+    tag = "whoami",
+    responses(
+        (status = 200, description = "OK", body = WhoAmI),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn whoami(
     State(state): State<AppState>,
     crate::auth::DataCaller(caller): crate::auth::DataCaller,
@@ -295,6 +504,17 @@ async fn whoami(
     }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/principals",
+    operation_id = "create_principal",
+    tag = "principals",
+    request_body = service::NewPrincipal,
+    responses(
+        (status = 201, description = "Created", body = Principal),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn create_principal(
     State(state): State<AppState>,
     caller: Caller,
@@ -306,6 +526,16 @@ async fn create_principal(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/principals",
+    operation_id = "list_principals",
+    tag = "principals",
+    responses(
+        (status = 200, description = "OK", body = Vec<Principal>),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn list_principals(
     State(state): State<AppState>,
     caller: Caller,
@@ -320,6 +550,19 @@ async fn list_principals(
     Ok(Json(state.store.list_principals().await?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/principals/{name}",
+    operation_id = "get_principal",
+    tag = "principals",
+    params(
+        ("name" = String, Path, description = "Name", example = "alice"),
+    ),
+    responses(
+        (status = 200, description = "OK", body = Principal),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn get_principal(
     State(state): State<AppState>,
     caller: Caller,
@@ -335,6 +578,20 @@ async fn get_principal(
     Ok(Json(lookup::principal_by_name(&state, &name).await?))
 }
 
+#[utoipa::path(
+    put,
+    path = "/principals/{group}/members/{name}",
+    operation_id = "add_group_member",
+    tag = "principals",
+    params(
+        ("group" = String, Path, description = "Group principal name", example = "bob", pattern = "^[a-z][a-z0-9_-]*$", max_length = 63),
+        ("name" = String, Path, description = "Name", example = "alice"),
+    ),
+    responses(
+        (status = 200, description = "OK", body = serde_json::Value),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn add_group_member(
     State(state): State<AppState>,
     caller: Caller,
@@ -344,6 +601,20 @@ async fn add_group_member(
     Ok(Json(json!({})))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/principals/{group}/members/{name}",
+    operation_id = "remove_group_member",
+    tag = "principals",
+    params(
+        ("group" = String, Path, description = "Group principal name", example = "bob", pattern = "^[a-z][a-z0-9_-]*$", max_length = 63),
+        ("name" = String, Path, description = "Name", example = "alice"),
+    ),
+    responses(
+        (status = 200, description = "OK", body = serde_json::Value),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn remove_group_member(
     State(state): State<AppState>,
     caller: Caller,
@@ -353,6 +624,17 @@ async fn remove_group_member(
     Ok(Json(json!({})))
 }
 
+#[utoipa::path(
+    post,
+    path = "/tokens",
+    operation_id = "routes_create_token",
+    tag = "tokens",
+    request_body = service::NewToken,
+    responses(
+        (status = 201, description = "Created: `CreatedToken`", body = serde_json::Value),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn create_token(
     State(state): State<AppState>,
     caller: Caller,
@@ -366,10 +648,25 @@ async fn create_token(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct TokenQuery {
     principal: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/tokens",
+    operation_id = "routes_list_tokens",
+    tag = "tokens",
+    params(
+        TokenQuery,
+    ),
+    responses(
+        (status = 200, description = "OK", body = Vec<ApiToken>),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn list_tokens(
     State(state): State<AppState>,
     caller: Caller,
@@ -380,6 +677,19 @@ async fn list_tokens(
     ))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/tokens/{id}",
+    operation_id = "routes_revoke_token",
+    tag = "tokens",
+    params(
+        ("id" = String, Path, description = "Id (uuid)"),
+    ),
+    responses(
+        (status = 200, description = "OK", body = ApiToken),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn revoke_token(
     State(state): State<AppState>,
     caller: Caller,
@@ -389,6 +699,17 @@ async fn revoke_token(
     Ok(Json(service::revoke_token(&state, &caller, id).await?))
 }
 
+#[utoipa::path(
+    post,
+    path = "/domains",
+    operation_id = "create_domain",
+    tag = "domains",
+    request_body = service::NewDomain,
+    responses(
+        (status = 201, description = "Created", body = Domain),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn create_domain(
     State(state): State<AppState>,
     caller: Caller,
@@ -400,6 +721,16 @@ async fn create_domain(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/domains",
+    operation_id = "list_domains",
+    tag = "domains",
+    responses(
+        (status = 200, description = "OK", body = Vec<Domain>),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn list_domains(
     State(state): State<AppState>,
     caller: Caller,
@@ -414,6 +745,19 @@ async fn list_domains(
     Ok(Json(state.store.list_domains().await?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/domains/{domain}",
+    operation_id = "get_domain",
+    tag = "domains",
+    params(
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+    ),
+    responses(
+        (status = 200, description = "OK", body = Domain),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn get_domain(
     State(state): State<AppState>,
     caller: Caller,
@@ -429,6 +773,20 @@ async fn get_domain(
     Ok(Json(lookup::domain_by_name(&state, &name).await?))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/domains/{domain}",
+    operation_id = "update_domain",
+    tag = "domains",
+    params(
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+    ),
+    request_body = service::DomainPatch,
+    responses(
+        (status = 200, description = "OK", body = Domain),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn update_domain(
     State(state): State<AppState>,
     caller: Caller,
@@ -440,6 +798,20 @@ async fn update_domain(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/domains/{domain}/teams",
+    operation_id = "create_team",
+    tag = "domains",
+    params(
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+    ),
+    request_body = service::NewTeam,
+    responses(
+        (status = 201, description = "Created", body = TeamView),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn create_team(
     State(state): State<AppState>,
     caller: Caller,
@@ -452,6 +824,19 @@ async fn create_team(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/domains/{domain}/teams",
+    operation_id = "list_teams",
+    tag = "domains",
+    params(
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+    ),
+    responses(
+        (status = 200, description = "OK", body = Vec<TeamView>),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn list_teams(
     State(state): State<AppState>,
     caller: Caller,
@@ -471,6 +856,20 @@ async fn list_teams(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/domains/{domain}/teams/{team}/members",
+    operation_id = "list_members",
+    tag = "domains",
+    params(
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("team" = String, Path, description = "Team name", example = "core", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+    ),
+    responses(
+        (status = 200, description = "OK", body = Vec<MemberView>),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn list_members(
     State(state): State<AppState>,
     caller: Caller,
@@ -488,10 +887,27 @@ async fn list_members(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::ToSchema)]
 struct RoleBody {
     role: TeamRole,
 }
 
+#[utoipa::path(
+    put,
+    path = "/domains/{domain}/teams/{team}/members/{principal}",
+    operation_id = "put_member",
+    tag = "domains",
+    params(
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("team" = String, Path, description = "Team name", example = "core", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("principal" = String, Path, description = "Principal name", example = "bob", pattern = "^[a-z][a-z0-9_-]*$", max_length = 63),
+    ),
+    request_body = RoleBody,
+    responses(
+        (status = 200, description = "OK", body = MemberView),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn put_member(
     State(state): State<AppState>,
     caller: Caller,
@@ -503,6 +919,21 @@ async fn put_member(
     ))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/domains/{domain}/teams/{team}/members/{principal}",
+    operation_id = "remove_member",
+    tag = "domains",
+    params(
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("team" = String, Path, description = "Team name", example = "core", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("principal" = String, Path, description = "Principal name", example = "bob", pattern = "^[a-z][a-z0-9_-]*$", max_length = 63),
+    ),
+    responses(
+        (status = 200, description = "OK", body = serde_json::Value),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn remove_member(
     State(state): State<AppState>,
     caller: Caller,
@@ -563,6 +994,17 @@ fn too_large(state: &AppState) -> ApiError {
 /// `POST /products`: the `product` part comes first, so the caller's right to create the
 /// product is checked before any uploaded byte is stored; each further part is one table's
 /// file, streamed to a server-named staging file.
+#[utoipa::path(
+    post,
+    path = "/products",
+    operation_id = "create_product",
+    tag = "products",
+    request_body(content_type = "multipart/form-data", description = "A `product` part (JSON: domain, team, name, …) first, then one part per table file"),
+    responses(
+        (status = 201, description = "Created", body = ProductView),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn create_product(
     State(state): State<AppState>,
     caller: Caller,
@@ -640,11 +1082,26 @@ async fn create_product(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ProductQuery {
     domain: Option<String>,
     team: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/products",
+    operation_id = "list_products",
+    tag = "products",
+    params(
+        ProductQuery,
+    ),
+    responses(
+        (status = 200, description = "OK", body = Vec<ProductView>),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn list_products(
     State(state): State<AppState>,
     caller: Caller,
@@ -678,6 +1135,20 @@ async fn list_products(
     Ok(Json(out))
 }
 
+#[utoipa::path(
+    get,
+    path = "/products/{domain}/{product}",
+    operation_id = "get_product",
+    tag = "products",
+    params(
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+    ),
+    responses(
+        (status = 200, description = "OK", body = ProductView),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn get_product(
     State(state): State<AppState>,
     caller: Caller,
@@ -694,6 +1165,20 @@ async fn get_product(
     Ok(Json(ProductView::load(&state, &caller, p).await?))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/products/{domain}/{product}",
+    operation_id = "delete_product",
+    tag = "products",
+    params(
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+    ),
+    responses(
+        (status = 200, description = "OK", body = serde_json::Value),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn delete_product(
     State(state): State<AppState>,
     caller: Caller,
@@ -705,12 +1190,31 @@ async fn delete_product(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct AppendQuery {
     format: String,
 }
 
 /// `POST /products/{d}/{p}/tables/{t}/data`: the target and the caller's right to append
 /// are checked before the body is read; the body goes to a server-named staging file.
+#[utoipa::path(
+    post,
+    path = "/products/{domain}/{product}/tables/{table}/data",
+    operation_id = "append_data",
+    tag = "products",
+    params(
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("table" = String, Path, description = "Table name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        AppendQuery,
+    ),
+    request_body(description = "The data file, in the `format` of the query string", content(("text/csv"), ("application/json"), ("application/octet-stream"))),
+    responses(
+        (status = 200, description = "OK", body = serde_json::Value),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn append_data(
     State(state): State<AppState>,
     caller: Caller,
@@ -753,6 +1257,17 @@ async fn append_data(
     Ok(Json(result))
 }
 
+#[utoipa::path(
+    post,
+    path = "/shares",
+    operation_id = "request_access",
+    tag = "shares",
+    request_body = shares::AccessRequest,
+    responses(
+        (status = 201, description = "Created", body = ShareView),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn request_access(
     State(state): State<AppState>,
     caller: Caller,
@@ -764,6 +1279,19 @@ async fn request_access(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/shares",
+    operation_id = "list_shares",
+    tag = "shares",
+    params(
+        shares::ListQuery,
+    ),
+    responses(
+        (status = 200, description = "OK", body = Vec<ShareView>),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn list_shares(
     State(state): State<AppState>,
     caller: Caller,
@@ -772,6 +1300,19 @@ async fn list_shares(
     Ok(Json(shares::list(&state, &caller, q).await?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/shares/{id}",
+    operation_id = "get_share",
+    tag = "shares",
+    params(
+        ("id" = String, Path, description = "Id (uuid)"),
+    ),
+    responses(
+        (status = 200, description = "OK", body = ShareView),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn get_share(
     State(state): State<AppState>,
     caller: Caller,
@@ -780,6 +1321,19 @@ async fn get_share(
     Ok(Json(shares::get(&state, &caller, share_id(&id)?).await?))
 }
 
+#[utoipa::path(
+    post,
+    path = "/shares/{id}/submit",
+    operation_id = "submit_share",
+    tag = "shares",
+    params(
+        ("id" = String, Path, description = "Id (uuid)"),
+    ),
+    responses(
+        (status = 200, description = "OK", body = ShareView),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn submit_share(
     State(state): State<AppState>,
     caller: Caller,
@@ -788,6 +1342,20 @@ async fn submit_share(
     Ok(Json(shares::submit(&state, &caller, share_id(&id)?).await?))
 }
 
+#[utoipa::path(
+    post,
+    path = "/shares/{id}/approve",
+    operation_id = "approve_share",
+    tag = "shares",
+    params(
+        ("id" = String, Path, description = "Id (uuid)"),
+    ),
+    request_body(content = Option<shares::Decision>, content_type = "application/json", description = "Optional: an empty body means the defaults"),
+    responses(
+        (status = 200, description = "OK", body = ShareView),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn approve_share(
     State(state): State<AppState>,
     caller: Caller,
@@ -800,6 +1368,20 @@ async fn approve_share(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/shares/{id}/reject",
+    operation_id = "reject_share",
+    tag = "shares",
+    params(
+        ("id" = String, Path, description = "Id (uuid)"),
+    ),
+    request_body(content = Option<shares::Decision>, content_type = "application/json", description = "Optional: an empty body means the defaults"),
+    responses(
+        (status = 200, description = "OK", body = ShareView),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn reject_share(
     State(state): State<AppState>,
     caller: Caller,
@@ -812,6 +1394,20 @@ async fn reject_share(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/shares/{id}/revoke",
+    operation_id = "revoke_share",
+    tag = "shares",
+    params(
+        ("id" = String, Path, description = "Id (uuid)"),
+    ),
+    request_body(content = Option<shares::RevokeRequest>, content_type = "application/json", description = "Optional: an empty body means the defaults"),
+    responses(
+        (status = 200, description = "OK", body = ShareView),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn revoke_share(
     State(state): State<AppState>,
     caller: Caller,
@@ -824,6 +1420,25 @@ async fn revoke_share(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/query",
+    operation_id = "query",
+    tag = "query",
+    request_body = crate::query::QueryRequest,
+    responses(
+        (
+            status = 200,
+            description = "The result: JSON (the default), CSV (`format: csv` or `Accept: text/csv`) or an Arrow IPC stream (`format: arrow`)",
+            content(
+                (serde_json::Value = "application/json"),
+                ("text/csv"),
+                ("application/vnd.apache.arrow.stream"),
+            ),
+        ),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn query(
     State(state): State<AppState>,
     crate::auth::DataCaller(caller): crate::auth::DataCaller,
@@ -837,6 +1452,8 @@ async fn query(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct AuditQuery {
     after: Option<i64>,
     actor: Option<String>,
@@ -852,6 +1469,19 @@ struct AuditView {
     actor: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/audit",
+    operation_id = "audit",
+    tag = "audit",
+    params(
+        AuditQuery,
+    ),
+    responses(
+        (status = 200, description = "The audit events, oldest first, with the actor's name", body = Vec<serde_json::Value>),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn audit(
     State(state): State<AppState>,
     caller: Caller,

@@ -75,6 +75,22 @@ enum RowsBody {
     Wrapped { rows: Vec<Value> },
 }
 
+#[utoipa::path(
+    post,
+    path = "/products/{domain}/{product}/tables/{table}/rows",
+    operation_id = "append",
+    tag = "products",
+    params(
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("table" = String, Path, description = "Table name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+    ),
+    request_body(content = serde_json::Value, content_type = "application/json", description = "The rows to append"),
+    responses(
+        (status = 201, description = "Created", body = serde_json::Value),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn append(
     State(state): State<AppState>,
     DataCaller(caller): DataCaller,
@@ -222,6 +238,8 @@ async fn append(
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ReadQuery {
     /// Look one row up by its key.
     key: Option<String>,
@@ -231,6 +249,22 @@ struct ReadQuery {
     after: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/products/{domain}/{product}/tables/{table}/rows",
+    operation_id = "read",
+    tag = "products",
+    params(
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("table" = String, Path, description = "Table name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ReadQuery,
+    ),
+    responses(
+        (status = 200, description = "OK", body = serde_json::Value),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn read(
     State(state): State<AppState>,
     DataCaller(caller): DataCaller,

@@ -29,6 +29,7 @@ use crate::views::{MemberView, ProductView, TeamView};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::ToSchema)]
 pub struct NewPrincipal {
     pub name: String,
     pub kind: PrincipalKind,
@@ -104,6 +105,7 @@ pub async fn set_group_member(
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::ToSchema)]
 pub struct NewToken {
     #[serde(default)]
     pub principal: Option<String>,
@@ -239,6 +241,7 @@ pub async fn revoke_token(state: &AppState, caller: &Caller, id: Uuid) -> ApiRes
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::ToSchema)]
 pub struct NewDomain {
     pub name: String,
     #[serde(default)]
@@ -287,6 +290,7 @@ pub async fn create_domain(state: &AppState, caller: &Caller, req: NewDomain) ->
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::ToSchema)]
 pub struct DomainPatch {
     pub description: Option<String>,
     pub producer: Option<bool>,
@@ -323,6 +327,7 @@ pub async fn update_domain(
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::ToSchema)]
 pub struct NewTeam {
     pub name: String,
     #[serde(default)]

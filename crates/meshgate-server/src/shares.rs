@@ -48,6 +48,7 @@ const MAX_REASON: usize = 4096;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::ToSchema)]
 pub struct AccessRequest {
     /// `domain.product`
     pub product: String,
@@ -80,6 +81,7 @@ pub struct AccessRequest {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::ToSchema)]
 pub struct Decision {
     #[serde(default)]
     pub notes: Option<String>,
@@ -96,6 +98,7 @@ pub struct Decision {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::ToSchema)]
 pub struct RevokeRequest {
     /// Item ids; default: every revokable item.
     #[serde(default)]
@@ -280,6 +283,8 @@ pub async fn get(state: &AppState, caller: &Caller, id: Uuid) -> ApiResult<Share
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     pub status: Option<String>,
     /// `domain.product`
@@ -623,6 +628,7 @@ pub async fn revoke(
 /// Options of `verify` and `reapply`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::ToSchema)]
 pub struct RunRequest {
     #[serde(default)]
     pub wait: Option<bool>,
@@ -676,6 +682,8 @@ pub async fn run_check(
 /// Query of `share-logs`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LogQuery {
     #[serde(default)]
     pub after: Option<i64>,

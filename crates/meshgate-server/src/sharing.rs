@@ -21,7 +21,7 @@
 mod download;
 mod error;
 mod recipient;
-mod recipients;
+pub(crate) mod recipients;
 mod tables;
 
 pub use error::{SharingError, SharingResult};

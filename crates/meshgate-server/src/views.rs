@@ -13,7 +13,7 @@ use uuid::Uuid;
 use crate::error::ApiResult;
 use crate::state::AppState;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TeamView {
     pub id: Uuid,
     pub domain: String,
@@ -34,13 +34,13 @@ impl TeamView {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct MemberView {
     pub principal: String,
     pub role: TeamRole,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TableView {
     pub id: Uuid,
     pub name: String,
@@ -67,7 +67,7 @@ impl From<ProductTable> for TableView {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ProductView {
     pub id: Uuid,
     pub domain: String,
@@ -115,7 +115,7 @@ impl ProductView {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ItemView {
     pub id: Uuid,
     pub kind: ItemKind,
@@ -133,7 +133,7 @@ pub struct ItemView {
     pub updated_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ShareView {
     pub id: Uuid,
     /// `domain.product`

@@ -63,6 +63,7 @@ pub fn routes() -> axum::Router<AppState> {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::ToSchema)]
 pub struct NewFormType {
     pub name: String,
     #[serde(default)]
@@ -72,6 +73,7 @@ pub struct NewFormType {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::ToSchema)]
 pub struct FormTypeRevisionBody {
     pub description: Option<String>,
     pub fields: Vec<FormField>,
@@ -99,6 +101,16 @@ fn manage_catalog(state: &AppState, caller: &Caller, what: &str) -> ApiResult<()
     authorize(state, caller, Action::ManageCatalog, &Resource::Mesh, what)
 }
 
+#[utoipa::path(
+    get,
+    path = "/form-types",
+    operation_id = "list_form_types",
+    tag = "form-types",
+    responses(
+        (status = 200, description = "OK: `Vec<FormType>`", body = serde_json::Value),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn list_form_types(
     State(state): State<AppState>,
     caller: Caller,
@@ -113,6 +125,19 @@ async fn list_form_types(
     Ok(Json(state.store.list_form_types().await?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/form-types/{name}",
+    operation_id = "get_form_type",
+    tag = "form-types",
+    params(
+        ("name" = String, Path, description = "Name", example = "ownership"),
+    ),
+    responses(
+        (status = 200, description = "OK: `FormType`", body = serde_json::Value),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn get_form_type(
     State(state): State<AppState>,
     caller: Caller,
@@ -128,6 +153,20 @@ async fn get_form_type(
     Ok(Json(form_type_by_name(&state, &name).await?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/form-types/{name}/revisions/{revision}",
+    operation_id = "get_revision",
+    tag = "form-types",
+    params(
+        ("name" = String, Path, description = "Name", example = "ownership"),
+        ("revision" = String, Path, description = "Form type revision", example = "1"),
+    ),
+    responses(
+        (status = 200, description = "OK: `FormTypeRevision`", body = serde_json::Value),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn get_revision(
     State(state): State<AppState>,
     caller: Caller,
@@ -152,6 +191,17 @@ async fn get_revision(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/form-types",
+    operation_id = "create_form_type",
+    tag = "form-types",
+    request_body = NewFormType,
+    responses(
+        (status = 201, description = "Created: `FormType`", body = serde_json::Value),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn create_form_type(
     State(state): State<AppState>,
     caller: Caller,
@@ -196,6 +246,20 @@ async fn check_glossaries(state: &AppState, fields: &[FormField]) -> ApiResult<(
 
 /// A new revision: forms filled under earlier revisions keep the revision they were checked
 /// against, so nothing filled before breaks.
+#[utoipa::path(
+    put,
+    path = "/form-types/{name}",
+    operation_id = "revise_form_type",
+    tag = "form-types",
+    params(
+        ("name" = String, Path, description = "Name", example = "ownership"),
+    ),
+    request_body = FormTypeRevisionBody,
+    responses(
+        (status = 200, description = "OK: `FormType`", body = serde_json::Value),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn revise_form_type(
     State(state): State<AppState>,
     caller: Caller,
@@ -227,6 +291,19 @@ async fn revise_form_type(
     form_type_by_name(&state, &name).await.map(Json)
 }
 
+#[utoipa::path(
+    delete,
+    path = "/form-types/{name}",
+    operation_id = "delete_form_type",
+    tag = "form-types",
+    params(
+        ("name" = String, Path, description = "Name", example = "ownership"),
+    ),
+    responses(
+        (status = 204, description = "Done; no body"),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn delete_form_type(
     State(state): State<AppState>,
     caller: Caller,
@@ -295,12 +372,13 @@ pub async fn fill(
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::ToSchema)]
 pub struct FormBody {
     pub values: BTreeMap<String, Value>,
 }
 
 /// A filled form as the API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct FormView {
     pub form: String,
     pub target_kind: FormTargetKind,
@@ -506,6 +584,20 @@ async fn delete_form(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    get,
+    path = "/products/{domain}/{product}/forms",
+    operation_id = "product_forms",
+    tag = "products",
+    params(
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+    ),
+    responses(
+        (status = 200, description = "OK", body = Vec<FormView>),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn product_forms(
     State(state): State<AppState>,
     caller: Caller,
@@ -515,6 +607,22 @@ async fn product_forms(
     list_forms(&state, &t).await
 }
 
+#[utoipa::path(
+    put,
+    path = "/products/{domain}/{product}/forms/{form}",
+    operation_id = "put_product_form",
+    tag = "products",
+    params(
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("form" = String, Path, description = "Form type name", example = "ownership"),
+    ),
+    request_body = FormBody,
+    responses(
+        (status = 200, description = "OK", body = FormView),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn put_product_form(
     State(state): State<AppState>,
     caller: Caller,
@@ -525,6 +633,21 @@ async fn put_product_form(
     put_form(&state, &caller, t, &form, body).await
 }
 
+#[utoipa::path(
+    delete,
+    path = "/products/{domain}/{product}/forms/{form}",
+    operation_id = "delete_product_form",
+    tag = "products",
+    params(
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("form" = String, Path, description = "Form type name", example = "ownership"),
+    ),
+    responses(
+        (status = 204, description = "Done; no body"),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn delete_product_form(
     State(state): State<AppState>,
     caller: Caller,
@@ -534,6 +657,21 @@ async fn delete_product_form(
     delete_form(&state, &caller, t, &form).await
 }
 
+#[utoipa::path(
+    get,
+    path = "/products/{domain}/{product}/tables/{table}/forms",
+    operation_id = "table_forms",
+    tag = "products",
+    params(
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("table" = String, Path, description = "Table name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+    ),
+    responses(
+        (status = 200, description = "OK", body = Vec<FormView>),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn table_forms(
     State(state): State<AppState>,
     caller: Caller,
@@ -543,6 +681,23 @@ async fn table_forms(
     list_forms(&state, &t).await
 }
 
+#[utoipa::path(
+    put,
+    path = "/products/{domain}/{product}/tables/{table}/forms/{form}",
+    operation_id = "put_table_form",
+    tag = "products",
+    params(
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("table" = String, Path, description = "Table name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("form" = String, Path, description = "Form type name", example = "ownership"),
+    ),
+    request_body = FormBody,
+    responses(
+        (status = 200, description = "OK", body = FormView),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn put_table_form(
     State(state): State<AppState>,
     caller: Caller,
@@ -553,6 +708,22 @@ async fn put_table_form(
     put_form(&state, &caller, t, &form, body).await
 }
 
+#[utoipa::path(
+    delete,
+    path = "/products/{domain}/{product}/tables/{table}/forms/{form}",
+    operation_id = "delete_table_form",
+    tag = "products",
+    params(
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("table" = String, Path, description = "Table name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("form" = String, Path, description = "Form type name", example = "ownership"),
+    ),
+    responses(
+        (status = 204, description = "Done; no body"),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn delete_table_form(
     State(state): State<AppState>,
     caller: Caller,
@@ -562,6 +733,19 @@ async fn delete_table_form(
     delete_form(&state, &caller, t, &form).await
 }
 
+#[utoipa::path(
+    get,
+    path = "/shares/{id}/forms",
+    operation_id = "share_forms",
+    tag = "shares",
+    params(
+        ("id" = String, Path, description = "Id (uuid)"),
+    ),
+    responses(
+        (status = 200, description = "OK", body = Vec<FormView>),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn share_forms(
     State(state): State<AppState>,
     caller: Caller,
@@ -571,6 +755,21 @@ async fn share_forms(
     list_forms(&state, &t).await
 }
 
+#[utoipa::path(
+    put,
+    path = "/shares/{id}/forms/{form}",
+    operation_id = "put_share_form",
+    tag = "shares",
+    params(
+        ("id" = String, Path, description = "Id (uuid)"),
+        ("form" = String, Path, description = "Form type name", example = "ownership"),
+    ),
+    request_body = FormBody,
+    responses(
+        (status = 200, description = "OK", body = FormView),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn put_share_form(
     State(state): State<AppState>,
     caller: Caller,
@@ -581,6 +780,20 @@ async fn put_share_form(
     put_form(&state, &caller, t, &form, body).await
 }
 
+#[utoipa::path(
+    delete,
+    path = "/shares/{id}/forms/{form}",
+    operation_id = "delete_share_form",
+    tag = "shares",
+    params(
+        ("id" = String, Path, description = "Id (uuid)"),
+        ("form" = String, Path, description = "Form type name", example = "ownership"),
+    ),
+    responses(
+        (status = 204, description = "Done; no body"),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn delete_share_form(
     State(state): State<AppState>,
     caller: Caller,
@@ -669,6 +882,7 @@ pub async fn missing_for(
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::ToSchema)]
 pub struct NewRule {
     pub action: String,
     /// Form type names, 1 to 5.
@@ -721,6 +935,19 @@ async fn rule_view(state: &AppState, rule: &Rule, asked: Uuid) -> ApiResult<Rule
 }
 
 /// The rules that apply to products of the domain: its own and inherited ones.
+#[utoipa::path(
+    get,
+    path = "/domains/{domain}/rules",
+    operation_id = "list_rules",
+    tag = "domains",
+    params(
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+    ),
+    responses(
+        (status = 200, description = "OK: `Vec<RuleView>`", body = serde_json::Value),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn list_rules(
     State(state): State<AppState>,
     caller: Caller,
@@ -745,6 +972,20 @@ async fn list_rules(
     Ok(Json(out))
 }
 
+#[utoipa::path(
+    post,
+    path = "/domains/{domain}/rules",
+    operation_id = "create_rule",
+    tag = "domains",
+    params(
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+    ),
+    request_body = NewRule,
+    responses(
+        (status = 201, description = "Created: `RuleView`", body = serde_json::Value),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn create_rule(
     State(state): State<AppState>,
     caller: Caller,
@@ -813,6 +1054,20 @@ async fn create_rule(
     ))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/domains/{domain}/rules/{id}",
+    operation_id = "delete_rule",
+    tag = "domains",
+    params(
+        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
+        ("id" = String, Path, description = "Id (uuid)"),
+    ),
+    responses(
+        (status = 204, description = "Done; no body"),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn delete_rule(
     State(state): State<AppState>,
     caller: Caller,

@@ -171,6 +171,7 @@ fn check_description(description: &str) -> ApiResult<()> {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::ToSchema)]
 pub struct NewGlossary {
     pub name: String,
     #[serde(default)]
@@ -185,6 +186,7 @@ fn enabled() -> bool {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::ToSchema)]
 pub struct Patch {
     pub description: Option<String>,
     pub enabled: Option<bool>,
@@ -197,6 +199,16 @@ pub struct GlossaryView {
     pub terms: Vec<GlossaryTerm>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/glossaries",
+    operation_id = "list_glossaries",
+    tag = "glossaries",
+    responses(
+        (status = 200, description = "OK: `Vec<Glossary>`", body = serde_json::Value),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn list_glossaries(
     State(state): State<AppState>,
     caller: Caller,
@@ -205,6 +217,19 @@ async fn list_glossaries(
     Ok(Json(state.store.list_glossaries().await?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/glossaries/{glossary}",
+    operation_id = "get_glossary",
+    tag = "glossaries",
+    params(
+        ("glossary" = String, Path, description = "Glossary name", example = "business"),
+    ),
+    responses(
+        (status = 200, description = "OK: `GlossaryView`", body = serde_json::Value),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn get_glossary(
     State(state): State<AppState>,
     caller: Caller,
@@ -216,6 +241,17 @@ async fn get_glossary(
     Ok(Json(GlossaryView { glossary, terms }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/glossaries",
+    operation_id = "create_glossary",
+    tag = "glossaries",
+    request_body = NewGlossary,
+    responses(
+        (status = 201, description = "Created: `Glossary`", body = serde_json::Value),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn create_glossary(
     State(state): State<AppState>,
     caller: Caller,
@@ -239,6 +275,20 @@ async fn create_glossary(
     Ok((StatusCode::CREATED, Json(g)))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/glossaries/{glossary}",
+    operation_id = "update_glossary",
+    tag = "glossaries",
+    params(
+        ("glossary" = String, Path, description = "Glossary name", example = "business"),
+    ),
+    request_body = Patch,
+    responses(
+        (status = 200, description = "OK: `Glossary`", body = serde_json::Value),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn update_glossary(
     State(state): State<AppState>,
     caller: Caller,
@@ -259,6 +309,19 @@ async fn update_glossary(
     Ok(Json(g))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/glossaries/{glossary}",
+    operation_id = "delete_glossary",
+    tag = "glossaries",
+    params(
+        ("glossary" = String, Path, description = "Glossary name", example = "business"),
+    ),
+    responses(
+        (status = 204, description = "Done; no body"),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn delete_glossary(
     State(state): State<AppState>,
     caller: Caller,
@@ -274,7 +337,7 @@ async fn delete_glossary(
 
 // ----- terms -----
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TermView {
     pub id: Uuid,
     pub glossary: String,
@@ -327,6 +390,19 @@ async fn term_view(state: &AppState, g: &Glossary, t: GlossaryTerm) -> ApiResult
     })
 }
 
+#[utoipa::path(
+    get,
+    path = "/glossaries/{glossary}/terms",
+    operation_id = "list_terms",
+    tag = "glossaries",
+    params(
+        ("glossary" = String, Path, description = "Glossary name", example = "business"),
+    ),
+    responses(
+        (status = 200, description = "OK: `Vec<GlossaryTerm>`", body = serde_json::Value),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn list_terms(
     State(state): State<AppState>,
     caller: Caller,
@@ -337,6 +413,20 @@ async fn list_terms(
     Ok(Json(state.store.list_terms(Some(g.id)).await?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/glossaries/{glossary}/terms/{term}",
+    operation_id = "get_term",
+    tag = "glossaries",
+    params(
+        ("glossary" = String, Path, description = "Glossary name", example = "business"),
+        ("term" = String, Path, description = "Glossary term (`glossary.term` where not under a glossary)", example = "party"),
+    ),
+    responses(
+        (status = 200, description = "OK", body = TermView),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn get_term(
     State(state): State<AppState>,
     caller: Caller,
@@ -349,6 +439,7 @@ async fn get_term(
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::ToSchema)]
 pub struct NewTerm {
     pub name: String,
     #[serde(default)]
@@ -357,6 +448,20 @@ pub struct NewTerm {
     pub enabled: bool,
 }
 
+#[utoipa::path(
+    post,
+    path = "/glossaries/{glossary}/terms",
+    operation_id = "create_term",
+    tag = "glossaries",
+    params(
+        ("glossary" = String, Path, description = "Glossary name", example = "business"),
+    ),
+    request_body = NewTerm,
+    responses(
+        (status = 201, description = "Created", body = TermView),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn create_term(
     State(state): State<AppState>,
     caller: Caller,
@@ -404,6 +509,21 @@ async fn create_term(
     Ok((StatusCode::CREATED, Json(term_view(&state, &g, t).await?)))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/glossaries/{glossary}/terms/{term}",
+    operation_id = "update_term",
+    tag = "glossaries",
+    params(
+        ("glossary" = String, Path, description = "Glossary name", example = "business"),
+        ("term" = String, Path, description = "Glossary term (`glossary.term` where not under a glossary)", example = "party"),
+    ),
+    request_body = Patch,
+    responses(
+        (status = 200, description = "OK", body = TermView),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn update_term(
     State(state): State<AppState>,
     caller: Caller,
@@ -425,6 +545,20 @@ async fn update_term(
     Ok(Json(term_view(&state, &g, t).await?))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/glossaries/{glossary}/terms/{term}",
+    operation_id = "delete_term",
+    tag = "glossaries",
+    params(
+        ("glossary" = String, Path, description = "Glossary name", example = "business"),
+        ("term" = String, Path, description = "Glossary term (`glossary.term` where not under a glossary)", example = "party"),
+    ),
+    responses(
+        (status = 204, description = "Done; no body"),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn delete_term(
     State(state): State<AppState>,
     caller: Caller,
@@ -480,6 +614,22 @@ async fn relation(
     Ok(Json(term_view(state, &g, t).await?))
 }
 
+#[utoipa::path(
+    put,
+    path = "/glossaries/{glossary}/terms/{term}/relations/{kind}/{target}",
+    operation_id = "relate",
+    tag = "glossaries",
+    params(
+        ("glossary" = String, Path, description = "Glossary name", example = "business"),
+        ("term" = String, Path, description = "Glossary term (`glossary.term` where not under a glossary)", example = "party"),
+        ("kind" = String, Path, description = "Relation kind", example = "synonym"),
+        ("target" = String, Path, description = "Related term"),
+    ),
+    responses(
+        (status = 200, description = "OK", body = TermView),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn relate(
     State(state): State<AppState>,
     caller: Caller,
@@ -488,6 +638,22 @@ async fn relate(
     relation(&state, &caller, path, true).await
 }
 
+#[utoipa::path(
+    delete,
+    path = "/glossaries/{glossary}/terms/{term}/relations/{kind}/{target}",
+    operation_id = "unrelate",
+    tag = "glossaries",
+    params(
+        ("glossary" = String, Path, description = "Glossary name", example = "business"),
+        ("term" = String, Path, description = "Glossary term (`glossary.term` where not under a glossary)", example = "party"),
+        ("kind" = String, Path, description = "Relation kind", example = "synonym"),
+        ("target" = String, Path, description = "Related term"),
+    ),
+    responses(
+        (status = 200, description = "OK", body = TermView),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn unrelate(
     State(state): State<AppState>,
     caller: Caller,

@@ -25,6 +25,7 @@ const MAX_PATH: usize = 1024;
 /// Which items a request or an `add-items` asks for.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::ToSchema)]
 pub struct ItemSelection {
     /// Table names. In a request, leaving out tables, folders and `whole_product` asks for
     /// every table.
@@ -280,12 +281,14 @@ pub async fn remove_item(
 /// The body of `modify-subscription`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::ToSchema)]
 pub struct ModifyRequest {
     #[serde(default)]
     pub data_filters: Vec<String>,
     #[serde(default)]
     pub columns: Option<Vec<String>>,
     #[serde(default)]
+    #[schema(value_type = BTreeMap<String, String>)]
     pub masks: std::collections::BTreeMap<String, meshgate_core::access::Mask>,
     #[serde(default)]
     pub notes: Option<String>,

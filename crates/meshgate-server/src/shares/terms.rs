@@ -231,6 +231,7 @@ async fn product_is_public(state: &AppState, product_id: Uuid) -> ApiResult<bool
 /// The body of `extend`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::ToSchema)]
 pub struct ExtendRequest {
     pub expires_at: DateTime<Utc>,
     pub reason: String,
@@ -410,6 +411,7 @@ pub async fn decide_extension(
 /// The body of `finalize-subscription`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::ToSchema)]
 pub struct FinalizeRequest {
     pub local_name: String,
 }
@@ -490,6 +492,7 @@ pub async fn finalize(
 /// The body of `delete-subscription`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::ToSchema)]
 pub struct DeleteRequest {
     pub reason: String,
     /// Revoke what is still shared first (best effort), then delete.

@@ -74,6 +74,7 @@ fn endpoint(state: &AppState) -> String {
 /// `POST /recipients/{principal}/tokens`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::ToSchema)]
 pub struct NewRecipientToken {
     #[serde(default)]
     pub name: Option<String>,
@@ -140,6 +141,20 @@ async fn recipient(
     Ok(p)
 }
 
+#[utoipa::path(
+    post,
+    path = "/recipients/{principal}/tokens",
+    operation_id = "sharing_recipients_create_token",
+    tag = "recipients",
+    params(
+        ("principal" = String, Path, description = "Principal name", example = "bob", pattern = "^[a-z][a-z0-9_-]*$", max_length = 63),
+    ),
+    request_body = NewRecipientToken,
+    responses(
+        (status = 201, description = "Created: `CreatedToken`", body = serde_json::Value),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn create_token(
     State(state): State<AppState>,
     caller: Caller,
@@ -216,6 +231,19 @@ async fn create_token(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/recipients/{principal}/tokens",
+    operation_id = "sharing_recipients_list_tokens",
+    tag = "recipients",
+    params(
+        ("principal" = String, Path, description = "Principal name", example = "bob", pattern = "^[a-z][a-z0-9_-]*$", max_length = 63),
+    ),
+    responses(
+        (status = 200, description = "OK: `Vec<TokenView>`", body = serde_json::Value),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn list_tokens(
     State(state): State<AppState>,
     caller: Caller,
@@ -226,6 +254,20 @@ async fn list_tokens(
     Ok(Json(tokens.into_iter().map(view).collect()))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/recipients/{principal}/tokens/{id}",
+    operation_id = "sharing_recipients_revoke_token",
+    tag = "recipients",
+    params(
+        ("principal" = String, Path, description = "Principal name", example = "bob", pattern = "^[a-z][a-z0-9_-]*$", max_length = 63),
+        ("id" = String, Path, description = "Id (uuid)"),
+    ),
+    responses(
+        (status = 200, description = "OK: `TokenView`", body = serde_json::Value),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn revoke_token(
     State(state): State<AppState>,
     caller: Caller,
@@ -500,12 +542,26 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::ToSchema)]
 pub struct SettingsBody {
     /// Addresses (`203.0.113.7`, `2001:db8::1`) and networks (`10.0.0.0/8`,
     /// `2001:db8::/32`); empty = any address.
     pub ip_allow_list: Vec<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/recipients/{principal}/settings",
+    operation_id = "get_settings",
+    tag = "recipients",
+    params(
+        ("principal" = String, Path, description = "Principal name", example = "bob", pattern = "^[a-z][a-z0-9_-]*$", max_length = 63),
+    ),
+    responses(
+        (status = 200, description = "OK: `RecipientSettings`", body = serde_json::Value),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn get_settings(
     State(state): State<AppState>,
     caller: Caller,
@@ -520,6 +576,20 @@ async fn get_settings(
     })))
 }
 
+#[utoipa::path(
+    put,
+    path = "/recipients/{principal}/settings",
+    operation_id = "put_settings",
+    tag = "recipients",
+    params(
+        ("principal" = String, Path, description = "Principal name", example = "bob", pattern = "^[a-z][a-z0-9_-]*$", max_length = 63),
+    ),
+    request_body = SettingsBody,
+    responses(
+        (status = 200, description = "OK: `RecipientSettings`", body = serde_json::Value),
+        crate::openapi::ApiErrors,
+    ),
+)]
 async fn put_settings(
     State(state): State<AppState>,
     caller: Caller,

@@ -140,11 +140,12 @@ fn enclosing_fn(before: &str) -> String {
 
 /// Routes a credential may use: the data plane (SQL, the rows API, who am I), the Delta
 /// Sharing protocol (which serves credentials and recipients by design) and the
-/// unauthenticated ones (health, signed file URLs, profile links, the OAuth exchange).
+/// unauthenticated ones (health, the OpenAPI document, signed file URLs, profile links, the
+/// OAuth exchange).
 fn data_plane_or_public(method: &str, path: &str) -> bool {
     path.starts_with("/delta-sharing/")
         || path.starts_with("/files/v1/")
-        || matches!(path, "/healthz" | "/readyz")
+        || matches!(path, "/healthz" | "/readyz" | "/api/v1/openapi.json")
         || path == "/api/v1/query"
         || path == "/api/v1/whoami"
         || (path == "/api/v1/products/{domain}/{product}/tables/{table}/rows"
@@ -436,4 +437,67 @@ async fn an_unauthorized_upload_stores_no_byte() {
         )
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
+}
+
+/// The OpenAPI document served at `/api/v1/openapi.json` is OpenAPI 3.1 and describes exactly
+/// the router's `/api/v1` routes: every (method, path) of the router is in it, and it has none
+/// the router lacks.
+#[tokio::test]
+async fn the_openapi_document_describes_every_api_route_and_no_other() {
+    let m = Mesh::demo().await;
+    // Unauthenticated: it holds no secrets.
+    let r = m
+        .send_bearer("GET", "/api/v1/openapi.json", None, None, Body::empty())
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let doc: Value = serde_json::from_str(&r.text()).unwrap();
+    let version = doc["openapi"].as_str().unwrap_or_default();
+    assert!(version.starts_with("3.1"), "openapi: {version}");
+    assert!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer",
+        "{}",
+        doc["components"]
+    );
+    let mut documented = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            if !METHODS.contains(&method.as_str()) {
+                continue;
+            }
+            // Every operation documents its errors with the one error model.
+            let responses = operation["responses"].as_object().unwrap();
+            assert!(
+                responses.iter().any(|(code, _)| code.starts_with('2')),
+                "{method} {path}: no success response"
+            );
+            if path != "/api/v1/openapi.json" {
+                for code in ["400", "401", "403", "404", "default"] {
+                    assert_eq!(
+                        responses[code]["content"]["application/json"]["schema"]["$ref"],
+                        "#/components/schemas/Error",
+                        "{method} {path}: {code}"
+                    );
+                }
+            }
+            documented.insert(format!("{method} {path}"));
+        }
+    }
+    // The router's routes, with axum's `{*path}` written as OpenAPI's `{path}`.
+    let routed: BTreeSet<String> = routes()
+        .iter()
+        .filter(|r| r.path.starts_with("/api/v1/"))
+        .flat_map(|r| {
+            r.methods
+                .iter()
+                .map(|m| format!("{m} {}", r.path.replace("{*", "{")))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let missing: Vec<_> = routed.difference(&documented).collect();
+    let extra: Vec<_> = documented.difference(&routed).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "not in the OpenAPI document: {missing:?}; documented but not routed: {extra:?}"
+    );
+    assert!(routed.len() >= 120, "{}", routed.len());
 }

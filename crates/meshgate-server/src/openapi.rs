@@ -1,0 +1,253 @@
+//! The OpenAPI 3.1 document of the REST API under `/api/v1`, generated from the handlers'
+//! `#[utoipa::path]` attributes and served, unauthenticated (it holds no secrets), at
+//! `GET /api/v1/openapi.json`. docs/API.md stays the hand-kept description; this document is
+//! what clients and tools are generated from. A test (tests/routes.rs) checks that its paths
+//! and methods are exactly the router's.
+
+use axum::Json;
+use axum::Router;
+use axum::routing::get;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{IntoResponses, Modify, OpenApi, ToSchema};
+
+use crate::state::AppState;
+
+/// The body of every error response: `{"error": {"code", "message", "request_id"}}`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct Error {
+    pub error: ErrorDetail,
+}
+
+/// What went wrong.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ErrorDetail {
+    /// A stable, machine-readable code: `invalid_request`, `unauthenticated`, `forbidden`,
+    /// `not_found`, `conflict`, `internal`, …
+    pub code: String,
+    /// What to fix (4xx), or `internal error` (5xx).
+    pub message: String,
+    /// The id of the request (also in the `x-request-id` response header), for the logs.
+    pub request_id: Option<String>,
+}
+
+/// The error responses every operation may answer with.
+#[derive(IntoResponses)]
+#[allow(dead_code)]
+pub enum ApiErrors {
+    /// The request is malformed: body, query string or a value in it.
+    #[response(status = 400)]
+    BadRequest(Error),
+    /// No bearer token, or one that is unknown, expired or revoked.
+    #[response(status = 401)]
+    Unauthenticated(Error),
+    /// The caller may not do this.
+    #[response(status = 403)]
+    Forbidden(Error),
+    /// No such thing, or one the caller may not see.
+    #[response(status = 404)]
+    NotFound(Error),
+    /// The request conflicts with the current state (exists already, wrong state, …).
+    #[response(status = 409)]
+    Conflict(Error),
+    /// Any other error status (413 for a body over the limit, 500 for an internal error, …).
+    #[response(status = "default")]
+    Other(Error),
+}
+
+/// The bearer scheme: `mgt_…` API tokens everywhere, `mgs_…` credentials on the data plane
+/// (SQL, the rows API, `whoami`).
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "meshgate REST API",
+        description = "The control plane and data plane of a meshgate mesh. Errors have the body \
+            `{\"error\": {\"code\", \"message\", \"request_id\"}}`. The Delta Sharing protocol \
+            (under the configured sharing prefix) follows its own specification and is not described here.",
+    ),
+    paths(
+        crate::openapi::openapi_json,
+        crate::access::list_filters,
+        crate::access::create_filter,
+        crate::access::get_filter,
+        crate::access::update_filter,
+        crate::access::delete_filter,
+        crate::access::list_tags,
+        crate::access::set_tags,
+        crate::access::export_rules,
+        crate::access::import_rules,
+        crate::access::list_tag_masks,
+        crate::access::put_tag_mask,
+        crate::access::delete_tag_mask,
+        crate::access::rotate_mask_key,
+        crate::catalog::search_catalog,
+        crate::catalog::update_product,
+        crate::catalog::product_catalog,
+        crate::catalog::publish,
+        crate::catalog::unpublish,
+        crate::catalog::attach_product_term,
+        crate::catalog::detach_product_term,
+        crate::catalog::set_table_tags,
+        crate::catalog::classify_table,
+        crate::catalog::classify_column,
+        crate::catalog::attach_column_term,
+        crate::catalog::detach_column_term,
+        crate::catalog::set_parent,
+        crate::catalog::forms::list_form_types,
+        crate::catalog::forms::create_form_type,
+        crate::catalog::forms::get_form_type,
+        crate::catalog::forms::revise_form_type,
+        crate::catalog::forms::delete_form_type,
+        crate::catalog::forms::get_revision,
+        crate::catalog::forms::product_forms,
+        crate::catalog::forms::put_product_form,
+        crate::catalog::forms::delete_product_form,
+        crate::catalog::forms::table_forms,
+        crate::catalog::forms::put_table_form,
+        crate::catalog::forms::delete_table_form,
+        crate::catalog::forms::share_forms,
+        crate::catalog::forms::put_share_form,
+        crate::catalog::forms::delete_share_form,
+        crate::catalog::forms::list_rules,
+        crate::catalog::forms::create_rule,
+        crate::catalog::forms::delete_rule,
+        crate::catalog::glossary::list_glossaries,
+        crate::catalog::glossary::create_glossary,
+        crate::catalog::glossary::get_glossary,
+        crate::catalog::glossary::update_glossary,
+        crate::catalog::glossary::delete_glossary,
+        crate::catalog::glossary::list_terms,
+        crate::catalog::glossary::create_term,
+        crate::catalog::glossary::get_term,
+        crate::catalog::glossary::update_term,
+        crate::catalog::glossary::delete_term,
+        crate::catalog::glossary::relate,
+        crate::catalog::glossary::unrelate,
+        crate::credentials::list,
+        crate::credentials::create,
+        crate::credentials::revoke,
+        crate::files::list,
+        crate::files::sign,
+        crate::files::download_named_sign,
+        crate::files::upload_named_sign,
+        crate::files::delete_named_sign,
+        crate::files::download,
+        crate::files::upload,
+        crate::files::delete,
+        crate::locations::list,
+        crate::locations::create,
+        crate::locations::show,
+        crate::locations::remove,
+        crate::notify::list,
+        crate::notify::read_all,
+        crate::notify::read_one,
+        crate::notify::get_contact,
+        crate::notify::put_contact,
+        crate::notify::delete_contact,
+        crate::notify::list_webhooks,
+        crate::notify::create_webhook,
+        crate::notify::delete_webhook,
+        crate::notify::list_deliveries,
+        crate::routes::whoami,
+        crate::routes::create_principal,
+        crate::routes::list_principals,
+        crate::routes::get_principal,
+        crate::routes::add_group_member,
+        crate::routes::remove_group_member,
+        crate::routes::create_token,
+        crate::routes::list_tokens,
+        crate::routes::revoke_token,
+        crate::routes::create_domain,
+        crate::routes::list_domains,
+        crate::routes::get_domain,
+        crate::routes::update_domain,
+        crate::routes::create_team,
+        crate::routes::list_teams,
+        crate::routes::list_members,
+        crate::routes::put_member,
+        crate::routes::remove_member,
+        crate::routes::create_product,
+        crate::routes::list_products,
+        crate::routes::get_product,
+        crate::routes::delete_product,
+        crate::routes::append_data,
+        crate::routes::request_access,
+        crate::routes::list_shares,
+        crate::routes::get_share,
+        crate::routes::delete_share,
+        crate::routes::submit_share,
+        crate::routes::approve_share,
+        crate::routes::reject_share,
+        crate::routes::revoke_share,
+        crate::routes::add_share_items,
+        crate::routes::remove_share_item,
+        crate::routes::modify_share_item,
+        crate::routes::extend_share,
+        crate::routes::decide_extension,
+        crate::routes::finalize_share,
+        crate::routes::verify_share,
+        crate::routes::reapply_share,
+        crate::routes::share_logs,
+        crate::routes::get_share_settings,
+        crate::routes::put_share_settings,
+        crate::routes::verify_product,
+        crate::routes::list_access,
+        crate::routes::query,
+        crate::routes::audit,
+        crate::rows::read,
+        crate::rows::append,
+        crate::sharing::recipients::create_token,
+        crate::sharing::recipients::list_tokens,
+        crate::sharing::recipients::revoke_token,
+        crate::sharing::recipients::get_settings,
+        crate::sharing::recipients::put_settings,
+    ),
+    components(schemas(Error, ErrorDetail)),
+    modifiers(&Security),
+    security(("bearer" = [])),
+)]
+struct Api;
+
+/// The document, with every path under `/api/v1`.
+pub fn document() -> utoipa::openapi::OpenApi {
+    let mut api = Api::openapi();
+    let paths = std::mem::take(&mut api.paths.paths);
+    api.paths.paths = paths
+        .into_iter()
+        .map(|(path, item)| (format!("/api/v1{path}"), item))
+        .collect();
+    api
+}
+
+/// `GET /api/v1/openapi.json`.
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/openapi.json", get(openapi_json))
+}
+
+/// This document.
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    operation_id = "openapi_json",
+    tag = "meta",
+    security(()),
+    responses(
+        (status = 200, description = "The OpenAPI 3.1 document of this API", body = serde_json::Value),
+    ),
+)]
+async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
+    Json(document())
+}
