@@ -8,7 +8,7 @@
 //! `bench/RESULTS.md`.
 //!
 //! ```sh
-//! CARGO_TARGET_DIR=/work/target-b8 cargo run --release -p meshgate-server --example b8_search -- --append
+//! cargo run --release -p meshgate-server --example b8_search -- --append
 //! ```
 //!
 //! Only the index is measured: HTTP and authentication add the same constant to every
@@ -462,7 +462,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let section = format!(
         "\n## B8 — catalog search p95 at 100k products ({date}, {arch}, {cores} cores, Linux {kernel})\n\n\
-Command: `CARGO_TARGET_DIR=/work/target-b8 cargo run --release -p meshgate-server --example b8_search -- --append`. \
+Command: `cargo run --release -p meshgate-server --example b8_search -- --append`. \
 {PRODUCTS} products generated with a seeded generator (18 domains in a hierarchy, {TEAMS} teams, 1–4 tables \
 and 4–15 columns per table, tags, classifications, 0–3 glossary terms, form values; 90 % published), indexed \
 in memory by the server's own search index (`catalog::search::SearchIndex`, tantivy 0.27) in {indexed_s:.1} s; \
