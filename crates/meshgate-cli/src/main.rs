@@ -195,15 +195,15 @@ async fn quickstart(opts: ServerOpts) -> Result<(), String> {
         if fresh { "seeding" } else { "reusing" },
         data_dir.display()
     );
-    let tokens = meshgate_server::mesh::seed_demo(&state).await?;
-    meshgate_server::catalog::seed_demo(&state)
+    let tokens = meshgate_cli::demo::seed_demo(&state).await?;
+    meshgate_cli::demo::catalog::seed_demo(&state)
         .await
         .map_err(|e| e.message)?;
     print_tour(&url, &tokens);
     meshgate_server::serve_on(state, listener, meshgate_server::shutdown_signal()).await
 }
 
-fn print_tour(url: &str, tokens: &meshgate_server::mesh::DemoTokens) {
+fn print_tour(url: &str, tokens: &meshgate_cli::demo::DemoTokens) {
     let token = |name: &str| tokens.get(name).cloned().unwrap_or_default();
     let exe = std::env::current_exe()
         .map(|p| p.display().to_string())

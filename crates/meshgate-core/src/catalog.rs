@@ -601,6 +601,26 @@ pub fn is_a_cycle(relations: &[TermRelation], term: Uuid, target: Uuid) -> Optio
     None
 }
 
+/// Every term narrower than `term` (`x is_a … is_a term`), transitively.
+pub fn narrower_closure(relations: &[TermRelation], term: Uuid) -> Vec<Uuid> {
+    let mut narrower: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
+    for r in relations.iter().filter(|r| r.kind == RelationKind::IsA) {
+        narrower.entry(r.target_id).or_default().push(r.term_id);
+    }
+    let mut out = Vec::new();
+    let mut seen = BTreeSet::from([term]);
+    let mut stack = vec![term];
+    while let Some(at) = stack.pop() {
+        for n in narrower.get(&at).into_iter().flatten() {
+            if seen.insert(*n) {
+                out.push(*n);
+                stack.push(*n);
+            }
+        }
+    }
+    out
+}
+
 /// A term attached to a product (`table_id` and `column` absent) or to a column of one of
 /// its tables.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -615,6 +635,30 @@ pub struct TermLink {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn narrower_terms_are_found_transitively() {
+        let (a, b, c, d) = (
+            Uuid::from_u128(1),
+            Uuid::from_u128(2),
+            Uuid::from_u128(3),
+            Uuid::from_u128(4),
+        );
+        let rel = |t, k, x| TermRelation {
+            term_id: t,
+            kind: k,
+            target_id: x,
+        };
+        let relations = [
+            rel(b, RelationKind::IsA, a),
+            rel(c, RelationKind::IsA, b),
+            rel(d, RelationKind::Classifies, a),
+        ];
+        let mut got = narrower_closure(&relations, a);
+        got.sort();
+        assert_eq!(got, vec![b, c]);
+        assert!(narrower_closure(&relations, c).is_empty());
+    }
 
     fn field(name: &str, kind: FieldKind, required: bool) -> FormField {
         FormField {

@@ -134,7 +134,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
     };
     let state = AppState::open(config).await?;
     let backend = state.store.backend();
-    let tokens = meshgate_server::mesh::seed_demo(&state).await?;
+    let tokens = meshgate_cli::demo::seed_demo(&state).await?;
     let stop = tokio_util::sync::CancellationToken::new();
     tokio::spawn(meshgate_server::worker::run(state.clone(), stop.clone()));
     let app = meshgate_server::router(state.clone());

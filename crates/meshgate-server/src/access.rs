@@ -465,7 +465,6 @@ async fn set_tags(
     let event = audit(&caller, "column.tag", "table", t.table.id)
         .with_detail(json!({"table": t.qualified(), "column": column, "tags": value.tags}));
     state.store.set_column_tags(&value, event).await?;
-    state.reindex(&[t.product.id]).await;
     Ok(Json(value))
 }
 

@@ -55,7 +55,7 @@ impl FromRequestParts<AppState> for DataCaller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        authenticate(parts, state).await.map(DataCaller)
+        caller_of(parts, state).await.map(DataCaller)
     }
 }
 
@@ -67,7 +67,7 @@ impl FromRequestParts<AppState> for Caller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let caller = authenticate(parts, state).await?;
+        let caller = caller_of(parts, state).await?;
         if caller.session.is_some() {
             return Err(ApiError::forbidden(format!(
                 "principal `{}` used a credential on a control-plane route: credentials carry data access only (SQL and the rows API); use an API token",
@@ -76,6 +76,17 @@ impl FromRequestParts<AppState> for Caller {
         }
         Ok(caller)
     }
+}
+
+/// The request's caller, authenticated once per request: the extractors that need the caller
+/// (the caller itself, a product or table in the path) share one store lookup.
+pub async fn caller_of(parts: &mut Parts, state: &AppState) -> Result<Caller, ApiError> {
+    if let Some(caller) = parts.extensions.get::<Caller>() {
+        return Ok(caller.clone());
+    }
+    let caller = authenticate(parts, state).await?;
+    parts.extensions.insert(caller.clone());
+    Ok(caller)
 }
 
 /// The principal a bearer token (API token or credential) names, or 401.

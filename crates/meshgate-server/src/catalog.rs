@@ -17,14 +17,11 @@
 //! write here (and each product create, append, tag or delete elsewhere) reindexes the
 //! products it touched before the API call returns, so a search after a write sees it.
 
-pub mod demo;
 pub mod forms;
 pub mod glossary;
 pub mod index;
 pub mod requests;
 pub mod search;
-
-pub use demo::seed_demo;
 
 use std::collections::BTreeSet;
 
@@ -162,7 +159,6 @@ async fn change_listing(
         json!({"product": qualified, "from": p.listing, "to": to, "revision": p.revision}),
     );
     let after = state.store.set_listing(p.id, p.listing, to, event).await?;
-    state.reindex(&[p.id]).await;
     Ok(ListingView {
         product: qualified,
         listing: after.listing,
@@ -265,7 +261,6 @@ async fn update_product(
         .store
         .update_product_description(p.id, &description, event)
         .await?;
-    state.reindex(&[p.id]).await;
     Ok(Json(ListingView {
         product: qualified,
         listing: after.listing,
@@ -339,7 +334,6 @@ async fn write_table_tags(
     let event = audit(caller, "table.tag", "table", table.id)
         .with_detail(json!({"table": qualified, "tags": value.tags}));
     state.store.set_table_tags(&value, event).await?;
-    state.reindex(&[table.product_id]).await;
     Ok(TagsView {
         table: qualified,
         column: None,
@@ -463,7 +457,6 @@ async fn classify_column(
         json!({"table": qualified, "column": column, "classification": to, "tags": value.tags}),
     );
     state.store.set_column_tags(&value, event).await?;
-    state.reindex(&[p.id]).await;
     Ok(Json(TagsView {
         table: qualified,
         column: Some(column),
@@ -524,7 +517,6 @@ async fn term_link(
                 other => other.into(),
             })?;
     }
-    state.reindex(&[p.id]).await;
     Ok(Json(
         json!({"term": qualified_term, "target": target, "attached": attach}),
     ))
@@ -857,10 +849,6 @@ async fn set_parent(
         .store
         .set_domain_parent(d.id, parent.as_ref().map(|p| p.id), event)
         .await?;
-    // Domain paths are in every document of the subtree: rebuild.
-    if let Err(e) = state.rebuild_index().await {
-        tracing::error!(error = %e.message, "cannot rebuild the search index");
-    }
     Ok(Json(lookup::domain_by_name(&state, &domain).await?))
 }
 

@@ -3,7 +3,8 @@
 //! an id that cannot name anything.
 
 use axum::Json;
-use axum::extract::{Query, Request};
+use axum::extract::{FromRequest, FromRequestParts, Query, RawPathParams, Request};
+use axum::http::request::Parts;
 use uuid::Uuid;
 
 use crate::error::{ApiError, ApiResult};
@@ -47,21 +48,95 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequestP
     }
 }
 
-/// A share id from the path; what is not a uuid names no share (404).
+/// One named parameter of the matched route's path (percent-decoded). A route whose path has
+/// no such parameter is a programming error, answered as an internal error.
+pub async fn path_param<S: Send + Sync>(
+    parts: &mut axum::http::request::Parts,
+    state: &S,
+    name: &str,
+) -> ApiResult<String> {
+    let params = RawPathParams::from_request_parts(parts, state)
+        .await
+        .map_err(|rejection| ApiError::bad_request(rejection.body_text()))?;
+    params
+        .iter()
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value.to_string())
+        .ok_or_else(|| ApiError::internal(format!("the route has no `{{{name}}}` parameter")))
+}
+
+/// The share named by the route's `{id}`: what is not a uuid names no share (404). The
+/// operation loads the share, because whether the caller may see it is part of its checks.
+pub struct ShareId(pub Uuid);
+
+impl<S: Send + Sync> FromRequestParts<S> for ShareId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let raw = path_param(parts, state, "id").await?;
+        share_id(&raw).map(ShareId)
+    }
+}
+
+/// The share item named by the route's `{item}` (404 when it is not a uuid).
+pub struct ItemId(pub Uuid);
+
+impl<S: Send + Sync> FromRequestParts<S> for ItemId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let raw = path_param(parts, state, "item").await?;
+        Uuid::parse_str(&raw)
+            .map(ItemId)
+            .map_err(|_| ApiError::not_found("share item", &raw))
+    }
+}
+
+/// A share id in a path or body; what is not a uuid names no share (404).
 pub fn share_id(raw: &str) -> ApiResult<Uuid> {
     Uuid::parse_str(raw).map_err(|_| ApiError::not_found("share", raw))
 }
 
-/// A share item id from the path (404 when it is not a uuid).
-pub fn item_id(raw: &str) -> ApiResult<Uuid> {
-    Uuid::parse_str(raw).map_err(|_| ApiError::not_found("share item", raw))
+/// An optional JSON body: an empty (or all-whitespace) body means the defaults.
+pub struct OptionalBody<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned + Default, S: Send + Sync> axum::extract::FromRequest<S>
+    for OptionalBody<T>
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let body = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|rejection| match rejection.status() {
+                axum::http::StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+                    axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload_too_large",
+                    "the request body is over the limit",
+                ),
+                _ => ApiError::bad_request(format!(
+                    "invalid request body: {}",
+                    rejection.body_text()
+                )),
+            })?;
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(OptionalBody(T::default()));
+        }
+        serde_json::from_slice(&body)
+            .map(OptionalBody)
+            .map_err(|e| ApiError::bad_request(format!("invalid request body: {e}")))
+    }
 }
 
-/// An optional JSON body: empty means the defaults.
-pub fn optional_body<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> ApiResult<T> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(T::default());
+/// A created resource: 201 with the resource as JSON.
+pub struct Created<T>(pub T);
+
+impl<T: serde::Serialize> axum::response::IntoResponse for Created<T> {
+    fn into_response(self) -> axum::response::Response {
+        (axum::http::StatusCode::CREATED, Json(self.0)).into_response()
     }
-    serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_request(format!("invalid request body: {e}")))
 }
+
+/// The empty object `{}`: the answer of an action that has nothing to return.
+#[derive(Debug, Default, serde::Serialize, utoipa::ToSchema)]
+pub struct Empty {}

@@ -3,9 +3,10 @@
 //! - [`config`]: settings from file and environment.
 //! - [`state`]: what handlers and workers share.
 //! - [`auth`]: bearer tokens → the calling principal.
-//! - [`routes`]: the REST API (docs/API.md), thin handlers over
-//!   [`service`] (identity, domains, teams, products), [`shares`] (the share lifecycle) and
-//!   [`query`] (SQL).
+//! - [`routes`]: the REST API's core routes (docs/API.md), one resource module per area,
+//!   thin handlers over [`identity`] (principals, groups, tokens), [`org`] (domains, teams),
+//!   [`products`] (data products and uploads), [`shares`] (the share lifecycle), [`query`]
+//!   (SQL) and [`audit`] (the audit log).
 //! - [`files`]: a product's files (upload, list, download) and the signed download URLs
 //!   served at `/files/v1/…`.
 //! - [`catalog`]: listing states, metadata forms and rules, the glossary, classification,
@@ -23,6 +24,7 @@
 //! - [`paths`]: the one guard every route's path parameters pass before its handler.
 
 pub mod access;
+pub mod audit;
 pub mod auth;
 pub mod catalog;
 pub mod config;
@@ -30,16 +32,18 @@ pub mod credentials;
 pub mod error;
 pub mod extract;
 pub mod files;
+pub mod identity;
 pub mod locations;
 pub mod lookup;
 pub mod mesh;
 pub mod notify;
 pub mod openapi;
+pub mod org;
 pub mod paths;
+pub mod products;
 pub mod query;
 pub mod routes;
 pub mod rows;
-pub mod service;
 pub mod shares;
 pub mod sharing;
 pub mod snapshot;
@@ -70,15 +74,19 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .nest(
             "/api/v1",
+            // The control plane's writes are followed into the search index; the data
+            // plane's (SQL, rows, files) change no catalog entry.
             routes::api(&state)
                 .merge(access::routes())
                 .merge(credentials::routes())
-                .merge(rows::routes())
-                .merge(files::routes())
                 .merge(locations::routes())
                 .merge(catalog::routes())
                 .merge(notify::routes())
                 .merge(sharing::api_routes())
+                .route_layer(middleware::from_fn_with_state(state.clone(), follow_writes))
+                .merge(routes::data_plane())
+                .merge(rows::routes())
+                .merge(files::routes())
                 .merge(openapi::routes())
                 .route_layer(middleware::from_fn(paths::guard)),
         )
@@ -127,6 +135,21 @@ async fn catch_panic(req: Request, next: Next) -> Response {
             .into_response()
         }
     }
+}
+
+/// After a write request, brings the search index up to date with what it committed (the
+/// index follows the audit log: `catalog::index::catch_up`), so that a search right after a
+/// write sees it.
+async fn follow_writes(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let writes = !matches!(
+        *req.method(),
+        axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS
+    );
+    let response = next.run(req).await;
+    if writes {
+        state.catch_up_index().await;
+    }
+    response
 }
 
 async fn readyz(State(state): State<AppState>) -> Response {
@@ -274,7 +297,26 @@ fn background(state: &AppState, stop: &CancellationToken) -> JoinSet<&'static st
         sharing::collect_garbage(s, st).await;
         "the snapshot collector"
     });
+    let s = state.clone();
+    let st = stop.clone();
+    set.spawn(async move {
+        follow_audit_log(s, st).await;
+        "the search index follower"
+    });
     set
+}
+
+/// Brings the search index up to date every second, for changes this process did not make
+/// through a request (another process on the same store, the worker, the CLI).
+async fn follow_audit_log(state: AppState, stop: CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tick.tick() => state.catch_up_index().await,
+        }
+    }
 }
 
 /// Waits for every background loop to stop (they were cancelled), at most 10 s in all; what

@@ -3,6 +3,8 @@
 //! exactly like a missing one), ask the authorizer, and start the audit event. Below every
 //! feature module; it depends on the state, the caller and the error type only.
 
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 use meshgate_authz::{Action, Resource};
 use meshgate_core::catalog::ListingState;
 use meshgate_core::model::{
@@ -12,6 +14,7 @@ use uuid::Uuid;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
+use crate::extract::path_param;
 use crate::state::AppState;
 
 /// Fails with 403 unless the caller may do `action` on `resource`.
@@ -223,6 +226,59 @@ pub async fn table_of(
                 &format!("{}.{}.{table}", domain.name, product.name),
             )
         })
+}
+
+/// A product a request names, with its domain.
+pub struct ProductRef {
+    pub domain: Domain,
+    pub product: DataProduct,
+}
+
+impl ProductRef {
+    /// `domain.product`.
+    pub fn qualified(&self) -> String {
+        format!("{}.{}", self.domain.name, self.product.name)
+    }
+
+    /// The authorizer's view of the product.
+    pub fn resource(&self) -> Resource {
+        product_resource(&self.product)
+    }
+}
+
+/// The product named by the route's `{domain}` and `{product}`, found through
+/// [`product_by_name`]: a product the caller may not know of is a 404 before the handler runs.
+/// Put it after the handler's caller extractor, which decides 401/403 first.
+pub struct ProductPath(pub ProductRef);
+
+impl FromRequestParts<AppState> for ProductPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
+        let domain = path_param(parts, state, "domain").await?;
+        let product = path_param(parts, state, "product").await?;
+        let caller = crate::auth::caller_of(parts, state).await?;
+        let (domain, product) = product_by_name(state, &caller, &domain, &product).await?;
+        Ok(ProductPath(ProductRef { domain, product }))
+    }
+}
+
+/// The table named by the route's `{domain}`, `{product}` and `{table}`, found through
+/// [`table_ref`] (404 for what the caller may not know of).
+pub struct TablePath(pub TableRef);
+
+impl FromRequestParts<AppState> for TablePath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
+        let domain = path_param(parts, state, "domain").await?;
+        let product = path_param(parts, state, "product").await?;
+        let table = path_param(parts, state, "table").await?;
+        let caller = crate::auth::caller_of(parts, state).await?;
+        Ok(TablePath(
+            table_ref(state, &caller, &domain, &product, &table).await?,
+        ))
+    }
 }
 
 /// A table a request names, with its product and domain.

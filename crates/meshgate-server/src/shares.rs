@@ -710,23 +710,21 @@ pub async fn logs(
 pub async fn verify_all(
     state: &AppState,
     caller: &Caller,
-    product_name: &str,
+    product: &crate::lookup::ProductRef,
     reapply: bool,
 ) -> ApiResult<BulkVerify> {
-    let (d, p) = split_qualified(product_name, "product")?;
-    let (_, product) = product_by_name(state, caller, d, p).await?;
     crate::lookup::authorize(
         state,
         caller,
         Action::UpdateProduct,
-        &crate::lookup::product_resource(&product),
-        &format!("verify the shares of `{product_name}`"),
+        &product.resource(),
+        &format!("verify the shares of `{}`", product.qualified()),
     )?;
-    Ok(verify_product(state, product.id, Some(caller.id()), reapply).await?)
+    Ok(verify_product(state, product.product.id, Some(caller.id()), reapply).await?)
 }
 
 /// One table, folder or product the caller can read through a share.
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct AccessEntry {
     pub share_id: Uuid,
     pub product: String,

@@ -103,6 +103,9 @@ impl AppState {
                     .map_err(|e| e.to_string())?,
             ),
         };
+        crate::catalog::index::follow_from_now(state.store.as_ref(), &state.catalog)
+            .await
+            .map_err(|e| format!("cannot read the audit log: {}", e.message))?;
         crate::catalog::index::rebuild(state.store.as_ref(), &state.catalog)
             .await
             .map_err(|e| format!("cannot build the catalog's search index: {}", e.message))?;
@@ -110,17 +113,16 @@ impl AppState {
     }
 }
 
-/// The catalog's search index follows the store through these two calls, made after a
-/// committed write (`catalog::index`).
+/// The catalog's search index follows the store through the audit log (`catalog::index`).
 impl AppState {
-    /// Brings the index entries of `products` up to date (a product that is gone is removed);
-    /// a failure is logged and repaired by a full rebuild, since the write it follows is
-    /// committed.
-    pub async fn reindex(&self, products: &[Uuid]) {
-        crate::catalog::index::reindex_many(self.store.as_ref(), &self.catalog, products).await;
+    /// Brings the search index up to date with every committed change it has not seen: the
+    /// one hook, run after each write request (`lib.rs`) and on a timer (changes made by
+    /// another process on the same store).
+    pub async fn catch_up_index(&self) {
+        crate::catalog::index::catch_up(self.store.as_ref(), &self.catalog).await;
     }
 
-    /// Rebuilds the whole index (after the demo seed, after a change to the domain hierarchy).
+    /// Rebuilds the whole index: after a bulk seed (the quickstart's demo mesh).
     pub async fn rebuild_index(&self) -> crate::error::ApiResult<()> {
         crate::catalog::index::rebuild(self.store.as_ref(), &self.catalog).await
     }

@@ -532,9 +532,6 @@ async fn put_form(
         "target": target.label, "form": ft.name, "revision": ft.revision,
     }));
     state.store.put_form(&form, event).await?;
-    if let Some((_, p)) = &target.product {
-        state.reindex(&[p.id]).await;
-    }
     let mut view = views(state, std::slice::from_ref(&form)).await?;
     view.pop()
         .map(Json)
@@ -578,9 +575,6 @@ async fn delete_form(
             }
             other => other.into(),
         })?;
-    if let Some((_, p)) = &target.product {
-        state.reindex(&[p.id]).await;
-    }
     Ok(StatusCode::NO_CONTENT)
 }
 

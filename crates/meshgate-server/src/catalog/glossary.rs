@@ -99,49 +99,7 @@ pub async fn term_by_qualified(
     term_by_name(state, g, t).await
 }
 
-/// Every term narrower than `term` (`x is_a … is_a term`), transitively.
-pub fn narrower_closure(relations: &[TermRelation], term: Uuid) -> Vec<Uuid> {
-    let mut narrower: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
-    for r in relations.iter().filter(|r| r.kind == RelationKind::IsA) {
-        narrower.entry(r.target_id).or_default().push(r.term_id);
-    }
-    let mut out = Vec::new();
-    let mut seen = BTreeSet::from([term]);
-    let mut stack = vec![term];
-    while let Some(at) = stack.pop() {
-        for n in narrower.get(&at).into_iter().flatten() {
-            if seen.insert(*n) {
-                out.push(*n);
-                stack.push(*n);
-            }
-        }
-    }
-    out
-}
-
-/// Reindexes the products carrying `term` or a term narrower than it (their search text
-/// includes the term's description and its broader terms).
-async fn reindex_term_users(state: &AppState, term: Uuid) {
-    let result: ApiResult<Vec<Uuid>> = async {
-        let relations = state.store.term_relations().await?;
-        let mut terms = narrower_closure(&relations, term);
-        terms.push(term);
-        let products: BTreeSet<Uuid> = state
-            .store
-            .term_links(None)
-            .await?
-            .into_iter()
-            .filter(|l| terms.contains(&l.term_id))
-            .map(|l| l.product_id)
-            .collect();
-        Ok(products.into_iter().collect())
-    }
-    .await;
-    match result {
-        Ok(products) => state.reindex(&products).await,
-        Err(e) => tracing::error!(error = %e.message, "cannot find the products of a term"),
-    }
-}
+pub use meshgate_core::catalog::narrower_closure;
 
 fn manage(state: &AppState, caller: &Caller, what: &str) -> ApiResult<()> {
     authorize(state, caller, Action::ManageCatalog, &Resource::Mesh, what)
@@ -541,7 +499,6 @@ async fn update_term(
     let event = audit(&caller, "term.update", "glossary_term", t.id)
         .with_detail(json!({"term": format!("{}.{}", g.name, t.name), "enabled": t.enabled}));
     state.store.update_term(&t, event).await?;
-    reindex_term_users(&state, t.id).await;
     Ok(Json(term_view(&state, &g, t).await?))
 }
 
@@ -610,7 +567,6 @@ async fn relation(
         let event = audit(caller, "term.unrelate", "glossary_term", t.id).with_detail(detail);
         state.store.remove_term_relation(&r, event).await?;
     }
-    reindex_term_users(state, t.id).await;
     Ok(Json(term_view(state, &g, t).await?))
 }
 
@@ -660,33 +616,4 @@ async fn unrelate(
     Path(path): Path<(String, String, String, String)>,
 ) -> ApiResult<Json<TermView>> {
     relation(&state, &caller, path, false).await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn narrower_terms_are_found_transitively() {
-        let (a, b, c, d) = (
-            Uuid::from_u128(1),
-            Uuid::from_u128(2),
-            Uuid::from_u128(3),
-            Uuid::from_u128(4),
-        );
-        let rel = |t, k, x| TermRelation {
-            term_id: t,
-            kind: k,
-            target_id: x,
-        };
-        let relations = [
-            rel(b, RelationKind::IsA, a),
-            rel(c, RelationKind::IsA, b),
-            rel(d, RelationKind::Classifies, a),
-        ];
-        let mut got = narrower_closure(&relations, a);
-        got.sort();
-        assert_eq!(got, vec![b, c]);
-        assert!(narrower_closure(&relations, c).is_empty());
-    }
 }

@@ -3,11 +3,12 @@
 //! and per-product refreshes. It reads the store only, so the server state can hold and
 //! build it without depending on the catalog's routes.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use meshgate_core::catalog::{self as model, Classification, MetadataForm, RelationKind};
-use meshgate_core::model::{Domain, ProductTable};
+use meshgate_core::model::{AuditEvent, Domain, Outcome, ProductTable};
 use meshgate_store::Store;
 use uuid::Uuid;
 
@@ -19,6 +20,8 @@ use crate::error::{ApiError, ApiResult};
 pub struct Catalog {
     pub index: SearchIndex,
     pub(crate) updates: tokio::sync::Mutex<()>,
+    /// How far the index has followed the audit log ([`catch_up`]).
+    cursor: tokio::sync::Mutex<Cursor>,
 }
 
 impl Catalog {
@@ -26,8 +29,169 @@ impl Catalog {
         Ok(Catalog {
             index: SearchIndex::new().map_err(|e| e.to_string())?,
             updates: tokio::sync::Mutex::new(()),
+            cursor: tokio::sync::Mutex::new(Cursor::default()),
         })
     }
+}
+
+/// How far the index has followed the audit log. Every event up to `settled` has been
+/// applied; the events after it that were applied are in `seen`, with when. On PostgreSQL a
+/// transaction can commit after one that took a later sequence number, so the events after
+/// `settled` are read again each time, and `settled` moves past an event only
+/// [`SETTLE_AFTER`] after it was first seen.
+#[derive(Debug, Default)]
+struct Cursor {
+    settled: i64,
+    seen: BTreeMap<i64, Instant>,
+}
+
+/// How long after an event the log before it is taken as complete.
+const SETTLE_AFTER: Duration = Duration::from_secs(10);
+
+/// The kinds of object whose changes can change a catalog entry.
+const CATALOG_OBJECTS: &[&str] = &[
+    "data_product",
+    "product",
+    "table",
+    "glossary_term",
+    "domain",
+];
+
+/// What one audit event asks of the index.
+enum Change {
+    Product(Uuid),
+    Table(Uuid),
+    Term(Uuid),
+    Everything,
+}
+
+/// The change an event names, if it can change a catalog entry: product and table metadata,
+/// listing, tags, classification, tenancy, appends, forms, glossary terms and their links,
+/// and the domain hierarchy (domain paths are in every entry below a domain). Denied and
+/// failed acts change nothing.
+fn change_of(event: &AuditEvent) -> Option<Change> {
+    if event.outcome != Outcome::Success {
+        return None;
+    }
+    let action = event.action.as_str();
+    let catalog_action = ["product.", "table.", "column.", "term.", "form."]
+        .iter()
+        .any(|prefix| action.starts_with(prefix));
+    let id = || {
+        event
+            .object_id
+            .as_deref()
+            .and_then(|id| Uuid::parse_str(id).ok())
+    };
+    match event.object_type.as_str() {
+        "domain" if action == "domain.set_parent" => Some(Change::Everything),
+        "data_product" | "product" if catalog_action => id().map(Change::Product),
+        "table" if catalog_action => id().map(Change::Table),
+        "glossary_term" if catalog_action => id().map(Change::Term),
+        _ => None,
+    }
+}
+
+/// Starts following the audit log from its current end: call before the first [`rebuild`],
+/// so that nothing committed between the two is missed.
+pub async fn follow_from_now(store: &dyn Store, catalog: &Catalog) -> ApiResult<()> {
+    let end = store.last_audit_seq().await?;
+    let mut cursor = catalog.cursor.lock().await;
+    *cursor = Cursor {
+        settled: end,
+        seen: BTreeMap::new(),
+    };
+    Ok(())
+}
+
+/// The one way a committed change reaches the search index: reads the audit log past the
+/// cursor (the events of the catalog's kinds of object), works out which products they
+/// touch, and reindexes those (or rebuilds, after a change to the domain hierarchy). Run
+/// after every write request and on a timer, so that changes made by another process on the
+/// same store arrive too (docs/design/ARCHITECTURE.md §Server layout). Idempotent: an event
+/// seen twice reindexes its product twice.
+pub async fn catch_up(store: &dyn Store, catalog: &Arc<Catalog>) {
+    let mut cursor = catalog.cursor.lock().await;
+    let result: ApiResult<()> = async {
+        let now = Instant::now();
+        let mut events = Vec::new();
+        let mut at = cursor.settled;
+        loop {
+            let page = store.audit_of_types(at, CATALOG_OBJECTS, 1000).await?;
+            let Some(last) = page.last() else { break };
+            at = last.seq;
+            let full = page.len() == 1000;
+            events.extend(page);
+            if !full {
+                break;
+            }
+        }
+        let mut everything = false;
+        let mut products = BTreeSet::new();
+        let mut tables = BTreeSet::new();
+        let mut terms = BTreeSet::new();
+        for event in &events {
+            if cursor.seen.contains_key(&event.seq) {
+                continue;
+            }
+            cursor.seen.insert(event.seq, now);
+            match change_of(event) {
+                Some(Change::Everything) => everything = true,
+                Some(Change::Product(id)) => {
+                    products.insert(id);
+                }
+                Some(Change::Table(id)) => {
+                    tables.insert(id);
+                }
+                Some(Change::Term(id)) => {
+                    terms.insert(id);
+                }
+                None => {}
+            }
+        }
+        while let Some((&seq, &first)) = cursor.seen.first_key_value() {
+            if now.duration_since(first) < SETTLE_AFTER {
+                break;
+            }
+            cursor.settled = seq;
+            cursor.seen.pop_first();
+        }
+        if everything {
+            return rebuild(store, catalog).await;
+        }
+        for table in tables {
+            if let Some(t) = store.get_table(table).await? {
+                products.insert(t.product_id);
+            }
+        }
+        if !terms.is_empty() {
+            products.extend(term_users(store, &terms).await?);
+        }
+        let products: Vec<Uuid> = products.into_iter().collect();
+        reindex_many(store, catalog, &products).await;
+        Ok(())
+    }
+    .await;
+    if let Err(e) = result {
+        tracing::error!(error = %e.message, "cannot follow the audit log into the search index");
+    }
+}
+
+/// The products carrying one of `terms` or a term narrower than it (their entries hold the
+/// term's description and its broader terms).
+async fn term_users(store: &dyn Store, terms: &BTreeSet<Uuid>) -> ApiResult<BTreeSet<Uuid>> {
+    let relations = store.term_relations().await?;
+    let mut all: BTreeSet<Uuid> = terms.clone();
+    for term in terms {
+        all.extend(model::narrower_closure(&relations, *term));
+    }
+    Ok(store
+        .term_links(None)
+        .await?
+        .into_iter()
+        .filter(|l| all.contains(&l.term_id))
+        .map(|l| l.product_id)
+        .collect())
 }
 
 /// Names by id, for turning store rows into catalog entries.
@@ -222,7 +386,7 @@ impl Names {
 }
 
 /// Rebuilds the whole search index from the store (at start-up, after the demo seed, after a
-/// change to the domain hierarchy).
+/// change to the domain hierarchy, when an update fails).
 pub async fn rebuild(store: &dyn Store, catalog: &Arc<Catalog>) -> ApiResult<()> {
     let _updating = catalog.updates.lock().await;
     let rows = store.catalog_rows(None).await?;

@@ -16,7 +16,9 @@ use uuid::Uuid;
 use super::change::{enqueue_and_wait, load_for, share_job, transition_event};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::lookup::{audit, authorize, product_by_name, product_resource, split_qualified};
+use crate::lookup::{
+    ProductRef, audit, authorize, product_by_name, product_resource, split_qualified,
+};
 use crate::state::AppState;
 use crate::views::ShareView;
 
@@ -326,6 +328,21 @@ pub enum ExtensionDecision {
     Cancel,
 }
 
+impl std::str::FromStr for ExtensionDecision {
+    type Err = ApiError;
+
+    fn from_str(s: &str) -> ApiResult<Self> {
+        match s {
+            "approve" => Ok(ExtensionDecision::Approve),
+            "reject" => Ok(ExtensionDecision::Reject),
+            "cancel" => Ok(ExtensionDecision::Cancel),
+            other => Err(ApiError::bad_request(format!(
+                "unknown extension decision `{other}`; use approve, reject or cancel"
+            ))),
+        }
+    }
+}
+
 /// `POST /shares/{id}/extension/{approve|reject|cancel}`: approvers approve or reject, the
 /// requester may cancel. Items go back to `share_succeeded` in every case; an approval moves
 /// the expiry.
@@ -589,34 +606,32 @@ pub async fn delete(
 pub async fn get_settings(
     state: &AppState,
     caller: &Caller,
-    product: &str,
+    product: &ProductRef,
 ) -> ApiResult<ShareSettings> {
-    let (d, p) = split_qualified(product, "product")?;
-    let (_, product) = product_by_name(state, caller, d, p).await?;
     authorize(
         state,
         caller,
         Action::ViewProduct,
-        &product_resource(&product),
+        &product.resource(),
         "view the product",
     )?;
-    Ok(state.store.share_settings(product.id).await?)
+    Ok(state.store.share_settings(product.product.id).await?)
 }
 
 /// `PUT /products/{domain}/{product}/share-settings`: the product's owners and stewards.
 pub async fn put_settings(
     state: &AppState,
     caller: &Caller,
-    product_name: &str,
+    target: &ProductRef,
     settings: ShareSettings,
 ) -> ApiResult<ShareSettings> {
-    let (d, p) = split_qualified(product_name, "product")?;
-    let (_, product) = product_by_name(state, caller, d, p).await?;
+    let product_name = target.qualified();
+    let product = &target.product;
     authorize(
         state,
         caller,
         Action::UpdateProduct,
-        &product_resource(&product),
+        &target.resource(),
         &format!("change the share settings of `{product_name}`"),
     )?;
     if let (Some(a), Some(b)) = (settings.min_days, settings.max_days)

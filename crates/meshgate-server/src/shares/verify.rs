@@ -186,7 +186,7 @@ pub async fn verify_share(state: &AppState, id: Uuid, reapply: bool) -> meshgate
 }
 
 /// What a bulk verification found.
-#[derive(Debug, Clone, Default, serde::Serialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, utoipa::ToSchema)]
 pub struct BulkVerify {
     pub shares: usize,
     pub items: usize,

@@ -10,8 +10,8 @@ use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, Request, StatusCode, header};
 use chrono::Utc;
 use http_body_util::BodyExt;
+use meshgate_cli::demo::DemoTokens;
 use meshgate_core::model::{ApiToken, NewAuditEvent, new_id};
-use meshgate_server::mesh::DemoTokens;
 use meshgate_server::{AppState, Config};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
@@ -118,7 +118,7 @@ fn config(dir: &Path) -> Config {
 async fn open(config: Config, dir: tempfile::TempDir, seed: bool) -> Mesh {
     let state = AppState::open(config).await.expect("open state");
     let tokens = if seed {
-        meshgate_server::mesh::seed_demo(&state)
+        meshgate_cli::demo::seed_demo(&state)
             .await
             .expect("seed the demo mesh")
     } else {
@@ -483,7 +483,7 @@ async fn missing_garbage_revoked_and_expired_tokens_are_401() {
         .await
         .unwrap()
         .unwrap();
-    let issued = meshgate_server::service::issue_token(&m.state, None, &alice, "test", 1)
+    let issued = meshgate_server::identity::issue_token(&m.state, None, &alice, "test", 1)
         .await
         .unwrap();
     let r = m

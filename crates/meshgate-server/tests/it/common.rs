@@ -8,7 +8,7 @@ use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, Request, StatusCode, header};
 use http_body_util::BodyExt;
-use meshgate_server::mesh::DemoTokens;
+use meshgate_cli::demo::DemoTokens;
 use meshgate_server::{AppState, Config};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
@@ -149,7 +149,7 @@ impl Mesh {
         let mut config = config(dir.path());
         tweak(&mut config);
         let state = AppState::open(config).await.expect("open state");
-        let tokens = meshgate_server::mesh::seed_demo(&state)
+        let tokens = meshgate_cli::demo::seed_demo(&state)
             .await
             .expect("seed the demo mesh");
         let stop = CancellationToken::new();

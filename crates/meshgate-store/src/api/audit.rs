@@ -26,4 +26,14 @@ pub trait AuditStore: Send + Sync + 'static {
     async fn append_audit(&self, event: NewAuditEvent) -> Result<i64>;
     /// Events in sequence order.
     async fn list_audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEvent>>;
+    /// Events after `after_seq` about objects of the given types, in sequence order, at most
+    /// `limit` (capped at 1000): for followers of the log that act on some kinds of change.
+    async fn audit_of_types(
+        &self,
+        after_seq: i64,
+        object_types: &[&str],
+        limit: u32,
+    ) -> Result<Vec<AuditEvent>>;
+    /// The highest sequence number in the log (0 when it is empty).
+    async fn last_audit_seq(&self) -> Result<i64>;
 }

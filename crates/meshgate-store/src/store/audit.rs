@@ -50,4 +50,33 @@ impl AuditStore for SqlStore {
         let mut conn = self.read().await?;
         fetch_list(&mut conn, "read the audit log", &sql, &args).await
     }
+
+    async fn audit_of_types(
+        &self,
+        after_seq: i64,
+        object_types: &[&str],
+        limit: u32,
+    ) -> Result<Vec<AuditEvent>> {
+        if object_types.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut args = Args::default();
+        let mut sql = AuditEvent::select(&format!("WHERE seq > {}", args.int(after_seq)));
+        let types: Vec<String> = object_types.iter().map(|t| args.text(*t)).collect();
+        sql += &format!(
+            " AND object_type IN ({}) ORDER BY seq LIMIT {}",
+            types.join(", "),
+            args.int(i64::from(limit.min(AUDIT_MAX_LIMIT)))
+        );
+        let mut conn = self.read().await?;
+        fetch_list(&mut conn, "read the audit log", &sql, &args).await
+    }
+
+    async fn last_audit_seq(&self) -> Result<i64> {
+        let row = sqlx::query("SELECT COALESCE(MAX(seq), 0) AS seq FROM audit_events")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| crate::db::internal("read the audit log", e))?;
+        crate::codec::int(&row, "seq")
+    }
 }

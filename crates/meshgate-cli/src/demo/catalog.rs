@@ -1,4 +1,5 @@
-//! The quickstart's demo catalog.
+//! The quickstart's demo catalog: a glossary, a form type, terms and classifications on the
+//! demo products.
 
 use std::collections::HashMap;
 
@@ -8,8 +9,8 @@ use meshgate_core::catalog::{
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::error::ApiResult;
-use crate::state::AppState;
+use meshgate_server::AppState;
+use meshgate_server::error::ApiResult;
 
 /// Seeds a small catalog for the quickstart's demo mesh (idempotent: skipped once the
 /// `business` glossary exists) and brings the search index up to date: a glossary, a form

@@ -1,6 +1,8 @@
-//! Control-plane operations on identity, domains, teams and data products. Each checks the
-//! action with the authorizer, validates input, and writes the change with its audit event in
-//! one store call. Handlers only extract and delegate to these.
+//! Data products: create (with uploaded or registered tables), list, view, append, delete.
+//! Operations check, validate and write with their audit event; `routes/products.rs` holds
+//! the handlers and `products/upload.rs` stages uploaded bytes.
+
+pub mod upload;
 
 use std::path::PathBuf;
 
@@ -12,435 +14,21 @@ use meshgate_core::model::{
 };
 use meshgate_core::{names, token};
 use meshgate_engine::ingest::{self, FileFormat};
+use meshgate_store::ProductFilter;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
+use crate::lookup::{ProductRef, TableRef};
 use crate::lookup::{
     audit, authorize, domain_by_name, principal_by_name, product_by_name, product_resource,
     team_by_name,
 };
 use crate::state::AppState;
 use crate::views::{MemberView, ProductView, TeamView};
-
-// ----- principals and tokens -----
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-#[derive(utoipa::ToSchema)]
-pub struct NewPrincipal {
-    pub name: String,
-    pub kind: PrincipalKind,
-    #[serde(default)]
-    pub display_name: Option<String>,
-    #[serde(default)]
-    pub admin: bool,
-}
-
-pub async fn create_principal(
-    state: &AppState,
-    caller: &Caller,
-    req: NewPrincipal,
-) -> ApiResult<Principal> {
-    authorize(
-        state,
-        caller,
-        Action::CreatePrincipal,
-        &Resource::Mesh,
-        "create principals",
-    )?;
-    names::validate_principal(&req.name)?;
-    let principal = Principal {
-        id: new_id(),
-        display_name: req.display_name.unwrap_or_else(|| req.name.clone()),
-        name: req.name,
-        kind: req.kind,
-        is_admin: req.admin,
-        created_at: Utc::now(),
-    };
-    let event = audit(caller, "principal.create", "principal", principal.id).with_detail(
-        json!({"name": principal.name, "kind": principal.kind, "admin": principal.is_admin}),
-    );
-    state.store.create_principal(&principal, event).await?;
-    Ok(principal)
-}
-
-pub async fn set_group_member(
-    state: &AppState,
-    caller: &Caller,
-    group: &str,
-    member: &str,
-    add: bool,
-) -> ApiResult<()> {
-    authorize(
-        state,
-        caller,
-        Action::CreatePrincipal,
-        &Resource::Mesh,
-        "change group membership",
-    )?;
-    let g = principal_by_name(state, group).await?;
-    if g.kind != PrincipalKind::Group {
-        return Err(ApiError::bad_request(format!(
-            "`{group}` is a {}, not a group",
-            g.kind
-        )));
-    }
-    let m = principal_by_name(state, member).await?;
-    let action = if add {
-        "group.add_member"
-    } else {
-        "group.remove_member"
-    };
-    let event = audit(caller, action, "principal", g.id).with_detail(json!({"member": member}));
-    if add {
-        state.store.add_group_member(g.id, m.id, event).await?;
-    } else {
-        state.store.remove_group_member(g.id, m.id, event).await?;
-    }
-    Ok(())
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-#[derive(utoipa::ToSchema)]
-pub struct NewToken {
-    #[serde(default)]
-    pub principal: Option<String>,
-    #[serde(default)]
-    pub name: Option<String>,
-    /// Days until expiry; 0 = never. Default 90.
-    #[serde(default)]
-    pub expires_in_days: Option<u32>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct CreatedToken {
-    pub id: Uuid,
-    /// Shown only here, once.
-    pub token: String,
-    pub principal: String,
-    pub expires_at: Option<chrono::DateTime<Utc>>,
-}
-
-/// Issues a token for `principal` without an authorization check: for `init`, the quickstart
-/// and the API handler after its own check.
-pub async fn issue_token(
-    state: &AppState,
-    actor: Option<Uuid>,
-    principal: &Principal,
-    name: &str,
-    expires_in_days: u32,
-) -> ApiResult<CreatedToken> {
-    let secret = token::generate();
-    let now = Utc::now();
-    let record = ApiToken {
-        id: new_id(),
-        principal_id: principal.id,
-        name: name.to_string(),
-        token_hash: token::hash(&secret),
-        created_at: now,
-        expires_at: (expires_in_days > 0).then(|| now + Duration::days(i64::from(expires_in_days))),
-        revoked_at: None,
-    };
-    let event = NewAuditEvent::new(actor, "token.create", "token", Some(record.id.to_string()))
-        .with_request_id(crate::error::REQUEST_ID.try_with(|id| id.clone()).ok())
-        .with_detail(
-            json!({"principal": principal.name, "name": name, "expires_at": record.expires_at}),
-        );
-    state.store.create_token(&record, event).await?;
-    Ok(CreatedToken {
-        id: record.id,
-        token: secret,
-        principal: principal.name.clone(),
-        expires_at: record.expires_at,
-    })
-}
-
-pub async fn create_token(
-    state: &AppState,
-    caller: &Caller,
-    req: NewToken,
-) -> ApiResult<CreatedToken> {
-    let principal = match &req.principal {
-        Some(name) => principal_by_name(state, name).await?,
-        None => caller.principal.clone(),
-    };
-    authorize(
-        state,
-        caller,
-        Action::CreateToken,
-        &Resource::Principal { id: principal.id },
-        &format!("create tokens for `{}`", principal.name),
-    )?;
-    if principal.kind == PrincipalKind::Group {
-        return Err(ApiError::bad_request(
-            "groups cannot hold tokens; create a token for a user or service principal",
-        ));
-    }
-    let name = req.name.unwrap_or_else(|| "api".to_string());
-    if name.len() > 200 {
-        return Err(ApiError::bad_request("token name is longer than 200 bytes"));
-    }
-    let days = req.expires_in_days.unwrap_or(90);
-    if days > 3650 {
-        return Err(ApiError::bad_request(
-            "`expires_in_days` must be at most 3650 (0 = never)",
-        ));
-    }
-    issue_token(state, Some(caller.id()), &principal, &name, days).await
-}
-
-pub async fn list_tokens(
-    state: &AppState,
-    caller: &Caller,
-    principal: Option<&str>,
-) -> ApiResult<Vec<ApiToken>> {
-    let principal = match principal {
-        Some(name) => principal_by_name(state, name).await?,
-        None => caller.principal.clone(),
-    };
-    authorize(
-        state,
-        caller,
-        Action::ListTokens,
-        &Resource::Principal { id: principal.id },
-        &format!("list the tokens of `{}`", principal.name),
-    )?;
-    Ok(state.store.list_tokens(principal.id).await?)
-}
-
-pub async fn revoke_token(state: &AppState, caller: &Caller, id: Uuid) -> ApiResult<ApiToken> {
-    let record = state
-        .store
-        .get_token(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("token", &id.to_string()))?;
-    let resource = Resource::Principal {
-        id: record.principal_id,
-    };
-    if !state
-        .authz
-        .is_allowed(&caller.actor, Action::RevokeToken, &resource)
-    {
-        // Someone else's token: do not confirm it exists.
-        return Err(ApiError::not_found("token", &id.to_string()));
-    }
-    let event = audit(caller, "token.revoke", "token", id);
-    state.store.revoke_token(id, Utc::now(), event).await?;
-    state
-        .store
-        .get_token(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("token", &id.to_string()))
-}
-
-// ----- domains and teams -----
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-#[derive(utoipa::ToSchema)]
-pub struct NewDomain {
-    pub name: String,
-    #[serde(default)]
-    pub description: String,
-    #[serde(default = "yes")]
-    pub producer: bool,
-    #[serde(default = "yes")]
-    pub consumer: bool,
-    /// The domain this one is a unit of.
-    #[serde(default)]
-    pub parent: Option<String>,
-}
-
-fn yes() -> bool {
-    true
-}
-
-pub async fn create_domain(state: &AppState, caller: &Caller, req: NewDomain) -> ApiResult<Domain> {
-    authorize(
-        state,
-        caller,
-        Action::CreateDomain,
-        &Resource::Mesh,
-        "create domains",
-    )?;
-    names::validate("domain name", &req.name)?;
-    let parent_id = match &req.parent {
-        Some(parent) => Some(domain_by_name(state, parent).await?.id),
-        None => None,
-    };
-    let domain = Domain {
-        id: new_id(),
-        name: req.name,
-        description: req.description,
-        producer: req.producer,
-        consumer: req.consumer,
-        created_at: Utc::now(),
-        parent_id,
-    };
-    let event = audit(caller, "domain.create", "domain", domain.id).with_detail(
-        json!({"name": domain.name, "producer": domain.producer, "consumer": domain.consumer}),
-    );
-    state.store.create_domain(&domain, event).await?;
-    Ok(domain)
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-#[derive(utoipa::ToSchema)]
-pub struct DomainPatch {
-    pub description: Option<String>,
-    pub producer: Option<bool>,
-    pub consumer: Option<bool>,
-}
-
-pub async fn update_domain(
-    state: &AppState,
-    caller: &Caller,
-    name: &str,
-    patch: DomainPatch,
-) -> ApiResult<Domain> {
-    let mut domain = domain_by_name(state, name).await?;
-    authorize(
-        state,
-        caller,
-        Action::UpdateDomain,
-        &Resource::Domain { id: domain.id },
-        "update domains",
-    )?;
-    let before = (domain.producer, domain.consumer);
-    if let Some(d) = patch.description {
-        domain.description = d;
-    }
-    domain.producer = patch.producer.unwrap_or(domain.producer);
-    domain.consumer = patch.consumer.unwrap_or(domain.consumer);
-    let event = audit(caller, "domain.update", "domain", domain.id).with_detail(json!({
-        "from": {"producer": before.0, "consumer": before.1},
-        "to": {"producer": domain.producer, "consumer": domain.consumer},
-    }));
-    state.store.update_domain(&domain, event).await?;
-    Ok(domain)
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-#[derive(utoipa::ToSchema)]
-pub struct NewTeam {
-    pub name: String,
-    #[serde(default)]
-    pub description: String,
-}
-
-pub async fn create_team(
-    state: &AppState,
-    caller: &Caller,
-    domain: &str,
-    req: NewTeam,
-) -> ApiResult<TeamView> {
-    let domain = domain_by_name(state, domain).await?;
-    authorize(
-        state,
-        caller,
-        Action::CreateTeam,
-        &Resource::Domain { id: domain.id },
-        "create teams",
-    )?;
-    names::validate("team name", &req.name)?;
-    let team = Team {
-        id: new_id(),
-        domain_id: domain.id,
-        name: req.name,
-        description: req.description,
-        created_at: Utc::now(),
-    };
-    let event = audit(caller, "team.create", "team", team.id)
-        .with_detail(json!({"domain": domain.name, "name": team.name}));
-    state.store.create_team(&team, event).await?;
-    Ok(TeamView::new(team, &domain))
-}
-
-pub async fn list_members(
-    state: &AppState,
-    domain: &str,
-    team: &str,
-) -> ApiResult<Vec<MemberView>> {
-    let (_, t) = team_by_name(state, domain, team).await?;
-    let mut out = Vec::new();
-    for m in state.store.list_team_members(t.id).await? {
-        out.push(MemberView {
-            principal: crate::views::name_of_principal(state, m.principal_id).await?,
-            role: m.role,
-        });
-    }
-    Ok(out)
-}
-
-pub async fn put_member(
-    state: &AppState,
-    caller: &Caller,
-    domain: &str,
-    team: &str,
-    principal: &str,
-    role: TeamRole,
-) -> ApiResult<MemberView> {
-    let (d, t) = team_by_name(state, domain, team).await?;
-    authorize(
-        state,
-        caller,
-        Action::ManageTeamMembers,
-        &Resource::Team {
-            id: t.id,
-            domain_id: d.id,
-        },
-        &format!("manage the members of team `{domain}.{team}`"),
-    )?;
-    let p = principal_by_name(state, principal).await?;
-    let event = audit(caller, "team.put_member", "team", t.id)
-        .with_detail(json!({"principal": principal, "role": role}));
-    state
-        .store
-        .put_team_member(
-            &TeamMember {
-                team_id: t.id,
-                principal_id: p.id,
-                role,
-            },
-            event,
-        )
-        .await?;
-    Ok(MemberView {
-        principal: p.name,
-        role,
-    })
-}
-
-pub async fn remove_member(
-    state: &AppState,
-    caller: &Caller,
-    domain: &str,
-    team: &str,
-    principal: &str,
-) -> ApiResult<()> {
-    let (d, t) = team_by_name(state, domain, team).await?;
-    authorize(
-        state,
-        caller,
-        Action::ManageTeamMembers,
-        &Resource::Team {
-            id: t.id,
-            domain_id: d.id,
-        },
-        &format!("manage the members of team `{domain}.{team}`"),
-    )?;
-    let p = principal_by_name(state, principal).await?;
-    let event = audit(caller, "team.remove_member", "team", t.id)
-        .with_detail(json!({"principal": principal}));
-    state.store.remove_team_member(t.id, p.id, event).await?;
-    Ok(())
-}
+pub use upload::StagedFile;
 
 // ----- data products -----
 
@@ -499,13 +87,6 @@ impl NewTable {
             separator,
         })
     }
-}
-
-/// A file uploaded for one table, staged on disk.
-pub struct StagedFile {
-    pub table: String,
-    pub path: PathBuf,
-    pub file_name: Option<String>,
 }
 
 /// Checks that `caller` may create `req` (the team exists, the caller may create products
@@ -734,7 +315,6 @@ pub async fn create_product(
             .with_detail(json!({"table": format!("{}.{}.{}", domain.name, product.name, table.name), "key": record.key_column, "separator": record.separator}));
         state.store.set_tenancy(&record, event).await?;
     }
-    state.reindex(&[product.id]).await;
     ProductView::load(state, caller, product).await
 }
 
@@ -778,40 +358,47 @@ pub struct AppendTarget {
     qualified: String,
 }
 
-/// Finds `domain.product.table` and checks that `caller` may append to it.
+/// Checks that `caller` may append to the table (found by the route's `TablePath`).
 pub async fn append_target(
     state: &AppState,
     caller: &Caller,
-    domain: &str,
-    product: &str,
-    table: &str,
+    table: TableRef,
 ) -> ApiResult<AppendTarget> {
-    let (_, p) = product_by_name(state, caller, domain, product).await?;
+    let qualified = table.qualified();
+    let TableRef {
+        product: p,
+        table: t,
+        ..
+    } = table;
     authorize(
         state,
         caller,
         Action::AppendData,
         &product_resource(&p),
-        &format!("append data to `{domain}.{product}`"),
+        &format!("append data to `{qualified}`"),
     )?;
-    let t = state
-        .store
-        .list_tables(p.id)
-        .await?
-        .into_iter()
-        .find(|t| t.name == table)
-        .ok_or_else(|| ApiError::not_found("table", &format!("{domain}.{product}.{table}")))?;
     if let Some(why) = crate::locations::write_refusal(state, &p, &t).await? {
         return Err(ApiError::forbidden(format!(
-            "principal `{}` may not append data to `{domain}.{product}.{table}`: {why}",
+            "principal `{}` may not append data to `{qualified}`: {why}",
             caller.principal.name
         )));
     }
     Ok(AppendTarget {
         product: p,
         table: t,
-        qualified: format!("{domain}.{product}.{table}"),
+        qualified,
     })
+}
+
+/// What an append wrote.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Appended {
+    /// `domain.product.table`.
+    pub table: String,
+    /// Rows appended.
+    pub rows: u64,
+    /// The table version the append committed.
+    pub version: i64,
 }
 
 pub async fn append_data(
@@ -820,7 +407,7 @@ pub async fn append_data(
     target: AppendTarget,
     format: FileFormat,
     file: &std::path::Path,
-) -> ApiResult<serde_json::Value> {
+) -> ApiResult<Appended> {
     let AppendTarget {
         product: p,
         table: mut t,
@@ -850,27 +437,119 @@ pub async fn append_data(
         "table": qualified, "rows": report.rows, "version": report.version,
     }));
     state.store.update_table_columns(&t, event).await?;
-    state.reindex(&[p.id]).await;
-    Ok(json!({"table": qualified, "rows": report.rows, "version": report.version}))
+    Ok(Appended {
+        table: qualified,
+        rows: report.rows,
+        version: report.version,
+    })
 }
 
-pub async fn delete_product(
-    state: &AppState,
-    caller: &Caller,
-    domain: &str,
-    product: &str,
-) -> ApiResult<()> {
-    let (_, p) = product_by_name(state, caller, domain, product).await?;
+/// `DELETE /products/{domain}/{product}`: owners (and admins).
+pub async fn delete_product(state: &AppState, caller: &Caller, p: &ProductRef) -> ApiResult<()> {
+    let name = p.qualified();
     authorize(
         state,
         caller,
         Action::DeleteProduct,
-        &product_resource(&p),
-        &format!("delete `{domain}.{product}`"),
+        &p.resource(),
+        &format!("delete `{name}`"),
     )?;
-    let event = audit(caller, "product.delete", "data_product", p.id)
-        .with_detail(json!({"name": format!("{domain}.{product}")}));
-    state.store.delete_product(p.id, event).await?;
-    state.reindex(&[p.id]).await;
+    let event = audit(caller, "product.delete", "data_product", p.product.id)
+        .with_detail(json!({"name": name}));
+    state.store.delete_product(p.product.id, event).await?;
     Ok(())
+}
+
+/// `GET /products/{domain}/{product}`.
+pub async fn view_product(
+    state: &AppState,
+    caller: &Caller,
+    p: ProductRef,
+) -> ApiResult<ProductView> {
+    authorize(
+        state,
+        caller,
+        Action::ViewProduct,
+        &p.resource(),
+        "view this product",
+    )?;
+    ProductView::load(state, caller, p.product).await
+}
+
+/// The filters of `GET /products`.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ProductQuery {
+    /// Only this domain's products.
+    pub domain: Option<String>,
+    /// Only this team's products: `team` with `domain`, or `domain.team` alone.
+    pub team: Option<String>,
+}
+
+/// `GET /products`: the products the caller may know of (drafts and unpublished products
+/// only for their team and admins).
+pub async fn list_products(
+    state: &AppState,
+    caller: &Caller,
+    q: ProductQuery,
+) -> ApiResult<Vec<ProductView>> {
+    authorize(
+        state,
+        caller,
+        Action::ViewMesh,
+        &Resource::Mesh,
+        "list data products",
+    )?;
+    let mut filter = ProductFilter::default();
+    if let Some(d) = &q.domain {
+        let domain = domain_by_name(state, d).await?;
+        filter.domain_id = Some(domain.id);
+        if let Some(t) = &q.team {
+            filter.team_id = Some(team_by_name(state, d, t).await?.1.id);
+        }
+    } else if let Some(t) = &q.team {
+        filter.team_id = Some(crate::lookup::team_by_qualified_name(state, t).await?.1.id);
+    }
+    let mut out = Vec::new();
+    for p in state.store.list_products(&filter).await? {
+        if !crate::lookup::can_see(caller, &p) {
+            continue;
+        }
+        out.push(ProductView::load(state, caller, p).await?);
+    }
+    Ok(out)
+}
+
+/// `POST /products` with its multipart body: the form is read (the right to create checked
+/// before any byte is staged), the product created, the staged files removed.
+pub async fn create_uploaded(
+    state: &AppState,
+    caller: &Caller,
+    multipart: axum::extract::Multipart,
+) -> ApiResult<ProductView> {
+    let form = upload::ProductForm::read(state, multipart, async |req: &NewProduct| {
+        authorize_create(state, caller, req).await
+    })
+    .await?;
+    let view = create_product(state, caller, form.target, form.product, form.files).await?;
+    drop(form.staging);
+    Ok(view)
+}
+
+/// `POST /products/{d}/{p}/tables/{t}/data`: the caller's right to append is checked before
+/// the body is read; the body goes to a server-named staging file.
+pub async fn append_uploaded(
+    state: &AppState,
+    caller: &Caller,
+    table: TableRef,
+    format: &str,
+    body: axum::body::Body,
+) -> ApiResult<Appended> {
+    let format = FileFormat::parse(format)?;
+    let target = append_target(state, caller, table).await?;
+    let (staging, path) = upload::stage_body(state, body).await?;
+    let appended = append_data(state, caller, target, format, &path).await?;
+    drop(staging);
+    Ok(appended)
 }
