@@ -3,7 +3,7 @@
 //! an id that cannot name anything.
 
 use axum::Json;
-use axum::extract::{FromRequest, FromRequestParts, Query, RawPathParams, Request};
+use axum::extract::{FromRequestParts, Query, RawPathParams, Request};
 use axum::http::request::Parts;
 use uuid::Uuid;
 

@@ -3,28 +3,18 @@
 //! change with its audit event in one store call; the handlers in `routes/identity.rs` only
 //! extract and delegate (docs/design/ARCHITECTURE.md §Server layout).
 
-use std::path::PathBuf;
-
 use chrono::{Duration, Utc};
 use meshgate_authz::{Action, Resource};
-use meshgate_core::model::{
-    ApiToken, DataProduct, Domain, NewAuditEvent, Principal, PrincipalKind, ProductTable, Team,
-    TeamMember, TeamRole, new_id,
-};
+use meshgate_core::model::{ApiToken, NewAuditEvent, Principal, PrincipalKind, TeamRole, new_id};
 use meshgate_core::{names, token};
-use meshgate_engine::ingest::{self, FileFormat};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::lookup::{
-    audit, authorize, domain_by_name, principal_by_name, product_by_name, product_resource,
-    team_by_name,
-};
+use crate::lookup::{audit, authorize, principal_by_name};
 use crate::state::AppState;
-use crate::views::{MemberView, ProductView, TeamView};
 
 // ----- principals and tokens -----
 

@@ -1,28 +1,18 @@
 //! The organisation: domains, their teams and team membership. Operations check, validate
 //! and write with their audit event; `routes/org.rs` holds the handlers.
 
-use std::path::PathBuf;
-
-use chrono::{Duration, Utc};
+use chrono::Utc;
 use meshgate_authz::{Action, Resource};
-use meshgate_core::model::{
-    ApiToken, DataProduct, Domain, NewAuditEvent, Principal, PrincipalKind, ProductTable, Team,
-    TeamMember, TeamRole, new_id,
-};
-use meshgate_core::{names, token};
-use meshgate_engine::ingest::{self, FileFormat};
-use serde::{Deserialize, Serialize};
+use meshgate_core::model::{Domain, Team, TeamMember, TeamRole, new_id};
+use meshgate_core::names;
+use serde::Deserialize;
 use serde_json::json;
-use uuid::Uuid;
 
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult};
-use crate::lookup::{
-    audit, authorize, domain_by_name, principal_by_name, product_by_name, product_resource,
-    team_by_name,
-};
+use crate::error::ApiResult;
+use crate::lookup::{audit, authorize, domain_by_name, principal_by_name, team_by_name};
 use crate::state::AppState;
-use crate::views::{MemberView, ProductView, TeamView};
+use crate::views::{MemberView, TeamView};
 
 // ----- domains and teams -----
 

@@ -4,30 +4,21 @@
 
 pub mod upload;
 
-use std::path::PathBuf;
-
-use chrono::{Duration, Utc};
+use chrono::Utc;
 use meshgate_authz::{Action, Resource};
-use meshgate_core::model::{
-    ApiToken, DataProduct, Domain, NewAuditEvent, Principal, PrincipalKind, ProductTable, Team,
-    TeamMember, TeamRole, new_id,
-};
-use meshgate_core::{names, token};
+use meshgate_core::model::{DataProduct, Domain, ProductTable, Team, new_id};
+use meshgate_core::names;
 use meshgate_engine::ingest::{self, FileFormat};
 use meshgate_store::ProductFilter;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use uuid::Uuid;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::lookup::{ProductRef, TableRef};
-use crate::lookup::{
-    audit, authorize, domain_by_name, principal_by_name, product_by_name, product_resource,
-    team_by_name,
-};
+use crate::lookup::{audit, authorize, domain_by_name, product_resource, team_by_name};
 use crate::state::AppState;
-use crate::views::{MemberView, ProductView, TeamView};
+use crate::views::ProductView;
 pub use upload::StagedFile;
 
 // ----- data products -----
@@ -353,7 +344,6 @@ fn file_format(explicit: Option<&str>, file: &StagedFile) -> ApiResult<FileForma
 
 /// A table `caller` may append to, found and checked before any uploaded byte is stored.
 pub struct AppendTarget {
-    product: DataProduct,
     table: ProductTable,
     qualified: String,
 }
@@ -384,7 +374,6 @@ pub async fn append_target(
         )));
     }
     Ok(AppendTarget {
-        product: p,
         table: t,
         qualified,
     })
@@ -409,7 +398,6 @@ pub async fn append_data(
     file: &std::path::Path,
 ) -> ApiResult<Appended> {
     let AppendTarget {
-        product: p,
         table: mut t,
         qualified,
     } = target;
@@ -528,12 +516,12 @@ pub async fn create_uploaded(
     caller: &Caller,
     multipart: axum::extract::Multipart,
 ) -> ApiResult<ProductView> {
-    let form = upload::ProductForm::read(state, multipart, async |req: &NewProduct| {
-        authorize_create(state, caller, req).await
-    })
-    .await?;
-    let view = create_product(state, caller, form.target, form.product, form.files).await?;
-    drop(form.staging);
+    let mut multipart = multipart;
+    let product: NewProduct = upload::read_product(state, &mut multipart).await?;
+    let target = authorize_create(state, caller, &product).await?;
+    let (staging, files) = upload::read_files(state, &mut multipart).await?;
+    let view = create_product(state, caller, target, product, files).await?;
+    drop(staging);
     Ok(view)
 }
 

@@ -2,8 +2,6 @@
 //! a glossary), relations between terms (`is_a`, kept acyclic; `classifies`), and the
 //! attachment of terms to products and columns (in the parent module).
 
-use std::collections::{BTreeSet, HashMap};
-
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;

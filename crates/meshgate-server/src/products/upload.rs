@@ -66,100 +66,85 @@ pub struct StagedFile {
     pub file_name: Option<String>,
 }
 
-/// The multipart body of `POST /products`, read and staged: the product's description `P`
-/// (the `product` part), what `check` made of it, and one staged file per table.
-pub struct ProductForm<P, T> {
-    pub product: P,
-    /// What the check returned (the domain and team the caller may create the product in).
-    pub target: T,
-    pub files: Vec<StagedFile>,
-    /// Holds the staged files until the form is dropped.
-    pub staging: Staging,
+/// The next part of a multipart body, with our answers for a body over the limit or broken.
+async fn next_field<'a>(
+    state: &AppState,
+    multipart: &'a mut Multipart,
+) -> ApiResult<Option<axum::extract::multipart::Field<'a>>> {
+    match multipart.next_field().await {
+        Ok(field) => Ok(field),
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(too_large(state)),
+        Err(e) => Err(ApiError::bad_request(format!(
+            "invalid multipart body: {}",
+            e.body_text()
+        ))),
+    }
 }
 
-impl<P: serde::de::DeserializeOwned, T> ProductForm<P, T> {
-    /// Reads the form: the `product` part comes first, and `check` (the caller's right to
-    /// create the product) runs on it before any uploaded byte is stored; each further part
-    /// is one table's file, streamed to a server-named staging file.
-    pub async fn read(
-        state: &AppState,
-        mut multipart: Multipart,
-        check: impl AsyncFn(&P) -> ApiResult<T>,
-    ) -> ApiResult<ProductForm<P, T>> {
-        let mut staging = Staging::new(state)?;
-        let mut product: Option<(P, T)> = None;
-        let mut files = Vec::new();
+/// The first part of the multipart body of `POST /products`, which must be the `product`
+/// part (JSON): the caller's right to create the product is checked on it before any
+/// uploaded byte is stored.
+pub async fn read_product<P: serde::de::DeserializeOwned>(
+    state: &AppState,
+    multipart: &mut Multipart,
+) -> ApiResult<P> {
+    let Some(field) = next_field(state, multipart).await? else {
+        return Err(ApiError::bad_request(
+            "missing the `product` part: a JSON object with `domain`, `team` and `name`",
+        ));
+    };
+    if field.name() != Some("product") {
+        return Err(ApiError::bad_request(
+            "the `product` part must come first: a JSON object with `domain`, `team` and `name`, then one part per table file",
+        ));
+    }
+    let text = field
+        .text()
+        .await
+        .map_err(|e| ApiError::bad_request(format!("invalid `product` part: {}", e.body_text())))?;
+    serde_json::from_str(&text)
+        .map_err(|e| ApiError::bad_request(format!("invalid `product` part: {e}")))
+}
+
+/// The rest of the body: each part is one table's file (the part's name is the table's),
+/// streamed to a server-named staging file.
+pub async fn read_files(
+    state: &AppState,
+    multipart: &mut Multipart,
+) -> ApiResult<(Staging, Vec<StagedFile>)> {
+    let mut staging = Staging::new(state)?;
+    let mut files = Vec::new();
+    while let Some(mut field) = next_field(state, multipart).await? {
+        let name = field.name().unwrap_or_default().to_string();
+        if name == "product" {
+            return Err(ApiError::bad_request("the `product` part is given twice"));
+        }
+        meshgate_core::names::validate("table name", &name)?;
+        let file_name = field.file_name().map(str::to_string);
+        let (path, mut out) = staging.create().await?;
         loop {
-            let field = match multipart.next_field().await {
-                Ok(Some(f)) => f,
+            match field.chunk().await {
+                Ok(Some(chunk)) => out.write_all(&chunk).await.map_err(ApiError::internal)?,
                 Ok(None) => break,
                 Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
                     return Err(too_large(state));
                 }
                 Err(e) => {
                     return Err(ApiError::bad_request(format!(
-                        "invalid multipart body: {}",
+                        "upload of `{name}` failed: {}",
                         e.body_text()
                     )));
                 }
-            };
-            let name = field.name().unwrap_or_default().to_string();
-            if name == "product" {
-                if product.is_some() {
-                    return Err(ApiError::bad_request("the `product` part is given twice"));
-                }
-                let text = field.text().await.map_err(|e| {
-                    ApiError::bad_request(format!("invalid `product` part: {}", e.body_text()))
-                })?;
-                let req: P = serde_json::from_str(&text)
-                    .map_err(|e| ApiError::bad_request(format!("invalid `product` part: {e}")))?;
-                let target = check(&req).await?;
-                product = Some((req, target));
-                continue;
             }
-            if product.is_none() {
-                return Err(ApiError::bad_request(
-                    "the `product` part must come first: a JSON object with `domain`, `team` and `name`, then one part per table file",
-                ));
-            }
-            meshgate_core::names::validate("table name", &name)?;
-            let file_name = field.file_name().map(str::to_string);
-            let (path, mut out) = staging.create().await?;
-            let mut field = field;
-            loop {
-                match field.chunk().await {
-                    Ok(Some(chunk)) => out.write_all(&chunk).await.map_err(ApiError::internal)?,
-                    Ok(None) => break,
-                    Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                        return Err(too_large(state));
-                    }
-                    Err(e) => {
-                        return Err(ApiError::bad_request(format!(
-                            "upload of `{name}` failed: {}",
-                            e.body_text()
-                        )));
-                    }
-                }
-            }
-            out.flush().await.map_err(ApiError::internal)?;
-            files.push(StagedFile {
-                table: name,
-                path,
-                file_name,
-            });
         }
-        let (product, target) = product.ok_or_else(|| {
-            ApiError::bad_request(
-                "missing the `product` part: a JSON object with `domain`, `team` and `name`",
-            )
-        })?;
-        Ok(ProductForm {
-            product,
-            target,
-            files,
-            staging,
-        })
+        out.flush().await.map_err(ApiError::internal)?;
+        files.push(StagedFile {
+            table: name,
+            path,
+            file_name,
+        });
     }
+    Ok((staging, files))
 }
 
 /// A request body staged as one file (the body of an append), with its staging directory.

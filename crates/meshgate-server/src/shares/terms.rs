@@ -16,9 +16,7 @@ use uuid::Uuid;
 use super::change::{enqueue_and_wait, load_for, share_job, transition_event};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::lookup::{
-    ProductRef, audit, authorize, product_by_name, product_resource, split_qualified,
-};
+use crate::lookup::{ProductRef, audit, authorize};
 use crate::state::AppState;
 use crate::views::ShareView;
 

@@ -8,7 +8,7 @@ use axum::body::Body;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
-use crate::common::{Mesh, Resp, assert_mentions};
+use crate::common::{LEDGER_CSV, Mesh, Resp, assert_mentions};
 
 const BOUNDARY: &str = "catalog-test-boundary-7a1f";
 
@@ -1197,4 +1197,45 @@ async fn the_index_is_rebuilt_from_the_store_on_start() {
         .unwrap();
     assert_eq!(r.total, 1);
     assert_eq!(r.results[0].product, "sales.orders");
+}
+
+/// The search index follows the audit log (docs/design/ARCHITECTURE.md §Server layout): the
+/// server that made a change finds it at once (its hook runs after the request); a second
+/// server on the same store finds products created, changed and deleted through the first
+/// once it catches up — and not before, since the log is its only way to learn of them.
+#[tokio::test]
+async fn the_search_index_follows_changes_made_through_another_server() {
+    let m = Mesh::demo().await;
+    let other = m.replica().await;
+    let ledger = "sales.ledger".to_string();
+    assert!(!products(&search(&other, "alice", "q=ledger").await).contains(&ledger));
+
+    m.upload_csv("alice", "sales", "core", "ledger", "ledger", LEDGER_CSV)
+        .await;
+    assert!(products(&search(&m, "alice", "q=ledger").await).contains(&ledger));
+    assert!(!products(&search(&other, "alice", "q=ledger").await).contains(&ledger));
+    other.state.catch_up_index().await;
+    assert!(products(&search(&other, "alice", "q=ledger").await).contains(&ledger));
+
+    patch(
+        &m,
+        "alice",
+        "/api/v1/products/sales/ledger",
+        &json!({"description": "zebra crossings by month"}),
+    )
+    .await
+    .ok(StatusCode::OK);
+    assert!(!products(&search(&other, "alice", "q=zebra").await).contains(&ledger));
+    other.state.catch_up_index().await;
+    assert!(products(&search(&other, "alice", "q=zebra").await).contains(&ledger));
+    // Caught up already: catching up again changes nothing.
+    other.state.catch_up_index().await;
+    assert!(products(&search(&other, "alice", "q=zebra").await).contains(&ledger));
+
+    m.delete("alice", "/api/v1/products/sales/ledger")
+        .await
+        .ok(StatusCode::OK);
+    assert!(!products(&search(&m, "alice", "q=ledger").await).contains(&ledger));
+    other.state.catch_up_index().await;
+    assert!(!products(&search(&other, "alice", "q=ledger").await).contains(&ledger));
 }

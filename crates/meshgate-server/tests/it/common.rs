@@ -164,6 +164,22 @@ impl Mesh {
         }
     }
 
+    /// A second server on this mesh's store and data dir, as another replica would be: its
+    /// own state, caches and search index, no worker.
+    pub async fn replica(&self) -> Mesh {
+        let state = AppState::open(config(self.dir.path()))
+            .await
+            .expect("open a second state on the same store");
+        let app = meshgate_server::router(state.clone());
+        Mesh {
+            state,
+            app,
+            tokens: self.tokens.clone(),
+            dir: tempfile::tempdir().expect("tempdir"),
+            stop: CancellationToken::new(),
+        }
+    }
+
     /// `sales.ledger` (alice's team) with three versions: 0 = ids 1–3, 1 = +4–5, 2 = +6.
     pub async fn add_ledger(&self) {
         self.upload_csv("alice", "sales", "core", "ledger", "ledger", LEDGER_CSV)
