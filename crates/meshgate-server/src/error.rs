@@ -104,3 +104,49 @@ impl IntoResponse for ApiError {
         (self.status, Json(body)).into_response()
     }
 }
+
+// ----- the error model of the OpenAPI document (`openapi.rs`) -----
+
+/// The body of every error response: `{"error": {"code", "message", "request_id"}}`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct Error {
+    pub error: ErrorDetail,
+}
+
+/// What went wrong.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct ErrorDetail {
+    /// A stable, machine-readable code: `invalid_request`, `unauthenticated`, `forbidden`,
+    /// `not_found`, `conflict`, `internal`, …
+    pub code: String,
+    /// What to fix (4xx), or `internal error` (5xx).
+    pub message: String,
+    /// The id of the request (also in the `x-request-id` response header), for the logs.
+    pub request_id: Option<String>,
+}
+
+/// The error responses every operation may answer with.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub enum ApiErrors {
+    /// The request is malformed: body, query string or a value in it.
+    #[response(status = 400)]
+    BadRequest(Error),
+    /// No bearer token, or one that is unknown, expired or revoked.
+    #[response(status = 401)]
+    Unauthenticated(Error),
+    /// The caller may not do this.
+    #[response(status = 403)]
+    Forbidden(Error),
+    /// No such thing, or one the caller may not see.
+    #[response(status = 404)]
+    NotFound(Error),
+    /// The request conflicts with the current state (exists already, wrong state, …).
+    #[response(status = 409)]
+    Conflict(Error),
+    /// Any other error status (413 for a body over the limit, 500 for an internal error, …).
+    #[response(status = "default")]
+    Other(Error),
+}

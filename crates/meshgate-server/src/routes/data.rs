@@ -35,7 +35,7 @@ pub(crate) fn routes() -> Router<AppState> {
                 ("application/vnd.apache.arrow.stream"),
             ),
         ),
-        crate::openapi::ApiErrors,
+        crate::error::ApiErrors,
     ),
 )]
 pub(crate) async fn query(
@@ -59,7 +59,7 @@ pub(crate) async fn query(
     ),
     responses(
         (status = 200, description = "The audit events, oldest first, with the actor's name", body = Vec<audit::AuditView>),
-        crate::openapi::ApiErrors,
+        crate::error::ApiErrors,
     ),
 )]
 pub(crate) async fn audit(

@@ -33,7 +33,7 @@ pub(crate) fn routes() -> Router<AppState> {
     tag = "whoami",
     responses(
         (status = 200, description = "OK", body = identity::WhoAmI),
-        crate::openapi::ApiErrors,
+        crate::error::ApiErrors,
     ),
 )]
 pub(crate) async fn whoami(
@@ -51,7 +51,7 @@ pub(crate) async fn whoami(
     request_body = identity::NewPrincipal,
     responses(
         (status = 201, description = "Created", body = Principal),
-        crate::openapi::ApiErrors,
+        crate::error::ApiErrors,
     ),
 )]
 pub(crate) async fn create_principal(
@@ -71,7 +71,7 @@ pub(crate) async fn create_principal(
     tag = "principals",
     responses(
         (status = 200, description = "OK", body = Vec<Principal>),
-        crate::openapi::ApiErrors,
+        crate::error::ApiErrors,
     ),
 )]
 pub(crate) async fn list_principals(
@@ -91,7 +91,7 @@ pub(crate) async fn list_principals(
     ),
     responses(
         (status = 200, description = "OK", body = Principal),
-        crate::openapi::ApiErrors,
+        crate::error::ApiErrors,
     ),
 )]
 pub(crate) async fn get_principal(
@@ -113,7 +113,7 @@ pub(crate) async fn get_principal(
     ),
     responses(
         (status = 200, description = "OK", body = Empty),
-        crate::openapi::ApiErrors,
+        crate::error::ApiErrors,
     ),
 )]
 pub(crate) async fn add_group_member(
@@ -136,7 +136,7 @@ pub(crate) async fn add_group_member(
     ),
     responses(
         (status = 200, description = "OK", body = Empty),
-        crate::openapi::ApiErrors,
+        crate::error::ApiErrors,
     ),
 )]
 pub(crate) async fn remove_group_member(
@@ -156,7 +156,7 @@ pub(crate) async fn remove_group_member(
     request_body = identity::NewToken,
     responses(
         (status = 201, description = "Created: the token is shown once", body = identity::CreatedToken),
-        crate::openapi::ApiErrors,
+        crate::error::ApiErrors,
     ),
 )]
 pub(crate) async fn create_token(
@@ -185,7 +185,7 @@ pub(crate) struct TokenQuery {
     ),
     responses(
         (status = 200, description = "OK", body = Vec<ApiToken>),
-        crate::openapi::ApiErrors,
+        crate::error::ApiErrors,
     ),
 )]
 pub(crate) async fn list_tokens(
@@ -208,7 +208,7 @@ pub(crate) async fn list_tokens(
     ),
     responses(
         (status = 200, description = "OK", body = ApiToken),
-        crate::openapi::ApiErrors,
+        crate::error::ApiErrors,
     ),
 )]
 pub(crate) async fn revoke_token(

@@ -34,7 +34,7 @@ pub(crate) fn routes() -> Router<AppState> {
     request_body = org::NewDomain,
     responses(
         (status = 201, description = "Created", body = Domain),
-        crate::openapi::ApiErrors,
+        crate::error::ApiErrors,
     ),
 )]
 pub(crate) async fn create_domain(
@@ -52,7 +52,7 @@ pub(crate) async fn create_domain(
     tag = "domains",
     responses(
         (status = 200, description = "OK", body = Vec<Domain>),
-        crate::openapi::ApiErrors,
+        crate::error::ApiErrors,
     ),
 )]
 pub(crate) async fn list_domains(
@@ -72,7 +72,7 @@ pub(crate) async fn list_domains(
     ),
     responses(
         (status = 200, description = "OK", body = Domain),
-        crate::openapi::ApiErrors,
+        crate::error::ApiErrors,
     ),
 )]
 pub(crate) async fn get_domain(
@@ -94,7 +94,7 @@ pub(crate) async fn get_domain(
     request_body = org::DomainPatch,
     responses(
         (status = 200, description = "OK", body = Domain),
-        crate::openapi::ApiErrors,
+        crate::error::ApiErrors,
     ),
 )]
 pub(crate) async fn update_domain(
@@ -119,7 +119,7 @@ pub(crate) async fn update_domain(
     request_body = org::NewTeam,
     responses(
         (status = 201, description = "Created", body = TeamView),
-        crate::openapi::ApiErrors,
+        crate::error::ApiErrors,
     ),
 )]
 pub(crate) async fn create_team(
@@ -143,7 +143,7 @@ pub(crate) async fn create_team(
     ),
     responses(
         (status = 200, description = "OK", body = Vec<TeamView>),
-        crate::openapi::ApiErrors,
+        crate::error::ApiErrors,
     ),
 )]
 pub(crate) async fn list_teams(
@@ -165,7 +165,7 @@ pub(crate) async fn list_teams(
     ),
     responses(
         (status = 200, description = "OK", body = Vec<MemberView>),
-        crate::openapi::ApiErrors,
+        crate::error::ApiErrors,
     ),
 )]
 pub(crate) async fn list_members(
@@ -198,7 +198,7 @@ pub(crate) struct RoleBody {
     request_body = RoleBody,
     responses(
         (status = 200, description = "OK", body = MemberView),
-        crate::openapi::ApiErrors,
+        crate::error::ApiErrors,
     ),
 )]
 pub(crate) async fn put_member(
@@ -224,7 +224,7 @@ pub(crate) async fn put_member(
     ),
     responses(
         (status = 200, description = "OK", body = Empty),
-        crate::openapi::ApiErrors,
+        crate::error::ApiErrors,
     ),
 )]
 pub(crate) async fn remove_member(

@@ -52,7 +52,7 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
     request_body(content_type = "multipart/form-data", description = "A `product` part (JSON: domain, team, name, …) first, then one part per table file"),
     responses(
         (status = 201, description = "Created", body = ProductView),
-        crate::openapi::ApiErrors,
+        crate::error::ApiErrors,
     ),
 )]
 pub(crate) async fn create_product(
@@ -75,7 +75,7 @@ pub(crate) async fn create_product(
     ),
     responses(
         (status = 200, description = "OK", body = Vec<ProductView>),
-        crate::openapi::ApiErrors,
+        crate::error::ApiErrors,
     ),
 )]
 pub(crate) async fn list_products(
@@ -97,7 +97,7 @@ pub(crate) async fn list_products(
     ),
     responses(
         (status = 200, description = "OK", body = ProductView),
-        crate::openapi::ApiErrors,
+        crate::error::ApiErrors,
     ),
 )]
 pub(crate) async fn get_product(
@@ -119,7 +119,7 @@ pub(crate) async fn get_product(
     ),
     responses(
         (status = 200, description = "OK", body = Empty),
-        crate::openapi::ApiErrors,
+        crate::error::ApiErrors,
     ),
 )]
 pub(crate) async fn delete_product(
@@ -156,7 +156,7 @@ pub(crate) struct AppendQuery {
     request_body(description = "The data file, in the `format` of the query string", content(("text/csv"), ("application/json"), ("application/octet-stream"))),
     responses(
         (status = 200, description = "OK", body = products::Appended),
-        crate::openapi::ApiErrors,
+        crate::error::ApiErrors,
     ),
 )]
 pub(crate) async fn append_data(
@@ -182,7 +182,7 @@ pub(crate) async fn append_data(
     ),
     responses(
         (status = 200, description = "OK", body = meshgate_core::model::ShareSettings),
-        crate::openapi::ApiErrors,
+        crate::error::ApiErrors,
     ),
 )]
 pub(crate) async fn get_share_settings(
@@ -205,7 +205,7 @@ pub(crate) async fn get_share_settings(
     request_body = meshgate_core::model::ShareSettings,
     responses(
         (status = 200, description = "OK", body = meshgate_core::model::ShareSettings),
-        crate::openapi::ApiErrors,
+        crate::error::ApiErrors,
     ),
 )]
 pub(crate) async fn put_share_settings(
@@ -238,7 +238,7 @@ pub(crate) struct VerifyAllQuery {
     ),
     responses(
         (status = 200, description = "OK", body = shares::BulkVerify),
-        crate::openapi::ApiErrors,
+        crate::error::ApiErrors,
     ),
 )]
 pub(crate) async fn verify_product(

@@ -45,7 +45,7 @@ pub(crate) fn routes() -> Router<AppState> {
     request_body = shares::AccessRequest,
     responses(
         (status = 201, description = "Created", body = ShareView),
-        crate::openapi::ApiErrors,
+        crate::error::ApiErrors,
     ),
 )]
 pub(crate) async fn request_access(
@@ -66,7 +66,7 @@ pub(crate) async fn request_access(
     ),
     responses(
         (status = 200, description = "OK", body = Vec<ShareView>),
-        crate::openapi::ApiErrors,
+        crate::error::ApiErrors,
     ),
 )]
 pub(crate) async fn list_shares(
@@ -87,7 +87,7 @@ pub(crate) async fn list_shares(
     ),
     responses(
         (status = 200, description = "OK", body = ShareView),
-        crate::openapi::ApiErrors,
+        crate::error::ApiErrors,
     ),
 )]
 pub(crate) async fn get_share(
@@ -108,7 +108,7 @@ pub(crate) async fn get_share(
     ),
     responses(
         (status = 200, description = "OK", body = ShareView),
-        crate::openapi::ApiErrors,
+        crate::error::ApiErrors,
     ),
 )]
 pub(crate) async fn submit_share(
@@ -130,7 +130,7 @@ pub(crate) async fn submit_share(
     request_body(content = Option<shares::Decision>, content_type = "application/json", description = "Optional: an empty body means the defaults"),
     responses(
         (status = 200, description = "OK", body = ShareView),
-        crate::openapi::ApiErrors,
+        crate::error::ApiErrors,
     ),
 )]
 pub(crate) async fn approve_share(
@@ -153,7 +153,7 @@ pub(crate) async fn approve_share(
     request_body(content = Option<shares::Decision>, content_type = "application/json", description = "Optional: an empty body means the defaults"),
     responses(
         (status = 200, description = "OK", body = ShareView),
-        crate::openapi::ApiErrors,
+        crate::error::ApiErrors,
     ),
 )]
 pub(crate) async fn reject_share(
@@ -176,7 +176,7 @@ pub(crate) async fn reject_share(
     request_body(content = Option<shares::RevokeRequest>, content_type = "application/json", description = "Optional: an empty body means the defaults"),
     responses(
         (status = 200, description = "OK", body = ShareView),
-        crate::openapi::ApiErrors,
+        crate::error::ApiErrors,
     ),
 )]
 pub(crate) async fn revoke_share(
@@ -199,7 +199,7 @@ pub(crate) async fn revoke_share(
     request_body = shares::ItemSelection,
     responses(
         (status = 200, description = "OK", body = ShareView),
-        crate::openapi::ApiErrors,
+        crate::error::ApiErrors,
     ),
 )]
 pub(crate) async fn add_share_items(
@@ -222,7 +222,7 @@ pub(crate) async fn add_share_items(
     ),
     responses(
         (status = 200, description = "OK", body = ShareView),
-        crate::openapi::ApiErrors,
+        crate::error::ApiErrors,
     ),
 )]
 pub(crate) async fn remove_share_item(
@@ -246,7 +246,7 @@ pub(crate) async fn remove_share_item(
     request_body = shares::ModifyRequest,
     responses(
         (status = 200, description = "OK", body = ShareView),
-        crate::openapi::ApiErrors,
+        crate::error::ApiErrors,
     ),
 )]
 pub(crate) async fn modify_share_item(
@@ -270,7 +270,7 @@ pub(crate) async fn modify_share_item(
     request_body = shares::ExtendRequest,
     responses(
         (status = 200, description = "OK", body = ShareView),
-        crate::openapi::ApiErrors,
+        crate::error::ApiErrors,
     ),
 )]
 pub(crate) async fn extend_share(
@@ -308,7 +308,7 @@ pub(crate) struct DecisionPath {
     request_body(content = Option<NotesBody>, content_type = "application/json", description = "Optional: an empty body means the defaults"),
     responses(
         (status = 200, description = "OK", body = ShareView),
-        crate::openapi::ApiErrors,
+        crate::error::ApiErrors,
     ),
 )]
 pub(crate) async fn decide_extension(
@@ -335,7 +335,7 @@ pub(crate) async fn decide_extension(
     request_body = shares::FinalizeRequest,
     responses(
         (status = 200, description = "OK", body = ShareView),
-        crate::openapi::ApiErrors,
+        crate::error::ApiErrors,
     ),
 )]
 pub(crate) async fn finalize_share(
@@ -358,7 +358,7 @@ pub(crate) async fn finalize_share(
     request_body = shares::DeleteRequest,
     responses(
         (status = 200, description = "OK", body = ShareView),
-        crate::openapi::ApiErrors,
+        crate::error::ApiErrors,
     ),
 )]
 pub(crate) async fn delete_share(
@@ -381,7 +381,7 @@ pub(crate) async fn delete_share(
     request_body(content = Option<shares::RunRequest>, content_type = "application/json", description = "Optional: an empty body means the defaults"),
     responses(
         (status = 200, description = "OK", body = ShareView),
-        crate::openapi::ApiErrors,
+        crate::error::ApiErrors,
     ),
 )]
 pub(crate) async fn verify_share(
@@ -406,7 +406,7 @@ pub(crate) async fn verify_share(
     request_body(content = Option<shares::RunRequest>, content_type = "application/json", description = "Optional: an empty body means the defaults"),
     responses(
         (status = 200, description = "OK", body = ShareView),
-        crate::openapi::ApiErrors,
+        crate::error::ApiErrors,
     ),
 )]
 pub(crate) async fn reapply_share(
@@ -429,7 +429,7 @@ pub(crate) async fn reapply_share(
     ),
     responses(
         (status = 200, description = "OK", body = Vec<meshgate_core::model::ShareLog>),
-        crate::openapi::ApiErrors,
+        crate::error::ApiErrors,
     ),
 )]
 pub(crate) async fn share_logs(
@@ -448,7 +448,7 @@ pub(crate) async fn share_logs(
     tag = "access",
     responses(
         (status = 200, description = "OK", body = Vec<shares::AccessEntry>),
-        crate::openapi::ApiErrors,
+        crate::error::ApiErrors,
     ),
 )]
 pub(crate) async fn list_access(
