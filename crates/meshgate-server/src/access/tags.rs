@@ -127,3 +127,4 @@ async fn set_tags(
     state.store.set_column_tags(&value, event).await?;
     state.reindex(&[t.product.id]).await;
     Ok(Json(value))
+}

@@ -1,9 +1,10 @@
 //! Who may read and write a product's files (see [`crate::files`]), the audit events of file
 //! acts, and the audited 403 a refusal answers with.
 
-use axum::http::StatusCode;
 use meshgate_authz::{Action, Actor};
-use meshgate_core::model::{DataProduct, FileGrant, NewAuditEvent, Outcome, Principal, folder_covers};
+use meshgate_core::model::{
+    DataProduct, FileGrant, NewAuditEvent, Outcome, Principal, folder_covers,
+};
 use meshgate_core::snapshot::FileAccess;
 use serde_json::json;
 use uuid::Uuid;
@@ -80,7 +81,12 @@ pub(super) struct Target {
     pub(super) qualified: String,
 }
 
-pub(super) async fn target(state: &AppState, caller: &Caller, domain: &str, name: &str) -> ApiResult<Target> {
+pub(super) async fn target(
+    state: &AppState,
+    caller: &Caller,
+    domain: &str,
+    name: &str,
+) -> ApiResult<Target> {
     let (_, product) = lookup::product_by_name(state, caller, domain, name).await?;
     Ok(Target {
         product,

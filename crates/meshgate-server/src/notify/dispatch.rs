@@ -6,8 +6,8 @@ use std::time::Duration;
 use chrono::Utc;
 use meshgate_core::model::{JobKind, PrincipalKind, Share, new_id};
 use meshgate_core::notify::{
-    DeliveryStatus, GAP_GRACE, MessageFacts, Notification, SYSTEM_ACTOR, Trigger,
-    WebhookDelivery, audience, compose, dispatchable, trigger_of,
+    DeliveryStatus, GAP_GRACE, MessageFacts, Notification, SYSTEM_ACTOR, Trigger, WebhookDelivery,
+    audience, compose, dispatchable, trigger_of,
 };
 use meshgate_store::{AuditFilter, NewJob, NotificationBatch};
 use serde_json::json;
