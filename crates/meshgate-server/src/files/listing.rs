@@ -22,7 +22,7 @@ const MAX_LIST: u32 = 10_000;
 #[serde(deny_unknown_fields)]
 #[derive(utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
-struct ListQuery {
+pub(super) struct ListQuery {
     /// Files whose path starts with this (`reports/`, or part of a name).
     #[serde(default)]
     prefix: Option<String>,
@@ -32,7 +32,7 @@ struct ListQuery {
 }
 
 #[derive(Debug, Serialize)]
-struct Listing {
+pub(super) struct Listing {
     files: Vec<FileMeta>,
     /// Pass as `after` for the next page; `null` on the last page.
     next_after: Option<String>,

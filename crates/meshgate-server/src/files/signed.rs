@@ -26,7 +26,7 @@ use crate::state::AppState;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[derive(utoipa::ToSchema)]
-struct SignRequest {
+pub(super) struct SignRequest {
     path: String,
     /// Lifetime in seconds: default 3600, at most 604800 (7 days).
     #[serde(default)]
@@ -34,7 +34,7 @@ struct SignRequest {
 }
 
 #[derive(Debug, Serialize)]
-struct SignedUrl {
+pub(super) struct SignedUrl {
     url: String,
     expires_at: DateTime<Utc>,
 }
