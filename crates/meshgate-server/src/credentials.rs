@@ -68,7 +68,7 @@ pub struct CredentialRequest {
     pub expires_in: Option<i64>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CreatedCredential {
     #[serde(flatten)]
     pub credential: Credential,
@@ -156,7 +156,7 @@ async fn check_within_rights(
     tag = "credentials",
     request_body = CredentialRequest,
     responses(
-        (status = 201, description = "Created: `CreatedCredential`", body = serde_json::Value),
+        (status = 201, description = "Created", body = CreatedCredential),
         crate::openapi::ApiErrors,
     ),
 )]
@@ -260,7 +260,7 @@ struct ListQuery {
         ListQuery,
     ),
     responses(
-        (status = 200, description = "OK: `Vec<Credential>`", body = serde_json::Value),
+        (status = 200, description = "OK", body = Vec<Credential>),
         crate::openapi::ApiErrors,
     ),
 )]
@@ -292,7 +292,7 @@ async fn list(
         ("id" = String, Path, description = "Id (uuid)"),
     ),
     responses(
-        (status = 200, description = "OK: `Credential`", body = serde_json::Value),
+        (status = 200, description = "OK", body = Credential),
         crate::openapi::ApiErrors,
     ),
 )]

@@ -58,7 +58,7 @@ pub struct FilterRequest {
         ("table" = String, Path, description = "Table name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
     ),
     responses(
-        (status = 200, description = "OK: `Vec<DataFilter>`", body = serde_json::Value),
+        (status = 200, description = "OK", body = Vec<DataFilter>),
         crate::openapi::ApiErrors,
     ),
 )]
@@ -98,7 +98,7 @@ async fn filter_by_name(state: &AppState, t: &TableRef, name: &str) -> ApiResult
         ("name" = String, Path, description = "Name", example = "alice"),
     ),
     responses(
-        (status = 200, description = "OK: `DataFilter`", body = serde_json::Value),
+        (status = 200, description = "OK", body = DataFilter),
         crate::openapi::ApiErrors,
     ),
 )]
@@ -130,7 +130,7 @@ async fn get_filter(
     ),
     request_body = FilterRequest,
     responses(
-        (status = 201, description = "Created: `DataFilter`", body = serde_json::Value),
+        (status = 201, description = "Created", body = DataFilter),
         crate::openapi::ApiErrors,
     ),
 )]
@@ -192,7 +192,7 @@ async fn create_filter(
     ),
     request_body = FilterRequest,
     responses(
-        (status = 200, description = "OK: `DataFilter`", body = serde_json::Value),
+        (status = 200, description = "OK", body = DataFilter),
         crate::openapi::ApiErrors,
     ),
 )]

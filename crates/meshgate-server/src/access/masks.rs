@@ -33,17 +33,17 @@ pub fn routes() -> axum::Router<AppState> {
 #[derive(utoipa::ToSchema)]
 pub struct TagMaskRequest {
     pub tag: String,
-    #[schema(value_type = String)]
     pub mask: Mask,
     /// A domain name: the default applies to that domain's products only; absent = mesh-wide.
     #[serde(default)]
     pub domain: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TagMaskView {
     #[serde(flatten)]
     pub mask: TagMask,
+    #[schema(required)]
     pub domain: Option<String>,
 }
 
@@ -61,7 +61,7 @@ async fn tag_mask_view(state: &AppState, mask: TagMask) -> ApiResult<TagMaskView
     operation_id = "list_tag_masks",
     tag = "tag-masks",
     responses(
-        (status = 200, description = "OK: `Vec<TagMaskView>`", body = serde_json::Value),
+        (status = 200, description = "OK", body = Vec<TagMaskView>),
         crate::openapi::ApiErrors,
     ),
 )]
@@ -90,7 +90,7 @@ async fn list_tag_masks(
     tag = "tag-masks",
     request_body = TagMaskRequest,
     responses(
-        (status = 200, description = "OK: `TagMaskView`", body = serde_json::Value),
+        (status = 200, description = "OK", body = TagMaskView),
         crate::openapi::ApiErrors,
     ),
 )]
@@ -192,7 +192,7 @@ async fn delete_tag_mask(
 
 // ----- the mask key -----
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct RotatedKey {
     /// A public id of the new key (a digest of it, not the key), as the audit log records.
     key_id: String,
@@ -210,7 +210,7 @@ struct RotatedKey {
     operation_id = "rotate_mask_key",
     tag = "mesh",
     responses(
-        (status = 200, description = "OK: `RotatedKey`", body = serde_json::Value),
+        (status = 200, description = "OK", body = RotatedKey),
         crate::openapi::ApiErrors,
     ),
 )]

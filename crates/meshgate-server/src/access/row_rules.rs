@@ -13,8 +13,8 @@ use meshgate_authz::Action;
 use meshgate_core::access::RowRule;
 use meshgate_core::model::DataProduct;
 use meshgate_engine::datafusion::common::ScalarValue;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 
 use super::schema::schema_of;
 use crate::auth::Caller;
@@ -56,7 +56,7 @@ struct RulesQuery {
         (
             status = 200,
             description = "The product's row rules: JSON (the default) or CSV (`format=csv` or `Accept: text/csv`)",
-            content((serde_json::Value = "application/json"), ("text/csv")),
+            content((Vec<RowRule> = "application/json"), ("text/csv")),
         ),
         crate::openapi::ApiErrors,
     ),
@@ -89,6 +89,13 @@ async fn export_rules(
     Ok(Json(rules).into_response())
 }
 
+/// What replacing a product's row rules did.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RulesReplaced {
+    /// How many rules the product has now.
+    pub rules: usize,
+}
+
 /// Replaces the product's row rules: a QuickSight rules CSV (`Content-Type: text/csv`) or a
 /// JSON list of rules. An empty CSV (header only) or `[]` removes them.
 #[utoipa::path(
@@ -100,9 +107,9 @@ async fn export_rules(
         ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
         ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
     ),
-    request_body(description = "The row rules: a JSON array, or CSV (`Content-Type: text/csv`)", content((Vec<serde_json::Value> = "application/json"), ("text/csv"))),
+    request_body(description = "The row rules: a JSON array, or CSV (`Content-Type: text/csv`)", content((Vec<RowRule> = "application/json"), ("text/csv"))),
     responses(
-        (status = 200, description = "OK", body = serde_json::Value),
+        (status = 200, description = "OK", body = RulesReplaced),
         crate::openapi::ApiErrors,
     ),
 )]
@@ -112,7 +119,7 @@ async fn import_rules(
     Path((domain, product)): Path<(String, String)>,
     headers: HeaderMap,
     body: Bytes,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<RulesReplaced>> {
     let (d, p) = product_by_name(&state, &caller, &domain, &product).await?;
     authorize(
         &state,
@@ -138,7 +145,7 @@ async fn import_rules(
         "product": format!("{}.{}", d.name, p.name), "rules": rules.len(),
     }));
     state.store.replace_row_rules(p.id, &rules, event).await?;
-    Ok(Json(json!({"rules": rules.len()})))
+    Ok(Json(RulesReplaced { rules: rules.len() }))
 }
 
 /// Parses the QuickSight rules format: a header with `UserName` and/or `GroupName` and one

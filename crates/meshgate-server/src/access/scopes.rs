@@ -25,7 +25,6 @@ pub struct ItemScopeRequest {
     #[serde(default)]
     pub columns: Option<Vec<String>>,
     #[serde(default)]
-    #[schema(value_type = BTreeMap<String, String>)]
     pub masks: BTreeMap<String, Mask>,
 }
 

@@ -46,7 +46,7 @@ pub struct TagsRequest {
         ("table" = String, Path, description = "Table name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
     ),
     responses(
-        (status = 200, description = "OK: `Vec<ColumnTags>`", body = serde_json::Value),
+        (status = 200, description = "OK", body = Vec<ColumnTags>),
         crate::openapi::ApiErrors,
     ),
 )]
@@ -86,7 +86,7 @@ async fn list_tags(
     ),
     request_body = TagsRequest,
     responses(
-        (status = 200, description = "OK: `ColumnTags`", body = serde_json::Value),
+        (status = 200, description = "OK", body = ColumnTags),
         crate::openapi::ApiErrors,
     ),
 )]

@@ -21,33 +21,35 @@ pub fn routes() -> axum::Router<AppState> {
     axum::Router::new().route("/products/{domain}/{product}/catalog", get(product_catalog))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ColumnCatalog {
     pub name: String,
     pub data_type: String,
     pub description: String,
     pub tags: Vec<String>,
+    #[schema(required)]
     pub classification: Option<Classification>,
     pub terms: Vec<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TableCatalog {
     pub name: String,
     pub description: String,
     pub tags: Vec<String>,
+    #[schema(required)]
     pub classification: Option<Classification>,
     pub forms: Vec<forms::FormView>,
     pub columns: Vec<ColumnCatalog>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Requirement {
     pub form: String,
     pub present: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ProductCatalog {
     pub product: String,
     pub domain: String,
@@ -55,6 +57,7 @@ pub struct ProductCatalog {
     pub description: String,
     pub listing: ListingState,
     pub revision: i64,
+    #[schema(required)]
     pub classification: Option<Classification>,
     pub tags: Vec<String>,
     pub terms: Vec<String>,
@@ -77,7 +80,7 @@ pub struct ProductCatalog {
         ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
     ),
     responses(
-        (status = 200, description = "OK: `ProductCatalog`", body = serde_json::Value),
+        (status = 200, description = "OK", body = ProductCatalog),
         crate::openapi::ApiErrors,
     ),
 )]

@@ -53,7 +53,7 @@ pub struct SearchParams {
         SearchParams,
     ),
     responses(
-        (status = 200, description = "OK: `SearchResults`", body = serde_json::Value),
+        (status = 200, description = "OK", body = SearchResults),
         crate::openapi::ApiErrors,
     ),
 )]

@@ -192,7 +192,7 @@ pub struct Patch {
     pub enabled: Option<bool>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct GlossaryView {
     #[serde(flatten)]
     pub glossary: Glossary,
@@ -205,7 +205,7 @@ pub struct GlossaryView {
     operation_id = "list_glossaries",
     tag = "glossaries",
     responses(
-        (status = 200, description = "OK: `Vec<Glossary>`", body = serde_json::Value),
+        (status = 200, description = "OK", body = Vec<Glossary>),
         crate::openapi::ApiErrors,
     ),
 )]
@@ -226,7 +226,7 @@ async fn list_glossaries(
         ("glossary" = String, Path, description = "Glossary name", example = "business"),
     ),
     responses(
-        (status = 200, description = "OK: `GlossaryView`", body = serde_json::Value),
+        (status = 200, description = "OK", body = GlossaryView),
         crate::openapi::ApiErrors,
     ),
 )]
@@ -248,7 +248,7 @@ async fn get_glossary(
     tag = "glossaries",
     request_body = NewGlossary,
     responses(
-        (status = 201, description = "Created: `Glossary`", body = serde_json::Value),
+        (status = 201, description = "Created", body = Glossary),
         crate::openapi::ApiErrors,
     ),
 )]
@@ -285,7 +285,7 @@ async fn create_glossary(
     ),
     request_body = Patch,
     responses(
-        (status = 200, description = "OK: `Glossary`", body = serde_json::Value),
+        (status = 200, description = "OK", body = Glossary),
         crate::openapi::ApiErrors,
     ),
 )]
@@ -399,7 +399,7 @@ async fn term_view(state: &AppState, g: &Glossary, t: GlossaryTerm) -> ApiResult
         ("glossary" = String, Path, description = "Glossary name", example = "business"),
     ),
     responses(
-        (status = 200, description = "OK: `Vec<GlossaryTerm>`", body = serde_json::Value),
+        (status = 200, description = "OK", body = Vec<GlossaryTerm>),
         crate::openapi::ApiErrors,
     ),
 )]

@@ -65,11 +65,13 @@ pub(super) fn parse_classification(raw: Option<&str>) -> ApiResult<Option<Classi
     .transpose()
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TagsView {
     pub table: String,
+    #[schema(required)]
     pub column: Option<String>,
     pub tags: Vec<String>,
+    #[schema(required)]
     pub classification: Option<Classification>,
 }
 
@@ -119,7 +121,7 @@ async fn write_table_tags(
     ),
     request_body = TagsBody,
     responses(
-        (status = 200, description = "OK: `TagsView`", body = serde_json::Value),
+        (status = 200, description = "OK", body = TagsView),
         crate::openapi::ApiErrors,
     ),
 )]
@@ -150,7 +152,7 @@ async fn set_table_tags(
     ),
     request_body = ClassificationBody,
     responses(
-        (status = 200, description = "OK: `TagsView`", body = serde_json::Value),
+        (status = 200, description = "OK", body = TagsView),
         crate::openapi::ApiErrors,
     ),
 )]
@@ -185,7 +187,7 @@ async fn classify_table(
     ),
     request_body = ClassificationBody,
     responses(
-        (status = 200, description = "OK: `TagsView`", body = serde_json::Value),
+        (status = 200, description = "OK", body = TagsView),
         crate::openapi::ApiErrors,
     ),
 )]

@@ -5,13 +5,25 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::routing::put;
 use meshgate_core::catalog::TermLink;
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::json;
 
 use super::glossary;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::lookup::{audit, editable_product, table_of};
 use crate::state::AppState;
+
+/// What attaching or detaching a term did.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TermLinkView {
+    /// `glossary.term`
+    pub term: String,
+    /// `domain.product`, or `domain.product.table.column`.
+    pub target: String,
+    /// Whether the term is now attached (`false`: it was detached).
+    pub attached: bool,
+}
 
 /// The routes of term links, under `/api/v1`.
 pub fn routes() -> axum::Router<AppState> {
@@ -32,7 +44,7 @@ async fn term_link(
     path: (String, String, Option<(String, String)>),
     term: &str,
     attach: bool,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<TermLinkView>> {
     let (domain, product, column) = path;
     let (d, p) = editable_product(state, caller, &domain, &product).await?;
     let (g, t) = glossary::term_by_qualified(state, term).await?;
@@ -79,9 +91,11 @@ async fn term_link(
             })?;
     }
     state.reindex(&[p.id]).await;
-    Ok(Json(
-        json!({"term": qualified_term, "target": target, "attached": attach}),
-    ))
+    Ok(Json(TermLinkView {
+        term: qualified_term,
+        target,
+        attached: attach,
+    }))
 }
 
 #[utoipa::path(
@@ -95,7 +109,7 @@ async fn term_link(
         ("term" = String, Path, description = "Glossary term (`glossary.term` where not under a glossary)", example = "party"),
     ),
     responses(
-        (status = 200, description = "OK", body = serde_json::Value),
+        (status = 200, description = "OK", body = TermLinkView),
         crate::openapi::ApiErrors,
     ),
 )]
@@ -103,7 +117,7 @@ async fn attach_product_term(
     State(state): State<AppState>,
     caller: Caller,
     Path((domain, product, term)): Path<(String, String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<TermLinkView>> {
     term_link(&state, &caller, (domain, product, None), &term, true).await
 }
 
@@ -118,7 +132,7 @@ async fn attach_product_term(
         ("term" = String, Path, description = "Glossary term (`glossary.term` where not under a glossary)", example = "party"),
     ),
     responses(
-        (status = 200, description = "OK", body = serde_json::Value),
+        (status = 200, description = "OK", body = TermLinkView),
         crate::openapi::ApiErrors,
     ),
 )]
@@ -126,7 +140,7 @@ async fn detach_product_term(
     State(state): State<AppState>,
     caller: Caller,
     Path((domain, product, term)): Path<(String, String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<TermLinkView>> {
     term_link(&state, &caller, (domain, product, None), &term, false).await
 }
 
@@ -143,7 +157,7 @@ async fn detach_product_term(
         ("term" = String, Path, description = "Glossary term (`glossary.term` where not under a glossary)", example = "party"),
     ),
     responses(
-        (status = 200, description = "OK", body = serde_json::Value),
+        (status = 200, description = "OK", body = TermLinkView),
         crate::openapi::ApiErrors,
     ),
 )]
@@ -151,7 +165,7 @@ async fn attach_column_term(
     State(state): State<AppState>,
     caller: Caller,
     Path((domain, product, table, column, term)): Path<(String, String, String, String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<TermLinkView>> {
     term_link(
         &state,
         &caller,
@@ -175,7 +189,7 @@ async fn attach_column_term(
         ("term" = String, Path, description = "Glossary term (`glossary.term` where not under a glossary)", example = "party"),
     ),
     responses(
-        (status = 200, description = "OK", body = serde_json::Value),
+        (status = 200, description = "OK", body = TermLinkView),
         crate::openapi::ApiErrors,
     ),
 )]
@@ -183,7 +197,7 @@ async fn detach_column_term(
     State(state): State<AppState>,
     caller: Caller,
     Path((domain, product, table, column, term)): Path<(String, String, String, String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<TermLinkView>> {
     term_link(
         &state,
         &caller,

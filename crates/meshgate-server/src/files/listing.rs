@@ -31,10 +31,11 @@ pub(super) struct ListQuery {
     after: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(super) struct Listing {
     files: Vec<FileMeta>,
     /// Pass as `after` for the next page; `null` on the last page.
+    #[schema(required)]
     next_after: Option<String>,
 }
 
@@ -49,7 +50,7 @@ pub(super) struct Listing {
         ListQuery,
     ),
     responses(
-        (status = 200, description = "OK: `Listing`", body = serde_json::Value),
+        (status = 200, description = "OK", body = Listing),
         crate::openapi::ApiErrors,
     ),
 )]

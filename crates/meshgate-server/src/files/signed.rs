@@ -33,7 +33,7 @@ pub(super) struct SignRequest {
     expires_in_secs: Option<i64>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(super) struct SignedUrl {
     url: String,
     expires_at: DateTime<Utc>,
@@ -50,7 +50,7 @@ pub(super) struct SignedUrl {
     ),
     request_body = SignRequest,
     responses(
-        (status = 200, description = "OK: `SignedUrl`", body = serde_json::Value),
+        (status = 200, description = "OK", body = SignedUrl),
         crate::openapi::ApiErrors,
     ),
 )]

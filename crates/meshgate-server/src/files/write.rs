@@ -39,8 +39,8 @@ fn too_large(state: &AppState) -> ApiError {
     ),
     request_body(content_type = "application/octet-stream", description = "The file's bytes"),
     responses(
-        (status = 200, description = "Replaced an existing file: its metadata", body = serde_json::Value),
-        (status = 201, description = "Stored a new file: its metadata", body = serde_json::Value),
+        (status = 200, description = "Replaced an existing file: its metadata", body = FileMeta),
+        (status = 201, description = "Stored a new file: its metadata", body = FileMeta),
         crate::openapi::ApiErrors,
     ),
 )]
@@ -65,8 +65,8 @@ pub(super) async fn upload(
     ),
     request_body(content_type = "application/octet-stream", description = "The file's bytes"),
     responses(
-        (status = 200, description = "Replaced an existing file: its metadata", body = serde_json::Value),
-        (status = 201, description = "Stored a new file: its metadata", body = serde_json::Value),
+        (status = 200, description = "Replaced an existing file: its metadata", body = FileMeta),
+        (status = 201, description = "Stored a new file: its metadata", body = FileMeta),
         crate::openapi::ApiErrors,
     ),
 )]
@@ -152,7 +152,7 @@ async fn put_file(
         ("path" = String, Path, description = "File path inside the product (may contain `/`)"),
     ),
     responses(
-        (status = 200, description = "OK: `FileMeta`", body = serde_json::Value),
+        (status = 200, description = "OK", body = FileMeta),
         crate::openapi::ApiErrors,
     ),
 )]
@@ -174,7 +174,7 @@ pub(super) async fn delete(
         ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
     ),
     responses(
-        (status = 200, description = "OK: `FileMeta`", body = serde_json::Value),
+        (status = 200, description = "OK", body = FileMeta),
         crate::openapi::ApiErrors,
     ),
 )]

@@ -7,8 +7,7 @@ use axum::routing::get;
 use chrono::Utc;
 use lettre::Address;
 use meshgate_core::notify::Contact;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 
 use super::own::own;
 use crate::auth::Caller;
@@ -58,7 +57,7 @@ pub fn validate_email(email: &str) -> ApiResult<String> {
     tag = "contacts",
     request_body = ContactBody,
     responses(
-        (status = 200, description = "OK: `Contact`", body = serde_json::Value),
+        (status = 200, description = "OK", body = Contact),
         crate::openapi::ApiErrors,
     ),
 )]
@@ -95,7 +94,7 @@ fn no_contact(caller: &Caller) -> ApiError {
     operation_id = "get_contact",
     tag = "contacts",
     responses(
-        (status = 200, description = "OK: `Contact`", body = serde_json::Value),
+        (status = 200, description = "OK", body = Contact),
         crate::openapi::ApiErrors,
     ),
 )]
@@ -109,25 +108,29 @@ async fn get_contact(State(state): State<AppState>, caller: Caller) -> ApiResult
         .ok_or_else(|| no_contact(&caller))
 }
 
+/// The answer to removing the caller's contact: an empty object.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ContactRemoved {}
+
 #[utoipa::path(
     delete,
     path = "/contacts/me",
     operation_id = "delete_contact",
     tag = "contacts",
     responses(
-        (status = 200, description = "OK", body = serde_json::Value),
+        (status = 200, description = "OK", body = ContactRemoved),
         crate::openapi::ApiErrors,
     ),
 )]
 async fn delete_contact(
     State(state): State<AppState>,
     caller: Caller,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<ContactRemoved>> {
     own(&caller, "remove its email address")?;
     if state.store.get_contact(caller.id()).await?.is_none() {
         return Err(no_contact(&caller));
     }
     let event = audit(&caller, "contact.delete", "principal", caller.id());
     state.store.delete_contact(caller.id(), event).await?;
-    Ok(Json(json!({})))
+    Ok(Json(ContactRemoved {}))
 }

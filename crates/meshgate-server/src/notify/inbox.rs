@@ -42,7 +42,7 @@ struct ListQuery {
         ListQuery,
     ),
     responses(
-        (status = 200, description = "OK: `Vec<Notification>`", body = serde_json::Value),
+        (status = 200, description = "OK", body = Vec<Notification>),
         crate::openapi::ApiErrors,
     ),
 )]
@@ -75,7 +75,7 @@ async fn list(
         ("id" = String, Path, description = "Id (uuid)"),
     ),
     responses(
-        (status = 200, description = "OK: `Notification`", body = serde_json::Value),
+        (status = 200, description = "OK", body = Notification),
         crate::openapi::ApiErrors,
     ),
 )]

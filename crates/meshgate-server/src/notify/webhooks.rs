@@ -42,7 +42,7 @@ struct WebhookBody {
     events: Vec<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct CreatedWebhook {
     #[serde(flatten)]
     webhook: Webhook,
@@ -94,7 +94,7 @@ async fn check_webhook_destination(state: &AppState, url: &url::Url) -> ApiResul
     tag = "webhooks",
     request_body = WebhookBody,
     responses(
-        (status = 201, description = "Created: `CreatedWebhook`", body = serde_json::Value),
+        (status = 201, description = "Created", body = CreatedWebhook),
         crate::openapi::ApiErrors,
     ),
 )]
@@ -146,7 +146,7 @@ async fn create_webhook(
     operation_id = "list_webhooks",
     tag = "webhooks",
     responses(
-        (status = 200, description = "OK: `Vec<Webhook>`", body = serde_json::Value),
+        (status = 200, description = "OK", body = Vec<Webhook>),
         crate::openapi::ApiErrors,
     ),
 )]
@@ -176,7 +176,7 @@ async fn owned_webhook(state: &AppState, caller: &Caller, id: &str) -> ApiResult
         ("id" = String, Path, description = "Id (uuid)"),
     ),
     responses(
-        (status = 200, description = "OK: `Webhook`", body = serde_json::Value),
+        (status = 200, description = "OK", body = Webhook),
         crate::openapi::ApiErrors,
     ),
 )]
@@ -205,7 +205,7 @@ async fn delete_webhook(
         ("id" = String, Path, description = "Id (uuid)"),
     ),
     responses(
-        (status = 200, description = "OK: `Vec<WebhookDelivery>`", body = serde_json::Value),
+        (status = 200, description = "OK", body = Vec<WebhookDelivery>),
         crate::openapi::ApiErrors,
     ),
 )]

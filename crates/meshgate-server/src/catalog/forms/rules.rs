@@ -119,7 +119,7 @@ pub struct NewRule {
     pub description: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RuleView {
     pub id: Uuid,
     /// The domain the rule is defined on.
@@ -169,7 +169,7 @@ async fn rule_view(state: &AppState, rule: &Rule, asked: Uuid) -> ApiResult<Rule
         ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
     ),
     responses(
-        (status = 200, description = "OK: `Vec<RuleView>`", body = serde_json::Value),
+        (status = 200, description = "OK", body = Vec<RuleView>),
         crate::openapi::ApiErrors,
     ),
 )]
@@ -207,7 +207,7 @@ async fn list_rules(
     ),
     request_body = NewRule,
     responses(
-        (status = 201, description = "Created: `RuleView`", body = serde_json::Value),
+        (status = 201, description = "Created", body = RuleView),
         crate::openapi::ApiErrors,
     ),
 )]

@@ -78,7 +78,7 @@ fn manage_catalog(state: &AppState, caller: &Caller, what: &str) -> ApiResult<()
     operation_id = "list_form_types",
     tag = "form-types",
     responses(
-        (status = 200, description = "OK: `Vec<FormType>`", body = serde_json::Value),
+        (status = 200, description = "OK", body = Vec<FormType>),
         crate::openapi::ApiErrors,
     ),
 )]
@@ -105,7 +105,7 @@ async fn list_form_types(
         ("name" = String, Path, description = "Name", example = "ownership"),
     ),
     responses(
-        (status = 200, description = "OK: `FormType`", body = serde_json::Value),
+        (status = 200, description = "OK", body = FormType),
         crate::openapi::ApiErrors,
     ),
 )]
@@ -134,7 +134,7 @@ async fn get_form_type(
         ("revision" = String, Path, description = "Form type revision", example = "1"),
     ),
     responses(
-        (status = 200, description = "OK: `FormTypeRevision`", body = serde_json::Value),
+        (status = 200, description = "OK", body = model::FormTypeRevision),
         crate::openapi::ApiErrors,
     ),
 )]
@@ -169,7 +169,7 @@ async fn get_revision(
     tag = "form-types",
     request_body = NewFormType,
     responses(
-        (status = 201, description = "Created: `FormType`", body = serde_json::Value),
+        (status = 201, description = "Created", body = FormType),
         crate::openapi::ApiErrors,
     ),
 )]
@@ -227,7 +227,7 @@ async fn check_glossaries(state: &AppState, fields: &[FormField]) -> ApiResult<(
     ),
     request_body = FormTypeRevisionBody,
     responses(
-        (status = 200, description = "OK: `FormType`", body = serde_json::Value),
+        (status = 200, description = "OK", body = FormType),
         crate::openapi::ApiErrors,
     ),
 )]
