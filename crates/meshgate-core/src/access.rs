@@ -117,6 +117,29 @@ impl<'de> Deserialize<'de> for Mask {
     }
 }
 
+/// A mask's schema is that of the string it is written as (see [`Mask`]).
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for Mask {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some(
+                "A column mask: `redact`, `show_last_4`, `show_first_4`, `hash`, `null`, \
+                 `date_year_only`, `none` (explicitly unmasked), or `custom:<expression>` \
+                 with `{col}` standing for the column (docs/design/ACCESS.md).",
+            ))
+            .pattern(Some(
+                r"^(redact|show_last_4|show_first_4|hash|null|date_year_only|none|custom:[\s\S]*\{col\}[\s\S]*)$",
+            ))
+            .examples([serde_json::json!("redact")])
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for Mask {}
+
 /// What a table share item (and the grant that fulfils it) covers, beyond "the table".
 ///
 /// - `data_filters`: named data filters of the table; each one is a separate grant of its
@@ -131,7 +154,6 @@ pub struct GrantScope {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub columns: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    #[cfg_attr(feature = "openapi", schema(value_type = BTreeMap<String, String>))]
     pub masks: BTreeMap<String, Mask>,
 }
 
@@ -145,6 +167,7 @@ impl GrantScope {
 /// A named row filter and column list on one table, created by its owners and attachable to
 /// grants. Changing it changes every grant it is attached to, on the next query.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DataFilter {
     pub id: Uuid,
     pub product_id: Uuid,
@@ -152,8 +175,10 @@ pub struct DataFilter {
     pub name: String,
     pub description: String,
     /// The row filter (docs/design/ACCESS.md §Expression language); `None` = all rows.
+    #[cfg_attr(feature = "openapi", schema(required))]
     pub row_filter: Option<String>,
     /// The columns it admits; `None` = all.
+    #[cfg_attr(feature = "openapi", schema(required))]
     pub columns: Option<Vec<String>>,
     pub created_by: Uuid,
     pub created_at: DateTime<Utc>,
@@ -163,6 +188,7 @@ pub struct DataFilter {
 /// One row-level security rule of a product, in the QuickSight format: a rule for a user
 /// and/or a group, with allowed values per field (an empty list = every value).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RowRule {
     pub user_name: Option<String>,
     pub group_name: Option<String>,
@@ -173,8 +199,10 @@ pub struct RowRule {
 /// A default mask for columns that carry a tag, mesh-wide (`domain_id: None`) or for the
 /// products of one domain. A grant's own mask for the column (including `none`) wins.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TagMask {
     pub id: Uuid,
+    #[cfg_attr(feature = "openapi", schema(required))]
     pub domain_id: Option<Uuid>,
     pub tag: String,
     pub mask: Mask,
@@ -183,6 +211,7 @@ pub struct TagMask {
 
 /// Tags on one column of a table (e.g. `pii`, `confidential`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ColumnTags {
     pub table_id: Uuid,
     pub column: String,

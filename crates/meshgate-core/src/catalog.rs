@@ -165,6 +165,7 @@ pub struct FormField {
 
 /// A metadata form type at its latest revision.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FormType {
     pub id: Uuid,
     pub name: String,
@@ -179,6 +180,7 @@ pub struct FormType {
 
 /// One revision of a form type, as forms filled under it are checked.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FormTypeRevision {
     pub form_type_id: Uuid,
     pub revision: i64,
@@ -531,6 +533,7 @@ pub fn missing_forms<'a>(rules: &[&'a Rule], present: &[Uuid]) -> Vec<(Uuid, Vec
 
 /// A glossary: a named set of business terms.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Glossary {
     pub id: Uuid,
     pub name: String,
@@ -544,6 +547,7 @@ pub struct Glossary {
 /// A business term of a glossary; its name is unique within the glossary and written
 /// `glossary.term` elsewhere.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GlossaryTerm {
     pub id: Uuid,
     pub glossary_id: Uuid,

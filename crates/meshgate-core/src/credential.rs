@@ -39,6 +39,7 @@ string_enum!(
 /// `tenant1` names the whole tenant (`tenant1`, `tenant1-…`, never `tenant10-…`); the engine's
 /// `Tenancy::key_in_prefix` is the rule.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SessionPolicy {
     pub tables: Vec<String>,
     pub actions: Vec<CredentialAction>,
@@ -66,12 +67,14 @@ pub struct Claims {
 
 /// A credential as stored (the token itself is never stored).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Credential {
     pub id: Uuid,
     pub principal_id: Uuid,
     pub policy: SessionPolicy,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
+    #[cfg_attr(feature = "openapi", schema(required))]
     pub revoked_at: Option<DateTime<Utc>>,
 }
 

@@ -150,6 +150,7 @@ string_enum!(
 /// hashes are stored: of the secret once the token is activated, and of the one-time
 /// activation code until then.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SharingToken {
     pub id: Uuid,
     /// The recipient the token authenticates as.
@@ -164,12 +165,17 @@ pub struct SharingToken {
     #[serde(skip_serializing)]
     pub activation_hash: Option<String>,
     /// For an access token, the OAuth client it was issued to.
+    #[cfg_attr(feature = "openapi", schema(required))]
     pub parent_id: Option<Uuid>,
     pub created_by: Uuid,
     pub created_at: DateTime<Utc>,
+    #[cfg_attr(feature = "openapi", schema(required))]
     pub expires_at: Option<DateTime<Utc>>,
+    #[cfg_attr(feature = "openapi", schema(required))]
     pub activated_at: Option<DateTime<Utc>>,
+    #[cfg_attr(feature = "openapi", schema(required))]
     pub revoked_at: Option<DateTime<Utc>>,
+    #[cfg_attr(feature = "openapi", schema(required))]
     pub last_used_at: Option<DateTime<Utc>>,
 }
 
@@ -184,6 +190,7 @@ impl SharingToken {
 
 /// Per-recipient settings of Delta Sharing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RecipientSettings {
     pub principal_id: Uuid,
     /// Addresses and CIDR ranges the recipient may connect from (validated by the server);

@@ -307,6 +307,7 @@ pub fn parse_events<S: AsRef<str>>(names: &[S]) -> Result<Vec<NotifyEvent>> {
 
 /// A message in a principal's inbox.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Notification {
     pub id: Uuid,
     /// Whose inbox it is in.
@@ -314,6 +315,7 @@ pub struct Notification {
     pub share_id: Uuid,
     pub event: NotifyEvent,
     /// Who acted (`None` for the system).
+    #[cfg_attr(feature = "openapi", schema(required))]
     pub actor_id: Option<Uuid>,
     /// The audit event it was derived from.
     pub audit_seq: i64,
@@ -321,13 +323,16 @@ pub struct Notification {
     pub body: String,
     pub link: String,
     pub created_at: DateTime<Utc>,
+    #[cfg_attr(feature = "openapi", schema(required))]
     pub read_at: Option<DateTime<Utc>>,
     /// When it was handed to the SMTP server (`None`: not emailed, or not yet).
+    #[cfg_attr(feature = "openapi", schema(required))]
     pub emailed_at: Option<DateTime<Utc>>,
 }
 
 /// Where a principal wants email.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Contact {
     pub principal_id: Uuid,
     pub email: String,
@@ -336,6 +341,7 @@ pub struct Contact {
 
 /// A URL that receives its owner's notifications as signed JSON.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Webhook {
     pub id: Uuid,
     /// The principal whose notifications it receives.
@@ -348,6 +354,7 @@ pub struct Webhook {
     pub events: Vec<NotifyEvent>,
     pub created_at: DateTime<Utc>,
     /// Set when it was deleted: it receives nothing more.
+    #[cfg_attr(feature = "openapi", schema(required))]
     pub disabled_at: Option<DateTime<Utc>>,
 }
 
@@ -370,6 +377,7 @@ string_enum!(
 /// One notification sent to one webhook. The payload is fixed when the delivery is created,
 /// so every retry sends the same bytes under the same signature.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WebhookDelivery {
     pub id: Uuid,
     pub webhook_id: Uuid,
@@ -379,9 +387,11 @@ pub struct WebhookDelivery {
     pub payload: String,
     pub status: DeliveryStatus,
     pub attempts: i32,
+    #[cfg_attr(feature = "openapi", schema(required))]
     pub last_error: Option<String>,
     pub created_at: DateTime<Utc>,
     /// When it was delivered or given up.
+    #[cfg_attr(feature = "openapi", schema(required))]
     pub finished_at: Option<DateTime<Utc>>,
 }
 

@@ -67,6 +67,7 @@ fn local_stream(
 
 /// One stored file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FileMeta {
     /// The path relative to the product's files.
     pub path: String,

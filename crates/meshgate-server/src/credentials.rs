@@ -68,7 +68,7 @@ pub struct CredentialRequest {
     pub expires_in: Option<i64>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CreatedCredential {
     #[serde(flatten)]
     pub credential: Credential,
@@ -156,8 +156,8 @@ async fn check_within_rights(
     tag = "credentials",
     request_body = CredentialRequest,
     responses(
-        (status = 201, description = "Created: `CreatedCredential`", body = serde_json::Value),
-        crate::openapi::ApiErrors,
+        (status = 201, description = "Created", body = CreatedCredential),
+        crate::error::ApiErrors,
     ),
 )]
 async fn create(
@@ -260,8 +260,8 @@ struct ListQuery {
         ListQuery,
     ),
     responses(
-        (status = 200, description = "OK: `Vec<Credential>`", body = serde_json::Value),
-        crate::openapi::ApiErrors,
+        (status = 200, description = "OK", body = Vec<Credential>),
+        crate::error::ApiErrors,
     ),
 )]
 async fn list(
@@ -292,8 +292,8 @@ async fn list(
         ("id" = String, Path, description = "Id (uuid)"),
     ),
     responses(
-        (status = 200, description = "OK: `Credential`", body = serde_json::Value),
-        crate::openapi::ApiErrors,
+        (status = 200, description = "OK", body = Credential),
+        crate::error::ApiErrors,
     ),
 )]
 async fn revoke(

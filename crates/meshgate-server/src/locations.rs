@@ -184,7 +184,7 @@ async fn location_by_name(state: &AppState, name: &str) -> ApiResult<ExternalLoc
     request_body = NewExternalLocation,
     responses(
         (status = 201, description = "Created", body = ExternalLocationView),
-        crate::openapi::ApiErrors,
+        crate::error::ApiErrors,
     ),
 )]
 async fn create(
@@ -203,7 +203,7 @@ async fn create(
     tag = "external-locations",
     responses(
         (status = 200, description = "OK", body = Vec<ExternalLocationView>),
-        crate::openapi::ApiErrors,
+        crate::error::ApiErrors,
     ),
 )]
 async fn list(
@@ -228,7 +228,7 @@ async fn list(
     ),
     responses(
         (status = 200, description = "OK", body = ExternalLocationView),
-        crate::openapi::ApiErrors,
+        crate::error::ApiErrors,
     ),
 )]
 async fn show(
@@ -251,7 +251,7 @@ async fn show(
     ),
     responses(
         (status = 204, description = "Done; no body"),
-        crate::openapi::ApiErrors,
+        crate::error::ApiErrors,
     ),
 )]
 async fn remove(

@@ -7,13 +7,17 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use futures::TryStreamExt;
 use meshgate_core::credential::CredentialAction;
 use meshgate_core::model::Outcome;
 use meshgate_engine::rows::TENANT_COLUMN;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use utoipa::openapi::schema::{AnyOfBuilder, ObjectBuilder, Schema, Type};
+use utoipa::openapi::{Ref, RefOr};
+use utoipa::{PartialSchema, ToSchema};
 
 use crate::auth::{Caller, DataCaller};
 use crate::error::{ApiError, ApiResult};
@@ -68,6 +72,49 @@ async fn deny(
     Ok(ApiError::forbidden(message))
 }
 
+/// What an append wrote.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RowsAppended {
+    /// How many rows it appended.
+    pub rows: usize,
+    /// The table version the write committed.
+    pub version: i64,
+}
+
+/// One page of a listing of rows, by key.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RowPage {
+    /// The rows, each an object of column name → value.
+    #[schema(value_type = Vec<Object>)]
+    pub rows: Vec<Value>,
+    /// The last row's key: pass it as `after` for the next page; null when the page is empty.
+    pub next_after: Value,
+}
+
+/// What `GET …/rows` answers: with `key`, the row with that key (an object of column name →
+/// value); without, a [`RowPage`].
+pub struct RowsAnswer;
+
+impl PartialSchema for RowsAnswer {
+    fn schema() -> RefOr<Schema> {
+        AnyOfBuilder::new()
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::Object)
+                    .description(Some("The row with the key asked for: column name → value")),
+            )
+            .item(Ref::from_schema_name(RowPage::name()))
+            .into()
+    }
+}
+
+impl ToSchema for RowsAnswer {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        schemas.push((RowPage::name().into_owned(), RowPage::schema()));
+        <RowPage as ToSchema>::schemas(schemas);
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(untagged)]
 enum RowsBody {
@@ -87,8 +134,8 @@ enum RowsBody {
     ),
     request_body(content = serde_json::Value, content_type = "application/json", description = "The rows to append"),
     responses(
-        (status = 201, description = "Created", body = serde_json::Value),
-        crate::openapi::ApiErrors,
+        (status = 201, description = "Created", body = RowsAppended),
+        crate::error::ApiErrors,
     ),
 )]
 async fn append(
@@ -96,7 +143,7 @@ async fn append(
     DataCaller(caller): DataCaller,
     Path((domain, product, table)): Path<(String, String, String)>,
     body: Bytes,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<RowsAppended>)> {
     let t = table_ref(&state, &caller, &domain, &product, &table).await?;
     match &caller.session {
         Some(s) if !s.policy.allows(&t.qualified(), CredentialAction::Write) => {
@@ -232,7 +279,10 @@ async fn append(
     state.store.append_audit(event).await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({"rows": rows.len(), "version": report.version})),
+        Json(RowsAppended {
+            rows: rows.len(),
+            version: report.version,
+        }),
     ))
 }
 
@@ -261,8 +311,8 @@ struct ReadQuery {
         ReadQuery,
     ),
     responses(
-        (status = 200, description = "OK", body = serde_json::Value),
-        crate::openapi::ApiErrors,
+        (status = 200, description = "With `key`: the row with that key; without: a page of rows", body = RowsAnswer),
+        crate::error::ApiErrors,
     ),
 )]
 async fn read(
@@ -270,7 +320,7 @@ async fn read(
     DataCaller(caller): DataCaller,
     Path((domain, product, table)): Path<(String, String, String)>,
     Params(q): Params<ReadQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let t = table_ref(&state, &caller, &domain, &product, &table).await?;
     // Denials are audited by the right asked for (`rows.read`, `rows.write`).
     let read_action = "rows.read";
@@ -364,16 +414,24 @@ async fn read(
     }));
     state.store.append_audit(event).await?;
     if single {
-        return rows.into_iter().next().map(Json).ok_or_else(|| {
-            ApiError::not_found(
-                "row",
-                &format!("{} key {}", t.qualified(), q.key.unwrap_or_default()),
-            )
-        });
+        return rows
+            .into_iter()
+            .next()
+            .map(|row| Json(row).into_response())
+            .ok_or_else(|| {
+                ApiError::not_found(
+                    "row",
+                    &format!("{} key {}", t.qualified(), q.key.unwrap_or_default()),
+                )
+            });
     }
     let next = rows
         .last()
         .and_then(|r| r.get(&tenancy.key_column))
         .cloned();
-    Ok(Json(json!({"rows": rows, "next_after": next})))
+    Ok(Json(RowPage {
+        rows,
+        next_after: next.unwrap_or(Value::Null),
+    })
+    .into_response())
 }

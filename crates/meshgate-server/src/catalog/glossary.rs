@@ -148,7 +148,7 @@ pub struct Patch {
     pub enabled: Option<bool>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct GlossaryView {
     #[serde(flatten)]
     pub glossary: Glossary,
@@ -161,8 +161,8 @@ pub struct GlossaryView {
     operation_id = "list_glossaries",
     tag = "glossaries",
     responses(
-        (status = 200, description = "OK: `Vec<Glossary>`", body = serde_json::Value),
-        crate::openapi::ApiErrors,
+        (status = 200, description = "OK", body = Vec<Glossary>),
+        crate::error::ApiErrors,
     ),
 )]
 async fn list_glossaries(
@@ -182,8 +182,8 @@ async fn list_glossaries(
         ("glossary" = String, Path, description = "Glossary name", example = "business"),
     ),
     responses(
-        (status = 200, description = "OK: `GlossaryView`", body = serde_json::Value),
-        crate::openapi::ApiErrors,
+        (status = 200, description = "OK", body = GlossaryView),
+        crate::error::ApiErrors,
     ),
 )]
 async fn get_glossary(
@@ -204,8 +204,8 @@ async fn get_glossary(
     tag = "glossaries",
     request_body = NewGlossary,
     responses(
-        (status = 201, description = "Created: `Glossary`", body = serde_json::Value),
-        crate::openapi::ApiErrors,
+        (status = 201, description = "Created", body = Glossary),
+        crate::error::ApiErrors,
     ),
 )]
 async fn create_glossary(
@@ -241,8 +241,8 @@ async fn create_glossary(
     ),
     request_body = Patch,
     responses(
-        (status = 200, description = "OK: `Glossary`", body = serde_json::Value),
-        crate::openapi::ApiErrors,
+        (status = 200, description = "OK", body = Glossary),
+        crate::error::ApiErrors,
     ),
 )]
 async fn update_glossary(
@@ -275,7 +275,7 @@ async fn update_glossary(
     ),
     responses(
         (status = 204, description = "Done; no body"),
-        crate::openapi::ApiErrors,
+        crate::error::ApiErrors,
     ),
 )]
 async fn delete_glossary(
@@ -355,8 +355,8 @@ async fn term_view(state: &AppState, g: &Glossary, t: GlossaryTerm) -> ApiResult
         ("glossary" = String, Path, description = "Glossary name", example = "business"),
     ),
     responses(
-        (status = 200, description = "OK: `Vec<GlossaryTerm>`", body = serde_json::Value),
-        crate::openapi::ApiErrors,
+        (status = 200, description = "OK", body = Vec<GlossaryTerm>),
+        crate::error::ApiErrors,
     ),
 )]
 async fn list_terms(
@@ -380,7 +380,7 @@ async fn list_terms(
     ),
     responses(
         (status = 200, description = "OK", body = TermView),
-        crate::openapi::ApiErrors,
+        crate::error::ApiErrors,
     ),
 )]
 async fn get_term(
@@ -415,7 +415,7 @@ pub struct NewTerm {
     request_body = NewTerm,
     responses(
         (status = 201, description = "Created", body = TermView),
-        crate::openapi::ApiErrors,
+        crate::error::ApiErrors,
     ),
 )]
 async fn create_term(
@@ -477,7 +477,7 @@ async fn create_term(
     request_body = Patch,
     responses(
         (status = 200, description = "OK", body = TermView),
-        crate::openapi::ApiErrors,
+        crate::error::ApiErrors,
     ),
 )]
 async fn update_term(
@@ -511,7 +511,7 @@ async fn update_term(
     ),
     responses(
         (status = 204, description = "Done; no body"),
-        crate::openapi::ApiErrors,
+        crate::error::ApiErrors,
     ),
 )]
 async fn delete_term(
@@ -581,7 +581,7 @@ async fn relation(
     ),
     responses(
         (status = 200, description = "OK", body = TermView),
-        crate::openapi::ApiErrors,
+        crate::error::ApiErrors,
     ),
 )]
 async fn relate(
@@ -605,7 +605,7 @@ async fn relate(
     ),
     responses(
         (status = 200, description = "OK", body = TermView),
-        crate::openapi::ApiErrors,
+        crate::error::ApiErrors,
     ),
 )]
 async fn unrelate(

@@ -123,7 +123,7 @@ pub struct SearchQuery {
 }
 
 /// What a search result shows about a product (never its data).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Hit {
     pub product: String,
     pub domain: String,
@@ -132,6 +132,7 @@ pub struct Hit {
     pub description: String,
     pub listing: ListingState,
     pub revision: i64,
+    #[schema(required)]
     pub classification: Option<Classification>,
     pub tags: Vec<String>,
     pub terms: Vec<String>,
@@ -140,13 +141,13 @@ pub struct Hit {
 }
 
 /// One value of a facet and how many matching products have it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FacetValue {
     pub value: String,
     pub count: u64,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SearchResults {
     /// How many products match (the results are one page of them).
     pub total: usize,

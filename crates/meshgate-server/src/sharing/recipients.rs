@@ -91,7 +91,7 @@ pub struct NewRecipientToken {
 }
 
 /// A token as the API shows it (never a secret).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TokenView {
     #[serde(flatten)]
     pub token: SharingToken,
@@ -110,7 +110,7 @@ fn view(t: SharingToken) -> TokenView {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CreatedToken {
     pub token: TokenView,
     /// The one-time link that downloads the profile file.
@@ -151,8 +151,8 @@ async fn recipient(
     ),
     request_body = NewRecipientToken,
     responses(
-        (status = 201, description = "Created: `CreatedToken`", body = serde_json::Value),
-        crate::openapi::ApiErrors,
+        (status = 201, description = "Created", body = CreatedToken),
+        crate::error::ApiErrors,
     ),
 )]
 async fn create_token(
@@ -240,8 +240,8 @@ async fn create_token(
         ("principal" = String, Path, description = "Principal name", example = "bob", pattern = "^[a-z][a-z0-9_-]*$", max_length = 63),
     ),
     responses(
-        (status = 200, description = "OK: `Vec<TokenView>`", body = serde_json::Value),
-        crate::openapi::ApiErrors,
+        (status = 200, description = "OK", body = Vec<TokenView>),
+        crate::error::ApiErrors,
     ),
 )]
 async fn list_tokens(
@@ -264,8 +264,8 @@ async fn list_tokens(
         ("id" = String, Path, description = "Id (uuid)"),
     ),
     responses(
-        (status = 200, description = "OK: `TokenView`", body = serde_json::Value),
-        crate::openapi::ApiErrors,
+        (status = 200, description = "OK", body = TokenView),
+        crate::error::ApiErrors,
     ),
 )]
 async fn revoke_token(
@@ -558,8 +558,8 @@ pub struct SettingsBody {
         ("principal" = String, Path, description = "Principal name", example = "bob", pattern = "^[a-z][a-z0-9_-]*$", max_length = 63),
     ),
     responses(
-        (status = 200, description = "OK: `RecipientSettings`", body = serde_json::Value),
-        crate::openapi::ApiErrors,
+        (status = 200, description = "OK", body = RecipientSettings),
+        crate::error::ApiErrors,
     ),
 )]
 async fn get_settings(
@@ -586,8 +586,8 @@ async fn get_settings(
     ),
     request_body = SettingsBody,
     responses(
-        (status = 200, description = "OK: `RecipientSettings`", body = serde_json::Value),
-        crate::openapi::ApiErrors,
+        (status = 200, description = "OK", body = RecipientSettings),
+        crate::error::ApiErrors,
     ),
 )]
 async fn put_settings(

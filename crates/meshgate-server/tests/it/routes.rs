@@ -501,3 +501,119 @@ async fn the_openapi_document_describes_every_api_route_and_no_other() {
     );
     assert!(routed.len() >= 120, "{}", routed.len());
 }
+
+/// Operations whose 2xx JSON body may still be described as any JSON. Each needs a reason;
+/// the list should only shrink.
+const UNTYPED_JSON_BODIES: &[(&str, &str)] = &[
+    // A query's JSON result has the columns of whatever the SQL selects (its CSV and Arrow
+    // forms are described by their content types).
+    ("query", "rows of any shape: the columns the SQL selects"),
+];
+
+/// Whether `schema` admits any JSON at all (no type, reference, combinator, enum or
+/// properties), or is an array of such values. References are followed into
+/// `components.schemas`.
+fn admits_any_json(schema: &Value, doc: &Value, depth: usize) -> bool {
+    assert!(depth < 32, "schema references nest too deep: {schema}");
+    if let Some(reference) = schema.get("$ref").and_then(Value::as_str) {
+        let name = reference
+            .strip_prefix("#/components/schemas/")
+            .unwrap_or_else(|| panic!("a reference outside components.schemas: {reference}"));
+        let target = &doc["components"]["schemas"][name];
+        assert!(
+            !target.is_null(),
+            "a reference to a missing schema: {reference}"
+        );
+        return admits_any_json(target, doc, depth + 1);
+    }
+    let is_array = match schema.get("type") {
+        Some(Value::String(t)) => t == "array",
+        Some(Value::Array(types)) => types.iter().any(|t| t == "array"),
+        _ => false,
+    };
+    if is_array {
+        return schema
+            .get("items")
+            .is_none_or(|items| admits_any_json(items, doc, depth + 1));
+    }
+    if schema.get("type").is_some()
+        || ["enum", "const", "properties"]
+            .iter()
+            .any(|k| schema.get(*k).is_some())
+    {
+        return false;
+    }
+    // A union admits anything when one of its branches does; an intersection when all do.
+    for union in ["anyOf", "oneOf"] {
+        if let Some(branches) = schema.get(union).and_then(Value::as_array) {
+            return branches.iter().any(|b| admits_any_json(b, doc, depth + 1));
+        }
+    }
+    if let Some(parts) = schema.get("allOf").and_then(Value::as_array) {
+        return parts.iter().all(|p| admits_any_json(p, doc, depth + 1));
+    }
+    true
+}
+
+/// Every operation's success body that is JSON has a real schema, so schemathesis's
+/// response-conformance check checks it: no 2xx JSON response is described as "any JSON"
+/// (`serde_json::Value`), except the few listed in [`UNTYPED_JSON_BODIES`]. Bodies that are
+/// not JSON (files, CSV, Arrow) are described by their content type instead.
+#[tokio::test]
+async fn every_success_body_of_the_openapi_document_has_a_schema() {
+    let doc = meshgate_server::openapi::document();
+    let doc = serde_json::to_value(&doc).unwrap();
+    let mut untyped = BTreeSet::new();
+    let mut operations = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            if !METHODS.contains(&method.as_str()) {
+                continue;
+            }
+            let id = operation["operationId"].as_str().unwrap_or_default();
+            operations.insert(id.to_string());
+            for (code, response) in operation["responses"].as_object().unwrap() {
+                if !code.starts_with('2') {
+                    continue;
+                }
+                let Some(content) = response.get("content").and_then(Value::as_object) else {
+                    continue;
+                };
+                for (media, body) in content {
+                    let json = media == "application/json" || media.ends_with("+json");
+                    let schema = body.get("schema").unwrap_or(&Value::Null);
+                    if json && (schema.is_null() || admits_any_json(schema, &doc, 0)) {
+                        untyped.insert(format!("{id} ({method} {path} {code})"));
+                    }
+                }
+            }
+        }
+    }
+    let allowed: BTreeSet<&str> = UNTYPED_JSON_BODIES.iter().map(|(id, _)| *id).collect();
+    let offenders: Vec<&String> = untyped
+        .iter()
+        .filter(|u| !allowed.contains(u.split(' ').next().unwrap()))
+        .collect();
+    assert!(
+        offenders.is_empty(),
+        "success bodies described as any JSON; give the handler a typed body deriving \
+         `utoipa::ToSchema` (or describe a non-JSON body by its content type): {offenders:#?}"
+    );
+    // The exceptions name operations that exist and are still untyped, so the list shrinks
+    // as they get their types.
+    for id in &allowed {
+        assert!(operations.contains(*id), "no operation `{id}`");
+        assert!(
+            untyped.iter().any(|u| u.split(' ').next() == Some(*id)),
+            "`{id}` has a typed body now: remove it from UNTYPED_JSON_BODIES"
+        );
+    }
+    // The check sees what it should: an untyped body, and typed ones.
+    let any = json!({"type": "array", "items": {"description": "anything"}});
+    assert!(admits_any_json(&any, &doc, 0));
+    assert!(!admits_any_json(
+        &json!({"$ref": "#/components/schemas/Error"}),
+        &doc,
+        0
+    ));
+}
