@@ -462,16 +462,16 @@ pub(crate) fn standard_types(
 
 /// The type [`standard_types`] turns `t` into, when it changes it.
 fn standard_type(t: &DataType) -> Option<DataType> {
-    use deltalake::arrow::datatypes::{Field, TimeUnit};
-    let field = |f: &Field| {
+    use deltalake::arrow::datatypes::{Field, FieldRef, TimeUnit};
+    fn field(f: &Field) -> Option<FieldRef> {
         standard_type(f.data_type()).map(|t| Arc::new(f.clone().with_data_type(t)))
-    };
+    }
     match t {
         DataType::Utf8View => Some(DataType::Utf8),
         DataType::BinaryView => Some(DataType::Binary),
-        DataType::Timestamp(_, Some(tz)) if !tz.eq_ignore_ascii_case("utc") => {
-            Some(DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())))
-        }
+        DataType::Timestamp(_, Some(tz)) if !tz.eq_ignore_ascii_case("utc") => Some(
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+        ),
         DataType::List(f) => field(f).map(DataType::List),
         DataType::LargeList(f) => field(f).map(DataType::LargeList),
         DataType::FixedSizeList(f, n) => field(f).map(|f| DataType::FixedSizeList(f, *n)),
@@ -480,7 +480,7 @@ fn standard_type(t: &DataType) -> Option<DataType> {
         }
         DataType::Map(f, sorted) => field(f).map(|f| DataType::Map(f, *sorted)),
         DataType::Struct(fields) => {
-            let converted: Vec<Option<Arc<Field>>> = fields.iter().map(|f| field(f)).collect();
+            let converted: Vec<Option<FieldRef>> = fields.iter().map(|f| field(f)).collect();
             if converted.iter().all(Option::is_none) {
                 return None;
             }

@@ -554,7 +554,10 @@ pub fn raw_changes_refusal(table: &DeltaTable) -> Option<String> {
     Some(if other.is_empty() {
         format!("the table needs Delta reader version {reader}")
     } else {
-        format!("the table uses the Delta reader features {}", other.join(", "))
+        format!(
+            "the table uses the Delta reader features {}",
+            other.join(", ")
+        )
     })
 }
 

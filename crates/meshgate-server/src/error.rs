@@ -128,9 +128,8 @@ pub fn public_message(message: &str) -> String {
         }
         kept.push_str(line);
     }
-    let cut = kept.trim_end_matches(|c: char| {
-        c.is_whitespace() || matches!(c, ':' | '(' | '[' | ',' | '-')
-    });
+    let cut = kept
+        .trim_end_matches(|c: char| c.is_whitespace() || matches!(c, ':' | '(' | '[' | ',' | '-'));
     let mut out = String::with_capacity(cut.len());
     let mut token = String::new();
     let flush = |token: &mut String, out: &mut String| {
@@ -142,7 +141,12 @@ pub fn public_message(message: &str) -> String {
         token.clear();
     };
     for c in cut.chars() {
-        if c.is_whitespace() || matches!(c, '`' | '"' | '\'' | '(' | ')' | '[' | ']' | '{' | '}' | '<' | '>' | ',' | ';') {
+        if c.is_whitespace()
+            || matches!(
+                c,
+                '`' | '"' | '\'' | '(' | ')' | '[' | ']' | '{' | '}' | '<' | '>' | ',' | ';'
+            )
+        {
             flush(&mut token, &mut out);
             out.push(c);
         } else {
@@ -168,8 +172,18 @@ pub fn public_message(message: &str) -> String {
 /// file.
 fn looks_like_a_location(token: &str) -> bool {
     const SCHEMES: &[&str] = &[
-        "file:", "s3://", "s3a://", "gs://", "gcs://", "az://", "azure://", "abfs://",
-        "abfss://", "adl://", "hdfs://", "memory://",
+        "file:",
+        "s3://",
+        "s3a://",
+        "gs://",
+        "gcs://",
+        "az://",
+        "azure://",
+        "abfs://",
+        "abfss://",
+        "adl://",
+        "hdfs://",
+        "memory://",
     ];
     let lower = token.to_ascii_lowercase();
     if SCHEMES.iter().any(|s| lower.starts_with(s)) {
@@ -191,7 +205,8 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let request_id = REQUEST_ID.try_with(|id| id.clone()).ok();
         let message = public_message(&self.message);
-        let body = json!({"error": {"code": self.code, "message": message, "request_id": request_id}});
+        let body =
+            json!({"error": {"code": self.code, "message": message, "request_id": request_id}});
         (self.status, Json(body)).into_response()
     }
 }
@@ -225,7 +240,10 @@ mod tests {
                 "cannot open [path]: denied",
             ),
             ("at crates/meshgate-engine/src/ingest.rs:42:7", "at [path]"),
-            ("cannot read s3://bucket/mesh/t (403)", "cannot read [path] (403)"),
+            (
+                "cannot read s3://bucket/mesh/t (403)",
+                "cannot read [path] (403)",
+            ),
         ] {
             assert_eq!(public_message(input), output, "{input}");
         }

@@ -79,7 +79,7 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/profile/{code}", get(recipients::download_profile))
         .route("/oauth/token", post(recipients::oauth_token))
-        .route_layer(axum::middleware::from_fn(crate::paths::guard))
+        .route_layer(axum::middleware::from_fn(crate::paths::sharing_guard))
         .fallback(|| async {
             SharingError(ApiError::new(
                 StatusCode::NOT_FOUND,

@@ -612,16 +612,9 @@ pub async fn query(
             starting_version,
             ending_version,
         } => {
-            return Ok(query_since(
-                &state,
-                &r,
-                &t,
-                &caps,
-                ids,
-                starting_version,
-                ending_version,
-            )
-            .await?);
+            return Ok(
+                query_since(&state, &r, &t, &caps, ids, starting_version, ending_version).await?,
+            );
         }
     };
     // Pages of files, when the client asks for them (`maxFiles`, `pageToken`). A page token

@@ -52,12 +52,18 @@ pub fn parquet_bytes(batch: &meshgate_engine::arrow::record_batch::RecordBatch) 
 pub fn events_parquet() -> Vec<u8> {
     use std::sync::Arc;
 
-    use meshgate_engine::arrow::array::{ArrayRef, Int64Array, StringArray, TimestampMicrosecondArray};
+    use meshgate_engine::arrow::array::{
+        ArrayRef, Int64Array, StringArray, TimestampMicrosecondArray,
+    };
     use meshgate_engine::arrow::record_batch::RecordBatch;
-    let at = TimestampMicrosecondArray::from(EVENTS_AT_MICROS.to_vec()).with_timezone("Europe/Berlin");
+    let at =
+        TimestampMicrosecondArray::from(EVENTS_AT_MICROS.to_vec()).with_timezone("Europe/Berlin");
     let columns: Vec<(&str, ArrayRef)> = vec![
         ("id", Arc::new(Int64Array::from(vec![1, 2]))),
-        ("name", Arc::new(StringArray::from(vec!["spring", "summer"]))),
+        (
+            "name",
+            Arc::new(StringArray::from(vec!["spring", "summer"])),
+        ),
         ("at", Arc::new(at)),
     ];
     parquet_bytes(&RecordBatch::try_from_iter(columns).unwrap())

@@ -117,7 +117,7 @@ async fn error_bodies_carry_no_backtrace_path_or_bulk() {
         format!("{DS}/shares/nope"),
         format!("{DS}/shares/sales/schemas/nope/tables"),
         format!("{DS}{TABLE}/version?startingTimestamp=notatime"),
-        format!("{DS}{TABLE}/version?startingTimestamp=1999-01-01T00:00:00Z"),
+        format!("{DS}{TABLE}/version?startingTimestamp=2999-01-01T00:00:00Z"),
         format!("{DS}{TABLE}/metadata?version=99"),
         format!("{DS}{TABLE}/metadata?version=0&timestamp=2024-01-01T00:00:00Z"),
         format!("{DS}{TABLE}/changes"),
@@ -173,8 +173,10 @@ async fn error_bodies_carry_no_backtrace_path_or_bulk() {
         let meta = json!({"domain": "sales", "team": "core", "name": name}).to_string();
         let mut body = Vec::new();
         body.extend_from_slice(
-            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"product\"\r\n\r\n{meta}\r\n")
-                .as_bytes(),
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"product\"\r\n\r\n{meta}\r\n"
+            )
+            .as_bytes(),
         );
         body.extend_from_slice(
             format!("--{boundary}\r\nContent-Disposition: form-data; name=\"t\"; filename=\"{file}\"\r\nContent-Type: application/octet-stream\r\n\r\n")
@@ -209,9 +211,21 @@ async fn error_bodies_carry_no_backtrace_path_or_bulk() {
         ("GET", "/api/v1/products/sales/nope", ""),
         ("GET", "/api/v1/nope", ""),
         ("POST", "/api/v1/query", r#"{"sql": "SELEC 1"}"#),
-        ("POST", "/api/v1/query", r#"{"sql": "SELECT nope FROM sales.ledger.ledger"}"#),
-        ("POST", "/api/v1/query", r#"{"sql": "SELECT CAST('x' AS INT)"}"#),
-        ("POST", "/api/v1/query", r#"{"sql": "SELECT * FROM nowhere.at.all"}"#),
+        (
+            "POST",
+            "/api/v1/query",
+            r#"{"sql": "SELECT nope FROM sales.ledger.ledger"}"#,
+        ),
+        (
+            "POST",
+            "/api/v1/query",
+            r#"{"sql": "SELECT CAST('x' AS INT)"}"#,
+        ),
+        (
+            "POST",
+            "/api/v1/query",
+            r#"{"sql": "SELECT * FROM nowhere.at.all"}"#,
+        ),
         ("POST", "/api/v1/query", "{"),
         (
             "POST",
