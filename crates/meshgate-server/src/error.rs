@@ -133,8 +133,12 @@ pub fn public_message(message: &str) -> String {
     let mut out = String::with_capacity(cut.len());
     let mut token = String::new();
     let flush = |token: &mut String, out: &mut String| {
-        if looks_like_a_location(token) {
+        // Sentence punctuation after a path is not part of it.
+        let core = token.trim_end_matches([':', '.', '!', '?']);
+        if looks_like_a_location(core) {
+            let tail = token.get(core.len()..).unwrap_or_default();
             out.push_str("[path]");
+            out.push_str(tail);
         } else {
             out.push_str(token);
         }
@@ -227,7 +231,7 @@ mod tests {
             "Arrow error: bad value"
         );
         assert_eq!(
-            public_message("Stack backtrace:\n  0: main"),
+            public_message("Backtrace:\n  0: main"),
             "the request failed"
         );
         for (input, output) in [
