@@ -413,7 +413,7 @@ async fn read_file(
             ctx.read_json(path, opts).await
         }
     };
-    let df = df.map_err(Error::from_ingest_df)?;
+    let df = standard_types(df.map_err(Error::from_ingest_df)?)?;
     if df.schema().fields().is_empty() {
         return Err(Error::InvalidData {
             message:
@@ -427,6 +427,73 @@ async fn read_file(
         });
     }
     Ok(df)
+}
+
+/// `df` with the types Delta stores and every Parquet reader opens: a timestamp in a zone
+/// other than UTC becomes a UTC timestamp (the same instants, as Delta stores every zoned
+/// timestamp), and Arrow's view types (`string_view`, `binary_view`, which DataFusion reads
+/// Parquet as) become plain strings and binaries, so the Parquet files written from it
+/// declare no type a reader before pyarrow 16 cannot open.
+pub(crate) fn standard_types(
+    df: deltalake::datafusion::dataframe::DataFrame,
+) -> Result<deltalake::datafusion::dataframe::DataFrame> {
+    use deltalake::datafusion::common::Column as DfColumn;
+    use deltalake::datafusion::logical_expr::{Expr, cast};
+    let mut changed = false;
+    let exprs: Vec<Expr> = df
+        .schema()
+        .iter()
+        .map(|(qualifier, field)| {
+            let column = Expr::Column(DfColumn::new(qualifier.cloned(), field.name()));
+            match standard_type(field.data_type()) {
+                Some(t) => {
+                    changed = true;
+                    cast(column, t).alias(field.name())
+                }
+                None => column,
+            }
+        })
+        .collect();
+    if !changed {
+        return Ok(df);
+    }
+    df.select(exprs).map_err(Error::from_ingest_df)
+}
+
+/// The type [`standard_types`] turns `t` into, when it changes it.
+fn standard_type(t: &DataType) -> Option<DataType> {
+    use deltalake::arrow::datatypes::{Field, FieldRef, TimeUnit};
+    fn field(f: &Field) -> Option<FieldRef> {
+        standard_type(f.data_type()).map(|t| Arc::new(f.clone().with_data_type(t)))
+    }
+    match t {
+        DataType::Utf8View => Some(DataType::Utf8),
+        DataType::BinaryView => Some(DataType::Binary),
+        DataType::Timestamp(_, Some(tz)) if !tz.eq_ignore_ascii_case("utc") => Some(
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+        ),
+        DataType::List(f) => field(f).map(DataType::List),
+        DataType::LargeList(f) => field(f).map(DataType::LargeList),
+        DataType::FixedSizeList(f, n) => field(f).map(|f| DataType::FixedSizeList(f, *n)),
+        DataType::ListView(f) | DataType::LargeListView(f) => {
+            Some(DataType::List(field(f).unwrap_or_else(|| f.clone())))
+        }
+        DataType::Map(f, sorted) => field(f).map(|f| DataType::Map(f, *sorted)),
+        DataType::Struct(fields) => {
+            let converted: Vec<Option<FieldRef>> = fields.iter().map(|f| field(f)).collect();
+            if converted.iter().all(Option::is_none) {
+                return None;
+            }
+            Some(DataType::Struct(
+                fields
+                    .iter()
+                    .zip(converted)
+                    .map(|(f, c)| c.unwrap_or_else(|| f.clone()))
+                    .collect(),
+            ))
+        }
+        _ => None,
+    }
 }
 
 fn duplicate_column(schema: &Schema) -> Option<String> {

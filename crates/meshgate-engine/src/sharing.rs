@@ -123,10 +123,25 @@ pub async fn open_at(location: &Url, at: At) -> Result<DeltaTable> {
             let mut table = DeltaTableBuilder::from_url(location.clone())
                 .and_then(|b| b.build())
                 .map_err(|e| table_error(location, e))?;
-            table
+            if let Err(e) = table
                 .load_version(u64::try_from(v).unwrap_or_default())
                 .await
-                .map_err(|e| table_error(location, e))?;
+            {
+                // Versions before the oldest commit left in the log were cleaned up (log
+                // retention after a checkpoint): the caller's to change, not a failure.
+                let oldest = timeline(location).await?.first().map(|(v, _)| *v);
+                if oldest.is_some_and(|oldest| v < oldest)
+                    || matches!(e, DeltaTableError::InvalidVersion(_))
+                {
+                    return Err(Error::InvalidData {
+                        message: format!(
+                            "version {v} of the table is no longer available: its log was cleaned up; the oldest version left is {}",
+                            oldest.unwrap_or(latest)
+                        ),
+                    });
+                }
+                return Err(table_error(location, e));
+            }
             Ok(table)
         }
         At::Timestamp(t) => {
@@ -136,16 +151,18 @@ pub async fn open_at(location: &Url, at: At) -> Result<DeltaTable> {
     }
 }
 
-/// The latest version of the table.
+/// The latest version of the table: the newest commit in its log. Read from the log's
+/// listing, not by replaying it from version 0, so a table whose early commits were cleaned
+/// up after a checkpoint (log retention: every long-lived table written by Spark or
+/// Databricks) answers too.
 pub async fn latest_version(location: &Url) -> Result<i64> {
-    let table = DeltaTableBuilder::from_url(location.clone())
-        .and_then(|b| b.build())
-        .map_err(|e| table_error(location, e))?;
-    let v = table
-        .get_latest_version()
-        .await
-        .map_err(|e| table_error(location, e))?;
-    i64::try_from(v).map_err(|_| Error::storage("the table's version is out of range"))
+    timeline(location)
+        .await?
+        .last()
+        .map(|(v, _)| *v)
+        .ok_or_else(|| Error::InvalidData {
+            message: "the location is not a Delta table (its log has no commit)".into(),
+        })
 }
 
 /// Every version whose commit is still in the log, with its commit time (the commit file's
@@ -480,15 +497,16 @@ pub fn access_fingerprint(access: &TableAccess) -> String {
 /// never handed out raw either: its files alone do not say which rows are deleted or what
 /// the columns are called, so it is served as a snapshot read through the Delta reader.
 pub fn reads_raw(table: &DeltaTable, access: &TableAccess) -> Result<bool> {
-    let reader = table
-        .snapshot()
-        .ok()
-        .and_then(|s| serde_json::to_value(s.protocol()).ok())
-        .and_then(|p| p.get("minReaderVersion").and_then(Value::as_i64))
-        .unwrap_or(i64::MAX);
-    if reader > 1 {
+    if reader_version(table) > 1 {
         return Ok(false);
     }
+    reads_whole(table, access)
+}
+
+/// Whether `access` reads all of `table`: no row, column, cell or mask rule applies to it.
+/// This is about the recipient only, not the table's protocol. Fails closed: rules that
+/// cannot be applied are an error.
+pub fn reads_whole(table: &DeltaTable, access: &TableAccess) -> Result<bool> {
     let schema = crate::ingest::arrow_schema(table)?;
     let plan = resolve(&schema, access).map_err(|e| Error::Sql {
         message: format!(
@@ -497,6 +515,59 @@ pub fn reads_raw(table: &DeltaTable, access: &TableAccess) -> Result<bool> {
         ),
     })?;
     Ok(plan.is_none())
+}
+
+/// Reader features whose files mean the same to a reader of the `delta` response format as
+/// they say on their own: they change types or the log's layout, not which rows a file holds
+/// or what its columns are called. (`deletionVectors` and `columnMapping` do.)
+const PLAIN_READER_FEATURES: &[&str] = &["timestampNtz", "v2Checkpoint", "vacuumProtocolCheck"];
+
+/// Why the table's own change files cannot be handed out, or `None` when they can: reader
+/// version 1, or version 3 with only [`PLAIN_READER_FEATURES`] (a table with a
+/// `timestamp_ntz` column, as every upload with a timestamp column has, needs version 3).
+pub fn raw_changes_refusal(table: &DeltaTable) -> Option<String> {
+    let protocol = table
+        .snapshot()
+        .ok()
+        .and_then(|s| serde_json::to_value(s.protocol()).ok())
+        .unwrap_or(Value::Null);
+    let reader = protocol
+        .get("minReaderVersion")
+        .and_then(Value::as_i64)
+        .unwrap_or(i64::MAX);
+    if reader <= 1 {
+        return None;
+    }
+    let features: Vec<&str> = protocol
+        .get("readerFeatures")
+        .and_then(Value::as_array)
+        .map(|f| f.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let other: Vec<&str> = features
+        .iter()
+        .copied()
+        .filter(|f| !PLAIN_READER_FEATURES.contains(f))
+        .collect();
+    if reader == 3 && other.is_empty() {
+        return None;
+    }
+    Some(if other.is_empty() {
+        format!("the table needs Delta reader version {reader}")
+    } else {
+        format!(
+            "the table uses the Delta reader features {}",
+            other.join(", ")
+        )
+    })
+}
+
+fn reader_version(table: &DeltaTable) -> i64 {
+    table
+        .snapshot()
+        .ok()
+        .and_then(|s| serde_json::to_value(s.protocol()).ok())
+        .and_then(|p| p.get("minReaderVersion").and_then(Value::as_i64))
+        .unwrap_or(i64::MAX)
 }
 
 /// Writes what `access` may read of `table` (one loaded version) as a new Delta table at
@@ -521,6 +592,9 @@ pub async fn materialise(
         .table("shared")
         .await
         .map_err(|e| Error::internal(format!("cannot plan the snapshot: {e}")))?;
+    // Plain strings and binaries, not the view types the scan reads them as: the snapshot's
+    // files are read by every recipient's Parquet reader, old ones too.
+    let df = crate::ingest::standard_types(df)?;
     prepare_location(dest)?;
     let target = DeltaTableBuilder::from_url(dest.clone())
         .and_then(|b| b.build())

@@ -48,6 +48,35 @@ pub async fn guard(
     next.run(req).await
 }
 
+/// [`guard`] for the Delta Sharing routes, whose share, schema and table names are
+/// case-insensitive (PROTOCOL.md): those are checked as the lowercase names they find, so
+/// `/shares/SALES` reaches the handler, which resolves it to `sales`.
+pub async fn sharing_guard(
+    params: Result<RawPathParams, RawPathParamsRejection>,
+    req: Request,
+    next: Next,
+) -> Response {
+    match params {
+        Ok(params) => {
+            for (key, value) in &params {
+                let checked = if matches!(key, "share" | "schema" | "table") {
+                    check(key, &value.to_lowercase())
+                } else {
+                    check(key, value)
+                };
+                if let Err(e) = checked {
+                    return e.into_response();
+                }
+            }
+        }
+        Err(RawPathParamsRejection::MissingPathParams(_)) => {}
+        Err(_) => {
+            return ApiError::bad_request("a path parameter is not valid UTF-8").into_response();
+        }
+    }
+    next.run(req).await
+}
+
 /// Checks one path parameter by what its name says it is.
 pub fn check(key: &str, value: &str) -> Result<(), ApiError> {
     match key {

@@ -26,7 +26,7 @@ mod tables;
 
 pub use error::{SharingError, SharingResult};
 pub use recipient::{Recipient, Shared, check_address, peer, shared_tables};
-use recipient::{schema_missing, share_missing};
+use recipient::{canonical, schema_missing, share_missing};
 
 use axum::Router;
 use axum::body::Body;
@@ -79,7 +79,7 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/profile/{code}", get(recipients::download_profile))
         .route("/oauth/token", post(recipients::oauth_token))
-        .route_layer(axum::middleware::from_fn(crate::paths::guard))
+        .route_layer(axum::middleware::from_fn(crate::paths::sharing_guard))
         .fallback(|| async {
             SharingError(ApiError::new(
                 StatusCode::NOT_FOUND,
@@ -239,6 +239,7 @@ async fn get_share(
     Path(share): Path<String>,
 ) -> SharingResult<Response> {
     let tables = shared_tables(&state, &r.caller).await?;
+    let share = share_name(&tables, &share)?;
     let t = tables
         .iter()
         .find(|t| t.share == share)
@@ -258,6 +259,7 @@ async fn list_schemas(
     Query(q): Query<PageQuery>,
 ) -> SharingResult<Response> {
     let tables = shared_tables(&state, &r.caller).await?;
+    let share = share_name(&tables, &share)?;
     let mut schemas: Vec<SchemaInfo> = Vec::new();
     for t in tables.iter().filter(|t| t.share == share) {
         if schemas.last().is_none_or(|s| s.name != t.schema) {
@@ -273,6 +275,13 @@ async fn list_schemas(
     let binding = format!("schemas|{}|{share}", r.id());
     let out = page(&state, &binding, &q, &schemas, |s| s.name.clone())?;
     Ok(one_line(&out))
+}
+
+/// The spelling of a requested share among the caller's (names are case-insensitive), or 404.
+fn share_name(tables: &[Shared], share: &str) -> ApiResult<String> {
+    canonical(tables.iter().map(|t| t.share.as_str()), share)
+        .map(str::to_string)
+        .ok_or_else(|| share_missing(share))
 }
 
 fn table_info(t: &Shared) -> TableInfo {
@@ -292,19 +301,21 @@ async fn list_tables(
     Query(q): Query<PageQuery>,
 ) -> SharingResult<Response> {
     let tables = shared_tables(&state, &r.caller).await?;
+    let share = share_name(&tables, &share)?;
+    let schema = canonical(
+        tables
+            .iter()
+            .filter(|t| t.share == share)
+            .map(|t| t.schema.as_str()),
+        &schema,
+    )
+    .ok_or_else(|| schema_missing(&share, &schema))?
+    .to_string();
     let items: Vec<TableInfo> = tables
         .iter()
         .filter(|t| t.share == share && t.schema == schema)
         .map(table_info)
         .collect();
-    if items.is_empty() {
-        return Err(if tables.iter().any(|t| t.share == share) {
-            schema_missing(&share, &schema)
-        } else {
-            share_missing(&share)
-        }
-        .into());
-    }
     let binding = format!("tables|{}|{share}|{schema}", r.id());
     let out = page(&state, &binding, &q, &items, |t| t.name.clone())?;
     Ok(one_line(&out))
@@ -317,6 +328,7 @@ async fn list_all_tables(
     Query(q): Query<PageQuery>,
 ) -> SharingResult<Response> {
     let tables = shared_tables(&state, &r.caller).await?;
+    let share = share_name(&tables, &share)?;
     let items: Vec<TableInfo> = tables
         .iter()
         .filter(|t| t.share == share)

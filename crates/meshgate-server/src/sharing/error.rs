@@ -5,7 +5,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use meshgate_sharing::wire::{ErrorBody, error_code};
 
-use crate::error::{ApiError, REQUEST_ID};
+use crate::error::{ApiError, REQUEST_ID, public_message};
 
 /// An error in the protocol's shape: `{"errorCode","message"}` with the spec's codes. Never a
 /// 5xx for a user error (clients retry those for minutes).
@@ -57,7 +57,7 @@ impl IntoResponse for SharingError {
         };
         let body = ErrorBody {
             error_code: code.to_string(),
-            message: e.message,
+            message: public_message(&e.message),
         };
         let text = serde_json::to_string(&body).unwrap_or_default();
         let mut response = (status, text).into_response();

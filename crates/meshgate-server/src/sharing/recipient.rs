@@ -182,6 +182,26 @@ pub async fn shared_tables(state: &AppState, caller: &Caller) -> ApiResult<Vec<S
     Ok(out)
 }
 
+/// The spelling among `names` of a name a request gave: the protocol's share, schema and table
+/// names are case-insensitive on every endpoint (PROTOCOL.md, "It's case-insensitive"), so
+/// `SALES` finds `sales`. An exact match wins over one that differs only in case.
+pub(super) fn canonical<'a>(
+    names: impl IntoIterator<Item = &'a str>,
+    wanted: &str,
+) -> Option<&'a str> {
+    let wanted_folded = wanted.to_lowercase();
+    let mut folded = None;
+    for name in names {
+        if name == wanted {
+            return Some(name);
+        }
+        if folded.is_none() && name.to_lowercase() == wanted_folded {
+            folded = Some(name);
+        }
+    }
+    folded
+}
+
 pub(super) fn share_missing(share: &str) -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,

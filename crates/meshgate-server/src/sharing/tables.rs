@@ -36,7 +36,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::error::{SharingError, SharingResult};
-use super::recipient::{Recipient, Shared, shared_tables};
+use super::recipient::{Recipient, Shared, canonical, shared_tables};
 use crate::error::{ApiError, ApiResult, REQUEST_ID};
 use crate::files::SignedParams;
 use crate::state::AppState;
@@ -53,19 +53,38 @@ async fn target(
     schema: &str,
     table: &str,
 ) -> ApiResult<Shared> {
-    let tables = shared_tables(state, &r.caller).await?;
-    tables
-        .into_iter()
-        .find(|t| t.share == share && t.schema == schema && t.table.name == table)
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                format!(
-                    "table `{share}.{schema}.{table}` does not exist or is not shared with you"
-                ),
-            )
-        })
+    let mut tables = shared_tables(state, &r.caller).await?;
+    // Names are case-insensitive (PROTOCOL.md): each part is resolved to its spelling.
+    let found = {
+        let s = canonical(tables.iter().map(|t| t.share.as_str()), share).unwrap_or(share);
+        let sc = canonical(
+            tables
+                .iter()
+                .filter(|t| t.share == s)
+                .map(|t| t.schema.as_str()),
+            schema,
+        )
+        .unwrap_or(schema);
+        let n = canonical(
+            tables
+                .iter()
+                .filter(|t| t.share == s && t.schema == sc)
+                .map(|t| t.table.name.as_str()),
+            table,
+        )
+        .unwrap_or(table);
+        tables
+            .iter()
+            .position(|t| t.share == s && t.schema == sc && t.table.name == n)
+    };
+    match found {
+        Some(i) => Ok(tables.swap_remove(i)),
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("table `{share}.{schema}.{table}` does not exist or is not shared with you"),
+        )),
+    }
 }
 
 pub(super) fn location(t: &Shared) -> ApiResult<url::Url> {
@@ -249,15 +268,55 @@ fn file_url(
     Ok(url.to_string())
 }
 
+/// How a response derives its files' ids, by the request header `fileidhash`. The published
+/// PROTOCOL.md does not describe the header; the reference server's behaviour, which other
+/// servers follow, is: `parquet` asks for MD5 ids, `delta` for SHA-256 ids (case-insensitive),
+/// anything else is a 400. Without it, meshgate's own ids (the first 128 bits of a SHA-256).
+/// Whichever is used, the same file of the same table gets the same id in every response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum FileIds {
+    Default,
+    Md5,
+    Sha256,
+}
+
+const FILE_ID_HASH: &str = "fileidhash";
+
+impl FileIds {
+    fn from_headers(headers: &HeaderMap) -> ApiResult<Self> {
+        let Some(value) = headers.get(FILE_ID_HASH) else {
+            return Ok(FileIds::Default);
+        };
+        let bad = || {
+            ApiError::bad_request(
+                "the `fileidhash` header must be `parquet` (MD5 file ids) or `delta` (SHA-256 file ids)",
+            )
+        };
+        let value = value.to_str().map_err(|_| bad())?.trim();
+        if value.eq_ignore_ascii_case("parquet") {
+            Ok(FileIds::Md5)
+        } else if value.eq_ignore_ascii_case("delta") {
+            Ok(FileIds::Sha256)
+        } else {
+            Err(bad())
+        }
+    }
+}
+
 /// A stable id of a file: the same file of the same table gets the same id in every response.
-fn file_id(t: &Shared, source: &Source, path: &str) -> String {
+fn file_id(t: &Shared, source: &Source, path: &str, ids: FileIds) -> String {
+    use md5::Md5;
     use sha2::{Digest, Sha256};
     let scope = match source {
         Source::Table => "d".to_string(),
         Source::Snapshot(dir) => format!("s/{dir}"),
     };
-    let digest = Sha256::digest(format!("{}\n{scope}\n{path}", t.table.id).as_bytes());
-    hex::encode(&digest[..16])
+    let input = format!("{}\n{scope}\n{path}", t.table.id);
+    match ids {
+        FileIds::Default => hex::encode(&Sha256::digest(input.as_bytes())[..16]),
+        FileIds::Md5 => hex::encode(Md5::digest(input.as_bytes())),
+        FileIds::Sha256 => hex::encode(Sha256::digest(input.as_bytes())),
+    }
 }
 
 fn expiry(state: &AppState) -> i64 {
@@ -279,10 +338,11 @@ fn action(
     expires: i64,
     version: Option<i64>,
     timestamp: Option<i64>,
+    ids: FileIds,
 ) -> ApiResult<FileAction> {
     Ok(FileAction {
         url: file_url(state, r, t, served_policy, source, &f.path, expires)?,
-        id: file_id(t, source, &f.path),
+        id: file_id(t, source, &f.path, ids),
         partition_values: f.partition_values.clone(),
         size: f.size,
         stats: f.stats.clone(),
@@ -406,14 +466,46 @@ pub async fn version_head(
 
 // ----- metadata -----
 
+/// `GET …/metadata`'s query: the version to describe, by number or time (the reference
+/// server's parameters; both at once is a 400).
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct MetadataQuery {
+    #[serde(default)]
+    version: Option<String>,
+    #[serde(default)]
+    timestamp: Option<String>,
+}
+
+impl MetadataQuery {
+    fn at(&self) -> ApiResult<At> {
+        match (self.version.as_deref(), self.timestamp.as_deref()) {
+            (Some(_), Some(_)) => Err(ApiError::bad_request(
+                "give at most one of `version` and `timestamp`",
+            )),
+            (Some(v), None) => match v.trim().parse::<i64>() {
+                Ok(v) if v >= 0 => Ok(At::Version(v)),
+                _ => Err(ApiError::bad_request(
+                    "version: must be a non-negative integer",
+                )),
+            },
+            (None, Some(ts)) => parse_timestamp(ts)
+                .map(At::Timestamp)
+                .map_err(ApiError::from),
+            (None, None) => Ok(At::Latest),
+        }
+    }
+}
+
 pub async fn metadata(
     State(state): State<AppState>,
     r: Recipient,
     headers: HeaderMap,
     Path((share, schema, table)): Path<(String, String, String)>,
+    Query(q): Query<MetadataQuery>,
 ) -> SharingResult<Response> {
+    let at = q.at()?;
     let t = target(&state, &r, &share, &schema, &table).await?;
-    let served = serve_version(&state, &r, &t, At::Latest).await?;
+    let served = serve_version(&state, &r, &t, at).await?;
     let format = capabilities(&headers).choose(needs_delta(&served.protocol))?;
     let lines = vec![
         ndjson::protocol_line(format, &served.protocol),
@@ -508,6 +600,7 @@ pub async fn query(
     Path((share, schema, table)): Path<(String, String, String)>,
     body: Bytes,
 ) -> SharingResult<Response> {
+    let ids = FileIds::from_headers(&headers)?;
     let t = target(&state, &r, &share, &schema, &table).await?;
     let req = QueryRequest::parse(&body)?;
     let caps = capabilities(&headers);
@@ -519,7 +612,9 @@ pub async fn query(
             starting_version,
             ending_version,
         } => {
-            return Ok(query_since(&state, &r, &t, &caps, starting_version, ending_version).await?);
+            return Ok(
+                query_since(&state, &r, &t, &caps, ids, starting_version, ending_version).await?,
+            );
         }
     };
     // Pages of files, when the client asks for them (`maxFiles`, `pageToken`). A page token
@@ -581,6 +676,7 @@ pub async fn query(
             expires,
             None,
             None,
+            ids,
         )?;
         lines.push(ndjson::file_line(format, &a));
     }
@@ -616,13 +712,17 @@ async fn query_since(
     r: &Recipient,
     t: &Shared,
     caps: &Capabilities,
+    ids: FileIds,
     start: i64,
     end: Option<i64>,
 ) -> ApiResult<Response> {
     let location = location(t)?;
     let latest = data::open_at(&location, At::Latest).await?;
-    if !data::reads_raw(&latest, &t.access)? {
+    if !data::reads_whole(&latest, &t.access)? {
         return Err(filtered_refusal(t, "startingVersion"));
+    }
+    if let Some(why) = data::raw_changes_refusal(&latest) {
+        return Err(unservable_changes(t, "startingVersion", &why));
     }
     let changes = data::file_changes(&location, start, end, false).await?;
     let policy = url_policy(r, data::access_fingerprint(&t.access));
@@ -641,6 +741,7 @@ async fn query_since(
             expires,
             Some(c.version),
             Some(c.timestamp),
+            ids,
         )?;
         lines.push(ndjson::file_line(format, &a));
         files += 1;
@@ -685,6 +786,15 @@ fn filtered_refusal(t: &Shared, what: &str) -> ApiError {
     ))
 }
 
+/// The change data feed of a table whose change files mean more than they say on their own
+/// (deletion vectors, column mapping): not served, for anyone.
+fn unservable_changes(t: &Shared, what: &str, why: &str) -> ApiError {
+    ApiError::bad_request(format!(
+        "`{what}` is not available for `{}`: {why}, and its change files are not served; read snapshots with `query` instead",
+        t.full_name()
+    ))
+}
+
 // ----- changes -----
 
 pub async fn changes(
@@ -694,11 +804,15 @@ pub async fn changes(
     Path((share, schema, table)): Path<(String, String, String)>,
     Query(q): Query<HashMap<String, String>>,
 ) -> SharingResult<Response> {
+    let ids = FileIds::from_headers(&headers)?;
     let t = target(&state, &r, &share, &schema, &table).await?;
     let params = CdfParams::parse(&q)?;
     let location = location(&t)?;
     let latest = data::open_at(&location, At::Latest).await?;
-    if !data::reads_raw(&latest, &t.access)? {
+    // Whether the recipient reads the whole table decides, not the table's reader version: a
+    // whole-table reader of a `timestamp_ntz` table (reader version 3) reads its feed in the
+    // `delta` format.
+    if !data::reads_whole(&latest, &t.access)? {
         audit(
             &state,
             &r,
@@ -709,6 +823,9 @@ pub async fn changes(
         )
         .await?;
         return Err(filtered_refusal(&t, "changes").into());
+    }
+    if let Some(why) = data::raw_changes_refusal(&latest) {
+        return Err(unservable_changes(&t, "changes", &why).into());
     }
     let start = match (params.starting_version, params.starting_timestamp) {
         (Some(v), _) => v,
@@ -750,6 +867,7 @@ pub async fn changes(
             expires,
             Some(c.version),
             Some(c.timestamp),
+            ids,
         )?;
         let (kind, name) = match c.kind {
             ChangeKind::Add => (ndjson::ChangeKind::Add, "add"),

@@ -29,6 +29,46 @@ pub const PEOPLE_FILTERS: &str = "/api/v1/products/sales/people/tables/people/da
 pub const LEDGER_CSV: &[u8] = b"id,name,region,amount\n1,ann,EU,10\n2,ben,US,20\n3,cat,EU,30\n";
 pub const LEDGER_ROWS: &str = "/api/v1/products/sales/ledger/tables/ledger/rows";
 
+/// `sales.stamps.stamps`, from a CSV with a timestamp column: the column is a
+/// `timestamp_ntz`, so the table needs Delta reader version 3 (`Mesh::add_stamps`).
+pub const STAMPS_CSV: &[u8] = b"id,at\n1,2024-01-01 10:00:00\n2,2024-01-02 11:30:00\n";
+
+/// The microseconds since the epoch of the `at` values of [`events_parquet`], in order.
+pub const EVENTS_AT_MICROS: [i64; 2] = [1_709_283_600_000_000, 1_719_820_800_000_000];
+
+/// A Parquet file of `batch`, as pyarrow or Spark would write it (the Arrow schema stored).
+pub fn parquet_bytes(batch: &meshgate_engine::arrow::record_batch::RecordBatch) -> Vec<u8> {
+    use meshgate_engine::datafusion::parquet::arrow::ArrowWriter;
+    let mut out = Vec::new();
+    let mut writer = ArrowWriter::try_new(&mut out, batch.schema(), None).unwrap();
+    writer.write(batch).unwrap();
+    writer.close().unwrap();
+    out
+}
+
+/// The Parquet upload of `sales.events.events`: `id` (int64), `name` (string) and `at`, a
+/// `timestamp[us, tz=Europe/Berlin]` whose instants are [`EVENTS_AT_MICROS`]
+/// (2024-03-01 10:00 and 2024-07-01 10:00 in Berlin).
+pub fn events_parquet() -> Vec<u8> {
+    use std::sync::Arc;
+
+    use meshgate_engine::arrow::array::{
+        ArrayRef, Int64Array, StringArray, TimestampMicrosecondArray,
+    };
+    use meshgate_engine::arrow::record_batch::RecordBatch;
+    let at =
+        TimestampMicrosecondArray::from(EVENTS_AT_MICROS.to_vec()).with_timezone("Europe/Berlin");
+    let columns: Vec<(&str, ArrayRef)> = vec![
+        ("id", Arc::new(Int64Array::from(vec![1, 2]))),
+        (
+            "name",
+            Arc::new(StringArray::from(vec!["spring", "summer"])),
+        ),
+        ("at", Arc::new(at)),
+    ];
+    parquet_bytes(&RecordBatch::try_from_iter(columns).unwrap())
+}
+
 /// One test's mesh: its own data dir, state, router and a running share worker.
 pub struct Mesh {
     pub state: AppState,
@@ -208,6 +248,26 @@ impl Mesh {
             .await
             .ok(StatusCode::CREATED);
         }
+    }
+
+    /// `sales.stamps` (alice's team) from [`STAMPS_CSV`]: one version, reader version 3.
+    pub async fn add_stamps(&self) {
+        self.upload_csv("alice", "sales", "core", "stamps", "stamps", STAMPS_CSV)
+            .await;
+    }
+
+    /// `sales.events` (alice's team) uploaded as Parquet ([`events_parquet`]).
+    pub async fn add_events(&self) -> Resp {
+        let meta = json!({"domain": "sales", "team": "core", "name": "events"}).to_string();
+        let file = events_parquet();
+        self.create_product_parts(
+            "alice",
+            &[
+                ("product", None, meta.as_bytes()),
+                ("events", Some("events.parquet"), &file),
+            ],
+        )
+        .await
     }
 
     pub fn token(&self, who: &str) -> String {

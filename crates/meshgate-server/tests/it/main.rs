@@ -14,6 +14,7 @@ mod access;
 mod api;
 mod catalog;
 mod credentials;
+mod error_bodies;
 mod files;
 mod lifecycle;
 mod limits;

@@ -2451,3 +2451,380 @@ async fn malformed_requests_are_4xx_in_the_protocol_shape() {
     let r = call(&m, "POST", &query, Some(&m.token("bob")), &[], "{").await;
     assert!(!header_of(&r, "x-request-id").is_empty());
 }
+
+// ----- 10. what the protocol says and long-lived tables need -----
+
+#[tokio::test]
+async fn names_are_case_insensitive_on_every_endpoint() {
+    let m = ledger_mesh().await;
+    let v = ds_get(&m, "bob", "/shares/SALES").await.ok(StatusCode::OK);
+    assert_eq!(v["share"]["name"], "sales", "{v}");
+    assert_eq!(
+        names(&ds_get(&m, "bob", "/shares/Sales/schemas").await),
+        ["ledger"]
+    );
+    assert_eq!(
+        names(&ds_get(&m, "bob", "/shares/SALES/schemas/Ledger/tables").await),
+        ["ledger"]
+    );
+    assert_eq!(
+        names(&ds_get(&m, "bob", "/shares/sAlEs/all-tables").await),
+        ["ledger"]
+    );
+    let t = "SALES.Ledger.LEDGER";
+    assert_eq!(
+        version_header(&ds_get(&m, "bob", &tpath(t, "version")).await),
+        2
+    );
+    let head = call(
+        &m,
+        "HEAD",
+        &format!("{DS}{}", tpath(t, "").trim_end_matches('/')),
+        Some(&m.token("bob")),
+        &[],
+        Body::empty(),
+    )
+    .await;
+    assert_eq!(head.status, StatusCode::OK);
+    assert_eq!(version_header(&head), 2);
+    let lines = ndjson(&ds_get(&m, "bob", &tpath(t, "metadata")).await);
+    assert_eq!(kinds(&lines), ["protocol", "metaData"]);
+    let lines = ndjson(&ds_query(&m, "bob", t, &json!({}), &[]).await);
+    assert_eq!(files(&lines).len(), 3);
+    let lines = ndjson(&ds_get(&m, "bob", &(tpath(t, "changes") + "?startingVersion=1")).await);
+    assert_eq!(kinds(&lines), ["protocol", "metaData", "add", "add"]);
+    // Other names are still unknown.
+    for path in [
+        "/shares/SALESX".to_string(),
+        "/shares/SALES/schemas/Ledgers/tables".to_string(),
+        tpath("SALES.Ledger.LEDGERS", "metadata"),
+    ] {
+        let r = ds_get(&m, "bob", &path).await;
+        ds_error(&r, StatusCode::NOT_FOUND, "RESOURCE_DOES_NOT_EXIST");
+    }
+}
+
+#[tokio::test]
+async fn whole_table_readers_read_the_feed_of_reader_version_3_tables() {
+    let m = Mesh::demo().await;
+    m.add_stamps().await;
+    grant_bob(&m, "sales.stamps", &json!({})).await;
+    let t = "sales.stamps.stamps";
+    let delta = [(CAPS, "responseformat=delta,parquet")];
+    let r = call(
+        &m,
+        "GET",
+        &format!("{DS}{}", tpath(t, "metadata")),
+        Some(&m.token("bob")),
+        &delta,
+        Body::empty(),
+    )
+    .await;
+    let lines = ndjson(&r);
+    assert_eq!(
+        lines[0]["protocol"]["deltaProtocol"]["minReaderVersion"], 3,
+        "a timestamp column makes a timestamp_ntz table: {lines:?}"
+    );
+    // The feed, in the delta format.
+    let r = call(
+        &m,
+        "GET",
+        &format!("{DS}{}?startingVersion=0", tpath(t, "changes")),
+        Some(&m.token("bob")),
+        &delta,
+        Body::empty(),
+    )
+    .await;
+    assert_eq!(header_of(&r, CAPS), "responseformat=delta");
+    let lines = ndjson(&r);
+    assert_eq!(kinds(&lines), ["protocol", "metaData", "file"]);
+    assert_eq!(lines[2]["file"]["version"], 0);
+    // The streaming form of `/query`.
+    let r = ds_query(&m, "bob", t, &json!({"startingVersion": 0}), &delta).await;
+    assert_eq!(kinds(&ndjson(&r)), ["protocol", "metaData", "file"]);
+    // Asked for parquet only: the format's 400 (naming the header), not a refusal.
+    let r = ds_get(&m, "bob", &(tpath(t, "changes") + "?startingVersion=0")).await;
+    let message = ds_error(&r, StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE");
+    assert_mentions(&message, "delta-sharing-capabilities");
+    // A filtered reader of the same table is still refused its raw changes.
+    let filtered = Mesh::demo().await;
+    filtered.add_stamps().await;
+    filtered
+        .post(
+            "alice",
+            "/api/v1/products/sales/stamps/tables/stamps/data-filters",
+            &json!({"name": "first", "row_filter": "id = 1"}),
+        )
+        .await
+        .ok(StatusCode::CREATED);
+    grant_bob(
+        &filtered,
+        "sales.stamps",
+        &json!({"items": [{"table": "stamps", "data_filters": ["first"]}]}),
+    )
+    .await;
+    let r = call(
+        &filtered,
+        "GET",
+        &format!("{DS}{}?startingVersion=0", tpath(t, "changes")),
+        Some(&filtered.token("bob")),
+        &delta,
+        Body::empty(),
+    )
+    .await;
+    ds_error(&r, StatusCode::FORBIDDEN, "PERMISSION_DENIED");
+}
+
+/// The folder of a local table's files, from its `file://` location.
+async fn table_dir(m: &Mesh, product: &str) -> std::path::PathBuf {
+    let (domain, name) = product.split_once('.').unwrap();
+    let p = m
+        .get("alice", &format!("/api/v1/products/{domain}/{name}"))
+        .await
+        .ok(StatusCode::OK);
+    let location = p["tables"][0]["location"].as_str().unwrap();
+    url::Url::parse(location).unwrap().to_file_path().unwrap()
+}
+
+#[tokio::test]
+async fn tables_whose_early_log_was_cleaned_up_answer_every_endpoint() {
+    let m = ledger_mesh().await;
+    let t = "sales.ledger.ledger";
+    let times = commit_times(&m).await;
+    // A checkpoint at the latest version (2), then log retention removes versions 0 and 1,
+    // as Spark and Databricks do to every long-lived table.
+    let dir = table_dir(&m, "sales.ledger").await;
+    let location = url::Url::from_directory_path(&dir).unwrap();
+    let mut table = deltalake::DeltaTableBuilder::from_url(location)
+        .unwrap()
+        .build()
+        .unwrap();
+    table.load().await.unwrap();
+    deltalake::checkpoints::create_checkpoint(&table, None)
+        .await
+        .unwrap();
+    let log = dir.join("_delta_log");
+    let mut removed = 0;
+    for entry in std::fs::read_dir(&log).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_string();
+        if name.starts_with("00000000000000000000.") || name.starts_with("00000000000000000001.") {
+            std::fs::remove_file(&path).unwrap();
+            removed += 1;
+        }
+    }
+    assert!(removed >= 2, "versions 0 and 1 were in the log");
+    assert!(
+        std::fs::read_dir(&log).unwrap().any(|e| e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .contains(".checkpoint.")),
+        "a checkpoint was written"
+    );
+
+    let r = ds_get(&m, "bob", &tpath(t, "version")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(version_header(&r), 2);
+    let head = call(
+        &m,
+        "HEAD",
+        &format!("{DS}{}", tpath(t, "").trim_end_matches('/')),
+        Some(&m.token("bob")),
+        &[],
+        Body::empty(),
+    )
+    .await;
+    assert_eq!(head.status, StatusCode::OK);
+    assert_eq!(version_header(&head), 2);
+    // A time before the earliest version left: that version.
+    let r = ds_get(
+        &m,
+        "bob",
+        &(tpath(t, "version") + "?startingTimestamp=" + &ms_to_rfc3339(times[&0])),
+    )
+    .await;
+    assert_eq!(version_header(&r), 2, "{}", r.text());
+    let lines = ndjson(&ds_get(&m, "bob", &tpath(t, "metadata")).await);
+    assert_eq!(lines[1]["metaData"]["version"], 2);
+    assert_eq!(
+        files(&ndjson(&ds_query(&m, "bob", t, &json!({}), &[]).await)).len(),
+        3
+    );
+    // The feed and the streaming query from the versions still in the log.
+    let r = ds_get(&m, "bob", &(tpath(t, "changes") + "?startingVersion=2")).await;
+    assert_eq!(version_header(&r), 2);
+    let lines = ndjson(&r);
+    assert_eq!(kinds(&lines), ["protocol", "metaData", "add"]);
+    assert_eq!(lines[2]["add"]["version"], 2);
+    let r = ds_query(&m, "bob", t, &json!({"startingVersion": 2}), &[]).await;
+    assert_eq!(kinds(&ndjson(&r)), ["protocol", "metaData", "file"]);
+    // Versions that are gone: a 400 that says so.
+    let r = ds_get(&m, "bob", &(tpath(t, "changes") + "?startingVersion=0")).await;
+    let message = ds_error(&r, StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE");
+    assert_mentions(&message, "no longer");
+    let r = ds_query(&m, "bob", t, &json!({"version": 0}), &[]).await;
+    let message = ds_error(&r, StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE");
+    assert_mentions(&message, "no longer available");
+}
+
+#[tokio::test]
+async fn metadata_answers_the_version_or_time_asked_for() {
+    let m = ledger_mesh().await;
+    let t = "sales.ledger.ledger";
+    let times = commit_times(&m).await;
+    let meta = |q: String| {
+        let m = &m;
+        async move { ds_get(m, "bob", &(tpath(t, "metadata") + &q)).await }
+    };
+    for (q, version, files) in [
+        (String::new(), 2, 3),
+        ("?version=0".to_string(), 0, 1),
+        ("?version=1".to_string(), 1, 2),
+        (format!("?timestamp={}", ms_to_rfc3339(times[&1])), 1, 2),
+        (format!("?timestamp={}", ms_to_rfc3339(times[&0])), 0, 1),
+    ] {
+        let r = meta(q.clone()).await;
+        assert_eq!(version_header(&r), version, "{q}");
+        let lines = ndjson(&r);
+        assert_eq!(lines[1]["metaData"]["version"], version, "{q}");
+        assert_eq!(lines[1]["metaData"]["numFiles"], files, "{q}");
+    }
+    for q in [
+        "?version=0&timestamp=2024-01-01T00:00:00Z",
+        "?version=-1",
+        "?version=one",
+        "?version=9",
+        "?timestamp=yesterday",
+        "?timestamp=2000-01-01T00:00:00Z",
+    ] {
+        let r = meta(q.to_string()).await;
+        ds_error(&r, StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE");
+    }
+}
+
+#[tokio::test]
+async fn the_fileidhash_header_is_checked_and_picks_the_file_ids() {
+    let m = ledger_mesh().await;
+    let t = "sales.ledger.ledger";
+    let ids_of = |lines: &[Value]| -> Vec<String> {
+        let mut ids: Vec<String> = files(lines)
+            .iter()
+            .map(|f| f["id"].as_str().unwrap().to_string())
+            .collect();
+        ids.sort();
+        ids
+    };
+    let default = ids_of(&ndjson(&ds_query(&m, "bob", t, &json!({}), &[]).await));
+    let mut seen = vec![default.clone()];
+    for (value, hex_len) in [
+        ("parquet", 32),
+        ("PARQUET", 32),
+        ("delta", 64),
+        ("Delta", 64),
+    ] {
+        let header = [("fileidhash", value)];
+        let first = ids_of(&ndjson(&ds_query(&m, "bob", t, &json!({}), &header).await));
+        let again = ids_of(&ndjson(&ds_query(&m, "bob", t, &json!({}), &header).await));
+        assert_eq!(first, again, "{value}: stable across requests");
+        assert_eq!(first.len(), 3);
+        assert!(
+            first
+                .iter()
+                .all(|id| id.len() == hex_len && id.bytes().all(|b| b.is_ascii_hexdigit())),
+            "{value}: {first:?}"
+        );
+        // The feed names the same files with the same ids.
+        let r = call(
+            &m,
+            "GET",
+            &format!("{DS}{}?startingVersion=0", tpath(t, "changes")),
+            Some(&m.token("bob")),
+            &header,
+            Body::empty(),
+        )
+        .await;
+        let mut feed: Vec<String> = ndjson(&r)
+            .iter()
+            .filter_map(|l| l.get("add"))
+            .map(|a| a["id"].as_str().unwrap().to_string())
+            .collect();
+        feed.sort();
+        assert_eq!(feed, first, "{value}");
+        if !seen.contains(&first) {
+            seen.push(first);
+        }
+    }
+    assert_eq!(seen.len(), 3, "default, MD5 and SHA-256 ids differ");
+    for bad in ["md5", "sha256", "", "parquet,delta"] {
+        let r = ds_query(&m, "bob", t, &json!({}), &[("fileidhash", bad)]).await;
+        let message = ds_error(&r, StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE");
+        assert_mentions(&message, "fileidhash");
+        let r = call(
+            &m,
+            "GET",
+            &format!("{DS}{}?startingVersion=0", tpath(t, "changes")),
+            Some(&m.token("bob")),
+            &[("fileidhash", bad)],
+            Body::empty(),
+        )
+        .await;
+        ds_error(&r, StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE");
+    }
+}
+
+/// Whether the Arrow schema a Parquet file declares (its stored Arrow schema, as pyarrow reads
+/// it) has a view type, which readers before pyarrow 16 cannot open.
+fn declares_view_types(bytes: &Bytes) -> Option<String> {
+    let builder = ParquetRecordBatchReaderBuilder::try_new(bytes.clone()).unwrap();
+    let schema = format!("{:?}", builder.schema());
+    schema.contains("View").then_some(schema)
+}
+
+#[tokio::test]
+async fn parquet_uploads_and_snapshots_are_written_with_standard_types() {
+    // A Parquet upload (DataFusion reads its strings as views), shared whole: its own files.
+    let m = Mesh::demo().await;
+    m.add_events().await.ok(StatusCode::CREATED);
+    grant_bob(&m, "sales.events", &json!({})).await;
+    // The zoned timestamp is stored as the same instants in UTC.
+    let rows = m
+        .rows(
+            "alice",
+            "SELECT id, CAST(at AS BIGINT) AS micros FROM sales.events.events ORDER BY id",
+        )
+        .await;
+    assert_eq!(
+        rows,
+        [
+            json!({"id": 1, "micros": crate::common::EVENTS_AT_MICROS[0]}),
+            json!({"id": 2, "micros": crate::common::EVENTS_AT_MICROS[1]}),
+        ]
+    );
+    let lines = ndjson(&ds_query(&m, "bob", "sales.events.events", &json!({}), &[]).await);
+    let schema: Value =
+        serde_json::from_str(lines[1]["metaData"]["schemaString"].as_str().unwrap()).unwrap();
+    assert_eq!(schema["fields"][2]["type"], "timestamp", "{schema}");
+    let fs = files(&lines);
+    assert!(!fs.is_empty());
+    for f in &fs {
+        let d = download(&m, f["url"].as_str().unwrap(), &[]).await;
+        assert_eq!(d.status, StatusCode::OK);
+        assert_eq!(declares_view_types(&d.body), None);
+    }
+    // A masked item's snapshot.
+    let (m, _) = people_mesh().await;
+    let fs = files(&ndjson(
+        &ds_query(&m, "bob", "sales.people.people", &json!({}), &[]).await,
+    ));
+    assert!(!fs.is_empty());
+    for f in &fs {
+        assert!(
+            f["url"].as_str().unwrap().contains("/s/"),
+            "a snapshot file"
+        );
+        let d = download(&m, f["url"].as_str().unwrap(), &[]).await;
+        assert_eq!(d.status, StatusCode::OK);
+        assert_eq!(declares_view_types(&d.body), None);
+    }
+}

@@ -14,6 +14,10 @@ step, `{"ok": ...}` or `{"error": {"type": ..., "message": ...}}`, so that one f
    "hints": {json predicate}?, "delta": true|false|null}` -> `{"columns": [...], "rows": [...]}`
 - `{"op": "changes", "table": "s.s.t", "starting_version": v, "ending_version": v?,
    "delta": bool?}` -> `{"columns": [...], "rows": [...]}`
+- `{"op": "versions"}` -> the versions of delta-sharing, pyarrow and pandas
+
+`delta` is passed to the client only when a step has it (the client's 1.0 line has no
+`use_delta_format`).
 """
 
 import contextlib
@@ -38,6 +42,9 @@ def run(profile, step):
     if op == "list_shares":
         client = delta_sharing.SharingClient(profile)
         return sorted(s.name for s in client.list_shares())
+    # `use_delta_format` is passed only when a step names it: the 1.0 line of the client
+    # (tested on the oldest pyarrow it runs on) has no delta format.
+    delta = {"use_delta_format": step["delta"]} if "delta" in step else {}
     if op == "load":
         df = delta_sharing.load_as_pandas(
             url,
@@ -45,7 +52,7 @@ def run(profile, step):
             version=step.get("version"),
             timestamp=step.get("timestamp"),
             jsonPredicateHints=json.dumps(step["hints"]) if "hints" in step else None,
-            use_delta_format=step.get("delta"),
+            **delta,
         )
         return frame(df)
     if op == "changes":
@@ -53,9 +60,19 @@ def run(profile, step):
             url,
             starting_version=step.get("starting_version"),
             ending_version=step.get("ending_version"),
-            use_delta_format=step.get("delta"),
+            **delta,
         )
         return frame(df)
+    if op == "versions":
+        # What the client runs on, for the test's message.
+        import pandas
+        import pyarrow
+
+        return {
+            "delta_sharing": delta_sharing.__version__,
+            "pyarrow": pyarrow.__version__,
+            "pandas": pandas.__version__,
+        }
     raise ValueError(f"unknown step {op!r}")
 
 
