@@ -16,7 +16,7 @@ use meshgate_server::error::ApiResult;
 /// `business` glossary exists) and brings the search index up to date: a glossary, a form
 /// type filled for both demo products, glossary terms on them, and a classification of each
 /// table. No rules, so the demo's products stay requestable without forms. Kept out of
-/// `mesh::seed_demo`, which tests build on, so their catalogs start empty.
+/// `demo::seed_demo`, which tests build on, so their catalogs start empty.
 pub async fn seed_demo(state: &AppState) -> ApiResult<()> {
     seed_demo_catalog(state).await?;
     state.rebuild_index().await
