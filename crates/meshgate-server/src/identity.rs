@@ -107,7 +107,10 @@ pub struct NewToken {
     pub expires_in_days: Option<u32>,
 }
 
+/// A new API token (`mgt_…`), shown once. Named `CreatedApiToken` in the OpenAPI document:
+/// a recipient's new token (`sharing::recipients::CreatedToken`) is another schema.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = CreatedApiToken)]
 pub struct CreatedToken {
     pub id: Uuid,
     /// Shown only here, once.
