@@ -20,6 +20,7 @@
 
 mod download;
 mod error;
+mod gc;
 mod recipient;
 pub(crate) mod recipients;
 mod tables;
@@ -42,8 +43,8 @@ use serde::Deserialize;
 use crate::error::{ApiError, ApiResult, REQUEST_ID};
 use crate::state::AppState;
 
+pub use gc::collect_garbage;
 pub use recipients::api_routes;
-pub use tables::collect_garbage;
 
 /// The protocol's routes, nested under the configured prefix.
 pub fn routes() -> Router<AppState> {

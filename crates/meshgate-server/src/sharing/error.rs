@@ -75,3 +75,9 @@ impl IntoResponse for SharingError {
 }
 
 pub type SharingResult<T> = Result<T, SharingError>;
+
+impl From<meshgate_engine::Error> for SharingError {
+    fn from(e: meshgate_engine::Error) -> Self {
+        SharingError(crate::error::ApiError::from(e))
+    }
+}

@@ -35,7 +35,7 @@ use meshgate_sharing::wire::{QueryRequest, QueryTarget};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::error::{SharingError, SharingResult};
+use super::error::SharingResult;
 use super::recipient::{Recipient, Shared, canonical, shared_tables};
 use crate::error::{ApiError, ApiResult, REQUEST_ID};
 use crate::files::SignedParams;
@@ -896,41 +896,4 @@ pub async fn changes(
         Some(format),
         caps.include_end_stream_action,
     ))
-}
-
-// ----- garbage collection -----
-
-/// Every `[sharing] gc_interval_secs`: removes snapshots nobody read for
-/// `snapshot_idle_secs` and the expired access tokens of OAuth clients.
-pub async fn collect_garbage(state: AppState, stop: tokio_util::sync::CancellationToken) {
-    let every = std::time::Duration::from_secs(state.config.sharing.gc_interval_secs);
-    loop {
-        tokio::select! {
-            () = stop.cancelled() => return,
-            () = tokio::time::sleep(every) => {}
-        }
-        let idle = Duration::seconds(
-            i64::try_from(state.config.sharing.snapshot_idle_secs).unwrap_or(i64::MAX / 2),
-        );
-        match state.snapshots.collect_garbage(idle).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(snapshots = n, "removed unused Delta Sharing snapshots"),
-            Err(e) => tracing::warn!(error = %e, "could not collect Delta Sharing snapshots"),
-        }
-        match state
-            .store
-            .delete_expired_access_tokens(Utc::now() - Duration::hours(1))
-            .await
-        {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(tokens = n, "removed expired OAuth access tokens"),
-            Err(e) => tracing::warn!(error = %e, "could not remove expired access tokens"),
-        }
-    }
-}
-
-impl From<meshgate_engine::Error> for SharingError {
-    fn from(e: meshgate_engine::Error) -> Self {
-        SharingError(ApiError::from(e))
-    }
 }
