@@ -101,6 +101,10 @@ pub enum PrincipalCommand {
         /// make the principal a mesh admin
         #[arg(long)]
         admin: bool,
+        /// the name the identity provider knows it by: its tokens' user claim (e.g. an
+        /// email), a service's client id, a group's groups-claim value
+        #[arg(long)]
+        login: Option<String>,
     },
     /// list principals
     List,
@@ -248,12 +252,14 @@ pub(crate) async fn principal(c: &Client, out: OutputFormat, cmd: PrincipalComma
             kind,
             display_name,
             admin,
+            login,
         } => {
             let body = object([
                 ("name", Some(json!(name))),
                 ("kind", Some(json!(kind))),
                 ("display_name", some(display_name)),
                 ("admin", admin.then_some(json!(true))),
+                ("login", some(login)),
             ]);
             let v = c.json(Method::POST, &["principals"], &body).await?;
             show_record(out, &v, output::PRINCIPAL)

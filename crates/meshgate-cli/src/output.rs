@@ -119,6 +119,8 @@ pub const PRINCIPAL: &[Column] = &[
     Column::path("kind", "kind"),
     Column::path("display_name", "display_name"),
     Column::path("admin", "is_admin"),
+    Column::path("login", "login"),
+    Column::path("active", "active"),
     Column::path("created_at", "created_at"),
 ];
 

@@ -24,6 +24,18 @@ string_enum!(
 );
 
 string_enum!(
+    /// Who made a group membership. A sync from one source replaces only that source's
+    /// memberships (docs/design/SIGN_IN.md §Groups): `manual` through the API or the CLI,
+    /// `idp` from the groups claim of an identity provider's token (re-synced on every
+    /// sign-in), `scim` provisioned over SCIM.
+    MembershipSource {
+        Manual => "manual",
+        Idp => "idp",
+        Scim => "scim",
+    }
+);
+
+string_enum!(
     /// A principal's role in a team.
     TeamRole {
         Owner => "owner",
@@ -76,6 +88,18 @@ pub struct Principal {
     /// Mesh admins administer the whole mesh.
     pub is_admin: bool,
     pub created_at: DateTime<Utc>,
+    /// The name the identity provider knows this principal by (a token's user claim, a
+    /// client id, a groups-claim value, SCIM's userName); unique whatever the letter case.
+    /// `None`: the principal signs in with meshgate's own tokens only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub login: Option<String>,
+    /// A deactivated principal authenticates with nothing (docs/design/SIGN_IN.md).
+    #[serde(default = "yes")]
+    pub active: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// An organisational unit that may produce and/or consume data products.

@@ -8,7 +8,9 @@
 //! to check; [`DataCaller`] is the data plane's (SQL, the rows API) and lets a credential
 //! through with its session policy, which those handlers apply. Recipient tokens (`mgr_…`)
 //! are neither: they open only the Delta Sharing endpoints, which authenticate them
-//! themselves, and are a 401 here.
+//! themselves, and are a 401 here. Bearer JWTs from a trusted identity provider name a
+//! principal as an API token does (`signin`, docs/design/SIGN_IN.md). A deactivated
+//! principal authenticates with nothing.
 
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
@@ -115,11 +117,25 @@ pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<Caller, Api
                 "invalid, expired or revoked token",
             ));
         };
+        if !principal.active {
+            return Err(ApiError::unauthenticated(
+                "invalid, expired or revoked token",
+            ));
+        }
         let actor = actor_of(state, &principal).await?;
         return Ok(Caller {
             principal,
             actor,
             session: Some(claims),
+        });
+    }
+    if state.signin.enabled() && meshgate_oidc::looks_like_jwt(token) {
+        let principal = crate::signin::principal_of_jwt(state, token).await?;
+        let actor = actor_of(state, &principal).await?;
+        return Ok(Caller {
+            principal,
+            actor,
+            session: None,
         });
     }
     let found = state.store.find_token(&token::hash(token)).await?;
@@ -128,7 +144,7 @@ pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<Caller, Api
             "invalid, expired or revoked token",
         ));
     };
-    if !record.is_usable(Utc::now()) {
+    if !record.is_usable(Utc::now()) || !principal.active {
         return Err(ApiError::unauthenticated(
             "invalid, expired or revoked token",
         ));

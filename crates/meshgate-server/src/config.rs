@@ -43,6 +43,46 @@ pub struct Config {
     pub notifications: NotificationSettings,
     /// The Delta Sharing server (`[sharing]`).
     pub sharing: SharingSettings,
+    /// Sign-in with identity providers (`[auth]`).
+    pub auth: AuthSettings,
+}
+
+/// Sign-in (docs/design/SIGN_IN.md): meshgate's own tokens always work; with `oidc`, bearer
+/// JWTs from the listed OpenID providers do too.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthSettings {
+    /// The trusted issuers: one table (`[auth.oidc]`, or `MESHGATE_AUTH__OIDC__ISSUER=…`) or a
+    /// list (`[[auth.oidc]]`).
+    #[serde(deserialize_with = "one_or_many_issuers")]
+    pub oidc: Vec<meshgate_oidc::IssuerConfig>,
+    /// How long a verified bearer JWT is remembered (its principal, groups synced), in
+    /// seconds; never past the token's own expiry.
+    pub token_cache_secs: u64,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        AuthSettings {
+            oidc: Vec::new(),
+            token_cache_secs: 300,
+        }
+    }
+}
+
+fn one_or_many_issuers<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Vec<meshgate_oidc::IssuerConfig>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(Box<meshgate_oidc::IssuerConfig>),
+        Many(Vec<meshgate_oidc::IssuerConfig>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(c) => vec![*c],
+        OneOrMany::Many(v) => v,
+    })
 }
 
 /// The Delta Sharing server (docs/design/DELTA_SHARING.md).
@@ -260,6 +300,7 @@ impl Default for Config {
             lifecycle: LifecycleSettings::default(),
             notifications: NotificationSettings::default(),
             sharing: SharingSettings::default(),
+            auth: AuthSettings::default(),
         }
     }
 }

@@ -28,6 +28,25 @@ pub struct NewPrincipal {
     pub display_name: Option<String>,
     #[serde(default)]
     pub admin: bool,
+    /// The name the identity provider knows the principal by (its tokens' user claim, a
+    /// service's client id, a groups-claim value for a group); docs/design/SIGN_IN.md.
+    #[serde(default)]
+    pub login: Option<String>,
+}
+
+/// Checks a login (an identity provider's name for a principal): 1 to 256 bytes, no control
+/// characters, no surrounding spaces.
+pub fn validate_login(login: &str) -> ApiResult<()> {
+    if login.is_empty()
+        || login.len() > 256
+        || login.trim() != login
+        || login.chars().any(char::is_control)
+    {
+        return Err(ApiError::bad_request(
+            "a login must be 1 to 256 bytes, without control characters or surrounding spaces",
+        ));
+    }
+    Ok(())
 }
 
 pub async fn create_principal(
@@ -43,6 +62,9 @@ pub async fn create_principal(
         "create principals",
     )?;
     names::validate_principal(&req.name)?;
+    if let Some(login) = &req.login {
+        validate_login(login)?;
+    }
     let principal = Principal {
         id: new_id(),
         display_name: req.display_name.unwrap_or_else(|| req.name.clone()),
@@ -50,9 +72,11 @@ pub async fn create_principal(
         kind: req.kind,
         is_admin: req.admin,
         created_at: Utc::now(),
+        login: req.login,
+        active: true,
     };
     let event = audit(caller, "principal.create", "principal", principal.id).with_detail(
-        json!({"name": principal.name, "kind": principal.kind, "admin": principal.is_admin}),
+        json!({"name": principal.name, "kind": principal.kind, "admin": principal.is_admin, "login": principal.login}),
     );
     state.store.create_principal(&principal, event).await?;
     Ok(principal)

@@ -46,6 +46,7 @@ pub mod routes;
 pub mod rows;
 pub mod shares;
 pub mod sharing;
+pub mod signin;
 pub mod snapshot;
 pub mod state;
 pub mod views;

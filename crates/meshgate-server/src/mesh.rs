@@ -42,6 +42,8 @@ pub async fn ensure_principal(
         display_name: name.to_string(),
         is_admin: admin,
         created_at: Utc::now(),
+        login: None,
+        active: true,
     };
     let event = NewAuditEvent::new(
         None,

@@ -37,6 +37,8 @@ pub struct AppState {
     pub http: reqwest::Client,
     /// Materialised Delta Sharing snapshots of filtered and masked items.
     pub snapshots: Arc<meshgate_engine::sharing::SnapshotCache>,
+    /// Sign-in with identity providers: bearer JWTs (`signin`).
+    pub signin: Arc<crate::signin::SignIn>,
 }
 
 impl AppState {
@@ -53,6 +55,7 @@ impl AppState {
         crate::notify::setup::check_config(&config.notifications)?;
         config.sharing.check()?;
         config.query.check()?;
+        let signin = crate::signin::SignIn::new(&config.auth)?;
         let store = meshgate_store::connect(&config.store_url())
             .await
             .map_err(|e| format!("cannot open the store: {e}"))?;
@@ -102,6 +105,7 @@ impl AppState {
                 meshgate_engine::sharing::SnapshotCache::open(&data_root)
                     .map_err(|e| e.to_string())?,
             ),
+            signin: Arc::new(signin),
         };
         crate::catalog::index::follow_from_now(state.store.as_ref(), &state.catalog)
             .await

@@ -60,7 +60,7 @@ fn grantee(row: &AnyRow) -> Result<Grantee> {
 
 impl Record for Principal {
     const TABLE: &str = "principals";
-    const COLS: &str = "id, name, kind, display_name, is_admin, created_at";
+    const COLS: &str = "id, name, kind, display_name, is_admin, created_at, login, active";
 
     fn from_row(row: &AnyRow) -> Result<Self> {
         Ok(Principal {
@@ -70,6 +70,8 @@ impl Record for Principal {
             display_name: text(row, "display_name")?,
             is_admin: boolean(row, "is_admin")?,
             created_at: time(row, "created_at")?,
+            login: opt_text(row, "login")?,
+            active: boolean(row, "active")?,
         })
     }
 }

@@ -202,6 +202,8 @@ async fn principal(s: &dyn Store, name: &str, kind: PrincipalKind) -> Principal 
         display_name: format!("{name} (display)"),
         is_admin: false,
         created_at: now(),
+        login: None,
+        active: true,
     };
     s.create_principal(&p, audit("principal.create"))
         .await
@@ -427,6 +429,8 @@ async fn timestamps_round_trip_at_microsecond_precision(env: &Env) {
         display_name: "Clock".into(),
         is_admin: true,
         created_at: created,
+        login: None,
+        active: true,
     };
     s.create_principal(&p, audit("principal.create"))
         .await
@@ -464,6 +468,8 @@ async fn principals_crud_and_unique_names(env: &Env) {
         display_name: "Admin".into(),
         is_admin: true,
         created_at: now(),
+        login: None,
+        active: true,
     };
     s.create_principal(&admin, audit("principal.create"))
         .await
@@ -575,6 +581,8 @@ async fn tokens_lookup_by_hash_and_revocation(env: &Env) {
         name: "laptop".into(),
         token_hash: "3f2a".repeat(16),
         created_at: now(),
+        login: None,
+        active: true,
         expires_at: Some(now() + Duration::days(90)),
         revoked_at: None,
     };
@@ -1774,6 +1782,8 @@ async fn concurrent_writers_all_succeed(env: &Env) {
                     display_name: String::new(),
                     is_admin: false,
                     created_at: now(),
+                    login: None,
+                    active: true,
                 };
                 store
                     .create_principal(&p, audit("principal.create"))

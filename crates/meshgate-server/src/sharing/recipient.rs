@@ -77,6 +77,7 @@ impl FromRequestParts<AppState> for Recipient {
                 .ok_or_else(refused)?;
             let now = Utc::now();
             if !t.is_usable(now)
+                || !principal.active
                 || !matches!(t.kind, SharingTokenKind::Bearer | SharingTokenKind::Access)
             {
                 return Err(refused().into());

@@ -207,7 +207,14 @@ impl Mesh {
     /// A second server on this mesh's store and data dir, as another replica would be: its
     /// own state, caches and search index, no worker.
     pub async fn replica(&self) -> Mesh {
-        let state = AppState::open(config(self.dir.path()))
+        self.replica_with(|_| {}).await
+    }
+
+    /// [`Mesh::replica`] with its configuration changed by `tweak`.
+    pub async fn replica_with(&self, tweak: impl FnOnce(&mut Config)) -> Mesh {
+        let mut config = config(self.dir.path());
+        tweak(&mut config);
+        let state = AppState::open(config)
             .await
             .expect("open a second state on the same store");
         let app = meshgate_server::router(state.clone());

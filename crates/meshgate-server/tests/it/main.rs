@@ -24,3 +24,4 @@ mod routes;
 mod security;
 mod sharing;
 mod sharing_conformance;
+mod signin;

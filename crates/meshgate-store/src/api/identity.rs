@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use meshgate_core::Result;
-use meshgate_core::model::{ApiToken, NewAuditEvent, Principal};
+use meshgate_core::model::{ApiToken, MembershipSource, NewAuditEvent, Principal};
 use uuid::Uuid;
 
 /// Principals, groups and API tokens (`store/identity.rs`).
@@ -12,6 +12,16 @@ pub trait IdentityStore: Send + Sync + 'static {
     async fn create_principal(&self, principal: &Principal, audit: NewAuditEvent) -> Result<()>;
     async fn get_principal(&self, id: Uuid) -> Result<Option<Principal>>;
     async fn get_principal_by_name(&self, name: &str) -> Result<Option<Principal>>;
+    /// The principal the identity provider knows by `login`, whatever the letter case.
+    async fn get_principal_by_login(&self, login: &str) -> Result<Option<Principal>>;
+    /// Makes `principal` a mesh admin or not; bumps the policy version and appends `audit`
+    /// only when that changes anything. Returns whether it did.
+    async fn set_principal_admin(
+        &self,
+        principal: Uuid,
+        is_admin: bool,
+        audit: NewAuditEvent,
+    ) -> Result<bool>;
     async fn list_principals(&self) -> Result<Vec<Principal>>;
     /// Whether any admin principal exists (the mesh has been initialised).
     async fn has_admin(&self) -> Result<bool>;
@@ -26,6 +36,18 @@ pub trait IdentityStore: Send + Sync + 'static {
         member: Uuid,
         audit: NewAuditEvent,
     ) -> Result<()>;
+    /// Makes `member`'s memberships from `source` exactly `groups` (ids of group principals;
+    /// others are skipped), leaving memberships from other sources alone: a group `member`
+    /// is already in through another source is not added again. When anything changed it
+    /// bumps the policy version and appends `audit` with `added` and `removed` (group ids)
+    /// set in its detail, in the same transaction. Returns (added, removed).
+    async fn sync_group_memberships(
+        &self,
+        member: Uuid,
+        source: MembershipSource,
+        groups: &[Uuid],
+        audit: NewAuditEvent,
+    ) -> Result<(Vec<Uuid>, Vec<Uuid>)>;
     /// The groups `member` belongs to (directly).
     async fn groups_of(&self, member: Uuid) -> Result<Vec<Uuid>>;
     /// The direct members of a group principal (to expand a group that is a team member

@@ -2,11 +2,15 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use meshgate_core::model::{ApiToken, NewAuditEvent, Principal, PrincipalKind};
+use meshgate_core::model::{ApiToken, MembershipSource, NewAuditEvent, Principal, PrincipalKind};
 use meshgate_core::{Error, Result};
 use uuid::Uuid;
 
-use super::{bump_policy_version, fetch_optional_by_id, insert_audit};
+use std::collections::BTreeSet;
+
+use super::{
+    Args, bump_policy_version, exec, fetch_all, fetch_optional_by_id, insert_audit, rows_in,
+};
 use crate::IdentityStore;
 use crate::codec::{self, opt_ts, ts};
 use crate::db::{SqlStore, internal, subject, write_error};
@@ -16,15 +20,17 @@ use crate::record::Record;
 impl IdentityStore for SqlStore {
     async fn create_principal(&self, principal: &Principal, audit: NewAuditEvent) -> Result<()> {
         let query = sqlx::query(
-            "INSERT INTO principals (id, name, kind, display_name, is_admin, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO principals (id, name, kind, display_name, is_admin, created_at, login, \
+             active) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(principal.id.to_string())
         .bind(principal.name.as_str())
         .bind(principal.kind.as_str())
         .bind(principal.display_name.as_str())
         .bind(principal.is_admin)
-        .bind(ts(principal.created_at));
+        .bind(ts(principal.created_at))
+        .bind(principal.login.as_deref())
+        .bind(principal.active);
         let on_error = |e| write_error(&subject("principal", principal.name.as_str()), e);
         self.write_one(query, on_error, None, &audit, false).await
     }
@@ -37,6 +43,35 @@ impl IdentityStore for SqlStore {
     async fn get_principal_by_name(&self, name: &str) -> Result<Option<Principal>> {
         let sql = Principal::select("WHERE name = $1");
         self.get("read a principal", &sql, &[&name]).await
+    }
+
+    async fn get_principal_by_login(&self, login: &str) -> Result<Option<Principal>> {
+        let sql = Principal::select("WHERE lower(login) = lower($1)");
+        self.get("read a principal", &sql, &[&login]).await
+    }
+
+    async fn set_principal_admin(
+        &self,
+        principal: Uuid,
+        is_admin: bool,
+        audit: NewAuditEvent,
+    ) -> Result<bool> {
+        self.write(async |conn| {
+            let done =
+                sqlx::query("UPDATE principals SET is_admin = $2 WHERE id = $1 AND is_admin <> $2")
+                    .bind(principal.to_string())
+                    .bind(is_admin)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(|e| internal("change a principal's admin role", e))?;
+            if done.rows_affected() == 0 {
+                return Ok(false);
+            }
+            bump_policy_version(conn).await?;
+            insert_audit(conn, &audit).await?;
+            Ok(true)
+        })
+        .await
     }
 
     async fn list_principals(&self) -> Result<Vec<Principal>> {
@@ -110,6 +145,77 @@ impl IdentityStore for SqlStore {
             &audit,
             true,
         )
+        .await
+    }
+
+    async fn sync_group_memberships(
+        &self,
+        member: Uuid,
+        source: MembershipSource,
+        groups: &[Uuid],
+        mut audit: NewAuditEvent,
+    ) -> Result<(Vec<Uuid>, Vec<Uuid>)> {
+        self.write(async |conn| {
+            let doing = "read group memberships";
+            let rows = fetch_all(
+                conn,
+                doing,
+                "SELECT group_id, source FROM group_members WHERE member_id = $1",
+                &Args::of(&[&member]),
+            )
+            .await?;
+            let mut any_source = BTreeSet::new();
+            let mut this_source = BTreeSet::new();
+            for row in &rows {
+                let group = codec::uuid(row, "group_id")?;
+                any_source.insert(group);
+                if codec::text(row, "source")? == source.as_str() {
+                    this_source.insert(group);
+                }
+            }
+            let wanted: BTreeSet<Uuid> = if groups.is_empty() {
+                BTreeSet::new()
+            } else {
+                let template = "SELECT id FROM principals WHERE kind = 'group' AND id IN ({ids})";
+                rows_in(conn, "read groups", template, groups.iter().copied())
+                    .await?
+                    .iter()
+                    .map(|r| codec::uuid(r, "id"))
+                    .collect::<Result<_>>()?
+            };
+            let added: Vec<Uuid> = wanted.difference(&any_source).copied().collect();
+            let removed: Vec<Uuid> = this_source.difference(&wanted).copied().collect();
+            if added.is_empty() && removed.is_empty() {
+                return Ok((added, removed));
+            }
+            for group in &added {
+                sqlx::query(
+                    "INSERT INTO group_members (group_id, member_id, source) VALUES ($1, $2, $3)",
+                )
+                .bind(group.to_string())
+                .bind(member.to_string())
+                .bind(source.as_str())
+                .execute(&mut *conn)
+                .await
+                .map_err(|e| write_error(&subject("group member", member.to_string()), e))?;
+            }
+            for group in &removed {
+                exec(
+                    conn,
+                    "remove a group member",
+                    "DELETE FROM group_members WHERE group_id = $1 AND member_id = $2 AND source = $3",
+                    &Args::of(&[group, &member, &source.as_str()]),
+                )
+                .await?;
+            }
+            bump_policy_version(conn).await?;
+            if let Some(detail) = audit.detail.as_object_mut() {
+                detail.insert("added".into(), serde_json::json!(added));
+                detail.insert("removed".into(), serde_json::json!(removed));
+            }
+            insert_audit(conn, &audit).await?;
+            Ok((added, removed))
+        })
         .await
     }
 

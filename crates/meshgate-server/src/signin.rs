@@ -1,0 +1,374 @@
+//! Bearer JWTs from identity providers, mapped to principals (docs/design/SIGN_IN.md).
+//!
+//! `meshgate_oidc` validates a token and says whom it names; here that identity becomes a
+//! principal: found by its login (or created, with `provision = on`), its admin role set from
+//! the issuer's `admin_group`, its IdP-made group memberships replaced by the token's groups
+//! claim — on the first use of each token, which is then remembered until it expires (or
+//! `auth.token_cache_secs`). Sign-ins, refusals, provisioning and membership changes are
+//! audited; a refusal's event carries its reason, never the token.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use axum::http::StatusCode;
+use chrono::{DateTime, Duration, Utc};
+use meshgate_core::error::ErrorKind;
+use meshgate_core::model::{
+    MembershipSource, NewAuditEvent, Outcome, Principal, PrincipalKind, new_id,
+};
+use meshgate_core::{names, token};
+use meshgate_oidc::{Kind, Provision, Refusal, Verified, Verifier};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::config::AuthSettings;
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+/// Most tokens remembered at once; past it, expired ones are dropped, then all.
+const MAX_CACHED: usize = 10_000;
+
+/// Sign-in with identity providers: the verifier and what it has already checked.
+pub struct SignIn {
+    verifier: Verifier,
+    cache_secs: i64,
+    /// Verified tokens by hash: the principal and until when the entry holds.
+    tokens: Mutex<HashMap<String, (Uuid, DateTime<Utc>)>>,
+    /// When a refusal of each reason was last audited, and how many since went unrecorded:
+    /// a flood of bad tokens costs one audit event per reason per second.
+    refusals: Mutex<HashMap<&'static str, (Instant, u64)>>,
+}
+
+impl SignIn {
+    pub fn new(settings: &AuthSettings) -> Result<SignIn, String> {
+        Ok(SignIn {
+            verifier: Verifier::new(settings.oidc.clone())?,
+            cache_secs: i64::try_from(settings.token_cache_secs).unwrap_or(i64::MAX),
+            tokens: Mutex::new(HashMap::new()),
+            refusals: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Whether any issuer is trusted.
+    pub fn enabled(&self) -> bool {
+        !self.verifier.is_empty()
+    }
+
+    pub fn verifier(&self) -> &Verifier {
+        &self.verifier
+    }
+
+    fn cached(&self, key: &str) -> Option<Uuid> {
+        let tokens = self.tokens.lock().ok()?;
+        let (id, until) = tokens.get(key)?;
+        (*until > Utc::now()).then_some(*id)
+    }
+
+    fn remember(&self, key: String, principal: Uuid, expires_at: DateTime<Utc>) {
+        let until = expires_at.min(Utc::now() + Duration::seconds(self.cache_secs));
+        if let Ok(mut tokens) = self.tokens.lock() {
+            if tokens.len() >= MAX_CACHED {
+                let now = Utc::now();
+                tokens.retain(|_, (_, until)| *until > now);
+                if tokens.len() >= MAX_CACHED {
+                    tokens.clear();
+                }
+            }
+            tokens.insert(key, (principal, until));
+        }
+    }
+
+    /// Forgets every remembered token of `principal` (it was deactivated or deleted).
+    pub fn forget_principal(&self, principal: Uuid) {
+        if let Ok(mut tokens) = self.tokens.lock() {
+            tokens.retain(|_, (id, _)| *id != principal);
+        }
+    }
+
+    /// Whether a refusal of `reason` should be audited now, and how many went unrecorded.
+    fn should_audit(&self, reason: &'static str) -> Option<u64> {
+        let mut refusals = self.refusals.lock().ok()?;
+        let entry = refusals.entry(reason).or_insert((Instant::now(), 0));
+        if entry.1 > 0 && entry.0.elapsed() < std::time::Duration::from_secs(1) {
+            entry.1 += 1;
+            return None;
+        }
+        let skipped = entry.1.saturating_sub(1);
+        *entry = (Instant::now(), 1);
+        Some(skipped)
+    }
+}
+
+/// The principal a bearer JWT names, or why not (401; 503 when the provider's keys cannot
+/// be had).
+pub async fn principal_of_jwt(state: &AppState, jwt: &str) -> ApiResult<Principal> {
+    let signin = &state.signin;
+    let key = token::hash(jwt);
+    if let Some(id) = signin.cached(&key) {
+        return match state.store.get_principal(id).await? {
+            Some(p) if p.active => Ok(p),
+            _ => Err(refused_principal()),
+        };
+    }
+    let verified = match signin.verifier.verify(jwt).await {
+        Ok(v) => v,
+        Err(refusal) => {
+            audit_refusal(state, &refusal).await;
+            return Err(match refusal {
+                Refusal::Unavailable(m) => ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    format!("sign-in is unavailable: {m}"),
+                ),
+                other => ApiError::unauthenticated(format!("sign-in refused: {other}")),
+            });
+        }
+    };
+    let principal = principal_for(state, &verified).await?;
+    if !principal.active {
+        return Err(refused_principal());
+    }
+    sync_admin(state, &principal, &verified).await?;
+    sync_groups(state, &principal, &verified).await?;
+    let event = NewAuditEvent::new(
+        Some(principal.id),
+        "auth.sign_in",
+        "principal",
+        Some(principal.id.to_string()),
+    )
+    .with_detail(
+        json!({"issuer": verified.issuer, "login": verified.login, "method": "bearer_jwt"}),
+    );
+    state.store.append_audit(event).await?;
+    signin.remember(key, principal.id, verified.expires_at);
+    // The admin role may have changed above: read the principal as it is now.
+    Ok(state
+        .store
+        .get_principal(principal.id)
+        .await?
+        .unwrap_or(principal))
+}
+
+fn refused_principal() -> ApiError {
+    ApiError::unauthenticated("sign-in refused: the principal is deactivated or gone")
+}
+
+async fn audit_refusal(state: &AppState, refusal: &Refusal) {
+    let Some(skipped) = state.signin.should_audit(refusal.reason()) else {
+        return;
+    };
+    let event = NewAuditEvent::new(None, "auth.sign_in_failed", "token", None)
+        .with_outcome(Outcome::Denied)
+        .with_request_id(crate::error::REQUEST_ID.try_with(|id| id.clone()).ok())
+        .with_detail(json!({
+            "reason": refusal.reason(),
+            "message": refusal.to_string(),
+            "unrecorded_since_last": skipped,
+        }));
+    if let Err(e) = state.store.append_audit(event).await {
+        tracing::warn!(error = %e, "could not audit a refused sign-in");
+    }
+}
+
+/// The principal `verified` names: found by login, or created when the issuer provisions.
+async fn principal_for(state: &AppState, verified: &Verified) -> ApiResult<Principal> {
+    let kind = match verified.kind {
+        Kind::User => PrincipalKind::User,
+        Kind::Service => PrincipalKind::Service,
+    };
+    if let Some(found) = state.store.get_principal_by_login(&verified.login).await? {
+        if found.kind != kind {
+            return Err(ApiError::unauthenticated(format!(
+                "sign-in refused: `{}` names a {} principal here, but the token is a {}'s",
+                verified.login,
+                found.kind.as_str(),
+                kind.as_str()
+            )));
+        }
+        return Ok(found);
+    }
+    if verified.provision == Provision::Off {
+        return Err(ApiError::unauthenticated(format!(
+            "sign-in refused: no principal here has login `{}`; an admin can create it (`meshgate principal create NAME --kind {} --login '{}'`), or set provision = \"on\" for issuer {}",
+            verified.login,
+            kind.as_str(),
+            verified.login,
+            verified.issuer
+        )));
+    }
+    for attempt in 0..20 {
+        let name = derived_name(&verified.login, kind, attempt);
+        if state.store.get_principal_by_name(&name).await?.is_some() {
+            continue;
+        }
+        let principal = Principal {
+            id: new_id(),
+            display_name: verified
+                .display_name
+                .clone()
+                .unwrap_or_else(|| verified.login.clone()),
+            name,
+            kind,
+            is_admin: verified.is_admin.unwrap_or(false),
+            created_at: Utc::now(),
+            login: Some(verified.login.clone()),
+            active: true,
+        };
+        let event = NewAuditEvent::new(
+            Some(principal.id),
+            "principal.provision",
+            "principal",
+            Some(principal.id.to_string()),
+        )
+        .with_detail(
+            json!({"name": principal.name, "kind": kind, "login": verified.login,
+                            "issuer": verified.issuer, "admin": principal.is_admin}),
+        );
+        match state.store.create_principal(&principal, event).await {
+            Ok(()) => return Ok(principal),
+            // Another request provisioned the same login (or took the name) first.
+            Err(e) if e.kind() == ErrorKind::Conflict => {
+                if let Some(found) = state.store.get_principal_by_login(&verified.login).await? {
+                    return Ok(found);
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApiError::unauthenticated(format!(
+        "sign-in refused: no free principal name could be derived from login `{}`",
+        verified.login
+    )))
+}
+
+/// A principal name for `login` (`Alice.Smith@example.com` → `alice-smith`), with `-2`, `-3`,
+/// … after the first attempt; names must be lowercase letters, digits, `_` and `-`, starting
+/// with a letter (`names::validate_principal`).
+pub fn derived_name(login: &str, kind: PrincipalKind, attempt: u32) -> String {
+    let local = login.split('@').next().unwrap_or(login);
+    let mut name = String::new();
+    for c in local.chars().flat_map(char::to_lowercase) {
+        let c = if c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' {
+            c
+        } else {
+            '-'
+        };
+        if !(c == '-' && (name.is_empty() || name.ends_with('-'))) {
+            name.push(c);
+        }
+    }
+    if !name.starts_with(|c: char| c.is_ascii_lowercase()) {
+        let prefix = if kind == PrincipalKind::Service {
+            "svc-"
+        } else {
+            "u-"
+        };
+        name.insert_str(0, prefix);
+    }
+    name.truncate(52);
+    let mut name = name.trim_end_matches(['-', '_']).to_string();
+    if attempt > 0 {
+        name.push_str(&format!("-{}", attempt + 1));
+    }
+    if names::validate_principal(&name).is_err() {
+        name = format!("u-{}", &token::hash(login)[..12]);
+    }
+    name
+}
+
+/// Sets the admin role from the issuer's `admin_group`, when it has one.
+async fn sync_admin(state: &AppState, principal: &Principal, verified: &Verified) -> ApiResult<()> {
+    let Some(is_admin) = verified.is_admin else {
+        return Ok(());
+    };
+    if is_admin == principal.is_admin {
+        return Ok(());
+    }
+    let event = NewAuditEvent::new(
+        Some(principal.id),
+        "principal.admin_sync",
+        "principal",
+        Some(principal.id.to_string()),
+    )
+    .with_detail(json!({"admin": is_admin, "issuer": verified.issuer}));
+    state
+        .store
+        .set_principal_admin(principal.id, is_admin, event)
+        .await?;
+    Ok(())
+}
+
+/// Makes the principal's IdP-made memberships the token's groups: each value names a group
+/// principal by login, or else by name; values naming nothing here are ignored.
+async fn sync_groups(
+    state: &AppState,
+    principal: &Principal,
+    verified: &Verified,
+) -> ApiResult<()> {
+    let mut ids = Vec::new();
+    for value in &verified.groups {
+        let found = match state.store.get_principal_by_login(value).await? {
+            Some(p) => Some(p),
+            None if names::validate_principal(value).is_ok() => {
+                state.store.get_principal_by_name(value).await?
+            }
+            None => None,
+        };
+        if let Some(g) = found
+            && g.kind == PrincipalKind::Group
+            && g.active
+        {
+            ids.push(g.id);
+        }
+    }
+    let event = NewAuditEvent::new(
+        Some(principal.id),
+        "group.sync",
+        "principal",
+        Some(principal.id.to_string()),
+    )
+    .with_detail(json!({"issuer": verified.issuer, "source": "idp"}));
+    state
+        .store
+        .sync_group_memberships(principal.id, MembershipSource::Idp, &ids, event)
+        .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_derived_from_logins_are_valid_principal_names() {
+        let user = PrincipalKind::User;
+        assert_eq!(
+            derived_name("Alice.Smith@example.com", user, 0),
+            "alice-smith"
+        );
+        assert_eq!(derived_name("alice@example.com", user, 1), "alice-2");
+        assert_eq!(derived_name("8c2f-11aa", user, 0), "u-8c2f-11aa");
+        assert_eq!(derived_name("42", PrincipalKind::Service, 0), "svc-42");
+        assert_eq!(
+            derived_name("etl_job", PrincipalKind::Service, 0),
+            "etl_job"
+        );
+        for login in [
+            "Ünïcødé@x",
+            "---",
+            "@",
+            "a".repeat(300).as_str(),
+            "x y z",
+            "é",
+        ] {
+            for attempt in [0, 5] {
+                let name = derived_name(login, user, attempt);
+                assert!(
+                    names::validate_principal(&name).is_ok(),
+                    "{login:?} -> {name}"
+                );
+            }
+        }
+    }
+}
