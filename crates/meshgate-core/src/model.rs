@@ -159,6 +159,56 @@ impl ApiToken {
 }
 
 string_enum!(
+    /// How a browser session was opened: through an identity provider's sign-in page, or
+    /// with an API token (installs without an identity provider, the quickstart).
+    SessionMethod {
+        Oidc => "oidc",
+        Token => "token",
+    }
+);
+
+/// A browser session (docs/design/SIGN_IN.md §Browser sessions). The cookie's value is never
+/// stored, only its hash. It ends when revoked, when idle too long, or at `expires_at`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub id: Uuid,
+    pub secret_hash: String,
+    pub principal_id: Uuid,
+    pub method: SessionMethod,
+    /// The identity provider it signed in at (`oidc`).
+    pub issuer: Option<String>,
+    /// The anti-CSRF token every cookie-authenticated write must echo in `X-CSRF-Token`.
+    pub csrf: String,
+    pub created_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+    /// The absolute end, however active the session is.
+    pub expires_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl Session {
+    /// Whether the session may be used at `now`, given the idle timeout.
+    pub fn is_usable(&self, now: DateTime<Utc>, idle: chrono::Duration) -> bool {
+        self.revoked_at.is_none() && self.expires_at > now && self.last_seen_at + idle > now
+    }
+}
+
+/// A sign-in at an identity provider in progress: what the callback needs to finish it
+/// (authorization code flow with PKCE). Kept for a few minutes, used once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignInAttempt {
+    /// SHA-256 of the `state` parameter.
+    pub state_hash: String,
+    pub issuer: String,
+    /// The PKCE code verifier.
+    pub verifier: String,
+    pub nonce: String,
+    /// Where the browser goes after signing in (a path on this server).
+    pub return_to: String,
+    pub created_at: DateTime<Utc>,
+}
+
+string_enum!(
     /// What a Delta Sharing token is: a bearer token (for a version-1 profile file), an
     /// OAuth client with an id and a secret (for a version-2 profile file), or an access token
     /// the OAuth token endpoint issued to such a client. Sharing tokens authenticate only the

@@ -20,6 +20,7 @@ mod outbox;
 mod policy;
 mod products;
 mod recipients;
+mod sessions;
 mod shares;
 
 pub use access::AccessStore;
@@ -36,6 +37,7 @@ pub use outbox::{NewJob, OutboxStore};
 pub use policy::PolicyStore;
 pub use products::{ProductFilter, ProductStore};
 pub use recipients::RecipientStore;
+pub use sessions::SessionStore;
 pub use shares::{Due, ItemHealth, ShareChange, ShareFilter, ShareStore};
 
 /// The control-plane store: every area trait, plus what concerns the store as a whole.
@@ -65,6 +67,7 @@ pub trait Store:
     + AuditStore
     + LocationStore
     + AccessStore
+    + SessionStore
     + Send
     + Sync
     + 'static

@@ -13,8 +13,8 @@ use meshgate_core::lifecycle::{ItemStatus, ShareStatus};
 use meshgate_core::model::{
     ApiToken, AuditEvent, Column, DataProduct, Domain, ExternalLocation, FileGrant, Grant, Grantee,
     Health, ItemKind, Job, JobKind, Outcome, Permission, Principal, PrincipalKind, ProductTable,
-    RecipientSettings, Share, ShareItem, ShareLog, ShareTerms, SharingToken, SharingTokenKind,
-    Team, TeamMember, TeamRole,
+    RecipientSettings, Session, SessionMethod, Share, ShareItem, ShareLog, ShareTerms,
+    SharingToken, SharingTokenKind, SignInAttempt, Team, TeamMember, TeamRole,
 };
 use meshgate_core::notify::{
     Contact, DeliveryStatus, Notification, NotifyEvent, Webhook, WebhookDelivery,
@@ -89,6 +89,43 @@ impl Record for ApiToken {
             created_at: time(row, "created_at")?,
             expires_at: opt_time(row, "expires_at")?,
             revoked_at: opt_time(row, "revoked_at")?,
+        })
+    }
+}
+
+impl Record for Session {
+    const TABLE: &str = "sessions";
+    const COLS: &str = "id, secret_hash, principal_id, method, issuer, csrf, created_at, \
+                        last_seen_at, expires_at, revoked_at";
+
+    fn from_row(row: &AnyRow) -> Result<Self> {
+        Ok(Session {
+            id: uuid(row, "id")?,
+            secret_hash: text(row, "secret_hash")?,
+            principal_id: uuid(row, "principal_id")?,
+            method: enum_of::<SessionMethod>(row, "method")?,
+            issuer: opt_text(row, "issuer")?,
+            csrf: text(row, "csrf")?,
+            created_at: time(row, "created_at")?,
+            last_seen_at: time(row, "last_seen_at")?,
+            expires_at: time(row, "expires_at")?,
+            revoked_at: opt_time(row, "revoked_at")?,
+        })
+    }
+}
+
+impl Record for SignInAttempt {
+    const TABLE: &str = "sign_in_attempts";
+    const COLS: &str = "state_hash, issuer, verifier, nonce, return_to, created_at";
+
+    fn from_row(row: &AnyRow) -> Result<Self> {
+        Ok(SignInAttempt {
+            state_hash: text(row, "state_hash")?,
+            issuer: text(row, "issuer")?,
+            verifier: text(row, "verifier")?,
+            nonce: text(row, "nonce")?,
+            return_to: text(row, "return_to")?,
+            created_at: time(row, "created_at")?,
         })
     }
 }

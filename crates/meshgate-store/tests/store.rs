@@ -581,8 +581,6 @@ async fn tokens_lookup_by_hash_and_revocation(env: &Env) {
         name: "laptop".into(),
         token_hash: "3f2a".repeat(16),
         created_at: now(),
-        login: None,
-        active: true,
         expires_at: Some(now() + Duration::days(90)),
         revoked_at: None,
     };
