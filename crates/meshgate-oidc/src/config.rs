@@ -51,6 +51,12 @@ pub struct IssuerConfig {
     pub jwks_max_age_secs: u64,
     /// Timeout of each request to the provider, in seconds.
     pub http_timeout_secs: u64,
+    /// Scopes asked for when people sign in (browser and CLI); add `groups` (or your
+    /// provider's equivalent) when groups come only with a scope.
+    #[serde(deserialize_with = "crate::config::string_or_list")]
+    pub scopes: Vec<String>,
+    /// A name for the sign-in button (default: the issuer's host).
+    pub display_name: Option<String>,
 }
 
 impl Default for IssuerConfig {
@@ -70,6 +76,8 @@ impl Default for IssuerConfig {
             jwks_min_refresh_secs: 10,
             jwks_max_age_secs: 3600,
             http_timeout_secs: 5,
+            scopes: vec!["openid".into(), "email".into(), "profile".into()],
+            display_name: None,
         }
     }
 }
@@ -87,6 +95,16 @@ impl IssuerConfig {
         } else {
             self.audience.clone()
         }
+    }
+
+    /// The name people see on the sign-in button.
+    pub fn label(&self) -> String {
+        self.display_name.clone().unwrap_or_else(|| {
+            url::Url::parse(&self.issuer)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_string))
+                .unwrap_or_else(|| self.issuer.clone())
+        })
     }
 
     pub fn discovery_url(&self) -> String {

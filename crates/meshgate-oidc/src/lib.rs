@@ -10,6 +10,7 @@
 //! an `aud` the issuer's settings accept; the claim that names its user or client.
 
 mod config;
+mod flow;
 mod keys;
 
 use std::time::Duration;
@@ -22,6 +23,7 @@ use jsonwebtoken::{Algorithm, Validation};
 use serde_json::{Map, Value};
 
 pub use config::{DEFAULT_ALGORITHMS, IssuerConfig, Provision, check_all, is_loopback};
+pub use flow::{Pkce, TokenResponse, random_secret};
 pub use keys::Discovery;
 
 use keys::KeyCache;
@@ -103,9 +105,11 @@ pub struct Verified {
     pub provision: Provision,
 }
 
-/// Validates tokens from the configured issuers.
+/// Validates tokens from the configured issuers (and runs the sign-in flows with them,
+/// `flow.rs`).
 pub struct Verifier {
     issuers: Vec<KeyCache>,
+    http: reqwest::Client,
 }
 
 /// Whether `token` has the shape of a JWT (three base64url parts, a JSON header first): the
@@ -133,6 +137,7 @@ impl Verifier {
                 .into_iter()
                 .map(|c| KeyCache::new(c, http.clone()))
                 .collect(),
+            http,
         })
     }
 
@@ -154,8 +159,28 @@ impl Verifier {
         cache.discovery().await
     }
 
-    /// Validates `token` and returns the identity it names.
+    /// Validates `token` (a bearer access or ID token) and returns the identity it names.
     pub async fn verify(&self, token: &str) -> Result<Verified, Refusal> {
+        self.verify_as(token, None).await
+    }
+
+    /// Validates the ID token a sign-in of this server returned: as [`Verifier::verify`],
+    /// and it must be for this server's client (`aud` holds `client_id`) and carry the
+    /// `nonce` the sign-in sent (OpenID Connect Core §3.1.3.7).
+    pub async fn verify_id_token(
+        &self,
+        token: &str,
+        issuer: &str,
+        nonce: &str,
+    ) -> Result<Verified, Refusal> {
+        self.verify_as(token, Some((issuer, nonce))).await
+    }
+
+    async fn verify_as(
+        &self,
+        token: &str,
+        id_token: Option<(&str, &str)>,
+    ) -> Result<Verified, Refusal> {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(Refusal::Malformed(format!(
                 "it is {} bytes long; at most {MAX_TOKEN_BYTES} are accepted",
@@ -187,6 +212,13 @@ impl Verifier {
                 ))
             })?;
         let config = cache.config();
+        if let Some((issuer, _)) = id_token
+            && issuer != config.issuer
+        {
+            return Err(Refusal::UntrustedIssuer(
+                "the ID token is from another issuer than the sign-in went to".into(),
+            ));
+        }
         let alg = algorithm(&header, config)?;
         let kid = match header.get("kid") {
             None | Some(Value::Null) => None,
@@ -196,7 +228,15 @@ impl Verifier {
         let candidates = cache.keys_for(kid).await?;
         let mut validation = Validation::new(alg);
         validation.set_issuer(&[config.issuer.as_str()]);
-        validation.set_audience(&config.audiences());
+        match id_token {
+            Some(_) => {
+                let client = config.client_id.clone().ok_or_else(|| {
+                    Refusal::Claim("the issuer has no client_id configured".into())
+                })?;
+                validation.set_audience(&[client]);
+            }
+            None => validation.set_audience(&config.audiences()),
+        }
         validation.set_required_spec_claims(&["exp", "iss", "aud"]);
         validation.leeway = config.leeway_secs;
         validation.validate_nbf = true;
@@ -209,7 +249,16 @@ impl Verifier {
                 continue;
             }
             match jsonwebtoken::decode::<Map<String, Value>>(token, &key.key, &validation) {
-                Ok(data) => return identity(config, data.claims),
+                Ok(data) => {
+                    if let Some((_, nonce)) = id_token
+                        && data.claims.get("nonce").and_then(Value::as_str) != Some(nonce)
+                    {
+                        return Err(Refusal::Claim(
+                            "the ID token's nonce is not the one this sign-in sent".into(),
+                        ));
+                    }
+                    return identity(config, data.claims);
+                }
                 Err(e) => {
                     refusal = refusal_of(e.kind(), config);
                     if refusal != Refusal::Signature {

@@ -9,8 +9,9 @@
 //! through with its session policy, which those handlers apply. Recipient tokens (`mgr_…`)
 //! are neither: they open only the Delta Sharing endpoints, which authenticate them
 //! themselves, and are a 401 here. Bearer JWTs from a trusted identity provider name a
-//! principal as an API token does (`signin`, docs/design/SIGN_IN.md). A deactivated
-//! principal authenticates with nothing.
+//! principal as an API token does (`signin`, docs/design/SIGN_IN.md), and so does a browser
+//! session's cookie on a request without a bearer token (its writes must carry the session's
+//! CSRF token, `signin::session`). A deactivated principal authenticates with nothing.
 
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
@@ -93,9 +94,22 @@ pub async fn caller_of(parts: &mut Parts, state: &AppState) -> Result<Caller, Ap
 
 /// The principal a bearer token (API token or credential) names, or 401.
 pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<Caller, ApiError> {
-    let header = parts.headers.get(AUTHORIZATION).ok_or_else(|| {
-        ApiError::unauthenticated("missing bearer token: send `Authorization: Bearer <token>`")
-    })?;
+    let Some(header) = parts.headers.get(AUTHORIZATION) else {
+        // A browser signed in to the console carries its session cookie instead.
+        if let Some((principal, _)) =
+            crate::signin::session::principal_of_cookie(parts, state).await?
+        {
+            let actor = actor_of(state, &principal).await?;
+            return Ok(Caller {
+                principal,
+                actor,
+                session: None,
+            });
+        }
+        return Err(ApiError::unauthenticated(
+            "missing bearer token: send `Authorization: Bearer <token>`",
+        ));
+    };
     let value = header
         .to_str()
         .map_err(|_| ApiError::unauthenticated("invalid authorization header"))?;

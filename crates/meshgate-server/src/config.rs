@@ -59,6 +59,10 @@ pub struct AuthSettings {
     /// How long a verified bearer JWT is remembered (its principal, groups synced), in
     /// seconds; never past the token's own expiry.
     pub token_cache_secs: u64,
+    /// A browser session unused this long ends, in seconds.
+    pub session_idle_secs: u64,
+    /// A browser session ends this long after sign-in however active, in seconds.
+    pub session_absolute_secs: u64,
 }
 
 impl Default for AuthSettings {
@@ -66,6 +70,8 @@ impl Default for AuthSettings {
         AuthSettings {
             oidc: Vec::new(),
             token_cache_secs: 300,
+            session_idle_secs: 2 * 3600,
+            session_absolute_secs: 12 * 3600,
         }
     }
 }

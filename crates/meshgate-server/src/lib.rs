@@ -92,6 +92,7 @@ pub fn router(state: AppState) -> Router {
                 .route_layer(middleware::from_fn(paths::guard)),
         )
         .nest(&state.config.sharing.prefix, sharing::routes())
+        .merge(signin::browser::routes())
         .merge(files::signed_routes().route_layer(middleware::from_fn(paths::guard)))
         .fallback(|| async {
             ApiError::new(

@@ -6,6 +6,12 @@
 //! claim — on the first use of each token, which is then remembered until it expires (or
 //! `auth.token_cache_secs`). Sign-ins, refusals, provisioning and membership changes are
 //! audited; a refusal's event carries its reason, never the token.
+//!
+//! People sign in through the browser too (`browser`: the code flow with PKCE, then a
+//! server-side session in a cookie, `session`).
+
+pub mod browser;
+pub mod session;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -115,33 +121,32 @@ pub async fn principal_of_jwt(state: &AppState, jwt: &str) -> ApiResult<Principa
         Ok(v) => v,
         Err(refusal) => {
             audit_refusal(state, &refusal).await;
-            return Err(match refusal {
-                Refusal::Unavailable(m) => ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "unavailable",
-                    format!("sign-in is unavailable: {m}"),
-                ),
-                other => ApiError::unauthenticated(format!("sign-in refused: {other}")),
-            });
+            return Err(refused(refusal));
         }
     };
-    let principal = principal_for(state, &verified).await?;
+    let principal = sign_in(state, &verified, "bearer_jwt").await?;
+    signin.remember(key, principal.id, verified.expires_at);
+    Ok(principal)
+}
+
+/// The principal a verified identity names, with its admin role and IdP groups synced from
+/// the token and the sign-in audited (`method`: `bearer_jwt`, `browser`).
+pub async fn sign_in(state: &AppState, verified: &Verified, method: &str) -> ApiResult<Principal> {
+    let principal = principal_for(state, verified).await?;
     if !principal.active {
         return Err(refused_principal());
     }
-    sync_admin(state, &principal, &verified).await?;
-    sync_groups(state, &principal, &verified).await?;
+    sync_admin(state, &principal, verified).await?;
+    sync_groups(state, &principal, verified).await?;
     let event = NewAuditEvent::new(
         Some(principal.id),
         "auth.sign_in",
         "principal",
         Some(principal.id.to_string()),
     )
-    .with_detail(
-        json!({"issuer": verified.issuer, "login": verified.login, "method": "bearer_jwt"}),
-    );
+    .with_request_id(crate::error::REQUEST_ID.try_with(|id| id.clone()).ok())
+    .with_detail(json!({"issuer": verified.issuer, "login": verified.login, "method": method}));
     state.store.append_audit(event).await?;
-    signin.remember(key, principal.id, verified.expires_at);
     // The admin role may have changed above: read the principal as it is now.
     Ok(state
         .store
@@ -150,11 +155,23 @@ pub async fn principal_of_jwt(state: &AppState, jwt: &str) -> ApiResult<Principa
         .unwrap_or(principal))
 }
 
+/// The answer to a refused token: 401 saying why, or 503 when the provider cannot be reached.
+pub(crate) fn refused(refusal: Refusal) -> ApiError {
+    match refusal {
+        Refusal::Unavailable(m) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            format!("sign-in is unavailable: {m}"),
+        ),
+        other => ApiError::unauthenticated(format!("sign-in refused: {other}")),
+    }
+}
+
 fn refused_principal() -> ApiError {
     ApiError::unauthenticated("sign-in refused: the principal is deactivated or gone")
 }
 
-async fn audit_refusal(state: &AppState, refusal: &Refusal) {
+pub(crate) async fn audit_refusal(state: &AppState, refusal: &Refusal) {
     let Some(skipped) = state.signin.should_audit(refusal.reason()) else {
         return;
     };

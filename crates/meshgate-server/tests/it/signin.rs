@@ -50,6 +50,7 @@ fn free_port() -> u16 {
 /// A running provider process (killed on drop).
 struct Provider {
     script: String,
+    redirect: String,
     port: u16,
     keys: tempfile::TempDir,
     child: Option<Child>,
@@ -58,7 +59,13 @@ struct Provider {
 
 impl Provider {
     async fn start(script: &str) -> Provider {
+        Provider::start_with_redirect(script, "http://127.0.0.1:1/auth/callback").await
+    }
+
+    /// A provider whose `meshgate` client may redirect to `redirect` too.
+    async fn start_with_redirect(script: &str, redirect: &str) -> Provider {
         let mut p = Provider {
+            redirect: redirect.to_string(),
             script: script.to_string(),
             port: free_port(),
             keys: tempfile::tempdir().expect("tempdir"),
@@ -86,6 +93,7 @@ impl Provider {
             .arg("--keys")
             .arg(self.keys.path().join("keys.json"))
             .args(["--redirect", "http://127.0.0.1:1/auth/callback"])
+            .args(["--redirect", &self.redirect])
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
         if rotate {
@@ -521,6 +529,9 @@ async fn refused_tokens_say_why_and_never_repeat_the_token() {
 
     // Key rotation: the provider signs with a new key; meshgate fetches it on first sight.
     provider.rotate();
+    // The made-up key id above made meshgate refetch a moment ago; past the refresh limit
+    // (1 s here) a new key id fetches again.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let rotated = id_token(&provider.browser_login("erin").await);
     assert_ne!(
         rotated.split('.').next(),
@@ -539,4 +550,378 @@ async fn refused_tokens_say_why_and_never_repeat_the_token() {
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text());
     assert!(r.text().contains("could not be fetched"), "{}", r.text());
     whoami(&mesh, &rotated).await.ok(StatusCode::OK);
+}
+
+/// meshgate's address as the provider knows it (`public_url`); the test browser sends
+/// requests for it to the in-process router.
+const MESHGATE: &str = "http://meshgate.test";
+
+/// A browser: cookies per host, redirects followed, the provider's forms filled in as `user`.
+/// Requests to [`MESHGATE`] go to the mesh's router, the rest over HTTP.
+struct Browser<'a> {
+    mesh: &'a Mesh,
+    http: reqwest::Client,
+    cookies: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+/// A page the browser stopped at: meshgate's answer that is not a redirect.
+struct Page {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    /// Every `Set-Cookie` meshgate sent on the way.
+    set_cookies: Vec<String>,
+}
+
+impl<'a> Browser<'a> {
+    fn new(mesh: &'a Mesh) -> Browser<'a> {
+        Browser {
+            mesh,
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .pool_max_idle_per_host(0)
+                .build()
+                .expect("client"),
+            cookies: BTreeMap::new(),
+        }
+    }
+
+    fn cookie_header(&self, host: &str) -> String {
+        self.cookies
+            .get(host)
+            .map(|c| {
+                c.iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            })
+            .unwrap_or_default()
+    }
+
+    fn keep(&mut self, host: &str, set_cookie: &str) {
+        if let Some((k, v)) = set_cookie
+            .split(';')
+            .next()
+            .and_then(|kv| kv.split_once('='))
+        {
+            let jar = self.cookies.entry(host.to_string()).or_default();
+            if v.is_empty() {
+                jar.remove(k.trim());
+            } else {
+                jar.insert(k.trim().to_string(), v.to_string());
+            }
+        }
+    }
+
+    /// Opens `url` and follows redirects and the provider's forms until meshgate answers
+    /// with something other than a redirect.
+    async fn open(&mut self, url: &str, user: &str) -> Page {
+        let mut next = (url.to_string(), None::<Vec<(String, String)>>);
+        let mut set_cookies = Vec::new();
+        for _ in 0..20 {
+            let (at, form) = next.clone();
+            let parsed = reqwest::Url::parse(&at).expect("url");
+            let host = parsed.host_str().unwrap_or_default().to_string();
+            if at.starts_with(MESHGATE) {
+                let path = &at[MESHGATE.len()..];
+                let req = axum::http::Request::builder()
+                    .method("GET")
+                    .uri(path)
+                    .header("cookie", self.cookie_header(&host))
+                    .body(Body::empty())
+                    .expect("request");
+                let r = send(self.mesh, req).await;
+                for c in r.headers.get_all("set-cookie") {
+                    let c = c.to_str().unwrap_or_default().to_string();
+                    self.keep(&host, &c);
+                    set_cookies.push(c);
+                }
+                if r.status.is_redirection() {
+                    let loc = r.headers["location"].to_str().expect("location");
+                    let abs = parsed.join(loc).expect("join");
+                    if abs.as_str().starts_with(MESHGATE) && !abs.path().starts_with("/auth/") {
+                        // Back on a page of meshgate after signing in: stop there.
+                        return Page {
+                            status: r.status,
+                            headers: r.headers,
+                            set_cookies,
+                        };
+                    }
+                    next = (abs.to_string(), None);
+                    continue;
+                }
+                return Page {
+                    status: r.status,
+                    headers: r.headers,
+                    set_cookies,
+                };
+            }
+            let req = match &form {
+                Some(fields) => self.http.post(&at).form(fields),
+                None => self.http.get(&at),
+            };
+            let r = req
+                .header("cookie", self.cookie_header(&host))
+                .send()
+                .await
+                .expect("provider");
+            for c in r.headers().get_all("set-cookie") {
+                self.keep(&host, c.to_str().unwrap_or_default());
+            }
+            if r.status().is_redirection() {
+                let loc = r.headers()["location"]
+                    .to_str()
+                    .expect("location")
+                    .to_string();
+                next = (parsed.join(&loc).expect("join").to_string(), None);
+                continue;
+            }
+            let page = r.text().await.expect("page");
+            let action = form_action(&page)
+                .unwrap_or_else(|| panic!("no form on the provider's page: {page}"));
+            let mut fields: Vec<(String, String)> = Vec::new();
+            for input in page.split("<input").skip(1) {
+                let tag = &input[..input.find('>').unwrap_or(input.len())];
+                let value = attribute(tag, "value").unwrap_or_default();
+                if let Some(name) = attribute(tag, "name") {
+                    let value = match name.as_str() {
+                        "login" => user.to_string(),
+                        "password" => "any".to_string(),
+                        _ => value,
+                    };
+                    fields.push((name, value));
+                }
+            }
+            next = (
+                parsed.join(&action).expect("join").to_string(),
+                Some(fields),
+            );
+        }
+        panic!("the sign-in did not come back to meshgate");
+    }
+
+    /// A request to meshgate with the browser's cookies (and `extra` headers).
+    async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        extra: &[(&str, &str)],
+        body: Option<Value>,
+    ) -> crate::common::Resp {
+        let mut req = axum::http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("cookie", self.cookie_header("meshgate.test"));
+        for (k, v) in extra {
+            req = req.header(*k, *v);
+        }
+        let body = match body {
+            Some(b) => {
+                req = req.header("content-type", "application/json");
+                Body::from(b.to_string())
+            }
+            None => Body::empty(),
+        };
+        send(self.mesh, req.body(body).expect("request")).await
+    }
+}
+
+async fn send(mesh: &Mesh, req: axum::http::Request<Body>) -> crate::common::Resp {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let response = mesh.app.clone().oneshot(req).await.expect("infallible");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    crate::common::Resp {
+        status,
+        headers,
+        body,
+    }
+}
+
+#[tokio::test]
+async fn people_sign_in_through_the_browser_into_a_session_that_guards_its_writes() {
+    let Some(script) = provider_script() else {
+        return;
+    };
+    let mut provider =
+        Provider::start_with_redirect(&script, &format!("{MESHGATE}/auth/callback")).await;
+    let mut issuer = issuer_config(&provider, Provision::On);
+    issuer.client_secret = Some("meshgate-secret".into());
+    issuer.scopes = vec![
+        "openid".into(),
+        "email".into(),
+        "profile".into(),
+        "groups".into(),
+    ];
+    let mesh = Mesh::demo_with(move |c: &mut Config| {
+        c.auth.oidc = vec![issuer];
+        c.public_url = Some(MESHGATE.into());
+    })
+    .await;
+    let mut browser = Browser::new(&mesh);
+    let page = browser
+        .open(
+            &format!("{MESHGATE}/auth/login?return_to=/catalog"),
+            "frank",
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    assert_eq!(page.headers["location"], "/catalog");
+    let cookie = page
+        .set_cookies
+        .iter()
+        .find(|c| c.starts_with("meshgate_session="))
+        .expect("a session cookie");
+    for attr in ["HttpOnly", "SameSite=Lax", "Path=/"] {
+        assert!(cookie.contains(attr), "{cookie}");
+    }
+
+    // The session authenticates the API; the page learns its CSRF token.
+    let me = browser
+        .call("GET", "/api/v1/whoami", &[], None)
+        .await
+        .ok(StatusCode::OK);
+    assert_eq!(me["principal"]["name"], "frank");
+    let session = browser
+        .call("GET", "/auth/session", &[], None)
+        .await
+        .ok(StatusCode::OK);
+    let csrf = session["csrf_token"].as_str().expect("csrf").to_string();
+    assert_eq!(session["method"], "oidc");
+
+    // Writes need the CSRF token, from this origin.
+    let make_token = json!({"name": "laptop"});
+    let r = browser
+        .call("POST", "/api/v1/tokens", &[], Some(make_token.clone()))
+        .await;
+    r.error(StatusCode::FORBIDDEN, "forbidden");
+    let r = browser
+        .call(
+            "POST",
+            "/api/v1/tokens",
+            &[("x-csrf-token", "wrong")],
+            Some(make_token.clone()),
+        )
+        .await;
+    r.error(StatusCode::FORBIDDEN, "forbidden");
+    let r = browser
+        .call(
+            "POST",
+            "/api/v1/tokens",
+            &[("x-csrf-token", &csrf), ("origin", "https://evil.example")],
+            Some(make_token.clone()),
+        )
+        .await;
+    r.error(StatusCode::FORBIDDEN, "forbidden");
+    browser
+        .call(
+            "POST",
+            "/api/v1/tokens",
+            &[("x-csrf-token", &csrf), ("origin", MESHGATE)],
+            Some(make_token.clone()),
+        )
+        .await
+        .ok(StatusCode::CREATED);
+
+    // The provider's answer cannot be replayed.
+    let replay = browser
+        .call("GET", "/auth/callback?code=x&state=y", &[], None)
+        .await;
+    replay.error(StatusCode::BAD_REQUEST, "invalid_request");
+
+    // Signing out ends the session here and points at the provider's sign-out page.
+    let out = browser
+        .call("POST", "/auth/logout", &[("x-csrf-token", &csrf)], None)
+        .await;
+    let body = out.ok(StatusCode::OK);
+    assert!(
+        body["end_session_url"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with(&provider.issuer()),
+        "{body}"
+    );
+    let ended = browser.call("GET", "/api/v1/whoami", &[], None).await;
+    ended.error(StatusCode::UNAUTHORIZED, "unauthenticated");
+    let events: Vec<String> = mesh
+        .audit("action=session.")
+        .await
+        .iter()
+        .map(|e| e["action"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert!(events.contains(&"session.open".to_string()), "{events:?}");
+    assert!(events.contains(&"session.close".to_string()), "{events:?}");
+    provider.stop();
+}
+
+#[tokio::test]
+async fn a_token_opens_a_session_where_there_is_no_provider_and_idle_sessions_end() {
+    let mesh = Mesh::demo().await;
+    let mut browser = Browser::new(&mesh);
+    let alice = mesh.token("alice");
+    // Only JSON: a form on another site cannot sign a browser in (login CSRF).
+    let form = axum::http::Request::builder()
+        .method("POST")
+        .uri("/auth/token")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::from(format!("token={alice}")))
+        .expect("request");
+    let r = send(&mesh, form).await;
+    assert!(r.status.is_client_error(), "{}", r.text());
+    let bad = browser
+        .call(
+            "POST",
+            "/auth/token",
+            &[],
+            Some(json!({"token": "mgt_0000"})),
+        )
+        .await;
+    bad.error(StatusCode::UNAUTHORIZED, "unauthenticated");
+    let r = browser
+        .call("POST", "/auth/token", &[], Some(json!({"token": alice})))
+        .await;
+    let view = r.ok(StatusCode::OK);
+    assert_eq!(view["principal"]["name"], "alice");
+    assert!(!r.text().contains(&alice), "the token is not echoed");
+    for c in r.headers.get_all("set-cookie") {
+        browser.keep("meshgate.test", c.to_str().unwrap_or_default());
+    }
+    browser
+        .call("GET", "/api/v1/whoami", &[], None)
+        .await
+        .ok(StatusCode::OK);
+    // A bearer token still wins over the cookie.
+    let bob = mesh.token("bob");
+    let me = browser
+        .call(
+            "GET",
+            "/api/v1/whoami",
+            &[("authorization", &format!("Bearer {bob}"))],
+            None,
+        )
+        .await
+        .ok(StatusCode::OK);
+    assert_eq!(me["principal"]["name"], "bob");
+    // A server whose idle timeout is 1 s: the same session has ended there.
+    let strict = mesh.replica_with(|c| c.auth.session_idle_secs = 1).await;
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let mut req = axum::http::Request::builder()
+        .method("GET")
+        .uri("/api/v1/whoami");
+    req = req.header("cookie", browser.cookie_header("meshgate.test"));
+    let r = send(&strict, req.body(Body::empty()).expect("request")).await;
+    r.error(StatusCode::UNAUTHORIZED, "unauthenticated");
+    // A made-up cookie is no session.
+    let mut forged = Browser::new(&mesh);
+    forged.keep("meshgate.test", "meshgate_session=forged");
+    forged
+        .call("GET", "/api/v1/whoami", &[], None)
+        .await
+        .error(StatusCode::UNAUTHORIZED, "unauthenticated");
 }
