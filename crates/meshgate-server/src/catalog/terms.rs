@@ -178,9 +178,8 @@ async fn attach_column_term(
     PathParams(ColumnName { column }): PathParams<ColumnName>,
     PathParams(TermName { term }): PathParams<TermName>,
 ) -> ApiResult<Json<TermLinkView>> {
-    let column = Some((table, column));
     Ok(Json(
-        term_link(&state, &caller, &p, column, &term, true).await?,
+        term_link(&state, &caller, &p, Some((table, column)), &term, true).await?,
     ))
 }
 
@@ -203,8 +202,7 @@ async fn detach_column_term(
     PathParams(ColumnName { column }): PathParams<ColumnName>,
     PathParams(TermName { term }): PathParams<TermName>,
 ) -> ApiResult<Json<TermLinkView>> {
-    let column = Some((table, column));
     Ok(Json(
-        term_link(&state, &caller, &p, column, &term, false).await?,
+        term_link(&state, &caller, &p, Some((table, column)), &term, false).await?,
     ))
 }
