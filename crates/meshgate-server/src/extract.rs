@@ -3,7 +3,7 @@
 //! an id that cannot name anything.
 
 use axum::Json;
-use axum::extract::{FromRequestParts, Query, RawPathParams, Request};
+use axum::extract::{FromRequestParts, Path, Query, RawPathParams, Request};
 use axum::http::request::Parts;
 use uuid::Uuid;
 
@@ -44,6 +44,26 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequestP
                 "invalid query string: {}",
                 rejection.body_text()
             ))),
+        }
+    }
+}
+
+/// Path parameters beside those a lookup extractor reads (a column, a form, a file path…),
+/// deserialized into `T`: a struct naming the ones it wants, whose `utoipa::IntoParams`
+/// describes them in the OpenAPI document. The router's guard (`paths.rs`) has checked every
+/// parameter already; a route without the parameters `T` names is a programming error.
+pub struct PathParams<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for PathParams<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(v)) => Ok(PathParams(v)),
+            Err(rejection) if rejection.status().is_server_error() => {
+                Err(ApiError::internal(rejection.body_text()))
+            }
+            Err(rejection) => Err(ApiError::bad_request(rejection.body_text())),
         }
     }
 }

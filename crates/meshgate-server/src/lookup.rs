@@ -10,6 +10,10 @@ use meshgate_core::catalog::ListingState;
 use meshgate_core::model::{
     DataProduct, Domain, NewAuditEvent, Principal, ProductTable, Share, ShareDetail, Team,
 };
+use serde::Deserialize;
+use utoipa::openapi::Required;
+use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
+use utoipa::openapi::schema::{ObjectBuilder, Type};
 use uuid::Uuid;
 
 use crate::auth::Caller;
@@ -189,24 +193,6 @@ pub fn sees_locations(caller: &Caller, product: &DataProduct) -> bool {
             .any(|m| m.team_id == product.team_id)
 }
 
-/// A visible product whose catalog metadata the caller may change (owners and stewards).
-pub async fn editable_product(
-    state: &AppState,
-    caller: &Caller,
-    domain: &str,
-    product: &str,
-) -> ApiResult<(Domain, DataProduct)> {
-    let (d, p) = product_by_name(state, caller, domain, product).await?;
-    authorize(
-        state,
-        caller,
-        Action::UpdateProduct,
-        &product_resource(&p),
-        &format!("change the catalog metadata of `{domain}.{product}`"),
-    )?;
-    Ok((d, p))
-}
-
 /// A table of `product` by name; 404 naming `domain.product.table` otherwise.
 pub async fn table_of(
     state: &AppState,
@@ -244,6 +230,28 @@ impl ProductRef {
     pub fn resource(&self) -> Resource {
         product_resource(&self.product)
     }
+
+    /// Fails with 403 unless the caller may change the product's catalog metadata (owners
+    /// and stewards).
+    pub fn check_editable(&self, state: &AppState, caller: &Caller) -> ApiResult<()> {
+        authorize(
+            state,
+            caller,
+            Action::UpdateProduct,
+            &self.resource(),
+            &format!("change the catalog metadata of `{}`", self.qualified()),
+        )
+    }
+
+    /// The product's table named `table` (404 naming `domain.product.table` otherwise).
+    pub async fn table(self, state: &AppState, table: &str) -> ApiResult<TableRef> {
+        let table = table_of(state, &self.domain, &self.product, table).await?;
+        Ok(TableRef {
+            domain: self.domain,
+            product: self.product,
+            table,
+        })
+    }
 }
 
 /// The product named by the route's `{domain}` and `{product}`, found through
@@ -263,6 +271,55 @@ impl FromRequestParts<AppState> for ProductPath {
     }
 }
 
+impl utoipa::IntoParams for ProductPath {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        vec![
+            name_param("domain", "Domain name", "sales"),
+            name_param("product", "Product name", "orders"),
+        ]
+    }
+}
+
+/// A catalog name in a route's path, as the router's guard checks it (`paths.rs`).
+fn name_param(name: &str, description: &str, example: &str) -> Parameter {
+    ParameterBuilder::new()
+        .name(name)
+        .parameter_in(ParameterIn::Path)
+        .required(Required::True)
+        .description(Some(description))
+        .example(Some(example.into()))
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some("^[a-z][a-z0-9_]*$"))
+                .max_length(Some(63)),
+        ))
+        .build()
+}
+
+/// The route's `{table}`, for an operation that checks the caller's rights on the product
+/// (taken with [`ProductPath`]) before it looks the table up, so that a caller without them
+/// is refused (403) whether or not the table exists; [`TablePath`] looks both up first.
+#[derive(Debug, Deserialize)]
+pub struct TableName {
+    pub table: String,
+}
+
+impl utoipa::IntoParams for TableName {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        vec![name_param("table", "Table name", "orders")]
+    }
+}
+
+/// The route's `{column}`: a column of the table in the path, which the operation checks.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct ColumnName {
+    /// Column name
+    #[param(example = "region")]
+    pub column: String,
+}
+
 /// The table named by the route's `{domain}`, `{product}` and `{table}`, found through
 /// [`table_ref`] (404 for what the caller may not know of).
 pub struct TablePath(pub TableRef);
@@ -278,6 +335,14 @@ impl FromRequestParts<AppState> for TablePath {
         Ok(TablePath(
             table_ref(state, &caller, &domain, &product, &table).await?,
         ))
+    }
+}
+
+impl utoipa::IntoParams for TablePath {
+    fn into_params(in_provider: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        let mut params = ProductPath::into_params(&in_provider);
+        params.extend(TableName::into_params(in_provider));
+        params
     }
 }
 

@@ -5,8 +5,7 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use futures::TryStreamExt;
@@ -21,8 +20,8 @@ use utoipa::{PartialSchema, ToSchema};
 
 use crate::auth::{Caller, DataCaller};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::Params;
-use crate::lookup::{TableRef, table_ref};
+use crate::extract::{Created, Params};
+use crate::lookup::{TablePath, TableRef};
 use crate::lookup::{audit, authorize, product_resource};
 use crate::snapshot::engine_tenancy;
 use crate::state::AppState;
@@ -127,11 +126,7 @@ enum RowsBody {
     path = "/products/{domain}/{product}/tables/{table}/rows",
     operation_id = "append",
     tag = "products",
-    params(
-        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-        ("table" = String, Path, description = "Table name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-    ),
+    params(TablePath),
     request_body(content = serde_json::Value, content_type = "application/json", description = "The rows to append"),
     responses(
         (status = 201, description = "Created", body = RowsAppended),
@@ -141,18 +136,28 @@ enum RowsBody {
 async fn append(
     State(state): State<AppState>,
     DataCaller(caller): DataCaller,
-    Path((domain, product, table)): Path<(String, String, String)>,
+    TablePath(t): TablePath,
     body: Bytes,
-) -> ApiResult<(StatusCode, Json<RowsAppended>)> {
-    let t = table_ref(&state, &caller, &domain, &product, &table).await?;
+) -> ApiResult<Created<RowsAppended>> {
+    Ok(Created(append_rows(&state, &caller, &t, &body).await?))
+}
+
+/// Appends the rows of `body` to `t`, atomically: under a credential, its session policy
+/// must allow the write and every row must lie inside its key prefix (WITH CHECK).
+pub async fn append_rows(
+    state: &AppState,
+    caller: &Caller,
+    t: &TableRef,
+    body: &[u8],
+) -> ApiResult<RowsAppended> {
     match &caller.session {
         Some(s) if !s.policy.allows(&t.qualified(), CredentialAction::Write) => {
             return Err(deny(
-                &state,
-                &caller,
+                state,
+                caller,
                 "write",
                 "rows.write",
-                &t,
+                t,
                 "no session policy allows writing it".into(),
             )
             .await?);
@@ -167,11 +172,11 @@ async fn append(
             ) =>
         {
             return Err(deny(
-                &state,
-                &caller,
+                state,
+                caller,
                 "write",
                 "rows.write",
-                &t,
+                t,
                 "the principal itself may not write it, and no session policy allows more than its principal may do".into(),
             )
             .await?);
@@ -186,28 +191,28 @@ async fn append(
             ) =>
         {
             return Err(deny(
-                &state,
-                &caller,
+                state,
+                caller,
                 "write",
                 "rows.write",
-                &t,
+                t,
                 "the principal itself may no longer write it".into(),
             )
             .await?);
         }
         Some(_) => {}
         None => authorize(
-            &state,
-            &caller,
+            state,
+            caller,
             meshgate_authz::Action::AppendData,
             &product_resource(&t.product),
             &format!("write rows of `{}`", t.qualified()),
         )?,
     }
-    if let Some(why) = crate::locations::write_refusal(&state, &t.product, &t.table).await? {
-        return Err(deny(&state, &caller, "write", "rows.write", &t, why).await?);
+    if let Some(why) = crate::locations::write_refusal(state, &t.product, &t.table).await? {
+        return Err(deny(state, caller, "write", "rows.write", t, why).await?);
     }
-    let rows = match serde_json::from_slice::<RowsBody>(&body) {
+    let rows = match serde_json::from_slice::<RowsBody>(body) {
         Ok(RowsBody::List(rows) | RowsBody::Wrapped { rows }) => rows,
         Err(e) => {
             return Err(ApiError::bad_request(format!(
@@ -232,11 +237,11 @@ async fn append(
         // WITH CHECK: every row must lie inside the credential's key prefix.
         let Some(tenancy) = &tenancy else {
             return Err(deny(
-                &state,
-                &caller,
+                state,
+                caller,
                 "write",
                 "rows.write",
-                &t,
+                t,
                 "the table has no tenant key to check the session policy's key prefix against"
                     .into(),
             )
@@ -249,11 +254,11 @@ async fn append(
                 Some(k) if scope.key_in_prefix(k, prefix) => {}
                 Some(k) => {
                     return Err(deny(
-                        &state,
-                        &caller,
+                        state,
+                        caller,
                         "write",
                         "rows.write",
-                        &t,
+                        t,
                         format!(
                             "row {i} has key `{k}` and no session policy allows keys outside `{prefix}`; nothing was written"
                         ),
@@ -272,25 +277,22 @@ async fn append(
     let location = url::Url::parse(&t.table.location).map_err(ApiError::internal)?;
     let engine_t = tenancy.as_ref().map(engine_tenancy);
     let report = meshgate_engine::rows::append_rows(&location, &rows, engine_t.as_ref()).await?;
-    let event = audit(&caller, "rows.append", "table", t.table.id).with_detail(json!({
+    let event = audit(caller, "rows.append", "table", t.table.id).with_detail(json!({
         "table": t.qualified(), "rows": rows.len(), "version": report.version,
         "credential": caller.session.as_ref().map(|s| s.id),
     }));
     state.store.append_audit(event).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(RowsAppended {
-            rows: rows.len(),
-            version: report.version,
-        }),
-    ))
+    Ok(RowsAppended {
+        rows: rows.len(),
+        version: report.version,
+    })
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[derive(utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
-struct ReadQuery {
+pub struct ReadQuery {
     /// Look one row up by its key.
     key: Option<String>,
     /// List rows (the caller's tenant's, under a credential), by key.
@@ -304,12 +306,7 @@ struct ReadQuery {
     path = "/products/{domain}/{product}/tables/{table}/rows",
     operation_id = "read",
     tag = "products",
-    params(
-        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-        ("table" = String, Path, description = "Table name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-        ReadQuery,
-    ),
+    params(TablePath, ReadQuery),
     responses(
         (status = 200, description = "With `key`: the row with that key; without: a page of rows", body = RowsAnswer),
         crate::error::ApiErrors,
@@ -318,24 +315,34 @@ struct ReadQuery {
 async fn read(
     State(state): State<AppState>,
     DataCaller(caller): DataCaller,
-    Path((domain, product, table)): Path<(String, String, String)>,
     Params(q): Params<ReadQuery>,
+    TablePath(t): TablePath,
 ) -> ApiResult<Response> {
-    let t = table_ref(&state, &caller, &domain, &product, &table).await?;
+    read_rows(&state, &caller, &t, q).await
+}
+
+/// With `key`, the row of `t` with that key; without, a page of its rows by key (under a
+/// credential: only what its session policy allows, its tenant's rows).
+pub async fn read_rows(
+    state: &AppState,
+    caller: &Caller,
+    t: &TableRef,
+    q: ReadQuery,
+) -> ApiResult<Response> {
     // Denials are audited by the right asked for (`rows.read`, `rows.write`).
     let read_action = "rows.read";
-    let access = crate::snapshot::readable(&state, &caller).await?;
+    let access = crate::snapshot::readable(state, caller).await?;
     let visible = access
         .find(&t.domain.name, &t.product.name, &t.table.name)
         .is_some();
     if let Some(s) = &caller.session {
         if !s.policy.allows(&t.qualified(), CredentialAction::Read) {
             return Err(deny(
-                &state,
-                &caller,
+                state,
+                caller,
                 "read",
                 read_action,
-                &t,
+                t,
                 "no session policy allows reading it".into(),
             )
             .await?);
@@ -347,11 +354,11 @@ async fn read(
                 .is_some_and(|tn| engine_tenancy(tn).key_in_prefix(key, prefix))
         {
             return Err(deny(
-                &state,
-                &caller,
+                state,
+                caller,
                 "read",
                 read_action,
-                &t,
+                t,
                 format!("no session policy allows reading key `{key}` (outside `{prefix}`)"),
             )
             .await?);
@@ -403,7 +410,7 @@ async fn read(
     let batches: Vec<_> = stream.batches.try_collect().await?;
     let rows = meshgate_engine::output::json_rows(&batches).map_err(ApiError::internal)?;
     let event = audit(
-        &caller,
+        caller,
         if single { "rows.get" } else { "rows.list" },
         "table",
         t.table.id,

@@ -2,7 +2,7 @@
 //! share items by name (docs/design/ACCESS.md).
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use chrono::Utc;
@@ -15,8 +15,8 @@ use uuid::Uuid;
 use super::schema::{check_columns, check_filter_text, invalid, schema_of};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::JsonBody;
-use crate::lookup::{TableRef, audit, authorize, product_resource, table_ref};
+use crate::extract::{Created, JsonBody, PathParams};
+use crate::lookup::{TablePath, TableRef, audit, authorize, product_resource};
 use crate::state::AppState;
 
 /// The routes of data filters, under `/api/v1`.
@@ -47,16 +47,21 @@ pub struct FilterRequest {
     pub columns: Option<Vec<String>>,
 }
 
+/// The route's `{name}`: a data filter of the table in the path.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+struct FilterName {
+    /// Name
+    #[param(example = "alice")]
+    name: String,
+}
+
 #[utoipa::path(
     get,
     path = "/products/{domain}/{product}/tables/{table}/data-filters",
     operation_id = "list_filters",
     tag = "products",
-    params(
-        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-        ("table" = String, Path, description = "Table name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-    ),
+    params(TablePath),
     responses(
         (status = 200, description = "OK", body = Vec<DataFilter>),
         crate::error::ApiErrors,
@@ -65,17 +70,105 @@ pub struct FilterRequest {
 async fn list_filters(
     State(state): State<AppState>,
     caller: Caller,
-    Path((domain, product, table)): Path<(String, String, String)>,
+    TablePath(t): TablePath,
 ) -> ApiResult<Json<Vec<DataFilter>>> {
-    let t = table_ref(&state, &caller, &domain, &product, &table).await?;
+    Ok(Json(filters_of(&state, &caller, &t).await?))
+}
+
+#[utoipa::path(
+    get,
+    path = "/products/{domain}/{product}/tables/{table}/data-filters/{name}",
+    operation_id = "get_filter",
+    tag = "products",
+    params(TablePath, FilterName),
+    responses(
+        (status = 200, description = "OK", body = DataFilter),
+        crate::error::ApiErrors,
+    ),
+)]
+async fn get_filter(
+    State(state): State<AppState>,
+    caller: Caller,
+    TablePath(t): TablePath,
+    PathParams(FilterName { name }): PathParams<FilterName>,
+) -> ApiResult<Json<DataFilter>> {
+    Ok(Json(filter(&state, &caller, &t, &name).await?))
+}
+
+#[utoipa::path(
+    post,
+    path = "/products/{domain}/{product}/tables/{table}/data-filters",
+    operation_id = "create_filter",
+    tag = "products",
+    params(TablePath),
+    request_body = FilterRequest,
+    responses(
+        (status = 201, description = "Created", body = DataFilter),
+        crate::error::ApiErrors,
+    ),
+)]
+async fn create_filter(
+    State(state): State<AppState>,
+    caller: Caller,
+    TablePath(t): TablePath,
+    JsonBody(req): JsonBody<FilterRequest>,
+) -> ApiResult<Created<DataFilter>> {
+    Ok(Created(create(&state, &caller, &t, req).await?))
+}
+
+#[utoipa::path(
+    put,
+    path = "/products/{domain}/{product}/tables/{table}/data-filters/{name}",
+    operation_id = "update_filter",
+    tag = "products",
+    params(TablePath, FilterName),
+    request_body = FilterRequest,
+    responses(
+        (status = 200, description = "OK", body = DataFilter),
+        crate::error::ApiErrors,
+    ),
+)]
+async fn update_filter(
+    State(state): State<AppState>,
+    caller: Caller,
+    TablePath(t): TablePath,
+    PathParams(FilterName { name }): PathParams<FilterName>,
+    JsonBody(req): JsonBody<FilterRequest>,
+) -> ApiResult<Json<DataFilter>> {
+    Ok(Json(update(&state, &caller, &t, &name, req).await?))
+}
+
+#[utoipa::path(
+    delete,
+    path = "/products/{domain}/{product}/tables/{table}/data-filters/{name}",
+    operation_id = "delete_filter",
+    tag = "products",
+    params(TablePath, FilterName),
+    responses(
+        (status = 204, description = "Done; no body"),
+        crate::error::ApiErrors,
+    ),
+)]
+async fn delete_filter(
+    State(state): State<AppState>,
+    caller: Caller,
+    TablePath(t): TablePath,
+    PathParams(FilterName { name }): PathParams<FilterName>,
+) -> ApiResult<StatusCode> {
+    delete(&state, &caller, &t, &name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Fails with 403 unless the caller may manage the data filters of `t` (owners and
+/// stewards); `what` says what it tried, for the message.
+fn check_manager(state: &AppState, caller: &Caller, t: &TableRef, what: &str) -> ApiResult<()> {
     authorize(
-        &state,
-        &caller,
+        state,
+        caller,
         Action::UpdateProduct,
         &product_resource(&t.product),
-        "view the data filters of this product",
-    )?;
-    Ok(Json(state.store.list_data_filters(t.table.id).await?))
+        what,
+    )
 }
 
 async fn filter_by_name(state: &AppState, t: &TableRef, name: &str) -> ApiResult<DataFilter> {
@@ -86,68 +179,35 @@ async fn filter_by_name(state: &AppState, t: &TableRef, name: &str) -> ApiResult
         .ok_or_else(|| ApiError::not_found("data filter", &format!("{}/{name}", t.qualified())))
 }
 
-#[utoipa::path(
-    get,
-    path = "/products/{domain}/{product}/tables/{table}/data-filters/{name}",
-    operation_id = "get_filter",
-    tag = "products",
-    params(
-        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-        ("table" = String, Path, description = "Table name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-        ("name" = String, Path, description = "Name", example = "alice"),
-    ),
-    responses(
-        (status = 200, description = "OK", body = DataFilter),
-        crate::error::ApiErrors,
-    ),
-)]
-async fn get_filter(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path((domain, product, table, name)): Path<(String, String, String, String)>,
-) -> ApiResult<Json<DataFilter>> {
-    let t = table_ref(&state, &caller, &domain, &product, &table).await?;
-    authorize(
-        &state,
-        &caller,
-        Action::UpdateProduct,
-        &product_resource(&t.product),
-        "view the data filters of this product",
-    )?;
-    Ok(Json(filter_by_name(&state, &t, &name).await?))
+/// The data filters of `t`.
+pub async fn filters_of(
+    state: &AppState,
+    caller: &Caller,
+    t: &TableRef,
+) -> ApiResult<Vec<DataFilter>> {
+    check_manager(state, caller, t, "view the data filters of this product")?;
+    Ok(state.store.list_data_filters(t.table.id).await?)
 }
 
-#[utoipa::path(
-    post,
-    path = "/products/{domain}/{product}/tables/{table}/data-filters",
-    operation_id = "create_filter",
-    tag = "products",
-    params(
-        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-        ("table" = String, Path, description = "Table name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-    ),
-    request_body = FilterRequest,
-    responses(
-        (status = 201, description = "Created", body = DataFilter),
-        crate::error::ApiErrors,
-    ),
-)]
-async fn create_filter(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path((domain, product, table)): Path<(String, String, String)>,
-    JsonBody(req): JsonBody<FilterRequest>,
-) -> ApiResult<(StatusCode, Json<DataFilter>)> {
-    let t = table_ref(&state, &caller, &domain, &product, &table).await?;
-    authorize(
-        &state,
-        &caller,
-        Action::UpdateProduct,
-        &product_resource(&t.product),
-        "create data filters on this product",
-    )?;
+/// The data filter `name` of `t`.
+pub async fn filter(
+    state: &AppState,
+    caller: &Caller,
+    t: &TableRef,
+    name: &str,
+) -> ApiResult<DataFilter> {
+    check_manager(state, caller, t, "view the data filters of this product")?;
+    filter_by_name(state, t, name).await
+}
+
+/// Creates a data filter on `t`, checked against the table's current schema.
+pub async fn create(
+    state: &AppState,
+    caller: &Caller,
+    t: &TableRef,
+    req: FilterRequest,
+) -> ApiResult<DataFilter> {
+    check_manager(state, caller, t, "create data filters on this product")?;
     let name = req
         .name
         .clone()
@@ -173,44 +233,22 @@ async fn create_filter(
         created_at: now,
         updated_at: now,
     };
-    let event = audit(&caller, "data_filter.create", "data_filter", filter.id)
+    let event = audit(caller, "data_filter.create", "data_filter", filter.id)
         .with_detail(json!({"table": t.qualified(), "name": filter.name}));
     state.store.create_data_filter(&filter, event).await?;
-    Ok((StatusCode::CREATED, Json(filter)))
+    Ok(filter)
 }
 
-#[utoipa::path(
-    put,
-    path = "/products/{domain}/{product}/tables/{table}/data-filters/{name}",
-    operation_id = "update_filter",
-    tag = "products",
-    params(
-        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-        ("table" = String, Path, description = "Table name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-        ("name" = String, Path, description = "Name", example = "alice"),
-    ),
-    request_body = FilterRequest,
-    responses(
-        (status = 200, description = "OK", body = DataFilter),
-        crate::error::ApiErrors,
-    ),
-)]
-async fn update_filter(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path((domain, product, table, name)): Path<(String, String, String, String)>,
-    JsonBody(req): JsonBody<FilterRequest>,
-) -> ApiResult<Json<DataFilter>> {
-    let t = table_ref(&state, &caller, &domain, &product, &table).await?;
-    authorize(
-        &state,
-        &caller,
-        Action::UpdateProduct,
-        &product_resource(&t.product),
-        "change data filters on this product",
-    )?;
-    let mut filter = filter_by_name(&state, &t, &name).await?;
+/// Changes the data filter `name` of `t` (it cannot be renamed).
+pub async fn update(
+    state: &AppState,
+    caller: &Caller,
+    t: &TableRef,
+    name: &str,
+    req: FilterRequest,
+) -> ApiResult<DataFilter> {
+    check_manager(state, caller, t, "change data filters on this product")?;
+    let mut filter = filter_by_name(state, t, name).await?;
     if req.name.as_deref().is_some_and(|n| n != name) {
         return Err(invalid("name", "a data filter cannot be renamed"));
     }
@@ -227,44 +265,18 @@ async fn update_filter(
     filter.row_filter = req.row_filter;
     filter.columns = req.columns;
     filter.updated_at = Utc::now();
-    let event = audit(&caller, "data_filter.update", "data_filter", filter.id)
+    let event = audit(caller, "data_filter.update", "data_filter", filter.id)
         .with_detail(json!({"table": t.qualified(), "name": filter.name}));
     state.store.update_data_filter(&filter, event).await?;
-    Ok(Json(filter))
+    Ok(filter)
 }
 
-#[utoipa::path(
-    delete,
-    path = "/products/{domain}/{product}/tables/{table}/data-filters/{name}",
-    operation_id = "delete_filter",
-    tag = "products",
-    params(
-        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-        ("table" = String, Path, description = "Table name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-        ("name" = String, Path, description = "Name", example = "alice"),
-    ),
-    responses(
-        (status = 204, description = "Done; no body"),
-        crate::error::ApiErrors,
-    ),
-)]
-async fn delete_filter(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path((domain, product, table, name)): Path<(String, String, String, String)>,
-) -> ApiResult<StatusCode> {
-    let t = table_ref(&state, &caller, &domain, &product, &table).await?;
-    authorize(
-        &state,
-        &caller,
-        Action::UpdateProduct,
-        &product_resource(&t.product),
-        "delete data filters on this product",
-    )?;
-    let filter = filter_by_name(&state, &t, &name).await?;
-    let event = audit(&caller, "data_filter.delete", "data_filter", filter.id)
+/// Deletes the data filter `name` of `t`.
+pub async fn delete(state: &AppState, caller: &Caller, t: &TableRef, name: &str) -> ApiResult<()> {
+    check_manager(state, caller, t, "delete data filters on this product")?;
+    let filter = filter_by_name(state, t, name).await?;
+    let event = audit(caller, "data_filter.delete", "data_filter", filter.id)
         .with_detail(json!({"table": t.qualified(), "name": filter.name}));
     state.store.delete_data_filter(filter.id, event).await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(())
 }

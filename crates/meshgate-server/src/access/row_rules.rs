@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -20,7 +20,7 @@ use super::schema::schema_of;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Params;
-use crate::lookup::{audit, authorize, product_by_name, product_resource};
+use crate::lookup::{ProductPath, ProductRef, audit, authorize};
 use crate::state::AppState;
 
 /// The routes of row rules, under `/api/v1`.
@@ -47,11 +47,7 @@ struct RulesQuery {
     path = "/products/{domain}/{product}/row-rules",
     operation_id = "export_rules",
     tag = "products",
-    params(
-        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-        RulesQuery,
-    ),
+    params(ProductPath, RulesQuery),
     responses(
         (
             status = 200,
@@ -64,29 +60,11 @@ struct RulesQuery {
 async fn export_rules(
     State(state): State<AppState>,
     caller: Caller,
-    Path((domain, product)): Path<(String, String)>,
     Params(q): Params<RulesQuery>,
+    ProductPath(p): ProductPath,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let (_, p) = product_by_name(&state, &caller, &domain, &product).await?;
-    authorize(
-        &state,
-        &caller,
-        Action::UpdateProduct,
-        &product_resource(&p),
-        "view the row rules of this product",
-    )?;
-    let rules = state.store.row_rules(p.id).await?;
-    let csv = q.format.as_deref() == Some("csv")
-        || headers
-            .get(header::ACCEPT)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|a| a.contains("text/csv"));
-    if csv {
-        let body = rules_to_csv(&rules).map_err(ApiError::internal)?;
-        return Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], body).into_response());
-    }
-    Ok(Json(rules).into_response())
+    export(&state, &caller, &p, q, &headers).await
 }
 
 /// What replacing a product's row rules did.
@@ -103,10 +81,7 @@ pub struct RulesReplaced {
     path = "/products/{domain}/{product}/row-rules",
     operation_id = "import_rules",
     tag = "products",
-    params(
-        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-    ),
+    params(ProductPath),
     request_body(description = "The row rules: a JSON array, or CSV (`Content-Type: text/csv`)", content((Vec<RowRule> = "application/json"), ("text/csv"))),
     responses(
         (status = 200, description = "OK", body = RulesReplaced),
@@ -116,16 +91,56 @@ pub struct RulesReplaced {
 async fn import_rules(
     State(state): State<AppState>,
     caller: Caller,
-    Path((domain, product)): Path<(String, String)>,
+    ProductPath(p): ProductPath,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Json<RulesReplaced>> {
-    let (d, p) = product_by_name(&state, &caller, &domain, &product).await?;
+    Ok(Json(import(&state, &caller, &p, &headers, &body).await?))
+}
+
+/// The product's row rules, as JSON or (asked for by `format=csv` or `Accept: text/csv`) as
+/// the QuickSight rules CSV; for whoever may change the product.
+async fn export(
+    state: &AppState,
+    caller: &Caller,
+    p: &ProductRef,
+    q: RulesQuery,
+    headers: &HeaderMap,
+) -> ApiResult<Response> {
     authorize(
-        &state,
-        &caller,
+        state,
+        caller,
         Action::UpdateProduct,
-        &product_resource(&p),
+        &p.resource(),
+        "view the row rules of this product",
+    )?;
+    let rules = state.store.row_rules(p.product.id).await?;
+    let csv = q.format.as_deref() == Some("csv")
+        || headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|a| a.contains("text/csv"));
+    if csv {
+        let body = rules_to_csv(&rules).map_err(ApiError::internal)?;
+        return Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], body).into_response());
+    }
+    Ok(Json(rules).into_response())
+}
+
+/// Replaces the product's row rules with those of `body` (CSV when its `Content-Type` says
+/// so, else JSON), once every one is valid.
+async fn import(
+    state: &AppState,
+    caller: &Caller,
+    p: &ProductRef,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> ApiResult<RulesReplaced> {
+    authorize(
+        state,
+        caller,
+        Action::UpdateProduct,
+        &p.resource(),
         "set the row rules of this product",
     )?;
     let is_csv = headers
@@ -133,19 +148,22 @@ async fn import_rules(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|c| c.starts_with("text/csv") || c.starts_with("text/plain"));
     let rules = if is_csv {
-        let text = std::str::from_utf8(&body)
+        let text = std::str::from_utf8(body)
             .map_err(|_| ApiError::bad_request("the rules CSV must be UTF-8"))?;
         rules_from_csv(text)?
     } else {
-        serde_json::from_slice::<Vec<RowRule>>(&body)
+        serde_json::from_slice::<Vec<RowRule>>(body)
             .map_err(|e| ApiError::bad_request(format!("invalid request body: {e}")))?
     };
-    validate_rules(&state, &p, &rules).await?;
-    let event = audit(&caller, "row_rules.replace", "product", p.id).with_detail(json!({
-        "product": format!("{}.{}", d.name, p.name), "rules": rules.len(),
+    validate_rules(state, &p.product, &rules).await?;
+    let event = audit(caller, "row_rules.replace", "product", p.product.id).with_detail(json!({
+        "product": p.qualified(), "rules": rules.len(),
     }));
-    state.store.replace_row_rules(p.id, &rules, event).await?;
-    Ok(Json(RulesReplaced { rules: rules.len() }))
+    state
+        .store
+        .replace_row_rules(p.product.id, &rules, event)
+        .await?;
+    Ok(RulesReplaced { rules: rules.len() })
 }
 
 /// Parses the QuickSight rules format: a header with `UserName` and/or `GroupName` and one

@@ -2,7 +2,7 @@
 //! [`super::masks`]) and search finds.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::routing::{get, put};
 use meshgate_authz::Action;
 use meshgate_core::access::ColumnTags;
@@ -11,8 +11,8 @@ use serde_json::json;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::JsonBody;
-use crate::lookup::{audit, authorize, product_resource, table_ref};
+use crate::extract::{JsonBody, PathParams};
+use crate::lookup::{ColumnName, TablePath, TableRef, audit, authorize, product_resource};
 use crate::state::AppState;
 
 /// The routes of column tags, under `/api/v1`.
@@ -40,11 +40,7 @@ pub struct TagsRequest {
     path = "/products/{domain}/{product}/tables/{table}/tags",
     operation_id = "list_tags",
     tag = "products",
-    params(
-        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-        ("table" = String, Path, description = "Table name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-    ),
+    params(TablePath),
     responses(
         (status = 200, description = "OK", body = Vec<ColumnTags>),
         crate::error::ApiErrors,
@@ -53,24 +49,9 @@ pub struct TagsRequest {
 async fn list_tags(
     State(state): State<AppState>,
     caller: Caller,
-    Path((domain, product, table)): Path<(String, String, String)>,
+    TablePath(t): TablePath,
 ) -> ApiResult<Json<Vec<ColumnTags>>> {
-    let t = table_ref(&state, &caller, &domain, &product, &table).await?;
-    // A draft's metadata is its team's (see `catalog`).
-    if !crate::lookup::can_see(&caller, &t.product) {
-        return Err(ApiError::not_found(
-            "data product",
-            &format!("{domain}.{product}"),
-        ));
-    }
-    authorize(
-        &state,
-        &caller,
-        Action::ViewProduct,
-        &product_resource(&t.product),
-        "view this product",
-    )?;
-    Ok(Json(state.store.column_tags(t.table.id).await?))
+    Ok(Json(column_tags(&state, &caller, &t).await?))
 }
 
 #[utoipa::path(
@@ -78,12 +59,7 @@ async fn list_tags(
     path = "/products/{domain}/{product}/tables/{table}/columns/{column}/tags",
     operation_id = "set_tags",
     tag = "products",
-    params(
-        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-        ("table" = String, Path, description = "Table name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-        ("column" = String, Path, description = "Column name", example = "region"),
-    ),
+    params(TablePath, ColumnName),
     request_body = TagsRequest,
     responses(
         (status = 200, description = "OK", body = ColumnTags),
@@ -93,13 +69,41 @@ async fn list_tags(
 async fn set_tags(
     State(state): State<AppState>,
     caller: Caller,
-    Path((domain, product, table, column)): Path<(String, String, String, String)>,
+    TablePath(t): TablePath,
+    PathParams(ColumnName { column }): PathParams<ColumnName>,
     JsonBody(req): JsonBody<TagsRequest>,
 ) -> ApiResult<Json<ColumnTags>> {
-    let t = table_ref(&state, &caller, &domain, &product, &table).await?;
+    Ok(Json(tag_column(&state, &caller, &t, column, req).await?))
+}
+
+/// The tags of the columns of `t`, for whoever may view its product (a draft's metadata is
+/// its team's: [`TablePath`] found the table only if the caller may see the product).
+pub async fn column_tags(
+    state: &AppState,
+    caller: &Caller,
+    t: &TableRef,
+) -> ApiResult<Vec<ColumnTags>> {
     authorize(
-        &state,
-        &caller,
+        state,
+        caller,
+        Action::ViewProduct,
+        &product_resource(&t.product),
+        "view this product",
+    )?;
+    Ok(state.store.column_tags(t.table.id).await?)
+}
+
+/// Replaces the tags of `column` of `t` (owners and stewards).
+pub async fn tag_column(
+    state: &AppState,
+    caller: &Caller,
+    t: &TableRef,
+    column: String,
+    req: TagsRequest,
+) -> ApiResult<ColumnTags> {
+    authorize(
+        state,
+        caller,
         Action::UpdateProduct,
         &product_resource(&t.product),
         "tag columns of this product",
@@ -122,8 +126,8 @@ async fn set_tags(
         column: column.clone(),
         tags,
     };
-    let event = audit(&caller, "column.tag", "table", t.table.id)
+    let event = audit(caller, "column.tag", "table", t.table.id)
         .with_detail(json!({"table": t.qualified(), "column": column, "tags": value.tags}));
     state.store.set_column_tags(&value, event).await?;
-    Ok(Json(value))
+    Ok(value)
 }

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::routing::get;
 use meshgate_core::catalog::{Classification, FormTargetKind, ListingState, RuleAction, TermLink};
 use serde::Serialize;
@@ -14,6 +14,7 @@ use super::forms;
 use super::index::Names;
 use crate::auth::Caller;
 use crate::error::ApiResult;
+use crate::lookup::{ProductPath, ProductRef};
 use crate::state::AppState;
 
 /// The route of catalog entries, under `/api/v1`.
@@ -75,10 +76,7 @@ pub struct ProductCatalog {
     path = "/products/{domain}/{product}/catalog",
     operation_id = "product_catalog",
     tag = "products",
-    params(
-        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-    ),
+    params(ProductPath),
     responses(
         (status = 200, description = "OK", body = ProductCatalog),
         crate::error::ApiErrors,
@@ -86,13 +84,22 @@ pub struct ProductCatalog {
 )]
 async fn product_catalog(
     State(state): State<AppState>,
-    caller: Caller,
-    Path((domain, product)): Path<(String, String)>,
+    _caller: Caller,
+    ProductPath(p): ProductPath,
 ) -> ApiResult<Json<ProductCatalog>> {
-    let (d, p) = crate::lookup::product_by_name(&state, &caller, &domain, &product).await?;
+    Ok(Json(entry(&state, p).await?))
+}
+
+/// The catalog entry of a product the caller may see (whoever may see a product may see its
+/// entry).
+pub async fn entry(state: &AppState, p: ProductRef) -> ApiResult<ProductCatalog> {
+    let ProductRef {
+        domain: d,
+        product: p,
+    } = p;
     let rows = state.store.catalog_rows(Some(p.id)).await?;
     let names = Names::load(state.store.as_ref()).await?;
-    let form_views = forms::views(&state, &rows.forms).await?;
+    let form_views = forms::views(state, &rows.forms).await?;
     let term_names = |links: Vec<&TermLink>| -> Vec<String> {
         links.iter().map(|l| names.term(l.term_id)).collect()
     };
@@ -150,7 +157,7 @@ async fn product_catalog(
         .filter(|f| f.target_kind == FormTargetKind::Product)
         .map(|f| f.form_type_id)
         .collect();
-    let publish_requirements = forms::required(&state, d.id, RuleAction::PublishProduct)
+    let publish_requirements = forms::required(state, d.id, RuleAction::PublishProduct)
         .await?
         .into_iter()
         .map(|(id, name)| Requirement {
@@ -158,13 +165,13 @@ async fn product_catalog(
             present: present.contains(&id),
         })
         .collect();
-    let request_requirements = forms::required(&state, d.id, RuleAction::RequestAccess)
+    let request_requirements = forms::required(state, d.id, RuleAction::RequestAccess)
         .await?
         .into_iter()
         .map(|(_, name)| name)
         .collect();
     let tags: Vec<String> = all_tags.into_iter().collect();
-    Ok(Json(ProductCatalog {
+    Ok(ProductCatalog {
         product: format!("{}.{}", d.name, p.name),
         domain: d.name.clone(),
         team: names.team(p.team_id),
@@ -186,5 +193,5 @@ async fn product_catalog(
         publish_requirements,
         request_requirements,
         tables,
-    }))
+    })
 }

@@ -3,7 +3,7 @@
 //! and changing a product's description.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{patch, post};
 use meshgate_authz::Action;
@@ -19,7 +19,7 @@ use super::forms;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::JsonBody;
-use crate::lookup::{audit, authorize, editable_product, product_resource};
+use crate::lookup::{ProductPath, ProductRef, audit, authorize};
 use crate::state::AppState;
 
 /// The routes of listing states and product descriptions, under `/api/v1`.
@@ -58,20 +58,24 @@ pub struct ListingView {
     pub revision: i64,
 }
 
+/// Publishes or unpublishes a product (a product is published only while the publish rules
+/// of its domain are satisfied).
 async fn change_listing(
     state: &AppState,
     caller: &Caller,
-    domain: &str,
-    product: &str,
+    p: &ProductRef,
     action: ListingAction,
 ) -> ApiResult<ListingView> {
-    let (d, p) = crate::lookup::product_by_name(state, caller, domain, product).await?;
+    let ProductRef {
+        domain: d,
+        product: p,
+    } = p;
     let qualified = format!("{}.{}", d.name, p.name);
     authorize(
         state,
         caller,
         Action::PublishProduct,
-        &product_resource(&p),
+        &crate::lookup::product_resource(p),
         &format!("{action} `{qualified}`"),
     )?;
     let Some(to) = listing_step(&qualified, p.listing, action)? else {
@@ -116,10 +120,7 @@ async fn change_listing(
     path = "/products/{domain}/{product}/publish",
     operation_id = "publish",
     tag = "products",
-    params(
-        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-    ),
+    params(ProductPath),
     responses(
         (status = 200, description = "OK", body = ListingView),
         crate::error::ApiErrors,
@@ -128,10 +129,10 @@ async fn change_listing(
 async fn publish(
     State(state): State<AppState>,
     caller: Caller,
-    Path((domain, product)): Path<(String, String)>,
+    ProductPath(p): ProductPath,
 ) -> ApiResult<Json<ListingView>> {
     Ok(Json(
-        change_listing(&state, &caller, &domain, &product, ListingAction::Publish).await?,
+        change_listing(&state, &caller, &p, ListingAction::Publish).await?,
     ))
 }
 
@@ -140,10 +141,7 @@ async fn publish(
     path = "/products/{domain}/{product}/unpublish",
     operation_id = "unpublish",
     tag = "products",
-    params(
-        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-    ),
+    params(ProductPath),
     responses(
         (status = 200, description = "OK", body = ListingView),
         crate::error::ApiErrors,
@@ -152,10 +150,10 @@ async fn publish(
 async fn unpublish(
     State(state): State<AppState>,
     caller: Caller,
-    Path((domain, product)): Path<(String, String)>,
+    ProductPath(p): ProductPath,
 ) -> ApiResult<Json<ListingView>> {
     Ok(Json(
-        change_listing(&state, &caller, &domain, &product, ListingAction::Unpublish).await?,
+        change_listing(&state, &caller, &p, ListingAction::Unpublish).await?,
     ))
 }
 
@@ -171,10 +169,7 @@ pub struct ProductPatch {
     path = "/products/{domain}/{product}",
     operation_id = "update_product",
     tag = "products",
-    params(
-        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-    ),
+    params(ProductPath),
     request_body = ProductPatch,
     responses(
         (status = 200, description = "OK", body = ListingView),
@@ -184,11 +179,21 @@ pub struct ProductPatch {
 async fn update_product(
     State(state): State<AppState>,
     caller: Caller,
-    Path((domain, product)): Path<(String, String)>,
+    ProductPath(p): ProductPath,
     JsonBody(patch): JsonBody<ProductPatch>,
 ) -> ApiResult<Json<ListingView>> {
-    let (d, p) = editable_product(&state, &caller, &domain, &product).await?;
-    let qualified = format!("{}.{}", d.name, p.name);
+    Ok(Json(update_description(&state, &caller, &p, patch).await?))
+}
+
+/// Changes a product's description (owners and stewards).
+async fn update_description(
+    state: &AppState,
+    caller: &Caller,
+    p: &ProductRef,
+    patch: ProductPatch,
+) -> ApiResult<ListingView> {
+    p.check_editable(state, caller)?;
+    let qualified = p.qualified();
     let Some(description) = patch.description else {
         return Err(ApiError::bad_request(
             "nothing to change: send `description`",
@@ -200,15 +205,15 @@ async fn update_product(
             model::MAX_TEXT
         )));
     }
-    let event = audit(&caller, "product.update", "data_product", p.id)
+    let event = audit(caller, "product.update", "data_product", p.product.id)
         .with_detail(json!({"product": qualified, "description": description}));
     let after = state
         .store
-        .update_product_description(p.id, &description, event)
+        .update_product_description(p.product.id, &description, event)
         .await?;
-    Ok(Json(ListingView {
+    Ok(ListingView {
         product: qualified,
         listing: after.listing,
         revision: after.revision,
-    }))
+    })
 }

@@ -3,7 +3,7 @@
 //! tag.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::routing::put;
 use meshgate_core::access::ColumnTags;
 use meshgate_core::catalog::{self as model, Classification, TableTags};
@@ -13,8 +13,8 @@ use serde_json::json;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::JsonBody;
-use crate::lookup::{audit, editable_product, table_of};
+use crate::extract::{JsonBody, PathParams};
+use crate::lookup::{ColumnName, ProductPath, ProductRef, TableName, audit};
 use crate::state::AppState;
 
 /// The routes of table and column tags and classification, under `/api/v1`.
@@ -113,11 +113,7 @@ async fn write_table_tags(
     path = "/products/{domain}/{product}/tables/{table}/table-tags",
     operation_id = "set_table_tags",
     tag = "products",
-    params(
-        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-        ("table" = String, Path, description = "Table name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-    ),
+    params(ProductPath, TableName),
     request_body = TagsBody,
     responses(
         (status = 200, description = "OK", body = TagsView),
@@ -127,16 +123,11 @@ async fn write_table_tags(
 async fn set_table_tags(
     State(state): State<AppState>,
     caller: Caller,
-    Path((domain, product, table)): Path<(String, String, String)>,
+    ProductPath(p): ProductPath,
+    PathParams(TableName { table }): PathParams<TableName>,
     JsonBody(body): JsonBody<TagsBody>,
 ) -> ApiResult<Json<TagsView>> {
-    let (d, p) = editable_product(&state, &caller, &domain, &product).await?;
-    let t = table_of(&state, &d, &p, &table).await?;
-    let tags = model::normalize_tags(body.tags)?;
-    let qualified = format!("{}.{}.{}", d.name, p.name, t.name);
-    Ok(Json(
-        write_table_tags(&state, &caller, qualified, &t, tags).await?,
-    ))
+    Ok(Json(tag_table(&state, &caller, p, &table, body).await?))
 }
 
 #[utoipa::path(
@@ -144,11 +135,7 @@ async fn set_table_tags(
     path = "/products/{domain}/{product}/tables/{table}/classification",
     operation_id = "classify_table",
     tag = "products",
-    params(
-        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-        ("table" = String, Path, description = "Table name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-    ),
+    params(ProductPath, TableName),
     request_body = ClassificationBody,
     responses(
         (status = 200, description = "OK", body = TagsView),
@@ -158,16 +145,12 @@ async fn set_table_tags(
 async fn classify_table(
     State(state): State<AppState>,
     caller: Caller,
-    Path((domain, product, table)): Path<(String, String, String)>,
+    ProductPath(p): ProductPath,
+    PathParams(TableName { table }): PathParams<TableName>,
     JsonBody(body): JsonBody<ClassificationBody>,
 ) -> ApiResult<Json<TagsView>> {
-    let (d, p) = editable_product(&state, &caller, &domain, &product).await?;
-    let t = table_of(&state, &d, &p, &table).await?;
-    let to = parse_classification(body.classification.as_deref())?;
-    let tags = Classification::set_in(&current_table_tags(&state, &t).await?, to);
-    let qualified = format!("{}.{}.{}", d.name, p.name, t.name);
     Ok(Json(
-        write_table_tags(&state, &caller, qualified, &t, tags).await?,
+        set_table_classification(&state, &caller, p, &table, body).await?,
     ))
 }
 
@@ -178,12 +161,7 @@ async fn classify_table(
     path = "/products/{domain}/{product}/tables/{table}/columns/{column}/classification",
     operation_id = "classify_column",
     tag = "products",
-    params(
-        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-        ("table" = String, Path, description = "Table name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-        ("column" = String, Path, description = "Column name", example = "region"),
-    ),
+    params(ProductPath, TableName, ColumnName),
     request_body = ClassificationBody,
     responses(
         (status = 200, description = "OK", body = TagsView),
@@ -193,12 +171,59 @@ async fn classify_table(
 async fn classify_column(
     State(state): State<AppState>,
     caller: Caller,
-    Path((domain, product, table, column)): Path<(String, String, String, String)>,
+    ProductPath(p): ProductPath,
+    PathParams(TableName { table }): PathParams<TableName>,
+    PathParams(ColumnName { column }): PathParams<ColumnName>,
     JsonBody(body): JsonBody<ClassificationBody>,
 ) -> ApiResult<Json<TagsView>> {
-    let (d, p) = editable_product(&state, &caller, &domain, &product).await?;
-    let t = table_of(&state, &d, &p, &table).await?;
-    let qualified = format!("{}.{}.{}", d.name, p.name, t.name);
+    Ok(Json(
+        set_column_classification(&state, &caller, p, &table, column, body).await?,
+    ))
+}
+
+/// Replaces the tags of table `table` of `p` (owners and stewards; a caller who may not change
+/// the product is refused whether or not the table exists).
+pub async fn tag_table(
+    state: &AppState,
+    caller: &Caller,
+    p: ProductRef,
+    table: &str,
+    body: TagsBody,
+) -> ApiResult<TagsView> {
+    p.check_editable(state, caller)?;
+    let t = p.table(state, table).await?;
+    let tags = model::normalize_tags(body.tags)?;
+    write_table_tags(state, caller, t.qualified(), &t.table, tags).await
+}
+
+/// Sets (or, with null, removes) the classification of table `table` of `p`.
+pub async fn set_table_classification(
+    state: &AppState,
+    caller: &Caller,
+    p: ProductRef,
+    table: &str,
+    body: ClassificationBody,
+) -> ApiResult<TagsView> {
+    p.check_editable(state, caller)?;
+    let t = p.table(state, table).await?;
+    let to = parse_classification(body.classification.as_deref())?;
+    let tags = Classification::set_in(&current_table_tags(state, &t.table).await?, to);
+    write_table_tags(state, caller, t.qualified(), &t.table, tags).await
+}
+
+/// Sets (or, with null, removes) the classification of a column: a tag of its column tags.
+pub async fn set_column_classification(
+    state: &AppState,
+    caller: &Caller,
+    p: ProductRef,
+    table: &str,
+    column: String,
+    body: ClassificationBody,
+) -> ApiResult<TagsView> {
+    p.check_editable(state, caller)?;
+    let t = p.table(state, table).await?;
+    let qualified = t.qualified();
+    let t = t.table;
     if !t.columns.iter().any(|c| c.name == column) {
         return Err(ApiError::not_found(
             "column",
@@ -219,14 +244,14 @@ async fn classify_column(
         column: column.clone(),
         tags: Classification::set_in(&current, to),
     };
-    let event = audit(&caller, "column.classify", "table", t.id).with_detail(
+    let event = audit(caller, "column.classify", "table", t.id).with_detail(
         json!({"table": qualified, "column": column, "classification": to, "tags": value.tags}),
     );
     state.store.set_column_tags(&value, event).await?;
-    Ok(Json(TagsView {
+    Ok(TagsView {
         table: qualified,
         column: Some(column),
         classification: to,
         tags: value.tags,
-    }))
+    })
 }

@@ -2,16 +2,17 @@
 //! [`super::glossary`]).
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::routing::put;
 use meshgate_core::catalog::TermLink;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::glossary;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::lookup::{audit, editable_product, table_of};
+use crate::extract::PathParams;
+use crate::lookup::{ColumnName, ProductPath, ProductRef, TableName, audit};
 use crate::state::AppState;
 
 /// What attaching or detaching a term did.
@@ -23,6 +24,15 @@ pub struct TermLinkView {
     pub target: String,
     /// Whether the term is now attached (`false`: it was detached).
     pub attached: bool,
+}
+
+/// The route's `{term}`: the glossary term to attach or detach.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+struct TermName {
+    /// Glossary term (`glossary.term` where not under a glossary)
+    #[param(example = "party")]
+    term: String,
 }
 
 /// The routes of term links, under `/api/v1`.
@@ -38,15 +48,23 @@ pub fn routes() -> axum::Router<AppState> {
         )
 }
 
-async fn term_link(
+/// Attaches (`attach`) or detaches glossary term `term` to or from product `p`, or a column
+/// of one of its tables (`column`: the table and the column). Owners and stewards of the
+/// product; a caller who may not change it is refused before the term or the table is looked
+/// up.
+pub async fn term_link(
     state: &AppState,
     caller: &Caller,
-    path: (String, String, Option<(String, String)>),
+    p: &ProductRef,
+    column: Option<(String, String)>,
     term: &str,
     attach: bool,
-) -> ApiResult<Json<TermLinkView>> {
-    let (domain, product, column) = path;
-    let (d, p) = editable_product(state, caller, &domain, &product).await?;
+) -> ApiResult<TermLinkView> {
+    p.check_editable(state, caller)?;
+    let ProductRef {
+        domain: d,
+        product: p,
+    } = p;
     let (g, t) = glossary::term_by_qualified(state, term).await?;
     let mut target = format!("{}.{}", d.name, p.name);
     let mut link = TermLink {
@@ -56,7 +74,7 @@ async fn term_link(
         column: None,
     };
     if let Some((table, column)) = column {
-        let tbl = table_of(state, &d, &p, &table).await?;
+        let tbl = crate::lookup::table_of(state, d, p, &table).await?;
         target = format!("{target}.{}.{column}", tbl.name);
         if !tbl.columns.iter().any(|c| c.name == column) {
             return Err(ApiError::not_found("column", &target));
@@ -90,11 +108,11 @@ async fn term_link(
                 other => other.into(),
             })?;
     }
-    Ok(Json(TermLinkView {
+    Ok(TermLinkView {
         term: qualified_term,
         target,
         attached: attach,
-    }))
+    })
 }
 
 #[utoipa::path(
@@ -102,11 +120,7 @@ async fn term_link(
     path = "/products/{domain}/{product}/terms/{term}",
     operation_id = "attach_product_term",
     tag = "products",
-    params(
-        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-        ("term" = String, Path, description = "Glossary term (`glossary.term` where not under a glossary)", example = "party"),
-    ),
+    params(ProductPath, TermName),
     responses(
         (status = 200, description = "OK", body = TermLinkView),
         crate::error::ApiErrors,
@@ -115,9 +129,12 @@ async fn term_link(
 async fn attach_product_term(
     State(state): State<AppState>,
     caller: Caller,
-    Path((domain, product, term)): Path<(String, String, String)>,
+    ProductPath(p): ProductPath,
+    PathParams(TermName { term }): PathParams<TermName>,
 ) -> ApiResult<Json<TermLinkView>> {
-    term_link(&state, &caller, (domain, product, None), &term, true).await
+    Ok(Json(
+        term_link(&state, &caller, &p, None, &term, true).await?,
+    ))
 }
 
 #[utoipa::path(
@@ -125,11 +142,7 @@ async fn attach_product_term(
     path = "/products/{domain}/{product}/terms/{term}",
     operation_id = "detach_product_term",
     tag = "products",
-    params(
-        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-        ("term" = String, Path, description = "Glossary term (`glossary.term` where not under a glossary)", example = "party"),
-    ),
+    params(ProductPath, TermName),
     responses(
         (status = 200, description = "OK", body = TermLinkView),
         crate::error::ApiErrors,
@@ -138,9 +151,12 @@ async fn attach_product_term(
 async fn detach_product_term(
     State(state): State<AppState>,
     caller: Caller,
-    Path((domain, product, term)): Path<(String, String, String)>,
+    ProductPath(p): ProductPath,
+    PathParams(TermName { term }): PathParams<TermName>,
 ) -> ApiResult<Json<TermLinkView>> {
-    term_link(&state, &caller, (domain, product, None), &term, false).await
+    Ok(Json(
+        term_link(&state, &caller, &p, None, &term, false).await?,
+    ))
 }
 
 #[utoipa::path(
@@ -148,13 +164,7 @@ async fn detach_product_term(
     path = "/products/{domain}/{product}/tables/{table}/columns/{column}/terms/{term}",
     operation_id = "attach_column_term",
     tag = "products",
-    params(
-        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-        ("table" = String, Path, description = "Table name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-        ("column" = String, Path, description = "Column name", example = "region"),
-        ("term" = String, Path, description = "Glossary term (`glossary.term` where not under a glossary)", example = "party"),
-    ),
+    params(ProductPath, TableName, ColumnName, TermName),
     responses(
         (status = 200, description = "OK", body = TermLinkView),
         crate::error::ApiErrors,
@@ -163,16 +173,14 @@ async fn detach_product_term(
 async fn attach_column_term(
     State(state): State<AppState>,
     caller: Caller,
-    Path((domain, product, table, column, term)): Path<(String, String, String, String, String)>,
+    ProductPath(p): ProductPath,
+    PathParams(TableName { table }): PathParams<TableName>,
+    PathParams(ColumnName { column }): PathParams<ColumnName>,
+    PathParams(TermName { term }): PathParams<TermName>,
 ) -> ApiResult<Json<TermLinkView>> {
-    term_link(
-        &state,
-        &caller,
-        (domain, product, Some((table, column))),
-        &term,
-        true,
-    )
-    .await
+    Ok(Json(
+        term_link(&state, &caller, &p, Some((table, column)), &term, true).await?,
+    ))
 }
 
 #[utoipa::path(
@@ -180,13 +188,7 @@ async fn attach_column_term(
     path = "/products/{domain}/{product}/tables/{table}/columns/{column}/terms/{term}",
     operation_id = "detach_column_term",
     tag = "products",
-    params(
-        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-        ("table" = String, Path, description = "Table name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-        ("column" = String, Path, description = "Column name", example = "region"),
-        ("term" = String, Path, description = "Glossary term (`glossary.term` where not under a glossary)", example = "party"),
-    ),
+    params(ProductPath, TableName, ColumnName, TermName),
     responses(
         (status = 200, description = "OK", body = TermLinkView),
         crate::error::ApiErrors,
@@ -195,14 +197,12 @@ async fn attach_column_term(
 async fn detach_column_term(
     State(state): State<AppState>,
     caller: Caller,
-    Path((domain, product, table, column, term)): Path<(String, String, String, String, String)>,
+    ProductPath(p): ProductPath,
+    PathParams(TableName { table }): PathParams<TableName>,
+    PathParams(ColumnName { column }): PathParams<ColumnName>,
+    PathParams(TermName { term }): PathParams<TermName>,
 ) -> ApiResult<Json<TermLinkView>> {
-    term_link(
-        &state,
-        &caller,
-        (domain, product, Some((table, column))),
-        &term,
-        false,
-    )
-    .await
+    Ok(Json(
+        term_link(&state, &caller, &p, Some((table, column)), &term, false).await?,
+    ))
 }

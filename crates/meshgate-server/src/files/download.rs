@@ -3,7 +3,7 @@
 //! signed URL, and Delta Sharing file URLs.
 
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
@@ -13,9 +13,11 @@ use meshgate_engine::files::ProductFiles;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::rights::{Target, caller_readable, deny, event, not_covered, target};
+use super::rights::{FilePath, Target, caller_readable, deny, event, not_covered};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
+use crate::extract::PathParams;
+use crate::lookup::ProductPath;
 use crate::state::AppState;
 
 #[utoipa::path(
@@ -23,11 +25,7 @@ use crate::state::AppState;
     path = "/products/{domain}/{product}/files/{path}",
     operation_id = "download",
     tag = "products",
-    params(
-        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-        ("path" = String, Path, description = "File path inside the product (may contain `/`)"),
-    ),
+    params(ProductPath, FilePath),
     responses(
         (status = 200, description = "The file's bytes", content_type = "application/octet-stream"),
         (status = 206, description = "The requested `Range` of the file", content_type = "application/octet-stream"),
@@ -38,10 +36,11 @@ pub(super) async fn download(
     State(state): State<AppState>,
     caller: Caller,
     method: Method,
-    Path((domain, product, path)): Path<(String, String, String)>,
+    ProductPath(p): ProductPath,
+    PathParams(FilePath { path }): PathParams<FilePath>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    download_file(&state, &caller, &method, &domain, &product, &path, &headers).await
+    download_file(&state, &caller, &method, p.into(), &path, &headers).await
 }
 
 #[utoipa::path(
@@ -49,10 +48,7 @@ pub(super) async fn download(
     path = "/products/{domain}/{product}/files/sign",
     operation_id = "download_named_sign",
     tag = "products",
-    params(
-        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-    ),
+    params(ProductPath),
     responses(
         (status = 200, description = "The file's bytes", content_type = "application/octet-stream"),
         (status = 206, description = "The requested `Range` of the file", content_type = "application/octet-stream"),
@@ -63,25 +59,21 @@ pub(super) async fn download_named_sign(
     State(state): State<AppState>,
     caller: Caller,
     method: Method,
-    Path((domain, product)): Path<(String, String)>,
+    ProductPath(p): ProductPath,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    download_file(
-        &state, &caller, &method, &domain, &product, "sign", &headers,
-    )
-    .await
+    download_file(&state, &caller, &method, p.into(), "sign", &headers).await
 }
 
+/// Answers a bearer download of `path` of `t`'s files, for a caller a grant covers it for.
 async fn download_file(
     state: &AppState,
     caller: &Caller,
     method: &Method,
-    domain: &str,
-    product: &str,
+    t: Target,
     path: &str,
     headers: &HeaderMap,
 ) -> ApiResult<Response> {
-    let t = target(state, caller, domain, product).await?;
     core_files::validate_path(path)?;
     let right = caller_readable(state, caller, "file.download", &t, Some(path)).await?;
     if !right.covers(t.product.id, path) {

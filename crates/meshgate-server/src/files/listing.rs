@@ -2,16 +2,17 @@
 //! caller may read.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use meshgate_core::files as core_files;
 use meshgate_engine::files::{FileMeta, ProductFiles};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::rights::{caller_readable, deny, event, target};
+use super::rights::{Target, caller_readable, deny, event};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Params;
+use crate::lookup::ProductPath;
 use crate::state::AppState;
 
 /// Default and largest page of a listing.
@@ -44,11 +45,7 @@ pub(super) struct Listing {
     path = "/products/{domain}/{product}/files",
     operation_id = "files_list",
     tag = "products",
-    params(
-        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-        ListQuery,
-    ),
+    params(ProductPath, ListQuery),
     responses(
         (status = 200, description = "OK", body = Listing),
         crate::error::ApiErrors,
@@ -57,10 +54,20 @@ pub(super) struct Listing {
 pub(super) async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    Path((domain, product)): Path<(String, String)>,
     Params(q): Params<ListQuery>,
+    ProductPath(p): ProductPath,
 ) -> ApiResult<Json<Listing>> {
-    let t = target(&state, &caller, &domain, &product).await?;
+    Ok(Json(list_files(&state, &caller, p.into(), q).await?))
+}
+
+/// A page of the files of `t` under a prefix, showing only those the caller may read; a
+/// prefix outside every grant is a 403.
+async fn list_files(
+    state: &AppState,
+    caller: &Caller,
+    t: Target,
+    q: ListQuery,
+) -> ApiResult<Listing> {
     let prefix = q.prefix.unwrap_or_default();
     core_files::validate_prefix(&prefix)?;
     if q.after
@@ -74,7 +81,7 @@ pub(super) async fn list(
     }
     let limit = q.limit.unwrap_or(DEFAULT_LIST).clamp(1, MAX_LIST) as usize;
     let shown_prefix = (!prefix.is_empty()).then_some(prefix.as_str());
-    let right = caller_readable(&state, &caller, "file.list", &t, shown_prefix).await?;
+    let right = caller_readable(state, caller, "file.list", &t, shown_prefix).await?;
     if !right.may_list(&prefix) {
         let message = if prefix.is_empty() {
             format!(
@@ -87,7 +94,7 @@ pub(super) async fn list(
                 caller.principal.name, t.qualified
             )
         };
-        return Err(deny(&state, caller.id(), "file.list", &t, shown_prefix, message).await?);
+        return Err(deny(state, caller.id(), "file.list", &t, shown_prefix, message).await?);
     }
     let files = ProductFiles::open(&state.data_root, t.product.id)?;
     let mut found: Vec<FileMeta> = files
@@ -106,8 +113,8 @@ pub(super) async fn list(
         "product": t.qualified, "prefix": prefix, "files": found.len(),
     }));
     state.store.append_audit(e).await?;
-    Ok(Json(Listing {
+    Ok(Listing {
         files: found,
         next_after,
-    }))
+    })
 }

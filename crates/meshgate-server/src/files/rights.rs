@@ -6,13 +6,14 @@ use meshgate_core::model::{
     DataProduct, FileGrant, NewAuditEvent, Outcome, Principal, folder_covers,
 };
 use meshgate_core::snapshot::FileAccess;
+use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, REQUEST_ID};
 use crate::lookup;
-use crate::lookup::product_resource;
+use crate::lookup::{ProductRef, product_resource};
 use crate::state::AppState;
 
 /// What a principal may read of one product's files.
@@ -75,23 +76,27 @@ pub(super) fn event(actor: Uuid, action: &str, product: &DataProduct) -> NewAudi
     .with_request_id(REQUEST_ID.try_with(|id| id.clone()).ok())
 }
 
-/// A product looked up by name, with its qualified name for messages.
+/// A product whose files are asked for, with its qualified name for messages.
 pub(super) struct Target {
     pub(super) product: DataProduct,
     pub(super) qualified: String,
 }
 
-pub(super) async fn target(
-    state: &AppState,
-    caller: &Caller,
-    domain: &str,
-    name: &str,
-) -> ApiResult<Target> {
-    let (_, product) = lookup::product_by_name(state, caller, domain, name).await?;
-    Ok(Target {
-        product,
-        qualified: format!("{domain}.{name}"),
-    })
+impl From<ProductRef> for Target {
+    fn from(p: ProductRef) -> Self {
+        Target {
+            qualified: p.qualified(),
+            product: p.product,
+        }
+    }
+}
+
+/// The route's `{*path}`: a file inside the product's files (checked by the router's guard).
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+pub(super) struct FilePath {
+    /// File path inside the product (may contain `/`)
+    pub(super) path: String,
 }
 
 /// Records a denial and returns the 403 to answer with.

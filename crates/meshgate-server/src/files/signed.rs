@@ -17,10 +17,11 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::download::{Audit, serve};
-use super::rights::{Target, caller_readable, deny, event, not_covered, readable, target};
+use super::rights::{Target, caller_readable, deny, event, not_covered, readable};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::JsonBody;
+use crate::lookup::ProductPath;
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize)]
@@ -44,10 +45,7 @@ pub(super) struct SignedUrl {
     path = "/products/{domain}/{product}/files/sign",
     operation_id = "sign",
     tag = "products",
-    params(
-        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-    ),
+    params(ProductPath),
     request_body = SignRequest,
     responses(
         (status = 200, description = "OK", body = SignedUrl),
@@ -57,10 +55,19 @@ pub(super) struct SignedUrl {
 pub(super) async fn sign(
     State(state): State<AppState>,
     caller: Caller,
-    Path((domain, product)): Path<(String, String)>,
+    ProductPath(p): ProductPath,
     JsonBody(req): JsonBody<SignRequest>,
 ) -> ApiResult<Json<SignedUrl>> {
-    let t = target(&state, &caller, &domain, &product).await?;
+    Ok(Json(sign_for(&state, &caller, p.into(), req).await?))
+}
+
+/// A signed download URL of a file of `t` that the caller may read, for the caller.
+async fn sign_for(
+    state: &AppState,
+    caller: &Caller,
+    t: Target,
+    req: SignRequest,
+) -> ApiResult<SignedUrl> {
     let path = req.path.as_str();
     core_files::validate_path(path)?;
     let ttl = match req.expires_in_secs {
@@ -73,10 +80,10 @@ pub(super) async fn sign(
             )));
         }
     };
-    let right = caller_readable(&state, &caller, "file.sign", &t, Some(path)).await?;
+    let right = caller_readable(state, caller, "file.sign", &t, Some(path)).await?;
     if !right.covers(t.product.id, path) {
         let message = not_covered(&caller.principal.name, path, &t);
-        return Err(deny(&state, caller.id(), "file.sign", &t, Some(path), message).await?);
+        return Err(deny(state, caller.id(), "file.sign", &t, Some(path), message).await?);
     }
     let files = ProductFiles::open(&state.data_root, t.product.id)?;
     if files.head(path).await?.is_none() {
@@ -88,12 +95,12 @@ pub(super) async fn sign(
     let expires = (Utc::now() + ttl).timestamp();
     let expires_at = DateTime::from_timestamp(expires, 0)
         .ok_or_else(|| ApiError::internal("expiry out of range"))?;
-    let url = sign_url(&state, t.product.id, path, caller.id(), expires)?;
+    let url = sign_url(state, t.product.id, path, caller.id(), expires)?;
     let e = event(caller.id(), "file.sign", &t.product).with_detail(json!({
         "product": t.qualified, "path": path, "expires_at": expires_at,
     }));
     state.store.append_audit(e).await?;
-    Ok(Json(SignedUrl { url, expires_at }))
+    Ok(SignedUrl { url, expires_at })
 }
 
 /// The signed download URL of `path` of `product_id` for `principal`, valid until `expires`

@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures::TryStreamExt;
@@ -11,9 +11,11 @@ use meshgate_core::files as core_files;
 use meshgate_engine::files::{FileMeta, ProductFiles};
 use serde_json::json;
 
-use super::rights::{check_writer, event, target};
+use super::rights::{FilePath, Target, check_writer, event};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
+use crate::extract::PathParams;
+use crate::lookup::ProductPath;
 use crate::state::AppState;
 
 fn too_large(state: &AppState) -> ApiError {
@@ -32,11 +34,7 @@ fn too_large(state: &AppState) -> ApiError {
     path = "/products/{domain}/{product}/files/{path}",
     operation_id = "upload",
     tag = "products",
-    params(
-        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-        ("path" = String, Path, description = "File path inside the product (may contain `/`)"),
-    ),
+    params(ProductPath, FilePath),
     request_body(content_type = "application/octet-stream", description = "The file's bytes"),
     responses(
         (status = 200, description = "Replaced an existing file: its metadata", body = FileMeta),
@@ -47,11 +45,12 @@ fn too_large(state: &AppState) -> ApiError {
 pub(super) async fn upload(
     State(state): State<AppState>,
     caller: Caller,
-    Path((domain, product, path)): Path<(String, String, String)>,
+    ProductPath(p): ProductPath,
+    PathParams(FilePath { path }): PathParams<FilePath>,
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    put_file(&state, &caller, &domain, &product, &path, &headers, body).await
+    put_file(&state, &caller, p.into(), &path, &headers, body).await
 }
 
 #[utoipa::path(
@@ -59,10 +58,7 @@ pub(super) async fn upload(
     path = "/products/{domain}/{product}/files/sign",
     operation_id = "upload_named_sign",
     tag = "products",
-    params(
-        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-    ),
+    params(ProductPath),
     request_body(content_type = "application/octet-stream", description = "The file's bytes"),
     responses(
         (status = 200, description = "Replaced an existing file: its metadata", body = FileMeta),
@@ -73,24 +69,22 @@ pub(super) async fn upload(
 pub(super) async fn upload_named_sign(
     State(state): State<AppState>,
     caller: Caller,
-    Path((domain, product)): Path<(String, String)>,
+    ProductPath(p): ProductPath,
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    put_file(&state, &caller, &domain, &product, "sign", &headers, body).await
+    put_file(&state, &caller, p.into(), "sign", &headers, body).await
 }
 
 /// Streams the body to storage; nothing is visible until the whole body arrived.
 async fn put_file(
     state: &AppState,
     caller: &Caller,
-    domain: &str,
-    product: &str,
+    t: Target,
     path: &str,
     headers: &HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    let t = target(state, caller, domain, product).await?;
     core_files::validate_path(path)?;
     check_writer(state, caller, "file.upload", "upload", &t, path).await?;
     let limit = state.config.max_upload_mb.saturating_mul(1024 * 1024);
@@ -146,11 +140,7 @@ async fn put_file(
     path = "/products/{domain}/{product}/files/{path}",
     operation_id = "delete",
     tag = "products",
-    params(
-        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-        ("path" = String, Path, description = "File path inside the product (may contain `/`)"),
-    ),
+    params(ProductPath, FilePath),
     responses(
         (status = 200, description = "OK", body = FileMeta),
         crate::error::ApiErrors,
@@ -159,9 +149,10 @@ async fn put_file(
 pub(super) async fn delete(
     State(state): State<AppState>,
     caller: Caller,
-    Path((domain, product, path)): Path<(String, String, String)>,
+    ProductPath(p): ProductPath,
+    PathParams(FilePath { path }): PathParams<FilePath>,
 ) -> ApiResult<Json<FileMeta>> {
-    delete_file(&state, &caller, &domain, &product, &path).await
+    Ok(Json(delete_file(&state, &caller, p.into(), &path).await?))
 }
 
 #[utoipa::path(
@@ -169,10 +160,7 @@ pub(super) async fn delete(
     path = "/products/{domain}/{product}/files/sign",
     operation_id = "delete_named_sign",
     tag = "products",
-    params(
-        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-    ),
+    params(ProductPath),
     responses(
         (status = 200, description = "OK", body = FileMeta),
         crate::error::ApiErrors,
@@ -181,19 +169,18 @@ pub(super) async fn delete(
 pub(super) async fn delete_named_sign(
     State(state): State<AppState>,
     caller: Caller,
-    Path((domain, product)): Path<(String, String)>,
+    ProductPath(p): ProductPath,
 ) -> ApiResult<Json<FileMeta>> {
-    delete_file(&state, &caller, &domain, &product, "sign").await
+    Ok(Json(delete_file(&state, &caller, p.into(), "sign").await?))
 }
 
+/// Deletes `path` of `t`'s files, for whoever may write them.
 async fn delete_file(
     state: &AppState,
     caller: &Caller,
-    domain: &str,
-    product: &str,
+    t: Target,
     path: &str,
-) -> ApiResult<Json<FileMeta>> {
-    let t = target(state, caller, domain, product).await?;
+) -> ApiResult<FileMeta> {
     core_files::validate_path(path)?;
     check_writer(state, caller, "file.delete", "delete", &t, path).await?;
     let files = ProductFiles::open(&state.data_root, t.product.id)?;
@@ -206,5 +193,5 @@ async fn delete_file(
     let e = event(caller.id(), "file.delete", &t.product)
         .with_detail(json!({"product": t.qualified, "path": path, "bytes": meta.size}));
     state.store.append_audit(e).await?;
-    Ok(Json(meta))
+    Ok(meta)
 }

@@ -91,10 +91,7 @@ pub(crate) async fn list_products(
     path = "/products/{domain}/{product}",
     operation_id = "get_product",
     tag = "products",
-    params(
-        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-    ),
+    params(ProductPath),
     responses(
         (status = 200, description = "OK", body = ProductView),
         crate::error::ApiErrors,
@@ -113,10 +110,7 @@ pub(crate) async fn get_product(
     path = "/products/{domain}/{product}",
     operation_id = "delete_product",
     tag = "products",
-    params(
-        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-    ),
+    params(ProductPath),
     responses(
         (status = 200, description = "OK", body = Empty),
         crate::error::ApiErrors,
@@ -147,12 +141,7 @@ pub(crate) struct AppendQuery {
     path = "/products/{domain}/{product}/tables/{table}/data",
     operation_id = "append_data",
     tag = "products",
-    params(
-        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-        ("table" = String, Path, description = "Table name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-        AppendQuery,
-    ),
+    params(TablePath, AppendQuery),
     request_body(description = "The data file, in the `format` of the query string", content(("text/csv"), ("application/json"), ("application/octet-stream"))),
     responses(
         (status = 200, description = "OK", body = products::Appended),
@@ -176,10 +165,7 @@ pub(crate) async fn append_data(
     path = "/products/{domain}/{product}/share-settings",
     operation_id = "get_share_settings",
     tag = "products",
-    params(
-        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-    ),
+    params(ProductPath),
     responses(
         (status = 200, description = "OK", body = meshgate_core::model::ShareSettings),
         crate::error::ApiErrors,
@@ -198,10 +184,7 @@ pub(crate) async fn get_share_settings(
     path = "/products/{domain}/{product}/share-settings",
     operation_id = "put_share_settings",
     tag = "products",
-    params(
-        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-    ),
+    params(ProductPath),
     request_body = meshgate_core::model::ShareSettings,
     responses(
         (status = 200, description = "OK", body = meshgate_core::model::ShareSettings),
@@ -231,11 +214,7 @@ pub(crate) struct VerifyAllQuery {
     path = "/products/{domain}/{product}/verify",
     operation_id = "verify_product",
     tag = "products",
-    params(
-        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-        VerifyAllQuery,
-    ),
+    params(ProductPath, VerifyAllQuery),
     responses(
         (status = 200, description = "OK", body = shares::BulkVerify),
         crate::error::ApiErrors,

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, put};
 use chrono::{DateTime, Utc};
@@ -22,8 +22,8 @@ use super::types::form_type_by_name;
 use crate::auth::Caller;
 use crate::catalog::glossary;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::JsonBody;
-use crate::lookup::{audit, editable_product, table_of};
+use crate::extract::{JsonBody, PathParams, ShareId};
+use crate::lookup::{ProductPath, ProductRef, TableName, TablePath, TableRef, audit};
 use crate::state::AppState;
 
 /// The routes of filled forms, under `/api/v1`.
@@ -151,59 +151,72 @@ pub async fn views(state: &AppState, forms: &[MetadataForm]) -> ApiResult<Vec<Fo
     Ok(out)
 }
 
+/// The route's `{form}`: a form type's name.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+struct FormName {
+    /// Form type name
+    #[param(example = "ownership")]
+    form: String,
+}
+
 /// What a form is being filled for, resolved and authorized.
 struct Target {
     kind: FormTargetKind,
     id: Uuid,
     /// For product and table targets.
-    product: Option<(
-        meshgate_core::model::Domain,
-        meshgate_core::model::DataProduct,
-    )>,
+    product: Option<ProductRef>,
     label: String,
 }
 
-async fn product_target(
+/// The forms of product `p`, to read.
+fn product_target(p: ProductRef) -> Target {
+    Target {
+        kind: FormTargetKind::Product,
+        id: p.product.id,
+        label: p.qualified(),
+        product: Some(p),
+    }
+}
+
+/// The forms of table `t`, to read.
+fn table_target(t: TableRef) -> Target {
+    let TableRef {
+        domain,
+        product,
+        table,
+    } = t;
+    let p = ProductRef { domain, product };
+    Target {
+        kind: FormTargetKind::Table,
+        id: table.id,
+        label: format!("{}.{}", p.qualified(), table.name),
+        product: Some(p),
+    }
+}
+
+/// The forms of `p`, or of its table `table`, to change: the caller must be allowed to change
+/// the product's catalog metadata (checked before the table is looked up).
+async fn editable_target(
     state: &AppState,
     caller: &Caller,
-    domain: &str,
-    product: &str,
+    p: ProductRef,
     table: Option<&str>,
-    edit: bool,
 ) -> ApiResult<Target> {
-    let (d, p) = if edit {
-        editable_product(state, caller, domain, product).await?
-    } else {
-        crate::lookup::product_by_name(state, caller, domain, product).await?
-    };
-    let label = format!("{}.{}", d.name, p.name);
+    p.check_editable(state, caller)?;
     Ok(match table {
-        Some(t) => {
-            let tbl = table_of(state, &d, &p, t).await?;
-            Target {
-                kind: FormTargetKind::Table,
-                id: tbl.id,
-                label: format!("{label}.{}", tbl.name),
-                product: Some((d, p)),
-            }
-        }
-        None => Target {
-            kind: FormTargetKind::Product,
-            id: p.id,
-            label,
-            product: Some((d, p)),
-        },
+        Some(table) => table_target(p.table(state, table).await?),
+        None => product_target(p),
     })
 }
 
+/// The forms of a share the caller may see, to read or (`edit`) to change.
 async fn share_target(
     state: &AppState,
     caller: &Caller,
-    raw: &str,
+    id: Uuid,
     edit: bool,
 ) -> ApiResult<Target> {
-    let not_found = || ApiError::not_found("share", raw);
-    let id = Uuid::parse_str(raw).map_err(|_| not_found())?;
     let (detail, resource) = crate::lookup::visible_share(state, caller, id).await?;
     if edit {
         if !state
@@ -235,9 +248,9 @@ async fn share_target(
     })
 }
 
-async fn list_forms(state: &AppState, target: &Target) -> ApiResult<Json<Vec<FormView>>> {
+async fn list_forms(state: &AppState, target: &Target) -> ApiResult<Vec<FormView>> {
     let forms = state.store.forms_of(target.kind, target.id).await?;
-    Ok(Json(views(state, &forms).await?))
+    views(state, &forms).await
 }
 
 async fn put_form(
@@ -246,12 +259,12 @@ async fn put_form(
     target: Target,
     name: &str,
     body: FormBody,
-) -> ApiResult<Json<FormView>> {
+) -> ApiResult<FormView> {
     let (ft, values) = fill(state, name, &body.values).await?;
     let form = MetadataForm {
         target_kind: target.kind,
         target_id: target.id,
-        product_id: target.product.as_ref().map(|(_, p)| p.id),
+        product_id: target.product.as_ref().map(|p| p.product.id),
         form_type_id: ft.id,
         revision: ft.revision,
         values,
@@ -264,7 +277,6 @@ async fn put_form(
     state.store.put_form(&form, event).await?;
     let mut view = views(state, std::slice::from_ref(&form)).await?;
     view.pop()
-        .map(Json)
         .ok_or_else(|| ApiError::internal("a stored form has no view"))
 }
 
@@ -273,13 +285,13 @@ async fn delete_form(
     caller: &Caller,
     target: Target,
     name: &str,
-) -> ApiResult<StatusCode> {
+) -> ApiResult<()> {
     let ft = form_type_by_name(state, name).await?;
     // A published product keeps satisfying its publish rules: a form they require stays
     // until the product is unpublished.
-    if let (FormTargetKind::Product, Some((d, p))) = (target.kind, &target.product)
-        && p.listing == ListingState::Published
-        && required(state, d.id, RuleAction::PublishProduct)
+    if let (FormTargetKind::Product, Some(p)) = (target.kind, &target.product)
+        && p.product.listing == ListingState::Published
+        && required(state, p.domain.id, RuleAction::PublishProduct)
             .await?
             .iter()
             .any(|(id, _)| *id == ft.id)
@@ -305,7 +317,7 @@ async fn delete_form(
             }
             other => other.into(),
         })?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(())
 }
 
 #[utoipa::path(
@@ -313,10 +325,7 @@ async fn delete_form(
     path = "/products/{domain}/{product}/forms",
     operation_id = "product_forms",
     tag = "products",
-    params(
-        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-    ),
+    params(ProductPath),
     responses(
         (status = 200, description = "OK", body = Vec<FormView>),
         crate::error::ApiErrors,
@@ -324,11 +333,10 @@ async fn delete_form(
 )]
 async fn product_forms(
     State(state): State<AppState>,
-    caller: Caller,
-    Path((domain, product)): Path<(String, String)>,
+    _caller: Caller,
+    ProductPath(p): ProductPath,
 ) -> ApiResult<Json<Vec<FormView>>> {
-    let t = product_target(&state, &caller, &domain, &product, None, false).await?;
-    list_forms(&state, &t).await
+    Ok(Json(list_forms(&state, &product_target(p)).await?))
 }
 
 #[utoipa::path(
@@ -336,11 +344,7 @@ async fn product_forms(
     path = "/products/{domain}/{product}/forms/{form}",
     operation_id = "put_product_form",
     tag = "products",
-    params(
-        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-        ("form" = String, Path, description = "Form type name", example = "ownership"),
-    ),
+    params(ProductPath, FormName),
     request_body = FormBody,
     responses(
         (status = 200, description = "OK", body = FormView),
@@ -350,11 +354,12 @@ async fn product_forms(
 async fn put_product_form(
     State(state): State<AppState>,
     caller: Caller,
-    Path((domain, product, form)): Path<(String, String, String)>,
+    ProductPath(p): ProductPath,
+    PathParams(FormName { form }): PathParams<FormName>,
     JsonBody(body): JsonBody<FormBody>,
 ) -> ApiResult<Json<FormView>> {
-    let t = product_target(&state, &caller, &domain, &product, None, true).await?;
-    put_form(&state, &caller, t, &form, body).await
+    let t = editable_target(&state, &caller, p, None).await?;
+    Ok(Json(put_form(&state, &caller, t, &form, body).await?))
 }
 
 #[utoipa::path(
@@ -362,11 +367,7 @@ async fn put_product_form(
     path = "/products/{domain}/{product}/forms/{form}",
     operation_id = "delete_product_form",
     tag = "products",
-    params(
-        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-        ("form" = String, Path, description = "Form type name", example = "ownership"),
-    ),
+    params(ProductPath, FormName),
     responses(
         (status = 204, description = "Done; no body"),
         crate::error::ApiErrors,
@@ -375,10 +376,12 @@ async fn put_product_form(
 async fn delete_product_form(
     State(state): State<AppState>,
     caller: Caller,
-    Path((domain, product, form)): Path<(String, String, String)>,
+    ProductPath(p): ProductPath,
+    PathParams(FormName { form }): PathParams<FormName>,
 ) -> ApiResult<StatusCode> {
-    let t = product_target(&state, &caller, &domain, &product, None, true).await?;
-    delete_form(&state, &caller, t, &form).await
+    let t = editable_target(&state, &caller, p, None).await?;
+    delete_form(&state, &caller, t, &form).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(
@@ -386,11 +389,7 @@ async fn delete_product_form(
     path = "/products/{domain}/{product}/tables/{table}/forms",
     operation_id = "table_forms",
     tag = "products",
-    params(
-        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-        ("table" = String, Path, description = "Table name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-    ),
+    params(TablePath),
     responses(
         (status = 200, description = "OK", body = Vec<FormView>),
         crate::error::ApiErrors,
@@ -398,11 +397,10 @@ async fn delete_product_form(
 )]
 async fn table_forms(
     State(state): State<AppState>,
-    caller: Caller,
-    Path((domain, product, table)): Path<(String, String, String)>,
+    _caller: Caller,
+    TablePath(t): TablePath,
 ) -> ApiResult<Json<Vec<FormView>>> {
-    let t = product_target(&state, &caller, &domain, &product, Some(&table), false).await?;
-    list_forms(&state, &t).await
+    Ok(Json(list_forms(&state, &table_target(t)).await?))
 }
 
 #[utoipa::path(
@@ -410,12 +408,7 @@ async fn table_forms(
     path = "/products/{domain}/{product}/tables/{table}/forms/{form}",
     operation_id = "put_table_form",
     tag = "products",
-    params(
-        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-        ("table" = String, Path, description = "Table name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-        ("form" = String, Path, description = "Form type name", example = "ownership"),
-    ),
+    params(ProductPath, TableName, FormName),
     request_body = FormBody,
     responses(
         (status = 200, description = "OK", body = FormView),
@@ -425,11 +418,13 @@ async fn table_forms(
 async fn put_table_form(
     State(state): State<AppState>,
     caller: Caller,
-    Path((domain, product, table, form)): Path<(String, String, String, String)>,
+    ProductPath(p): ProductPath,
+    PathParams(TableName { table }): PathParams<TableName>,
+    PathParams(FormName { form }): PathParams<FormName>,
     JsonBody(body): JsonBody<FormBody>,
 ) -> ApiResult<Json<FormView>> {
-    let t = product_target(&state, &caller, &domain, &product, Some(&table), true).await?;
-    put_form(&state, &caller, t, &form, body).await
+    let t = editable_target(&state, &caller, p, Some(&table)).await?;
+    Ok(Json(put_form(&state, &caller, t, &form, body).await?))
 }
 
 #[utoipa::path(
@@ -437,12 +432,7 @@ async fn put_table_form(
     path = "/products/{domain}/{product}/tables/{table}/forms/{form}",
     operation_id = "delete_table_form",
     tag = "products",
-    params(
-        ("domain" = String, Path, description = "Domain name", example = "sales", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-        ("product" = String, Path, description = "Product name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-        ("table" = String, Path, description = "Table name", example = "orders", pattern = "^[a-z][a-z0-9_]*$", max_length = 63),
-        ("form" = String, Path, description = "Form type name", example = "ownership"),
-    ),
+    params(ProductPath, TableName, FormName),
     responses(
         (status = 204, description = "Done; no body"),
         crate::error::ApiErrors,
@@ -451,10 +441,13 @@ async fn put_table_form(
 async fn delete_table_form(
     State(state): State<AppState>,
     caller: Caller,
-    Path((domain, product, table, form)): Path<(String, String, String, String)>,
+    ProductPath(p): ProductPath,
+    PathParams(TableName { table }): PathParams<TableName>,
+    PathParams(FormName { form }): PathParams<FormName>,
 ) -> ApiResult<StatusCode> {
-    let t = product_target(&state, &caller, &domain, &product, Some(&table), true).await?;
-    delete_form(&state, &caller, t, &form).await
+    let t = editable_target(&state, &caller, p, Some(&table)).await?;
+    delete_form(&state, &caller, t, &form).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(
@@ -473,10 +466,10 @@ async fn delete_table_form(
 async fn share_forms(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ShareId(id): ShareId,
 ) -> ApiResult<Json<Vec<FormView>>> {
-    let t = share_target(&state, &caller, &id, false).await?;
-    list_forms(&state, &t).await
+    let t = share_target(&state, &caller, id, false).await?;
+    Ok(Json(list_forms(&state, &t).await?))
 }
 
 #[utoipa::path(
@@ -486,7 +479,7 @@ async fn share_forms(
     tag = "shares",
     params(
         ("id" = String, Path, description = "Id (uuid)"),
-        ("form" = String, Path, description = "Form type name", example = "ownership"),
+        FormName,
     ),
     request_body = FormBody,
     responses(
@@ -497,11 +490,12 @@ async fn share_forms(
 async fn put_share_form(
     State(state): State<AppState>,
     caller: Caller,
-    Path((id, form)): Path<(String, String)>,
+    ShareId(id): ShareId,
+    PathParams(FormName { form }): PathParams<FormName>,
     JsonBody(body): JsonBody<FormBody>,
 ) -> ApiResult<Json<FormView>> {
-    let t = share_target(&state, &caller, &id, true).await?;
-    put_form(&state, &caller, t, &form, body).await
+    let t = share_target(&state, &caller, id, true).await?;
+    Ok(Json(put_form(&state, &caller, t, &form, body).await?))
 }
 
 #[utoipa::path(
@@ -511,7 +505,7 @@ async fn put_share_form(
     tag = "shares",
     params(
         ("id" = String, Path, description = "Id (uuid)"),
-        ("form" = String, Path, description = "Form type name", example = "ownership"),
+        FormName,
     ),
     responses(
         (status = 204, description = "Done; no body"),
@@ -521,8 +515,10 @@ async fn put_share_form(
 async fn delete_share_form(
     State(state): State<AppState>,
     caller: Caller,
-    Path((id, form)): Path<(String, String)>,
+    ShareId(id): ShareId,
+    PathParams(FormName { form }): PathParams<FormName>,
 ) -> ApiResult<StatusCode> {
-    let t = share_target(&state, &caller, &id, true).await?;
-    delete_form(&state, &caller, t, &form).await
+    let t = share_target(&state, &caller, id, true).await?;
+    delete_form(&state, &caller, t, &form).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
