@@ -81,6 +81,7 @@ fn routes() -> Vec<Route> {
                 ("lib.rs", _) => "",
                 ("sharing.rs", "routes") => "/delta-sharing",
                 ("files.rs", "signed_routes") => "",
+                ("signin/browser.rs", _) => "",
                 _ => "/api/v1",
             };
             out.push(Route {
@@ -141,9 +142,13 @@ fn enclosing_fn(before: &str) -> String {
 /// Routes a credential may use: the data plane (SQL, the rows API, who am I), the Delta
 /// Sharing protocol (which serves credentials and recipients by design) and the
 /// unauthenticated ones (health, the OpenAPI document, signed file URLs, profile links, the
-/// OAuth exchange).
+/// OAuth exchange, the ways to sign in).
 fn data_plane_or_public(method: &str, path: &str) -> bool {
     path.starts_with("/delta-sharing/")
+        || matches!(
+            path,
+            "/auth/providers" | "/auth/login" | "/auth/callback" | "/auth/token"
+        )
         || path.starts_with("/files/v1/")
         || matches!(path, "/healthz" | "/readyz" | "/api/v1/openapi.json")
         || path == "/api/v1/query"
