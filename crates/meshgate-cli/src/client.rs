@@ -135,10 +135,9 @@ impl Client {
 
     /// A request to `/api/v1/<segments…>` carrying the bearer token.
     pub fn request(&self, method: Method, segments: &[&str]) -> Result<RequestBuilder> {
-        let token = self
-            .token
-            .as_deref()
-            .ok_or_else(|| anyhow!("no token: pass --token or set MESHGATE_TOKEN"))?;
+        let token = self.token.as_deref().ok_or_else(|| {
+            anyhow!("no token: pass --token, set MESHGATE_TOKEN, or sign in with `meshgate login`")
+        })?;
         let url = self.url(segments)?;
         tracing::debug!(%method, %url, "request");
         Ok(self.http.request(method, url).bearer_auth(token))
@@ -226,10 +225,9 @@ impl Client {
         segments: &[&str],
         query: &[(&str, &str)],
     ) -> Result<Value> {
-        let token = self
-            .token
-            .as_deref()
-            .ok_or_else(|| anyhow!("no token: pass --token or set MESHGATE_TOKEN"))?;
+        let token = self.token.as_deref().ok_or_else(|| {
+            anyhow!("no token: pass --token, set MESHGATE_TOKEN, or sign in with `meshgate login`")
+        })?;
         let mut url = self.base.clone();
         url.path_segments_mut()
             .map_err(|()| anyhow!("invalid --url `{}`", self.server))?
@@ -335,7 +333,7 @@ mod tests {
         let err = c.request(Method::GET, &["whoami"]).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "no token: pass --token or set MESHGATE_TOKEN"
+            "no token: pass --token, set MESHGATE_TOKEN, or sign in with `meshgate login`"
         );
     }
 

@@ -10,6 +10,7 @@ mod client;
 mod files;
 mod lifecycle;
 mod locations;
+mod login;
 mod mesh;
 mod notify;
 mod output;

@@ -72,6 +72,15 @@ pub struct ClientOpts {
 // The verbs that talk to a running meshgate server.
 #[derive(clap::Subcommand, Debug)]
 pub enum ClientCommand {
+    /// sign in with the server's identity provider (device code in any browser); later
+    /// verbs use the stored token when no --token is given
+    Login {
+        /// which of the server's identity providers (GET /auth/providers), default the first
+        #[arg(long)]
+        issuer: Option<usize>,
+    },
+    /// forget the stored sign-in for the server (and revoke it at the provider)
+    Logout,
     /// show the principal the token belongs to, its teams and groups
     Whoami,
     /// create, list, enable and disable domains (mesh admins)
@@ -286,9 +295,18 @@ fn share_statuses() -> PossibleValuesParser {
 
 /// Runs one client verb against the server in `opts`.
 pub async fn run(opts: &ClientOpts, cmd: ClientCommand) -> Result<()> {
-    let c = Client::new(&opts.url, opts.token.as_deref())?;
+    let bearer = match (&opts.token, &cmd) {
+        (_, ClientCommand::Login { issuer }) => {
+            return crate::login::login(&opts.url, *issuer).await;
+        }
+        (_, ClientCommand::Logout) => return crate::login::logout(&opts.url).await,
+        (Some(t), _) => Some(t.clone()),
+        (None, _) => crate::login::stored_token(&opts.url).await?,
+    };
+    let c = Client::new(&opts.url, bearer.as_deref())?;
     let out = opts.output;
     match cmd {
+        ClientCommand::Login { .. } | ClientCommand::Logout => Ok(()),
         ClientCommand::Whoami => {
             let v = c.get(&["whoami"], &[]).await?;
             show_record(out, &v, output::WHOAMI)

@@ -57,6 +57,9 @@ pub struct IssuerConfig {
     pub scopes: Vec<String>,
     /// A name for the sign-in button (default: the issuer's host).
     pub display_name: Option<String>,
+    /// The public client `meshgate login` signs in with (device authorization grant; no
+    /// secret); default `client_id`. Its access tokens must carry an accepted `aud`.
+    pub cli_client_id: Option<String>,
 }
 
 impl Default for IssuerConfig {
@@ -78,6 +81,7 @@ impl Default for IssuerConfig {
             http_timeout_secs: 5,
             scopes: vec!["openid".into(), "email".into(), "profile".into()],
             display_name: None,
+            cli_client_id: None,
         }
     }
 }

@@ -178,3 +178,188 @@ impl Verifier {
 fn form_encode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
+
+// ----- the CLI's flows: no trust configuration, just a provider and a public client -----
+
+/// A provider's discovery document, for a client of it (the CLI): fetched from
+/// `{issuer}/.well-known/openid-configuration`, naming that issuer.
+pub async fn discover(http: &reqwest::Client, issuer: &str) -> Result<crate::Discovery, String> {
+    let url = format!(
+        "{}/.well-known/openid-configuration",
+        issuer.trim_end_matches('/')
+    );
+    let d: crate::Discovery = http
+        .get(&url)
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .map_err(|e| format!("cannot reach the identity provider at {url}: {e}"))?
+        .error_for_status()
+        .map_err(|e| format!("the identity provider's discovery document: {e}"))?
+        .json()
+        .await
+        .map_err(|e| format!("{url} is not a discovery document: {e}"))?;
+    if d.issuer != issuer {
+        return Err(format!(
+            "the discovery document at {url} names issuer `{}`, not `{issuer}`",
+            d.issuer
+        ));
+    }
+    Ok(d)
+}
+
+/// The answer to a device authorization request (RFC 8628 §3.2).
+#[derive(Debug, Clone, Deserialize)]
+pub struct DeviceAuthorization {
+    pub device_code: String,
+    pub user_code: String,
+    pub verification_uri: String,
+    #[serde(default)]
+    pub verification_uri_complete: Option<String>,
+    pub expires_in: u64,
+    #[serde(default)]
+    pub interval: Option<u64>,
+}
+
+/// Starts a device authorization (RFC 8628 §3.1).
+pub async fn start_device(
+    http: &reqwest::Client,
+    endpoint: &str,
+    client_id: &str,
+    scopes: &[String],
+) -> Result<DeviceAuthorization, String> {
+    let r = http
+        .post(endpoint)
+        .timeout(Duration::from_secs(10))
+        .form(&[("client_id", client_id), ("scope", &scopes.join(" "))])
+        .send()
+        .await
+        .map_err(|e| format!("cannot reach the device authorization endpoint {endpoint}: {e}"))?;
+    let status = r.status();
+    let body = r.bytes().await.map_err(|e| e.to_string())?;
+    if !status.is_success() {
+        return Err(format!(
+            "the identity provider refused to start a device sign-in: {}",
+            oauth_error(status, &body)
+        ));
+    }
+    serde_json::from_slice(&body).map_err(|e| format!("not a device authorization answer: {e}"))
+}
+
+/// One poll of the token endpoint for a device authorization (RFC 8628 §3.4–3.5).
+#[derive(Debug)]
+pub enum DevicePoll {
+    /// The person has not finished yet: ask again after the interval.
+    Pending,
+    /// Asked too often: add 5 seconds to the interval.
+    SlowDown,
+    Done(TokenResponse),
+}
+
+pub async fn poll_device(
+    http: &reqwest::Client,
+    token_endpoint: &str,
+    client_id: &str,
+    device_code: &str,
+) -> Result<DevicePoll, String> {
+    let r = http
+        .post(token_endpoint)
+        .timeout(Duration::from_secs(10))
+        .form(&[
+            ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+            ("device_code", device_code),
+            ("client_id", client_id),
+        ])
+        .send()
+        .await
+        .map_err(|e| format!("cannot reach the token endpoint {token_endpoint}: {e}"))?;
+    let status = r.status();
+    let body = r.bytes().await.map_err(|e| e.to_string())?;
+    if status.is_success() {
+        return serde_json::from_slice(&body)
+            .map(DevicePoll::Done)
+            .map_err(|e| format!("not a token response: {e}"));
+    }
+    #[derive(Deserialize)]
+    struct Code {
+        error: String,
+    }
+    match serde_json::from_slice::<Code>(&body).map(|c| c.error) {
+        Ok(e) if e == "authorization_pending" => Ok(DevicePoll::Pending),
+        Ok(e) if e == "slow_down" => Ok(DevicePoll::SlowDown),
+        Ok(e) if e == "expired_token" => Err(
+            "the sign-in code expired before it was confirmed; run `meshgate login` again".into(),
+        ),
+        Ok(e) if e == "access_denied" => {
+            Err("the sign-in was refused at the identity provider".into())
+        }
+        _ => Err(format!(
+            "the identity provider refused the sign-in: {}",
+            oauth_error(status, &body)
+        )),
+    }
+}
+
+/// Exchanges a refresh token for fresh tokens (RFC 6749 §6).
+pub async fn refresh(
+    http: &reqwest::Client,
+    token_endpoint: &str,
+    client_id: &str,
+    refresh_token: &str,
+) -> Result<TokenResponse, String> {
+    let r = http
+        .post(token_endpoint)
+        .timeout(Duration::from_secs(10))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+            ("client_id", client_id),
+        ])
+        .send()
+        .await
+        .map_err(|e| format!("cannot reach the token endpoint {token_endpoint}: {e}"))?;
+    let status = r.status();
+    let body = r.bytes().await.map_err(|e| e.to_string())?;
+    if !status.is_success() {
+        return Err(format!(
+            "the identity provider refused to renew the sign-in ({}); run `meshgate login` again",
+            oauth_error(status, &body)
+        ));
+    }
+    serde_json::from_slice(&body).map_err(|e| format!("not a token response: {e}"))
+}
+
+/// Revokes a token at the provider (RFC 7009); best effort.
+pub async fn revoke(
+    http: &reqwest::Client,
+    endpoint: &str,
+    client_id: &str,
+    token: &str,
+) -> Result<(), String> {
+    http.post(endpoint)
+        .timeout(Duration::from_secs(10))
+        .form(&[("token", token), ("client_id", client_id)])
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .error_for_status()
+        .map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// An OAuth error body's `error: description`, or the status.
+fn oauth_error(status: reqwest::StatusCode, body: &[u8]) -> String {
+    #[derive(Deserialize)]
+    struct OAuthError {
+        error: String,
+        #[serde(default)]
+        error_description: Option<String>,
+    }
+    match serde_json::from_slice::<OAuthError>(body) {
+        Ok(e) => match e.error_description {
+            Some(d) => format!("{}: {}", e.error, d.chars().take(200).collect::<String>()),
+            None => e.error,
+        },
+        Err(_) => format!("HTTP {status}"),
+    }
+}

@@ -30,6 +30,8 @@ pub struct Discovery {
     pub device_authorization_endpoint: Option<String>,
     #[serde(default)]
     pub end_session_endpoint: Option<String>,
+    #[serde(default)]
+    pub revocation_endpoint: Option<String>,
 }
 
 /// One usable public key.

@@ -23,7 +23,10 @@ use jsonwebtoken::{Algorithm, Validation};
 use serde_json::{Map, Value};
 
 pub use config::{DEFAULT_ALGORITHMS, IssuerConfig, Provision, check_all, is_loopback};
-pub use flow::{Pkce, TokenResponse, random_secret};
+pub use flow::{
+    DeviceAuthorization, DevicePoll, Pkce, TokenResponse, discover, poll_device, random_secret,
+    refresh, revoke, start_device,
+};
 pub use keys::Discovery;
 
 use keys::KeyCache;

@@ -81,9 +81,11 @@ fn one_or_many_issuers<'de, D: serde::Deserializer<'de>>(
 ) -> Result<Vec<meshgate_oidc::IssuerConfig>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
+    // A list first: a struct also deserializes from a sequence, so an empty list would
+    // otherwise read as one issuer with every field defaulted.
     enum OneOrMany {
-        One(Box<meshgate_oidc::IssuerConfig>),
         Many(Vec<meshgate_oidc::IssuerConfig>),
+        One(Box<meshgate_oidc::IssuerConfig>),
     }
     Ok(match OneOrMany::deserialize(d)? {
         OneOrMany::One(c) => vec![*c],
@@ -473,6 +475,30 @@ mod tests {
             c.notifications.webhook_allow_hosts,
             ["hooks.internal.example", "127.0.0.1"]
         );
+        Ok(())
+    }
+
+    #[test]
+    fn identity_providers_from_a_file_one_or_several() -> Result<(), String> {
+        assert!(Config::load(None)?.auth.oidc.is_empty());
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let f = dir.path().join("m.toml");
+        std::fs::write(
+            &f,
+            "[auth.oidc]\nissuer = \"https://idp.example.com\"\nclient_id = \"meshgate\"\nprovision = \"on\"\n",
+        )
+        .map_err(|e| e.to_string())?;
+        let c = Config::load(Some(&f))?;
+        assert_eq!(c.auth.oidc.len(), 1);
+        assert_eq!(c.auth.oidc[0].issuer, "https://idp.example.com");
+        assert_eq!(c.auth.oidc[0].provision, meshgate_oidc::Provision::On);
+        assert_eq!(c.auth.oidc[0].user_claim, "sub");
+        std::fs::write(
+            &f,
+            "[[auth.oidc]]\nissuer = \"https://a.example.com\"\nclient_id = \"m\"\n[[auth.oidc]]\nissuer = \"https://b.example.com\"\nclient_id = \"m\"\n",
+        )
+        .map_err(|e| e.to_string())?;
+        assert_eq!(Config::load(Some(&f))?.auth.oidc.len(), 2);
         Ok(())
     }
 

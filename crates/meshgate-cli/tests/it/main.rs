@@ -12,4 +12,5 @@ mod common;
 mod catalog;
 mod crash;
 mod lifecycle;
+mod login;
 mod tour;

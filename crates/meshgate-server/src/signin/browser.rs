@@ -44,7 +44,11 @@ struct Provider {
     index: usize,
     label: String,
     issuer: String,
+    /// Where a browser starts signing in.
     login_url: String,
+    /// The client `meshgate login` uses (device authorization grant) and the scopes it asks.
+    cli_client_id: Option<String>,
+    scopes: Vec<String>,
 }
 
 /// `GET /auth/providers`: the identity providers people can sign in with.
@@ -60,6 +64,8 @@ async fn providers(State(state): State<AppState>) -> Json<serde_json::Value> {
             label: c.label(),
             issuer: c.issuer.clone(),
             login_url: format!("/auth/login?issuer={index}"),
+            cli_client_id: c.cli_client_id.clone().or_else(|| c.client_id.clone()),
+            scopes: c.scopes.clone(),
         })
         .collect();
     Json(json!({"providers": list, "token_sign_in": true}))

@@ -10,8 +10,6 @@
 //! fail in CI.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 
 use axum::body::Body;
 use axum::http::StatusCode;
@@ -24,275 +22,52 @@ use sha2::{Digest, Sha256};
 
 use crate::common::Mesh;
 
-/// provider.mjs, or None (skip) outside CI.
-fn provider_script() -> Option<String> {
-    match std::env::var("MESHGATE_TEST_OIDC_PROVIDER") {
-        Ok(p) if !p.is_empty() => Some(p),
-        _ if std::env::var_os("CI").is_some() => panic!(
-            "MESHGATE_TEST_OIDC_PROVIDER is not set but CI is: the sign-in tests need the Node OpenID provider (.ci/run installs it)"
-        ),
-        _ => {
-            eprintln!(
-                "note: MESHGATE_TEST_OIDC_PROVIDER is not set; skipping the sign-in tests (npm ci in crates/meshgate-server/tests/oidc, then point it at provider.mjs)"
-            );
-            None
-        }
-    }
-}
+#[path = "../oidc/support.rs"]
+mod support;
+use support::{Provider, fill_form, provider_script, walk_provider};
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-/// A running provider process (killed on drop).
-struct Provider {
-    script: String,
-    redirect: String,
-    port: u16,
-    keys: tempfile::TempDir,
-    child: Option<Child>,
-    http: reqwest::Client,
-}
-
-impl Provider {
-    async fn start(script: &str) -> Provider {
-        Provider::start_with_redirect(script, "http://127.0.0.1:1/auth/callback").await
-    }
-
-    /// A provider whose `meshgate` client may redirect to `redirect` too.
-    async fn start_with_redirect(script: &str, redirect: &str) -> Provider {
-        let mut p = Provider {
-            redirect: redirect.to_string(),
-            script: script.to_string(),
-            port: free_port(),
-            keys: tempfile::tempdir().expect("tempdir"),
-            child: None,
-            http: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                // A new connection per request: Node closes idle ones after 5 s, and a
-                // request racing that close fails.
-                .pool_max_idle_per_host(0)
-                .build()
-                .expect("client"),
-        };
-        p.spawn(false);
-        p
-    }
-
-    fn issuer(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    fn spawn(&mut self, rotate: bool) {
-        let mut cmd = Command::new("node");
-        cmd.arg(&self.script)
-            .args(["--port", &self.port.to_string()])
-            .arg("--keys")
-            .arg(self.keys.path().join("keys.json"))
-            .args(["--redirect", "http://127.0.0.1:1/auth/callback"])
-            .args(["--redirect", &self.redirect])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null());
-        if rotate {
-            cmd.arg("--rotate");
-        }
-        let mut child = cmd.spawn().expect("start node (is Node.js installed?)");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        let mut reader = BufReader::new(stdout);
-        reader
-            .read_line(&mut line)
-            .expect("read the provider's first line");
-        assert!(
-            line.starts_with("ready"),
-            "the provider did not start: {line}"
-        );
-        // Keep reading what it prints: a closed pipe would end it at its next line.
-        std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
-        self.child = Some(child);
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    /// Restarts with a new signing key (the old one stays published): a key rotation.
-    fn rotate(&mut self) {
-        self.stop();
-        self.spawn(true);
-    }
-
-    async fn set_groups(&self, user: &str, groups: &[&str]) {
-        let r = self
-            .http
-            .put(format!("{}/test/groups/{user}", self.issuer()))
-            .json(&groups)
-            .send()
-            .await
-            .expect("set groups");
-        assert!(r.status().is_success());
-    }
-
-    /// Signs `user` in as a browser would: the authorization request with PKCE, the
-    /// provider's redirects (cookies kept), its login form and consent form posted, the code
-    /// from the redirect to the callback exchanged for tokens. Returns the token response.
-    async fn browser_login(&self, user: &str) -> Value {
-        let verifier = URL_SAFE_NO_PAD.encode(rand_bytes());
-        let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
-        let redirect = "http://127.0.0.1:1/auth/callback";
-        let mut url = reqwest::Url::parse(&format!("{}/auth", self.issuer())).expect("url");
-        url.query_pairs_mut()
-            .append_pair("client_id", "meshgate")
-            .append_pair("response_type", "code")
-            .append_pair("redirect_uri", redirect)
-            .append_pair("scope", "openid email profile groups")
-            .append_pair("code_challenge", &challenge)
-            .append_pair("code_challenge_method", "S256")
-            .append_pair("state", "s1");
-        let mut cookies: BTreeMap<String, String> = BTreeMap::new();
-        let mut next = Some((url.to_string(), None::<Vec<(String, String)>>));
-        for _ in 0..20 {
-            let Some((at, form)) = next.take() else { break };
-            if at.starts_with(redirect) {
-                let code = reqwest::Url::parse(&at)
-                    .expect("callback url")
-                    .query_pairs()
-                    .find(|(k, _)| k == "code")
-                    .map(|(_, v)| v.to_string())
-                    .unwrap_or_else(|| panic!("no code in {at}"));
-                return self.exchange(&code, redirect, &verifier).await;
-            }
-            let cookie = cookies
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join("; ");
-            let req = match &form {
-                Some(fields) => self.http.post(&at).form(fields),
-                None => self.http.get(&at),
-            };
-            let r = req.header("cookie", cookie).send().await.expect("provider");
-            for c in r.headers().get_all("set-cookie") {
-                let c = c.to_str().unwrap_or_default();
-                if let Some((k, v)) = c.split(';').next().and_then(|kv| kv.split_once('=')) {
-                    cookies.insert(k.trim().into(), v.into());
-                }
-            }
-            if r.status().is_redirection() {
-                let loc = r.headers()["location"]
-                    .to_str()
-                    .expect("location")
-                    .to_string();
-                let abs = reqwest::Url::parse(&at)
-                    .expect("url")
-                    .join(&loc)
-                    .expect("join");
-                next = Some((abs.to_string(), None));
-                continue;
-            }
-            let page = r.text().await.expect("page");
-            // The provider's page has one form: the login form (fill in the user) or the
-            // consent form (submit as is).
-            let action = form_action(&page)
-                .unwrap_or_else(|| panic!("no form on the provider's page: {page}"));
-            let mut fields: Vec<(String, String)> = Vec::new();
-            for input in page.split("<input").skip(1) {
-                let tag = &input[..input.find('>').unwrap_or(input.len())];
-                let value = attribute(tag, "value").unwrap_or_default();
-                if let Some(name) = attribute(tag, "name") {
-                    let value = match name.as_str() {
-                        "login" => user.to_string(),
-                        "password" => "any".to_string(),
-                        _ => value,
-                    };
-                    fields.push((name, value));
-                }
-            }
-            let abs = reqwest::Url::parse(&at)
-                .expect("url")
-                .join(&action)
-                .expect("join");
-            next = Some((abs.to_string(), Some(fields)));
-        }
-        panic!("the login did not reach the callback");
-    }
-
-    async fn exchange(&self, code: &str, redirect: &str, verifier: &str) -> Value {
-        let r = self
-            .http
-            .post(format!("{}/token", self.issuer()))
-            .basic_auth("meshgate", Some("meshgate-secret"))
-            .form(&[
-                ("grant_type", "authorization_code"),
-                ("code", code),
-                ("redirect_uri", redirect),
-                ("code_verifier", verifier),
-            ])
-            .send()
-            .await
-            .expect("token endpoint");
-        let status = r.status();
-        let body: Value = r.json().await.expect("token response");
-        assert!(status.is_success(), "token exchange: {body}");
-        body
-    }
-
-    /// A client-credentials access token (a JWT for `resource`).
-    async fn client_token(&self, client: &str, secret: &str, resource: &str) -> String {
-        let r = self
-            .http
-            .post(format!("{}/token", self.issuer()))
-            .basic_auth(client, Some(secret))
-            .form(&[
-                ("grant_type", "client_credentials"),
-                ("scope", "read"),
-                ("resource", resource),
-            ])
-            .send()
-            .await
-            .expect("token endpoint");
-        let body: Value = r.json().await.expect("token response");
-        body["access_token"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no access token: {body}"))
-            .to_string()
-    }
-}
-
-impl Drop for Provider {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-fn rand_bytes() -> [u8; 32] {
-    rand::random()
-}
-
-/// The `action` of the page's (only) form.
-fn form_action(page: &str) -> Option<String> {
-    let form = &page[page.find("<form")?..];
-    attribute(&form[..form.find('>')?], "action")
-}
-
-/// The value of `name="…"` in a tag's text, HTML entities undone.
-fn attribute(tag: &str, name: &str) -> Option<String> {
-    let key = format!(" {name}=\"");
-    let start = tag.find(&key)? + key.len();
-    let end = start + tag[start..].find('"')?;
-    Some(
-        tag[start..end]
-            .replace("&amp;", "&")
-            .replace("&#x2F;", "/")
-            .replace("&#x3D;", "=")
-            .replace("&quot;", "\""),
-    )
+/// Signs `user` in at the provider as a browser would — the authorization request with
+/// PKCE, the provider's redirects, its login and consent forms — and exchanges the code the
+/// provider redirects back with. Returns the token response.
+async fn browser_login(provider: &Provider, user: &str) -> Value {
+    let verifier = URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>());
+    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+    let redirect = "http://127.0.0.1:1/auth/callback";
+    let mut url = reqwest::Url::parse(&format!("{}/auth", provider.issuer())).expect("url");
+    url.query_pairs_mut()
+        .append_pair("client_id", "meshgate")
+        .append_pair("response_type", "code")
+        .append_pair("redirect_uri", redirect)
+        .append_pair("scope", "openid email profile groups")
+        .append_pair("code_challenge", &challenge)
+        .append_pair("code_challenge_method", "S256")
+        .append_pair("state", "s1");
+    let back = walk_provider(&provider.http, url.as_str(), user)
+        .await
+        .expect("the provider redirects back");
+    let code = reqwest::Url::parse(&back)
+        .expect("callback url")
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.to_string())
+        .unwrap_or_else(|| panic!("no code in {back}"));
+    let r = provider
+        .http
+        .post(format!("{}/token", provider.issuer()))
+        .basic_auth("meshgate", Some("meshgate-secret"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", redirect),
+            ("code_verifier", verifier.as_str()),
+        ])
+        .send()
+        .await
+        .expect("token endpoint");
+    let status = r.status();
+    let body: Value = r.json().await.expect("token response");
+    assert!(status.is_success(), "token exchange: {body}");
+    body
 }
 
 fn issuer_config(p: &Provider, provision: Provision) -> IssuerConfig {
@@ -344,7 +119,7 @@ async fn a_person_signs_in_at_the_provider_and_its_groups_follow_the_provider() 
         .set_groups("dana", &["analysts", "unknown-group"])
         .await;
 
-    let jwt = id_token(&provider.browser_login("dana").await);
+    let jwt = id_token(&browser_login(&provider, "dana").await);
     let me = whoami(&mesh, &jwt).await.ok(StatusCode::OK);
     assert_eq!(me["principal"]["name"], "dana", "{me}");
     assert_eq!(me["principal"]["login"], "dana");
@@ -377,7 +152,7 @@ async fn a_person_signs_in_at_the_provider_and_its_groups_follow_the_provider() 
 
     // The provider drops the group: the next sign-in's token takes the access away.
     provider.set_groups("dana", &[]).await;
-    let jwt2 = id_token(&provider.browser_login("dana").await);
+    let jwt2 = id_token(&browser_login(&provider, "dana").await);
     let me = whoami(&mesh, &jwt2).await.ok(StatusCode::OK);
     assert_eq!(me["groups"], json!([]), "{me}");
     let r = mesh
@@ -393,13 +168,13 @@ async fn a_person_signs_in_at_the_provider_and_its_groups_follow_the_provider() 
 
     // The admin group makes an admin, and leaving it unmakes one.
     provider.set_groups("dana", &["mesh-admins"]).await;
-    let jwt3 = id_token(&provider.browser_login("dana").await);
+    let jwt3 = id_token(&browser_login(&provider, "dana").await);
     assert_eq!(
         whoami(&mesh, &jwt3).await.ok(StatusCode::OK)["principal"]["is_admin"],
         true
     );
     provider.set_groups("dana", &[]).await;
-    let jwt4 = id_token(&provider.browser_login("dana").await);
+    let jwt4 = id_token(&browser_login(&provider, "dana").await);
     assert_eq!(
         whoami(&mesh, &jwt4).await.ok(StatusCode::OK)["principal"]["is_admin"],
         false
@@ -442,7 +217,7 @@ async fn services_use_client_credentials_and_unknown_principals_are_named() {
     assert_eq!(me["principal"]["name"], "etl");
     assert_eq!(me["principal"]["kind"], "service");
     // A person's token never maps onto the service, nor the service's onto a person.
-    let jwt = id_token(&provider.browser_login("etl-job").await);
+    let jwt = id_token(&browser_login(&provider, "etl-job").await);
     let r = whoami(&mesh, &jwt).await;
     r.error(StatusCode::UNAUTHORIZED, "unauthenticated");
 }
@@ -455,7 +230,7 @@ async fn refused_tokens_say_why_and_never_repeat_the_token() {
     let mut provider = Provider::start(&script).await;
     let untrusted = Provider::start(&script).await;
     let mesh = mesh_trusting(&provider, Provision::On).await;
-    let good = id_token(&provider.browser_login("erin").await);
+    let good = id_token(&browser_login(&provider, "erin").await);
     whoami(&mesh, &good).await.ok(StatusCode::OK);
     let parts: Vec<&str> = good.split('.').collect();
     let header: Value =
@@ -484,7 +259,7 @@ async fn refused_tokens_say_why_and_never_repeat_the_token() {
     let wrong_aud = provider
         .client_token("etl-job", "etl-secret", "urn:other")
         .await;
-    let foreign = id_token(&untrusted.browser_login("erin").await);
+    let foreign = id_token(&browser_login(&untrusted, "erin").await);
     let short = provider
         .client_token("short-lived", "short-secret", "urn:meshgate")
         .await;
@@ -532,7 +307,7 @@ async fn refused_tokens_say_why_and_never_repeat_the_token() {
     // The made-up key id above made meshgate refetch a moment ago; past the refresh limit
     // (1 s here) a new key id fetches again.
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-    let rotated = id_token(&provider.browser_login("erin").await);
+    let rotated = id_token(&browser_login(&provider, "erin").await);
     assert_ne!(
         rotated.split('.').next(),
         good.split('.').next(),
@@ -676,21 +451,8 @@ impl<'a> Browser<'a> {
                 continue;
             }
             let page = r.text().await.expect("page");
-            let action = form_action(&page)
+            let (action, fields) = fill_form(&page, user)
                 .unwrap_or_else(|| panic!("no form on the provider's page: {page}"));
-            let mut fields: Vec<(String, String)> = Vec::new();
-            for input in page.split("<input").skip(1) {
-                let tag = &input[..input.find('>').unwrap_or(input.len())];
-                let value = attribute(tag, "value").unwrap_or_default();
-                if let Some(name) = attribute(tag, "name") {
-                    let value = match name.as_str() {
-                        "login" => user.to_string(),
-                        "password" => "any".to_string(),
-                        _ => value,
-                    };
-                    fields.push((name, value));
-                }
-            }
             next = (
                 parsed.join(&action).expect("join").to_string(),
                 Some(fields),

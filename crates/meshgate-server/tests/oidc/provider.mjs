@@ -9,6 +9,7 @@
 // - `meshgate` (secret `meshgate-secret`): authorization code + PKCE, refresh tokens, device
 //   flow, client credentials; the audience of its ID tokens and of access tokens for the
 //   resource `urn:meshgate`.
+// - `meshgate-cli` (public): device flow and refresh tokens, as `meshgate login` uses it.
 // - `etl-job` (secret `etl-secret`), `short-lived` (secret `short-secret`, 2-second tokens):
 //   client credentials.
 // Access tokens are JWTs (RFC 9068) for `urn:meshgate` (aud `meshgate`) or `urn:other`
@@ -57,6 +58,14 @@ const configuration = {
         'urn:ietf:params:oauth:grant-type:device_code'],
       response_types: ['code'],
       post_logout_redirect_uris: redirects.map((r) => new URL('/', r).href),
+    },
+    {
+      // The CLI: a public client (no secret) signing in with the device authorization grant.
+      client_id: 'meshgate-cli',
+      token_endpoint_auth_method: 'none',
+      grant_types: ['urn:ietf:params:oauth:grant-type:device_code', 'refresh_token'],
+      response_types: [],
+      redirect_uris: [],
     },
     { client_id: 'etl-job', client_secret: 'etl-secret', grant_types: ['client_credentials'], response_types: [], redirect_uris: [] },
     { client_id: 'short-lived', client_secret: 'short-secret', grant_types: ['client_credentials'], response_types: [], redirect_uris: [] },
