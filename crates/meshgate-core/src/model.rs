@@ -273,6 +273,21 @@ pub struct RecipientSettings {
     pub updated_at: DateTime<Utc>,
 }
 
+/// A recipient bound to a subject of a trusted identity provider (Delta Sharing OIDC
+/// federation, docs/design/SIGN_IN.md): that provider's tokens for the subject authenticate
+/// it on the Delta Sharing endpoints, and nowhere else.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RecipientFederation {
+    pub principal_id: Uuid,
+    /// The issuer, as configured under `[auth.oidc]`.
+    pub issuer: String,
+    /// The subject its tokens name: the issuer's user claim, or a client id for
+    /// client-credentials tokens.
+    pub subject: String,
+    pub created_at: DateTime<Utc>,
+}
+
 /// An admin-declared external location: a URL prefix under which the listed teams may
 /// register existing Delta tables as tables of their products. Registering anything else is
 /// refused; a table registered under it is read-only unless the location is `writable`.

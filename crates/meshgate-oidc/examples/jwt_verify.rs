@@ -16,7 +16,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (Some(issuer), Some(token)) = (args.get(1), args.get(2)) else {
         return Err("usage: jwt_verify ISSUER TOKEN [N]".into());
     };
-    let n: usize = args.get(3).map(|s| s.parse()).transpose()?.unwrap_or(20_000);
+    let n: usize = args
+        .get(3)
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or(20_000);
     let verifier = Verifier::new(vec![IssuerConfig {
         issuer: issuer.clone(),
         client_id: Some("meshgate".into()),
@@ -41,7 +45,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         std::hint::black_box(cache.get(&key));
         hit.push(t.elapsed().as_nanos() as f64 / 1000.0);
     }
-    for (name, mut v) in [("verify (keys cached)", verify), ("remembered token (hash + lookup)", hit)] {
+    for (name, mut v) in [
+        ("verify (keys cached)", verify),
+        ("remembered token (hash + lookup)", hit),
+    ] {
         v.sort_by(f64::total_cmp);
         let at = |q: f64| v[((v.len() as f64 - 1.0) * q) as usize];
         println!(
@@ -52,7 +59,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             at(0.99)
         );
     }
-    println!("token: {} bytes, alg from header, principal login `{}`", token.len(), who.login);
+    println!(
+        "token: {} bytes, alg from header, principal login `{}`",
+        token.len(),
+        who.login
+    );
     Ok(())
 }
 

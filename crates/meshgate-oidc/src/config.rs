@@ -60,6 +60,9 @@ pub struct IssuerConfig {
     /// The public client `meshgate login` signs in with (device authorization grant; no
     /// secret); default `client_id`. Its access tokens must carry an accepted `aud`.
     pub cli_client_id: Option<String>,
+    /// Tokens of this issuer authenticate only Delta Sharing recipients bound to one of its
+    /// subjects (federation: a partner's identity provider), never a principal by login.
+    pub sharing_only: bool,
 }
 
 impl Default for IssuerConfig {
@@ -82,6 +85,7 @@ impl Default for IssuerConfig {
             scopes: vec!["openid".into(), "email".into(), "profile".into()],
             display_name: None,
             cli_client_id: None,
+            sharing_only: false,
         }
     }
 }
@@ -178,7 +182,10 @@ pub fn check_all(issuers: &[IssuerConfig]) -> Result<(), String> {
             return Err(format!("auth.oidc lists issuer `{}` twice", a.issuer));
         }
     }
-    if issuers.len() > 1 && issuers.iter().any(|c| c.user_claim == "sub") {
+    // Issuers whose tokens only open federated recipients match (issuer, subject) pairs,
+    // never a login shared across issuers.
+    let by_login: Vec<&IssuerConfig> = issuers.iter().filter(|c| !c.sharing_only).collect();
+    if by_login.len() > 1 && by_login.iter().any(|c| c.user_claim == "sub") {
         return Err(
             "several auth.oidc issuers are trusted and one names users by `sub`: a subject is unique only at its own issuer, so one issuer's user could sign in as another's; set user_claim to `email` or `preferred_username` for each"
                 .into(),

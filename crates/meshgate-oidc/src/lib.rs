@@ -106,6 +106,8 @@ pub struct Verified {
     pub expires_at: DateTime<Utc>,
     pub issued_at: Option<DateTime<Utc>>,
     pub provision: Provision,
+    /// The issuer's tokens open only federated Delta Sharing recipients.
+    pub sharing_only: bool,
 }
 
 /// Validates tokens from the configured issuers (and runs the sign-in flows with them,
@@ -414,6 +416,7 @@ fn identity(config: &IssuerConfig, claims: Map<String, Value>) -> Result<Verifie
         expires_at: at("exp").ok_or(Refusal::Claim("the token has no `exp` claim".into()))?,
         issued_at: at("iat"),
         provision: config.provision,
+        sharing_only: config.sharing_only,
     })
 }
 

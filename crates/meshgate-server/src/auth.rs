@@ -144,7 +144,8 @@ pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<Caller, Api
         });
     }
     if state.signin.enabled() && meshgate_oidc::looks_like_jwt(token) {
-        let principal = crate::signin::principal_of_jwt(state, token).await?;
+        let principal =
+            crate::signin::principal_of_jwt(state, token, crate::signin::Surface::Api).await?;
         let actor = actor_of(state, &principal).await?;
         return Ok(Caller {
             principal,

@@ -20,6 +20,7 @@
 
 mod download;
 mod error;
+pub(crate) mod federation;
 mod gc;
 mod recipient;
 pub(crate) mod recipients;
@@ -44,7 +45,10 @@ use crate::error::{ApiError, ApiResult, REQUEST_ID};
 use crate::state::AppState;
 
 pub use gc::collect_garbage;
-pub use recipients::api_routes;
+/// The recipient management API, under `/api/v1`: tokens, settings, federation.
+pub fn api_routes() -> axum::Router<AppState> {
+    recipients::api_routes().merge(federation::routes())
+}
 
 /// The protocol's routes, nested under the configured prefix.
 pub fn routes() -> Router<AppState> {

@@ -39,8 +39,9 @@ const MAX_CACHED: usize = 10_000;
 pub struct SignIn {
     verifier: Verifier,
     cache_secs: i64,
-    /// Verified tokens by hash: the principal and until when the entry holds.
-    tokens: Mutex<HashMap<String, (Uuid, DateTime<Utc>)>>,
+    /// Verified tokens by hash: the principal, until when the entry holds, and whether it
+    /// names a federated recipient (then it opens only Delta Sharing).
+    tokens: Mutex<HashMap<String, (Uuid, DateTime<Utc>, bool)>>,
     /// When a refusal of each reason was last audited, and how many since went unrecorded:
     /// a flood of bad tokens costs one audit event per reason per second.
     refusals: Mutex<HashMap<&'static str, (Instant, u64)>>,
@@ -65,30 +66,30 @@ impl SignIn {
         &self.verifier
     }
 
-    fn cached(&self, key: &str) -> Option<Uuid> {
+    fn cached(&self, key: &str) -> Option<(Uuid, bool)> {
         let tokens = self.tokens.lock().ok()?;
-        let (id, until) = tokens.get(key)?;
-        (*until > Utc::now()).then_some(*id)
+        let (id, until, federated) = tokens.get(key)?;
+        (*until > Utc::now()).then_some((*id, *federated))
     }
 
-    fn remember(&self, key: String, principal: Uuid, expires_at: DateTime<Utc>) {
+    fn remember(&self, key: String, principal: Uuid, expires_at: DateTime<Utc>, federated: bool) {
         let until = expires_at.min(Utc::now() + Duration::seconds(self.cache_secs));
         if let Ok(mut tokens) = self.tokens.lock() {
             if tokens.len() >= MAX_CACHED {
                 let now = Utc::now();
-                tokens.retain(|_, (_, until)| *until > now);
+                tokens.retain(|_, (_, until, _)| *until > now);
                 if tokens.len() >= MAX_CACHED {
                     tokens.clear();
                 }
             }
-            tokens.insert(key, (principal, until));
+            tokens.insert(key, (principal, until, federated));
         }
     }
 
     /// Forgets every remembered token of `principal` (it was deactivated or deleted).
     pub fn forget_principal(&self, principal: Uuid) {
         if let Ok(mut tokens) = self.tokens.lock() {
-            tokens.retain(|_, (id, _)| *id != principal);
+            tokens.retain(|_, (id, _, _)| *id != principal);
         }
     }
 
@@ -106,12 +107,30 @@ impl SignIn {
     }
 }
 
+/// Where a bearer JWT is used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Surface {
+    /// The REST API, SQL, the rows API.
+    Api,
+    /// The Delta Sharing endpoints, where a token may also name a federated recipient.
+    Sharing,
+}
+
 /// The principal a bearer JWT names, or why not (401; 503 when the provider's keys cannot
-/// be had).
-pub async fn principal_of_jwt(state: &AppState, jwt: &str) -> ApiResult<Principal> {
+/// be had). On the Delta Sharing endpoints a recipient bound to the token's (issuer,
+/// subject) comes first; such a token opens nothing else, and neither does any token of a
+/// `sharing_only` issuer.
+pub async fn principal_of_jwt(
+    state: &AppState,
+    jwt: &str,
+    surface: Surface,
+) -> ApiResult<Principal> {
     let signin = &state.signin;
     let key = token::hash(jwt);
-    if let Some(id) = signin.cached(&key) {
+    if let Some((id, federated)) = signin.cached(&key) {
+        if federated && surface == Surface::Api {
+            return Err(sharing_only());
+        }
         return match state.store.get_principal(id).await? {
             Some(p) if p.active => Ok(p),
             _ => Err(refused_principal()),
@@ -124,20 +143,49 @@ pub async fn principal_of_jwt(state: &AppState, jwt: &str) -> ApiResult<Principa
             return Err(refused(refusal));
         }
     };
-    let principal = sign_in(state, &verified, "bearer_jwt").await?;
-    signin.remember(key, principal.id, verified.expires_at);
+    let federated = match surface {
+        Surface::Sharing => {
+            state
+                .store
+                .federated_recipient(&verified.issuer, &verified.login)
+                .await?
+        }
+        Surface::Api => None,
+    };
+    let (principal, is_federated) = match federated {
+        Some(recipient) => {
+            if !recipient.active {
+                return Err(refused_principal());
+            }
+            audit_sign_in(state, &recipient, &verified, "sharing_federation").await?;
+            (recipient, true)
+        }
+        None if verified.sharing_only => {
+            let refusal = Refusal::Claim(format!(
+                "no Delta Sharing recipient is bound to subject `{}` of issuer {}, whose tokens open only Delta Sharing",
+                verified.login, verified.issuer
+            ));
+            audit_refusal(state, &refusal).await;
+            return Err(refused(refusal));
+        }
+        None => (sign_in(state, &verified, "bearer_jwt").await?, false),
+    };
+    signin.remember(key, principal.id, verified.expires_at, is_federated);
     Ok(principal)
 }
 
-/// The principal a verified identity names, with its admin role and IdP groups synced from
-/// the token and the sign-in audited (`method`: `bearer_jwt`, `browser`).
-pub async fn sign_in(state: &AppState, verified: &Verified, method: &str) -> ApiResult<Principal> {
-    let principal = principal_for(state, verified).await?;
-    if !principal.active {
-        return Err(refused_principal());
-    }
-    sync_admin(state, &principal, verified).await?;
-    sync_groups(state, &principal, verified).await?;
+fn sharing_only() -> ApiError {
+    ApiError::unauthenticated(
+        "sign-in refused: this token names a Delta Sharing recipient and opens only the Delta Sharing endpoints",
+    )
+}
+
+async fn audit_sign_in(
+    state: &AppState,
+    principal: &Principal,
+    verified: &Verified,
+    method: &str,
+) -> ApiResult<()> {
     let event = NewAuditEvent::new(
         Some(principal.id),
         "auth.sign_in",
@@ -147,6 +195,25 @@ pub async fn sign_in(state: &AppState, verified: &Verified, method: &str) -> Api
     .with_request_id(crate::error::REQUEST_ID.try_with(|id| id.clone()).ok())
     .with_detail(json!({"issuer": verified.issuer, "login": verified.login, "method": method}));
     state.store.append_audit(event).await?;
+    Ok(())
+}
+
+/// The principal a verified identity names, with its admin role and IdP groups synced from
+/// the token and the sign-in audited (`method`: `bearer_jwt`, `browser`).
+pub async fn sign_in(state: &AppState, verified: &Verified, method: &str) -> ApiResult<Principal> {
+    if verified.sharing_only {
+        return Err(ApiError::unauthenticated(format!(
+            "sign-in refused: tokens of issuer {} open only the Delta Sharing endpoints, for recipients bound to their subjects",
+            verified.issuer
+        )));
+    }
+    let principal = principal_for(state, verified).await?;
+    if !principal.active {
+        return Err(refused_principal());
+    }
+    sync_admin(state, &principal, verified).await?;
+    sync_groups(state, &principal, verified).await?;
+    audit_sign_in(state, &principal, verified, method).await?;
     // The admin role may have changed above: read the principal as it is now.
     Ok(state
         .store

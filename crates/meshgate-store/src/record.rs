@@ -13,8 +13,8 @@ use meshgate_core::lifecycle::{ItemStatus, ShareStatus};
 use meshgate_core::model::{
     ApiToken, AuditEvent, Column, DataProduct, Domain, ExternalLocation, FileGrant, Grant, Grantee,
     Health, ItemKind, Job, JobKind, Outcome, Permission, Principal, PrincipalKind, ProductTable,
-    RecipientSettings, Session, SessionMethod, Share, ShareItem, ShareLog, ShareTerms,
-    SharingToken, SharingTokenKind, SignInAttempt, Team, TeamMember, TeamRole,
+    RecipientFederation, RecipientSettings, Session, SessionMethod, Share, ShareItem, ShareLog,
+    ShareTerms, SharingToken, SharingTokenKind, SignInAttempt, Team, TeamMember, TeamRole,
 };
 use meshgate_core::notify::{
     Contact, DeliveryStatus, Notification, NotifyEvent, Webhook, WebhookDelivery,
@@ -89,6 +89,20 @@ impl Record for ApiToken {
             created_at: time(row, "created_at")?,
             expires_at: opt_time(row, "expires_at")?,
             revoked_at: opt_time(row, "revoked_at")?,
+        })
+    }
+}
+
+impl Record for RecipientFederation {
+    const TABLE: &str = "recipient_federations";
+    const COLS: &str = "principal_id, issuer, subject, created_at";
+
+    fn from_row(row: &AnyRow) -> Result<Self> {
+        Ok(RecipientFederation {
+            principal_id: uuid(row, "principal_id")?,
+            issuer: text(row, "issuer")?,
+            subject: text(row, "subject")?,
+            created_at: time(row, "created_at")?,
         })
     }
 }

@@ -58,7 +58,7 @@ async fn providers(State(state): State<AppState>) -> Json<serde_json::Value> {
         .verifier()
         .issuers()
         .enumerate()
-        .filter(|(_, c)| c.client_id.is_some())
+        .filter(|(_, c)| c.client_id.is_some() && !c.sharing_only)
         .map(|(index, c)| Provider {
             index,
             label: c.label(),

@@ -687,3 +687,108 @@ async fn a_token_opens_a_session_where_there_is_no_provider_and_idle_sessions_en
         .await
         .error(StatusCode::UNAUTHORIZED, "unauthenticated");
 }
+
+#[tokio::test]
+async fn a_partners_identity_provider_opens_delta_sharing_for_its_bound_recipient_only() {
+    let Some(script) = provider_script() else {
+        return;
+    };
+    let partner = Provider::start(&script).await;
+    let mut config = issuer_config(&partner, Provision::On);
+    config.sharing_only = true;
+    let mesh = Mesh::demo_with(move |c: &mut Config| c.auth.oidc = vec![config]).await;
+    mesh.post(
+        "admin",
+        "/api/v1/principals",
+        &json!({"name": "acme", "kind": "service"}),
+    )
+    .await
+    .ok(StatusCode::CREATED);
+    let federation = "/api/v1/recipients/acme/federation";
+    mesh.put(
+        "admin",
+        federation,
+        &json!({"issuer": "https://not-trusted.example", "subject": "etl-job"}),
+    )
+    .await
+    .error(StatusCode::BAD_REQUEST, "invalid_request");
+    mesh.put(
+        "bob",
+        federation,
+        &json!({"issuer": partner.issuer(), "subject": "etl-job"}),
+    )
+    .await
+    .error(StatusCode::FORBIDDEN, "forbidden");
+    let bound = mesh
+        .put(
+            "admin",
+            federation,
+            &json!({"issuer": partner.issuer(), "subject": "etl-job"}),
+        )
+        .await
+        .ok(StatusCode::OK);
+    assert_eq!(bound["subject"], "etl-job");
+    assert_eq!(
+        mesh.get("admin", federation).await.ok(StatusCode::OK),
+        bound
+    );
+
+    // The partner's client-credentials token reads Delta Sharing as `acme`…
+    let token = partner
+        .client_token("etl-job", "etl-secret", "urn:meshgate")
+        .await;
+    let shares = |t: String| {
+        let mesh = &mesh;
+        async move {
+            mesh.send_bearer(
+                "GET",
+                "/delta-sharing/shares",
+                Some(&t),
+                None,
+                Body::empty(),
+            )
+            .await
+        }
+    };
+    let r = shares(token.clone()).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    // …and opens nothing else, even once remembered.
+    let r = whoami(&mesh, &token).await;
+    assert!(
+        r.error(StatusCode::UNAUTHORIZED, "unauthenticated")
+            .contains("Delta Sharing")
+    );
+    // A subject bound to no recipient, and a person of the partner: refused everywhere.
+    let stranger = partner
+        .client_token("short-lived", "short-secret", "urn:meshgate")
+        .await;
+    let r = shares(stranger.clone()).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text());
+    assert!(
+        r.text().contains("no Delta Sharing recipient is bound"),
+        "{}",
+        r.text()
+    );
+    let person = id_token(&browser_login(&partner, "mallory").await);
+    whoami(&mesh, &person)
+        .await
+        .error(StatusCode::UNAUTHORIZED, "unauthenticated");
+    let signed_in = mesh.audit("action=auth.sign_in").await;
+    assert!(
+        signed_in
+            .iter()
+            .any(|e| e["detail"]["method"] == "sharing_federation"),
+        "{signed_in:?}"
+    );
+    assert_eq!(mesh.audit("action=sharing.federation.bind").await.len(), 1);
+
+    // Unbound: the next token of the subject is refused.
+    mesh.delete("admin", federation).await.ok(StatusCode::OK);
+    let again = partner
+        .client_token("etl-job", "etl-secret", "urn:meshgate")
+        .await;
+    assert_eq!(shares(again).await.status, StatusCode::UNAUTHORIZED);
+    mesh.get("admin", federation)
+        .await
+        .error(StatusCode::NOT_FOUND, "not_found");
+}

@@ -13,3 +13,14 @@ ALTER TABLE principals ADD COLUMN active BOOLEAN NOT NULL DEFAULT TRUE;
 -- Who made a group membership: `manual` (the API), `idp` (the groups claim of a token,
 -- re-synced on every sign-in) or `scim`. A sync replaces only its own source's rows.
 ALTER TABLE group_members ADD COLUMN source TEXT NOT NULL DEFAULT 'manual';
+
+-- Delta Sharing OIDC federation: a recipient bound to a subject of a trusted issuer reads
+-- with that issuer's JWTs instead of a meshgate recipient token. One binding per recipient,
+-- one recipient per (issuer, subject).
+CREATE TABLE recipient_federations (
+    principal_id TEXT PRIMARY KEY NOT NULL REFERENCES principals (id),
+    issuer       TEXT NOT NULL,
+    subject      TEXT NOT NULL,
+    created_at   BIGINT NOT NULL,
+    UNIQUE (issuer, subject)
+);

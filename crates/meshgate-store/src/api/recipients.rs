@@ -4,7 +4,9 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use meshgate_core::Result;
-use meshgate_core::model::{NewAuditEvent, Principal, RecipientSettings, SharingToken};
+use meshgate_core::model::{
+    NewAuditEvent, Principal, RecipientFederation, RecipientSettings, SharingToken,
+};
 use uuid::Uuid;
 
 /// Sharing tokens and recipient settings (`store/recipients.rs`). A recipient is an ordinary
@@ -81,4 +83,23 @@ pub trait RecipientStore: Send + Sync + 'static {
         settings: &RecipientSettings,
         audit: NewAuditEvent,
     ) -> Result<()>;
+
+    /// A recipient's federation binding, if any.
+    async fn recipient_federation(&self, principal_id: Uuid)
+    -> Result<Option<RecipientFederation>>;
+    /// Binds (or rebinds) a recipient; `AlreadyExists` when another recipient has the
+    /// (issuer, subject).
+    async fn put_recipient_federation(
+        &self,
+        federation: &RecipientFederation,
+        audit: NewAuditEvent,
+    ) -> Result<()>;
+    /// Removes a recipient's binding; `NotFound` if it has none.
+    async fn delete_recipient_federation(
+        &self,
+        principal_id: Uuid,
+        audit: NewAuditEvent,
+    ) -> Result<()>;
+    /// The recipient bound to (issuer, subject), if any.
+    async fn federated_recipient(&self, issuer: &str, subject: &str) -> Result<Option<Principal>>;
 }

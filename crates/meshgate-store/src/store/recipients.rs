@@ -13,7 +13,8 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use meshgate_core::model::{
-    NewAuditEvent, Principal, RecipientSettings, SharingToken, SharingTokenKind,
+    NewAuditEvent, Principal, RecipientFederation, RecipientSettings, SharingToken,
+    SharingTokenKind,
 };
 use meshgate_core::{Error, Result};
 use sqlx::AnyConnection;
@@ -328,5 +329,61 @@ impl RecipientStore for SqlStore {
             false,
         )
         .await
+    }
+
+    async fn recipient_federation(
+        &self,
+        principal_id: Uuid,
+    ) -> Result<Option<RecipientFederation>> {
+        let sql = RecipientFederation::select("WHERE principal_id = $1");
+        self.get("read a recipient's federation", &sql, &[&principal_id])
+            .await
+    }
+
+    async fn put_recipient_federation(
+        &self,
+        federation: &RecipientFederation,
+        audit: NewAuditEvent,
+    ) -> Result<()> {
+        let query = sqlx::query(
+            "INSERT INTO recipient_federations (principal_id, issuer, subject, created_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (principal_id) DO UPDATE \
+             SET issuer = excluded.issuer, subject = excluded.subject, \
+             created_at = excluded.created_at",
+        )
+        .bind(federation.principal_id.to_string())
+        .bind(federation.issuer.as_str())
+        .bind(federation.subject.as_str())
+        .bind(ts(federation.created_at));
+        let what = subject("federated subject", federation.subject.as_str());
+        self.write_one(query, |e| write_error(&what, e), None, &audit, true)
+            .await
+    }
+
+    async fn delete_recipient_federation(
+        &self,
+        principal_id: Uuid,
+        audit: NewAuditEvent,
+    ) -> Result<()> {
+        let query = sqlx::query("DELETE FROM recipient_federations WHERE principal_id = $1")
+            .bind(principal_id.to_string());
+        let not_found = Error::not_found("federation", principal_id.to_string());
+        self.write_one(
+            query,
+            |e| internal("remove a recipient's federation", e),
+            Some(not_found),
+            &audit,
+            true,
+        )
+        .await
+    }
+
+    async fn federated_recipient(&self, issuer: &str, subject: &str) -> Result<Option<Principal>> {
+        let sql = Principal::select(
+            "WHERE id = (SELECT principal_id FROM recipient_federations \
+             WHERE issuer = $1 AND subject = $2)",
+        );
+        self.get("read a federated recipient", &sql, &[&issuer, &subject])
+            .await
     }
 }
