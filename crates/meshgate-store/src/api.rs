@@ -20,6 +20,7 @@ mod outbox;
 mod policy;
 mod products;
 mod recipients;
+mod scim;
 mod shares;
 
 pub use access::AccessStore;
@@ -28,7 +29,7 @@ pub use catalog::{CatalogRows, CatalogStore};
 pub use credentials::CredentialStore;
 pub use glossary::GlossaryStore;
 pub use grants::GrantStore;
-pub use identity::IdentityStore;
+pub use identity::{IdentityStore, MemberOp, Revoked};
 pub use locations::LocationStore;
 pub use notify::{NotificationBatch, NotifyStore};
 pub use org::OrgStore;
@@ -36,6 +37,7 @@ pub use outbox::{NewJob, OutboxStore};
 pub use policy::PolicyStore;
 pub use products::{ProductFilter, ProductStore};
 pub use recipients::RecipientStore;
+pub use scim::{ScimRecord, ScimStore, ScimWrite, ScimWritten};
 pub use shares::{Due, ItemHealth, ShareChange, ShareFilter, ShareStore};
 
 /// The control-plane store: every area trait, plus what concerns the store as a whole.
@@ -61,6 +63,7 @@ pub trait Store:
     + GlossaryStore
     + NotifyStore
     + RecipientStore
+    + ScimStore
     + OutboxStore
     + AuditStore
     + LocationStore

@@ -37,6 +37,7 @@ mod outbox;
 mod policy;
 mod products;
 mod recipients;
+mod scim;
 mod shares;
 
 use crate::codec::{self, opt_id, to_json, ts};
