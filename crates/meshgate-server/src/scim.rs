@@ -47,7 +47,7 @@ pub fn routes() -> Router<crate::state::AppState> {
         })
         .fallback(|| async {
             ScimError::not_found(
-                "not a SCIM endpoint: there are /Users, /Groups, /ServiceProviderConfig, /ResourceTypes and /Schemas",
+                "no such SCIM endpoint: there are /Users, /Groups, /ServiceProviderConfig, /ResourceTypes and /Schemas",
             )
         })
 }
