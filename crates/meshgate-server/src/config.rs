@@ -73,11 +73,13 @@ impl Default for AuthSettings {
 fn one_or_many_issuers<'de, D: serde::Deserializer<'de>>(
     d: D,
 ) -> Result<Vec<meshgate_oidc::IssuerConfig>, D::Error> {
+    // A list first: an issuer's fields all have defaults, so an empty list (the default,
+    // serialized) would otherwise read as one issuer with an empty URL.
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum OneOrMany {
-        One(Box<meshgate_oidc::IssuerConfig>),
         Many(Vec<meshgate_oidc::IssuerConfig>),
+        One(Box<meshgate_oidc::IssuerConfig>),
     }
     Ok(match OneOrMany::deserialize(d)? {
         OneOrMany::One(c) => vec![*c],
@@ -427,6 +429,7 @@ mod tests {
     fn defaults_and_file() -> Result<(), String> {
         let c = Config::load(None)?;
         assert_eq!(c.max_upload_mb, 1024);
+        assert!(c.auth.oidc.is_empty(), "no issuer unless configured: {:?}", c.auth.oidc);
         assert!(c.store_url().starts_with("sqlite://"));
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let f = dir.path().join("m.toml");
