@@ -45,6 +45,8 @@ string_enum!(
     }
 );
 
+// `string_enum!` takes no attributes on variants, so `#[default]` cannot be derived.
+#[allow(clippy::derivable_impls)]
 impl Default for TokenScope {
     fn default() -> Self {
         TokenScope::Api

@@ -429,7 +429,11 @@ mod tests {
     fn defaults_and_file() -> Result<(), String> {
         let c = Config::load(None)?;
         assert_eq!(c.max_upload_mb, 1024);
-        assert!(c.auth.oidc.is_empty(), "no issuer unless configured: {:?}", c.auth.oidc);
+        assert!(
+            c.auth.oidc.is_empty(),
+            "no issuer unless configured: {:?}",
+            c.auth.oidc
+        );
         assert!(c.store_url().starts_with("sqlite://"));
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let f = dir.path().join("m.toml");

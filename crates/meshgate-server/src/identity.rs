@@ -160,7 +160,15 @@ pub async fn issue_token(
     name: &str,
     expires_in_days: u32,
 ) -> ApiResult<CreatedToken> {
-    issue_scoped_token(state, actor, principal, name, expires_in_days, TokenScope::Api).await
+    issue_scoped_token(
+        state,
+        actor,
+        principal,
+        name,
+        expires_in_days,
+        TokenScope::Api,
+    )
+    .await
 }
 
 /// [`issue_token`] with a scope.

@@ -19,13 +19,13 @@ use meshgate_core::Error;
 use meshgate_core::access::{ColumnTags, DataFilter, GrantScope, Mask, RowRule, TagMask};
 use meshgate_core::credential::{Credential, CredentialAction, SessionPolicy, TableTenancy};
 use meshgate_core::lifecycle::{ItemStatus, ShareStatus};
+use meshgate_core::model::MembershipSource;
 use meshgate_core::model::{
     ApiToken, Column, DataProduct, Domain, ExternalLocation, Grant, Grantee, Health, ItemKind,
     JobKind, NewAuditEvent, Outcome, Permission, Principal, PrincipalKind, ProductTable,
     RecipientSettings, Share, ShareItem, SharingToken, SharingTokenKind, Team, TeamMember,
     TeamRole, TokenScope, new_id,
 };
-use meshgate_core::model::MembershipSource;
 use meshgate_core::notify::{
     Contact, DeliveryStatus, Notification, NotifyEvent, Webhook, WebhookDelivery,
 };
@@ -5328,15 +5328,34 @@ async fn deactivation_revokes_every_credential_at_once(env: &Env) {
         .unwrap();
     assert_eq!(revoked.api_tokens, 1);
     assert_eq!(revoked.recipient_tokens, 1);
-    assert_eq!(revoked.credentials, vec![credential.id], "only the unexpired one");
+    assert_eq!(
+        revoked.credentials,
+        vec![credential.id],
+        "only the unexpired one"
+    );
     assert_eq!(s.policy_version().await.unwrap(), v0 + 1);
     assert!(!s.get_principal(alice.id).await.unwrap().unwrap().active);
-    assert_eq!(s.get_token(token.id).await.unwrap().unwrap().revoked_at, Some(at));
+    assert_eq!(
+        s.get_token(token.id).await.unwrap().unwrap().revoked_at,
+        Some(at)
+    );
     let rt = s.get_sharing_token(recipient.id).await.unwrap().unwrap();
     assert_eq!(rt.revoked_at, Some(at));
-    assert!(s.revoked_credentials(now()).await.unwrap().contains(&credential.id));
+    assert!(
+        s.revoked_credentials(now())
+            .await
+            .unwrap()
+            .contains(&credential.id)
+    );
     // Bob's are untouched.
-    assert!(s.get_token(bob_token.id).await.unwrap().unwrap().revoked_at.is_none());
+    assert!(
+        s.get_token(bob_token.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at
+            .is_none()
+    );
     assert!(s.get_principal(bob.id).await.unwrap().unwrap().active);
     // The event says what was revoked.
     let events = s
@@ -5355,7 +5374,10 @@ async fn deactivation_revokes_every_credential_at_once(env: &Env) {
         .await
         .unwrap();
     assert_eq!(again, meshgate_store::Revoked::default());
-    assert_eq!(s.get_token(token.id).await.unwrap().unwrap().revoked_at, Some(at));
+    assert_eq!(
+        s.get_token(token.id).await.unwrap().unwrap().revoked_at,
+        Some(at)
+    );
     let err = s
         .deactivate_principal(new_id(), now(), audit("principal.deactivate"))
         .await
@@ -5387,7 +5409,11 @@ async fn group_members_change_by_source(env: &Env) {
         .unwrap();
     let mut want = vec![b.id, c.id];
     want.sort();
-    assert_eq!((added, removed), (want, vec![]), "ann stays a manual member");
+    assert_eq!(
+        (added, removed),
+        (want, vec![]),
+        "ann stays a manual member"
+    );
     assert_eq!(s.policy_version().await.unwrap(), v0 + 1);
     // Removing through SCIM leaves the manual membership alone.
     let (added, removed) = s
@@ -5413,8 +5439,14 @@ async fn group_members_change_by_source(env: &Env) {
         .filter(|(g, _, _)| *g == group.id)
         .map(|(_, m, source)| (m, source))
         .collect();
-    assert!(sources.contains(&(a.id, MembershipSource::Manual)), "{sources:?}");
-    assert!(sources.contains(&(c.id, MembershipSource::Scim)), "{sources:?}");
+    assert!(
+        sources.contains(&(a.id, MembershipSource::Manual)),
+        "{sources:?}"
+    );
+    assert!(
+        sources.contains(&(c.id, MembershipSource::Scim)),
+        "{sources:?}"
+    );
     // No change: no bump, no event.
     let v1 = s.policy_version().await.unwrap();
     let before = count_actions(s, "group.sync").await;
@@ -5476,7 +5508,10 @@ async fn scim_writes_are_whole_and_compare_and_set(env: &Env) {
         active: true,
     };
     s.write_scim(&scim_write(&alice, true, 0)).await.unwrap();
-    assert_eq!(s.get_principal(alice.id).await.unwrap(), Some(alice.clone()));
+    assert_eq!(
+        s.get_principal(alice.id).await.unwrap(),
+        Some(alice.clone())
+    );
     let record = s.scim_record(alice.id).await.unwrap().unwrap();
     assert_eq!(record.version, 1);
     assert_eq!(record.attributes["externalId"], "x-1");
@@ -5503,7 +5538,11 @@ async fn scim_writes_are_whole_and_compare_and_set(env: &Env) {
         .unwrap_err();
     assert!(matches!(err, Error::Conflict { .. }), "{err}");
     assert_eq!(
-        s.get_principal(alice.id).await.unwrap().unwrap().display_name,
+        s.get_principal(alice.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .display_name,
         "Alice S."
     );
     // A group with SCIM members; a member that does not exist fails the write whole.
@@ -5519,7 +5558,10 @@ async fn scim_writes_are_whole_and_compare_and_set(env: &Env) {
     w.members = vec![MemberOp::Set(vec![alice.id, new_id()])];
     let err = s.write_scim(&w).await.unwrap_err();
     assert!(matches!(err, Error::Invalid { .. }), "{err}");
-    assert!(s.get_principal(group.id).await.unwrap().is_none(), "nothing half-written");
+    assert!(
+        s.get_principal(group.id).await.unwrap().is_none(),
+        "nothing half-written"
+    );
     w.members = vec![MemberOp::Set(vec![alice.id])];
     let written = s.write_scim(&w).await.unwrap();
     assert_eq!(written.added, vec![alice.id]);
@@ -5530,11 +5572,28 @@ async fn scim_writes_are_whole_and_compare_and_set(env: &Env) {
         active: false,
         ..renamed.clone()
     };
-    let written = s.write_scim(&scim_write(&inactive, false, 2)).await.unwrap();
+    let written = s
+        .write_scim(&scim_write(&inactive, false, 2))
+        .await
+        .unwrap();
     let revoked = written.revoked.unwrap();
     assert_eq!(revoked.credentials, vec![credential.id]);
-    assert!(s.get_token(token.id).await.unwrap().unwrap().revoked_at.is_some());
-    assert!(s.get_sharing_token(recipient.id).await.unwrap().unwrap().revoked_at.is_some());
+    assert!(
+        s.get_token(token.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at
+            .is_some()
+    );
+    assert!(
+        s.get_sharing_token(recipient.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at
+            .is_some()
+    );
     // Delete: login freed and kept, memberships gone, the record marked.
     let mut w = scim_write(&inactive, false, 3);
     w.delete = true;

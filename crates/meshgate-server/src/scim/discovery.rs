@@ -6,11 +6,11 @@ use axum::extract::{Path, State};
 use axum::routing::get;
 use serde_json::{Value, json};
 
+use super::Scim;
 use super::error::{ScimError, ScimResult};
 use super::request::ScimCaller;
 use super::resource::base_url;
 use super::schema::{self, GROUP, LIST_URN, ResourceDef, USER};
-use super::Scim;
 use crate::state::AppState;
 
 const RESOURCES: [&ResourceDef; 2] = [&USER, &GROUP];
@@ -40,7 +40,12 @@ async fn service_provider_config(State(state): State<AppState>, _: ScimCaller) -
 
 async fn resource_types(State(state): State<AppState>, _: ScimCaller) -> Scim {
     let base = base_url(&state);
-    Scim(list(RESOURCES.iter().map(|d| schema::resource_type_json(d, &base)).collect()))
+    Scim(list(
+        RESOURCES
+            .iter()
+            .map(|d| schema::resource_type_json(d, &base))
+            .collect(),
+    ))
 }
 
 async fn resource_type(
@@ -51,13 +56,22 @@ async fn resource_type(
     let def = RESOURCES
         .iter()
         .find(|d| d.name.eq_ignore_ascii_case(&id))
-        .ok_or_else(|| ScimError::not_found(format!("resource type `{id}` not found: there are User and Group")))?;
+        .ok_or_else(|| {
+            ScimError::not_found(format!(
+                "resource type `{id}` not found: there are User and Group"
+            ))
+        })?;
     Ok(Scim(schema::resource_type_json(def, &base_url(&state))))
 }
 
 async fn schemas(State(state): State<AppState>, _: ScimCaller) -> Scim {
     let base = base_url(&state);
-    Scim(list(RESOURCES.iter().map(|d| schema::schema_json(d, &base)).collect()))
+    Scim(list(
+        RESOURCES
+            .iter()
+            .map(|d| schema::schema_json(d, &base))
+            .collect(),
+    ))
 }
 
 async fn schema(
@@ -68,6 +82,11 @@ async fn schema(
     let def = RESOURCES
         .iter()
         .find(|d| d.urn.eq_ignore_ascii_case(&id))
-        .ok_or_else(|| ScimError::not_found(format!("schema `{id}` not found: there are {} and {}", USER.urn, GROUP.urn)))?;
+        .ok_or_else(|| {
+            ScimError::not_found(format!(
+                "schema `{id}` not found: there are {} and {}",
+                USER.urn, GROUP.urn
+            ))
+        })?;
     Ok(Scim(schema::schema_json(def, &base_url(&state))))
 }

@@ -206,7 +206,9 @@ impl Parser {
 
     fn or(&mut self, depth: usize) -> Result<Filter, ScimError> {
         if depth > MAX_DEPTH {
-            return Err(invalid(format!("the filter nests deeper than {MAX_DEPTH} levels")));
+            return Err(invalid(format!(
+                "the filter nests deeper than {MAX_DEPTH} levels"
+            )));
         }
         let mut left = self.and(depth)?;
         while self.keyword("or") {
@@ -261,7 +263,9 @@ impl Parser {
         if self.peek() == Some(&Tok::LBracket) {
             self.next();
             if path.sub.is_some() {
-                return Err(invalid(format!("`{word}[…]`: a value filter follows an attribute, not a sub-attribute")));
+                return Err(invalid(format!(
+                    "`{word}[…]`: a value filter follows an attribute, not a sub-attribute"
+                )));
             }
             let inner = self.or(depth + 1)?;
             if self.next() != Some(Tok::RBracket) {
@@ -383,7 +387,7 @@ pub fn parse_patch_path(text: &str) -> Result<PatchPath, ScimError> {
     let sub = if tail.is_empty() {
         None
     } else {
-        let sub = tail.strip_prefix('.').unwrap_or(tail);
+        let sub = tail.strip_prefix('.').unwrap_or_default();
         if !valid_name(sub) {
             return Err(invalid_path(format!(
                 "`{text}`: `{tail}` after the value filter is not `.subAttribute`"
@@ -457,7 +461,11 @@ fn present(v: &Value) -> bool {
 /// The values `path` names in `resource`, each with its attribute's definition (a
 /// multi-valued attribute gives each of its values; a complex multi-valued attribute named
 /// without a sub-attribute gives its `value` sub-attributes, as RFC 7644 §3.4.2.2 says).
-fn values_at<'v>(resource: &'v Value, path: &AttrPath, attrs: &'static [Attr]) -> Vec<(&'v Value, Option<&'static Attr>)> {
+fn values_at<'v>(
+    resource: &'v Value,
+    path: &AttrPath,
+    attrs: &'static [Attr],
+) -> Vec<(&'v Value, Option<&'static Attr>)> {
     let Some(def) = schema::find(attrs, &path.attr) else {
         // `id`, `externalId`, `meta`… are found by name even if the schema lists them apart.
         return get_ci(resource, &path.attr)
@@ -600,11 +608,17 @@ mod tests {
 
     #[test]
     fn filters_match_as_rfc_7644_says() {
-        assert!(m(r#"userName eq "bjensen@example.com""#), "case-insensitive");
+        assert!(
+            m(r#"userName eq "bjensen@example.com""#),
+            "case-insensitive"
+        );
         assert!(m(r#"USERNAME Eq "BJENSEN@EXAMPLE.COM""#));
         assert!(!m(r#"userName eq "bjensen""#));
         assert!(m(r#"userName sw "bj" and name.familyName co "ens""#));
-        assert!(m(r#"emails co "jensen.org""#), "a complex multi-valued attribute compares its values");
+        assert!(
+            m(r#"emails co "jensen.org""#),
+            "a complex multi-valued attribute compares its values"
+        );
         assert!(m(r#"emails[type eq "work" and value ew "example.com"]"#));
         assert!(!m(r#"emails[type eq "work" and value ew "jensen.org"]"#));
         assert!(m(r#"not (active eq false) or userName eq "x""#));
@@ -612,7 +626,9 @@ mod tests {
         assert!(!m("title pr"));
         assert!(m(r#"title ne "boss""#));
         assert!(m(r#"meta.lastModified gt "2024-02-01T00:00:00+01:00""#));
-        assert!(m(r#"urn:ietf:params:scim:schemas:core:2.0:User:userName eq "bjensen@example.com""#));
+        assert!(m(
+            r#"urn:ietf:params:scim:schemas:core:2.0:User:userName eq "bjensen@example.com""#
+        ));
         assert!(m(r#"id eq "2819c223""#));
         assert!(m(r#"(userName eq "a\"b") or (active eq true)"#));
     }
@@ -625,7 +641,10 @@ mod tests {
             (r#"userName eq x"#, "not a value"),
             (r#"(userName eq "x""#, "not closed"),
             (r#"userName eq "x"#, "not closed"),
-            (r#"userName eq "x" active eq true"#, "after a complete filter"),
+            (
+                r#"userName eq "x" active eq true"#,
+                "after a complete filter",
+            ),
             ("", "empty"),
             (r#"emails[type eq "work""#, "not closed"),
             ("1abc eq 1", "not an attribute path"),
@@ -647,10 +666,15 @@ mod tests {
         assert!(p.filter.is_some() && p.sub.is_none());
         let p = parse_patch_path(r#"emails[type eq "work"].value"#).unwrap();
         assert_eq!(p.sub.as_deref(), Some("value"));
-        let p = parse_patch_path("urn:ietf:params:scim:schemas:core:2.0:User:name.givenName").unwrap();
+        let p =
+            parse_patch_path("urn:ietf:params:scim:schemas:core:2.0:User:name.givenName").unwrap();
         assert_eq!(
             (p.urn.as_deref(), p.attr.as_str(), p.sub.as_deref()),
-            (Some("urn:ietf:params:scim:schemas:core:2.0:user"), "name", Some("givenName"))
+            (
+                Some("urn:ietf:params:scim:schemas:core:2.0:user"),
+                "name",
+                Some("givenName")
+            )
         );
         assert!(parse_patch_path("emails[type eq \"work\"]x").is_err());
         assert!(parse_patch_path("a b").is_err());

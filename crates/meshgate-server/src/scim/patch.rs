@@ -178,7 +178,10 @@ fn at_path(
         ));
     }
     let Some(object) = doc.as_object_mut() else {
-        return Err(ScimError::bad("invalidSyntax", "the resource is not an object"));
+        return Err(ScimError::bad(
+            "invalidSyntax",
+            "the resource is not an object",
+        ));
     };
     match (&path.filter, &path.sub) {
         (None, None) => whole(object, attr, verb, value),
@@ -413,7 +416,10 @@ mod tests {
     fn operations_follow_rfc_7644_and_identity_providers_habits() {
         let doc = json!({"userName": "a", "active": true,
             "emails": [{"value": "a@x", "type": "work"}]});
-        let d = patched(doc.clone(), json!([{"op": "Replace", "path": "active", "value": "False"}]));
+        let d = patched(
+            doc.clone(),
+            json!([{"op": "Replace", "path": "active", "value": "False"}]),
+        );
         assert_eq!(d["active"], "False", "checked later by resource::desired");
         let d = patched(
             doc.clone(),
@@ -431,24 +437,39 @@ mod tests {
             json!([{"op": "remove", "path": "emails[type eq \"work\"]"}]),
         );
         assert!(d.get("emails").is_none(), "{d}");
-        let d = patched(doc.clone(), json!([{"op": "add", "path": "emails",
-            "value": [{"value": "a@x", "type": "home"}, {"value": "b@x"}]}]));
+        let d = patched(
+            doc.clone(),
+            json!([{"op": "add", "path": "emails",
+            "value": [{"value": "a@x", "type": "home"}, {"value": "b@x"}]}]),
+        );
         assert_eq!(d["emails"].as_array().unwrap().len(), 2, "{d}");
         assert_eq!(d["emails"][0]["type"], "home");
         // Extensions and unknown attributes are ignored; read-only ones and removing a
         // required one are refused.
-        let d = patched(doc.clone(), json!([
+        let d = patched(
+            doc.clone(),
+            json!([
             {"op": "add", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department", "value": "x"},
-            {"op": "add", "path": "addresses", "value": [{"country": "DE"}]}]));
+            {"op": "add", "path": "addresses", "value": [{"country": "DE"}]}]),
+        );
         assert_eq!(d, doc);
         for (op, scim_type) in [
-            (json!({"op": "replace", "path": "id", "value": "x"}), "mutability"),
-            (json!({"op": "add", "path": "groups", "value": []}), "mutability"),
+            (
+                json!({"op": "replace", "path": "id", "value": "x"}),
+                "mutability",
+            ),
+            (
+                json!({"op": "add", "path": "groups", "value": []}),
+                "mutability",
+            ),
             (json!({"op": "remove", "path": "active"}), "mutability"),
             (json!({"op": "remove"}), "noTarget"),
             (json!({"op": "move", "path": "title"}), "invalidSyntax"),
             (json!({"op": "add", "path": "title"}), "invalidValue"),
-            (json!({"op": "add", "path": "emails[type eq]", "value": 1}), "invalidFilter"),
+            (
+                json!({"op": "add", "path": "emails[type eq]", "value": 1}),
+                "invalidFilter",
+            ),
         ] {
             let mut d = doc.clone();
             let err = apply(Kind::User, &mut d, &json!({"Operations": [op]})).unwrap_err();

@@ -45,7 +45,12 @@ fn event(caller: &ScimCaller, action: &str, id: Uuid, detail: Value) -> NewAudit
 }
 
 /// `GET /Users/{id}`, `GET /Groups/{id}`.
-pub async fn get(state: &AppState, kind: Kind, id: &str, projection: &Projection) -> ScimResult<Value> {
+pub async fn get(
+    state: &AppState,
+    kind: Kind,
+    id: &str,
+    projection: &Projection,
+) -> ScimResult<Value> {
     let dir = Directory::read(state).await?;
     let p = dir.find(kind, id).ok_or_else(|| not_found(kind, id))?;
     Ok(project(dir.render(kind, p), projection))
@@ -151,7 +156,12 @@ pub async fn create(
                 .unwrap_or_default(),
             delete: false,
             audit: event(caller, "principal.provision", principal.id, detail),
-            members_audit: event(caller, "group.sync", principal.id, json!({"source": "scim"})),
+            members_audit: event(
+                caller,
+                "group.sync",
+                principal.id,
+                json!({"source": "scim"}),
+            ),
         };
         match state.store.write_scim(&write).await {
             Ok(_) => return get(state, kind, &principal.id.to_string(), projection).await,
@@ -256,7 +266,10 @@ async fn change(
 ) -> ScimResult<Value> {
     for _ in 0..ATTEMPTS {
         let dir = Directory::read(state).await?;
-        let p = dir.find(kind, id).ok_or_else(|| not_found(kind, id))?.clone();
+        let p = dir
+            .find(kind, id)
+            .ok_or_else(|| not_found(kind, id))?
+            .clone();
         let want = compute(&dir, &p)?;
         taken(&dir, kind, &want.login, Some(p.id))?;
         let Some(write) = difference(&dir, caller, kind, &p, &want) else {
@@ -312,8 +325,16 @@ fn difference(
         && let Some(wanted) = &want.members
     {
         let current = dir.members(p.id);
-        let add: Vec<Uuid> = wanted.iter().filter(|m| !current.contains(m)).copied().collect();
-        let remove: Vec<Uuid> = current.iter().filter(|m| !wanted.contains(m)).copied().collect();
+        let add: Vec<Uuid> = wanted
+            .iter()
+            .filter(|m| !current.contains(m))
+            .copied()
+            .collect();
+        let remove: Vec<Uuid> = current
+            .iter()
+            .filter(|m| !wanted.contains(m))
+            .copied()
+            .collect();
         if !add.is_empty() {
             members.push(MemberOp::Add(add));
         }
@@ -369,7 +390,10 @@ fn after(state: &AppState, id: Uuid, written: &ScimWritten, inactive: bool) {
 pub async fn delete(state: &AppState, caller: &ScimCaller, kind: Kind, id: &str) -> ScimResult<()> {
     for _ in 0..ATTEMPTS {
         let dir = Directory::read(state).await?;
-        let p = dir.find(kind, id).ok_or_else(|| not_found(kind, id))?.clone();
+        let p = dir
+            .find(kind, id)
+            .ok_or_else(|| not_found(kind, id))?
+            .clone();
         let detail = json!({"source": "scim", "login": p.login, "name": p.name});
         let write = ScimWrite {
             principal: Principal {
@@ -397,6 +421,9 @@ pub async fn delete(state: &AppState, caller: &ScimCaller, kind: Kind, id: &str)
     Err(ScimError::new(
         axum::http::StatusCode::CONFLICT,
         None,
-        format!("{} `{id}` kept changing; send the delete again", kind.def().name),
+        format!(
+            "{} `{id}` kept changing; send the delete again",
+            kind.def().name
+        ),
     ))
 }

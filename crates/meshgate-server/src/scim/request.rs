@@ -170,7 +170,10 @@ impl ScimQuery {
                 .filter(|v| !v.trim().is_empty())
                 .map(|v| {
                     v.trim().parse::<i64>().map_err(|_| {
-                        ScimError::bad("invalidValue", format!("`{name}` must be an integer, not `{v}`"))
+                        ScimError::bad(
+                            "invalidValue",
+                            format!("`{name}` must be an integer, not `{v}`"),
+                        )
                     })
                 })
                 .transpose()

@@ -87,7 +87,10 @@ pub fn find_attr(kind: Kind, name: &str) -> Option<&'static Attr> {
 
 /// The SCIM base URL: `{public_url}/scim/v2`.
 pub fn base_url(state: &AppState) -> String {
-    format!("{}/scim/v2", state.config.public_url().trim_end_matches('/'))
+    format!(
+        "{}/scim/v2",
+        state.config.public_url().trim_end_matches('/')
+    )
 }
 
 /// What SCIM shows of the mesh, read at once: every principal, SCIM record and membership.
@@ -149,7 +152,11 @@ impl Directory {
     pub fn by_login(&self, kind: Kind, login: &str) -> Option<&Principal> {
         let lower = login.to_lowercase();
         self.all(kind)
-            .find(|p| p.login.as_deref().is_some_and(|l| l.to_lowercase() == lower))
+            .find(|p| {
+                p.login
+                    .as_deref()
+                    .is_some_and(|l| l.to_lowercase() == lower)
+            })
             .or_else(|| {
                 self.all(kind)
                     .find(|p| p.login.is_none() && p.name.to_lowercase() == lower)
@@ -337,9 +344,17 @@ fn invalid(detail: impl Into<String>) -> ScimError {
 /// Checks a resource's attributes as a client sent them: known attributes with values of
 /// their type are kept (under their canonical names), read-only and unknown ones dropped.
 /// `current` are the group's members now (any of them may be named again, whatever kind).
-pub fn desired(kind: Kind, input: &Value, dir: &Directory, current: &[Uuid]) -> ScimResult<Desired> {
+pub fn desired(
+    kind: Kind,
+    input: &Value,
+    dir: &Directory,
+    current: &[Uuid],
+) -> ScimResult<Desired> {
     if input.as_object().is_none() {
-        return Err(ScimError::bad("invalidSyntax", "a resource is a JSON object"));
+        return Err(ScimError::bad(
+            "invalidSyntax",
+            "a resource is a JSON object",
+        ));
     }
     if let Some(schemas) = get_ci(input, "schemas")
         && !matches!(schemas, Value::Array(items) if items.iter().all(Value::is_string))
@@ -580,7 +595,12 @@ pub fn project(resource: Value, projection: &Projection) -> Value {
         return resource;
     };
     let always = |k: &str| k == "id" || k == "schemas";
-    let names = |path: &AttrPath| (path.attr.to_lowercase(), path.sub.as_ref().map(|s| s.to_lowercase()));
+    let names = |path: &AttrPath| {
+        (
+            path.attr.to_lowercase(),
+            path.sub.as_ref().map(|s| s.to_lowercase()),
+        )
+    };
     let mut out = Map::new();
     if !projection.attributes.is_empty() {
         let wanted: Vec<_> = projection.attributes.iter().map(names).collect();

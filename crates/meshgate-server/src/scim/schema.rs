@@ -114,7 +114,11 @@ const fn immutable(attr: Attr) -> Attr {
     }
 }
 
-const fn reference(name: &'static str, refs: &'static [&'static str], description: &'static str) -> Attr {
+const fn reference(
+    name: &'static str,
+    refs: &'static [&'static str],
+    description: &'static str,
+) -> Attr {
     Attr {
         ty: Ty::Reference,
         case_exact: true,
@@ -152,7 +156,10 @@ const NAME: &[Attr] = &[
 const EMAIL: &[Attr] = &[
     string("value", "The email address."),
     string("display", "A label for display."),
-    canonical(string("type", "work, home or other."), &["work", "home", "other"]),
+    canonical(
+        string("type", "work, home or other."),
+        &["work", "home", "other"],
+    ),
     boolean("primary", "The preferred address (at most one)."),
 ];
 
@@ -170,7 +177,10 @@ const USER_GROUP: &[Attr] = &[
     read_only(string("value", "The id of the group.")),
     read_only(reference("$ref", &["Group"], "The URI of the group.")),
     read_only(string("display", "The group's displayName.")),
-    read_only(canonical(string("type", "direct (meshgate groups do not nest)."), &["direct", "indirect"])),
+    read_only(canonical(
+        string("type", "direct (meshgate groups do not nest)."),
+        &["direct", "indirect"],
+    )),
 ];
 
 const MEMBER: &[Attr] = &[
@@ -188,7 +198,10 @@ const USER_ATTRS: &[Attr] = &[
         ))
     },
     complex("name", NAME, "The components of the user's name."),
-    string("displayName", "The name to show; the principal's display name."),
+    string(
+        "displayName",
+        "The name to show; the principal's display name.",
+    ),
     string("nickName", "A casual name."),
     reference("profileUrl", &["external"], "The user's online profile."),
     string("title", "The user's title."),

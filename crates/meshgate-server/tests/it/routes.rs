@@ -298,8 +298,8 @@ async fn every_route_exists_and_refuses_data_plane_tokens_on_the_control_plane()
                     ("a recipient token", recipient.clone()),
                 ] {
                     let r = call(&m, method, &uri, Some(&token)).await;
-                    let scim_error = r.json()["schemas"][0]
-                        == "urn:ietf:params:scim:api:messages:2.0:Error";
+                    let scim_error =
+                        r.json()["schemas"][0] == "urn:ietf:params:scim:api:messages:2.0:Error";
                     if r.status != StatusCode::UNAUTHORIZED || !scim_error {
                         failures.push(format!(
                             "{method} {} answered {kind} {}: {}",

@@ -72,8 +72,9 @@ fn ok(r: &Resp, status: StatusCode) -> Value {
 }
 
 async fn user_id(m: &Mesh, token: &str, user_name: &str) -> String {
-    let filter = url::form_urlencoded::byte_serialize(format!("userName eq \"{user_name}\"").as_bytes())
-        .collect::<String>();
+    let filter =
+        url::form_urlencoded::byte_serialize(format!("userName eq \"{user_name}\"").as_bytes())
+            .collect::<String>();
     let v = ok(
         &scim(m, token, "GET", &format!("/Users?filter={filter}"), None).await,
         StatusCode::OK,
@@ -105,27 +106,46 @@ async fn scim_tokens_are_made_by_admins_and_open_scim_only() {
         .ok(StatusCode::OK);
     assert_eq!(listed[0]["scope"], "scim");
     // A SCIM token opens nothing but /scim/v2...
-    for path in ["/api/v1/whoami", "/api/v1/principals", "/delta-sharing/shares"] {
+    for path in [
+        "/api/v1/whoami",
+        "/api/v1/principals",
+        "/delta-sharing/shares",
+    ] {
         let r = m
             .send_bearer("GET", path, Some(&token), None, Body::empty())
             .await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{path}: {}", r.text());
         assert!(r.text().contains("SCIM"), "{path}: {}", r.text());
     }
-    let v = ok(&scim(&m, &token, "GET", "/Users", None).await, StatusCode::OK);
-    assert_eq!(v["schemas"], json!(["urn:ietf:params:scim:api:messages:2.0:ListResponse"]));
+    let v = ok(
+        &scim(&m, &token, "GET", "/Users", None).await,
+        StatusCode::OK,
+    );
+    assert_eq!(
+        v["schemas"],
+        json!(["urn:ietf:params:scim:api:messages:2.0:ListResponse"])
+    );
     // ...and /scim/v2 takes nothing but a SCIM token: not an admin's API token, no token, a
     // malformed or oversized one.
     let r = scim(&m, &m.token("admin"), "GET", "/Users", None).await;
-    assert_mentions(&scim_error(&r, StatusCode::UNAUTHORIZED, None), "not a SCIM token");
+    assert_mentions(
+        &scim_error(&r, StatusCode::UNAUTHORIZED, None),
+        "not a SCIM token",
+    );
     let r = m
         .send_bearer("GET", "/scim/v2/Users", None, None, Body::empty())
         .await;
-    assert_mentions(&scim_error(&r, StatusCode::UNAUTHORIZED, None), "missing bearer token");
+    assert_mentions(
+        &scim_error(&r, StatusCode::UNAUTHORIZED, None),
+        "missing bearer token",
+    );
     assert!(r.headers.get("www-authenticate").is_some());
     let long = "x".repeat(10_000);
     let r = scim(&m, &long, "GET", "/Users", None).await;
-    assert_mentions(&scim_error(&r, StatusCode::UNAUTHORIZED, None), "longer than");
+    assert_mentions(
+        &scim_error(&r, StatusCode::UNAUTHORIZED, None),
+        "longer than",
+    );
     let r = scim(&m, "mgt_nope", "GET", "/Users", None).await;
     scim_error(&r, StatusCode::UNAUTHORIZED, None);
     let mut req = axum::http::Request::builder()
@@ -149,20 +169,41 @@ async fn scim_tokens_are_made_by_admins_and_open_scim_only() {
 async fn discovery_documents_describe_users_and_groups() {
     let m = Mesh::demo().await;
     let t = scim_token(&m).await;
-    let spc = ok(&scim(&m, &t, "GET", "/ServiceProviderConfig", None).await, StatusCode::OK);
+    let spc = ok(
+        &scim(&m, &t, "GET", "/ServiceProviderConfig", None).await,
+        StatusCode::OK,
+    );
     assert_eq!(spc["patch"]["supported"], true);
     assert_eq!(spc["bulk"]["supported"], false);
     assert_eq!(spc["filter"]["maxResults"], 1000);
-    let types = ok(&scim(&m, &t, "GET", "/ResourceTypes", None).await, StatusCode::OK);
+    let types = ok(
+        &scim(&m, &t, "GET", "/ResourceTypes", None).await,
+        StatusCode::OK,
+    );
     assert_eq!(types["totalResults"], 2);
-    let user = ok(&scim(&m, &t, "GET", "/ResourceTypes/User", None).await, StatusCode::OK);
+    let user = ok(
+        &scim(&m, &t, "GET", "/ResourceTypes/User", None).await,
+        StatusCode::OK,
+    );
     assert_eq!(user["endpoint"], "/Users");
     let schemas = ok(&scim(&m, &t, "GET", "/Schemas", None).await, StatusCode::OK);
     assert_eq!(schemas["Resources"].as_array().unwrap().len(), 2);
-    let schema = ok(&scim(&m, &t, "GET", &format!("/Schemas/{USER_URN}"), None).await, StatusCode::OK);
+    let schema = ok(
+        &scim(&m, &t, "GET", &format!("/Schemas/{USER_URN}"), None).await,
+        StatusCode::OK,
+    );
     assert_eq!(schema["id"], USER_URN);
-    for path in ["/Schemas/urn:nope", "/ResourceTypes/Printer", "/Printers", "/Users/not-an-id"] {
-        scim_error(&scim(&m, &t, "GET", path, None).await, StatusCode::NOT_FOUND, None);
+    for path in [
+        "/Schemas/urn:nope",
+        "/ResourceTypes/Printer",
+        "/Printers",
+        "/Users/not-an-id",
+    ] {
+        scim_error(
+            &scim(&m, &t, "GET", path, None).await,
+            StatusCode::NOT_FOUND,
+            None,
+        );
     }
     for method in ["POST", "PUT", "PATCH", "DELETE"] {
         let r = scim(&m, &t, method, "/ServiceProviderConfig", Some(&json!({}))).await;
@@ -190,12 +231,21 @@ async fn users_are_created_found_listed_replaced_and_deleted() {
         r.headers["location"].to_str().unwrap(),
         created["meta"]["location"].as_str().unwrap()
     );
-    assert!(created["meta"]["location"].as_str().unwrap().ends_with(&format!("/scim/v2/Users/{id}")));
+    assert!(
+        created["meta"]["location"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/scim/v2/Users/{id}"))
+    );
     assert_eq!(created["userName"], "Ann.Lee@example.com");
     assert_eq!(created["externalId"], "00u1");
     assert_eq!(created["emails"][0]["value"], "ann@example.com");
     assert_eq!(created["active"], true);
-    assert!(created.get("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User").is_none());
+    assert!(
+        created
+            .get("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User")
+            .is_none()
+    );
     // It is a principal, named from its userName, shown by its name.
     let p = m
         .get("admin", "/api/v1/principals/ann-lee")
@@ -205,71 +255,204 @@ async fn users_are_created_found_listed_replaced_and_deleted() {
     assert_eq!(p["display_name"], "Ann Lee");
     assert_eq!(p["id"], id.as_str());
     let events = m.audit("action=principal.provision").await;
-    let e = events.iter().find(|e| e["object_id"] == id.as_str()).unwrap();
+    let e = events
+        .iter()
+        .find(|e| e["object_id"] == id.as_str())
+        .unwrap();
     assert_eq!(e["detail"]["source"], "scim");
     // userName is unique whatever the case, across kinds too.
-    let r = scim(&m, &t, "POST", "/Users", Some(&json!({"userName": "ann.lee@EXAMPLE.com"}))).await;
-    assert_mentions(&scim_error(&r, StatusCode::CONFLICT, Some("uniqueness")), "exists already");
-    let r = scim(&m, &t, "POST", "/Users", Some(&json!({"userName": "Alice"}))).await;
+    let r = scim(
+        &m,
+        &t,
+        "POST",
+        "/Users",
+        Some(&json!({"userName": "ann.lee@EXAMPLE.com"})),
+    )
+    .await;
+    assert_mentions(
+        &scim_error(&r, StatusCode::CONFLICT, Some("uniqueness")),
+        "exists already",
+    );
+    let r = scim(
+        &m,
+        &t,
+        "POST",
+        "/Users",
+        Some(&json!({"userName": "Alice"})),
+    )
+    .await;
     scim_error(&r, StatusCode::CONFLICT, Some("uniqueness"));
     // Get, and find by userName (the demo's users without a login are found by name).
-    let got = ok(&scim(&m, &t, "GET", &format!("/Users/{id}"), None).await, StatusCode::OK);
+    let got = ok(
+        &scim(&m, &t, "GET", &format!("/Users/{id}"), None).await,
+        StatusCode::OK,
+    );
     assert_eq!(got, created);
     assert_eq!(user_id(&m, &t, "ann.lee@EXAMPLE.COM").await, id);
     user_id(&m, &t, "alice").await;
     // More users, then paging, sorting, attributes.
     for n in ["zed", "yan", "xia"] {
-        let r = scim(&m, &t, "POST", "/Users", Some(&json!({"userName": format!("{n}@example.com")}))).await;
+        let r = scim(
+            &m,
+            &t,
+            "POST",
+            "/Users",
+            Some(&json!({"userName": format!("{n}@example.com")})),
+        )
+        .await;
         ok(&r, StatusCode::CREATED);
     }
     let all = ok(&scim(&m, &t, "GET", "/Users", None).await, StatusCode::OK);
     let total = all["totalResults"].as_u64().unwrap();
     assert!(total >= 7, "{all}");
-    let page = ok(&scim(&m, &t, "GET", "/Users?startIndex=2&count=2", None).await, StatusCode::OK);
-    assert_eq!((page["totalResults"].as_u64(), page["itemsPerPage"].as_u64(), page["startIndex"].as_u64()), (Some(total), Some(2), Some(2)));
+    let page = ok(
+        &scim(&m, &t, "GET", "/Users?startIndex=2&count=2", None).await,
+        StatusCode::OK,
+    );
+    assert_eq!(
+        (
+            page["totalResults"].as_u64(),
+            page["itemsPerPage"].as_u64(),
+            page["startIndex"].as_u64()
+        ),
+        (Some(total), Some(2), Some(2))
+    );
     assert_eq!(page["Resources"][0]["id"], all["Resources"][1]["id"]);
-    let none = ok(&scim(&m, &t, "GET", "/Users?count=0", None).await, StatusCode::OK);
+    let none = ok(
+        &scim(&m, &t, "GET", "/Users?count=0", None).await,
+        StatusCode::OK,
+    );
     assert_eq!(none["Resources"], json!([]));
     assert_eq!(none["totalResults"].as_u64(), Some(total));
     let sorted = ok(
-        &scim(&m, &t, "GET", "/Users?sortBy=userName&sortOrder=descending&filter=userName%20ew%20%22example.com%22", None).await,
+        &scim(
+            &m,
+            &t,
+            "GET",
+            "/Users?sortBy=userName&sortOrder=descending&filter=userName%20ew%20%22example.com%22",
+            None,
+        )
+        .await,
         StatusCode::OK,
     );
-    let names: Vec<&str> = sorted["Resources"].as_array().unwrap().iter().map(|u| u["userName"].as_str().unwrap()).collect();
-    assert_eq!(names, ["zed@example.com", "yan@example.com", "xia@example.com", "Ann.Lee@example.com"]);
-    let slim = ok(&scim(&m, &t, "GET", &format!("/Users/{id}?attributes=userName,name.givenName"), None).await, StatusCode::OK);
-    assert_eq!(slim, json!({"schemas": [USER_URN], "id": id, "userName": "Ann.Lee@example.com", "name": {"givenName": "Ann"}}));
-    let without = ok(&scim(&m, &t, "GET", "/Users?excludedAttributes=emails,meta&filter=externalId%20eq%20%2200u1%22", None).await, StatusCode::OK);
+    let names: Vec<&str> = sorted["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["userName"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "zed@example.com",
+            "yan@example.com",
+            "xia@example.com",
+            "Ann.Lee@example.com"
+        ]
+    );
+    let slim = ok(
+        &scim(
+            &m,
+            &t,
+            "GET",
+            &format!("/Users/{id}?attributes=userName,name.givenName"),
+            None,
+        )
+        .await,
+        StatusCode::OK,
+    );
+    assert_eq!(
+        slim,
+        json!({"schemas": [USER_URN], "id": id, "userName": "Ann.Lee@example.com", "name": {"givenName": "Ann"}})
+    );
+    let without = ok(
+        &scim(
+            &m,
+            &t,
+            "GET",
+            "/Users?excludedAttributes=emails,meta&filter=externalId%20eq%20%2200u1%22",
+            None,
+        )
+        .await,
+        StatusCode::OK,
+    );
     assert_eq!(without["totalResults"], 1);
-    assert!(without["Resources"][0].get("emails").is_none() && without["Resources"][0].get("meta").is_none());
+    assert!(
+        without["Resources"][0].get("emails").is_none()
+            && without["Resources"][0].get("meta").is_none()
+    );
     let searched = ok(
-        &scim(&m, &t, "POST", "/Users/.search", Some(&json!({"filter": "emails[type eq \"work\"]", "attributes": ["userName"]}))).await,
+        &scim(
+            &m,
+            &t,
+            "POST",
+            "/Users/.search",
+            Some(&json!({"filter": "emails[type eq \"work\"]", "attributes": ["userName"]})),
+        )
+        .await,
         StatusCode::OK,
     );
     assert_eq!(searched["totalResults"], 1);
     // Replace: a new userName, no emails.
-    let replaced = json!({"schemas": [USER_URN], "userName": "ann@example.org", "displayName": "Ann L."});
-    let v = ok(&scim(&m, &t, "PUT", &format!("/Users/{id}"), Some(&replaced)).await, StatusCode::OK);
+    let replaced =
+        json!({"schemas": [USER_URN], "userName": "ann@example.org", "displayName": "Ann L."});
+    let v = ok(
+        &scim(&m, &t, "PUT", &format!("/Users/{id}"), Some(&replaced)).await,
+        StatusCode::OK,
+    );
     assert_eq!(v["userName"], "ann@example.org");
-    assert!(v.get("emails").is_none() && v.get("externalId").is_none(), "{v}");
+    assert!(
+        v.get("emails").is_none() && v.get("externalId").is_none(),
+        "{v}"
+    );
     assert_eq!(v["active"], true, "a PUT without active leaves it");
-    let p = m.get("admin", "/api/v1/principals/ann-lee").await.ok(StatusCode::OK);
-    assert_eq!((p["login"].as_str(), p["display_name"].as_str()), (Some("ann@example.org"), Some("Ann L.")));
+    let p = m
+        .get("admin", "/api/v1/principals/ann-lee")
+        .await
+        .ok(StatusCode::OK);
+    assert_eq!(
+        (p["login"].as_str(), p["display_name"].as_str()),
+        (Some("ann@example.org"), Some("Ann L."))
+    );
     // Delete: 404 and gone from lists; the principal stays, inactive and without its login,
     // so the name can be provisioned again.
     let r = scim(&m, &t, "DELETE", &format!("/Users/{id}"), None).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
-    scim_error(&scim(&m, &t, "GET", &format!("/Users/{id}"), None).await, StatusCode::NOT_FOUND, None);
-    scim_error(&scim(&m, &t, "DELETE", &format!("/Users/{id}"), None).await, StatusCode::NOT_FOUND, None);
+    scim_error(
+        &scim(&m, &t, "GET", &format!("/Users/{id}"), None).await,
+        StatusCode::NOT_FOUND,
+        None,
+    );
+    scim_error(
+        &scim(&m, &t, "DELETE", &format!("/Users/{id}"), None).await,
+        StatusCode::NOT_FOUND,
+        None,
+    );
     let all = ok(&scim(&m, &t, "GET", "/Users", None).await, StatusCode::OK);
     assert_eq!(all["totalResults"].as_u64(), Some(total - 1));
-    let p = m.get("admin", "/api/v1/principals/ann-lee").await.ok(StatusCode::OK);
+    let p = m
+        .get("admin", "/api/v1/principals/ann-lee")
+        .await
+        .ok(StatusCode::OK);
     assert_eq!(p["active"], false);
     assert!(p.get("login").is_none(), "{p}");
     assert_eq!(m.audit("action=principal.delete").await.len(), 1);
-    let again = ok(&scim(&m, &t, "POST", "/Users", Some(&json!({"userName": "ann@example.org"}))).await, StatusCode::CREATED);
+    let again = ok(
+        &scim(
+            &m,
+            &t,
+            "POST",
+            "/Users",
+            Some(&json!({"userName": "ann@example.org"})),
+        )
+        .await,
+        StatusCode::CREATED,
+    );
     assert_ne!(again["id"], id.as_str());
-    let p = m.get("admin", "/api/v1/principals/ann").await.ok(StatusCode::OK);
+    let p = m
+        .get("admin", "/api/v1/principals/ann")
+        .await
+        .ok(StatusCode::OK);
     assert_eq!(p["id"], again["id"]);
 }
 
@@ -281,7 +464,11 @@ async fn deactivation_stops_every_credential_of_the_user_at_the_next_request() {
     // Alice's API token, a tenant credential and a recipient token all work.
     let api = m.token("alice");
     let cred = m
-        .post("alice", "/api/v1/credentials", &json!({"tables": ["sales.people.people"], "actions": ["read"]}))
+        .post(
+            "alice",
+            "/api/v1/credentials",
+            &json!({"tables": ["sales.people.people"], "actions": ["read"]}),
+        )
         .await
         .ok(StatusCode::CREATED)["token"]
         .as_str()
@@ -300,9 +487,27 @@ async fn deactivation_stops_every_credential_of_the_user_at_the_next_request() {
         let query = query.clone();
         async move {
             [
-                m.send_bearer("GET", "/api/v1/whoami", Some(&token), None, Body::empty()).await.status,
-                m.send_bearer("POST", "/api/v1/query", Some(&token), Some("application/json"), Body::from(query)).await.status,
-                m.send_bearer("GET", "/delta-sharing/shares", Some(&token), None, Body::empty()).await.status,
+                m.send_bearer("GET", "/api/v1/whoami", Some(&token), None, Body::empty())
+                    .await
+                    .status,
+                m.send_bearer(
+                    "POST",
+                    "/api/v1/query",
+                    Some(&token),
+                    Some("application/json"),
+                    Body::from(query),
+                )
+                .await
+                .status,
+                m.send_bearer(
+                    "GET",
+                    "/delta-sharing/shares",
+                    Some(&token),
+                    None,
+                    Body::empty(),
+                )
+                .await
+                .status,
             ]
         }
     };
@@ -312,7 +517,16 @@ async fn deactivation_stops_every_credential_of_the_user_at_the_next_request() {
     // Entra ID's way of saying active: false.
     let id = user_id(&m, &t, "alice").await;
     let v = ok(
-        &scim(&m, &t, "PATCH", &format!("/Users/{id}"), Some(&patch(json!([{"op": "Replace", "path": "active", "value": "False"}])))).await,
+        &scim(
+            &m,
+            &t,
+            "PATCH",
+            &format!("/Users/{id}"),
+            Some(&patch(
+                json!([{"op": "Replace", "path": "active", "value": "False"}]),
+            )),
+        )
+        .await,
         StatusCode::OK,
     );
     assert_eq!(v["active"], false);
@@ -325,23 +539,68 @@ async fn deactivation_stops_every_credential_of_the_user_at_the_next_request() {
     let revoked = &events[0]["detail"]["revoked"];
     assert!(revoked["api_tokens"].as_u64().unwrap() >= 1, "{revoked}");
     assert_eq!(revoked["credentials"], 1, "{revoked}");
-    assert!(revoked["recipient_tokens"].as_u64().unwrap() >= 1, "{revoked}");
+    assert!(
+        revoked["recipient_tokens"].as_u64().unwrap() >= 1,
+        "{revoked}"
+    );
     // Everything is revoked in the store, not only refused for the inactive principal.
-    let tokens = m.get("admin", "/api/v1/tokens?principal=alice").await.ok(StatusCode::OK);
-    assert!(tokens.as_array().unwrap().iter().all(|t| !t["revoked_at"].is_null()), "{tokens}");
+    let tokens = m
+        .get("admin", "/api/v1/tokens?principal=alice")
+        .await
+        .ok(StatusCode::OK);
+    assert!(
+        tokens
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| !t["revoked_at"].is_null()),
+        "{tokens}"
+    );
     // The same PATCH again changes nothing and records nothing.
-    ok(&scim(&m, &t, "PATCH", &format!("/Users/{id}"), Some(&patch(json!([{"op": "replace", "path": "active", "value": false}])))).await, StatusCode::OK);
+    ok(
+        &scim(
+            &m,
+            &t,
+            "PATCH",
+            &format!("/Users/{id}"),
+            Some(&patch(
+                json!([{"op": "replace", "path": "active", "value": false}]),
+            )),
+        )
+        .await,
+        StatusCode::OK,
+    );
     assert_eq!(m.audit("action=principal.deactivate").await.len(), 1);
     // Reactivated: the principal may sign in again, with new tokens; the old ones stay revoked.
     let v = ok(
-        &scim(&m, &t, "PATCH", &format!("/Users/{id}"), Some(&patch(json!([{"op": "replace", "value": {"active": true}}])))).await,
+        &scim(
+            &m,
+            &t,
+            "PATCH",
+            &format!("/Users/{id}"),
+            Some(&patch(
+                json!([{"op": "replace", "value": {"active": true}}]),
+            )),
+        )
+        .await,
         StatusCode::OK,
     );
     assert_eq!(v["active"], true);
     assert_eq!(m.audit("action=principal.reactivate").await.len(), 1);
     assert_eq!(uses(api).await[0], StatusCode::UNAUTHORIZED);
-    let fresh = m.post("admin", "/api/v1/tokens", &json!({"principal": "alice"})).await.ok(StatusCode::CREATED);
-    let r = m.send_bearer("GET", "/api/v1/whoami", fresh["token"].as_str(), None, Body::empty()).await;
+    let fresh = m
+        .post("admin", "/api/v1/tokens", &json!({"principal": "alice"}))
+        .await
+        .ok(StatusCode::CREATED);
+    let r = m
+        .send_bearer(
+            "GET",
+            "/api/v1/whoami",
+            fresh["token"].as_str(),
+            None,
+            Body::empty(),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK);
     // Its shares and data stay with its team.
     let r = m.get("carol", "/api/v1/products/sales/people").await;
@@ -355,57 +614,165 @@ async fn groups_and_their_members_are_provisioned() {
     let alice = user_id(&m, &t, "alice").await;
     let bob = user_id(&m, &t, "bob").await;
     let carol = user_id(&m, &t, "carol").await;
-    let r = scim(&m, &t, "POST", "/Groups", Some(&json!({
-        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
-        "displayName": "Data Analysts",
-        "members": [{"value": alice}],
-    }))).await;
+    let r = scim(
+        &m,
+        &t,
+        "POST",
+        "/Groups",
+        Some(&json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+            "displayName": "Data Analysts",
+            "members": [{"value": alice}],
+        })),
+    )
+    .await;
     let g = ok(&r, StatusCode::CREATED);
     let gid = g["id"].as_str().unwrap().to_string();
     assert_eq!(g["displayName"], "Data Analysts");
     assert_eq!(g["members"][0]["value"], alice.as_str());
     assert_eq!(g["members"][0]["type"], "User");
-    assert!(g["members"][0]["$ref"].as_str().unwrap().ends_with(&format!("/Users/{alice}")));
-    let p = m.get("admin", "/api/v1/principals/data-analysts").await.ok(StatusCode::OK);
-    assert_eq!((p["kind"].as_str(), p["login"].as_str()), (Some("group"), Some("Data Analysts")));
+    assert!(
+        g["members"][0]["$ref"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/Users/{alice}"))
+    );
+    let p = m
+        .get("admin", "/api/v1/principals/data-analysts")
+        .await
+        .ok(StatusCode::OK);
+    assert_eq!(
+        (p["kind"].as_str(), p["login"].as_str()),
+        (Some("group"), Some("Data Analysts"))
+    );
     let who = m.get("alice", "/api/v1/whoami").await.ok(StatusCode::OK);
-    assert!(who["groups"].as_array().unwrap().contains(&json!("data-analysts")), "{who}");
-    let u = ok(&scim(&m, &t, "GET", &format!("/Users/{alice}"), None).await, StatusCode::OK);
+    assert!(
+        who["groups"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("data-analysts")),
+        "{who}"
+    );
+    let u = ok(
+        &scim(&m, &t, "GET", &format!("/Users/{alice}"), None).await,
+        StatusCode::OK,
+    );
     assert_eq!(u["groups"][0]["display"], "Data Analysts");
     // Okta adds and removes members one by one; Entra ID removes with a value.
     let path = format!("/Groups/{gid}");
-    let v = ok(&scim(&m, &t, "PATCH", &path, Some(&patch(json!([{"op": "add", "path": "members", "value": [{"value": bob}]}])))).await, StatusCode::OK);
+    let v = ok(
+        &scim(
+            &m,
+            &t,
+            "PATCH",
+            &path,
+            Some(&patch(
+                json!([{"op": "add", "path": "members", "value": [{"value": bob}]}]),
+            )),
+        )
+        .await,
+        StatusCode::OK,
+    );
     assert_eq!(v["members"].as_array().unwrap().len(), 2);
     let syncs = m.audit("action=group.sync").await;
-    assert!(syncs.iter().any(|e| e["detail"]["added"] == json!([bob]) && e["detail"]["source"] == "scim"), "{syncs:?}");
-    let v = ok(&scim(&m, &t, "PATCH", &path, Some(&patch(json!([{"op": "remove", "path": format!("members[value eq \"{bob}\"]")}])))).await, StatusCode::OK);
+    assert!(
+        syncs
+            .iter()
+            .any(|e| e["detail"]["added"] == json!([bob]) && e["detail"]["source"] == "scim"),
+        "{syncs:?}"
+    );
+    let v = ok(
+        &scim(
+            &m,
+            &t,
+            "PATCH",
+            &path,
+            Some(&patch(
+                json!([{"op": "remove", "path": format!("members[value eq \"{bob}\"]")}]),
+            )),
+        )
+        .await,
+        StatusCode::OK,
+    );
     assert_eq!(v["members"].as_array().unwrap().len(), 1);
     // A member added by hand is shown, and SCIM does not remove it.
-    m.put("admin", "/api/v1/principals/data-analysts/members/carol", &json!({})).await.ok(StatusCode::OK);
+    m.put(
+        "admin",
+        "/api/v1/principals/data-analysts/members/carol",
+        &json!({}),
+    )
+    .await
+    .ok(StatusCode::OK);
     let v = ok(&scim(&m, &t, "PATCH", &path, Some(&patch(json!([{"op": "Remove", "path": "members", "value": [{"value": alice}, {"value": carol}]}])))).await, StatusCode::OK);
-    assert_eq!(v["members"], json!([{"value": carol, "$ref": v["members"][0]["$ref"], "type": "User"}]));
+    assert_eq!(
+        v["members"],
+        json!([{"value": carol, "$ref": v["members"][0]["$ref"], "type": "User"}])
+    );
     // Filters on groups; a rename.
-    let found = ok(&scim(&m, &t, "GET", "/Groups?filter=displayName%20eq%20%22data%20analysts%22", None).await, StatusCode::OK);
+    let found = ok(
+        &scim(
+            &m,
+            &t,
+            "GET",
+            "/Groups?filter=displayName%20eq%20%22data%20analysts%22",
+            None,
+        )
+        .await,
+        StatusCode::OK,
+    );
     assert_eq!(found["totalResults"], 1);
-    let v = ok(&scim(&m, &t, "PATCH", &path, Some(&patch(json!([{"op": "replace", "value": {"id": gid, "displayName": "Analysts"}}])))).await, StatusCode::OK);
+    let v = ok(
+        &scim(
+            &m,
+            &t,
+            "PATCH",
+            &path,
+            Some(&patch(
+                json!([{"op": "replace", "value": {"id": gid, "displayName": "Analysts"}}]),
+            )),
+        )
+        .await,
+        StatusCode::OK,
+    );
     assert_eq!(v["displayName"], "Analysts");
     // A member that is not a user here fails the whole PATCH: nothing of it is written.
     let before = m.audit("action=group.sync").await.len();
     let r = scim(&m, &t, "PATCH", &path, Some(&patch(json!([
         {"op": "add", "path": "members", "value": [{"value": alice}]},
         {"op": "add", "path": "members", "value": [{"value": "0190c1e8-7a7e-7b1a-9c1e-6f0a0b0c0d0e"}]}])))).await;
-    assert_mentions(&scim_error(&r, StatusCode::BAD_REQUEST, Some("invalidValue")), "not the id of a User");
+    assert_mentions(
+        &scim_error(&r, StatusCode::BAD_REQUEST, Some("invalidValue")),
+        "not the id of a User",
+    );
     let v = ok(&scim(&m, &t, "GET", &path, None).await, StatusCode::OK);
     assert_eq!(v["members"].as_array().unwrap().len(), 1, "{v}");
     assert_eq!(m.audit("action=group.sync").await.len(), before);
     // PUT sets the SCIM members; delete removes the group and what it gave.
-    let v = ok(&scim(&m, &t, "PUT", &path, Some(&json!({"displayName": "Analysts", "members": [{"value": bob}]}))).await, StatusCode::OK);
-    assert_eq!(v["members"].as_array().unwrap().len(), 2, "carol stays: {v}");
+    let v = ok(
+        &scim(
+            &m,
+            &t,
+            "PUT",
+            &path,
+            Some(&json!({"displayName": "Analysts", "members": [{"value": bob}]})),
+        )
+        .await,
+        StatusCode::OK,
+    );
+    assert_eq!(
+        v["members"].as_array().unwrap().len(),
+        2,
+        "carol stays: {v}"
+    );
     let r = scim(&m, &t, "DELETE", &path, None).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
     let who = m.get("bob", "/api/v1/whoami").await.ok(StatusCode::OK);
     assert_eq!(who["groups"], json!([]), "{who}");
-    scim_error(&scim(&m, &t, "GET", &path, None).await, StatusCode::NOT_FOUND, None);
+    scim_error(
+        &scim(&m, &t, "GET", &path, None).await,
+        StatusCode::NOT_FOUND,
+        None,
+    );
 }
 
 #[tokio::test]
@@ -418,19 +785,50 @@ async fn malformed_requests_get_scim_errors_and_write_nothing() {
         let m = &m;
         let t = t.clone();
         async move {
-            m.send_bearer(method, &format!("/scim/v2{path}"), Some(&t), Some("application/scim+json"), Body::from(body)).await
+            m.send_bearer(
+                method,
+                &format!("/scim/v2{path}"),
+                Some(&t),
+                Some("application/scim+json"),
+                Body::from(body),
+            )
+            .await
         }
     };
     for (body, scim_type, needle) in [
         (b"{not json".to_vec(), "invalidSyntax", "not valid JSON"),
         (b"[1]".to_vec(), "invalidSyntax", "JSON object"),
         (b"".to_vec(), "invalidSyntax", "no body"),
-        (br#"{"emails": []}"#.to_vec(), "invalidValue", "`userName` is required"),
-        (br#"{"userName": 7}"#.to_vec(), "invalidValue", "must be a string"),
-        (br#"{"userName": " padded "}"#.to_vec(), "invalidValue", "surrounding spaces"),
-        (br#"{"userName": "x", "emails": ["x@y"]}"#.to_vec(), "invalidValue", "must be an object"),
-        (br#"{"userName": "x", "active": "maybe"}"#.to_vec(), "invalidValue", "true or false"),
-        (br#"{"userName": "x", "schemas": "urn"}"#.to_vec(), "invalidSyntax", "schemas"),
+        (
+            br#"{"emails": []}"#.to_vec(),
+            "invalidValue",
+            "`userName` is required",
+        ),
+        (
+            br#"{"userName": 7}"#.to_vec(),
+            "invalidValue",
+            "must be a string",
+        ),
+        (
+            br#"{"userName": " padded "}"#.to_vec(),
+            "invalidValue",
+            "surrounding spaces",
+        ),
+        (
+            br#"{"userName": "x", "emails": ["x@y"]}"#.to_vec(),
+            "invalidValue",
+            "must be an object",
+        ),
+        (
+            br#"{"userName": "x", "active": "maybe"}"#.to_vec(),
+            "invalidValue",
+            "true or false",
+        ),
+        (
+            br#"{"userName": "x", "schemas": "urn"}"#.to_vec(),
+            "invalidSyntax",
+            "schemas",
+        ),
     ] {
         let r = raw("POST", "/Users", body.clone()).await;
         let detail = scim_error(&r, StatusCode::BAD_REQUEST, Some(scim_type));
@@ -453,11 +851,28 @@ async fn malformed_requests_get_scim_errors_and_write_nothing() {
     for (body, scim_type) in [
         (json!({"Operations": "replace"}), "invalidSyntax"),
         (json!({"Operations": []}), "invalidValue"),
-        (patch(json!([{"op": "replace", "path": "displayName", "value": "Carol C."}, {"op": "remove", "path": "userName"}])), "mutability"),
-        (patch(json!([{"op": "replace", "path": "emails[type eq]", "value": "x"}])), "invalidFilter"),
-        (patch(json!([{"op": "replace", "path": "name.given name", "value": "x"}])), "invalidPath"),
-        (patch(json!([{"op": "replace", "path": "meta", "value": {}}])), "mutability"),
-        (patch(json!([{"op": "add", "path": "emails", "value": [{"value": 5}]}])), "invalidValue"),
+        (
+            patch(
+                json!([{"op": "replace", "path": "displayName", "value": "Carol C."}, {"op": "remove", "path": "userName"}]),
+            ),
+            "mutability",
+        ),
+        (
+            patch(json!([{"op": "replace", "path": "emails[type eq]", "value": "x"}])),
+            "invalidFilter",
+        ),
+        (
+            patch(json!([{"op": "replace", "path": "name.given name", "value": "x"}])),
+            "invalidPath",
+        ),
+        (
+            patch(json!([{"op": "replace", "path": "meta", "value": {}}])),
+            "mutability",
+        ),
+        (
+            patch(json!([{"op": "add", "path": "emails", "value": [{"value": 5}]}])),
+            "invalidValue",
+        ),
     ] {
         let r = scim(&m, &t, "PATCH", &path, Some(&body)).await;
         scim_error(&r, StatusCode::BAD_REQUEST, Some(scim_type));
@@ -467,6 +882,9 @@ async fn malformed_requests_get_scim_errors_and_write_nothing() {
     assert_eq!(v["userName"], "carol");
     assert_ne!(v["displayName"], "Carol C.");
     assert_eq!(m.audit("limit=1000").await.len(), audit_len);
-    let p = m.get("admin", "/api/v1/principals/carol").await.ok(StatusCode::OK);
+    let p = m
+        .get("admin", "/api/v1/principals/carol")
+        .await
+        .ok(StatusCode::OK);
     assert!(p.get("login").is_none());
 }

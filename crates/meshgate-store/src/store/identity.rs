@@ -11,11 +11,11 @@ use std::collections::BTreeSet;
 use super::{
     Args, bump_policy_version, exec, fetch_all, fetch_optional_by_id, insert_audit, rows_in,
 };
-use sqlx::AnyConnection;
 use crate::codec::{self, opt_ts, ts};
-use crate::{IdentityStore, MemberOp, Revoked};
 use crate::db::{SqlStore, internal, subject, write_error};
 use crate::record::Record;
+use crate::{IdentityStore, MemberOp, Revoked};
+use sqlx::AnyConnection;
 
 #[async_trait]
 impl IdentityStore for SqlStore {
@@ -268,9 +268,14 @@ impl IdentityStore for SqlStore {
         mut audit: NewAuditEvent,
     ) -> Result<Revoked> {
         self.write(async |conn| {
-            if fetch_optional_by_id(conn, "read a principal", "SELECT id FROM principals WHERE id = $1", id)
-                .await?
-                .is_none()
+            if fetch_optional_by_id(
+                conn,
+                "read a principal",
+                "SELECT id FROM principals WHERE id = $1",
+                id,
+            )
+            .await?
+            .is_none()
             {
                 return Err(Error::not_found("principal", id.to_string()));
             }
@@ -494,11 +499,12 @@ pub(super) async fn apply_member_ops(
     let removed: Vec<Uuid> = before.difference(&this_source).copied().collect();
     if !added.is_empty() {
         let template = "SELECT id FROM principals WHERE id IN ({ids})";
-        let found: BTreeSet<Uuid> = rows_in(conn, "read principals", template, added.iter().copied())
-            .await?
-            .iter()
-            .map(|r| codec::uuid(r, "id"))
-            .collect::<Result<_>>()?;
+        let found: BTreeSet<Uuid> =
+            rows_in(conn, "read principals", template, added.iter().copied())
+                .await?
+                .iter()
+                .map(|r| codec::uuid(r, "id"))
+                .collect::<Result<_>>()?;
         if let Some(missing) = added.iter().find(|id| !found.contains(id)) {
             return Err(Error::invalid(format!(
                 "member `{missing}` is not a principal"
