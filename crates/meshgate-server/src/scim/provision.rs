@@ -10,6 +10,9 @@
 //! (the credential revocation list, the sign-in cache) before answering, so the very next
 //! request with any of them is refused. Deletion is soft (docs/design/SIGN_IN.md §SCIM).
 
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, PoisonError};
+
 use chrono::Utc;
 use meshgate_core::error::ErrorKind;
 use meshgate_core::model::{NewAuditEvent, Principal, new_id};
@@ -27,7 +30,28 @@ use crate::signin::derived_name;
 use crate::state::AppState;
 
 /// How often a write computed from a read that went stale is computed again.
-const ATTEMPTS: usize = 5;
+const ATTEMPTS: u64 = 5;
+
+/// This process's writes to one resource queue here, so that they do not overtake each
+/// other's reads; replicas still race, and the store's compare-and-set settles that.
+static QUEUES: LazyLock<std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>> =
+    LazyLock::new(Default::default);
+
+/// Waits for this process's other writes to resource `id` to finish.
+async fn queue(id: &str) -> tokio::sync::OwnedMutexGuard<()> {
+    let lock = {
+        let mut queues = QUEUES.lock().unwrap_or_else(PoisonError::into_inner);
+        // Forget the queues nobody waits in.
+        queues.retain(|_, q| Arc::strong_count(q) > 1);
+        queues.entry(id.to_ascii_lowercase()).or_default().clone()
+    };
+    lock.lock_owned().await
+}
+
+/// A short pause before computing a write again, longer each time.
+async fn back_off(attempt: u64) {
+    tokio::time::sleep(std::time::Duration::from_millis(5 * attempt)).await;
+}
 
 fn not_found(kind: Kind, id: &str) -> ScimError {
     ScimError::not_found(format!("{} `{id}` not found", kind.def().name))
@@ -219,8 +243,12 @@ pub async fn replace(
     change(state, caller, kind, id, projection, |dir, p| {
         let current = dir.members(p.id);
         let mut want = desired(kind, body, dir, &current)?;
-        // A PUT without `active` leaves it as it is.
+        // A PUT without `active` leaves it as it is; without `members`, a group has none
+        // (of those SCIM may remove).
         want.active = want.active.or(Some(p.active));
+        if kind == Kind::Group && want.members.is_none() {
+            want.members = Some(Vec::new());
+        }
         Ok(want)
     })
     .await
@@ -264,7 +292,9 @@ async fn change(
     projection: &Projection,
     compute: impl Fn(&Directory, &Principal) -> ScimResult<Desired>,
 ) -> ScimResult<Value> {
-    for _ in 0..ATTEMPTS {
+    let _turn = queue(id).await;
+    for attempt in 0..ATTEMPTS {
+        back_off(attempt).await;
         let dir = Directory::read(state).await?;
         let p = dir
             .find(kind, id)
@@ -388,7 +418,9 @@ fn after(state: &AppState, id: Uuid, written: &ScimWritten, inactive: bool) {
 
 /// `DELETE /Users/{id}`, `DELETE /Groups/{id}`: a soft delete.
 pub async fn delete(state: &AppState, caller: &ScimCaller, kind: Kind, id: &str) -> ScimResult<()> {
-    for _ in 0..ATTEMPTS {
+    let _turn = queue(id).await;
+    for attempt in 0..ATTEMPTS {
+        back_off(attempt).await;
         let dir = Directory::read(state).await?;
         let p = dir
             .find(kind, id)

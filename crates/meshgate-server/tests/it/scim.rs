@@ -888,3 +888,167 @@ async fn malformed_requests_get_scim_errors_and_write_nothing() {
         .ok(StatusCode::OK);
     assert!(p.get("login").is_none());
 }
+
+#[tokio::test]
+async fn okta_and_entra_requests_work_as_they_send_them() {
+    let m = Mesh::demo().await;
+    let t = scim_token(&m).await;
+    // Entra ID: a create with the enterprise extension, roles and meta it does not own.
+    let entra = json!({
+        "schemas": [USER_URN, "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"],
+        "externalId": "2b4f0c36-entra", "userName": "dana@contoso.com", "active": true,
+        "displayName": "Dana Diaz", "meta": {"resourceType": "User"}, "roles": [],
+        "emails": [{"primary": true, "type": "work", "value": "dana@contoso.com"}],
+        "name": {"formatted": "Dana Diaz", "familyName": "Diaz", "givenName": "Dana"},
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"employeeNumber": "7", "department": "Sales"},
+    });
+    // Without a content type, as some clients send it.
+    let r = m
+        .send_bearer(
+            "POST",
+            "/scim/v2/Users",
+            Some(&t),
+            None,
+            Body::from(entra.to_string()),
+        )
+        .await;
+    let dana = ok(&r, StatusCode::CREATED);
+    let id = dana["id"].as_str().unwrap().to_string();
+    // Entra's PATCH: capitalised ops, paths into the extension (ignored) and value filters.
+    let ops = patch(json!([
+        {"op": "Add", "path": "title", "value": "Analyst"},
+        {"op": "Replace", "path": "emails[type eq \"work\"].value", "value": "dana.diaz@contoso.com"},
+        {"op": "Replace", "path": "phoneNumbers[type eq \"mobile\"].value", "value": "+49 1"},
+        {"op": "Replace", "path": "name.familyName", "value": "Díaz"},
+        {"op": "Add", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department", "value": "Ops"},
+        {"op": "Replace", "path": "addresses[type eq \"work\"].locality", "value": "Berlin"},
+    ]));
+    let v = ok(
+        &scim(&m, &t, "PATCH", &format!("/Users/{id}"), Some(&ops)).await,
+        StatusCode::OK,
+    );
+    assert_eq!(v["title"], "Analyst");
+    assert_eq!(
+        v["emails"],
+        json!([{"primary": true, "type": "work", "value": "dana.diaz@contoso.com"}])
+    );
+    assert_eq!(
+        v["phoneNumbers"],
+        json!([{"type": "mobile", "value": "+49 1"}])
+    );
+    assert_eq!(v["name"]["familyName"], "Díaz");
+    assert!(v.get("addresses").is_none());
+    // Okta: the lookup before a create, then active false as a value object.
+    let v = ok(
+        &scim(
+            &m,
+            &t,
+            "GET",
+            "/Users?filter=userName+eq+%22DANA%40contoso.com%22&startIndex=1&count=100",
+            None,
+        )
+        .await,
+        StatusCode::OK,
+    );
+    assert_eq!(v["totalResults"], 1);
+    let r = scim(
+        &m,
+        &t,
+        "PATCH",
+        &format!("/Users/{id}"),
+        Some(&patch(
+            json!([{"op": "replace", "value": {"active": false}}]),
+        )),
+    )
+    .await;
+    assert_eq!(ok(&r, StatusCode::OK)["active"], false);
+    // Okta's group push: create empty, add members with their display, rename, PUT.
+    let g = ok(
+        &scim(&m, &t, "POST", "/Groups", Some(&json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "okta-team", "members": []}))).await,
+        StatusCode::CREATED,
+    );
+    let gid = g["id"].as_str().unwrap();
+    assert!(g.get("members").is_none(), "{g}");
+    let alice = user_id(&m, &t, "alice").await;
+    let v = ok(
+        &scim(&m, &t, "PATCH", &format!("/Groups/{gid}"), Some(&patch(json!([
+            {"op": "add", "path": "members", "value": [{"value": alice, "display": "alice"}, {"value": id, "display": "dana"}]},
+            {"op": "replace", "path": "displayName", "value": "okta-team-renamed"}])))).await,
+        StatusCode::OK,
+    );
+    assert_eq!(v["members"].as_array().unwrap().len(), 2);
+    assert_eq!(v["displayName"], "okta-team-renamed");
+    // Entra lists groups without their members.
+    let v = ok(
+        &scim(&m, &t, "GET", "/Groups?excludedAttributes=members", None).await,
+        StatusCode::OK,
+    );
+    assert!(
+        v["Resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|g| g.get("members").is_none())
+    );
+    // A PUT without members leaves the group without the members SCIM added.
+    let v = ok(
+        &scim(
+            &m,
+            &t,
+            "PUT",
+            &format!("/Groups/{gid}"),
+            Some(&json!({"displayName": "okta-team-renamed"})),
+        )
+        .await,
+        StatusCode::OK,
+    );
+    assert!(v.get("members").is_none(), "{v}");
+}
+
+#[tokio::test]
+async fn concurrent_patches_of_one_group_lose_no_member() {
+    let m = Mesh::demo().await;
+    let t = scim_token(&m).await;
+    let mut users = Vec::new();
+    for i in 0..8 {
+        let v = ok(
+            &scim(
+                &m,
+                &t,
+                "POST",
+                "/Users",
+                Some(&json!({"userName": format!("user{i}@example.com")})),
+            )
+            .await,
+            StatusCode::CREATED,
+        );
+        users.push(v["id"].as_str().unwrap().to_string());
+    }
+    let g = ok(
+        &scim(
+            &m,
+            &t,
+            "POST",
+            "/Groups",
+            Some(&json!({"displayName": "crowd"})),
+        )
+        .await,
+        StatusCode::CREATED,
+    );
+    let path = format!("/Groups/{}", g["id"].as_str().unwrap());
+    let adds = users.iter().map(|u| {
+        let body = patch(
+            json!([{"op": "add", "path": "members", "value": [{"value": u}]},
+                                {"op": "replace", "path": "externalId", "value": u}]),
+        );
+        let (m, t, path) = (&m, &t, &path);
+        async move { scim(m, t, "PATCH", path, Some(&body)).await.status }
+    });
+    let statuses = futures::future::join_all(adds).await;
+    assert!(
+        statuses.iter().all(|s| *s == StatusCode::OK),
+        "{statuses:?}"
+    );
+    let v = ok(&scim(&m, &t, "GET", &path, None).await, StatusCode::OK);
+    assert_eq!(v["members"].as_array().unwrap().len(), 8, "{v}");
+}
