@@ -433,7 +433,8 @@ pub async fn delete(state: &AppState, caller: &ScimCaller, kind: Kind, id: &str)
                 ..p.clone()
             },
             create: false,
-            attributes: Value::Object(dir.kept(&p)),
+            // What the identity provider sent of the person goes with it.
+            attributes: json!({}),
             expected_version: dir.version(p.id),
             at: Utc::now(),
             members: Vec::new(),
