@@ -6,8 +6,8 @@ use axum::extract::{Path, State};
 use axum::routing::get;
 use serde_json::{Value, json};
 
-use super::Scim;
 use super::error::{ScimError, ScimResult};
+use super::reply::Scim;
 use super::request::ScimCaller;
 use super::resource::base_url;
 use super::schema::{self, GROUP, LIST_URN, ResourceDef, USER};

@@ -6,9 +6,9 @@ use axum::routing::{get, post};
 
 use super::error::ScimResult;
 use super::provision;
+use super::reply::{Created, NoContent, Scim};
 use super::request::{ScimBody, ScimCaller, ScimQuery, search_params};
 use super::resource::Kind;
-use super::{Created, NoContent, Scim};
 use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
