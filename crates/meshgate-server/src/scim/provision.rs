@@ -86,7 +86,7 @@ pub async fn list(state: &AppState, kinds: &[Kind], params: &ListParams) -> Scim
     let mut found: Vec<(Kind, Value)> = Vec::new();
     for kind in kinds {
         let attrs = kind.def().attrs;
-        // The lookup identity providers make before each create reads one principal.
+        // The lookup identity providers make before each create renders one resource.
         let candidates: Vec<&Principal> = match params
             .filter
             .as_ref()
