@@ -131,6 +131,9 @@ pub enum TokenCommand {
         /// days until it expires (default 90; 0 = never)
         #[arg(long, value_name = "D")]
         expires_in_days: Option<u32>,
+        /// `api` (default) or `scim`: a SCIM provisioning token, for /scim/v2 only (admins)
+        #[arg(long, value_name = "SCOPE")]
+        scope: Option<String>,
     },
     /// list tokens (without their secrets)
     List {
@@ -294,11 +297,13 @@ pub(crate) async fn token(c: &Client, out: OutputFormat, cmd: TokenCommand) -> R
             principal,
             name,
             expires_in_days,
+            scope,
         } => {
             let body = object([
                 ("principal", some(principal)),
                 ("name", some(name)),
                 ("expires_in_days", some(expires_in_days)),
+                ("scope", some(scope)),
             ]);
             let v = c.json(Method::POST, &["tokens"], &body).await?;
             show_record(out, &v, output::NEW_TOKEN)?;

@@ -147,6 +147,7 @@ pub const WHOAMI: &[Column] = &[
 pub const NEW_TOKEN: &[Column] = &[
     Column::path("id", "id"),
     Column::path("principal", "principal"),
+    Column::path("scope", "scope"),
     Column::path("expires_at", "expires_at"),
     Column::path("token", "token"),
 ];
@@ -157,6 +158,7 @@ pub const TOKEN: &[Column] = &[
     Column::path("id", "id"),
     Column::path("name", "name"),
     Column::path("principal", "principal"),
+    Column::path("scope", "scope"),
     Column::path("created_at", "created_at"),
     Column::path("expires_at", "expires_at"),
     Column::path("revoked_at", "revoked_at"),

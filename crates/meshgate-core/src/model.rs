@@ -36,6 +36,24 @@ string_enum!(
 );
 
 string_enum!(
+    /// What an API token authenticates: `api`, everything but SCIM (the REST API, SQL, the
+    /// rows API, Delta Sharing); `scim`, the SCIM provisioning endpoints at `/scim/v2` and
+    /// nothing else (docs/design/SIGN_IN.md §SCIM). Only admins make `scim` tokens.
+    TokenScope {
+        Api => "api",
+        Scim => "scim",
+    }
+);
+
+// `string_enum!` takes no attributes on variants, so `#[default]` cannot be derived.
+#[allow(clippy::derivable_impls)]
+impl Default for TokenScope {
+    fn default() -> Self {
+        TokenScope::Api
+    }
+}
+
+string_enum!(
     /// A principal's role in a team.
     TeamRole {
         Owner => "owner",
@@ -149,6 +167,9 @@ pub struct ApiToken {
     pub created_at: DateTime<Utc>,
     pub expires_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
+    /// What the token authenticates (`api` unless made for SCIM provisioning).
+    #[serde(default)]
+    pub scope: TokenScope,
 }
 
 impl ApiToken {

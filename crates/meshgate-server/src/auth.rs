@@ -19,7 +19,7 @@ use axum::http::request::Parts;
 use chrono::Utc;
 use meshgate_authz::{Actor, Membership};
 use meshgate_core::credential::{self, Claims};
-use meshgate_core::model::Principal;
+use meshgate_core::model::{Principal, TokenScope};
 use meshgate_core::token;
 
 use crate::error::ApiError;
@@ -92,34 +92,39 @@ pub async fn caller_of(parts: &mut Parts, state: &AppState) -> Result<Caller, Ap
     Ok(caller)
 }
 
-/// The principal a bearer token (API token or credential) names, or 401.
-pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<Caller, ApiError> {
-    let Some(header) = parts.headers.get(AUTHORIZATION) else {
-        // A browser signed in to the console carries its session cookie instead.
-        if let Some((principal, _)) =
-            crate::signin::session::principal_of_cookie(parts, state).await?
-        {
-            let actor = actor_of(state, &principal).await?;
-            return Ok(Caller {
-                principal,
-                actor,
-                session: None,
-            });
-        }
-        return Err(ApiError::unauthenticated(
-            "missing bearer token: send `Authorization: Bearer <token>`",
-        ));
-    };
+/// The bearer token of a request's `Authorization` header, or a 401 that says what is wrong
+/// with the header.
+pub fn bearer(parts: &Parts) -> Result<&str, ApiError> {
+    let header = parts.headers.get(AUTHORIZATION).ok_or_else(|| {
+        ApiError::unauthenticated("missing bearer token: send `Authorization: Bearer <token>`")
+    })?;
     let value = header
         .to_str()
         .map_err(|_| ApiError::unauthenticated("invalid authorization header"))?;
-    let token = value
+    value
         .strip_prefix("Bearer ")
         .or_else(|| value.strip_prefix("bearer "))
         .map(str::trim)
         .ok_or_else(|| {
             ApiError::unauthenticated("the authorization header must be `Bearer <token>`")
-        })?;
+        })
+}
+
+/// The principal a bearer token (API token, credential, identity provider's JWT) names, or
+/// without an `Authorization` header the browser session's cookie; else 401.
+pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<Caller, ApiError> {
+    if !parts.headers.contains_key(AUTHORIZATION)
+        && let Some((principal, _)) =
+            crate::signin::session::principal_of_cookie(parts, state).await?
+    {
+        let actor = actor_of(state, &principal).await?;
+        return Ok(Caller {
+            principal,
+            actor,
+            session: None,
+        });
+    }
+    let token = bearer(parts)?;
     if credential::is_credential(token) {
         let Some(claims) = state.credentials.verify(token) else {
             return Err(ApiError::unauthenticated(
@@ -162,6 +167,11 @@ pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<Caller, Api
     if !record.is_usable(Utc::now()) || !principal.active {
         return Err(ApiError::unauthenticated(
             "invalid, expired or revoked token",
+        ));
+    }
+    if record.scope != TokenScope::Api {
+        return Err(ApiError::unauthenticated(
+            "this is a SCIM provisioning token: it authenticates only the SCIM endpoints under /scim/v2; use an API token here",
         ));
     }
     let actor = actor_of(state, &principal).await?;

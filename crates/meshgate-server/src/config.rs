@@ -79,6 +79,8 @@ impl Default for AuthSettings {
 fn one_or_many_issuers<'de, D: serde::Deserializer<'de>>(
     d: D,
 ) -> Result<Vec<meshgate_oidc::IssuerConfig>, D::Error> {
+    // A list first: an issuer's fields all have defaults, so an empty list (the default,
+    // serialized) would otherwise read as one issuer with an empty URL.
     #[derive(Deserialize)]
     #[serde(untagged)]
     // A list first: a struct also deserializes from a sequence, so an empty list would
@@ -435,6 +437,11 @@ mod tests {
     fn defaults_and_file() -> Result<(), String> {
         let c = Config::load(None)?;
         assert_eq!(c.max_upload_mb, 1024);
+        assert!(
+            c.auth.oidc.is_empty(),
+            "no issuer unless configured: {:?}",
+            c.auth.oidc
+        );
         assert!(c.store_url().starts_with("sqlite://"));
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let f = dir.path().join("m.toml");

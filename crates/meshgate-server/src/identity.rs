@@ -5,7 +5,9 @@
 
 use chrono::{Duration, Utc};
 use meshgate_authz::{Action, Resource};
-use meshgate_core::model::{ApiToken, NewAuditEvent, Principal, PrincipalKind, TeamRole, new_id};
+use meshgate_core::model::{
+    ApiToken, NewAuditEvent, Principal, PrincipalKind, TeamRole, TokenScope, new_id,
+};
 use meshgate_core::{names, token};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -129,6 +131,10 @@ pub struct NewToken {
     /// Days until expiry; 0 = never. Default 90.
     #[serde(default)]
     pub expires_in_days: Option<u32>,
+    /// What the token authenticates: `api` (default; everything but SCIM) or `scim` (the SCIM
+    /// provisioning endpoints at `/scim/v2` and nothing else; admins only).
+    #[serde(default)]
+    pub scope: Option<TokenScope>,
 }
 
 /// A new API token (`mgt_…`), shown once. Named `CreatedApiToken` in the OpenAPI document:
@@ -141,16 +147,38 @@ pub struct CreatedToken {
     pub token: String,
     pub principal: String,
     pub expires_at: Option<chrono::DateTime<Utc>>,
+    /// What it authenticates (`scim`: the SCIM endpoints only).
+    pub scope: TokenScope,
 }
 
-/// Issues a token for `principal` without an authorization check: for `init`, the quickstart
-/// and the API handler after its own check.
+/// Issues an `api` token for `principal` without an authorization check: for `init`, the
+/// quickstart and the API handler after its own check.
 pub async fn issue_token(
     state: &AppState,
     actor: Option<Uuid>,
     principal: &Principal,
     name: &str,
     expires_in_days: u32,
+) -> ApiResult<CreatedToken> {
+    issue_scoped_token(
+        state,
+        actor,
+        principal,
+        name,
+        expires_in_days,
+        TokenScope::Api,
+    )
+    .await
+}
+
+/// [`issue_token`] with a scope.
+pub async fn issue_scoped_token(
+    state: &AppState,
+    actor: Option<Uuid>,
+    principal: &Principal,
+    name: &str,
+    expires_in_days: u32,
+    scope: TokenScope,
 ) -> ApiResult<CreatedToken> {
     let secret = token::generate();
     let now = Utc::now();
@@ -162,11 +190,13 @@ pub async fn issue_token(
         created_at: now,
         expires_at: (expires_in_days > 0).then(|| now + Duration::days(i64::from(expires_in_days))),
         revoked_at: None,
+        scope,
     };
     let event = NewAuditEvent::new(actor, "token.create", "token", Some(record.id.to_string()))
         .with_request_id(crate::error::REQUEST_ID.try_with(|id| id.clone()).ok())
         .with_detail(
-            json!({"principal": principal.name, "name": name, "expires_at": record.expires_at}),
+            json!({"principal": principal.name, "name": name, "expires_at": record.expires_at,
+                   "scope": scope}),
         );
     state.store.create_token(&record, event).await?;
     Ok(CreatedToken {
@@ -174,6 +204,7 @@ pub async fn issue_token(
         token: secret,
         principal: principal.name.clone(),
         expires_at: record.expires_at,
+        scope,
     })
 }
 
@@ -198,6 +229,23 @@ pub async fn create_token(
             "groups cannot hold tokens; create a token for a user or service principal",
         ));
     }
+    let scope = req.scope.unwrap_or_default();
+    if scope == TokenScope::Scim {
+        // A SCIM token provisions and deactivates every user and group: admins only.
+        authorize(
+            state,
+            caller,
+            Action::CreatePrincipal,
+            &Resource::Mesh,
+            "create SCIM provisioning tokens (admins only)",
+        )?;
+        if !principal.active {
+            return Err(ApiError::bad_request(format!(
+                "principal `{}` is deactivated: a token of it would authenticate nothing",
+                principal.name
+            )));
+        }
+    }
     let name = req.name.unwrap_or_else(|| "api".to_string());
     if name.len() > 200 {
         return Err(ApiError::bad_request("token name is longer than 200 bytes"));
@@ -208,7 +256,7 @@ pub async fn create_token(
             "`expires_in_days` must be at most 3650 (0 = never)",
         ));
     }
-    issue_token(state, Some(caller.id()), &principal, &name, days).await
+    issue_scoped_token(state, Some(caller.id()), &principal, &name, days, scope).await
 }
 
 pub async fn list_tokens(

@@ -22,6 +22,7 @@
 //! - [`snapshot`]: the access snapshot — what a caller may read — for every data surface.
 //! - [`openapi`]: the OpenAPI 3.1 document of the REST API, served at `/api/v1/openapi.json`.
 //! - [`paths`]: the one guard every route's path parameters pass before its handler.
+//! - [`scim`]: SCIM 2.0 provisioning of users and groups at `/scim/v2`, for SCIM tokens only.
 
 pub mod access;
 pub mod audit;
@@ -44,6 +45,7 @@ pub mod products;
 pub mod query;
 pub mod routes;
 pub mod rows;
+pub mod scim;
 pub mod shares;
 pub mod sharing;
 pub mod signin;
@@ -93,6 +95,7 @@ pub fn router(state: AppState) -> Router {
         )
         .nest(&state.config.sharing.prefix, sharing::routes())
         .merge(signin::browser::routes())
+        .nest("/scim/v2", scim::routes())
         .merge(files::signed_routes().route_layer(middleware::from_fn(paths::guard)))
         .fallback(|| async {
             ApiError::new(

@@ -20,6 +20,7 @@ mod outbox;
 mod policy;
 mod products;
 mod recipients;
+mod scim;
 mod sessions;
 mod shares;
 
@@ -29,7 +30,7 @@ pub use catalog::{CatalogRows, CatalogStore};
 pub use credentials::CredentialStore;
 pub use glossary::GlossaryStore;
 pub use grants::GrantStore;
-pub use identity::IdentityStore;
+pub use identity::{IdentityStore, MemberOp, Revoked};
 pub use locations::LocationStore;
 pub use notify::{NotificationBatch, NotifyStore};
 pub use org::OrgStore;
@@ -37,6 +38,7 @@ pub use outbox::{NewJob, OutboxStore};
 pub use policy::PolicyStore;
 pub use products::{ProductFilter, ProductStore};
 pub use recipients::RecipientStore;
+pub use scim::{ScimRecord, ScimStore, ScimWrite, ScimWritten};
 pub use sessions::SessionStore;
 pub use shares::{Due, ItemHealth, ShareChange, ShareFilter, ShareStore};
 
@@ -63,6 +65,7 @@ pub trait Store:
     + GlossaryStore
     + NotifyStore
     + RecipientStore
+    + ScimStore
     + OutboxStore
     + AuditStore
     + LocationStore

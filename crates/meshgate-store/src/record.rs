@@ -15,6 +15,7 @@ use meshgate_core::model::{
     Health, ItemKind, Job, JobKind, Outcome, Permission, Principal, PrincipalKind, ProductTable,
     RecipientFederation, RecipientSettings, Session, SessionMethod, Share, ShareItem, ShareLog,
     ShareTerms, SharingToken, SharingTokenKind, SignInAttempt, Team, TeamMember, TeamRole,
+    TokenScope,
 };
 use meshgate_core::notify::{
     Contact, DeliveryStatus, Notification, NotifyEvent, Webhook, WebhookDelivery,
@@ -78,7 +79,8 @@ impl Record for Principal {
 
 impl Record for ApiToken {
     const TABLE: &str = "api_tokens";
-    const COLS: &str = "id, principal_id, name, token_hash, created_at, expires_at, revoked_at";
+    const COLS: &str =
+        "id, principal_id, name, token_hash, created_at, expires_at, revoked_at, scope";
 
     fn from_row(row: &AnyRow) -> Result<Self> {
         Ok(ApiToken {
@@ -89,6 +91,7 @@ impl Record for ApiToken {
             created_at: time(row, "created_at")?,
             expires_at: opt_time(row, "expires_at")?,
             revoked_at: opt_time(row, "revoked_at")?,
+            scope: enum_of::<TokenScope>(row, "scope")?,
         })
     }
 }

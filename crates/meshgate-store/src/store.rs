@@ -37,6 +37,7 @@ mod outbox;
 mod policy;
 mod products;
 mod recipients;
+mod scim;
 mod sessions;
 mod shares;
 

@@ -17,20 +17,21 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use meshgate_core::Error;
 use meshgate_core::access::{ColumnTags, DataFilter, GrantScope, Mask, RowRule, TagMask};
-use meshgate_core::credential::TableTenancy;
+use meshgate_core::credential::{Credential, CredentialAction, SessionPolicy, TableTenancy};
 use meshgate_core::lifecycle::{ItemStatus, ShareStatus};
+use meshgate_core::model::MembershipSource;
 use meshgate_core::model::{
     ApiToken, Column, DataProduct, Domain, ExternalLocation, Grant, Grantee, Health, ItemKind,
     JobKind, NewAuditEvent, Outcome, Permission, Principal, PrincipalKind, ProductTable,
     RecipientSettings, Share, ShareItem, SharingToken, SharingTokenKind, Team, TeamMember,
-    TeamRole, new_id,
+    TeamRole, TokenScope, new_id,
 };
 use meshgate_core::notify::{
     Contact, DeliveryStatus, Notification, NotifyEvent, Webhook, WebhookDelivery,
 };
 use meshgate_store::{
-    AuditFilter, ItemHealth, NewJob, NotificationBatch, ProductFilter, ShareChange, ShareFilter,
-    Store, connect, migrate, truncate_to_micros,
+    AuditFilter, ItemHealth, MemberOp, NewJob, NotificationBatch, ProductFilter, ScimWrite,
+    ShareChange, ShareFilter, Store, connect, migrate, truncate_to_micros,
 };
 use sqlx::{Connection, Executor};
 use uuid::Uuid;
@@ -168,6 +169,9 @@ suite!(
     external_locations_crud_unique_and_audited,
     mask_key_is_shared_separate_and_rotates,
     access_rows_read_everything_the_snapshot_needs,
+    deactivation_revokes_every_credential_at_once,
+    group_members_change_by_source,
+    scim_writes_are_whole_and_compare_and_set,
 );
 
 // ----- fixtures -----
@@ -451,6 +455,7 @@ async fn timestamps_round_trip_at_microsecond_precision(env: &Env) {
         created_at: old,
         expires_at: Some(Utc.timestamp_opt(4_102_444_800, 999_999_000).unwrap()),
         revoked_at: None,
+        scope: TokenScope::Scim,
     };
     s.create_token(&token, audit("token.create")).await.unwrap();
     assert_eq!(s.get_token(token.id).await.unwrap(), Some(token));
@@ -583,6 +588,7 @@ async fn tokens_lookup_by_hash_and_revocation(env: &Env) {
         created_at: now(),
         expires_at: Some(now() + Duration::days(90)),
         revoked_at: None,
+        scope: TokenScope::Api,
     };
     s.create_token(&token, audit("token.create")).await.unwrap();
     let second = ApiToken {
@@ -5259,4 +5265,352 @@ async fn migration_comparison_reports_what_one_side_lacks() {
     name.ty = "BLOB".into();
     let differences = schema_differences(&before, &other);
     assert_eq!(differences.len(), 2, "{differences:#?}");
+}
+
+// ----- deactivation and SCIM -----
+
+/// An API token, a usable and an expired credential, and an activated recipient token of
+/// `who`.
+async fn credentials_of(s: &dyn Store, who: &Principal) -> (ApiToken, Credential, SharingToken) {
+    let token = ApiToken {
+        id: new_id(),
+        principal_id: who.id,
+        name: "laptop".into(),
+        token_hash: format!("hash-{}", who.name),
+        created_at: now(),
+        expires_at: None,
+        revoked_at: None,
+        scope: TokenScope::Api,
+    };
+    s.create_token(&token, audit("token.create")).await.unwrap();
+    let credential = |expires_at| Credential {
+        id: new_id(),
+        principal_id: who.id,
+        policy: SessionPolicy {
+            tables: vec!["d.p.t".into()],
+            actions: vec![CredentialAction::Read],
+            key_prefix: None,
+        },
+        created_at: now() - Duration::hours(2),
+        expires_at,
+        revoked_at: None,
+    };
+    let usable = credential(now() + Duration::hours(1));
+    let expired = credential(now() - Duration::hours(1));
+    for c in [&usable, &expired] {
+        s.create_credential(c, audit("credential.create"))
+            .await
+            .unwrap();
+    }
+    let recipient = active_token(
+        s,
+        who,
+        SharingTokenKind::Bearer,
+        &format!("rt-{}", who.name),
+        now(),
+        None,
+    )
+    .await;
+    (token, usable, recipient)
+}
+
+async fn deactivation_revokes_every_credential_at_once(env: &Env) {
+    let s = env.s();
+    let alice = principal(s, "alice", PrincipalKind::User).await;
+    let bob = principal(s, "bob", PrincipalKind::User).await;
+    let (token, credential, recipient) = credentials_of(s, &alice).await;
+    let (bob_token, _, _) = credentials_of(s, &bob).await;
+    let v0 = s.policy_version().await.unwrap();
+    let at = now();
+    let revoked = s
+        .deactivate_principal(alice.id, at, audit("principal.deactivate"))
+        .await
+        .unwrap();
+    assert_eq!(revoked.api_tokens, 1);
+    assert_eq!(revoked.recipient_tokens, 1);
+    assert_eq!(
+        revoked.credentials,
+        vec![credential.id],
+        "only the unexpired one"
+    );
+    assert_eq!(s.policy_version().await.unwrap(), v0 + 1);
+    assert!(!s.get_principal(alice.id).await.unwrap().unwrap().active);
+    assert_eq!(
+        s.get_token(token.id).await.unwrap().unwrap().revoked_at,
+        Some(at)
+    );
+    let rt = s.get_sharing_token(recipient.id).await.unwrap().unwrap();
+    assert_eq!(rt.revoked_at, Some(at));
+    assert!(
+        s.revoked_credentials(now())
+            .await
+            .unwrap()
+            .contains(&credential.id)
+    );
+    // Bob's are untouched.
+    assert!(
+        s.get_token(bob_token.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at
+            .is_none()
+    );
+    assert!(s.get_principal(bob.id).await.unwrap().unwrap().active);
+    // The event says what was revoked.
+    let events = s
+        .list_audit(&AuditFilter {
+            action_prefix: Some("principal.deactivate".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].detail["revoked"]["api_tokens"], 1);
+    assert_eq!(events[0].detail["revoked"]["credentials"], 1);
+    // Again: nothing left to revoke; a principal that does not exist is not found.
+    let again = s
+        .deactivate_principal(alice.id, now(), audit("principal.deactivate"))
+        .await
+        .unwrap();
+    assert_eq!(again, meshgate_store::Revoked::default());
+    assert_eq!(
+        s.get_token(token.id).await.unwrap().unwrap().revoked_at,
+        Some(at)
+    );
+    let err = s
+        .deactivate_principal(new_id(), now(), audit("principal.deactivate"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }), "{err}");
+}
+
+async fn group_members_change_by_source(env: &Env) {
+    let s = env.s();
+    let group = principal(s, "analysts", PrincipalKind::Group).await;
+    let [a, b, c] = [
+        principal(s, "ann", PrincipalKind::User).await,
+        principal(s, "ben", PrincipalKind::User).await,
+        principal(s, "cat", PrincipalKind::User).await,
+    ];
+    // Ann was added by hand.
+    s.add_group_member(group.id, a.id, audit("group.add"))
+        .await
+        .unwrap();
+    let v0 = s.policy_version().await.unwrap();
+    let (added, removed) = s
+        .change_group_members(
+            group.id,
+            MembershipSource::Scim,
+            &[MemberOp::Set(vec![a.id, b.id]), MemberOp::Add(vec![c.id])],
+            audit("group.sync"),
+        )
+        .await
+        .unwrap();
+    let mut want = vec![b.id, c.id];
+    want.sort();
+    assert_eq!(
+        (added, removed),
+        (want, vec![]),
+        "ann stays a manual member"
+    );
+    assert_eq!(s.policy_version().await.unwrap(), v0 + 1);
+    // Removing through SCIM leaves the manual membership alone.
+    let (added, removed) = s
+        .change_group_members(
+            group.id,
+            MembershipSource::Scim,
+            &[MemberOp::Remove(vec![a.id, b.id])],
+            audit("group.sync"),
+        )
+        .await
+        .unwrap();
+    assert_eq!((added, removed), (vec![], vec![b.id]));
+    let mut members = s.group_members(group.id).await.unwrap();
+    members.sort();
+    let mut want = vec![a.id, c.id];
+    want.sort();
+    assert_eq!(members, want);
+    let sources: Vec<_> = s
+        .all_group_members()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|(g, _, _)| *g == group.id)
+        .map(|(_, m, source)| (m, source))
+        .collect();
+    assert!(
+        sources.contains(&(a.id, MembershipSource::Manual)),
+        "{sources:?}"
+    );
+    assert!(
+        sources.contains(&(c.id, MembershipSource::Scim)),
+        "{sources:?}"
+    );
+    // No change: no bump, no event.
+    let v1 = s.policy_version().await.unwrap();
+    let before = count_actions(s, "group.sync").await;
+    s.change_group_members(
+        group.id,
+        MembershipSource::Scim,
+        &[MemberOp::Add(vec![c.id])],
+        audit("group.sync"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.policy_version().await.unwrap(), v1);
+    assert_eq!(count_actions(s, "group.sync").await, before);
+    // A member that is no principal fails the whole change.
+    let err = s
+        .change_group_members(
+            group.id,
+            MembershipSource::Scim,
+            &[MemberOp::Set(vec![b.id, new_id()])],
+            audit("group.sync"),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Invalid { .. }), "{err}");
+    let mut members = s.group_members(group.id).await.unwrap();
+    members.sort();
+    assert_eq!(members, want, "nothing of the failed change remains");
+    let err = s
+        .change_group_members(a.id, MembershipSource::Scim, &[], audit("group.sync"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Invalid { .. }), "{err}");
+}
+
+fn scim_write(p: &Principal, create: bool, expected_version: i64) -> ScimWrite {
+    ScimWrite {
+        principal: p.clone(),
+        create,
+        attributes: serde_json::json!({"externalId": "x-1"}),
+        expected_version,
+        at: now(),
+        members: vec![],
+        delete: false,
+        audit: audit("principal.update"),
+        members_audit: audit("group.sync"),
+    }
+}
+
+async fn scim_writes_are_whole_and_compare_and_set(env: &Env) {
+    let s = env.s();
+    let alice = Principal {
+        id: new_id(),
+        name: "alice".into(),
+        kind: PrincipalKind::User,
+        display_name: "Alice".into(),
+        is_admin: false,
+        created_at: now(),
+        login: Some("Alice@Example.com".into()),
+        active: true,
+    };
+    s.write_scim(&scim_write(&alice, true, 0)).await.unwrap();
+    assert_eq!(
+        s.get_principal(alice.id).await.unwrap(),
+        Some(alice.clone())
+    );
+    let record = s.scim_record(alice.id).await.unwrap().unwrap();
+    assert_eq!(record.version, 1);
+    assert_eq!(record.attributes["externalId"], "x-1");
+    // The login is unique whatever the case: the whole create fails.
+    let twin = Principal {
+        id: new_id(),
+        name: "alice-2".into(),
+        login: Some("alice@example.COM".into()),
+        ..alice.clone()
+    };
+    let err = s.write_scim(&scim_write(&twin, true, 0)).await.unwrap_err();
+    assert!(matches!(err, Error::AlreadyExists { .. }), "{err}");
+    assert!(s.get_principal(twin.id).await.unwrap().is_none());
+    assert!(s.scim_record(twin.id).await.unwrap().is_none());
+    // A write from an older read changes nothing.
+    let renamed = Principal {
+        display_name: "Alice S.".into(),
+        ..alice.clone()
+    };
+    s.write_scim(&scim_write(&renamed, false, 1)).await.unwrap();
+    let err = s
+        .write_scim(&scim_write(&alice, false, 1))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Conflict { .. }), "{err}");
+    assert_eq!(
+        s.get_principal(alice.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .display_name,
+        "Alice S."
+    );
+    // A group with SCIM members; a member that does not exist fails the write whole.
+    let group = Principal {
+        id: new_id(),
+        name: "sales".into(),
+        kind: PrincipalKind::Group,
+        display_name: "Sales".into(),
+        login: Some("Sales".into()),
+        ..alice.clone()
+    };
+    let mut w = scim_write(&group, true, 0);
+    w.members = vec![MemberOp::Set(vec![alice.id, new_id()])];
+    let err = s.write_scim(&w).await.unwrap_err();
+    assert!(matches!(err, Error::Invalid { .. }), "{err}");
+    assert!(
+        s.get_principal(group.id).await.unwrap().is_none(),
+        "nothing half-written"
+    );
+    w.members = vec![MemberOp::Set(vec![alice.id])];
+    let written = s.write_scim(&w).await.unwrap();
+    assert_eq!(written.added, vec![alice.id]);
+    assert_eq!(s.groups_of(alice.id).await.unwrap(), vec![group.id]);
+    // Deactivating through SCIM revokes alice's credentials in the same write.
+    let (token, credential, recipient) = credentials_of(s, &alice).await;
+    let inactive = Principal {
+        active: false,
+        ..renamed.clone()
+    };
+    let written = s
+        .write_scim(&scim_write(&inactive, false, 2))
+        .await
+        .unwrap();
+    let revoked = written.revoked.unwrap();
+    assert_eq!(revoked.credentials, vec![credential.id]);
+    assert!(
+        s.get_token(token.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at
+            .is_some()
+    );
+    assert!(
+        s.get_sharing_token(recipient.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at
+            .is_some()
+    );
+    // Delete: login freed and kept, memberships gone, the record marked.
+    let mut w = scim_write(&inactive, false, 3);
+    w.delete = true;
+    let written = s.write_scim(&w).await.unwrap();
+    assert!(written.revoked.is_none(), "it was inactive already");
+    let gone = s.get_principal(alice.id).await.unwrap().unwrap();
+    assert_eq!((gone.login, gone.active), (None, false));
+    let record = s.scim_record(alice.id).await.unwrap().unwrap();
+    assert!(record.deleted_at.is_some());
+    assert_eq!(record.deleted_login.as_deref(), Some("Alice@Example.com"));
+    assert!(s.groups_of(alice.id).await.unwrap().is_empty());
+    // A deleted record takes no more writes; its login can be used again.
+    let err = s
+        .write_scim(&scim_write(&inactive, false, 4))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Conflict { .. }), "{err}");
+    s.write_scim(&scim_write(&twin, true, 0)).await.unwrap();
+    assert_eq!(s.scim_records().await.unwrap().len(), 3);
 }

@@ -508,6 +508,7 @@ async fn missing_garbage_revoked_and_expired_tokens_are_401() {
         created_at: now - chrono::Duration::days(10),
         expires_at: Some(now - chrono::Duration::seconds(1)),
         revoked_at: None,
+        scope: meshgate_core::model::TokenScope::Api,
     };
     let event = NewAuditEvent::new(None, "token.create", "token", Some(record.id.to_string()));
     m.state.store.create_token(&record, event).await.unwrap();

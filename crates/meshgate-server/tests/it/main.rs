@@ -21,6 +21,7 @@ mod limits;
 mod locations;
 mod notify;
 mod routes;
+mod scim;
 mod security;
 mod sharing;
 mod sharing_conformance;

@@ -2,6 +2,8 @@
 //! cannot forget a boundary:
 //! - a tenant-scoped credential (`mgs_…`) and a Delta Sharing recipient token (`mgr_…`) get
 //!   401 or 403 on every control-plane route;
+//! - a SCIM token (an API token of scope `scim`) gets 401 or 403 on every authenticated route
+//!   but SCIM's, and every other token (an admin's API token included) on SCIM's;
 //! - a draft product answers, route by route, exactly as a product that does not exist to a
 //!   principal outside its team;
 //! - path parameters that are not names (`..`, `/`, absolute paths) are refused before any
@@ -82,6 +84,7 @@ fn routes() -> Vec<Route> {
                 ("sharing.rs", "routes") => "/delta-sharing",
                 ("files.rs", "signed_routes") => "",
                 ("signin/browser.rs", _) => "",
+                (n, _) if n == "scim.rs" || n.starts_with("scim/") => "/scim/v2",
                 _ => "/api/v1",
             };
             out.push(Route {
@@ -193,6 +196,37 @@ async fn call(m: &Mesh, method: &str, uri: &str, bearer: Option<&str>) -> Resp {
         .await
 }
 
+/// Routes that authenticate no one: health, the OpenAPI document, signed file URLs, Delta
+/// Sharing profile links and the OAuth exchange (which takes a client secret).
+fn public(path: &str) -> bool {
+    path.starts_with("/files/v1/")
+        || matches!(
+            path,
+            "/healthz" | "/readyz" | "/api/v1/openapi.json" | "/delta-sharing/oauth/token"
+        )
+        || path.starts_with("/delta-sharing/profile/")
+}
+
+/// A SCIM token of a new service principal `scim`, made by the admin.
+async fn scim_token(m: &Mesh) -> String {
+    m.post(
+        "admin",
+        "/api/v1/principals",
+        &json!({"name": "scim", "kind": "service"}),
+    )
+    .await
+    .ok(StatusCode::CREATED);
+    let v = m
+        .post(
+            "admin",
+            "/api/v1/tokens",
+            &json!({"principal": "scim", "scope": "scim"}),
+        )
+        .await
+        .ok(StatusCode::CREATED);
+    v["token"].as_str().unwrap().to_string()
+}
+
 /// The demo mesh with `sales.people`, a tenant credential of alice's on it and a recipient
 /// token of bob's.
 async fn mesh_with_tokens() -> (Mesh, String, String) {
@@ -233,9 +267,12 @@ async fn every_route_exists_and_refuses_data_plane_tokens_on_the_control_plane()
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let scim = scim_token(&m).await;
     let all = routes();
     let mut checked = BTreeSet::new();
+    let mut scim_routes = 0;
     let mut failures = Vec::new();
+    let refused = |r: &Resp| matches!(r.status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN);
     for route in &all {
         for method in &route.methods {
             let uri = fill(&route.path, "people");
@@ -247,6 +284,49 @@ async fn every_route_exists_and_refuses_data_plane_tokens_on_the_control_plane()
                     "{method} {} ({}) is not served",
                     route.path, route.origin
                 ));
+            }
+            // SCIM takes a SCIM token and nothing else; a SCIM token opens nothing else.
+            if route.path.starts_with("/scim/v2/") {
+                scim_routes += 1;
+                let r = call(&m, method, &uri, Some(&scim)).await;
+                if refused(&r) {
+                    failures.push(format!(
+                        "{method} {} refused the SCIM token: {}",
+                        route.path,
+                        r.text()
+                    ));
+                }
+                for (kind, token) in [
+                    ("an admin's API token", m.token("admin")),
+                    ("bob's API token", m.token("bob")),
+                    ("a credential", cred.clone()),
+                    ("a recipient token", recipient.clone()),
+                ] {
+                    let r = call(&m, method, &uri, Some(&token)).await;
+                    let scim_error =
+                        r.json()["schemas"][0] == "urn:ietf:params:scim:api:messages:2.0:Error";
+                    if r.status != StatusCode::UNAUTHORIZED || !scim_error {
+                        failures.push(format!(
+                            "{method} {} answered {kind} {}: {}",
+                            route.path,
+                            r.status,
+                            r.text()
+                        ));
+                    }
+                }
+                continue;
+            }
+            if !public(&route.path) {
+                let r = call(&m, method, &uri, Some(&scim)).await;
+                if !refused(&r) {
+                    failures.push(format!(
+                        "{method} {} ({}) answered a SCIM token {}: {}",
+                        route.path,
+                        route.origin,
+                        r.status,
+                        r.text()
+                    ));
+                }
             }
             if data_plane_or_public(method, &route.path) {
                 continue;
@@ -268,6 +348,7 @@ async fn every_route_exists_and_refuses_data_plane_tokens_on_the_control_plane()
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     assert!(checked.len() >= 80, "{checked:?}");
+    assert!(scim_routes >= 15, "{scim_routes} SCIM routes");
 }
 
 /// An answer with the product's name and the request id taken out.
