@@ -14,7 +14,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::{DateTime, Duration, Utc};
-use meshgate_core::model::{NewAuditEvent, Principal, SessionMethod, SignInAttempt};
+use meshgate_core::model::{NewAuditEvent, Principal, SessionMethod, SignInAttempt, TokenScope};
 use meshgate_core::token;
 use meshgate_oidc::{Pkce, random_secret};
 use serde::{Deserialize, Serialize};
@@ -227,6 +227,12 @@ async fn token_sign_in(
         .ok_or_else(refused)?;
     if !record.is_usable(Utc::now()) || !principal.active {
         return Err(refused());
+    }
+    // A SCIM token provisions; it never becomes a person's session.
+    if record.scope != TokenScope::Api {
+        return Err(ApiError::unauthenticated(
+            "this is a SCIM provisioning token: it opens no session; sign in with an API token",
+        ));
     }
     let (secret, session) = session::open(&state, &principal, SessionMethod::Token, None).await?;
     let body = SessionView::of(&state, principal, &session);

@@ -148,12 +148,7 @@ fn enclosing_fn(before: &str) -> String {
 /// OAuth exchange, the ways to sign in).
 fn data_plane_or_public(method: &str, path: &str) -> bool {
     path.starts_with("/delta-sharing/")
-        || matches!(
-            path,
-            "/auth/providers" | "/auth/login" | "/auth/callback" | "/auth/token"
-        )
-        || path.starts_with("/files/v1/")
-        || matches!(path, "/healthz" | "/readyz" | "/api/v1/openapi.json")
+        || public(path)
         || path == "/api/v1/query"
         || path == "/api/v1/whoami"
         || (path == "/api/v1/products/{domain}/{product}/tables/{table}/rows"
@@ -205,6 +200,11 @@ fn public(path: &str) -> bool {
             "/healthz" | "/readyz" | "/api/v1/openapi.json" | "/delta-sharing/oauth/token"
         )
         || path.starts_with("/delta-sharing/profile/")
+        // The ways to sign in (they read no bearer token).
+        || matches!(
+            path,
+            "/auth/providers" | "/auth/login" | "/auth/callback" | "/auth/token"
+        )
 }
 
 /// A SCIM token of a new service principal `scim`, made by the admin.

@@ -644,6 +644,29 @@ async fn a_token_opens_a_session_where_there_is_no_provider_and_idle_sessions_en
         )
         .await;
     bad.error(StatusCode::UNAUTHORIZED, "unauthenticated");
+    // A SCIM token opens no session (it would escape its scope).
+    mesh.post(
+        "admin",
+        "/api/v1/principals",
+        &json!({"name": "idp", "kind": "service"}),
+    )
+    .await
+    .ok(StatusCode::CREATED);
+    let scim = mesh
+        .post(
+            "admin",
+            "/api/v1/tokens",
+            &json!({"principal": "idp", "scope": "scim", "name": "provisioning"}),
+        )
+        .await
+        .ok(StatusCode::CREATED)["token"]
+        .as_str()
+        .expect("token")
+        .to_string();
+    browser
+        .call("POST", "/auth/token", &[], Some(json!({"token": scim})))
+        .await
+        .error(StatusCode::UNAUTHORIZED, "unauthenticated");
     let r = browser
         .call("POST", "/auth/token", &[], Some(json!({"token": alice})))
         .await;
@@ -790,4 +813,95 @@ async fn a_partners_identity_provider_opens_delta_sharing_for_its_bound_recipien
     mesh.get("admin", federation)
         .await
         .error(StatusCode::NOT_FOUND, "not_found");
+}
+
+#[tokio::test]
+async fn deprovisioning_over_scim_ends_jwts_and_browser_sessions_at_the_next_request() {
+    let Some(script) = provider_script() else {
+        return;
+    };
+    let provider =
+        Provider::start_with_redirect(&script, &format!("{MESHGATE}/auth/callback")).await;
+    let mut issuer = issuer_config(&provider, Provision::On);
+    issuer.client_secret = Some("meshgate-secret".into());
+    let mesh = Mesh::demo_with(move |c: &mut Config| {
+        c.auth.oidc = vec![issuer];
+        c.public_url = Some(MESHGATE.into());
+    })
+    .await;
+    // hank signs in twice: a bearer JWT (then remembered) and a browser session.
+    let jwt = id_token(&browser_login(&provider, "hank").await);
+    whoami(&mesh, &jwt).await.ok(StatusCode::OK);
+    let mut browser = Browser::new(&mesh);
+    browser
+        .open(&format!("{MESHGATE}/auth/login"), "hank")
+        .await;
+    browser
+        .call("GET", "/api/v1/whoami", &[], None)
+        .await
+        .ok(StatusCode::OK);
+
+    // The identity provider deactivates hank over SCIM.
+    mesh.post(
+        "admin",
+        "/api/v1/principals",
+        &json!({"name": "idp", "kind": "service"}),
+    )
+    .await
+    .ok(StatusCode::CREATED);
+    let scim_token = mesh
+        .post(
+            "admin",
+            "/api/v1/tokens",
+            &json!({"principal": "idp", "scope": "scim", "name": "provisioning"}),
+        )
+        .await
+        .ok(StatusCode::CREATED)["token"]
+        .as_str()
+        .expect("token")
+        .to_string();
+    let scim = |method: &'static str, path: String, body: Option<Value>| {
+        let mesh = &mesh;
+        let token = scim_token.clone();
+        async move {
+            let body = body.map_or(Body::empty(), |b| Body::from(b.to_string()));
+            mesh.send_bearer(
+                method,
+                &format!("/scim/v2{path}"),
+                Some(&token),
+                Some("application/scim+json"),
+                body,
+            )
+            .await
+        }
+    };
+    let found = scim(
+        "GET",
+        "/Users?filter=userName%20eq%20%22hank%22".into(),
+        None,
+    )
+    .await
+    .ok(StatusCode::OK);
+    let id = found["Resources"][0]["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let patch = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                       "Operations": [{"op": "replace", "path": "active", "value": false}]});
+    scim("PATCH", format!("/Users/{id}"), Some(patch))
+        .await
+        .ok(StatusCode::OK);
+
+    whoami(&mesh, &jwt)
+        .await
+        .error(StatusCode::UNAUTHORIZED, "unauthenticated");
+    browser
+        .call("GET", "/api/v1/whoami", &[], None)
+        .await
+        .error(StatusCode::UNAUTHORIZED, "unauthenticated");
+    // Nor can it sign in again, at the provider or with a new token.
+    let again = id_token(&browser_login(&provider, "hank").await);
+    whoami(&mesh, &again)
+        .await
+        .error(StatusCode::UNAUTHORIZED, "unauthenticated");
 }
