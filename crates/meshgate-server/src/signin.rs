@@ -35,13 +35,17 @@ use crate::state::AppState;
 /// Most tokens remembered at once; past it, expired ones are dropped, then all.
 const MAX_CACHED: usize = 10_000;
 
+/// A verified token's entry: the principal, until when it holds, and whether it names a
+/// federated recipient.
+type CachedToken = (Uuid, DateTime<Utc>, bool);
+
 /// Sign-in with identity providers: the verifier and what it has already checked.
 pub struct SignIn {
     verifier: Verifier,
     cache_secs: i64,
     /// Verified tokens by hash: the principal, until when the entry holds, and whether it
     /// names a federated recipient (then it opens only Delta Sharing).
-    tokens: Mutex<HashMap<String, (Uuid, DateTime<Utc>, bool)>>,
+    tokens: Mutex<HashMap<String, CachedToken>>,
     /// When a refusal of each reason was last audited, and how many since went unrecorded:
     /// a flood of bad tokens costs one audit event per reason per second.
     refusals: Mutex<HashMap<&'static str, (Instant, u64)>>,

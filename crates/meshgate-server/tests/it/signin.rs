@@ -396,8 +396,7 @@ impl<'a> Browser<'a> {
             let (at, form) = next.clone();
             let parsed = reqwest::Url::parse(&at).expect("url");
             let host = parsed.host_str().unwrap_or_default().to_string();
-            if at.starts_with(MESHGATE) {
-                let path = &at[MESHGATE.len()..];
+            if let Some(path) = at.strip_prefix(MESHGATE) {
                 let req = axum::http::Request::builder()
                     .method("GET")
                     .uri(path)
