@@ -165,9 +165,20 @@ async fn create(
     caller: Caller,
     JsonBody(req): JsonBody<CredentialRequest>,
 ) -> ApiResult<(StatusCode, Json<CreatedCredential>)> {
+    let created = create_credential(&state, &caller, req).await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+/// Signs a credential for the caller under the session policy asked for, once it is within the
+/// caller's rights (a policy beyond them is refused and audited as denied).
+async fn create_credential(
+    state: &AppState,
+    caller: &Caller,
+    req: CredentialRequest,
+) -> ApiResult<CreatedCredential> {
     authorize(
-        &state,
-        &caller,
+        state,
+        caller,
         Action::CreateToken,
         &Resource::Principal { id: caller.id() },
         "create credentials",
@@ -205,9 +216,9 @@ async fn create(
         actions,
         key_prefix: req.key_prefix.clone(),
     };
-    if let Err(e) = check_within_rights(&state, &caller, &policy).await {
+    if let Err(e) = check_within_rights(state, caller, &policy).await {
         if e.status == StatusCode::FORBIDDEN {
-            let event = audit(&caller, "credential.create", "principal", caller.id())
+            let event = audit(caller, "credential.create", "principal", caller.id())
                 .with_outcome(Outcome::Denied)
                 .with_detail(json!({"policy": policy, "reason": e.message}));
             state.store.append_audit(event).await?;
@@ -231,16 +242,13 @@ async fn create(
         expires_at: record.expires_at,
     };
     let token = state.credentials.sign(&claims)?;
-    let event = audit(&caller, "credential.create", "credential", record.id)
+    let event = audit(caller, "credential.create", "credential", record.id)
         .with_detail(json!({"policy": record.policy, "expires_at": record.expires_at}));
     state.store.create_credential(&record, event).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(CreatedCredential {
-            credential: record,
-            token,
-        }),
-    ))
+    Ok(CreatedCredential {
+        credential: record,
+        token,
+    })
 }
 
 #[derive(Debug, Deserialize)]
@@ -269,18 +277,27 @@ async fn list(
     caller: Caller,
     Params(q): Params<ListQuery>,
 ) -> ApiResult<Json<Vec<Credential>>> {
+    Ok(Json(list_credentials(&state, &caller, q).await?))
+}
+
+/// The credentials of a principal (the caller's own by default), for whoever may list its tokens.
+async fn list_credentials(
+    state: &AppState,
+    caller: &Caller,
+    q: ListQuery,
+) -> ApiResult<Vec<Credential>> {
     let principal = match q.principal {
-        Some(name) => crate::lookup::principal_by_name(&state, &name).await?,
+        Some(name) => crate::lookup::principal_by_name(state, &name).await?,
         None => caller.principal.clone(),
     };
     authorize(
-        &state,
-        &caller,
+        state,
+        caller,
         Action::ListTokens,
         &Resource::Principal { id: principal.id },
         "list these credentials",
     )?;
-    Ok(Json(state.store.list_credentials(principal.id).await?))
+    Ok(state.store.list_credentials(principal.id).await?)
 }
 
 #[utoipa::path(
@@ -301,15 +318,20 @@ async fn revoke(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Credential>> {
-    let parsed = Uuid::parse_str(&id).map_err(|_| ApiError::not_found("credential", &id))?;
+    Ok(Json(revoke_credential(&state, &caller, &id).await?))
+}
+
+/// Revokes a credential (at once on this replica), for whoever may revoke the principal's tokens.
+async fn revoke_credential(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Credential> {
+    let parsed = Uuid::parse_str(id).map_err(|_| ApiError::not_found("credential", id))?;
     let found = state
         .store
         .get_credential(parsed)
         .await?
-        .ok_or_else(|| ApiError::not_found("credential", &id))?;
+        .ok_or_else(|| ApiError::not_found("credential", id))?;
     authorize(
-        &state,
-        &caller,
+        state,
+        caller,
         Action::RevokeToken,
         &Resource::Principal {
             id: found.principal_id,
@@ -317,13 +339,13 @@ async fn revoke(
         "revoke this credential",
     )?;
     let now = Utc::now();
-    let event = audit(&caller, "credential.revoke", "credential", found.id);
+    let event = audit(caller, "credential.revoke", "credential", found.id);
     state.store.revoke_credential(found.id, now, event).await?;
     state.credentials.mark_revoked(found.id);
     let after = state
         .store
         .get_credential(found.id)
         .await?
-        .ok_or_else(|| ApiError::not_found("credential", &id))?;
-    Ok(Json(after))
+        .ok_or_else(|| ApiError::not_found("credential", id))?;
+    Ok(after)
 }

@@ -210,12 +210,17 @@ async fn list(
     State(state): State<AppState>,
     caller: Caller,
 ) -> ApiResult<Json<Vec<ExternalLocationView>>> {
-    admit(&state, &caller, "list external locations")?;
+    Ok(Json(list_locations(&state, &caller).await?))
+}
+
+/// Every external location, for whoever may manage them.
+async fn list_locations(state: &AppState, caller: &Caller) -> ApiResult<Vec<ExternalLocationView>> {
+    admit(state, caller, "list external locations")?;
     let mut out = Vec::new();
     for l in state.store.list_external_locations().await? {
-        out.push(ExternalLocationView::load(&state, l).await?);
+        out.push(ExternalLocationView::load(state, l).await?);
     }
-    Ok(Json(out))
+    Ok(out)
 }
 
 #[utoipa::path(
@@ -259,17 +264,23 @@ async fn remove(
     caller: Caller,
     Path(name): Path<String>,
 ) -> ApiResult<StatusCode> {
-    admit(&state, &caller, "delete external locations")?;
-    let l = location_by_name(&state, &name).await?;
+    remove_location(&state, &caller, &name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Deletes an external location, for whoever may manage them.
+async fn remove_location(state: &AppState, caller: &Caller, name: &str) -> ApiResult<()> {
+    admit(state, caller, "delete external locations")?;
+    let l = location_by_name(state, name).await?;
     let event = audit(
-        &caller,
+        caller,
         "external_location.delete",
         "external_location",
         l.id,
     )
     .with_detail(json!({"name": l.name, "url": l.url}));
     state.store.delete_external_location(l.id, event).await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(())
 }
 
 // ----- the rules of registration and writes -----

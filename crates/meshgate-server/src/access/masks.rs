@@ -69,18 +69,23 @@ async fn list_tag_masks(
     State(state): State<AppState>,
     caller: Caller,
 ) -> ApiResult<Json<Vec<TagMaskView>>> {
+    Ok(Json(list_masks(&state, &caller).await?))
+}
+
+/// Every tag mask, for whoever may view the mesh.
+async fn list_masks(state: &AppState, caller: &Caller) -> ApiResult<Vec<TagMaskView>> {
     authorize(
-        &state,
-        &caller,
+        state,
+        caller,
         Action::ViewMesh,
         &Resource::Mesh,
         "view tag masks",
     )?;
     let mut out = Vec::new();
     for m in state.store.list_tag_masks().await? {
-        out.push(tag_mask_view(&state, m).await?);
+        out.push(tag_mask_view(state, m).await?);
     }
-    Ok(Json(out))
+    Ok(out)
 }
 
 #[utoipa::path(
@@ -99,13 +104,22 @@ async fn put_tag_mask(
     caller: Caller,
     JsonBody(req): JsonBody<TagMaskRequest>,
 ) -> ApiResult<Json<TagMaskView>> {
+    Ok(Json(put_mask(&state, &caller, req).await?))
+}
+
+/// Sets the mask of a tag, mesh-wide (admins) or for one domain (whoever may change it).
+async fn put_mask(
+    state: &AppState,
+    caller: &Caller,
+    req: TagMaskRequest,
+) -> ApiResult<TagMaskView> {
     meshgate_core::names::validate("tag", &req.tag).map_err(ApiError::from)?;
     let domain_id = match &req.domain {
         Some(name) => {
-            let d = lookup::domain_by_name(&state, name).await?;
+            let d = lookup::domain_by_name(state, name).await?;
             authorize(
-                &state,
-                &caller,
+                state,
+                caller,
                 Action::UpdateDomain,
                 &Resource::Domain { id: d.id },
                 "set tag masks for this domain",
@@ -114,8 +128,8 @@ async fn put_tag_mask(
         }
         None => {
             authorize(
-                &state,
-                &caller,
+                state,
+                caller,
                 Action::CreateDomain,
                 &Resource::Mesh,
                 "set mesh-wide tag masks",
@@ -136,10 +150,10 @@ async fn put_tag_mask(
         mask: req.mask,
         created_at: existing.map_or_else(Utc::now, |m| m.created_at),
     };
-    let event = audit(&caller, "tag_mask.put", "tag_mask", mask.id)
+    let event = audit(caller, "tag_mask.put", "tag_mask", mask.id)
         .with_detail(json!({"tag": mask.tag, "mask": mask.mask, "domain": req.domain}));
     state.store.put_tag_mask(&mask, event).await?;
-    Ok(Json(tag_mask_view(&state, mask).await?))
+    tag_mask_view(state, mask).await
 }
 
 #[utoipa::path(
@@ -160,34 +174,40 @@ async fn delete_tag_mask(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let parsed = Uuid::parse_str(&id).map_err(|_| ApiError::not_found("tag mask", &id))?;
+    delete_mask(&state, &caller, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Removes a tag mask, for whoever may set it.
+async fn delete_mask(state: &AppState, caller: &Caller, id: &str) -> ApiResult<()> {
+    let parsed = Uuid::parse_str(id).map_err(|_| ApiError::not_found("tag mask", id))?;
     let mask = state
         .store
         .list_tag_masks()
         .await?
         .into_iter()
         .find(|m| m.id == parsed)
-        .ok_or_else(|| ApiError::not_found("tag mask", &id))?;
+        .ok_or_else(|| ApiError::not_found("tag mask", id))?;
     match mask.domain_id {
         Some(d) => authorize(
-            &state,
-            &caller,
+            state,
+            caller,
             Action::UpdateDomain,
             &Resource::Domain { id: d },
             "remove tag masks of this domain",
         )?,
         None => authorize(
-            &state,
-            &caller,
+            state,
+            caller,
             Action::CreateDomain,
             &Resource::Mesh,
             "remove mesh-wide tag masks",
         )?,
     }
-    let event = audit(&caller, "tag_mask.delete", "tag_mask", mask.id)
-        .with_detail(json!({"tag": mask.tag}));
+    let event =
+        audit(caller, "tag_mask.delete", "tag_mask", mask.id).with_detail(json!({"tag": mask.tag}));
     state.store.delete_tag_mask(mask.id, event).await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(())
 }
 
 // ----- the mask key -----
@@ -218,21 +238,26 @@ async fn rotate_mask_key(
     State(state): State<AppState>,
     caller: Caller,
 ) -> ApiResult<Json<RotatedKey>> {
+    Ok(Json(rotate_key(&state, &caller).await?))
+}
+
+/// Replaces the key of the `hash` mask (admins) and forgets every snapshot made under the old one.
+async fn rotate_key(state: &AppState, caller: &Caller) -> ApiResult<RotatedKey> {
     // Mesh-wide mask settings are the admins', as mesh-wide tag masks are.
     authorize(
-        &state,
-        &caller,
+        state,
+        caller,
         Action::CreateDomain,
         &Resource::Mesh,
         "rotate the mesh's mask key",
     )?;
-    let event = audit(&caller, "mesh.mask_key.rotate", "mesh", "mask_key");
+    let event = audit(caller, "mesh.mask_key.rotate", "mesh", "mask_key");
     state.store.rotate_mask_key(event).await?;
     let key_id = MaskKey::new(state.store.mask_key().await?).id();
-    crate::snapshot::forget_all(&state);
+    crate::snapshot::forget_all(state);
     tracing::info!(key_id = %key_id, by = %caller.principal.name, "the mask key was rotated");
-    Ok(Json(RotatedKey {
+    Ok(RotatedKey {
         key_id,
         rotated_at: Utc::now(),
-    }))
+    })
 }

@@ -191,10 +191,19 @@ async fn get_glossary(
     caller: Caller,
     Path(name): Path<String>,
 ) -> ApiResult<Json<GlossaryView>> {
-    view(&state, &caller)?;
-    let glossary = glossary_by_name(&state, &name).await?;
+    Ok(Json(glossary_with_terms(&state, &caller, &name).await?))
+}
+
+/// A glossary and its terms, for whoever may view the mesh.
+async fn glossary_with_terms(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+) -> ApiResult<GlossaryView> {
+    view(state, caller)?;
+    let glossary = glossary_by_name(state, name).await?;
     let terms = state.store.list_terms(Some(glossary.id)).await?;
-    Ok(Json(GlossaryView { glossary, terms }))
+    Ok(GlossaryView { glossary, terms })
 }
 
 #[utoipa::path(
@@ -213,7 +222,13 @@ async fn create_glossary(
     caller: Caller,
     JsonBody(req): JsonBody<NewGlossary>,
 ) -> ApiResult<(StatusCode, Json<Glossary>)> {
-    manage(&state, &caller, "create glossaries")?;
+    let g = add_glossary(&state, &caller, req).await?;
+    Ok((StatusCode::CREATED, Json(g)))
+}
+
+/// Creates a glossary (catalog managers).
+async fn add_glossary(state: &AppState, caller: &Caller, req: NewGlossary) -> ApiResult<Glossary> {
+    manage(state, caller, "create glossaries")?;
     names::validate("glossary name", &req.name)?;
     check_description(&req.description)?;
     let now = Utc::now();
@@ -226,9 +241,9 @@ async fn create_glossary(
         updated_at: now,
     };
     let event =
-        audit(&caller, "glossary.create", "glossary", g.id).with_detail(json!({"name": g.name}));
+        audit(caller, "glossary.create", "glossary", g.id).with_detail(json!({"name": g.name}));
     state.store.create_glossary(&g, event).await?;
-    Ok((StatusCode::CREATED, Json(g)))
+    Ok(g)
 }
 
 #[utoipa::path(
@@ -251,18 +266,28 @@ async fn update_glossary(
     Path(name): Path<String>,
     JsonBody(patch): JsonBody<Patch>,
 ) -> ApiResult<Json<Glossary>> {
-    manage(&state, &caller, "change glossaries")?;
-    let mut g = glossary_by_name(&state, &name).await?;
+    Ok(Json(change_glossary(&state, &caller, &name, patch).await?))
+}
+
+/// Changes a glossary's description or whether it is enabled (catalog managers).
+async fn change_glossary(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+    patch: Patch,
+) -> ApiResult<Glossary> {
+    manage(state, caller, "change glossaries")?;
+    let mut g = glossary_by_name(state, name).await?;
     if let Some(d) = patch.description {
         check_description(&d)?;
         g.description = d;
     }
     g.enabled = patch.enabled.unwrap_or(g.enabled);
     g.updated_at = Utc::now();
-    let event = audit(&caller, "glossary.update", "glossary", g.id)
+    let event = audit(caller, "glossary.update", "glossary", g.id)
         .with_detail(json!({"name": g.name, "enabled": g.enabled}));
     state.store.update_glossary(&g, event).await?;
-    Ok(Json(g))
+    Ok(g)
 }
 
 #[utoipa::path(
@@ -283,12 +308,18 @@ async fn delete_glossary(
     caller: Caller,
     Path(name): Path<String>,
 ) -> ApiResult<StatusCode> {
-    manage(&state, &caller, "delete glossaries")?;
-    let g = glossary_by_name(&state, &name).await?;
-    let event =
-        audit(&caller, "glossary.delete", "glossary", g.id).with_detail(json!({"name": g.name}));
-    state.store.delete_glossary(g.id, event).await?;
+    remove_glossary(&state, &caller, &name).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Deletes a glossary (catalog managers).
+async fn remove_glossary(state: &AppState, caller: &Caller, name: &str) -> ApiResult<()> {
+    manage(state, caller, "delete glossaries")?;
+    let g = glossary_by_name(state, name).await?;
+    let event =
+        audit(caller, "glossary.delete", "glossary", g.id).with_detail(json!({"name": g.name}));
+    state.store.delete_glossary(g.id, event).await?;
+    Ok(())
 }
 
 // ----- terms -----
@@ -424,8 +455,19 @@ async fn create_term(
     Path(glossary): Path<String>,
     JsonBody(req): JsonBody<NewTerm>,
 ) -> ApiResult<(StatusCode, Json<TermView>)> {
-    manage(&state, &caller, "create glossary terms")?;
-    let g = glossary_by_name(&state, &glossary).await?;
+    let t = add_term(&state, &caller, &glossary, req).await?;
+    Ok((StatusCode::CREATED, Json(t)))
+}
+
+/// Adds a term to a glossary (catalog managers); term names are unique within a glossary.
+async fn add_term(
+    state: &AppState,
+    caller: &Caller,
+    glossary: &str,
+    req: NewTerm,
+) -> ApiResult<TermView> {
+    manage(state, caller, "create glossary terms")?;
+    let g = glossary_by_name(state, glossary).await?;
     names::validate("term name", &req.name)?;
     check_description(&req.description)?;
     let duplicate = || {
@@ -438,7 +480,7 @@ async fn create_term(
             ),
         )
     };
-    if find_term(&state, &g.name, &req.name).await?.is_some() {
+    if find_term(state, &g.name, &req.name).await?.is_some() {
         return Err(duplicate());
     }
     let now = Utc::now();
@@ -451,7 +493,7 @@ async fn create_term(
         created_at: now,
         updated_at: now,
     };
-    let event = audit(&caller, "term.create", "glossary_term", t.id)
+    let event = audit(caller, "term.create", "glossary_term", t.id)
         .with_detail(json!({"term": format!("{}.{}", g.name, t.name)}));
     state
         .store
@@ -462,7 +504,7 @@ async fn create_term(
             meshgate_core::Error::AlreadyExists { .. } => duplicate(),
             other => other.into(),
         })?;
-    Ok((StatusCode::CREATED, Json(term_view(&state, &g, t).await?)))
+    term_view(state, &g, t).await
 }
 
 #[utoipa::path(
@@ -486,18 +528,31 @@ async fn update_term(
     Path((glossary, term)): Path<(String, String)>,
     JsonBody(patch): JsonBody<Patch>,
 ) -> ApiResult<Json<TermView>> {
-    manage(&state, &caller, "change glossary terms")?;
-    let (g, mut t) = term_by_name(&state, &glossary, &term).await?;
+    Ok(Json(
+        change_term(&state, &caller, &glossary, &term, patch).await?,
+    ))
+}
+
+/// Changes a term's description or whether it is enabled (catalog managers).
+async fn change_term(
+    state: &AppState,
+    caller: &Caller,
+    glossary: &str,
+    term: &str,
+    patch: Patch,
+) -> ApiResult<TermView> {
+    manage(state, caller, "change glossary terms")?;
+    let (g, mut t) = term_by_name(state, glossary, term).await?;
     if let Some(d) = patch.description {
         check_description(&d)?;
         t.description = d;
     }
     t.enabled = patch.enabled.unwrap_or(t.enabled);
     t.updated_at = Utc::now();
-    let event = audit(&caller, "term.update", "glossary_term", t.id)
+    let event = audit(caller, "term.update", "glossary_term", t.id)
         .with_detail(json!({"term": format!("{}.{}", g.name, t.name), "enabled": t.enabled}));
     state.store.update_term(&t, event).await?;
-    Ok(Json(term_view(&state, &g, t).await?))
+    term_view(state, &g, t).await
 }
 
 #[utoipa::path(
@@ -519,12 +574,23 @@ async fn delete_term(
     caller: Caller,
     Path((glossary, term)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    manage(&state, &caller, "delete glossary terms")?;
-    let (g, t) = term_by_name(&state, &glossary, &term).await?;
-    let event = audit(&caller, "term.delete", "glossary_term", t.id)
+    remove_term(&state, &caller, &glossary, &term).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Deletes a term (catalog managers).
+async fn remove_term(
+    state: &AppState,
+    caller: &Caller,
+    glossary: &str,
+    term: &str,
+) -> ApiResult<()> {
+    manage(state, caller, "delete glossary terms")?;
+    let (g, t) = term_by_name(state, glossary, term).await?;
+    let event = audit(caller, "term.delete", "glossary_term", t.id)
         .with_detail(json!({"term": format!("{}.{}", g.name, t.name)}));
     state.store.delete_term(t.id, event).await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(())
 }
 
 async fn relation(

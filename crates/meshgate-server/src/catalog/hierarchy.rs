@@ -49,25 +49,35 @@ async fn set_parent(
     Path(domain): Path<String>,
     JsonBody(body): JsonBody<ParentBody>,
 ) -> ApiResult<Json<Domain>> {
-    let d = lookup::domain_by_name(&state, &domain).await?;
+    Ok(Json(reparent(&state, &caller, &domain, body).await?))
+}
+
+/// Sets (or, with none, clears) the domain's parent, for whoever may change the domain.
+async fn reparent(
+    state: &AppState,
+    caller: &Caller,
+    domain: &str,
+    body: ParentBody,
+) -> ApiResult<Domain> {
+    let d = lookup::domain_by_name(state, domain).await?;
     authorize(
-        &state,
-        &caller,
+        state,
+        caller,
         Action::UpdateDomain,
         &Resource::Domain { id: d.id },
         "change the domain hierarchy",
     )?;
     let parent = match &body.parent {
-        Some(name) => Some(lookup::domain_by_name(&state, name).await.map_err(|_| {
+        Some(name) => Some(lookup::domain_by_name(state, name).await.map_err(|_| {
             ApiError::bad_request(format!("parent: domain `{name}` does not exist"))
         })?),
         None => None,
     };
-    let event = audit(&caller, "domain.set_parent", "domain", d.id)
+    let event = audit(caller, "domain.set_parent", "domain", d.id)
         .with_detail(json!({"domain": d.name, "parent": body.parent}));
     state
         .store
         .set_domain_parent(d.id, parent.as_ref().map(|p| p.id), event)
         .await?;
-    Ok(Json(lookup::domain_by_name(&state, &domain).await?))
+    lookup::domain_by_name(state, domain).await
 }

@@ -66,15 +66,20 @@ async fn put_contact(
     caller: Caller,
     JsonBody(body): JsonBody<ContactBody>,
 ) -> ApiResult<Json<Contact>> {
-    own(&caller, "set an email address")?;
+    Ok(Json(set_contact(&state, &caller, body).await?))
+}
+
+/// Sets the caller's email address.
+async fn set_contact(state: &AppState, caller: &Caller, body: ContactBody) -> ApiResult<Contact> {
+    own(caller, "set an email address")?;
     let contact = Contact {
         principal_id: caller.id(),
         email: validate_email(&body.email)?,
         updated_at: meshgate_store::truncate_to_micros(Utc::now()),
     };
-    let event = audit(&caller, "contact.put", "principal", caller.id());
+    let event = audit(caller, "contact.put", "principal", caller.id());
     state.store.put_contact(&contact, event).await?;
-    Ok(Json(contact))
+    Ok(contact)
 }
 
 fn no_contact(caller: &Caller) -> ApiError {
@@ -99,13 +104,17 @@ fn no_contact(caller: &Caller) -> ApiError {
     ),
 )]
 async fn get_contact(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Contact>> {
-    own(&caller, "read its email address")?;
+    Ok(Json(contact_of(&state, &caller).await?))
+}
+
+/// The caller's contact (404 when it has set none).
+async fn contact_of(state: &AppState, caller: &Caller) -> ApiResult<Contact> {
+    own(caller, "read its email address")?;
     state
         .store
         .get_contact(caller.id())
         .await?
-        .map(Json)
-        .ok_or_else(|| no_contact(&caller))
+        .ok_or_else(|| no_contact(caller))
 }
 
 /// The answer to removing the caller's contact: an empty object.
@@ -126,11 +135,17 @@ async fn delete_contact(
     State(state): State<AppState>,
     caller: Caller,
 ) -> ApiResult<Json<ContactRemoved>> {
-    own(&caller, "remove its email address")?;
-    if state.store.get_contact(caller.id()).await?.is_none() {
-        return Err(no_contact(&caller));
-    }
-    let event = audit(&caller, "contact.delete", "principal", caller.id());
-    state.store.delete_contact(caller.id(), event).await?;
+    remove_contact(&state, &caller).await?;
     Ok(Json(ContactRemoved {}))
+}
+
+/// Removes the caller's contact (404 when it has set none).
+async fn remove_contact(state: &AppState, caller: &Caller) -> ApiResult<()> {
+    own(caller, "remove its email address")?;
+    if state.store.get_contact(caller.id()).await?.is_none() {
+        return Err(no_contact(caller));
+    }
+    let event = audit(caller, "contact.delete", "principal", caller.id());
+    state.store.delete_contact(caller.id(), event).await?;
+    Ok(())
 }

@@ -51,19 +51,27 @@ async fn list(
     caller: Caller,
     Params(q): Params<ListQuery>,
 ) -> ApiResult<Json<Vec<Notification>>> {
-    own(&caller, "read notifications")?;
+    Ok(Json(list_notifications(&state, &caller, q).await?))
+}
+
+/// The caller's notifications (only unread ones when asked), at most `limit` (1 … 1000,
+/// default 100).
+async fn list_notifications(
+    state: &AppState,
+    caller: &Caller,
+    q: ListQuery,
+) -> ApiResult<Vec<Notification>> {
+    own(caller, "read notifications")?;
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::bad_request(format!(
             "limit: {limit} is outside 1 … 1000"
         )));
     }
-    Ok(Json(
-        state
-            .store
-            .list_notifications(caller.id(), q.unread, limit)
-            .await?,
-    ))
+    Ok(state
+        .store
+        .list_notifications(caller.id(), q.unread, limit)
+        .await?)
 }
 
 #[utoipa::path(
@@ -84,14 +92,19 @@ async fn read_one(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Notification>> {
-    own(&caller, "read notifications")?;
-    let parsed = parse_id(&id, "notification")?;
+    Ok(Json(mark_read(&state, &caller, &id).await?))
+}
+
+/// Marks one of the caller's notifications read.
+async fn mark_read(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Notification> {
+    own(caller, "read notifications")?;
+    let parsed = parse_id(id, "notification")?;
     // Someone else's notification is as absent as a missing one.
     let n = state
         .store
         .mark_notification_read(caller.id(), parsed, Utc::now())
         .await?;
-    Ok(Json(n))
+    Ok(n)
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -111,10 +124,15 @@ struct Marked {
     ),
 )]
 async fn read_all(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Marked>> {
-    own(&caller, "read notifications")?;
+    Ok(Json(mark_all_read(&state, &caller).await?))
+}
+
+/// Marks every unread notification of the caller read.
+async fn mark_all_read(state: &AppState, caller: &Caller) -> ApiResult<Marked> {
+    own(caller, "read notifications")?;
     let marked = state
         .store
         .mark_all_notifications_read(caller.id(), Utc::now())
         .await?;
-    Ok(Json(Marked { marked }))
+    Ok(Marked { marked })
 }

@@ -103,10 +103,20 @@ async fn create_webhook(
     caller: Caller,
     JsonBody(body): JsonBody<WebhookBody>,
 ) -> ApiResult<(StatusCode, Json<CreatedWebhook>)> {
-    own(&caller, "create webhooks")?;
+    let created = register(&state, &caller, body).await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+/// Registers a webhook of the caller's to a public destination (at most `MAX_WEBHOOKS` each).
+async fn register(
+    state: &AppState,
+    caller: &Caller,
+    body: WebhookBody,
+) -> ApiResult<CreatedWebhook> {
+    own(caller, "create webhooks")?;
     let url = validate_webhook_url(&body.url)?;
     let events = parse_events(&body.events)?;
-    check_webhook_destination(&state, &url).await?;
+    check_webhook_destination(state, &url).await?;
     if state.store.list_webhooks(caller.id()).await?.len() >= MAX_WEBHOOKS {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -127,17 +137,14 @@ async fn create_webhook(
         disabled_at: None,
     };
     // The host only: a URL may carry a token in its path or query.
-    let event = audit(&caller, "webhook.create", "webhook", hook.id)
+    let event = audit(caller, "webhook.create", "webhook", hook.id)
         .with_detail(json!({"host": url.host_str(), "events": hook.events}));
     state.store.create_webhook(&hook, event).await?;
     let secret = hook.secret.clone();
-    Ok((
-        StatusCode::CREATED,
-        Json(CreatedWebhook {
-            webhook: hook,
-            secret,
-        }),
-    ))
+    Ok(CreatedWebhook {
+        webhook: hook,
+        secret,
+    })
 }
 
 #[utoipa::path(
@@ -185,15 +192,18 @@ async fn delete_webhook(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Webhook>> {
-    own(&caller, "delete webhooks")?;
-    let hook = owned_webhook(&state, &caller, &id).await?;
-    let event = audit(&caller, "webhook.delete", "webhook", hook.id);
-    Ok(Json(
-        state
-            .store
-            .disable_webhook(hook.id, Utc::now(), event)
-            .await?,
-    ))
+    Ok(Json(unregister(&state, &caller, &id).await?))
+}
+
+/// Disables a webhook of the caller's (admins: anyone's).
+async fn unregister(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Webhook> {
+    own(caller, "delete webhooks")?;
+    let hook = owned_webhook(state, caller, id).await?;
+    let event = audit(caller, "webhook.delete", "webhook", hook.id);
+    Ok(state
+        .store
+        .disable_webhook(hook.id, Utc::now(), event)
+        .await?)
 }
 
 #[utoipa::path(

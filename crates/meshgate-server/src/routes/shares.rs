@@ -319,9 +319,8 @@ pub(crate) async fn decide_extension(
     OptionalBody(body): OptionalBody<NotesBody>,
 ) -> ApiResult<Json<ShareView>> {
     let decision = p.decision.parse()?;
-    Ok(Json(
-        shares::decide_extension(&state, &caller, id, decision, body.notes).await?,
-    ))
+    let view = shares::decide_extension(&state, &caller, id, decision, body.notes).await?;
+    Ok(Json(view))
 }
 
 #[utoipa::path(

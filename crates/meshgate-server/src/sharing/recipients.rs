@@ -161,7 +161,19 @@ async fn create_token(
     Path(name): Path<String>,
     JsonBody(req): JsonBody<NewRecipientToken>,
 ) -> ApiResult<(StatusCode, Json<CreatedToken>)> {
-    let p = recipient(&state, &caller, &name, Action::CreateToken).await?;
+    let created = new_token(&state, &caller, &name, req).await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+/// Makes a token for the recipient (whoever may create its tokens) and answers its one-time
+/// profile link; with `expire_existing_in_secs`, the recipient's other tokens expire then.
+async fn new_token(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+    req: NewRecipientToken,
+) -> ApiResult<CreatedToken> {
+    let p = recipient(state, caller, name, Action::CreateToken).await?;
     let kind = match req.kind.as_deref().unwrap_or("bearer") {
         "bearer" => SharingTokenKind::Bearer,
         "oauth" | "oauth_client" => SharingTokenKind::OauthClient,
@@ -220,15 +232,12 @@ async fn create_token(
             .expire_sharing_tokens(p.id, at, t.id, audit)
             .await?;
     }
-    let profile_url = format!("{}/profile/{code}", endpoint(&state));
-    Ok((
-        StatusCode::CREATED,
-        Json(CreatedToken {
-            token: view(t),
-            profile_url,
-            expired_others,
-        }),
-    ))
+    let profile_url = format!("{}/profile/{code}", endpoint(state));
+    Ok(CreatedToken {
+        token: view(t),
+        profile_url,
+        expired_others,
+    })
 }
 
 #[utoipa::path(
@@ -273,9 +282,22 @@ async fn revoke_token(
     caller: Caller,
     Path((name, id)): Path<(String, String)>,
 ) -> ApiResult<Json<TokenView>> {
-    let p = recipient(&state, &caller, &name, Action::CreateToken).await?;
-    let missing = || ApiError::not_found("recipient token", &id);
-    let id = Uuid::parse_str(&id).map_err(|_| missing())?;
+    Ok(Json(
+        revoke_recipient_token(&state, &caller, &name, &id).await?,
+    ))
+}
+
+/// Revokes one of the recipient's tokens (its OAuth access tokens are not named here: 404),
+/// for whoever may create its tokens.
+async fn revoke_recipient_token(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+    id: &str,
+) -> ApiResult<TokenView> {
+    let p = recipient(state, caller, name, Action::CreateToken).await?;
+    let missing = || ApiError::not_found("recipient token", id);
+    let id = Uuid::parse_str(id).map_err(|_| missing())?;
     let t = state
         .store
         .get_sharing_token(id)
@@ -293,7 +315,7 @@ async fn revoke_token(
         .get_sharing_token(id)
         .await?
         .ok_or_else(missing)?;
-    Ok(Json(view(t)))
+    Ok(view(t))
 }
 
 // ----- the profile file -----
@@ -303,6 +325,11 @@ pub async fn download_profile(
     State(state): State<AppState>,
     Path(code): Path<String>,
 ) -> SharingResult<Response> {
+    activate_profile(&state, &code).await
+}
+
+/// Activates the token of a profile link (once) and answers its profile file.
+async fn activate_profile(state: &AppState, code: &str) -> SharingResult<Response> {
     let gone = || ApiError::not_found("profile link", "(hidden)");
     if !code.starts_with(token::ACTIVATION_PREFIX) || code.len() > 100 {
         return Err(gone().into());
@@ -313,7 +340,7 @@ pub async fn download_profile(
         .with_request_id(REQUEST_ID.try_with(|id| id.clone()).ok());
     let Some(t) = state
         .store
-        .activate_sharing_token(&token::hash(&code), &token::hash(&secret), now, audit)
+        .activate_sharing_token(&token::hash(code), &token::hash(&secret), now, audit)
         .await?
     else {
         return Err(ApiError::new(
@@ -332,15 +359,15 @@ pub async fn download_profile(
         SharingTokenKind::OauthClient => json!({
             "shareCredentialsVersion": 2,
             "type": "oauth_client_credentials",
-            "endpoint": endpoint(&state),
-            "tokenEndpoint": format!("{}/oauth/token", endpoint(&state)),
+            "endpoint": endpoint(state),
+            "tokenEndpoint": format!("{}/oauth/token", endpoint(state)),
             "clientId": t.id.to_string(),
             "clientSecret": secret,
         }),
         _ => {
             let mut p = json!({
                 "shareCredentialsVersion": 1,
-                "endpoint": endpoint(&state),
+                "endpoint": endpoint(state),
                 "bearerToken": secret,
             });
             if let Some(exp) = t.expires_at {
@@ -400,6 +427,15 @@ pub async fn oauth_token(
     headers: HeaderMap,
     request: axum::extract::Request,
 ) -> Response {
+    access_token(&state, &headers, request).await
+}
+
+/// Authenticates an OAuth client and issues it an access token, or answers an OAuth error.
+async fn access_token(
+    state: &AppState,
+    headers: &HeaderMap,
+    request: axum::extract::Request,
+) -> Response {
     let (mut parts, body) = request.into_parts();
     let body = match axum::body::to_bytes(body, 64 * 1024).await {
         Ok(b) => b,
@@ -420,7 +456,7 @@ pub async fn oauth_token(
             "only grant_type=client_credentials is supported",
         );
     }
-    let (client_id, secret) = match basic_credentials(&headers) {
+    let (client_id, secret) = match basic_credentials(headers) {
         Some(c) => c,
         None => match (form.get("client_id"), form.get("client_secret")) {
             (Some(id), Some(s)) => (id.clone(), s.clone()),
@@ -458,7 +494,7 @@ pub async fn oauth_token(
         Ok(None) => return refused(),
         Err(e) => return ApiError::from(e).into_response(),
     };
-    let actor = match crate::auth::actor_of(&state, &principal).await {
+    let actor = match crate::auth::actor_of(state, &principal).await {
         Ok(a) => a,
         Err(e) => return e.into_response(),
     };
@@ -468,7 +504,7 @@ pub async fn oauth_token(
         session: None,
     };
     if let Err(e) =
-        super::recipient::check_address(&state, &caller, super::recipient::peer(&parts)).await
+        super::recipient::check_address(state, &caller, super::recipient::peer(&parts)).await
     {
         return oauth_error(StatusCode::FORBIDDEN, "access_denied", &e.message);
     }
@@ -567,13 +603,22 @@ async fn get_settings(
     caller: Caller,
     Path(name): Path<String>,
 ) -> ApiResult<Json<RecipientSettings>> {
-    let p = recipient(&state, &caller, &name, Action::ListTokens).await?;
+    Ok(Json(settings_of(&state, &caller, &name).await?))
+}
+
+/// The recipient's settings (the defaults if none were set), for whoever may list its tokens.
+async fn settings_of(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+) -> ApiResult<RecipientSettings> {
+    let p = recipient(state, caller, name, Action::ListTokens).await?;
     let s = state.store.recipient_settings(p.id).await?;
-    Ok(Json(s.unwrap_or(RecipientSettings {
+    Ok(s.unwrap_or(RecipientSettings {
         principal_id: p.id,
         ip_allow_list: Vec::new(),
         updated_at: p.created_at,
-    })))
+    }))
 }
 
 #[utoipa::path(
@@ -596,10 +641,20 @@ async fn put_settings(
     Path(name): Path<String>,
     JsonBody(body): JsonBody<SettingsBody>,
 ) -> ApiResult<Json<RecipientSettings>> {
-    let p = principal_by_name(&state, &name).await?;
+    Ok(Json(set_settings(&state, &caller, &name, body).await?))
+}
+
+/// Sets the recipient's IP allow-list (admins).
+async fn set_settings(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+    body: SettingsBody,
+) -> ApiResult<RecipientSettings> {
+    let p = principal_by_name(state, name).await?;
     authorize(
-        &state,
-        &caller,
+        state,
+        caller,
         Action::CreatePrincipal,
         &Resource::Mesh,
         &format!("set the IP allow-list of recipient `{}`", p.name),
@@ -628,7 +683,7 @@ async fn put_settings(
     let audit = event(caller.id(), "sharing.settings.update", p.id)
         .with_detail(json!({"recipient": p.name, "ip_allow_list": settings.ip_allow_list}));
     state.store.put_recipient_settings(&settings, audit).await?;
-    Ok(Json(settings))
+    Ok(settings)
 }
 
 #[cfg(test)]

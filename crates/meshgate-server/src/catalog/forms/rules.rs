@@ -178,23 +178,29 @@ async fn list_rules(
     caller: Caller,
     Path(domain): Path<String>,
 ) -> ApiResult<Json<Vec<RuleView>>> {
+    Ok(Json(rules_of(&state, &caller, &domain).await?))
+}
+
+/// The rules that apply to products of the domain, its own and inherited, for whoever may view
+/// the mesh.
+async fn rules_of(state: &AppState, caller: &Caller, domain: &str) -> ApiResult<Vec<RuleView>> {
     authorize(
-        &state,
-        &caller,
+        state,
+        caller,
         Action::ViewMesh,
         &Resource::Mesh,
         "view enforcement rules",
     )?;
-    let d = lookup::domain_by_name(&state, &domain).await?;
+    let d = lookup::domain_by_name(state, domain).await?;
     let rules = state.store.list_rules().await?;
-    let parents = domain_parents(&state).await?;
+    let parents = domain_parents(state).await?;
     let mut out = Vec::new();
     for action in RuleAction::ALL {
         for r in model::applicable_rules(&rules, &parents, d.id, *action) {
-            out.push(rule_view(&state, r, d.id).await?);
+            out.push(rule_view(state, r, d.id).await?);
         }
     }
-    Ok(Json(out))
+    Ok(out)
 }
 
 #[utoipa::path(
@@ -217,10 +223,21 @@ async fn create_rule(
     Path(domain): Path<String>,
     JsonBody(req): JsonBody<NewRule>,
 ) -> ApiResult<(StatusCode, Json<RuleView>)> {
-    let d = lookup::domain_by_name(&state, &domain).await?;
+    let rule = create_domain_rule(&state, &caller, &domain, req).await?;
+    Ok((StatusCode::CREATED, Json(rule)))
+}
+
+/// Sets an enforcement rule on the domain, for whoever may change it.
+async fn create_domain_rule(
+    state: &AppState,
+    caller: &Caller,
+    domain: &str,
+    req: NewRule,
+) -> ApiResult<RuleView> {
+    let d = lookup::domain_by_name(state, domain).await?;
     authorize(
-        &state,
-        &caller,
+        state,
+        caller,
         Action::UpdateDomain,
         &Resource::Domain { id: d.id },
         "set enforcement rules on this domain",
@@ -268,15 +285,12 @@ async fn create_rule(
         created_by: caller.id(),
         created_at: Utc::now(),
     };
-    let event = audit(&caller, "rule.create", "domain", d.id).with_detail(json!({
+    let event = audit(caller, "rule.create", "domain", d.id).with_detail(json!({
         "domain": d.name, "rule": rule.id, "action": action, "forms": req.forms,
         "include_children": rule.include_children,
     }));
     state.store.create_rule(&rule, event).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(rule_view(&state, &rule, d.id).await?),
-    ))
+    rule_view(state, &rule, d.id).await
 }
 
 #[utoipa::path(
@@ -298,22 +312,33 @@ async fn delete_rule(
     caller: Caller,
     Path((domain, id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    let d = lookup::domain_by_name(&state, &domain).await?;
+    delete_domain_rule(&state, &caller, &domain, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Deletes one of the domain's own rules, for whoever may change the domain.
+async fn delete_domain_rule(
+    state: &AppState,
+    caller: &Caller,
+    domain: &str,
+    id: &str,
+) -> ApiResult<()> {
+    let d = lookup::domain_by_name(state, domain).await?;
     authorize(
-        &state,
-        &caller,
+        state,
+        caller,
         Action::UpdateDomain,
         &Resource::Domain { id: d.id },
         "delete enforcement rules of this domain",
     )?;
-    let not_found = || ApiError::not_found("rule", &id);
-    let rule_id = Uuid::parse_str(&id).map_err(|_| not_found())?;
+    let not_found = || ApiError::not_found("rule", id);
+    let rule_id = Uuid::parse_str(id).map_err(|_| not_found())?;
     let rules = state.store.list_rules().await?;
     if !rules.iter().any(|r| r.id == rule_id && r.domain_id == d.id) {
         return Err(not_found());
     }
-    let event = audit(&caller, "rule.delete", "domain", d.id)
+    let event = audit(caller, "rule.delete", "domain", d.id)
         .with_detail(json!({"domain": d.name, "rule": rule_id}));
     state.store.delete_rule(rule_id, event).await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(())
 }

@@ -86,14 +86,19 @@ async fn list_form_types(
     State(state): State<AppState>,
     caller: Caller,
 ) -> ApiResult<Json<Vec<FormType>>> {
+    Ok(Json(list_types(&state, &caller).await?))
+}
+
+/// Every form type, for whoever may view the mesh.
+async fn list_types(state: &AppState, caller: &Caller) -> ApiResult<Vec<FormType>> {
     authorize(
-        &state,
-        &caller,
+        state,
+        caller,
         Action::ViewMesh,
         &Resource::Mesh,
         "list form types",
     )?;
-    Ok(Json(state.store.list_form_types().await?))
+    Ok(state.store.list_form_types().await?)
 }
 
 #[utoipa::path(
@@ -114,14 +119,19 @@ async fn get_form_type(
     caller: Caller,
     Path(name): Path<String>,
 ) -> ApiResult<Json<FormType>> {
+    Ok(Json(form_type(&state, &caller, &name).await?))
+}
+
+/// One form type, for whoever may view the mesh.
+async fn form_type(state: &AppState, caller: &Caller, name: &str) -> ApiResult<FormType> {
     authorize(
-        &state,
-        &caller,
+        state,
+        caller,
         Action::ViewMesh,
         &Resource::Mesh,
         "view form types",
     )?;
-    Ok(Json(form_type_by_name(&state, &name).await?))
+    form_type_by_name(state, name).await
 }
 
 #[utoipa::path(
@@ -143,23 +153,33 @@ async fn get_revision(
     caller: Caller,
     Path((name, revision)): Path<(String, String)>,
 ) -> ApiResult<Json<model::FormTypeRevision>> {
+    Ok(Json(
+        find_revision(&state, &caller, &name, &revision).await?,
+    ))
+}
+
+/// One revision of a form type (404 for a revision that is not a number or does not exist).
+async fn find_revision(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+    revision: &str,
+) -> ApiResult<model::FormTypeRevision> {
     authorize(
-        &state,
-        &caller,
+        state,
+        caller,
         Action::ViewMesh,
         &Resource::Mesh,
         "view form types",
     )?;
-    let ft = form_type_by_name(&state, &name).await?;
+    let ft = form_type_by_name(state, name).await?;
     let not_found = || ApiError::not_found("form type revision", &format!("{name}/{revision}"));
     let n: i64 = revision.parse().map_err(|_| not_found())?;
-    Ok(Json(
-        state
-            .store
-            .form_type_revision(ft.id, n)
-            .await?
-            .ok_or_else(not_found)?,
-    ))
+    state
+        .store
+        .form_type_revision(ft.id, n)
+        .await?
+        .ok_or_else(not_found)
 }
 
 #[utoipa::path(
@@ -178,11 +198,17 @@ async fn create_form_type(
     caller: Caller,
     JsonBody(req): JsonBody<NewFormType>,
 ) -> ApiResult<(StatusCode, Json<FormType>)> {
-    manage_catalog(&state, &caller, "define metadata form types")?;
+    let ft = create_type(&state, &caller, req).await?;
+    Ok((StatusCode::CREATED, Json(ft)))
+}
+
+/// Defines a form type at revision 1 (catalog managers).
+async fn create_type(state: &AppState, caller: &Caller, req: NewFormType) -> ApiResult<FormType> {
+    manage_catalog(state, caller, "define metadata form types")?;
     names::validate("form type name", &req.name)?;
     check_description(&req.description)?;
     model::validate_fields(&req.fields)?;
-    check_glossaries(&state, &req.fields).await?;
+    check_glossaries(state, &req.fields).await?;
     let now = Utc::now();
     let ft = FormType {
         id: Uuid::now_v7(),
@@ -194,10 +220,10 @@ async fn create_form_type(
         created_at: now,
         updated_at: now,
     };
-    let event = audit(&caller, "form_type.create", "form_type", ft.id)
+    let event = audit(caller, "form_type.create", "form_type", ft.id)
         .with_detail(json!({"name": ft.name, "fields": ft.fields.len()}));
     state.store.create_form_type(&ft, event).await?;
-    Ok((StatusCode::CREATED, Json(ft)))
+    Ok(ft)
 }
 
 /// Glossary-term fields restricted to a glossary must name one that exists.
@@ -237,16 +263,26 @@ async fn revise_form_type(
     Path(name): Path<String>,
     JsonBody(req): JsonBody<FormTypeRevisionBody>,
 ) -> ApiResult<Json<FormType>> {
-    manage_catalog(&state, &caller, "change metadata form types")?;
-    let current = form_type_by_name(&state, &name).await?;
+    Ok(Json(revise_type(&state, &caller, &name, req).await?))
+}
+
+/// Revises a form type (catalog managers); unchanged fields and description change nothing.
+async fn revise_type(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+    req: FormTypeRevisionBody,
+) -> ApiResult<FormType> {
+    manage_catalog(state, caller, "change metadata form types")?;
+    let current = form_type_by_name(state, name).await?;
     let description = req
         .description
         .unwrap_or_else(|| current.description.clone());
     check_description(&description)?;
     model::validate_fields(&req.fields)?;
-    check_glossaries(&state, &req.fields).await?;
+    check_glossaries(state, &req.fields).await?;
     if req.fields == current.fields && description == current.description {
-        return Ok(Json(current));
+        return Ok(current);
     }
     let revised = FormType {
         revision: current.revision + 1,
@@ -256,10 +292,10 @@ async fn revise_form_type(
         created_by: caller.id(),
         ..current
     };
-    let event = audit(&caller, "form_type.revise", "form_type", revised.id)
+    let event = audit(caller, "form_type.revise", "form_type", revised.id)
         .with_detail(json!({"name": revised.name, "revision": revised.revision}));
     state.store.revise_form_type(&revised, event).await?;
-    form_type_by_name(&state, &name).await.map(Json)
+    form_type_by_name(state, name).await
 }
 
 #[utoipa::path(
@@ -280,10 +316,16 @@ async fn delete_form_type(
     caller: Caller,
     Path(name): Path<String>,
 ) -> ApiResult<StatusCode> {
-    manage_catalog(&state, &caller, "delete metadata form types")?;
-    let ft = form_type_by_name(&state, &name).await?;
-    let event = audit(&caller, "form_type.delete", "form_type", ft.id)
-        .with_detail(json!({"name": ft.name}));
-    state.store.delete_form_type(ft.id, event).await?;
+    delete_type(&state, &caller, &name).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Deletes a form type (catalog managers).
+async fn delete_type(state: &AppState, caller: &Caller, name: &str) -> ApiResult<()> {
+    manage_catalog(state, caller, "delete metadata form types")?;
+    let ft = form_type_by_name(state, name).await?;
+    let event =
+        audit(caller, "form_type.delete", "form_type", ft.id).with_detail(json!({"name": ft.name}));
+    state.store.delete_form_type(ft.id, event).await?;
+    Ok(())
 }
