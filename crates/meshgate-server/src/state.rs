@@ -38,7 +38,7 @@ pub struct AppState {
     /// Materialised Delta Sharing snapshots of filtered and masked items.
     pub snapshots: Arc<meshgate_engine::sharing::SnapshotCache>,
     /// Sign-in with identity providers: bearer JWTs (`signin`).
-    pub signin: Arc<crate::signin::SignIn>,
+    pub signin: Arc<crate::signin::tokens::SignIn>,
 }
 
 impl AppState {
@@ -55,7 +55,7 @@ impl AppState {
         crate::notify::setup::check_config(&config.notifications)?;
         config.sharing.check()?;
         config.query.check()?;
-        let signin = crate::signin::SignIn::new(&config.auth)?;
+        let signin = crate::signin::tokens::SignIn::new(&config.auth)?;
         let store = meshgate_store::connect(&config.store_url())
             .await
             .map_err(|e| format!("cannot open the store: {e}"))?;
