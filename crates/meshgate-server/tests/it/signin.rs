@@ -93,6 +93,27 @@ async fn whoami(mesh: &Mesh, jwt: &str) -> crate::common::Resp {
         .await
 }
 
+/// A SCIM token of a new service principal `idp`, made by the admin.
+async fn scim_token(mesh: &Mesh) -> String {
+    mesh.post(
+        "admin",
+        "/api/v1/principals",
+        &json!({"name": "idp", "kind": "service"}),
+    )
+    .await
+    .ok(StatusCode::CREATED);
+    mesh.post(
+        "admin",
+        "/api/v1/tokens",
+        &json!({"principal": "idp", "scope": "scim", "name": "provisioning"}),
+    )
+    .await
+    .ok(StatusCode::CREATED)["token"]
+        .as_str()
+        .expect("token")
+        .to_string()
+}
+
 fn id_token(tokens: &Value) -> String {
     tokens["id_token"].as_str().expect("id_token").to_string()
 }
@@ -645,24 +666,7 @@ async fn a_token_opens_a_session_where_there_is_no_provider_and_idle_sessions_en
         .await;
     bad.error(StatusCode::UNAUTHORIZED, "unauthenticated");
     // A SCIM token opens no session (it would escape its scope).
-    mesh.post(
-        "admin",
-        "/api/v1/principals",
-        &json!({"name": "idp", "kind": "service"}),
-    )
-    .await
-    .ok(StatusCode::CREATED);
-    let scim = mesh
-        .post(
-            "admin",
-            "/api/v1/tokens",
-            &json!({"principal": "idp", "scope": "scim", "name": "provisioning"}),
-        )
-        .await
-        .ok(StatusCode::CREATED)["token"]
-        .as_str()
-        .expect("token")
-        .to_string();
+    let scim = scim_token(&mesh).await;
     browser
         .call("POST", "/auth/token", &[], Some(json!({"token": scim})))
         .await
@@ -842,24 +846,7 @@ async fn deprovisioning_over_scim_ends_jwts_and_browser_sessions_at_the_next_req
         .ok(StatusCode::OK);
 
     // The identity provider deactivates hank over SCIM.
-    mesh.post(
-        "admin",
-        "/api/v1/principals",
-        &json!({"name": "idp", "kind": "service"}),
-    )
-    .await
-    .ok(StatusCode::CREATED);
-    let scim_token = mesh
-        .post(
-            "admin",
-            "/api/v1/tokens",
-            &json!({"principal": "idp", "scope": "scim", "name": "provisioning"}),
-        )
-        .await
-        .ok(StatusCode::CREATED)["token"]
-        .as_str()
-        .expect("token")
-        .to_string();
+    let scim_token = scim_token(&mesh).await;
     let scim = |method: &'static str, path: String, body: Option<Value>| {
         let mesh = &mesh;
         let token = scim_token.clone();
