@@ -152,18 +152,7 @@ impl Verifier {
             ))
         })?;
         if !status.is_success() {
-            #[derive(Deserialize)]
-            struct OAuthError {
-                error: String,
-                #[serde(default)]
-                error_description: Option<String>,
-            }
-            let why = serde_json::from_slice::<OAuthError>(&body)
-                .map(|e| match e.error_description {
-                    Some(d) => format!("{}: {}", e.error, d.chars().take(200).collect::<String>()),
-                    None => e.error,
-                })
-                .unwrap_or_else(|_| format!("HTTP {status}"));
+            let why = oauth_error(status, &body);
             return Err(Refusal::Claim(format!(
                 "the identity provider refused the sign-in code ({why})"
             )));
