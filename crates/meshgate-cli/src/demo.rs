@@ -444,6 +444,10 @@ async fn ensure_product(
 /// The demo tokens by principal name.
 pub type DemoTokens = BTreeMap<String, String>;
 
+/// The people the console's sign-in page offers with one click in the quickstart
+/// (`auth.demo_people`).
+pub const CONSOLE_PEOPLE: &[&str] = &["alice", "carol", "bob", "admin"];
+
 /// Seeds the demo mesh (idempotent) and returns the demo tokens.
 pub async fn seed_demo(state: &AppState) -> Result<DemoTokens, String> {
     let err = |e: ApiError| e.message;

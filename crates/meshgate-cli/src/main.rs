@@ -177,7 +177,14 @@ fn redact(url: &str) -> String {
 }
 
 async fn quickstart(opts: ServerOpts) -> Result<(), String> {
-    let config = opts.config()?;
+    let mut config = opts.config()?;
+    // One click per demo person on the console's sign-in page (loopback browsers only).
+    if config.auth.demo_people.is_empty() {
+        config.auth.demo_people = meshgate_cli::demo::CONSOLE_PEOPLE
+            .iter()
+            .map(|p| (*p).to_string())
+            .collect();
+    }
     meshgate_server::init_logging(config.log_format);
     let fresh = !config.data_dir.join("meshgate.db").exists() && config.store_url.is_none();
     let listener = tokio::net::TcpListener::bind(config.listen)

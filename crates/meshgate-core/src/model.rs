@@ -180,11 +180,13 @@ impl ApiToken {
 }
 
 string_enum!(
-    /// How a browser session was opened: through an identity provider's sign-in page, or
-    /// with an API token (installs without an identity provider, the quickstart).
+    /// How a browser session was opened: through an identity provider's sign-in page, with
+    /// an API token (installs without an identity provider), or as one of the quickstart's
+    /// demo people (`auth.demo_people`, loopback only).
     SessionMethod {
         Oidc => "oidc",
         Token => "token",
+        Demo => "demo",
     }
 );
 

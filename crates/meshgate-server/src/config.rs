@@ -63,6 +63,11 @@ pub struct AuthSettings {
     pub session_idle_secs: u64,
     /// A browser session ends this long after sign-in however active, in seconds.
     pub session_absolute_secs: u64,
+    /// The quickstart's one-click sign-in: these principals can be signed in as, without a
+    /// token, from a browser on this machine (loopback peers only). Empty (the default)
+    /// turns it off; `meshgate quickstart` sets its demo people. Never set it on a server
+    /// others reach.
+    pub demo_people: Vec<String>,
 }
 
 impl Default for AuthSettings {
@@ -72,6 +77,7 @@ impl Default for AuthSettings {
             token_cache_secs: 300,
             session_idle_secs: 2 * 3600,
             session_absolute_secs: 12 * 3600,
+            demo_people: Vec::new(),
         }
     }
 }

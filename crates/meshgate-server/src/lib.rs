@@ -23,12 +23,15 @@
 //! - [`openapi`]: the OpenAPI 3.1 document of the REST API, served at `/api/v1/openapi.json`.
 //! - [`paths`]: the one guard every route's path parameters pass before its handler.
 //! - [`scim`]: SCIM 2.0 provisioning of users and groups at `/scim/v2`, for SCIM tokens only.
+//! - [`console`]: the web console at `/`, embedded in the binary, and the security headers
+//!   of every answer.
 
 pub mod access;
 pub mod audit;
 pub mod auth;
 pub mod catalog;
 pub mod config;
+pub mod console;
 pub mod credentials;
 pub mod error;
 pub mod extract;
@@ -95,6 +98,7 @@ pub fn router(state: AppState) -> Router {
         )
         .nest(&state.config.sharing.prefix, sharing::routes())
         .merge(signin::browser::routes())
+        .merge(console::routes())
         .nest("/scim/v2", scim::routes())
         .merge(files::signed_routes().route_layer(middleware::from_fn(paths::guard)))
         .fallback(|| async {
@@ -107,11 +111,12 @@ pub fn router(state: AppState) -> Router {
     harden(app).with_state(state)
 }
 
-/// The layers every request passes through, outermost first: the request id, then the
-/// panic guard. The router and the tests share them.
+/// The layers every request passes through, outermost first: the request id, the security
+/// headers of every answer (`console::headers`), then the panic guard. The router and the tests share them.
 pub fn harden<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S> {
     router
         .layer(middleware::from_fn(catch_panic))
+        .layer(middleware::from_fn(console::headers))
         .layer(middleware::from_fn(request_id))
 }
 

@@ -36,6 +36,7 @@ pub fn routes() -> Router<AppState> {
         .route("/auth/token", post(token_sign_in))
         .route("/auth/session", get(current))
         .route("/auth/logout", post(logout))
+        .route("/auth/demo", get(demo_people).post(demo_sign_in))
 }
 
 /// One way to sign in, for the sign-in page.
@@ -239,6 +240,82 @@ async fn token_sign_in(
     let mut response = (StatusCode::OK, Json(body)).into_response();
     set(&mut response, &session::set_cookie(&state, Some(&secret)));
     Ok(response)
+}
+
+/// One of the quickstart's demo people, for its sign-in page.
+#[derive(Serialize)]
+struct DemoPerson {
+    name: String,
+    display_name: String,
+    is_admin: bool,
+}
+
+/// `GET /auth/demo`: the people the quickstart lets a local browser sign in as with one
+/// click; 404 where that is off (everywhere but the quickstart).
+async fn demo_people(State(state): State<AppState>, parts: Parts) -> ApiResult<Json<serde_json::Value>> {
+    demo_allowed(&state, &parts)?;
+    let mut people = Vec::new();
+    for name in &state.config.auth.demo_people {
+        if let Some(p) = state.store.get_principal_by_name(name).await?
+            && p.active
+        {
+            people.push(DemoPerson {
+                name: p.name,
+                display_name: p.display_name,
+                is_admin: p.is_admin,
+            });
+        }
+    }
+    Ok(Json(json!({"people": people})))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DemoSignIn {
+    /// One of `GET /auth/demo`'s people.
+    pub person: String,
+}
+
+/// `POST /auth/demo` with `{"person": "bob"}` (JSON only, like `/auth/token`): a session as
+/// that demo person. Only with `auth.demo_people` set and from a loopback peer.
+async fn demo_sign_in(
+    State(state): State<AppState>,
+    parts: Parts,
+    JsonBody(body): JsonBody<DemoSignIn>,
+) -> ApiResult<Response> {
+    demo_allowed(&state, &parts)?;
+    let refused = || ApiError::unauthenticated("not one of the demo people; see GET /auth/demo");
+    if !state.config.auth.demo_people.iter().any(|p| p == &body.person) {
+        return Err(refused());
+    }
+    let principal = state
+        .store
+        .get_principal_by_name(&body.person)
+        .await?
+        .filter(|p| p.active)
+        .ok_or_else(refused)?;
+    let (secret, session) = session::open(&state, &principal, SessionMethod::Demo, None).await?;
+    let body = SessionView::of(&state, principal, &session);
+    let mut response = (StatusCode::OK, Json(body)).into_response();
+    set(&mut response, &session::set_cookie(&state, Some(&secret)));
+    Ok(response)
+}
+
+/// The demo sign-in exists only where it was configured, and answers only a browser on this
+/// machine: a quickstart started with `--listen 0.0.0.0` still gives nobody else a session.
+fn demo_allowed(state: &AppState, parts: &Parts) -> ApiResult<()> {
+    let loopback = parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .is_some_and(|c| c.0.ip().is_loopback());
+    if state.config.auth.demo_people.is_empty() || !loopback {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "demo sign-in is only offered by `meshgate quickstart`, to a browser on the same machine",
+        ));
+    }
+    Ok(())
 }
 
 /// Who is signed in, and what the page needs to act for them.
