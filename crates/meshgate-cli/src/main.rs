@@ -220,6 +220,9 @@ fn print_tour(url: &str, tokens: &meshgate_cli::demo::DemoTokens) {
         r#"
 meshgate is serving the demo mesh on {url}
 
+  console   open {url}/ in a browser on this machine: one click signs you in as
+            alice, carol, bob or admin (the quickstart only; tokens below for the CLI)
+
   domains   sales (producer), marketing (consumer), apps (producer)
   people    alice (owner of sales.core), carol (steward of sales.core),
             bob (member of marketing.analytics), admin (mesh admin),

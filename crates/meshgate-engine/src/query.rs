@@ -24,6 +24,7 @@ use deltalake::datafusion::catalog::{
     CatalogProvider, MemoryCatalogProvider, SchemaProvider, TableProvider,
 };
 use deltalake::datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use deltalake::datafusion::datasource::source_as_provider;
 use deltalake::datafusion::error::{DataFusionError, Result as DfResult};
 use deltalake::datafusion::execution::SendableRecordBatchStream;
 use deltalake::datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
@@ -92,6 +93,10 @@ pub struct QueryStream {
     pub schema: SchemaRef,
     /// The `<domain>.<product>.<table>` names the plan reads.
     pub tables: Vec<String>,
+    /// The output columns named like a column whose values the caller's rules change (a
+    /// mask or a cell rule) in a table the plan reads: a hint for showing results, not a
+    /// security boundary (a computed or renamed column is not traced).
+    pub masked: Vec<String>,
     pub batches: Pin<Box<dyn Stream<Item = Result<RecordBatch>> + Send>>,
 }
 
@@ -134,16 +139,23 @@ impl QueryEngine {
         let seconds = self.config.timeout.as_secs();
         let ctx = self.session(visible)?;
         let limit = self.config.memory_limit_mb;
-        let (schema, tables, stream) = self
+        let (schema, tables, altered, stream) = self
             .on_planner(deadline, ctx, sql, move |df| async move {
                 let tables = scanned_tables(df.logical_plan());
+                let altered = altered_columns(df.logical_plan());
                 let stream = df
                     .execute_stream()
                     .await
                     .map_err(|e| Error::from_query(e, limit))?;
-                Ok((stream.schema(), tables, stream))
+                Ok((stream.schema(), tables, altered, stream))
             })
             .await?;
+        let masked = schema
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .filter(|n| altered.contains(n))
+            .collect();
         let batches = Deadline {
             inner: stream,
             sleep: Box::pin(tokio::time::sleep_until(deadline)),
@@ -154,6 +166,7 @@ impl QueryEngine {
         Ok(QueryStream {
             schema,
             tables,
+            masked,
             batches: Box::pin(batches),
         })
     }
@@ -376,6 +389,21 @@ fn scanned_tables(plan: &LogicalPlan) -> Vec<String> {
         Ok(TreeNodeRecursion::Continue)
     });
     names
+}
+
+/// The columns the plan's secured scans change ([`SecureTable::altered_columns`]).
+fn altered_columns(plan: &LogicalPlan) -> std::collections::BTreeSet<String> {
+    let mut out = std::collections::BTreeSet::new();
+    let _ = plan.apply(|node| {
+        if let LogicalPlan::TableScan(scan) = node
+            && let Ok(provider) = source_as_provider(&scan.source)
+            && let Some(secure) = provider.downcast_ref::<SecureTable>()
+        {
+            out.extend(secure.altered_columns());
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    out
 }
 
 /// Loaded Delta tables by location, refreshed to their latest version on use.

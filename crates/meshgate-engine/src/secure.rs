@@ -386,6 +386,19 @@ impl SecureTable {
     pub fn is_secured(&self) -> bool {
         self.plan.is_some()
     }
+
+    /// The columns whose values the rules change — a mask, or a cell rule that nulls them
+    /// where only other grants admit the row: every column not shown as it is stored.
+    pub fn altered_columns(&self) -> Vec<String> {
+        let Some(plan) = &self.plan else {
+            return Vec::new();
+        };
+        plan.columns
+            .iter()
+            .filter(|(n, e)| !matches!(e, Expr::Column(c) if &c.name == n))
+            .map(|(n, _)| n.clone())
+            .collect()
+    }
 }
 
 #[async_trait]

@@ -1,6 +1,7 @@
 //! Fine-grained access (docs/design/ACCESS.md) on the control plane: [`filters`] (data
 //! filters), [`row_rules`] (QuickSight row rules), [`tags`] (column tags), [`masks`] (tag
-//! masks and the mask key), and [`scopes`] (what approvers attach to share items); the
+//! masks and the mask key), [`scopes`] (what approvers attach to share items) and
+//! [`who_sees`] (how many rows a principal reads of each table); the
 //! checks they share against a table's schema are in [`schema`].
 //!
 //! Every write is checked against the table's current schema when it is saved (a filter that
@@ -13,6 +14,7 @@ pub mod row_rules;
 pub mod schema;
 pub mod scopes;
 pub mod tags;
+pub mod who_sees;
 
 pub use row_rules::{rules_from_csv, rules_to_csv};
 pub use scopes::{ItemScopeRequest, scope_for};
@@ -25,4 +27,5 @@ pub fn routes() -> axum::Router<AppState> {
         .merge(tags::routes())
         .merge(row_rules::routes())
         .merge(masks::routes())
+        .merge(who_sees::routes())
 }

@@ -27,6 +27,15 @@ pub struct AuditQuery {
     pub action: Option<String>,
     /// Only events about this object id.
     pub object: Option<String>,
+    /// Only events at or after this time (RFC 3339, e.g. `2026-12-01T00:00:00Z`).
+    #[param(value_type = Option<String>)]
+    pub from: Option<chrono::DateTime<chrono::Utc>>,
+    /// Only events before this time (RFC 3339).
+    #[param(value_type = Option<String>)]
+    pub to: Option<chrono::DateTime<chrono::Utc>>,
+    /// `json` (the default) or `csv` (a file to download: seq, at, actor, action,
+    /// object_type, object_id, outcome, request_id, detail as JSON).
+    pub format: Option<String>,
     /// At most this many (capped at 1000).
     pub limit: Option<u32>,
 }
@@ -37,6 +46,39 @@ pub struct AuditView {
     #[serde(flatten)]
     pub event: AuditEvent,
     pub actor: Option<String>,
+}
+
+/// `GET /audit`: JSON, or with `format=csv` a CSV file.
+pub async fn respond(
+    state: &AppState,
+    caller: &Caller,
+    q: AuditQuery,
+) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+    let csv = match q.format.as_deref() {
+        None | Some("json") => false,
+        Some("csv") => true,
+        Some(other) => {
+            return Err(crate::error::ApiError::bad_request(format!(
+                "unknown format `{other}`; use `json` or `csv`"
+            )));
+        }
+    };
+    let events = list(state, caller, q).await?;
+    if csv {
+        return Ok((
+            [
+                (axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+                (
+                    axum::http::header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"meshgate-audit.csv\"",
+                ),
+            ],
+            to_csv(&events)?,
+        )
+            .into_response());
+    }
+    Ok(axum::Json(events).into_response())
 }
 
 /// `GET /audit`.
@@ -57,6 +99,8 @@ pub async fn list(state: &AppState, caller: &Caller, q: AuditQuery) -> ApiResult
         actor_id,
         action_prefix: q.action,
         object_id: q.object,
+        from: q.from,
+        to: q.to,
         limit: q.limit,
     };
     let mut names: HashMap<uuid::Uuid, String> = HashMap::new();
@@ -76,4 +120,41 @@ pub async fn list(state: &AppState, caller: &Caller, q: AuditQuery) -> ApiResult
         out.push(AuditView { event, actor });
     }
     Ok(out)
+}
+
+/// The events as CSV, one line each, the detail as compact JSON.
+pub fn to_csv(events: &[AuditView]) -> ApiResult<String> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let csv_error = |e: csv::Error| crate::error::ApiError::internal(e);
+    w.write_record([
+        "seq",
+        "at",
+        "actor",
+        "action",
+        "object_type",
+        "object_id",
+        "outcome",
+        "request_id",
+        "detail",
+    ])
+    .map_err(csv_error)?;
+    for v in events {
+        let e = &v.event;
+        w.write_record([
+            e.seq.to_string(),
+            e.at.to_rfc3339(),
+            v.actor.clone().unwrap_or_default(),
+            e.action.clone(),
+            e.object_type.clone(),
+            e.object_id.clone().unwrap_or_default(),
+            e.outcome.to_string(),
+            e.request_id.clone().unwrap_or_default(),
+            e.detail.to_string(),
+        ])
+        .map_err(csv_error)?;
+    }
+    let bytes = w
+        .into_inner()
+        .map_err(|e| crate::error::ApiError::internal(e.to_string()))?;
+    String::from_utf8(bytes).map_err(crate::error::ApiError::internal)
 }

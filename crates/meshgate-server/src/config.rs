@@ -21,6 +21,10 @@ pub struct Config {
     pub data_root: Option<String>,
     /// Largest accepted upload, in MiB.
     pub max_upload_mb: u64,
+    /// Development of the web console: serve its files from this directory, read at every
+    /// request, instead of the copies embedded in the binary. Honoured by debug builds
+    /// only; a release build always serves the embedded console.
+    pub console_dir: Option<PathBuf>,
     /// The URL clients use to reach this server (for links in messages).
     pub public_url: Option<String>,
     pub query: QuerySettings,
@@ -307,6 +311,7 @@ impl Default for Config {
             store_url: None,
             data_root: None,
             max_upload_mb: 1024,
+            console_dir: None,
             public_url: None,
             query: QuerySettings::default(),
             log_format: LogFormat::Text,

@@ -8,7 +8,7 @@
 //! answer (Content-Security-Policy, framing, caching) are set in one place, [`headers`].
 
 use axum::Router;
-use axum::extract::{Path, Request};
+use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -55,22 +55,28 @@ static ASSETS: LazyLock<Vec<Asset>> = LazyLock::new(|| {
 
 /// `GET /`: the page shell. It carries no data, but it is never cached, so a signed-out
 /// browser's back button shows nothing of a session.
-async fn shell(headers: HeaderMap) -> Response {
-    serve("index.html", &headers)
+async fn shell(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    serve(&state, "index.html", &headers)
 }
 
 /// `GET /console/{path}`: a file of the console.
-async fn asset(Path(path): Path<String>, headers: HeaderMap) -> Response {
-    serve(&path, &headers)
+async fn asset(
+    State(state): State<AppState>,
+    Path(path): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    serve(&state, &path, &headers)
 }
 
-fn serve(path: &str, request: &HeaderMap) -> Response {
+fn serve(state: &AppState, path: &str, request: &HeaderMap) -> Response {
     #[cfg(debug_assertions)]
-    if let Some(r) = from_dev_dir(path) {
-        return r;
+    if let Some(dir) = &state.config.console_dir {
+        return from_dev_dir(dir, path);
     }
+    #[cfg(not(debug_assertions))]
+    let _ = state;
     let Some(asset) = ASSETS.iter().find(|a| a.path == path) else {
-        return (StatusCode::NOT_FOUND, "no such console file").into_response();
+        return (StatusCode::NOT_FOUND, "not a file of the console").into_response();
     };
     let fresh = request
         .get(header::IF_NONE_MATCH)
@@ -113,22 +119,23 @@ fn content_type(path: &str) -> HeaderValue {
     })
 }
 
-/// Debug builds only: with `MESHGATE_CONSOLE_DIR` set, files are read from that directory
-/// at every request, so the console can be edited without rebuilding the server. Only plain
-/// relative paths of `[a-z0-9._-/]` without `..` are looked up. Release builds serve the
-/// embedded files and nothing else.
+/// Debug builds only: with `console_dir` set (`MESHGATE_CONSOLE_DIR`), files are read from
+/// that directory at every request, so the console can be edited without rebuilding the
+/// server. Only plain relative paths of `[a-z0-9._-/]` without `..` are looked up. Release
+/// builds serve the embedded files and nothing else.
 #[cfg(debug_assertions)]
-fn from_dev_dir(path: &str) -> Option<Response> {
-    let dir = std::env::var_os("MESHGATE_CONSOLE_DIR")?;
+fn from_dev_dir(dir: &std::path::Path, path: &str) -> Response {
     let plain = !path.is_empty()
-        && path.split('/').all(|s| !s.is_empty() && s != "." && s != "..")
+        && path
+            .split('/')
+            .all(|s| !s.is_empty() && s != "." && s != "..")
         && path.chars().all(|c| {
             c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-' | '/')
         });
-    if !plain {
-        return Some((StatusCode::NOT_FOUND, "no such console file").into_response());
-    }
-    let bytes = std::fs::read(std::path::Path::new(&dir).join(path)).ok()?;
+    let bytes = match std::fs::read(dir.join(path)) {
+        Ok(b) if plain => b,
+        _ => return (StatusCode::NOT_FOUND, "not a file of the console").into_response(),
+    };
     let mut response = bytes.into_response();
     response
         .headers_mut()
@@ -136,7 +143,7 @@ fn from_dev_dir(path: &str) -> Option<Response> {
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Some(response)
+    response
 }
 
 /// The headers every answer carries, set here and nowhere else: a Content-Security-Policy
@@ -159,7 +166,10 @@ pub async fn headers(req: Request, next: Next) -> Response {
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     if !h.contains_key(header::CACHE_CONTROL) {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
@@ -172,7 +182,10 @@ mod tests {
 
     #[test]
     fn the_console_is_embedded_with_its_shell() {
-        let shell = ASSETS.iter().find(|a| a.path == "index.html").expect("index.html");
+        let shell = ASSETS
+            .iter()
+            .find(|a| a.path == "index.html")
+            .expect("index.html");
         let text = std::str::from_utf8(shell.bytes).expect("utf-8");
         // No inline script: the policy forbids it, so the shell must load its code.
         assert!(text.contains("<script type=\"module\" src=\"/console/"));

@@ -48,6 +48,7 @@ pub mod products;
 pub mod query;
 pub mod routes;
 pub mod rows;
+pub mod sample;
 pub mod scim;
 pub mod shares;
 pub mod sharing;

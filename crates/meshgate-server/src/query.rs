@@ -126,11 +126,40 @@ pub async fn run(
             }
         });
     };
+    let masked = masked_header(&stream.masked);
     let body = output::encode(batches, stream.schema, format, on_end)?;
     let mut response = Response::new(Body::from_stream(body));
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static(format.content_type()),
     );
+    if let Some(v) = masked {
+        response.headers_mut().insert(MASKED_COLUMNS, v);
+    }
     Ok(response)
+}
+
+/// Names the output columns whose values the caller's rules mask (docs/API.md §SQL), so a
+/// client can mark them: percent-encoded, comma-separated.
+pub const MASKED_COLUMNS: &str = "x-meshgate-masked-columns";
+
+fn masked_header(columns: &[String]) -> Option<HeaderValue> {
+    if columns.is_empty() {
+        return None;
+    }
+    let encoded: Vec<String> = columns
+        .iter()
+        .map(|c| {
+            c.bytes()
+                .map(|b| {
+                    if b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.') {
+                        (b as char).to_string()
+                    } else {
+                        format!("%{b:02X}")
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    HeaderValue::from_str(&encoded.join(",")).ok()
 }

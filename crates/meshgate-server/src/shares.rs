@@ -20,6 +20,7 @@ use uuid::Uuid;
 
 mod change;
 mod items;
+mod preview;
 mod process;
 mod schedule;
 mod terms;
@@ -28,6 +29,7 @@ mod verify;
 use change::{WAIT_FOR, enqueue_and_wait, grantee_of, load_for, share_job, transition_event};
 pub use items::{ItemSelection, ModifyRequest, add_items, modify, remove_item};
 use items::{describe_item_plain, new_items};
+pub use preview::{Preview, PreviewRequest, preview};
 pub use process::{cleanup_share, process_share, revoke_share};
 pub use schedule::{run as run_scheduler, tick as run_scheduled_tasks};
 pub use terms::{

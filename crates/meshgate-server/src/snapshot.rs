@@ -52,7 +52,36 @@ pub async fn of_actor(
         .store
         .access_rows(principal.id, &teams, &actor.groups)
         .await?;
-    let snapshot = meshgate_core::snapshot::resolve(&rows);
+    let access = Arc::new(build(state, principal, &rows).await?);
+    if let Ok(mut cache) = state.access.lock() {
+        cache.insert(principal.id, access.clone());
+    }
+    Ok(access)
+}
+
+/// What `principal` would read if the grants `assumed` were in force too — an approval's
+/// preview (`shares::preview`). Resolved exactly as [`of_actor`] resolves, never cached.
+pub async fn assuming(
+    state: &AppState,
+    principal: &Principal,
+    actor: &Actor,
+    assumed: &[meshgate_core::model::Grant],
+) -> ApiResult<Access> {
+    let teams: Vec<Uuid> = actor.teams.iter().map(|m| m.team_id).collect();
+    let rows = state
+        .store
+        .access_rows_assuming(principal.id, &teams, &actor.groups, assumed)
+        .await?;
+    build(state, principal, &rows).await
+}
+
+/// Resolves the store's rows into the snapshot and the engine's view of each table.
+async fn build(
+    state: &AppState,
+    principal: &Principal,
+    rows: &meshgate_core::snapshot::AccessRows,
+) -> ApiResult<Access> {
+    let snapshot = meshgate_core::snapshot::resolve(rows);
     let mask_key = if snapshot.hashes() {
         Some(MaskKey::new(state.store.mask_key().await?))
     } else {
@@ -67,11 +96,7 @@ pub async fn of_actor(
         .iter()
         .map(|r| visible_table(r, &identity, mask_key.as_ref()))
         .collect::<ApiResult<Vec<_>>>()?;
-    let access = Arc::new(Access::new(snapshot, visible));
-    if let Ok(mut cache) = state.access.lock() {
-        cache.insert(principal.id, access.clone());
-    }
-    Ok(access)
+    Ok(Access::new(snapshot, visible))
 }
 
 /// What `caller` may read now: [`of`], narrowed by the session policy of the credential it

@@ -1,11 +1,11 @@
 //! SQL and the audit log: `POST /query` (the data plane; operations in `query.rs`) and
 //! `GET /audit` (`audit.rs`).
 
+use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::Response;
 use axum::routing::{get, post};
-use axum::{Json, Router};
 
 use crate::auth::{Caller, DataCaller};
 use crate::error::ApiResult;
@@ -58,7 +58,7 @@ pub(crate) async fn query(
         audit::AuditQuery,
     ),
     responses(
-        (status = 200, description = "The audit events, oldest first, with the actor's name", body = Vec<audit::AuditView>),
+        (status = 200, description = "The audit events, oldest first, with the actor's name (JSON, or CSV with `format=csv`)", content((Vec<audit::AuditView> = "application/json"), ("text/csv"))),
         crate::error::ApiErrors,
     ),
 )]
@@ -66,6 +66,6 @@ pub(crate) async fn audit(
     State(state): State<AppState>,
     caller: Caller,
     Params(q): Params<audit::AuditQuery>,
-) -> ApiResult<Json<Vec<audit::AuditView>>> {
-    Ok(Json(audit::list(&state, &caller, q).await?))
+) -> ApiResult<Response> {
+    audit::respond(&state, &caller, q).await
 }

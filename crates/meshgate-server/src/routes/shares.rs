@@ -20,6 +20,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/shares/{id}", get(get_share).delete(delete_share))
         .route("/shares/{id}/submit", post(submit_share))
         .route("/shares/{id}/approve", post(approve_share))
+        .route("/shares/{id}/preview", post(preview_share))
         .route("/shares/{id}/reject", post(reject_share))
         .route("/shares/{id}/revoke", post(revoke_share))
         .route("/shares/{id}/items", post(add_share_items))
@@ -140,6 +141,29 @@ pub(crate) async fn approve_share(
     OptionalBody(d): OptionalBody<shares::Decision>,
 ) -> ApiResult<Json<ShareView>> {
     Ok(Json(shares::approve(&state, &caller, id, d).await?))
+}
+
+#[utoipa::path(
+    post,
+    path = "/shares/{id}/preview",
+    operation_id = "preview_share",
+    tag = "shares",
+    params(
+        ("id" = String, Path, description = "Id (uuid)"),
+    ),
+    request_body(content = Option<shares::PreviewRequest>, content_type = "application/json", description = "Optional: the narrowing to preview, as `approve` takes it"),
+    responses(
+        (status = 200, description = "What the requester would read of each table if approved as given", body = shares::Preview),
+        crate::error::ApiErrors,
+    ),
+)]
+pub(crate) async fn preview_share(
+    State(state): State<AppState>,
+    caller: Caller,
+    ShareId(id): ShareId,
+    OptionalBody(r): OptionalBody<shares::PreviewRequest>,
+) -> ApiResult<Json<shares::Preview>> {
+    Ok(Json(shares::preview(&state, &caller, id, r).await?))
 }
 
 #[utoipa::path(

@@ -252,7 +252,10 @@ struct DemoPerson {
 
 /// `GET /auth/demo`: the people the quickstart lets a local browser sign in as with one
 /// click; 404 where that is off (everywhere but the quickstart).
-async fn demo_people(State(state): State<AppState>, parts: Parts) -> ApiResult<Json<serde_json::Value>> {
+async fn demo_people(
+    State(state): State<AppState>,
+    parts: Parts,
+) -> ApiResult<Json<serde_json::Value>> {
     demo_allowed(&state, &parts)?;
     let mut people = Vec::new();
     for name in &state.config.auth.demo_people {
@@ -285,7 +288,13 @@ async fn demo_sign_in(
 ) -> ApiResult<Response> {
     demo_allowed(&state, &parts)?;
     let refused = || ApiError::unauthenticated("not one of the demo people; see GET /auth/demo");
-    if !state.config.auth.demo_people.iter().any(|p| p == &body.person) {
+    if !state
+        .config
+        .auth
+        .demo_people
+        .iter()
+        .any(|p| p == &body.person)
+    {
         return Err(refused());
     }
     let principal = state

@@ -84,6 +84,7 @@ fn routes() -> Vec<Route> {
                 ("sharing.rs", "routes") => "/delta-sharing",
                 ("files.rs", "signed_routes") => "",
                 ("signin/browser.rs", _) => "",
+                ("console.rs", _) => "",
                 (n, _) if n == "scim.rs" || n.starts_with("scim/") => "/scim/v2",
                 _ => "/api/v1",
             };
@@ -203,8 +204,10 @@ fn public(path: &str) -> bool {
         // The ways to sign in (they read no bearer token).
         || matches!(
             path,
-            "/auth/providers" | "/auth/login" | "/auth/callback" | "/auth/token"
+            "/auth/providers" | "/auth/login" | "/auth/callback" | "/auth/token" | "/auth/demo"
         )
+        // The console's shell and files: code, no data.
+        || matches!(path, "/" | "/console/{*path}")
 }
 
 /// A SCIM token of a new service principal `scim`, made by the admin.

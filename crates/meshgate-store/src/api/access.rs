@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 use meshgate_core::Result;
+use meshgate_core::model::Grant;
 use meshgate_core::snapshot::AccessRows;
 use uuid::Uuid;
 
@@ -19,5 +20,19 @@ pub trait AccessStore: Send + Sync + 'static {
         principal_id: Uuid,
         teams: &[Uuid],
         groups: &[Uuid],
+    ) -> Result<AccessRows> {
+        self.access_rows_assuming(principal_id, teams, groups, &[])
+            .await
+    }
+
+    /// [`AccessStore::access_rows`] as if the grants `assumed` were in force beside the
+    /// stored ones, with everything they bring (their tables, products, data filters, row
+    /// rules, tags): what an approval would give, for its preview. Nothing is written.
+    async fn access_rows_assuming(
+        &self,
+        principal_id: Uuid,
+        teams: &[Uuid],
+        groups: &[Uuid],
+        assumed: &[Grant],
     ) -> Result<AccessRows>;
 }

@@ -15,6 +15,10 @@ pub struct AuditFilter {
     /// Events whose action starts with this (e.g. `share.` or `query.run`).
     pub action_prefix: Option<String>,
     pub object_id: Option<String>,
+    /// Events at or after this time.
+    pub from: Option<chrono::DateTime<chrono::Utc>>,
+    /// Events before this time.
+    pub to: Option<chrono::DateTime<chrono::Utc>>,
     /// At most this many (the store caps it at 1000).
     pub limit: Option<u32>,
 }

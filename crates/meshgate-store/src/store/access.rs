@@ -21,11 +21,12 @@ use crate::record::Record;
 
 #[async_trait]
 impl AccessStore for SqlStore {
-    async fn access_rows(
+    async fn access_rows_assuming(
         &self,
         principal_id: Uuid,
         teams: &[Uuid],
         groups: &[Uuid],
+        assumed: &[Grant],
     ) -> Result<AccessRows> {
         let mut conn = self.read().await?;
         let conn = &mut *conn;
@@ -63,7 +64,8 @@ impl AccessStore for SqlStore {
         )
         .await?;
         let owned: BTreeSet<Uuid> = products.iter().map(|p| p.id).collect();
-        let grants: Vec<Grant> = grantee_records(conn, principal_id, teams).await?;
+        let mut grants: Vec<Grant> = grantee_records(conn, principal_id, teams).await?;
+        grants.extend(assumed.iter().cloned());
         let file_grants: Vec<FileGrant> = grantee_records(conn, principal_id, teams).await?;
         let mut tables = fetch_list_in::<ProductTable>(
             conn,

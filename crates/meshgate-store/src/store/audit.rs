@@ -1,6 +1,7 @@
 //! [`AuditStore`] for [`SqlStore`]: events appended on their own, and reads of the log. The
 //! events of a change are written by the change itself ([`super::insert_audit`]).
 
+use crate::codec;
 use async_trait::async_trait;
 use meshgate_core::Result;
 use meshgate_core::model::{AuditEvent, NewAuditEvent};
@@ -41,6 +42,12 @@ impl AuditStore for SqlStore {
         }
         if let Some(object) = &filter.object_id {
             sql += &format!(" AND object_id = {}", args.text(object.as_str()));
+        }
+        if let Some(from) = filter.from {
+            sql += &format!(" AND at >= {}", args.int(codec::ts(from)));
+        }
+        if let Some(to) = filter.to {
+            sql += &format!(" AND at < {}", args.int(codec::ts(to)));
         }
         let limit = filter
             .limit
