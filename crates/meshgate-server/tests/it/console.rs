@@ -255,7 +255,8 @@ async fn an_approval_preview_shows_what_the_requester_would_read_and_grants_noth
     assert_eq!(audited.len(), 2, "{audited:?}");
 
     // Approved exactly so, bob reads what the preview showed.
-    m.approve("alice", &share, &narrowed)
+    let decision = json!({"items": narrowed["items"].clone()});
+    m.approve("alice", &share, &decision)
         .await
         .ok(StatusCode::OK);
     assert_eq!(
