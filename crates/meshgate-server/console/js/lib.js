@@ -400,8 +400,11 @@ export function defs(pairs, className = 'defs') {
   );
 }
 
+/** A whoami team entry as 'domain.team' (whoami gives `team: 'domain.team'`; API.md says {domain, team}). */
+export const teamName = (t) => (t.domain && !String(t.team).includes('.') ? `${t.domain}.${t.team}` : String(t.team));
+
 /** The signed-in person's teams as 'domain.team' names. */
-export const teamNames = (me) => (me.teams || []).map((t) => `${t.domain}.${t.team}`);
+export const teamNames = (me) => (me.teams || []).map(teamName);
 
 /**
  * Like ask(), with several labelled controls: askForm({title, body, fields: [{label, control,

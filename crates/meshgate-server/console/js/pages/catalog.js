@@ -17,11 +17,10 @@ const FACETS = [
 
 export default async function catalog(ctx) {
   const state = fromQuery(ctx.query);
-  const input = h('input', { type: 'search', id: 'catalog-q', name: 'q', value: state.q, autocomplete: 'off' });
+  const input = h('input', { type: 'search', id: 'catalog-q', name: 'q', value: state.q, autocomplete: 'off', placeholder: 'e.g. customers, revenue, pii' });
   const facetsEl = h('div', { class: 'facets' });
   const resultsEl = h('div', { class: 'catalog-results' });
   const countEl = h('p', { class: 'count', role: 'status', 'aria-live': 'polite' });
-  const status = h('div');
 
   const search = async (focusId) => {
     let answer;
@@ -54,7 +53,6 @@ export default async function catalog(ctx) {
     const active = FACETS.some((f) => (f.multi ? state.tag.length : state[f.key]));
     mount(
       facetsEl,
-      h('h2', { id: 'filters-h' }, 'Filters'),
       groups,
       active ? h('button', { type: 'button', class: 'btn', on: { click: () => {
         for (const f of FACETS) state[f.key] = f.multi ? [] : '';
@@ -115,8 +113,7 @@ export default async function catalog(ctx) {
     title('Catalog'),
     h('p', { class: 'hint' }, 'Find data products by name, description, table, column, tag or glossary term. Leave the box empty to list everything you may see.'),
     form,
-    status,
-    h('div', { class: 'sidebar-layout' }, h('aside', { 'aria-labelledby': 'filters-h' }, facetsEl), h('section', { 'aria-labelledby': 'results-h' }, h('h2', { id: 'results-h', class: 'sr-only' }, 'Results'), countEl, resultsEl)),
+    h('div', { class: 'sidebar-layout' }, h('aside', { 'aria-label': 'Filters' }, h('details', { class: 'facets-box', open: !matchMedia('(max-width: 760px)').matches }, h('summary', 'Filters'), facetsEl)), h('section', { 'aria-labelledby': 'results-h' }, h('h2', { id: 'results-h', class: 'sr-only' }, 'Results'), countEl, resultsEl)),
   ];
 }
 

@@ -2,7 +2,7 @@
 // team, listing, classification, tags, terms, forms, requirements — and each table's schema.
 // Consumers get "Request access"; owners and stewards of its team get their tools.
 
-import { badge, defs, enc, fmt, fmtTime, get, h, link, table, tagList, title } from '../lib.js';
+import { badge, defs, enc, fmt, fmtTime, get, h, link, table, tagList, teamName, title } from '../lib.js';
 
 export default async function product(ctx) {
   const [domain, name] = ctx.parts;
@@ -17,8 +17,8 @@ export default async function product(ctx) {
   ]);
   const dotted = `${domain}.${name}`;
   const team = qualified(domain, entry.team || (detail && detail.team));
-  const member = (ctx.me.teams || []).some((t) => `${t.domain}.${t.team}` === team);
-  const steward = (ctx.me.owns || []).some((t) => `${t.domain}.${t.team}` === team);
+  const member = (ctx.me.teams || []).some((t) => teamName(t) === team);
+  const steward = (ctx.me.owns || []).some((t) => teamName(t) === team);
 
   const actions = h(
     'div',

@@ -82,7 +82,7 @@ export default async function request(ctx) {
       forms[f.name] = values;
     }
     if (problems.length) {
-      mount(status, h('div', { class: 'error', role: 'alert' }, `Fix ${problems.length === 1 ? 'the field' : `the ${problems.length} fields`} marked below, then submit again.`));
+      mount(status, h('div', { class: 'error', role: 'alert' }, `Fix ${problems.length === 1 ? 'the field' : `the ${problems.length} fields`} marked above, then submit again.`));
       problems[0].focus();
       return null;
     }
