@@ -11,7 +11,7 @@ export default async function access(ctx) {
   const [lists, reads] = await Promise.all([
     teams.length
       ? Promise.all(teams.map((t) => get(`shares?requester=${encodeURIComponent(t)}`)))
-      : get('shares').then((all) => [all.filter((s) => s.requester_principal === ctx.me.principal.id || s.created_by === ctx.me.principal.id)]),
+      : get('shares').then((all) => [all.filter((s) => [ctx.me.principal.id, ctx.me.principal.name].includes(s.requester_principal) || [ctx.me.principal.id, ctx.me.principal.name].includes(s.created_by))]),
     get('access'),
   ]);
   const seen = new Set();
@@ -114,6 +114,7 @@ function shareCard(ctx, s, reads) {
   if (s.status === 'processed' && !s.local_name && (summary.shared || 0) > 0) actions.push(actionButton('Finalize', '', status, () => finalize(s, rerender)));
   if (s.status !== 'deleted') actions.push(actionButton('Delete', 'danger', status, () => remove(s, rerender)));
 
+  for (const b of actions) b.setAttribute('aria-describedby', id);
   const mine = reads.filter((r) => r.share_id === s.id);
   return h(
     'article',
@@ -144,8 +145,8 @@ function shareCard(ctx, s, reads) {
   );
 }
 
-function actionButton(label, kind, status, fn) {
-  const b = h('button', { type: 'button', class: ['btn', kind] }, label);
+function actionButton(label, kind, status, fn, describedBy) {
+  const b = h('button', { type: 'button', class: ['btn', kind], 'aria-describedby': describedBy }, label);
   b.addEventListener('click', () => act(b, status, fn));
   return b;
 }
