@@ -420,3 +420,6 @@ export function fieldError(control, message) {
 export function getAll(paths, fallback = null) {
   return Promise.all(paths.map((p) => get(p).catch(() => fallback)));
 }
+
+/** A whoami team entry ({team: 'domain.team', role}) as 'domain.team'. */
+export const teamOf = (t) => (t.domain ? `${t.domain}.${t.team}` : String(t.team));

@@ -1,7 +1,7 @@
 // Approvals (#/inbox?product=d.p): the requests waiting for my decision, and the shares of the
 // products my teams own or steward, with their health (docs/design/CONSOLE.md).
 
-import { badge, enc, fmtTime, get, getAll, h, link, qs, table, title } from '../lib.js';
+import { badge, enc, fmtTime, get, getAll, h, link, qs, split, table, teamOf, title } from '../lib.js';
 
 export default async function inbox(ctx) {
   const { me, query } = ctx;
@@ -35,7 +35,7 @@ async function myShares(me, only) {
   if (me.owns.length === 0) {
     return { heading: 'All shares', shares: me.isAdmin ? await get('shares') : [] };
   }
-  const lists = await getAll(me.owns.map((t) => `products${qs({ domain: t.domain, team: t.team })}`), []);
+  const lists = await getAll(me.owns.map((t) => { const [domain, team] = split(teamOf(t)); return `products${qs({ domain, team })}`; }), []);
   const names = [...new Set(lists.flat().map((p) => `${p.domain}.${p.name}`))].sort();
   const shares = (await getAll(names.map((n) => `shares${qs({ product: n })}`), [])).flat();
   return { heading: 'Shares of my products', shares };

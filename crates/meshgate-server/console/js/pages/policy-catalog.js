@@ -1,7 +1,7 @@
 // The catalog parts of the Policy page, for stewards and admins (docs/API.md §Catalog):
 // form types and their fields, the domain rules that require forms, glossaries and terms.
 
-import { act, ask, button, checkbox, del, enc, field, fmtTime, get, go, h, mount, post, put, select, table, toast } from '../lib.js';
+import { act, ask, button, checkbox, del, enc, field, fmtTime, get, go, h, mount, post, put, select, split, table, teamOf, toast } from '../lib.js';
 
 const FIELD_TYPES = ['string', 'number', 'boolean', 'date', 'enum', 'glossary_term', 'principal'];
 
@@ -123,7 +123,8 @@ export async function domainRules(ctx, query) {
   const [domains, types] = await Promise.all([get('domains'), get('form-types').catch(() => [])]);
   if (domains.length === 0) return h('p', { class: 'empty' }, 'No domains yet.');
   const names = domains.map((d) => d.name);
-  const chosen = names.includes(query.get('domain')) ? query.get('domain') : (ctx.me.owns[0] && names.includes(ctx.me.owns[0].domain) ? ctx.me.owns[0].domain : names[0]);
+  const mine = ctx.me.owns[0] ? split(teamOf(ctx.me.owns[0]))[0] : null;
+  const chosen = names.includes(query.get('domain')) ? query.get('domain') : (names.includes(mine) ? mine : names[0]);
   const pick = select(names, chosen);
   const rules = await get(`domains/${enc(chosen)}/rules`);
   const status = h('div', { 'aria-live': 'polite' });

@@ -3,7 +3,7 @@
 // admins, the catalog's form types, domain rules and glossaries (policy-catalog.js).
 // docs/design/ACCESS.md, docs/API.md §Fine-grained access and §Catalog.
 
-import { ApiError, act, ask, button, checkbox, del, enc, field, fieldError, fmt, fmtTime, get, getAll, go, h, link, mount, post, put, qs, select, subnav, table, title, toast } from '../lib.js';
+import { act, ApiError, ask, button, checkbox, del, enc, field, fieldError, fmt, fmtTime, get, getAll, go, h, link, mount, post, put, qs, select, split, subnav, table, teamOf, title, toast } from '../lib.js';
 import { domainRules, formTypes, glossaries } from './policy-catalog.js';
 
 /** Reloads the current view (set from ctx on every render). */
@@ -49,7 +49,7 @@ export default async function policy(ctx) {
 /** The products of my teams (admins: every product). */
 async function myProducts(me) {
   if (me.isAdmin && me.owns.length === 0) return get('products');
-  const lists = await getAll(me.owns.map((t) => `products${qs({ domain: t.domain, team: t.team })}`), []);
+  const lists = await getAll(me.owns.map((t) => { const [domain, team] = split(teamOf(t)); return `products${qs({ domain, team })}`; }), []);
   const seen = new Map();
   for (const p of lists.flat()) seen.set(`${p.domain}.${p.name}`, p);
   return [...seen.values()].sort((a, b) => `${a.domain}.${a.name}`.localeCompare(`${b.domain}.${b.name}`));
@@ -237,7 +237,7 @@ async function tagMasks(me) {
   const tag = h('input', { type: 'text', autocomplete: 'off' });
   const mask = select(MASKS, 'hash');
   const custom = h('input', { type: 'text', placeholder: 'left({col}, 2)', autocomplete: 'off' });
-  const scope = select([...(me.isAdmin ? [{ value: '', label: 'Whole mesh' }] : []), ...domains.map((d) => ({ value: d.name, label: `Domain ${d.name}` }))], me.isAdmin ? '' : (me.owns[0] || {}).domain);
+  const scope = select([...(me.isAdmin ? [{ value: '', label: 'Whole mesh' }] : []), ...domains.map((d) => ({ value: d.name, label: `Domain ${d.name}` }))], me.isAdmin ? '' : split(teamOf(me.owns[0] || { team: '' }))[0]);
   const form = h(
     'form',
     {

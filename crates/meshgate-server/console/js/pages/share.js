@@ -2,7 +2,7 @@
 // decision, and its processing log. Approvers of the product decide here (approve.js), verify,
 // re-apply, revoke and decide extensions; requesters see it read-only (docs/design/LIFECYCLE.md).
 
-import { act, ask, badge, button, enc, fmt, fmtTime, get, h, link, post, split, table, title, toast } from '../lib.js';
+import { act, ask, badge, button, enc, fmt, fmtTime, get, h, link, post, split, table, teamOf, title, toast } from '../lib.js';
 import approvalForm from './approve.js';
 
 const SHARED = new Set(['share_succeeded', 'share_in_progress', 'revoke_failed', 'revoke_in_progress', 'revoke_approved', 'pending_extension']);
@@ -43,8 +43,8 @@ export default async function sharePage(ctx) {
     get(`products/${enc(d)}/${enc(p)}`).catch(() => null),
   ]);
   const productTeam = product ? `${product.domain}.${product.team}` : null;
-  const myTeams = new Set((me.teams || []).map((t) => `${t.domain}.${t.team}`));
-  const approver = me.isAdmin || me.owns.some((t) => `${t.domain}.${t.team}` === productTeam);
+  const myTeams = new Set((me.teams || []).map(teamOf));
+  const approver = me.isAdmin || me.owns.some((t) => teamOf(t) === productTeam);
   const requester = myTeams.has(share.requester_team) || share.requester_principal === me.principal.name;
   const status = h('div', { 'aria-live': 'polite' });
   const reload = () => ctx.rerender();
