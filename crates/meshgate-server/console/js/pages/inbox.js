@@ -70,7 +70,7 @@ function pendingTable(rows) {
       { label: 'Reason', render: (s) => s.reason || '—' },
       { label: 'Forms', render: (s) => formsText(s.forms) },
       { label: 'Requested expiry', render: (s) => fmtTime(s.requested_expiry) },
-      { label: 'Submitted', render: (s) => fmtTime(s.updated_at || s.created_at) },
+      { label: 'Submitted', render: (s) => fmtTime(s.submitted_at || s.created_at) },
       { label: 'Action', render: (s) => link(`/shares/${s.id}`, 'Review', { class: 'btn primary', 'aria-label': `Review the request of ${s.requester_team || s.requester_principal} for ${s.product}` }) },
     ],
   });

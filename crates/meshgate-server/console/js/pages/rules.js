@@ -57,7 +57,10 @@ export default async function rulesPage(ctx) {
       { label: 'Actions', render: (r) => button('Delete rule', () => deleteRule(r), { 'aria-label': `Delete rule ${state.rows.indexOf(r) + 1}` }) },
     ];
     const grid = table({ caption: `Row rules of ${d}.${p}`, columns: cols, rows: state.rows, empty: 'No row rules: everyone with access reads every row their grants admit.' });
-    grid.querySelectorAll('tbody tr').forEach((tr, i) => tr.classList.toggle('bad', state.bad.has(i)));
+    grid.querySelectorAll('tbody tr').forEach((tr, i) => {
+      tr.classList.toggle('bad', state.bad.has(i));
+      if (state.bad.has(i)) tr.querySelectorAll('input').forEach((x) => x.setAttribute('aria-invalid', 'true'));
+    });
     mount(gridArea, grid);
   }
 
@@ -97,22 +100,25 @@ export default async function rulesPage(ctx) {
     mount(problems, list.length ? h('div', { class: 'error', role: 'alert' }, h('p', 'The rules were not saved:'), h('ul', { class: 'offenders' }, list.map((x) => h('li', x)))) : null);
   }
 
-  /** Marks rows the server's message names (a user or group, "rule N", "line N"). */
+  /** Marks the rows the server's message names (by user, group, "rule N" or CSV "line N"). */
   function mapOffenders(message) {
     const lines = message.split(/;\s*|\n/).map((s) => s.trim()).filter(Boolean);
+    const esc = (x) => x.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    const names = (line, name) => name && new RegExp(`(^|[\\s,:\`'"(])${esc(name)}($|[\\s,;:.\`'")])`).test(line);
     state.bad.clear();
-    for (const line of lines) {
-      for (const m of line.matchAll(/`([^`]+)`/g)) {
-        state.rows.forEach((r, i) => {
-          if (r.user === m[1] || r.group === m[1]) state.bad.add(i);
-        });
-      }
+    return lines.map((line) => {
+      const rows = new Set();
+      state.rows.forEach((r, i) => {
+        if ((/user/i.test(line) && names(line, r.user)) || (/group/i.test(line) && names(line, r.group))) rows.add(i);
+        for (const f of state.fields) {
+          if (names(line, f) && toList(r.values[f]).some((v) => names(line, v))) rows.add(i);
+        }
+      });
       const n = line.match(/\b(rule|row|line)\s+(\d+)/i);
-      if (n) state.bad.add(Number(n[2]) - (n[1].toLowerCase() === 'line' ? 2 : 1));
-    }
-    return lines.map((l) => {
-      const rows = [...state.bad].filter((i) => l.includes(state.rows[i]?.user || '\u0000') || l.includes(state.rows[i]?.group || '\u0000'));
-      return rows.length ? `${l} (rule ${rows.map((i) => i + 1).join(', ')})` : l;
+      if (n) rows.add(Number(n[2]) - (n[1].toLowerCase() === 'line' ? 2 : 1));
+      rows.forEach((i) => state.bad.add(i));
+      const list = [...rows].filter((i) => i >= 0 && i < state.rows.length).sort((a, b) => a - b);
+      return list.length ? `${line} (rule${list.length > 1 ? 's' : ''} ${list.map((i) => i + 1).join(', ')})` : line;
     });
   }
 
@@ -139,7 +145,8 @@ export default async function rulesPage(ctx) {
       try {
         const res = await put(`${base}/row-rules`, body);
         showProblems([]);
-        toast(`Saved ${res && res.rules !== undefined ? res.rules : body.length} rules`);
+        const n = res && res.rules !== undefined ? res.rules : body.length;
+        toast(`Saved ${n} rule${n === 1 ? '' : 's'}`);
       } catch (err) {
         if (err instanceof ApiError && err.status === 400) return showProblems(mapOffenders(err.message));
         throw err;
@@ -184,11 +191,12 @@ export default async function rulesPage(ctx) {
   return [
     title(`Row rules of ${d}.${p}`),
     h('p', 'A person reads a row when one of their rules (or their groups\') admits it: the fields of a rule must all match; an empty cell admits every value; list several values with commas. With no rule for them, they read no rows of this product. Owners are exempt.'),
+    h('h2', 'Rules'),
     userList,
     groupList,
     gridArea,
     problems,
-    h('div', { class: 'actions' }, addRule, h('div', { class: 'inline-form' }, field('Field to add', fieldPick), h('div', { class: 'actions' }, addField))),
+    h('div', { class: 'actions toolbar' }, addRule, h('div', { class: 'inline-form' }, field('Field to add', fieldPick), h('div', { class: 'actions' }, addField))),
     h('div', { class: 'actions' }, save, exportCsv),
     field('Import CSV file', file, { hint: 'QuickSight format: UserName,GroupName,<field>,… It replaces every rule.' }),
     status,

@@ -22,10 +22,10 @@ function itemName(i) {
   return 'whole product';
 }
 
-function scopeText(scope) {
+function scopeText(scope, names = new Map()) {
   if (!scope || typeof scope !== 'object') return null;
   const parts = [];
-  if (scope.data_filters && scope.data_filters.length) parts.push(`filter ${scope.data_filters.join(', ')}`);
+  if (scope.data_filters && scope.data_filters.length) parts.push(`filter ${scope.data_filters.map((x) => names.get(x) || x).join(', ')}`);
   if (scope.columns && scope.columns.length) parts.push(`columns ${scope.columns.join(', ')}`);
   if (scope.masks && Object.keys(scope.masks).length) parts.push(`masks ${Object.entries(scope.masks).map(([c, m]) => `${c}: ${m}`).join(', ')}`);
   return parts.length ? parts.join('; ') : null;
@@ -42,6 +42,11 @@ export default async function sharePage(ctx) {
     get(`shares/${enc(id)}/logs?limit=200`).catch(() => []),
     get(`products/${enc(d)}/${enc(p)}`).catch(() => null),
   ]);
+  // Grants name their data filters by id: show the names.
+  const filterNames = new Map();
+  const scoped = [...new Set((share.items || []).filter((i) => i.kind === 'table' && i.scope && (i.scope.data_filters || []).length).map((i) => i.table))];
+  const lists = await Promise.all(scoped.map((t) => get(`products/${enc(d)}/${enc(p)}/tables/${enc(t)}/data-filters`).catch(() => [])));
+  lists.flat().forEach((f) => filterNames.set(f.id, f.name));
   const productTeam = product ? `${product.domain}.${product.team}` : null;
   const myTeams = new Set((me.teams || []).map(teamOf));
   const approver = me.isAdmin || me.owns.some((t) => teamOf(t) === productTeam);
@@ -90,7 +95,7 @@ export default async function sharePage(ctx) {
           { label: 'Kind', key: 'kind' },
           { label: 'Table or folder', render: itemName },
           { label: 'Status', render: (i) => badge(i.status) },
-          { label: 'Granted', render: (i) => scopeText(i.scope) || (SHARED.has(i.status) ? 'as requested' : '—') },
+          { label: 'Granted', render: (i) => scopeText(i.scope, filterNames) || (SHARED.has(i.status) ? 'as requested' : '—') },
           { label: 'Health', render: (i) => (i.health ? badge(i.health) : '—') },
           { label: 'Health message', render: (i) => i.health_message || '—' },
           { label: 'Last verified', render: (i) => fmtTime(i.last_verified_at) },
