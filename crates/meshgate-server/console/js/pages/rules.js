@@ -12,7 +12,15 @@ export default async function rulesPage(ctx) {
   const [d, p] = ctx.parts;
   if (!d || !p) return [title('Row rules'), h('p', 'Choose a product on the ', link('/policy', 'Policy page'), '.')];
   const base = `products/${enc(d)}/${enc(p)}`;
-  const [product, rules, principals] = await Promise.all([get(base), get(`${base}/row-rules`), get('principals').catch(() => [])]);
+  let product, rules, principals;
+  try {
+    [product, rules, principals] = await Promise.all([get(base), get(`${base}/row-rules`), get('principals').catch(() => [])]);
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 403) {
+      return [title(`Row rules of ${d}.${p}`), h('p', { class: 'error', role: 'alert' }, `Only owners and stewards of the team of ${d}.${p} (and mesh admins) see and edit its row rules.`)];
+    }
+    throw e;
+  }
   const columns = [...new Set((product.tables || []).flatMap((t) => (t.columns || []).map((c) => c.name)))].sort();
 
   // The grid's state: rows of {user, group, values: {field: text}}.

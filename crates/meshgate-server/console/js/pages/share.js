@@ -25,7 +25,7 @@ function itemName(i) {
 function scopeText(scope, names = new Map()) {
   if (!scope || typeof scope !== 'object') return null;
   const parts = [];
-  if (scope.data_filters && scope.data_filters.length) parts.push(`filter ${scope.data_filters.map((x) => names.get(x) || x).join(', ')}`);
+  if (scope.data_filters && scope.data_filters.length) parts.push(`filter ${scope.data_filters.map((x) => names.get(x) || (/^[0-9a-f-]{36}$/.test(x) ? 'a data filter' : x)).join(', ')}`);
   if (scope.columns && scope.columns.length) parts.push(`columns ${scope.columns.join(', ')}`);
   if (scope.masks && Object.keys(scope.masks).length) parts.push(`masks ${Object.entries(scope.masks).map(([c, m]) => `${c}: ${m}`).join(', ')}`);
   return parts.length ? parts.join('; ') : null;
@@ -42,15 +42,15 @@ export default async function sharePage(ctx) {
     get(`shares/${enc(id)}/logs?limit=200`).catch(() => []),
     get(`products/${enc(d)}/${enc(p)}`).catch(() => null),
   ]);
-  // Grants name their data filters by id: show the names.
-  const filterNames = new Map();
-  const scoped = [...new Set((share.items || []).filter((i) => i.kind === 'table' && i.scope && (i.scope.data_filters || []).length).map((i) => i.table))];
-  const lists = await Promise.all(scoped.map((t) => get(`products/${enc(d)}/${enc(p)}/tables/${enc(t)}/data-filters`).catch(() => [])));
-  lists.flat().forEach((f) => filterNames.set(f.id, f.name));
   const productTeam = product ? `${product.domain}.${product.team}` : null;
   const myTeams = new Set((me.teams || []).map(teamOf));
   const approver = me.isAdmin || me.owns.some((t) => teamOf(t) === productTeam);
   const requester = myTeams.has(share.requester_team) || share.requester_principal === me.principal.name;
+  // Grants name their data filters by id: show the names.
+  const filterNames = new Map();
+  const scoped = !approver ? [] : [...new Set((share.items || []).filter((i) => i.kind === 'table' && i.scope && (i.scope.data_filters || []).length).map((i) => i.table))];
+  const lists = await Promise.all(scoped.map((t) => get(`products/${enc(d)}/${enc(p)}/tables/${enc(t)}/data-filters`).catch(() => [])));
+  lists.flat().forEach((f) => filterNames.set(f.id, f.name));
   const status = h('div', { 'aria-live': 'polite' });
   const reload = () => ctx.rerender();
   const items = share.items || [];
