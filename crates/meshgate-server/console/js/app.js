@@ -76,7 +76,7 @@ function frame() {
   const bell = h(
     'a',
     { href: '#/notifications', class: 'bell', id: 'bell', 'aria-label': 'Notifications', 'data-nav': 'notifications' },
-    h('span', { class: 'bell-icon', 'aria-hidden': 'true' }, '🔔'),
+    h('img', { class: 'bell-icon', src: '/console/bell.svg', alt: '', width: '20', height: '20' }),
     bellCount,
   );
   const nav = h(

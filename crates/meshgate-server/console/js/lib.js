@@ -449,3 +449,42 @@ export function askForm({ title: heading, body, fields = [], confirm = 'Confirm'
     (fields[0] ? fields[0].control : ok).focus();
   });
 }
+
+// owner pages
+
+/** Sub-navigation between the views of a page: subnav('Policy views', [{path, label}], currentPath). */
+export function subnav(label, items, current) {
+  return h(
+    'nav',
+    { class: 'subnav', 'aria-label': label },
+    h('ul', items.map((it) => h('li', h('a', { href: `#${it.path}`, 'aria-current': it.path === current ? 'page' : null }, it.label)))),
+  );
+}
+
+/** A checkbox with its label after it: checkbox('email', {checked: true, name}). */
+export function checkbox(label, props = {}) {
+  const box = h('input', { type: 'checkbox', id: uid('cb'), ...props });
+  return h('label', { class: 'check', for: box.id }, box, ' ', label);
+}
+
+/** Shows an error under a control (aria-invalid + a described-by message); null clears it. */
+export function fieldError(control, message) {
+  const id = `${control.id}-err`;
+  document.getElementById(id)?.remove();
+  const described = (control.getAttribute('aria-describedby') || '').split(' ').filter((x) => x && x !== id);
+  if (!message) {
+    control.removeAttribute('aria-invalid');
+    if (described.length) control.setAttribute('aria-describedby', described.join(' '));
+    else control.removeAttribute('aria-describedby');
+    return;
+  }
+  control.setAttribute('aria-invalid', 'true');
+  control.setAttribute('aria-describedby', [...described, id].join(' '));
+  control.after(h('p', { class: 'field-error', id }, message));
+}
+
+/** Fetches several paths at once; a failed one gives `fallback` instead of failing all. */
+export function getAll(paths, fallback = null) {
+  return Promise.all(paths.map((p) => get(p).catch(() => fallback)));
+}
+
