@@ -3,6 +3,9 @@
 //! Node or other tool and the binary serves the console by itself
 //! (docs/design/CONSOLE.md §Serving).
 
+// A build script reports a broken build by panicking: that is what cargo shows the user.
+#![allow(clippy::expect_used)]
+
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
