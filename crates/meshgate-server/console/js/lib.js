@@ -323,30 +323,46 @@ export function snippet(label, text) {
 
 /**
  * Asks for confirmation in a modal dialog (keyboard: Tab, Enter, Escape). With `input` (a
- * label), asks for a text too. Resolves to false / the text, or null when cancelled.
+ * label), asks for a text too. Resolves to true / the text, or null when cancelled.
  */
-export function ask({ title: heading, body, confirm = 'Confirm', danger = false, input, required = false }) {
+export async function ask({ title: heading, body, confirm = 'Confirm', danger = false, input, required = false }) {
+  const fields = input ? [{ label: input, control: h('textarea', { rows: '3', name: 'text' }), required }] : [];
+  const answer = await askForm({ title: heading, body, fields, confirm, danger });
+  if (answer === null) return null;
+  return input ? answer.text : true;
+}
+
+/**
+ * A modal dialog with labelled controls: askForm({title, body, fields: [{label, control,
+ * required, hint}], confirm, danger}). Resolves to {control name: value} (checkboxes: checked),
+ * or null when cancelled. Empty required controls are marked and keep the dialog open.
+ */
+export function askForm({ title: heading, body, fields = [], confirm = 'Confirm', danger = false }) {
   return new Promise((resolve) => {
-    const box = input ? h('textarea', { rows: '3' }) : null;
     const status = h('div');
-    const dlg = h('dialog', { class: 'ask', 'aria-labelledby': 'ask-title' });
+    const dlg = h('dialog', { class: 'ask', 'aria-labelledby': 'askf-title' });
     const close = (v) => {
       dlg.close();
       dlg.remove();
       resolve(v);
     };
     const ok = button(confirm, () => {
-      if (box && required && !box.value.trim()) {
-        mount(status, h('p', { class: 'error', role: 'alert' }, `${input} is required.`));
-        box.focus();
+      const missing = fields.filter((f) => f.required && !String(f.control.value || '').trim());
+      for (const f of fields) f.control.removeAttribute('aria-invalid');
+      if (missing.length) {
+        for (const f of missing) f.control.setAttribute('aria-invalid', 'true');
+        mount(status, h('p', { class: 'error', role: 'alert' }, `${missing.map((f) => f.label).join(', ')}: required.`));
+        missing[0].control.focus();
         return;
       }
-      close(box ? box.value.trim() : true);
+      const out = {};
+      for (const f of fields) out[f.control.name] = f.control.type === 'checkbox' ? f.control.checked : String(f.control.value || '').trim();
+      close(out);
     }, { kind: danger ? 'danger' : 'primary' });
     append(dlg, [
-      h('h2', { id: 'ask-title' }, heading),
+      h('h2', { id: 'askf-title' }, heading),
       body ? h('p', body) : null,
-      box ? field(input, box, { required }) : null,
+      fields.map((f) => field(f.label, f.control, { required: f.required, hint: f.hint })),
       status,
       h('div', { class: 'actions' }, ok, button('Cancel', () => close(null))),
     ]);
@@ -356,7 +372,7 @@ export function ask({ title: heading, body, confirm = 'Confirm', danger = false,
     });
     document.body.appendChild(dlg);
     dlg.showModal();
-    (box || ok).focus();
+    (fields[0] ? fields[0].control : ok).focus();
   });
 }
 
@@ -405,50 +421,6 @@ export const teamName = (t) => (t.domain && !String(t.team).includes('.') ? `${t
 
 /** The signed-in person's teams as 'domain.team' names. */
 export const teamNames = (me) => (me.teams || []).map(teamName);
-
-/**
- * Like ask(), with several labelled controls: askForm({title, body, fields: [{label, control,
- * required, hint}], confirm, danger}). Resolves to {control name: value} (checkboxes: checked),
- * or null when cancelled. Empty required controls are marked and keep the dialog open.
- */
-export function askForm({ title: heading, body, fields = [], confirm = 'Confirm', danger = false }) {
-  return new Promise((resolve) => {
-    const status = h('div');
-    const dlg = h('dialog', { class: 'ask', 'aria-labelledby': 'askf-title' });
-    const close = (v) => {
-      dlg.close();
-      dlg.remove();
-      resolve(v);
-    };
-    const ok = button(confirm, () => {
-      const missing = fields.filter((f) => f.required && !String(f.control.value || '').trim());
-      for (const f of fields) f.control.removeAttribute('aria-invalid');
-      if (missing.length) {
-        for (const f of missing) f.control.setAttribute('aria-invalid', 'true');
-        mount(status, h('p', { class: 'error', role: 'alert' }, `${missing.map((f) => f.label).join(', ')}: required.`));
-        missing[0].control.focus();
-        return;
-      }
-      const out = {};
-      for (const f of fields) out[f.control.name] = f.control.type === 'checkbox' ? f.control.checked : String(f.control.value || '').trim();
-      close(out);
-    }, { kind: danger ? 'danger' : 'primary' });
-    append(dlg, [
-      h('h2', { id: 'askf-title' }, heading),
-      body ? h('p', body) : null,
-      fields.map((f) => field(f.label, f.control, { required: f.required, hint: f.hint })),
-      status,
-      h('div', { class: 'actions' }, ok, button('Cancel', () => close(null))),
-    ]);
-    dlg.addEventListener('cancel', (e) => {
-      e.preventDefault();
-      close(null);
-    });
-    document.body.appendChild(dlg);
-    dlg.showModal();
-    (fields[0] ? fields[0].control : ok).focus();
-  });
-}
 
 // owner pages
 
