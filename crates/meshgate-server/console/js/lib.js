@@ -1,10 +1,11 @@
 // The helpers every console page uses (docs/design/CONSOLE.md §Code).
 //
 // One rule keeps the console free of script injection: text from the server reaches the page
-// only as text — through h() and text nodes. Nothing in the console sets innerHTML,
-// outerHTML or insertAdjacentHTML, calls document.write or eval, or builds an inline event
-// handler or style; the Content-Security-Policy forbids inline script and style anyway, and
-// tests/console checks the sources for those names.
+// only as text — through h() and text nodes. Nothing in the console parses a string as HTML
+// (no inner/outer HTML property, no adjacent-HTML insertion, no document writes), evaluates a
+// string as code, or builds an inline event handler or style; the Content-Security-Policy
+// forbids inline script and style anyway, and the browser suite (tests/console) checks the
+// sources for those APIs.
 
 let csrf = null;
 
