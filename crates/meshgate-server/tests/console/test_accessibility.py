@@ -1,0 +1,153 @@
+"""Accessibility of every console page, as the person who uses it:
+
+* axe-core (node_modules/axe-core, pinned in package-lock.json) finds no serious or critical
+  violation (WCAG 2.x A/AA rules and axe's best practices);
+* at a phone's width (390x844) no page scrolls sideways as a whole (wide tables scroll in their
+  own region);
+* every tab of the policy and admin pages is checked as well.
+
+axe is injected through the DevTools protocol (page.evaluate of its source), which the page's
+Content-Security-Policy does not govern: the pages run with their CSP enforced.
+"""
+
+import pytest
+from conftest import AXE_JS, goto, wait_ready
+from playwright.sync_api import expect
+
+PHONE = {"width": 390, "height": 844}
+
+# (person, route) for every page; {share} is a share of bob's that alice approves.
+PAGES = [
+    ("bob", "catalog"),
+    ("bob", "catalog?q=orders"),
+    ("bob", "products/sales/customers"),
+    ("bob", "request/sales/orders"),
+    ("bob", "access"),
+    ("bob", "sql"),
+    ("bob", "notifications"),
+    ("alice", "inbox"),
+    ("alice", "shares/{share}"),
+    ("bob", "shares/{share}"),
+    ("alice", "rules/sales/customers"),
+    ("alice", "policy"),
+    ("admin", "admin"),
+]
+
+
+@pytest.fixture(scope="module")
+def share(server):
+    """A submitted request of bob's for sales.orders (made through the API: the pages it is
+    shown in are what is tested here)."""
+    _, _, shares = server.api("bob", "GET", "shares?product=sales.orders&status=submitted")
+    if shares:
+        return shares[0]["id"]
+    status, _, s = server.api("bob", "POST", "shares", {"product": "sales.orders", "reason": "accessibility check"})
+    assert status in (200, 201), s
+    return s["id"]
+
+
+def axe(page):
+    """Serious and critical axe violations of the page, as readable lines."""
+    if not page.evaluate("() => typeof window.axe === 'object'"):
+        page.evaluate(AXE_JS.read_text(encoding="utf-8") + "\n;undefined")
+    assert page.evaluate("() => typeof window.axe === 'object'"), "axe-core was not injected (npm ci in this directory?)"
+    violations = page.evaluate(
+        """async () => {
+            const r = await axe.run(document, {resultTypes: ['violations']});
+            return r.violations.filter(v => v.impact === 'serious' || v.impact === 'critical').map(v => ({
+                id: v.id, impact: v.impact, help: v.help,
+                nodes: v.nodes.slice(0, 5).map(n => n.target.join(' ') + (n.failureSummary ? ' — ' + n.failureSummary.split('\\n').slice(1).join(' ') : '')),
+                count: v.nodes.length,
+            }));
+        }"""
+    )
+    return [
+        f"[{v['impact']}] {v['id']}: {v['help']} ({v['count']} nodes)\n      " + "\n      ".join(v["nodes"])
+        for v in violations
+    ]
+
+
+def overflow(page):
+    return page.evaluate(
+        """() => {
+            const w = document.scrollingElement.scrollWidth, vw = window.innerWidth;
+            if (w <= vw + 1) return null;
+            // The widest elements that stick out, to say what to fix.
+            const out = [];
+            for (const el of document.querySelectorAll('body *')) {
+                const r = el.getBoundingClientRect();
+                if (r.right > vw + 1 && !el.closest('.table-wrap, pre, [role=region]')) {
+                    out.push(el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') + (el.className && typeof el.className === 'string' ? '.' + el.className.trim().split(/\\s+/).join('.') : '') + ' right=' + Math.round(r.right));
+                }
+            }
+            return {scrollWidth: w, innerWidth: vw, culprits: out.slice(0, 8)};
+        }"""
+    )
+
+
+def check(page, label):
+    problems = []
+    found = axe(page)
+    if found:
+        problems.append(f"{label}: axe found serious/critical violations:\n    " + "\n    ".join(found))
+    page.set_viewport_size(PHONE)
+    page.wait_for_timeout(200)
+    o = overflow(page)
+    if o:
+        problems.append(f"{label}: at 390px the page scrolls sideways ({o['scrollWidth']} > {o['innerWidth']}): {o['culprits']}")
+    page.set_viewport_size({"width": 1280, "height": 800})
+    return problems
+
+
+@pytest.mark.parametrize("who,route", PAGES, ids=[f"{p}:{r.split('?')[0]}" for p, r in PAGES])
+def test_page(person, who, route, share):
+    page = person(who)
+    goto(page, route.format(share=share))
+    expect(page.locator("#main h1")).to_be_visible()
+    assert page.locator("#main h1").inner_text() != "This page could not be shown", page.locator("#main").inner_text()[:500]
+    problems = check(page, f"{who} #/{route}")
+    assert not problems, "\n".join(problems)
+
+
+def tabs(page, prefix):
+    """The tabs (or sub-page links) of a page with sub-pages: [(name, hash)]."""
+    return page.evaluate(
+        """prefix => {
+            const seen = new Map();
+            for (const a of document.querySelectorAll('#main [role=tab], #main a[href^="#/' + prefix + '"], nav a[href^="#/' + prefix + '/"]')) {
+                const name = (a.innerText || a.getAttribute('aria-label') || '').trim();
+                const href = a.getAttribute('href') || '';
+                if (name && !seen.has(name)) seen.set(name, href);
+            }
+            return [...seen.entries()];
+        }""",
+        prefix,
+    )
+
+
+@pytest.mark.parametrize("who,route", [("alice", "policy"), ("admin", "policy"), ("admin", "admin")])
+def test_every_tab(person, who, route):
+    page = person(who)
+    goto(page, route)
+    found = tabs(page, route)
+    assert found, f"#/{route} shows no tabs"
+    problems = []
+    for name, href in found:
+        if href.startswith("#/"):
+            goto(page, href)
+        else:
+            page.get_by_role("tab", name=name, exact=True).click()
+            wait_ready(page)
+        heading = page.locator("#main h1").first.inner_text()
+        assert heading != "This page could not be shown", f"{who} #/{route} tab {name}: {page.locator('#main').inner_text()[:300]}"
+        problems += check(page, f"{who} #/{route} tab {name!r}")
+    assert not problems, "\n".join(problems)
+
+
+def test_signin_page(new_page):
+    page = new_page()
+    page.goto("/")
+    expect(page.get_by_role("button", name="Sign in as bob")).to_be_visible()
+    wait_ready(page)
+    problems = check(page, "sign-in")
+    assert not problems, "\n".join(problems)
