@@ -32,6 +32,7 @@ import subprocess
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -40,7 +41,7 @@ from playwright.sync_api import Page, expect, sync_playwright
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[3]
-CONSOLE_DIR = REPO / "crates" / "meshgate-server" / "console"
+CONSOLE_DIR = Path(os.environ.get("MESHGATE_TEST_CONSOLE_DIR") or REPO / "crates" / "meshgate-server" / "console")
 AXE_JS = HERE / "node_modules" / "axe-core" / "axe.min.js"
 PEOPLE = ("alice", "carol", "bob", "admin")
 VIEWPORT = {"width": 1280, "height": 800}
@@ -107,10 +108,38 @@ class Server:
 def _server_env() -> dict:
     # The server reads MESHGATE_* variables as its configuration: the suite's are not its.
     env = {k: v for k, v in os.environ.items() if not k.startswith("MESHGATE_")}
-    if os.environ.get("MESHGATE_TEST_CONSOLE_DIR"):
-        env["MESHGATE_CONSOLE_DIR"] = os.environ["MESHGATE_TEST_CONSOLE_DIR"]
     env.setdefault("RUST_LOG", "warn")
     return env
+
+
+MIME = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml", ".html": "text/html; charset=utf-8"}
+
+
+def new_context(browser, server, **opts):
+    """A browser context on the server (base_url set, 1280x800), serving the console from
+    MESHGATE_TEST_CONSOLE_DIR when that is set."""
+    opts.setdefault("viewport", VIEWPORT)
+    opts.setdefault("base_url", server.url)
+    ctx = browser.new_context(**opts)
+    ctx.set_default_timeout(20_000)
+    if os.environ.get("MESHGATE_TEST_CONSOLE_DIR"):
+        root = Path(os.environ["MESHGATE_TEST_CONSOLE_DIR"])
+
+        def handler(route):
+            path = urllib.parse.urlsplit(route.request.url).path
+            rel = "index.html" if path == "/" else path[len("/console/"):]
+            real = route.fetch(headers={k: v for k, v in route.request.headers.items() if k.lower() != "if-none-match"})
+            f = root / rel
+            if ".." in rel.split("/") or not f.is_file():
+                route.fulfill(response=real)
+                return
+            headers = {k: v for k, v in real.headers.items() if k.lower() not in ("etag", "content-length", "content-encoding", "content-type")}
+            headers["content-type"] = MIME.get(f.suffix, "application/octet-stream")
+            headers["cache-control"] = "no-store"
+            route.fulfill(status=200, headers=headers, body=f.read_bytes())
+
+        ctx.route(re.compile(re.escape(server.url) + r"/(console/[^?#]*)?(\?[^#]*)?$"), handler)
+    return ctx
 
 
 @pytest.fixture(scope="session")
@@ -210,10 +239,7 @@ def new_page(browser, server, request):
     contexts, watched = [], []
 
     def make(**opts) -> Page:
-        opts.setdefault("viewport", VIEWPORT)
-        opts.setdefault("base_url", server.url)
-        ctx = browser.new_context(**opts)
-        ctx.set_default_timeout(20_000)
+        ctx = new_context(browser, server, **opts)
         contexts.append(ctx)
         page = ctx.new_page()
         watched.append(Watched(page))
@@ -236,8 +262,7 @@ def _signed_in(browser, server):
 
     def get(person: str):
         if person not in pages:
-            ctx = browser.new_context(viewport=VIEWPORT, base_url=server.url)
-            ctx.set_default_timeout(20_000)
+            ctx = new_context(browser, server)
             page = ctx.new_page()
             watched = Watched(page)
             sign_in(page, person)

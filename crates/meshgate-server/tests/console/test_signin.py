@@ -22,7 +22,7 @@ def test_signin_page_offers_the_demo_people(new_page):
     for person in ("alice", "carol", "bob", "admin"):
         expect(page.get_by_role("button", name=f"Sign in as {person}")).to_be_visible()
     # The API-token form: a password field, labelled.
-    token = page.get_by_label("API token")
+    token = page.get_by_label("API token", exact=True)
     expect(token).to_have_attribute("type", "password")
     assert page.title().startswith("Sign in")
 
@@ -41,7 +41,7 @@ def test_each_person_sees_the_navigation_of_their_role(new_page):
 def test_a_wrong_token_is_refused_with_a_message(new_page):
     page = new_page()
     page.goto("/")
-    page.get_by_label("API token").fill("mgt_not_a_real_token")
+    page.get_by_label("API token", exact=True).fill("mgt_not_a_real_token")
     page.get_by_role("button", name="Sign in", exact=True).click()
     expect(page.get_by_role("alert")).to_be_visible()
     expect(page.get_by_role("navigation", name="Main")).to_have_count(0)
@@ -54,7 +54,7 @@ def test_token_sign_in_keeps_no_secret(new_page, server):
     urls = []
     page.on("request", lambda r: urls.append(r.url))
     page.goto("/")
-    page.get_by_label("API token").fill(server.tokens["bob"])
+    page.get_by_label("API token", exact=True).fill(server.tokens["bob"])
     page.get_by_role("button", name="Sign in", exact=True).click()
     expect(page.get_by_role("navigation", name="Main")).to_be_visible()
     wait_ready(page)
