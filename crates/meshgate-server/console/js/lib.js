@@ -382,3 +382,111 @@ export function split(dotted) {
   const i = String(dotted).indexOf('.');
   return i < 0 ? [dotted, ''] : [dotted.slice(0, i), dotted.slice(i + 1)];
 }
+
+// consumer pages
+
+/** Words (tags, terms) as a row of small badges, or an em dash when there are none. */
+export function tagList(words, kind = 'tag') {
+  if (!words || words.length === 0) return h('span', { class: 'muted' }, '—');
+  return h('ul', { class: ['tags', 'plain'] }, words.map((w) => h('li', h('span', { class: ['badge', kind] }, w))));
+}
+
+/** A description list from [[term, value], …]; pairs with a null value are skipped. */
+export function defs(pairs, className = 'defs') {
+  return h(
+    'dl',
+    { class: className },
+    pairs.filter((p) => p && p[1] !== null && p[1] !== undefined).map(([k, v]) => [h('dt', k), h('dd', v)]),
+  );
+}
+
+/** A whoami team entry as 'domain.team' (whoami gives `team: 'domain.team'`; API.md says {domain, team}). */
+export const teamName = (t) => (t.domain && !String(t.team).includes('.') ? `${t.domain}.${t.team}` : String(t.team));
+
+/** The signed-in person's teams as 'domain.team' names. */
+export const teamNames = (me) => (me.teams || []).map(teamName);
+
+/**
+ * Like ask(), with several labelled controls: askForm({title, body, fields: [{label, control,
+ * required, hint}], confirm, danger}). Resolves to {control name: value} (checkboxes: checked),
+ * or null when cancelled. Empty required controls are marked and keep the dialog open.
+ */
+export function askForm({ title: heading, body, fields = [], confirm = 'Confirm', danger = false }) {
+  return new Promise((resolve) => {
+    const status = h('div');
+    const dlg = h('dialog', { class: 'ask', 'aria-labelledby': 'askf-title' });
+    const close = (v) => {
+      dlg.close();
+      dlg.remove();
+      resolve(v);
+    };
+    const ok = button(confirm, () => {
+      const missing = fields.filter((f) => f.required && !String(f.control.value || '').trim());
+      for (const f of fields) f.control.removeAttribute('aria-invalid');
+      if (missing.length) {
+        for (const f of missing) f.control.setAttribute('aria-invalid', 'true');
+        mount(status, h('p', { class: 'error', role: 'alert' }, `${missing.map((f) => f.label).join(', ')}: required.`));
+        missing[0].control.focus();
+        return;
+      }
+      const out = {};
+      for (const f of fields) out[f.control.name] = f.control.type === 'checkbox' ? f.control.checked : String(f.control.value || '').trim();
+      close(out);
+    }, { kind: danger ? 'danger' : 'primary' });
+    append(dlg, [
+      h('h2', { id: 'askf-title' }, heading),
+      body ? h('p', body) : null,
+      fields.map((f) => field(f.label, f.control, { required: f.required, hint: f.hint })),
+      status,
+      h('div', { class: 'actions' }, ok, button('Cancel', () => close(null))),
+    ]);
+    dlg.addEventListener('cancel', (e) => {
+      e.preventDefault();
+      close(null);
+    });
+    document.body.appendChild(dlg);
+    dlg.showModal();
+    (fields[0] ? fields[0].control : ok).focus();
+  });
+}
+
+// owner pages
+
+/** Sub-navigation between the views of a page: subnav('Policy views', [{path, label}], currentPath). */
+export function subnav(label, items, current) {
+  return h(
+    'nav',
+    { class: 'subnav', 'aria-label': label },
+    h('ul', items.map((it) => h('li', h('a', { href: `#${it.path}`, 'aria-current': it.path === current ? 'page' : null }, it.label)))),
+  );
+}
+
+/** A checkbox with its label after it: checkbox('email', {checked: true, name}). */
+export function checkbox(label, props = {}) {
+  const box = h('input', { type: 'checkbox', id: uid('cb'), ...props });
+  return h('label', { class: 'check', for: box.id }, box, ' ', label);
+}
+
+/** Shows an error under a control (aria-invalid + a described-by message); null clears it. */
+export function fieldError(control, message) {
+  const id = `${control.id}-err`;
+  document.getElementById(id)?.remove();
+  const described = (control.getAttribute('aria-describedby') || '').split(' ').filter((x) => x && x !== id);
+  if (!message) {
+    control.removeAttribute('aria-invalid');
+    if (described.length) control.setAttribute('aria-describedby', described.join(' '));
+    else control.removeAttribute('aria-describedby');
+    return;
+  }
+  control.setAttribute('aria-invalid', 'true');
+  control.setAttribute('aria-describedby', [...described, id].join(' '));
+  control.after(h('p', { class: 'field-error', id }, message));
+}
+
+/** Fetches several paths at once; a failed one gives `fallback` instead of failing all. */
+export function getAll(paths, fallback = null) {
+  return Promise.all(paths.map((p) => get(p).catch(() => fallback)));
+}
+
+/** A whoami team entry ({team: 'domain.team', role}) as 'domain.team'. */
+export const teamOf = (t) => (t.domain ? `${t.domain}.${t.team}` : String(t.team));
