@@ -120,6 +120,8 @@ def new_context(browser, server, **opts):
     MESHGATE_TEST_CONSOLE_DIR when that is set."""
     opts.setdefault("viewport", VIEWPORT)
     opts.setdefault("base_url", server.url)
+    opts.setdefault("locale", "en-US")
+    opts.setdefault("timezone_id", "UTC")
     ctx = browser.new_context(**opts)
     ctx.set_default_timeout(20_000)
     if os.environ.get("MESHGATE_TEST_CONSOLE_DIR"):
@@ -246,6 +248,7 @@ def new_page(browser, server, request):
         return page
 
     yield make
+    keep_evidence(request, [(f"page{i}", w.page) for i, w in enumerate(watched)])
     errors = [e for w in watched for e in w.errors]
     for ctx in contexts:
         ctx.close()
@@ -289,10 +292,36 @@ def person(_signed_in, request):
         return page
 
     yield get
+    keep_evidence(request, [(n, w.page) for n, w in used])
     allowed = getattr(request.node, "allowed_console_errors", ())
     errors = [f"{n}: {e}" for n, w in used for e in w.errors if not any(re.search(a, e) for a in allowed)]
     if errors:
         pytest.fail("JavaScript errors in the page:\n  " + "\n  ".join(errors), pytrace=False)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    rep = yield
+    if rep.when == "call":
+        item.call_failed = rep.failed
+    return rep
+
+
+def keep_evidence(request, pages):
+    """After a failed test, with MESHGATE_TEST_ARTIFACTS set: a screenshot and the text of
+    each page the test used, named after the test."""
+    out = os.environ.get("MESHGATE_TEST_ARTIFACTS")
+    if not out or not getattr(request.node, "call_failed", False):
+        return
+    d = Path(out)
+    d.mkdir(parents=True, exist_ok=True)
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name)
+    for who, page in pages:
+        try:
+            page.screenshot(path=str(d / f"{stem}-{who}.png"), full_page=True)
+            (d / f"{stem}-{who}.txt").write_text(page.url + "\n\n" + page.locator("body").inner_text())
+        except Exception as e:  # noqa: BLE001 - evidence is best effort
+            (d / f"{stem}-{who}.txt").write_text(f"no evidence: {e}")
 
 
 def pytest_collection_modifyitems(items):
@@ -357,12 +386,17 @@ def screenshot_dir() -> Path | None:
     return p
 
 
-def shot(page: Page, name: str):
-    """Saves a docs screenshot (1280x800) when MESHGATE_SCREENSHOTS_DIR is set."""
+def shot(page: Page, name: str, show=None):
+    """Saves a docs screenshot (1280x800) when MESHGATE_SCREENSHOTS_DIR is set; `show` (a
+    locator) is scrolled to the bottom of the view first."""
     d = screenshot_dir()
     if d is None:
         return
     page.set_viewport_size(VIEWPORT)
+    if show is not None:
+        show.evaluate("e => e.scrollIntoView({block: 'end'})")
+    # Passing toasts ("Approved: …") would cover the picture.
+    page.evaluate("() => document.getElementById('toasts')?.replaceChildren()")
     page.evaluate("() => document.activeElement && document.activeElement.blur && document.activeElement.blur()")
     page.wait_for_timeout(300)
     page.screenshot(path=str(d / name), full_page=False)

@@ -40,27 +40,30 @@ def nav(page, name):
 
 
 def read_table(page, scope=None, must_have=()):
-    """The first table (in `scope`, or the page) whose headers include `must_have`, as
-    (headers, rows of cell texts). A header's text may carry a marker ('name masked')."""
-    return page.evaluate(
+    """The first table (in `scope`, or the page) whose column names include `must_have`, as
+    (column names, header texts, rows of cell texts). A column's name is its header's first
+    text; the header's text may carry a marker after it ('name masked')."""
+    found = page.evaluate(
         """([scope, must]) => {
             const root = scope ? document.querySelector(scope) : document;
             for (const t of root.querySelectorAll('table')) {
-                const heads = [...t.querySelectorAll('thead th')].map(th => th.innerText.trim());
-                const first = heads.map(h => h.split(/\\s+/)[0]);
-                if (!must.every(m => first.includes(m))) continue;
+                const ths = [...t.querySelectorAll('thead th')];
+                const names = ths.map(th => (th.firstChild ? th.firstChild.textContent : '').trim());
+                if (!must.every(m => names.includes(m))) continue;
+                const texts = ths.map(th => th.innerText.trim());
                 const rows = [...t.querySelectorAll('tbody tr')].map(tr => [...tr.children].map(td => td.innerText.trim()));
-                return [heads, rows];
+                return [names, texts, rows];
             }
             return null;
         }""",
         [scope, list(must_have)],
     )
+    return tuple(found) if found else None
 
 
 def column(table, name):
-    heads, rows = table
-    i = [h.split()[0] for h in heads].index(name)
+    names, _, rows = table
+    i = names.index(name)
     return [r[i] for r in rows]
 
 
@@ -165,13 +168,16 @@ def test_4_alice_narrows_previews_and_approves(alice, server):
     assert names, "the preview shows no rows"
     assert all(redacted(n) for n in names), f"names not redacted in the preview: {names[:5]}"
     assert set(regions) == {"eu"}, f"the preview shows rows outside the EU: {sorted(set(regions))}"
-    shot(alice, "console-approval-preview.png")
+    shot(alice, "console-approval-preview.png", show=alice.locator("#main table").filter(has=alice.locator("caption", has_text="Preview")).first)
     alice.get_by_role("button", name="Approve", exact=True).click()
     s = wait_share(server, share_id, lambda s: s["status"] in ("processed", "approved") and s["summary"]["shared"] > 0)
     assert s["summary"]["shared"] > 0, f"the share is not in force after Approve: {s['status']} {s['summary']}"
     item = next(i for i in s["items"] if i.get("table") == "customers")
-    scope = repr(item.get("scope"))
-    assert "eu_only" in scope and "redact" in scope, f"the grant is not narrowed as chosen: {item.get('scope')}"
+    _, _, filters = server.api("alice", "GET", "products/sales/customers/tables/customers/data-filters")
+    eu_only = next(f["id"] for f in filters if f["name"] == "eu_only")
+    scope = item.get("scope") or {}
+    assert scope.get("data_filters") in (["eu_only"], [eu_only]), f"the grant's filter is not eu_only: {scope}"
+    assert scope.get("masks") == {"name": "redact"}, f"the grant's masks are not name=redact: {scope}"
     story["approved"] = True
 
 
@@ -211,12 +217,12 @@ def test_5_bob_reads_redacted_eu_customers_in_sql(bob, server):
     run_sql(bob, SELECT5)
     table = read_table(bob, "#main", must_have=("customer_id", "name", "region"))
     assert table, "no result table"
-    heads, rows = table
+    names, texts, rows = table
     assert len(rows) == 5, rows
     assert all(redacted(n) for n in column(table, "name")), column(table, "name")
     assert set(column(table, "region")) == {"eu"}
-    name_head = next(h for h in heads if h.split()[0] == "name")
-    assert "masked" in name_head.lower(), f"the name column is not marked masked: {heads}"
+    name_head = texts[names.index("name")]
+    assert "masked" in name_head.lower(), f"the name column is not marked masked: {texts}"
     # email is tagged pii: hashed for everyone but the owners (64 hex characters).
     assert all(re.fullmatch(r"[0-9a-f]{64}", e) for e in column(table, "email")), column(table, "email")
 
@@ -227,17 +233,15 @@ def test_6_alice_limits_bob_with_a_row_rule(alice, bob, server):
     assert before == 1250, f"bob should read the 1250 EU customers, reads {before}"
     goto(alice, "rules/sales/customers")
     expect(alice.get_by_role("heading", level=1)).to_contain_text("sales.customers")
-    add = alice.get_by_role("button", name=re.compile(r"^Add (a )?(rule|row)", re.I))
-    add.first.click()
-    row = alice.locator("table tbody tr").last
-    user = row.get_by_label(re.compile("user", re.I))
-    if user.evaluate("e => e.tagName") == "SELECT":
-        user.select_option("bob")
-    else:
-        user.fill("bob")
-    row.get_by_label(re.compile("region", re.I)).fill("us")
+    who_before = who_sees(alice, "bob")
+    assert who_before == "1,250", f"Who sees what: bob reads {who_before} rows, expected 1,250"
+    alice.get_by_role("button", name="Add rule", exact=True).click()
+    alice.get_by_label("Field to add").select_option("region")
+    alice.get_by_role("button", name="Add field", exact=True).click()
+    alice.get_by_label(re.compile(r"^User for rule \d+$")).last.fill("bob")
+    alice.get_by_label(re.compile(r"^region for rule \d+$")).last.fill("us")
     shot(alice, "console-row-rules.png")
-    alice.get_by_role("button", name=re.compile(r"^Save", re.I)).first.click()
+    alice.get_by_role("button", name="Save rules", exact=True).click()
     alice.wait_for_function("() => !document.querySelector('[aria-busy=\"true\"]')")
     deadline = time.time() + 15
     while time.time() < deadline and bob_count(server) == before:
@@ -246,10 +250,24 @@ def test_6_alice_limits_bob_with_a_row_rule(alice, bob, server):
     assert any((r.get("user_name") == "bob") for r in rules), f"no row rule for bob after Save: {rules}"
     after = bob_count(server)
     assert after == 0, f"bob's count should drop to 0 (EU rows AND region us), is {after}"
+    who_after = who_sees(alice, "bob")
+    assert who_after == "0", f"Who sees what: bob reads {who_after} rows after the rule, expected 0"
     # bob sees it in his own workbench too.
     run_sql(bob, "SELECT count(*) AS n FROM sales.customers.customers")
     t = read_table(bob, "#main", must_have=("n",))
     assert t and column(t, "n") == ["0"], t
+
+
+def who_sees(alice, person):
+    """The rows count of the customers table in alice's 'Who sees what' for `person`."""
+    section = alice.locator("section").filter(has=alice.get_by_role("heading", name="Who sees what"))
+    section.get_by_label("Person").select_option(person)
+    section.get_by_role("button", name="Count rows").click()
+    caption = re.compile(f"What {person} reads now")
+    expect(section.locator("table caption").filter(has_text=caption)).to_be_visible()
+    table = read_table(alice, None, must_have=("Table", "Rows"))
+    rows = dict(zip(column(table, "Table"), column(table, "Rows")))
+    return rows.get("customers")
 
 
 def test_7_alice_revokes_and_bob_is_denied(alice, bob, server):
