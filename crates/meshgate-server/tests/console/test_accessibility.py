@@ -130,7 +130,8 @@ def test_every_tab(person, who, route):
     page = person(who)
     goto(page, route)
     found = tabs(page, route)
-    assert found, f"#/{route} shows no tabs"
+    assert len(found) > 1, f"#/{route} shows no tabs: {found}"
+    print(f"{who} #/{route} tabs: {[n for n, _ in found]}")
     problems = []
     for name, href in found:
         if href.startswith("#/"):
@@ -151,3 +152,14 @@ def test_signin_page(new_page):
     wait_ready(page)
     problems = check(page, "sign-in")
     assert not problems, "\n".join(problems)
+
+
+def test_the_checks_catch_problems(new_page):
+    """The checks themselves: axe reports an unlabelled field and an image without text; the
+    overflow check reports a page wider than the phone."""
+    page = new_page()
+    page.set_content('<html lang="en"><title>t</title><main><input type="text"><img src="data:,"><div style="width:900px">wide</div></main></html>')
+    found = "\n".join(axe(page))
+    assert "label" in found and "image-alt" in found, found
+    page.set_viewport_size(PHONE)
+    assert overflow(page), "a 900px wide block at 390px is not reported"
