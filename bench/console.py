@@ -4,8 +4,9 @@ and how many bytes the console weighs.
 
 Run (Playwright from the console suite's requirements, Debian's chromium):
     ~/.cache/meshgate/venv-console/bin/python bench/console.py [--loads 20] [--binary PATH]
-The binary is MESHGATE_BENCH_BIN, or --binary, or $CARGO_TARGET_DIR/release/meshgate
-(default target/release/meshgate) — measure a release build. Prints a markdown table; it
+The binary is --binary, or MESHGATE_BENCH_BIN, or $CARGO_TARGET_DIR/release/meshgate
+(default target/release/meshgate) — measure a release build. --console-dir DIR serves the
+console's files from DIR instead of the binary's (the sizes are always of the checkout's). Prints a markdown table; it
 writes no file (bench/RESULTS.md is kept by hand from a release build).
 
 What it does: starts `meshgate quickstart` on a fresh data dir (the embedded console; every
@@ -150,6 +151,29 @@ def measure(page, route, loads):
     return server_ms, wall_ms, counts
 
 
+def serve_console_dir(ctx, url, root: Path):
+    """--console-dir: the browser gets / and /console/* from `root`, with the server's own
+    headers (to measure pages not yet embedded in the binary; the API is the server's)."""
+    import re
+    from urllib.parse import urlsplit
+
+    mime = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml", ".html": "text/html; charset=utf-8"}
+
+    def handler(route):
+        path = urlsplit(route.request.url).path
+        rel = "index.html" if path == "/" else path[len("/console/"):]
+        real = route.fetch(headers={k: v for k, v in route.request.headers.items() if k.lower() != "if-none-match"})
+        f = root / rel
+        if ".." in rel.split("/") or not f.is_file():
+            route.fulfill(response=real)
+            return
+        headers = {k: v for k, v in real.headers.items() if k.lower() not in ("etag", "content-length", "content-encoding", "content-type")}
+        headers["content-type"] = mime.get(f.suffix, "application/octet-stream")
+        route.fulfill(status=200, headers=headers, body=f.read_bytes())
+
+    ctx.route(re.compile(re.escape(url) + r"/(console/[^?#]*)?(\?[^#]*)?$"), handler)
+
+
 def console_size():
     raw = packed = files = 0
     for p in sorted(CONSOLE.rglob("*")):
@@ -166,6 +190,7 @@ def main():
     ap.add_argument("--binary", default=default_binary())
     ap.add_argument("--loads", type=int, default=20)
     ap.add_argument("--chromium", default=os.environ.get("MESHGATE_TEST_CHROMIUM", "/usr/bin/chromium"))
+    ap.add_argument("--console-dir", type=Path, help="serve the console's files from this directory (default: the binary's own)")
     args = ap.parse_args()
     binary = os.path.abspath(args.binary)
     if not os.access(binary, os.X_OK):
@@ -185,6 +210,8 @@ def main():
             pages = {}
             for person in {who for _, who, _ in PAGES}:
                 ctx = browser.new_context(viewport={"width": 1280, "height": 800}, base_url=url)
+                if args.console_dir:
+                    serve_console_dir(ctx, url, args.console_dir.resolve())
                 r = ctx.request.post(url + "/auth/demo", data={"person": person})
                 if not r.ok:
                     sys.exit(f"demo sign-in as {person} failed: {r.status} {r.text()}")

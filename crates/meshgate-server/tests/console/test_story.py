@@ -200,6 +200,33 @@ def ensure_approved(server):
 # --------------------------------------------------------------------------- bob reads
 
 
+def test_4b_bob_is_told_and_sees_his_access(bob, server):
+    ensure_approved(server)
+    bell = bob.locator("#bell")
+    deadline = time.time() + 20
+    while True:  # the bell counts at sign-in and every 30 s; a reload counts now
+        bob.reload()
+        expect(bob.get_by_role("navigation", name="Main")).to_be_visible()
+        wait_ready(bob)
+        label = bell.get_attribute("aria-label") or ""
+        if re.search(r"[1-9]\d* unread", label) or time.time() > deadline:
+            break
+        time.sleep(1)
+    assert re.search(r"[1-9]\d* unread", label), f"bob's bell says {label!r} after the approval"
+    unread = int(re.search(r"(\d+) unread", label).group(1))
+    bell.click()
+    wait_ready(bob)
+    note = bob.locator("li.note, li").filter(has=bob.get_by_role("heading", name=re.compile(r"approved.*sales\.customers"))).first
+    expect(note).to_be_visible()
+    note.get_by_role("button", name="Mark as read").click()
+    expect(note.get_by_role("button", name="Mark as read")).to_have_count(0)
+    expected = f"{unread - 1} unread" if unread > 1 else "none unread"
+    expect(bell).to_have_attribute("aria-label", re.compile(expected))
+    nav(bob, "My access")
+    reads = bob.get_by_role("region", name="Shared tables and folders")
+    expect(reads.get_by_text("sales.customers.customers", exact=True).first).to_be_visible()
+
+
 SELECT5 = "SELECT * FROM sales.customers.customers ORDER BY customer_id LIMIT 5"
 
 
