@@ -220,10 +220,10 @@ def main():
                 page.wait_for_selector("nav[aria-label=Main]")
                 pages[person] = page
             for label, who, route in PAGES:
-                route = route.format(share=share["id"])
-                measure(pages[who], route, 2)  # warm-up: modules loaded and compiled
-                server_ms, wall_ms, counts = measure(pages[who], route, args.loads)
-                rows.append((label, who, route, statistics.median(counts), pct(server_ms, 50), pct(server_ms, 95), pct(wall_ms, 50)))
+                real = route.format(share=share["id"])
+                measure(pages[who], real, 2)  # warm-up: modules loaded and compiled
+                server_ms, wall_ms, counts = measure(pages[who], real, args.loads)
+                rows.append((label, who, route.replace("{share}", "{id}"), statistics.median(counts), pct(server_ms, 50), pct(server_ms, 95), pct(wall_ms, 50)))
             browser.close()
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
