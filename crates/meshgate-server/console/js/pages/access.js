@@ -10,7 +10,11 @@ export default async function access(ctx) {
   const teams = teamNames(ctx.me);
   const [lists, reads] = await Promise.all([
     teams.length
-      ? Promise.all(teams.map((t) => get(`shares?requester=${encodeURIComponent(t)}`)))
+      ? Promise.all(teams.flatMap((t) => [
+        get(`shares?requester=${encodeURIComponent(t)}`),
+        // deleted (archived) shares are listed only when asked for
+        get(`shares?requester=${encodeURIComponent(t)}&status=deleted`).catch(() => []),
+      ]))
       : get('shares').then((all) => [all.filter((s) => [ctx.me.principal.id, ctx.me.principal.name].includes(s.requester_principal) || [ctx.me.principal.id, ctx.me.principal.name].includes(s.created_by))]),
     get('access'),
   ]);

@@ -73,7 +73,7 @@ function previewTable(t, who) {
     h(
       'p',
       { class: 'muted' },
-      `${t.total_rows ?? '?'} rows in all`,
+      `${t.total_rows === undefined || t.total_rows === null ? "?" : Number(t.total_rows).toLocaleString()} rows in all`,
       masked.size ? ` · masked: ${[...masked].join(', ')}` : '',
     ),
   );

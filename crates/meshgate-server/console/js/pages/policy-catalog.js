@@ -3,6 +3,9 @@
 
 import { act, ask, button, checkbox, del, enc, field, fmtTime, get, go, h, mount, post, put, select, split, table, teamOf, toast } from '../lib.js';
 
+/** For non-admins: the server decides who may change these (admins; domain admins for rules). */
+const adminNote = (ctx, what) => (ctx.me.isAdmin ? null : h('p', { class: 'warn-box' }, `Changing ${what} needs a mesh admin (or, for a domain's own settings, its admins): the server refuses it otherwise.`));
+
 const FIELD_TYPES = ['string', 'number', 'boolean', 'date', 'enum', 'glossary_term', 'principal'];
 
 // ---- form types
@@ -11,6 +14,7 @@ export async function formTypes(ctx) {
   const types = await get('form-types');
   const editArea = h('div');
   return [
+    adminNote(ctx, 'form types'),
     h('p', 'Form types describe the metadata forms that products, tables and requests carry. Saving a form type makes a new revision; forms already filled keep theirs.'),
     table({
       caption: 'Form types',
@@ -158,6 +162,7 @@ export async function domainRules(ctx, query) {
     status,
   );
   return [
+    adminNote(ctx, 'domain rules'),
     h('form', { class: 'inline-form', on: { submit: (e) => { e.preventDefault(); go('/policy/rules', { domain: pick.value }); } } }, field('Domain', pick), h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'btn' }, 'Show'))),
     table({
       caption: `Rules of ${chosen}`,
@@ -196,6 +201,7 @@ export async function glossaries(ctx, query) {
   const status = h('div', { 'aria-live': 'polite' });
   const chosen = list.find((g) => g.name === query.get('glossary')) || list[0];
   const out = [
+    adminNote(ctx, 'glossaries and terms'),
     table({
       caption: 'Glossaries',
       rows: list,

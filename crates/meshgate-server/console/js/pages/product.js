@@ -10,12 +10,12 @@ export default async function product(ctx) {
     return [title('Product not found'), h('p', 'This address names no product. ', link('/catalog', 'Search the catalog.'))];
   }
   const base = `products/${enc(domain)}/${enc(name)}`;
+  const dotted = `${domain}.${name}`;
   const [entry, detail, settings] = await Promise.all([
     get(`${base}/catalog`),
     get(base).catch(() => null),
     get(`${base}/share-settings`).catch(() => null),
   ]);
-  const dotted = `${domain}.${name}`;
   const team = qualified(domain, entry.team || (detail && detail.team));
   const member = (ctx.me.teams || []).some((t) => teamName(t) === team);
   const steward = (ctx.me.owns || []).some((t) => teamName(t) === team);
@@ -26,7 +26,7 @@ export default async function product(ctx) {
     member ? null : link(`/request/${enc(domain)}/${enc(name)}`, 'Request access', { class: 'btn primary' }),
     steward ? link(`/rules/${enc(domain)}/${enc(name)}`, 'Row rules', { class: 'btn' }) : null,
     steward ? link(`/inbox?product=${encodeURIComponent(dotted)}`, 'Shares of this product', { class: 'btn' }) : null,
-    member ? link('/sql', 'Query in the SQL workbench', { class: 'btn' }) : null,
+    member && (entry.tables || []).length ? link(`/sql?table=${encodeURIComponent(`${dotted}.${entry.tables[0].name}`)}`, 'Query in the SQL workbench', { class: 'btn' }) : null,
   );
 
   const columnsByTable = new Map((detail?.tables || []).map((t) => [t.name, t]));
