@@ -163,3 +163,43 @@ def test_the_checks_catch_problems(new_page):
     assert "label" in found and "image-alt" in found, found
     page.set_viewport_size(PHONE)
     assert overflow(page), "a 900px wide block at 390px is not reported"
+
+
+def test_pages_in_use(person, server, share):
+    """Pages in the states people see after acting: SQL results with masked columns, a failed
+    query, and a confirmation dialog (which Escape closes, giving the focus back)."""
+    _, _, shares = server.api("bob", "GET", "shares?product=sales.customers")
+    if not any(s["summary"]["shared"] for s in shares):
+        status, _, s = server.api("bob", "POST", "shares", {"product": "sales.customers", "reason": "accessibility: masked results"})
+        assert status in (200, 201), s
+        server.api(
+            "alice", "POST", f"shares/{s['id']}/approve",
+            {"items": [{"table": "customers", "masks": {"name": "redact"}}]}, expect_status=200,
+        )
+    problems = []
+    bob = person("bob")
+    goto(bob, "sql")
+    bob.get_by_label("SQL", exact=True).fill("SELECT * FROM sales.customers.customers ORDER BY customer_id LIMIT 20")
+    bob.get_by_role("button", name="Run", exact=True).click()
+    expect(bob.locator("#main table th").first).to_be_visible()
+    problems += check(bob, "bob #/sql with masked results")
+    bob.get_by_label("SQL", exact=True).fill("SELECT * FROM sales.nope.nope")
+    bob.get_by_role("button", name="Run", exact=True).click()
+    expect(bob.get_by_role("alert")).to_be_visible()
+    problems += check(bob, "bob #/sql with an error")
+
+    alice = person("alice")
+    goto(alice, f"shares/{share}")
+    reject = alice.get_by_role("button", name="Reject", exact=True).first
+    reject.click()
+    dialog = alice.get_by_role("dialog")
+    expect(dialog).to_be_visible()
+    problems += check(alice, "alice's Reject dialog")
+    alice.keyboard.press("Escape")
+    expect(dialog).to_have_count(0)
+    focused = alice.evaluate("() => document.activeElement ? document.activeElement.tagName + ' ' + document.activeElement.textContent.trim() : ''")
+    if focused != "BUTTON Reject":
+        problems.append(f"after Escape the focus is on {focused!r}, not back on the Reject button")
+    _, _, s = server.api("alice", "GET", f"shares/{share}")
+    assert s["status"] == "submitted", "Escape in the Reject dialog rejected the request"
+    assert not problems, "\n".join(problems)

@@ -354,3 +354,31 @@ def test_a_page_without_signing_in_shows_sign_in(new_page):
     page.goto("/#/admin")
     expect(page.get_by_role("button", name="Sign in as admin")).to_be_visible()
     wait_ready(page)
+
+
+def test_filter_descriptions_and_names_are_text(as_person, server, xss_planted):
+    """A data filter's description (in the approver's form), a principal's display name and a
+    team's description (in the admin pages) are shown as text."""
+    status, _, f = server.api(
+        "alice", "POST", "products/sales/xss_probe/tables/t/data-filters",
+        {"name": "xss_filter", "description": "filter " + PAYLOAD, "row_filter": "id > 0"},
+    )
+    assert status in (200, 201), f
+    status, _, share = server.api("bob", "POST", "shares", {"product": "sales.xss_probe", "reason": "xss probe"})
+    assert status in (200, 201), share
+    status, _, person = server.api("admin", "POST", "principals", {"name": "xss_person", "kind": "user", "display_name": "person " + PAYLOAD})
+    assert status in (200, 201), person
+    try:
+        alice = as_person("alice")
+        goto(alice, f"shares/{share['id']}")
+        options = alice.evaluate("() => [...document.querySelectorAll('#main option')].map(o => o.textContent)")
+        assert any(("filter " + PAYLOAD) in o for o in options), f"the filter's description is not among the options: {options}"
+        assert_not_run(alice)
+        admin = as_person("admin")
+        goto(admin, "admin/principals")
+        expect(admin.get_by_text("person " + PAYLOAD).first).to_be_visible()
+        assert_not_run(admin)
+    finally:
+        server.api("alice", "POST", f"shares/{share['id']}/reject", {"notes": "probe"})
+        server.api("alice", "DELETE", f"shares/{share['id']}", {"reason": "probe"})
+        server.api("alice", "DELETE", "products/sales/xss_probe/tables/t/data-filters/xss_filter")
