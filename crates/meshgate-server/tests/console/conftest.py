@@ -326,7 +326,7 @@ def keep_evidence(request, pages):
 
 def pytest_collection_modifyitems(items):
     """The story first (its screenshots show the fresh demo mesh), then the other modules."""
-    order = {"test_story.py": 0, "test_signin.py": 1, "test_security.py": 2, "test_accessibility.py": 3}
+    order = {"test_story.py": 0, "test_signin.py": 1, "test_frame.py": 2, "test_security.py": 3, "test_accessibility.py": 4}
     items.sort(key=lambda it: order.get(it.path.name, 9))
 
 

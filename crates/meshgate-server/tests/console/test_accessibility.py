@@ -190,6 +190,9 @@ def test_pages_in_use(person, server, share):
 
     alice = person("alice")
     goto(alice, f"shares/{share}")
+    alice.get_by_role("button", name="Preview", exact=True).click()
+    expect(alice.locator("#main table caption").filter(has_text="Preview").first).to_be_visible()
+    problems += check(alice, "alice's share page with a preview")
     reject = alice.get_by_role("button", name="Reject", exact=True).first
     reject.click()
     dialog = alice.get_by_role("dialog")
