@@ -4,8 +4,14 @@ What it needs:
   * a meshgate binary — MESHGATE_TEST_BIN, default $CARGO_TARGET_DIR/debug/meshgate (the one
     `cargo test --workspace` builds; CARGO_TARGET_DIR defaults to <repo>/target). The suite
     tests the console EMBEDDED in that binary: the server is started with every MESHGATE_*
-    variable removed. To try pages being edited (a debug binary only), point
-    MESHGATE_TEST_CONSOLE_DIR at a console directory: it is passed as MESHGATE_CONSOLE_DIR.
+    variable removed (CI sets no other). To try pages being edited without a rebuild, point
+    MESHGATE_TEST_CONSOLE_DIR at a console directory: a debug server gets it as
+    MESHGATE_CONSOLE_DIR, and the static checks read that directory's sources. With
+    MESHGATE_TEST_CONSOLE_ROUTE=1 the browser itself serves `/` and `/console/*` from that
+    directory instead, with the server's own headers (its CSP stays enforced) — for a
+    binary that does not read MESHGATE_CONSOLE_DIR (a release build, or an older one).
+    MESHGATE_TEST_ARTIFACTS=<dir> keeps a screenshot and the text of each page of a failed
+    test.
   * Chromium — MESHGATE_TEST_CHROMIUM, default /usr/bin/chromium (Debian's package; the suite
     never downloads a browser). A browser that cannot start FAILS the suite, it never skips.
   * Python: requirements.txt (playwright, pytest); axe-core: `npm ci` in this directory.
@@ -108,6 +114,8 @@ class Server:
 def _server_env() -> dict:
     # The server reads MESHGATE_* variables as its configuration: the suite's are not its.
     env = {k: v for k, v in os.environ.items() if not k.startswith("MESHGATE_")}
+    if os.environ.get("MESHGATE_TEST_CONSOLE_DIR") and not os.environ.get("MESHGATE_TEST_CONSOLE_ROUTE"):
+        env["MESHGATE_CONSOLE_DIR"] = os.environ["MESHGATE_TEST_CONSOLE_DIR"]
     env.setdefault("RUST_LOG", "warn")
     return env
 
@@ -116,15 +124,15 @@ MIME = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml", "
 
 
 def new_context(browser, server, **opts):
-    """A browser context on the server (base_url set, 1280x800), serving the console from
-    MESHGATE_TEST_CONSOLE_DIR when that is set."""
+    """A browser context on the server (base_url set, 1280x800, en-US, UTC); with
+    MESHGATE_TEST_CONSOLE_ROUTE set it serves the console from MESHGATE_TEST_CONSOLE_DIR."""
     opts.setdefault("viewport", VIEWPORT)
     opts.setdefault("base_url", server.url)
     opts.setdefault("locale", "en-US")
     opts.setdefault("timezone_id", "UTC")
     ctx = browser.new_context(**opts)
     ctx.set_default_timeout(20_000)
-    if os.environ.get("MESHGATE_TEST_CONSOLE_DIR"):
+    if os.environ.get("MESHGATE_TEST_CONSOLE_DIR") and os.environ.get("MESHGATE_TEST_CONSOLE_ROUTE"):
         root = Path(os.environ["MESHGATE_TEST_CONSOLE_DIR"])
 
         def handler(route):
