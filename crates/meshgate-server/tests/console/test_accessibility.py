@@ -242,3 +242,31 @@ def test_masked_columns_are_announced_as_masked(person, server, share, bob_reads
         f"column headers announced as one word: SQL results {sql_bad}, approval preview {prev_bad}"
         f" (put a space or parentheses between the column name and the 'masked' marker)\n{snap[:400]}"
     )
+
+
+FOCUS_VISIBLE = """() => {
+    const a = document.activeElement;
+    if (!a || a === document.body) return null;
+    const s = getComputedStyle(a);
+    const ring = (s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) > 0) || (s.boxShadow && s.boxShadow !== 'none');
+    const label = a.tagName.toLowerCase() + ' ' + (a.innerText || a.getAttribute('aria-label') || a.name || '').trim().slice(0, 40);
+    return {ring, label};
+}"""
+
+
+@pytest.mark.parametrize("who,route", [("bob", "catalog"), ("bob", "sql"), ("alice", "rules/sales/customers"), ("admin", "admin")])
+def test_keyboard_focus_is_visible(person, who, route):
+    """Every element Tab reaches shows where the focus is (an outline or a ring; WCAG 2.4.7)."""
+    page = person(who)
+    goto(page, route)
+    unseen, seen = [], 0
+    for _ in range(30):
+        page.keyboard.press("Tab")
+        f = page.evaluate(FOCUS_VISIBLE)
+        if not f:
+            continue
+        seen += 1
+        if not f["ring"] and f["label"] not in unseen:
+            unseen.append(f["label"])
+    assert seen > 3, f"#/{route}: Tab reaches almost nothing"
+    assert not unseen, f"{who} #/{route}: no visible focus on {unseen}"
