@@ -278,6 +278,11 @@ export function fmtTime(iso) {
   return Number.isNaN(d.getTime()) ? String(iso) : d.toLocaleString();
 }
 
+/** The marker of a masked column, after its name (a space first, so it reads "name masked"). */
+export function maskedTag() {
+  return [' ', h('span', { class: 'tag-masked' }, 'masked')];
+}
+
 /** A status word as a badge. */
 export function badge(text, kind) {
   return h('span', { class: ['badge', kind || String(text).replace(/[^a-z_]/gi, '')] }, text);

@@ -2,7 +2,7 @@
 // kept columns and a mask per column; a preview of what the requester would read as given;
 // then Approve (narrowed as given) or Reject. See docs/API.md §Shares and §Fine-grained access.
 
-import { ApiError, act, ask, button, checkbox, enc, field, fmt, get, h, mount, post, select, split, table, toast } from '../lib.js';
+import { ApiError, act, ask, button, checkbox, enc, field, fmt, get, h, maskedTag, mount, post, select, split, table, toast } from '../lib.js';
 
 const MASKS = ['redact', 'show_last_4', 'show_first_4', 'hash', 'null'];
 
@@ -57,7 +57,7 @@ async function tableControls(share, product, tableName) {
 function previewTable(t, who) {
   const masked = new Set((t.columns || []).filter((c) => c.masked).map((c) => c.name));
   const columns = (t.columns || []).map((c) => ({
-    label: c.masked ? [c.name, h('span', { class: 'tag-masked' }, 'masked')] : c.name,
+    label: c.masked ? [c.name, maskedTag()] : c.name,
     className: c.masked ? 'masked' : undefined,
     render: (r) => fmt(r[c.name]),
   }));

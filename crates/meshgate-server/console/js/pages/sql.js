@@ -2,7 +2,7 @@
 // columns are masked for them, download the result as CSV, click a readable table to query
 // it, and reload recent queries (kept in sessionStorage: this tab only, SQL text only).
 
-import { api, act, download, enc, errorText, fmt, get, h, link, mount, teamNames, title } from '../lib.js';
+import { api, act, download, enc, errorText, fmt, get, h, link, maskedTag, mount, teamNames, title } from '../lib.js';
 
 const SHOWN = 1000;
 const RECENT = 20;
@@ -173,7 +173,7 @@ function results(rows, masked, ms) {
     'table',
     { class: 'results-table' },
     h('caption', caption),
-    h('thead', h('tr', cols.map((c) => h('th', { scope: 'col', class: masked.has(c) ? 'masked' : null }, c, masked.has(c) ? h('span', { class: 'tag-masked' }, 'masked') : null)))),
+    h('thead', h('tr', cols.map((c) => h('th', { scope: 'col', class: masked.has(c) ? 'masked' : null }, c, masked.has(c) ? maskedTag() : null)))),
     h('tbody', shown.map((r) => h('tr', cols.map((c) => h('td', { class: [masked.has(c) ? 'masked' : '', typeof r[c] === 'number' ? 'num' : ''] }, fmt(r[c])))))),
   );
   return [
