@@ -329,6 +329,37 @@ pub async fn get_principal(state: &AppState, caller: &Caller, name: &str) -> Api
     principal_by_name(state, name).await
 }
 
+/// `GET /principals/{group}/members`: the group's members (whoever may view the mesh), by
+/// name.
+pub async fn list_group_members(
+    state: &AppState,
+    caller: &Caller,
+    group: &str,
+) -> ApiResult<Vec<Principal>> {
+    authorize(
+        state,
+        caller,
+        Action::ViewMesh,
+        &Resource::Mesh,
+        "view group members",
+    )?;
+    let group = principal_by_name(state, group).await?;
+    if group.kind != meshgate_core::model::PrincipalKind::Group {
+        return Err(ApiError::bad_request(format!(
+            "`{}` is a {}, not a group",
+            group.name, group.kind
+        )));
+    }
+    let mut members = Vec::new();
+    for id in state.store.group_members(group.id).await? {
+        if let Some(p) = state.store.get_principal(id).await? {
+            members.push(p);
+        }
+    }
+    members.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(members)
+}
+
 /// Who the caller is: its principal, teams (with role) and groups.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct WhoAmI {

@@ -53,6 +53,7 @@ impl Modify for Security {
         crate::routes::identity::create_principal,
         crate::routes::identity::list_principals,
         crate::routes::identity::get_principal,
+        crate::routes::identity::list_group_members,
         crate::routes::identity::add_group_member,
         crate::routes::identity::remove_group_member,
         crate::routes::identity::create_token,

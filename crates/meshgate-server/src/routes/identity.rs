@@ -18,6 +18,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/whoami", get(whoami))
         .route("/principals", post(create_principal).get(list_principals))
         .route("/principals/{name}", get(get_principal))
+        .route("/principals/{group}/members", get(list_group_members))
         .route(
             "/principals/{group}/members/{name}",
             put(add_group_member).delete(remove_group_member),
@@ -100,6 +101,29 @@ pub(crate) async fn get_principal(
     Path(name): Path<String>,
 ) -> ApiResult<Json<Principal>> {
     Ok(Json(identity::get_principal(&state, &caller, &name).await?))
+}
+
+#[utoipa::path(
+    get,
+    path = "/principals/{group}/members",
+    operation_id = "list_group_members",
+    tag = "principals",
+    params(
+        ("group" = String, Path, description = "Group principal name", example = "analysts", pattern = "^[a-z][a-z0-9_-]*$", max_length = 63),
+    ),
+    responses(
+        (status = 200, description = "The group's members, by name", body = Vec<Principal>),
+        crate::error::ApiErrors,
+    ),
+)]
+pub(crate) async fn list_group_members(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(group): Path<String>,
+) -> ApiResult<Json<Vec<Principal>>> {
+    Ok(Json(
+        identity::list_group_members(&state, &caller, &group).await?,
+    ))
 }
 
 #[utoipa::path(

@@ -394,3 +394,34 @@ async fn the_audit_log_filters_by_time_and_exports_csv() {
         StatusCode::FORBIDDEN
     );
 }
+
+#[tokio::test]
+async fn a_groups_members_are_listed_by_name() {
+    let m = Mesh::demo().await;
+    m.create_group("analysts").await;
+    m.group_member("analysts", "carol", true).await;
+    m.group_member("analysts", "bob", true).await;
+    let names = |v: Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let v = m
+        .get("alice", "/api/v1/principals/analysts/members")
+        .await
+        .ok(StatusCode::OK);
+    assert_eq!(names(v), ["bob", "carol"]);
+    m.group_member("analysts", "bob", false).await;
+    let v = m
+        .get("admin", "/api/v1/principals/analysts/members")
+        .await
+        .ok(StatusCode::OK);
+    assert_eq!(names(v), ["carol"]);
+    // Not a group; no such principal.
+    let r = m.get("admin", "/api/v1/principals/alice/members").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
+    let r = m.get("admin", "/api/v1/principals/nobody/members").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text());
+}

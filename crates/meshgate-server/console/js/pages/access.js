@@ -84,7 +84,47 @@ function profileSection(ctx) {
     download('meshgate.share', text, 'application/json');
     mount(status, h('p', { class: 'ok-box' }, 'Downloaded meshgate.share. It holds a secret token that meshgate showed this once: keep the file private. It works for 30 days; download a new one at any time.'));
     toast('Delta Sharing profile downloaded');
+    await showTokens();
   }));
+  const tokens = h('div');
+  const base = `recipients/${enc(ctx.me.principal.name)}/tokens`;
+  async function showTokens() {
+    let list;
+    try {
+      list = await get(base);
+    } catch (e) {
+      mount(tokens, h('p', { class: 'muted' }, `Your Delta Sharing tokens cannot be listed: ${e.message}`));
+      return;
+    }
+    mount(tokens, table({
+      caption: 'Your Delta Sharing tokens',
+      rows: list.filter((t) => !t.revoked_at),
+      empty: 'You have no Delta Sharing token: download a profile to make one.',
+      columns: [
+        { label: 'Name', render: (t) => t.name || t.kind },
+        { label: 'Created', render: (t) => fmtTime(t.created_at) },
+        { label: 'Expires', render: (t) => fmtTime(t.expires_at) },
+        { label: 'Last used', render: (t) => fmtTime(t.last_used_at) },
+        { label: 'State', render: (t) => badge(t.awaiting_download ? 'awaiting download' : t.usable ? 'usable' : 'expired') },
+        {
+          label: 'Actions',
+          render: (t) => {
+            const b = h('button', { type: 'button', class: 'btn danger', 'aria-label': `Revoke token ${t.name || t.id}, created ${fmtTime(t.created_at)}` }, 'Revoke');
+            b.addEventListener('click', async () => {
+              if (!(await ask({ title: 'Revoke this token?', body: 'Every profile file made with it stops working at once.', confirm: 'Revoke', danger: true }))) return;
+              await act(b, status, async () => {
+                await del(`${base}/${enc(t.id)}`);
+                toast('Token revoked');
+                await showTokens();
+              });
+            });
+            return b;
+          },
+        },
+      ],
+    }));
+  }
+  showTokens();
   return h(
     'section',
     { class: 'card', 'aria-labelledby': 'profile-h' },
@@ -92,6 +132,7 @@ function profileSection(ctx) {
     h('p', 'Spark, pandas, Power BI and other Delta Sharing clients read what you read here with a profile file. Each download makes a new token valid for 30 days; the file is shown only once, so save it.'),
     btn,
     status,
+    tokens,
   );
 }
 

@@ -2,7 +2,7 @@
 // API tokens; Delta Sharing recipients and the audit log (admin-more.js). Mesh admins only —
 // the API refuses everyone else anyway (docs/API.md §Identity, §Domains and teams).
 
-import { act, ask, button, checkbox, del, enc, field, fmtTime, get, go, h, link, mount, post, put, select, snippet, subnav, table, title, toast } from '../lib.js';
+import { act, ask, button, checkbox, del, enc, errorText, field, fmtTime, get, go, h, link, mount, post, put, select, snippet, subnav, table, title, toast } from '../lib.js';
 import { audit, recipients } from './admin-more.js';
 
 const TABS = [
@@ -180,12 +180,28 @@ async function principals(ctx) {
     if (!group.value) throw new Error('Create a group first');
     await (method === 'put' ? put : del)(`principals/${enc(group.value)}/members/${enc(member.value)}`, method === 'put' ? {} : undefined);
     toast(method === 'put' ? `${member.value} added to ${group.value}` : `${member.value} removed from ${group.value}`);
+    await showMembers();
     return form;
   };
+  const current = h('p', { class: 'muted', 'aria-live': 'polite' });
+  async function showMembers() {
+    if (!group.value) {
+      mount(current, 'There is no group yet: create a principal of kind group first.');
+      return;
+    }
+    try {
+      const members = await get(`principals/${enc(group.value)}/members`);
+      mount(current, members.length ? `Members of ${group.value}: ${members.map((m) => m.name).join(', ')}` : `${group.value} has no members yet.`);
+    } catch (e) {
+      mount(current, errorText(e));
+    }
+  }
+  group.addEventListener('change', showMembers);
+  showMembers();
   const removeBtn = button('Remove from group', null, { kind: 'danger' });
   const groupForm = actForm({ class: 'card', 'aria-labelledby': 'group-h' }, [
     h('h2', { id: 'group-h' }, 'Group members'),
-    h('p', { class: 'muted' }, 'The API does not list a group\'s members: add or remove one here.'),
+    current,
     h('div', { class: 'inline-form' }, field('Group', group), field('Member', member)),
     h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'btn primary' }, 'Add to group'), removeBtn),
   ], groupOp('put'));
