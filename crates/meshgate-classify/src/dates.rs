@@ -77,6 +77,12 @@ pub fn parse(s: &str) -> Option<Date> {
     }
 }
 
+/// Without a birth-like name, the median year must lie this far before the latest date. An
+/// adult population's youngest member is 18 or so and its median 40–55: a gap of 25+ years.
+/// Activity dates (hires, sign-ups, orders) crowd towards the latest one: over 40 years of
+/// hires the gap is about 20 (B12's first run flagged such a column at 18).
+const MEDIAN_GAP_YEARS: i32 = 25;
+
 fn percentile(sorted: &[i32], p: f64) -> i32 {
     if sorted.is_empty() {
         return 0;
@@ -132,7 +138,7 @@ pub fn detect(col: &Prepared, hint: Hint) -> Option<Detection> {
         dates.iter().map(|d| (d.month, d.day)).collect();
     let spread = p90 - p10;
     let age = latest - p50;
-    if spread < 20 || age < 18 || p10 < 1880 || distinct_days.len() < 12.min(m) {
+    if spread < 20 || age < MEDIAN_GAP_YEARS || p10 < 1880 || distinct_days.len() < 12.min(m) {
         return None;
     }
     let evidence = share_evidence(Kind::DateOfBirth, m, col, hint)

@@ -34,8 +34,8 @@
 //!   of an order/invoice/id number vetoes it; 13–19-digit numbers in an `Int64` column count
 //!   as cards only under a card-like name.
 //! - **date of birth** without a birth-like name: ≥ 90 % dates without a time of day, the
-//!   10th–90th percentile of years ≥ 20 years apart and the median year ≥ 18 years before
-//!   the latest date (ages, not recent activity); then at most 0.8 (suggested, never
+//!   10th–90th percentile of years ≥ 20 years apart, the 10th percentile after 1880 and the
+//!   median year ≥ 25 years before the latest date (ages, not recent activity); then at most 0.8 (suggested, never
 //!   applied).
 //! - **person name** without a person-like name: ≥ 85 % name-shaped and ≥ 30 % starting
 //!   with a common given name (a built-in list of a few hundred, several cultures); then at
@@ -57,6 +57,7 @@ mod dates;
 mod evidence;
 mod finance;
 mod formats;
+mod given_names;
 mod names;
 mod people;
 
