@@ -2,7 +2,7 @@
 // team, listing, classification, tags, terms, forms, requirements — and each table's schema.
 // Consumers get "Request access"; owners and stewards of its team get their tools.
 
-import { badge, defs, enc, fmt, fmtTime, get, h, link, table, tagList, teamName, title } from '../lib.js';
+import { ApiError, badge, defs, enc, fmt, fmtTime, get, h, link, table, tagList, teamName, title } from '../lib.js';
 
 export default async function product(ctx) {
   const [domain, name] = ctx.parts;
@@ -11,8 +11,14 @@ export default async function product(ctx) {
   }
   const base = `products/${enc(domain)}/${enc(name)}`;
   const dotted = `${domain}.${name}`;
-  const [entry, detail, settings] = await Promise.all([
-    get(`${base}/catalog`),
+  let entry;
+  try {
+    entry = await get(`${base}/catalog`);
+  } catch (e) {
+    if (!(e instanceof ApiError) || e.status !== 404) throw e;
+    return [title('Product not found'), h('p', `There is no product ${dotted}, or you may not see it. `, link('/catalog', 'Search the catalog.'))];
+  }
+  const [detail, settings] = await Promise.all([
     get(base).catch(() => null),
     get(`${base}/share-settings`).catch(() => null),
   ]);
