@@ -1,8 +1,10 @@
 //! Reading one table as another principal would — a few rows and the row count — through
 //! the same engine, access resolution and masks as that principal's own queries. Used by an
-//! approval's preview (`shares::preview`) and by who-sees-what (`access::who_sees`), both
-//! for owners and stewards of the product, who may read all of it anyway; the handlers
-//! audit their own act.
+//! approval's preview (`shares::preview`) and by who-sees-what (`access::who_sees`). Both
+//! show what the product holds, so besides their own authorization both require
+//! [`reads_all_of`]: the caller's own team owns the product, so it reads every row of it
+//! anyway (a mesh admin may approve any request, but reads no product's data through it).
+//! The handlers audit their own act.
 
 use futures::StreamExt;
 use meshgate_engine::output::{self, OutputFormat};
@@ -11,6 +13,23 @@ use serde::Serialize;
 
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
+
+/// Refuses (403) a caller whose own reads of the product are not whole: only members of the
+/// owning team see samples and counts of it.
+pub async fn reads_all_of(
+    state: &AppState,
+    caller: &crate::auth::Caller,
+    product_id: uuid::Uuid,
+    what: &str,
+) -> ApiResult<()> {
+    if crate::snapshot::of(state, caller).await?.owns(product_id) {
+        return Ok(());
+    }
+    Err(ApiError::forbidden(format!(
+        "principal `{}` may not {what}: it shows the product's data, which only members of the product's team read in full",
+        caller.principal.name
+    )))
+}
 
 /// At most this many rows in one sample.
 pub const MAX_ROWS: usize = 50;

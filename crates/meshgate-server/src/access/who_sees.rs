@@ -62,7 +62,7 @@ async fn who_sees(
     Ok(Json(count(&state, &caller, &p, &q.principal).await?))
 }
 
-/// For whoever may change the product (its owners and stewards, admins).
+/// For the product's owners and stewards (who may change it and read it in full).
 pub async fn count(
     state: &AppState,
     caller: &Caller,
@@ -76,6 +76,13 @@ pub async fn count(
         &p.resource(),
         "see what others read of this product",
     )?;
+    crate::sample::reads_all_of(
+        state,
+        caller,
+        p.product.id,
+        "see what others read of this product",
+    )
+    .await?;
     let who = principal_by_name(state, principal).await?;
     let actor = crate::auth::actor_of(state, &who).await?;
     let access = crate::snapshot::of_actor(state, &who, &actor).await?;

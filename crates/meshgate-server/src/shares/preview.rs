@@ -41,7 +41,8 @@ pub struct Preview {
 }
 
 /// `POST /shares/{id}/preview`: for approvers (the same check as approving, separation of
-/// duties included: a requester cannot read through a preview what it asked for).
+/// duties included: a requester cannot read through a preview what it asked for) who read
+/// the product in full themselves (`sample::reads_all_of`: not a mesh admin outside its team).
 pub async fn preview(
     state: &AppState,
     caller: &Caller,
@@ -49,6 +50,7 @@ pub async fn preview(
     req: PreviewRequest,
 ) -> ApiResult<Preview> {
     let (detail, _) = load_for(state, caller, id, Action::ApproveShare, "preview").await?;
+    sample::reads_all_of(state, caller, detail.share.product_id, "preview this share").await?;
     let pending: Vec<_> = detail
         .items
         .iter()

@@ -205,6 +205,10 @@ async fn an_approval_preview_shows_what_the_requester_would_read_and_grants_noth
     // Only approvers: the requester cannot read through a preview what it asked for.
     let r = m.post("bob", &url, &narrowed).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
+    // A mesh admin may approve any request but reads no product's data: no preview either.
+    let r = m.post("admin", &url, &narrowed).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
+    assert!(!r.text().contains("ann"), "{}", r.text());
 
     let v = m.post("alice", &url, &narrowed).await.ok(StatusCode::OK);
     assert_eq!(v["principal"], "bob");
@@ -284,8 +288,9 @@ async fn who_sees_counts_the_rows_each_principal_reads_now() {
     };
     let v = m.get("alice", url).await.ok(StatusCode::OK);
     assert_eq!(reach(&v), (json!(false), Value::Null));
-    // Bob may not ask (he does not own the product).
+    // Bob may not ask (he does not own the product), nor may an admin outside its team.
     assert_eq!(m.get("bob", url).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(m.get("admin", url).await.status, StatusCode::FORBIDDEN);
 
     let share = m.request_access("bob", "sales.people").await;
     m.approve(
