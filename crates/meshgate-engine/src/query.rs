@@ -141,8 +141,7 @@ impl QueryEngine {
         let limit = self.config.memory_limit_mb;
         let (schema, tables, altered, stream) = self
             .on_planner(deadline, ctx, sql, move |df| async move {
-                let tables = scanned_tables(df.logical_plan());
-                let altered = altered_columns(df.logical_plan());
+                let (tables, altered) = scanned(df.logical_plan());
                 let stream = df
                     .execute_stream()
                     .await
@@ -376,34 +375,26 @@ fn collect_files(plan: &Arc<dyn ExecutionPlan>, out: &mut Vec<String>) {
     }
 }
 
-/// The `<catalog>.<schema>.<table>` names a plan scans.
-fn scanned_tables(plan: &LogicalPlan) -> Vec<String> {
+/// The `<domain>.<product>.<table>` names a plan reads, and the columns its secured scans
+/// change ([`SecureTable::altered_columns`]), in one walk of the plan.
+fn scanned(plan: &LogicalPlan) -> (Vec<String>, std::collections::BTreeSet<String>) {
     let mut names = Vec::new();
+    let mut altered = std::collections::BTreeSet::new();
     let _ = plan.apply(|node| {
         if let LogicalPlan::TableScan(scan) = node {
             let name = scan.table_name.to_string();
             if !name.starts_with("information_schema") && !names.contains(&name) {
                 names.push(name);
             }
+            if let Ok(provider) = source_as_provider(&scan.source)
+                && let Some(secure) = provider.downcast_ref::<SecureTable>()
+            {
+                altered.extend(secure.altered_columns());
+            }
         }
         Ok(TreeNodeRecursion::Continue)
     });
-    names
-}
-
-/// The columns the plan's secured scans change ([`SecureTable::altered_columns`]).
-fn altered_columns(plan: &LogicalPlan) -> std::collections::BTreeSet<String> {
-    let mut out = std::collections::BTreeSet::new();
-    let _ = plan.apply(|node| {
-        if let LogicalPlan::TableScan(scan) = node
-            && let Ok(provider) = source_as_provider(&scan.source)
-            && let Some(secure) = provider.downcast_ref::<SecureTable>()
-        {
-            out.extend(secure.altered_columns());
-        }
-        Ok(TreeNodeRecursion::Continue)
-    });
-    out
+    (names, altered)
 }
 
 /// Loaded Delta tables by location, refreshed to their latest version on use.

@@ -260,8 +260,9 @@ impl Location {
     }
 }
 
-/// Encodes one path segment: everything but unreserved characters.
-fn percent_encode(segment: &str) -> String {
+/// Encodes one path segment (or any text for a header or URL): everything but unreserved
+/// characters.
+pub fn percent_encode(segment: &str) -> String {
     let mut out = String::with_capacity(segment.len());
     for b in segment.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {

@@ -149,17 +149,7 @@ fn masked_header(columns: &[String]) -> Option<HeaderValue> {
     }
     let encoded: Vec<String> = columns
         .iter()
-        .map(|c| {
-            c.bytes()
-                .map(|b| {
-                    if b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.') {
-                        (b as char).to_string()
-                    } else {
-                        format!("%{b:02X}")
-                    }
-                })
-                .collect()
-        })
+        .map(|c| meshgate_engine::storage::percent_encode(c))
         .collect();
     HeaderValue::from_str(&encoded.join(",")).ok()
 }

@@ -422,8 +422,8 @@ export function defs(pairs, className = 'defs') {
   );
 }
 
-/** A whoami team entry as 'domain.team' (whoami gives `team: 'domain.team'`; API.md says {domain, team}). */
-export const teamName = (t) => (t.domain && !String(t.team).includes('.') ? `${t.domain}.${t.team}` : String(t.team));
+/** A whoami team entry ({team: 'domain.team', role}) as 'domain.team'. */
+export const teamName = (t) => String(t.team);
 
 /** The signed-in person's teams as 'domain.team' names. */
 export const teamNames = (me) => (me.teams || []).map(teamName);
