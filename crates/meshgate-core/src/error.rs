@@ -18,6 +18,9 @@ pub enum ErrorKind {
     Conflict,
     /// Something broke on our side (500).
     Internal,
+    /// A service the server depends on (the store) cannot be reached for now; the same
+    /// request may succeed later (503).
+    Unavailable,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +58,8 @@ pub enum Error {
     Conflict { message: String },
     #[error("internal error: {message}")]
     Internal { message: String },
+    #[error("{message}")]
+    Unavailable { message: String },
 }
 
 impl Error {
@@ -68,6 +73,7 @@ impl Error {
             | Error::ItemTransition { .. }
             | Error::Conflict { .. } => ErrorKind::Conflict,
             Error::Internal { .. } => ErrorKind::Internal,
+            Error::Unavailable { .. } => ErrorKind::Unavailable,
         }
     }
 
@@ -102,6 +108,12 @@ impl Error {
         }
     }
 
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Error::Unavailable {
+            message: message.into(),
+        }
+    }
+
     /// A stable machine-readable code for the API error body.
     pub fn code(&self) -> &'static str {
         match self {
@@ -113,6 +125,7 @@ impl Error {
             Error::ShareTransition { .. } | Error::ItemTransition { .. } => "invalid_transition",
             Error::Conflict { .. } => "conflict",
             Error::Internal { .. } => "internal",
+            Error::Unavailable { .. } => "unavailable",
         }
     }
 }

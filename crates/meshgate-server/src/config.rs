@@ -49,6 +49,34 @@ pub struct Config {
     pub sharing: SharingSettings,
     /// Sign-in with identity providers (`[auth]`).
     pub auth: AuthSettings,
+    /// Several replicas on one store (`[replicas]`, docs/design/REPLICAS.md).
+    pub replicas: ReplicaSettings,
+}
+
+/// How replicas on one store keep in step and share the singleton tasks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReplicaSettings {
+    /// How often the change feed reads the store even when no change was signalled, in
+    /// milliseconds: the bound on how stale a cache may get when a signal is lost (and the
+    /// only way a SQLite server learns of what another process, e.g. the CLI, wrote).
+    pub poll_ms: u64,
+    /// How long a singleton task's lease lasts, in seconds: the longest a task waits for a new
+    /// replica after its holder died without giving the lease up.
+    pub lease_secs: u64,
+    /// How often the leases are renewed (and free ones claimed), in milliseconds; at most half
+    /// of `lease_secs`.
+    pub lease_renew_ms: u64,
+}
+
+impl Default for ReplicaSettings {
+    fn default() -> Self {
+        ReplicaSettings {
+            poll_ms: 1000,
+            lease_secs: 10,
+            lease_renew_ms: 2000,
+        }
+    }
 }
 
 /// Sign-in (docs/design/SIGN_IN.md): meshgate's own tokens always work; with `oidc`, bearer
@@ -322,6 +350,7 @@ impl Default for Config {
             notifications: NotificationSettings::default(),
             sharing: SharingSettings::default(),
             auth: AuthSettings::default(),
+            replicas: ReplicaSettings::default(),
         }
     }
 }

@@ -5,10 +5,8 @@
 //! prefix, an expiry ≤ 12 h). It is granted only within the principal's own rights, so a
 //! credential can never widen access. The token is signed (HMAC-SHA-256 with the mesh's key,
 //! shared by all replicas through the store): verification needs no store round trip, and
-//! revocation is checked against an in-memory list each replica refreshes every second (and
-//! at once for revocations it makes itself).
-
-use std::time::Duration as StdDuration;
+//! revocation is checked against an in-memory list each replica keeps in step through the
+//! change feed (`replicas::feed`), and updates at once for revocations it makes itself.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -32,21 +30,6 @@ use crate::state::AppState;
 
 pub mod keys;
 pub use keys::CredentialKeys;
-
-/// Keeps the revocation list in step with the store (other replicas' revocations).
-pub async fn watch_revocations(state: AppState, shutdown: tokio_util::sync::CancellationToken) {
-    let mut tick = tokio::time::interval(StdDuration::from_secs(1));
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tick.tick() => {}
-        }
-        match state.store.revoked_credentials(Utc::now()).await {
-            Ok(ids) => state.credentials.replace_revoked(ids),
-            Err(e) => tracing::warn!(error = %e, "cannot refresh the credential revocation list"),
-        }
-    }
-}
 
 pub fn routes() -> axum::Router<AppState> {
     axum::Router::new()

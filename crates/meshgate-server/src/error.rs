@@ -60,6 +60,19 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// The store (or another service the answer needs) cannot be reached for now: 503 with
+    /// `Retry-After`, the cause logged, never sent (docs/design/REPLICAS.md §Store outages).
+    pub fn unavailable(cause: impl std::fmt::Display) -> Self {
+        tracing::warn!(cause = %cause, "service unavailable");
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "the store is unavailable for now; retry shortly",
+        )
+    }
+}
+
 impl From<meshgate_core::Error> for ApiError {
     fn from(err: meshgate_core::Error) -> Self {
         let status = match err.kind() {
@@ -68,6 +81,7 @@ impl From<meshgate_core::Error> for ApiError {
             ErrorKind::Forbidden => StatusCode::FORBIDDEN,
             ErrorKind::Conflict => StatusCode::CONFLICT,
             ErrorKind::Internal => return ApiError::internal(err),
+            ErrorKind::Unavailable => return ApiError::unavailable(err),
         };
         ApiError::new(status, err.code(), err.to_string())
     }
@@ -211,7 +225,14 @@ impl IntoResponse for ApiError {
         let message = public_message(&self.message);
         let body =
             json!({"error": {"code": self.code, "message": message, "request_id": request_id}});
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("1"),
+            );
+        }
+        response
     }
 }
 
@@ -229,7 +250,7 @@ pub struct Error {
 #[allow(dead_code)]
 pub struct ErrorDetail {
     /// A stable, machine-readable code: `invalid_request`, `unauthenticated`, `forbidden`,
-    /// `not_found`, `conflict`, `internal`, …
+    /// `not_found`, `conflict`, `internal`, `unavailable`, …
     pub code: String,
     /// What to fix (4xx), or `internal error` (5xx).
     pub message: String,

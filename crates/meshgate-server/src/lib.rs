@@ -46,6 +46,7 @@ pub mod org;
 pub mod paths;
 pub mod products;
 pub mod query;
+pub mod replicas;
 pub mod routes;
 pub mod rows;
 pub mod sample;
@@ -148,9 +149,8 @@ async fn catch_panic(req: Request, next: Next) -> Response {
     }
 }
 
-/// After a write request, brings the search index up to date with what it committed (the
-/// index follows the audit log: `catalog::index::catch_up`), so that a search right after a
-/// write sees it.
+/// After a write request, brings this process's caches up to date with what it committed
+/// (the change feed, `replicas::feed`), so that a search right after a write sees it.
 async fn follow_writes(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let writes = !matches!(
         *req.method(),
@@ -158,7 +158,7 @@ async fn follow_writes(State(state): State<AppState>, req: Request, next: Next) 
     );
     let response = next.run(req).await;
     if writes {
-        state.catch_up_index().await;
+        state.catch_up().await;
     }
     response
 }
@@ -274,8 +274,10 @@ pub async fn serve_on(
 }
 
 /// The background loops of a serving process, each named and each stopped by `stop`: the
-/// share worker, the notification dispatcher, the credential revocation watch, the scheduler
-/// (expiry, reminders, verification) and the Delta Sharing snapshot collector.
+/// share worker, the change feed, the singleton leases, and the singleton tasks — the
+/// notification dispatcher, the scheduler (expiry, reminders, verification) and the Delta
+/// Sharing snapshot collector — which act only while this replica holds their lease
+/// (docs/design/REPLICAS.md).
 fn background(state: &AppState, stop: &CancellationToken) -> JoinSet<&'static str> {
     let mut set = JoinSet::new();
     let s = state.clone();
@@ -287,14 +289,20 @@ fn background(state: &AppState, stop: &CancellationToken) -> JoinSet<&'static st
     let s = state.clone();
     let st = stop.clone();
     set.spawn(async move {
-        notify::run_dispatcher(s, st).await;
-        "the notification dispatcher"
+        replicas::feed::run(s, st).await;
+        "the change feed"
     });
     let s = state.clone();
     let st = stop.clone();
     set.spawn(async move {
-        credentials::watch_revocations(s, st).await;
-        "the revocation watch"
+        replicas::singletons::run(s, st).await;
+        "the singleton leases"
+    });
+    let s = state.clone();
+    let st = stop.clone();
+    set.spawn(async move {
+        notify::run_dispatcher(s, st).await;
+        "the notification dispatcher"
     });
     let s = state.clone();
     let st = stop.clone();
@@ -308,26 +316,7 @@ fn background(state: &AppState, stop: &CancellationToken) -> JoinSet<&'static st
         sharing::collect_garbage(s, st).await;
         "the snapshot collector"
     });
-    let s = state.clone();
-    let st = stop.clone();
-    set.spawn(async move {
-        follow_audit_log(s, st).await;
-        "the search index follower"
-    });
     set
-}
-
-/// Brings the search index up to date every second, for changes this process did not make
-/// through a request (another process on the same store, the worker, the CLI).
-async fn follow_audit_log(state: AppState, stop: CancellationToken) {
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = stop.cancelled() => return,
-            _ = tick.tick() => state.catch_up_index().await,
-        }
-    }
 }
 
 /// Waits for every background loop to stop (they were cancelled), at most 10 s in all; what

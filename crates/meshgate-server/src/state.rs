@@ -7,8 +7,7 @@ use meshgate_authz::Authorizer;
 use meshgate_engine::query::{QueryConfig, QueryEngine};
 use meshgate_engine::storage::DataRoot;
 use meshgate_store::Store;
-use tokio::sync::{Notify, broadcast};
-use uuid::Uuid;
+use tokio::sync::Notify;
 
 use crate::config::Config;
 
@@ -21,17 +20,22 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Wakes the share worker right after a job is enqueued.
     pub wake_worker: Arc<Notify>,
-    /// The worker announces each share it finished processing, for `wait` on approve/revoke.
-    pub processed: broadcast::Sender<Uuid>,
+    /// The change feed: how far this process has followed the audit log into its caches
+    /// (`replicas::feed`).
+    pub feed: Arc<crate::replicas::cursor::Feed>,
+    /// The singleton tasks' leases this process holds (`replicas::singletons`).
+    pub leases: Arc<crate::replicas::leases::Leases>,
     /// Access snapshots by principal, each valid for the policy version it was resolved at
     /// (`snapshot`): any grant, membership or product change bumps the version, so a stale
     /// entry is never read.
     pub access: Arc<Mutex<crate::snapshot::access::AccessCache>>,
-    /// The credential signing key and this replica's revocation list.
+    /// The credential signing key and this replica's revocation list (kept in step by the
+    /// change feed).
     pub credentials: Arc<crate::credentials::keys::CredentialKeys>,
     /// Signs and verifies download URLs (a sub-key of the same mesh signing key).
     pub url_signer: Arc<meshgate_core::files::UrlSigner>,
-    /// The catalog's search index, rebuilt from the store when the state is opened.
+    /// The catalog's search index, rebuilt from the store when the state is opened and kept
+    /// in step by the change feed.
     pub catalog: Arc<crate::catalog::index::Catalog>,
     /// The HTTP client webhook deliveries are posted with.
     pub http: reqwest::Client,
@@ -76,7 +80,6 @@ impl AppState {
         .map_err(|e| e.to_string())?;
         std::fs::create_dir_all(config.data_dir.join("spill"))
             .map_err(|e| format!("cannot create the spill dir: {e}"))?;
-        let (processed, _) = broadcast::channel(1024);
         let key = store
             .signing_key()
             .await
@@ -84,9 +87,6 @@ impl AppState {
         let url_signer = meshgate_core::files::UrlSigner::new(&key)
             .map_err(|e| format!("cannot derive the URL signing key: {e}"))?;
         let credentials = crate::credentials::keys::CredentialKeys::new(key);
-        if let Ok(ids) = store.revoked_credentials(chrono::Utc::now()).await {
-            credentials.replace_revoked(ids);
-        }
         let http = crate::notify::setup::webhook_client(&config.notifications)?;
         let state = AppState {
             store,
@@ -95,7 +95,8 @@ impl AppState {
             data_root: Arc::new(data_root.clone()),
             config: Arc::new(config),
             wake_worker: Arc::new(Notify::new()),
-            processed,
+            feed: Arc::new(crate::replicas::cursor::Feed::new()),
+            leases: Arc::new(crate::replicas::leases::Leases::new()),
             access: Arc::new(Mutex::new(HashMap::new())),
             credentials: Arc::new(credentials),
             url_signer: Arc::new(url_signer),
@@ -107,9 +108,16 @@ impl AppState {
             ),
             signin: Arc::new(signin),
         };
-        crate::catalog::index::follow_from_now(state.store.as_ref(), &state.catalog)
+        // The feed starts at the log's end before the first full reads of what it keeps in
+        // step, so nothing committed in between is missed.
+        state
+            .feed
+            .follow_from_now(state.store.as_ref())
             .await
             .map_err(|e| format!("cannot read the audit log: {}", e.message))?;
+        crate::replicas::feed::refresh_revocations(&state)
+            .await
+            .map_err(|e| format!("cannot read the revoked credentials: {}", e.message))?;
         crate::catalog::index::rebuild(state.store.as_ref(), &state.catalog)
             .await
             .map_err(|e| format!("cannot build the catalog's search index: {}", e.message))?;
@@ -117,13 +125,13 @@ impl AppState {
     }
 }
 
-/// The catalog's search index follows the store through the audit log (`catalog::index`).
+/// What this process keeps of the store follows it through the change feed.
 impl AppState {
-    /// Brings the search index up to date with every committed change it has not seen: the
-    /// one hook, run after each write request (`lib.rs`) and on a timer (changes made by
-    /// another process on the same store).
-    pub async fn catch_up_index(&self) {
-        crate::catalog::index::catch_up(self.store.as_ref(), &self.catalog).await;
+    /// Brings this process's caches (the search index, the revocation list) up to date with
+    /// every committed change they have not seen (`replicas::feed`): run after each write
+    /// request (`lib.rs`) and by the feed's loop.
+    pub async fn catch_up(&self) {
+        crate::replicas::feed::catch_up(self).await;
     }
 
     /// Rebuilds the whole index: after a bulk seed (the quickstart's demo mesh).

@@ -132,5 +132,4 @@ async fn run_job(state: &AppState, job: Job) {
             }
         }
     }
-    let _ = state.processed.send(job.subject_id);
 }

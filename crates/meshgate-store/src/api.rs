@@ -20,6 +20,7 @@ mod outbox;
 mod policy;
 mod products;
 mod recipients;
+mod replicas;
 mod scim;
 mod sessions;
 mod shares;
@@ -38,6 +39,7 @@ pub use outbox::{NewJob, OutboxStore};
 pub use policy::PolicyStore;
 pub use products::{ProductFilter, ProductStore};
 pub use recipients::RecipientStore;
+pub use replicas::ReplicaStore;
 pub use scim::{ScimRecord, ScimStore, ScimWrite, ScimWritten};
 pub use sessions::SessionStore;
 pub use shares::{Due, ItemHealth, ShareChange, ShareFilter, ShareStore};
@@ -71,6 +73,7 @@ pub trait Store:
     + LocationStore
     + AccessStore
     + SessionStore
+    + ReplicaStore
     + Send
     + Sync
     + 'static

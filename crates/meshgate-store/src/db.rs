@@ -123,6 +123,12 @@ pub struct SqlStore {
     /// instead (readers are not blocked, thanks to WAL). `None` on PostgreSQL, which has row
     /// locks.
     write_lock: Option<Mutex<()>>,
+    /// The change signal ([`crate::ReplicaStore::changes`]): moved by every commit of this
+    /// process and, on PostgreSQL, by the listener of the schema's channel.
+    pub(crate) signal: Arc<tokio::sync::watch::Sender<u64>>,
+    /// On PostgreSQL, the URL the change listener connects with; it is started by the first
+    /// call of `changes`.
+    pub(crate) listen: Option<(String, std::sync::Once)>,
 }
 
 impl SqlStore {
@@ -177,7 +183,9 @@ impl SqlStore {
             Backend::Postgres => {
                 AnyPoolOptions::new()
                     .max_connections(10)
-                    .acquire_timeout(Duration::from_secs(10))
+                    // While PostgreSQL is down a request waits this long for a connection,
+                    // then is answered 503.
+                    .acquire_timeout(Duration::from_secs(5))
                     .connect_with(options)
                     .await
             }
@@ -201,15 +209,23 @@ impl SqlStore {
             pool,
             backend: target.backend,
             write_lock: (target.backend == Backend::Sqlite).then(|| Mutex::new(())),
+            signal: Arc::new(tokio::sync::watch::Sender::new(0)),
+            listen: (target.backend == Backend::Postgres)
+                .then(|| (target.url.clone(), std::sync::Once::new())),
         })
     }
 
     /// Applies the backend's pending migrations; a no-op when the schema is current.
     pub async fn run_migrations(&self) -> Result<()> {
-        let migrator = match self.backend {
+        let mut migrator = match self.backend {
             Backend::Sqlite => sqlx::migrate!("./migrations/sqlite"),
             Backend::Postgres => sqlx::migrate!("./migrations/postgres"),
         };
+        // A rolling upgrade runs this binary against a store a newer one has already
+        // migrated: its migrations are unknown here, and not an error. Migrations only add
+        // (tables, columns with defaults, indexes), so the older binary's statements still
+        // work (docs/design/REPLICAS.md §Rolling upgrades).
+        migrator.set_ignore_missing(true);
         let _guard = self.lock_writes().await;
         migrator.run(&self.pool).await.map_err(|e| {
             tracing::error!(error = %e, backend = self.backend.as_str(), "migration failed");
@@ -236,7 +252,9 @@ impl SqlStore {
     ) -> Result<T> {
         let mut w = self.begin_write().await?;
         let result = body(w.conn()).await;
-        w.finish(result).await
+        let committed = w.finish(result).await?;
+        self.signal.send_modify(|n| *n = n.wrapping_add(1));
+        Ok(committed)
     }
 
     /// Starts a write transaction: on SQLite it takes the in-process write lock first and
@@ -310,10 +328,35 @@ pub async fn migrate(url: &str) -> Result<()> {
     Ok(())
 }
 
-/// An unexpected database error: logged with its cause, returned without it.
+/// An unexpected database error: logged with its cause, returned without it. A database that
+/// cannot be reached for now (no connection, a connection lost, the server shutting down or
+/// starting) is `Unavailable` rather than internal: the same call may succeed in a moment, and
+/// the server answers 503 with `Retry-After` (docs/design/REPLICAS.md §Store outages).
 pub(crate) fn internal(doing: &str, err: sqlx::Error) -> Error {
+    if is_outage(&err) {
+        tracing::warn!(error = %err, "store unavailable: cannot {doing}");
+        return Error::unavailable(format!("the store is unavailable: cannot {doing}"));
+    }
     tracing::error!(error = %err, "store failed to {doing}");
     Error::internal(format!("the store failed to {doing}"))
+}
+
+/// Whether `err` says the database is out of reach rather than that a statement is wrong: the
+/// pool could not get a connection, the connection broke, or PostgreSQL refused work for a
+/// reason that passes (class 08 connection exception, class 57P operator intervention:
+/// shutting down, starting up, cannot connect now).
+pub(crate) fn is_outage(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|c| c.starts_with("08") || c.starts_with("57P")),
+        _ => false,
+    }
 }
 
 /// What a statement writes, for turning database errors into ones a caller can act on.

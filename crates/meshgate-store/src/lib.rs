@@ -51,6 +51,7 @@
 //! - `audit`: events appended on their own, reading the log ([`AuditStore`])
 //! - `locations`: external locations ([`LocationStore`])
 //! - `access`: the bulk read behind the access snapshot ([`AccessStore`])
+//! - `replicas`: the change signal and singleton leases of several replicas ([`ReplicaStore`])
 //!
 //! What the areas share: `store.rs` (argument lists, the generic reads, the audit, job and
 //! policy-version writes every change makes, `write_one`), `record.rs` (how each record type

@@ -37,6 +37,7 @@ mod outbox;
 mod policy;
 mod products;
 mod recipients;
+mod replicas;
 mod scim;
 mod sessions;
 mod shares;

@@ -172,6 +172,10 @@ suite!(
     deactivation_revokes_every_credential_at_once,
     group_members_change_by_source,
     scim_writes_are_whole_and_compare_and_set,
+    a_store_a_later_release_migrated_still_opens,
+    singleton_leases_have_one_holder_at_a_time,
+    open_jobs_count_what_runs_or_is_due_on_a_subject,
+    every_commit_moves_the_change_signal,
 );
 
 // ----- fixtures -----
@@ -5613,4 +5617,149 @@ async fn scim_writes_are_whole_and_compare_and_set(env: &Env) {
     assert!(matches!(err, Error::Conflict { .. }), "{err}");
     s.write_scim(&scim_write(&twin, true, 0)).await.unwrap();
     assert_eq!(s.scim_records().await.unwrap().len(), 3);
+}
+
+// ----- several replicas (docs/design/REPLICAS.md) -----
+
+/// A rolling upgrade: a replica of this release restarts against a store a later release has
+/// migrated (a migration it does not know, a table it does not use) and serves as before.
+async fn a_store_a_later_release_migrated_still_opens(env: &Env) {
+    let d = domain(env.s(), "sales").await;
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(&env.url).await.unwrap();
+    let checksum = if env.pg.is_some() { "'\\x00'::bytea" } else { "X'00'" };
+    conn.execute(
+        format!(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+             VALUES (99990001, 'a later release', TRUE, {checksum}, 1)"
+        )
+        .as_str(),
+    )
+    .await
+    .unwrap();
+    conn.execute("CREATE TABLE later_release_thing (id TEXT PRIMARY KEY)")
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    migrate(&env.url).await.unwrap();
+    let again = connect(&env.url).await.unwrap();
+    assert_eq!(again.get_domain(d.id).await.unwrap(), Some(d));
+    domain(again.as_ref(), "marketing").await;
+}
+
+async fn singleton_leases_have_one_holder_at_a_time(env: &Env) {
+    let s = env.s();
+    let minute = Duration::seconds(60);
+    assert!(s.claim_singleton("scheduler", "a", minute).await.unwrap());
+    assert!(!s.claim_singleton("scheduler", "b", minute).await.unwrap());
+    // Renewing is claiming again; other tasks are leased on their own.
+    assert!(s.claim_singleton("scheduler", "a", minute).await.unwrap());
+    assert!(s.claim_singleton("dispatcher", "b", minute).await.unwrap());
+    // Given up: the next claim takes it.
+    s.release_singleton("scheduler", "a").await.unwrap();
+    assert!(s.claim_singleton("scheduler", "b", minute).await.unwrap());
+    assert!(!s.claim_singleton("scheduler", "a", minute).await.unwrap());
+    // Releasing someone else's lease does nothing.
+    s.release_singleton("scheduler", "a").await.unwrap();
+    assert!(!s.claim_singleton("scheduler", "a", minute).await.unwrap());
+    // Run out: anyone takes it.
+    assert!(
+        s.claim_singleton("collector", "c", Duration::milliseconds(1))
+            .await
+            .unwrap()
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    assert!(s.claim_singleton("collector", "a", minute).await.unwrap());
+    assert!(!s.claim_singleton("collector", "c", minute).await.unwrap());
+}
+
+async fn open_jobs_count_what_runs_or_is_due_on_a_subject(env: &Env) {
+    let s = env.s();
+    let subject = new_id();
+    let job = |kind| NewJob {
+        kind,
+        subject_id: subject,
+        lock_product: None,
+        lock_grantee: None,
+    };
+    assert_eq!(s.open_jobs(subject).await.unwrap(), 0);
+    s.enqueue_jobs(&[job(JobKind::VerifyShare)], audit("share.verify_requested"))
+        .await
+        .unwrap();
+    s.enqueue_jobs(
+        &[NewJob {
+            subject_id: new_id(),
+            ..job(JobKind::VerifyShare)
+        }],
+        audit("share.verify_requested"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.open_jobs(subject).await.unwrap(), 1, "due");
+    let leased = s.lease_jobs("w", 10, Duration::seconds(60)).await.unwrap();
+    let mine = leased.iter().find(|j| j.subject_id == subject).unwrap();
+    assert_eq!(s.open_jobs(subject).await.unwrap(), 1, "running");
+    // Failed, to be retried later: not open now.
+    s.fail_job(mine.id, "boom", Utc::now() + Duration::seconds(60))
+        .await
+        .unwrap();
+    assert_eq!(s.open_jobs(subject).await.unwrap(), 0, "waiting to retry");
+    s.fail_job(mine.id, "boom", Utc::now() - Duration::seconds(1))
+        .await
+        .unwrap();
+    assert_eq!(s.open_jobs(subject).await.unwrap(), 1, "due again");
+    s.complete_job(mine.id).await.unwrap();
+    assert_eq!(s.open_jobs(subject).await.unwrap(), 0, "done");
+}
+
+/// Every commit of this process moves the change signal; on PostgreSQL so does every audit
+/// event and job change committed through another connection (another replica).
+async fn every_commit_moves_the_change_signal(env: &Env) {
+    let s = env.s();
+    let wait = std::time::Duration::from_secs(10);
+    let mut changes = s.changes();
+    changes.borrow_and_update();
+    domain(s, "sales").await;
+    tokio::time::timeout(wait, changes.changed())
+        .await
+        .expect("a commit of this process moves the signal")
+        .unwrap();
+    if env.pg.is_none() {
+        return;
+    }
+    // Another replica: its own store on the same schema. This store's listener connects in
+    // the background and moves the signal once when it has: the first rounds may see that;
+    // the last one can only be moved by the other replica's commit.
+    let other = connect(&env.url).await.unwrap();
+    for round in 0..3 {
+        changes.borrow_and_update();
+        other
+            .append_audit(NewAuditEvent::new(None, "query.run", "table", None))
+            .await
+            .unwrap();
+        tokio::time::timeout(wait, changes.changed())
+            .await
+            .unwrap_or_else(|_| panic!("round {round}: an audit event committed by another replica moves the signal"))
+            .unwrap();
+    }
+    let subject = new_id();
+    other
+        .enqueue_jobs(
+            &[NewJob {
+                kind: JobKind::VerifyShare,
+                subject_id: subject,
+                lock_product: None,
+                lock_grantee: None,
+            }],
+            audit("share.verify_requested"),
+        )
+        .await
+        .unwrap();
+    let job = other.lease_jobs("w", 10, Duration::seconds(60)).await.unwrap();
+    changes.borrow_and_update();
+    other.complete_job(job[0].id).await.unwrap();
+    tokio::time::timeout(wait, changes.changed())
+        .await
+        .expect("a job finished by another replica moves the signal")
+        .unwrap();
 }

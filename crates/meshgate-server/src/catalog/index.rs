@@ -3,9 +3,8 @@
 //! and per-product refreshes. It reads the store only, so the server state can hold and
 //! build it without depending on the catalog's routes.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use meshgate_core::catalog::{self as model, Classification, MetadataForm, RelationKind};
 use meshgate_core::model::{AuditEvent, Domain, Outcome, ProductTable};
@@ -20,8 +19,6 @@ use crate::error::{ApiError, ApiResult};
 pub struct Catalog {
     pub index: SearchIndex,
     pub(crate) updates: tokio::sync::Mutex<()>,
-    /// How far the index has followed the audit log ([`catch_up`]).
-    cursor: tokio::sync::Mutex<Cursor>,
 }
 
 impl Catalog {
@@ -29,27 +26,13 @@ impl Catalog {
         Ok(Catalog {
             index: SearchIndex::new().map_err(|e| e.to_string())?,
             updates: tokio::sync::Mutex::new(()),
-            cursor: tokio::sync::Mutex::new(Cursor::default()),
         })
     }
 }
 
-/// How far the index has followed the audit log. Every event up to `settled` has been
-/// applied; the events after it that were applied are in `seen`, with when. On PostgreSQL a
-/// transaction can commit after one that took a later sequence number, so the events after
-/// `settled` are read again each time, and `settled` moves past an event only
-/// [`SETTLE_AFTER`] after it was first seen.
-#[derive(Debug, Default)]
-struct Cursor {
-    settled: i64,
-    seen: BTreeMap<i64, Instant>,
-}
-
-/// How long after an event the log before it is taken as complete.
-const SETTLE_AFTER: Duration = Duration::from_secs(10);
-
-/// The kinds of object whose changes can change a catalog entry.
-const CATALOG_OBJECTS: &[&str] = &[
+/// The kinds of object whose changes can change a catalog entry: what the change feed reads
+/// for the index (`replicas::feed`).
+pub const CATALOG_OBJECTS: &[&str] = &[
     "data_product",
     "product",
     "table",
@@ -92,89 +75,44 @@ fn change_of(event: &AuditEvent) -> Option<Change> {
     }
 }
 
-/// Starts following the audit log from its current end: call before the first [`rebuild`],
-/// so that nothing committed between the two is missed.
-pub async fn follow_from_now(store: &dyn Store, catalog: &Catalog) -> ApiResult<()> {
-    let end = store.last_audit_seq().await?;
-    let mut cursor = catalog.cursor.lock().await;
-    *cursor = Cursor {
-        settled: end,
-        seen: BTreeMap::new(),
-    };
+/// Brings the index up to date with `events` (new audit events, in order, each given once by
+/// the change feed, `replicas::feed`): works out which products they touch and reindexes
+/// those, or rebuilds after a change to the domain hierarchy. Events of other kinds are
+/// ignored.
+pub async fn apply(store: &dyn Store, catalog: &Arc<Catalog>, events: &[&AuditEvent]) -> ApiResult<()> {
+    let mut everything = false;
+    let mut products = BTreeSet::new();
+    let mut tables = BTreeSet::new();
+    let mut terms = BTreeSet::new();
+    for event in events {
+        match change_of(event) {
+            Some(Change::Everything) => everything = true,
+            Some(Change::Product(id)) => {
+                products.insert(id);
+            }
+            Some(Change::Table(id)) => {
+                tables.insert(id);
+            }
+            Some(Change::Term(id)) => {
+                terms.insert(id);
+            }
+            None => {}
+        }
+    }
+    if everything {
+        return rebuild(store, catalog).await;
+    }
+    for table in tables {
+        if let Some(t) = store.get_table(table).await? {
+            products.insert(t.product_id);
+        }
+    }
+    if !terms.is_empty() {
+        products.extend(term_users(store, &terms).await?);
+    }
+    let products: Vec<Uuid> = products.into_iter().collect();
+    reindex_many(store, catalog, &products).await;
     Ok(())
-}
-
-/// The one way a committed change reaches the search index: reads the audit log past the
-/// cursor (the events of the catalog's kinds of object), works out which products they
-/// touch, and reindexes those (or rebuilds, after a change to the domain hierarchy). Run
-/// after every write request and on a timer, so that changes made by another process on the
-/// same store arrive too (docs/design/ARCHITECTURE.md §Server layout). Idempotent: an event
-/// seen twice reindexes its product twice.
-pub async fn catch_up(store: &dyn Store, catalog: &Arc<Catalog>) {
-    let mut cursor = catalog.cursor.lock().await;
-    let result: ApiResult<()> = async {
-        let now = Instant::now();
-        let mut events = Vec::new();
-        let mut at = cursor.settled;
-        loop {
-            let page = store.audit_of_types(at, CATALOG_OBJECTS, 1000).await?;
-            let Some(last) = page.last() else { break };
-            at = last.seq;
-            let full = page.len() == 1000;
-            events.extend(page);
-            if !full {
-                break;
-            }
-        }
-        let mut everything = false;
-        let mut products = BTreeSet::new();
-        let mut tables = BTreeSet::new();
-        let mut terms = BTreeSet::new();
-        for event in &events {
-            if cursor.seen.contains_key(&event.seq) {
-                continue;
-            }
-            cursor.seen.insert(event.seq, now);
-            match change_of(event) {
-                Some(Change::Everything) => everything = true,
-                Some(Change::Product(id)) => {
-                    products.insert(id);
-                }
-                Some(Change::Table(id)) => {
-                    tables.insert(id);
-                }
-                Some(Change::Term(id)) => {
-                    terms.insert(id);
-                }
-                None => {}
-            }
-        }
-        while let Some((&seq, &first)) = cursor.seen.first_key_value() {
-            if now.duration_since(first) < SETTLE_AFTER {
-                break;
-            }
-            cursor.settled = seq;
-            cursor.seen.pop_first();
-        }
-        if everything {
-            return rebuild(store, catalog).await;
-        }
-        for table in tables {
-            if let Some(t) = store.get_table(table).await? {
-                products.insert(t.product_id);
-            }
-        }
-        if !terms.is_empty() {
-            products.extend(term_users(store, &terms).await?);
-        }
-        let products: Vec<Uuid> = products.into_iter().collect();
-        reindex_many(store, catalog, &products).await;
-        Ok(())
-    }
-    .await;
-    if let Err(e) = result {
-        tracing::error!(error = %e.message, "cannot follow the audit log into the search index");
-    }
 }
 
 /// The products carrying one of `terms` or a term narrower than it (their entries hold the

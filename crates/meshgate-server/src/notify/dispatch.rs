@@ -15,17 +15,20 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::config::Config;
+use crate::replicas::leases::Singleton;
 use crate::state::AppState;
 
 /// How many audit events the dispatcher reads at once.
 const BATCH: u32 = 500;
 
-/// Runs the dispatcher until `stop` is cancelled: dispatches what the log holds, then polls
-/// every `notifications.dispatch_poll_ms`.
+/// Runs the dispatcher until `stop` is cancelled: while this replica holds the dispatcher's
+/// lease (`replicas::singletons`), dispatches what the log holds, then polls every
+/// `notifications.dispatch_poll_ms`. Another replica dispatching the same events could not
+/// send them twice: the cursor moves by compare-and-set with what they produce.
 pub async fn run_dispatcher(state: AppState, stop: CancellationToken) {
     let poll = Duration::from_millis(state.config.notifications.dispatch_poll_ms.max(10));
     loop {
-        let full = match dispatch_once(&state).await {
+        let full = match dispatch_once_if_leader(&state).await {
             Ok(n) => n >= BATCH as usize,
             Err(e) => {
                 tracing::error!(error = %e, "cannot dispatch notifications; will retry");
@@ -42,6 +45,13 @@ pub async fn run_dispatcher(state: AppState, stop: CancellationToken) {
             }
         }
     }
+}
+
+async fn dispatch_once_if_leader(state: &AppState) -> meshgate_core::Result<usize> {
+    if !state.leases.holds(Singleton::Dispatcher) {
+        return Ok(0);
+    }
+    dispatch_once(state).await
 }
 
 /// Dispatches the audit events after the cursor (at most one batch): writes their

@@ -102,25 +102,13 @@ pub async fn enqueue_and_wait(
     wait: bool,
 ) -> ApiResult<ShareDetail> {
     let id = change.share_id;
-    let mut done = state.processed.subscribe();
     let after = state.store.apply_share_change(change).await?;
     state.wake_worker.notify_one();
     if !wait {
         return Ok(after);
     }
-    let waited = tokio::time::timeout(WAIT_FOR, async {
-        loop {
-            match done.recv().await {
-                Ok(finished) if finished == id => return,
-                Ok(_) => {}
-                // Missed announcements: check the share itself.
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => return,
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-            }
-        }
-    })
-    .await;
-    if waited.is_err() {
+    // The job may run on any replica: wait until the store says it is done.
+    if !crate::replicas::feed::wait_for_jobs(state, id, WAIT_FOR).await {
         tracing::warn!(share = %id, "share processing did not finish within the wait; answering with its current state");
     }
     state

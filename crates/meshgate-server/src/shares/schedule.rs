@@ -1,9 +1,10 @@
 //! The lifecycle's scheduled tasks: revoking expired shares, reminders before expiry and for
 //! requests left pending, and the periodic verifier that re-applies unhealthy items.
 //!
-//! Every replica runs the scheduler; they cannot double up: each act is a versioned share
-//! change (a replica that loses the race gets a conflict and moves on), and reminders record
-//! when they went out in the same change.
+//! One replica runs the scheduler: the one holding its lease (`replicas::singletons`). Even
+//! two could not double up: each act is a versioned share change (a replica that loses the
+//! race gets a conflict and moves on), and reminders record when they went out in the same
+//! change.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -19,21 +20,29 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::change::share_job;
+use crate::replicas::leases::Singleton;
 use crate::state::AppState;
 
 /// Shares handled per task per tick.
 const BATCH: u32 = 500;
 
-/// Runs until `stop` is cancelled.
+/// Runs until `stop` is cancelled: a tick every `lifecycle.schedule_interval_secs` while
+/// this replica holds the scheduler's lease; without it, looks again every second, so that a
+/// replica taking the task over ticks at once.
 pub async fn run(state: AppState, stop: CancellationToken) {
     let every = Duration::from_secs(state.config.lifecycle.schedule_interval_secs.max(1));
     loop {
-        if let Err(e) = tick(&state).await {
-            tracing::error!(error = %e, "scheduled lifecycle tasks failed; retrying next tick");
-        }
+        let wait = if state.leases.holds(Singleton::Scheduler) {
+            if let Err(e) = tick(&state).await {
+                tracing::error!(error = %e, "scheduled lifecycle tasks failed; retrying next tick");
+            }
+            every
+        } else {
+            every.min(Duration::from_secs(1))
+        };
         tokio::select! {
             () = stop.cancelled() => return,
-            () = tokio::time::sleep(every) => {}
+            () = tokio::time::sleep(wait) => {}
         }
     }
 }

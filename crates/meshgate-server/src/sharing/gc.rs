@@ -1,8 +1,10 @@
 //! Delta Sharing housekeeping: unused snapshots and expired OAuth access tokens are removed
-//! on a timer (one of the server's background loops).
+//! on a timer (one of the server's background loops), by the replica holding the collector's
+//! lease (`replicas::singletons`).
 
 use chrono::{Duration, Utc};
 
+use crate::replicas::leases::Singleton;
 use crate::state::AppState;
 
 /// Every `[sharing] gc_interval_secs`: removes snapshots nobody read for
@@ -13,6 +15,9 @@ pub async fn collect_garbage(state: AppState, stop: tokio_util::sync::Cancellati
         tokio::select! {
             () = stop.cancelled() => return,
             () = tokio::time::sleep(every) => {}
+        }
+        if !state.leases.holds(Singleton::SnapshotCollector) {
+            continue;
         }
         let idle = Duration::seconds(
             i64::try_from(state.config.sharing.snapshot_idle_secs).unwrap_or(i64::MAX / 2),

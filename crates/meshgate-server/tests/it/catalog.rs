@@ -1214,7 +1214,7 @@ async fn the_search_index_follows_changes_made_through_another_server() {
         .await;
     assert!(products(&search(&m, "alice", "q=ledger").await).contains(&ledger));
     assert!(!products(&search(&other, "alice", "q=ledger").await).contains(&ledger));
-    other.state.catch_up_index().await;
+    other.state.catch_up().await;
     assert!(products(&search(&other, "alice", "q=ledger").await).contains(&ledger));
 
     patch(
@@ -1226,16 +1226,16 @@ async fn the_search_index_follows_changes_made_through_another_server() {
     .await
     .ok(StatusCode::OK);
     assert!(!products(&search(&other, "alice", "q=zebra").await).contains(&ledger));
-    other.state.catch_up_index().await;
+    other.state.catch_up().await;
     assert!(products(&search(&other, "alice", "q=zebra").await).contains(&ledger));
     // Caught up already: catching up again changes nothing.
-    other.state.catch_up_index().await;
+    other.state.catch_up().await;
     assert!(products(&search(&other, "alice", "q=zebra").await).contains(&ledger));
 
     m.delete("alice", "/api/v1/products/sales/ledger")
         .await
         .ok(StatusCode::OK);
     assert!(!products(&search(&m, "alice", "q=ledger").await).contains(&ledger));
-    other.state.catch_up_index().await;
+    other.state.catch_up().await;
     assert!(!products(&search(&other, "alice", "q=ledger").await).contains(&ledger));
 }

@@ -413,7 +413,7 @@ async fn start_smtp(python: &str, dir: &Path, port: u16) -> tokio::process::Chil
 async fn wait_for_mail(
     dir: &Path,
     n: usize,
-    processed: &mut tokio::sync::broadcast::Receiver<uuid::Uuid>,
+    processed: &mut tokio::sync::watch::Receiver<u64>,
 ) -> Vec<Value> {
     let read = || {
         let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
@@ -433,8 +433,9 @@ async fn wait_for_mail(
             if mail.len() >= n {
                 return mail;
             }
-            // Each job the worker finishes is announced; look again after each.
-            let _ = processed.recv().await;
+            // Look again after every commit (the worker's finished jobs among them).
+            processed.borrow_and_update();
+            let _ = tokio::time::timeout(Duration::from_millis(200), processed.changed()).await;
         }
     })
     .await
@@ -453,7 +454,7 @@ async fn email_reaches_recipients_through_smtp() {
         c.notifications.smtp_from = "meshgate <meshgate@mesh.test>".into();
     })
     .await;
-    let mut processed = m.state.processed.subscribe();
+    let mut processed = m.state.store.changes();
     // alice and bob have addresses; carol has none, so she gets her inbox only.
     for who in ["alice", "bob"] {
         m.put(
@@ -517,7 +518,7 @@ async fn email_reaches_recipients_through_smtp() {
     let mut emailed_at = emailed["emailed_at"].clone();
     while emailed_at.is_null() && tokio::time::Instant::now() < deadline {
         // Marked right after the SMTP server accepted it; the worker announces the job.
-        let _ = tokio::time::timeout(Duration::from_millis(200), processed.recv()).await;
+        let _ = tokio::time::timeout(Duration::from_millis(200), processed.changed()).await;
         emailed_at = inbox(&m, "bob", "").await[0]["emailed_at"].clone();
     }
     assert!(emailed_at.is_string(), "{emailed}");
@@ -620,36 +621,22 @@ async fn deliveries(m: &Mesh, who: &str, hook: &str) -> Vec<Value> {
         .clone()
 }
 
-/// The jobs the worker has finished, by subject, as it announces them.
-struct Finished {
-    rx: tokio::sync::broadcast::Receiver<uuid::Uuid>,
-    seen: std::collections::HashMap<String, usize>,
-}
-
-impl Finished {
-    fn new(m: &Mesh) -> Finished {
-        Finished {
-            rx: m.state.processed.subscribe(),
-            seen: Default::default(),
-        }
-    }
-
-    /// Waits until the worker has finished a job on `subject` `times` times.
-    async fn wait(&mut self, subject: &str, times: usize) {
-        let waited = tokio::time::timeout(PATIENCE, async {
-            while self.seen.get(subject).copied().unwrap_or(0) < times {
-                if let Ok(id) = self.rx.recv().await {
-                    *self.seen.entry(id.to_string()).or_default() += 1;
-                }
+/// Waits until the one delivery of `who`'s webhook `hook` has finished (delivered, or given
+/// up after its last attempt); returns the deliveries. Looks again on every commit.
+async fn finished_deliveries(m: &Mesh, who: &str, hook: &str) -> Vec<Value> {
+    let mut changes = m.state.store.changes();
+    let waited = tokio::time::timeout(PATIENCE, async {
+        loop {
+            changes.borrow_and_update();
+            let d = deliveries(m, who, hook).await;
+            if d.len() == 1 && (d[0]["status"] == "delivered" || d[0]["status"] == "failed") {
+                return d;
             }
-        })
-        .await;
-        assert!(
-            waited.is_ok(),
-            "the worker finished `{subject}` {} times, not {times}",
-            self.seen.get(subject).copied().unwrap_or(0)
-        );
-    }
+            let _ = tokio::time::timeout(Duration::from_millis(100), changes.changed()).await;
+        }
+    })
+    .await;
+    waited.unwrap_or_else(|_| panic!("the delivery of {who}'s webhook {hook} did not finish"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -664,7 +651,6 @@ async fn webhooks_are_signed_and_retried_with_backoff() {
         c.notifications.webhook_allow_hosts = vec!["127.0.0.1".into()];
     })
     .await;
-    let mut finished = Finished::new(&m);
     // bob wants approvals at a receiver that fails once; alice only rejections (she hears of
     // requests, which her filter drops); carol everything, at a receiver that is down.
     let (bob_hook, bob_secret) =
@@ -727,8 +713,8 @@ async fn webhooks_are_signed_and_retried_with_backoff() {
         format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
     );
 
-    finished.wait(&delivery, 2).await;
-    let bobs = deliveries(&m, "bob", &bob_hook).await;
+    let bobs = finished_deliveries(&m, "bob", &bob_hook).await;
+    assert_eq!(bobs[0]["id"], delivery.as_str());
     assert_eq!(bobs.len(), 1, "{bobs:?}");
     assert_eq!(bobs[0]["status"], "delivered");
     assert_eq!(bobs[0]["attempts"], 2);
@@ -739,8 +725,8 @@ async fn webhooks_are_signed_and_retried_with_backoff() {
     assert_eq!(header(&down[0], "x-meshgate-event"), "submitted");
     assert_signed(&down[2], &carol_secret);
     let carols_delivery = header(&down[0], "x-meshgate-delivery").to_string();
-    finished.wait(&carols_delivery, 3).await;
-    let carols = deliveries(&m, "carol", &carol_hook).await;
+    let carols = finished_deliveries(&m, "carol", &carol_hook).await;
+    assert_eq!(carols[0]["id"], carols_delivery.as_str());
     assert_eq!(carols.len(), 1, "{carols:?}");
     assert_eq!(carols[0]["status"], "failed");
     assert_eq!(carols[0]["attempts"], 3);
@@ -844,7 +830,6 @@ async fn delivery_failures_read_the_same_whatever_the_cause() {
         c.notifications.webhook_allow_hosts = vec!["127.0.0.1".into(), "192.0.2.1".into()];
     })
     .await;
-    let mut finished = Finished::new(&m);
     // alice: an allowed host with nothing listening (connection refused), and an allowed
     // host nothing answers on (unroutable). carol: a live
     // receiver reached by a name that now resolves to loopback (refused by the resolver,
@@ -875,12 +860,9 @@ async fn delivery_failures_read_the_same_whatever_the_cause() {
         ("carol", &carol_hook),
         ("carol", &carol_literal),
     ] {
-        let d = deliveries(&m, who, hook).await;
-        assert_eq!(d.len(), 1, "{d:?}");
-        let id = d[0]["id"].as_str().unwrap().to_string();
-        finished.wait(&id, 1).await;
-        let d = deliveries(&m, who, hook).await;
+        let d = finished_deliveries(&m, who, hook).await;
         assert_eq!(d[0]["status"], "failed", "{d:?}");
+        assert_eq!(d[0]["attempts"], 1, "{d:?}");
         errors.push(d[0]["last_error"].as_str().unwrap().to_string());
     }
     assert_eq!(errors, [DELIVERY_FAILED; 4]);

@@ -38,6 +38,9 @@ pub trait OutboxStore: Send + Sync + 'static {
     /// Records a failure, ends the lease and makes the job due again at `retry_at`. `NotFound`
     /// if the job is gone.
     async fn fail_job(&self, id: Uuid, error: &str, retry_at: DateTime<Utc>) -> Result<()>;
+    /// How many jobs on `subject` are running or due now (not counting those waiting to be
+    /// retried later): a call that enqueued work on a share waits until this is 0.
+    async fn open_jobs(&self, subject: Uuid) -> Result<u64>;
     /// Jobs not yet completed (for tests and `/readyz`).
     async fn pending_jobs(&self) -> Result<u64>;
     /// Ends every lease, so that leased jobs are due again at once (their attempts and

@@ -119,6 +119,16 @@ impl OutboxStore for SqlStore {
             .await
     }
 
+    async fn open_jobs(&self, subject: Uuid) -> Result<u64> {
+        let sql = "SELECT COUNT(*) AS n FROM jobs WHERE subject_id = $1 AND run_at <= $2";
+        let row = Args::of(&[&subject, &ts(Utc::now())])
+            .bind(sql)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| internal("count a subject's jobs", e))?;
+        Ok(u64::try_from(codec::int(&row, "n")?).unwrap_or(0))
+    }
+
     async fn pending_jobs(&self) -> Result<u64> {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM jobs")
             .fetch_one(&self.pool)
