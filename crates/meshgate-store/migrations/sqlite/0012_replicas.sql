@@ -3,7 +3,7 @@
 -- Singleton tasks (the scheduler, the notification dispatcher, the snapshot collector) run
 -- on the one replica holding their lease; another takes it over when it runs out.
 CREATE TABLE singleton_leases (
-    name    TEXT PRIMARY KEY,
+    name    TEXT NOT NULL PRIMARY KEY,
     holder  TEXT NOT NULL,
     until   BIGINT NOT NULL
 );
