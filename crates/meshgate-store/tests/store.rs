@@ -5627,7 +5627,11 @@ async fn a_store_a_later_release_migrated_still_opens(env: &Env) {
     let d = domain(env.s(), "sales").await;
     sqlx::any::install_default_drivers();
     let mut conn = sqlx::AnyConnection::connect(&env.url).await.unwrap();
-    let checksum = if env.pg.is_some() { "'\\x00'::bytea" } else { "X'00'" };
+    let checksum = if env.pg.is_some() {
+        "'\\x00'::bytea"
+    } else {
+        "X'00'"
+    };
     conn.execute(
         format!(
             "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
@@ -5683,9 +5687,12 @@ async fn open_jobs_count_what_runs_or_is_due_on_a_subject(env: &Env) {
         lock_grantee: None,
     };
     assert_eq!(s.open_jobs(subject).await.unwrap(), 0);
-    s.enqueue_jobs(&[job(JobKind::VerifyShare)], audit("share.verify_requested"))
-        .await
-        .unwrap();
+    s.enqueue_jobs(
+        &[job(JobKind::VerifyShare)],
+        audit("share.verify_requested"),
+    )
+    .await
+    .unwrap();
     s.enqueue_jobs(
         &[NewJob {
             subject_id: new_id(),
@@ -5739,7 +5746,11 @@ async fn every_commit_moves_the_change_signal(env: &Env) {
             .unwrap();
         tokio::time::timeout(wait, changes.changed())
             .await
-            .unwrap_or_else(|_| panic!("round {round}: an audit event committed by another replica moves the signal"))
+            .unwrap_or_else(|_| {
+                panic!(
+                    "round {round}: an audit event committed by another replica moves the signal"
+                )
+            })
             .unwrap();
     }
     let subject = new_id();
@@ -5755,7 +5766,10 @@ async fn every_commit_moves_the_change_signal(env: &Env) {
         )
         .await
         .unwrap();
-    let job = other.lease_jobs("w", 10, Duration::seconds(60)).await.unwrap();
+    let job = other
+        .lease_jobs("w", 10, Duration::seconds(60))
+        .await
+        .unwrap();
     changes.borrow_and_update();
     other.complete_job(job[0].id).await.unwrap();
     tokio::time::timeout(wait, changes.changed())

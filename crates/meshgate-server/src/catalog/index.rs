@@ -79,7 +79,11 @@ fn change_of(event: &AuditEvent) -> Option<Change> {
 /// the change feed, `replicas::feed`): works out which products they touch and reindexes
 /// those, or rebuilds after a change to the domain hierarchy. Events of other kinds are
 /// ignored.
-pub async fn apply(store: &dyn Store, catalog: &Arc<Catalog>, events: &[&AuditEvent]) -> ApiResult<()> {
+pub async fn apply(
+    store: &dyn Store,
+    catalog: &Arc<Catalog>,
+    events: &[&AuditEvent],
+) -> ApiResult<()> {
     let mut everything = false;
     let mut products = BTreeSet::new();
     let mut tables = BTreeSet::new();

@@ -104,7 +104,9 @@ pub async fn wait_for_jobs(state: &AppState, subject: Uuid, within: Duration) ->
         match state.store.open_jobs(subject).await {
             Ok(0) => return true,
             Ok(_) => {}
-            Err(e) => tracing::warn!(subject = %subject, error = %e, "cannot look at a share's jobs"),
+            Err(e) => {
+                tracing::warn!(subject = %subject, error = %e, "cannot look at a share's jobs")
+            }
         }
         let next = (tokio::time::Instant::now() + poll).min(deadline);
         tokio::select! {

@@ -38,7 +38,11 @@ pub async fn run(state: AppState, stop: CancellationToken) {
             {
                 Ok(true) => {
                     if !leases.holds(task) {
-                        tracing::info!(task = task.name(), holder = leases.holder(), "this replica runs the task now");
+                        tracing::info!(
+                            task = task.name(),
+                            holder = leases.holder(),
+                            "this replica runs the task now"
+                        );
                     }
                     // Held until the lease runs out, counted from before the claim was sent
                     // and less a margin for clocks: never past the store's idea of it.
@@ -46,12 +50,17 @@ pub async fn run(state: AppState, stop: CancellationToken) {
                 }
                 Ok(false) => {
                     if leases.holds(task) {
-                        tracing::warn!(task = task.name(), "another replica has taken over the task");
+                        tracing::warn!(
+                            task = task.name(),
+                            "another replica has taken over the task"
+                        );
                     }
                     leases.set_held(task, None);
                 }
                 // Not renewed: held only until the earlier renewal runs out.
-                Err(e) => tracing::warn!(task = task.name(), error = %e, "cannot renew a task lease"),
+                Err(e) => {
+                    tracing::warn!(task = task.name(), error = %e, "cannot renew a task lease")
+                }
             }
         }
         tokio::select! {

@@ -227,6 +227,24 @@ impl Mesh {
         }
     }
 
+    /// Stops this server's background loops (its worker, and the change feed if it runs one),
+    /// as if another replica were left to do the work.
+    pub fn stop_background(&self) {
+        self.stop.cancel();
+    }
+
+    /// Starts this server's worker and change feed, as `serve` runs them.
+    pub fn start_worker_and_feed(&self) {
+        tokio::spawn(meshgate_server::worker::run(
+            self.state.clone(),
+            self.stop.clone(),
+        ));
+        tokio::spawn(meshgate_server::replicas::feed::run(
+            self.state.clone(),
+            self.stop.clone(),
+        ));
+    }
+
     /// `sales.ledger` (alice's team) with three versions: 0 = ids 1–3, 1 = +4–5, 2 = +6.
     pub async fn add_ledger(&self) {
         self.upload_csv("alice", "sales", "core", "ledger", "ledger", LEDGER_CSV)

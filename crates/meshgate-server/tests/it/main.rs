@@ -21,6 +21,7 @@ mod lifecycle;
 mod limits;
 mod locations;
 mod notify;
+mod replicas;
 mod routes;
 mod scim;
 mod security;

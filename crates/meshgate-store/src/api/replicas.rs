@@ -20,8 +20,12 @@ pub trait ReplicaStore: Send + Sync + 'static {
     /// Takes or renews the lease on the singleton task `name` for `holder` until `ttl` from
     /// now: true when `holder` holds it afterwards (it was free, had run out, or was already
     /// its own), false when another holder's lease is still running.
-    async fn claim_singleton(&self, name: &str, holder: &str, ttl: chrono::Duration)
-    -> Result<bool>;
+    async fn claim_singleton(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: chrono::Duration,
+    ) -> Result<bool>;
 
     /// Gives up `holder`'s lease on `name` (at shutdown), so that another replica takes the
     /// task over at once rather than when the lease runs out.

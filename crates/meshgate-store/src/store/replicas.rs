@@ -90,8 +90,7 @@ async fn listen(url: String, signal: Weak<watch::Sender<u64>>) {
                 }
                 loop {
                     // Wake now and then to notice that the store is gone.
-                    match tokio::time::timeout(Duration::from_secs(5), listener.try_recv()).await
-                    {
+                    match tokio::time::timeout(Duration::from_secs(5), listener.try_recv()).await {
                         Ok(Ok(Some(_))) => {
                             if !bump(&signal) {
                                 return;
