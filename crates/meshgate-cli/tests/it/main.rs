@@ -13,4 +13,5 @@ mod catalog;
 mod crash;
 mod lifecycle;
 mod login;
+mod outage;
 mod tour;
