@@ -1,5 +1,6 @@
 //! What the CLI's end-to-end tests share: the `meshgate` binary under test, a free port for a
-//! server, its `/healthz` probe, and `meshgate init`.
+//! server, its `/healthz` probe, a child's environment without the suite's, and `meshgate
+//! init`.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -33,16 +34,40 @@ pub fn healthz(addr: SocketAddr) -> bool {
     response.starts_with("HTTP/1.1 200")
 }
 
+/// Removes the test suite's environment from a child's: every `MESHGATE_*` variable (the
+/// server refuses settings it does not know, and the suites' switches are not its settings)
+/// and `RUST_LOG`.
+pub fn clean_env(command: &mut Command) -> &mut Command {
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("MESHGATE_") {
+            command.env_remove(&key);
+        }
+    }
+    command.env_remove("RUST_LOG")
+}
+
 /// `meshgate init` on a fresh data dir; the admin token it prints.
 pub fn init(data_dir: &Path) -> String {
-    let out = Command::new(EXE)
+    init_store(data_dir, None)
+}
+
+/// `meshgate init` on a fresh data dir and, if given, a fresh store at `store_url`; the
+/// admin token it prints.
+pub fn init_store(data_dir: &Path, store_url: Option<&str>) -> String {
+    let mut command = Command::new(EXE);
+    clean_env(&mut command)
         .args(["init", "--data-dir"])
-        .arg(data_dir)
-        .env_remove("MESHGATE_CONFIG")
-        .output()
-        .expect("run meshgate init");
+        .arg(data_dir);
+    if let Some(url) = store_url {
+        command.args(["--store-url", url]);
+    }
+    let out = command.output().expect("run meshgate init");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "init failed: {stdout}");
+    assert!(
+        out.status.success(),
+        "init failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     stdout
         .lines()
         .map(str::trim)

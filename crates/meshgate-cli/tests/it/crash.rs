@@ -22,169 +22,33 @@
 //! replays a run's plan (the seed is printed; the kill timing is real time, so a replay is
 //! close, not exact).
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::net::{SocketAddr, TcpListener};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use meshgate_core::lifecycle::{ItemStatus, ShareStatus};
-use meshgate_core::model::{Grantee, ShareDetail};
-use meshgate_store::{AuditFilter, ShareFilter, Store};
+use meshgate_core::lifecycle::ShareStatus;
+use meshgate_store::Store;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::common::{EXE, healthz, init};
+use crate::common::init;
+use crate::fleet::{
+    Acked, Launch, PRODUCT, Server, TABLES, TEAM, any_in_progress, check, drain, id_of, set_up,
+};
 
-const PRODUCT: &str = "sales.multi";
-const TEAM: &str = "marketing.analytics";
-const TABLES: [&str; 4] = ["t1", "t2", "t3", "t4"];
 /// The longest the outbox may take to drain after a restart: far less than a job lease
 /// (`worker_lease_secs`, 60 s), so jobs waiting out a dead process's leases fail the test.
 const DRAIN_WITHIN: Duration = Duration::from_secs(20);
 
-/// A running `meshgate serve`, killed when dropped (also when the test fails).
-struct Server {
-    child: Child,
-    url: String,
-    log: PathBuf,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-impl Server {
-    /// Starts `serve` on `data_dir` with the worker pausing `step_delay_ms` between steps, and
-    /// waits until `/healthz` answers. Each run logs to its own file.
-    fn start(data_dir: &Path, run: usize, step_delay_ms: u64) -> Server {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let log = data_dir.with_extension(format!("serve-{run}.log"));
-        let child = Command::new(EXE)
-            .args(["serve", "--data-dir"])
-            .arg(data_dir)
-            .args(["--listen", &format!("127.0.0.1:{port}")])
-            .env_remove("MESHGATE_CONFIG")
-            .env_remove("RUST_LOG")
-            .env("MESHGATE_WORKER_STEP_DELAY_MS", step_delay_ms.to_string())
-            .env("MESHGATE_WORKER_POLL_MS", "50")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("log file"))
-            .spawn()
-            .expect("start meshgate serve");
-        let mut server = Server {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-            log,
-        };
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !healthz(addr) {
-            if let Ok(Some(status)) = server.child.try_wait() {
-                panic!("serve exited with {status}: {}", server.log());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "serve not ready: {}",
-                server.log()
-            );
-            // Poll interval while waiting for readiness.
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        server
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// SIGKILL (`Child::kill` on Unix), then reaps the process.
-    fn kill(mut self) -> String {
-        self.child.kill().expect("kill -9 meshgate");
-        self.child.wait().expect("reap meshgate");
-        self.log()
-    }
-
-    /// Runs a CLI verb that must succeed and returns its stdout.
-    fn ok(&self, token: &str, args: &[&str]) -> String {
-        let out = Command::new(EXE)
-            .args(args)
-            .env("MESHGATE_URL", &self.url)
-            .env("MESHGATE_TOKEN", token)
-            .env_remove("MESHGATE_CONFIG")
-            .stdin(Stdio::null())
-            .output()
-            .expect("run the meshgate cli");
-        assert!(
-            out.status.success(),
-            "`meshgate {}` failed\nstdout: {}\nstderr: {}\nserver log:\n{}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr),
-            self.log()
-        );
-        String::from_utf8(out.stdout).expect("utf-8")
-    }
-}
-
-/// The mesh: sales (alice owns `sales.core` and its product `sales.multi` of four tables) and
-/// marketing (bob is in `marketing.analytics`). Returns (alice's token, bob's token).
-fn set_up(server: &Server, admin: &str, dir: &Path) -> (String, String) {
-    server.ok(admin, &["domain", "create", "sales"]);
-    server.ok(admin, &["domain", "create", "marketing"]);
-    server.ok(admin, &["team", "create", "sales", "core"]);
-    server.ok(admin, &["team", "create", "marketing", "analytics"]);
-    let mut tokens = BTreeMap::new();
-    for (who, domain, team, role) in [
-        ("alice", "sales", "core", "owner"),
-        ("bob", "marketing", "analytics", "member"),
-    ] {
-        server.ok(admin, &["principal", "create", who, "--kind", "user"]);
-        server.ok(
-            admin,
-            &["team", "add-member", domain, team, who, "--role", role],
-        );
-        let t: Value = serde_json::from_str(&server.ok(
-            admin,
-            &["token", "create", "--principal", who, "-o", "json"],
-        ))
-        .expect("token json");
-        tokens.insert(who, t["token"].as_str().expect("a token").to_string());
-    }
-    let mut args = vec![
-        "create-data-product",
-        "--domain",
-        "sales",
-        "--team",
-        "core",
-        "--name",
-        "multi",
-    ]
-    .into_iter()
-    .map(String::from)
-    .collect::<Vec<_>>();
-    for t in TABLES {
-        let csv = dir.join(format!("{t}.csv"));
-        std::fs::write(&csv, format!("id,{t}_value\n1,a\n2,b\n3,c\n")).expect("write csv");
-        args.push("--table".into());
-        args.push(format!("{t}={}", csv.display()));
-    }
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    server.ok(&tokens["alice"], &args);
-    (tokens["alice"].clone(), tokens["bob"].clone())
+/// A server on the SQLite data dir `data`, its worker pausing `step_delay_ms` between steps.
+fn start(data: &std::path::Path, run: usize, step_delay_ms: u64) -> Server {
+    let mut launch = Launch::sqlite(data);
+    launch
+        .set("MESHGATE_WORKER_STEP_DELAY_MS", step_delay_ms)
+        .set("MESHGATE_WORKER_POLL_MS", 50);
+    Server::start(&launch, run)
 }
 
 // ----- a round's burst -----
@@ -215,22 +79,6 @@ enum Action {
     },
     /// Approves a share approved before: a no-op, or a conflict once it is revoked.
     Reapprove { share: Uuid },
-}
-
-/// What the server acknowledged (2xx) during a burst; a crash must not undo any of it.
-#[derive(Debug, Default)]
-struct Acked {
-    requests: BTreeSet<Uuid>,
-    approvals: BTreeSet<Uuid>,
-    rejections: BTreeSet<Uuid>,
-    /// Shares revoked, and the items a revocation moved to `revoke_approved`.
-    revocations: BTreeSet<Uuid>,
-    revoked_items: BTreeSet<Uuid>,
-    /// Revocations racing the processing of their approval: (done, refused with 409).
-    races: (usize, usize),
-    /// Answers a correct server never gives here: 5xx, or 4xx where the state allowed the
-    /// action.
-    unexpected: Vec<String>,
 }
 
 /// Makes the burst's calls; each returns `None` once the server is gone (killed).
@@ -357,10 +205,6 @@ impl Client {
     }
 }
 
-fn id_of(body: &Value) -> Uuid {
-    Uuid::parse_str(body["id"].as_str().expect("an id")).expect("a uuid")
-}
-
 /// Runs a burst's actions in order until the server goes away.
 async fn burst(url: String, alice: String, bob: String, actions: Vec<Action>) -> Acked {
     let mut client = Client {
@@ -428,212 +272,6 @@ fn plan(
     actions
 }
 
-// ----- the invariants -----
-
-/// Waits until every job is done; fails with what is left after [`DRAIN_WITHIN`].
-async fn drain(store: &dyn Store, server: &Server) {
-    let deadline = Instant::now() + DRAIN_WITHIN;
-    loop {
-        let left = store.pending_jobs().await.expect("count jobs");
-        if left == 0 {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{left} jobs still pending {DRAIN_WITHIN:?} after the restart; server log:\n{}",
-            server.log()
-        );
-        // Poll interval while the worker drains the outbox.
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// Whether some share is `share_in_progress` or `revoke_in_progress`.
-async fn any_in_progress(store: &dyn Store) -> bool {
-    for status in [ShareStatus::ShareInProgress, ShareStatus::RevokeInProgress] {
-        let filter = ShareFilter {
-            status: Some(status),
-            limit: Some(1),
-            ..Default::default()
-        };
-        if !store
-            .list_shares(&filter)
-            .await
-            .expect("list shares")
-            .is_empty()
-        {
-            return true;
-        }
-    }
-    false
-}
-
-/// Whether an item's grant must be in force, once nothing is in progress.
-fn grant_expected(status: ItemStatus) -> bool {
-    matches!(
-        status,
-        ItemStatus::ShareSucceeded | ItemStatus::RevokeFailed | ItemStatus::PendingExtension
-    )
-}
-
-/// Checks every invariant of the module docs; returns the shares.
-async fn check(store: &dyn Store, team: Uuid, acked: &Acked, round: usize) -> Vec<ShareDetail> {
-    let shares = store
-        .list_shares(&ShareFilter {
-            include_deleted: true,
-            ..Default::default()
-        })
-        .await
-        .expect("list shares");
-    let by_id: BTreeMap<Uuid, &ShareDetail> = shares.iter().map(|d| (d.share.id, d)).collect();
-    let mut expected_grants = 0;
-    for detail in &shares {
-        let share = &detail.share;
-        let ctx = format!("round {round}, share {} ({})", share.id, share.status);
-        assert!(
-            !matches!(
-                share.status,
-                ShareStatus::Approved
-                    | ShareStatus::ShareInProgress
-                    | ShareStatus::Revoked
-                    | ShareStatus::RevokeInProgress
-            ),
-            "{ctx}: stuck with the outbox drained: {detail:#?}"
-        );
-        let grants = store.grants_of_share(share.id).await.expect("grants");
-        for item in &detail.items {
-            assert!(
-                !matches!(
-                    item.status,
-                    ItemStatus::ShareApproved
-                        | ItemStatus::ShareInProgress
-                        | ItemStatus::RevokeApproved
-                        | ItemStatus::RevokeInProgress
-                ),
-                "{ctx}: item {} stuck in `{}`",
-                item.id,
-                item.status
-            );
-            let of_item: Vec<_> = grants
-                .iter()
-                .filter(|g| g.share_item_id == item.id)
-                .collect();
-            let want = usize::from(grant_expected(item.status));
-            expected_grants += want;
-            assert_eq!(
-                of_item.len(),
-                want,
-                "{ctx}: item {} is `{}` and has {} grants: {of_item:#?}",
-                item.id,
-                item.status,
-                of_item.len()
-            );
-            for g in of_item {
-                assert_eq!(Some(g.table_id), item.table_id, "{ctx}: grant {g:?}");
-                assert_eq!(g.grantee, Grantee::Team(team), "{ctx}: grant {g:?}");
-            }
-        }
-        assert_eq!(
-            grants.len(),
-            grants
-                .iter()
-                .filter(|g| detail.items.iter().any(|i| i.id == g.share_item_id))
-                .count(),
-            "{ctx}: grants of items not in the share"
-        );
-        audit_chain(store, detail, &ctx).await;
-    }
-    let all = store
-        .grants_for(Uuid::nil(), &[team])
-        .await
-        .expect("grants");
-    assert_eq!(
-        all.len(),
-        expected_grants,
-        "round {round}: the team's grants"
-    );
-
-    // Acknowledged writes survived the kill.
-    for id in &acked.requests {
-        assert!(
-            by_id.contains_key(id),
-            "round {round}: acknowledged request {id} lost"
-        );
-    }
-    for id in &acked.approvals {
-        let status = by_id[id].share.status;
-        assert!(
-            status != ShareStatus::Submitted,
-            "round {round}: acknowledged approval of {id} lost"
-        );
-    }
-    for id in &acked.rejections {
-        assert_eq!(
-            by_id[id].share.status,
-            ShareStatus::Rejected,
-            "round {round}: {id}"
-        );
-    }
-    for detail in &shares {
-        for item in &detail.items {
-            if acked.revoked_items.contains(&item.id) {
-                assert!(
-                    matches!(
-                        item.status,
-                        ItemStatus::RevokeSucceeded | ItemStatus::RevokeFailed
-                    ),
-                    "round {round}: acknowledged revocation of item {} lost: `{}`",
-                    item.id,
-                    item.status
-                );
-            }
-        }
-    }
-    shares
-}
-
-/// A share's audit events chain from its request to its current status: each transition
-/// starts where the one before it ended. A processed share shows the worker's start and
-/// finish.
-async fn audit_chain(store: &dyn Store, detail: &ShareDetail, ctx: &str) {
-    let events = store
-        .list_audit(&AuditFilter {
-            object_id: Some(detail.share.id.to_string()),
-            action_prefix: Some("share.".into()),
-            limit: Some(1000),
-            ..Default::default()
-        })
-        .await
-        .expect("audit");
-    let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
-    assert_eq!(
-        actions.first(),
-        Some(&"share.request"),
-        "{ctx}: {actions:?}"
-    );
-    let mut at: Option<ShareStatus> = None;
-    for e in &events {
-        let to: ShareStatus = serde_json::from_value(e.detail["to"].clone())
-            .unwrap_or_else(|err| panic!("{ctx}: event without `to` ({err}): {e:?}"));
-        if let Some(at) = at {
-            let from: ShareStatus = serde_json::from_value(e.detail["from"].clone())
-                .unwrap_or_else(|err| panic!("{ctx}: event without `from` ({err}): {e:?}"));
-            assert_eq!(
-                from, at,
-                "{ctx}: the chain breaks at {}: {actions:?}",
-                e.action
-            );
-        }
-        at = Some(to);
-    }
-    assert_eq!(at, Some(detail.share.status), "{ctx}: {actions:?}");
-    if detail.share.status == ShareStatus::Processed {
-        for needed in ["share.approve", "share.start", "share.finish"] {
-            assert!(actions.contains(&needed), "{ctx}: no {needed}: {actions:?}");
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_during_processing_loses_and_duplicates_nothing() {
     let rounds: usize = std::env::var("MESHGATE_CRASH_ROUNDS")
@@ -658,7 +296,7 @@ async fn sigkill_during_processing_loses_and_duplicates_nothing() {
     let data = dir.path().join("mesh");
     let admin = init(&data);
     let mut step_delay = 50;
-    let mut server = Server::start(&data, 0, step_delay);
+    let mut server = start(&data, 0, step_delay);
     let (alice, bob) = set_up(&server, &admin, dir.path());
     // Opened after the server is up, so that its migrations ran alone.
     let store: Arc<dyn Store> =
@@ -736,9 +374,12 @@ async fn sigkill_during_processing_loses_and_duplicates_nothing() {
 
         // Restart, with a new width of the worker's windows for the next round's kill.
         step_delay = rng.gen_range(20..=80);
-        server = Server::start(&data, round, step_delay);
-        drain(store.as_ref(), &server).await;
-        let shares = check(store.as_ref(), team.id, &acked, round).await;
+        server = start(&data, round, step_delay);
+        drain(store.as_ref(), DRAIN_WITHIN, "the restart", &|| {
+            server.log()
+        })
+        .await;
+        let shares = check(store.as_ref(), team.id, &acked, &format!("round {round}")).await;
         let processed = || {
             shares
                 .iter()
