@@ -15,4 +15,5 @@ mod crash;
 mod lifecycle;
 mod login;
 mod outage;
+mod replicas;
 mod tour;
