@@ -7,7 +7,8 @@
 //! table on a third at once; some requests are rejected or left pending, some shares are
 //! revoked (whole or in part), some carry an expiry within the expiry-reminder window, and now
 //! and then alice creates a data product. At a random moment one replica, caught while it
-//! serves an approval or a revocation, is killed with SIGKILL; the others carry on, and it is
+//! serves an approval or a revocation and a share is being processed (most likely by its own
+//! worker, which the call woke), is killed with SIGKILL; the others carry on, and it is
 //! restarted on the same data dir a few seconds later. Then it checks:
 //!
 //! - **waits**: an approval or revocation with `wait: true` answers once its job is done,
@@ -65,8 +66,8 @@ use uuid::Uuid;
 
 use crate::common::init_store;
 use crate::fleet::{
-    Acked, Launch, PRODUCT, Server, TABLES, TEAM, check, create_product, drain, grant_expected,
-    id_of, set_up, table_csv, tail,
+    Acked, Launch, PRODUCT, Server, TABLES, TEAM, any_in_progress, check, create_product, drain,
+    grant_expected, id_of, set_up, table_csv, tail,
 };
 
 const PG_VAR: &str = "MESHGATE_TEST_POSTGRES_URL";
@@ -113,11 +114,14 @@ const MIN_SAMPLES: usize = 10;
 const VISIBLE_WITHIN: Duration = Duration::from_secs(5);
 /// The outbox must be empty this long after the run, far less than a job lease.
 const DRAIN_WITHIN: Duration = Duration::from_secs(20);
-/// Scheduled reminders go out within this (a few scheduler intervals).
-const REMIND_WITHIN: Duration = Duration::from_secs(5);
-/// The dispatcher reaches the end of the audit log within this (it waits up to 10 s past a gap
-/// a killed transaction left in the sequence).
-const DISPATCH_WITHIN: Duration = Duration::from_secs(20);
+/// Scheduled reminders go out within this after the run: a few scheduler intervals, after the
+/// scheduler's singleton lease (`replicas.lease_secs`, 10 s, renewed every 2 s) moved off the
+/// killed replica if it held it.
+const REMIND_WITHIN: Duration = Duration::from_secs(15);
+/// The dispatcher reaches the end of the audit log within this: its singleton lease may have
+/// to move off the killed replica too, and it waits up to 10 s past a gap that a killed
+/// transaction left in the sequence.
+const DISPATCH_WITHIN: Duration = Duration::from_secs(25);
 /// Searches on all replicas agree within this after the run.
 const CONVERGE_WITHIN: Duration = Duration::from_secs(5);
 
@@ -280,7 +284,8 @@ impl Fleet {
 }
 
 /// When and whom to kill: replica `replica`, `at` into the run, as soon as it serves a call
-/// that makes a job (at most [`BUSY_WAIT`] later) plus `jitter`; restarted after `down`.
+/// that makes a job while a share is being processed (or [`BUSY_WAIT`] later), plus `jitter`;
+/// restarted after `down`.
 #[derive(Debug, Clone, Copy)]
 struct KillPlan {
     replica: usize,
@@ -295,23 +300,53 @@ const BUSY_WAIT: Duration = Duration::from_secs(5);
 struct KillReport {
     replica: &'static str,
     killed_at: Duration,
-    /// Whether a call that makes a job was in flight on it.
+    /// Whether a call that makes a job was in flight on it, and whether a share was being
+    /// processed then (most likely by its own worker, which its call woke first).
     busy: bool,
+    processing: bool,
     restarted_at: Duration,
 }
 
-/// The killer (a blocking task): SIGKILLs the planned replica, waits, restarts it on its data
-/// dir.
-fn kill_and_restart(fleet: &Fleet, plan: KillPlan, start: Instant) -> KillReport {
-    std::thread::sleep((start + plan.at).saturating_duration_since(Instant::now()));
+impl KillReport {
+    fn describe(&self) -> String {
+        let what = match (self.busy, self.processing) {
+            (true, true) => "serving an approval or revocation while a share was processed",
+            (true, false) => "serving an approval or revocation",
+            (false, true) => "while a share was processed",
+            (false, false) => "idle",
+        };
+        let mut text = format!(
+            "replica {} at {:.1?} ({what})",
+            self.replica, self.killed_at
+        );
+        if !self.restarted_at.is_zero() {
+            text += &format!(", restarted at {:.1?}", self.restarted_at);
+        }
+        text
+    }
+}
+
+/// The killer: SIGKILLs the planned replica, waits, restarts it on its data dir.
+async fn kill_and_restart(
+    fleet: Arc<Fleet>,
+    store: Arc<dyn Store>,
+    plan: KillPlan,
+    start: Instant,
+) -> KillReport {
+    tokio::time::sleep_until((start + plan.at).into()).await;
     let replica = &fleet.replicas[plan.replica];
     let deadline = Instant::now() + BUSY_WAIT;
-    while replica.busy.load(Ordering::SeqCst) == 0 && Instant::now() < deadline {
+    let (mut busy, mut processing) = (false, false);
+    while Instant::now() < deadline {
+        busy = replica.busy.load(Ordering::SeqCst) > 0;
+        processing = busy && any_in_progress(store.as_ref()).await;
+        if processing {
+            break;
+        }
         // Poll interval while waiting for the victim to serve an approval or revocation.
-        std::thread::sleep(Duration::from_millis(1));
+        tokio::time::sleep(Duration::from_millis(1)).await;
     }
-    let busy = replica.busy.load(Ordering::SeqCst) > 0;
-    std::thread::sleep(plan.jitter);
+    tokio::time::sleep(plan.jitter).await;
     let server = replica
         .server
         .lock()
@@ -320,32 +355,33 @@ fn kill_and_restart(fleet: &Fleet, plan: KillPlan, start: Instant) -> KillReport
         .expect("the victim is up");
     let killed_at = start.elapsed();
     server.kill();
-    eprintln!(
-        "replicas [{:>7}] SIGKILLed replica {} ({})",
-        format!("{killed_at:.1?}"),
-        replica.name,
-        if busy {
-            "serving an approval or revocation"
-        } else {
-            "idle"
-        }
-    );
-    std::thread::sleep(plan.down);
-    let run = replica.runs.load(Ordering::SeqCst);
-    let server = Server::start(&replica.launch, run);
-    replica.runs.fetch_add(1, Ordering::SeqCst);
-    *replica.server.lock().expect("replica lock") = Some(server);
-    eprintln!(
-        "replicas [{:>7}] restarted replica {}",
-        format!("{:.1?}", start.elapsed()),
-        replica.name
-    );
-    KillReport {
+    let mut report = KillReport {
         replica: replica.name,
         killed_at,
         busy,
-        restarted_at: start.elapsed(),
-    }
+        processing,
+        restarted_at: Duration::ZERO,
+    };
+    eprintln!(
+        "replicas [{:>7}] SIGKILLed {}",
+        format!("{killed_at:.1?}"),
+        report.describe()
+    );
+    tokio::time::sleep(plan.down).await;
+    let run = replica.runs.load(Ordering::SeqCst);
+    let launch = replica.launch.clone();
+    let server = tokio::task::spawn_blocking(move || Server::start(&launch, run))
+        .await
+        .expect("restart the killed replica");
+    replica.runs.fetch_add(1, Ordering::SeqCst);
+    *replica.server.lock().expect("replica lock") = Some(server);
+    report.restarted_at = start.elapsed();
+    eprintln!(
+        "replicas [{:>7}] restarted replica {}",
+        format!("{:.1?}", report.restarted_at),
+        replica.name
+    );
+    report
 }
 
 // ----- the driver -----
@@ -526,7 +562,8 @@ impl Driver {
             Reply::Gone(e) if e.contains("was killed") || e == "down" => self.counts.cut += 1,
             Reply::Gone(e) if e.starts_with("no answer within") && what.contains("wait: true") => {
                 self.problems.push(format!(
-                    "[{}] {what}: {e}: a waiting call must answer once its job is done, whichever replica runs it",
+                    "[{}] {what}: {e} (a waiting call answers once its job is done, whichever replica runs it: \
+                     the job was not done in time, or the call missed its end)",
                     self.at()
                 ));
             }
@@ -1265,13 +1302,41 @@ async fn reminders_and_inboxes(store: Arc<dyn Store>, alice: Uuid, bob: Uuid) {
     );
 }
 
-/// The products a search on replica `url` finds for `q`, in order, and the total.
-async fn search(
-    http: &reqwest::Client,
-    url: &str,
-    admin: &str,
-    q: &str,
-) -> Result<(u64, Vec<String>), String> {
+/// What a search answered: the total, and the products in order with their scores.
+#[derive(Debug)]
+struct Found {
+    total: u64,
+    products: Vec<String>,
+    scores: Vec<f64>,
+}
+
+impl Found {
+    /// What must be equal on every replica (scores may differ by the last digits).
+    fn key(&self) -> (u64, &[String]) {
+        (self.total, &self.products)
+    }
+
+    fn show(&self) -> String {
+        let hits: Vec<String> = self
+            .products
+            .iter()
+            .zip(&self.scores)
+            .map(|(p, s)| format!("{p} ({s:.4})"))
+            .collect();
+        format!("{} found: {}", self.total, hits.join(", "))
+    }
+}
+
+/// What must be equal in two replicas' answers.
+fn key(answer: &Result<Found, String>) -> Result<(u64, &[String]), &str> {
+    match answer {
+        Ok(found) => Ok(found.key()),
+        Err(e) => Err(e),
+    }
+}
+
+/// The products a search on replica `url` finds for `q`, in order, with their scores.
+async fn search(http: &reqwest::Client, url: &str, admin: &str, q: &str) -> Result<Found, String> {
     let response = http
         .get(format!("{url}/api/v1/search"))
         .query(&[("q", q), ("limit", "100")])
@@ -1284,13 +1349,20 @@ async fn search(
     if !status.is_success() {
         return Err(format!("{status}: {body}"));
     }
-    let products = body["results"]
+    let hits = body["results"]
         .as_array()
-        .ok_or_else(|| format!("no results in {body}"))?
-        .iter()
-        .map(|h| h["product"].as_str().unwrap_or_default().to_string())
-        .collect();
-    Ok((body["total"].as_u64().unwrap_or(0), products))
+        .ok_or_else(|| format!("no results in {body}"))?;
+    Ok(Found {
+        total: body["total"].as_u64().unwrap_or(0),
+        products: hits
+            .iter()
+            .map(|h| h["product"].as_str().unwrap_or_default().to_string())
+            .collect(),
+        scores: hits
+            .iter()
+            .map(|h| h["score"].as_f64().unwrap_or(f64::NAN))
+            .collect(),
+    })
 }
 
 /// Within [`CONVERGE_WITHIN`], the same searches on every replica answer the same products in
@@ -1318,12 +1390,22 @@ async fn catalogs_converge(
             for (name, url) in &urls {
                 answers.push((*name, search(&http, url, &admin, q).await));
             }
-            if answers.iter().any(|(_, a)| *a != answers[0].1) {
-                differ.push(format!("q={q:?}: {answers:?}"));
+            if answers.iter().any(|(_, a)| key(a) != key(&answers[0].1)) {
+                let shown: Vec<String> = answers
+                    .iter()
+                    .map(|(name, a)| match a {
+                        Ok(found) => format!("  {name}: {}", found.show()),
+                        Err(e) => format!("  {name}: {e}"),
+                    })
+                    .collect();
+                differ.push(format!("q={q:?}:\n{}", shown.join("\n")));
             } else if q.is_empty()
-                && let Ok((_, found)) = &answers[0].1
+                && let Ok(found) = &answers[0].1
             {
-                let missing: Vec<_> = products.iter().filter(|p| !found.contains(p)).collect();
+                let missing: Vec<_> = products
+                    .iter()
+                    .filter(|p| !found.products.contains(p))
+                    .collect();
                 if !missing.is_empty() {
                     differ.push(format!(
                         "q=\"\": every replica misses {missing:?} (the store has {products:?})"
@@ -1336,7 +1418,8 @@ async fn catalogs_converge(
         }
         assert!(
             Instant::now() < deadline,
-            "searches on the replicas still differ {CONVERGE_WITHIN:?} after the run:\n{}",
+            "searches on the replicas still differ {CONVERGE_WITHIN:?} after the run \
+             (same products in the same order expected; the scores are shown):\n{}",
             differ.join("\n")
         );
         // Poll interval while the replicas' indexes follow the store.
@@ -1494,7 +1577,7 @@ async fn run(base: &str, s3_root: Option<String>, default_drive: Duration) {
     let plan = KillPlan {
         replica: rng.gen_range(0..REPLICAS.len()),
         at: drive_for.mul_f64(rng.gen_range(0.2..0.5)),
-        jitter: Duration::from_millis(rng.gen_range(0..=3 * STEP_DELAY_MS)),
+        jitter: Duration::from_millis(rng.gen_range(0..=STEP_DELAY_MS)),
         down: Duration::from_millis(rng.gen_range(2000..=5000)),
     };
     let creations: Vec<Duration> = (0..NEW_PRODUCTS)
@@ -1502,10 +1585,12 @@ async fn run(base: &str, s3_root: Option<String>, default_drive: Duration) {
         .collect();
     let started = Instant::now();
     let mut killer = Killer {
-        handle: Some(tokio::task::spawn_blocking({
-            let fleet = fleet.clone();
-            move || kill_and_restart(&fleet, plan, started)
-        })),
+        handle: Some(tokio::spawn(kill_and_restart(
+            fleet.clone(),
+            store.clone(),
+            plan,
+            started,
+        ))),
     };
     let mut driver = Driver {
         fleet: fleet.clone(),
@@ -1536,22 +1621,7 @@ async fn run(base: &str, s3_root: Option<String>, default_drive: Duration) {
             None
         }
     };
-    let kill = kill.map_or_else(
-        || "failed".to_string(),
-        |k| {
-            format!(
-                "replica {} at {:.1?} ({}), restarted at {:.1?}",
-                k.replica,
-                k.killed_at,
-                if k.busy {
-                    "serving a call that makes a job"
-                } else {
-                    "idle"
-                },
-                k.restarted_at
-            )
-        },
-    );
+    let kill = kill.map_or_else(|| "failed".to_string(), |k| k.describe());
     eprintln!(
         "replicas ({variant}): drove {drove:.1?}: {:?}; killed {kill}",
         driver.counts
