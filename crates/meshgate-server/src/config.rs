@@ -32,10 +32,11 @@ pub struct Config {
     pub log_format: LogFormat,
     /// How often the worker polls for jobs it was not woken for, in milliseconds.
     pub worker_poll_ms: u64,
-    /// How long a job the worker leased is reserved for it, in seconds. A job whose worker died
-    /// is picked up again when its lease runs out. Only PostgreSQL (several replicas sharing
-    /// the queue) waits that long: on SQLite one process serves the data dir, so it ends every
-    /// lease when it starts.
+    /// How long a job the worker leased is reserved for it, in seconds; the worker renews the
+    /// leases of the jobs it holds every third of this, so a job may run longer. A job whose
+    /// worker died is picked up by another replica when its lease runs out. Only PostgreSQL
+    /// (several replicas sharing the queue) waits that long: on SQLite one process serves the
+    /// data dir, so it ends every lease when it starts.
     pub worker_lease_secs: u64,
     /// Testing aid: a pause the worker makes after leasing jobs and between the steps of a job,
     /// in milliseconds (default 0: none). It widens the windows in which a crash leaves work
@@ -344,7 +345,7 @@ impl Default for Config {
             query: QuerySettings::default(),
             log_format: LogFormat::Text,
             worker_poll_ms: 1000,
-            worker_lease_secs: 60,
+            worker_lease_secs: 10,
             worker_step_delay_ms: 0,
             lifecycle: LifecycleSettings::default(),
             notifications: NotificationSettings::default(),

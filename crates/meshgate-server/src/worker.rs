@@ -9,6 +9,7 @@
 //! bounded number at once) and a slow webhook never holds up an approval.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -29,9 +30,21 @@ pub async fn run(state: AppState, stop: CancellationToken) {
     let lease_secs = i64::try_from(state.config.worker_lease_secs.max(1)).unwrap_or(i64::MAX);
     let lease = chrono::Duration::try_seconds(lease_secs).unwrap_or(chrono::Duration::seconds(60));
     let deliveries = Arc::new(Semaphore::new(DELIVERIES));
+    // Jobs leased and not yet finished: while there are any, the heartbeat keeps their leases.
+    let held = Arc::new(AtomicUsize::new(0));
+    let heartbeat = tokio::spawn(keep_leases(
+        state.clone(),
+        worker.clone(),
+        lease,
+        held.clone(),
+        stop.clone(),
+    ));
     loop {
         let jobs = match state.store.lease_jobs(&worker, 32, lease).await {
-            Ok(jobs) => jobs,
+            Ok(jobs) => {
+                held.fetch_add(jobs.len(), Ordering::SeqCst);
+                jobs
+            }
             Err(e) => {
                 tracing::error!(error = %e, "cannot lease jobs");
                 Vec::new()
@@ -47,15 +60,21 @@ pub async fn run(state: AppState, stop: CancellationToken) {
                 | JobKind::RevokeShare
                 | JobKind::VerifyShare
                 | JobKind::ReapplyShare
-                | JobKind::CleanupShare => run_job(&state, job).await,
+                | JobKind::CleanupShare => {
+                    run_job(&state, job).await;
+                    held.fetch_sub(1, Ordering::SeqCst);
+                }
                 JobKind::SendEmail | JobKind::DeliverWebhook => {
                     // Waiting for a free slot is the backpressure: at most `DELIVERIES` run.
                     let Ok(permit) = deliveries.clone().acquire_owned().await else {
+                        heartbeat.abort();
                         return;
                     };
                     let state = state.clone();
+                    let held = held.clone();
                     tokio::spawn(async move {
                         run_job(&state, job).await;
+                        held.fetch_sub(1, Ordering::SeqCst);
                         drop(permit);
                     });
                 }
@@ -63,12 +82,44 @@ pub async fn run(state: AppState, stop: CancellationToken) {
         }
         if idle {
             tokio::select! {
-                () = stop.cancelled() => return,
+                () = stop.cancelled() => {
+                    heartbeat.abort();
+                    return;
+                }
                 () = state.wake_worker.notified() => {}
                 () = tokio::time::sleep(poll) => {}
             }
         } else if stop.is_cancelled() {
+            heartbeat.abort();
             return;
+        }
+    }
+}
+
+/// The worker's heartbeat: every third of a lease, while it holds jobs, extends their leases
+/// by a lease. A lease can so be short (`worker_lease_secs`): the jobs of a worker that died
+/// are taken over by another replica's worker once it runs out, while a job that takes
+/// longer than a lease keeps it as long as its worker lives (docs/design/REPLICAS.md §Jobs).
+async fn keep_leases(
+    state: AppState,
+    worker: String,
+    lease: chrono::Duration,
+    held: Arc<AtomicUsize>,
+    stop: CancellationToken,
+) {
+    let every = (lease / 3)
+        .to_std()
+        .unwrap_or(Duration::from_secs(1))
+        .max(Duration::from_millis(100));
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(every) => {}
+        }
+        if held.load(Ordering::SeqCst) > 0
+            && let Err(e) = state.store.renew_job_leases(&worker, lease).await
+        {
+            tracing::warn!(error = %e, "cannot renew the worker's job leases");
         }
     }
 }

@@ -175,6 +175,7 @@ suite!(
     a_store_a_later_release_migrated_still_opens,
     singleton_leases_have_one_holder_at_a_time,
     open_jobs_count_what_runs_or_is_due_on_a_subject,
+    job_leases_last_while_their_worker_renews_them,
     every_commit_moves_the_change_signal,
 );
 
@@ -5776,4 +5777,41 @@ async fn every_commit_moves_the_change_signal(env: &Env) {
         .await
         .expect("a job finished by another replica moves the signal")
         .unwrap();
+}
+
+/// A worker's heartbeat keeps its leases; without it they run out and another worker takes the
+/// jobs (a replica that died).
+async fn job_leases_last_while_their_worker_renews_them(env: &Env) {
+    let s = env.s();
+    let job = NewJob {
+        kind: JobKind::VerifyShare,
+        subject_id: new_id(),
+        lock_product: None,
+        lock_grantee: None,
+    };
+    s.enqueue_jobs(std::slice::from_ref(&job), audit("share.verify_requested"))
+        .await
+        .unwrap();
+    let short = Duration::milliseconds(300);
+    assert_eq!(s.lease_jobs("alive", 10, short).await.unwrap().len(), 1);
+    for _ in 0..3 {
+        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+        assert_eq!(s.renew_job_leases("alive", short).await.unwrap(), 1);
+        assert!(
+            s.lease_jobs("other", 10, short).await.unwrap().is_empty(),
+            "renewed: still held"
+        );
+    }
+    // Nobody else's leases are touched by a renewal.
+    assert_eq!(s.renew_job_leases("other", short).await.unwrap(), 0);
+    // The worker stops renewing (it died): the lease runs out and the job moves.
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    let taken = s.lease_jobs("other", 10, short).await.unwrap();
+    assert_eq!(taken.len(), 1);
+    assert_eq!(taken[0].attempts, 2);
+    assert_eq!(
+        s.renew_job_leases("alive", short).await.unwrap(),
+        0,
+        "no longer its"
+    );
 }

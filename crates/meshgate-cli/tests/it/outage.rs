@@ -102,13 +102,25 @@ impl Cluster {
         let log = self.dir.join("server.log").display().to_string();
         self.run(
             "pg_ctl",
-            &["start", "-w", "-D", &self.dir_str(), "-l", &log, "-o", &options],
+            &[
+                "start",
+                "-w",
+                "-D",
+                &self.dir_str(),
+                "-l",
+                &log,
+                "-o",
+                &options,
+            ],
         );
     }
 
     /// Stops the cluster as a crash would: no checkpoint, connections cut.
     fn crash(&self) {
-        self.run("pg_ctl", &["stop", "-m", "immediate", "-D", &self.dir_str()]);
+        self.run(
+            "pg_ctl",
+            &["stop", "-m", "immediate", "-D", &self.dir_str()],
+        );
     }
 }
 
@@ -277,8 +289,16 @@ async fn replicas_answer_503_while_postgresql_is_down_and_recover_by_themselves(
     tokio::time::sleep(Duration::from_secs(8)).await;
     // Whatever the replicas were told while the cluster was down, they answer readiness 503.
     for url in &urls {
-        let r = http.get(format!("{url}/readyz")).send().await.expect("readyz");
-        assert_eq!(r.status().as_u16(), 503, "{url}/readyz while PostgreSQL is down");
+        let r = http
+            .get(format!("{url}/readyz"))
+            .send()
+            .await
+            .expect("readyz");
+        assert_eq!(
+            r.status().as_u16(),
+            503,
+            "{url}/readyz while PostgreSQL is down"
+        );
     }
     cluster.start();
     down.store(false, Ordering::SeqCst);
@@ -324,7 +344,11 @@ async fn replicas_answer_503_while_postgresql_is_down_and_recover_by_themselves(
             503 => {
                 assert_eq!(a.code.as_deref(), Some("unavailable"), "{a:?}");
                 assert_eq!(a.retry_after.as_deref(), Some("1"), "{a:?}");
-                assert!(a.took < Duration::from_secs(12), "a 503 took {:?}: {a:?}", a.took);
+                assert!(
+                    a.took < Duration::from_secs(12),
+                    "a 503 took {:?}: {a:?}",
+                    a.took
+                );
             }
             _ => panic!("unexpected answer {a:?}\n{}", logs()),
         }

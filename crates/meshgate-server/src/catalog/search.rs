@@ -26,15 +26,16 @@ use std::sync::{Arc, Mutex, RwLock};
 use chrono::{DateTime, Utc};
 use meshgate_core::catalog::{Classification, ListingState};
 use serde::{Deserialize, Serialize};
+use tantivy::collector::sort_key::{SortBySimilarityScore, SortByString};
 use tantivy::collector::{Collector, Count, MultiCollector, SegmentCollector, TopDocs};
 use tantivy::index::SegmentId;
 use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, QueryParser, TermQuery};
 use tantivy::schema::{
-    FacetOptions, Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions,
-    Value,
+    FAST, FacetOptions, Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing,
+    TextOptions, Value,
 };
 use tantivy::{
-    DocId, Index, IndexReader, IndexWriter, ReloadPolicy, Score, Searcher, SegmentOrdinal,
+    DocId, Index, IndexReader, IndexWriter, Order, ReloadPolicy, Score, Searcher, SegmentOrdinal,
     SegmentReader, TantivyDocument, Term,
 };
 use uuid::Uuid;
@@ -176,6 +177,10 @@ struct Fields {
     /// Descriptions, column names, what the terms mean, form values.
     body: Field,
     domain_tree: Field,
+    /// `domain.product`, a fast column: equal scores are ordered by it, so that every replica
+    /// (whose index holds the same documents in another order) answers a search alike, and
+    /// paging through tied results neither skips nor repeats one.
+    sort_name: Field,
     /// In [`FACETS`] order.
     facets: [Field; 5],
     summary: Field,
@@ -258,6 +263,7 @@ impl SearchIndex {
             keywords: b.add_text_field("keywords", text_options()),
             body: b.add_text_field("body", text_options()),
             domain_tree: b.add_facet_field("domain_tree", facet()),
+            sort_name: b.add_text_field("sort_name", STRING | FAST),
             facets: FACETS.map(|(_, field)| b.add_facet_field(field, facet())),
             summary: b.add_text_field("summary", STORED),
         };
@@ -294,6 +300,7 @@ impl SearchIndex {
         let mut doc = TantivyDocument::default();
         doc.add_text(f.id, e.product_id.to_string());
         doc.add_text(f.team_id, e.team_id.to_string());
+        doc.add_text(f.sort_name, &e.product);
         doc.add_text(f.listing, e.listing.as_str());
         // The name both as written (`customer_orders`, a phrase) and as words.
         doc.add_text(f.name, &e.name);
@@ -486,7 +493,7 @@ impl SearchIndex {
             0 => Box::new(AllQuery),
             _ => {
                 if text.is_empty() {
-                    // Filters only: every match scores alike, so results come in index order.
+                    // Filters only: every match scores alike, so results come by name.
                     must.push((Occur::Must, Box::new(AllQuery)));
                 }
                 Box::new(BooleanQuery::new(must))
@@ -503,11 +510,11 @@ impl SearchIndex {
             n => n.min(MAX_LIMIT),
         };
         let mut collectors = MultiCollector::new();
-        let top = collectors.add_collector(
-            TopDocs::with_limit(limit)
-                .and_offset(q.offset)
-                .order_by_score(),
-        );
+        let top =
+            collectors.add_collector(TopDocs::with_limit(limit).and_offset(q.offset).order_by((
+                SortBySimilarityScore,
+                (SortByString::for_field("sort_name"), Order::Asc),
+            )));
         let count = collectors.add_collector(Count);
         let counts = collectors.add_collector(FacetCounter {
             snapshot: &snapshot,
@@ -537,7 +544,7 @@ impl SearchIndex {
             facets.insert(name.to_string(), values);
         }
         let mut results = Vec::with_capacity(top.len());
-        for (score, address) in top {
+        for ((score, _), address) in top {
             let doc: TantivyDocument = snapshot.searcher.doc(address)?;
             let Some(json) = doc.get_first(self.fields.summary).and_then(|v| v.as_str()) else {
                 return Err(IndexError("a document has no summary".into()));
@@ -777,6 +784,37 @@ mod tests {
         );
         index.apply(&[e.product_id], &[]).unwrap();
         assert!(index.is_empty());
+    }
+
+    /// Replicas build their indexes in different orders; equal scores must still come back in
+    /// one order (by `domain.product`), page after page.
+    #[test]
+    fn ties_come_back_by_name_whatever_order_the_index_was_built_in() {
+        let build = |order: &[u64]| {
+            let index = SearchIndex::new().unwrap();
+            for n in order {
+                let e = entry(*n as u128, &format!("p{n}"), 7, ListingState::Published);
+                index.apply(&[], &[e]).unwrap();
+            }
+            index
+        };
+        let forward = build(&[1, 2, 3, 4, 5, 6]);
+        let backward = build(&[6, 5, 4, 3, 2, 1]);
+        for offset in 0..6 {
+            let page = SearchQuery {
+                limit: 2,
+                offset,
+                ..q("")
+            };
+            let a = names(&forward.search(&Viewer::Admin, &page).unwrap());
+            let b = names(&backward.search(&Viewer::Admin, &page).unwrap());
+            assert_eq!(a, b, "offset {offset}");
+        }
+        let all = SearchQuery { limit: 10, ..q("") };
+        assert_eq!(
+            names(&backward.search(&Viewer::Admin, &all).unwrap()),
+            ["p1", "p2", "p3", "p4", "p5", "p6"]
+        );
     }
 
     #[test]

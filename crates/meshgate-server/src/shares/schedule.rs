@@ -172,6 +172,19 @@ async fn remind(state: &AppState, id: Uuid, kind: Reminder) -> meshgate_core::Re
         return Ok(());
     };
     let now = Utc::now();
+    // Still due? The list was read a moment ago; another replica (or an earlier tick) may
+    // have sent this reminder since, and then the share's version moved on with it, so the
+    // versioned change below would not catch a second one.
+    let terms = &detail.share.terms;
+    let already = match kind {
+        Reminder::Expiring => terms.expiry_reminded_at.is_some(),
+        Reminder::Pending(days) => terms
+            .pending_reminded_at
+            .is_some_and(|at| at > now - super::terms::days(days)),
+    };
+    if already {
+        return Ok(());
+    }
     let (action, extra, terms) = match kind {
         Reminder::Expiring => (
             "share.expiring",

@@ -33,6 +33,10 @@ pub trait OutboxStore: Send + Sync + 'static {
         limit: u32,
         lease_for: chrono::Duration,
     ) -> Result<Vec<Job>>;
+    /// Extends every lease `worker` holds to `lease_for` from now: the worker's heartbeat, so
+    /// that a lease can be short (a dead worker's jobs are taken over soon) and a long job
+    /// still keeps it. Returns how many leases were extended.
+    async fn renew_job_leases(&self, worker: &str, lease_for: chrono::Duration) -> Result<u64>;
     /// Removes a finished job. `NotFound` if it is gone already.
     async fn complete_job(&self, id: Uuid) -> Result<()>;
     /// Records a failure, ends the lease and makes the job due again at `retry_at`. `NotFound`

@@ -92,6 +92,17 @@ impl OutboxStore for SqlStore {
         Ok(jobs)
     }
 
+    async fn renew_job_leases(&self, worker: &str, lease_for: chrono::Duration) -> Result<u64> {
+        let until = Utc::now()
+            .checked_add_signed(lease_for)
+            .ok_or_else(|| Error::invalid("lease duration is out of range"))?;
+        let sql =
+            "UPDATE jobs SET lease_until = $2 WHERE leased_by = $1 AND lease_until IS NOT NULL";
+        let args = Args::of(&[&worker, &ts(until)]);
+        self.write(async |conn| exec(conn, "renew job leases", sql, &args).await)
+            .await
+    }
+
     async fn complete_job(&self, id: Uuid) -> Result<()> {
         let sql = "DELETE FROM jobs WHERE id = $1";
         self.write(async |conn| {
