@@ -66,7 +66,10 @@ string_enum!(
 impl SuggestionStatus {
     /// Whether the suggestion's tags are on its column (applied or confirmed).
     pub fn is_live(self) -> bool {
-        matches!(self, SuggestionStatus::Applied | SuggestionStatus::Confirmed)
+        matches!(
+            self,
+            SuggestionStatus::Applied | SuggestionStatus::Confirmed
+        )
     }
 }
 
@@ -517,7 +520,10 @@ mod tests {
     fn apply_mode_tags_confident_detections_and_suggests_the_rest() {
         let c = on_detections(
             tagged(&[("email", &["gdpr"])]),
-            &[found("email", "email", 0.95), found("name", "person_name", 0.8)],
+            &[
+                found("email", "email", 0.95),
+                found("name", "person_name", 0.8),
+            ],
             ClassificationMode::Apply,
             at(0),
         );
@@ -529,7 +535,12 @@ mod tests {
         );
         assert_eq!(t.tags[0].tags, ["gdpr", "pii", "pii_email", "confidential"]);
         assert_eq!(kind(&t, "person_name").status, SuggestionStatus::Pending);
-        assert_eq!(t.tags.len(), 1, "the name column is not tagged: {:?}", t.tags);
+        assert_eq!(
+            t.tags.len(),
+            1,
+            "the name column is not tagged: {:?}",
+            t.tags
+        );
         // A later confident detection applies the pending one.
         let c = on_detections(
             t,
@@ -599,7 +610,12 @@ mod tests {
     #[test]
     fn an_applied_suggestion_confirmed_keeps_its_tags() {
         let email = [found("email", "email", 0.95)];
-        let t = after(&on_detections(empty(), &email, ClassificationMode::Apply, at(0)));
+        let t = after(&on_detections(
+            empty(),
+            &email,
+            ClassificationMode::Apply,
+            at(0),
+        ));
         let c = decide(t, "email", "email", Decision::Confirm, 1);
         assert!(c.column_tags.is_empty());
         let t = after(&c);
