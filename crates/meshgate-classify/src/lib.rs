@@ -218,7 +218,10 @@ impl TypeClass {
             TypeClass::Text
         } else if t.starts_with("int")
             || t.starts_with("uint")
-            || matches!(t.as_str(), "bigint" | "smallint" | "tinyint" | "long" | "short")
+            || matches!(
+                t.as_str(),
+                "bigint" | "smallint" | "tinyint" | "long" | "short"
+            )
         {
             TypeClass::Integer
         } else if t.starts_with("float") || t.starts_with("decimal") || t == "double" {
