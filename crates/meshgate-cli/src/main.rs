@@ -185,6 +185,12 @@ async fn quickstart(opts: ServerOpts) -> Result<(), String> {
             .map(|p| (*p).to_string())
             .collect();
     }
+    // The demo shows automatic classification masking on its own: customers' e-mail
+    // addresses are detected and hashed for everyone but their owners, with no manual tag.
+    config
+        .classification
+        .mode
+        .get_or_insert(meshgate_core::classification::ClassificationMode::Apply);
     meshgate_server::init_logging(config.log_format);
     let fresh = !config.data_dir.join("meshgate.db").exists() && config.store_url.is_none();
     let listener = tokio::net::TcpListener::bind(config.listen)
