@@ -260,8 +260,10 @@ In another terminal, paste:
   MESHGATE_TOKEN=$BOB meshgate query "SELECT count(*) FROM sales.orders.orders"
 
   # fine-grained access: bob's team asks for customers; alice shares only EU rows
-  # (the demo's data filter `eu_only`) with names redacted; emails are tagged `pii`,
-  # which the mesh hashes for everyone but the owners
+  # (the demo's data filter `eu_only`) with names redacted; nobody tagged the emails:
+  # automatic classification detected them and tagged them `pii`, which the mesh hashes
+  # for everyone but the owners
+  MESHGATE_TOKEN=$ALICE meshgate suggestions list sales.customers
   SHARE2=$(MESHGATE_TOKEN=$BOB meshgate request-access sales.customers --reason "EU newsletter" -o id)
   MESHGATE_TOKEN=$ALICE meshgate data-filter list sales.customers.customers
   MESHGATE_TOKEN=$ALICE meshgate approve-subscription $SHARE2 --filter customers=eu_only --mask customers.name=redact
