@@ -387,10 +387,14 @@ async fn classify<F>(
         return;
     }
     let work = async {
-        let sample = sample.await.map_err(|e| e.to_string())?;
+        // A reader's error may quote the value it could not read: only that it failed is
+        // logged (an append reports its own error to its caller).
+        let sample = sample
+            .await
+            .map_err(|_| "its sample could not be read".to_string())?;
         let found = tokio::task::spawn_blocking(move || detect(&sample))
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|_| "a detector failed".to_string())?;
         let now = meshgate_store::truncate_to_micros(Utc::now());
         commit(
             state,
