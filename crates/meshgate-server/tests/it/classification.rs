@@ -466,3 +466,53 @@ async fn the_demo_customers_emails_are_detected_and_masked_without_a_manual_tag(
         "customer1@example.com"
     );
 }
+
+/// A registered Delta table (an external location's) is classified when it is registered,
+/// from its first rows, as an uploaded one is.
+#[tokio::test]
+async fn a_registered_table_is_classified_from_its_first_rows() {
+    use meshgate_engine::ingest::{self, FileFormat};
+    let m = Mesh::demo().await;
+    let ext = m.dir.path().join("external");
+    let table = ext.join("visits");
+    std::fs::create_dir_all(&table).unwrap();
+    let csv = ext.join("visits.csv");
+    let mut text = String::from("id,client_ip\n");
+    for i in 0..30 {
+        text.push_str(&format!("{i},192.168.{}.{}\n", 10 + i, 20 + i));
+    }
+    std::fs::write(&csv, text).unwrap();
+    let url = url::Url::from_directory_path(table.canonicalize().unwrap()).unwrap();
+    ingest::create_table(&csv, FileFormat::Csv, &url, "visits")
+        .await
+        .unwrap();
+    m.post(
+        "admin",
+        "/api/v1/external-locations",
+        &json!({"name": "landing", "url": ext.to_string_lossy(), "teams": ["sales.core"]}),
+    )
+    .await
+    .ok(StatusCode::CREATED);
+    m.create_product(
+        "alice",
+        &json!({"domain": "sales", "team": "core", "name": "visits",
+                "tables": [{"name": "visits", "location": table.to_string_lossy()}]}),
+        &[],
+    )
+    .await
+    .ok(StatusCode::CREATED);
+    let listed = m
+        .get("alice", "/api/v1/products/sales/visits/suggestions")
+        .await
+        .ok(StatusCode::OK);
+    assert_eq!(
+        (
+            &listed[0]["column"],
+            &listed[0]["kind"],
+            &listed[0]["status"]
+        ),
+        (&json!("client_ip"), &json!("ipv4"), &json!("applied")),
+        "{listed}"
+    );
+    assert_no_value_in(&listed.to_string(), &["192.168.10.20".to_string()]);
+}
