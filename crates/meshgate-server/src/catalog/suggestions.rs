@@ -15,6 +15,7 @@
 //! never fails the write it follows: a sample that cannot be read or classified in time is
 //! logged (without values) and the write goes on unclassified.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use axum::Json;
@@ -87,9 +88,23 @@ pub struct SuggestionView {
     pub updated_at: chrono::DateTime<Utc>,
 }
 
-async fn view(state: &AppState, table: String, s: Suggestion) -> ApiResult<SuggestionView> {
+/// `s` as the API shows it, in table `table`; the names of the people who decided are looked
+/// up once each (`names`).
+async fn view(
+    state: &AppState,
+    names: &mut HashMap<Uuid, String>,
+    table: String,
+    s: Suggestion,
+) -> ApiResult<SuggestionView> {
     let decided_by = match s.decided_by {
-        Some(id) => Some(crate::views::name_of_principal(state, id).await?),
+        Some(id) => Some(match names.get(&id) {
+            Some(name) => name.clone(),
+            None => {
+                let name = crate::views::name_of_principal(state, id).await?;
+                names.insert(id, name.clone());
+                name
+            }
+        }),
         None => None,
     };
     Ok(SuggestionView {
@@ -211,6 +226,7 @@ pub async fn suggestions(
         "view this product",
     )?;
     let tables = state.store.list_tables(p.product.id).await?;
+    let mut names = HashMap::new();
     let mut out = Vec::new();
     for s in state.store.product_suggestions(p.product.id).await? {
         if status.is_some_and(|want| want != s.status) {
@@ -220,7 +236,7 @@ pub async fn suggestions(
             continue;
         };
         let table = format!("{}.{}", p.qualified(), t.name);
-        out.push(view(state, table, s).await?);
+        out.push(view(state, &mut names, table, s).await?);
     }
     out.sort_by(|a, b| (&a.table, &a.column, &a.kind).cmp(&(&b.table, &b.column, &b.kind)));
     Ok(out)
@@ -278,7 +294,7 @@ pub async fn decide(
             .find(|s| s.column == column && s.kind == kind)
             .ok_or_else(missing)?,
     };
-    view(state, qualified, after).await
+    view(state, &mut HashMap::new(), qualified, after).await
 }
 
 /// Plans a change from the table's current state with `plan` and commits it with one audit
