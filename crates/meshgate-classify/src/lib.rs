@@ -70,7 +70,7 @@ pub const CONFIDENT: f64 = 0.9;
 pub const SUGGEST: f64 = 0.5;
 /// Fewer non-empty sampled values than this and a column is judged by its name alone.
 pub const MIN_VALUES: usize = 10;
-/// The tag every detected kind implies (with [`Kind::tag`], e.g. `pii:email`).
+/// The tag every detected kind implies (with [`Kind::tag`], e.g. `pii_email`).
 pub const PII_TAG: &str = "pii";
 /// The classification every detected kind implies (`docs/design/ACCESS.md §Resolution`,
 /// tags): personal data is `confidential`; `restricted` is left for owners to choose.
@@ -127,19 +127,19 @@ impl Kind {
         Kind::ALL.into_iter().find(|k| k.as_str() == s)
     }
 
-    /// The kind-specific tag, `pii:<kind>`.
+    /// The kind-specific tag, `pii_<kind>` (a valid tag name: tag masks and searches name it).
     pub fn tag(self) -> &'static str {
         match self {
-            Kind::Email => "pii:email",
-            Kind::Phone => "pii:phone",
-            Kind::PaymentCard => "pii:payment_card",
-            Kind::Iban => "pii:iban",
-            Kind::UsSsn => "pii:us_ssn",
-            Kind::Ipv4 => "pii:ipv4",
-            Kind::Ipv6 => "pii:ipv6",
-            Kind::DateOfBirth => "pii:date_of_birth",
-            Kind::PersonName => "pii:person_name",
-            Kind::PostalAddress => "pii:postal_address",
+            Kind::Email => "pii_email",
+            Kind::Phone => "pii_phone",
+            Kind::PaymentCard => "pii_payment_card",
+            Kind::Iban => "pii_iban",
+            Kind::UsSsn => "pii_us_ssn",
+            Kind::Ipv4 => "pii_ipv4",
+            Kind::Ipv6 => "pii_ipv6",
+            Kind::DateOfBirth => "pii_date_of_birth",
+            Kind::PersonName => "pii_person_name",
+            Kind::PostalAddress => "pii_postal_address",
         }
     }
 
@@ -172,8 +172,9 @@ impl std::fmt::Display for Kind {
     }
 }
 
-/// One column as sampled: its name, its Arrow type as text (`Utf8`, `Date32`, `Int64`,
-/// `Timestamp(Microsecond, None)` …) and up to N sampled values as text (`None` for null).
+/// One column as sampled: its name, its type as text — Arrow's (`Utf8`, `Date32`, `Int64`,
+/// `Timestamp(Microsecond, None)` …) or the catalog's (`string`, `date`, `bigint`, `double`,
+/// `timestamp` …) — and up to N sampled values as text (`None` for null).
 #[derive(Debug, Clone, Copy)]
 pub struct Column<'a> {
     pub name: &'a str,
@@ -215,9 +216,15 @@ impl TypeClass {
         let t = data_type.trim().to_ascii_lowercase();
         if t.contains("utf8") || t.contains("string") || t == "text" || t.is_empty() {
             TypeClass::Text
-        } else if t.starts_with("int") || t.starts_with("uint") {
+        } else if t.starts_with("int")
+            || t.starts_with("uint")
+            || matches!(
+                t.as_str(),
+                "bigint" | "smallint" | "tinyint" | "long" | "short"
+            )
+        {
             TypeClass::Integer
-        } else if t.starts_with("float") || t.starts_with("decimal") {
+        } else if t.starts_with("float") || t.starts_with("decimal") || t == "double" {
             TypeClass::Float
         } else if t.starts_with("date") {
             TypeClass::Date

@@ -219,7 +219,7 @@ fn a_few_values_leave_the_name_to_speak() {
 fn kinds_and_tags() {
     for k in Kind::ALL {
         assert_eq!(Kind::parse(k.as_str()), Some(k));
-        assert_eq!(k.tag(), format!("pii:{}", k.as_str()));
+        assert_eq!(k.tag(), format!("pii_{}", k.as_str()));
         assert_eq!(k.tags(), ["pii", k.tag(), "confidential"]);
     }
 }
@@ -385,4 +385,22 @@ fn every_evidence_phrase_uses_the_vocabulary() {
             assert!(VOCABULARY.contains(&w.to_lowercase().as_str()), "{w:?}");
         }
     }
+}
+
+#[test]
+fn catalog_type_names_read_as_arrow_type_names() {
+    for (catalog, arrow) in [
+        ("string", "Utf8"),
+        ("bigint", "Int64"),
+        ("int", "Int32"),
+        ("double", "Float64"),
+        ("decimal(10,2)", "Decimal128(10, 2)"),
+        ("date", "Date32"),
+        ("timestamp", "Timestamp(Microsecond, None)"),
+        ("boolean", "Boolean"),
+    ] {
+        assert_eq!(TypeClass::of(catalog), TypeClass::of(arrow), "{catalog}");
+    }
+    let emails: Vec<String> = (0..20).map(|i| format!("user{i}@example.com")).collect();
+    assert_eq!(run("contact", "string", &emails)[0].kind, Kind::Email);
 }

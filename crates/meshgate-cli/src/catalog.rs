@@ -1,10 +1,11 @@
 //! Verbs for the governed catalog (issue 7): `search`, publishing and unpublishing products,
-//! metadata form types and forms, enforcement rules, the glossary, and classification and
-//! tags of tables and columns. Each is one REST call (two when a form's values are typed by
-//! its form type) and a printout.
+//! metadata form types and forms, enforcement rules, the glossary, classification and tags of
+//! tables and columns, and the tags automatic classification suggests (`suggestions`). Each
+//! is one REST call (two when a form's values are typed by its form type) and a printout.
 //!
-//! This module holds the catalog's command line, search, listings and classification; form
-//! types, forms and rules are in `forms`, glossaries and terms in `glossary`.
+//! This module holds the catalog's command line, search, listings, classification and
+//! suggestions; form types, forms and rules are in `forms`, glossaries and terms in
+//! `glossary`.
 
 use anyhow::{Result, bail};
 use reqwest::Method;
@@ -12,7 +13,7 @@ use serde_json::{Value, json};
 
 use self::forms::{FormCommand, FormTypeCommand, RuleCommand, form, form_type, rule};
 use self::glossary::{GlossaryCommand, TermCommand, glossary, term};
-use crate::args::{Qualified, TableName, parse_product, parse_table};
+use crate::args::{ColumnName, Qualified, TableName, parse_column, parse_product, parse_table};
 use crate::client::Client;
 use crate::output::{self, Column, OutputFormat, show_list, show_record};
 
@@ -82,6 +83,17 @@ const CATALOG_COLUMN: &[Column] = &[
     Column::path("tags", "tags"),
     Column::path("terms", "terms"),
     Column::path("description", "description"),
+];
+
+const SUGGESTION: &[Column] = &[
+    Column::path("table", "table"),
+    Column::path("column", "column"),
+    Column::path("kind", "kind"),
+    Column::path("status", "status"),
+    Column::path("confidence", "confidence"),
+    Column::path("tags", "tags"),
+    Column::path("decided by", "decided_by"),
+    Column::path("evidence", "evidence"),
 ];
 
 const TAGS: &[Column] = &[
@@ -161,6 +173,73 @@ pub enum CatalogCommand {
         table: TableName,
         tags: Vec<String>,
     },
+    /// tags automatic classification suggests on columns: list, confirm, reject
+    #[command(subcommand)]
+    Suggestions(SuggestionCommand),
+}
+
+// Automatic classification's suggested tags (docs/design/CLASSIFICATION.md).
+#[derive(clap::Subcommand, Debug)]
+pub enum SuggestionCommand {
+    /// list a data product's suggestions: kind, confidence, evidence, status
+    List {
+        #[arg(value_name = "DOMAIN.PRODUCT", value_parser = parse_product)]
+        product: Qualified,
+        /// only suggestions in this status
+        #[arg(long, value_parser = ["pending", "applied", "confirmed", "rejected"])]
+        status: Option<String>,
+    },
+    /// confirm a suggestion: its tags go on the column (owners and stewards)
+    Confirm {
+        #[arg(value_name = "DOMAIN.PRODUCT.TABLE.COLUMN", value_parser = parse_column)]
+        column: ColumnName,
+        /// the detected kind, e.g. `email`
+        kind: String,
+    },
+    /// reject a suggestion: the tags it put on the column come off, and it is never
+    /// suggested again (owners and stewards)
+    Reject {
+        #[arg(value_name = "DOMAIN.PRODUCT.TABLE.COLUMN", value_parser = parse_column)]
+        column: ColumnName,
+        /// the detected kind, e.g. `email`
+        kind: String,
+    },
+}
+
+async fn suggestions(c: &Client, out: OutputFormat, cmd: SuggestionCommand) -> Result<()> {
+    let (column, kind, decision) = match cmd {
+        SuggestionCommand::List { product, status } => {
+            let v = c
+                .get(
+                    &["products", &product.outer, &product.inner, "suggestions"],
+                    &[("status", status)],
+                )
+                .await?;
+            return show_list(out, &v, SUGGESTION);
+        }
+        SuggestionCommand::Confirm { column, kind } => (column, kind, "confirm"),
+        SuggestionCommand::Reject { column, kind } => (column, kind, "reject"),
+    };
+    let t = &column.table;
+    let v = c
+        .json(
+            Method::POST,
+            &[
+                "products",
+                &t.domain,
+                &t.product,
+                "tables",
+                &t.table,
+                "columns",
+                &column.column,
+                "suggestions",
+                &kind,
+                decision,
+            ],
+            &json!({}),
+        )
+        .await?;
+    show_record(out, &v, SUGGESTION)
 }
 
 #[derive(clap::Args, Debug)]
@@ -382,6 +461,7 @@ pub async fn run(c: &Client, out: OutputFormat, cmd: CatalogCommand) -> Result<(
                 .await?;
             show_record(out, &v, TAGS)
         }
+        CatalogCommand::Suggestions(cmd) => suggestions(c, out, cmd).await,
     }
 }
 
@@ -391,7 +471,6 @@ mod tests {
     use clap::Parser;
 
     use super::glossary::split_term;
-    use crate::args::parse_column;
 
     #[derive(Parser, Debug)]
     struct TestCli {
@@ -468,6 +547,27 @@ mod tests {
             .is_ok()
         );
         assert!(parse(&["classify", "sales.orders.orders", "secret"]).is_err());
+        let CatalogCommand::Suggestions(SuggestionCommand::Reject { column, kind }) = parse(&[
+            "suggestions",
+            "reject",
+            "sales.customers.customers.email",
+            "email",
+        ])
+        .unwrap() else {
+            panic!("not a reject")
+        };
+        assert_eq!((column.column.as_str(), kind.as_str()), ("email", "email"));
+        assert!(parse(&["suggestions", "confirm", "sales.customers", "email"]).is_err());
+        assert!(
+            parse(&[
+                "suggestions",
+                "list",
+                "sales.customers",
+                "--status",
+                "maybe"
+            ])
+            .is_err()
+        );
         assert_eq!(parse_column("a.b.c.d").unwrap().column, "d".to_string());
         assert!(parse_column("a.b.c").is_err());
         assert!(split_term("business").is_err());

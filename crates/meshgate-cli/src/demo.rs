@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::Utc;
-use meshgate_core::access::{ColumnTags, DataFilter, Mask, TagMask};
+use meshgate_core::access::{DataFilter, Mask, TagMask};
 use meshgate_core::credential::TableTenancy;
 use meshgate_core::model::{
     DataProduct, Domain, NewAuditEvent, Principal, PrincipalKind, ProductTable, Team, TeamMember,
@@ -32,6 +32,7 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::json;
 
 use meshgate_server::AppState;
+use meshgate_server::catalog::suggestions::{Writer, after_create};
 use meshgate_server::error::ApiError;
 use meshgate_server::identity::issue_token;
 use meshgate_server::mesh::ensure_principal;
@@ -269,14 +270,12 @@ async fn ensure_items_product(
             let event =
                 NewAuditEvent::new(None, "product.create", "data_product", Some(id.to_string()))
                     .with_detail(json!({"name": "apps.items", "rows": report.rows, "by": "seed"}));
-            if let Err(e) = state
-                .store
-                .create_product(&product, std::slice::from_ref(&table), event)
-                .await
-            {
+            let tables = std::slice::from_ref(&table);
+            if let Err(e) = state.store.create_product(&product, tables, event).await {
                 meshgate_engine::storage::remove_location(&url);
                 return Err(e.to_string());
             }
+            after_create(state, Writer::Seed, domain, &product, tables).await;
             table
         }
     };
@@ -293,8 +292,10 @@ async fn ensure_items_product(
     Ok(())
 }
 
-/// The fine-grained part of the demo: a data filter `eu_only` on `sales.customers`, the
-/// customers' `email` tagged `pii`, and a mesh-wide default mask hashing `pii` columns.
+/// The fine-grained part of the demo: a data filter `eu_only` on `sales.customers` and a
+/// mesh-wide default mask hashing `pii` columns. Nobody tags the customers' `email`: automatic
+/// classification detects its e-mail addresses when the product is created and, in mode
+/// `apply` (the quickstart's), tags it `pii` itself.
 async fn ensure_access_demo(
     state: &AppState,
     sales: &Domain,
@@ -345,21 +346,6 @@ async fn ensure_access_demo(
         state
             .store
             .create_data_filter(&filter, event)
-            .await
-            .map_err(err)?;
-    }
-    let tagged = state.store.column_tags(table.id).await.map_err(err)?;
-    if !tagged.iter().any(|c| c.column == "email") {
-        let tags = ColumnTags {
-            table_id: table.id,
-            column: "email".into(),
-            tags: vec!["pii".into()],
-        };
-        let event = NewAuditEvent::new(None, "column.tag", "table", Some(table.id.to_string()))
-            .with_detail(json!({"table": "sales.customers.customers", "column": "email", "tags": ["pii"], "by": "seed"}));
-        state
-            .store
-            .set_column_tags(&tags, event)
             .await
             .map_err(err)?;
     }
@@ -434,10 +420,12 @@ async fn ensure_product(
         .with_detail(
             json!({"name": format!("{}.{name}", domain.name), "rows": report.rows, "by": "seed"}),
         );
-    if let Err(e) = state.store.create_product(&product, &[table], event).await {
+    let tables = [table];
+    if let Err(e) = state.store.create_product(&product, &tables, event).await {
         meshgate_engine::storage::remove_location(&url);
         return Err(e.to_string());
     }
+    after_create(state, Writer::Seed, domain, &product, &tables).await;
     Ok(())
 }
 

@@ -185,6 +185,12 @@ async fn quickstart(opts: ServerOpts) -> Result<(), String> {
             .map(|p| (*p).to_string())
             .collect();
     }
+    // The demo shows automatic classification masking on its own: customers' e-mail
+    // addresses are detected and hashed for everyone but their owners, with no manual tag.
+    config
+        .classification
+        .mode
+        .get_or_insert(meshgate_core::classification::ClassificationMode::Apply);
     meshgate_server::init_logging(config.log_format);
     let fresh = !config.data_dir.join("meshgate.db").exists() && config.store_url.is_none();
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -254,8 +260,10 @@ In another terminal, paste:
   MESHGATE_TOKEN=$BOB meshgate query "SELECT count(*) FROM sales.orders.orders"
 
   # fine-grained access: bob's team asks for customers; alice shares only EU rows
-  # (the demo's data filter `eu_only`) with names redacted; emails are tagged `pii`,
-  # which the mesh hashes for everyone but the owners
+  # (the demo's data filter `eu_only`) with names redacted; nobody tagged the emails:
+  # automatic classification detected them and tagged them `pii`, which the mesh hashes
+  # for everyone but the owners
+  MESHGATE_TOKEN=$ALICE meshgate suggestions list sales.customers
   SHARE2=$(MESHGATE_TOKEN=$BOB meshgate request-access sales.customers --reason "EU newsletter" -o id)
   MESHGATE_TOKEN=$ALICE meshgate data-filter list sales.customers.customers
   MESHGATE_TOKEN=$ALICE meshgate approve-subscription $SHARE2 --filter customers=eu_only --mask customers.name=redact

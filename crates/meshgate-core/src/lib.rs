@@ -8,6 +8,8 @@
 //! - [`token`]: API token generation and hashing.
 //! - [`access`]: masks, grant scopes, data filters, row rules, tag masks (docs/design/ACCESS.md).
 //! - [`catalog`]: metadata forms, enforcement rules, listing states, glossary, classification.
+//! - [`classification`]: automatic classification's suggested tags, and what detections and
+//!   decisions do to them and to column tags.
 //! - [`credential`]: signed, short-lived, tenant-scoped credentials (session policies).
 //! - [`snapshot`]: the access snapshot, what one principal may read, resolved from store rows.
 //! - [`files`]: product files: path rules, byte ranges, signed download URLs.
@@ -16,6 +18,7 @@
 
 pub mod access;
 pub mod catalog;
+pub mod classification;
 pub mod credential;
 pub mod error;
 pub mod files;

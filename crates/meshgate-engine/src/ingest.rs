@@ -229,7 +229,10 @@ pub async fn append_file_with(
 /// Runs the reading (and writing) of an uploaded file, turning a panic in a reader into
 /// [`Error::InvalidData`]: a file crafted to trip a reader is the caller's to fix, and the
 /// request it came with gets an answer.
-async fn unpanicked<T>(format: FileFormat, work: impl Future<Output = Result<T>>) -> Result<T> {
+pub(crate) async fn unpanicked<T>(
+    format: FileFormat,
+    work: impl Future<Output = Result<T>>,
+) -> Result<T> {
     match AssertUnwindSafe(work).catch_unwind().await {
         Ok(result) => result,
         Err(panic) => {
@@ -375,7 +378,7 @@ pub fn arrow_schema(table: &DeltaTable) -> Result<SchemaRef> {
     Ok(snapshot.snapshot().arrow_schema())
 }
 
-async fn read_file(
+pub(crate) async fn read_file(
     ctx: &SessionContext,
     file: &Path,
     format: FileFormat,

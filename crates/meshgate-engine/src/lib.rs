@@ -11,6 +11,8 @@
 //! - [`query`]: a DataFusion session over exactly the tables a principal may see, under a
 //!   memory limit and a timeout.
 //! - [`rows`]: appending JSON rows atomically, and multi-tenant tables partitioned by tenant.
+//! - [`sampling`]: bounded samples of column values (the first rows of an upload or a table),
+//!   for automatic classification.
 //! - [`output`]: streaming encoders for query results (JSON, CSV, Arrow IPC).
 //! - [`sharing`]: Delta Sharing's view of a table (versions, files, change data feed) and
 //!   materialised snapshots of filtered or masked items.
@@ -26,6 +28,7 @@ pub mod output;
 pub mod policy;
 pub mod query;
 pub mod rows;
+pub mod sampling;
 pub mod secure;
 pub mod sharing;
 pub mod storage;

@@ -1,7 +1,8 @@
 //! The governed catalog (issue 7): listing states of products ([`listing`]), catalog metadata
 //! (table and column classification and tags in [`tags`], glossary terms attached to products
 //! and columns in [`terms`], a product's whole entry in [`entry`]), the domain hierarchy
-//! ([`hierarchy`]), and search (the API in [`find`], the index in [`search`] and [`index`]);
+//! ([`hierarchy`]), automatic classification's suggested tags ([`suggestions`]), and search
+//! (the API in [`find`], the index in [`search`] and [`index`]);
 //! metadata forms and enforcement rules are in [`forms`], the business glossary in
 //! [`glossary`], the checks of share requests in [`requests`]. The quickstart's demo catalog
 //! is the CLI's (`meshgate_cli::demo::catalog`).
@@ -29,6 +30,7 @@ pub mod index;
 pub mod listing;
 pub mod requests;
 pub mod search;
+pub mod suggestions;
 pub mod tags;
 pub mod terms;
 
@@ -45,6 +47,7 @@ pub fn routes() -> axum::Router<AppState> {
         .merge(entry::routes())
         .merge(terms::routes())
         .merge(tags::routes())
+        .merge(suggestions::routes())
         .merge(hierarchy::routes())
         .merge(forms::routes())
         .merge(glossary::routes())

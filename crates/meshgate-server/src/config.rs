@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
+use meshgate_core::classification::ClassificationMode;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -52,6 +53,59 @@ pub struct Config {
     pub auth: AuthSettings,
     /// Several replicas on one store (`[replicas]`, docs/design/REPLICAS.md).
     pub replicas: ReplicaSettings,
+    /// Automatic classification on create and append (`[classification]`,
+    /// docs/design/CLASSIFICATION.md).
+    pub classification: ClassificationSettings,
+}
+
+/// What automatic classification does on create and append (docs/design/CLASSIFICATION.md).
+/// The mesh's setting lives here, with its other policy switches (such as
+/// `lifecycle.allow_self_approval`), not in the store: see the design page, "Departures".
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClassificationSettings {
+    /// `off`, `suggest` (the default: detections are suggested tags owners confirm or
+    /// reject) or `apply` (a confident detection tags its column at once, so tag masks hash
+    /// it for every non-owner from the next query). `meshgate quickstart` makes it `apply`
+    /// unless it is set.
+    pub mode: Option<ClassificationMode>,
+    /// How many values of each column are sampled (the first rows of what is written), from
+    /// [`MIN_SAMPLE_VALUES`] to [`MAX_SAMPLE_VALUES`].
+    pub sample_values: usize,
+}
+
+/// The fewest values `classification.sample_values` may ask for: fewer and every column is
+/// judged by its name alone.
+pub const MIN_SAMPLE_VALUES: usize = meshgate_classify::MIN_VALUES;
+/// The most values `classification.sample_values` may ask for (the sample's rows are held in
+/// memory while it is classified).
+pub const MAX_SAMPLE_VALUES: usize = 100_000;
+
+impl Default for ClassificationSettings {
+    fn default() -> Self {
+        ClassificationSettings {
+            mode: None,
+            sample_values: 1000,
+        }
+    }
+}
+
+impl ClassificationSettings {
+    /// The mode in force: `suggest` unless set.
+    pub fn mode(&self) -> ClassificationMode {
+        self.mode.unwrap_or(ClassificationMode::Suggest)
+    }
+
+    /// Checks the settings a server cannot run with.
+    pub fn check(&self) -> Result<(), String> {
+        if !(MIN_SAMPLE_VALUES..=MAX_SAMPLE_VALUES).contains(&self.sample_values) {
+            return Err(format!(
+                "classification.sample_values is {}; use {MIN_SAMPLE_VALUES} to {MAX_SAMPLE_VALUES}",
+                self.sample_values
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// How replicas on one store keep in step and share the singleton tasks.
@@ -352,6 +406,7 @@ impl Default for Config {
             sharing: SharingSettings::default(),
             auth: AuthSettings::default(),
             replicas: ReplicaSettings::default(),
+            classification: ClassificationSettings::default(),
         }
     }
 }
@@ -523,6 +578,32 @@ mod tests {
             c.notifications.webhook_allow_hosts,
             ["hooks.internal.example", "127.0.0.1"]
         );
+        Ok(())
+    }
+
+    #[test]
+    fn classification_settings() -> Result<(), String> {
+        let c = Config::load(None)?;
+        assert_eq!(c.classification.mode(), ClassificationMode::Suggest);
+        assert_eq!(c.classification.sample_values, 1000);
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let f = dir.path().join("m.toml");
+        std::fs::write(
+            &f,
+            "[classification]\nmode = \"apply\"\nsample_values = 50\n",
+        )
+        .map_err(|e| e.to_string())?;
+        let c = Config::load(Some(&f))?;
+        assert_eq!(c.classification.mode, Some(ClassificationMode::Apply));
+        assert_eq!(c.classification.sample_values, 50);
+        c.classification.check()?;
+        std::fs::write(&f, "[classification]\nmode = \"always\"\n").map_err(|e| e.to_string())?;
+        assert!(Config::load(Some(&f)).is_err());
+        let few = ClassificationSettings {
+            sample_values: 5,
+            ..Default::default()
+        };
+        assert!(few.check().is_err());
         Ok(())
     }
 

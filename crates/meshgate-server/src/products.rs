@@ -306,6 +306,14 @@ pub async fn create_product(
             .with_detail(json!({"table": format!("{}.{}.{}", domain.name, product.name, table.name), "key": record.key_column, "separator": record.separator}));
         state.store.set_tenancy(&record, event).await?;
     }
+    crate::catalog::suggestions::after_create(
+        state,
+        crate::catalog::suggestions::Writer::Caller(caller),
+        &domain,
+        &product,
+        &tables,
+    )
+    .await;
     ProductView::load(state, caller, product).await
 }
 
@@ -407,6 +415,8 @@ pub async fn append_data(
         .tenancy(t.id)
         .await?
         .map(|t| crate::snapshot::engine_tenancy(&t));
+    crate::catalog::suggestions::before_append_file(state, caller, &t, &qualified, format, file)
+        .await;
     let report = ingest::append_file_with(file, format, &url, tenancy.as_ref()).await?;
     let described: std::collections::HashMap<String, String> = t
         .columns

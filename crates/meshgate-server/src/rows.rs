@@ -274,6 +274,7 @@ pub async fn append_rows(
             }
         }
     }
+    crate::catalog::suggestions::before_append_rows(state, caller, t, &rows).await;
     let location = url::Url::parse(&t.table.location).map_err(ApiError::internal)?;
     let engine_t = tenancy.as_ref().map(engine_tenancy);
     let report = meshgate_engine::rows::append_rows(&location, &rows, engine_t.as_ref()).await?;

@@ -59,6 +59,7 @@ impl AppState {
         crate::notify::setup::check_config(&config.notifications)?;
         config.sharing.check()?;
         config.query.check()?;
+        config.classification.check()?;
         let signin = crate::signin::tokens::SignIn::new(&config.auth)?;
         let store = meshgate_store::connect(&config.store_url())
             .await

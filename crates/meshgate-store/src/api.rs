@@ -9,6 +9,7 @@ use meshgate_core::Result;
 mod access;
 mod audit;
 mod catalog;
+mod classification;
 mod credentials;
 mod glossary;
 mod grants;
@@ -28,6 +29,7 @@ mod shares;
 pub use access::AccessStore;
 pub use audit::{AuditFilter, AuditStore};
 pub use catalog::{CatalogRows, CatalogStore};
+pub use classification::ClassificationStore;
 pub use credentials::CredentialStore;
 pub use glossary::GlossaryStore;
 pub use grants::GrantStore;
@@ -64,6 +66,7 @@ pub trait Store:
     + PolicyStore
     + CredentialStore
     + CatalogStore
+    + ClassificationStore
     + GlossaryStore
     + NotifyStore
     + RecipientStore

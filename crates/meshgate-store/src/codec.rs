@@ -59,6 +59,17 @@ pub(crate) fn int(row: &AnyRow, column: &str) -> Result<i64> {
     get(row, column)
 }
 
+/// A fraction between 0 and 1 kept in thousandths (a confidence), so that it reads back as
+/// the same `f64` on both backends.
+pub(crate) fn to_thousandths(value: f64) -> i64 {
+    (value.clamp(0.0, 1.0) * 1000.0).round() as i64
+}
+
+/// What [`to_thousandths`] wrote.
+pub(crate) fn thousandths(row: &AnyRow, column: &str) -> Result<f64> {
+    Ok(int(row, column)? as f64 / 1000.0)
+}
+
 pub(crate) fn uuid(row: &AnyRow, column: &str) -> Result<Uuid> {
     let s = text(row, column)?;
     Uuid::parse_str(&s).map_err(|e| unreadable(column, e))

@@ -44,6 +44,8 @@
 //! - `credentials`: storage credentials and their signing key ([`CredentialStore`])
 //! - `catalog`: listing, descriptions, table tags, form types and forms, rules, catalog rows
 //!   ([`CatalogStore`])
+//! - `classification`: automatic classification's suggested column tags
+//!   ([`ClassificationStore`])
 //! - `glossary`: glossaries, terms, term relations and links ([`GlossaryStore`])
 //! - `notify`: notifications, contacts, webhooks and deliveries ([`NotifyStore`])
 //! - `recipients`: Delta Sharing tokens and recipient settings ([`RecipientStore`])

@@ -8,6 +8,7 @@ use meshgate_core::catalog::{
     FormField, FormTargetKind, FormType, FormTypeRevision, Glossary, GlossaryTerm, ListingState,
     MetadataForm, RelationKind, Rule, RuleAction, TableTags, TermLink, TermRelation,
 };
+use meshgate_core::classification::{Suggestion, SuggestionStatus};
 use meshgate_core::credential::{Credential, TableTenancy};
 use meshgate_core::lifecycle::{ItemStatus, ShareStatus};
 use meshgate_core::model::{
@@ -385,6 +386,28 @@ impl Record for ColumnTags {
             table_id: uuid(row, "table_id")?,
             column: text(row, "column_name")?,
             tags: json::<Vec<String>>(row, "tags")?,
+        })
+    }
+}
+
+impl Record for Suggestion {
+    const TABLE: &str = "classification_suggestions";
+    const COLS: &str = "table_id, column_name, kind, confidence, evidence, tags, added_tags, \
+                        status, decided_by, created_at, updated_at";
+
+    fn from_row(row: &AnyRow) -> Result<Self> {
+        Ok(Suggestion {
+            table_id: uuid(row, "table_id")?,
+            column: text(row, "column_name")?,
+            kind: text(row, "kind")?,
+            confidence: crate::codec::thousandths(row, "confidence")?,
+            evidence: text(row, "evidence")?,
+            tags: json::<Vec<String>>(row, "tags")?,
+            added_tags: json::<Vec<String>>(row, "added_tags")?,
+            status: enum_of::<SuggestionStatus>(row, "status")?,
+            decided_by: opt_uuid(row, "decided_by")?,
+            created_at: time(row, "created_at")?,
+            updated_at: time(row, "updated_at")?,
         })
     }
 }

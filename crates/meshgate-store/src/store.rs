@@ -26,6 +26,7 @@ use uuid::Uuid;
 mod access;
 mod audit;
 mod catalog;
+mod classification;
 mod credentials;
 mod glossary;
 mod grants;

@@ -17,6 +17,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use meshgate_core::Error;
 use meshgate_core::access::{ColumnTags, DataFilter, GrantScope, Mask, RowRule, TagMask};
+use meshgate_core::classification::{
+    self, ClassificationMode, Decision, Detected, SuggestionStatus,
+};
 use meshgate_core::credential::{Credential, CredentialAction, SessionPolicy, TableTenancy};
 use meshgate_core::lifecycle::{ItemStatus, ShareStatus};
 use meshgate_core::model::MembershipSource;
@@ -177,6 +180,7 @@ suite!(
     open_jobs_count_what_runs_or_is_due_on_a_subject,
     job_leases_last_while_their_worker_renews_them,
     every_commit_moves_the_change_signal,
+    classification_changes_commit_only_from_what_they_were_planned_from,
 );
 
 // ----- fixtures -----
@@ -5813,5 +5817,162 @@ async fn job_leases_last_while_their_worker_renews_them(env: &Env) {
         s.renew_job_leases("alive", short).await.unwrap(),
         0,
         "no longer its"
+
+// ----- automatic classification -----
+
+fn detected(column: &str, kind: &str, confidence: f64) -> Detected {
+    Detected {
+        column: column.into(),
+        kind: kind.into(),
+        tags: vec!["pii".into(), format!("pii_{kind}"), "confidential".into()],
+        confidence,
+        evidence: format!(
+            "40 of 40 non-empty values are {kind}; the column name `{column}` matches"
+        ),
+        confident: confidence >= 0.9,
+    }
+}
+
+async fn classification_changes_commit_only_from_what_they_were_planned_from(env: &Env) {
+    let s = env.s();
+    let m = mesh(s).await;
+    let (orders, customers) = (&m.tables[0], &m.tables[1]);
+    s.set_column_tags(&tags_of(orders, "id", &["gdpr"]), audit("tags.set"))
+        .await
+        .unwrap();
+    let state = s.classification_state(orders.id).await.unwrap();
+    assert!(state.suggestions.is_empty());
+    assert_eq!(state.tags, vec![tags_of(orders, "id", &["gdpr"])]);
+    let v0 = s.policy_version().await.unwrap();
+    let r0 = s.get_product(m.product.id).await.unwrap().unwrap().revision;
+
+    // Mode apply: the confident detection tags its column, the other is only suggested.
+    let found = [
+        detected("email", "email", 0.95),
+        detected("id", "person_name", 0.613),
+    ];
+    let change = classification::on_detections(state, &found, ClassificationMode::Apply, now());
+    assert_eq!(change.notes.len(), 2);
+    let events = change
+        .notes
+        .iter()
+        .map(|n| audit(n.action))
+        .collect::<Vec<_>>();
+    s.change_classification(&change, events).await.unwrap();
+    let state = s.classification_state(orders.id).await.unwrap();
+    assert_eq!(
+        state.suggestions, change.suggestions,
+        "as written, by column"
+    );
+    assert_eq!(state.suggestions[0].kind, "email");
+    assert_eq!(state.suggestions[0].status, SuggestionStatus::Applied);
+    assert_eq!(state.suggestions[1].confidence, 0.613, "in thousandths");
+    assert_eq!(state.suggestions[1].status, SuggestionStatus::Pending);
+    assert_eq!(
+        s.column_tags(orders.id).await.unwrap(),
+        vec![
+            tags_of(orders, "email", &["pii", "pii_email", "confidential"]),
+            tags_of(orders, "id", &["gdpr"]),
+        ]
+    );
+    assert_eq!(
+        s.policy_version().await.unwrap(),
+        v0 + 1,
+        "tag masks apply at once"
+    );
+    assert_eq!(
+        s.get_product(m.product.id).await.unwrap().unwrap().revision,
+        r0 + 1
+    );
+    let actions = audit_actions(s).await;
+    assert_eq!(
+        actions[actions.len() - 2..],
+        [classification::APPLIED, classification::SUGGESTED]
+    );
+
+    // A change planned from an older state is refused and writes nothing.
+    let stale = classification::on_decision(
+        change.before.clone(),
+        "id",
+        "person_name",
+        Decision::Reject,
+        m.user.id,
+        now(),
+    );
+    assert!(stale.is_err(), "nothing to reject in the old state");
+    let stale = classification::on_detections(
+        change.before.clone(),
+        &[detected("phone", "phone", 0.97)],
+        ClassificationMode::Apply,
+        now(),
+    );
+    let before_audit = audit_actions(s).await;
+    let err = s
+        .change_classification(&stale, vec![audit("stale")])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Conflict { .. }), "{err}");
+    assert_eq!(audit_actions(s).await, before_audit);
+    assert_eq!(s.classification_state(orders.id).await.unwrap(), state);
+    assert_eq!(s.policy_version().await.unwrap(), v0 + 1);
+
+    // A decision: rejecting the applied one takes its tags off again.
+    let reject =
+        classification::on_decision(state, "email", "email", Decision::Reject, m.user.id, now())
+            .unwrap();
+    s.change_classification(&reject, vec![audit(classification::REJECTED)])
+        .await
+        .unwrap();
+    let state = s.classification_state(orders.id).await.unwrap();
+    assert_eq!(state.suggestions[0].status, SuggestionStatus::Rejected);
+    assert_eq!(state.suggestions[0].decided_by, Some(m.user.id));
+    assert_eq!(state.tags, vec![tags_of(orders, "id", &["gdpr"])]);
+    assert_eq!(s.policy_version().await.unwrap(), v0 + 2);
+
+    // A change of suggestions alone moves neither the policy version nor the revision.
+    let other = s.classification_state(customers.id).await.unwrap();
+    let pending = classification::on_detections(
+        other,
+        &[detected("name", "person_name", 0.7)],
+        ClassificationMode::Apply,
+        now(),
+    );
+    assert!(pending.column_tags.is_empty());
+    s.change_classification(&pending, vec![audit(classification::SUGGESTED)])
+        .await
+        .unwrap();
+    assert_eq!(s.policy_version().await.unwrap(), v0 + 2);
+    let listed = s.product_suggestions(m.product.id).await.unwrap();
+    assert_eq!(listed.len(), 3);
+    assert!(
+        listed
+            .windows(2)
+            .all(|w| (w[0].table_id, &w[0].column) <= (w[1].table_id, &w[1].column))
+    );
+
+    // A missing table: NotFound, for reads and writes.
+    let ghost = new_id();
+    let err = s.classification_state(ghost).await.unwrap_err();
+    assert!(
+        matches!(err, Error::NotFound { what: "table", .. }),
+        "{err}"
+    );
+    let mut lost = pending.clone();
+    lost.before.table_id = ghost;
+    let err = s.change_classification(&lost, vec![]).await.unwrap_err();
+    assert!(
+        matches!(err, Error::NotFound { what: "table", .. }),
+        "{err}"
+    );
+
+    // Deleting the product deletes its suggestions.
+    s.delete_product(m.product.id, audit("product.delete"))
+        .await
+        .unwrap();
+    assert!(
+        s.product_suggestions(m.product.id)
+            .await
+            .unwrap()
+            .is_empty()
     );
 }

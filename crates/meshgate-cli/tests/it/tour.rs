@@ -238,6 +238,47 @@ fn quickstart_tour_shutdown_and_restart() {
     let stderr = server.fails(bob, &["query", "SELECT count(*) FROM sales.orders.orders"]);
     assert!(stderr.contains("not found"), "{stderr}");
 
+    // nobody tagged the customers' emails: automatic classification detected and tagged
+    // them when the demo was seeded (the quickstart applies confident detections)
+    let listed = server.json(
+        alice,
+        &["suggestions", "list", "sales.customers", "-o", "json"],
+    );
+    let email = listed
+        .as_array()
+        .expect("suggestions")
+        .iter()
+        .find(|s| s["column"] == "email")
+        .unwrap_or_else(|| panic!("no suggestion on `email`: {listed}"));
+    assert_eq!(
+        (&email["kind"], &email["status"]),
+        (&Value::from("email"), &Value::from("applied")),
+        "{email}"
+    );
+    let evidence = email["evidence"].as_str().expect("evidence");
+    assert!(!evidence.contains("@example.com"), "{evidence}");
+    let table = server.ok(alice, &["suggestions", "list", "sales.customers"]);
+    assert!(
+        table.contains("applied") && table.contains("pii_email"),
+        "{table}"
+    );
+    // owners decide on suggestions: a rejection takes the tags off, a confirmation puts
+    // them back (the orders' customer e-mails were detected too)
+    let column = "sales.orders.orders.customer_email";
+    let rejected = server.json(
+        alice,
+        &["suggestions", "reject", column, "email", "-o", "json"],
+    );
+    assert_eq!(rejected["status"], "rejected", "{rejected}");
+    let confirmed = server.json(
+        alice,
+        &["suggestions", "confirm", column, "email", "-o", "json"],
+    );
+    assert_eq!(confirmed["status"], "confirmed", "{confirmed}");
+    assert_eq!(confirmed["decided_by"], "alice", "{confirmed}");
+    let stderr = server.fails(bob, &["suggestions", "reject", column, "email"]);
+    assert!(stderr.contains("may not"), "{stderr}");
+
     // fine-grained access: EU rows only, names redacted, `pii` emails hashed by the tag mask
     let id2 = server.ok(
         bob,

@@ -159,3 +159,56 @@ async fn bad_files_are_rejected_and_leave_nothing() {
     assert!(FileFormat::parse("xlsx").is_err());
     assert_eq!(FileFormat::parse("JSONL").unwrap(), FileFormat::JsonLines);
 }
+
+/// Classification samples (docs/design/CLASSIFICATION.md): the first rows of a table, and of a
+/// file to append read with the table's schema (a multi-tenant table's derived column aside).
+#[tokio::test]
+async fn samples_are_the_first_rows_as_text() {
+    use meshgate_engine::rows::Tenancy;
+    use meshgate_engine::sampling;
+    let dir = tempfile::tempdir().unwrap();
+    let root = root(&dir);
+    let csv = dir.path().join("people.csv");
+    let mut text = String::from("key,email,score\n");
+    for i in 0..50 {
+        text.push_str(&format!("t1-{i},user{i}@example.com,{i}\n"));
+    }
+    std::fs::write(&csv, &text).unwrap();
+    let loc = root.table_url(uuid::Uuid::now_v7(), "people").unwrap();
+    let tenancy = Tenancy {
+        key_column: "key".into(),
+        separator: Some("-".into()),
+    };
+    ingest::create_table_with(&csv, FileFormat::Csv, &loc, "people", Some(&tenancy))
+        .await
+        .unwrap();
+    let sample = sampling::of_table(&loc, 20).await.unwrap();
+    let names: Vec<&str> = sample.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["key", "email", "score"], "no tenant column");
+    assert!(sample.iter().all(|c| c.values.len() == 20));
+    assert!(
+        sample[1]
+            .values
+            .iter()
+            .flatten()
+            .all(|v| v.ends_with("@example.com")),
+        "{:?}",
+        sample[1].values
+    );
+    assert_eq!(sample[2].data_type, "Int64");
+
+    let more = dir.path().join("more.csv");
+    std::fs::write(&more, "key,email,score\nt1-90,zed@example.com,7\n").unwrap();
+    let sample = sampling::of_file(&more, FileFormat::Csv, Some(&loc), 1000)
+        .await
+        .unwrap();
+    assert_eq!(sample[1].values, [Some("zed@example.com".to_string())]);
+    assert_eq!(sample[2].data_type, "Int64", "the table's type");
+    // A file that does not read is the sample's error too.
+    std::fs::write(&more, "key,email,score\nt1-91,x@example.com,not-a-number\n").unwrap();
+    assert!(
+        sampling::of_file(&more, FileFormat::Csv, Some(&loc), 1000)
+            .await
+            .is_err()
+    );
+}

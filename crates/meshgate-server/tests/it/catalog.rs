@@ -900,7 +900,8 @@ async fn classification_is_a_tag_that_tag_masks_consume() {
         .await
         .ok(StatusCode::OK);
     assert_eq!(v["tags"], json!(["restricted"]));
-    // The email column keeps its `pii` tag beside its classification.
+    // The email column keeps the `pii` tags automatic classification gave it beside its
+    // classification (which the detection had made `confidential` already).
     let v = m
         .put(
             "alice",
@@ -909,7 +910,7 @@ async fn classification_is_a_tag_that_tag_masks_consume() {
         )
         .await
         .ok(StatusCode::OK);
-    assert_eq!(v["tags"], json!(["pii", "confidential"]));
+    assert_eq!(v["tags"], json!(["pii", "pii_email", "confidential"]));
     let v = m
         .put(
             "alice",
@@ -920,7 +921,7 @@ async fn classification_is_a_tag_that_tag_masks_consume() {
         .ok(StatusCode::OK);
     assert_eq!(
         v["tags"],
-        json!(["pii", "internal"]),
+        json!(["pii", "pii_email", "internal"]),
         "one classification at a time"
     );
     let msg = m
@@ -1079,6 +1080,19 @@ async fn search_covers_metadata_with_facets_ranking_and_visibility() {
         "the broader term's description"
     );
     assert!(products(&search(&m, "bob", "term=business.vip&q=orders").await).is_empty());
+    // Automatic classification tagged the e-mail columns of both demo products (`pii`,
+    // `pii_email`, `confidential`); alice rejects the orders' detection, which takes its tags
+    // off again, and classifies the orders table `internal`.
+    let mut detected = products(&search(&m, "bob", "tag=pii_email").await);
+    detected.sort();
+    assert_eq!(detected, ["sales.customers", "sales.orders"]);
+    m.post(
+        "alice",
+        "/api/v1/products/sales/orders/tables/orders/columns/customer_email/suggestions/email/reject",
+        &json!({}),
+    )
+    .await
+    .ok(StatusCode::OK);
     m.put(
         "alice",
         "/api/v1/products/sales/orders/tables/orders/classification",
@@ -1091,11 +1105,20 @@ async fn search_covers_metadata_with_facets_ranking_and_visibility() {
     assert_eq!(r["total"], 2);
     assert_eq!(facet(&r, "domain"), [("sales".to_string(), 2)]);
     assert_eq!(facet(&r, "team"), [("sales.core".to_string(), 2)]);
+    let one = |v: &str| (v.to_string(), 1);
     assert_eq!(
         facet(&r, "tag"),
-        [("internal".to_string(), 1), ("pii".to_string(), 1)]
+        [
+            one("confidential"),
+            one("internal"),
+            one("pii"),
+            one("pii_email")
+        ]
     );
-    assert_eq!(facet(&r, "classification"), [("internal".to_string(), 1)]);
+    assert_eq!(
+        facet(&r, "classification"),
+        [one("confidential"), one("internal")]
+    );
     assert_eq!(facet(&r, "term"), [("business.vip".to_string(), 1)]);
     assert_eq!(
         products(&search(&m, "bob", "tag=pii").await),

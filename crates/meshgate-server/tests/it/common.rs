@@ -148,11 +148,15 @@ pub fn assert_mentions(message: &str, needle: &str) {
     );
 }
 
+/// A test server's configuration: the defaults, with automatic classification applying
+/// confident detections as the quickstart does (the demo's customer e-mails are tagged so).
 fn config(dir: &Path) -> Config {
-    Config {
+    let mut config = Config {
         data_dir: dir.to_path_buf(),
         ..Config::default()
-    }
+    };
+    config.classification.mode = Some(meshgate_core::classification::ClassificationMode::Apply);
+    config
 }
 
 fn multipart(parts: &[(&str, Option<&str>, &[u8])]) -> Vec<u8> {

@@ -13,6 +13,7 @@ mod common;
 mod access;
 mod api;
 mod catalog;
+mod classification;
 mod console;
 mod credentials;
 mod error_bodies;

@@ -158,6 +158,9 @@ impl ProductStore for SqlStore {
                  (SELECT id FROM product_tables WHERE product_id = $1)",
                 "DELETE FROM metadata_forms WHERE product_id = $1",
                 "DELETE FROM glossary_term_links WHERE product_id = $1",
+                // Its classification suggestions (docs/design/CLASSIFICATION.md).
+                "DELETE FROM classification_suggestions WHERE table_id IN \
+                 (SELECT id FROM product_tables WHERE product_id = $1)",
                 "DELETE FROM product_tables WHERE product_id = $1",
                 "DELETE FROM products WHERE id = $1",
             ] {
