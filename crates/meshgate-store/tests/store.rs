@@ -5817,6 +5817,8 @@ async fn job_leases_last_while_their_worker_renews_them(env: &Env) {
         s.renew_job_leases("alive", short).await.unwrap(),
         0,
         "no longer its"
+    );
+}
 
 // ----- automatic classification -----
 
