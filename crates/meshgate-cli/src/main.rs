@@ -4,6 +4,7 @@
 
 mod access;
 mod args;
+mod audit;
 mod body;
 mod catalog;
 mod client;

@@ -239,25 +239,9 @@ pub enum ClientCommand {
     /// URL prefixes under which teams may register existing delta tables (mesh admins)
     #[command(subcommand)]
     ExternalLocation(crate::locations::ExternalLocationCommand),
-    /// read the audit log (mesh admins)
-    Audit {
-        /// only events after this sequence number
-        #[arg(long, value_name = "SEQ")]
-        after: Option<u64>,
-        /// only events by this principal
-        #[arg(long, value_name = "NAME")]
-        actor: Option<String>,
-        /// only actions starting with this prefix, e.g. `share.`
-        #[arg(long, value_name = "PREFIX")]
-        action: Option<String>,
-        /// only events about this object id
-        #[arg(long, value_name = "ID")]
-        object: Option<String>,
-        /// at most this many events
-        #[arg(long, value_name = "N")]
-        limit: Option<u32>,
-    },
-}
+    /// read the audit log, verify its hash chain and signed digests, export it (mesh admins
+    /// and auditors)
+    Audit(crate::audit::AuditArgs),
 
 #[derive(clap::Args, Debug)]
 pub struct RequestAccessArgs {
@@ -489,23 +473,7 @@ pub async fn run(opts: &ClientOpts, cmd: ClientCommand) -> Result<()> {
         ClientCommand::Recipient(cmd) => crate::recipients::recipient(&c, out, cmd).await,
         ClientCommand::Sharing(cmd) => crate::recipients::sharing(&c, out, cmd).await,
         ClientCommand::ExternalLocation(cmd) => crate::locations::run(&c, out, cmd).await,
-        ClientCommand::Audit {
-            after,
-            actor,
-            action,
-            object,
-            limit,
-        } => {
-            let query = [
-                ("after", after.map(|a| a.to_string())),
-                ("actor", actor),
-                ("action", action),
-                ("object", object),
-                ("limit", limit.map(|l| l.to_string())),
-            ];
-            let v = c.get(&["audit"], &query).await?;
-            show_list(out, &v, output::AUDIT)
-        }
+        ClientCommand::Audit(args) => crate::audit::run(&c, out, args).await,
     }
 }
 

@@ -609,6 +609,10 @@ pub struct AuditEvent {
     pub request_id: Option<String>,
     /// Free-form details: from/to states, reason, tables, rows, duration.
     pub detail: serde_json::Value,
+    /// Its place in the tamper-evident chain (docs/design/AUDIT.md); `None` for events
+    /// written before the chain began, or outside meshgate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain: Option<crate::audit_chain::ChainLink>,
 }
 
 /// An audit event before the store assigns its sequence number.

@@ -411,6 +411,7 @@ mod tests {
             outcome: Outcome::Success,
             request_id: None,
             detail,
+            chain: None,
         }
     }
 

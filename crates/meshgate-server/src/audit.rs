@@ -1,6 +1,13 @@
 //! Reading the audit log: `GET /audit`, for those who may read it (admins and auditors),
 //! events oldest first with the actor's name. Writing it is every operation's own work, in
-//! the same store call as its change (docs/design/ARCHITECTURE.md §Invariants).
+//! the same store call as its change (docs/design/ARCHITECTURE.md §Invariants); the store
+//! links each event into the tamper-evident chain as it commits.
+//!
+//! - `chain`: what verification and export read (the chain, events outside it, digests, keys);
+//! - `digests`: the signer of digests (docs/design/AUDIT.md).
+
+pub mod chain;
+pub mod digests;
 
 use std::collections::HashMap;
 

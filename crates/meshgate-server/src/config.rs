@@ -56,6 +56,23 @@ pub struct Config {
     /// Automatic classification on create and append (`[classification]`,
     /// docs/design/CLASSIFICATION.md).
     pub classification: ClassificationSettings,
+    /// The audit log's signed digests (`[audit]`, docs/design/AUDIT.md).
+    pub audit: AuditSettings,
+}
+
+/// The audit plane (docs/design/AUDIT.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditSettings {
+    /// How often the replica holding the digest lease signs a digest of the chain's new events,
+    /// in seconds: the longest an event stays chained but unsigned.
+    pub digest_secs: u64,
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        AuditSettings { digest_secs: 300 }
+    }
 }
 
 /// What automatic classification does on create and append (docs/design/CLASSIFICATION.md).
@@ -407,6 +424,7 @@ impl Default for Config {
             auth: AuthSettings::default(),
             replicas: ReplicaSettings::default(),
             classification: ClassificationSettings::default(),
+            audit: AuditSettings::default(),
         }
     }
 }

@@ -81,7 +81,7 @@ pub(crate) fn opt_uuid(row: &AnyRow, column: &str) -> Result<Option<Uuid>> {
         .transpose()
 }
 
-fn from_micros(column: &str, micros: i64) -> Result<DateTime<Utc>> {
+pub(crate) fn from_micros(column: &str, micros: i64) -> Result<DateTime<Utc>> {
     DateTime::from_timestamp_micros(micros)
         .ok_or_else(|| unreadable(column, format_args!("timestamp {micros} out of range")))
 }

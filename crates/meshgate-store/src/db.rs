@@ -245,13 +245,19 @@ impl SqlStore {
 
     /// Runs `body` in one write transaction: commits what it wrote if it returns `Ok`, rolls
     /// all of it back if it returns `Err`, and returns what it returned. A change, its audit
-    /// event(s) and its jobs are written by one `body`, so they commit or vanish together.
+    /// event(s) and its jobs are written by one `body`, so they commit or vanish together; the
+    /// events are linked into the audit chain just before the commit (`chain.rs`).
     pub(crate) async fn write<T>(
         &self,
         body: impl AsyncFnOnce(&mut AnyConnection) -> Result<T>,
     ) -> Result<T> {
         let mut w = self.begin_write().await?;
-        let result = body(w.conn()).await;
+        let (result, events) = crate::chain::collecting(body(w.conn())).await;
+        // The audit events it wrote join the chain last, just before the commit.
+        let result = match result {
+            Ok(value) => crate::chain::seal(w.conn(), &events).await.map(|()| value),
+            Err(e) => Err(e),
+        };
         let committed = w.finish(result).await?;
         self.signal.send_modify(|n| *n = n.wrapping_add(1));
         Ok(committed)

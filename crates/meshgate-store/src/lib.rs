@@ -62,6 +62,7 @@
 //! its statements, audit events and jobs in one transaction).
 
 mod api;
+mod chain;
 mod codec;
 mod db;
 mod record;

@@ -3,6 +3,7 @@
 //! (`SqlStore::get`, `SqlStore::list`, `fetch_one`, `fetch_list`) take a record type instead of
 //! a column list and a mapping function.
 
+use meshgate_core::audit_chain::{AuditDigest, AuditKey, ChainLink};
 use meshgate_core::access::{ColumnTags, DataFilter, Mask, RowRule, TagMask};
 use meshgate_core::catalog::{
     FormField, FormTargetKind, FormType, FormTypeRevision, Glossary, GlossaryTerm, ListingState,
@@ -474,7 +475,7 @@ impl Record for Job {
 impl Record for AuditEvent {
     const TABLE: &str = "audit_events";
     const COLS: &str = "seq, at, actor_id, action, object_type, object_id, outcome, request_id, \
-         detail";
+         detail, chain_pos, prev_hash, hash";
 
     fn from_row(row: &AnyRow) -> Result<Self> {
         Ok(AuditEvent {
@@ -487,6 +488,44 @@ impl Record for AuditEvent {
             outcome: enum_of::<Outcome>(row, "outcome")?,
             request_id: opt_text(row, "request_id")?,
             detail: json(row, "detail")?,
+            chain: match get::<Option<i64>>(row, "chain_pos")? {
+                Some(pos) => Some(ChainLink {
+                    pos,
+                    prev_hash: opt_text(row, "prev_hash")?.unwrap_or_default(),
+                    hash: opt_text(row, "hash")?.unwrap_or_default(),
+                }),
+                None => None,
+            },
+        })
+    }
+}
+
+impl Record for AuditDigest {
+    const TABLE: &str = "audit_digests";
+    const COLS: &str = "from_pos, to_pos, last_hash, prev_digest, at, key_id, signature";
+
+    fn from_row(row: &AnyRow) -> Result<Self> {
+        Ok(AuditDigest {
+            from_pos: int(row, "from_pos")?,
+            to_pos: int(row, "to_pos")?,
+            last_hash: text(row, "last_hash")?,
+            prev_digest: text(row, "prev_digest")?,
+            at: time(row, "at")?,
+            key_id: text(row, "key_id")?,
+            signature: text(row, "signature")?,
+        })
+    }
+}
+
+impl Record for AuditKey {
+    const TABLE: &str = "audit_keys";
+    const COLS: &str = "id, public_key, created_at";
+
+    fn from_row(row: &AnyRow) -> Result<Self> {
+        Ok(AuditKey {
+            id: text(row, "id")?,
+            public_key: text(row, "public_key")?,
+            created_at: time(row, "created_at")?,
         })
     }
 }

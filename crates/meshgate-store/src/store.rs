@@ -308,15 +308,18 @@ impl SqlStore {
 
 // ----- writes -----
 
-/// Appends an audit event in the transaction of the change it describes.
+/// Appends an audit event in the transaction of the change it describes; the transaction links
+/// it into the chain when it commits (`chain.rs`).
 async fn insert_audit(conn: &mut AnyConnection, event: &NewAuditEvent) -> Result<i64> {
     let detail = to_json("audit detail", &event.detail)?;
+    // The time as stored (microseconds), so that the chain's hash is over what is read back.
+    let at = ts(chrono::Utc::now());
     let row = sqlx::query(
         "INSERT INTO audit_events \
          (at, actor_id, action, object_type, object_id, outcome, request_id, detail) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING seq",
     )
-    .bind(ts(chrono::Utc::now()))
+    .bind(at)
     .bind(opt_id(event.actor_id))
     .bind(event.action.as_str())
     .bind(event.object_type.as_str())
@@ -327,7 +330,20 @@ async fn insert_audit(conn: &mut AnyConnection, event: &NewAuditEvent) -> Result
     .fetch_one(conn)
     .await
     .map_err(|e| internal("append to the audit log", e))?;
-    codec::int(&row, "seq")
+    let seq = codec::int(&row, "seq")?;
+    crate::chain::push(meshgate_core::model::AuditEvent {
+        seq,
+        at: codec::from_micros("at", at)?,
+        actor_id: event.actor_id,
+        action: event.action.clone(),
+        object_type: event.object_type.clone(),
+        object_id: event.object_id.clone(),
+        outcome: event.outcome,
+        request_id: event.request_id.clone(),
+        detail: event.detail.clone(),
+        chain: None,
+    })?;
+    Ok(seq)
 }
 
 /// Marks a change to what anyone may read (see [`crate::GrantStore::policy_version`]).

@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use meshgate_core::Error;
+use meshgate_core::audit_chain;
 use meshgate_core::access::{ColumnTags, DataFilter, GrantScope, Mask, RowRule, TagMask};
 use meshgate_core::classification::{
     self, ClassificationMode, Decision, Detected, SuggestionStatus,
@@ -181,6 +182,8 @@ suite!(
     job_leases_last_while_their_worker_renews_them,
     every_commit_moves_the_change_signal,
     classification_changes_commit_only_from_what_they_were_planned_from,
+    audit_events_form_one_chain_under_concurrent_writers,
+    audit_tampering_in_the_database_is_named,
 );
 
 // ----- fixtures -----
@@ -5976,5 +5979,271 @@ async fn classification_changes_commit_only_from_what_they_were_planned_from(env
             .await
             .unwrap()
             .is_empty()
+    );
+}
+
+// ----- the audit chain (docs/design/AUDIT.md) -----
+
+/// Verifies the store's whole chain as `meshgate audit verify` does, through the store.
+async fn verify_chain(s: &dyn Store) -> audit_chain::Report {
+    let mut v = audit_chain::Verifier::new(s.audit_keys().await.unwrap(), None);
+    v.digests(&s.audit_digests(1, 1000).await.unwrap());
+    let head = s.audit_head().await.unwrap();
+    let mut next = 1;
+    loop {
+        let page = s.audit_chain(next, 1000).await.unwrap();
+        for e in &page {
+            v.event(e);
+            next = e.chain.as_ref().unwrap().pos + 1;
+        }
+        if page.len() < 1000 {
+            break;
+        }
+    }
+    for e in s.audit_outside_chain(0, 1000).await.unwrap() {
+        v.outside(&e);
+    }
+    v.finish(Some(head.pos))
+}
+
+/// Signs a digest of everything chained since the last one, as the server's signer does.
+async fn sign_digest(s: &dyn Store) -> audit_chain::AuditDigest {
+    let head = s.audit_head().await.unwrap();
+    let last = s.last_audit_digest().await.unwrap();
+    let (key, pkcs8) = s.audit_signing_key().await.unwrap();
+    let mut d = audit_chain::AuditDigest {
+        from_pos: last.as_ref().map_or(1, |d| d.to_pos + 1),
+        to_pos: head.pos,
+        last_hash: head.hash,
+        prev_digest: last
+            .as_ref()
+            .map_or(audit_chain::GENESIS.to_string(), |d| d.digest_hash()),
+        at: now(),
+        key_id: key.id,
+        signature: String::new(),
+    };
+    audit_chain::sign_digest(&pkcs8, &mut d).unwrap();
+    assert!(s.add_audit_digest(&d).await.unwrap(), "a new digest is added");
+    assert!(!s.add_audit_digest(&d).await.unwrap(), "not twice");
+    d
+}
+
+/// Writers in parallel (single events, and changes that write several): every event lands in
+/// the one chain, positions 1..=n with no gap, each linked to the one before, the head at n;
+/// a rolled-back change leaves no position behind.
+async fn audit_events_form_one_chain_under_concurrent_writers(env: &Env) {
+    let store = env.store.clone();
+    let mut tasks = Vec::new();
+    for i in 0..24 {
+        let s = store.clone();
+        tasks.push(tokio::spawn(async move {
+            for j in 0..5 {
+                s.append_audit(
+                    NewAuditEvent::new(None, "query.run", "table", Some(format!("t{i}-{j}")))
+                        .with_detail(serde_json::json!({"rows": j, "by": i})),
+                )
+                .await
+                .unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    // A change that fails (a duplicate name) rolls its event back with it.
+    let sales = domain(env.s(), "sales").await;
+    let dup = Domain {
+        id: new_id(),
+        ..sales
+    };
+    assert!(env.s().create_domain(&dup, audit("domain.create")).await.is_err());
+    let s = env.s();
+    let head = s.audit_head().await.unwrap();
+    assert_eq!(head.pos, 121, "120 reads and one domain");
+    let chain = s.audit_chain(1, 1000).await.unwrap();
+    let positions: Vec<i64> = chain.iter().map(|e| e.chain.as_ref().unwrap().pos).collect();
+    assert_eq!(positions, (1..=121).collect::<Vec<_>>());
+    assert!(s.audit_outside_chain(0, 1000).await.unwrap().is_empty());
+    let report = verify_chain(s).await;
+    assert!(report.intact(), "{:?}", report.problems);
+    assert_eq!(report.checked, 121);
+    // The digest vouches for all of it, and the report says so.
+    sign_digest(s).await;
+    append(s, 3).await;
+    let report = verify_chain(s).await;
+    assert!(report.intact(), "{:?}", report.problems);
+    assert_eq!((report.digests, report.signed_to, report.checked), (1, 121, 124));
+    // Public halves only, one key, whose id the digest names.
+    let keys = s.audit_keys().await.unwrap();
+    assert_eq!(keys.len(), 1);
+    assert_eq!(s.audit_signing_key().await.unwrap().0, keys[0]);
+}
+
+async fn append(s: &dyn Store, n: usize) {
+    for i in 0..n {
+        s.append_audit(
+            NewAuditEvent::new(None, "file.download", "file", Some(format!("f{i}")))
+                .with_detail(serde_json::json!({"bytes": i})),
+        )
+        .await
+        .unwrap();
+    }
+}
+
+/// Editing, inserting and deleting rows of `audit_events` directly in the database: each is
+/// named by the verifier, down to the event; a chain rewritten with recomputed hashes is caught
+/// by the signed digest.
+async fn audit_tampering_in_the_database_is_named(env: &Env) {
+    let s = env.s();
+    append(s, 10).await;
+    sign_digest(s).await;
+    append(s, 2).await;
+    assert!(verify_chain(s).await.intact());
+    sqlx::any::install_default_drivers();
+    let mut db = sqlx::AnyConnection::connect(&env.url).await.unwrap();
+    let first = |r: audit_chain::Report| {
+        assert!(!r.intact(), "tampering went unnoticed");
+        r.problems[0].clone()
+    };
+
+    // Changed: one event's detail.
+    let seq_of = async |db: &mut sqlx::AnyConnection, pos: i64| -> i64 {
+        let row = sqlx::query("SELECT seq FROM audit_events WHERE chain_pos = $1")
+            .bind(pos)
+            .fetch_one(db)
+            .await
+            .unwrap();
+        sqlx::Row::get::<i64, _>(&row, "seq")
+    };
+    let seq5 = seq_of(&mut db, 5).await;
+    db.execute(r#"UPDATE audit_events SET detail = '{"bytes":4000000000}' WHERE chain_pos = 5"#)
+        .await
+        .unwrap();
+    let p = first(verify_chain(s).await);
+    assert!(
+        matches!(&p, audit_chain::Problem::Changed { pos: 5, seq, .. } if *seq == seq5),
+        "{p}"
+    );
+    assert!(p.to_string().contains("#5"), "{p}");
+    db.execute(r#"UPDATE audit_events SET detail = '{"bytes":4}' WHERE chain_pos = 5"#)
+        .await
+        .unwrap();
+    assert!(verify_chain(s).await.intact(), "restored");
+
+    // Changed, with the forger recomputing that event's hash: the next event's link breaks.
+    let events = s.audit_chain(1, 1000).await.unwrap();
+    let mut forged = events[2].clone();
+    forged.actor_id = Some(new_id());
+    let link = forged.chain.clone().unwrap();
+    let hash = audit_chain::link_hash(&link.prev_hash, link.pos, &forged);
+    sqlx::query("UPDATE audit_events SET actor_id = $1, hash = $2 WHERE chain_pos = 3")
+        .bind(forged.actor_id.unwrap().to_string())
+        .bind(hash)
+        .execute(&mut db)
+        .await
+        .unwrap();
+    let p = first(verify_chain(s).await);
+    assert!(matches!(p, audit_chain::Problem::Relinked { pos: 4, .. }), "{p}");
+    sqlx::query("UPDATE audit_events SET actor_id = NULL, hash = $1 WHERE chain_pos = 3")
+        .bind(link.hash.as_str())
+        .execute(&mut db)
+        .await
+        .unwrap();
+    assert!(verify_chain(s).await.intact(), "restored");
+
+    // Rewritten: every hash from position 2 on recomputed (and the head moved): only the
+    // digest, which the forger cannot sign, tells.
+    let mut rewritten = events.clone();
+    rewritten[1].detail = serde_json::json!({"bytes": 0, "forged": true});
+    let mut prev = rewritten[0].chain.as_ref().unwrap().hash.clone();
+    for e in &mut rewritten[1..] {
+        let pos = e.chain.as_ref().unwrap().pos;
+        let hash = audit_chain::link_hash(&prev, pos, e);
+        sqlx::query(
+            "UPDATE audit_events SET detail = $1, prev_hash = $2, hash = $3 WHERE chain_pos = $4",
+        )
+        .bind(e.detail.to_string())
+        .bind(prev.as_str())
+        .bind(hash.as_str())
+        .bind(pos)
+        .execute(&mut db)
+        .await
+        .unwrap();
+        prev = hash;
+    }
+    sqlx::query("UPDATE audit_chain_head SET hash = $1")
+        .bind(prev.as_str())
+        .execute(&mut db)
+        .await
+        .unwrap();
+    let p = first(verify_chain(s).await);
+    assert!(
+        matches!(p, audit_chain::Problem::Rewritten { from: 1, to: 10, .. }),
+        "{p}"
+    );
+    for e in &events {
+        let link = e.chain.as_ref().unwrap();
+        sqlx::query(
+            "UPDATE audit_events SET detail = $1, prev_hash = $2, hash = $3 WHERE chain_pos = $4",
+        )
+        .bind(e.detail.to_string())
+        .bind(link.prev_hash.as_str())
+        .bind(link.hash.as_str())
+        .bind(link.pos)
+        .execute(&mut db)
+        .await
+        .unwrap();
+    }
+    sqlx::query("UPDATE audit_chain_head SET hash = $1")
+        .bind(events.last().unwrap().chain.as_ref().unwrap().hash.as_str())
+        .execute(&mut db)
+        .await
+        .unwrap();
+    assert!(verify_chain(s).await.intact(), "restored");
+
+    // Inserted: a row written straight into the table.
+    db.execute(
+        "INSERT INTO audit_events (at, action, object_type, outcome, detail) \
+         VALUES (0, 'grant.create', 'grant', 'success', '{}')",
+    )
+    .await
+    .unwrap();
+    let p = first(verify_chain(s).await);
+    assert!(
+        matches!(&p, audit_chain::Problem::Inserted { action, .. } if action == "grant.create"),
+        "{p}"
+    );
+    db.execute("DELETE FROM audit_events WHERE chain_pos IS NULL")
+        .await
+        .unwrap();
+    assert!(verify_chain(s).await.intact(), "removed");
+
+    // Deleted: an event in the middle, then the last ones (the head still counts them).
+    db.execute("DELETE FROM audit_events WHERE chain_pos = 7")
+        .await
+        .unwrap();
+    let p = first(verify_chain(s).await);
+    assert_eq!(p, audit_chain::Problem::Deleted { from: 7, to: 7 });
+    assert!(p.to_string().contains("#7 was deleted"), "{p}");
+    db.execute("DELETE FROM audit_events WHERE chain_pos >= 11")
+        .await
+        .unwrap();
+    let problems = verify_chain(s).await.problems;
+    assert!(
+        problems.contains(&audit_chain::Problem::Deleted { from: 11, to: 12 }),
+        "{problems:?}"
+    );
+    // A tail deleted together with the head moved back: the digest still counts to 10.
+    db.execute("DELETE FROM audit_events WHERE chain_pos >= 9")
+        .await
+        .unwrap();
+    sqlx::query("UPDATE audit_chain_head SET pos = 8")
+        .execute(&mut db)
+        .await
+        .unwrap();
+    let problems = verify_chain(s).await.problems;
+    assert!(
+        problems.contains(&audit_chain::Problem::Deleted { from: 9, to: 10 }),
+        "{problems:?}"
     );
 }

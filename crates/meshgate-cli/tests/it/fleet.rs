@@ -13,6 +13,7 @@ use meshgate_core::lifecycle::{ItemStatus, ShareStatus};
 use meshgate_core::model::{Grantee, ShareDetail};
 use meshgate_store::{AuditFilter, ShareFilter, Store};
 use serde_json::Value;
+use sqlx::{Connection, Executor};
 use uuid::Uuid;
 
 use crate::common::{EXE, clean_env, free_port, healthz};
@@ -147,16 +148,21 @@ impl Server {
         self.log()
     }
 
-    /// Runs a CLI verb that must succeed and returns its stdout.
-    pub fn ok(&self, token: &str, args: &[&str]) -> String {
+    /// Runs a CLI verb against this server, whatever its outcome.
+    pub fn cli(&self, token: &str, args: &[&str]) -> std::process::Output {
         let mut command = Command::new(EXE);
-        let out = clean_env(&mut command)
+        clean_env(&mut command)
             .args(args)
             .env("MESHGATE_URL", &self.url)
             .env("MESHGATE_TOKEN", token)
             .stdin(Stdio::null())
             .output()
-            .expect("run the meshgate cli");
+            .expect("run the meshgate cli")
+    }
+
+    /// Runs a CLI verb that must succeed and returns its stdout.
+    pub fn ok(&self, token: &str, args: &[&str]) -> String {
+        let out = self.cli(token, args);
         assert!(
             out.status.success(),
             "`meshgate {}` failed\nstdout: {}\nstderr: {}\nserver log:\n{}",
@@ -500,6 +506,65 @@ pub async fn audit_chain(store: &dyn Store, detail: &ShareDetail, ctx: &str) {
     if detail.share.status == ShareStatus::Processed {
         for needed in ["share.approve", "share.start", "share.finish"] {
             assert!(actions.contains(&needed), "{ctx}: no {needed}: {actions:?}");
+        }
+    }
+}
+
+// ----- PostgreSQL -----
+
+/// The variable naming the PostgreSQL server the suites test on.
+pub const PG_VAR: &str = "MESHGATE_TEST_POSTGRES_URL";
+
+/// The PostgreSQL server to test on; `None` (with a note) when it is not set outside CI.
+pub fn postgres_url() -> Option<String> {
+    match std::env::var(PG_VAR) {
+        Ok(url) => Some(url),
+        Err(_) if std::env::var_os("CI").is_some() => {
+            panic!("{PG_VAR} is not set but CI is: this test needs PostgreSQL")
+        }
+        Err(_) => {
+            eprintln!("note: {PG_VAR} is not set; skipping this test");
+            None
+        }
+    }
+}
+
+/// A fresh schema on the test server, and the store URL that uses it.
+pub struct Schema {
+    base: String,
+    pub name: String,
+    pub url: String,
+}
+
+impl Schema {
+    pub async fn create(base: &str) -> Schema {
+        let mut admin = sqlx::PgConnection::connect(base)
+            .await
+            .unwrap_or_else(|e| panic!("{PG_VAR} is set but PostgreSQL is unreachable: {e}"));
+        let name = format!("meshgate_test_{}", Uuid::now_v7().simple());
+        admin
+            .execute(format!("CREATE SCHEMA {name}").as_str())
+            .await
+            .expect("create a schema");
+        let sep = if base.contains('?') { '&' } else { '?' };
+        Schema {
+            base: base.to_string(),
+            url: format!("{base}{sep}options[search_path]={name}"),
+            name,
+        }
+    }
+
+    pub async fn drop_it(self) {
+        match sqlx::PgConnection::connect(&self.base).await {
+            Ok(mut admin) => {
+                if let Err(e) = admin
+                    .execute(format!("DROP SCHEMA {} CASCADE", self.name).as_str())
+                    .await
+                {
+                    eprintln!("note: could not drop schema {}: {e}", self.name);
+                }
+            }
+            Err(e) => eprintln!("note: could not drop schema {}: {e}", self.name),
         }
     }
 }

@@ -10,6 +10,7 @@
 mod common;
 mod fleet;
 
+mod audit;
 mod catalog;
 mod crash;
 mod lifecycle;

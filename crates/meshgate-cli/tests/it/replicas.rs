@@ -62,16 +62,14 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use reqwest::Method;
 use serde_json::{Value, json};
-use sqlx::{Connection, Executor};
 use uuid::Uuid;
 
 use crate::common::init_store;
 use crate::fleet::{
     Acked, Launch, PRODUCT, Server, TABLES, TEAM, any_in_progress, check, create_product, drain,
-    grant_expected, id_of, set_up, table_csv, tail,
+    Schema, grant_expected, id_of, postgres_url, set_up, table_csv, tail,
 };
 
-const PG_VAR: &str = "MESHGATE_TEST_POSTGRES_URL";
 const S3_VAR: &str = "MESHGATE_TEST_S3_ROOT";
 const SEED_VAR: &str = "MESHGATE_REPLICAS_SEED";
 const SECS_VAR: &str = "MESHGATE_REPLICAS_SECS";
@@ -157,61 +155,8 @@ async fn three_replicas_on_object_storage() {
     run(&base, Some(root), Duration::from_secs(25)).await;
 }
 
-/// The PostgreSQL server to test on; `None` (with a note) when it is not set outside CI.
-fn postgres_url() -> Option<String> {
-    match std::env::var(PG_VAR) {
-        Ok(url) => Some(url),
-        Err(_) if std::env::var_os("CI").is_some() => {
-            panic!("{PG_VAR} is not set but CI is: the replica tests need PostgreSQL")
-        }
-        Err(_) => {
-            eprintln!("note: {PG_VAR} is not set; skipping the replica tests");
-            None
-        }
-    }
-}
-
 // ----- the fleet -----
 
-/// A fresh schema on the test server, and the store URL that uses it.
-struct Schema {
-    base: String,
-    name: String,
-    url: String,
-}
-
-impl Schema {
-    async fn create(base: &str) -> Schema {
-        let mut admin = sqlx::PgConnection::connect(base)
-            .await
-            .unwrap_or_else(|e| panic!("{PG_VAR} is set but PostgreSQL is unreachable: {e}"));
-        let name = format!("meshgate_test_{}", Uuid::now_v7().simple());
-        admin
-            .execute(format!("CREATE SCHEMA {name}").as_str())
-            .await
-            .expect("create a schema");
-        let sep = if base.contains('?') { '&' } else { '?' };
-        Schema {
-            base: base.to_string(),
-            url: format!("{base}{sep}options[search_path]={name}"),
-            name,
-        }
-    }
-
-    async fn drop_it(self) {
-        match sqlx::PgConnection::connect(&self.base).await {
-            Ok(mut admin) => {
-                if let Err(e) = admin
-                    .execute(format!("DROP SCHEMA {} CASCADE", self.name).as_str())
-                    .await
-                {
-                    eprintln!("note: could not drop schema {}: {e}", self.name);
-                }
-            }
-            Err(e) => eprintln!("note: could not drop schema {}: {e}", self.name),
-        }
-    }
-}
 
 /// One replica: how it is launched, its current process (`None` while it is down), and how
 /// many calls that make jobs are in flight on it (the killer waits for one).

@@ -10,13 +10,15 @@ pub enum Singleton {
     Scheduler,
     Dispatcher,
     SnapshotCollector,
+    AuditDigests,
 }
 
 impl Singleton {
-    pub const ALL: [Singleton; 3] = [
+    pub const ALL: [Singleton; 4] = [
         Singleton::Scheduler,
         Singleton::Dispatcher,
         Singleton::SnapshotCollector,
+        Singleton::AuditDigests,
     ];
 
     /// The lease's name in the store.
@@ -25,6 +27,7 @@ impl Singleton {
             Singleton::Scheduler => "scheduler",
             Singleton::Dispatcher => "notification-dispatcher",
             Singleton::SnapshotCollector => "snapshot-collector",
+            Singleton::AuditDigests => "audit-digests",
         }
     }
 }
@@ -33,7 +36,7 @@ impl Singleton {
 #[derive(Debug)]
 pub struct Leases {
     holder: String,
-    held_until: Mutex<[Option<Instant>; 3]>,
+    held_until: Mutex<[Option<Instant>; Singleton::ALL.len()]>,
 }
 
 impl Default for Leases {
@@ -46,7 +49,7 @@ impl Leases {
     pub fn new() -> Leases {
         Leases {
             holder: format!("replica-{}", uuid::Uuid::now_v7()),
-            held_until: Mutex::new([None; 3]),
+            held_until: Mutex::new([None; Singleton::ALL.len()]),
         }
     }
 

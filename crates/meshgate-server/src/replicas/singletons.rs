@@ -1,5 +1,6 @@
 //! The tasks only one replica of a mesh may run at a time — the scheduler (expiry, reminders,
-//! verification), the notification dispatcher and the snapshot collector — and the leases
+//! verification), the notification dispatcher, the snapshot collector and the audit digest
+//! signer — and the leases
 //! that say which replica that is (docs/design/REPLICAS.md §Singletons).
 //!
 //! One loop per process ([`run`]) claims or renews every task's lease in the store each
@@ -12,7 +13,8 @@
 //! A lease alone cannot rule out a round on two replicas (a holder stalled longer than its
 //! lease acts on after it ran out), so each task's writes also refuse to apply twice: the
 //! scheduler's acts are versioned share changes, the dispatcher moves a cursor with
-//! compare-and-set, and the collector deletes only what is unused.
+//! compare-and-set, the collector deletes only what is unused, and a digest's range start is
+//! its key.
 
 use std::time::{Duration, Instant};
 

@@ -1,7 +1,8 @@
-//! SQL and the audit log: `POST /query` (the data plane; operations in `query.rs`) and
-//! `GET /audit` (`audit.rs`).
+//! SQL and the audit log: `POST /query` (the data plane; operations in `query.rs`), `GET
+//! /audit` (`audit.rs`) and what verifies it: `GET /audit/chain`, `/audit/outside`,
+//! `/audit/digests`, `/audit/keys` (`audit/chain.rs`).
 
-use axum::Router;
+use axum::{Json, Router};
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::Response;
@@ -17,6 +18,10 @@ pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/query", post(query))
         .route("/audit", get(audit))
+        .route("/audit/chain", get(audit_chain))
+        .route("/audit/outside", get(audit_outside))
+        .route("/audit/digests", get(audit_digests))
+        .route("/audit/keys", get(audit_keys))
 }
 
 #[utoipa::path(
@@ -68,4 +73,78 @@ pub(crate) async fn audit(
     Params(q): Params<audit::AuditQuery>,
 ) -> ApiResult<Response> {
     audit::respond(&state, &caller, q).await
+}
+
+#[utoipa::path(
+    get,
+    path = "/audit/chain",
+    operation_id = "audit_chain",
+    tag = "audit",
+    params(audit::chain::ChainQuery),
+    responses(
+        (status = 200, description = "The chain's head, and its events from a position on, in chain order, each with its link", body = audit::chain::ChainPage),
+        crate::error::ApiErrors,
+    ),
+)]
+pub(crate) async fn audit_chain(
+    State(state): State<AppState>,
+    caller: Caller,
+    Params(q): Params<audit::chain::ChainQuery>,
+) -> ApiResult<Json<audit::chain::ChainPage>> {
+    Ok(Json(audit::chain::chain(&state, &caller, q).await?))
+}
+
+#[utoipa::path(
+    get,
+    path = "/audit/outside",
+    operation_id = "audit_outside",
+    tag = "audit",
+    params(audit::chain::OutsideQuery),
+    responses(
+        (status = 200, description = "Events in the log but not in the chain (written outside meshgate), oldest first", body = Vec<meshgate_core::model::AuditEvent>),
+        crate::error::ApiErrors,
+    ),
+)]
+pub(crate) async fn audit_outside(
+    State(state): State<AppState>,
+    caller: Caller,
+    Params(q): Params<audit::chain::OutsideQuery>,
+) -> ApiResult<Json<Vec<meshgate_core::model::AuditEvent>>> {
+    Ok(Json(audit::chain::outside(&state, &caller, q).await?))
+}
+
+#[utoipa::path(
+    get,
+    path = "/audit/digests",
+    operation_id = "audit_digests",
+    tag = "audit",
+    params(audit::chain::ChainQuery),
+    responses(
+        (status = 200, description = "The signed digests of the chain, in order", body = Vec<meshgate_core::audit_chain::AuditDigest>),
+        crate::error::ApiErrors,
+    ),
+)]
+pub(crate) async fn audit_digests(
+    State(state): State<AppState>,
+    caller: Caller,
+    Params(q): Params<audit::chain::ChainQuery>,
+) -> ApiResult<Json<Vec<meshgate_core::audit_chain::AuditDigest>>> {
+    Ok(Json(audit::chain::digests(&state, &caller, q).await?))
+}
+
+#[utoipa::path(
+    get,
+    path = "/audit/keys",
+    operation_id = "audit_keys",
+    tag = "audit",
+    responses(
+        (status = 200, description = "The public keys that sign digests (Ed25519, base64)", body = Vec<meshgate_core::audit_chain::AuditKey>),
+        crate::error::ApiErrors,
+    ),
+)]
+pub(crate) async fn audit_keys(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<meshgate_core::audit_chain::AuditKey>>> {
+    Ok(Json(audit::chain::keys(&state, &caller).await?))
 }

@@ -3,6 +3,7 @@
 
 use async_trait::async_trait;
 use meshgate_core::Result;
+use meshgate_core::audit_chain::{AuditDigest, AuditKey, ChainHead};
 use meshgate_core::model::{AuditEvent, NewAuditEvent};
 use uuid::Uuid;
 
@@ -40,4 +41,27 @@ pub trait AuditStore: Send + Sync + 'static {
     ) -> Result<Vec<AuditEvent>>;
     /// The highest sequence number in the log (0 when it is empty).
     async fn last_audit_seq(&self) -> Result<i64>;
+
+    // ----- the chain and its digests (docs/design/AUDIT.md) -----
+
+    /// The end of the chain as last committed.
+    async fn audit_head(&self) -> Result<ChainHead>;
+    /// Chained events from position `from_pos` on, in chain order, at most `limit` (capped at
+    /// 1000).
+    async fn audit_chain(&self, from_pos: i64, limit: u32) -> Result<Vec<AuditEvent>>;
+    /// Events after `after_seq` that are in the log but not in the chain, leaving out those
+    /// written before the chain began; at most `limit` (capped at 1000).
+    async fn audit_outside_chain(&self, after_seq: i64, limit: u32) -> Result<Vec<AuditEvent>>;
+    /// Every key that has signed or signs digests, oldest first (public halves only).
+    async fn audit_keys(&self) -> Result<Vec<AuditKey>>;
+    /// The key digests are signed with now and its PKCS#8 document; made on first use.
+    async fn audit_signing_key(&self) -> Result<(AuditKey, Vec<u8>)>;
+    /// Digests whose range starts at or after `from_pos`, in order, at most `limit` (capped at
+    /// 1000).
+    async fn audit_digests(&self, from_pos: i64, limit: u32) -> Result<Vec<AuditDigest>>;
+    /// The newest digest, if any.
+    async fn last_audit_digest(&self) -> Result<Option<AuditDigest>>;
+    /// Adds a digest; `false` if one for its range's start exists already (another replica
+    /// wrote it first).
+    async fn add_audit_digest(&self, digest: &AuditDigest) -> Result<bool>;
 }

@@ -3,10 +3,12 @@
 
 use crate::codec;
 use async_trait::async_trait;
-use meshgate_core::Result;
+use base64::Engine as _;
+use meshgate_core::audit_chain::{self, AuditDigest, AuditKey, ChainHead};
 use meshgate_core::model::{AuditEvent, NewAuditEvent};
+use meshgate_core::{Error, Result};
 
-use super::{Args, fetch_list, insert_audit};
+use super::{Args, ToArg, fetch_list, insert_audit};
 use crate::db::SqlStore;
 use crate::record::Record;
 use crate::{AuditFilter, AuditStore};
@@ -85,5 +87,125 @@ impl AuditStore for SqlStore {
             .await
             .map_err(|e| crate::db::internal("read the audit log", e))?;
         crate::codec::int(&row, "seq")
+    }
+
+    async fn audit_head(&self) -> Result<ChainHead> {
+        let row = self
+            .row(
+                "read the audit chain",
+                "SELECT pos, hash, since_seq FROM audit_chain_head WHERE id = 1",
+                &[],
+            )
+            .await?
+            .ok_or_else(|| Error::internal("the audit chain has no head"))?;
+        Ok(ChainHead {
+            pos: codec::int(&row, "pos")?,
+            hash: codec::text(&row, "hash")?,
+            since_seq: codec::int(&row, "since_seq")?,
+        })
+    }
+
+    async fn audit_chain(&self, from_pos: i64, limit: u32) -> Result<Vec<AuditEvent>> {
+        let sql = AuditEvent::select("WHERE chain_pos >= $1 ORDER BY chain_pos LIMIT $2");
+        let limit = i64::from(limit.min(AUDIT_MAX_LIMIT));
+        self.list("read the audit chain", &sql, &[&from_pos, &limit])
+            .await
+    }
+
+    async fn audit_outside_chain(&self, after_seq: i64, limit: u32) -> Result<Vec<AuditEvent>> {
+        let sql = AuditEvent::select(
+            "WHERE chain_pos IS NULL AND seq > $1 \
+             AND seq > (SELECT since_seq FROM audit_chain_head WHERE id = 1) \
+             ORDER BY seq LIMIT $2",
+        );
+        let limit = i64::from(limit.min(AUDIT_MAX_LIMIT));
+        self.list("read the audit log", &sql, &[&after_seq, &limit])
+            .await
+    }
+
+    async fn audit_keys(&self) -> Result<Vec<AuditKey>> {
+        let sql = AuditKey::select("ORDER BY created_at, id");
+        self.list("read the audit keys", &sql, &[]).await
+    }
+
+    async fn audit_signing_key(&self) -> Result<(AuditKey, Vec<u8>)> {
+        let sql = "SELECT id, public_key, created_at, private_key FROM audit_keys \
+                   ORDER BY created_at DESC, id DESC LIMIT 1";
+        let row = match self.row("read the audit signing key", sql, &[]).await? {
+            Some(row) => row,
+            None => {
+                // The first caller makes it; a replica racing it may add a second, and either
+                // signs (every key stays trusted).
+                let (key, pkcs8) = audit_chain::new_signing_key(chrono::Utc::now())?;
+                let private = base64::engine::general_purpose::STANDARD.encode(pkcs8);
+                let args: [&dyn ToArg; 4] = [
+                    &key.id,
+                    &key.public_key,
+                    &private,
+                    &codec::ts(key.created_at),
+                ];
+                self.write(async |conn| {
+                    super::exec(
+                        conn,
+                        "store the audit signing key",
+                        "INSERT INTO audit_keys (id, public_key, private_key, created_at) \
+                         SELECT $1, $2, $3, $4 WHERE NOT EXISTS (SELECT 1 FROM audit_keys)",
+                        &Args::of(&args),
+                    )
+                    .await
+                })
+                .await?;
+                self.row("read the audit signing key", sql, &[])
+                    .await?
+                    .ok_or_else(|| Error::internal("the audit signing key is missing"))?
+            }
+        };
+        let key = <AuditKey as Record>::from_row(&row)?;
+        let pkcs8 = base64::engine::general_purpose::STANDARD
+            .decode(codec::text(&row, "private_key")?)
+            .map_err(|_| Error::internal("the audit signing key is unreadable"))?;
+        Ok((key, pkcs8))
+    }
+
+    async fn audit_digests(&self, from_pos: i64, limit: u32) -> Result<Vec<AuditDigest>> {
+        let sql = AuditDigest::select("WHERE from_pos >= $1 ORDER BY from_pos LIMIT $2");
+        let limit = i64::from(limit.min(AUDIT_MAX_LIMIT));
+        self.list("read the audit digests", &sql, &[&from_pos, &limit])
+            .await
+    }
+
+    async fn last_audit_digest(&self) -> Result<Option<AuditDigest>> {
+        let sql = AuditDigest::select("ORDER BY from_pos DESC LIMIT 1");
+        Ok(self
+            .list("read the audit digests", &sql, &[])
+            .await?
+            .into_iter()
+            .next())
+    }
+
+    async fn add_audit_digest(&self, d: &AuditDigest) -> Result<bool> {
+        let args: [&dyn ToArg; 7] = [
+            &d.from_pos,
+            &d.to_pos,
+            &d.last_hash,
+            &d.prev_digest,
+            &codec::ts(d.at),
+            &d.key_id,
+            &d.signature,
+        ];
+        let added = self
+            .write(async |conn| {
+                super::exec(
+                    conn,
+                    "store an audit digest",
+                    "INSERT INTO audit_digests \
+                     (from_pos, to_pos, last_hash, prev_digest, at, key_id, signature) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+                    &Args::of(&args),
+                )
+                .await
+            })
+            .await?;
+        Ok(added == 1)
     }
 }
