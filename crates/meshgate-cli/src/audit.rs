@@ -1,5 +1,6 @@
-//! `meshgate audit …`: read the audit log (mesh admins and auditors), verify its hash chain and
-//! signed digests, export its closed segments (docs/design/AUDIT.md).
+//! `meshgate audit …`: read the audit log (mesh admins), verify its hash chain and signed
+//! digests, export its closed segments, see and replay its stream to SIEM sinks
+//! (docs/design/AUDIT.md).
 //!
 //! Verification happens here, in the client, with the same code the server links events with
 //! (`meshgate_core::audit_chain`): the server only hands over the chain, the events outside it,
@@ -18,7 +19,7 @@ use serde::Deserialize;
 use url::Url;
 
 use crate::client::Client;
-use crate::output::{self, Column, OutputFormat, show_list};
+use crate::output::{self, Column, OutputFormat, show_list, show_record};
 
 /// A page of events or digests, as the server caps it.
 const PAGE: usize = 1000;
@@ -87,7 +88,28 @@ pub enum AuditCommand {
     },
     /// the public keys that sign digests
     Keys,
+    /// the SIEM sinks of the server's configuration: where each is, how far behind, its last
+    /// failure
+    Sinks,
+    /// deliver the stream to a sink again from a chain position on
+    Replay {
+        /// the sink's name
+        name: String,
+        /// the first position to deliver again (1: everything)
+        #[arg(long, value_name = "POS")]
+        from: i64,
+    },
 }
+
+const SINK: &[Column] = &[
+    Column::path("name", "name"),
+    Column::path("kind", "kind"),
+    Column::path("pos", "pos"),
+    Column::path("behind", "behind"),
+    Column::path("delivered_at", "delivered_at"),
+    Column::path("failures", "failures"),
+    Column::path("last_error", "last_error"),
+];
 
 pub async fn run(c: &Client, out: OutputFormat, args: AuditArgs) -> Result<()> {
     match args.command {
@@ -113,6 +135,20 @@ pub async fn run(c: &Client, out: OutputFormat, args: AuditArgs) -> Result<()> {
             print_report(&report)
         }
         Some(AuditCommand::Export { to }) => export(c, &to).await,
+        Some(AuditCommand::Sinks) => {
+            let v = c.get(&["audit", "sinks"], &[]).await?;
+            show_list(out, &v, SINK)
+        }
+        Some(AuditCommand::Replay { name, from }) => {
+            let v = c
+                .json(
+                    reqwest::Method::POST,
+                    &["audit", "sinks", &name, "replay"],
+                    &serde_json::json!({ "from": from }),
+                )
+                .await?;
+            show_record(out, &v, SINK)
+        }
     }
 }
 

@@ -242,6 +242,7 @@ pub enum ClientCommand {
     /// read the audit log, verify its hash chain and signed digests, export it (mesh admins
     /// and auditors)
     Audit(crate::audit::AuditArgs),
+}
 
 #[derive(clap::Args, Debug)]
 pub struct RequestAccessArgs {

@@ -615,6 +615,22 @@ pub struct AuditEvent {
     pub chain: Option<crate::audit_chain::ChainLink>,
 }
 
+/// Where one follower of the audit chain is: a SIEM sink of the stream (`sink:<name>`) or the
+/// unusual-read detector (docs/design/AUDIT.md).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AuditCursor {
+    pub name: String,
+    /// The last chain position done (0: none yet).
+    pub pos: i64,
+    pub delivered_at: Option<DateTime<Utc>>,
+    /// Failed attempts since the last delivery.
+    pub failures: i64,
+    /// What the last failed attempt ran into.
+    pub last_error: Option<String>,
+    pub updated_at: DateTime<Utc>,
+}
+
 /// An audit event before the store assigns its sequence number.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NewAuditEvent {

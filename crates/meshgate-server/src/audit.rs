@@ -4,10 +4,13 @@
 //! links each event into the tamper-evident chain as it commits.
 //!
 //! - `chain`: what verification and export read (the chain, events outside it, digests, keys);
-//! - `digests`: the signer of digests (docs/design/AUDIT.md).
+//! - `digests`: the signer of digests;
+//! - `stream`: the whole stream to SIEM sinks, with its cursors and replays
+//!   (docs/design/AUDIT.md).
 
 pub mod chain;
 pub mod digests;
+pub mod stream;
 
 use std::collections::HashMap;
 

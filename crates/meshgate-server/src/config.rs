@@ -67,11 +67,100 @@ pub struct AuditSettings {
     /// How often the replica holding the digest lease signs a digest of the chain's new events,
     /// in seconds: the longest an event stays chained but unsigned.
     pub digest_secs: u64,
+    /// Where the whole audit stream goes (`[[audit.sinks]]`): SIEM webhooks and NDJSON files.
+    /// Only the configuration declares sinks, never the API: a sink receives every event.
+    pub sinks: Vec<AuditSink>,
 }
 
 impl Default for AuditSettings {
     fn default() -> Self {
-        AuditSettings { digest_secs: 300 }
+        AuditSettings {
+            digest_secs: 300,
+            sinks: Vec::new(),
+        }
+    }
+}
+
+/// One destination of the audit stream: a webhook or a directory of NDJSON files.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditSink {
+    /// Its name (its cursor in the store is kept under it): letters, digits, `-` and `_`.
+    pub name: String,
+    /// An `http(s)` URL that batches are POSTed to as NDJSON, signed with `secret`.
+    pub webhook: Option<String>,
+    /// The HMAC-SHA-256 key of the webhook's `X-Meshgate-Signature` (at least 16 characters).
+    pub secret: Option<String>,
+    /// A directory the events are appended to, in files `audit-<first position>.ndjson`.
+    pub file: Option<PathBuf>,
+    /// A file is closed and a new one started once it holds this many KiB.
+    pub rotate_kib: u64,
+    /// At most this many events per delivery.
+    pub batch: u32,
+}
+
+impl Default for AuditSink {
+    fn default() -> Self {
+        AuditSink {
+            name: String::new(),
+            webhook: None,
+            secret: None,
+            file: None,
+            rotate_kib: 64 * 1024,
+            batch: 500,
+        }
+    }
+}
+
+impl AuditSettings {
+    /// Refuses sinks that could not deliver: a bad name, two with one name, neither or both of
+    /// `webhook` and `file`, a webhook without a secret or not over HTTP(S).
+    pub fn check(&self) -> Result<(), String> {
+        let mut names = std::collections::BTreeSet::new();
+        for sink in &self.sinks {
+            let name = &sink.name;
+            let valid = !name.is_empty()
+                && name.len() <= 64
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            if !valid {
+                return Err(format!(
+                    "audit.sinks: name `{name}`: use 1 to 64 letters, digits, `-` or `_`"
+                ));
+            }
+            if !names.insert(name.as_str()) {
+                return Err(format!("audit.sinks: two sinks are named `{name}`"));
+            }
+            match (&sink.webhook, &sink.file) {
+                (Some(url), None) => {
+                    let parsed = url::Url::parse(url)
+                        .map_err(|e| format!("audit.sinks `{name}`: webhook `{url}`: {e}"))?;
+                    if !matches!(parsed.scheme(), "http" | "https") {
+                        return Err(format!(
+                            "audit.sinks `{name}`: the webhook must be an http(s) URL"
+                        ));
+                    }
+                    if sink.secret.as_ref().is_none_or(|s| s.len() < 16) {
+                        return Err(format!(
+                            "audit.sinks `{name}`: a webhook needs a `secret` of at least 16 characters"
+                        ));
+                    }
+                }
+                (None, Some(_)) => {}
+                _ => {
+                    return Err(format!(
+                        "audit.sinks `{name}`: give either `webhook` or `file`"
+                    ));
+                }
+            }
+            if sink.batch == 0 || sink.rotate_kib == 0 {
+                return Err(format!(
+                    "audit.sinks `{name}`: `batch` and `rotate_kib` must be above 0"
+                ));
+            }
+        }
+        Ok(())
     }
 }
 

@@ -276,7 +276,7 @@ pub async fn serve_on(
 /// The background loops of a serving process, each named and each stopped by `stop`: the
 /// share worker, the change feed, the singleton leases, and the singleton tasks — the
 /// notification dispatcher, the scheduler (expiry, reminders, verification), the Delta
-/// Sharing snapshot collector and the audit digest signer — which act only while this replica holds their lease
+/// Sharing snapshot collector, the audit digest signer and the audit stream — which act only while this replica holds their lease
 /// (docs/design/REPLICAS.md).
 fn background(state: &AppState, stop: &CancellationToken) -> JoinSet<&'static str> {
     let mut set = JoinSet::new();
@@ -321,6 +321,12 @@ fn background(state: &AppState, stop: &CancellationToken) -> JoinSet<&'static st
     set.spawn(async move {
         audit::digests::run(s, st).await;
         "the audit digest signer"
+    });
+    let s = state.clone();
+    let st = stop.clone();
+    set.spawn(async move {
+        audit::stream::run(s, st).await;
+        "the audit stream"
     });
     set
 }

@@ -101,6 +101,8 @@ impl Modify for Security {
         crate::routes::data::audit_outside,
         crate::routes::data::audit_digests,
         crate::routes::data::audit_keys,
+        crate::routes::data::audit_sinks,
+        crate::routes::data::audit_sink_replay,
         crate::access::filters::list_filters,
         crate::access::filters::create_filter,
         crate::access::filters::get_filter,

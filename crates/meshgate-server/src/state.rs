@@ -60,6 +60,7 @@ impl AppState {
         config.sharing.check()?;
         config.query.check()?;
         config.classification.check()?;
+        config.audit.check()?;
         let signin = crate::signin::tokens::SignIn::new(&config.auth)?;
         let store = meshgate_store::connect(&config.store_url())
             .await

@@ -13,7 +13,7 @@ use meshgate_core::classification::{Suggestion, SuggestionStatus};
 use meshgate_core::credential::{Credential, TableTenancy};
 use meshgate_core::lifecycle::{ItemStatus, ShareStatus};
 use meshgate_core::model::{
-    ApiToken, AuditEvent, Column, DataProduct, Domain, ExternalLocation, FileGrant, Grant, Grantee,
+    ApiToken, AuditEvent, AuditCursor, Column, DataProduct, Domain, ExternalLocation, FileGrant, Grant, Grantee,
     Health, ItemKind, Job, JobKind, Outcome, Permission, Principal, PrincipalKind, ProductTable,
     RecipientFederation, RecipientSettings, Session, SessionMethod, Share, ShareItem, ShareLog,
     ShareTerms, SharingToken, SharingTokenKind, SignInAttempt, Team, TeamMember, TeamRole,
@@ -513,6 +513,22 @@ impl Record for AuditDigest {
             at: time(row, "at")?,
             key_id: text(row, "key_id")?,
             signature: text(row, "signature")?,
+        })
+    }
+}
+
+impl Record for AuditCursor {
+    const TABLE: &str = "audit_cursors";
+    const COLS: &str = "name, pos, delivered_at, failures, last_error, updated_at";
+
+    fn from_row(row: &AnyRow) -> Result<Self> {
+        Ok(AuditCursor {
+            name: text(row, "name")?,
+            pos: int(row, "pos")?,
+            delivered_at: opt_time(row, "delivered_at")?,
+            failures: int(row, "failures")?,
+            last_error: opt_text(row, "last_error")?,
+            updated_at: time(row, "updated_at")?,
         })
     }
 }

@@ -198,3 +198,204 @@ fn first_segment(export: &Path) -> std::path::PathBuf {
     names.sort();
     names.remove(0)
 }
+
+// ----- the stream to SIEM sinks -----
+
+/// One request the test's SIEM received, and what it answered.
+struct Received {
+    headers: String,
+    body: Vec<u8>,
+    answered: u16,
+}
+
+/// A plain HTTP/1.1 server standing in for a SIEM's collector: it answers 500 to the first
+/// `fail_first` requests and 200 to the rest, and keeps every request.
+fn siem(fail_first: usize) -> (u16, std::sync::Arc<std::sync::Mutex<Vec<Received>>>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Received>::new()));
+    let keep = got.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut headers = String::new();
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                headers.push_str(&line);
+            }
+            let length = headers
+                .lines()
+                .find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.eq_ignore_ascii_case("content-length")
+                        .then(|| v.trim().parse::<usize>().ok())?
+                })
+                .unwrap_or(0);
+            let mut body = vec![0; length];
+            if reader.read_exact(&mut body).is_err() {
+                continue;
+            }
+            let mut got = keep.lock().unwrap();
+            let answered = if got.len() < fail_first { 500 } else { 200 };
+            got.push(Received {
+                headers,
+                body,
+                answered,
+            });
+            drop(got);
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {answered} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+        }
+    });
+    (port, got)
+}
+
+/// The chain positions of NDJSON lines.
+fn positions(ndjson: &[u8]) -> Vec<i64> {
+    ndjson
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_slice(l).unwrap();
+            v["chain"]["pos"].as_i64().expect("an event with its position")
+        })
+        .collect()
+}
+
+/// Positions as delivered, first delivery of each kept: they must run 1, 2, 3, … with no gap
+/// (a repeat is allowed: at least once).
+fn assert_in_order(delivered: &[i64], up_to: i64, what: &str) {
+    let mut next = 1;
+    for &p in delivered {
+        assert!(p <= next, "{what}: position {p} came before {next} (a gap): {delivered:?}");
+        if p == next {
+            next += 1;
+        }
+    }
+    assert!(next > up_to, "{what}: delivered up to {} of {up_to}", next - 1);
+}
+
+fn sinks(server: &Server, admin: &str) -> serde_json::Value {
+    serde_json::from_str(&server.ok(admin, &["audit", "sinks", "-o", "json"])).unwrap()
+}
+
+/// Waits until every sink has delivered the whole chain; the chain's head then.
+fn caught_up(server: &Server, admin: &str) -> i64 {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let s = sinks(server, admin);
+        if s.as_array().unwrap().iter().all(|k| k["behind"] == 0) {
+            return s[0]["pos"].as_i64().unwrap();
+        }
+        assert!(Instant::now() < deadline, "the sinks did not catch up: {s:#}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn the_stream_reaches_a_webhook_and_files_in_order_at_least_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let admin = init(&data);
+    let (port, got) = siem(2);
+    let files = dir.path().join("stream");
+    let secret = "a-siem-secret-of-32-characters!!";
+    let config = dir.path().join("meshgate.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[audit.sinks]]\nname = \"siem\"\nwebhook = \"http://127.0.0.1:{port}/collect\"\n\
+             secret = \"{secret}\"\nbatch = 40\n\n\
+             [[audit.sinks]]\nname = \"archive\"\nfile = \"{}\"\nrotate_kib = 4\n",
+            files.display()
+        ),
+    )
+    .unwrap();
+    let mut launch = Launch::sqlite(&data);
+    launch.set("MESHGATE_CONFIG", config.display());
+    let server = Server::start(&launch, 0);
+    set_up(&server, admin.as_str(), &dir.path().join("csv"));
+    let head = caught_up(&server, &admin);
+    assert!(head > 40, "enough events for several batches: {head}");
+
+    // The webhook: two failed attempts, then every batch once more, in order, signed.
+    {
+        let got = got.lock().unwrap();
+        assert_eq!(got.iter().filter(|r| r.answered == 500).count(), 2);
+        let mut delivered = Vec::new();
+        for r in got.iter() {
+            let headers = r.headers.to_ascii_lowercase();
+            assert!(headers.contains("content-type: application/x-ndjson"), "{headers}");
+            let expected = meshgate_core::notify::webhook_signature(secret, &r.body).unwrap();
+            assert!(
+                headers.contains(&format!("x-meshgate-signature: {expected}")),
+                "a signature over the exact body: {headers}"
+            );
+            let ps = positions(&r.body);
+            assert!(
+                headers.contains(&format!(
+                    "x-meshgate-positions: {}-{}",
+                    ps[0],
+                    ps.last().unwrap()
+                )),
+                "{headers}"
+            );
+            if r.answered == 200 {
+                delivered.extend(ps);
+            }
+        }
+        assert_in_order(&delivered, head, "webhook");
+    }
+    // The files: rotated at 4 KiB, every position in order across them.
+    let archive = |files: &Path| -> Vec<i64> {
+        let mut names: Vec<_> = std::fs::read_dir(files)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        names.sort();
+        assert!(names.len() >= 2, "rotated: {names:?}");
+        names
+            .iter()
+            .flat_map(|n| positions(&std::fs::read(n).unwrap()))
+            .collect()
+    };
+    assert_in_order(&archive(&files), head, "files");
+    let status = sinks(&server, &admin);
+    assert_eq!(status[0]["name"], "siem");
+    assert_eq!(status[0]["failures"], 0, "reset by the delivery: {status:#}");
+
+    // A replay from position 3: delivered again from there.
+    let before = got.lock().unwrap().len();
+    server.ok(&admin, &["audit", "replay", "siem", "--from", "3"]);
+    caught_up(&server, &admin);
+    let replayed: Vec<i64> = got.lock().unwrap()[before..]
+        .iter()
+        .filter(|r| r.answered == 200)
+        .flat_map(|r| positions(&r.body))
+        .collect();
+    assert_eq!(replayed.first(), Some(&3), "{replayed:?}");
+    let listed = server.ok(&admin, &["audit", "--action", "audit.sink_replay"]);
+    assert!(listed.contains("audit.sink_replay"), "the replay is audited: {listed}");
+
+    // Killed and restarted: the stream goes on from its cursor, no gap.
+    drop(server.kill());
+    let server = Server::start(&launch, 1);
+    server.ok(&admin, &["domain", "create", "after-restart"]);
+    let head = caught_up(&server, &admin);
+    let all: Vec<i64> = got
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|r| r.answered == 200)
+        .flat_map(|r| positions(&r.body))
+        .collect();
+    assert_in_order(&all, head, "webhook across a restart");
+    assert_in_order(&archive(&files), head, "files across a restart");
+}

@@ -11,14 +11,16 @@ pub enum Singleton {
     Dispatcher,
     SnapshotCollector,
     AuditDigests,
+    AuditStream,
 }
 
 impl Singleton {
-    pub const ALL: [Singleton; 4] = [
+    pub const ALL: [Singleton; 5] = [
         Singleton::Scheduler,
         Singleton::Dispatcher,
         Singleton::SnapshotCollector,
         Singleton::AuditDigests,
+        Singleton::AuditStream,
     ];
 
     /// The lease's name in the store.
@@ -28,6 +30,7 @@ impl Singleton {
             Singleton::Dispatcher => "notification-dispatcher",
             Singleton::SnapshotCollector => "snapshot-collector",
             Singleton::AuditDigests => "audit-digests",
+            Singleton::AuditStream => "audit-stream",
         }
     }
 }

@@ -3,7 +3,7 @@
 //! `/audit/digests`, `/audit/keys` (`audit/chain.rs`).
 
 use axum::{Json, Router};
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, header};
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -22,6 +22,8 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/audit/outside", get(audit_outside))
         .route("/audit/digests", get(audit_digests))
         .route("/audit/keys", get(audit_keys))
+        .route("/audit/sinks", get(audit_sinks))
+        .route("/audit/sinks/{name}/replay", post(audit_sink_replay))
 }
 
 #[utoipa::path(
@@ -147,4 +149,42 @@ pub(crate) async fn audit_keys(
     caller: Caller,
 ) -> ApiResult<Json<Vec<meshgate_core::audit_chain::AuditKey>>> {
     Ok(Json(audit::chain::keys(&state, &caller).await?))
+}
+
+#[utoipa::path(
+    get,
+    path = "/audit/sinks",
+    operation_id = "audit_sinks",
+    tag = "audit",
+    responses(
+        (status = 200, description = "The SIEM sinks of the configuration: where each is in the chain, how far behind, its last failure", body = Vec<audit::stream::SinkView>),
+        crate::error::ApiErrors,
+    ),
+)]
+pub(crate) async fn audit_sinks(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<audit::stream::SinkView>>> {
+    Ok(Json(audit::stream::list(&state, &caller).await?))
+}
+
+#[utoipa::path(
+    post,
+    path = "/audit/sinks/{name}/replay",
+    operation_id = "audit_sink_replay",
+    tag = "audit",
+    params(("name" = String, Path, description = "The sink's name in the configuration")),
+    request_body = audit::stream::ReplayRequest,
+    responses(
+        (status = 200, description = "The sink, set to deliver again from the position", body = audit::stream::SinkView),
+        crate::error::ApiErrors,
+    ),
+)]
+pub(crate) async fn audit_sink_replay(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    JsonBody(req): JsonBody<audit::stream::ReplayRequest>,
+) -> ApiResult<Json<audit::stream::SinkView>> {
+    Ok(Json(audit::stream::replay(&state, &caller, &name, req).await?))
 }

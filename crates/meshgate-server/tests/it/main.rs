@@ -23,6 +23,7 @@ mod limits;
 mod locations;
 mod notify;
 mod replicas;
+mod roles;
 mod routes;
 mod scim;
 mod security;

@@ -32,7 +32,7 @@ const ITEMS_CSV: &[u8] =
 // ----- requests -----
 
 /// A request with a raw bearer token (`None`: none) and extra headers.
-async fn call(
+pub(crate) async fn call(
     m: &Mesh,
     method: &str,
     uri: &str,
@@ -69,7 +69,7 @@ async fn get(m: &Mesh, uri: &str, bearer: Option<&str>) -> Resp {
 }
 
 /// `GET` of a Delta Sharing path as `who` (an API token).
-async fn ds_get(m: &Mesh, who: &str, path: &str) -> Resp {
+pub(crate) async fn ds_get(m: &Mesh, who: &str, path: &str) -> Resp {
     get(m, &format!("{DS}{path}"), Some(&m.token(who))).await
 }
 
@@ -100,7 +100,7 @@ async fn ds_query(
 }
 
 /// `/shares/{share}/schemas/{schema}/tables/{table}/{what}` of `share.schema.table`.
-fn tpath(table: &str, what: &str) -> String {
+pub(crate) fn tpath(table: &str, what: &str) -> String {
     let parts: Vec<&str> = table.split('.').collect();
     assert_eq!(parts.len(), 3, "{table}");
     format!(
@@ -110,7 +110,7 @@ fn tpath(table: &str, what: &str) -> String {
 }
 
 /// The path and query of an absolute URL, to send through the router.
-fn local(url: &str) -> String {
+pub(crate) fn local(url: &str) -> String {
     let u = url::Url::parse(url).unwrap();
     match u.query() {
         Some(q) => format!("{}?{q}", u.path()),
@@ -127,7 +127,7 @@ fn header_of(r: &Resp, name: &str) -> String {
 
 /// Asserts a Delta Sharing error: the status, and exactly `{"errorCode","message"}` with
 /// `code` (never the REST API's `{"error":{…}}`). Returns the message.
-fn ds_error(r: &Resp, status: StatusCode, code: &str) -> String {
+pub(crate) fn ds_error(r: &Resp, status: StatusCode, code: &str) -> String {
     assert_eq!(r.status, status, "unexpected status; body: {}", r.text());
     let v: Value = serde_json::from_slice(&r.body)
         .unwrap_or_else(|e| panic!("error body is not JSON ({e}): {}", r.text()));
@@ -150,7 +150,7 @@ fn ds_error(r: &Resp, status: StatusCode, code: &str) -> String {
 }
 
 /// The NDJSON lines of a 200 answer.
-fn ndjson(r: &Resp) -> Vec<Value> {
+pub(crate) fn ndjson(r: &Resp) -> Vec<Value> {
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert!(
         r.content_type().starts_with("application/x-ndjson"),
@@ -176,7 +176,7 @@ fn kinds(lines: &[Value]) -> Vec<String> {
 }
 
 /// The `file` objects of a parquet-format answer.
-fn files(lines: &[Value]) -> Vec<Value> {
+pub(crate) fn files(lines: &[Value]) -> Vec<Value> {
     lines
         .iter()
         .filter(|l| l.get("file").is_some())
@@ -191,7 +191,7 @@ fn version_header(r: &Resp) -> i64 {
 }
 
 /// A listing's items' `name`s; asserts the body is one line.
-fn names(r: &Resp) -> Vec<String> {
+pub(crate) fn names(r: &Resp) -> Vec<String> {
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert!(
         !r.text().contains('\n'),
@@ -219,7 +219,7 @@ fn num_records(file: &Value) -> i64 {
 }
 
 /// Downloads a file URL (no token).
-async fn download(m: &Mesh, url: &str, headers: &[(&str, &str)]) -> Resp {
+pub(crate) async fn download(m: &Mesh, url: &str, headers: &[(&str, &str)]) -> Resp {
     call(m, "GET", &local(url), None, headers, Body::empty()).await
 }
 
@@ -324,7 +324,7 @@ async fn people_mesh() -> (Mesh, String) {
 }
 
 /// Makes a recipient token for `who` (as admin); returns its id and the profile file.
-async fn recipient_token(m: &Mesh, who: &str, body: &Value) -> (String, Value) {
+pub(crate) async fn recipient_token(m: &Mesh, who: &str, body: &Value) -> (String, Value) {
     let v = m
         .post("admin", &format!("/api/v1/recipients/{who}/tokens"), body)
         .await

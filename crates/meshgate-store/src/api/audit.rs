@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use meshgate_core::Result;
 use meshgate_core::audit_chain::{AuditDigest, AuditKey, ChainHead};
-use meshgate_core::model::{AuditEvent, NewAuditEvent};
+use meshgate_core::model::{AuditEvent, AuditCursor, NewAuditEvent};
 use uuid::Uuid;
 
 /// Filters for [`AuditStore::list_audit`].
@@ -64,4 +64,19 @@ pub trait AuditStore: Send + Sync + 'static {
     /// Adds a digest; `false` if one for its range's start exists already (another replica
     /// wrote it first).
     async fn add_audit_digest(&self, digest: &AuditDigest) -> Result<bool>;
+
+    // ----- followers of the chain: SIEM sinks, unusual-read alerts (docs/design/AUDIT.md) -----
+
+    /// Every follower's cursor, by name.
+    async fn audit_cursors(&self) -> Result<Vec<AuditCursor>>;
+    /// The cursor of `name`, made at position 0 if it has none.
+    async fn audit_cursor(&self, name: &str) -> Result<AuditCursor>;
+    /// Moves `name`'s cursor from `from` to `to` (done up to `to`); `false` if it was not at
+    /// `from` (a replay moved it, or another replica got there first).
+    async fn advance_audit_cursor(&self, name: &str, from: i64, to: i64) -> Result<bool>;
+    /// Records a failed attempt of `name`.
+    async fn audit_cursor_failed(&self, name: &str, error: &str) -> Result<()>;
+    /// Sets `name`'s cursor so that its follower starts again at position `from`, with its
+    /// audit event.
+    async fn replay_audit_cursor(&self, name: &str, from: i64, audit: NewAuditEvent) -> Result<()>;
 }

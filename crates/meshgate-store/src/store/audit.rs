@@ -5,7 +5,7 @@ use crate::codec;
 use async_trait::async_trait;
 use base64::Engine as _;
 use meshgate_core::audit_chain::{self, AuditDigest, AuditKey, ChainHead};
-use meshgate_core::model::{AuditEvent, NewAuditEvent};
+use meshgate_core::model::{AuditEvent, AuditCursor, NewAuditEvent};
 use meshgate_core::{Error, Result};
 
 use super::{Args, ToArg, fetch_list, insert_audit};
@@ -207,5 +207,95 @@ impl AuditStore for SqlStore {
             })
             .await?;
         Ok(added == 1)
+    }
+
+    async fn audit_cursors(&self) -> Result<Vec<AuditCursor>> {
+        let sql = AuditCursor::select("ORDER BY name");
+        self.list("read the audit sinks", &sql, &[]).await
+    }
+
+    async fn audit_cursor(&self, name: &str) -> Result<AuditCursor> {
+        let sql = AuditCursor::select("WHERE name = $1");
+        if let Some(c) = self
+            .list::<AuditCursor>("read an audit sink", &sql, &[&name])
+            .await?
+            .into_iter()
+            .next()
+        {
+            return Ok(c);
+        }
+        let now = codec::ts(chrono::Utc::now());
+        let args = Args::of(&[&name, &now]);
+        self.write(async |conn| {
+            super::exec(
+                conn,
+                "make an audit sink cursor",
+                "INSERT INTO audit_cursors (name, pos, failures, updated_at) \
+                 VALUES ($1, 0, 0, $2) ON CONFLICT (name) DO NOTHING",
+                &args,
+            )
+            .await
+        })
+        .await?;
+        self.list::<AuditCursor>("read an audit sink", &sql, &[&name])
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::internal("the audit sink cursor is missing"))
+    }
+
+    async fn advance_audit_cursor(&self, name: &str, from: i64, to: i64) -> Result<bool> {
+        let now = codec::ts(chrono::Utc::now());
+        let args = Args::of(&[&to, &now, &name, &from]);
+        let moved = self
+            .write(async |conn| {
+                super::exec(
+                    conn,
+                    "move an audit sink cursor",
+                    "UPDATE audit_cursors SET pos = $1, delivered_at = $2, failures = 0, \
+                     last_error = NULL, updated_at = $2 WHERE name = $3 AND pos = $4",
+                    &args,
+                )
+                .await
+            })
+            .await?;
+        Ok(moved == 1)
+    }
+
+    async fn audit_cursor_failed(&self, name: &str, error: &str) -> Result<()> {
+        let now = codec::ts(chrono::Utc::now());
+        let args = Args::of(&[&error, &now, &name]);
+        self.write(async |conn| {
+            super::exec(
+                conn,
+                "record an audit sink failure",
+                "UPDATE audit_cursors SET failures = failures + 1, last_error = $1, \
+                 updated_at = $2 WHERE name = $3",
+                &args,
+            )
+            .await
+        })
+        .await?;
+        Ok(())
+    }
+
+    async fn replay_audit_cursor(&self, name: &str, from: i64, audit: NewAuditEvent) -> Result<()> {
+        self.audit_cursor(name).await?;
+        let now = codec::ts(chrono::Utc::now());
+        let pos = from.max(1) - 1;
+        let args = Args::of(&[&pos, &now, &name]);
+        self.write(async |conn| {
+            super::exec(
+                conn,
+                "replay an audit sink",
+                "UPDATE audit_cursors SET pos = $1, failures = 0, last_error = NULL, \
+                 updated_at = $2 WHERE name = $3",
+                &args,
+            )
+            .await?;
+            insert_audit(conn, &audit).await?;
+            Ok(())
+        })
+        .await
     }
 }

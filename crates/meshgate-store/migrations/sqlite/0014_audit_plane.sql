@@ -44,3 +44,15 @@ CREATE TABLE audit_digests (
     key_id      TEXT NOT NULL,
     signature   TEXT NOT NULL
 );
+
+-- Where each follower of the chain is — a SIEM sink of the audit stream (`sink:<name>`), the
+-- unusual-read detector (`alerts`) —: the last chain position done, and its last failure.
+-- Shared by the replicas, so the one that follows next goes on from here.
+CREATE TABLE audit_cursors (
+    name         TEXT PRIMARY KEY,
+    pos          BIGINT NOT NULL,
+    delivered_at BIGINT,
+    failures     BIGINT NOT NULL,
+    last_error   TEXT,
+    updated_at   BIGINT NOT NULL
+);
