@@ -14,10 +14,12 @@
 //! - [`snapshot`]: the access snapshot, what one principal may read, resolved from store rows.
 //! - [`files`]: product files: path rules, byte ranges, signed download URLs.
 //! - [`notify`]: which audit events notify whom, the messages, webhook signatures.
+//! - [`anomaly`]: unusual-read alerts: per-principal baselines of read volumes, and findings.
 //! - [`audit_chain`]: the audit log's hash chain, signed digests and their verifier.
 //! - [`error`]: the domain error enum.
 
 pub mod access;
+pub mod anomaly;
 pub mod audit_chain;
 pub mod catalog;
 pub mod classification;
