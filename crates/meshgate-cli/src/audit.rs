@@ -171,7 +171,9 @@ struct ChainPage {
 }
 
 async fn keys(c: &Client) -> Result<Vec<AuditKey>> {
-    Ok(serde_json::from_value(c.get(&["audit", "keys"], &[]).await?)?)
+    Ok(serde_json::from_value(
+        c.get(&["audit", "keys"], &[]).await?,
+    )?)
 }
 
 /// Every digest, in order.
@@ -180,11 +182,8 @@ async fn digests(c: &Client) -> Result<Vec<AuditDigest>> {
     loop {
         let from = all.last().map_or(1, |d| d.from_pos + 1);
         let page: Vec<AuditDigest> = serde_json::from_value(
-            c.get(
-                &["audit", "digests"],
-                &[("from", Some(from.to_string()))],
-            )
-            .await?,
+            c.get(&["audit", "digests"], &[("from", Some(from.to_string()))])
+                .await?,
         )?;
         let full = page.len() >= PAGE;
         all.extend(page);
@@ -418,8 +417,9 @@ async fn verify_export(files: &ProductFiles, pinned: Option<Vec<AuditKey>>) -> R
             continue;
         };
         for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-            let event: AuditEvent = serde_json::from_slice(line)
-                .with_context(|| format!("{} holds a line that is not an event", segment_name(d)))?;
+            let event: AuditEvent = serde_json::from_slice(line).with_context(|| {
+                format!("{} holds a line that is not an event", segment_name(d))
+            })?;
             v.event(&event);
         }
     }

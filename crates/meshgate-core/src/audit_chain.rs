@@ -123,7 +123,10 @@ pub fn new_signing_key(now: DateTime<Utc>) -> Result<(AuditKey, Vec<u8>)> {
         .map_err(|_| Error::internal("generate an audit signing key"))?;
     let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref())
         .map_err(|_| Error::internal("read a new audit signing key"))?;
-    Ok((public_of(pair.public_key().as_ref(), now), pkcs8.as_ref().to_vec()))
+    Ok((
+        public_of(pair.public_key().as_ref(), now),
+        pkcs8.as_ref().to_vec(),
+    ))
 }
 
 /// The [`AuditKey`] of a raw public key.
@@ -169,7 +172,11 @@ pub enum Problem {
     Inserted { seq: i64, action: String },
     /// The chain holds together but does not end where a signed digest says it did: it was
     /// rewritten between `from` and `to`.
-    Rewritten { from: i64, to: i64, signed_at: DateTime<Utc> },
+    Rewritten {
+        from: i64,
+        to: i64,
+        signed_at: DateTime<Utc>,
+    },
     /// A digest is signed by a key that is not trusted, or its signature does not hold.
     BadSignature { from: i64, to: i64 },
     /// A digest does not follow the one before it (a digest was deleted, changed or inserted).
@@ -476,7 +483,10 @@ mod tests {
         let d2 = digest(&pkcs8, &key, &d1.digest_hash(), &events[4..]);
         let report = verify(&[key], &[d1, d2], &events);
         assert!(report.intact(), "{:?}", report.problems);
-        assert_eq!((report.checked, report.digests, report.signed_to), (10, 2, 10));
+        assert_eq!(
+            (report.checked, report.digests, report.signed_to),
+            (10, 2, 10)
+        );
     }
 
     #[test]
@@ -489,7 +499,17 @@ mod tests {
         let mut changed = events.clone();
         changed[4].detail = serde_json::json!({"n": 5, "reason": "y"});
         let first = verify(&keys, std::slice::from_ref(&d), &changed).problems[0].clone();
-        assert!(matches!(first, Problem::Changed { pos: 5, seq: 15, .. }), "{first}");
+        assert!(
+            matches!(
+                first,
+                Problem::Changed {
+                    pos: 5,
+                    seq: 15,
+                    ..
+                }
+            ),
+            "{first}"
+        );
 
         let mut deleted = events.clone();
         deleted.remove(2);

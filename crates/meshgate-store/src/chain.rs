@@ -48,13 +48,12 @@ pub(crate) async fn seal(conn: &mut AnyConnection, events: &[AuditEvent]) -> Res
         return Ok(());
     }
     let n = i64::try_from(events.len()).unwrap_or(i64::MAX);
-    let row = sqlx::query(
-        "UPDATE audit_chain_head SET pos = pos + $1 WHERE id = 1 RETURNING pos, hash",
-    )
-    .bind(n)
-    .fetch_one(&mut *conn)
-    .await
-    .map_err(|e| internal("extend the audit chain", e))?;
+    let row =
+        sqlx::query("UPDATE audit_chain_head SET pos = pos + $1 WHERE id = 1 RETURNING pos, hash")
+            .bind(n)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(|e| internal("extend the audit chain", e))?;
     let mut pos = codec::int(&row, "pos")? - n;
     let mut prev = codec::text(&row, "hash")?;
     for event in events {

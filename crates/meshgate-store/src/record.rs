@@ -3,8 +3,8 @@
 //! (`SqlStore::get`, `SqlStore::list`, `fetch_one`, `fetch_list`) take a record type instead of
 //! a column list and a mapping function.
 
-use meshgate_core::audit_chain::{AuditDigest, AuditKey, ChainLink};
 use meshgate_core::access::{ColumnTags, DataFilter, Mask, RowRule, TagMask};
+use meshgate_core::audit_chain::{AuditDigest, AuditKey, ChainLink};
 use meshgate_core::catalog::{
     FormField, FormTargetKind, FormType, FormTypeRevision, Glossary, GlossaryTerm, ListingState,
     MetadataForm, RelationKind, Rule, RuleAction, TableTags, TermLink, TermRelation,
@@ -13,11 +13,11 @@ use meshgate_core::classification::{Suggestion, SuggestionStatus};
 use meshgate_core::credential::{Credential, TableTenancy};
 use meshgate_core::lifecycle::{ItemStatus, ShareStatus};
 use meshgate_core::model::{
-    ApiToken, AuditEvent, AuditCursor, Column, DataProduct, Domain, ExternalLocation, FileGrant, Grant, Grantee,
-    Health, ItemKind, Job, JobKind, Outcome, Permission, Principal, PrincipalKind, ProductTable,
-    RecipientFederation, RecipientSettings, Session, SessionMethod, Share, ShareItem, ShareLog,
-    ShareTerms, SharingToken, SharingTokenKind, SignInAttempt, Team, TeamMember, TeamRole,
-    TokenScope,
+    ApiToken, AuditCursor, AuditEvent, Column, DataProduct, Domain, ExternalLocation, FileGrant,
+    Grant, Grantee, Health, ItemKind, Job, JobKind, Outcome, Permission, Principal, PrincipalKind,
+    ProductTable, RecipientFederation, RecipientSettings, Session, SessionMethod, Share, ShareItem,
+    ShareLog, ShareTerms, SharingToken, SharingTokenKind, SignInAttempt, Team, TeamMember,
+    TeamRole, TokenScope,
 };
 use meshgate_core::notify::{
     Contact, DeliveryStatus, Notification, NotifyEvent, Webhook, WebhookDelivery,

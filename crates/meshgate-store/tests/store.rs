@@ -16,8 +16,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use meshgate_core::Error;
-use meshgate_core::audit_chain;
 use meshgate_core::access::{ColumnTags, DataFilter, GrantScope, Mask, RowRule, TagMask};
+use meshgate_core::audit_chain;
 use meshgate_core::classification::{
     self, ClassificationMode, Decision, Detected, SuggestionStatus,
 };
@@ -6023,7 +6023,10 @@ async fn sign_digest(s: &dyn Store) -> audit_chain::AuditDigest {
         signature: String::new(),
     };
     audit_chain::sign_digest(&pkcs8, &mut d).unwrap();
-    assert!(s.add_audit_digest(&d).await.unwrap(), "a new digest is added");
+    assert!(
+        s.add_audit_digest(&d).await.unwrap(),
+        "a new digest is added"
+    );
     assert!(!s.add_audit_digest(&d).await.unwrap(), "not twice");
     d
 }
@@ -6056,12 +6059,20 @@ async fn audit_events_form_one_chain_under_concurrent_writers(env: &Env) {
         id: new_id(),
         ..sales
     };
-    assert!(env.s().create_domain(&dup, audit("domain.create")).await.is_err());
+    assert!(
+        env.s()
+            .create_domain(&dup, audit("domain.create"))
+            .await
+            .is_err()
+    );
     let s = env.s();
     let head = s.audit_head().await.unwrap();
     assert_eq!(head.pos, 121, "120 reads and one domain");
     let chain = s.audit_chain(1, 1000).await.unwrap();
-    let positions: Vec<i64> = chain.iter().map(|e| e.chain.as_ref().unwrap().pos).collect();
+    let positions: Vec<i64> = chain
+        .iter()
+        .map(|e| e.chain.as_ref().unwrap().pos)
+        .collect();
     assert_eq!(positions, (1..=121).collect::<Vec<_>>());
     assert!(s.audit_outside_chain(0, 1000).await.unwrap().is_empty());
     let report = verify_chain(s).await;
@@ -6072,7 +6083,10 @@ async fn audit_events_form_one_chain_under_concurrent_writers(env: &Env) {
     append(s, 3).await;
     let report = verify_chain(s).await;
     assert!(report.intact(), "{:?}", report.problems);
-    assert_eq!((report.digests, report.signed_to, report.checked), (1, 121, 124));
+    assert_eq!(
+        (report.digests, report.signed_to, report.checked),
+        (1, 121, 124)
+    );
     // Public halves only, one key, whose id the digest names.
     let keys = s.audit_keys().await.unwrap();
     assert_eq!(keys.len(), 1);
@@ -6143,7 +6157,10 @@ async fn audit_tampering_in_the_database_is_named(env: &Env) {
         .await
         .unwrap();
     let p = first(verify_chain(s).await);
-    assert!(matches!(p, audit_chain::Problem::Relinked { pos: 4, .. }), "{p}");
+    assert!(
+        matches!(p, audit_chain::Problem::Relinked { pos: 4, .. }),
+        "{p}"
+    );
     sqlx::query("UPDATE audit_events SET actor_id = NULL, hash = $1 WHERE chain_pos = 3")
         .bind(link.hash.as_str())
         .execute(&mut db)
@@ -6178,7 +6195,14 @@ async fn audit_tampering_in_the_database_is_named(env: &Env) {
         .unwrap();
     let p = first(verify_chain(s).await);
     assert!(
-        matches!(p, audit_chain::Problem::Rewritten { from: 1, to: 10, .. }),
+        matches!(
+            p,
+            audit_chain::Problem::Rewritten {
+                from: 1,
+                to: 10,
+                ..
+            }
+        ),
         "{p}"
     );
     for e in &events {

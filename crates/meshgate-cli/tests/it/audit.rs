@@ -30,7 +30,13 @@ fn verify_names_tampering_on_postgres() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let admin = init_store(&data, Some(&schema.url));
-    run(&data, Some(schema.url.clone()), &schema.url, &admin, dir.path());
+    run(
+        &data,
+        Some(schema.url.clone()),
+        &schema.url,
+        &admin,
+        dir.path(),
+    );
     rt.block_on(schema.drop_it());
 }
 
@@ -167,9 +173,18 @@ fn run(data: &Path, store: Option<String>, store_url: &str, admin: &str, root: &
     assert_intact(&server, admin, &[]);
 
     // Deleted.
-    sql(&rt, &mut conn, "DELETE FROM audit_events WHERE chain_pos = 3");
+    sql(
+        &rt,
+        &mut conn,
+        "DELETE FROM audit_events WHERE chain_pos = 3",
+    );
     assert_fails(&server, admin, &[], "event #3 was deleted");
-    assert_fails(&server, admin, &["--from", "2", "--to", "5"], "event #3 was deleted");
+    assert_fails(
+        &server,
+        admin,
+        &["--from", "2", "--to", "5"],
+        "event #3 was deleted",
+    );
 
     // An edited export fails on its own.
     let segment = first_segment(&export);
@@ -264,7 +279,9 @@ fn positions(ndjson: &[u8]) -> Vec<i64> {
         .filter(|l| !l.is_empty())
         .map(|l| {
             let v: serde_json::Value = serde_json::from_slice(l).unwrap();
-            v["chain"]["pos"].as_i64().expect("an event with its position")
+            v["chain"]["pos"]
+                .as_i64()
+                .expect("an event with its position")
         })
         .collect()
 }
@@ -274,12 +291,19 @@ fn positions(ndjson: &[u8]) -> Vec<i64> {
 fn assert_in_order(delivered: &[i64], up_to: i64, what: &str) {
     let mut next = 1;
     for &p in delivered {
-        assert!(p <= next, "{what}: position {p} came before {next} (a gap): {delivered:?}");
+        assert!(
+            p <= next,
+            "{what}: position {p} came before {next} (a gap): {delivered:?}"
+        );
         if p == next {
             next += 1;
         }
     }
-    assert!(next > up_to, "{what}: delivered up to {} of {up_to}", next - 1);
+    assert!(
+        next > up_to,
+        "{what}: delivered up to {} of {up_to}",
+        next - 1
+    );
 }
 
 fn sinks(server: &Server, admin: &str) -> serde_json::Value {
@@ -294,7 +318,10 @@ fn caught_up(server: &Server, admin: &str) -> i64 {
         if s.as_array().unwrap().iter().all(|k| k["behind"] == 0) {
             return s[0]["pos"].as_i64().unwrap();
         }
-        assert!(Instant::now() < deadline, "the sinks did not catch up: {s:#}");
+        assert!(
+            Instant::now() < deadline,
+            "the sinks did not catch up: {s:#}"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
 }
@@ -332,7 +359,10 @@ fn the_stream_reaches_a_webhook_and_files_in_order_at_least_once() {
         let mut delivered = Vec::new();
         for r in got.iter() {
             let headers = r.headers.to_ascii_lowercase();
-            assert!(headers.contains("content-type: application/x-ndjson"), "{headers}");
+            assert!(
+                headers.contains("content-type: application/x-ndjson"),
+                "{headers}"
+            );
             let expected = meshgate_core::notify::webhook_signature(secret, &r.body).unwrap();
             assert!(
                 headers.contains(&format!("x-meshgate-signature: {expected}")),
@@ -369,7 +399,10 @@ fn the_stream_reaches_a_webhook_and_files_in_order_at_least_once() {
     assert_in_order(&archive(&files), head, "files");
     let status = sinks(&server, &admin);
     assert_eq!(status[0]["name"], "siem");
-    assert_eq!(status[0]["failures"], 0, "reset by the delivery: {status:#}");
+    assert_eq!(
+        status[0]["failures"], 0,
+        "reset by the delivery: {status:#}"
+    );
 
     // A replay from position 3: delivered again from there.
     let before = got.lock().unwrap().len();
@@ -382,7 +415,10 @@ fn the_stream_reaches_a_webhook_and_files_in_order_at_least_once() {
         .collect();
     assert_eq!(replayed.first(), Some(&3), "{replayed:?}");
     let listed = server.ok(&admin, &["audit", "--action", "audit.sink_replay"]);
-    assert!(listed.contains("audit.sink_replay"), "the replay is audited: {listed}");
+    assert!(
+        listed.contains("audit.sink_replay"),
+        "the replay is audited: {listed}"
+    );
 
     // Killed and restarted: the stream goes on from its cursor, no gap.
     drop(server.kill());

@@ -66,8 +66,8 @@ use uuid::Uuid;
 
 use crate::common::init_store;
 use crate::fleet::{
-    Acked, Launch, PRODUCT, Server, TABLES, TEAM, any_in_progress, check, create_product, drain,
-    Schema, grant_expected, id_of, postgres_url, set_up, table_csv, tail,
+    Acked, Launch, PRODUCT, Schema, Server, TABLES, TEAM, any_in_progress, check, create_product,
+    drain, grant_expected, id_of, postgres_url, set_up, table_csv, tail,
 };
 
 const S3_VAR: &str = "MESHGATE_TEST_S3_ROOT";
@@ -156,7 +156,6 @@ async fn three_replicas_on_object_storage() {
 }
 
 // ----- the fleet -----
-
 
 /// One replica: how it is launched, its current process (`None` while it is down), and how
 /// many calls that make jobs are in flight on it (the killer waits for one).

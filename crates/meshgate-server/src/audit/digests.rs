@@ -38,9 +38,9 @@ pub async fn run(state: AppState, stop: CancellationToken) {
 /// Signs a digest if the last is older than `every`.
 async fn sign_due(state: &AppState, every: Duration) -> Result<()> {
     let last = state.store.last_audit_digest().await?;
-    let due = last.as_ref().is_none_or(|d| {
-        (chrono::Utc::now() - d.at).to_std().unwrap_or_default() >= every
-    });
+    let due = last
+        .as_ref()
+        .is_none_or(|d| (chrono::Utc::now() - d.at).to_std().unwrap_or_default() >= every);
     if due {
         sign_new(state).await?;
     }

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use meshgate_authz::{Action, Resource};
-use meshgate_core::model::{AuditEvent, AuditCursor, NewAuditEvent};
+use meshgate_core::model::{AuditCursor, AuditEvent, NewAuditEvent};
 use meshgate_core::notify::webhook_signature;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
@@ -65,7 +65,11 @@ pub async fn run(state: AppState, stop: CancellationToken) {
                         let wait = (next[i].1 * 2).clamp(Duration::from_secs(1), MAX_BACKOFF);
                         next[i] = (Instant::now() + wait, wait);
                         tracing::warn!(sink = %sink.name, error = %e, retry_in = ?wait, "audit stream delivery failed");
-                        if let Err(e) = state.store.audit_cursor_failed(&cursor_name(sink), &e).await {
+                        if let Err(e) = state
+                            .store
+                            .audit_cursor_failed(&cursor_name(sink), &e)
+                            .await
+                        {
                             tracing::warn!(sink = %sink.name, error = %e, "cannot record an audit sink failure");
                         }
                     }
@@ -89,7 +93,11 @@ fn cursor_name(sink: &AuditSink) -> String {
 }
 
 /// Delivers the next batch of `sink`, if there is one; how many events it delivered.
-async fn pump(state: &AppState, client: &reqwest::Client, sink: &AuditSink) -> Result<usize, String> {
+async fn pump(
+    state: &AppState,
+    client: &reqwest::Client,
+    sink: &AuditSink,
+) -> Result<usize, String> {
     let store_err = |e: meshgate_core::Error| e.to_string();
     let cursor = state
         .store
@@ -187,11 +195,16 @@ fn append(dir: &Path, rotate: u64, first: i64, body: &[u8]) -> Result<(), String
 /// The newest `audit-*.ndjson` of `dir` (names sort by first position) and its size.
 fn newest_file(dir: &Path) -> Result<Option<(PathBuf, u64)>, String> {
     let mut newest: Option<PathBuf> = None;
-    for entry in std::fs::read_dir(dir).map_err(|e| format!("cannot list {}: {e}", dir.display()))? {
+    for entry in
+        std::fs::read_dir(dir).map_err(|e| format!("cannot list {}: {e}", dir.display()))?
+    {
         let path = entry
             .map_err(|e| format!("cannot list {}: {e}", dir.display()))?
             .path();
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
         if name.starts_with("audit-")
             && name.ends_with(".ndjson")
             && newest.as_ref().is_none_or(|n| path > *n)
@@ -238,7 +251,12 @@ pub struct ReplayRequest {
 fn view(sink: &AuditSink, cursor: &AuditCursor, head: i64) -> SinkView {
     SinkView {
         name: sink.name.clone(),
-        kind: if sink.webhook.is_some() { "webhook" } else { "file" }.to_string(),
+        kind: if sink.webhook.is_some() {
+            "webhook"
+        } else {
+            "file"
+        }
+        .to_string(),
         pos: cursor.pos,
         behind: (head - cursor.pos).max(0),
         delivered_at: cursor.delivered_at,
@@ -259,7 +277,13 @@ fn sink<'a>(state: &'a AppState, name: &str) -> ApiResult<&'a AuditSink> {
 
 /// `GET /audit/sinks`: the configured sinks (their destinations are not shown).
 pub async fn list(state: &AppState, caller: &Caller) -> ApiResult<Vec<SinkView>> {
-    authorize(state, caller, Action::ReadAudit, &Resource::Mesh, "read the audit log")?;
+    authorize(
+        state,
+        caller,
+        Action::ReadAudit,
+        &Resource::Mesh,
+        "read the audit log",
+    )?;
     let head = state.store.audit_head().await?.pos;
     let mut out = Vec::new();
     for sink in &state.config.audit.sinks {
@@ -276,15 +300,31 @@ pub async fn replay(
     name: &str,
     req: ReplayRequest,
 ) -> ApiResult<SinkView> {
-    authorize(state, caller, Action::ReadAudit, &Resource::Mesh, "replay the audit stream")?;
+    authorize(
+        state,
+        caller,
+        Action::ReadAudit,
+        &Resource::Mesh,
+        "replay the audit stream",
+    )?;
     let configured = sink(state, name)?;
     if req.from < 1 {
-        return Err(ApiError::bad_request("`from` is a chain position, 1 or more"));
+        return Err(ApiError::bad_request(
+            "`from` is a chain position, 1 or more",
+        ));
     }
-    let event = NewAuditEvent::new(Some(caller.id()), "audit.sink_replay", "audit_sink", Some(name.to_string()))
-        .with_detail(serde_json::json!({ "from": req.from }));
+    let event = NewAuditEvent::new(
+        Some(caller.id()),
+        "audit.sink_replay",
+        "audit_sink",
+        Some(name.to_string()),
+    )
+    .with_detail(serde_json::json!({ "from": req.from }));
     let cursor = cursor_name(configured);
-    state.store.replay_audit_cursor(&cursor, req.from, event).await?;
+    state
+        .store
+        .replay_audit_cursor(&cursor, req.from, event)
+        .await?;
     let head = state.store.audit_head().await?.pos;
     let cursor = state.store.audit_cursor(&cursor).await?;
     Ok(view(configured, &cursor, head))

@@ -2,11 +2,11 @@
 //! /audit` (`audit.rs`) and what verifies it: `GET /audit/chain`, `/audit/outside`,
 //! `/audit/digests`, `/audit/keys` (`audit/chain.rs`).
 
-use axum::{Json, Router};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, header};
 use axum::response::Response;
 use axum::routing::{get, post};
+use axum::{Json, Router};
 
 use crate::auth::{Caller, DataCaller};
 use crate::error::ApiResult;
@@ -186,5 +186,7 @@ pub(crate) async fn audit_sink_replay(
     Path(name): Path<String>,
     JsonBody(req): JsonBody<audit::stream::ReplayRequest>,
 ) -> ApiResult<Json<audit::stream::SinkView>> {
-    Ok(Json(audit::stream::replay(&state, &caller, &name, req).await?))
+    Ok(Json(
+        audit::stream::replay(&state, &caller, &name, req).await?,
+    ))
 }

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use meshgate_core::Result;
 use meshgate_core::audit_chain::{AuditDigest, AuditKey, ChainHead};
-use meshgate_core::model::{AuditEvent, AuditCursor, NewAuditEvent};
+use meshgate_core::model::{AuditCursor, AuditEvent, NewAuditEvent};
 use uuid::Uuid;
 
 /// Filters for [`AuditStore::list_audit`].

@@ -5,7 +5,7 @@ use crate::codec;
 use async_trait::async_trait;
 use base64::Engine as _;
 use meshgate_core::audit_chain::{self, AuditDigest, AuditKey, ChainHead};
-use meshgate_core::model::{AuditEvent, AuditCursor, NewAuditEvent};
+use meshgate_core::model::{AuditCursor, AuditEvent, NewAuditEvent};
 use meshgate_core::{Error, Result};
 
 use super::{Args, ToArg, fetch_list, insert_audit};
