@@ -253,7 +253,7 @@ async fn verify_online(
             break;
         }
     }
-    Ok(v.finish(Some(to.unwrap_or(head.pos).min(head.pos))))
+    Ok(v.finish(Some(to.unwrap_or(head.pos).min(head.pos)), to))
 }
 
 fn print_report(r: &Report) -> Result<()> {
@@ -423,5 +423,5 @@ async fn verify_export(files: &ProductFiles, pinned: Option<Vec<AuditKey>>) -> R
             v.event(&event);
         }
     }
-    Ok(v.finish(None))
+    Ok(v.finish(None, None))
 }

@@ -363,14 +363,15 @@ impl Verifier {
     /// Ends the walk: `end` is the last position the walk should have reached (the store's
     /// head, or the `--to` asked for); events missing before it, or vouched for by a digest
     /// and missing, are deletions. Returns the problems, the first (by position) first.
-    pub fn finish(mut self, end: Option<i64>) -> Report {
+    /// `asked_to` is the `--to` of a partial walk: digests past it are not counted on.
+    pub fn finish(mut self, end: Option<i64>, asked_to: Option<i64>) -> Report {
         let reached = self.last_pos.unwrap_or(self.next_pos.unwrap_or(1) - 1);
         let signed_end = self
             .signed
             .range(reached + 1..)
             .next_back()
             .map(|(to, _)| *to)
-            .filter(|to| end.is_none_or(|e| *to <= e));
+            .filter(|to| asked_to.is_none_or(|e| *to <= e));
         let should = end.into_iter().chain(signed_end).max();
         if let Some(should) = should
             && should > reached
@@ -472,7 +473,7 @@ mod tests {
         for e in events {
             v.event(e);
         }
-        v.finish(None)
+        v.finish(None, None)
     }
 
     #[test]

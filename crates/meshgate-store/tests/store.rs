@@ -6003,7 +6003,7 @@ async fn verify_chain(s: &dyn Store) -> audit_chain::Report {
     for e in s.audit_outside_chain(0, 1000).await.unwrap() {
         v.outside(&e);
     }
-    v.finish(Some(head.pos))
+    v.finish(Some(head.pos), None)
 }
 
 /// Signs a digest of everything chained since the last one, as the server's signer does.
