@@ -88,7 +88,7 @@ fn run(data: &Path, store: Option<String>, store_url: &str, admin: &str, root: &
     launch.set("MESHGATE_AUDIT__DIGEST_SECS", 1);
     let server = Server::start(&launch, 0);
     // Events: a small mesh, a product, people and tokens.
-    set_up(&server, admin, &root.join("csv"));
+    set_up(&server, admin, root);
 
     // A digest covers what was written (the signer runs every second).
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -348,7 +348,7 @@ fn the_stream_reaches_a_webhook_and_files_in_order_at_least_once() {
     let mut launch = Launch::sqlite(&data);
     launch.set("MESHGATE_CONFIG", config.display());
     let server = Server::start(&launch, 0);
-    set_up(&server, admin.as_str(), &dir.path().join("csv"));
+    set_up(&server, admin.as_str(), dir.path());
     let head = caught_up(&server, &admin);
     assert!(head > 40, "enough events for several batches: {head}");
 
