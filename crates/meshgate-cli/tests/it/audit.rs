@@ -423,7 +423,7 @@ fn the_stream_reaches_a_webhook_and_files_in_order_at_least_once() {
     // Killed and restarted: the stream goes on from its cursor, no gap.
     drop(server.kill());
     let server = Server::start(&launch, 1);
-    server.ok(&admin, &["domain", "create", "after-restart"]);
+    server.ok(&admin, &["domain", "create", "later"]);
     let head = caught_up(&server, &admin);
     let all: Vec<i64> = got
         .lock()
