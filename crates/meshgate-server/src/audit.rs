@@ -91,15 +91,21 @@ pub async fn respond(
     Ok(axum::Json(events).into_response())
 }
 
-/// `GET /audit`.
-pub async fn list(state: &AppState, caller: &Caller, q: AuditQuery) -> ApiResult<Vec<AuditView>> {
+/// Whether `caller` may read the audit log and what follows it (the chain, digests, keys,
+/// sinks): every `/audit` route asks here.
+pub(crate) fn may_read(state: &AppState, caller: &Caller) -> ApiResult<()> {
     authorize(
         state,
         caller,
         Action::ReadAudit,
         &Resource::Mesh,
         "read the audit log",
-    )?;
+    )
+}
+
+/// `GET /audit`.
+pub async fn list(state: &AppState, caller: &Caller, q: AuditQuery) -> ApiResult<Vec<AuditView>> {
+    may_read(state, caller)?;
     let actor_id = match &q.actor {
         Some(name) => Some(principal_by_name(state, name).await?.id),
         None => None,

@@ -2,14 +2,13 @@
 //! chain in position order with its head, the events outside it, the signed digests and the
 //! public keys. The verifying is the client's: it trusts what it checks, not the server.
 
-use meshgate_authz::{Action, Resource};
 use meshgate_core::audit_chain::{AuditDigest, AuditKey, ChainHead};
 use meshgate_core::model::AuditEvent;
 use serde::{Deserialize, Serialize};
 
+use super::may_read;
 use crate::auth::Caller;
 use crate::error::ApiResult;
-use crate::lookup::authorize;
 use crate::state::AppState;
 
 /// How many events or digests one page holds at most.
@@ -43,16 +42,6 @@ pub struct ChainPage {
     pub head: ChainHead,
     /// Events from `from` on, in position order, each with its `chain` link.
     pub events: Vec<AuditEvent>,
-}
-
-fn may_read(state: &AppState, caller: &Caller) -> ApiResult<()> {
-    authorize(
-        state,
-        caller,
-        Action::ReadAudit,
-        &Resource::Mesh,
-        "read the audit log",
-    )
 }
 
 fn limit(asked: Option<u32>) -> u32 {

@@ -14,7 +14,6 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use meshgate_authz::{Action, Resource};
 use meshgate_core::model::{AuditCursor, AuditEvent, NewAuditEvent};
 use meshgate_core::notify::webhook_signature;
 use serde::{Deserialize, Serialize};
@@ -24,7 +23,6 @@ use tokio_util::sync::CancellationToken;
 use crate::auth::Caller;
 use crate::config::AuditSink;
 use crate::error::{ApiError, ApiResult};
-use crate::lookup::authorize;
 use crate::replicas::singletons::Singleton;
 use crate::state::AppState;
 
@@ -277,13 +275,7 @@ fn sink<'a>(state: &'a AppState, name: &str) -> ApiResult<&'a AuditSink> {
 
 /// `GET /audit/sinks`: the configured sinks (their destinations are not shown).
 pub async fn list(state: &AppState, caller: &Caller) -> ApiResult<Vec<SinkView>> {
-    authorize(
-        state,
-        caller,
-        Action::ReadAudit,
-        &Resource::Mesh,
-        "read the audit log",
-    )?;
+    super::may_read(state, caller)?;
     let head = state.store.audit_head().await?.pos;
     let mut out = Vec::new();
     for sink in &state.config.audit.sinks {
@@ -300,13 +292,7 @@ pub async fn replay(
     name: &str,
     req: ReplayRequest,
 ) -> ApiResult<SinkView> {
-    authorize(
-        state,
-        caller,
-        Action::ReadAudit,
-        &Resource::Mesh,
-        "replay the audit stream",
-    )?;
+    super::may_read(state, caller)?;
     let configured = sink(state, name)?;
     if req.from < 1 {
         return Err(ApiError::bad_request(
