@@ -27,7 +27,7 @@ FROM audit_events;
 
 -- The keys that sign digests: Ed25519, the private half as base64 PKCS#8.
 CREATE TABLE audit_keys (
-    id          TEXT PRIMARY KEY,
+    id          TEXT NOT NULL PRIMARY KEY,
     public_key  TEXT NOT NULL,
     private_key TEXT NOT NULL,
     created_at  BIGINT NOT NULL
@@ -36,7 +36,7 @@ CREATE TABLE audit_keys (
 -- Signed digests: "the chain from from_pos to to_pos ends in last_hash", each naming the one
 -- before (prev_digest), written by the one replica holding the digest lease.
 CREATE TABLE audit_digests (
-    from_pos    BIGINT PRIMARY KEY,
+    from_pos    BIGINT NOT NULL PRIMARY KEY,
     to_pos      BIGINT NOT NULL UNIQUE,
     last_hash   TEXT NOT NULL,
     prev_digest TEXT NOT NULL,
@@ -49,7 +49,7 @@ CREATE TABLE audit_digests (
 -- unusual-read detector (`alerts`) —: the last chain position done, and its last failure.
 -- Shared by the replicas, so the one that follows next goes on from here.
 CREATE TABLE audit_cursors (
-    name         TEXT PRIMARY KEY,
+    name         TEXT NOT NULL PRIMARY KEY,
     pos          BIGINT NOT NULL,
     delivered_at BIGINT,
     failures     BIGINT NOT NULL,
