@@ -3,6 +3,7 @@
 //! talks to a running server over HTTP.
 
 mod access;
+mod alerts;
 mod args;
 mod audit;
 mod body;

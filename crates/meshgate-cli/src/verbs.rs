@@ -242,6 +242,9 @@ pub enum ClientCommand {
     /// read the audit log, verify its hash chain and signed digests, export it (mesh admins
     /// and auditors)
     Audit(crate::audit::AuditArgs),
+    /// unusual-read alerts: list and acknowledge them, tune the detector, lift suspensions
+    /// (mesh admins)
+    Alerts(crate::alerts::AlertsArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -475,6 +478,7 @@ pub async fn run(opts: &ClientOpts, cmd: ClientCommand) -> Result<()> {
         ClientCommand::Sharing(cmd) => crate::recipients::sharing(&c, out, cmd).await,
         ClientCommand::ExternalLocation(cmd) => crate::locations::run(&c, out, cmd).await,
         ClientCommand::Audit(args) => crate::audit::run(&c, out, args).await,
+        ClientCommand::Alerts(args) => crate::alerts::run(&c, out, args).await,
     }
 }
 

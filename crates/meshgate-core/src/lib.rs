@@ -15,10 +15,12 @@
 //! - [`files`]: product files: path rules, byte ranges, signed download URLs.
 //! - [`notify`]: which audit events notify whom, the messages, webhook signatures.
 //! - [`anomaly`]: unusual-read alerts: per-principal baselines of read volumes, and findings.
+//! - [`alerts`]: alerts as the mesh keeps them, the detector's settings, suspensions.
 //! - [`audit_chain`]: the audit log's hash chain, signed digests and their verifier.
 //! - [`error`]: the domain error enum.
 
 pub mod access;
+pub mod alerts;
 pub mod anomaly;
 pub mod audit_chain;
 pub mod catalog;

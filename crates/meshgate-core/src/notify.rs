@@ -30,6 +30,7 @@ string_enum!(
         Unhealthy => "unhealthy",
         Expiring => "expiring",
         Pending => "pending",
+        UnusualRead => "unusual_read",
     }
 );
 
@@ -45,7 +46,9 @@ pub struct Audience {
 /// the approvers, and what changes access that is in force to both sides.
 pub fn audience(event: NotifyEvent) -> Audience {
     let (approvers, requesters) = match event {
-        NotifyEvent::Submitted | NotifyEvent::Pending => (true, false),
+        // An unusual read (an alert, not a share) goes to the owners and stewards of what was
+        // read, and to the mesh admins (`meshgate_server::notify::dispatch`).
+        NotifyEvent::Submitted | NotifyEvent::Pending | NotifyEvent::UnusualRead => (true, false),
         NotifyEvent::Approved | NotifyEvent::Rejected => (false, true),
         NotifyEvent::Revoked
         | NotifyEvent::Failed
@@ -200,6 +203,8 @@ pub fn compose(trigger: &Trigger, facts: &MessageFacts) -> (String, String) {
             ),
             None => format!("{actor}: {requester}'s request for {product} awaits a decision"),
         },
+        // Alerts are composed by [`compose_alert`]; a share event never carries this.
+        NotifyEvent::UnusualRead => format!("{actor}: an unusual read of {product}"),
     };
     let mut body = format!(
         "{title}.\n\nShare: {} ({product}, requested by {requester})\n",
@@ -218,6 +223,31 @@ pub fn compose(trigger: &Trigger, facts: &MessageFacts) -> (String, String) {
         body += &format!("{label}: {notes}\n");
     }
     body += &format!("Link: {}\n", facts.link);
+    (title, body)
+}
+
+/// The title and body of an unusual-read alert's message: who read what, every finding
+/// with its numbers, and what was done. `principal` is the reader's name, `link` the alert's.
+pub fn compose_alert(alert: &crate::alerts::Alert, principal: &str, link: &str) -> (String, String) {
+    let what = match alert.tables.as_slice() {
+        [] => String::from("data"),
+        [one] => one.clone(),
+        [first, rest @ ..] => format!("{first} and {}", plural(rest.len(), "other", "others")),
+    };
+    let title = format!("Unusual read: {principal} read {what} far above its usual volume");
+    let mut body = format!(
+        "{title}.\n\nRead: {} at chain position {}\n",
+        alert.read_action, alert.read_pos
+    );
+    for finding in &alert.findings {
+        body += &format!("- {}\n", finding.summary());
+    }
+    if alert.response == crate::alerts::AlertResponse::Suspend {
+        body += &format!(
+            "{principal} is suspended: its tokens, credentials and signed URLs are refused until an admin lifts it (`meshgate alerts lift {principal}`).\n"
+        );
+    }
+    body += &format!("Alert: {}\nLink: {link}\n", alert.id);
     (title, body)
 }
 
@@ -312,7 +342,12 @@ pub struct Notification {
     pub id: Uuid,
     /// Whose inbox it is in.
     pub principal_id: Uuid,
-    pub share_id: Uuid,
+    /// The share it is about; `None` for an alert's.
+    #[cfg_attr(feature = "openapi", schema(required))]
+    pub share_id: Option<Uuid>,
+    /// The alert it is about (`unusual_read`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alert_id: Option<Uuid>,
     pub event: NotifyEvent,
     /// Who acted (`None` for the system).
     #[cfg_attr(feature = "openapi", schema(required))]

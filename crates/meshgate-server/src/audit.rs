@@ -6,8 +6,10 @@
 //! - `chain`: what verification and export read (the chain, events outside it, digests, keys);
 //! - `digests`: the signer of digests;
 //! - `stream`: the whole stream to SIEM sinks, with its cursors and replays
-//!   (docs/design/AUDIT.md).
+//!   (docs/design/AUDIT.md);
+//! - `alerts`: unusual-read alerts, suspensions and the detector's settings.
 
+pub mod alerts;
 pub mod chain;
 pub mod digests;
 pub mod stream;

@@ -182,8 +182,27 @@ pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<Caller, Api
     })
 }
 
-/// Builds the authorizer's view of a principal from the store.
+/// The actor a request acts as: every way of authenticating (API tokens, credentials, sign-in,
+/// recipient tokens, signed URLs) builds its caller here, so a principal suspended after an
+/// unusual-read alert (docs/design/AUDIT.md §Unusual reads) is refused here, once for all of
+/// them. 403 `suspended`, naming no alert.
 pub async fn actor_of(state: &AppState, principal: &Principal) -> Result<Actor, ApiError> {
+    if state.suspended.contains(principal.id) {
+        return Err(ApiError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "suspended",
+            format!(
+                "principal `{}` is suspended after an unusual read; a mesh admin can lift it",
+                principal.name
+            ),
+        ));
+    }
+    view_of(state, principal).await
+}
+
+/// Builds the authorizer's view of a principal from the store, suspended or not: for what a
+/// request asks about someone else (who sees a table, a preview as the consumer).
+pub async fn view_of(state: &AppState, principal: &Principal) -> Result<Actor, ApiError> {
     let groups = state.store.groups_of(principal.id).await?;
     // A group's team memberships are its members' too.
     let mut memberships = state.store.memberships_of(principal.id).await?;

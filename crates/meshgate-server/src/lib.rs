@@ -328,6 +328,12 @@ fn background(state: &AppState, stop: &CancellationToken) -> JoinSet<&'static st
         audit::stream::run(s, st).await;
         "the audit stream"
     });
+    let s = state.clone();
+    let st = stop.clone();
+    set.spawn(async move {
+        audit::alerts::run(s, st).await;
+        "the unusual-read detector"
+    });
     set
 }
 

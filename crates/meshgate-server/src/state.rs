@@ -43,6 +43,9 @@ pub struct AppState {
     pub snapshots: Arc<meshgate_engine::sharing::SnapshotCache>,
     /// Sign-in with identity providers: bearer JWTs (`signin`).
     pub signin: Arc<crate::signin::tokens::SignIn>,
+    /// The principals suspended after an unusual-read alert, refused on every surface
+    /// (`auth::actor_of`); kept in step by the change feed.
+    pub suspended: Arc<crate::audit::alerts::Suspended>,
 }
 
 impl AppState {
@@ -109,6 +112,7 @@ impl AppState {
                     .map_err(|e| e.to_string())?,
             ),
             signin: Arc::new(signin),
+            suspended: Arc::new(crate::audit::alerts::Suspended::default()),
         };
         // The feed starts at the log's end before the first full reads of what it keeps in
         // step, so nothing committed in between is missed.
@@ -120,6 +124,9 @@ impl AppState {
         crate::replicas::feed::refresh_revocations(&state)
             .await
             .map_err(|e| format!("cannot read the revoked credentials: {}", e.message))?;
+        crate::audit::alerts::refresh_suspended(&state)
+            .await
+            .map_err(|e| format!("cannot read the suspended principals: {}", e.message))?;
         crate::catalog::index::rebuild(state.store.as_ref(), &state.catalog)
             .await
             .map_err(|e| format!("cannot build the catalog's search index: {}", e.message))?;

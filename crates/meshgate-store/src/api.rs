@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use meshgate_core::Result;
 
 mod access;
+mod alerts;
 mod audit;
 mod catalog;
 mod classification;
@@ -27,6 +28,7 @@ mod sessions;
 mod shares;
 
 pub use access::AccessStore;
+pub use alerts::{AlertBatch, AlertFilter, AlertStore};
 pub use audit::{AuditFilter, AuditStore};
 pub use catalog::{CatalogRows, CatalogStore};
 pub use classification::ClassificationStore;
@@ -73,6 +75,7 @@ pub trait Store:
     + ScimStore
     + OutboxStore
     + AuditStore
+    + AlertStore
     + LocationStore
     + AccessStore
     + SessionStore

@@ -12,6 +12,7 @@ use meshgate_core::catalog::{
 use meshgate_core::classification::{Suggestion, SuggestionStatus};
 use meshgate_core::credential::{Credential, TableTenancy};
 use meshgate_core::lifecycle::{ItemStatus, ShareStatus};
+use meshgate_core::alerts::{Alert, AlertResponse, AlertStatus, Suspension};
 use meshgate_core::model::{
     ApiToken, AuditCursor, AuditEvent, Column, DataProduct, Domain, ExternalLocation, FileGrant,
     Grant, Grantee, Health, ItemKind, Job, JobKind, Outcome, Permission, Principal, PrincipalKind,
@@ -533,6 +534,44 @@ impl Record for AuditCursor {
     }
 }
 
+impl Record for Alert {
+    const TABLE: &str = "alerts";
+    const COLS: &str = "id, principal_id, read_action, read_pos, tables, findings, summary, \
+         response, status, acknowledged_by, acknowledged_at, note, created_at";
+
+    fn from_row(row: &AnyRow) -> Result<Self> {
+        Ok(Alert {
+            id: uuid(row, "id")?,
+            principal_id: uuid(row, "principal_id")?,
+            read_action: text(row, "read_action")?,
+            read_pos: int(row, "read_pos")?,
+            tables: json(row, "tables")?,
+            findings: json(row, "findings")?,
+            summary: text(row, "summary")?,
+            response: enum_of::<AlertResponse>(row, "response")?,
+            status: enum_of::<AlertStatus>(row, "status")?,
+            acknowledged_by: opt_uuid(row, "acknowledged_by")?,
+            acknowledged_at: opt_time(row, "acknowledged_at")?,
+            note: opt_text(row, "note")?,
+            created_at: time(row, "created_at")?,
+        })
+    }
+}
+
+impl Record for Suspension {
+    const TABLE: &str = "suspensions";
+    const COLS: &str = "principal_id, alert_id, reason, at";
+
+    fn from_row(row: &AnyRow) -> Result<Self> {
+        Ok(Suspension {
+            principal_id: uuid(row, "principal_id")?,
+            alert_id: opt_uuid(row, "alert_id")?,
+            reason: text(row, "reason")?,
+            at: time(row, "at")?,
+        })
+    }
+}
+
 impl Record for AuditKey {
     const TABLE: &str = "audit_keys";
     const COLS: &str = "id, public_key, created_at";
@@ -702,14 +741,15 @@ impl Record for TermLink {
 
 impl Record for Notification {
     const TABLE: &str = "notifications";
-    const COLS: &str = "id, principal_id, share_id, event, actor_id, \
+    const COLS: &str = "id, principal_id, share_id, alert_id, event, actor_id, \
          audit_seq, title, body, link, created_at, read_at, emailed_at";
 
     fn from_row(row: &AnyRow) -> Result<Self> {
         Ok(Notification {
             id: uuid(row, "id")?,
             principal_id: uuid(row, "principal_id")?,
-            share_id: uuid(row, "share_id")?,
+            share_id: opt_uuid(row, "share_id")?,
+            alert_id: opt_uuid(row, "alert_id")?,
             event: enum_of::<NotifyEvent>(row, "event")?,
             actor_id: opt_uuid(row, "actor_id")?,
             audit_seq: int(row, "audit_seq")?,

@@ -24,6 +24,7 @@ use sqlx::{Any, AnyConnection, Executor};
 use uuid::Uuid;
 
 mod access;
+mod alerts;
 mod audit;
 mod catalog;
 mod classification;

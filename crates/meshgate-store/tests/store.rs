@@ -17,6 +17,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use meshgate_core::Error;
 use meshgate_core::access::{ColumnTags, DataFilter, GrantScope, Mask, RowRule, TagMask};
+use meshgate_core::alerts::{Alert, AlertResponse, AlertSettings, AlertStatus, Suspension};
+use meshgate_core::anomaly::{Finding, Measure};
 use meshgate_core::audit_chain;
 use meshgate_core::classification::{
     self, ClassificationMode, Decision, Detected, SuggestionStatus,
@@ -34,7 +36,7 @@ use meshgate_core::notify::{
     Contact, DeliveryStatus, Notification, NotifyEvent, Webhook, WebhookDelivery,
 };
 use meshgate_store::{
-    AuditFilter, ItemHealth, MemberOp, NewJob, NotificationBatch, ProductFilter, ScimWrite,
+    AlertBatch, AlertFilter, AuditFilter, ItemHealth, MemberOp, NewJob, NotificationBatch, ProductFilter, ScimWrite,
     ShareChange, ShareFilter, Store, connect, migrate, truncate_to_micros,
 };
 use sqlx::{Connection, Executor};
@@ -184,6 +186,7 @@ suite!(
     classification_changes_commit_only_from_what_they_were_planned_from,
     audit_events_form_one_chain_under_concurrent_writers,
     audit_tampering_in_the_database_is_named,
+    alerts_are_recorded_once_with_their_suspensions_and_notifications,
 );
 
 // ----- fixtures -----
@@ -3469,7 +3472,8 @@ fn notification_of(share: &Share, to: &Principal, seq: i64, event: NotifyEvent) 
     Notification {
         id: new_id(),
         principal_id: to.id,
-        share_id: share.id,
+        share_id: Some(share.id),
+        alert_id: None,
         event,
         actor_id: None,
         audit_seq: seq,
@@ -6270,4 +6274,180 @@ async fn audit_tampering_in_the_database_is_named(env: &Env) {
         problems.contains(&audit_chain::Problem::Deleted { from: 9, to: 10 }),
         "{problems:?}"
     );
+}
+
+/// An alert of `principal`'s read, as the detector writes it.
+fn alert_of(principal: &Principal) -> Alert {
+    let at = now();
+    Alert {
+        id: new_id(),
+        principal_id: principal.id,
+        read_action: "query.run".into(),
+        read_pos: 42,
+        tables: vec!["sales.orders.orders".into()],
+        findings: vec![Finding {
+            principal: principal.id,
+            table: None,
+            measure: Measure::Rows,
+            window_start: at,
+            at,
+            observed: 243.0,
+            median: 1.0,
+            mad: 0.0,
+            max: 10.0,
+            threshold: 30.0,
+            history: 4,
+        }],
+        summary: "rows today 243".into(),
+        response: AlertResponse::Suspend,
+        status: AlertStatus::Open,
+        acknowledged_by: None,
+        acknowledged_at: None,
+        note: None,
+        created_at: at,
+    }
+}
+
+async fn alerts_are_recorded_once_with_their_suspensions_and_notifications(env: &Env) {
+    let s = env.s();
+    let bob = principal(s, "bob", PrincipalKind::User).await;
+    let admin = principal(s, "root", PrincipalKind::User).await;
+    // Defaults until tuned; a tuning the detector cannot run with is refused.
+    let (settings, _) = s.alert_settings().await.unwrap();
+    assert_eq!(settings, AlertSettings::default());
+    let tuned = AlertSettings {
+        response: AlertResponse::Suspend,
+        min_history: 2,
+        ..AlertSettings::default()
+    };
+    s.set_alert_settings(&tuned, audit("alert.settings"))
+        .await
+        .unwrap();
+    assert_eq!(s.alert_settings().await.unwrap().0, tuned);
+    let bad = AlertSettings {
+        threshold: 0.0,
+        ..tuned.clone()
+    };
+    assert!(matches!(
+        s.set_alert_settings(&bad, audit("alert.settings")).await,
+        Err(Error::Invalid { .. })
+    ));
+
+    // Detectors racing from the same cursor: exactly one writes its alert and suspension.
+    let cursor = s.audit_cursor("alerts").await.unwrap();
+    assert_eq!(cursor.pos, 0);
+    let alert = alert_of(&bob);
+    let batch = || AlertBatch {
+        cursor: "alerts".into(),
+        from_pos: 0,
+        to_pos: 7,
+        alerts: vec![(alert.clone(), audit("alert.raised"))],
+        suspensions: vec![(
+            Suspension {
+                principal_id: bob.id,
+                alert_id: Some(alert.id),
+                reason: "unusual read".into(),
+                at: now(),
+            },
+            audit("principal.suspend"),
+        )],
+    };
+    let racers: Vec<_> = (0..4)
+        .map(|_| {
+            let store = env.store.clone();
+            let b = batch();
+            tokio::spawn(async move { store.record_alerts(b).await.unwrap() })
+        })
+        .collect();
+    let mut won = 0;
+    for r in racers {
+        won += usize::from(r.await.unwrap());
+    }
+    assert_eq!(won, 1, "exactly one detector wins the cursor");
+    assert_eq!(s.audit_cursor("alerts").await.unwrap().pos, 7);
+    let listed = s.list_alerts(&AlertFilter::default()).await.unwrap();
+    assert_eq!(listed, vec![alert.clone()]);
+    assert_eq!(s.get_alert(alert.id).await.unwrap(), Some(alert.clone()));
+    let suspended = s.suspensions().await.unwrap();
+    assert_eq!(suspended.len(), 1);
+    assert_eq!(
+        (suspended[0].principal_id, suspended[0].alert_id),
+        (bob.id, Some(alert.id))
+    );
+    let actions = audit_actions(s).await;
+    assert_eq!(
+        actions.iter().filter(|a| *a == "alert.raised").count(),
+        1,
+        "{actions:?}"
+    );
+    // A cursor moving back is refused.
+    let mut back = batch();
+    back.from_pos = 7;
+    back.to_pos = 3;
+    assert!(s.record_alerts(back).await.is_err());
+
+    // Filters, acknowledgement.
+    let open = AlertFilter {
+        status: Some(AlertStatus::Open),
+        principal_id: Some(bob.id),
+        ..Default::default()
+    };
+    assert_eq!(s.list_alerts(&open).await.unwrap().len(), 1);
+    let acked = s
+        .acknowledge_alert(alert.id, admin.id, Some("expected"), audit("alert.acknowledge"))
+        .await
+        .unwrap();
+    assert_eq!(acked.status, AlertStatus::Acknowledged);
+    assert_eq!(acked.acknowledged_by, Some(admin.id));
+    assert_eq!(acked.note.as_deref(), Some("expected"));
+    assert!(acked.acknowledged_at.is_some());
+    assert!(s.list_alerts(&open).await.unwrap().is_empty());
+    assert!(matches!(
+        s.acknowledge_alert(new_id(), admin.id, None, audit("alert.acknowledge"))
+            .await,
+        Err(Error::NotFound { .. })
+    ));
+
+    // An alert's notification is about no share.
+    let note = Notification {
+        id: new_id(),
+        principal_id: admin.id,
+        share_id: None,
+        alert_id: Some(alert.id),
+        event: NotifyEvent::UnusualRead,
+        actor_id: None,
+        audit_seq: last_seq(s).await,
+        title: "Unusual read".into(),
+        body: "rows today 243".into(),
+        link: format!("http://mesh/api/v1/audit/alerts/{}", alert.id),
+        created_at: now(),
+        read_at: None,
+        emailed_at: None,
+    };
+    let cursor = s.notify_cursor().await.unwrap();
+    assert!(
+        s.record_notifications(NotificationBatch {
+            after_seq: cursor,
+            up_to_seq: cursor,
+            notifications: vec![note.clone()],
+            deliveries: Vec::new(),
+            jobs: Vec::new(),
+        })
+        .await
+        .unwrap()
+    );
+    assert_eq!(
+        s.list_notifications(admin.id, false, 10).await.unwrap(),
+        vec![note]
+    );
+
+    // Lifted once; a second lift finds nothing.
+    s.lift_suspension(bob.id, audit("principal.unsuspend"))
+        .await
+        .unwrap();
+    assert!(s.suspensions().await.unwrap().is_empty());
+    assert!(matches!(
+        s.lift_suspension(bob.id, audit("principal.unsuspend")).await,
+        Err(Error::NotFound { .. })
+    ));
 }

@@ -84,7 +84,7 @@ pub async fn count(
     )
     .await?;
     let who = principal_by_name(state, principal).await?;
-    let actor = crate::auth::actor_of(state, &who).await?;
+    let actor = crate::auth::view_of(state, &who).await?;
     let access = crate::snapshot::of_actor(state, &who, &actor).await?;
     let mut tables = Vec::new();
     for t in state.store.list_tables(p.product.id).await? {

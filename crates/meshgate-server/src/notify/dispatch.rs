@@ -4,10 +4,11 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use meshgate_core::model::{JobKind, PrincipalKind, Share, new_id};
+use meshgate_core::model::{AuditEvent, JobKind, Outcome, PrincipalKind, Share, new_id};
 use meshgate_core::notify::{
-    DeliveryStatus, GAP_GRACE, MessageFacts, Notification, SYSTEM_ACTOR, Trigger, WebhookDelivery,
-    audience, compose, dispatchable, trigger_of,
+    DeliveryStatus, GAP_GRACE, MessageFacts, Notification, NotifyEvent, SYSTEM_ACTOR, Trigger,
+    WebhookDelivery,
+    audience, compose, compose_alert, dispatchable, trigger_of,
 };
 use meshgate_store::{AuditFilter, NewJob, NotificationBatch};
 use serde_json::json;
@@ -80,6 +81,8 @@ pub async fn dispatch_once(state: &AppState) -> meshgate_core::Result<usize> {
     for event in ready {
         if let Some(trigger) = trigger_of(event) {
             derive(state, &trigger, &mut batch).await?;
+        } else if event.action == "alert.raised" && event.outcome == Outcome::Success {
+            derive_alert(state, event, &mut batch).await?;
         }
     }
     let wake = !batch.jobs.is_empty();
@@ -242,7 +245,8 @@ async fn derive(
         let notification = Notification {
             id: new_id(),
             principal_id,
-            share_id: share.id,
+            share_id: Some(share.id),
+            alert_id: None,
             event: trigger.event,
             actor_id: trigger.actor_id,
             audit_seq: trigger.seq,
@@ -253,51 +257,189 @@ async fn derive(
             read_at: None,
             emailed_at: None,
         };
-        if email && state.store.get_contact(principal_id).await?.is_some() {
-            batch.jobs.push(NewJob {
-                kind: JobKind::SendEmail,
-                subject_id: notification.id,
-                lock_product: None,
-                lock_grantee: None,
-            });
-        }
-        for hook in state.store.list_webhooks(principal_id).await? {
-            if !hook.wants(trigger.event) {
-                continue;
-            }
-            let id = new_id();
-            let payload = json!({
-                "id": id,
-                "event": trigger.event,
-                "share_id": share.id,
-                "product": product_name,
-                "requester": requester,
-                "actor": actor,
-                "message": title,
-                "body": body,
-                "link": facts.link,
-                "at": trigger.at,
-            });
-            batch.deliveries.push(WebhookDelivery {
-                id,
-                webhook_id: hook.id,
-                notification_id: notification.id,
-                event: trigger.event,
-                payload: payload.to_string(),
-                status: DeliveryStatus::Pending,
-                attempts: 0,
-                last_error: None,
-                created_at: now,
-                finished_at: None,
-            });
-            batch.jobs.push(NewJob {
-                kind: JobKind::DeliverWebhook,
-                subject_id: id,
-                lock_product: None,
-                lock_grantee: None,
-            });
-        }
-        batch.notifications.push(notification);
+        let payload = json!({
+            "event": trigger.event,
+            "share_id": share.id,
+            "product": product_name,
+            "requester": requester,
+            "actor": actor,
+            "message": title,
+            "body": body,
+            "link": facts.link,
+            "at": trigger.at,
+        });
+        add(state, batch, notification, payload, email).await?;
     }
+    Ok(())
+}
+
+/// The owners and stewards of the products of `tables` (`domain.product.table` or
+/// `domain.product`), and the mesh admins: who hears of an unusual read.
+async fn alert_recipients(
+    state: &AppState,
+    tables: &[String],
+) -> meshgate_core::Result<Vec<Uuid>> {
+    let mut out = Vec::new();
+    let mut teams: Vec<Uuid> = Vec::new();
+    for name in tables {
+        let mut parts = name.splitn(3, '.');
+        let (Some(domain), Some(product)) = (parts.next(), parts.next()) else {
+            continue;
+        };
+        let Some(d) = state.store.get_domain_by_name(domain).await? else {
+            continue;
+        };
+        if let Some(p) = state.store.get_product_by_name(d.id, product).await?
+            && !teams.contains(&p.team_id)
+        {
+            teams.push(p.team_id);
+        }
+    }
+    for team in teams {
+        let approvers = state
+            .store
+            .list_team_members(team)
+            .await?
+            .into_iter()
+            .filter(|m| m.role.is_approver())
+            .map(|m| m.principal_id)
+            .collect();
+        add_people(state, approvers, &mut out).await?;
+    }
+    let admins = state
+        .store
+        .list_principals()
+        .await?
+        .into_iter()
+        .filter(|p| p.is_admin && p.active)
+        .map(|p| p.id)
+        .collect();
+    add_people(state, admins, &mut out).await?;
+    Ok(out)
+}
+
+/// The link to an alert in messages.
+pub fn alert_link(config: &Config, alert_id: Uuid) -> String {
+    format!(
+        "{}/api/v1/audit/alerts/{alert_id}",
+        config.public_url().trim_end_matches('/')
+    )
+}
+
+/// Adds what an `alert.raised` event produces to `batch`, as [`derive`] does for a share's:
+/// a notification per owner, steward and admin (never the reader), email jobs, webhook
+/// deliveries of `unusual_read`.
+async fn derive_alert(
+    state: &AppState,
+    event: &AuditEvent,
+    batch: &mut NotificationBatch,
+) -> meshgate_core::Result<()> {
+    let Some(alert_id) = event
+        .object_id
+        .as_deref()
+        .and_then(|id| Uuid::parse_str(id).ok())
+    else {
+        return Ok(());
+    };
+    let Some(alert) = state.store.get_alert(alert_id).await? else {
+        tracing::warn!(alert = %alert_id, seq = event.seq, "an audit event names an alert that does not exist; nobody is notified");
+        return Ok(());
+    };
+    let reader = principal_name(state, alert.principal_id).await?;
+    let link = alert_link(&state.config, alert.id);
+    let (title, body) = compose_alert(&alert, &reader, &link);
+    let now = Utc::now();
+    let email = state.config.notifications.smtp_url.is_some();
+    let kind = NotifyEvent::UnusualRead;
+    let mut recipients = alert_recipients(state, &alert.tables).await?;
+    recipients.retain(|p| *p != alert.principal_id);
+    for principal_id in recipients {
+        let notification = Notification {
+            id: new_id(),
+            principal_id,
+            share_id: None,
+            alert_id: Some(alert.id),
+            event: kind,
+            actor_id: None,
+            audit_seq: event.seq,
+            title: title.clone(),
+            body: body.clone(),
+            link: link.clone(),
+            created_at: now,
+            read_at: None,
+            emailed_at: None,
+        };
+        let payload = json!({
+            "event": kind,
+            "alert_id": alert.id,
+            "principal": reader,
+            "tables": alert.tables,
+            "findings": alert.findings,
+            "response": alert.response,
+            "actor": SYSTEM_ACTOR,
+            "message": title,
+            "body": body,
+            "link": link,
+            "at": event.at,
+        });
+        add(state, batch, notification, payload, email).await?;
+    }
+    Ok(())
+}
+
+/// Adds one notification to `batch` with what carries it: an email job when email is on and
+/// the recipient has an address, and a delivery (with its job) to each of the recipient's
+/// webhooks that wants the event, whose body is `payload` with the delivery's `id`.
+async fn add(
+    state: &AppState,
+    batch: &mut NotificationBatch,
+    notification: Notification,
+    payload: serde_json::Value,
+    email: bool,
+) -> meshgate_core::Result<()> {
+    let now = notification.created_at;
+    if email
+        && state
+            .store
+            .get_contact(notification.principal_id)
+            .await?
+            .is_some()
+    {
+        batch.jobs.push(NewJob {
+            kind: JobKind::SendEmail,
+            subject_id: notification.id,
+            lock_product: None,
+            lock_grantee: None,
+        });
+    }
+    for hook in state.store.list_webhooks(notification.principal_id).await? {
+        if !hook.wants(notification.event) {
+            continue;
+        }
+        let id = new_id();
+        let mut body = payload.clone();
+        if let Some(fields) = body.as_object_mut() {
+            fields.insert("id".into(), json!(id));
+        }
+        batch.deliveries.push(WebhookDelivery {
+            id,
+            webhook_id: hook.id,
+            notification_id: notification.id,
+            event: notification.event,
+            payload: body.to_string(),
+            status: DeliveryStatus::Pending,
+            attempts: 0,
+            last_error: None,
+            created_at: now,
+            finished_at: None,
+        });
+        batch.jobs.push(NewJob {
+            kind: JobKind::DeliverWebhook,
+            subject_id: id,
+            lock_product: None,
+            lock_grantee: None,
+        });
+    }
+    batch.notifications.push(notification);
     Ok(())
 }

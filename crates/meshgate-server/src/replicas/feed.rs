@@ -6,7 +6,8 @@
 //! kinds of object its followers care about, and hands each event once to each follower:
 //!
 //! - the catalog's search index (`catalog::index::apply`);
-//! - the credential revocation list (refreshed when a credential or a principal changed).
+//! - the credential revocation list and the suspended principals (refreshed when a
+//!   credential or a principal changed; a suspension is an event on its principal).
 //!
 //! Access snapshots need no follower: each is valid for the policy version it was resolved at,
 //! which every read checks against the store. Sessions, tokens and recipient tokens are read
@@ -59,6 +60,7 @@ async fn pass(state: &AppState) -> ApiResult<()> {
             .any(|e| CREDENTIAL_OBJECTS.contains(&e.object_type.as_str()))
         {
             refresh_revocations(state).await?;
+            crate::audit::alerts::refresh_suspended(state).await?;
         }
     }
     // Only once every follower has taken them are the events marked seen.

@@ -12,15 +12,17 @@ pub enum Singleton {
     SnapshotCollector,
     AuditDigests,
     AuditStream,
+    AuditAlerts,
 }
 
 impl Singleton {
-    pub const ALL: [Singleton; 5] = [
+    pub const ALL: [Singleton; 6] = [
         Singleton::Scheduler,
         Singleton::Dispatcher,
         Singleton::SnapshotCollector,
         Singleton::AuditDigests,
         Singleton::AuditStream,
+        Singleton::AuditAlerts,
     ];
 
     /// The lease's name in the store.
@@ -31,6 +33,7 @@ impl Singleton {
             Singleton::SnapshotCollector => "snapshot-collector",
             Singleton::AuditDigests => "audit-digests",
             Singleton::AuditStream => "audit-stream",
+            Singleton::AuditAlerts => "audit-alerts",
         }
     }
 }

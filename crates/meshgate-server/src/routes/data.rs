@@ -1,6 +1,7 @@
 //! SQL and the audit log: `POST /query` (the data plane; operations in `query.rs`), `GET
 //! /audit` (`audit.rs`) and what verifies it: `GET /audit/chain`, `/audit/outside`,
-//! `/audit/digests`, `/audit/keys` (`audit/chain.rs`).
+//! `/audit/digests`, `/audit/keys` (`audit/chain.rs`); the SIEM sinks (`audit/stream.rs`);
+//! unusual-read alerts, their settings and suspensions (`audit/alerts.rs`).
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, header};
@@ -24,6 +25,18 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/audit/keys", get(audit_keys))
         .route("/audit/sinks", get(audit_sinks))
         .route("/audit/sinks/{name}/replay", post(audit_sink_replay))
+        .route("/audit/alerts", get(audit_alerts))
+        .route("/audit/alerts/{id}", get(audit_alert))
+        .route("/audit/alerts/{id}/acknowledge", post(audit_alert_acknowledge))
+        .route(
+            "/audit/alert-settings",
+            get(audit_alert_settings).patch(audit_alert_tune),
+        )
+        .route("/audit/suspensions", get(audit_suspensions))
+        .route(
+            "/audit/suspensions/{principal}",
+            axum::routing::delete(audit_suspension_lift),
+        )
 }
 
 #[utoipa::path(
@@ -189,4 +202,138 @@ pub(crate) async fn audit_sink_replay(
     Ok(Json(
         audit::stream::replay(&state, &caller, &name, req).await?,
     ))
+}
+
+#[utoipa::path(
+    get,
+    path = "/audit/alerts",
+    operation_id = "audit_alerts",
+    tag = "audit",
+    params(audit::alerts::AlertQuery),
+    responses(
+        (status = 200, description = "Unusual-read alerts, newest first, with the reader's name and the numbers that triggered each", body = Vec<audit::alerts::AlertView>),
+        crate::error::ApiErrors,
+    ),
+)]
+pub(crate) async fn audit_alerts(
+    State(state): State<AppState>,
+    caller: Caller,
+    Params(q): Params<audit::alerts::AlertQuery>,
+) -> ApiResult<Json<Vec<audit::alerts::AlertView>>> {
+    Ok(Json(audit::alerts::list(&state, &caller, q).await?))
+}
+
+#[utoipa::path(
+    get,
+    path = "/audit/alerts/{id}",
+    operation_id = "audit_alert",
+    tag = "audit",
+    params(("id" = String, Path, description = "The alert's id (uuid)")),
+    responses(
+        (status = 200, description = "One alert", body = audit::alerts::AlertView),
+        crate::error::ApiErrors,
+    ),
+)]
+pub(crate) async fn audit_alert(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<audit::alerts::AlertView>> {
+    Ok(Json(audit::alerts::get(&state, &caller, &id).await?))
+}
+
+#[utoipa::path(
+    post,
+    path = "/audit/alerts/{id}/acknowledge",
+    operation_id = "audit_alert_acknowledge",
+    tag = "audit",
+    params(("id" = String, Path, description = "The alert's id (uuid)")),
+    request_body = audit::alerts::AcknowledgeRequest,
+    responses(
+        (status = 200, description = "The alert, acknowledged by the caller", body = audit::alerts::AlertView),
+        crate::error::ApiErrors,
+    ),
+)]
+pub(crate) async fn audit_alert_acknowledge(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(req): JsonBody<audit::alerts::AcknowledgeRequest>,
+) -> ApiResult<Json<audit::alerts::AlertView>> {
+    Ok(Json(
+        audit::alerts::acknowledge(&state, &caller, &id, req).await?,
+    ))
+}
+
+#[utoipa::path(
+    get,
+    path = "/audit/alert-settings",
+    operation_id = "audit_alert_settings",
+    tag = "audit",
+    responses(
+        (status = 200, description = "The detector's settings and response, and how far it has judged the chain", body = audit::alerts::SettingsView),
+        crate::error::ApiErrors,
+    ),
+)]
+pub(crate) async fn audit_alert_settings(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<audit::alerts::SettingsView>> {
+    Ok(Json(audit::alerts::settings(&state, &caller).await?))
+}
+
+#[utoipa::path(
+    patch,
+    path = "/audit/alert-settings",
+    operation_id = "audit_alert_tune",
+    tag = "audit",
+    request_body(content = meshgate_core::alerts::AlertSettings, description = "The settings to change; those left out keep their values"),
+    responses(
+        (status = 200, description = "The settings after the change", body = audit::alerts::SettingsView),
+        crate::error::ApiErrors,
+    ),
+)]
+pub(crate) async fn audit_alert_tune(
+    State(state): State<AppState>,
+    caller: Caller,
+    JsonBody(changes): JsonBody<serde_json::Value>,
+) -> ApiResult<Json<audit::alerts::SettingsView>> {
+    Ok(Json(audit::alerts::tune(&state, &caller, changes).await?))
+}
+
+#[utoipa::path(
+    get,
+    path = "/audit/suspensions",
+    operation_id = "audit_suspensions",
+    tag = "audit",
+    responses(
+        (status = 200, description = "The principals suspended after an alert", body = Vec<audit::alerts::SuspensionView>),
+        crate::error::ApiErrors,
+    ),
+)]
+pub(crate) async fn audit_suspensions(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<audit::alerts::SuspensionView>>> {
+    Ok(Json(audit::alerts::suspensions(&state, &caller).await?))
+}
+
+#[utoipa::path(
+    delete,
+    path = "/audit/suspensions/{principal}",
+    operation_id = "audit_suspension_lift",
+    tag = "audit",
+    params(("principal" = String, Path, description = "The suspended principal's name")),
+    responses(
+        (status = 204, description = "Lifted: the principal's tokens and credentials work again; no body"),
+        crate::error::ApiErrors,
+    ),
+)]
+pub(crate) async fn audit_suspension_lift(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(principal): Path<String>,
+) -> ApiResult<axum::http::StatusCode> {
+    audit::alerts::lift(&state, &caller, &principal).await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
 }

@@ -11,6 +11,7 @@
 mod common;
 
 mod access;
+mod alerts;
 mod api;
 mod catalog;
 mod classification;

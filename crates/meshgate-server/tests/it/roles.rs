@@ -21,20 +21,20 @@ use crate::common::{Mesh, Resp, assert_mentions};
 use crate::sharing::{call, ds_error, ds_get, files, local, names, ndjson, recipient_token, tpath};
 
 /// A multi-tenant table (the rows API reads by tenant key): t1 (2 rows), t2 (1).
-const ITEMS_CSV: &[u8] = b"item_id,name,qty\nt1-1,apple,3\nt1-2,pear,5\nt2-1,fig,1\n";
-const ITEMS: &str = "sales.items.items";
-const ITEM_IDS: [&str; 3] = ["t1-1", "t1-2", "t2-1"];
-const ROWS: &str = "/api/v1/products/sales/items/tables/items/rows";
-const FILES: &str = "/api/v1/products/sales/items/files";
-const DS: &str = "/delta-sharing";
+pub(crate) const ITEMS_CSV: &[u8] = b"item_id,name,qty\nt1-1,apple,3\nt1-2,pear,5\nt2-1,fig,1\n";
+pub(crate) const ITEMS: &str = "sales.items.items";
+pub(crate) const ITEM_IDS: [&str; 3] = ["t1-1", "t1-2", "t2-1"];
+pub(crate) const ROWS: &str = "/api/v1/products/sales/items/tables/items/rows";
+pub(crate) const FILES: &str = "/api/v1/products/sales/items/files";
+pub(crate) const DS: &str = "/delta-sharing";
 /// `reports/a.csv`, in the shared folder.
-const REPORT: &[u8] = b"id,amount\n1,10\n2,20\n";
+pub(crate) const REPORT: &[u8] = b"id,amount\n1,10\n2,20\n";
 /// `raw/b.csv`, outside it.
 const RAW: &[u8] = b"raw bytes, never shared\n";
 
 /// Every way bob reads the shared data.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Surface {
+pub(crate) enum Surface {
     /// `POST /api/v1/query`.
     Sql,
     /// `GET …/rows` with bob's API token.
@@ -51,7 +51,7 @@ enum Surface {
     SignedUrl,
 }
 
-const SURFACES: [Surface; 7] = [
+pub(crate) const SURFACES: [Surface; 7] = [
     Surface::Sql,
     Surface::Rows,
     Surface::Credential,
@@ -64,11 +64,11 @@ const SURFACES: [Surface; 7] = [
 /// What a member holds that outlives a request: a recipient token (an identity, minted once),
 /// and what was handed out while it was a member — a credential on the table, a Delta Sharing
 /// file URL and a signed URL of a shared file.
-struct Handles {
-    recipient: String,
-    credential: String,
-    sharing_url: String,
-    signed_url: String,
+pub(crate) struct Handles {
+    pub(crate) recipient: String,
+    pub(crate) credential: String,
+    pub(crate) sharing_url: String,
+    pub(crate) signed_url: String,
 }
 
 /// How bob belongs to the consumer team.
@@ -81,7 +81,7 @@ enum Role {
 
 /// The demo mesh plus the multi-tenant `sales.items` (alice's team `sales.core`), holding the
 /// files `reports/a.csv` and `raw/b.csv`.
-async fn items_mesh() -> Mesh {
+pub(crate) async fn items_mesh() -> Mesh {
     let m = Mesh::demo().await;
     let meta = json!({
         "domain": "sales", "team": "core", "name": "items",
@@ -105,7 +105,7 @@ async fn items_mesh() -> Mesh {
 
 /// bob asks for the table `items` and the folder `reports/` of `sales.items` for `team`;
 /// alice approves. Returns the share id.
-async fn share_items(m: &Mesh, team: &str) -> String {
+pub(crate) async fn share_items(m: &Mesh, team: &str) -> String {
     let v = m
         .post(
             "bob",
@@ -128,7 +128,7 @@ async fn share_items(m: &Mesh, team: &str) -> String {
 }
 
 /// A recipient token for bob (the bearer token of its profile).
-async fn bobs_recipient_token(m: &Mesh) -> String {
+pub(crate) async fn bobs_recipient_token(m: &Mesh) -> String {
     let (_, profile) = recipient_token(m, "bob", &json!({})).await;
     profile["bearerToken"].as_str().unwrap().to_string()
 }
@@ -166,17 +166,17 @@ async fn teams_of(m: &Mesh, who: &str) -> Vec<String> {
     teams
 }
 
-async fn raw_get(m: &Mesh, method: &str, uri: &str, bearer: Option<&str>) -> Resp {
+pub(crate) async fn raw_get(m: &Mesh, method: &str, uri: &str, bearer: Option<&str>) -> Resp {
     call(m, method, uri, bearer, &[], Body::empty()).await
 }
 
 /// A Delta Sharing `GET` with bob's recipient token.
-async fn ds(m: &Mesh, h: &Handles, path: &str) -> Resp {
+pub(crate) async fn ds(m: &Mesh, h: &Handles, path: &str) -> Resp {
     raw_get(m, "GET", &format!("{DS}{path}"), Some(&h.recipient)).await
 }
 
 /// The Delta Sharing `query` of the items table with bob's recipient token.
-async fn ds_query(m: &Mesh, recipient: &str) -> Resp {
+pub(crate) async fn ds_query(m: &Mesh, recipient: &str) -> Resp {
     call(
         m,
         "POST",
@@ -199,7 +199,7 @@ fn paths(listing: &Value) -> Vec<String> {
 
 /// Checks every surface reads as a member, and hands out a fresh credential, Delta Sharing
 /// file URL and signed URL (which also warms every cache a surface keeps).
-async fn reads(m: &Mesh, recipient: &str) -> Handles {
+pub(crate) async fn reads(m: &Mesh, recipient: &str) -> Handles {
     let v = m
         .post(
             "bob",
@@ -235,7 +235,7 @@ async fn reads(m: &Mesh, recipient: &str) -> Handles {
 
 /// Asks `surface` for the shared data as bob: with `member`, asserts it is served; without,
 /// that it is refused (or, for listings, that nothing shared is listed).
-async fn probe(m: &Mesh, h: &Handles, surface: Surface, member: bool) {
+pub(crate) async fn probe(m: &Mesh, h: &Handles, surface: Surface, member: bool) {
     let bob = "bob";
     match (surface, member) {
         (Surface::Sql, true) => {

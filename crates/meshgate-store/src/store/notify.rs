@@ -26,12 +26,12 @@ const MAX_LIST: u32 = 1000;
 async fn insert_notification(conn: &mut AnyConnection, n: &Notification) -> Result<()> {
     sqlx::query(
         "INSERT INTO notifications (id, principal_id, share_id, event, actor_id, audit_seq, \
-         title, body, link, created_at, read_at, emailed_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+         title, body, link, created_at, read_at, emailed_at, alert_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
     )
     .bind(n.id.to_string())
     .bind(n.principal_id.to_string())
-    .bind(n.share_id.to_string())
+    .bind(opt_id(n.share_id))
     .bind(n.event.as_str())
     .bind(opt_id(n.actor_id))
     .bind(n.audit_seq)
@@ -41,6 +41,7 @@ async fn insert_notification(conn: &mut AnyConnection, n: &Notification) -> Resu
     .bind(ts(n.created_at))
     .bind(opt_ts(n.read_at))
     .bind(opt_ts(n.emailed_at))
+    .bind(opt_id(n.alert_id))
     .execute(conn)
     .await
     .map_err(|e| write_error(&subject("notification", n.id.to_string()), e))?;
