@@ -5240,6 +5240,149 @@ async fn migrations_agree_between_backends() {
 
 /// The comparison itself: a column, an index, a nullability or a table on one side only is
 /// reported. SQLite against SQLite, so it runs without PostgreSQL.
+/// Inserts a row into `table` with every column of `given` set and every other NOT NULL
+/// column a placeholder of its type (foreign keys are off on `conn`).
+async fn insert_placeholder_row(
+    conn: &mut sqlx::SqliteConnection,
+    table: &str,
+    given: &[(&str, &str)],
+) {
+    let cols: Vec<(String, String, i64)> =
+        sqlx::query_as("SELECT name, type, \"notnull\" FROM pragma_table_info(?1)")
+            .bind(table)
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap();
+    assert!(!cols.is_empty(), "no table {table}");
+    let mut names = Vec::new();
+    let mut values = Vec::new();
+    for (name, ty, not_null) in cols {
+        let value = match given.iter().find(|(g, _)| *g == name) {
+            Some((_, v)) => format!("'{v}'"),
+            None if not_null == 0 => continue,
+            None if ty.to_ascii_uppercase().contains("INT") => "0".to_string(),
+            None => "'x'".to_string(),
+        };
+        names.push(name);
+        values.push(value);
+    }
+    let sql = format!(
+        "INSERT INTO {table} ({}) VALUES ({})",
+        names.join(", "),
+        values.join(", ")
+    );
+    conn.execute(sql.as_str()).await.unwrap();
+}
+
+/// SQLite rebuilds `notifications` and `webhook_deliveries` in migration 0015 (to let an
+/// alert's notification have no share): what a store held before it is all there after, and
+/// the foreign keys point at the new tables.
+#[tokio::test]
+async fn sqlite_notifications_and_deliveries_survive_the_alerts_migration() {
+    use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("meshgate.db");
+    let url = format!("sqlite://{}", file.display());
+    let options = SqliteConnectOptions::new()
+        .filename(&file)
+        .create_if_missing(true)
+        .foreign_keys(false);
+    let mut conn = SqliteConnection::connect_with(&options).await.unwrap();
+    let mut before = sqlx::migrate::Migrator::new(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite"),
+    )
+    .await
+    .unwrap();
+    before.migrations = before
+        .migrations
+        .iter()
+        .filter(|m| m.version < 15)
+        .cloned()
+        .collect::<Vec<_>>()
+        .into();
+    before.run(&mut conn).await.unwrap();
+    let (principal, share, webhook, note, delivery) =
+        (new_id(), new_id(), new_id(), new_id(), new_id());
+    let (principal, share, webhook, note, delivery) = (
+        principal.to_string(),
+        share.to_string(),
+        webhook.to_string(),
+        note.to_string(),
+        delivery.to_string(),
+    );
+    insert_placeholder_row(
+        &mut conn,
+        "principals",
+        &[("id", &principal), ("name", "bob"), ("kind", "user")],
+    )
+    .await;
+    insert_placeholder_row(&mut conn, "shares", &[("id", &share), ("status", "submitted")])
+        .await;
+    insert_placeholder_row(
+        &mut conn,
+        "webhooks",
+        &[("id", &webhook), ("principal_id", &principal)],
+    )
+    .await;
+    insert_placeholder_row(
+        &mut conn,
+        "notifications",
+        &[
+            ("id", &note),
+            ("principal_id", &principal),
+            ("share_id", &share),
+            ("event", "submitted"),
+            ("audit_seq", "7"),
+        ],
+    )
+    .await;
+    insert_placeholder_row(
+        &mut conn,
+        "webhook_deliveries",
+        &[
+            ("id", &delivery),
+            ("webhook_id", &webhook),
+            ("notification_id", &note),
+            ("event", "submitted"),
+            ("status", "pending"),
+        ],
+    )
+    .await;
+    conn.close().await.unwrap();
+
+    migrate(&url).await.unwrap();
+    let s = connect(&url).await.unwrap();
+    let p = Uuid::parse_str(&principal).unwrap();
+    let inbox = s.list_notifications(p, false, 10).await.unwrap();
+    assert_eq!(inbox.len(), 1);
+    assert_eq!(inbox[0].id.to_string(), note);
+    assert_eq!(inbox[0].share_id.map(|id| id.to_string()), Some(share));
+    assert_eq!(inbox[0].alert_id, None);
+    let deliveries = s
+        .list_webhook_deliveries(Uuid::parse_str(&webhook).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(deliveries.len(), 1);
+    assert_eq!(deliveries[0].id.to_string(), delivery);
+    let mut conn = SqliteConnection::connect_with(&options.foreign_keys(true))
+        .await
+        .unwrap();
+    let fks: Vec<(String,)> =
+        sqlx::query_as("SELECT \"table\" FROM pragma_foreign_key_list('webhook_deliveries')")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    assert!(fks.contains(&("notifications".to_string(),)), "{fks:?}");
+    let broken: Vec<(String,)> = sqlx::query_as("SELECT \"table\" FROM pragma_foreign_key_check")
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+    assert!(
+        broken.iter().all(|(t, )| t == "shares"),
+        "only the placeholder share's own parents are missing: {broken:?}"
+    );
+}
+
 #[tokio::test]
 async fn migration_comparison_reports_what_one_side_lacks() {
     let base = sqlite_env().await;

@@ -1209,8 +1209,10 @@ async fn reminders_and_inboxes(store: Arc<dyn Store>, alice: Uuid, bob: Uuid) {
                 .entry(n.audit_seq)
                 .or_default()
                 .push(n.event.as_str());
-            if n.event == NotifyEvent::Expiring {
-                *expiring_of.entry(n.share_id).or_default() += 1;
+            if n.event == NotifyEvent::Expiring
+                && let Some(share) = n.share_id
+            {
+                *expiring_of.entry(share).or_default() += 1;
             }
         }
         let doubled: Vec<_> = by_event.iter().filter(|(_, n)| n.len() > 1).collect();

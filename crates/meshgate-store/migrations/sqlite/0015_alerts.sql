@@ -2,13 +2,13 @@
 -- flavour matches it statement for statement.
 
 -- An alert's notifications are about no share: `share_id` may be NULL, and `alert_id` names
--- the alert instead. SQLite cannot drop a NOT NULL, so the table is rebuilt. The migration
--- runs in a transaction, where `foreign_keys` cannot be switched off; instead the old table
--- is renamed with `legacy_alter_table` on, so that `webhook_deliveries` keeps referring to
--- `notifications` (the new table) rather than following the rename, and the old table,
--- referred to by nothing, is dropped.
-PRAGMA legacy_alter_table = ON;
+-- the alert instead. SQLite cannot drop a NOT NULL, so the table is rebuilt, and with it
+-- `webhook_deliveries`, the one table that refers to it: the migration runs in a transaction
+-- with foreign keys enforced, where renaming `notifications` makes `webhook_deliveries` refer
+-- to the renamed table. Both old tables are renamed, the new ones created and filled, and the
+-- old ones dropped, the referring one first.
 ALTER TABLE notifications RENAME TO notifications_before_alerts;
+ALTER TABLE webhook_deliveries RENAME TO webhook_deliveries_before_alerts;
 CREATE TABLE notifications (
     id           TEXT PRIMARY KEY NOT NULL,
     principal_id TEXT NOT NULL REFERENCES principals (id),
@@ -29,10 +29,28 @@ INSERT INTO notifications (id, principal_id, share_id, event, actor_id, audit_se
 SELECT id, principal_id, share_id, event, actor_id, audit_seq, title, body, link, created_at,
        read_at, emailed_at
 FROM notifications_before_alerts;
+CREATE TABLE webhook_deliveries (
+    id              TEXT PRIMARY KEY NOT NULL,
+    webhook_id      TEXT NOT NULL REFERENCES webhooks (id),
+    notification_id TEXT NOT NULL REFERENCES notifications (id),
+    event           TEXT NOT NULL,
+    payload         TEXT NOT NULL,
+    status          TEXT NOT NULL,
+    attempts        INTEGER NOT NULL,
+    last_error      TEXT,
+    created_at      BIGINT NOT NULL,
+    finished_at     BIGINT
+);
+INSERT INTO webhook_deliveries (id, webhook_id, notification_id, event, payload, status,
+                                attempts, last_error, created_at, finished_at)
+SELECT id, webhook_id, notification_id, event, payload, status, attempts, last_error,
+       created_at, finished_at
+FROM webhook_deliveries_before_alerts;
+DROP TABLE webhook_deliveries_before_alerts;
 DROP TABLE notifications_before_alerts;
-PRAGMA legacy_alter_table = OFF;
 CREATE UNIQUE INDEX notifications_once ON notifications (audit_seq, principal_id);
 CREATE INDEX notifications_inbox ON notifications (principal_id, created_at);
+CREATE INDEX webhook_deliveries_webhook ON webhook_deliveries (webhook_id, created_at);
 
 -- Unusual reads the detector found (meshgate_core::alerts::Alert): one row per read that
 -- pushed a baseline over, with every finding's numbers (`findings`, JSON) and the tables it
