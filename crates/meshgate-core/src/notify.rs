@@ -228,7 +228,11 @@ pub fn compose(trigger: &Trigger, facts: &MessageFacts) -> (String, String) {
 
 /// The title and body of an unusual-read alert's message: who read what, every finding
 /// with its numbers, and what was done. `principal` is the reader's name, `link` the alert's.
-pub fn compose_alert(alert: &crate::alerts::Alert, principal: &str, link: &str) -> (String, String) {
+pub fn compose_alert(
+    alert: &crate::alerts::Alert,
+    principal: &str,
+    link: &str,
+) -> (String, String) {
     let what = match alert.tables.as_slice() {
         [] => String::from("data"),
         [one] => one.clone(),

@@ -4,6 +4,7 @@
 //! a column list and a mapping function.
 
 use meshgate_core::access::{ColumnTags, DataFilter, Mask, RowRule, TagMask};
+use meshgate_core::alerts::{Alert, AlertResponse, AlertStatus, Suspension};
 use meshgate_core::audit_chain::{AuditDigest, AuditKey, ChainLink};
 use meshgate_core::catalog::{
     FormField, FormTargetKind, FormType, FormTypeRevision, Glossary, GlossaryTerm, ListingState,
@@ -12,7 +13,6 @@ use meshgate_core::catalog::{
 use meshgate_core::classification::{Suggestion, SuggestionStatus};
 use meshgate_core::credential::{Credential, TableTenancy};
 use meshgate_core::lifecycle::{ItemStatus, ShareStatus};
-use meshgate_core::alerts::{Alert, AlertResponse, AlertStatus, Suspension};
 use meshgate_core::model::{
     ApiToken, AuditCursor, AuditEvent, Column, DataProduct, Domain, ExternalLocation, FileGrant,
     Grant, Grantee, Health, ItemKind, Job, JobKind, Outcome, Permission, Principal, PrincipalKind,

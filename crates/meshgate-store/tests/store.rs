@@ -36,8 +36,9 @@ use meshgate_core::notify::{
     Contact, DeliveryStatus, Notification, NotifyEvent, Webhook, WebhookDelivery,
 };
 use meshgate_store::{
-    AlertBatch, AlertFilter, AuditFilter, ItemHealth, MemberOp, NewJob, NotificationBatch, ProductFilter, ScimWrite,
-    ShareChange, ShareFilter, Store, connect, migrate, truncate_to_micros,
+    AlertBatch, AlertFilter, AuditFilter, ItemHealth, MemberOp, NewJob, NotificationBatch,
+    ProductFilter, ScimWrite, ShareChange, ShareFilter, Store, connect, migrate,
+    truncate_to_micros,
 };
 use sqlx::{Connection, Executor};
 use uuid::Uuid;
@@ -5316,8 +5317,12 @@ async fn sqlite_notifications_and_deliveries_survive_the_alerts_migration() {
         &[("id", &principal), ("name", "bob"), ("kind", "user")],
     )
     .await;
-    insert_placeholder_row(&mut conn, "shares", &[("id", &share), ("status", "submitted")])
-        .await;
+    insert_placeholder_row(
+        &mut conn,
+        "shares",
+        &[("id", &share), ("status", "submitted")],
+    )
+    .await;
     insert_placeholder_row(
         &mut conn,
         "webhooks",
@@ -5378,7 +5383,7 @@ async fn sqlite_notifications_and_deliveries_survive_the_alerts_migration() {
         .await
         .unwrap();
     assert!(
-        broken.iter().all(|(t, )| t == "shares"),
+        broken.iter().all(|(t,)| t == "shares"),
         "only the placeholder share's own parents are missing: {broken:?}"
     );
 }
@@ -6537,7 +6542,12 @@ async fn alerts_are_recorded_once_with_their_suspensions_and_notifications(env: 
     };
     assert_eq!(s.list_alerts(&open).await.unwrap().len(), 1);
     let acked = s
-        .acknowledge_alert(alert.id, admin.id, Some("expected"), audit("alert.acknowledge"))
+        .acknowledge_alert(
+            alert.id,
+            admin.id,
+            Some("expected"),
+            audit("alert.acknowledge"),
+        )
         .await
         .unwrap();
     assert_eq!(acked.status, AlertStatus::Acknowledged);
@@ -6590,7 +6600,8 @@ async fn alerts_are_recorded_once_with_their_suspensions_and_notifications(env: 
         .unwrap();
     assert!(s.suspensions().await.unwrap().is_empty());
     assert!(matches!(
-        s.lift_suspension(bob.id, audit("principal.unsuspend")).await,
+        s.lift_suspension(bob.id, audit("principal.unsuspend"))
+            .await,
         Err(Error::NotFound { .. })
     ));
 }

@@ -150,10 +150,7 @@ fn count(detail: &Value, key: &str) -> u64 {
 }
 
 fn text(detail: &Value, key: &str) -> Option<String> {
-    detail
-        .get(key)
-        .and_then(Value::as_str)
-        .map(str::to_string)
+    detail.get(key).and_then(Value::as_str).map(str::to_string)
 }
 
 /// The read `event` records, if it is one that succeeded: a SQL query, a rows API read, a Delta

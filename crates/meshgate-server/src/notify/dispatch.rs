@@ -7,8 +7,7 @@ use chrono::Utc;
 use meshgate_core::model::{AuditEvent, JobKind, Outcome, PrincipalKind, Share, new_id};
 use meshgate_core::notify::{
     DeliveryStatus, GAP_GRACE, MessageFacts, Notification, NotifyEvent, SYSTEM_ACTOR, Trigger,
-    WebhookDelivery,
-    audience, compose, compose_alert, dispatchable, trigger_of,
+    WebhookDelivery, audience, compose, compose_alert, dispatchable, trigger_of,
 };
 use meshgate_store::{AuditFilter, NewJob, NotificationBatch};
 use serde_json::json;
@@ -275,10 +274,7 @@ async fn derive(
 
 /// The owners and stewards of the products of `tables` (`domain.product.table` or
 /// `domain.product`), and the mesh admins: who hears of an unusual read.
-async fn alert_recipients(
-    state: &AppState,
-    tables: &[String],
-) -> meshgate_core::Result<Vec<Uuid>> {
+async fn alert_recipients(state: &AppState, tables: &[String]) -> meshgate_core::Result<Vec<Uuid>> {
     let mut out = Vec::new();
     let mut teams: Vec<Uuid> = Vec::new();
     for name in tables {

@@ -27,7 +27,10 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/audit/sinks/{name}/replay", post(audit_sink_replay))
         .route("/audit/alerts", get(audit_alerts))
         .route("/audit/alerts/{id}", get(audit_alert))
-        .route("/audit/alerts/{id}/acknowledge", post(audit_alert_acknowledge))
+        .route(
+            "/audit/alerts/{id}/acknowledge",
+            post(audit_alert_acknowledge),
+        )
         .route(
             "/audit/alert-settings",
             get(audit_alert_settings).patch(audit_alert_tune),

@@ -17,8 +17,8 @@ use serde_json::{Value, json};
 
 use crate::common::{Mesh, Resp, assert_mentions};
 use crate::roles::{
-    FILES, Handles, ITEMS, ROWS, SURFACES, Surface, bobs_recipient_token, ds, ds_query,
-    items_mesh, probe, raw_get, reads, share_items,
+    FILES, Handles, ITEMS, ROWS, SURFACES, Surface, bobs_recipient_token, ds, ds_query, items_mesh,
+    probe, raw_get, reads, share_items,
 };
 use crate::sharing::{ds_error, local};
 
@@ -156,7 +156,10 @@ async fn an_unusual_read_alerts_the_owners_suspends_the_reader_everywhere_until_
     for _ in 0..3 {
         next_bucket().await;
         let rows = m
-            .rows("bob", &format!("SELECT item_id FROM {ITEMS} WHERE item_id = 't1-1'"))
+            .rows(
+                "bob",
+                &format!("SELECT item_id FROM {ITEMS} WHERE item_id = 't1-1'"),
+            )
             .await;
         assert_eq!(rows.len(), 1);
     }
@@ -166,9 +169,8 @@ async fn an_unusual_read_alerts_the_owners_suspends_the_reader_everywhere_until_
 
     // Then 3^5 = 243 rows in one query: far above every day bob ever had.
     next_bucket().await;
-    let big = format!(
-        "SELECT a.item_id FROM {ITEMS} a, {ITEMS} b, {ITEMS} c, {ITEMS} d, {ITEMS} e"
-    );
+    let big =
+        format!("SELECT a.item_id FROM {ITEMS} a, {ITEMS} b, {ITEMS} c, {ITEMS} d, {ITEMS} e");
     assert_eq!(m.rows("bob", &big).await.len(), 243);
 
     let deadline = tokio::time::Instant::now() + PATIENCE;
@@ -176,7 +178,10 @@ async fn an_unusual_read_alerts_the_owners_suspends_the_reader_everywhere_until_
         if let Some(a) = alerts(&m, "admin").await.into_iter().next() {
             break a;
         }
-        assert!(tokio::time::Instant::now() < deadline, "no alert within {PATIENCE:?}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no alert within {PATIENCE:?}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     assert_eq!(alert["principal"], "bob", "{alert:#}");
@@ -205,11 +210,18 @@ async fn an_unusual_read_alerts_the_owners_suspends_the_reader_everywhere_until_
     assert_eq!(raised.len(), 1, "{raised:#?}");
     assert_eq!(raised[0]["object_id"], id.as_str());
     assert_eq!(raised[0]["actor"], "system");
-    assert!(raised[0]["detail"]["findings"].as_array().is_some_and(|f| !f.is_empty()));
+    assert!(
+        raised[0]["detail"]["findings"]
+            .as_array()
+            .is_some_and(|f| !f.is_empty())
+    );
     let suspend = m.audit("action=principal.suspend").await;
     assert_eq!(suspend.len(), 1, "{suspend:#?}");
     assert_eq!(suspend[0]["detail"]["alert"], id.as_str());
-    let v = m.get("admin", "/api/v1/audit/suspensions").await.ok(StatusCode::OK);
+    let v = m
+        .get("admin", "/api/v1/audit/suspensions")
+        .await
+        .ok(StatusCode::OK);
     assert_eq!(v.as_array().unwrap().len(), 1, "{v}");
     assert_eq!(v[0]["principal"], "bob");
     assert_eq!(v[0]["alert_id"], id.as_str());
@@ -219,7 +231,12 @@ async fn an_unusual_read_alerts_the_owners_suspends_the_reader_everywhere_until_
         refused(&m, &h, s).await;
     }
     // Others read on: the share is untouched.
-    assert_eq!(m.rows("alice", &format!("SELECT item_id FROM {ITEMS}")).await.len(), 3);
+    assert_eq!(
+        m.rows("alice", &format!("SELECT item_id FROM {ITEMS}"))
+            .await
+            .len(),
+        3
+    );
 
     // Told: the product's owner (alice) and the admin, with the numbers; not bob.
     dispatch(&m).await;
@@ -237,7 +254,10 @@ async fn an_unusual_read_alerts_the_owners_suspends_the_reader_everywhere_until_
         assert_mentions(n["title"].as_str().unwrap(), "bob");
         assert_mentions(n["body"].as_str().unwrap(), "rows today 243");
         assert_mentions(n["body"].as_str().unwrap(), "suspended");
-        assert_mentions(n["link"].as_str().unwrap(), &format!("/api/v1/audit/alerts/{id}"));
+        assert_mentions(
+            n["link"].as_str().unwrap(),
+            &format!("/api/v1/audit/alerts/{id}"),
+        );
     }
 
     // Acknowledged, with a note; audited.

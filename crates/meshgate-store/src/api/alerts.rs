@@ -63,6 +63,9 @@ pub trait AlertStore: Send + Sync + 'static {
     /// The mesh's settings (the defaults until someone tunes them).
     async fn alert_settings(&self) -> Result<(AlertSettings, DateTime<Utc>)>;
     /// Replaces the settings, with the audit event.
-    async fn set_alert_settings(&self, settings: &AlertSettings, audit: NewAuditEvent)
-    -> Result<()>;
+    async fn set_alert_settings(
+        &self,
+        settings: &AlertSettings,
+        audit: NewAuditEvent,
+    ) -> Result<()>;
 }
