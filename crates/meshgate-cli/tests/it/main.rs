@@ -10,6 +10,7 @@
 mod common;
 mod fleet;
 
+mod alerts;
 mod audit;
 mod catalog;
 mod crash;
