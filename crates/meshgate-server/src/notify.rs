@@ -30,7 +30,7 @@ pub mod webhooks;
 
 pub use contacts::validate_email;
 pub use delivery::{DELIVERY_FAILED, deliver_webhook, is_last_attempt, retry_delay, send_email};
-pub use dispatch::{dispatch_once, run_dispatcher, share_link};
+pub use dispatch::{api_link, dispatch_once, run_dispatcher};
 pub use setup::{DELIVERY_TIMEOUT, check_config, webhook_client};
 pub use webhooks::validate_webhook_url;
 

@@ -191,10 +191,10 @@ pub(super) async fn principal_name(state: &AppState, id: Uuid) -> meshgate_core:
     })
 }
 
-/// The link to a share in messages.
-pub fn share_link(config: &Config, share_id: Uuid) -> String {
+/// The link in messages to an object of the API, e.g. `shares/{id}`, `audit/alerts/{id}`.
+pub fn api_link(config: &Config, path: &str) -> String {
     format!(
-        "{}/api/v1/shares/{share_id}",
+        "{}/api/v1/{path}",
         config.public_url().trim_end_matches('/')
     )
 }
@@ -233,7 +233,7 @@ async fn derive(
         product: product_name.clone(),
         requester: requester.clone(),
         reason: share.reason.clone(),
-        link: share_link(&state.config, share.id),
+        link: api_link(&state.config, &format!("shares/{}", share.id)),
     };
     let (title, body) = compose(trigger, &facts);
     let now = Utc::now();
@@ -314,14 +314,6 @@ async fn alert_recipients(state: &AppState, tables: &[String]) -> meshgate_core:
     Ok(out)
 }
 
-/// The link to an alert in messages.
-pub fn alert_link(config: &Config, alert_id: Uuid) -> String {
-    format!(
-        "{}/api/v1/audit/alerts/{alert_id}",
-        config.public_url().trim_end_matches('/')
-    )
-}
-
 /// Adds what an `alert.raised` event produces to `batch`, as [`derive`] does for a share's:
 /// a notification per owner, steward and admin (never the reader), email jobs, webhook
 /// deliveries of `unusual_read`.
@@ -342,7 +334,7 @@ async fn derive_alert(
         return Ok(());
     };
     let reader = principal_name(state, alert.principal_id).await?;
-    let link = alert_link(&state.config, alert.id);
+    let link = api_link(&state.config, &format!("audit/alerts/{}", alert.id));
     let (title, body) = compose_alert(&alert, &reader, &link);
     let now = Utc::now();
     let email = state.config.notifications.smtp_url.is_some();

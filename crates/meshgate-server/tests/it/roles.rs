@@ -434,6 +434,38 @@ async fn assert_url_denials_audited(m: &Mesh) {
     }
 }
 
+/// dana, bob's teammate, still reads the table and the folder: the share itself is in force.
+async fn dana_still_reads(m: &Mesh) {
+    let rows = m
+        .rows(
+            "dana",
+            &format!("SELECT item_id FROM {ITEMS} ORDER BY item_id"),
+        )
+        .await;
+    assert_eq!(rows.len(), ITEM_IDS.len());
+    let r = m.get("dana", &format!("{FILES}/reports/a.csv")).await;
+    assert_eq!((r.status, &r.body[..]), (StatusCode::OK, REPORT));
+}
+
+/// How many `action` events name bob under `detail[key]`; each must be the admin's successful
+/// act on an object of `object_type`.
+async fn admins_acts_on_bob(m: &Mesh, action: &str, key: &str, object_type: &str) -> usize {
+    let events: Vec<Value> = m
+        .audit(&format!("action={action}&limit=1000"))
+        .await
+        .into_iter()
+        .filter(|e| e["detail"][key] == "bob")
+        .collect();
+    for e in &events {
+        assert_eq!(
+            (&e["actor"], &e["object_type"], &e["outcome"]),
+            (&json!("admin"), &json!(object_type), &json!("success")),
+            "{e}"
+        );
+    }
+    events.len()
+}
+
 #[tokio::test]
 async fn leaving_the_team_takes_its_shares_away_on_the_next_request_of_every_surface() {
     let mut m = items_mesh().await;
@@ -448,31 +480,11 @@ async fn leaving_the_team_takes_its_shares_away_on_the_next_request_of_every_sur
     // Out once more: bob is in no team; dana still reads the table and the folder.
     set_member(&m, &role, "bob", false).await;
     assert_eq!(teams_of(&m, "bob").await, Vec::<String>::new());
-    let rows = m
-        .rows(
-            "dana",
-            &format!("SELECT item_id FROM {ITEMS} ORDER BY item_id"),
-        )
-        .await;
-    assert_eq!(rows.len(), ITEM_IDS.len());
-    let r = m.get("dana", &format!("{FILES}/reports/a.csv")).await;
-    assert_eq!((r.status, &r.body[..]), (StatusCode::OK, REPORT));
+    dana_still_reads(&m).await;
 
     // Every removal and re-adding is audited, by whom and of whom.
-    let removed: Vec<Value> = m
-        .audit("action=team.remove_member&limit=1000")
-        .await
-        .into_iter()
-        .filter(|e| e["detail"]["principal"] == "bob")
-        .collect();
-    assert_eq!(removed.len(), SURFACES.len() + 1, "{removed:#?}");
-    for e in &removed {
-        assert_eq!(
-            (&e["actor"], &e["object_type"], &e["outcome"]),
-            (&json!("admin"), &json!("team"), &json!("success")),
-            "{e}"
-        );
-    }
+    let removed = admins_acts_on_bob(&m, "team.remove_member", "principal", "team").await;
+    assert_eq!(removed, SURFACES.len() + 1);
     let readded = m
         .audit("action=team.put_member&limit=1000")
         .await
@@ -526,30 +538,10 @@ async fn leaving_a_group_takes_what_its_team_gave_on_the_next_request_of_every_s
     assert_eq!(teams_of(&m, "bob").await, ["marketing.analytics"]);
     let v = m.get("bob", "/api/v1/whoami").await.ok(StatusCode::OK);
     assert_eq!(v["groups"], json!([]), "{v}");
-    let rows = m
-        .rows(
-            "dana",
-            &format!("SELECT item_id FROM {ITEMS} ORDER BY item_id"),
-        )
-        .await;
-    assert_eq!(rows.len(), ITEM_IDS.len());
-    let r = m.get("dana", &format!("{FILES}/reports/a.csv")).await;
-    assert_eq!((r.status, &r.body[..]), (StatusCode::OK, REPORT));
+    dana_still_reads(&m).await;
 
-    let removed: Vec<Value> = m
-        .audit("action=group.remove_member&limit=1000")
-        .await
-        .into_iter()
-        .filter(|e| e["detail"]["member"] == "bob")
-        .collect();
-    assert_eq!(removed.len(), SURFACES.len() + 1, "{removed:#?}");
-    for e in &removed {
-        assert_eq!(
-            (&e["actor"], &e["object_type"], &e["outcome"]),
-            (&json!("admin"), &json!("principal"), &json!("success")),
-            "{e}"
-        );
-    }
+    let removed = admins_acts_on_bob(&m, "group.remove_member", "member", "principal").await;
+    assert_eq!(removed, SURFACES.len() + 1);
     let readded = m
         .audit("action=group.add_member&limit=1000")
         .await
