@@ -34,7 +34,6 @@ A full run with the defaults takes about 3 minutes. Only the Python standard lib
 """
 
 import argparse
-import http.client
 import json
 import os
 import platform
@@ -49,19 +48,18 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import free_port, percentile  # noqa: E402
+from common import (  # noqa: E402
+    CLK_TCK, SHOW_ERRORS, Client, cpu_model, Errors, Replica, child_env, cpu_seconds, multipart, must, percentile,
+)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TABLES = ["t1", "t2", "t3", "t4"]
 ROWS = 1000
 SQL = "SELECT region, count(*) AS n, sum(amount) AS total FROM sales.multi.t1 GROUP BY region"
 REGIONS = ["EU", "US", "APAC", "LATAM"]
-SHOW_ERRORS = 5
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 STOP = threading.Event()  # set on Ctrl-C: client threads stop at their next call
 
 
@@ -70,80 +68,9 @@ STOP = threading.Event()  # set on Ctrl-C: client threads stop at their next cal
 # --------------------------------------------------------------------------------------------
 
 
-class Client:
-    """Keep-alive connections of one thread, one per replica port."""
-
-    def __init__(self, timeout=120):
-        self.timeout = timeout
-        self.conns = {}
-
-    def request(self, port, token, method, path, body=None, headers=None):
-        """Returns (status, body bytes); status 0 when the connection failed."""
-        data = body if isinstance(body, (bytes, type(None))) else json.dumps(body).encode()
-        h = {"Authorization": "Bearer " + token}
-        if data is not None and not headers:
-            h["Content-Type"] = "application/json"
-        h.update(headers or {})
-        for attempt in (1, 2):
-            c = self.conns.get(port)
-            if c is None:
-                c = self.conns[port] = http.client.HTTPConnection("127.0.0.1", port, timeout=self.timeout)
-            try:
-                c.request(method, "/api/v1" + path, body=data, headers=h)
-                r = c.getresponse()
-                return r.status, r.read()
-            except (http.client.HTTPException, OSError) as e:
-                # A kept-alive connection the server closed: retry once on a new one.
-                c.close()
-                self.conns.pop(port, None)
-                if attempt == 2:
-                    return 0, f"{type(e).__name__}: {e}".encode()
-
-    def close(self):
-        for c in self.conns.values():
-            c.close()
-        self.conns.clear()
-
-
-def multipart(parts):
-    boundary = "----meshgate-bench-" + uuid.uuid4().hex
-    out = []
-    for name, filename, ctype, data in parts:
-        disp = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename else "")
-        out.append(f"--{boundary}\r\nContent-Disposition: {disp}\r\nContent-Type: {ctype}\r\n\r\n".encode())
-        out.append(data)
-        out.append(b"\r\n")
-    out.append(f"--{boundary}--\r\n".encode())
-    return b"".join(out), f"multipart/form-data; boundary={boundary}"
-
-
-class Errors:
-    """Counts errors of all threads and keeps the first few for printing."""
-
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.count = 0
-        self.first = []
-
-    def add(self, what, port, status, body):
-        with self.lock:
-            self.count += 1
-            if len(self.first) < SHOW_ERRORS:
-                text = body.decode(errors="replace") if isinstance(body, bytes) else str(body)
-                self.first.append(f"{what} on :{port} → {status}: {text[:300]}")
-
-
 # --------------------------------------------------------------------------------------------
 # processes: PostgreSQL schema, init, replicas
 # --------------------------------------------------------------------------------------------
-
-
-def child_env():
-    # Unknown MESHGATE_* variables make the server refuse to start, and the caller's own
-    # (a config file, a token) must not leak into the measurement.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MESHGATE_")}
-    env["RUST_LOG"] = "warn"  # a log line per request would be part of what is measured
-    return env
 
 
 def psql(url, sql):
@@ -155,65 +82,6 @@ def psql(url, sql):
 def with_search_path(url, schema):
     sep = "&" if "?" in url else "?"
     return f"{url}{sep}options[search_path]={schema}"
-
-
-def cpu_seconds(pid):
-    """User + system CPU time of a process so far (0 when it is gone)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLK_TCK
-    except (OSError, IndexError, ValueError):
-        return 0.0
-
-
-class Replica:
-    def __init__(self, binary, store_url, data_dir, data_root, log_path):
-        self.port = free_port()
-        self.log_path = log_path
-        env = child_env()
-        env["MESHGATE_DATA_ROOT"] = data_root
-        self.log = open(log_path, "wb")
-        self.proc = subprocess.Popen(
-            [binary, "serve", "--store-url", store_url, "--data-dir", data_dir,
-             "--listen", f"127.0.0.1:{self.port}"],
-            stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT, env=env,
-            start_new_session=True,  # Ctrl-C reaches the script only, which stops them in order
-        )
-
-    def wait_ready(self, deadline):
-        while True:
-            try:
-                c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
-                c.request("GET", "/readyz")
-                ok = c.getresponse().status == 200
-                c.close()
-                if ok:
-                    return
-            except OSError:
-                pass
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"replica :{self.port} exited with {self.proc.returncode}:\n{self.tail()}")
-            if time.time() > deadline:
-                raise RuntimeError(f"replica :{self.port} not ready:\n{self.tail()}")
-            time.sleep(0.2)
-
-    def tail(self, lines=20):
-        try:
-            with open(self.log_path, errors="replace") as f:
-                return "".join(f.readlines()[-lines:])
-        except OSError:
-            return ""
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
 
 
 class Mesh:
@@ -282,13 +150,6 @@ class Mesh:
 # --------------------------------------------------------------------------------------------
 # the mesh's contents
 # --------------------------------------------------------------------------------------------
-
-
-def must(result, what, expect=(200, 201)):
-    status, body = result
-    if status not in expect:
-        raise RuntimeError(f"{what} → {status}: {body[:500].decode(errors='replace')}")
-    return json.loads(body) if body else None
 
 
 def pair(k):
@@ -631,17 +492,6 @@ def tables(rows):
         detail.append(f"| {s['replicas']} | {s['lifecycles']} | {ms(s['approve_p50'])} | {ms(s['approve_max'])} | "
                       f"{ms(s['query_p50'])} | {a2q} | {cpu(s, 'b5')} | {cpu(s, 'sql')} |")
     return "\n".join(main), "\n".join(detail)
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def shown_command(binary):

@@ -14,16 +14,22 @@
 //! principal-to-principal relation, so it is the hierarchy: an actor's parents are its
 //! groups, and `principal in resource.requester_principal` covers a group's members.
 //!
-//! Entities are built per request from the caller's data only (no store access), and
-//! sliced: the actor entity carries only the memberships and groups the resource names
-//! (see [`Slice`]). What does not depend on the request is prepared once, at
-//! construction: type names and action ids (parsing them would be most of a decision's
-//! cost), for each action the policies whose scope can match it, and the resource kinds
-//! the schema lets it apply to (asking about another kind is denied). Per request, the
-//! built entities are not re-validated against the schema: this module builds them, and
-//! the tests check every built shape against the schema and that this fast path decides
-//! as Cedar's fully validated, unsliced path does. Any error denies, and nothing is
-//! logged: the crate has nothing to say that would not put ids in logs.
+//! Entities are built from the caller's data only (no store access). The actor's entity is
+//! built once per caller and kept ([`ActorEntities`]): a later decision for an actor equal
+//! in every field reuses it, and one that differs in any field (a membership gained or
+//! lost, a group, the admin flag) builds it afresh, so a kept entity can never answer for
+//! an actor that has changed. The resource's entity is built per decision. What does not
+//! depend on the request is prepared once, at construction: type names and action ids
+//! (parsing them would be most of a decision's cost), for each action the policies whose
+//! scope can match it, and the resource kinds the schema lets it apply to (asking about
+//! another kind is denied). On this fast path the built entities are not re-validated
+//! against the schema: this module builds them, and the tests check every built shape
+//! against the schema and that the fast path decides as Cedar's fully validated path does.
+//! Any error denies, and nothing is logged: the crate has nothing to say that would not
+//! put ids in logs. Measured in bench/RESULTS.md §B6.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
 
 use cedar_policy::{
     ActionConstraint, Context, Decision, Entities, Entity, EntityId, EntityTypeName, EntityUid,
@@ -52,6 +58,36 @@ pub struct Authorizer {
     /// Per [`Action`], indexed by `action as usize`.
     actions: Vec<ActionEntry>,
     mesh: EntityUid,
+    actors: ActorEntities,
+}
+
+/// The actor entities built so far, by actor id, each beside the [`Actor`] it was built from:
+/// building one is most of a decision's cost (B6), and a caller asks many questions (a list
+/// filtered per item, every request of a session). At most [`ActorEntities::CAPACITY`]
+/// actors are kept; past that the map starts over, so memory stays bounded whatever the
+/// number of callers. A poisoned lock only means building the entity again.
+#[derive(Debug, Default)]
+struct ActorEntities(Mutex<HashMap<Uuid, (Actor, Entity)>>);
+
+impl ActorEntities {
+    const CAPACITY: usize = 4096;
+
+    /// The kept entity of `actor`, if it was built from an actor equal in every field.
+    fn get(&self, actor: &Actor) -> Option<Entity> {
+        let kept = self.0.lock().ok()?;
+        kept.get(&actor.id)
+            .filter(|(built_from, _)| built_from == actor)
+            .map(|(_, entity)| entity.clone())
+    }
+
+    fn keep(&self, actor: &Actor, entity: &Entity) {
+        if let Ok(mut kept) = self.0.lock() {
+            if kept.len() >= Self::CAPACITY && !kept.contains_key(&actor.id) {
+                kept.clear();
+            }
+            kept.insert(actor.id, (actor.clone(), entity.clone()));
+        }
+    }
 }
 
 /// What is precomputed for one action, so a decision does no parsing and Cedar evaluates
@@ -185,6 +221,7 @@ impl Authorizer {
             types,
             actions,
             mesh,
+            actors: ActorEntities::default(),
         })
     }
 
@@ -217,8 +254,15 @@ impl Authorizer {
         {
             return Err(Failure::NotApplicable);
         }
-        let slice = (!strict).then(|| Slice::of(resource));
-        let principal = self.actor_entity(actor, slice.as_ref())?;
+        let principal = if strict {
+            self.actor_entity(actor)?
+        } else if let Some(kept) = self.actors.get(actor) {
+            kept
+        } else {
+            let built = self.actor_entity(actor)?;
+            self.actors.keep(actor, &built);
+            built
+        };
         let principal_uid = principal.uid();
         let (resource_uid, resource_entity) = self.resource_entity(resource)?;
         let entities =
@@ -258,15 +302,14 @@ impl Authorizer {
         RestrictedExpression::new_entity_uid(Self::uid(ty, id))
     }
 
-    /// The actor as a Cedar entity. With a `slice` (the fast path) it carries only the
-    /// memberships and groups the resource names; without, all of them.
-    fn actor_entity(&self, actor: &Actor, slice: Option<&Slice>) -> Result<Entity, Failure> {
+    /// The actor as a Cedar entity, with all its memberships and groups.
+    fn actor_entity(&self, actor: &Actor) -> Result<Entity, Failure> {
         let teams = |keep: fn(&Membership) -> bool| {
             RestrictedExpression::new_set(
                 actor
                     .teams
                     .iter()
-                    .filter(|m| keep(m) && slice.is_none_or(|s| s.names_team(m.team_id)))
+                    .filter(|m| keep(m))
                     .map(|m| Self::entity_ref(&self.types.team, m.team_id)),
             )
         };
@@ -288,7 +331,7 @@ impl Authorizer {
         let parents = actor
             .groups
             .iter()
-            .filter(|&&g| g != actor.id && slice.is_none_or(|s| s.principal == Some(g)))
+            .filter(|&&g| g != actor.id)
             .map(|g| Self::uid(&self.types.principal, *g));
         Entity::new_with_tags(
             Self::uid(&self.types.principal, actor.id),
@@ -361,42 +404,6 @@ impl Authorizer {
                 entity(Self::uid(&t.share, id), attrs)
             }
         }
-    }
-}
-
-/// The teams and the principal a resource names: the only ones a policy can ask about
-/// the actor (policies reach teams and principals through the resource alone), so the
-/// fast path gives the actor entity just those memberships and groups — Cedar's "entity
-/// slicing". It keeps the entity small however many teams the actor is in; the tests
-/// check that the sliced and the full entity decide alike.
-struct Slice {
-    teams: [Option<Uuid>; 2],
-    principal: Option<Uuid>,
-}
-
-impl Slice {
-    fn of(resource: &Resource) -> Self {
-        let (teams, principal) = match *resource {
-            Resource::Mesh | Resource::Domain { .. } | Resource::Principal { .. } => {
-                ([None, None], None)
-            }
-            Resource::Team { id, .. } => ([Some(id), None], None),
-            Resource::Product { team_id, .. } => ([Some(team_id), None], None),
-            Resource::Share {
-                product_team_id,
-                requester_team_id,
-                requester_principal_id,
-                ..
-            } => (
-                [Some(product_team_id), requester_team_id],
-                requester_principal_id,
-            ),
-        };
-        Self { teams, principal }
-    }
-
-    fn names_team(&self, team: Uuid) -> bool {
-        self.teams.contains(&Some(team))
     }
 }
 

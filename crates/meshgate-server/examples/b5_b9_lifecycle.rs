@@ -9,13 +9,18 @@
 //! all ten (100,000 shared items with their grants) is verified in bulk — every item's grant
 //! compared with what it should give, every table opened, every result written. Target ≤ 5 s.
 //!
+//! **Profile** (`--profile N`): before B5, N lifecycles one at a time, with every statement
+//! the store sends counted (sqlx's own statement events): statements per lifecycle by kind,
+//! the time spent in them, and the statements that cost most. Where a lifecycle's time goes.
+//!
 //! ```sh
 //! cargo run --release -p meshgate-server --example b5_b9_lifecycle -- [--store postgres://…]
-//!     [--lifecycles 5000] [--concurrency 32] [--shares 10000]
+//!     [--lifecycles 5000] [--concurrency 32] [--shares 10000] [--profile 200]
 //! ```
 
+use std::collections::HashMap;
 use std::error::Error;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use axum::body::Body;
@@ -38,6 +43,7 @@ struct Args {
     lifecycles: usize,
     concurrency: usize,
     shares: usize,
+    profile: usize,
 }
 
 fn args() -> Args {
@@ -46,6 +52,7 @@ fn args() -> Args {
         lifecycles: 5000,
         concurrency: 32,
         shares: 10_000,
+        profile: 0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -55,6 +62,7 @@ fn args() -> Args {
             "--lifecycles" => a.lifecycles = value.parse().unwrap_or(a.lifecycles),
             "--concurrency" => a.concurrency = value.parse().unwrap_or(a.concurrency),
             "--shares" => a.shares = value.parse().unwrap_or(a.shares),
+            "--profile" => a.profile = value.parse().unwrap_or(a.profile),
             other => eprintln!("ignoring unknown flag {other}"),
         }
     }
@@ -123,9 +131,154 @@ async fn wide_product(app: &axum::Router, token: &str) -> Result<(), Box<dyn Err
     Ok(())
 }
 
+/// Every statement the store sent, by its text: how many and the seconds they took. Filled
+/// from sqlx's statement events (target `sqlx::query`), which carry the statement and its
+/// elapsed time.
+#[derive(Default)]
+struct Statements(Mutex<HashMap<String, (u64, f64)>>);
+
+struct CountStatements(Arc<Statements>);
+
+/// One statement event: sqlx puts a short statement whole in `summary` and leaves
+/// `db.statement` empty, and a long one's first words in `summary` and all of it in
+/// `db.statement`.
+#[derive(Default)]
+struct StatementEvent {
+    summary: String,
+    statement: String,
+    secs: f64,
+}
+
+impl StatementEvent {
+    fn sql(&self) -> String {
+        let text = if self.statement.trim().is_empty() {
+            &self.summary
+        } else {
+            &self.statement
+        };
+        text.split_whitespace().collect::<Vec<_>>().join(" ")
+    }
+}
+
+impl tracing::field::Visit for StatementEvent {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        match field.name() {
+            "db.statement" => self.statement = value.to_owned(),
+            "summary" => self.summary = value.to_owned(),
+            _ => {}
+        }
+    }
+    fn record_f64(&mut self, field: &tracing::field::Field, value: f64) {
+        if field.name() == "elapsed_secs" {
+            self.secs = value;
+        }
+    }
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "summary" && self.summary.is_empty() {
+            self.summary = format!("{value:?}").trim_matches('"').to_owned();
+        }
+    }
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for CountStatements {
+    fn on_event(
+        &self,
+        event: &tracing::Event<'_>,
+        _: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        if event.metadata().target() != "sqlx::query" {
+            return;
+        }
+        let mut e = StatementEvent::default();
+        event.record(&mut e);
+        if let Ok(mut all) = self.0.0.lock() {
+            let entry = all.entry(e.sql()).or_default();
+            entry.0 += 1;
+            entry.1 += e.secs;
+        }
+    }
+}
+
+/// The first word of a statement, upper-cased (SELECT, INSERT, UPDATE, …).
+fn kind(sql: &str) -> String {
+    let word = sql.split_whitespace().next().unwrap_or("?").to_uppercase();
+    if word == "WITH" {
+        // A CTE: what follows the last `)` decides.
+        return format!("WITH … {}", sql.rsplit(')').next().map(kind).unwrap_or_default());
+    }
+    word
+}
+
+/// `--profile N`: N lifecycles one at a time, with the statements they sent.
+async fn profile(
+    app: &axum::Router,
+    bob: &str,
+    alice: &str,
+    statements: &Statements,
+    n: usize,
+) -> Result<(), Box<dyn Error>> {
+    if let Ok(mut all) = statements.0.lock() {
+        all.clear();
+    }
+    let started = Instant::now();
+    for _ in 0..n {
+        one_lifecycle(app, bob, alice).await?;
+    }
+    let wall = started.elapsed().as_secs_f64();
+    let all = statements.0.lock().map(|m| m.clone()).unwrap_or_default();
+    let per = |x: f64| x / n as f64;
+    let total: u64 = all.values().map(|v| v.0).sum();
+    let store_secs: f64 = all.values().map(|v| v.1).sum();
+    println!(
+        "profile: {n} lifecycles one at a time in {wall:.2} s = {:.2} ms each; {:.1} statements and {:.2} ms in the store per lifecycle ({:.0} % of the time)",
+        per(wall) * 1e3,
+        per(total as f64),
+        per(store_secs) * 1e3,
+        100.0 * store_secs / wall
+    );
+    let mut kinds: HashMap<String, (u64, f64)> = HashMap::new();
+    for (sql, (count, secs)) in &all {
+        let e = kinds.entry(kind(sql)).or_default();
+        e.0 += count;
+        e.1 += secs;
+    }
+    let mut kinds: Vec<_> = kinds.into_iter().collect();
+    kinds.sort_by(|a, b| b.1.0.cmp(&a.1.0));
+    println!("| kind | per lifecycle | ms per lifecycle |\n|---|---|---|");
+    for (k, (count, secs)) in kinds {
+        println!(
+            "| {k} | {:.1} | {:.3} |",
+            per(count as f64),
+            per(secs) * 1e3
+        );
+    }
+    let mut top: Vec<_> = all.into_iter().collect();
+    top.sort_by(|a, b| b.1.1.total_cmp(&a.1.1));
+    println!("top statements by time:\n| per lifecycle | ms per lifecycle | statement |\n|---|---|---|");
+    for (sql, (count, secs)) in top.into_iter().take(15) {
+        let short: String = sql.chars().take(110).collect();
+        println!(
+            "| {:.1} | {:.3} | `{short}` |",
+            per(count as f64),
+            per(secs) * 1e3
+        );
+    }
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn Error>> {
     let a = args();
+    let statements = Arc::new(Statements::default());
+    if a.profile > 0 {
+        use tracing_subscriber::prelude::*;
+        tracing_subscriber::registry()
+            .with(
+                CountStatements(statements.clone())
+                    .with_filter(tracing_subscriber::EnvFilter::new("sqlx::query=trace")),
+            )
+            .init();
+    }
     let dir = tempfile::tempdir()?;
     let config = Config {
         data_dir: dir.path().to_path_buf(),
@@ -145,6 +298,9 @@ async fn main() -> Result<(), Box<dyn Error>> {
     // warm up
     for _ in 0..20 {
         one_lifecycle(&app, &bob, &alice).await?;
+    }
+    if a.profile > 0 {
+        profile(&app, &bob, &alice, &statements, a.profile).await?;
     }
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let started = Instant::now();

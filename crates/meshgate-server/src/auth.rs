@@ -13,6 +13,9 @@
 //! session's cookie on a request without a bearer token (its writes must carry the session's
 //! CSRF token, `signin::session`). A deactivated principal authenticates with nothing.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
@@ -21,6 +24,7 @@ use meshgate_authz::{Actor, Membership};
 use meshgate_core::credential::{self, Claims};
 use meshgate_core::model::{Principal, TokenScope};
 use meshgate_core::token;
+use uuid::Uuid;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -201,8 +205,24 @@ pub async fn actor_of(state: &AppState, principal: &Principal) -> Result<Actor, 
 }
 
 /// Builds the authorizer's view of a principal from the store, suspended or not: for what a
-/// request asks about someone else (who sees a table, a preview as the consumer).
+/// request asks about someone else (who sees a table, a preview as the consumer). The team
+/// memberships and groups are kept by policy version ([`Memberships`]), so a request whose
+/// caller's memberships are kept costs one read here (the version) instead of one per group
+/// and team.
 pub async fn view_of(state: &AppState, principal: &Principal) -> Result<Actor, ApiError> {
+    // Read before the memberships: a change committed in between moves the version past the
+    // one kept with them, and the next request reads them again.
+    let version = state.store.policy_version().await?;
+    let actor = |teams: Vec<Membership>, groups: Vec<Uuid>| Actor {
+        id: principal.id,
+        kind: principal.kind,
+        is_admin: principal.is_admin,
+        teams,
+        groups,
+    };
+    if let Some((teams, groups)) = state.memberships.get(principal.id, version) {
+        return Ok(actor(teams, groups));
+    }
     let groups = state.store.groups_of(principal.id).await?;
     // A group's team memberships are its members' too.
     let mut memberships = state.store.memberships_of(principal.id).await?;
@@ -225,11 +245,41 @@ pub async fn view_of(state: &AppState, principal: &Principal) -> Result<Actor, A
             });
         }
     }
-    Ok(Actor {
-        id: principal.id,
-        kind: principal.kind,
-        is_admin: principal.is_admin,
-        teams,
-        groups,
-    })
+    state
+        .memberships
+        .keep(principal.id, version, &teams, &groups);
+    Ok(actor(teams, groups))
+}
+
+/// Each principal's team memberships (with their teams' domains) and groups as last read,
+/// with the policy version they were read at. Every membership and group change bumps the
+/// version (docs/design/ACCESS.md §Resolution), so an entry read at an older version is never
+/// used; the principal's own fields (kind, admin flag, active) are never kept, they come
+/// with the principal each request authenticates. Bounded: past [`Memberships::CAPACITY`]
+/// principals the map starts over.
+#[derive(Debug, Default)]
+pub struct Memberships(Mutex<HashMap<Uuid, Kept>>);
+
+type Kept = (i64, Arc<(Vec<Membership>, Vec<Uuid>)>);
+
+impl Memberships {
+    const CAPACITY: usize = 16_384;
+
+    fn get(&self, principal: Uuid, version: i64) -> Option<(Vec<Membership>, Vec<Uuid>)> {
+        let kept = self.0.lock().ok()?;
+        let (at, view) = kept.get(&principal)?;
+        (*at == version).then(|| (view.0.clone(), view.1.clone()))
+    }
+
+    fn keep(&self, principal: Uuid, version: i64, teams: &[Membership], groups: &[Uuid]) {
+        if let Ok(mut kept) = self.0.lock() {
+            if kept.len() >= Self::CAPACITY && !kept.contains_key(&principal) {
+                kept.clear();
+            }
+            kept.insert(
+                principal,
+                (version, Arc::new((teams.to_vec(), groups.to_vec()))),
+            );
+        }
+    }
 }

@@ -29,6 +29,9 @@ pub struct AppState {
     /// (`snapshot`): any grant, membership or product change bumps the version, so a stale
     /// entry is never read.
     pub access: Arc<Mutex<crate::snapshot::access::AccessCache>>,
+    /// Principals' team memberships and groups by policy version (`auth::view_of`), the same
+    /// way.
+    pub memberships: Arc<crate::auth::Memberships>,
     /// The credential signing key and this replica's revocation list (kept in step by the
     /// change feed).
     pub credentials: Arc<crate::credentials::keys::CredentialKeys>,
@@ -103,6 +106,7 @@ impl AppState {
             feed: Arc::new(crate::replicas::cursor::Feed::new()),
             leases: Arc::new(crate::replicas::leases::Leases::new()),
             access: Arc::new(Mutex::new(HashMap::new())),
+            memberships: Arc::new(crate::auth::Memberships::default()),
             credentials: Arc::new(credentials),
             url_signer: Arc::new(url_signer),
             catalog: Arc::new(crate::catalog::index::Catalog::new()?),

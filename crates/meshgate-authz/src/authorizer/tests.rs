@@ -7,8 +7,10 @@
 //! - `rule_table`: the cases, and the admin/outsider sweep over every action.
 //! - `schema`: the shipped schema and policies validate against each other.
 //! - `model`: the Cedar decision equals a plain-Rust statement of the rules.
+//! - `kept`: a kept actor entity never answers for an actor that has changed.
 
 mod fixtures;
+mod kept;
 mod model;
 mod rule_table;
 mod schema;
