@@ -231,10 +231,7 @@ impl SqlStore {
 
     /// Applies the backend's pending migrations; a no-op when the schema is current.
     pub async fn run_migrations(&self) -> Result<()> {
-        let mut migrator = match self.backend {
-            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite"),
-            Backend::Postgres => sqlx::migrate!("./migrations/postgres"),
-        };
+        let mut migrator = migrator(self.backend);
         // A rolling upgrade runs this binary against a store a newer one has already
         // migrated: its migrations are unknown here, and not an error. Migrations only add
         // (tables, columns with defaults, indexes), so the older binary's statements still
@@ -418,6 +415,38 @@ pub(crate) fn write_error(subject: &Subject<'_>, err: sqlx::Error) -> Error {
 mod tests {
     use super::*;
 
+    /// The embedded migrations are the ones sqlx reads from the directories (the same
+    /// resolution `sqlx::migrate!` uses), checksum for checksum: a store migrated by a build
+    /// that used the macro checks out, and nothing in a directory is left out.
+    #[tokio::test]
+    async fn the_embedded_migrations_are_sqlx_s_own() -> std::result::Result<(), String> {
+        for (backend, dir) in [(Backend::Sqlite, "sqlite"), (Backend::Postgres, "postgres")] {
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("migrations")
+                .join(dir);
+            let read = sqlx::migrate::Migrator::new(path)
+                .await
+                .map_err(|e| e.to_string())?;
+            let shape = |m: &sqlx::migrate::Migrator| {
+                m.iter()
+                    .map(|m| {
+                        (
+                            m.version,
+                            m.description.to_string(),
+                            m.checksum.to_vec(),
+                            m.no_tx,
+                            m.migration_type.suffix(),
+                        )
+                    })
+                    .collect::<Vec<_>>()
+            };
+            let embedded = migrator(backend);
+            assert!(embedded.iter().count() >= 15, "{dir}: migrations missing");
+            assert_eq!(shape(&embedded), shape(&read), "{dir}");
+        }
+        Ok(())
+    }
+
     #[test]
     fn redact_hides_only_the_password() {
         assert_eq!(
@@ -442,5 +471,41 @@ mod tests {
         assert_eq!(memory.url, "sqlite::memory:");
         assert_eq!(parse_url("postgresql://h/db")?.backend, Backend::Postgres);
         Ok(())
+    }
+}
+
+/// The migrations `build.rs` embeds, per backend: `(version, file name, SQL)` sorted by version.
+mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/migrations.rs"));
+}
+
+/// The backend's migrations as sqlx's migrator takes them, made exactly as `sqlx::migrate!`
+/// makes them from the same files (version and description from the file name, the checksum
+/// of the SQL, `-- no-transaction` honoured), so stores migrated by earlier builds check out.
+pub(crate) fn migrator(backend: Backend) -> sqlx::migrate::Migrator {
+    use sqlx::migrate::{Migration, MigrationType, Migrator};
+    let files = match backend {
+        Backend::Sqlite => embedded::SQLITE,
+        Backend::Postgres => embedded::POSTGRES,
+    };
+    let migrations = files
+        .iter()
+        .map(|&(version, name, sql)| {
+            let rest = name.split_once('_').map_or(name, |(_, rest)| rest);
+            let kind = MigrationType::from_filename(rest);
+            let description = rest.trim_end_matches(kind.suffix()).replace('_', " ");
+            Migration::new(
+                version,
+                description.into(),
+                kind,
+                sql.into(),
+                sql.starts_with("-- no-transaction"),
+            )
+        })
+        .collect::<Vec<_>>();
+    // The fields are sqlx's (public for its macro); the rest as the macro leaves them.
+    Migrator {
+        migrations: migrations.into(),
+        ..Migrator::DEFAULT
     }
 }
