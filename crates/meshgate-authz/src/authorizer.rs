@@ -15,10 +15,11 @@
 //! groups, and `principal in resource.requester_principal` covers a group's members.
 //!
 //! Entities are built from the caller's data only (no store access). The actor's entity is
-//! built once per caller and kept ([`ActorEntities`]): a later decision for an actor equal
-//! in every field reuses it, and one that differs in any field (a membership gained or
-//! lost, a group, the admin flag) builds it afresh, so a kept entity can never answer for
-//! an actor that has changed. The resource's entity is built per decision. What does not
+//! built once per caller and kept, with the decisions taken for it ([`KeptActors`]): a later
+//! question from an actor equal in every field reuses them, and one that differs in any
+//! field (a membership gained or lost, a group, the admin flag) starts afresh, so nothing
+//! kept can answer for an actor that has changed. The resource's entity is built per new
+//! decision. What does not
 //! depend on the request is prepared once, at construction: type names and action ids
 //! (parsing them would be most of a decision's cost), for each action the policies whose
 //! scope can match it, and the resource kinds the schema lets it apply to (asking about
@@ -58,35 +59,72 @@ pub struct Authorizer {
     /// Per [`Action`], indexed by `action as usize`.
     actions: Vec<ActionEntry>,
     mesh: EntityUid,
-    actors: ActorEntities,
+    actors: KeptActors,
 }
 
-/// The actor entities built so far, by actor id, each beside the [`Actor`] it was built from:
-/// building one is most of a decision's cost (B6), and a caller asks many questions (a list
-/// filtered per item, every request of a session). At most [`ActorEntities::CAPACITY`]
-/// actors are kept; past that the map starts over, so memory stays bounded whatever the
-/// number of callers. A poisoned lock only means building the entity again.
+/// What the authorizer keeps of the actors it has decided for, by actor id: each beside the
+/// [`Actor`] it was made for, its built entity (building one is most of what a new decision
+/// costs) and the decisions taken for it. A decision is a pure function of the actor, the
+/// action and the resource (the policies are shipped and fixed), so a decision kept for an
+/// actor equal in every field is the decision; an actor that differs in any field (a
+/// membership gained or lost, a group, the admin flag) replaces the entry and all it kept.
+/// Bounded: at most [`KeptActors::ACTORS`] actors and [`KeptActors::DECISIONS`] decisions
+/// each (past either, that map starts over). A poisoned lock only means deciding afresh.
 #[derive(Debug, Default)]
-struct ActorEntities(Mutex<HashMap<Uuid, (Actor, Entity)>>);
+struct KeptActors(Mutex<HashMap<Uuid, Kept>>);
 
-impl ActorEntities {
-    const CAPACITY: usize = 4096;
+#[derive(Debug)]
+struct Kept {
+    actor: Actor,
+    entity: Entity,
+    decisions: HashMap<(Action, Resource), bool>,
+}
 
-    /// The kept entity of `actor`, if it was built from an actor equal in every field.
-    fn get(&self, actor: &Actor) -> Option<Entity> {
-        let kept = self.0.lock().ok()?;
-        kept.get(&actor.id)
-            .filter(|(built_from, _)| built_from == actor)
-            .map(|(_, entity)| entity.clone())
+impl KeptActors {
+    const ACTORS: usize = 2048;
+    const DECISIONS: usize = 64;
+
+    fn with<T>(&self, actor: &Actor, f: impl FnOnce(&mut Kept) -> T) -> Option<T> {
+        let mut kept = self.0.lock().ok()?;
+        kept.get_mut(&actor.id)
+            .filter(|kept| kept.actor == *actor)
+            .map(f)
     }
 
-    fn keep(&self, actor: &Actor, entity: &Entity) {
+    /// The decision kept for this actor, action and resource.
+    fn decision(&self, actor: &Actor, action: Action, resource: &Resource) -> Option<bool> {
+        self.with(actor, |kept| kept.decisions.get(&(action, *resource)).copied())
+            .flatten()
+    }
+
+    /// The entity kept for this actor.
+    fn entity(&self, actor: &Actor) -> Option<Entity> {
+        self.with(actor, |kept| kept.entity.clone())
+    }
+
+    fn keep_entity(&self, actor: &Actor, entity: &Entity) {
         if let Ok(mut kept) = self.0.lock() {
-            if kept.len() >= Self::CAPACITY && !kept.contains_key(&actor.id) {
+            if kept.len() >= Self::ACTORS && !kept.contains_key(&actor.id) {
                 kept.clear();
             }
-            kept.insert(actor.id, (actor.clone(), entity.clone()));
+            kept.insert(
+                actor.id,
+                Kept {
+                    actor: actor.clone(),
+                    entity: entity.clone(),
+                    decisions: HashMap::new(),
+                },
+            );
         }
+    }
+
+    fn keep_decision(&self, actor: &Actor, action: Action, resource: &Resource, allowed: bool) {
+        self.with(actor, |kept| {
+            if kept.decisions.len() >= Self::DECISIONS {
+                kept.decisions.clear();
+            }
+            kept.decisions.insert((action, *resource), allowed);
+        });
     }
 }
 
@@ -221,13 +259,22 @@ impl Authorizer {
             types,
             actions,
             mesh,
-            actors: ActorEntities::default(),
+            actors: KeptActors::default(),
         })
     }
 
     /// Whether `actor` may do `action` on `resource`. Deny by default, and on any error.
     pub fn is_allowed(&self, actor: &Actor, action: Action, resource: &Resource) -> bool {
-        self.decide(actor, action, resource, false).unwrap_or(false)
+        if let Some(kept) = self.actors.decision(actor, action, resource) {
+            return kept;
+        }
+        match self.decide(actor, action, resource, false) {
+            Ok(allowed) => {
+                self.actors.keep_decision(actor, action, resource, allowed);
+                allowed
+            }
+            Err(_) => false,
+        }
     }
 
     /// The decision, or why none could be made. `strict` is for the tests: it validates
@@ -256,11 +303,11 @@ impl Authorizer {
         }
         let principal = if strict {
             self.actor_entity(actor)?
-        } else if let Some(kept) = self.actors.get(actor) {
+        } else if let Some(kept) = self.actors.entity(actor) {
             kept
         } else {
             let built = self.actor_entity(actor)?;
-            self.actors.keep(actor, &built);
+            self.actors.keep_entity(actor, &built);
             built
         };
         let principal_uid = principal.uid();

@@ -27,7 +27,7 @@ pub struct Membership {
 }
 
 /// What is acted on, with the ids of its owners that decisions depend on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Resource {
     /// The installation: mesh-wide reads, the audit log, creating domains and principals.
     Mesh,

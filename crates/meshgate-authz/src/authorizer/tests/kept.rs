@@ -1,11 +1,11 @@
-//! The actor entities the authorizer keeps between decisions: one is reused only for an actor
-//! equal in every field, so a membership lost, a role changed, a group left or the admin flag
-//! taken away is decided on at once; and the map stays bounded.
+//! What the authorizer keeps between decisions (actor entities, decisions): reused only for an
+//! actor equal in every field, so a membership lost, a role changed, a group left or the
+//! admin flag taken away is decided on at once; and both maps stay bounded.
 
 use meshgate_core::model::TeamRole;
 
 use super::fixtures::*;
-use crate::authorizer::{ActorEntities, Authorizer};
+use crate::authorizer::{Authorizer, KeptActors};
 use crate::request::{Action, Actor};
 
 fn kept(authz: &Authorizer) -> usize {
@@ -64,11 +64,41 @@ fn a_changed_actor_is_decided_on_its_new_memberships() {
 fn the_kept_entities_stay_bounded() {
     let authz = Authorizer::new().unwrap();
     let share = team_share();
-    for n in 0..(ActorEntities::CAPACITY as u128 + 10) {
+    for n in 0..(KeptActors::ACTORS as u128 + 10) {
         let steward = user(10_000 + n, &[(PRODUCT_TEAM, TeamRole::Steward)]);
         assert!(authz.is_allowed(&steward, Action::ApproveShare, &share));
-        assert!(kept(&authz) <= ActorEntities::CAPACITY);
+        assert!(kept(&authz) <= KeptActors::ACTORS);
     }
     let outsider = user(10_000, &[]);
     assert!(!authz.is_allowed(&outsider, Action::ApproveShare, &share));
+}
+
+#[test]
+fn kept_decisions_stay_bounded_and_right_for_every_resource() {
+    let authz = Authorizer::new().unwrap();
+    let fresh = Authorizer::new().unwrap();
+    let steward = user(301, &[(PRODUCT_TEAM, TeamRole::Steward)]);
+    // Shares of the steward's product and of another team's, asked twice each (the second
+    // time from what was kept), more of them than one actor keeps decisions for.
+    for round in 0..2 {
+        for n in 0..(2 * KeptActors::DECISIONS as u128) {
+            let mut share = share(1_000 + n, Some(REQUESTER_TEAM), None);
+            if n % 3 == 0
+                && let crate::request::Resource::Share {
+                    product_team_id, ..
+                } = &mut share
+            {
+                *product_team_id = id(OTHER_TEAM);
+            }
+            for action in [Action::ApproveShare, Action::ViewShare, Action::SubmitShare] {
+                assert_eq!(
+                    authz.is_allowed(&steward, action, &share),
+                    fresh.decide(&steward, action, &share, true).unwrap_or(false),
+                    "round {round}, share {n}, {action:?}"
+                );
+            }
+        }
+    }
+    let kept = authz.actors.0.lock().unwrap();
+    assert!(kept[&steward.id].decisions.len() <= KeptActors::DECISIONS);
 }
