@@ -19,7 +19,8 @@ fn main() {
         let entries = std::fs::read_dir(&path)
             .unwrap_or_else(|e| fail(&format!("cannot read {}: {e}", path.display())));
         for entry in entries {
-            let entry = entry.unwrap_or_else(|e| fail(&format!("cannot list {}: {e}", path.display())));
+            let entry =
+                entry.unwrap_or_else(|e| fail(&format!("cannot list {}: {e}", path.display())));
             let name = entry.file_name().to_string_lossy().into_owned();
             let Some((version, rest)) = name.split_once('_') else {
                 continue;
@@ -33,10 +34,18 @@ fn main() {
             files.push((version, name));
         }
         files.sort();
-        let _ = writeln!(code, "pub(crate) const {}: &[(i64, &str, &str)] = &[", backend.to_uppercase());
+        let _ = writeln!(
+            code,
+            "pub(crate) const {}: &[(i64, &str, &str)] = &[",
+            backend.to_uppercase()
+        );
         for (version, name) in files {
             let file = path.join(&name);
-            let _ = writeln!(code, "    ({version}, {name:?}, include_str!({:?})),", file.display().to_string());
+            let _ = writeln!(
+                code,
+                "    ({version}, {name:?}, include_str!({:?})),",
+                file.display().to_string()
+            );
         }
         code.push_str("];\n");
     }

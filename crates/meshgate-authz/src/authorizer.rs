@@ -93,8 +93,10 @@ impl KeptActors {
 
     /// The decision kept for this actor, action and resource.
     fn decision(&self, actor: &Actor, action: Action, resource: &Resource) -> Option<bool> {
-        self.with(actor, |kept| kept.decisions.get(&(action, *resource)).copied())
-            .flatten()
+        self.with(actor, |kept| {
+            kept.decisions.get(&(action, *resource)).copied()
+        })
+        .flatten()
     }
 
     /// The entity kept for this actor.

@@ -181,11 +181,7 @@ impl tracing::field::Visit for StatementEvent {
 }
 
 impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for CountStatements {
-    fn on_event(
-        &self,
-        event: &tracing::Event<'_>,
-        _: tracing_subscriber::layer::Context<'_, S>,
-    ) {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
         if event.metadata().target() != "sqlx::query" {
             return;
         }
@@ -204,7 +200,10 @@ fn kind(sql: &str) -> String {
     let word = sql.split_whitespace().next().unwrap_or("?").to_uppercase();
     if word == "WITH" {
         // A CTE: what follows the last `)` decides.
-        return format!("WITH … {}", sql.rsplit(')').next().map(kind).unwrap_or_default());
+        return format!(
+            "WITH … {}",
+            sql.rsplit(')').next().map(kind).unwrap_or_default()
+        );
     }
     word
 }
@@ -254,7 +253,9 @@ async fn profile(
     }
     let mut top: Vec<_> = all.into_iter().collect();
     top.sort_by(|a, b| b.1.1.total_cmp(&a.1.1));
-    println!("top statements by time:\n| per lifecycle | ms per lifecycle | statement |\n|---|---|---|");
+    println!(
+        "top statements by time:\n| per lifecycle | ms per lifecycle | statement |\n|---|---|---|"
+    );
     for (sql, (count, secs)) in top.into_iter().take(15) {
         let short: String = sql.chars().take(110).collect();
         println!(

@@ -211,8 +211,9 @@ pub async fn actor_of(state: &AppState, principal: &Principal) -> Result<Actor, 
 /// and team.
 pub async fn view_of(state: &AppState, principal: &Principal) -> Result<Actor, ApiError> {
     // Read before the memberships: a change committed in between moves the version past the
-    // one kept with them, and the next request reads them again.
-    let version = state.store.policy_version().await?;
+    // one kept with them, and the next request reads them again. Memberships and groups only
+    // change in broad changes (grants are the scoped ones), so the broad version keys them.
+    let version = state.store.policy_versions().await?.broad;
     let actor = |teams: Vec<Membership>, groups: Vec<Uuid>| Actor {
         id: principal.id,
         kind: principal.kind,
@@ -252,8 +253,8 @@ pub async fn view_of(state: &AppState, principal: &Principal) -> Result<Actor, A
 }
 
 /// Each principal's team memberships (with their teams' domains) and groups as last read,
-/// with the policy version they were read at. Every membership and group change bumps the
-/// version (docs/design/ACCESS.md §Resolution), so an entry read at an older version is never
+/// with the broad policy version they were read at. Every membership and group change is a
+/// broad change (docs/design/ACCESS.md §Resolution), so an entry read before one is never
 /// used; the principal's own fields (kind, admin flag, active) are never kept, they come
 /// with the principal each request authenticates. Bounded: past [`Memberships::CAPACITY`]
 /// principals the map starts over.

@@ -3,9 +3,12 @@
 //! and files (`files`). One bulk store read ([`meshgate_store::AccessStore::access_rows`]),
 //! one pure resolution ([`meshgate_core::snapshot::resolve`]), cached per principal by
 //! policy version: every grant, membership, product, filter, rule, tag or key change bumps
-//! the version, so a stale snapshot is never used. On a cache miss this costs the version
-//! read, the bulk read, and the mask key only where a `hash` mask applies.
-//! See docs/design/ACCESS.md §Resolution.
+//! the version, so a stale snapshot is never used. A grant made or removed is a scoped change
+//! ([`meshgate_store::PolicyVersion`]): a snapshot none of whose scopes (the principal, its
+//! teams, its groups) it touched stays valid, so grants changing elsewhere in the mesh do not
+//! make every caller resolve again. On a cache miss this costs the version read, the bulk
+//! read, and the mask key only where a `hash` mask applies. See docs/design/ACCESS.md
+//! §Resolution.
 
 use std::sync::Arc;
 
@@ -17,6 +20,7 @@ use meshgate_engine::policy::Identity;
 use meshgate_engine::query::VisibleTable;
 use meshgate_engine::rows::Tenancy;
 use meshgate_engine::secure::{MaskKey, TableAccess};
+use meshgate_store::PolicyScope;
 use uuid::Uuid;
 
 pub use meshgate_core::snapshot::LOCAL_CATALOG;
@@ -40,12 +44,29 @@ pub async fn of_actor(
     principal: &Principal,
     actor: &Actor,
 ) -> ApiResult<Arc<Access>> {
-    let version = state.store.policy_version().await?;
-    if let Ok(cache) = state.access.lock()
-        && let Some(access) = cache.get(&principal.id)
-        && access.policy_version() == version
-    {
-        return Ok(access.clone());
+    let now = state.store.policy_versions().await?;
+    let kept = state
+        .access
+        .lock()
+        .ok()
+        .and_then(|cache| cache.get(&principal.id).cloned());
+    if let Some((valid_at, access)) = kept {
+        if valid_at == now.version {
+            return Ok(access);
+        }
+        // Only scoped changes since, and none of this caller's scopes: still valid, now
+        // known to be so at `now.version`.
+        if now.broad <= valid_at
+            && !state
+                .store
+                .scopes_changed_since(&scopes_of(principal, actor), valid_at)
+                .await?
+        {
+            if let Ok(mut cache) = state.access.lock() {
+                cache.insert(principal.id, (now.version, access.clone()));
+            }
+            return Ok(access);
+        }
     }
     let teams: Vec<Uuid> = actor.teams.iter().map(|m| m.team_id).collect();
     let rows = state
@@ -54,9 +75,18 @@ pub async fn of_actor(
         .await?;
     let access = Arc::new(build(state, principal, &rows).await?);
     if let Ok(mut cache) = state.access.lock() {
-        cache.insert(principal.id, access.clone());
+        cache.insert(principal.id, (access.policy_version(), access.clone()));
     }
     Ok(access)
+}
+
+/// Whose grants a principal reads through (the scopes of [`meshgate_store::PolicyScope`]):
+/// its own, its teams' (held directly or through a group) and its groups'.
+fn scopes_of(principal: &Principal, actor: &Actor) -> Vec<PolicyScope> {
+    std::iter::once(PolicyScope::Principal(principal.id))
+        .chain(actor.teams.iter().map(|m| PolicyScope::Team(m.team_id)))
+        .chain(actor.groups.iter().map(|g| PolicyScope::Principal(*g)))
+        .collect()
 }
 
 /// What `principal` would read if the grants `assumed` were in force too — an approval's

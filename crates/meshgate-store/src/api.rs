@@ -34,7 +34,7 @@ pub use catalog::{CatalogRows, CatalogStore};
 pub use classification::ClassificationStore;
 pub use credentials::CredentialStore;
 pub use glossary::GlossaryStore;
-pub use grants::GrantStore;
+pub use grants::{GrantStore, PolicyScope, PolicyVersion};
 pub use identity::{IdentityStore, MemberOp, Revoked};
 pub use locations::LocationStore;
 pub use notify::{NotificationBatch, NotifyStore};

@@ -53,7 +53,7 @@ pub(crate) trait Record: Sized + Send + Unpin {
 }
 
 /// A grant's grantee, from its two columns.
-fn grantee(row: &AnyRow) -> Result<Grantee> {
+pub(crate) fn grantee(row: &AnyRow) -> Result<Grantee> {
     let grantee_id = uuid(row, "grantee_id")?;
     match text(row, "grantee_type")?.as_str() {
         GRANTEE_TEAM => Ok(Grantee::Team(grantee_id)),

@@ -347,12 +347,48 @@ async fn insert_audit(conn: &mut AnyConnection, event: &NewAuditEvent) -> Result
     Ok(seq)
 }
 
-/// Marks a change to what anyone may read (see [`crate::GrantStore::policy_version`]).
+/// Marks a change to what anyone may read (see [`crate::GrantStore::policy_version`]): a
+/// broad one, which no cached access outlives.
 async fn bump_policy_version(conn: &mut AnyConnection) -> Result<()> {
+    sqlx::query(
+        "UPDATE policy_version SET version = version + 1, broad = version + 1 WHERE id = 1",
+    )
+    .execute(conn)
+    .await
+    .map_err(|e| internal("bump the policy version", e))?;
+    Ok(())
+}
+
+/// Marks a change to the grants of `scopes` only (see [`crate::PolicyVersion`]): the version
+/// moves and each scope records it; `broad` stays, so cached accesses that depend on none of
+/// the scopes stay valid. With no scope it is a broad change.
+async fn bump_policy_version_of(
+    conn: &mut AnyConnection,
+    scopes: &std::collections::BTreeSet<crate::PolicyScope>,
+) -> Result<()> {
+    if scopes.is_empty() {
+        return bump_policy_version(conn).await;
+    }
     sqlx::query("UPDATE policy_version SET version = version + 1 WHERE id = 1")
-        .execute(conn)
+        .execute(&mut *conn)
         .await
         .map_err(|e| internal("bump the policy version", e))?;
+    let row = sqlx::query("SELECT version FROM policy_version WHERE id = 1")
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(|e| internal("read the policy version", e))?;
+    let version = codec::int(&row, "version")?;
+    for scope in scopes {
+        sqlx::query(
+            "INSERT INTO policy_scopes (scope, version) VALUES ($1, $2) \
+             ON CONFLICT (scope) DO UPDATE SET version = excluded.version",
+        )
+        .bind(scope.key())
+        .bind(version)
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| internal("record a scoped policy change", e))?;
+    }
     Ok(())
 }
 

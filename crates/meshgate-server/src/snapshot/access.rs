@@ -8,8 +8,9 @@ use meshgate_core::snapshot::{FileAccess, ResolvedTable, Snapshot};
 use meshgate_engine::query::VisibleTable;
 use uuid::Uuid;
 
-/// Per principal: its snapshot (which carries the policy version it was resolved at).
-pub type AccessCache = HashMap<Uuid, Arc<Access>>;
+/// Per principal: its snapshot, with the policy version it is known to be valid at (the one
+/// it was resolved at, or a later one that changed none of its scopes).
+pub type AccessCache = HashMap<Uuid, (i64, Arc<Access>)>;
 
 /// What one caller may read: each table under each of its names, as resolved and as the
 /// engine takes it (identity and mask key added). The two lists run in step.

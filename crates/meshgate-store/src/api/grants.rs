@@ -24,4 +24,47 @@ pub trait GrantStore: Send + Sync + 'static {
     /// team membership, data filters, row rules, column tags, tag masks). Access snapshots are
     /// cached by it.
     async fn policy_version(&self) -> Result<i64>;
+    /// The policy version with the version of its last broad (unscoped) change.
+    async fn policy_versions(&self) -> Result<PolicyVersion>;
+    /// Whether a scoped change after version `since` touched any of `scopes`.
+    async fn scopes_changed_since(&self, scopes: &[PolicyScope], since: i64) -> Result<bool>;
+}
+
+/// The policy version, and the part of it a cached access cannot outlive. Every change to what
+/// anyone may read moves `version`. Most also move `broad`; a grant made or removed does not:
+/// it records the new version against its grantee's [`PolicyScope`] instead. An access
+/// resolved at version `v` for a principal whose scopes are `S` (itself, its teams, its
+/// groups) is still valid at a later version if `broad <= v` and no scope of `S` changed
+/// after `v` (docs/design/ACCESS.md §Resolution).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PolicyVersion {
+    pub version: i64,
+    pub broad: i64,
+}
+
+/// Whose grants a scoped policy change touched: a team's (its members read through them) or a
+/// principal's (itself, or a group's members).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum PolicyScope {
+    Team(Uuid),
+    Principal(Uuid),
+}
+
+impl PolicyScope {
+    /// The scope's key in the store.
+    pub fn key(&self) -> String {
+        match self {
+            PolicyScope::Team(id) => format!("team:{id}"),
+            PolicyScope::Principal(id) => format!("principal:{id}"),
+        }
+    }
+}
+
+impl From<meshgate_core::model::Grantee> for PolicyScope {
+    fn from(grantee: meshgate_core::model::Grantee) -> Self {
+        match grantee {
+            meshgate_core::model::Grantee::Team(id) => PolicyScope::Team(id),
+            meshgate_core::model::Grantee::Principal(id) => PolicyScope::Principal(id),
+        }
+    }
 }

@@ -7,11 +7,11 @@ use meshgate_core::model::{FileGrant, Grant};
 use sqlx::AnyConnection;
 use uuid::Uuid;
 
-use super::{Args, IN_CHUNK, fetch_list};
-use crate::GrantStore;
+use super::{Args, IN_CHUNK, fetch_list, row_on};
 use crate::codec::{self, GRANTEE_PRINCIPAL, GRANTEE_TEAM};
 use crate::db::{SqlStore, internal};
 use crate::record::Record;
+use crate::{GrantStore, PolicyScope, PolicyVersion};
 
 /// The records of a grant table (`T` is [`Grant`] or [`FileGrant`]) for a principal directly
 /// or for any of `teams`, each part oldest first.
@@ -79,10 +79,39 @@ impl GrantStore for SqlStore {
     }
 
     async fn policy_version(&self) -> Result<i64> {
-        let row = sqlx::query("SELECT version FROM policy_version WHERE id = 1")
+        Ok(self.policy_versions().await?.version)
+    }
+
+    async fn policy_versions(&self) -> Result<PolicyVersion> {
+        let row = sqlx::query("SELECT version, broad FROM policy_version WHERE id = 1")
             .fetch_one(&self.pool)
             .await
             .map_err(|e| internal("read the policy version", e))?;
-        codec::int(&row, "version")
+        Ok(PolicyVersion {
+            version: codec::int(&row, "version")?,
+            broad: codec::int(&row, "broad")?,
+        })
+    }
+
+    async fn scopes_changed_since(&self, scopes: &[PolicyScope], since: i64) -> Result<bool> {
+        for chunk in scopes.chunks(IN_CHUNK) {
+            let mut args = Args::default();
+            let since = args.int(since);
+            let keys = chunk
+                .iter()
+                .map(|s| args.text(s.key()))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "SELECT 1 AS changed FROM policy_scopes WHERE version > {since} AND scope IN ({keys}) LIMIT 1"
+            );
+            if row_on(&self.pool, "read the scoped policy changes", &sql, &args)
+                .await?
+                .is_some()
+            {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 }

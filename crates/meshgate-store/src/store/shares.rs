@@ -2,7 +2,7 @@
 //! computes (applied with a version check, their grants, audit events and jobs in one
 //! transaction), terms, settings, processor logs and schedules.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -15,13 +15,13 @@ use sqlx::AnyConnection;
 use uuid::Uuid;
 
 use super::{
-    Args, IN_CHUNK, bump_policy_version, count, fetch_all, fetch_list, fetch_list_in, fetch_one,
+    Args, IN_CHUNK, bump_policy_version_of, count, fetch_all, fetch_list, fetch_list_in, fetch_one,
     fetch_optional_by_id, insert_audit, insert_job, rows_in,
 };
 use crate::codec::{self, opt_id, opt_ts, to_json, ts};
 use crate::db::{Backend, SqlStore, internal, subject, write_error};
 use crate::record::Record;
-use crate::{Due, ItemHealth, ShareChange, ShareFilter, ShareStore};
+use crate::{Due, ItemHealth, PolicyScope, ShareChange, ShareFilter, ShareStore};
 
 async fn load_items(
     conn: &mut AnyConnection,
@@ -98,21 +98,30 @@ async fn item_in_share(conn: &mut AnyConnection, item: Uuid, share: &str) -> Res
 }
 
 /// Deletes an item's table grants and file grants; returns how many went.
-async fn delete_grants_of_item(conn: &mut AnyConnection, item: Uuid, share: &str) -> Result<u64> {
-    let mut n = 0;
+/// Deletes the table and file grants of one item, adding the grantees of those deleted to
+/// `scopes` (the grantees whose access changed).
+async fn delete_grants_of_item(
+    conn: &mut AnyConnection,
+    item: Uuid,
+    share: &str,
+    scopes: &mut BTreeSet<PolicyScope>,
+) -> Result<()> {
     for table in ["grants", "file_grants"] {
-        let done = sqlx::query(&format!(
+        let deleted = sqlx::query(&format!(
             "DELETE FROM {table} WHERE share_item_id = $1 \
-             AND share_item_id IN (SELECT id FROM share_items WHERE share_id = $2)"
+             AND share_item_id IN (SELECT id FROM share_items WHERE share_id = $2) \
+             RETURNING grantee_type, grantee_id"
         ))
         .bind(item.to_string())
         .bind(share)
-        .execute(&mut *conn)
+        .fetch_all(&mut *conn)
         .await
         .map_err(|e| internal("delete grants", e))?;
-        n += done.rows_affected();
+        for row in &deleted {
+            scopes.insert(crate::record::grantee(row)?.into());
+        }
     }
-    Ok(n)
+    Ok(())
 }
 
 /// On PostgreSQL, share-locks the data filters that new grants use, so that a concurrent
@@ -265,14 +274,16 @@ async fn apply_change(
         }
     }
 
-    let mut grants_changed = false;
+    // The grantees whose grants this change makes or removes: the policy version moves for
+    // them only (a scoped change, `bump_policy_version_of`).
+    let mut scopes = BTreeSet::new();
     for item_id in &change.grants_to_remove {
-        grants_changed |= delete_grants_of_item(conn, *item_id, &share_id).await? > 0;
+        delete_grants_of_item(conn, *item_id, &share_id, &mut scopes).await?;
     }
     for item_id in &change.removed_items {
         // Grants go with their item; deleted explicitly (not only by cascade) so that the
         // policy version moves when they do.
-        grants_changed |= delete_grants_of_item(conn, *item_id, &share_id).await? > 0;
+        delete_grants_of_item(conn, *item_id, &share_id, &mut scopes).await?;
         let done = sqlx::query("DELETE FROM share_items WHERE id = $1 AND share_id = $2")
             .bind(item_id.to_string())
             .bind(share_id.as_str())
@@ -307,7 +318,7 @@ async fn apply_change(
         .execute(&mut *conn)
         .await
         .map_err(|e| write_error(&subject("grant", grant.id.to_string()), e))?;
-        grants_changed = true;
+        scopes.insert(grant.grantee.into());
     }
     for grant in &change.file_grants_to_add {
         if !item_in_share(conn, grant.share_item_id, &share_id).await? {
@@ -331,10 +342,10 @@ async fn apply_change(
         .execute(&mut *conn)
         .await
         .map_err(|e| write_error(&subject("file grant", grant.id.to_string()), e))?;
-        grants_changed = true;
+        scopes.insert(grant.grantee.into());
     }
-    if grants_changed {
-        bump_policy_version(conn).await?;
+    if !scopes.is_empty() {
+        bump_policy_version_of(conn, &scopes).await?;
     }
 
     for event in &change.audit {

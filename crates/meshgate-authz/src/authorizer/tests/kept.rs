@@ -21,11 +21,17 @@ fn a_changed_actor_is_decided_on_its_new_memberships() {
     let share = team_share();
 
     assert!(authz.is_allowed(&steward, Action::ApproveShare, &share));
-    assert!(authz.is_allowed(&steward, Action::ApproveShare, &share), "kept entity");
+    assert!(
+        authz.is_allowed(&steward, Action::ApproveShare, &share),
+        "kept entity"
+    );
     assert_eq!(kept(&authz), 1);
     assert!(!authz.is_allowed(&demoted, Action::ApproveShare, &share));
     assert!(!authz.is_allowed(&gone, Action::ApproveShare, &share));
-    assert!(authz.is_allowed(&steward, Action::ApproveShare, &share), "and back");
+    assert!(
+        authz.is_allowed(&steward, Action::ApproveShare, &share),
+        "and back"
+    );
     assert_eq!(kept(&authz), 1, "one entry per actor id");
 
     // The admin flag and groups are fields like the memberships.
@@ -93,7 +99,9 @@ fn kept_decisions_stay_bounded_and_right_for_every_resource() {
             for action in [Action::ApproveShare, Action::ViewShare, Action::SubmitShare] {
                 assert_eq!(
                     authz.is_allowed(&steward, action, &share),
-                    fresh.decide(&steward, action, &share, true).unwrap_or(false),
+                    fresh
+                        .decide(&steward, action, &share, true)
+                        .unwrap_or(false),
                     "round {round}, share {n}, {action:?}"
                 );
             }
