@@ -254,7 +254,7 @@ pub async fn view_of(state: &AppState, principal: &Principal) -> Result<Actor, A
 
 /// Each principal's team memberships (with their teams' domains) and groups as last read,
 /// with the broad policy version they were read at. Every membership and group change is a
-/// broad change (docs/design/ACCESS.md §Resolution), so an entry read before one is never
+/// broad change (docs/design/ACCESS.md §Snapshot), so an entry read before one is never
 /// used; the principal's own fields (kind, admin flag, active) are never kept, they come
 /// with the principal each request authenticates. Bounded: past [`Memberships::CAPACITY`]
 /// principals the map starts over.

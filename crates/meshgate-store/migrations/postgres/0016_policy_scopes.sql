@@ -1,4 +1,4 @@
--- Scoped policy changes (docs/design/ACCESS.md §Resolution). The policy version still moves on
+-- Scoped policy changes (docs/design/ACCESS.md §Snapshot). The policy version still moves on
 -- every change to what anyone may read; `broad` is the version of the last change that is not
 -- scoped, and `policy_scopes` the version of the last scoped change (a grant made or removed)
 -- of each grantee (`team:<id>`, `principal:<id>`). A cached access snapshot stays valid across

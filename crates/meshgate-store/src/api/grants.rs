@@ -35,7 +35,7 @@ pub trait GrantStore: Send + Sync + 'static {
 /// it records the new version against its grantee's [`PolicyScope`] instead. An access
 /// resolved at version `v` for a principal whose scopes are `S` (itself, its teams, its
 /// groups) is still valid at a later version if `broad <= v` and no scope of `S` changed
-/// after `v` (docs/design/ACCESS.md §Resolution).
+/// after `v` (docs/design/ACCESS.md §Snapshot).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PolicyVersion {
     pub version: i64,
