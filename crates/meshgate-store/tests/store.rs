@@ -37,8 +37,8 @@ use meshgate_core::notify::{
 };
 use meshgate_store::{
     AlertBatch, AlertFilter, AuditFilter, ItemHealth, MemberOp, NewJob, NotificationBatch,
-    ProductFilter, ScimWrite, ShareChange, ShareFilter, Store, connect, migrate,
-    truncate_to_micros,
+    PolicyScope, PolicyVersion, ProductFilter, ScimWrite, ShareChange, ShareFilter, Store, connect,
+    migrate, truncate_to_micros,
 };
 use sqlx::{Connection, Executor};
 use uuid::Uuid;
@@ -1237,7 +1237,14 @@ async fn apply_share_change_writes_everything(env: &Env) {
     let m = mesh(s).await;
     let (share, items) = submitted_share(s, &m).await;
     let v0 = s.policy_version().await.unwrap();
+    let broad0 = s.policy_versions().await.unwrap().broad;
     let jobs0 = s.pending_jobs().await.unwrap();
+    let team = PolicyScope::Team(m.consumer.id);
+    let user = PolicyScope::Principal(m.user.id);
+    let elsewhere = [
+        PolicyScope::Team(m.owner.id),
+        PolicyScope::Principal(new_id()),
+    ];
 
     // Approve: decision fields, item statuses, a job and an audit event; no grants yet.
     let mut c = change(&share, 1);
@@ -1323,6 +1330,24 @@ async fn apply_share_change_writes_everything(env: &Env) {
     assert!(after.items.iter().all(|i| i.id != items[1].id));
     assert_eq!((after.summary.shared, after.summary.pending), (1, 1));
     assert_eq!(s.policy_version().await.unwrap(), v0 + 1);
+    // A grant change is scoped: the version moves, `broad` does not, and the two grantees'
+    // scopes record it; nobody else's do.
+    assert_eq!(
+        s.policy_versions().await.unwrap(),
+        PolicyVersion {
+            version: v0 + 1,
+            broad: broad0
+        }
+    );
+    assert!(s.scopes_changed_since(&[team], v0).await.unwrap());
+    assert!(
+        s.scopes_changed_since(&[elsewhere[0], user], v0)
+            .await
+            .unwrap()
+    );
+    assert!(!s.scopes_changed_since(&[team, user], v0 + 1).await.unwrap());
+    assert!(!s.scopes_changed_since(&elsewhere, v0).await.unwrap());
+    assert!(!s.scopes_changed_since(&[], v0).await.unwrap());
 
     let mut of_share = s.grants_of_share(share.id).await.unwrap();
     of_share.sort_by_key(|g| g.id);
@@ -1379,6 +1404,11 @@ async fn apply_share_change_writes_everything(env: &Env) {
             .is_empty()
     );
     assert_eq!(s.policy_version().await.unwrap(), v0 + 2);
+    // Removed grants are scoped by the grantees of the rows removed.
+    assert!(s.scopes_changed_since(&[team], v0 + 1).await.unwrap());
+    assert!(s.scopes_changed_since(&[user], v0 + 1).await.unwrap());
+    assert!(!s.scopes_changed_since(&elsewhere, v0).await.unwrap());
+    assert_eq!(s.policy_versions().await.unwrap().broad, broad0);
 
     // Removing an item removes its grants too (and that is a grant change).
     let mut c = change(&share, 4);
@@ -1390,6 +1420,28 @@ async fn apply_share_change_writes_everything(env: &Env) {
     s.apply_share_change(c).await.unwrap();
     assert!(s.grants_of_share(share.id).await.unwrap().is_empty());
     assert_eq!(s.policy_version().await.unwrap(), v0 + 4);
+    assert!(s.scopes_changed_since(&[team], v0 + 3).await.unwrap());
+    assert!(!s.scopes_changed_since(&[user], v0 + 2).await.unwrap());
+
+    // Any other change to what anyone may read is broad: it moves both.
+    let extra = principal(s, "scope-extra", PrincipalKind::User).await;
+    s.put_team_member(
+        &TeamMember {
+            team_id: m.consumer.id,
+            principal_id: extra.id,
+            role: TeamRole::Member,
+        },
+        audit("team.member.put"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        s.policy_versions().await.unwrap(),
+        PolicyVersion {
+            version: v0 + 5,
+            broad: v0 + 5
+        }
+    );
 }
 
 async fn stale_share_change_is_a_conflict_and_writes_nothing(env: &Env) {

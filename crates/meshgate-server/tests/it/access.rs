@@ -1060,3 +1060,104 @@ async fn several_filters_null_cells_only_others_admit_and_nothing_hidden_leaks()
         assert!(!plan.contains(secret), "`{secret}` in {plan}");
     }
 }
+
+/// The snapshot bob reads through, as the server keeps it.
+async fn snapshot_of(m: &Mesh, who: &str) -> std::sync::Arc<meshgate_server::snapshot::Access> {
+    let principal = m
+        .state
+        .store
+        .get_principal_by_name(who)
+        .await
+        .unwrap()
+        .unwrap();
+    let actor = meshgate_server::auth::view_of(&m.state, &principal)
+        .await
+        .unwrap();
+    meshgate_server::snapshot::of_actor(&m.state, &principal, &actor)
+        .await
+        .unwrap()
+}
+
+/// Grant changes are scoped (docs/design/ACCESS.md §Snapshot): one for another team leaves
+/// bob's cached snapshot in force (the same one, not resolved again), one for bob's team
+/// replaces it at once, and so does any broad change.
+#[tokio::test]
+async fn a_grant_change_elsewhere_keeps_a_callers_snapshot_and_one_of_his_does_not() {
+    let mut m = Mesh::demo().await;
+    m.create_team("marketing", "outsiders").await;
+    m.add_user("erin", Some(("marketing", "outsiders"))).await;
+    let bobs = m.request_access("bob", "sales.customers").await;
+    m.approve("alice", &bobs, &json!({"wait": true}))
+        .await
+        .ok(StatusCode::OK);
+    let count = "SELECT count(*) AS n FROM sales.customers.customers";
+    assert_eq!(m.rows("bob", count).await[0]["n"], 5000);
+    // The demo's own jobs (classification may tag columns: a broad change) are done first.
+    for _ in 0..300 {
+        if m.state.store.pending_jobs().await.unwrap() == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let before = snapshot_of(&m, "bob").await;
+
+    // erin's team is granted a product and then loses it: two grant changes elsewhere.
+    let erins = m.request_access("erin", "sales.orders").await;
+    m.approve("alice", &erins, &json!({"wait": true}))
+        .await
+        .ok(StatusCode::OK);
+    assert_eq!(
+        m.rows("erin", "SELECT count(*) AS n FROM sales.orders.orders")
+            .await[0]["n"],
+        100_000
+    );
+    m.post(
+        "alice",
+        &format!("/api/v1/shares/{erins}/revoke"),
+        &json!({"wait": true}),
+    )
+    .await
+    .ok(StatusCode::OK);
+    let version = m.state.store.policy_versions().await.unwrap();
+    assert!(
+        version.version >= before.policy_version() + 2,
+        "{version:?}"
+    );
+    assert!(version.broad <= before.policy_version(), "{version:?}");
+    let after = snapshot_of(&m, "bob").await;
+    assert!(
+        std::sync::Arc::ptr_eq(&before, &after),
+        "bob's snapshot was resolved again"
+    );
+    assert_eq!(m.rows("bob", count).await[0]["n"], 5000);
+    m.query("erin", "SELECT count(*) AS n FROM sales.orders.orders")
+        .await
+        .error(StatusCode::NOT_FOUND, "not_found");
+
+    // A grant change of bob's own team: the snapshot goes, and so does the table.
+    m.post(
+        "alice",
+        &format!("/api/v1/shares/{bobs}/revoke"),
+        &json!({"wait": true}),
+    )
+    .await
+    .ok(StatusCode::OK);
+    let revoked = snapshot_of(&m, "bob").await;
+    assert!(!std::sync::Arc::ptr_eq(&before, &revoked));
+    m.query("bob", count)
+        .await
+        .error(StatusCode::NOT_FOUND, "not_found");
+
+    // A broad change (a membership of someone else) replaces every snapshot.
+    m.put(
+        "admin",
+        "/api/v1/domains/marketing/teams/outsiders/members/alice",
+        &json!({"role": "member"}),
+    )
+    .await
+    .ok(StatusCode::OK);
+    let broad = m.state.store.policy_versions().await.unwrap();
+    assert_eq!(broad.broad, broad.version);
+    let again = snapshot_of(&m, "bob").await;
+    assert!(!std::sync::Arc::ptr_eq(&revoked, &again));
+}
