@@ -1132,7 +1132,7 @@ async fn a_grant_change_elsewhere_keeps_a_callers_snapshot_and_one_of_his_does_n
     assert_eq!(m.rows("bob", count).await[0]["n"], 5000);
     m.query("erin", "SELECT count(*) AS n FROM sales.orders.orders")
         .await
-        .error(StatusCode::NOT_FOUND, "not_found");
+        .error(StatusCode::BAD_REQUEST, "invalid_sql");
 
     // A grant change of bob's own team: the snapshot goes, and so does the table.
     m.post(
@@ -1146,7 +1146,7 @@ async fn a_grant_change_elsewhere_keeps_a_callers_snapshot_and_one_of_his_does_n
     assert!(!std::sync::Arc::ptr_eq(&before, &revoked));
     m.query("bob", count)
         .await
-        .error(StatusCode::NOT_FOUND, "not_found");
+        .error(StatusCode::BAD_REQUEST, "invalid_sql");
 
     // A broad change (a membership of someone else) replaces every snapshot.
     m.put(
