@@ -242,7 +242,7 @@ async fn profile(
         e.1 += secs;
     }
     let mut kinds: Vec<_> = kinds.into_iter().collect();
-    kinds.sort_by(|a, b| b.1.0.cmp(&a.1.0));
+    kinds.sort_by_key(|k| std::cmp::Reverse(k.1.0));
     println!("| kind | per lifecycle | ms per lifecycle |\n|---|---|---|");
     for (k, (count, secs)) in kinds {
         println!(
