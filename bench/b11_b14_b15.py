@@ -253,7 +253,7 @@ class Churn:
 
 def b15(srv, tokens, args):
     queries = {
-        "carol (501 granted tables)": (tokens["carol"],
+        f"carol ({args.products * args.tables_per_product + 1} granted tables)": (tokens["carol"],
                                        "SELECT region, count(*) AS n FROM sales.wide0.t0 GROUP BY region"),
         "bob (1 granted table)": (tokens["bob"], "SELECT region, count(*) AS n FROM sales.small.t0 GROUP BY region"),
     }
