@@ -389,6 +389,7 @@ def main():
     ap.add_argument("--queries-per-client", type=int, default=2)
     ap.add_argument("--settle", type=int, default=30)
     ap.add_argument("--append-results", action="store_true")
+    ap.add_argument("--label", default="", help="what the binary is (e.g. `before: 3f2e511`), for the heading")
     args = ap.parse_args()
     binary = args.binary or os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")),
                                          "release", "meshgate")
@@ -420,7 +421,8 @@ def main():
             built = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(os.path.getmtime(binary)))
             commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                                     text=True).stdout.strip() or "unknown"
-            head = (f"\n## B11, B14, B15 — memory; SQL with 500 granted tables; queries while grants change "
+            label = f" — {args.label}" if args.label else ""
+            head = (f"\n## B11, B14, B15 — memory; SQL with 500 granted tables; queries while grants change{label} "
                     f"({time.strftime('%Y-%m-%d')}, {machine()})\n\n"
                     f"Command: `python3 bench/b11_b14_b15.py --binary …/release/meshgate` (release build of {built}, "
                     f"HEAD {commit} at run time; SQLite; client and server on the same machine; whole run "
