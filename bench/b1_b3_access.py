@@ -34,6 +34,7 @@ under a `debug/` directory is labelled as a debug build (not a valid result) in 
 import argparse
 import datetime as dt
 import hashlib
+import hmac
 import http.client
 import io
 import json
@@ -43,6 +44,7 @@ import platform
 import shutil
 import signal
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -560,6 +562,21 @@ def same(a, b):
     return True, ""
 
 
+def read_mask_key(db_path):
+    """The mesh's key of the `hash` mask (HMAC-SHA-256), from the quickstart's SQLite store."""
+    with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True) as db:
+        row = db.execute("SELECT value FROM mesh_secrets WHERE name = 'mask_key'").fetchone()
+    if row is None:
+        sys.exit("the mesh has no mask key after a hashed read")
+    return bytes.fromhex(row[0])
+
+
+def keyed(rows, to_hmac):
+    """The peers mask with plain SHA-256 (the same work per row: one hash); meshgate's `hash`
+    is keyed. Each peer hash is replaced by the HMAC of the same e-mail, so the answers compare."""
+    return [tuple(to_hmac.get(v, v) if isinstance(v, str) else v for v in row) for row in rows]
+
+
 def check(label, results):
     """`results`: [(engine, rows)]; all must agree with the first."""
     base_name, base = results[0]
@@ -695,6 +712,7 @@ def main():
 
         timed = ["mg_owner", "mg_secured", "duck_secured", "pg_secured"]
         results = []
+        to_hmac = None
         for label, template in QUERIES:
             print(f"running {label} …", flush=True)
             answers = {}
@@ -703,9 +721,14 @@ def main():
                     _, answers[engine] = run(engine, template)
             check(label + " (unsecured)", [("meshgate owner", answers["mg_owner"]),
                                            ("DuckDB raw files", answers["duck_raw"])])
+            if to_hmac is None:
+                key = read_mask_key(os.path.join(data_dir, "mesh", "meshgate.db"))
+                emails = pc.unique(lineitem.column("customer_email")).to_pylist()
+                to_hmac = {hashlib.sha256(e.encode()).hexdigest():
+                           hmac.new(key, e.encode(), hashlib.sha256).hexdigest() for e in emails}
             check(label + " (secured)", [("meshgate consumer", answers["mg_secured"]),
-                                         ("DuckDB secure view", answers["duck_secured"]),
-                                         ("PostgreSQL RLS", answers["pg_secured"])])
+                                         ("DuckDB secure view", keyed(answers["duck_secured"], to_hmac)),
+                                         ("PostgreSQL RLS", keyed(answers["pg_secured"], to_hmac))])
             times = {e: [] for e in timed}
             for _ in range(args.runs):  # interleaved: A B C D, A B C D, …
                 for engine in timed:
@@ -732,11 +755,11 @@ def main():
         for row in t.to_pylist():
             if not row["card_number"].startswith("x" * 12):
                 sys.exit(f"card number not masked: {row['card_number']!r}")
-        raw = set(hashlib.sha256(e.encode()).hexdigest() for e in
+        raw = set(hmac.new(key, e.encode(), hashlib.sha256).hexdigest() for e in
                   lineitem.filter(pc.equal(lineitem.column("l_partkey"), partkey))
                   .column("customer_email").to_pylist())
         if not {row["customer_email"] for row in t.to_pylist()} <= raw:
-            sys.exit("hashed e-mails do not match SHA-256 of the raw values")
+            sys.exit("hashed e-mails do not match HMAC-SHA-256 of the raw values under the mask key")
     finally:
         if server is not None:
             stop_server(server)
@@ -823,13 +846,13 @@ def report(args, results, debug_build, binary, pg_version, pg_settings, eu_rows,
         f"`l_partkey = {partkey}` returning 8 columns including both masked ones; a join "
         f"lineitem ⋈ orders on the order key for 1995 orders, grouped by priority. "
         f"DuckDB reads the Delta table's own data files (from its log) through a view with the "
-        f"same WHERE and the masks as `sha256()` and `repeat('x', …) || right(…, 4)`. PostgreSQL "
+        f"same WHERE and the masks as `sha256()` (meshgate's `hash` is HMAC-SHA-256 under the mesh's mask key: each peer hash is mapped to the keyed hash of the same e-mail before comparing; the work per row is one hash either way) and `repeat('x', …) || right(…, 4)`. PostgreSQL "
         f"loads the same rows with COPY (double precision, date, text; primary key on orders, "
         f"a btree index on l_partkey, VACUUM ANALYZE); the row filter is an RLS policy, the masks "
         f"a security-barrier view whose owner the policy applies to; the consumer role may read "
         f"only that view and orders. Every answer was checked equal across engines (secured: "
         f"meshgate = DuckDB = PostgreSQL; unsecured: meshgate = DuckDB over the raw files; floats "
-        f"to 1e-9 relative) and the hashed e-mails against Python's SHA-256.\n\n"
+        f"to 1e-9 relative) and the hashed e-mails against Python's HMAC-SHA-256 under the mesh's mask key.\n\n"
         f"Method: {args.warmup} warm-up run(s), then {args.runs} timed runs per query and engine, "
         f"interleaved (owner, consumer, DuckDB, PostgreSQL in turn); medians shown. meshgate is "
         f"timed end to end over HTTP (`POST /api/v1/query`, `format: arrow`, keep-alive loopback "
