@@ -1063,13 +1063,7 @@ async fn several_filters_null_cells_only_others_admit_and_nothing_hidden_leaks()
 
 /// The snapshot bob reads through, as the server keeps it.
 async fn snapshot_of(m: &Mesh, who: &str) -> std::sync::Arc<meshgate_server::snapshot::Access> {
-    let principal = m
-        .state
-        .store
-        .get_principal_by_name(who)
-        .await
-        .unwrap()
-        .unwrap();
+    let principal = m.principal(who).await;
     let actor = meshgate_server::auth::view_of(&m.state, &principal)
         .await
         .unwrap();

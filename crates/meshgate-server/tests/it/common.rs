@@ -490,6 +490,16 @@ impl Mesh {
         .ok(StatusCode::CREATED);
     }
 
+    /// The principal named `name`, as the store has it.
+    pub async fn principal(&self, name: &str) -> meshgate_core::model::Principal {
+        self.state
+            .store
+            .get_principal_by_name(name)
+            .await
+            .expect("read the principal")
+            .expect("the principal exists")
+    }
+
     /// Creates (as admin) a user, optionally a member of `domain.team`, with a token.
     pub async fn add_user(&mut self, name: &str, team: Option<(&str, &str)>) {
         self.post(

@@ -504,13 +504,7 @@ async fn signed_urls_serve_get_head_and_ranges_without_a_token() {
         )),
         "{url}"
     );
-    let bob = m
-        .state
-        .store
-        .get_principal_by_name("bob")
-        .await
-        .unwrap()
-        .unwrap();
+    let bob = m.principal("bob").await;
     assert!(
         url.contains(&format!("X-Meshgate-Principal={}", bob.id)),
         "{url}"
@@ -641,20 +635,8 @@ async fn signed_urls_refuse_tampering_expiry_and_revoked_grants() {
         .await
         .ok(StatusCode::OK);
     let url = local(v["url"].as_str().unwrap());
-    let bob = m
-        .state
-        .store
-        .get_principal_by_name("bob")
-        .await
-        .unwrap()
-        .unwrap();
-    let alice = m
-        .state
-        .store
-        .get_principal_by_name("alice")
-        .await
-        .unwrap()
-        .unwrap();
+    let bob = m.principal("bob").await;
+    let alice = m.principal("alice").await;
 
     let invalid = |r: Resp, what: &str| {
         let msg = r.error(StatusCode::FORBIDDEN, "url_invalid");

@@ -791,13 +791,7 @@ async fn webhooks_to_internal_addresses_are_refused_unless_allowed() {
 /// A webhook stored with a destination the policy refuses at delivery, as if its name had
 /// resolved to a public address when it was registered and to an internal one now.
 async fn stored_hook(m: &Mesh, who: &str, url: &str) -> String {
-    let principal = m
-        .state
-        .store
-        .get_principal_by_name(who)
-        .await
-        .unwrap()
-        .unwrap();
+    let principal = m.principal(who).await;
     let hook = meshgate_core::notify::Webhook {
         id: meshgate_core::model::new_id(),
         principal_id: principal.id,

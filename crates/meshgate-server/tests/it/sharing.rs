@@ -247,13 +247,7 @@ fn ms_to_rfc3339(ms: i64) -> String {
 }
 
 async fn principal_id(m: &Mesh, name: &str) -> Uuid {
-    m.state
-        .store
-        .get_principal_by_name(name)
-        .await
-        .unwrap()
-        .unwrap()
-        .id
+    m.principal(name).await.id
 }
 
 // ----- the mesh -----
