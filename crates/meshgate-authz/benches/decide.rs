@@ -36,14 +36,17 @@ fn decide(c: &mut Criterion) {
         ],
         groups: vec![Uuid::now_v7()],
     };
-    let share = Resource::Share {
-        id: Uuid::now_v7(),
-        product_id: Uuid::now_v7(),
+    let (product, requester_team) = (Uuid::now_v7(), Uuid::now_v7());
+    // A share of the product to the requesting team; `id` tells one from another.
+    let share_of = |id| Resource::Share {
+        id,
+        product_id: product,
         product_team_id: product_team,
         product_domain_id: domain,
-        requester_team_id: Some(Uuid::now_v7()),
+        requester_team_id: Some(requester_team),
         requester_principal_id: None,
     };
+    let share = share_of(Uuid::now_v7());
     let outsider = Actor {
         teams: vec![],
         groups: vec![],
@@ -71,24 +74,7 @@ fn decide(c: &mut Criterion) {
     c.bench_function("B6 approver approves share (allow), new share", |b| {
         b.iter(|| {
             k += 1;
-            let other = match share {
-                Resource::Share {
-                    product_id,
-                    product_team_id,
-                    product_domain_id,
-                    requester_team_id,
-                    requester_principal_id,
-                    ..
-                } => Resource::Share {
-                    id: Uuid::from_u128(k),
-                    product_id,
-                    product_team_id,
-                    product_domain_id,
-                    requester_team_id,
-                    requester_principal_id,
-                },
-                other => other,
-            };
+            let other = share_of(Uuid::from_u128(k));
             authz.is_allowed(
                 black_box(&approver),
                 black_box(Action::ApproveShare),

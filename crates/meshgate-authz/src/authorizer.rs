@@ -19,11 +19,10 @@
 //! question from an actor equal in every field reuses them, and one that differs in any
 //! field (a membership gained or lost, a group, the admin flag) starts afresh, so nothing
 //! kept can answer for an actor that has changed. The resource's entity is built per new
-//! decision. What does not
-//! depend on the request is prepared once, at construction: type names and action ids
-//! (parsing them would be most of a decision's cost), for each action the policies whose
-//! scope can match it, and the resource kinds the schema lets it apply to (asking about
-//! another kind is denied). On this fast path the built entities are not re-validated
+//! decision. What does not depend on the request is prepared once, at construction: type
+//! names and action ids (parsing them would be most of a decision's cost), for each action
+//! the policies whose scope can match it, and the resource kinds the schema lets it apply to
+//! (asking about another kind is denied). On this fast path the built entities are not re-validated
 //! against the schema: this module builds them, and the tests check every built shape
 //! against the schema and that the fast path decides as Cedar's fully validated path does.
 //! Any error denies, and nothing is logged: the crate has nothing to say that would not

@@ -8,7 +8,7 @@
 //! teams, its groups) it touched stays valid, so grants changing elsewhere in the mesh do not
 //! make every caller resolve again. On a cache miss this costs the version read, the bulk
 //! read, and the mask key only where a `hash` mask applies. See docs/design/ACCESS.md
-//! §Resolution.
+//! §Snapshot.
 
 use std::sync::Arc;
 

@@ -369,14 +369,12 @@ async fn bump_policy_version_of(
     if scopes.is_empty() {
         return bump_policy_version(conn).await;
     }
-    sqlx::query("UPDATE policy_version SET version = version + 1 WHERE id = 1")
-        .execute(&mut *conn)
-        .await
-        .map_err(|e| internal("bump the policy version", e))?;
-    let row = sqlx::query("SELECT version FROM policy_version WHERE id = 1")
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(|e| internal("read the policy version", e))?;
+    let row = sqlx::query(
+        "UPDATE policy_version SET version = version + 1 WHERE id = 1 RETURNING version",
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(|e| internal("bump the policy version", e))?;
     let version = codec::int(&row, "version")?;
     for scope in scopes {
         sqlx::query(
