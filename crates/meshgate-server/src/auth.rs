@@ -24,6 +24,7 @@ use meshgate_authz::{Actor, Membership};
 use meshgate_core::credential::{self, Claims};
 use meshgate_core::model::{Principal, TokenScope};
 use meshgate_core::token;
+use meshgate_store::PolicyVersion;
 use uuid::Uuid;
 
 use crate::error::ApiError;
@@ -37,9 +38,30 @@ pub struct Caller {
     /// Set when the caller authenticated with a credential: its session policy narrows
     /// every read and write, and control-plane actions are refused.
     pub session: Option<Claims>,
+    /// The policy versions read when the caller was built, before its memberships: the
+    /// request's access snapshot is checked against these (`snapshot::of`) instead of reading
+    /// them again (docs/design/ACCESS.md §Snapshot).
+    pub policy: PolicyVersion,
 }
 
 impl Caller {
+    /// The caller `principal` makes (with a credential's `session`, if any): every way of
+    /// authenticating (API tokens, credentials, sign-in, recipient tokens, signed URLs) builds
+    /// its caller here, through [`actor_of`], which refuses a suspended principal.
+    pub async fn new(
+        state: &AppState,
+        principal: Principal,
+        session: Option<Claims>,
+    ) -> Result<Caller, ApiError> {
+        let (actor, policy) = actor_of(state, &principal).await?;
+        Ok(Caller {
+            principal,
+            actor,
+            session,
+            policy,
+        })
+    }
+
     pub fn id(&self) -> uuid::Uuid {
         self.principal.id
     }
@@ -121,12 +143,7 @@ pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<Caller, Api
         && let Some((principal, _)) =
             crate::signin::session::principal_of_cookie(parts, state).await?
     {
-        let actor = actor_of(state, &principal).await?;
-        return Ok(Caller {
-            principal,
-            actor,
-            session: None,
-        });
+        return Caller::new(state, principal, None).await;
     }
     let token = bearer(parts)?;
     if credential::is_credential(token) {
@@ -145,22 +162,12 @@ pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<Caller, Api
                 "invalid, expired or revoked token",
             ));
         }
-        let actor = actor_of(state, &principal).await?;
-        return Ok(Caller {
-            principal,
-            actor,
-            session: Some(claims),
-        });
+        return Caller::new(state, principal, Some(claims)).await;
     }
     if state.signin.enabled() && meshgate_oidc::looks_like_jwt(token) {
         let principal =
             crate::signin::principal_of_jwt(state, token, crate::signin::Surface::Api).await?;
-        let actor = actor_of(state, &principal).await?;
-        return Ok(Caller {
-            principal,
-            actor,
-            session: None,
-        });
+        return Caller::new(state, principal, None).await;
     }
     let found = state.store.find_token(&token::hash(token)).await?;
     let Some((record, principal)) = found else {
@@ -178,19 +185,17 @@ pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<Caller, Api
             "this is a SCIM provisioning token: it authenticates only the SCIM endpoints under /scim/v2; use an API token here",
         ));
     }
-    let actor = actor_of(state, &principal).await?;
-    Ok(Caller {
-        principal,
-        actor,
-        session: None,
-    })
+    Caller::new(state, principal, None).await
 }
 
-/// The actor a request acts as: every way of authenticating (API tokens, credentials, sign-in,
-/// recipient tokens, signed URLs) builds its caller here, so a principal suspended after an
-/// unusual-read alert (docs/design/AUDIT.md §Unusual reads) is refused here, once for all of
-/// them. 403 `suspended`, naming no alert.
-pub async fn actor_of(state: &AppState, principal: &Principal) -> Result<Actor, ApiError> {
+/// The actor a request acts as, with the policy versions it was read at: every caller is
+/// built through here ([`Caller::new`]), so a principal suspended after an unusual-read alert
+/// (docs/design/AUDIT.md §Unusual reads) is refused here, once for all of them. 403
+/// `suspended`, naming no alert.
+async fn actor_of(
+    state: &AppState,
+    principal: &Principal,
+) -> Result<(Actor, PolicyVersion), ApiError> {
     if state.suspended.contains(principal.id) {
         return Err(ApiError::new(
             axum::http::StatusCode::FORBIDDEN,
@@ -207,13 +212,17 @@ pub async fn actor_of(state: &AppState, principal: &Principal) -> Result<Actor, 
 /// Builds the authorizer's view of a principal from the store, suspended or not: for what a
 /// request asks about someone else (who sees a table, a preview as the consumer). The team
 /// memberships and groups are kept by policy version ([`Memberships`]), so a request whose
-/// caller's memberships are kept costs one read here (the version) instead of one per group
-/// and team.
-pub async fn view_of(state: &AppState, principal: &Principal) -> Result<Actor, ApiError> {
+/// caller's memberships are kept costs one read here (the versions, returned with the actor)
+/// instead of one per group and team.
+pub async fn view_of(
+    state: &AppState,
+    principal: &Principal,
+) -> Result<(Actor, PolicyVersion), ApiError> {
     // Read before the memberships: a change committed in between moves the version past the
     // one kept with them, and the next request reads them again. Memberships and groups only
     // change in broad changes (grants are the scoped ones), so the broad version keys them.
-    let version = state.store.policy_versions().await?.broad;
+    let policy = state.store.policy_versions().await?;
+    let version = policy.broad;
     let actor = |teams: Vec<Membership>, groups: Vec<Uuid>| Actor {
         id: principal.id,
         kind: principal.kind,
@@ -222,7 +231,7 @@ pub async fn view_of(state: &AppState, principal: &Principal) -> Result<Actor, A
         groups,
     };
     if let Some((teams, groups)) = state.memberships.get(principal.id, version) {
-        return Ok(actor(teams, groups));
+        return Ok((actor(teams, groups), policy));
     }
     let groups = state.store.groups_of(principal.id).await?;
     // A group's team memberships are its members' too.
@@ -249,7 +258,7 @@ pub async fn view_of(state: &AppState, principal: &Principal) -> Result<Actor, A
     state
         .memberships
         .keep(principal.id, version, &teams, &groups);
-    Ok(actor(teams, groups))
+    Ok((actor(teams, groups), policy))
 }
 
 /// Each principal's team memberships (with their teams' domains) and groups as last read,

@@ -6,7 +6,8 @@
 //! the version, so a stale snapshot is never used. A grant made or removed is a scoped change
 //! ([`meshgate_store::PolicyVersion`]): a snapshot none of whose scopes (the principal, its
 //! teams, its groups) it touched stays valid, so grants changing elsewhere in the mesh do not
-//! make every caller resolve again. On a cache miss this costs the version read, the bulk
+//! make every caller resolve again. The versions are the ones read when the caller was
+//! built ([`Caller::policy`]): a request reads them once. On a cache miss this costs the bulk
 //! read, and the mask key only where a `hash` mask applies. See docs/design/ACCESS.md
 //! §Snapshot.
 
@@ -20,7 +21,7 @@ use meshgate_engine::policy::Identity;
 use meshgate_engine::query::VisibleTable;
 use meshgate_engine::rows::Tenancy;
 use meshgate_engine::secure::{MaskKey, TableAccess};
-use meshgate_store::PolicyScope;
+use meshgate_store::{PolicyScope, PolicyVersion};
 use uuid::Uuid;
 
 pub use meshgate_core::snapshot::LOCAL_CATALOG;
@@ -35,23 +36,25 @@ use crate::state::AppState;
 /// What `caller` may read, ignoring any session policy (what a credential may at most ask
 /// for).
 pub async fn of(state: &AppState, caller: &Caller) -> ApiResult<Arc<Access>> {
-    of_actor(state, &caller.principal, &caller.actor).await
+    of_actor(state, &caller.principal, &caller.actor, caller.policy).await
 }
 
-/// What `principal` (as `actor`) may read.
+/// What `principal` (as `actor`, read at the policy versions `now`: [`crate::auth::view_of`])
+/// may read. A snapshot valid at `now` or later serves: the request is answered as of a
+/// moment after it began.
 pub async fn of_actor(
     state: &AppState,
     principal: &Principal,
     actor: &Actor,
+    now: PolicyVersion,
 ) -> ApiResult<Arc<Access>> {
-    let now = state.store.policy_versions().await?;
     let kept = state
         .access
         .lock()
         .ok()
         .and_then(|cache| cache.get(&principal.id).cloned());
     if let Some((valid_at, access)) = kept {
-        if valid_at == now.version {
+        if valid_at >= now.version {
             return Ok(access);
         }
         // Only scoped changes since, and none of this caller's scopes: still valid, now
@@ -63,7 +66,13 @@ pub async fn of_actor(
                 .await?
         {
             if let Ok(mut cache) = state.access.lock() {
-                cache.insert(principal.id, (now.version, access.clone()));
+                let entry = cache
+                    .entry(principal.id)
+                    .or_insert((now.version, access.clone()));
+                // Another request may have kept a later one meanwhile.
+                if entry.0 < now.version {
+                    *entry = (now.version, access.clone());
+                }
             }
             return Ok(access);
         }

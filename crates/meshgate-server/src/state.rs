@@ -47,7 +47,7 @@ pub struct AppState {
     /// Sign-in with identity providers: bearer JWTs (`signin`).
     pub signin: Arc<crate::signin::tokens::SignIn>,
     /// The principals suspended after an unusual-read alert, refused on every surface
-    /// (`auth::actor_of`); kept in step by the change feed.
+    /// (`auth::Caller::new`); kept in step by the change feed.
     pub suspended: Arc<crate::audit::alerts::Suspended>,
 }
 

@@ -7,6 +7,7 @@ use meshgate_core::model::{
     Column, DataProduct, Domain, Health, ItemKind, Permission, Principal, ProductTable,
     ShareDetail, Team, TeamRole,
 };
+use meshgate_store::{NameIds, Names, Owned};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -160,34 +161,68 @@ pub struct ShareView {
 }
 
 impl ShareView {
+    /// One share's view; its names are read in one statement ([`meshgate_store::NameStore::names_of`]).
     pub async fn load(state: &AppState, detail: ShareDetail) -> ApiResult<Self> {
+        let names = state
+            .store
+            .names_of(&Self::ids(std::slice::from_ref(&detail)))
+            .await?;
+        Ok(Self::named(detail, &names))
+    }
+
+    /// The views of many shares, their names read together.
+    pub async fn load_all(state: &AppState, details: Vec<ShareDetail>) -> ApiResult<Vec<Self>> {
+        let names = state.store.names_of(&Self::ids(&details)).await?;
+        Ok(details
+            .into_iter()
+            .map(|d| Self::named(d, &names))
+            .collect())
+    }
+
+    /// The ids whose names the views of `details` show.
+    fn ids(details: &[ShareDetail]) -> NameIds {
+        let mut ids = NameIds::default();
+        for d in details {
+            let s = &d.share;
+            ids.products.insert(s.product_id);
+            ids.teams.extend(s.requester_team_id);
+            ids.principals.extend(s.requester_principal_id);
+            ids.principals.extend(s.decided_by);
+            ids.principals.insert(s.created_by);
+            ids.tables
+                .extend(d.items.iter().filter_map(|item| item.table_id));
+        }
+        ids
+    }
+
+    /// The view of `detail` with the names of `names`; an id whose row is gone shows as the id
+    /// (a product as `(deleted product <id>)`, a table as no name).
+    fn named(detail: ShareDetail, names: &Names) -> Self {
         let share = detail.share;
-        let product = match state.store.get_product(share.product_id).await? {
-            Some(p) => format!("{}.{}", name_of_domain(state, p.domain_id).await?, p.name),
-            None => format!("(deleted product {})", share.product_id),
+        let principal = |id: Uuid| {
+            names
+                .principals
+                .get(&id)
+                .cloned()
+                .unwrap_or_else(|| id.to_string())
         };
-        let requester_team = match share.requester_team_id {
-            Some(id) => Some(qualified_team(state, id).await?),
-            None => None,
-        };
-        let requester_principal = match share.requester_principal_id {
-            Some(id) => Some(name_of_principal(state, id).await?),
-            None => None,
-        };
-        let decided_by = match share.decided_by {
-            Some(id) => Some(name_of_principal(state, id).await?),
-            None => None,
-        };
-        let mut items = Vec::with_capacity(detail.items.len());
-        for item in detail.items {
-            let table = match item.table_id {
-                Some(id) => state.store.get_table(id).await?.map(|t| t.name),
-                None => None,
-            };
-            items.push(ItemView {
+        let product = names.products.get(&share.product_id).map_or_else(
+            || format!("(deleted product {})", share.product_id),
+            Owned::qualified,
+        );
+        let requester_team = share.requester_team_id.map(|id| {
+            names
+                .teams
+                .get(&id)
+                .map_or_else(|| id.to_string(), Owned::qualified)
+        });
+        let items = detail
+            .items
+            .into_iter()
+            .map(|item| ItemView {
                 id: item.id,
                 kind: item.kind,
-                table,
+                table: item.table_id.and_then(|id| names.tables.get(&id).cloned()),
                 table_id: item.table_id,
                 folder: item.path,
                 permission: item.permission,
@@ -197,20 +232,20 @@ impl ShareView {
                 health_message: item.health_message,
                 last_verified_at: item.last_verified_at,
                 updated_at: item.updated_at,
-            });
-        }
-        Ok(ShareView {
+            })
+            .collect();
+        ShareView {
             id: share.id,
             product,
             product_id: share.product_id,
             requester_team,
-            requester_principal,
-            created_by: name_of_principal(state, share.created_by).await?,
+            requester_principal: share.requester_principal_id.map(principal),
+            created_by: principal(share.created_by),
             reason: share.reason,
             status: share.status,
             requested_expiry: share.requested_expiry,
             decision_notes: share.decision_notes,
-            decided_by,
+            decided_by: share.decided_by.map(principal),
             version: share.version,
             created_at: share.created_at,
             updated_at: share.updated_at,
@@ -218,7 +253,7 @@ impl ShareView {
             terms: share.terms,
             items,
             summary: detail.summary,
-        })
+        }
     }
 }
 

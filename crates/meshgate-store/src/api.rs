@@ -16,6 +16,7 @@ mod glossary;
 mod grants;
 mod identity;
 mod locations;
+mod names;
 mod notify;
 mod org;
 mod outbox;
@@ -37,6 +38,7 @@ pub use glossary::GlossaryStore;
 pub use grants::{GrantStore, PolicyScope, PolicyVersion};
 pub use identity::{IdentityStore, MemberOp, Revoked};
 pub use locations::LocationStore;
+pub use names::{NameIds, NameStore, Names, Owned};
 pub use notify::{NotificationBatch, NotifyStore};
 pub use org::OrgStore;
 pub use outbox::{NewJob, OutboxStore};
@@ -77,6 +79,7 @@ pub trait Store:
     + AuditStore
     + AlertStore
     + LocationStore
+    + NameStore
     + AccessStore
     + SessionStore
     + ReplicaStore

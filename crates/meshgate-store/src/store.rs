@@ -33,6 +33,7 @@ mod glossary;
 mod grants;
 mod identity;
 mod locations;
+mod names;
 mod notify;
 mod org;
 mod outbox;

@@ -36,7 +36,7 @@ use meshgate_core::notify::{
     Contact, DeliveryStatus, Notification, NotifyEvent, Webhook, WebhookDelivery,
 };
 use meshgate_store::{
-    AlertBatch, AlertFilter, AuditFilter, ItemHealth, MemberOp, NewJob, NotificationBatch,
+    AlertBatch, AlertFilter, AuditFilter, ItemHealth, MemberOp, NameIds, NewJob, NotificationBatch,
     PolicyScope, PolicyVersion, ProductFilter, ScimWrite, ShareChange, ShareFilter, Store, connect,
     migrate, truncate_to_micros,
 };
@@ -188,6 +188,7 @@ suite!(
     audit_events_form_one_chain_under_concurrent_writers,
     audit_tampering_in_the_database_is_named,
     alerts_are_recorded_once_with_their_suspensions_and_notifications,
+    names_of_every_kind_come_in_one_read,
 );
 
 // ----- fixtures -----
@@ -6656,4 +6657,75 @@ async fn alerts_are_recorded_once_with_their_suspensions_and_notifications(env: 
             .await,
         Err(Error::NotFound { .. })
     ));
+}
+
+// ----- names -----
+
+async fn names_of_every_kind_come_in_one_read(env: &Env) {
+    let s = env.s();
+    let m = mesh(s).await;
+    let bob = principal(s, "bob", PrincipalKind::User).await;
+    let gone = new_id();
+    let ask = |products: &[Uuid], teams: &[Uuid], principals: &[Uuid], tables: &[Uuid]| NameIds {
+        products: products.iter().copied().collect(),
+        teams: teams.iter().copied().collect(),
+        principals: principals.iter().copied().collect(),
+        tables: tables.iter().copied().collect(),
+    };
+
+    // Nothing asked, nothing read.
+    let none = s.names_of(&NameIds::default()).await.unwrap();
+    assert!(none.products.is_empty() && none.teams.is_empty());
+    assert!(none.principals.is_empty() && none.tables.is_empty());
+
+    let names = s
+        .names_of(&ask(
+            &[m.product.id, gone],
+            &[m.owner.id, m.consumer.id, gone],
+            &[m.user.id, bob.id, gone],
+            &[m.tables[0].id, m.tables[1].id, gone],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(names.products.len(), 1, "an unknown id names nothing");
+    assert_eq!(names.products[&m.product.id].qualified(), "sales.orders");
+    assert_eq!(names.products[&m.product.id].domain_id, m.product.domain_id);
+    assert_eq!(names.teams[&m.owner.id].qualified(), "sales.orders");
+    assert_eq!(names.teams[&m.consumer.id].qualified(), "finance.reporting");
+    assert_eq!(names.teams.len(), 2);
+    assert_eq!(names.principals[&m.user.id], "alice");
+    assert_eq!(names.principals[&bob.id], "bob");
+    assert_eq!(names.principals.len(), 2);
+    assert_eq!(names.tables[&m.tables[0].id], m.tables[0].name);
+    assert_eq!(names.tables[&m.tables[1].id], m.tables[1].name);
+    assert_eq!(names.tables.len(), 2);
+
+    // Any kind alone (it then comes first in the statement) reads the same.
+    let only_principals = s.names_of(&ask(&[], &[], &[bob.id], &[])).await.unwrap();
+    assert_eq!(only_principals.principals[&bob.id], "bob");
+    let only_tables = s
+        .names_of(&ask(&[], &[], &[], &[m.tables[1].id]))
+        .await
+        .unwrap();
+    assert_eq!(only_tables.tables[&m.tables[1].id], m.tables[1].name);
+    let only_teams = s
+        .names_of(&ask(&[], &[m.consumer.id], &[], &[]))
+        .await
+        .unwrap();
+    assert_eq!(
+        only_teams.teams[&m.consumer.id].qualified(),
+        "finance.reporting"
+    );
+
+    // More ids than one statement takes are read in chunks, none lost.
+    let mut many: Vec<Uuid> = (0..1200).map(|_| new_id()).collect();
+    many.push(bob.id);
+    let chunked = s
+        .names_of(&ask(&[m.product.id], &[], &many, &[m.tables[0].id]))
+        .await
+        .unwrap();
+    assert_eq!(chunked.principals.len(), 1);
+    assert_eq!(chunked.principals[&bob.id], "bob");
+    assert_eq!(chunked.products.len(), 1);
+    assert_eq!(chunked.tables.len(), 1);
 }

@@ -84,8 +84,8 @@ pub async fn count(
     )
     .await?;
     let who = principal_by_name(state, principal).await?;
-    let actor = crate::auth::view_of(state, &who).await?;
-    let access = crate::snapshot::of_actor(state, &who, &actor).await?;
+    let (actor, at) = crate::auth::view_of(state, &who).await?;
+    let access = crate::snapshot::of_actor(state, &who, &actor, at).await?;
     let mut tables = Vec::new();
     for t in state.store.list_tables(p.product.id).await? {
         let rows = match access.find(&p.domain.name, &p.product.name, &t.name) {

@@ -1,10 +1,8 @@
 //! Who may read and write a product's files (see [`crate::files`]), the audit events of file
 //! acts, and the audited 403 a refusal answers with.
 
-use meshgate_authz::{Action, Actor};
-use meshgate_core::model::{
-    DataProduct, FileGrant, NewAuditEvent, Outcome, Principal, folder_covers,
-};
+use meshgate_authz::Action;
+use meshgate_core::model::{DataProduct, FileGrant, NewAuditEvent, Outcome, folder_covers};
 use meshgate_core::snapshot::FileAccess;
 use serde::Deserialize;
 use serde_json::json;
@@ -43,22 +41,22 @@ impl Readable {
     }
 }
 
-/// What `principal` (as `actor`) may read of `product`'s files: everything where it may
-/// write them, else what its access snapshot gives (ownership or file grants; the snapshot
-/// follows the policy version, so a revoked grant or a left team takes effect at once).
+/// What `caller` may read of `product`'s files: everything where it may write them, else
+/// what its access snapshot gives (ownership or file grants; the snapshot follows the policy
+/// version, so a revoked grant or a left team takes effect at once).
 pub(super) async fn readable(
     state: &AppState,
-    principal: &Principal,
-    actor: &Actor,
+    caller: &Caller,
     product: &DataProduct,
 ) -> ApiResult<Readable> {
-    if state
-        .authz
-        .is_allowed(actor, Action::AppendData, &product_resource(product))
-    {
+    if state.authz.is_allowed(
+        &caller.actor,
+        Action::AppendData,
+        &product_resource(product),
+    ) {
         return Ok(Readable::All);
     }
-    let access = crate::snapshot::of_actor(state, principal, actor).await?;
+    let access = crate::snapshot::of(state, caller).await?;
     Ok(match access.files(product.id) {
         FileAccess::All => Readable::All,
         FileAccess::Granted(grants) => Readable::Granted(grants),
@@ -137,7 +135,7 @@ pub(super) async fn caller_readable(
         )
         .await?);
     }
-    readable(state, &caller.principal, &caller.actor, &t.product).await
+    readable(state, caller, &t.product).await
 }
 
 /// Fails (audited) unless `caller` may write `t`'s files.

@@ -231,8 +231,9 @@ pub(super) async fn signed_download(
             "the principal this URL was signed for no longer exists",
         ));
     };
-    let actor = crate::auth::actor_of(&state, &p).await?;
-    if !readable(&state, &p, &actor, &t.product)
+    let caller = Caller::new(&state, p, None).await?;
+    let p = &caller.principal;
+    if !readable(&state, &caller, &t.product)
         .await?
         .covers(t.product.id, &path)
     {

@@ -101,7 +101,7 @@ pub async fn preview(
         .get_principal(consumer_id)
         .await?
         .ok_or_else(|| ApiError::conflict("the requester of this share no longer exists"))?;
-    let actor = crate::auth::view_of(state, &consumer).await?;
+    let (actor, _) = crate::auth::view_of(state, &consumer).await?;
     let access = crate::snapshot::assuming(state, &consumer, &actor, &assumed).await?;
     let product = state
         .store

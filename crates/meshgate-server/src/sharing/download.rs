@@ -81,12 +81,7 @@ pub async fn download(
         }
         None => (policy, None),
     };
-    let actor = crate::auth::actor_of(&state, &p).await?;
-    let caller = Caller {
-        principal: p,
-        actor,
-        session,
-    };
+    let caller = Caller::new(&state, p, session).await?;
     let (request_parts, _) = parts.into_parts();
     super::recipient::check_address(&state, &caller, super::recipient::peer(&request_parts))
         .await?;

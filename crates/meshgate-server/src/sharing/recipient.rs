@@ -88,24 +88,14 @@ impl FromRequestParts<AppState> for Recipient {
             {
                 tracing::warn!(error = %e, "could not record a recipient token's use");
             }
-            let actor = crate::auth::actor_of(state, &principal).await?;
-            Caller {
-                principal,
-                actor,
-                session: None,
-            }
+            Caller::new(state, principal, None).await?
         } else if state.signin.enabled() && meshgate_oidc::looks_like_jwt(&token) {
             // A JWT of a trusted identity provider: a recipient bound to its subject
             // (federation), or the principal it names as on the rest of the API.
             let principal =
                 crate::signin::principal_of_jwt(state, &token, crate::signin::Surface::Sharing)
                     .await?;
-            let actor = crate::auth::actor_of(state, &principal).await?;
-            Caller {
-                principal,
-                actor,
-                session: None,
-            }
+            Caller::new(state, principal, None).await?
         } else {
             // API tokens and tenant credentials read through Delta Sharing too (the data
             // plane); a credential's session policy narrows what it sees.

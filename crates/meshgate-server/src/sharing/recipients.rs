@@ -494,14 +494,9 @@ async fn access_token(
         Ok(None) => return refused(),
         Err(e) => return ApiError::from(e).into_response(),
     };
-    let actor = match crate::auth::actor_of(state, &principal).await {
-        Ok(a) => a,
+    let caller = match Caller::new(state, principal, None).await {
+        Ok(c) => c,
         Err(e) => return e.into_response(),
-    };
-    let caller = Caller {
-        principal,
-        actor,
-        session: None,
     };
     if let Err(e) =
         super::recipient::check_address(state, &caller, super::recipient::peer(&parts)).await

@@ -1064,10 +1064,10 @@ async fn several_filters_null_cells_only_others_admit_and_nothing_hidden_leaks()
 /// The snapshot bob reads through, as the server keeps it.
 async fn snapshot_of(m: &Mesh, who: &str) -> std::sync::Arc<meshgate_server::snapshot::Access> {
     let principal = m.principal(who).await;
-    let actor = meshgate_server::auth::view_of(&m.state, &principal)
+    let (actor, at) = meshgate_server::auth::view_of(&m.state, &principal)
         .await
         .unwrap();
-    meshgate_server::snapshot::of_actor(&m.state, &principal, &actor)
+    meshgate_server::snapshot::of_actor(&m.state, &principal, &actor, at)
         .await
         .unwrap()
 }
@@ -1087,12 +1087,7 @@ async fn a_grant_change_elsewhere_keeps_a_callers_snapshot_and_one_of_his_does_n
     let count = "SELECT count(*) AS n FROM sales.customers.customers";
     assert_eq!(m.rows("bob", count).await[0]["n"], 5000);
     // The demo's own jobs (classification may tag columns: a broad change) are done first.
-    for _ in 0..300 {
-        if m.state.store.pending_jobs().await.unwrap() == 0 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    assert!(m.jobs_drained(std::time::Duration::from_secs(30)).await);
     let before = snapshot_of(&m, "bob").await;
 
     // erin's team is granted a product and then loses it: two grant changes elsewhere.

@@ -500,6 +500,22 @@ impl Mesh {
             .expect("the principal exists")
     }
 
+    /// Waits up to `within` for the job queue to empty; whether it did. A job's side effect
+    /// (a delivery recorded, a grant made) is written before the job itself is completed, so
+    /// a test that has seen the effect waits here before it counts the queue.
+    pub async fn jobs_drained(&self, within: std::time::Duration) -> bool {
+        let until = tokio::time::Instant::now() + within;
+        loop {
+            if self.state.store.pending_jobs().await.expect("count jobs") == 0 {
+                return true;
+            }
+            if tokio::time::Instant::now() >= until {
+                return false;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     /// Creates (as admin) a user, optionally a member of `domain.team`, with a token.
     pub async fn add_user(&mut self, name: &str, team: Option<(&str, &str)>) {
         self.post(

@@ -881,13 +881,7 @@ async fn thirty_two_clients_racing_on_one_share_leave_a_valid_state() {
     }
     assert!(ok > 0, "some actions succeed");
     // let the worker drain
-    for _ in 0..200 {
-        if m.state.store.pending_jobs().await.unwrap() == 0 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    assert_eq!(m.state.store.pending_jobs().await.unwrap(), 0);
+    assert!(m.jobs_drained(std::time::Duration::from_secs(10)).await);
     let sid: uuid::Uuid = share.parse().unwrap();
     let d = m.state.store.get_share(sid).await.unwrap().unwrap();
     use meshgate_core::lifecycle::{ItemStatus, ShareStatus};
