@@ -23,7 +23,9 @@ sales.small.
   `--settle` seconds idle, and under `--concurrency` concurrent heavy queries (a GROUP BY over
   sales.big with 100,000 groups), sampled every 50 ms, with the peak (VmHWM); the server must
   stay up, each query must succeed or be refused for its memory, and RSS must stay within the
-  engine's memory limit (1024 MiB by default) plus the idle RSS. Target: idle ≤ 64 MB.
+  engine's memory limit (1024 MiB by default) plus the idle RSS, then `--settle-after-load`
+  seconds later. Each figure is split into anonymous memory (what the process holds) and
+  file-backed pages (the binary's code it has run). Target: idle ≤ 64 MB.
 
 A markdown summary is printed; `--append-results` appends it to bench/RESULTS.md (release
 builds only). Usage:
@@ -49,6 +51,13 @@ from common import Client, Replica, child_env, machine, multipart, must, percent
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REGIONS = ["EU", "US", "APAC", "LATAM"]
 MIB = 1024 * 1024
+
+
+def mem(pid):
+    """The resident memory of PID, split: total (VmRSS), anonymous (heap, stacks: what the
+    process holds) and file-backed (pages of the binary and libraries it has touched, which
+    the kernel may drop and read again), in bytes."""
+    return {f: rss(pid, f) for f in ("VmRSS", "RssAnon", "RssFile")}
 
 
 def rss(pid, field="VmRSS"):
@@ -315,11 +324,18 @@ def b11_load(srv, tokens, args):
     stop.set()
     sampler.join()
     time.sleep(2)
+    after = mem(srv.pid)
+    time.sleep(args.settle_after_load)
     return {"samples": samples, "hwm": rss(srv.pid, "VmHWM"), "statuses": statuses, "wall": wall,
-            "after": rss(srv.pid), "alive": srv.alive(), "first_errors": first_errors}
+            "after": after, "settled": mem(srv.pid), "alive": srv.alive(), "first_errors": first_errors}
 
 
 # ----------------------------------------------------------------------------------------
+
+
+def row(m):
+    """RSS, anonymous and file-backed MiB as table cells."""
+    return " | ".join(f"{m[f] / MIB:.0f}" for f in ("VmRSS", "RssAnon", "RssFile"))
 
 
 def report(args, r):
@@ -361,13 +377,17 @@ def report(args, r):
         f"answers {dict(sorted(load['statuses'].items()))} in {load['wall']:.1f} s; server "
         f"{'up' if load['alive'] else 'DEAD'} afterwards:",
         "",
-        "| when | RSS MiB | target |",
-        "|---|---|---|",
-        f"| fresh (after start, empty mesh) | {m['fresh'] / MIB:.0f} | ≤ 64 |",
-        f"| idle after the set-up and {args.settle} s | {m['idle'] / MIB:.0f} | ≤ 64 |",
-        f"| idle at the end (after B14, B15) | {m['end'] / MIB:.0f} | |",
-        f"| under {args.concurrency} concurrent queries: peak sampled / VmHWM | {peak / MIB:.0f} / {load['hwm'] / MIB:.0f} | ≤ memory limit (1024) + idle |",
-        f"| 2 s after the load | {load['after'] / MIB:.0f} | |",
+        "Anonymous memory is what the process holds (heap, stacks); file-backed is the pages of the "
+        "binary's code and data it has run, which the kernel can drop and read again.",
+        "",
+        "| when | RSS MiB | anonymous | file-backed | target |",
+        "|---|---|---|---|---|",
+        f"| fresh (after start, empty mesh) | {row(m['fresh'])} | ≤ 64 |",
+        f"| idle after the set-up and {args.settle} s | {row(m['idle'])} | ≤ 64 |",
+        f"| idle at the end (after B14, B15) | {row(m['end'])} | |",
+        f"| under {args.concurrency} concurrent queries: peak sampled / VmHWM | {peak / MIB:.0f} / {load['hwm'] / MIB:.0f} | | | ≤ memory limit (1024) + idle |",
+        f"| 2 s after the load | {row(load['after'])} | |",
+        f"| {args.settle_after_load} s after the load | {row(load['settled'])} | |",
     ]
     if load["first_errors"]:
         lines += ["", "First refused queries: " + "; ".join(f"`{e}`" for e in load["first_errors"])]
@@ -388,6 +408,7 @@ def main():
     ap.add_argument("--concurrency", type=int, default=64)
     ap.add_argument("--queries-per-client", type=int, default=2)
     ap.add_argument("--settle", type=int, default=30)
+    ap.add_argument("--settle-after-load", type=int, default=15)
     ap.add_argument("--append-results", action="store_true")
     ap.add_argument("--label", default="", help="what the binary is (e.g. `before: 3f2e511`), for the heading")
     args = ap.parse_args()
@@ -401,17 +422,17 @@ def main():
     try:
         srv = Server(binary, work)
         time.sleep(2)
-        fresh = rss(srv.pid)
+        fresh = mem(srv.pid)
         print("== set-up")
         tokens = set_up(srv, args)
         time.sleep(args.settle)
-        idle = rss(srv.pid)
+        idle = mem(srv.pid)
         print("== B14")
         r14 = b14(srv, tokens, args)
         print("== B15")
         r15 = b15(srv, tokens, args)
         time.sleep(5)
-        end = rss(srv.pid)
+        end = mem(srv.pid)
         print("== B11 under load")
         load = b11_load(srv, tokens, args)
         result = {"b14": r14, "b15": r15, "b11": {"fresh": fresh, "idle": idle, "end": end, "load": load}}

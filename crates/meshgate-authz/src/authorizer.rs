@@ -28,13 +28,13 @@
 //! Any error denies, and nothing is logged: the crate has nothing to say that would not
 //! put ids in logs. Measured in bench/RESULTS.md §B6.
 
-use std::collections::HashMap;
 use std::sync::Mutex;
 
 use cedar_policy::{
     ActionConstraint, Context, Decision, Entities, Entity, EntityId, EntityTypeName, EntityUid,
     PolicySet, Request, RestrictedExpression, Schema, ValidationMode, Validator,
 };
+use meshgate_core::bounded::Bounded;
 use meshgate_core::model::TeamRole;
 use uuid::Uuid;
 
@@ -68,15 +68,22 @@ pub struct Authorizer {
 /// actor equal in every field is the decision; an actor that differs in any field (a
 /// membership gained or lost, a group, the admin flag) replaces the entry and all it kept.
 /// Bounded: at most [`KeptActors::ACTORS`] actors and [`KeptActors::DECISIONS`] decisions
-/// each (past either, that map starts over). A poisoned lock only means deciding afresh.
-#[derive(Debug, Default)]
-struct KeptActors(Mutex<HashMap<Uuid, Kept>>);
+/// each, the least recently used dropped past either ([`Bounded`]). A poisoned lock only
+/// means deciding afresh.
+#[derive(Debug)]
+struct KeptActors(Mutex<Bounded<Uuid, Kept>>);
+
+impl Default for KeptActors {
+    fn default() -> Self {
+        KeptActors(Mutex::new(Bounded::new(Self::ACTORS)))
+    }
+}
 
 #[derive(Debug)]
 struct Kept {
     actor: Actor,
     entity: Entity,
-    decisions: HashMap<(Action, Resource), bool>,
+    decisions: Bounded<(Action, Resource), bool>,
 }
 
 impl KeptActors {
@@ -105,15 +112,12 @@ impl KeptActors {
 
     fn keep_entity(&self, actor: &Actor, entity: &Entity) {
         if let Ok(mut kept) = self.0.lock() {
-            if kept.len() >= Self::ACTORS && !kept.contains_key(&actor.id) {
-                kept.clear();
-            }
             kept.insert(
                 actor.id,
                 Kept {
                     actor: actor.clone(),
                     entity: entity.clone(),
-                    decisions: HashMap::new(),
+                    decisions: Bounded::new(Self::DECISIONS),
                 },
             );
         }
@@ -121,9 +125,6 @@ impl KeptActors {
 
     fn keep_decision(&self, actor: &Actor, action: Action, resource: &Resource, allowed: bool) {
         self.with(actor, |kept| {
-            if kept.decisions.len() >= Self::DECISIONS {
-                kept.decisions.clear();
-            }
             kept.decisions.insert((action, *resource), allowed);
         });
     }

@@ -17,12 +17,15 @@
 //! - [`anomaly`]: unusual-read alerts: per-principal baselines of read volumes, and findings.
 //! - [`alerts`]: alerts as the mesh keeps them, the detector's settings, suspensions.
 //! - [`audit_chain`]: the audit log's hash chain, signed digests and their verifier.
+//! - [`bounded`]: the bounded, least-recently-used map the in-process caches keep their
+//!   entries in.
 //! - [`error`]: the domain error enum.
 
 pub mod access;
 pub mod alerts;
 pub mod anomaly;
 pub mod audit_chain;
+pub mod bounded;
 pub mod catalog;
 pub mod classification;
 pub mod credential;

@@ -34,6 +34,7 @@ use deltalake::datafusion::logical_expr::LogicalPlan;
 use deltalake::datafusion::prelude::{DataFrame, SQLOptions, SessionConfig, SessionContext};
 use deltalake::datafusion::sql::parser::{CopyToSource, Statement as DfStatement};
 use futures::{Stream, StreamExt};
+use meshgate_core::bounded::Bounded;
 pub use meshgate_guard::sql::Limits;
 use meshgate_guard::sql::{Limit, LimitError, check_query, check_statement, check_text};
 use meshgate_guard::sqlparser::dialect::GenericDialect;
@@ -397,19 +398,31 @@ fn scanned(plan: &LogicalPlan) -> (Vec<String>, std::collections::BTreeSet<Strin
     (names, altered)
 }
 
-/// Loaded Delta tables by location, refreshed to their latest version on use.
-#[derive(Default)]
+/// Loaded Delta tables by location, refreshed to their latest version on use. Bounded: the
+/// tables queried least recently are dropped past [`TableCache::CAPACITY`] (and opened again
+/// from their log when next queried), so a mesh of many tables does not keep every log it
+/// ever read in memory.
 struct TableCache {
-    tables: Mutex<HashMap<Url, DeltaTable>>,
+    tables: Mutex<Bounded<Url, DeltaTable>>,
+}
+
+impl Default for TableCache {
+    fn default() -> Self {
+        TableCache {
+            tables: Mutex::new(Bounded::new(Self::CAPACITY)),
+        }
+    }
 }
 
 impl TableCache {
+    const CAPACITY: usize = 512;
+
     async fn latest(&self, location: &Url) -> Result<DeltaTable> {
         let cached = self
             .tables
             .lock()
             .ok()
-            .and_then(|m| m.get(location).cloned());
+            .and_then(|mut m| m.get(location).cloned());
         let table = match cached {
             Some(mut table) => {
                 table

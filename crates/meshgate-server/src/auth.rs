@@ -13,7 +13,6 @@
 //! session's cookie on a request without a bearer token (its writes must carry the session's
 //! CSRF token, `signin::session`). A deactivated principal authenticates with nothing.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use axum::extract::FromRequestParts;
@@ -21,6 +20,7 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use chrono::Utc;
 use meshgate_authz::{Actor, Membership};
+use meshgate_core::bounded::Bounded;
 use meshgate_core::credential::{self, Claims};
 use meshgate_core::model::{Principal, TokenScope};
 use meshgate_core::token;
@@ -266,26 +266,29 @@ pub async fn view_of(
 /// broad change (docs/design/ACCESS.md §Snapshot), so an entry read before one is never
 /// used; the principal's own fields (kind, admin flag, active) are never kept, they come
 /// with the principal each request authenticates. Bounded: past [`Memberships::CAPACITY`]
-/// principals the map starts over.
-#[derive(Debug, Default)]
-pub struct Memberships(Mutex<HashMap<Uuid, Kept>>);
+/// principals the least recently used are dropped ([`Bounded`]).
+#[derive(Debug)]
+pub struct Memberships(Mutex<Bounded<Uuid, Kept>>);
 
 type Kept = (i64, Arc<(Vec<Membership>, Vec<Uuid>)>);
+
+impl Default for Memberships {
+    fn default() -> Self {
+        Memberships(Mutex::new(Bounded::new(Self::CAPACITY)))
+    }
+}
 
 impl Memberships {
     const CAPACITY: usize = 16_384;
 
     fn get(&self, principal: Uuid, version: i64) -> Option<(Vec<Membership>, Vec<Uuid>)> {
-        let kept = self.0.lock().ok()?;
+        let mut kept = self.0.lock().ok()?;
         let (at, view) = kept.get(&principal)?;
         (*at == version).then(|| (view.0.clone(), view.1.clone()))
     }
 
     fn keep(&self, principal: Uuid, version: i64, teams: &[Membership], groups: &[Uuid]) {
         if let Ok(mut kept) = self.0.lock() {
-            if kept.len() >= Self::CAPACITY && !kept.contains_key(&principal) {
-                kept.clear();
-            }
             kept.insert(
                 principal,
                 (version, Arc::new((teams.to_vec(), groups.to_vec()))),

@@ -3,6 +3,8 @@
 //! exactly like a missing one), ask the authorizer, and start the audit event. Below every
 //! feature module; it depends on the state, the caller and the error type only.
 
+use std::collections::HashMap;
+
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use meshgate_authz::{Action, Resource};
@@ -63,10 +65,27 @@ pub fn audit(
 
 /// The authorizer's view of a share.
 pub async fn share_resource(state: &AppState, share: &Share) -> ApiResult<Resource> {
-    let (team, domain) = match state.store.get_product(share.product_id).await? {
-        Some(p) => (p.team_id, p.domain_id),
-        // The product is gone: only requesters and admins can still see the record.
-        None => (Uuid::nil(), Uuid::nil()),
+    share_resource_among(state, share, &mut HashMap::new()).await
+}
+
+/// [`share_resource`] for one of many shares: `owners` keeps each product's team and domain
+/// as read, so that a list of shares reads each product once.
+pub async fn share_resource_among(
+    state: &AppState,
+    share: &Share,
+    owners: &mut HashMap<Uuid, (Uuid, Uuid)>,
+) -> ApiResult<Resource> {
+    let (team, domain) = match owners.get(&share.product_id) {
+        Some(known) => *known,
+        None => {
+            let owner = match state.store.get_product(share.product_id).await? {
+                Some(p) => (p.team_id, p.domain_id),
+                // The product is gone: only requesters and admins can still see the record.
+                None => (Uuid::nil(), Uuid::nil()),
+            };
+            owners.insert(share.product_id, owner);
+            owner
+        }
     };
     Ok(Resource::Share {
         id: share.id,

@@ -52,7 +52,7 @@ pub async fn of_actor(
         .access
         .lock()
         .ok()
-        .and_then(|cache| cache.get(&principal.id).cloned());
+        .and_then(|mut cache| cache.0.get(&principal.id).cloned());
     if let Some((valid_at, access)) = kept {
         if valid_at >= now.version {
             return Ok(access);
@@ -66,12 +66,13 @@ pub async fn of_actor(
                 .await?
         {
             if let Ok(mut cache) = state.access.lock() {
-                let entry = cache
-                    .entry(principal.id)
-                    .or_insert((now.version, access.clone()));
                 // Another request may have kept a later one meanwhile.
-                if entry.0 < now.version {
-                    *entry = (now.version, access.clone());
+                let later = cache
+                    .0
+                    .peek(&principal.id)
+                    .is_some_and(|(at, _)| *at >= now.version);
+                if !later {
+                    cache.0.insert(principal.id, (now.version, access.clone()));
                 }
             }
             return Ok(access);
@@ -84,7 +85,9 @@ pub async fn of_actor(
         .await?;
     let access = Arc::new(build(state, principal, &rows).await?);
     if let Ok(mut cache) = state.access.lock() {
-        cache.insert(principal.id, (access.policy_version(), access.clone()));
+        cache
+            .0
+            .insert(principal.id, (access.policy_version(), access.clone()));
     }
     Ok(access)
 }
@@ -206,7 +209,7 @@ fn visible_table(
 /// the policy version (a share's local name, the mask key).
 pub fn forget_all(state: &AppState) {
     if let Ok(mut cache) = state.access.lock() {
-        cache.clear();
+        cache.0.clear();
     }
 }
 

@@ -1,6 +1,5 @@
 //! What every handler and worker shares.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use meshgate_authz::Authorizer;
@@ -20,6 +19,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Wakes the share worker right after a job is enqueued.
     pub wake_worker: Arc<Notify>,
+    /// The subjects of the jobs this process's worker has finished (`worker::Finished`).
+    pub finished_jobs: Arc<crate::worker::Finished>,
     /// The change feed: how far this process has followed the audit log into its caches
     /// (`replicas::feed`).
     pub feed: Arc<crate::replicas::cursor::Feed>,
@@ -103,9 +104,10 @@ impl AppState {
             data_root: Arc::new(data_root.clone()),
             config: Arc::new(config),
             wake_worker: Arc::new(Notify::new()),
+            finished_jobs: Arc::new(crate::worker::Finished::default()),
             feed: Arc::new(crate::replicas::cursor::Feed::new()),
             leases: Arc::new(crate::replicas::leases::Leases::new()),
-            access: Arc::new(Mutex::new(HashMap::new())),
+            access: Arc::new(Mutex::new(Default::default())),
             memberships: Arc::new(crate::auth::Memberships::default()),
             credentials: Arc::new(credentials),
             url_signer: Arc::new(url_signer),

@@ -14,14 +14,41 @@ use std::time::Duration;
 
 use chrono::Utc;
 use meshgate_core::model::{Job, JobKind};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, broadcast};
 use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
 
 use crate::state::AppState;
 use crate::{notify, shares};
 
 /// How many notification deliveries run at once.
 const DELIVERIES: usize = 16;
+
+/// Announces the subject of each job this process's worker is done with for now (finished,
+/// given up, or due again later), so that a request waiting for a share's jobs
+/// (`replicas::feed::wait_for_jobs`) looks at the store when one of that share's jobs has
+/// moved, not after every commit in the process.
+#[derive(Debug)]
+pub struct Finished(broadcast::Sender<Uuid>);
+
+impl Default for Finished {
+    fn default() -> Self {
+        // A waiter that falls this far behind is told it lagged, and looks anyway.
+        Finished(broadcast::channel(1024).0)
+    }
+}
+
+impl Finished {
+    /// The subjects announced from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Uuid> {
+        self.0.subscribe()
+    }
+
+    fn announce(&self, subject: Uuid) {
+        // No receiver is no waiter: nothing to tell.
+        let _ = self.0.send(subject);
+    }
+}
 
 /// Runs until `stop` is cancelled.
 pub async fn run(state: AppState, stop: CancellationToken) {
@@ -183,4 +210,5 @@ async fn run_job(state: &AppState, job: Job) {
             }
         }
     }
+    state.finished_jobs.announce(job.subject_id);
 }

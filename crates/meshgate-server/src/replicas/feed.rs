@@ -20,6 +20,7 @@
 
 use std::time::Duration;
 
+use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -94,12 +95,18 @@ pub async fn run(state: AppState, stop: CancellationToken) {
 
 /// Waits until no job on `subject` is running or due (they finished, on whichever replica
 /// leased them, or wait to be retried later), or `within` has passed; true when they
-/// finished. Looks again on every change signal (a job finishing elsewhere signals through
-/// PostgreSQL; here, through the commit) and every `replicas.poll_ms`.
+/// finished. Looks again when this process's worker is done with a job of `subject`
+/// (`worker::Finished`), on PostgreSQL also on every change signal (a job finishing on
+/// another replica signals through PostgreSQL), and every `replicas.poll_ms`. On SQLite one
+/// process serves the store, so its own worker is the only one: a commit elsewhere in the
+/// process is no reason to look again.
 pub async fn wait_for_jobs(state: &AppState, subject: Uuid, within: Duration) -> bool {
     let deadline = tokio::time::Instant::now() + within;
     let poll = Duration::from_millis(state.config.replicas.poll_ms.max(10));
+    let others = state.store.backend() != meshgate_store::Backend::Sqlite.as_str();
     let mut changes = state.store.changes();
+    // Subscribed before the first look, so that a job finishing after it is heard of.
+    let mut finished = state.finished_jobs.subscribe();
     loop {
         // Marked seen before looking, so that a change committed after the look wakes us.
         changes.borrow_and_update();
@@ -111,8 +118,28 @@ pub async fn wait_for_jobs(state: &AppState, subject: Uuid, within: Duration) ->
             }
         }
         let next = (tokio::time::Instant::now() + poll).min(deadline);
+        let ours = async {
+            loop {
+                match finished.recv().await {
+                    Ok(s) if s == subject => return,
+                    Ok(_) => {}
+                    // Missed some: one of them may be ours.
+                    Err(broadcast::error::RecvError::Lagged(_)) => return,
+                    // No worker in this process any more: the poll and the signal remain.
+                    Err(broadcast::error::RecvError::Closed) => std::future::pending().await,
+                }
+            }
+        };
+        let signalled = async {
+            if others {
+                let _ = changes.changed().await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
         tokio::select! {
-            _ = changes.changed() => {}
+            () = ours => {}
+            () = signalled => {}
             () = tokio::time::sleep_until(next) => {}
         }
         if tokio::time::Instant::now() >= deadline {

@@ -1,16 +1,29 @@
 //! A resolved access snapshot as the server keeps it: the core's resolution beside the
 //! engine's view of the same tables, and the per-principal cache the server state holds.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
+use meshgate_core::bounded::Bounded;
 use meshgate_core::snapshot::{FileAccess, ResolvedTable, Snapshot};
 use meshgate_engine::query::VisibleTable;
 use uuid::Uuid;
 
 /// Per principal: its snapshot, with the policy version it is known to be valid at (the one
-/// it was resolved at, or a later one that changed none of its scopes).
-pub type AccessCache = HashMap<Uuid, (i64, Arc<Access>)>;
+/// it was resolved at, or a later one that changed none of its scopes). Bounded: the
+/// principals that read least recently are dropped past [`AccessCache::CAPACITY`] (a dropped
+/// one resolves again on its next read).
+pub struct AccessCache(pub Bounded<Uuid, (i64, Arc<Access>)>);
+
+impl AccessCache {
+    /// A snapshot of 500 tables is about half a megabyte; 4,096 principals read at once.
+    pub const CAPACITY: usize = 4096;
+}
+
+impl Default for AccessCache {
+    fn default() -> Self {
+        AccessCache(Bounded::new(Self::CAPACITY))
+    }
+}
 
 /// What one caller may read: each table under each of its names, as resolved and as the
 /// engine takes it (identity and mask key added). The two lists run in step.
