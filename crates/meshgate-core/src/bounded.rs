@@ -79,15 +79,13 @@ impl<K: Hash + Eq + Clone, V> Bounded<K, V> {
         self.entries.clear();
     }
 
-    /// Drops the least recently used eighth of the entries (at least one).
+    /// Drops the least recently used eighth of the entries (at least one); called on a full
+    /// map, so there are at least `capacity` of them. Every use has its own clock value, so
+    /// exactly that many go.
     fn evict(&mut self) {
         let drop = (self.capacity / 8).max(1);
         let mut used: Vec<u64> = self.entries.values().map(|(u, _)| *u).collect();
-        if used.is_empty() {
-            return;
-        }
-        let nth = (drop - 1).min(used.len() - 1);
-        let (_, cutoff, _) = used.select_nth_unstable(nth);
+        let (_, cutoff, _) = used.select_nth_unstable(drop - 1);
         let cutoff = *cutoff;
         self.entries.retain(|_, (u, _)| *u > cutoff);
     }

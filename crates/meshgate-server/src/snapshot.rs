@@ -52,7 +52,7 @@ pub async fn of_actor(
         .access
         .lock()
         .ok()
-        .and_then(|mut cache| cache.0.get(&principal.id).cloned());
+        .and_then(|mut cache| cache.get(&principal.id).cloned());
     if let Some((valid_at, access)) = kept {
         if valid_at >= now.version {
             return Ok(access);
@@ -68,11 +68,10 @@ pub async fn of_actor(
             if let Ok(mut cache) = state.access.lock() {
                 // Another request may have kept a later one meanwhile.
                 let later = cache
-                    .0
                     .peek(&principal.id)
                     .is_some_and(|(at, _)| *at >= now.version);
                 if !later {
-                    cache.0.insert(principal.id, (now.version, access.clone()));
+                    cache.insert(principal.id, (now.version, access.clone()));
                 }
             }
             return Ok(access);
@@ -85,9 +84,7 @@ pub async fn of_actor(
         .await?;
     let access = Arc::new(build(state, principal, &rows).await?);
     if let Ok(mut cache) = state.access.lock() {
-        cache
-            .0
-            .insert(principal.id, (access.policy_version(), access.clone()));
+        cache.insert(principal.id, (access.policy_version(), access.clone()));
     }
     Ok(access)
 }
@@ -209,7 +206,7 @@ fn visible_table(
 /// the policy version (a share's local name, the mask key).
 pub fn forget_all(state: &AppState) {
     if let Ok(mut cache) = state.access.lock() {
-        cache.0.clear();
+        cache.clear();
     }
 }
 

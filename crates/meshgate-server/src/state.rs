@@ -107,7 +107,9 @@ impl AppState {
             finished_jobs: Arc::new(crate::worker::Finished::default()),
             feed: Arc::new(crate::replicas::cursor::Feed::new()),
             leases: Arc::new(crate::replicas::leases::Leases::new()),
-            access: Arc::new(Mutex::new(Default::default())),
+            access: Arc::new(Mutex::new(crate::snapshot::access::AccessCache::new(
+                crate::snapshot::access::CAPACITY,
+            ))),
             memberships: Arc::new(crate::auth::Memberships::default()),
             credentials: Arc::new(credentials),
             url_signer: Arc::new(url_signer),

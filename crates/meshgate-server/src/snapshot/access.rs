@@ -10,20 +10,13 @@ use uuid::Uuid;
 
 /// Per principal: its snapshot, with the policy version it is known to be valid at (the one
 /// it was resolved at, or a later one that changed none of its scopes). Bounded: the
-/// principals that read least recently are dropped past [`AccessCache::CAPACITY`] (a dropped
+/// principals that read least recently are dropped past [`CAPACITY`] (a dropped
 /// one resolves again on its next read).
-pub struct AccessCache(pub Bounded<Uuid, (i64, Arc<Access>)>);
+pub type AccessCache = Bounded<Uuid, (i64, Arc<Access>)>;
 
-impl AccessCache {
-    /// A snapshot of 500 tables is about half a megabyte; 4,096 principals read at once.
-    pub const CAPACITY: usize = 4096;
-}
-
-impl Default for AccessCache {
-    fn default() -> Self {
-        AccessCache(Bounded::new(Self::CAPACITY))
-    }
-}
+/// How many principals' snapshots the cache keeps: a snapshot of 500 tables is about half a
+/// megabyte.
+pub const CAPACITY: usize = 4096;
 
 /// What one caller may read: each table under each of its names, as resolved and as the
 /// engine takes it (identity and mask key added). The two lists run in step.

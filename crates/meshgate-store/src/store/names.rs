@@ -92,7 +92,11 @@ impl NameStore for SqlStore {
             for r in rows_on(&self.pool, "read names", &sql, &args).await? {
                 let id = codec::uuid(&r, "id")?;
                 let name = codec::text(&r, "name")?;
-                let kind = codec::text(&r, "kind")?;
+                let tag = codec::text(&r, "kind")?;
+                let kind = Kind::ALL
+                    .into_iter()
+                    .find(|k| k.tag() == tag)
+                    .ok_or_else(|| codec::unreadable("kind", &tag))?;
                 let owned = || -> Result<Owned> {
                     Ok(Owned {
                         name: name.clone(),
@@ -100,17 +104,17 @@ impl NameStore for SqlStore {
                         domain: codec::opt_text(&r, "domain")?,
                     })
                 };
-                match kind.as_str() {
-                    k if k == Kind::Product.tag() => {
+                match kind {
+                    Kind::Product => {
                         names.products.insert(id, owned()?);
                     }
-                    k if k == Kind::Team.tag() => {
+                    Kind::Team => {
                         names.teams.insert(id, owned()?);
                     }
-                    k if k == Kind::Principal.tag() => {
+                    Kind::Principal => {
                         names.principals.insert(id, name);
                     }
-                    _ => {
+                    Kind::Table => {
                         names.tables.insert(id, name);
                     }
                 }
