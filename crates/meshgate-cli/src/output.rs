@@ -198,6 +198,14 @@ pub const APPEND: &[Column] = &[
     Column::path("version", "version"),
 ];
 
+pub const OPTIMIZE: &[Column] = &[
+    Column::path("version", "version"),
+    Column::path("cluster_by", "cluster_by"),
+    Column::path("bloom_filter_columns", "bloom_filter_columns"),
+    Column::path("files_removed", "files_removed"),
+    Column::path("files_added", "files_added"),
+];
+
 pub const SHARE: &[Column] = &[
     Column::path("id", "id"),
     Column::path("product", "product"),

@@ -135,6 +135,29 @@ pub enum ClientCommand {
         #[arg(long, value_enum)]
         format: Option<DataFormat>,
     },
+    /// rewrite a table's files for fast lookups: rows sorted by chosen columns, Parquet
+    /// bloom filters for others; recorded on the table, so later writes keep them (producers)
+    OptimizeTable {
+        #[arg(value_name = "DOMAIN.PRODUCT", value_parser = parse_product)]
+        product: Qualified,
+        /// the table to optimize
+        table: String,
+        /// sort the rows by this column; repeat for several (Z-order)
+        #[arg(long = "cluster-by", value_name = "COLUMN")]
+        cluster_by: Vec<String>,
+        /// stop clustering (files are then only compacted)
+        #[arg(long, conflicts_with = "cluster_by")]
+        no_cluster: bool,
+        /// write a bloom filter for this column in every file; repeat for several
+        #[arg(long = "bloom-filter", value_name = "COLUMN")]
+        bloom_filter: Vec<String>,
+        /// stop writing bloom filters
+        #[arg(long, conflicts_with = "bloom_filter")]
+        no_bloom_filters: bool,
+        /// write files up to this many MiB (8-4096; default: the table's setting, else 100)
+        #[arg(long, value_name = "MIB")]
+        target_file_mb: Option<u64>,
+    },
     /// delete a data product (refused while shares of it are active)
     DeleteDataProduct {
         #[arg(value_name = "DOMAIN.PRODUCT", value_parser = parse_product)]
@@ -360,6 +383,57 @@ pub async fn run(opts: &ClientOpts, cmd: ClientCommand) -> Result<()> {
                     .unwrap_or_default(),
             );
             confirm(out, &v, output::APPEND, &msg)
+        }
+        ClientCommand::OptimizeTable {
+            product,
+            table,
+            cluster_by,
+            no_cluster,
+            bloom_filter,
+            no_bloom_filters,
+            target_file_mb,
+        } => {
+            // A list left out keeps the table's; `--no-…` sends an empty one.
+            let list = |given: Vec<String>, none: bool| {
+                (none || !given.is_empty()).then_some(given)
+            };
+            let body = serde_json::json!({
+                "cluster_by": list(cluster_by, no_cluster),
+                "bloom_filter_columns": list(bloom_filter, no_bloom_filters),
+                "target_file_mb": target_file_mb,
+            });
+            let request = c
+                .request(
+                    Method::POST,
+                    &[
+                        "products",
+                        &product.outer,
+                        &product.inner,
+                        "tables",
+                        &table,
+                        "optimize",
+                    ],
+                )?
+                .json(&body);
+            let v = c.send_json(request).await?;
+            let field = |name: &str| {
+                output::lookup(&v, name)
+                    .map(output::cell)
+                    .unwrap_or_default()
+            };
+            let named = |name: &str| match field(name) {
+                n if n.is_empty() => "none".to_string(),
+                n => n,
+            };
+            let msg = format!(
+                "optimized `{product}.{table}` (version {}): {} files rewritten as {}; clustered by: {}; bloom filters: {}",
+                field("version"),
+                field("files_removed"),
+                field("files_added"),
+                named("cluster_by"),
+                named("bloom_filter_columns"),
+            );
+            confirm(out, &v, output::OPTIMIZE, &msg)
         }
         ClientCommand::DeleteDataProduct { product } => {
             let v = c

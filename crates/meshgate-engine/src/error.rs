@@ -33,6 +33,10 @@ pub enum Error {
         "planning the query took longer than {seconds} s; simplify it or ask an admin to raise `query.plan_timeout_secs`"
     )]
     PlanTimeout { seconds: u64 },
+    /// Another writer changed the table while this write was under way; nothing was changed
+    /// and the caller may try again.
+    #[error("{message}")]
+    Conflict { message: String },
     /// A table's storage is missing or unreadable.
     #[error("storage error: {message}")]
     Storage { message: String },
@@ -58,6 +62,7 @@ impl Error {
         matches!(
             self,
             Error::InvalidData { .. }
+                | Error::Conflict { .. }
                 | Error::Sql { .. }
                 | Error::MemoryLimit { .. }
                 | Error::Timeout { .. }

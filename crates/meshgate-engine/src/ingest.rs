@@ -214,8 +214,7 @@ pub async fn append_file_with(
         df = with_tenant(df, t)?;
     }
     let table = unpanicked(format, async {
-        table
-            .write(Vec::new())
+        crate::layout::write(table, Vec::new())?
             .with_input_plan(df.logical_plan().clone())
             .with_session_state(Arc::new(ctx.state()))
             .with_save_mode(SaveMode::Append)
@@ -328,13 +327,12 @@ pub async fn write_batches(
     create: bool,
 ) -> Result<IngestReport> {
     prepare_location(location)?;
-    let table = if create {
-        empty_table(location).await?
+    let write = if create {
+        empty_table(location).await?.write(batches)
     } else {
-        open(location).await?
+        crate::layout::write(open(location).await?, batches)?
     };
-    let table = table
-        .write(batches)
+    let table = write
         .with_save_mode(if create {
             SaveMode::ErrorIfExists
         } else {

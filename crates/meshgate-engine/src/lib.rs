@@ -4,6 +4,8 @@
 //! - [`files`]: a product's files (upload, list, ranged download) on the same storage.
 //! - [`ingest`]: turning an uploaded CSV, Parquet or JSON-lines file into a Delta table, or
 //!   appending it to one.
+//! - [`layout`]: clustering and bloom filters recorded on a table, and `optimize`, which
+//!   rewrites its files that way so point queries skip what cannot match.
 //! - [`secure`]: the secure table provider every table is wrapped in at catalog lookup, so
 //!   views, CTEs, subqueries and joins cannot bypass access rules.
 //! - [`policy`]: the row-filter and mask expression language (docs/design/ACCESS.md), compiled to
@@ -23,6 +25,7 @@
 pub mod error;
 pub mod files;
 pub mod ingest;
+pub mod layout;
 mod masks;
 pub mod output;
 pub mod policy;
@@ -36,4 +39,5 @@ pub mod tenancy;
 
 pub use deltalake::arrow;
 pub use deltalake::datafusion;
+pub use deltalake::parquet;
 pub use error::{Error, Result};

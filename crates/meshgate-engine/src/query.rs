@@ -133,6 +133,12 @@ impl QueryEngine {
         &self.config
     }
 
+    /// A session for table maintenance ([`crate::layout::optimize`]): no tables, the queries'
+    /// memory pool (a sort past the limit spills to the spill directory) and runtime.
+    pub fn maintenance_session(&self) -> SessionContext {
+        SessionContext::new_with_config_rt(SessionConfig::new(), self.runtime.clone())
+    }
+
     /// Plans `sql` over `visible` and starts it. Errors in the SQL are [`Error::Sql`]; SQL
     /// past the limits is [`Error::TooComplex`].
     pub async fn run(&self, sql: &str, visible: &[VisibleTable]) -> Result<QueryStream> {

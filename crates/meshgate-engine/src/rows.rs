@@ -294,8 +294,7 @@ pub async fn append_rows(
         let batch = align(batch, &schema)?;
         // Concurrent appends never conflict logically; the commit protocol retries each
         // against the versions others committed meanwhile.
-        let written = table
-            .write(vec![batch])
+        let written = crate::layout::write(table, vec![batch])?
             .with_save_mode(SaveMode::Append)
             .with_commit_properties(CommitProperties::default().with_max_retries(COMMIT_RETRIES))
             .await;

@@ -8,7 +8,8 @@
 //! cell condition, and one security predicate. The scan then is
 //!
 //! ```text
-//! SecureScanExec            (a leaf to the optimizer: nothing is pushed into it)
+//! SecureScanExec            (a leaf to the optimizer: only run-time join and TopK
+//!                            filters on plain columns go in, see `SecureScanExec::admits`)
 //!   └ projection            (masks and cell conditions: the only values above this point)
 //!       └ filter            (the security predicate, with the scan's LIMIT after it)
 //!           └ Delta scan    (columns needed; the trusted predicate may prune files)
@@ -36,8 +37,18 @@ use deltalake::datafusion::logical_expr::utils::split_conjunction;
 use deltalake::datafusion::logical_expr::{
     Expr, ExprSchemable, LogicalPlan, TableProviderFilterPushDown, TableType, lit, when,
 };
-use deltalake::datafusion::physical_expr::{EquivalenceProperties, Partitioning, PhysicalExpr};
+use deltalake::datafusion::config::ConfigOptions;
+use deltalake::datafusion::physical_expr::expressions::DynamicFilterPhysicalExpr;
+use deltalake::datafusion::physical_expr::utils::collect_columns;
+use deltalake::datafusion::physical_expr::{
+    EquivalenceProperties, Partitioning, PhysicalExpr, conjunction as all_of,
+};
+use deltalake::datafusion::physical_optimizer::PhysicalOptimizerRule;
+use deltalake::datafusion::physical_optimizer::filter_pushdown::FilterPushdown;
 use deltalake::datafusion::physical_optimizer::optimizer::PhysicalOptimizer;
+use deltalake::datafusion::physical_plan::filter_pushdown::{
+    ChildPushdownResult, FilterPushdownPhase, FilterPushdownPropagation, PushedDown,
+};
 use deltalake::datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use deltalake::datafusion::physical_plan::filter::FilterExecBuilder;
 use deltalake::datafusion::physical_plan::projection::ProjectionExec;
@@ -519,7 +530,19 @@ impl TableProvider for SecureTable {
         for rule in PhysicalOptimizer::new().rules {
             secured = rule.optimize(secured, state.config_options())?;
         }
-        Ok(Arc::new(SecureScanExec::new(self.name.clone(), secured)))
+        // Which outputs are shown as stored: run-time filters on those may go inside.
+        let plain: Vec<bool> = wanted
+            .iter()
+            .map(|&i| {
+                let (name, expr) = &plan.columns[i];
+                matches!(expr, Expr::Column(c) if &c.name == name)
+            })
+            .collect();
+        Ok(Arc::new(SecureScanExec::new(
+            self.name.clone(),
+            secured,
+            plain.into(),
+        )))
     }
 
     fn supports_filters_pushdown(
@@ -555,11 +578,13 @@ impl TableProvider for SecureTable {
 pub struct SecureScanExec {
     table: String,
     inner: Arc<dyn ExecutionPlan>,
+    /// By output column: whether it is shown as stored (no mask, no cell rule).
+    plain: Arc<[bool]>,
     properties: Arc<PlanProperties>,
 }
 
 impl SecureScanExec {
-    fn new(table: String, inner: Arc<dyn ExecutionPlan>) -> Self {
+    fn new(table: String, inner: Arc<dyn ExecutionPlan>, plain: Arc<[bool]>) -> Self {
         let partitions = inner.output_partitioning().partition_count();
         let properties = Arc::new(PlanProperties::new(
             EquivalenceProperties::new(inner.schema()),
@@ -570,8 +595,25 @@ impl SecureScanExec {
         SecureScanExec {
             table,
             inner,
+            plain,
             properties,
         }
+    }
+
+    /// Whether a filter from above may run inside the scan: only a run-time filter the
+    /// engine builds itself from values the query already holds (a hash join's bounds and
+    /// key set from its build side, a TopK's current threshold), and only on columns shown
+    /// as stored. Such a filter compares a column with values and cannot fail, and the rows
+    /// it drops could not have reached the output (they match no build-side key, or sort
+    /// after the k rows kept), so it may prune files, row groups and pages below the
+    /// security filter, like a safe user predicate (docs/design/ACCESS.md §Enforcement).
+    /// A predicate a user wrote never arrives here: they are planned as `TableScan`
+    /// filters, through `SecureTable::supports_filters_pushdown`.
+    fn admits(&self, filter: &Arc<dyn PhysicalExpr>) -> bool {
+        filter.downcast_ref::<DynamicFilterPhysicalExpr>().is_some()
+            && collect_columns(filter)
+                .iter()
+                .all(|c| self.plain.get(c.index()).copied().unwrap_or(false))
     }
 }
 
@@ -622,6 +664,41 @@ impl ExecutionPlan for SecureScanExec {
         Ok(self)
     }
 
+    /// Run-time filters ([`SecureScanExec::admits`]) pushed to the scan after planning go
+    /// inside it: on top of the plan under the scan, then down into the Parquet reader as far
+    /// as DataFusion's own pushdown takes them (through the masks' projection, which maps
+    /// plain columns, and the security filter), where they prune and filter rows. Anything
+    /// else is refused, as for any leaf.
+    fn handle_child_pushdown_result(
+        &self,
+        phase: FilterPushdownPhase,
+        child_pushdown_result: ChildPushdownResult,
+        config: &ConfigOptions,
+    ) -> DfResult<FilterPushdownPropagation<Arc<dyn ExecutionPlan>>> {
+        let mut accepted = Vec::new();
+        let mut results = Vec::new();
+        for f in child_pushdown_result.parent_filters {
+            if phase == FilterPushdownPhase::Post && self.admits(&f.filter) {
+                accepted.push(f.filter);
+                results.push(PushedDown::Yes);
+            } else {
+                results.push(PushedDown::No);
+            }
+        }
+        if accepted.is_empty() {
+            return Ok(FilterPushdownPropagation::with_parent_pushdown_result(
+                results,
+            ));
+        }
+        let filtered: Arc<dyn ExecutionPlan> = Arc::new(
+            FilterExecBuilder::new(all_of(accepted), self.inner.clone()).build()?,
+        );
+        let inner = FilterPushdown::new_post_optimization().optimize(filtered, config)?;
+        let scan = SecureScanExec::new(self.table.clone(), inner, self.plain.clone());
+        Ok(FilterPushdownPropagation::with_parent_pushdown_result(results)
+            .with_updated_node(Arc::new(scan)))
+    }
+
     fn execute(
         &self,
         partition: usize,
@@ -650,3 +727,6 @@ fn sanitize(table: &str, err: DataFusionError) -> DataFusionError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

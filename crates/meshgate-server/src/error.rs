@@ -92,6 +92,7 @@ impl From<meshgate_engine::Error> for ApiError {
         use meshgate_engine::Error as E;
         let code = match &err {
             E::InvalidData { .. } => "invalid_data",
+            E::Conflict { .. } => return ApiError::conflict(err.to_string()),
             E::Sql { .. } => "invalid_sql",
             E::MemoryLimit { .. } => "query_memory_limit",
             E::Timeout { .. } | E::PlanTimeout { .. } => "query_timeout",

@@ -73,6 +73,7 @@ impl Modify for Security {
         crate::routes::products::get_product,
         crate::routes::products::delete_product,
         crate::routes::products::append_data,
+        crate::routes::products::optimize_table,
         crate::routes::shares::request_access,
         crate::routes::shares::list_shares,
         crate::routes::shares::get_share,

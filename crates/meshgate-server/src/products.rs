@@ -1,4 +1,5 @@
-//! Data products: create (with uploaded or registered tables), list, view, append, delete.
+//! Data products: create (with uploaded or registered tables), list, view, append, optimize,
+//! delete.
 //! Operations check, validate and write with their audit event; `routes/products.rs` holds
 //! the handlers and `products/upload.rs` stages uploaded bytes.
 
@@ -9,6 +10,7 @@ use meshgate_authz::{Action, Resource};
 use meshgate_core::model::{DataProduct, Domain, ProductTable, Team, new_id};
 use meshgate_core::names;
 use meshgate_engine::ingest::{self, FileFormat};
+use meshgate_engine::layout;
 use meshgate_store::ProductFilter;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -350,18 +352,22 @@ fn file_format(explicit: Option<&str>, file: &StagedFile) -> ApiResult<FileForma
         })
 }
 
-/// A table `caller` may append to, found and checked before any uploaded byte is stored.
-pub struct AppendTarget {
+/// A table `caller` may write to (append, optimize), found and checked before any uploaded
+/// byte is stored or any file rewritten.
+pub struct WriteTarget {
     table: ProductTable,
     qualified: String,
 }
 
-/// Checks that `caller` may append to the table (found by the route's `TablePath`).
-pub async fn append_target(
+/// Checks that `caller` may write to the table (found by the route's `TablePath`): the
+/// product's write right, and for a registered table a writable external location. `doing`
+/// names the write in refusals ("append data to", "optimize").
+pub async fn write_target(
     state: &AppState,
     caller: &Caller,
     table: TableRef,
-) -> ApiResult<AppendTarget> {
+    doing: &str,
+) -> ApiResult<WriteTarget> {
     let qualified = table.qualified();
     let TableRef {
         product: p,
@@ -373,15 +379,15 @@ pub async fn append_target(
         caller,
         Action::AppendData,
         &product_resource(&p),
-        &format!("append data to `{qualified}`"),
+        &format!("{doing} `{qualified}`"),
     )?;
     if let Some(why) = crate::locations::write_refusal(state, &p, &t).await? {
         return Err(ApiError::forbidden(format!(
-            "principal `{}` may not append data to `{qualified}`: {why}",
+            "principal `{}` may not {doing} `{qualified}`: {why}",
             caller.principal.name
         )));
     }
-    Ok(AppendTarget {
+    Ok(WriteTarget {
         table: t,
         qualified,
     })
@@ -401,11 +407,11 @@ pub struct Appended {
 pub async fn append_data(
     state: &AppState,
     caller: &Caller,
-    target: AppendTarget,
+    target: WriteTarget,
     format: FileFormat,
     file: &std::path::Path,
 ) -> ApiResult<Appended> {
-    let AppendTarget {
+    let WriteTarget {
         table: mut t,
         qualified,
     } = target;
@@ -440,6 +446,78 @@ pub async fn append_data(
         rows: report.rows,
         version: report.version,
     })
+}
+
+/// The body of `POST /products/{d}/{p}/tables/{t}/optimize`: a field left out keeps what
+/// the table has (docs/design/TABLE_LAYOUT.md).
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OptimizeRequest {
+    /// Sort the rows by these columns (several: Z-order) so that filters on them skip files,
+    /// row groups and pages; `[]` stops clustering (files are then only compacted).
+    pub cluster_by: Option<Vec<String>>,
+    /// Write a Parquet bloom filter for each of these columns in every file from now on
+    /// (this rewrite, appends, row writes); `[]` for none.
+    pub bloom_filter_columns: Option<Vec<String>>,
+    /// Write files up to this many MiB (8–4096; default: the table's `delta.targetFileSize`,
+    /// else 100).
+    pub target_file_mb: Option<u64>,
+}
+
+/// What an optimize did.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Optimized {
+    /// `domain.product.table`.
+    pub table: String,
+    /// The table version after the rewrite.
+    pub version: i64,
+    /// The clustering columns now recorded on the table.
+    pub cluster_by: Vec<String>,
+    /// The bloom-filter columns now recorded on the table.
+    pub bloom_filter_columns: Vec<String>,
+    /// Whether the rows were rewritten sorted (otherwise small files were compacted).
+    pub clustered: bool,
+    pub files_removed: u64,
+    pub files_added: u64,
+    pub bytes_removed: u64,
+    pub bytes_added: u64,
+}
+
+/// `POST /products/{d}/{p}/tables/{t}/optimize`: whoever may append may rewrite the
+/// table's files for reads. The rewrite changes no row (a Delta `OPTIMIZE` commit), so no
+/// grant, share or Delta Sharing recipient is affected; it runs within the query memory limit.
+pub async fn optimize_table(
+    state: &AppState,
+    caller: &Caller,
+    table: TableRef,
+    request: OptimizeRequest,
+) -> ApiResult<Optimized> {
+    let WriteTarget { table: t, qualified } = write_target(state, caller, table, "optimize").await?;
+    let url = url::Url::parse(&t.location).map_err(ApiError::internal)?;
+    let options = layout::OptimizeOptions {
+        cluster_by: request.cluster_by,
+        bloom_filter_columns: request.bloom_filter_columns,
+        target_file_mb: request.target_file_mb,
+    };
+    let report = layout::optimize(&url, options, state.engine.maintenance_session()).await?;
+    let done = Optimized {
+        table: qualified,
+        version: report.version,
+        cluster_by: report.layout.cluster_by,
+        bloom_filter_columns: report.layout.bloom_filter_columns,
+        clustered: report.clustered,
+        files_removed: report.files_removed,
+        files_added: report.files_added,
+        bytes_removed: report.bytes_removed,
+        bytes_added: report.bytes_added,
+    };
+    let event = audit(caller, "table.optimize", "table", t.id).with_detail(json!({
+        "table": done.table, "version": done.version, "cluster_by": done.cluster_by,
+        "bloom_filter_columns": done.bloom_filter_columns, "files_removed": done.files_removed,
+        "files_added": done.files_added,
+    }));
+    state.store.append_audit(event).await?;
+    Ok(done)
 }
 
 /// `DELETE /products/{domain}/{product}`: owners (and admins).
@@ -545,7 +623,7 @@ pub async fn append_uploaded(
     body: axum::body::Body,
 ) -> ApiResult<Appended> {
     let format = FileFormat::parse(format)?;
-    let target = append_target(state, caller, table).await?;
+    let target = write_target(state, caller, table, "append data to").await?;
     let (staging, path) = upload::stage_body(state, body).await?;
     let appended = append_data(state, caller, target, format, &path).await?;
     drop(staging);

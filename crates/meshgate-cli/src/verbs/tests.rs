@@ -300,3 +300,43 @@ fn parses_credential_and_row_verbs() {
     assert!(parse(&["rows", "get", "a.b.c", "tenant1-1"]).is_ok());
     assert!(parse(&["rows", "list", "a.b.c", "--limit", "5", "--after", "k"]).is_ok());
 }
+
+#[test]
+fn parses_optimize_table() {
+    let cli = parse(&[
+        "optimize-table",
+        "sales.orders",
+        "lines",
+        "--cluster-by",
+        "part_key",
+        "--cluster-by",
+        "ship_date",
+        "--bloom-filter",
+        "email",
+        "--target-file-mb",
+        "256",
+    ])
+    .unwrap();
+    let ClientCommand::OptimizeTable {
+        product,
+        table,
+        cluster_by,
+        no_cluster,
+        bloom_filter,
+        no_bloom_filters,
+        target_file_mb,
+    } = cli.cmd
+    else {
+        unreachable!("parsed as {:?}", cli.cmd)
+    };
+    assert_eq!((product.outer.as_str(), product.inner.as_str()), ("sales", "orders"));
+    assert_eq!(table, "lines");
+    assert_eq!(cluster_by, ["part_key", "ship_date"]);
+    assert_eq!(bloom_filter, ["email"]);
+    assert!(!no_cluster && !no_bloom_filters);
+    assert_eq!(target_file_mb, Some(256));
+    // Clustering by a column and stopping clustering contradict each other.
+    assert!(parse(&["optimize-table", "a.b", "t", "--cluster-by", "k", "--no-cluster"]).is_err());
+    assert!(parse(&["optimize-table", "a.b", "t", "--no-bloom-filters"]).is_ok());
+    assert!(parse(&["optimize-table", "a.b"]).is_err());
+}

@@ -9,6 +9,7 @@
 
 mod adversarial;
 mod ingest;
+mod layout;
 mod limits;
 mod object_store;
 mod property;

@@ -1,4 +1,4 @@
-//! Data products' routes: create (multipart upload), list, view, delete, append, share
+//! Data products' routes: create (multipart upload), list, view, delete, append, optimize, share
 //! settings and bulk verification (operations in `products.rs` and `shares/`).
 
 use axum::extract::{DefaultBodyLimit, Multipart, State};
@@ -32,6 +32,10 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
         .route(
             "/products/{domain}/{product}/tables/{table}/data",
             post(append_data).layer(DefaultBodyLimit::max(upload_limit)),
+        )
+        .route(
+            "/products/{domain}/{product}/tables/{table}/optimize",
+            post(optimize_table),
         )
         .route(
             "/products/{domain}/{product}/share-settings",
@@ -157,6 +161,31 @@ pub(crate) async fn append_data(
 ) -> ApiResult<Json<products::Appended>> {
     Ok(Json(
         products::append_uploaded(&state, &caller, t, &q.format, body).await?,
+    ))
+}
+
+/// `POST /products/{d}/{p}/tables/{t}/optimize`: rewrites the table's files clustered by
+/// chosen columns and with bloom filters (docs/design/TABLE_LAYOUT.md).
+#[utoipa::path(
+    post,
+    path = "/products/{domain}/{product}/tables/{table}/optimize",
+    operation_id = "optimize_table",
+    tag = "products",
+    params(TablePath),
+    request_body = products::OptimizeRequest,
+    responses(
+        (status = 200, description = "OK", body = products::Optimized),
+        crate::error::ApiErrors,
+    ),
+)]
+pub(crate) async fn optimize_table(
+    State(state): State<AppState>,
+    caller: Caller,
+    TablePath(t): TablePath,
+    JsonBody(body): JsonBody<products::OptimizeRequest>,
+) -> ApiResult<Json<products::Optimized>> {
+    Ok(Json(
+        products::optimize_table(&state, &caller, t, body).await?,
     ))
 }
 

@@ -1290,6 +1290,93 @@ fn delta_tables(dir: &Path) -> usize {
     n
 }
 
+/// `POST …/tables/{t}/optimize`: the table's writers cluster it and give it bloom filters
+/// (docs/design/TABLE_LAYOUT.md); others are refused; no answer changes; it is audited.
+#[tokio::test]
+async fn writers_optimize_a_table_and_nothing_else_changes() {
+    let m = mesh().await;
+    m.upload(
+        "alice",
+        &[
+            ("product", None, product_part("returns").as_bytes()),
+            ("returns", Some("returns.csv"), RETURNS_CSV),
+        ],
+    )
+    .await
+    .ok(StatusCode::CREATED);
+    for _ in 0..2 {
+        m.post_raw(
+            "alice",
+            "/api/v1/products/sales/returns/tables/returns/data?format=csv",
+            "text/csv",
+            "return_id,order_id,reason,amount\n4,9,other,1.0\n5,14,late,2.5\n",
+        )
+        .await
+        .ok(StatusCode::OK);
+    }
+    let sql = "SELECT * FROM sales.returns.returns ORDER BY return_id, order_id";
+    let before = m.rows("alice", sql).await;
+    const OPTIMIZE: &str = "/api/v1/products/sales/returns/tables/returns/optimize";
+
+    // Someone outside the owning team may not rewrite its files.
+    let r = m
+        .post("bob", OPTIMIZE, &json!({"cluster_by": ["order_id"]}))
+        .await;
+    assert_mentions(&r.error(StatusCode::FORBIDDEN, "forbidden"), "optimize");
+
+    let done = m
+        .post(
+            "alice",
+            OPTIMIZE,
+            &json!({"cluster_by": ["order_id"], "bloom_filter_columns": ["reason"]}),
+        )
+        .await
+        .ok(StatusCode::OK);
+    assert_eq!(done["table"], "sales.returns.returns");
+    assert_eq!(done["cluster_by"], json!(["order_id"]));
+    assert_eq!(done["bloom_filter_columns"], json!(["reason"]));
+    assert_eq!(done["clustered"], true);
+    assert_eq!(done["files_removed"], 3, "{done}");
+    assert_eq!(done["files_added"], 1, "{done}");
+    assert_eq!(m.rows("alice", sql).await, before);
+
+    // Layouts that cannot apply are the caller's to fix; a field the API does not know is
+    // refused rather than ignored.
+    let r = m
+        .post("alice", OPTIMIZE, &json!({"cluster_by": ["nope"]}))
+        .await;
+    assert_mentions(&r.error(StatusCode::BAD_REQUEST, "invalid_data"), "no such column");
+    let r = m
+        .post("alice", OPTIMIZE, &json!({"zorder": ["order_id"]}))
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
+    let r = m
+        .post(
+            "alice",
+            "/api/v1/products/sales/returns/tables/nope/optimize",
+            &json!({}),
+        )
+        .await;
+    assert_mentions(&r.error(StatusCode::NOT_FOUND, "not_found"), "sales.returns.nope");
+
+    // An empty body keeps the recorded layout.
+    let again = m
+        .post("alice", OPTIMIZE, &json!({}))
+        .await
+        .ok(StatusCode::OK);
+    assert_eq!(again["cluster_by"], json!(["order_id"]));
+    assert_eq!(again["bloom_filter_columns"], json!(["reason"]));
+
+    let events = m.audit("action=table.optimize").await;
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert!(
+        events
+            .iter()
+            .all(|e| e["detail"]["table"] == "sales.returns.returns"),
+        "{events:?}"
+    );
+}
+
 #[tokio::test]
 async fn upload_query_append_share_and_delete_a_product() {
     let m = mesh().await;
