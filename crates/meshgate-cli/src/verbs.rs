@@ -394,9 +394,8 @@ pub async fn run(opts: &ClientOpts, cmd: ClientCommand) -> Result<()> {
             target_file_mb,
         } => {
             // A list left out keeps the table's; `--no-…` sends an empty one.
-            let list = |given: Vec<String>, none: bool| {
-                (none || !given.is_empty()).then_some(given)
-            };
+            let list =
+                |given: Vec<String>, none: bool| (none || !given.is_empty()).then_some(given);
             let body = serde_json::json!({
                 "cluster_by": list(cluster_by, no_cluster),
                 "bloom_filter_columns": list(bloom_filter, no_bloom_filters),

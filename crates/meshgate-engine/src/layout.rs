@@ -62,7 +62,9 @@ impl Layout {
             match properties.get(key) {
                 None => Ok(Vec::new()),
                 Some(text) => serde_json::from_str(text).map_err(|e| Error::InvalidData {
-                    message: format!("the table property `{key}` is not a JSON list of column names: {e}"),
+                    message: format!(
+                        "the table property `{key}` is not a JSON list of column names: {e}"
+                    ),
                 }),
             }
         };
@@ -86,7 +88,8 @@ impl Layout {
             .set_created_by(format!("meshgate {}", env!("CARGO_PKG_VERSION")))
             .set_compression(Compression::SNAPPY);
         for column in &self.bloom_filter_columns {
-            builder = builder.set_column_bloom_filter_enabled(ColumnPath::from(column.as_str()), true);
+            builder =
+                builder.set_column_bloom_filter_enabled(ColumnPath::from(column.as_str()), true);
         }
         builder.build()
     }
@@ -114,7 +117,9 @@ impl Layout {
                     return Err(invalid(format!("column `{name}` is named twice")));
                 }
                 let field = schema.field_with_name(name).map_err(|_| {
-                    invalid(format!("cannot {what} `{name}`: the table has no such column"))
+                    invalid(format!(
+                        "cannot {what} `{name}`: the table has no such column"
+                    ))
                 })?;
                 if !simple_type(field.data_type()) {
                     return Err(invalid(format!(
@@ -277,7 +282,9 @@ fn optimize_error(e: deltalake::DeltaTableError) -> Error {
         DeltaTableError::Io { source } => Error::storage(source.to_string()),
         // Another writer committed a conflicting change meanwhile: nothing was changed.
         DeltaTableError::Transaction { source } => Error::Conflict {
-            message: format!("the table changed while it was being optimized; try again ({source})"),
+            message: format!(
+                "the table changed while it was being optimized; try again ({source})"
+            ),
         },
         other => Error::storage(format!("cannot optimize the table: {other}")),
     }

@@ -31,13 +31,13 @@ use deltalake::arrow::datatypes::{Field, Schema, SchemaRef};
 use deltalake::datafusion::catalog::{Session, TableProvider};
 use deltalake::datafusion::common::tree_node::TreeNodeRecursion;
 use deltalake::datafusion::common::{Column, Constraints, DFSchema, ScalarValue, Statistics};
+use deltalake::datafusion::config::ConfigOptions;
 use deltalake::datafusion::error::{DataFusionError, Result as DfResult};
 use deltalake::datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use deltalake::datafusion::logical_expr::utils::split_conjunction;
 use deltalake::datafusion::logical_expr::{
     Expr, ExprSchemable, LogicalPlan, TableProviderFilterPushDown, TableType, lit, when,
 };
-use deltalake::datafusion::config::ConfigOptions;
 use deltalake::datafusion::physical_expr::expressions::DynamicFilterPhysicalExpr;
 use deltalake::datafusion::physical_expr::utils::collect_columns;
 use deltalake::datafusion::physical_expr::{
@@ -46,11 +46,11 @@ use deltalake::datafusion::physical_expr::{
 use deltalake::datafusion::physical_optimizer::PhysicalOptimizerRule;
 use deltalake::datafusion::physical_optimizer::filter_pushdown::FilterPushdown;
 use deltalake::datafusion::physical_optimizer::optimizer::PhysicalOptimizer;
+use deltalake::datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use deltalake::datafusion::physical_plan::filter::FilterExecBuilder;
 use deltalake::datafusion::physical_plan::filter_pushdown::{
     ChildPushdownResult, FilterPushdownPhase, FilterPushdownPropagation, PushedDown,
 };
-use deltalake::datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
-use deltalake::datafusion::physical_plan::filter::FilterExecBuilder;
 use deltalake::datafusion::physical_plan::projection::ProjectionExec;
 use deltalake::datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use deltalake::datafusion::physical_plan::{
@@ -690,13 +690,14 @@ impl ExecutionPlan for SecureScanExec {
                 results,
             ));
         }
-        let filtered: Arc<dyn ExecutionPlan> = Arc::new(
-            FilterExecBuilder::new(all_of(accepted), self.inner.clone()).build()?,
-        );
+        let filtered: Arc<dyn ExecutionPlan> =
+            Arc::new(FilterExecBuilder::new(all_of(accepted), self.inner.clone()).build()?);
         let inner = FilterPushdown::new_post_optimization().optimize(filtered, config)?;
         let scan = SecureScanExec::new(self.table.clone(), inner, self.plain.clone());
-        Ok(FilterPushdownPropagation::with_parent_pushdown_result(results)
-            .with_updated_node(Arc::new(scan)))
+        Ok(
+            FilterPushdownPropagation::with_parent_pushdown_result(results)
+                .with_updated_node(Arc::new(scan)),
+        )
     }
 
     fn execute(

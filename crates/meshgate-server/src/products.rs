@@ -492,7 +492,10 @@ pub async fn optimize_table(
     table: TableRef,
     request: OptimizeRequest,
 ) -> ApiResult<Optimized> {
-    let WriteTarget { table: t, qualified } = write_target(state, caller, table, "optimize").await?;
+    let WriteTarget {
+        table: t,
+        qualified,
+    } = write_target(state, caller, table, "optimize").await?;
     let url = url::Url::parse(&t.location).map_err(ApiError::internal)?;
     let options = layout::OptimizeOptions {
         cluster_by: request.cluster_by,

@@ -329,14 +329,27 @@ fn parses_optimize_table() {
     else {
         unreachable!("parsed as {:?}", cli.cmd)
     };
-    assert_eq!((product.outer.as_str(), product.inner.as_str()), ("sales", "orders"));
+    assert_eq!(
+        (product.outer.as_str(), product.inner.as_str()),
+        ("sales", "orders")
+    );
     assert_eq!(table, "lines");
     assert_eq!(cluster_by, ["part_key", "ship_date"]);
     assert_eq!(bloom_filter, ["email"]);
     assert!(!no_cluster && !no_bloom_filters);
     assert_eq!(target_file_mb, Some(256));
     // Clustering by a column and stopping clustering contradict each other.
-    assert!(parse(&["optimize-table", "a.b", "t", "--cluster-by", "k", "--no-cluster"]).is_err());
+    assert!(
+        parse(&[
+            "optimize-table",
+            "a.b",
+            "t",
+            "--cluster-by",
+            "k",
+            "--no-cluster"
+        ])
+        .is_err()
+    );
     assert!(parse(&["optimize-table", "a.b", "t", "--no-bloom-filters"]).is_ok());
     assert!(parse(&["optimize-table", "a.b"]).is_err());
 }

@@ -121,8 +121,7 @@ async fn a_join_filter_on_a_plain_key_goes_in_and_one_on_a_masked_key_does_not()
 
     // Joined on the masked column: the filter would hold masked values, the scan's rows
     // raw ones, so it stays out, and the join still compares masked values.
-    let by_code =
-        "SELECT l.k, l.code FROM wanted w JOIN lines l ON l.code = w.want ORDER BY l.k";
+    let by_code = "SELECT l.k, l.code FROM wanted w JOIN lines l ON l.code = w.want ORDER BY l.k";
     let (answer, under) = run(&access, by_code).await;
     assert!(!under.contains("DynamicFilter"), "{under}");
     assert_eq!(answer, expected);
@@ -131,6 +130,9 @@ async fn a_join_filter_on_a_plain_key_goes_in_and_one_on_a_masked_key_does_not()
     let top = "SELECT k FROM lines ORDER BY k DESC LIMIT 3";
     let (answer, under) = run(&access, top).await;
     assert!(under.contains("DynamicFilter"), "{under}");
-    assert!(answer.contains("| 1998 |") && answer.contains("| 1994 |"), "{answer}");
+    assert!(
+        answer.contains("| 1998 |") && answer.contains("| 1994 |"),
+        "{answer}"
+    );
     assert!(!answer.contains("1999"), "{answer}");
 }

@@ -88,7 +88,10 @@ async fn answer(engine: &QueryEngine, sql: &str, visible: &[VisibleTable]) -> St
 /// The Parquet files of the table's current version (as the owner's full scan reads them).
 async fn current_files(engine: &QueryEngine, location: &url::Url) -> Vec<std::path::PathBuf> {
     let files = engine
-        .files_read("SELECT * FROM d.p.t", &visible(location, TableAccess::owner()))
+        .files_read(
+            "SELECT * FROM d.p.t",
+            &visible(location, TableAccess::owner()),
+        )
         .await
         .unwrap();
     files
@@ -105,7 +108,10 @@ fn metadata(file: &std::path::Path) -> meshgate_engine::parquet::file::metadata:
 }
 
 /// Each row group's (min, max) of column `i` (an Int64 column).
-fn ranges(m: &meshgate_engine::parquet::file::metadata::ParquetMetaData, i: usize) -> Vec<(i64, i64)> {
+fn ranges(
+    m: &meshgate_engine::parquet::file::metadata::ParquetMetaData,
+    i: usize,
+) -> Vec<(i64, i64)> {
     use meshgate_engine::parquet::file::statistics::Statistics;
     m.row_groups()
         .iter()
@@ -116,7 +122,10 @@ fn ranges(m: &meshgate_engine::parquet::file::metadata::ParquetMetaData, i: usiz
         .collect()
 }
 
-fn has_bloom_filter(m: &meshgate_engine::parquet::file::metadata::ParquetMetaData, i: usize) -> bool {
+fn has_bloom_filter(
+    m: &meshgate_engine::parquet::file::metadata::ParquetMetaData,
+    i: usize,
+) -> bool {
     m.row_groups()
         .iter()
         .all(|rg| rg.column(i).bloom_filter_offset().is_some())
@@ -160,7 +169,10 @@ async fn optimize_clusters_and_indexes_without_changing_an_answer() {
     assert!(report.clustered);
     assert_eq!(report.files_removed, 4);
     assert!(report.files_added >= 1);
-    assert_eq!(report.version, 5, "one commit for the layout, one for the rewrite");
+    assert_eq!(
+        report.version, 5,
+        "one commit for the layout, one for the rewrite"
+    );
     let recorded = Layout::of(&storage::open(&location).await.unwrap()).unwrap();
     assert_eq!(recorded, report.layout);
     assert_eq!(recorded.cluster_by, ["k"]);
@@ -173,7 +185,10 @@ async fn optimize_clusters_and_indexes_without_changing_an_answer() {
     let mut all_ranges = Vec::new();
     for f in &files {
         let m = metadata(f);
-        assert!(has_bloom_filter(&m, 2), "{f:?} has no bloom filter for `name`");
+        assert!(
+            has_bloom_filter(&m, 2),
+            "{f:?} has no bloom filter for `name`"
+        );
         assert!(
             m.row_groups()
                 .iter()
@@ -189,7 +204,11 @@ async fn optimize_clusters_and_indexes_without_changing_an_answer() {
 
     for (sql, (owner_before, secured_before)) in queries.iter().zip(&before) {
         assert_eq!(&answer(&engine, sql, &owner).await, owner_before, "{sql}");
-        assert_eq!(&answer(&engine, sql, &secured).await, secured_before, "{sql}");
+        assert_eq!(
+            &answer(&engine, sql, &secured).await,
+            secured_before,
+            "{sql}"
+        );
     }
 
     // A later append writes the recorded bloom filters too, without being asked.

@@ -1345,7 +1345,10 @@ async fn writers_optimize_a_table_and_nothing_else_changes() {
     let r = m
         .post("alice", OPTIMIZE, &json!({"cluster_by": ["nope"]}))
         .await;
-    assert_mentions(&r.error(StatusCode::BAD_REQUEST, "invalid_data"), "no such column");
+    assert_mentions(
+        &r.error(StatusCode::BAD_REQUEST, "invalid_data"),
+        "no such column",
+    );
     let r = m
         .post("alice", OPTIMIZE, &json!({"zorder": ["order_id"]}))
         .await;
@@ -1357,7 +1360,10 @@ async fn writers_optimize_a_table_and_nothing_else_changes() {
             &json!({}),
         )
         .await;
-    assert_mentions(&r.error(StatusCode::NOT_FOUND, "not_found"), "sales.returns.nope");
+    assert_mentions(
+        &r.error(StatusCode::NOT_FOUND, "not_found"),
+        "sales.returns.nope",
+    );
 
     // An empty body keeps the recorded layout.
     let again = m
