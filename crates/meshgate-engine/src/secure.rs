@@ -439,7 +439,12 @@ impl TableProvider for SecureTable {
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
         let Some(plan) = &self.plan else {
             // Read as it is: the Delta provider may prune and stop early.
-            return self.inner.scan(state, projection, filters, limit).await;
+            let scan = self.inner.scan(state, projection, filters, limit).await?;
+            return if picks_few(filters) {
+                Ok(scan)
+            } else {
+                skip_only(scan)
+            };
         };
         let wanted: Vec<usize> = match projection {
             Some(p) => p.clone(),
@@ -479,16 +484,24 @@ impl TableProvider for SecureTable {
         // (e.g. a tenant partition) even when others (a function call) it cannot use.
         // Safe user predicates cannot fail and are evaluated after the security filter, so
         // they may prune too (skipping data never shows a hidden row).
-        let pruning: Vec<Expr> = plan
+        // When a user predicate picks few rows, the reader filters while decoding, that
+        // predicate first (the security predicate then runs on the few rows it keeps, and
+        // again in the filter above); otherwise it only skips (see `skip_only`).
+        let security = plan
             .predicate
             .iter()
-            .flat_map(|p| split_conjunction(p).into_iter().cloned())
-            .chain(user.iter().cloned())
-            .collect();
-        let input = self
+            .flat_map(|p| split_conjunction(p).into_iter().cloned());
+        let few = picks_few(&user);
+        let pruning: Vec<Expr> = if few {
+            user.iter().cloned().chain(security).collect()
+        } else {
+            security.chain(user.iter().cloned()).collect()
+        };
+        let scan = self
             .inner
             .scan(state, Some(&inner_projection), &pruning, None)
             .await?;
+        let input = if few { scan } else { skip_only(scan)? };
         let input_schema = DFSchema::try_from(input.schema().as_ref().clone())?;
 
         // The security filter first; then the safe user predicates, on the rows it admits and
@@ -569,6 +582,73 @@ impl TableProvider for SecureTable {
     fn statistics(&self) -> Option<Statistics> {
         None
     }
+}
+
+/// Whether one of `filters` picks few rows wherever they lie: an equality or a short `IN`
+/// list comparing a column with literals (a point lookup). Then filtering while decoding
+/// pays: the other columns are decoded for the few rows only. Otherwise the reader only
+/// skips ([`skip_only`]). docs/design/TABLE_LAYOUT.md §Filtering while decoding.
+fn picks_few(filters: &[Expr]) -> bool {
+    use deltalake::datafusion::logical_expr::Operator;
+    const SHORT: usize = 64;
+    let column_and_literal = |l: &Expr, r: &Expr| {
+        matches!(
+            (l, r),
+            (Expr::Column(_), Expr::Literal(..)) | (Expr::Literal(..), Expr::Column(_))
+        )
+    };
+    filters
+        .iter()
+        .flat_map(|f| split_conjunction(f).into_iter())
+        .any(|e| match e {
+            Expr::BinaryExpr(b) => b.op == Operator::Eq && column_and_literal(&b.left, &b.right),
+            Expr::InList(l) => {
+                !l.negated
+                    && l.list.len() <= SHORT
+                    && matches!(*l.expr, Expr::Column(_))
+                    && l.list.iter().all(|x| matches!(x, Expr::Literal(..)))
+            }
+            _ => false,
+        })
+}
+
+/// `plan` with every Parquet reader set to use its predicate for skipping only (files, row
+/// groups by statistics and bloom filters, pages by the page index), never to filter rows
+/// while decoding: the filters above it do that (the Delta provider marks its pushed
+/// predicates inexact, so DataFusion keeps them, and the secured scan keeps its own).
+///
+/// Filtering while decoding (late materialisation) builds a row selection per predicate and
+/// decodes the other columns through it; for a predicate that keeps many scattered rows (a
+/// region, a date range) building and walking that selection cost more than the decoding it
+/// saves: profiled on B1's Q1, a quarter of the time went to `RowSelection` work
+/// (bench/RESULTS.md). Point lookups keep their speed from skipping, which this keeps.
+/// DataFusion's own default is the same (`pushdown_filters = false`); the Delta provider
+/// switches it on whenever it has a predicate.
+pub(crate) fn skip_only(plan: Arc<dyn ExecutionPlan>) -> DfResult<Arc<dyn ExecutionPlan>> {
+    use deltalake::datafusion::common::tree_node::{Transformed, TreeNode};
+    use deltalake::datafusion::datasource::physical_plan::{FileScanConfig, ParquetSource};
+    use deltalake::datafusion::datasource::source::DataSourceExec;
+    plan.transform_up(|node| {
+        let Some(exec) = node.downcast_ref::<DataSourceExec>() else {
+            return Ok(Transformed::no(node));
+        };
+        let any: &dyn std::any::Any = exec.data_source().as_ref();
+        let Some(config) = any.downcast_ref::<FileScanConfig>() else {
+            return Ok(Transformed::no(node));
+        };
+        let source: &dyn std::any::Any = config.file_source.as_ref();
+        let Some(parquet) = source.downcast_ref::<ParquetSource>() else {
+            return Ok(Transformed::no(node));
+        };
+        if !parquet.table_parquet_options().global.pushdown_filters {
+            return Ok(Transformed::no(node));
+        }
+        let mut config = config.clone();
+        config.file_source = Arc::new(parquet.clone().with_pushdown_filters(false));
+        let exec = exec.clone().with_data_source(Arc::new(config));
+        Ok(Transformed::yes(Arc::new(exec) as Arc<dyn ExecutionPlan>))
+    })
+    .map(|t| t.data)
 }
 
 /// The secured scan as the optimizer sees it: a leaf that takes no pushed filters or limits,

@@ -1,5 +1,6 @@
-//! Managed tables on an S3-compatible object store: create from an uploaded file, append, and
-//! query through the secure catalog, exactly as on local disk.
+//! Managed tables on an S3-compatible object store: create from an uploaded file, append,
+//! optimize (clustered, with bloom filters) and query through the secure catalog, exactly as on
+//! local disk.
 //!
 //! Runs when `MESHGATE_TEST_S3_ROOT` names a data root (e.g. `s3://meshgate-test/ci`); the
 //! usual `AWS_*` variables (`AWS_ENDPOINT_URL`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
@@ -41,6 +42,27 @@ async fn tables_on_s3_are_created_appended_and_queried() {
     assert_eq!(report.version, 1);
 
     let engine = QueryEngine::new(QueryConfig::default()).unwrap();
+    // The two files become one, sorted by `return_id`, with a bloom filter for `amount`; the
+    // layout is recorded on the table in the store.
+    let optimized = meshgate_engine::layout::optimize(
+        &location,
+        meshgate_engine::layout::OptimizeOptions {
+            cluster_by: Some(vec!["return_id".into()]),
+            bloom_filter_columns: Some(vec!["amount".into()]),
+            target_file_mb: None,
+        },
+        engine.maintenance_session(),
+    )
+    .await
+    .unwrap();
+    assert_eq!((optimized.files_removed, optimized.files_added), (2, 1));
+    assert_eq!(optimized.version, 3);
+    let table = meshgate_engine::storage::open(&location).await.unwrap();
+    assert_eq!(
+        meshgate_engine::layout::Layout::of(&table).unwrap(),
+        optimized.layout
+    );
+
     let visible = [VisibleTable {
         domain: "sales".into(),
         product: "returns".into(),
