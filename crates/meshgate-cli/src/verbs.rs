@@ -358,17 +358,7 @@ pub async fn run(opts: &ClientOpts, cmd: ClientCommand) -> Result<()> {
             };
             let (body, _len) = file_body(&path).await?;
             let request = c
-                .request(
-                    Method::POST,
-                    &[
-                        "products",
-                        &product.outer,
-                        &product.inner,
-                        "tables",
-                        &table,
-                        "data",
-                    ],
-                )?
+                .request(Method::POST, &table_path(&product, &table, "data"))?
                 .query(&[("format", format.as_str())])
                 .header(reqwest::header::CONTENT_TYPE, format.mime())
                 .body(body);
@@ -402,17 +392,7 @@ pub async fn run(opts: &ClientOpts, cmd: ClientCommand) -> Result<()> {
                 "target_file_mb": target_file_mb,
             });
             let request = c
-                .request(
-                    Method::POST,
-                    &[
-                        "products",
-                        &product.outer,
-                        &product.inner,
-                        "tables",
-                        &table,
-                        "optimize",
-                    ],
-                )?
+                .request(Method::POST, &table_path(&product, &table, "optimize"))?
                 .json(&body);
             let v = c.send_json(request).await?;
             let field = |name: &str| {
@@ -592,6 +572,18 @@ pub fn product_access(whoami: &Value, shares: Value) -> Value {
         }
         other => other,
     }
+}
+
+/// `products/{domain}/{product}/tables/{table}/{leaf}`: the path of a table's operations.
+fn table_path<'a>(product: &'a Qualified, table: &'a str, leaf: &'a str) -> [&'a str; 6] {
+    [
+        "products",
+        &product.outer,
+        &product.inner,
+        "tables",
+        table,
+        leaf,
+    ]
 }
 
 #[cfg(test)]

@@ -682,10 +682,11 @@ impl SecureScanExec {
 
     /// Whether a filter from above may run inside the scan: only a run-time filter the
     /// engine builds itself from values the query already holds (a hash join's bounds and
-    /// key set from its build side, a TopK's current threshold), and only on columns shown
-    /// as stored. Such a filter compares a column with values and cannot fail, and the rows
-    /// it drops could not have reached the output (they match no build-side key, or sort
-    /// after the k rows kept), so it may prune files, row groups and pages below the
+    /// key set from its build side, a TopK's current threshold, a `min`/`max` aggregate's
+    /// current value), and only on columns shown as stored. Such a filter compares a column
+    /// with values and cannot fail, and the rows it drops could not have reached the output
+    /// (they match no build-side key, sort after the k rows kept, or cannot change the
+    /// extreme), so it may prune files, row groups and pages below the
     /// security filter, like a safe user predicate (docs/design/ACCESS.md §Enforcement).
     /// A predicate a user wrote never arrives here: they are planned as `TableScan`
     /// filters, through `SecureTable::supports_filters_pushdown`.
