@@ -42,6 +42,7 @@ pub const TARGET_FILE_MB: std::ops::RangeInclusive<u64> = 8..=4096;
 
 /// A table's layout: what its writes sort by and index.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Layout {
     /// Rows are sorted by these columns when the table is optimized (one column: a plain
     /// sort; several: Z-order).
@@ -180,15 +181,19 @@ pub struct OptimizeOptions {
 
 /// What an `optimize` did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OptimizeReport {
     /// The table version after the rewrite (the version before when nothing was rewritten).
     pub version: i64,
     /// The layout now recorded on the table.
+    #[serde(flatten)]
     pub layout: Layout,
     /// Whether the files were sorted by the clustering columns (otherwise small files were
     /// compacted).
     pub clustered: bool,
+    /// Files the rewrite removed from the table's version (they stay on storage).
     pub files_removed: u64,
+    /// Files it wrote.
     pub files_added: u64,
     pub bytes_removed: u64,
     pub bytes_added: u64,

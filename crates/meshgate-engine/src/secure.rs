@@ -104,6 +104,13 @@ impl TableAccess {
     }
 }
 
+/// Whether an output column of a [`SecurePlan`] is shown as stored: its expression is the raw
+/// column of the same name (no mask, no cell rule). Only such columns may be filtered inside
+/// the secured scan (user predicates, run-time filters).
+fn shown_as_stored((name, expr): &(String, Expr)) -> bool {
+    matches!(expr, Expr::Column(c) if &c.name == name)
+}
+
 /// A resolved access rule set for one table schema.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SecurePlan {
@@ -364,7 +371,7 @@ impl SecureTable {
         let plain = |name: &str| {
             plan.columns
                 .iter()
-                .any(|(n, e)| n == name && matches!(e, Expr::Column(c) if c.name == name))
+                .any(|column| column.0 == name && shown_as_stored(column))
         };
         fn safe(e: &Expr, plain: &dyn Fn(&str) -> bool) -> bool {
             match e {
@@ -406,7 +413,7 @@ impl SecureTable {
         };
         plan.columns
             .iter()
-            .filter(|(n, e)| !matches!(e, Expr::Column(c) if &c.name == n))
+            .filter(|column| !shown_as_stored(column))
             .map(|(n, _)| n.clone())
             .collect()
     }
@@ -546,10 +553,7 @@ impl TableProvider for SecureTable {
         // Which outputs are shown as stored: run-time filters on those may go inside.
         let plain: Vec<bool> = wanted
             .iter()
-            .map(|&i| {
-                let (name, expr) = &plan.columns[i];
-                matches!(expr, Expr::Column(c) if &c.name == name)
-            })
+            .map(|&i| shown_as_stored(&plan.columns[i]))
             .collect();
         Ok(Arc::new(SecureScanExec::new(
             self.name.clone(),

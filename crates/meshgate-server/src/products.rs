@@ -464,23 +464,13 @@ pub struct OptimizeRequest {
     pub target_file_mb: Option<u64>,
 }
 
-/// What an optimize did.
+/// What an optimize did, and to which table.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Optimized {
     /// `domain.product.table`.
     pub table: String,
-    /// The table version after the rewrite.
-    pub version: i64,
-    /// The clustering columns now recorded on the table.
-    pub cluster_by: Vec<String>,
-    /// The bloom-filter columns now recorded on the table.
-    pub bloom_filter_columns: Vec<String>,
-    /// Whether the rows were rewritten sorted (otherwise small files were compacted).
-    pub clustered: bool,
-    pub files_removed: u64,
-    pub files_added: u64,
-    pub bytes_removed: u64,
-    pub bytes_added: u64,
+    #[serde(flatten)]
+    pub report: layout::OptimizeReport,
 }
 
 /// `POST /products/{d}/{p}/tables/{t}/optimize`: whoever may append may rewrite the
@@ -503,24 +493,16 @@ pub async fn optimize_table(
         target_file_mb: request.target_file_mb,
     };
     let report = layout::optimize(&url, options, state.engine.maintenance_session()).await?;
-    let done = Optimized {
-        table: qualified,
-        version: report.version,
-        cluster_by: report.layout.cluster_by,
-        bloom_filter_columns: report.layout.bloom_filter_columns,
-        clustered: report.clustered,
-        files_removed: report.files_removed,
-        files_added: report.files_added,
-        bytes_removed: report.bytes_removed,
-        bytes_added: report.bytes_added,
-    };
     let event = audit(caller, "table.optimize", "table", t.id).with_detail(json!({
-        "table": done.table, "version": done.version, "cluster_by": done.cluster_by,
-        "bloom_filter_columns": done.bloom_filter_columns, "files_removed": done.files_removed,
-        "files_added": done.files_added,
+        "table": qualified, "version": report.version, "cluster_by": report.layout.cluster_by,
+        "bloom_filter_columns": report.layout.bloom_filter_columns,
+        "files_removed": report.files_removed, "files_added": report.files_added,
     }));
     state.store.append_audit(event).await?;
-    Ok(done)
+    Ok(Optimized {
+        table: qualified,
+        report,
+    })
 }
 
 /// `DELETE /products/{domain}/{product}`: owners (and admins).
