@@ -36,6 +36,7 @@ pub mod secure;
 pub mod sharing;
 pub mod storage;
 pub mod tenancy;
+pub mod vacuum;
 
 pub use deltalake::arrow;
 pub use deltalake::datafusion;

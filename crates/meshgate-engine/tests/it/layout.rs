@@ -1,6 +1,7 @@
 //! Table layout: `optimize` clusters a table's rows and writes bloom filters, records both on
 //! the table so later appends keep writing them, changes no answer (owners' or secured
-//! readers'), and refuses layouts it cannot apply.
+//! readers'), and refuses layouts it cannot apply; `vacuum` then deletes the files it
+//! replaced, only once they are older than the retention.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -18,6 +19,7 @@ use meshgate_engine::rows;
 use meshgate_engine::secure::{GrantRule, MaskKey, TableAccess};
 use meshgate_engine::storage::{self, DataRoot};
 use meshgate_engine::tenancy::Tenancy;
+use meshgate_engine::vacuum::{self, MAX_RETENTION_HOURS, VacuumOptions};
 
 /// Rows `k` in `keys`, each with a region and a name derived from the key.
 fn batch(keys: impl Iterator<Item = i64>) -> RecordBatch {
@@ -316,4 +318,120 @@ async fn layouts_that_cannot_apply_are_refused_and_change_nothing() {
         .await
         .unwrap();
     assert!(ok.clustered);
+}
+
+/// The Parquet files on disk under a table's directory, whether the log references them or not.
+fn parquet_on_disk(location: &url::Url) -> usize {
+    fn walk(dir: &std::path::Path, n: &mut usize) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, n);
+            } else if path.extension().is_some_and(|e| e == "parquet") {
+                *n += 1;
+            }
+        }
+    }
+    let mut n = 0;
+    walk(&location.to_file_path().unwrap(), &mut n);
+    n
+}
+
+#[tokio::test]
+async fn vacuum_deletes_replaced_files_only_past_the_retention_and_changes_no_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let location = interleaved_table(&dir).await;
+    let engine = QueryEngine::new(QueryConfig::default()).unwrap();
+    let owner = visible(&location, TableAccess::owner());
+    let secured = visible(&location, consumer());
+    let sql =
+        "SELECT region, count(*), sum(k), min(name) FROM d.p.t GROUP BY region ORDER BY region";
+    let before = (
+        answer(&engine, sql, &owner).await,
+        answer(&engine, sql, &secured).await,
+    );
+    let report = layout::optimize(
+        &location,
+        OptimizeOptions::default(),
+        engine.maintenance_session(),
+    )
+    .await
+    .unwrap();
+    assert_eq!((report.files_removed, report.files_added), (4, 1));
+    assert_eq!(parquet_on_disk(&location), 5, "optimize deletes nothing");
+
+    let now = chrono::Utc::now();
+    let run = |retention_hours: Option<u64>, dry_run: bool, at: chrono::DateTime<chrono::Utc>| {
+        let location = location.clone();
+        async move {
+            vacuum::vacuum(
+                &location,
+                VacuumOptions {
+                    retention_hours,
+                    dry_run,
+                },
+                1,
+                at,
+            )
+            .await
+        }
+    };
+    // Removed just now: younger than any retention.
+    let fresh = run(Some(1), false, now).await.unwrap();
+    assert_eq!((fresh.files_deleted, fresh.retention_hours), (0, 1));
+    assert_eq!(parquet_on_disk(&location), 5);
+    // Two hours on, a one-hour retention would take the four; a dry run only counts them.
+    let dry = run(Some(1), true, now + chrono::Duration::hours(2))
+        .await
+        .unwrap();
+    assert!(dry.dry_run);
+    assert_eq!(dry.files_deleted, 4);
+    assert_eq!(parquet_on_disk(&location), 5, "a dry run deletes nothing");
+    // The table's own retention (Delta's default, 7 days) is the default.
+    let default = run(None, true, now + chrono::Duration::hours(2))
+        .await
+        .unwrap();
+    assert_eq!((default.files_deleted, default.retention_hours), (0, 168));
+    let week = run(None, true, now + chrono::Duration::days(8))
+        .await
+        .unwrap();
+    assert_eq!((week.files_deleted, week.retention_hours), (4, 168));
+
+    // Refused below the floor and past the longest retention, deleting nothing.
+    for hours in [0, MAX_RETENTION_HOURS + 1] {
+        match run(Some(hours), false, now + chrono::Duration::days(8)).await {
+            Err(Error::InvalidData { message }) => {
+                assert!(message.contains("retention_hours"), "{message}")
+            }
+            other => panic!("retention {hours}: {other:?}"),
+        }
+    }
+    assert_eq!(parquet_on_disk(&location), 5);
+
+    let done = run(Some(1), false, now + chrono::Duration::hours(2))
+        .await
+        .unwrap();
+    assert!(!done.dry_run);
+    assert_eq!(done.files_deleted, 4);
+    assert!(done.version > report.version, "the vacuum is in the log");
+    assert_eq!(
+        parquet_on_disk(&location),
+        1,
+        "only the current file is left"
+    );
+    assert_eq!(current_files(&engine, &location).await.len(), 1);
+    let after = (
+        answer(&engine, sql, &owner).await,
+        answer(&engine, sql, &secured).await,
+    );
+    assert_eq!(before, after);
+    // Nothing is left to delete.
+    let again = run(Some(1), false, now + chrono::Duration::hours(3))
+        .await
+        .unwrap();
+    assert_eq!(again.files_deleted, 0);
+    assert_eq!(
+        again.version, done.version,
+        "nothing to delete, nothing committed"
+    );
 }
