@@ -206,6 +206,13 @@ pub const OPTIMIZE: &[Column] = &[
     Column::path("files_added", "files_added"),
 ];
 
+pub const VACUUM: &[Column] = &[
+    Column::path("version", "version"),
+    Column::path("retention_hours", "retention_hours"),
+    Column::path("dry_run", "dry_run"),
+    Column::path("files_deleted", "files_deleted"),
+];
+
 pub const SHARE: &[Column] = &[
     Column::path("id", "id"),
     Column::path("product", "product"),

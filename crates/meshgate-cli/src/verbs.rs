@@ -158,6 +158,21 @@ pub enum ClientCommand {
         #[arg(long, value_name = "MIB")]
         target_file_mb: Option<u64>,
     },
+    /// delete the files a table no longer references (those `optimize-table` or a rewrite
+    /// replaced) once they are older than the retention (producers)
+    VacuumTable {
+        #[arg(value_name = "DOMAIN.PRODUCT", value_parser = parse_product)]
+        product: Qualified,
+        /// the table to vacuum
+        table: String,
+        /// keep files removed less than this many hours ago (default: the table's
+        /// retention, 7 days unless set; at least a Delta Sharing file URL's lifetime)
+        #[arg(long, value_name = "HOURS")]
+        retain_hours: Option<u64>,
+        /// only count the files that would be deleted
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// delete a data product (refused while shares of it are active)
     DeleteDataProduct {
         #[arg(value_name = "DOMAIN.PRODUCT", value_parser = parse_product)]
@@ -413,6 +428,38 @@ pub async fn run(opts: &ClientOpts, cmd: ClientCommand) -> Result<()> {
                 named("bloom_filter_columns"),
             );
             confirm(out, &v, output::OPTIMIZE, &msg)
+        }
+        ClientCommand::VacuumTable {
+            product,
+            table,
+            retain_hours,
+            dry_run,
+        } => {
+            let body = serde_json::json!({"retention_hours": retain_hours, "dry_run": dry_run});
+            let request = c
+                .request(Method::POST, &table_path(&product, &table, "vacuum"))?
+                .json(&body);
+            let v = c.send_json(request).await?;
+            let field = |name: &str| {
+                output::lookup(&v, name)
+                    .map(output::cell)
+                    .unwrap_or_default()
+            };
+            let msg = if dry_run {
+                format!(
+                    "vacuuming `{product}.{table}` would delete {} files (retention {} h); nothing was deleted",
+                    field("files_deleted"),
+                    field("retention_hours"),
+                )
+            } else {
+                format!(
+                    "vacuumed `{product}.{table}` (version {}): {} files deleted (retention {} h)",
+                    field("version"),
+                    field("files_deleted"),
+                    field("retention_hours"),
+                )
+            };
+            confirm(out, &v, output::VACUUM, &msg)
         }
         ClientCommand::DeleteDataProduct { product } => {
             let v = c

@@ -74,6 +74,7 @@ impl Modify for Security {
         crate::routes::products::delete_product,
         crate::routes::products::append_data,
         crate::routes::products::optimize_table,
+        crate::routes::products::vacuum_table,
         crate::routes::shares::request_access,
         crate::routes::shares::list_shares,
         crate::routes::shares::get_share,

@@ -10,7 +10,7 @@ use meshgate_authz::{Action, Resource};
 use meshgate_core::model::{DataProduct, Domain, ProductTable, Team, new_id};
 use meshgate_core::names;
 use meshgate_engine::ingest::{self, FileFormat};
-use meshgate_engine::layout;
+use meshgate_engine::{layout, vacuum};
 use meshgate_store::ProductFilter;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -500,6 +500,61 @@ pub async fn optimize_table(
     }));
     state.store.append_audit(event).await?;
     Ok(Optimized {
+        table: qualified,
+        report,
+    })
+}
+
+/// The body of `POST /products/{d}/{p}/tables/{t}/vacuum` (docs/design/TABLE_LAYOUT.md
+/// §Vacuum).
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VacuumRequest {
+    /// Delete the files removed from the table longer ago than this many hours (default: the
+    /// table's `delta.deletedFileRetentionDuration`, 7 days unless set). At least the
+    /// lifetime of a Delta Sharing file URL (`sharing.url_ttl_secs`, in hours rounded up).
+    pub retention_hours: Option<u64>,
+    /// Only count the files that would be deleted.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// What a vacuum did, and to which table.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Vacuumed {
+    /// `domain.product.table`.
+    pub table: String,
+    #[serde(flatten)]
+    pub report: vacuum::VacuumReport,
+}
+
+/// `POST /products/{d}/{p}/tables/{t}/vacuum`: whoever may append may delete the files the
+/// table no longer references (those an `optimize` or a rewrite replaced), once they are
+/// older than the retention. No row of the current version changes; time travel and the
+/// change data feed then reach back only as far as the retention.
+pub async fn vacuum_table(
+    state: &AppState,
+    caller: &Caller,
+    table: TableRef,
+    request: VacuumRequest,
+) -> ApiResult<Vacuumed> {
+    let WriteTarget {
+        table: t,
+        qualified,
+    } = write_target(state, caller, table, "vacuum").await?;
+    let url = url::Url::parse(&t.location).map_err(ApiError::internal)?;
+    let options = vacuum::VacuumOptions {
+        retention_hours: request.retention_hours,
+        dry_run: request.dry_run,
+    };
+    let floor_hours = state.config.sharing.url_ttl_secs.div_ceil(3600);
+    let report = vacuum::vacuum(&url, options, floor_hours, chrono::Utc::now()).await?;
+    let event = audit(caller, "table.vacuum", "table", t.id).with_detail(json!({
+        "table": qualified, "version": report.version, "dry_run": report.dry_run,
+        "retention_hours": report.retention_hours, "files_deleted": report.files_deleted,
+    }));
+    state.store.append_audit(event).await?;
+    Ok(Vacuumed {
         table: qualified,
         report,
     })

@@ -353,3 +353,43 @@ fn parses_optimize_table() {
     assert!(parse(&["optimize-table", "a.b", "t", "--no-bloom-filters"]).is_ok());
     assert!(parse(&["optimize-table", "a.b"]).is_err());
 }
+
+#[test]
+fn parses_vacuum_table() {
+    let cli = parse(&[
+        "vacuum-table",
+        "sales.orders",
+        "lines",
+        "--retain-hours",
+        "24",
+        "--dry-run",
+    ])
+    .unwrap();
+    let ClientCommand::VacuumTable {
+        product,
+        table,
+        retain_hours,
+        dry_run,
+    } = cli.cmd
+    else {
+        unreachable!("parsed as {:?}", cli.cmd)
+    };
+    assert_eq!(
+        (product.outer.as_str(), product.inner.as_str()),
+        ("sales", "orders")
+    );
+    assert_eq!(table, "lines");
+    assert_eq!(retain_hours, Some(24));
+    assert!(dry_run);
+    let ClientCommand::VacuumTable {
+        retain_hours,
+        dry_run,
+        ..
+    } = parse(&["vacuum-table", "a.b", "t"]).unwrap().cmd
+    else {
+        unreachable!()
+    };
+    assert_eq!((retain_hours, dry_run), (None, false));
+    assert!(parse(&["vacuum-table", "a.b", "t", "--retain-hours", "-1"]).is_err());
+    assert!(parse(&["vacuum-table", "a.b"]).is_err());
+}

@@ -38,6 +38,10 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
             post(optimize_table),
         )
         .route(
+            "/products/{domain}/{product}/tables/{table}/vacuum",
+            post(vacuum_table),
+        )
+        .route(
             "/products/{domain}/{product}/share-settings",
             get(get_share_settings).put(put_share_settings),
         )
@@ -186,6 +190,31 @@ pub(crate) async fn optimize_table(
 ) -> ApiResult<Json<products::Optimized>> {
     Ok(Json(
         products::optimize_table(&state, &caller, t, body).await?,
+    ))
+}
+
+/// `POST /products/{d}/{p}/tables/{t}/vacuum`: deletes the files the table no longer
+/// references, once older than the retention (docs/design/TABLE_LAYOUT.md §Vacuum).
+#[utoipa::path(
+    post,
+    path = "/products/{domain}/{product}/tables/{table}/vacuum",
+    operation_id = "vacuum_table",
+    tag = "products",
+    params(TablePath),
+    request_body = products::VacuumRequest,
+    responses(
+        (status = 200, description = "OK", body = products::Vacuumed),
+        crate::error::ApiErrors,
+    ),
+)]
+pub(crate) async fn vacuum_table(
+    State(state): State<AppState>,
+    caller: Caller,
+    TablePath(t): TablePath,
+    JsonBody(body): JsonBody<products::VacuumRequest>,
+) -> ApiResult<Json<products::Vacuumed>> {
+    Ok(Json(
+        products::vacuum_table(&state, &caller, t, body).await?,
     ))
 }
 
