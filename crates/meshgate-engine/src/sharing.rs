@@ -106,9 +106,60 @@ fn table_error(location: &Url, e: DeltaTableError) -> Error {
     }
 }
 
-/// Opens a table at `at`. Asking for a version the table does not have, or for a time before
-/// its first commit, is a user error ([`Error::InvalidData`]).
+/// Opens a table at `at` to read its data. Asking for a version the table does not have, for
+/// a time before its first commit, or for an older version some of whose data files a vacuum
+/// deleted, is a user error ([`Error::InvalidData`]).
 pub async fn open_at(location: &Url, at: At) -> Result<DeltaTable> {
+    let table = load_at(location, at).await?;
+    if !matches!(at, At::Latest) {
+        ensure_files_kept(location, &table).await?;
+    }
+    Ok(table)
+}
+
+/// How many data files of an old version are looked up at once.
+const KEPT_LOOKUPS: usize = 16;
+
+/// Refuses an older version whose data a vacuum deleted (docs/design/TABLE_LAYOUT.md
+/// §Vacuum): the files it could have deleted are those of `table` that the latest version no
+/// longer has; each is looked up where a recipient would fetch it, and the first one missing
+/// refuses the read, before any URL to it is handed out or a snapshot is made from it.
+async fn ensure_files_kept(location: &Url, table: &DeltaTable) -> Result<()> {
+    let old = describe(location, table)?;
+    let latest = describe(location, &open(location).await?)?;
+    if old.version >= latest.version {
+        return Ok(());
+    }
+    let current: std::collections::HashSet<&str> =
+        latest.files.iter().map(|f| f.path.as_str()).collect();
+    let replaced: Vec<String> = old
+        .files
+        .iter()
+        .filter(|f| !current.contains(f.path.as_str()))
+        .map(|f| f.path.clone())
+        .collect();
+    let files = Arc::new(crate::files::ProductFiles::at(location.clone())?);
+    let gone = futures::stream::iter(replaced)
+        .map(|path| {
+            let files = files.clone();
+            async move { files.head(&path).await.map(|meta| meta.is_none()) }
+        })
+        .buffer_unordered(KEPT_LOOKUPS)
+        .try_fold(false, |any, gone| std::future::ready(Ok(any || gone)))
+        .await?;
+    if gone {
+        return Err(Error::InvalidData {
+            message: format!(
+                "version {} of the table is no longer readable: a vacuum deleted data files it needs; the latest version is {}",
+                old.version, latest.version
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Loads the table's log at `at` (nothing is checked of its data files).
+async fn load_at(location: &Url, at: At) -> Result<DeltaTable> {
     match at {
         At::Latest => open(location).await,
         At::Version(v) => {
@@ -146,7 +197,7 @@ pub async fn open_at(location: &Url, at: At) -> Result<DeltaTable> {
         }
         At::Timestamp(t) => {
             let version = version_at(location, t).await?;
-            Box::pin(open_at(location, At::Version(version))).await
+            Box::pin(load_at(location, At::Version(version))).await
         }
     }
 }
@@ -344,7 +395,8 @@ pub async fn file_changes(
             message: format!("endingVersion {end} is before startingVersion {start}"),
         });
     }
-    let first = open_at(location, At::Version(start)).await?;
+    // The start version's log only: the feed reads the files its commits changed.
+    let first = load_at(location, At::Version(start)).await?;
     let at_start = describe(location, &first)?;
     if change_data_feed && !at_start.change_data_feed() {
         return Err(Error::InvalidData {

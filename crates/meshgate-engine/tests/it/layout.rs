@@ -17,6 +17,7 @@ use meshgate_engine::layout::{self, Layout, OptimizeOptions};
 use meshgate_engine::query::{QueryConfig, QueryEngine, VisibleTable};
 use meshgate_engine::rows;
 use meshgate_engine::secure::{GrantRule, MaskKey, TableAccess};
+use meshgate_engine::sharing::{self, At};
 use meshgate_engine::storage::{self, DataRoot};
 use meshgate_engine::tenancy::Tenancy;
 use meshgate_engine::vacuum::{self, MAX_RETENTION_HOURS, VacuumOptions};
@@ -408,6 +409,9 @@ async fn vacuum_deletes_replaced_files_only_past_the_retention_and_changes_no_an
     }
     assert_eq!(parquet_on_disk(&location), 5);
 
+    // Before the vacuum, an old version reads (its files are all on storage).
+    sharing::open_at(&location, At::Version(1)).await.unwrap();
+
     let done = run(Some(1), false, now + chrono::Duration::hours(2))
         .await
         .unwrap();
@@ -425,6 +429,22 @@ async fn vacuum_deletes_replaced_files_only_past_the_retention_and_changes_no_an
         answer(&engine, sql, &secured).await,
     );
     assert_eq!(before, after);
+    // The versions before the optimize lost files: reading them (Delta Sharing's time travel)
+    // is refused with a reason, by version and by timestamp; the optimize's version and the
+    // latest still read.
+    for at in [At::Version(1), At::Version(report.version - 1)] {
+        match sharing::open_at(&location, at).await {
+            Err(Error::InvalidData { message }) => assert!(message.contains("vacuum"), "{message}"),
+            other => panic!("{at:?}: {other:?}"),
+        }
+    }
+    sharing::open_at(&location, At::Version(report.version))
+        .await
+        .unwrap();
+    sharing::open_at(&location, At::Latest).await.unwrap();
+    sharing::open_at(&location, At::Timestamp(chrono::Utc::now()))
+        .await
+        .unwrap();
     // Nothing is left to delete.
     let again = run(Some(1), false, now + chrono::Duration::hours(3))
         .await
