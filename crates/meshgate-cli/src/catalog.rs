@@ -60,9 +60,7 @@ const CATALOG: &[Column] = &[
             .map(|reqs| {
                 reqs.iter()
                     .map(|r| {
-                        let form = output::lookup(r, "form")
-                            .map(output::cell)
-                            .unwrap_or_default();
+                        let form = output::text(r, "form");
                         let present = r.get("present").and_then(Value::as_bool).unwrap_or(false);
                         format!("{form} ({})", if present { "filled" } else { "missing" })
                     })

@@ -119,9 +119,7 @@ pub async fn run(c: &Client, out: OutputFormat, cmd: FilesCommand) -> Result<()>
             match out {
                 OutputFormat::Table => output::print(&format!(
                     "uploaded `{path}` to `{product}` ({} bytes)\n",
-                    output::lookup(&v, "size")
-                        .map(output::cell)
-                        .unwrap_or_default()
+                    output::text(&v, "size")
                 )),
                 _ => show_record(out, &v, FILE),
             }
@@ -210,12 +208,7 @@ pub async fn run(c: &Client, out: OutputFormat, cmd: FilesCommand) -> Result<()>
                     let url = v.get("url").and_then(Value::as_str).unwrap_or_default();
                     output::print(&format!("{url}\n"))?;
                     if out == OutputFormat::Table {
-                        eprintln!(
-                            "expires at {}",
-                            output::lookup(&v, "expires_at")
-                                .map(output::cell)
-                                .unwrap_or_default()
-                        );
+                        eprintln!("expires at {}", output::text(&v, "expires_at"));
                     }
                     Ok(())
                 }

@@ -11,11 +11,7 @@ use crate::output::{self, Column, OutputFormat, show_list, show_record};
 const LOCATION: &[Column] = &[
     Column::path("name", "name"),
     Column::path("url", "url"),
-    Column::computed("teams", |v| {
-        output::lookup(v, "teams")
-            .map(output::cell)
-            .unwrap_or_default()
-    }),
+    Column::computed("teams", |v| output::text(v, "teams")),
     Column::path("writable", "writable"),
     Column::path("description", "description"),
     Column::path("created_by", "created_by"),

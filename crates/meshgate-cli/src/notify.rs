@@ -165,9 +165,7 @@ pub async fn inbox(c: &Client, out: OutputFormat, args: InboxArgs) -> Result<()>
             match out {
                 OutputFormat::Table => output::print(&format!(
                     "marked {} notification(s) read\n",
-                    output::lookup(&v, "marked")
-                        .map(output::cell)
-                        .unwrap_or_default()
+                    output::text(&v, "marked")
                 )),
                 _ => output::print(&output::json(&v)?),
             }

@@ -72,6 +72,11 @@ pub fn lookup<'a>(value: &'a Value, path: &str) -> Option<&'a Value> {
     path.split('.').try_fold(value, |v, key| v.get(key))
 }
 
+/// The text of the value at `path` in `value` as a cell shows it (empty when absent).
+pub fn text(value: &Value, path: &str) -> String {
+    lookup(value, path).map(cell).unwrap_or_default()
+}
+
 /// The text shown for one JSON value in a cell: strings bare, `null` empty, lists joined
 /// with `, ` (objects in lists by their `name` when they have one).
 pub fn cell(value: &Value) -> String {

@@ -330,9 +330,7 @@ pub async fn rows(c: &Client, out: OutputFormat, cmd: RowsCommand) -> Result<()>
                         None => "rows".to_string(),
                     },
                     qualified(&table),
-                    output::lookup(&v, "version")
-                        .map(output::cell)
-                        .unwrap_or_default(),
+                    output::text(&v, "version"),
                 )),
                 _ => show_list(out, &v, output::APPEND),
             }

@@ -380,12 +380,8 @@ pub async fn run(opts: &ClientOpts, cmd: ClientCommand) -> Result<()> {
             let v = c.send_json(request).await?;
             let msg = format!(
                 "appended {} rows to `{product}.{table}` (version {})",
-                output::lookup(&v, "rows")
-                    .map(output::cell)
-                    .unwrap_or_default(),
-                output::lookup(&v, "version")
-                    .map(output::cell)
-                    .unwrap_or_default(),
+                output::text(&v, "rows"),
+                output::text(&v, "version"),
             );
             confirm(out, &v, output::APPEND, &msg)
         }
@@ -410,11 +406,7 @@ pub async fn run(opts: &ClientOpts, cmd: ClientCommand) -> Result<()> {
                 .request(Method::POST, &table_path(&product, &table, "optimize"))?
                 .json(&body);
             let v = c.send_json(request).await?;
-            let field = |name: &str| {
-                output::lookup(&v, name)
-                    .map(output::cell)
-                    .unwrap_or_default()
-            };
+            let field = |name: &str| output::text(&v, name);
             let named = |name: &str| match field(name) {
                 n if n.is_empty() => "none".to_string(),
                 n => n,
@@ -440,11 +432,7 @@ pub async fn run(opts: &ClientOpts, cmd: ClientCommand) -> Result<()> {
                 .request(Method::POST, &table_path(&product, &table, "vacuum"))?
                 .json(&body);
             let v = c.send_json(request).await?;
-            let field = |name: &str| {
-                output::lookup(&v, name)
-                    .map(output::cell)
-                    .unwrap_or_default()
-            };
+            let field = |name: &str| output::text(&v, name);
             let msg = if dry_run {
                 format!(
                     "vacuuming `{product}.{table}` would delete {} files (retention {} h); nothing was deleted",

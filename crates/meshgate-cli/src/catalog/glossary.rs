@@ -294,9 +294,7 @@ async fn attach(c: &Client, target: TermTarget, on: bool) -> Result<()> {
         if on { "attached" } else { "detached" },
         target.term,
         if on { "to" } else { "from" },
-        output::lookup(&v, "target")
-            .map(output::cell)
-            .unwrap_or_default()
+        output::text(&v, "target")
     );
     Ok(())
 }
