@@ -319,6 +319,28 @@ async fn layouts_that_cannot_apply_are_refused_and_change_nothing() {
         .await
         .unwrap();
     assert!(ok.clustered);
+    // A vacuum finds the replaced files in the tenant's partition folder.
+    assert_eq!(ok.files_removed, 1);
+    assert_eq!(parquet_on_disk(&tenants), 2);
+    let vacuumed = vacuum::vacuum(
+        &tenants,
+        VacuumOptions {
+            retention_hours: Some(1),
+            dry_run: false,
+        },
+        1,
+        chrono::Utc::now() + chrono::Duration::hours(2),
+    )
+    .await
+    .unwrap();
+    assert_eq!(vacuumed.files_deleted, 1);
+    assert_eq!(parquet_on_disk(&tenants), 1);
+    let all = visible(&tenants, TableAccess::owner());
+    assert!(
+        answer(&engine, "SELECT count(*) AS n FROM d.p.t", &all)
+            .await
+            .contains("| 100 |")
+    );
 }
 
 /// The Parquet files on disk under a table's directory, whether the log references them or not.
