@@ -15,6 +15,7 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::lookup::audit;
 use crate::state::AppState;
+use crate::views::ShareView;
 
 /// How long `wait` waits for the worker before answering with the share as it is.
 pub const WAIT_FOR: Duration = Duration::from_secs(30);
@@ -107,7 +108,24 @@ pub async fn enqueue_and_wait(
     if !wait {
         return Ok(after);
     }
-    // The job may run on any replica: wait until the store says it is done.
+    waited(state, id).await
+}
+
+/// The answer to a decision, revocation or modification repeated while the first one's job
+/// may still be under way: a client retrying after a timeout, or after the replica that took
+/// the first call died holding the job's lease. It changes nothing, and answers as the first
+/// call would have: with `wait`, once the share's jobs are done on whichever replica runs them
+/// (a killed replica's lease runs out first).
+pub async fn repeated(state: &AppState, detail: ShareDetail, wait: bool) -> ApiResult<ShareView> {
+    if !wait {
+        return ShareView::load(state, detail).await;
+    }
+    ShareView::load(state, waited(state, detail.share.id).await?).await
+}
+
+/// The share once its jobs are done (they may run on any replica: the store says when), or
+/// as it stands after [`WAIT_FOR`].
+pub async fn waited(state: &AppState, id: Uuid) -> ApiResult<ShareDetail> {
     if !crate::replicas::feed::wait_for_jobs(state, id, WAIT_FOR).await {
         tracing::warn!(share = %id, "share processing did not finish within the wait; answering with its current state");
     }

@@ -13,7 +13,9 @@ use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::change::{enqueue_and_wait, grantee_of, load_for, share_job, transition_event};
+use super::change::{
+    enqueue_and_wait, grantee_of, load_for, repeated, share_job, transition_event,
+};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -343,7 +345,7 @@ pub async fn modify(
     )
     .await?;
     if scope == item.scope {
-        return ShareView::load(state, detail).await;
+        return repeated(state, detail, req.wait.unwrap_or(true)).await;
     }
     let change = ShareChange {
         share_id: id,

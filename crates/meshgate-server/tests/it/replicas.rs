@@ -147,3 +147,71 @@ async fn caches_follow_changes_made_on_another_replica_unasked() {
         query_with(&b, &token).await == StatusCode::UNAUTHORIZED
     );
 }
+
+/// A decision or revocation repeated while the first one's job is still to run (a client
+/// retrying after the replica that took the first call died holding the job) answers, with
+/// `wait`, once the job is done — not at once with the share half-way. `a` serves every call
+/// and runs no worker; the worker that does the job starts only after the repeated call was
+/// sent, on another replica.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeated_approval_or_revocation_waits_for_the_job_of_the_first() {
+    const LATE: Duration = Duration::from_millis(400);
+    let a = Mesh::demo_with(|c| c.replicas.poll_ms = POLL_MS).await;
+    a.stop_background();
+    let share = a.request_access("bob", "sales.orders").await;
+    let first = a
+        .approve("alice", &share, &json!({"wait": false}))
+        .await
+        .ok(StatusCode::OK);
+    assert_eq!(first["status"], "approved", "{first}");
+
+    let b = a.replica_with(|c| c.replicas.poll_ms = POLL_MS).await;
+    let body = json!({});
+    let started = Instant::now();
+    let (again, ()) = tokio::join!(a.approve("alice", &share, &body), async {
+        tokio::time::sleep(LATE).await;
+        b.start_worker_and_feed();
+    });
+    let again = again.ok(StatusCode::OK);
+    assert_eq!(again["status"], "processed", "{again}");
+    assert!(started.elapsed() >= LATE, "answered before the job ran");
+    assert!(
+        again["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["status"] == "share_succeeded"),
+        "{again}"
+    );
+
+    // The same for a revocation, with the worker gone again until after the repeat.
+    b.stop_background();
+    let revoke = format!("/api/v1/shares/{share}/revoke");
+    let first = a
+        .post("alice", &revoke, &json!({"wait": false}))
+        .await
+        .ok(StatusCode::OK);
+    assert_ne!(first["status"], "processed", "{first}");
+    let c = a.replica_with(|c| c.replicas.poll_ms = POLL_MS).await;
+    let body = json!({"wait": true});
+    let started = Instant::now();
+    let (again, ()) = tokio::join!(a.post("alice", &revoke, &body), async {
+        tokio::time::sleep(LATE).await;
+        c.start_worker_and_feed();
+    });
+    let again = again.ok(StatusCode::OK);
+    assert_eq!(again["status"], "processed", "{again}");
+    assert!(started.elapsed() >= LATE, "answered before the job ran");
+    assert!(
+        again["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["status"] == "revoke_succeeded"),
+        "{again}"
+    );
+    let denied = a
+        .query("bob", "SELECT count(*) AS n FROM sales.orders.orders")
+        .await;
+    assert_ne!(denied.status, StatusCode::OK, "revoked");
+}
