@@ -5,13 +5,14 @@
 //! `meshgate-cli/tests/it/replicas.rs`; the signal itself is the store suite's
 //! `every_commit_moves_the_change_signal`.
 
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
-use crate::common::{LEDGER_CSV, Mesh};
+use crate::common::{LEDGER_CSV, Mesh, Resp};
 
 const POLL_MS: u64 = 100;
 
@@ -148,29 +149,16 @@ async fn caches_follow_changes_made_on_another_replica_unasked() {
     );
 }
 
-/// A decision or revocation repeated while the first one's job is still to run (a client
-/// retrying after the replica that took the first call died holding the job) answers, with
-/// `wait`, once the job is done — not at once with the share half-way. `a` serves every call
-/// and runs no worker; the worker that does the job starts only after the repeated call was
-/// sent, on another replica.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_repeated_approval_or_revocation_waits_for_the_job_of_the_first() {
-    const LATE: Duration = Duration::from_millis(400);
-    let a = Mesh::demo_with(|c| c.replicas.poll_ms = POLL_MS).await;
-    a.stop_background();
-    let share = a.request_access("bob", "sales.orders").await;
-    let first = a
-        .approve("alice", &share, &json!({"wait": false}))
-        .await
-        .ok(StatusCode::OK);
-    assert_eq!(first["status"], "approved", "{first}");
+/// How much later than the repeated call the worker that does the job starts.
+const LATE: Duration = Duration::from_millis(400);
 
-    let b = a.replica_with(|c| c.replicas.poll_ms = POLL_MS).await;
-    let body = json!({});
+/// Sends `repeat` and, [`LATE`] after, starts the worker of `worker`: the answer must come
+/// only then, `processed`, with every item `done`.
+async fn answers_once_done(repeat: impl Future<Output = Resp>, worker: &Mesh, done: &str) {
     let started = Instant::now();
-    let (again, ()) = tokio::join!(a.approve("alice", &share, &body), async {
+    let (again, ()) = tokio::join!(repeat, async {
         tokio::time::sleep(LATE).await;
-        b.start_worker_and_feed();
+        worker.start_worker_and_feed();
     });
     let again = again.ok(StatusCode::OK);
     assert_eq!(again["status"], "processed", "{again}");
@@ -180,9 +168,29 @@ async fn a_repeated_approval_or_revocation_waits_for_the_job_of_the_first() {
             .as_array()
             .unwrap()
             .iter()
-            .all(|i| i["status"] == "share_succeeded"),
+            .all(|i| i["status"] == done),
         "{again}"
     );
+}
+
+/// A decision or revocation repeated while the first one's job is still to run (a client
+/// retrying after the replica that took the first call died holding the job) answers, with
+/// `wait`, once the job is done — not at once with the share half-way. `a` serves every call
+/// and runs no worker; the worker that does the job starts only after the repeated call was
+/// sent, on another replica.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeated_approval_or_revocation_waits_for_the_job_of_the_first() {
+    let a = Mesh::demo_with(|c| c.replicas.poll_ms = POLL_MS).await;
+    a.stop_background();
+    let share = a.request_access("bob", "sales.orders").await;
+    let first = a
+        .approve("alice", &share, &json!({"wait": false}))
+        .await
+        .ok(StatusCode::OK);
+    assert_eq!(first["status"], "approved", "{first}");
+    let b = a.replica_with(|c| c.replicas.poll_ms = POLL_MS).await;
+    let body = json!({});
+    answers_once_done(a.approve("alice", &share, &body), &b, "share_succeeded").await;
 
     // The same for a revocation, with the worker gone again until after the repeat.
     b.stop_background();
@@ -194,22 +202,7 @@ async fn a_repeated_approval_or_revocation_waits_for_the_job_of_the_first() {
     assert_ne!(first["status"], "processed", "{first}");
     let c = a.replica_with(|c| c.replicas.poll_ms = POLL_MS).await;
     let body = json!({"wait": true});
-    let started = Instant::now();
-    let (again, ()) = tokio::join!(a.post("alice", &revoke, &body), async {
-        tokio::time::sleep(LATE).await;
-        c.start_worker_and_feed();
-    });
-    let again = again.ok(StatusCode::OK);
-    assert_eq!(again["status"], "processed", "{again}");
-    assert!(started.elapsed() >= LATE, "answered before the job ran");
-    assert!(
-        again["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|i| i["status"] == "revoke_succeeded"),
-        "{again}"
-    );
+    answers_once_done(a.post("alice", &revoke, &body), &c, "revoke_succeeded").await;
     let denied = a
         .query("bob", "SELECT count(*) AS n FROM sales.orders.orders")
         .await;
