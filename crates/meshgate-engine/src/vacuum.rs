@@ -113,7 +113,10 @@ pub async fn vacuum(
         .map(|file| {
             let store = store.clone();
             async move {
-                match store.head(&Path::from(file)).await {
+                // The plan gives object-store paths as stored (percent-encoded: a partition
+                // value with a space is `%20`); `parse` keeps them, `from` would encode again.
+                let path = Path::parse(&file).map_err(|e| Error::storage(e.to_string()))?;
+                match store.head(&path).await {
                     Ok(_) => Ok(true),
                     Err(object_store::Error::NotFound { .. }) => Ok(false),
                     Err(e) => Err(Error::storage(e.to_string())),

@@ -477,3 +477,61 @@ async fn vacuum_deletes_replaced_files_only_past_the_retention_and_changes_no_an
         "nothing to delete, nothing committed"
     );
 }
+
+/// A tenant whose name needs escaping in a path (a space): its partition folder is stored
+/// percent-encoded, and the vacuum still finds and deletes the files it replaced there.
+#[tokio::test]
+async fn vacuum_finds_files_in_a_partition_folder_whose_name_is_escaped() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = DataRoot::parse(&dir.path().join("tenants").to_string_lossy()).unwrap();
+    let location = root.table_url(uuid::Uuid::now_v7(), "t").unwrap();
+    let tenancy = Tenancy {
+        key_column: "name".into(),
+        separator: Some("-".into()),
+    };
+    let named = |keys: std::ops::Range<i64>| {
+        let b = batch(keys.clone());
+        let names: Vec<String> = keys.map(|k| format!("north east-{k}")).collect();
+        RecordBatch::try_new(
+            b.schema(),
+            vec![
+                b.column(0).clone(),
+                b.column(1).clone(),
+                Arc::new(StringArray::from(names)),
+            ],
+        )
+        .unwrap()
+    };
+    rows::create_tenant_table(&location, "t", vec![named(0..50)], &tenancy)
+        .await
+        .unwrap();
+    let more: Vec<serde_json::Value> = (50..60)
+        .map(|k| serde_json::json!({"k": k, "region": "EU", "name": format!("north east-{k}")}))
+        .collect();
+    rows::append_rows(&location, &more, Some(&tenancy))
+        .await
+        .unwrap();
+    let engine = QueryEngine::new(QueryConfig::default()).unwrap();
+    let optimized = layout::optimize(
+        &location,
+        OptimizeOptions::default(),
+        engine.maintenance_session(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(optimized.files_removed, 2);
+    assert_eq!(parquet_on_disk(&location), 3);
+    let vacuumed = vacuum::vacuum(
+        &location,
+        VacuumOptions {
+            retention_hours: Some(1),
+            dry_run: false,
+        },
+        1,
+        chrono::Utc::now() + chrono::Duration::hours(2),
+    )
+    .await
+    .unwrap();
+    assert_eq!(vacuumed.files_deleted, 2);
+    assert_eq!(parquet_on_disk(&location), 1);
+}
