@@ -521,6 +521,8 @@ async fn vacuum_finds_files_in_a_partition_folder_whose_name_is_escaped() {
     .unwrap();
     assert_eq!(optimized.files_removed, 2);
     assert_eq!(parquet_on_disk(&location), 3);
+    // Before the vacuum the first version reads: its files are found under the escaped name.
+    sharing::open_at(&location, At::Version(0)).await.unwrap();
     let vacuumed = vacuum::vacuum(
         &location,
         VacuumOptions {
@@ -534,4 +536,8 @@ async fn vacuum_finds_files_in_a_partition_folder_whose_name_is_escaped() {
     .unwrap();
     assert_eq!(vacuumed.files_deleted, 2);
     assert_eq!(parquet_on_disk(&location), 1);
+    assert!(matches!(
+        sharing::open_at(&location, At::Version(0)).await,
+        Err(Error::InvalidData { .. })
+    ));
 }
